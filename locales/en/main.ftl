@@ -1,0 +1,144 @@
+# Till interface strings (English). Amounts arrive formatted: "1 234,50".
+
+back = Back
+cancel = Cancel
+menu = Menu
+menu-language = Language
+menu-layout = Window
+menu-on-top = Stay on top
+menu-export-logs = Send logs
+menu-export-logs-not-built = Log export is not built yet: it comes with the Windows release.
+menu-close = Close menu
+not-built-yet = Not built yet
+lang-ru = Русский
+lang-en = English
+layout-side = Side panel
+layout-full = Full screen
+notice-dismiss = Dismiss
+
+keypad-backspace = Delete
+keypad-clear = Clear
+
+idle-brand-hint = Press to add a guest: scan a QR code or type the card code.
+
+order-title = Order
+order-empty = The order has no items
+order-total = Total
+order-edit = Check total
+order-demo = Demo order
+order-gift-points = gift · { $points } pts
+order-line-hint = Type the item price and press "Add item".
+order-line-placeholder = Price
+order-add-line = Add item
+order-clear = Clear order
+order-done = Done
+
+add-guest-title = Add a guest
+add-guest-hint = Scan the guest's or gift QR code, or type the card code or phone number.
+add-guest-placeholder = Card code or phone
+add-guest-find = Find guest
+add-guest-searching = Looking up the guest…
+
+guest-balance = Bonuses
+guest-available = Available to spend
+guest-group = Group
+guest-group-value = { $group } · { $discount } % off
+guest-promotions = Promotions
+guest-promotions-count = { $count ->
+    [0] none
+    [one] { $count } promotion
+   *[other] { $count } promotions
+}
+guest-stamps = Stamps
+guest-check-promotions = Check promotions
+guest-pay = Pay
+guest-remove = Remove guest
+
+stamps-title = Stamps
+stamps-none = The programme has no stamp cards.
+stamps-progress = { $collected } of { $needed }
+stamps-reward = Reward: { $reward }
+stamps-reward-ready = Reward ready: { $reward }
+
+promotions-title = Promotions
+promotions-none = No promotions are running now.
+promotions-until = Valid until { $date }
+
+replace-title = A guest is already added
+replace-question = { $name } is already on this order. Replace with the new guest?
+replace-yes = Replace guest
+replace-no = Keep current guest
+
+payment-calculating = Calculating bonuses…
+payment-choice-title = Payment
+payment-subtotal = Order amount
+payment-discount = Group discount
+payment-due = Amount due
+payment-keep = Keep bonuses (earns { $accrual })
+payment-spend = Spend bonuses (up to { $max })
+payment-nothing-to-spend = Bonuses cannot be spent now:
+payment-keep-title = Payment, bonuses accrue
+payment-spend-title = Pay with bonuses
+payment-max = Maximum to spend: { $max }
+payment-spend-label = Bonuses to spend
+payment-amount-placeholder = 0.00
+payment-remainder = Remainder to pay
+payment-accrual = Will accrue
+payment-accrual-preview = Bonuses to accrue: { $accrual }
+payment-tendered-label = Received from the guest
+payment-exact = Exact amount
+payment-change = Change
+payment-confirm = Complete payment
+tender-cash = Cash
+tender-card = Card
+
+limits-title = The maximum is the smallest of:
+limit-available = Available balance
+limit-check-percent = { $percent } % of the amount due
+limit-daily = Left of the daily limit
+limit-amount-due = Amount due
+limit-step = Bonuses are spent in multiples of { $step }
+
+processing-hold = Reserving bonuses…
+processing-commit = Completing payment…
+processing-void = Releasing the reserve…
+
+done-title = Payment complete
+done-spent-accrued = Spent { $spent } bonuses, accrued { $accrued }
+done-accrued = Accrued { $accrued } bonuses
+done-balance = Guest balance
+done-new-group = The guest moved to the group "{ $group }"
+done-new-order = New order
+
+info-wait = Please wait, an operation is in progress…
+info-guest-removed = The guest was removed from the order
+info-payment-cancelled = Bonus payment cancelled, reserve released
+info-gift-added = Gift "{ $gift }" added to the order
+info-gift-already-in-order = This gift is already in the order
+
+err-no-guest = Add a guest first
+err-code-empty = Type the card code, scan a QR code or type a phone number
+err-code-too-long = The code is too long (over { $max } characters). Check the scanner or type the code again.
+err-unknown-code = No guest has this code. Check the code and try again.
+err-gift-used = This gift has already been received
+err-daily-ops-limit = The guest reached today's limit of operations ({ $limit }). Try tomorrow.
+err-finish-payment-first = Finish or cancel the payment first
+err-order-empty = The order is empty: type the check total
+err-amount-empty = Type an amount
+err-amount-not-number = The amount must be digits, e.g. 150 or 150,50
+err-amount-decimals = At most two digits after the decimal comma
+err-amount-too-large = The amount is too large
+err-amount-zero = The amount must be more than zero
+err-over-max = At most { $max } bonuses can be spent
+err-spend-step = Bonuses are spent only in multiples of { $step }: drop the kopecks
+err-tendered-short = Received less than the remainder ({ $remainder }). Press "Exact amount" or type the amount.
+err-hold-lost = The bonus reserve expired or was cancelled. Make the payment again.
+err-ledger-refused = The bonus ledger refused the operation. Make the payment again.
+err-backend-unavailable = The bonus ledger is unreachable. Pay without bonuses or try later.
+err-storage = Bonus ledger error. Nothing was charged; please tell support.
+
+status-starting = Connecting to the bonus ledger…
+status-embedded = Embedded ledger: { $path }
+status-server = Loyalty server: { $url }
+status-failed = Ledger unavailable: { $reason }
+status-demo = DEMO

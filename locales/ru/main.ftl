@@ -1,0 +1,146 @@
+# Строки интерфейса кассы (русский — язык по умолчанию).
+# Суммы приходят уже отформатированными: «1 234,50».
+
+back = Назад
+cancel = Отмена
+menu = Меню
+menu-language = Язык
+menu-layout = Окно
+menu-on-top = Поверх других окон
+menu-export-logs = Отправка логов
+menu-export-logs-not-built = Отправка логов ещё не готова: появится в версии для Windows.
+menu-close = Закрыть меню
+not-built-yet = Ещё не готово
+lang-ru = Русский
+lang-en = English
+layout-side = Боковая панель
+layout-full = Весь экран
+notice-dismiss = Скрыть сообщение
+
+keypad-backspace = Стереть
+keypad-clear = Очистить
+
+idle-brand-hint = Нажмите, чтобы добавить гостя: отсканируйте QR-код или введите код карты.
+
+order-title = Заказ
+order-empty = В заказе нет позиций
+order-total = Итого
+order-edit = Сумма чека
+order-demo = Демо-заказ
+order-gift-points = подарок · { $points } б.
+order-line-hint = Введите цену позиции и нажмите «Добавить позицию».
+order-line-placeholder = Цена, ₽
+order-add-line = Добавить позицию
+order-clear = Очистить заказ
+order-done = Готово
+
+add-guest-title = Добавление гостя
+add-guest-hint = Отсканируйте QR-код гостя или подарка, либо введите код с карты или номер телефона.
+add-guest-placeholder = Код карты или телефон
+add-guest-find = Найти гостя
+add-guest-searching = Поиск гостя…
+
+guest-balance = Бонусы
+guest-available = Доступно к списанию
+guest-group = Группа
+guest-group-value = { $group } · скидка { $discount } %
+guest-promotions = Акции
+guest-promotions-count = { $count ->
+    [0] нет
+    [one] { $count } акция
+    [few] { $count } акции
+   *[other] { $count } акций
+}
+guest-stamps = Информация о штампах
+guest-check-promotions = Проверка акций
+guest-pay = Касса
+guest-remove = Удалить гостя
+
+stamps-title = Информация о штампах
+stamps-none = У программы нет карт штампов.
+stamps-progress = { $collected } из { $needed }
+stamps-reward = Награда: { $reward }
+stamps-reward-ready = Награда готова: { $reward }
+
+promotions-title = Проверка акций
+promotions-none = Сейчас нет действующих акций.
+promotions-until = Действует до { $date }
+
+replace-title = Гость уже добавлен
+replace-question = К заказу уже добавлен гость { $name }. Заменить его новым?
+replace-yes = Заменить гостя
+replace-no = Оставить текущего
+
+payment-calculating = Расчёт бонусов…
+payment-choice-title = Оплата
+payment-subtotal = Сумма заказа
+payment-discount = Скидка группы
+payment-due = К оплате
+payment-keep = Копить бонусы (начислится { $accrual })
+payment-spend = Списать бонусы (до { $max })
+payment-nothing-to-spend = Списать бонусы сейчас нельзя:
+payment-keep-title = Оплата с начислением бонусов
+payment-spend-title = Оплата бонусами
+payment-max = Максимум к списанию: { $max }
+payment-spend-label = Списать бонусов
+payment-amount-placeholder = 0,00
+payment-remainder = Остаток к оплате
+payment-accrual = Будет начислено
+payment-accrual-preview = Будет начислено бонусов: { $accrual }
+payment-tendered-label = Получено от гостя
+payment-exact = Точная сумма
+payment-change = Сдача
+payment-confirm = Провести оплату
+tender-cash = Наличные
+tender-card = Карта
+
+limits-title = Максимум — наименьшее из:
+limit-available = Доступный баланс
+limit-check-percent = { $percent } % от суммы к оплате
+limit-daily = Остаток дневного лимита
+limit-amount-due = Сумма к оплате
+limit-step = Бонусы списываются кратно { $step }
+
+processing-hold = Резервирование бонусов…
+processing-commit = Проведение оплаты…
+processing-void = Отмена резерва бонусов…
+
+done-title = Оплата проведена
+done-spent-accrued = Списано { $spent } бонусов, начислено { $accrued }
+done-accrued = Начислено { $accrued } бонусов
+done-balance = Баланс гостя
+done-new-group = Гость переведён в группу «{ $group }»
+done-new-order = Новый заказ
+
+info-wait = Подождите, идёт операция…
+info-guest-removed = Гость удалён из заказа
+info-payment-cancelled = Оплата бонусами отменена, резерв снят
+info-gift-added = Подарок «{ $gift }» добавлен в заказ
+info-gift-already-in-order = Этот подарок уже в заказе
+
+err-no-guest = Сначала добавьте гостя
+err-code-empty = Введите код карты, отсканируйте QR-код или введите телефон
+err-code-too-long = Код слишком длинный (больше { $max } символов). Проверьте сканер или введите код заново.
+err-unknown-code = Гость с таким кодом не найден. Проверьте код и попробуйте ещё раз.
+err-gift-used = Этот подарок уже получен
+err-daily-ops-limit = Гость исчерпал дневной лимит операций ({ $limit }). Попробуйте завтра.
+err-finish-payment-first = Сначала завершите или отмените оплату
+err-order-empty = В заказе нет позиций: введите сумму чека
+err-amount-empty = Введите сумму
+err-amount-not-number = Сумма должна состоять из цифр, например 150 или 150,50
+err-amount-decimals = В сумме не больше двух знаков после запятой
+err-amount-too-large = Сумма слишком большая
+err-amount-zero = Сумма должна быть больше нуля
+err-over-max = Нельзя списать больше { $max } бонусов
+err-spend-step = Бонусы списываются только кратно { $step }: уберите копейки
+err-tendered-short = Получено меньше остатка к оплате ({ $remainder }). Нажмите «Точная сумма» или введите сумму.
+err-hold-lost = Резерв бонусов истёк или отменён. Проведите оплату заново.
+err-ledger-refused = База бонусов отклонила операцию. Проведите оплату заново.
+err-backend-unavailable = База бонусов недоступна. Оплатите без бонусов или повторите позже.
+err-storage = Ошибка базы бонусов. Операция не проведена; сообщите в поддержку.
+
+status-starting = Подключение к базе бонусов…
+status-embedded = Встроенная база: { $path }
+status-server = Сервер лояльности: { $url }
+status-failed = База недоступна: { $reason }
+status-demo = ДЕМО

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Screenshots of the real window under Xvfb, in Russian, each on a fresh demo database:
+# the idle, guest, payment and success screens, at 1024x768 and as the 420 px side panel.
+# Usage: scripts/screenshots.sh [OUT_DIR]   (default: target/screenshots)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-target/screenshots}
+mkdir -p "$out"
+bash scripts/deps.sh
+cargo build --release --locked
+bin=target/release/loyalty-till
+
+display=:97
+Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb_pid=$!
+trap 'kill $xvfb_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
+
+shoot() { # scenario layout size file
+  local data; data=$(mktemp -d)
+  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$data" --scenario "$1" \
+    --layout "$2" --window-size "$3" --lang ru >"$data/stdout.log" 2>&1 &
+  local pid=$!
+  # Wait for the window, then for the scenario to settle.
+  for _ in $(seq 100); do DISPLAY=$display xdotool search --name GetMeBack >/dev/null 2>&1 && break; sleep 0.1; done
+  sleep 2.5
+  local w h; w=${3%x*}; h=${3#*x}
+  DISPLAY=$display import -window root -crop "${w}x${h}+0+0" "$out/$4"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+  echo "$out/$4"
+}
+
+for scenario in idle guest payment done; do
+  shoot "$scenario" full-screen 1024x768 "$scenario-1024x768.png"
+  shoot "$scenario" side-panel 420x900 "$scenario-side-panel.png"
+done

@@ -1,0 +1,155 @@
+//! The boundary between the till and whatever keeps the loyalty ledger.
+//!
+//! The workflow core and the UI know only this trait. Today the embedded SQLite engine is behind
+//! it; an HTTP client for the chain's server goes behind it later without touching the UI.
+//! Calls are blocking and run on the background worker, never on the UI thread.
+
+use crate::domain::{
+    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError,
+    PaymentReceipt, ScanEvent, SpendQuote, UnixSeconds,
+};
+use crate::ledger::Ledger;
+use crate::money::Kopecks;
+use std::path::PathBuf;
+
+/// What the status line says about the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// SQLite file on this till.
+    Embedded { path: PathBuf },
+    /// A loyalty server (not built yet).
+    Server { url: String },
+}
+
+/// Every write carries an operation id made by the till (`op_id`): a repeat with the same id
+/// returns the first result, so a retry after a lost answer never debits or accrues twice.
+pub trait LoyaltyBackend: Send {
+    fn kind(&self) -> BackendKind;
+
+    /// Resolves any scanned or typed code: app QR, card barcode, magnetic stripe, manual code,
+    /// phone, gift code. Counts towards the guest's daily operations limit.
+    fn identify(&mut self, scan: &ScanEvent) -> Result<Identification, LoyaltyError>;
+
+    fn guest_card(&mut self, guest: GuestId) -> Result<GuestCard, LoyaltyError>;
+
+    /// The most the guest may pay with bonuses on this check, and why.
+    fn calculate(&mut self, guest: GuestId, check: &CheckInfo) -> Result<SpendQuote, LoyaltyError>;
+
+    /// Reserves bonuses for a payment (first phase).
+    fn hold(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<HoldReceipt, LoyaltyError>;
+
+    /// Closes a paid check: debits the hold (possibly for less), accrues on the part not paid
+    /// with bonuses, redeems the check's gift codes, adds stamps, moves the guest between groups.
+    /// With `hold == None` the guest keeps bonuses and `spent` must be zero.
+    fn commit_payment(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<PaymentReceipt, LoyaltyError>;
+
+    /// Releases a hold. Voiding a hold that is already void or expired succeeds.
+    fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError>;
+
+    fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError>;
+}
+
+/// Where "now" comes from, so that hold expiry and daily limits can be tested.
+pub trait Clock: Send {
+    fn now(&self) -> UnixSeconds;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixSeconds {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// The single-cafe set-up: the ledger in a SQLite file on this till.
+pub struct EmbeddedBackend {
+    ledger: Ledger,
+    path: PathBuf,
+    clock: Box<dyn Clock>,
+}
+
+impl EmbeddedBackend {
+    pub fn open(path: PathBuf, clock: Box<dyn Clock>) -> Result<Self, LoyaltyError> {
+        let mut ledger = Ledger::open(&path)?;
+        // Holds left open by a crash or power cut are released once their time is up.
+        ledger.expire_holds(clock.now())?;
+        Ok(EmbeddedBackend {
+            ledger,
+            path,
+            clock,
+        })
+    }
+
+    pub fn ledger(&mut self) -> &mut Ledger {
+        &mut self.ledger
+    }
+}
+
+impl LoyaltyBackend for EmbeddedBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Embedded {
+            path: self.path.clone(),
+        }
+    }
+
+    fn identify(&mut self, scan: &ScanEvent) -> Result<Identification, LoyaltyError> {
+        self.ledger
+            .identify(&scan.payload, scan.kind, self.clock.now())
+    }
+
+    fn guest_card(&mut self, guest: GuestId) -> Result<GuestCard, LoyaltyError> {
+        self.ledger.guest_card(guest, self.clock.now())
+    }
+
+    fn calculate(&mut self, guest: GuestId, check: &CheckInfo) -> Result<SpendQuote, LoyaltyError> {
+        self.ledger.calculate(guest, check, self.clock.now())
+    }
+
+    fn hold(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<HoldReceipt, LoyaltyError> {
+        self.ledger
+            .hold(op_id, guest, amount, check, self.clock.now())
+    }
+
+    fn commit_payment(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        self.ledger
+            .commit_payment(op_id, guest, hold, spent, check, self.clock.now())
+    }
+
+    fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError> {
+        self.ledger.void_hold(op_id, hold, self.clock.now())
+    }
+
+    fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
+        self.ledger.history(guest, limit)
+    }
+}

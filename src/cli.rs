@@ -1,0 +1,62 @@
+//! The command line. No arguments runs the till.
+
+use crate::config::Layout;
+use crate::i18n::Lang;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loyalty-till",
+    version,
+    about = "Loyalty programme till for the cashier's touchscreen"
+)]
+pub struct Cli {
+    /// Use the demo database (created with demo guests on first run).
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Keep config, data and logs in this folder instead of the platform's folders.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Interface language for this run (overrides the saved setting).
+    #[arg(long, value_enum)]
+    pub lang: Option<Lang>,
+
+    /// Window layout for this run (overrides the saved setting).
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
+
+    /// Window size for this run, WIDTHxHEIGHT in logical pixels (screenshots, small screens).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub window_size: Option<(f32, f32)>,
+
+    /// Drive a demo visit to a screen at start-up (for screenshots and support); needs --demo.
+    #[arg(long, value_enum, requires = "demo")]
+    pub scenario: Option<Scenario>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// The idle screen with the demo order.
+    Idle,
+    /// A demo guest with a gift identified.
+    Guest,
+    /// The spend-bonuses payment form with «Точная сумма» pressed.
+    Payment,
+    /// The success message after paying part of the check with bonuses.
+    Done,
+}
+
+fn parse_size(text: &str) -> Result<(f32, f32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or("expected WIDTHxHEIGHT, e.g. 1024x768")?;
+    let w: f32 = w.trim().parse().map_err(|_| "width is not a number")?;
+    let h: f32 = h.trim().parse().map_err(|_| "height is not a number")?;
+    if !(200.0..=10_000.0).contains(&w) || !(200.0..=10_000.0).contains(&h) {
+        return Err("size must be between 200 and 10000".to_string());
+    }
+    Ok((w, h))
+}

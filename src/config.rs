@@ -1,0 +1,132 @@
+//! Where the till keeps its files, and the settings the owner or cashier can change.
+
+use crate::i18n::Lang;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// A narrow panel beside iikoFront, full height.
+    #[default]
+    SidePanel,
+    /// The whole screen.
+    FullScreen,
+}
+
+/// Width of the side panel in logical pixels: wide enough for the keypad and two columns of
+/// numbers, narrow enough to leave iikoFront usable.
+pub const SIDE_PANEL_WIDTH: f32 = 420.0;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The brand on the big button and in the title ("GetMeBack").
+    pub program_name: String,
+    pub language: Lang,
+    pub layout: Layout,
+    pub always_on_top: bool,
+    /// Names this till in operation ids, so two tills never make the same id.
+    pub till_id: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            program_name: "GetMeBack".to_string(),
+            language: Lang::Ru,
+            layout: Layout::SidePanel,
+            always_on_top: true,
+            till_id: "till-1".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the config; a missing file gives the defaults, a broken one is logged and
+    /// replaced by the defaults so the till still starts.
+    pub fn load(path: &Path) -> Config {
+        match std::fs::read_to_string(path) {
+            Ok(text) => match toml::from_str(&text) {
+                Ok(config) => config,
+                Err(error) => {
+                    tracing::error!(path = %path.display(), %error, "config unreadable, using defaults");
+                    Config::default()
+                }
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "config unreadable, using defaults");
+                Config::default()
+            }
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let text = toml::to_string_pretty(self).map_err(std::io::Error::other)?;
+        // Write then rename, so a power cut never leaves half a config.
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+/// The till's files. From `directories` on every OS, or all under `--data-dir`.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub data_dir: PathBuf,
+    pub logs_dir: PathBuf,
+}
+
+impl Paths {
+    pub fn resolve(data_dir_override: Option<&Path>) -> Option<Paths> {
+        if let Some(dir) = data_dir_override {
+            return Some(Paths {
+                config_file: dir.join("config.toml"),
+                data_dir: dir.to_path_buf(),
+                logs_dir: dir.join("logs"),
+            });
+        }
+        let dirs = directories::ProjectDirs::from("ru", "loyalty-till", "loyalty-till")?;
+        let data_dir = dirs.data_local_dir().to_path_buf();
+        Some(Paths {
+            config_file: dirs.config_dir().join("config.toml"),
+            logs_dir: data_dir.join("logs"),
+            data_dir,
+        })
+    }
+
+    /// The demo ledger is a file of its own, so demo visits never mix with a real programme.
+    pub fn database(&self, demo: bool) -> PathBuf {
+        self.data_dir.join(if demo {
+            "demo.sqlite"
+        } else {
+            "loyalty.sqlite"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_and_survives_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert_eq!(Config::load(&path), Config::default());
+        let config = Config {
+            program_name: "Кофейня".into(),
+            language: Lang::En,
+            ..Config::default()
+        };
+        config.save(&path).unwrap();
+        assert_eq!(Config::load(&path), config);
+        std::fs::write(&path, "language = 42 [").unwrap();
+        assert_eq!(Config::load(&path), Config::default());
+    }
+}

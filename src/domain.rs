@@ -1,0 +1,267 @@
+//! The loyalty programme's vocabulary, shared by the workflow core, the backends and the UI.
+//! Plain data: no I/O, no clock.
+
+use crate::money::Kopecks;
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the Unix epoch. The core never reads a clock: times come in with events.
+pub type UnixSeconds = i64;
+
+/// Percentages are basis points: 500 = 5.00 %.
+pub type BasisPoints = i64;
+
+/// Where an identification came from. Devices (scanners, card readers, camera) arrive in a
+/// later layer; they all deliver the same [`ScanEvent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanKind {
+    /// An app QR code (guest token, or guest + gift token).
+    Qr,
+    /// A printed card barcode.
+    Barcode,
+    /// Magnetic stripe tracks.
+    MagneticCard,
+    /// Typed on the keypad or keyboard.
+    Manual,
+}
+
+/// One identification input: what every input source delivers into `identify`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanEvent {
+    /// A human-readable device name ("keypad", "COM3", "Honeywell 1900 (HID)").
+    pub source: String,
+    pub kind: ScanKind,
+    /// The raw text. Never logged unmasked.
+    pub payload: String,
+    /// Barcode symbology where the device reports it ("QR", "EAN-13", …).
+    pub symbology: Option<String>,
+    /// When the input was received, milliseconds since the Unix epoch.
+    pub received_at_ms: i64,
+}
+
+impl ScanEvent {
+    pub fn manual(payload: impl Into<String>, received_at_ms: i64) -> Self {
+        ScanEvent {
+            source: "keypad".to_string(),
+            kind: ScanKind::Manual,
+            payload: payload.into(),
+            symbology: None,
+            received_at_ms,
+        }
+    }
+}
+
+/// How a guest identifier is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifierKind {
+    AppQr,
+    CardBarcode,
+    MagneticStripe,
+    ManualCode,
+    Phone,
+}
+
+impl IdentifierKind {
+    pub const ALL: [IdentifierKind; 5] = [
+        IdentifierKind::AppQr,
+        IdentifierKind::CardBarcode,
+        IdentifierKind::MagneticStripe,
+        IdentifierKind::ManualCode,
+        IdentifierKind::Phone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifierKind::AppQr => "app_qr",
+            IdentifierKind::CardBarcode => "card_barcode",
+            IdentifierKind::MagneticStripe => "magnetic_stripe",
+            IdentifierKind::ManualCode => "manual_code",
+            IdentifierKind::Phone => "phone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<IdentifierKind> {
+        IdentifierKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+pub type GuestId = i64;
+pub type HoldId = i64;
+
+/// A client group (Quick Resto's «группа клиентов»).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub id: i64,
+    pub name: String,
+    pub discount_bp: BasisPoints,
+    pub accrual_bp: BasisPoints,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StampProgress {
+    pub card_name: String,
+    pub collected: i64,
+    pub needed: i64,
+    pub reward: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub name: String,
+    pub description: String,
+    pub ends_at: UnixSeconds,
+}
+
+/// A gift from a gift code: goes into the order as a line marked as a gift.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gift {
+    /// The gift code it came from; redeemed when the visit is paid.
+    pub code: String,
+    pub name: String,
+    /// What the guest paid for it in the app, in points (minor units).
+    pub points: Kopecks,
+}
+
+/// Everything the cashier sees about an identified guest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestCard {
+    pub guest_id: GuestId,
+    pub name: String,
+    /// Already masked by the backend: `+7 *** ***-12-34`.
+    pub phone_masked: String,
+    pub balance: Kopecks,
+    /// Balance minus open holds.
+    pub available: Kopecks,
+    pub group: GroupInfo,
+    pub stamps: Vec<StampProgress>,
+    pub promotions: Vec<Promotion>,
+}
+
+/// The result of `identify`: the seed's two actions, "authorise" and "authorise and give a gift".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identification {
+    pub card: GuestCard,
+    pub gift: Option<Gift>,
+}
+
+/// Which rule sets the maximum a guest may pay with bonuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendLimitKind {
+    /// Balance minus holds.
+    Available,
+    /// The programme's maximum share of a check.
+    CheckPercent,
+    /// What is left of the guest group's daily bonus spending limit.
+    DailyLimit,
+    /// The amount due on the check.
+    AmountDue,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendLimit {
+    pub kind: SpendLimitKind,
+    pub amount: Kopecks,
+}
+
+/// The answer of `calculate`: the maximum and every limit that went into it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendQuote {
+    /// The amount due after the group discount.
+    pub amount_due: Kopecks,
+    /// The smallest of `limits`, rounded down to `spend_step`.
+    pub max_spend: Kopecks,
+    /// Every limit considered, in a fixed order; the binding one equals `max_spend` before rounding.
+    pub limits: Vec<SpendLimit>,
+    /// The programme's programme check-percent limit, for the explanation ("50 % of the check").
+    pub max_check_bp: BasisPoints,
+    /// Bonuses are spent in multiples of this (100 = whole roubles only).
+    pub spend_step: Kopecks,
+    pub accrual_bp: BasisPoints,
+}
+
+impl SpendQuote {
+    /// The limit that decides the maximum (the first of the smallest).
+    pub fn binding_limit(&self) -> Option<&SpendLimit> {
+        self.limits.iter().min_by_key(|l| l.amount)
+    }
+
+    /// Accrual on the part of the check not paid with bonuses.
+    pub fn accrual_for(&self, spent: Kopecks) -> Kopecks {
+        self.amount_due
+            .saturating_sub(spent)
+            .percent_floor(self.accrual_bp)
+    }
+}
+
+/// The check the cashier is closing, as the backend needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckInfo {
+    /// Sum of the order lines before the group discount (gift lines cost nothing).
+    pub subtotal: Kopecks,
+    /// Gift codes in the order, redeemed when the check is paid.
+    pub gift_codes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldReceipt {
+    pub hold_id: HoldId,
+    pub amount: Kopecks,
+    pub expires_at: UnixSeconds,
+}
+
+/// The result of finishing a paid check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReceipt {
+    pub spent: Kopecks,
+    pub accrued: Kopecks,
+    pub balance_after: Kopecks,
+    /// Set when the payment moved the guest to another group.
+    pub new_group: Option<String>,
+}
+
+/// One line of a guest's operations history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: UnixSeconds,
+    pub kind: String,
+    /// Positive for credits, negative for debits.
+    pub amount: Kopecks,
+    pub balance_after: Kopecks,
+    pub note: String,
+}
+
+/// What a backend call can fail with. Each variant is one message for the cashier.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum LoyaltyError {
+    #[error("no guest for this code")]
+    UnknownCode,
+    #[error("the code is empty or longer than {max} characters")]
+    BadCode { max: usize },
+    #[error("the gift code was already used")]
+    GiftAlreadyUsed,
+    #[error("the guest reached today's limit of {limit} operations")]
+    DailyOperationsLimit { limit: i64 },
+    #[error("the amount {requested} is over the maximum {max}")]
+    OverMaximum { requested: Kopecks, max: Kopecks },
+    #[error("the amount must be a multiple of {step}")]
+    NotAMultipleOfStep { step: Kopecks },
+    #[error("the amount must be positive")]
+    NonPositiveAmount,
+    #[error("the hold does not exist")]
+    UnknownHold,
+    #[error("the hold is {status} already")]
+    HoldNotOpen { status: String },
+    #[error("the commit of {requested} is more than the hold of {held}")]
+    CommitOverHold { requested: Kopecks, held: Kopecks },
+    #[error("the same operation id was used for a different request")]
+    OperationIdConflict,
+    #[error("the loyalty backend is unreachable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// Bounds on an identification input, checked by the core and again by every backend.
+pub const MAX_CODE_LEN: usize = 128;

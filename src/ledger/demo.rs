@@ -1,0 +1,282 @@
+//! The demo programme a new till starts with, so the cashier screen can be tried at once.
+//! The README lists these guests and codes: change both together.
+
+use super::{
+    Ledger, NewGroup, OpKind, Posting, ProgramSettings, has_no_guests, insert_gift_code,
+    insert_group, insert_guest, insert_identifier, insert_promotion, insert_stamp_card,
+    post_operation, save_program, save_stamps,
+};
+use crate::domain::{IdentifierKind, LoyaltyError, UnixSeconds};
+use crate::money::Kopecks;
+use rusqlite::{Connection, params};
+
+const DAY: i64 = 86_400;
+
+struct DemoGroup {
+    name: &'static str,
+    rank: i64,
+    discount_bp: i64,
+    accrual_bp: i64,
+    spend_threshold: Kopecks,
+    never_downgrade: bool,
+    daily_ops_limit: i64,
+    daily_spend_limit: Kopecks,
+}
+
+/// Staff are assigned by hand: a threshold no spend reaches, and rank 0 keeps the group out
+/// of moves altogether.
+const UNREACHABLE: Kopecks = Kopecks(i64::MAX / 4);
+
+const GROUPS: [DemoGroup; 4] = [
+    DemoGroup {
+        name: "Гость",
+        rank: 1,
+        discount_bp: 0,
+        accrual_bp: 500,
+        spend_threshold: Kopecks(0),
+        never_downgrade: false,
+        daily_ops_limit: 20,
+        daily_spend_limit: Kopecks(300_000),
+    },
+    DemoGroup {
+        name: "Постоянный",
+        rank: 2,
+        discount_bp: 500,
+        accrual_bp: 700,
+        spend_threshold: Kopecks(1_000_000),
+        never_downgrade: false,
+        daily_ops_limit: 20,
+        daily_spend_limit: Kopecks(0),
+    },
+    DemoGroup {
+        name: "VIP",
+        rank: 3,
+        discount_bp: 1000,
+        accrual_bp: 1000,
+        spend_threshold: Kopecks(5_000_000),
+        never_downgrade: true,
+        daily_ops_limit: 0,
+        daily_spend_limit: Kopecks(0),
+    },
+    DemoGroup {
+        name: "Сотрудники",
+        rank: 0,
+        discount_bp: 2000,
+        accrual_bp: 0,
+        spend_threshold: UNREACHABLE,
+        never_downgrade: false,
+        daily_ops_limit: 2,
+        daily_spend_limit: Kopecks(50_000),
+    },
+];
+
+struct DemoGuest {
+    name: &'static str,
+    phone: &'static str,
+    /// Index into [`GROUPS`].
+    group: usize,
+    balance: Kopecks,
+    identifiers: &'static [(IdentifierKind, &'static str)],
+}
+
+const GUESTS: [DemoGuest; 5] = [
+    DemoGuest {
+        name: "Анна Смирнова",
+        phone: "+79161234567",
+        group: 0,
+        balance: Kopecks(35_000),
+        identifiers: &[
+            (IdentifierKind::ManualCode, "100001"),
+            (IdentifierKind::CardBarcode, "2000000000015"),
+            (IdentifierKind::MagneticStripe, "7001000010"),
+            (IdentifierKind::AppQr, "GMB-00001234"),
+        ],
+    },
+    DemoGuest {
+        name: "Иван Петров",
+        phone: "+79031112233",
+        group: 1,
+        balance: Kopecks(125_000),
+        identifiers: &[
+            (IdentifierKind::ManualCode, "100002"),
+            (IdentifierKind::AppQr, "GMB-00005678"),
+        ],
+    },
+    DemoGuest {
+        name: "Мария Козлова",
+        phone: "+79265554433",
+        group: 2,
+        balance: Kopecks(500_000),
+        identifiers: &[(IdentifierKind::ManualCode, "100003")],
+    },
+    DemoGuest {
+        name: "Олег Новиков",
+        phone: "+79857778899",
+        group: 0,
+        balance: Kopecks(0),
+        identifiers: &[(IdentifierKind::ManualCode, "100004")],
+    },
+    DemoGuest {
+        name: "Пётр Соколов",
+        phone: "+79990001122",
+        group: 3,
+        balance: Kopecks(80_000),
+        identifiers: &[(IdentifierKind::ManualCode, "100005")],
+    },
+];
+
+/// (code, index into [`GUESTS`], gift, points).
+const GIFT_CODES: [(&str, usize, &str, Kopecks); 3] = [
+    ("G100001", 0, "Капучино", Kopecks(15_000)),
+    ("G100002", 1, "Десерт дня", Kopecks(25_000)),
+    ("G100003", 0, "Круассан", Kopecks(12_000)),
+];
+
+/// (name, description, starts, ends) in days from now.
+const PROMOTIONS: [(&str, &str, i64, i64); 3] = [
+    (
+        "Счастливые часы",
+        "Скидка 20% на напитки с 15:00 до 17:00",
+        -1,
+        30,
+    ),
+    (
+        "Двойные бонусы по понедельникам",
+        "Начисление ×2 по понедельникам",
+        -7,
+        60,
+    ),
+    ("Новогоднее меню", "Праздничные блюда и напитки", -60, -30),
+];
+
+/// Past visits (index into [`GUESTS`], amount due, days ago): the regulars' spending within the
+/// group period, so that they keep their groups until the period has passed instead of
+/// dropping to the entry group on their first demo payment.
+const PAST_VISITS: [(usize, Kopecks, i64); 2] =
+    [(1, Kopecks(1_200_000), 30), (2, Kopecks(6_000_000), 30)];
+
+/// Anna's progress on the coffee card, so the stamp display has something to show.
+const ANNA_COFFEE_STAMPS: i64 = 4;
+
+impl Ledger {
+    /// Creates the demo programme when the ledger has no guests; true when it did.
+    pub fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+        // One transaction: two tills starting on a new file seed it once, and a failure leaves
+        // no half-made programme behind.
+        let seeded = self.write(|tx| {
+            if !has_no_guests(tx)? {
+                return Ok(false);
+            }
+            seed(tx, now)?;
+            Ok(true)
+        })?;
+        if seeded {
+            tracing::info!("seeded the demo loyalty programme");
+        }
+        Ok(seeded)
+    }
+}
+
+fn seed(conn: &Connection, now: UnixSeconds) -> Result<(), LoyaltyError> {
+    save_program(
+        conn,
+        &ProgramSettings {
+            name: "GetMeBack".to_string(),
+            max_check_bp: 5000,
+            spend_step: Kopecks(100),
+            hold_ttl_secs: 900,
+            group_period_days: 365,
+            utc_offset_minutes: 180,
+        },
+    )?;
+    let group_ids = GROUPS
+        .iter()
+        .map(|g| insert_group(conn, &new_group(g)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut guest_ids = Vec::with_capacity(GUESTS.len());
+    for (number, demo) in (1..).zip(&GUESTS) {
+        guest_ids.push(seed_guest(conn, number, demo, group_ids[demo.group], now)?);
+    }
+    for (number, (guest, amount_due, days_ago)) in (1..).zip(PAST_VISITS) {
+        seed_visit(
+            conn,
+            number,
+            guest_ids[guest],
+            amount_due,
+            now - days_ago * DAY,
+        )?;
+    }
+    for (code, owner, gift, points) in GIFT_CODES {
+        insert_gift_code(conn, code, guest_ids[owner], gift, points)?;
+    }
+    let coffee = insert_stamp_card(conn, "Кофейная карта", 6, "Кофе в подарок")?;
+    insert_stamp_card(conn, "Десертная карта", 5, "Десерт в подарок")?;
+    save_stamps(conn, guest_ids[0], coffee, ANNA_COFFEE_STAMPS)?;
+    for (name, description, starts, ends) in PROMOTIONS {
+        insert_promotion(
+            conn,
+            name,
+            description,
+            now + starts * DAY,
+            now + ends * DAY,
+        )?;
+    }
+    Ok(())
+}
+
+fn new_group(g: &DemoGroup) -> NewGroup {
+    NewGroup {
+        name: g.name.to_string(),
+        rank: g.rank,
+        discount_bp: g.discount_bp,
+        accrual_bp: g.accrual_bp,
+        spend_threshold: g.spend_threshold,
+        never_downgrade: g.never_downgrade,
+        daily_ops_limit: g.daily_ops_limit,
+        daily_spend_limit: g.daily_spend_limit,
+    }
+}
+
+/// Adds a guest; the starting balance is a manual credit so the ledger adds up like any other.
+fn seed_guest(
+    conn: &Connection,
+    number: usize,
+    demo: &DemoGuest,
+    group_id: i64,
+    now: UnixSeconds,
+) -> Result<i64, LoyaltyError> {
+    let guest = insert_guest(conn, demo.name, Some(demo.phone), group_id, now)?;
+    for &(kind, value) in demo.identifiers {
+        insert_identifier(conn, guest, kind, value)?;
+    }
+    if demo.balance > Kopecks::ZERO {
+        let op_id = format!("demo-seed-{number}");
+        let posting = Posting {
+            guest,
+            kind: OpKind::ManualCredit,
+            amount: demo.balance,
+            note: "demo balance",
+            at: now,
+            op_id: Some(&op_id),
+            payment_id: None,
+        };
+        post_operation(conn, &posting)?;
+    }
+    Ok(guest)
+}
+
+/// A paid check without bonuses: it only counts towards the group, so the balance is unchanged.
+fn seed_visit(
+    conn: &Connection,
+    number: usize,
+    guest: i64,
+    amount_due: Kopecks,
+    at: UnixSeconds,
+) -> Result<(), LoyaltyError> {
+    conn.execute(
+        "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
+         SELECT ?1, id, 0, ?3, '[]', ?3, 0, balance, ?4 FROM guests WHERE id = ?2",
+        params![format!("demo-visit-{number}"), guest, amount_due.0, at],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! loyalty-till: the cashier's loyalty screen beside iikoFront.
+//!
+//! Layers, from the inside out:
+//! - [`money`], [`mask`], [`domain`]: plain data and rules of presentation;
+//! - [`workflow`]: the pure core, `update(state, event) -> effects`, no I/O and no clock;
+//! - [`backend`] and [`ledger`]: the loyalty ledger behind one trait (embedded SQLite today);
+//! - [`worker`]: runs effects on a background thread and turns results back into events;
+//! - [`ui`]: renders the state and emits events; [`i18n`]: every user-visible string.
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod i18n;
+pub mod ledger;
+pub mod logging;
+pub mod mask;
+pub mod money;
+pub mod ui;
+pub mod worker;
+pub mod workflow;

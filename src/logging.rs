@@ -1,0 +1,49 @@
+//! Logs go to daily-rotated files in the logs folder (kept for support) and to stderr.
+
+use std::path::Path;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// How many daily files are kept: two weeks is what support asks about.
+const KEPT_LOG_FILES: usize = 14;
+
+/// Starts logging. Keep the guard alive for the whole run: dropping it flushes the file.
+/// A logs folder that cannot be created leaves stderr logging only, and says so.
+pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
+    let filter =
+        EnvFilter::try_from_env("LOYALTY_TILL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let file = RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix("loyalty-till")
+        .filename_suffix("log")
+        .max_log_files(KEPT_LOG_FILES)
+        .build(logs_dir);
+    match file {
+        Ok(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let file_layer = tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false);
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(stderr)
+                .with(file_layer)
+                .try_init();
+            Some(guard)
+        }
+        Err(error) => {
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(stderr)
+                .try_init();
+            tracing::error!(dir = %logs_dir.display(), %error, "cannot write log files; logging to stderr only");
+            None
+        }
+    }
+}

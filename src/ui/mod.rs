@@ -1,0 +1,472 @@
+//! The egui/eframe shell: renders the workflow state, turns presses into events, and drains the
+//! worker's results in `logic`. The UI thread never touches the ledger.
+
+pub mod keypad;
+pub mod screens;
+pub mod theme;
+
+use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, SystemClock};
+use crate::cli::{Cli, Scenario};
+use crate::config::{Config, Layout, Paths, SIDE_PANEL_WIDTH};
+use crate::domain::LoyaltyError;
+use crate::i18n::{Arg, I18n, Lang};
+use crate::worker::{Session, Worker};
+use crate::workflow::{BackendStatus, Event, Field, NoticeLevel, PaymentMode, Screen, State};
+use egui::RichText;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+/// Everything needed to build the app, from the command line or from a test.
+pub struct AppOptions {
+    pub paths: Paths,
+    pub demo: bool,
+    pub config: Config,
+    /// Where settings changes are saved; `None` keeps them for this run only.
+    pub config_file: Option<PathBuf>,
+    pub scenario: Option<Scenario>,
+    pub clock: Box<dyn Clock>,
+}
+
+pub struct TillApp {
+    session: Session,
+    i18n: I18n,
+    config: Config,
+    config_file: Option<PathBuf>,
+    scenario: VecDeque<Event>,
+    menu_open: bool,
+    /// Window placement is applied once the monitor size is known.
+    placed: bool,
+}
+
+impl TillApp {
+    pub fn new(ctx: &egui::Context, options: AppOptions) -> std::io::Result<TillApp> {
+        theme::apply(ctx);
+        let repaint = ctx.clone();
+        let database = options.paths.database(options.demo);
+        let demo = options.demo;
+        let clock = options.clock;
+        let worker = Worker::spawn(
+            Box::new(move || open_embedded(database, demo, clock)),
+            Box::new(move || repaint.request_repaint()),
+        )?;
+        let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());
+        let state = State::new(op_prefix, options.demo);
+        Ok(TillApp {
+            session: Session::new(state, worker),
+            i18n: I18n::new(options.config.language),
+            config: options.config,
+            config_file: options.config_file,
+            scenario: options.scenario.map(scenario_events).unwrap_or_default(),
+            menu_open: false,
+            placed: false,
+        })
+    }
+
+    pub fn state(&self) -> &State {
+        &self.session.state
+    }
+
+    /// For tests and the scenario driver: the same path a button press takes.
+    pub fn dispatch(&mut self, event: Event) {
+        self.session.dispatch(event);
+    }
+
+    fn save_config(&self) {
+        if let Some(path) = &self.config_file
+            && let Err(error) = self.config.save(path)
+        {
+            tracing::error!(path = %path.display(), %error, "settings not saved");
+        }
+    }
+
+    fn apply_app_command(&mut self, ctx: &egui::Context, command: AppCommand) {
+        match command {
+            AppCommand::SetLanguage(lang) => {
+                self.config.language = lang;
+                self.i18n = I18n::new(lang);
+            }
+            AppCommand::SetLayout(layout) => {
+                self.config.layout = layout;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(
+                    layout == Layout::FullScreen,
+                ));
+                self.placed = false;
+            }
+            AppCommand::SetAlwaysOnTop(on_top) => {
+                self.config.always_on_top = on_top;
+                ctx.send_viewport_cmd(egui::ViewportCommand::WindowLevel(window_level(on_top)));
+            }
+            AppCommand::ToggleMenu => {
+                self.menu_open = !self.menu_open;
+                return;
+            }
+        }
+        self.save_config();
+    }
+
+    /// The side panel hugs the right edge of the screen, full height, beside iikoFront.
+    fn place_window(&mut self, ctx: &egui::Context) {
+        if self.placed || self.config.layout != Layout::SidePanel {
+            return;
+        }
+        if let Some(monitor) = ctx.input(|i| i.viewport().monitor_size) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(egui::vec2(
+                SIDE_PANEL_WIDTH,
+                monitor.y,
+            )));
+            ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(
+                monitor.x - SIDE_PANEL_WIDTH,
+                0.0,
+            )));
+            self.placed = true;
+        }
+    }
+
+    fn run_scenario(&mut self) {
+        let ready = matches!(self.session.state.backend, BackendStatus::Ready(_));
+        while ready && !self.session.state.is_busy() {
+            let Some(event) = self.scenario.pop_front() else {
+                break;
+            };
+            self.session.dispatch(event);
+        }
+    }
+
+    fn top_bar(&self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
+        ui.horizontal(|ui| {
+            ui.label(
+                RichText::new(&self.config.program_name)
+                    .text_style(egui::TextStyle::Heading)
+                    .color(theme::ACCENT)
+                    .strong(),
+            );
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let menu = egui::Button::new(self.i18n.t("menu"))
+                    .min_size(egui::vec2(110.0, theme::TOUCH_HEIGHT));
+                if ui.add(menu).clicked() {
+                    commands.push(AppCommand::ToggleMenu);
+                }
+            });
+        });
+    }
+
+    fn menu(&self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
+        let i18n = &self.i18n;
+        theme::card(ui, |ui| {
+            ui.label(RichText::new(i18n.t("menu-language")).strong());
+            ui.horizontal(|ui| {
+                let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+                for (lang, key) in [(Lang::Ru, "lang-ru"), (Lang::En, "lang-en")] {
+                    let button = egui::Button::new(i18n.t(key))
+                        .min_size(size)
+                        .selected(i18n.lang() == lang);
+                    if ui.add(button).clicked() {
+                        commands.push(AppCommand::SetLanguage(lang));
+                    }
+                }
+            });
+            ui.label(RichText::new(i18n.t("menu-layout")).strong());
+            ui.horizontal(|ui| {
+                let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+                for (layout, key) in [
+                    (Layout::SidePanel, "layout-side"),
+                    (Layout::FullScreen, "layout-full"),
+                ] {
+                    let button = egui::Button::new(i18n.t(key))
+                        .min_size(size)
+                        .selected(self.config.layout == layout);
+                    if ui.add(button).clicked() {
+                        commands.push(AppCommand::SetLayout(layout));
+                    }
+                }
+            });
+            let on_top = self.config.always_on_top;
+            let button = egui::Button::new(i18n.t("menu-on-top"))
+                .min_size(egui::vec2(ui.available_width(), theme::TOUCH_HEIGHT))
+                .selected(on_top);
+            if ui.add(button).clicked() {
+                commands.push(AppCommand::SetAlwaysOnTop(!on_top));
+            }
+            // Support log export comes with the Windows packaging work; until then the menu
+            // says so rather than pretending.
+            theme::wide_button(ui, &i18n.t("menu-export-logs"), theme::Tone::Normal, false)
+                .on_disabled_hover_text(i18n.t("not-built-yet"));
+            ui.label(
+                RichText::new(i18n.t("menu-export-logs-not-built"))
+                    .color(theme::TEXT_MUTED)
+                    .small(),
+            );
+            if theme::wide_button(ui, &i18n.t("menu-close"), theme::Tone::Normal, true).clicked() {
+                commands.push(AppCommand::ToggleMenu);
+            }
+        });
+    }
+
+    fn notice_banner(&self, ui: &mut egui::Ui, events: &mut Vec<Event>) {
+        let Some(notice) = &self.session.state.notice else {
+            return;
+        };
+        if matches!(self.session.state.screen, Screen::Done { .. }) {
+            return; // The success screen shows it as its message.
+        }
+        let fill = match notice.level {
+            NoticeLevel::Error => theme::ERROR_BG,
+            NoticeLevel::Success => theme::SUCCESS_BG,
+            NoticeLevel::Info => theme::INFO_BG,
+        };
+        egui::Frame::new()
+            .fill(fill)
+            .corner_radius(8.0)
+            .inner_margin(10.0)
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.horizontal(|ui| {
+                    let close = egui::Button::new("×")
+                        .min_size(egui::vec2(theme::TOUCH_HEIGHT, theme::TOUCH_HEIGHT));
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        if ui
+                            .add(close)
+                            .on_hover_text(self.i18n.t("notice-dismiss"))
+                            .clicked()
+                        {
+                            events.push(Event::DismissNotice);
+                        }
+                        ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(self.i18n.notice(notice))
+                                        .color(theme::TEXT_STRONG),
+                                )
+                                .wrap(),
+                            );
+                        });
+                    });
+                });
+            });
+    }
+
+    fn status_line(&self, ui: &mut egui::Ui) {
+        let i18n = &self.i18n;
+        let (text, error) = match &self.session.state.backend {
+            BackendStatus::Starting => (i18n.t("status-starting"), false),
+            BackendStatus::Ready(BackendKind::Embedded { path }) => (
+                i18n.t_args(
+                    "status-embedded",
+                    &[("path", Arg::Text(path.display().to_string()))],
+                ),
+                false,
+            ),
+            BackendStatus::Ready(BackendKind::Server { url }) => (
+                i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]),
+                false,
+            ),
+            BackendStatus::Failed(error) => {
+                let reason = i18n.notice(&crate::workflow::error_notice(error));
+                (
+                    i18n.t_args("status-failed", &[("reason", Arg::Text(reason))]),
+                    true,
+                )
+            }
+        };
+        let mut label = RichText::new(text).small();
+        label = label.color(if error {
+            theme::STATUS_ERROR
+        } else {
+            theme::STATUS_TEXT
+        });
+        let demo = self.session.state.demo.then(|| i18n.t("status-demo"));
+        ui.horizontal(|ui| {
+            if let Some(demo) = demo {
+                ui.label(
+                    RichText::new(demo)
+                        .small()
+                        .strong()
+                        .color(theme::STATUS_TEXT),
+                );
+            }
+            ui.add(egui::Label::new(label).truncate());
+        });
+    }
+}
+
+/// Settings changes: not part of a guest's visit, so not workflow events.
+enum AppCommand {
+    SetLanguage(Lang),
+    SetLayout(Layout),
+    SetAlwaysOnTop(bool),
+    ToggleMenu,
+}
+
+impl eframe::App for TillApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.session.poll();
+        self.run_scenario();
+        self.place_window(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let mut events = Vec::new();
+        let mut commands = Vec::new();
+        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui, &mut commands));
+        egui::Panel::bottom("status_line")
+            .frame(egui::Frame::new().fill(theme::STATUS_BG).inner_margin(8.0))
+            .show(ui, |ui| self.status_line(ui));
+        let wide = ui.available_width() >= 760.0;
+        if wide && !matches!(self.session.state.screen, Screen::Idle) {
+            egui::Panel::left("order_column")
+                .exact_size(ui.available_width() * 0.4)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical()
+                        .id_salt("order_scroll")
+                        .show(ui, |ui| {
+                            screens::order_column(ui, &self.session.state, &self.i18n, &mut events);
+                        });
+                });
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("screen_scroll")
+                .show(ui, |ui| {
+                    if self.menu_open {
+                        self.menu(ui, &mut commands);
+                    }
+                    self.notice_banner(ui, &mut events);
+                    let cx = screens::ScreenContext {
+                        i18n: &self.i18n,
+                        program_name: &self.config.program_name,
+                        wide,
+                    };
+                    screens::show(ui, &self.session.state, &cx, &mut events);
+                });
+        });
+        let ctx = ui.ctx().clone();
+        for command in commands {
+            self.apply_app_command(&ctx, command);
+        }
+        for event in events {
+            self.session.dispatch(event);
+        }
+    }
+}
+
+fn window_level(on_top: bool) -> egui::WindowLevel {
+    if on_top {
+        egui::WindowLevel::AlwaysOnTop
+    } else {
+        egui::WindowLevel::Normal
+    }
+}
+
+/// Opens the embedded ledger on the worker thread; in demo mode, creates the demo programme on
+/// first run.
+fn open_embedded(
+    path: PathBuf,
+    demo: bool,
+    clock: Box<dyn Clock>,
+) -> Result<Box<dyn LoyaltyBackend>, LoyaltyError> {
+    let now = clock.now();
+    let mut backend = EmbeddedBackend::open(path, clock)?;
+    if demo && backend.ledger().seed_demo(now)? {
+        tracing::info!("demo programme created");
+    }
+    Ok(Box::new(backend))
+}
+
+/// A per-start stamp for operation ids (base 36 milliseconds), so ids never repeat across runs.
+fn start_stamp() -> String {
+    let mut n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut digits = Vec::new();
+    while n > 0 {
+        let d = (n % 36) as u8;
+        digits.push(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+        n /= 36;
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+/// The demo visit a scenario drives, event by event, through the real workflow.
+fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
+    let mut events = vec![Event::UseDemoOrder];
+    if scenario == Scenario::Idle {
+        return events.into();
+    }
+    events.extend([
+        Event::FieldEdited(Field::Code, "G100001".to_string()),
+        Event::SubmitCode,
+    ]);
+    if scenario == Scenario::Guest {
+        return events.into();
+    }
+    events.extend([
+        Event::StartPayment,
+        Event::ChoosePaymentMode(PaymentMode::Spend),
+        Event::ExactAmount,
+    ]);
+    if scenario == Scenario::Payment {
+        return events.into();
+    }
+    events.push(Event::ConfirmPayment);
+    events.into()
+}
+
+/// Runs the till window until it is closed.
+pub fn run(cli: Cli) -> Result<(), String> {
+    let paths = Paths::resolve(cli.data_dir.as_deref())
+        .ok_or("no home folder to keep the till's data in")?;
+    std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
+        format!(
+            "cannot create the data folder {}: {e}",
+            paths.data_dir.display()
+        )
+    })?;
+    let _log_guard = crate::logging::init(&paths.logs_dir);
+    let mut config = Config::load(&paths.config_file);
+    if let Some(lang) = cli.lang {
+        config.language = lang;
+    }
+    if let Some(layout) = cli.layout {
+        config.layout = layout;
+    }
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), demo = cli.demo, data = %paths.data_dir.display(), "starting");
+    let size = cli.window_size.unwrap_or(match config.layout {
+        Layout::SidePanel => (SIDE_PANEL_WIDTH, 768.0),
+        Layout::FullScreen => (1024.0, 768.0),
+    });
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title(config.program_name.clone())
+        .with_app_id("loyalty-till")
+        .with_inner_size(egui::vec2(size.0, size.1))
+        .with_min_inner_size(egui::vec2(360.0, 480.0))
+        .with_window_level(window_level(config.always_on_top));
+    // An explicit size (screenshots) wins over full screen.
+    if config.layout == Layout::FullScreen && cli.window_size.is_none() {
+        viewport = viewport.with_fullscreen(true);
+    }
+    let native = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    let options = AppOptions {
+        config_file: Some(paths.config_file.clone()),
+        paths,
+        demo: cli.demo,
+        config: config.clone(),
+        scenario: cli.scenario,
+        clock: Box::new(SystemClock),
+    };
+    let fixed_size = cli.window_size.is_some();
+    eframe::run_native(
+        "loyalty-till",
+        native,
+        Box::new(move |cc| {
+            let mut app = TillApp::new(&cc.egui_ctx, options)?;
+            app.placed = fixed_size;
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| format!("the window could not be opened: {e}"))
+}

@@ -1,0 +1,668 @@
+//! One function per workflow screen. They read the state and push events; nothing else.
+
+use super::keypad::{field, keypad};
+use super::theme::{self, Tone, card, value_row, wide_button};
+use crate::domain::{SpendLimitKind, SpendQuote};
+use crate::i18n::{Arg, I18n};
+use crate::money::Kopecks;
+use crate::workflow::{
+    Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, State,
+    TenderMethod,
+};
+use egui::{RichText, Ui};
+
+/// What a screen needs besides the state.
+pub struct ScreenContext<'a> {
+    pub i18n: &'a I18n,
+    pub program_name: &'a str,
+    /// Wide enough for two columns (full screen) or one (side panel).
+    pub wide: bool,
+}
+
+pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    match &state.screen {
+        Screen::Idle => idle(ui, state, cx, events),
+        Screen::AddGuest => add_guest(ui, state, cx, events),
+        Screen::Order => order_editor(ui, state, cx, events),
+        Screen::Guest => guest(ui, state, cx, events),
+        Screen::Stamps => stamps(ui, state, cx, events),
+        Screen::Promotions => promotions(ui, state, cx, events),
+        Screen::ConfirmReplace { .. } => confirm_replace(ui, state, cx, events),
+        Screen::PaymentChoice { quote } => payment_choice(ui, state, quote, cx, events),
+        Screen::Payment { mode, quote } => payment(ui, state, *mode, quote, cx, events),
+        Screen::Processing { payment, .. } => processing(ui, payment, cx, events),
+        Screen::Done { .. } => done(ui, state, cx, events),
+    }
+}
+
+fn title(ui: &mut Ui, text: &str) {
+    ui.label(
+        RichText::new(text)
+            .text_style(egui::TextStyle::Heading)
+            .color(theme::TEXT_STRONG)
+            .strong(),
+    );
+}
+
+fn money_arg(amount: Kopecks) -> Arg {
+    Arg::Money(amount)
+}
+
+fn idle(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let brand = egui::Button::new(
+        RichText::new(cx.program_name)
+            .text_style(theme::big_text())
+            .color(theme::ACCENT_TEXT)
+            .strong(),
+    )
+    .fill(theme::ACCENT)
+    .min_size(egui::vec2(ui.available_width(), theme::BRAND_HEIGHT));
+    if ui
+        .add(brand)
+        .on_hover_text(cx.i18n.t("idle-brand-hint"))
+        .clicked()
+    {
+        events.push(Event::OpenPlugin);
+    }
+    ui.label(RichText::new(cx.i18n.t("idle-brand-hint")).color(theme::TEXT_MUTED));
+    ui.add_space(8.0);
+    order_summary(ui, state, cx, events);
+}
+
+/// The order lines and total, with the buttons that change the order.
+fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    card(ui, |ui| {
+        title(ui, &i18n.t("order-title"));
+        if state.order.lines.is_empty() {
+            ui.label(RichText::new(i18n.t("order-empty")).color(theme::TEXT_MUTED));
+        }
+        for line in &state.order.lines {
+            ui.horizontal(|ui| {
+                let name = if line.quantity > 1 {
+                    format!("{} × {}", line.name, line.quantity)
+                } else {
+                    line.name.clone()
+                };
+                match &line.gift {
+                    Some(gift) => {
+                        ui.label(RichText::new(name).color(theme::GIFT));
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                            let points = i18n
+                                .t_args("order-gift-points", &[("points", money_arg(gift.points))]);
+                            ui.label(RichText::new(points).color(theme::GIFT));
+                        });
+                    }
+                    None => {
+                        ui.label(name);
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                            ui.label(line.total().to_string());
+                        });
+                    }
+                }
+            });
+        }
+        ui.separator();
+        value_row(
+            ui,
+            &i18n.t("order-total"),
+            &state.order.subtotal().to_string(),
+        );
+    });
+    let in_flow = matches!(state.screen, Screen::Idle | Screen::Guest);
+    if in_flow {
+        ui.horizontal(|ui| {
+            let n = if state.demo { 2 } else { 1 };
+            let size = egui::vec2(theme::button_width(ui, n), theme::TOUCH_HEIGHT);
+            if theme::sized_button(ui, &i18n.t("order-edit"), Tone::Normal, true, size).clicked() {
+                events.push(Event::OpenOrder);
+            }
+            if state.demo
+                && theme::sized_button(ui, &i18n.t("order-demo"), Tone::Normal, true, size)
+                    .clicked()
+            {
+                events.push(Event::UseDemoOrder);
+            }
+        });
+    }
+}
+
+/// The order beside the flow when the window is wide enough for two columns.
+pub fn order_column(ui: &mut Ui, state: &State, i18n: &I18n, events: &mut Vec<Event>) {
+    let cx = ScreenContext {
+        i18n,
+        program_name: "",
+        wide: true,
+    };
+    order_summary(ui, state, &cx, events);
+}
+
+fn busy_line(ui: &mut Ui, text: &str) {
+    ui.horizontal(|ui| {
+        ui.add(egui::Spinner::new().size(24.0));
+        ui.label(text);
+    });
+}
+
+fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    title(ui, &i18n.t("add-guest-title"));
+    ui.label(RichText::new(i18n.t("add-guest-hint")).color(theme::TEXT_MUTED));
+    let response = field(
+        ui,
+        state,
+        Field::Code,
+        &i18n.t("add-guest-placeholder"),
+        events,
+    );
+    if !state.is_busy() && !response.has_focus() && state.active_field == Some(Field::Code) {
+        // Keyboard typing (and keyboard-mode scanners inside our window) lands in the code field.
+        response.request_focus();
+    }
+    if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+        events.push(Event::SubmitCode);
+    }
+    if state.is_busy() {
+        busy_line(ui, &i18n.t("add-guest-searching"));
+    }
+    if wide_button(
+        ui,
+        &i18n.t("add-guest-find"),
+        Tone::Primary,
+        !state.is_busy(),
+    )
+    .clicked()
+    {
+        events.push(Event::SubmitCode);
+    }
+    keypad(ui, i18n, KeypadKey::Plus, !state.is_busy(), events);
+    if wide_button(ui, &i18n.t("back"), Tone::Normal, true).clicked() {
+        events.push(Event::Back);
+    }
+}
+
+fn order_editor(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    if !cx.wide {
+        order_summary(ui, state, cx, events);
+    }
+    ui.label(RichText::new(i18n.t("order-line-hint")).color(theme::TEXT_MUTED));
+    field(
+        ui,
+        state,
+        Field::LinePrice,
+        &i18n.t("order-line-placeholder"),
+        events,
+    );
+    ui.horizontal(|ui| {
+        let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+        if theme::sized_button(ui, &i18n.t("order-add-line"), Tone::Primary, true, size).clicked() {
+            events.push(Event::AddOrderLine);
+        }
+        if theme::sized_button(ui, &i18n.t("order-clear"), Tone::Normal, true, size).clicked() {
+            events.push(Event::ClearOrder);
+        }
+    });
+    keypad(ui, i18n, KeypadKey::Comma, true, events);
+    if wide_button(ui, &i18n.t("order-done"), Tone::Normal, true).clicked() {
+        events.push(Event::Back);
+    }
+}
+
+fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    let Some(card_data) = &state.guest else {
+        return;
+    };
+    card(ui, |ui| {
+        ui.label(
+            RichText::new(&card_data.name)
+                .text_style(egui::TextStyle::Heading)
+                .strong(),
+        );
+        if !card_data.phone_masked.is_empty() {
+            ui.label(RichText::new(&card_data.phone_masked).color(theme::TEXT_MUTED));
+        }
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(i18n.t("guest-balance")).color(theme::TEXT_MUTED));
+            ui.label(
+                RichText::new(card_data.balance.to_string())
+                    .text_style(theme::big_text())
+                    .color(theme::ACCENT),
+            );
+        });
+        value_row(
+            ui,
+            &i18n.t("guest-available"),
+            &card_data.available.to_string(),
+        );
+        let group = i18n.t_args(
+            "guest-group-value",
+            &[
+                ("group", Arg::Text(card_data.group.name.clone())),
+                (
+                    "discount",
+                    Arg::Text(percent_text(card_data.group.discount_bp)),
+                ),
+            ],
+        );
+        value_row(ui, &i18n.t("guest-group"), &group);
+        for stamp in &card_data.stamps {
+            value_row(
+                ui,
+                &stamp.card_name,
+                &format!("{} / {}", stamp.collected, stamp.needed),
+            );
+        }
+        let promos = i18n.t_args(
+            "guest-promotions-count",
+            &[("count", Arg::Number(card_data.promotions.len() as i64))],
+        );
+        value_row(ui, &i18n.t("guest-promotions"), &promos);
+    });
+    let half = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+    ui.horizontal(|ui| {
+        if theme::sized_button(ui, &i18n.t("guest-stamps"), Tone::Normal, true, half).clicked() {
+            events.push(Event::ShowStamps);
+        }
+        if theme::sized_button(
+            ui,
+            &i18n.t("guest-check-promotions"),
+            Tone::Normal,
+            true,
+            half,
+        )
+        .clicked()
+        {
+            events.push(Event::ShowPromotions);
+        }
+    });
+    if !cx.wide {
+        order_summary(ui, state, cx, events);
+    }
+    if state.is_busy() {
+        busy_line(ui, &i18n.t("payment-calculating"));
+    }
+    if wide_button(ui, &i18n.t("guest-pay"), Tone::Primary, !state.is_busy()).clicked() {
+        events.push(Event::StartPayment);
+    }
+    if wide_button(ui, &i18n.t("guest-remove"), Tone::Danger, true).clicked() {
+        events.push(Event::RemoveGuest);
+    }
+}
+
+/// Basis points as a percentage for people: 500 -> "5", 1250 -> "12,5".
+pub fn percent_text(bp: i64) -> String {
+    if bp % 100 == 0 {
+        (bp / 100).to_string()
+    } else {
+        format!(
+            "{},{}",
+            bp / 100,
+            format!("{:02}", bp % 100).trim_end_matches('0')
+        )
+    }
+}
+
+fn stamps(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    title(ui, &i18n.t("stamps-title"));
+    let Some(card_data) = &state.guest else {
+        return;
+    };
+    if card_data.stamps.is_empty() {
+        ui.label(i18n.t("stamps-none"));
+    }
+    for stamp in &card_data.stamps {
+        card(ui, |ui| {
+            ui.label(RichText::new(&stamp.card_name).strong());
+            let fraction = if stamp.needed > 0 {
+                stamp.collected as f32 / stamp.needed as f32
+            } else {
+                0.0
+            };
+            let progress = i18n.t_args(
+                "stamps-progress",
+                &[
+                    ("collected", Arg::Number(stamp.collected)),
+                    ("needed", Arg::Number(stamp.needed)),
+                ],
+            );
+            ui.add(
+                egui::ProgressBar::new(fraction.clamp(0.0, 1.0))
+                    .text(progress)
+                    .desired_height(28.0),
+            );
+            let reward_key = if stamp.collected >= stamp.needed {
+                "stamps-reward-ready"
+            } else {
+                "stamps-reward"
+            };
+            ui.label(i18n.t_args(reward_key, &[("reward", Arg::Text(stamp.reward.clone()))]));
+        });
+    }
+    if wide_button(ui, &i18n.t("back"), Tone::Normal, true).clicked() {
+        events.push(Event::Back);
+    }
+}
+
+fn promotions(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    title(ui, &i18n.t("promotions-title"));
+    let Some(card_data) = &state.guest else {
+        return;
+    };
+    if card_data.promotions.is_empty() {
+        ui.label(i18n.t("promotions-none"));
+    }
+    for promo in &card_data.promotions {
+        card(ui, |ui| {
+            ui.label(RichText::new(&promo.name).strong());
+            ui.label(&promo.description);
+            let until = i18n.t_args(
+                "promotions-until",
+                &[("date", Arg::Text(date_text(promo.ends_at)))],
+            );
+            ui.label(RichText::new(until).color(theme::TEXT_MUTED));
+        });
+    }
+    if wide_button(ui, &i18n.t("back"), Tone::Normal, true).clicked() {
+        events.push(Event::Back);
+    }
+}
+
+/// `dd.mm.yyyy` (UTC) from Unix seconds, without a date library: days to civil date.
+pub fn date_text(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    // Howard Hinnant's days_from_civil, inverted.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{day:02}.{month:02}.{year}")
+}
+
+fn confirm_replace(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    let name = state
+        .guest
+        .as_ref()
+        .map(|g| g.name.clone())
+        .unwrap_or_default();
+    title(ui, &i18n.t("replace-title"));
+    ui.label(i18n.t_args("replace-question", &[("name", Arg::Text(name))]));
+    if wide_button(ui, &i18n.t("replace-yes"), Tone::Primary, true).clicked() {
+        events.push(Event::ReplaceGuest(true));
+    }
+    if wide_button(ui, &i18n.t("replace-no"), Tone::Normal, true).clicked() {
+        events.push(Event::ReplaceGuest(false));
+    }
+}
+
+fn amounts_card(ui: &mut Ui, quote: &SpendQuote, cx: &ScreenContext<'_>, state: &State) {
+    let i18n = cx.i18n;
+    card(ui, |ui| {
+        value_row(
+            ui,
+            &i18n.t("payment-subtotal"),
+            &state.order.subtotal().to_string(),
+        );
+        let discount = state.order.subtotal().saturating_sub(quote.amount_due);
+        if discount > Kopecks::ZERO {
+            value_row(ui, &i18n.t("payment-discount"), &format!("−{discount}"));
+        }
+        value_row(ui, &i18n.t("payment-due"), &quote.amount_due.to_string());
+    });
+}
+
+fn payment_choice(
+    ui: &mut Ui,
+    state: &State,
+    quote: &SpendQuote,
+    cx: &ScreenContext<'_>,
+    events: &mut Vec<Event>,
+) {
+    let i18n = cx.i18n;
+    title(ui, &i18n.t("payment-choice-title"));
+    amounts_card(ui, quote, cx, state);
+    let keep = i18n.t_args(
+        "payment-keep",
+        &[("accrual", money_arg(quote.accrual_for(Kopecks::ZERO)))],
+    );
+    if wide_button(ui, &keep, Tone::Primary, true).clicked() {
+        events.push(Event::ChoosePaymentMode(PaymentMode::Keep));
+    }
+    let spend = i18n.t_args("payment-spend", &[("max", money_arg(quote.max_spend))]);
+    let can_spend = quote.max_spend > Kopecks::ZERO;
+    if wide_button(ui, &spend, Tone::Primary, can_spend).clicked() {
+        events.push(Event::ChoosePaymentMode(PaymentMode::Spend));
+    }
+    if !can_spend {
+        ui.label(RichText::new(i18n.t("payment-nothing-to-spend")).color(theme::TEXT_MUTED));
+        limits_explanation(ui, quote, cx);
+    }
+    if wide_button(ui, &i18n.t("cancel"), Tone::Normal, true).clicked() {
+        events.push(Event::CancelPayment);
+    }
+}
+
+/// Why the maximum is what it is: every limit, the deciding one marked.
+fn limits_explanation(ui: &mut Ui, quote: &SpendQuote, cx: &ScreenContext<'_>) {
+    let i18n = cx.i18n;
+    let binding = quote.binding_limit().map(|l| l.kind);
+    card(ui, |ui| {
+        ui.label(RichText::new(i18n.t("limits-title")).strong());
+        for limit in &quote.limits {
+            let label = match limit.kind {
+                SpendLimitKind::Available => i18n.t("limit-available"),
+                SpendLimitKind::CheckPercent => i18n.t_args(
+                    "limit-check-percent",
+                    &[("percent", Arg::Text(percent_text(quote.max_check_bp)))],
+                ),
+                SpendLimitKind::DailyLimit => i18n.t("limit-daily"),
+                SpendLimitKind::AmountDue => i18n.t("limit-amount-due"),
+            };
+            let deciding = Some(limit.kind) == binding;
+            ui.horizontal(|ui| {
+                let marker = if deciding { "• " } else { "   " };
+                let text = RichText::new(format!("{marker}{label}"));
+                ui.label(if deciding {
+                    text.strong().color(theme::ACCENT)
+                } else {
+                    text.color(theme::TEXT_MUTED)
+                });
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let value = RichText::new(limit.amount.to_string());
+                    ui.label(if deciding {
+                        value.strong().color(theme::ACCENT)
+                    } else {
+                        value
+                    });
+                });
+            });
+        }
+        if quote.spend_step > Kopecks(1) {
+            let step = i18n.t_args("limit-step", &[("step", money_arg(quote.spend_step))]);
+            ui.label(RichText::new(step).color(theme::TEXT_MUTED).small());
+        }
+    });
+}
+
+fn payment(
+    ui: &mut Ui,
+    state: &State,
+    mode: PaymentMode,
+    quote: &SpendQuote,
+    cx: &ScreenContext<'_>,
+    events: &mut Vec<Event>,
+) {
+    let i18n = cx.i18n;
+    let title_key = if mode == PaymentMode::Spend {
+        "payment-spend-title"
+    } else {
+        "payment-keep-title"
+    };
+    title(ui, &i18n.t(title_key));
+    amounts_card(ui, quote, cx, state);
+    let spent = state.form_spent(mode);
+    if mode == PaymentMode::Spend {
+        let max = i18n.t_args("payment-max", &[("max", money_arg(quote.max_spend))]);
+        ui.label(RichText::new(max).strong());
+        limits_explanation(ui, quote, cx);
+        ui.label(i18n.t("payment-spend-label"));
+        field(
+            ui,
+            state,
+            Field::Spend,
+            &i18n.t("payment-amount-placeholder"),
+            events,
+        );
+    } else {
+        let accrual = i18n.t_args(
+            "payment-accrual-preview",
+            &[("accrual", money_arg(quote.accrual_for(Kopecks::ZERO)))],
+        );
+        ui.label(accrual);
+    }
+    match &spent {
+        Ok(spent) => {
+            let remainder = State::remainder(quote, *spent);
+            card(ui, |ui| {
+                value_row(ui, &i18n.t("payment-remainder"), &remainder.to_string());
+                if mode == PaymentMode::Spend {
+                    let accrual = quote.accrual_for(*spent);
+                    value_row(ui, &i18n.t("payment-accrual"), &accrual.to_string());
+                }
+            });
+        }
+        Err(error) => {
+            let notice = crate::workflow::amount_notice(*error);
+            ui.label(RichText::new(i18n.notice(&notice)).color(theme::DANGER));
+        }
+    }
+    ui.horizontal(|ui| {
+        let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+        for (method, key) in [
+            (TenderMethod::Cash, "tender-cash"),
+            (TenderMethod::Card, "tender-card"),
+        ] {
+            let selected = state.tender == method;
+            let button = egui::Button::new(i18n.t(key))
+                .min_size(size)
+                .selected(selected);
+            if ui.add(button).clicked() {
+                events.push(Event::SetTender(method));
+            }
+        }
+    });
+    if state.tender == TenderMethod::Cash {
+        ui.label(i18n.t("payment-tendered-label"));
+        ui.horizontal(|ui| {
+            let width = ui.available_width();
+            ui.allocate_ui(egui::vec2(width * 0.55, theme::TOUCH_HEIGHT), |ui| {
+                field(
+                    ui,
+                    state,
+                    Field::Tendered,
+                    &i18n.t("payment-amount-placeholder"),
+                    events,
+                );
+            });
+            let exact = egui::vec2(ui.available_width(), theme::TOUCH_HEIGHT);
+            if theme::sized_button(ui, &i18n.t("payment-exact"), Tone::Normal, true, exact)
+                .clicked()
+            {
+                events.push(Event::ExactAmount);
+            }
+        });
+        if let Some(change) = state.change(quote, mode) {
+            value_row(ui, &i18n.t("payment-change"), &change.to_string());
+        }
+    }
+    keypad(ui, i18n, KeypadKey::Comma, true, events);
+    if wide_button(
+        ui,
+        &i18n.t("payment-confirm"),
+        Tone::Primary,
+        !state.is_busy(),
+    )
+    .clicked()
+    {
+        events.push(Event::ConfirmPayment);
+    }
+    if wide_button(ui, &i18n.t("cancel"), Tone::Normal, true).clicked() {
+        events.push(Event::CancelPayment);
+    }
+}
+
+fn processing(
+    ui: &mut Ui,
+    payment: &PaymentInProgress,
+    cx: &ScreenContext<'_>,
+    events: &mut Vec<Event>,
+) {
+    let i18n = cx.i18n;
+    let key = match payment.stage {
+        PaymentStage::Holding => "processing-hold",
+        PaymentStage::Committing => "processing-commit",
+        PaymentStage::Voiding => "processing-void",
+    };
+    busy_line(ui, &i18n.t(key));
+    let can_cancel = payment.stage == PaymentStage::Holding && !payment.cancel_requested;
+    if wide_button(ui, &i18n.t("cancel"), Tone::Normal, can_cancel).clicked() {
+        events.push(Event::CancelPayment);
+    }
+}
+
+fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    let Screen::Done { receipt, .. } = &state.screen else {
+        return;
+    };
+    egui::Frame::new()
+        .fill(theme::SUCCESS_BG)
+        .corner_radius(8.0)
+        .inner_margin(16.0)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.label(
+                RichText::new(i18n.t("done-title"))
+                    .text_style(egui::TextStyle::Heading)
+                    .strong(),
+            );
+            if let Some(notice) = &state.notice {
+                ui.label(RichText::new(i18n.notice(notice)).text_style(egui::TextStyle::Heading));
+            }
+            value_row(
+                ui,
+                &i18n.t("done-balance"),
+                &receipt.balance_after.to_string(),
+            );
+            if let Some(group) = &receipt.new_group {
+                ui.label(i18n.t_args("done-new-group", &[("group", Arg::Text(group.clone()))]));
+            }
+        });
+    if wide_button(ui, &i18n.t("done-new-order"), Tone::Primary, true).clicked() {
+        events.push(Event::NewOrder);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_percents_for_people() {
+        assert_eq!(date_text(0), "01.01.1970");
+        assert_eq!(date_text(1_795_392_000), "23.11.2026");
+        assert_eq!(date_text(951_782_400), "29.02.2000");
+        assert_eq!(percent_text(500), "5");
+        assert_eq!(percent_text(1250), "12,5");
+        assert_eq!(percent_text(5), "0,05");
+    }
+}

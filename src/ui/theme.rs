@@ -1,0 +1,135 @@
+//! Colours, sizes and the few widgets every screen shares. No colour literal lives elsewhere.
+
+use egui::{Color32, FontFamily, FontId, Response, RichText, Stroke, TextStyle, Ui, Vec2};
+
+/// Every control the cashier presses is at least this tall (logical pixels): a finger, not a mouse.
+pub const TOUCH_HEIGHT: f32 = 56.0;
+/// The main action of a screen is taller still.
+pub const PRIMARY_HEIGHT: f32 = 68.0;
+/// The brand button on the idle screen.
+pub const BRAND_HEIGHT: f32 = 120.0;
+
+pub const ACCENT: Color32 = Color32::from_rgb(0x0b, 0x7a, 0x5c);
+pub const ACCENT_TEXT: Color32 = Color32::WHITE;
+pub const DANGER: Color32 = Color32::from_rgb(0xc6, 0x28, 0x28);
+pub const SUCCESS_BG: Color32 = Color32::from_rgb(0xe3, 0xf4, 0xea);
+pub const ERROR_BG: Color32 = Color32::from_rgb(0xfd, 0xe7, 0xe7);
+pub const INFO_BG: Color32 = Color32::from_rgb(0xe8, 0xf0, 0xfb);
+pub const TEXT_STRONG: Color32 = Color32::from_rgb(0x16, 0x1b, 0x22);
+pub const TEXT_MUTED: Color32 = Color32::from_rgb(0x5c, 0x66, 0x70);
+pub const PANEL_BG: Color32 = Color32::from_rgb(0xf4, 0xf6, 0xf8);
+pub const CARD_BG: Color32 = Color32::WHITE;
+pub const CARD_BORDER: Color32 = Color32::from_rgb(0xd5, 0xdb, 0xe1);
+pub const GIFT: Color32 = Color32::from_rgb(0xb2, 0x5e, 0x00);
+pub const STATUS_BG: Color32 = Color32::from_rgb(0x26, 0x32, 0x38);
+pub const STATUS_TEXT: Color32 = Color32::from_rgb(0xec, 0xef, 0xf1);
+pub const STATUS_ERROR: Color32 = Color32::from_rgb(0xff, 0x8a, 0x80);
+
+pub fn big_text() -> TextStyle {
+    TextStyle::Name("big".into())
+}
+
+/// Light, high-contrast, large: a touchscreen at arm's length in a bright room.
+pub fn apply(ctx: &egui::Context) {
+    ctx.set_theme(egui::ThemePreference::Light);
+    ctx.all_styles_mut(|style| {
+        style.visuals = egui::Visuals::light();
+        style.visuals.panel_fill = PANEL_BG;
+        style.visuals.selection.bg_fill = ACCENT;
+        style.visuals.selection.stroke = Stroke::new(1.0, ACCENT_TEXT);
+        style.text_styles = [
+            (
+                TextStyle::Small,
+                FontId::new(15.0, FontFamily::Proportional),
+            ),
+            (TextStyle::Body, FontId::new(20.0, FontFamily::Proportional)),
+            (
+                TextStyle::Button,
+                FontId::new(22.0, FontFamily::Proportional),
+            ),
+            (
+                TextStyle::Heading,
+                FontId::new(28.0, FontFamily::Proportional),
+            ),
+            (
+                TextStyle::Monospace,
+                FontId::new(20.0, FontFamily::Monospace),
+            ),
+            (big_text(), FontId::new(40.0, FontFamily::Proportional)),
+        ]
+        .into();
+        style.spacing.interact_size.y = TOUCH_HEIGHT;
+        style.spacing.button_padding = Vec2::new(14.0, 10.0);
+        style.spacing.item_spacing = Vec2::new(10.0, 10.0);
+    });
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Normal,
+    Primary,
+    Danger,
+}
+
+/// A full-width touch button.
+pub fn wide_button(ui: &mut Ui, text: &str, tone: Tone, enabled: bool) -> Response {
+    sized_button(
+        ui,
+        text,
+        tone,
+        enabled,
+        Vec2::new(ui.available_width(), height_for(tone)),
+    )
+}
+
+/// A touch button of a given width (for rows of buttons).
+pub fn sized_button(ui: &mut Ui, text: &str, tone: Tone, enabled: bool, size: Vec2) -> Response {
+    let (fill, color) = match tone {
+        Tone::Normal => (None, TEXT_STRONG),
+        Tone::Primary => (Some(ACCENT), ACCENT_TEXT),
+        Tone::Danger => (Some(DANGER), ACCENT_TEXT),
+    };
+    let mut button = egui::Button::new(RichText::new(text).color(color)).min_size(size);
+    if let Some(fill) = fill {
+        button = button.fill(fill);
+    }
+    ui.add_enabled(enabled, button)
+}
+
+fn height_for(tone: Tone) -> f32 {
+    if tone == Tone::Primary {
+        PRIMARY_HEIGHT
+    } else {
+        TOUCH_HEIGHT
+    }
+}
+
+/// Lays out `n` equal buttons across the available width.
+pub fn button_width(ui: &Ui, n: usize) -> f32 {
+    let spacing = ui.spacing().item_spacing.x;
+    ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).max(60.0)
+}
+
+/// A white card with a border, for the guest card and lists.
+pub fn card<R>(ui: &mut Ui, add: impl FnOnce(&mut Ui) -> R) -> R {
+    egui::Frame::new()
+        .fill(CARD_BG)
+        .stroke(Stroke::new(1.0, CARD_BORDER))
+        .corner_radius(8.0)
+        .inner_margin(12.0)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            add(ui)
+        })
+        .inner
+}
+
+/// A label / value row: the label muted on the left, the value strong on the right.
+pub fn value_row(ui: &mut Ui, label: &str, value: &str) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(label).color(TEXT_MUTED));
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.label(RichText::new(value).color(TEXT_STRONG).strong());
+        });
+    });
+}

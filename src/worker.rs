@@ -1,0 +1,273 @@
+//! The background side: a named thread owns the loyalty backend, runs effects in order and sends
+//! their results back as events. [`Session`] joins it to the workflow core: the one place where
+//! events are applied, effects dispatched and outcomes logged.
+
+use crate::backend::LoyaltyBackend;
+use crate::domain::LoyaltyError;
+use crate::mask::mask_code;
+use crate::workflow::{self, Effect, Event, NoticeLevel, State};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+
+/// Opens the backend on the worker thread, so that opening a file or a connection never blocks
+/// the UI.
+pub type BackendFactory = Box<dyn FnOnce() -> Result<Box<dyn LoyaltyBackend>, LoyaltyError> + Send>;
+
+/// Called after every result, so the UI wakes up and drains it (egui's `request_repaint`).
+pub type Waker = Box<dyn Fn() + Send>;
+
+/// Effects are few and small; a bounded queue still keeps a runaway producer from eating memory.
+const QUEUE_DEPTH: usize = 64;
+
+pub struct Worker {
+    effects: SyncSender<Effect>,
+    results: Receiver<Event>,
+}
+
+impl Worker {
+    pub fn spawn(open_backend: BackendFactory, waker: Waker) -> std::io::Result<Worker> {
+        let (effect_tx, effect_rx) = mpsc::sync_channel::<Effect>(QUEUE_DEPTH);
+        let (result_tx, result_rx) = mpsc::sync_channel::<Event>(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("loyalty-backend".to_string())
+            .spawn(move || {
+                let mut backend = match open_backend() {
+                    Ok(backend) => {
+                        let kind = backend.kind();
+                        tracing::info!(?kind, "loyalty backend ready");
+                        let _ = result_tx.send(Event::BackendReady(Ok(kind)));
+                        Some(backend)
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "loyalty backend failed to open");
+                        let _ = result_tx.send(Event::BackendReady(Err(error)));
+                        None
+                    }
+                };
+                waker();
+                for effect in effect_rx {
+                    let event = match backend.as_deref_mut() {
+                        Some(backend) => run_effect(backend, effect),
+                        None => unavailable(effect),
+                    };
+                    if result_tx.send(event).is_err() {
+                        break; // The UI is gone: nothing left to answer.
+                    }
+                    waker();
+                }
+            })?;
+        Ok(Worker {
+            effects: effect_tx,
+            results: result_rx,
+        })
+    }
+}
+
+/// Runs one effect against the backend. Errors are logged here, once, with their request number.
+pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
+    match effect {
+        Effect::Identify { request, scan } => {
+            let result = backend.identify(&scan);
+            log_result(
+                request,
+                "identify",
+                &result,
+                &format!("{:?} {}", scan.kind, mask_code(&scan.payload)),
+            );
+            Event::Identified { request, result }
+        }
+        Effect::Calculate {
+            request,
+            guest,
+            check,
+        } => {
+            let result = backend.calculate(guest, &check);
+            log_result(
+                request,
+                "calculate",
+                &result,
+                &format!("guest={guest} subtotal={}", check.subtotal.0),
+            );
+            Event::Calculated { request, result }
+        }
+        Effect::Hold {
+            request,
+            op_id,
+            guest,
+            amount,
+            check,
+        } => {
+            let result = backend.hold(&op_id, guest, amount, &check);
+            log_result(
+                request,
+                "hold",
+                &result,
+                &format!("op={op_id} guest={guest} amount={}", amount.0),
+            );
+            Event::HoldPlaced { request, result }
+        }
+        Effect::CommitPayment {
+            request,
+            op_id,
+            guest,
+            hold,
+            spent,
+            check,
+        } => {
+            let result = backend.commit_payment(&op_id, guest, hold, spent, &check);
+            let what = format!(
+                "op={op_id} guest={guest} hold={hold:?} spent={} subtotal={}",
+                spent.0, check.subtotal.0
+            );
+            log_result(request, "commit", &result, &what);
+            Event::PaymentCommitted { request, result }
+        }
+        Effect::VoidHold {
+            request,
+            op_id,
+            hold,
+        } => {
+            let result = backend.void_hold(&op_id, hold);
+            log_result(request, "void", &result, &format!("op={op_id} hold={hold}"));
+            Event::HoldVoided { request, result }
+        }
+    }
+}
+
+fn log_result<T: std::fmt::Debug>(
+    request: u64,
+    call: &str,
+    result: &Result<T, LoyaltyError>,
+    what: &str,
+) {
+    match result {
+        Ok(_) => tracing::info!(request, call, what, "backend call succeeded"),
+        Err(error) => tracing::warn!(request, call, what, %error, "backend call refused"),
+    }
+}
+
+/// The answer to every effect when the backend could not be opened: the cashier sees why.
+fn unavailable(effect: Effect) -> Event {
+    fn error<T>() -> Result<T, LoyaltyError> {
+        Err(LoyaltyError::Unavailable("backend not open".to_string()))
+    }
+    match effect {
+        Effect::Identify { request, .. } => Event::Identified {
+            request,
+            result: error(),
+        },
+        Effect::Calculate { request, .. } => Event::Calculated {
+            request,
+            result: error(),
+        },
+        Effect::Hold { request, .. } => Event::HoldPlaced {
+            request,
+            result: error(),
+        },
+        Effect::CommitPayment { request, .. } => Event::PaymentCommitted {
+            request,
+            result: error(),
+        },
+        Effect::VoidHold { request, .. } => Event::HoldVoided {
+            request,
+            result: error(),
+        },
+    }
+}
+
+/// The workflow state and its worker: what the UI drives.
+pub struct Session {
+    pub state: State,
+    worker: Worker,
+}
+
+impl Session {
+    pub fn new(state: State, worker: Worker) -> Session {
+        Session { state, worker }
+    }
+
+    /// Applies an event and sends its effects to the worker.
+    pub fn dispatch(&mut self, event: Event) {
+        let before = self.state.notice.clone();
+        tracing::debug!(event = event_name(&event), "event");
+        for effect in workflow::update(&mut self.state, event) {
+            if let Err(error) = self.worker.effects.try_send(effect) {
+                // Only a dead or flooded worker gets here; the cashier must know the ledger
+                // was not reached.
+                tracing::error!(%error, "the background worker did not take an effect");
+                self.state.notice = Some(workflow::error_notice(&LoyaltyError::Unavailable(
+                    error.to_string(),
+                )));
+            }
+        }
+        if self.state.notice != before
+            && let Some(notice) = &self.state.notice
+        {
+            match notice.level {
+                NoticeLevel::Error => {
+                    tracing::warn!(key = notice.key, "refused: shown to the cashier")
+                }
+                NoticeLevel::Info | NoticeLevel::Success => {
+                    tracing::info!(key = notice.key, "notice")
+                }
+            }
+        }
+    }
+
+    /// Drains the worker's results into the core. Returns how many were applied.
+    pub fn poll(&mut self) -> usize {
+        let mut applied = 0;
+        loop {
+            match self.worker.results.try_recv() {
+                Ok(event) => {
+                    self.dispatch(event);
+                    applied += 1;
+                }
+                Err(TryRecvError::Empty) => return applied,
+                Err(TryRecvError::Disconnected) => {
+                    if !matches!(self.state.backend, workflow::BackendStatus::Failed(_)) {
+                        tracing::error!("the background worker stopped");
+                        self.dispatch(Event::BackendReady(Err(LoyaltyError::Unavailable(
+                            "worker stopped".to_string(),
+                        ))));
+                    }
+                    return applied;
+                }
+            }
+        }
+    }
+}
+
+/// Event names for the log: never the payload, which may hold a phone or card number.
+fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::BackendReady(_) => "backend_ready",
+        Event::OpenPlugin => "open_plugin",
+        Event::Back => "back",
+        Event::ShowStamps => "show_stamps",
+        Event::ShowPromotions => "show_promotions",
+        Event::OpenOrder => "open_order",
+        Event::FocusField(_) => "focus_field",
+        Event::Keypad(_) => "keypad",
+        Event::FieldEdited(..) => "field_edited",
+        Event::SubmitCode => "submit_code",
+        Event::Scan(_) => "scan",
+        Event::ReplaceGuest(_) => "replace_guest",
+        Event::RemoveGuest => "remove_guest",
+        Event::AddOrderLine => "add_order_line",
+        Event::UseDemoOrder => "use_demo_order",
+        Event::ClearOrder => "clear_order",
+        Event::StartPayment => "start_payment",
+        Event::ChoosePaymentMode(_) => "choose_payment_mode",
+        Event::SetTender(_) => "set_tender",
+        Event::ExactAmount => "exact_amount",
+        Event::ConfirmPayment => "confirm_payment",
+        Event::CancelPayment => "cancel_payment",
+        Event::NewOrder => "new_order",
+        Event::DismissNotice => "dismiss_notice",
+        Event::Identified { .. } => "identified",
+        Event::Calculated { .. } => "calculated",
+        Event::HoldPlaced { .. } => "hold_placed",
+        Event::PaymentCommitted { .. } => "payment_committed",
+        Event::HoldVoided { .. } => "hold_voided",
+    }
+}

@@ -1,0 +1,1128 @@
+//! The pure workflow core of a guest's visit: `update(state, event) -> effects`.
+//!
+//! No egui, no threads, no clock, no I/O. Every screen is a [`Screen`], every button an
+//! [`Event`]; whatever must touch the ledger leaves as an [`Effect`] and comes back later as a
+//! result event carrying the same request number. Results for requests the cashier has since
+//! abandoned are dropped, except a hold, which is voided so that nothing stays held.
+
+use crate::backend::BackendKind;
+use crate::domain::{
+    CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError,
+    MAX_CODE_LEN, PaymentReceipt, ScanEvent, SpendQuote,
+};
+use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
+
+/// Request numbers tie a result to the request that asked for it.
+pub type RequestId = u64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderLine {
+    pub name: String,
+    pub quantity: i64,
+    /// Price of one unit; zero for a gift.
+    pub price: Kopecks,
+    /// Set for a line that came from a gift code.
+    pub gift: Option<Gift>,
+}
+
+impl OrderLine {
+    pub fn total(&self) -> Kopecks {
+        Kopecks(self.price.0 * self.quantity)
+    }
+}
+
+/// The check the cashier is closing. Until the POS bridge exists it is typed on the keypad.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Order {
+    pub lines: Vec<OrderLine>,
+}
+
+impl Order {
+    pub fn subtotal(&self) -> Kopecks {
+        self.lines.iter().map(OrderLine::total).sum()
+    }
+
+    pub fn check_info(&self) -> CheckInfo {
+        CheckInfo {
+            subtotal: self.subtotal(),
+            gift_codes: self
+                .lines
+                .iter()
+                .filter_map(|l| l.gift.as_ref().map(|g| g.code.clone()))
+                .collect(),
+        }
+    }
+
+    fn has_gift(&self, code: &str) -> bool {
+        self.lines
+            .iter()
+            .any(|l| l.gift.as_ref().is_some_and(|g| g.code == code))
+    }
+
+    fn remove_gifts(&mut self) {
+        self.lines.retain(|l| l.gift.is_none());
+    }
+}
+
+/// The text fields the keypad can type into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// A guest code or phone on the add-guest screen.
+    Code,
+    /// The price of an order line being added.
+    LinePrice,
+    /// Bonuses to spend.
+    Spend,
+    /// Cash handed over by the guest.
+    Tendered,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    pub code: String,
+    pub line_price: String,
+    pub spend: String,
+    pub tendered: String,
+}
+
+impl Fields {
+    pub fn get(&self, field: Field) -> &str {
+        match field {
+            Field::Code => &self.code,
+            Field::LinePrice => &self.line_price,
+            Field::Spend => &self.spend,
+            Field::Tendered => &self.tendered,
+        }
+    }
+
+    fn get_mut(&mut self, field: Field) -> &mut String {
+        match field {
+            Field::Code => &mut self.code,
+            Field::LinePrice => &mut self.line_price,
+            Field::Spend => &mut self.spend,
+            Field::Tendered => &mut self.tendered,
+        }
+    }
+}
+
+/// A key of the on-screen keypad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeypadKey {
+    Digit(u8),
+    /// The decimal comma.
+    Comma,
+    /// The leading plus of a phone number.
+    Plus,
+    Backspace,
+    Clear,
+}
+
+/// Longest text a field holds: codes up to the limit the backend accepts (so that an over-long
+/// code gets its own message), amounts far shorter.
+const MAX_FIELD_CHARS: usize = 512;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentMode {
+    /// The guest keeps bonuses and pays the whole check; bonuses accrue.
+    Keep,
+    /// Part of the check is paid with bonuses.
+    Spend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenderMethod {
+    Cash,
+    Card,
+}
+
+/// Where a payment stands once the cashier confirmed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentStage {
+    /// Waiting for the hold on the bonuses.
+    Holding,
+    /// Waiting for the commit (debit + accrual). Cannot be cancelled any more.
+    Committing,
+    /// Cancelled: waiting for the hold to be released.
+    Voiding,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentInProgress {
+    pub mode: PaymentMode,
+    pub spent: Kopecks,
+    pub stage: PaymentStage,
+    pub hold: Option<HoldId>,
+    /// The cashier cancelled while the hold was on its way: void it when it arrives.
+    pub cancel_requested: bool,
+    /// Where to go once a cancelled payment has released its hold.
+    pub then_remove_guest: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// The brand button and the order.
+    Idle,
+    /// Scan or type a code.
+    AddGuest,
+    /// Typing the order's lines.
+    Order,
+    /// The identified guest: card and actions.
+    Guest,
+    /// «Информация о штампах».
+    Stamps,
+    /// «Проверка акций».
+    Promotions,
+    /// A second guest was scanned while one is attached: replace?
+    ConfirmReplace { scan: ScanEvent },
+    /// Keep or spend bonuses.
+    PaymentChoice { quote: SpendQuote },
+    /// The payment form of the chosen mode.
+    Payment {
+        mode: PaymentMode,
+        quote: SpendQuote,
+    },
+    /// Confirmed; talking to the ledger.
+    Processing {
+        payment: PaymentInProgress,
+        quote: SpendQuote,
+    },
+    /// The success message.
+    Done {
+        receipt: PaymentReceipt,
+        mode: PaymentMode,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoticeArg {
+    Text(String),
+    Money(Kopecks),
+    Number(i64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeLevel {
+    Info,
+    Success,
+    Error,
+}
+
+/// A message for the cashier: a Fluent key and its arguments; the UI translates it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub level: NoticeLevel,
+    pub key: &'static str,
+    pub args: Vec<(&'static str, NoticeArg)>,
+}
+
+impl Notice {
+    pub fn error(key: &'static str) -> Notice {
+        Notice {
+            level: NoticeLevel::Error,
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn info(key: &'static str) -> Notice {
+        Notice {
+            level: NoticeLevel::Info,
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn success(key: &'static str) -> Notice {
+        Notice {
+            level: NoticeLevel::Success,
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, name: &'static str, value: NoticeArg) -> Notice {
+        self.args.push((name, value));
+        self
+    }
+
+    pub fn money(self, name: &'static str, value: Kopecks) -> Notice {
+        self.with(name, NoticeArg::Money(value))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendStatus {
+    Starting,
+    Ready(BackendKind),
+    Failed(LoyaltyError),
+}
+
+/// What the core is waiting for. One request at a time: the cashier waits for the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    Identify,
+    Calculate,
+    Hold,
+    Commit,
+    Void,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    pub screen: Screen,
+    pub order: Order,
+    pub guest: Option<GuestCard>,
+    pub fields: Fields,
+    /// The field the keypad types into.
+    pub active_field: Option<Field>,
+    pub tender: TenderMethod,
+    pub notice: Option<Notice>,
+    pub backend: BackendStatus,
+    pub waiting: Option<(RequestId, Waiting)>,
+    /// Demo mode offers a ready-made order.
+    pub demo: bool,
+    /// Operation ids are `<prefix>-<n>`: unique per till and start, so a retry repeats one.
+    op_prefix: String,
+    next_seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The background worker opened (or failed to open) the backend.
+    BackendReady(Result<BackendKind, LoyaltyError>),
+    /// The big brand button: the guest flow.
+    OpenPlugin,
+    /// Back to the previous screen (never loses the guest or the order).
+    Back,
+    ShowStamps,
+    ShowPromotions,
+    OpenOrder,
+    FocusField(Field),
+    Keypad(KeypadKey),
+    /// The physical keyboard edited a field.
+    FieldEdited(Field, String),
+    /// «Найти гостя» on the add-guest screen.
+    SubmitCode,
+    /// Any identification input: keypad, scanner, card reader, camera.
+    Scan(ScanEvent),
+    /// The answer to «replace the guest?».
+    ReplaceGuest(bool),
+    /// «Удалить гостя».
+    RemoveGuest,
+    /// Adds an order line with the typed price.
+    AddOrderLine,
+    UseDemoOrder,
+    ClearOrder,
+    /// «Касса»: start paying.
+    StartPayment,
+    ChoosePaymentMode(PaymentMode),
+    SetTender(TenderMethod),
+    /// «Точная сумма»: the tendered amount is the exact remainder.
+    ExactAmount,
+    ConfirmPayment,
+    CancelPayment,
+    /// After the success message: a fresh order.
+    NewOrder,
+    DismissNotice,
+    Identified {
+        request: RequestId,
+        result: Result<Identification, LoyaltyError>,
+    },
+    Calculated {
+        request: RequestId,
+        result: Result<SpendQuote, LoyaltyError>,
+    },
+    HoldPlaced {
+        request: RequestId,
+        result: Result<HoldReceipt, LoyaltyError>,
+    },
+    PaymentCommitted {
+        request: RequestId,
+        result: Result<PaymentReceipt, LoyaltyError>,
+    },
+    HoldVoided {
+        request: RequestId,
+        result: Result<(), LoyaltyError>,
+    },
+}
+
+/// Work for the background: each answers with the result event of the same request number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Resolve a code; answers `Identified`.
+    Identify { request: RequestId, scan: ScanEvent },
+    /// Maximum spendable and accrual rate for the check; answers `Calculated`.
+    Calculate {
+        request: RequestId,
+        guest: GuestId,
+        check: CheckInfo,
+    },
+    /// Reserve bonuses; answers `HoldPlaced`.
+    Hold {
+        request: RequestId,
+        op_id: String,
+        guest: GuestId,
+        amount: Kopecks,
+        check: CheckInfo,
+    },
+    /// Debit the hold, accrue, redeem gifts; answers `PaymentCommitted`.
+    CommitPayment {
+        request: RequestId,
+        op_id: String,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: CheckInfo,
+    },
+    /// Release a hold; answers `HoldVoided`.
+    VoidHold {
+        request: RequestId,
+        op_id: String,
+        hold: HoldId,
+    },
+}
+
+impl State {
+    pub fn new(op_prefix: impl Into<String>, demo: bool) -> State {
+        State {
+            screen: Screen::Idle,
+            order: Order::default(),
+            guest: None,
+            fields: Fields::default(),
+            active_field: None,
+            tender: TenderMethod::Cash,
+            notice: None,
+            backend: BackendStatus::Starting,
+            waiting: None,
+            demo,
+            op_prefix: op_prefix.into(),
+            next_seq: 1,
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.waiting.is_some()
+    }
+
+    /// The amount the cashier typed to spend, as the payment form reads it.
+    pub fn spend_amount(&self) -> Result<Kopecks, AmountError> {
+        parse_amount(&self.fields.spend)
+    }
+
+    /// What remains to pay by cash or card, once `spent` is paid with bonuses.
+    pub fn remainder(quote: &SpendQuote, spent: Kopecks) -> Kopecks {
+        quote.amount_due.saturating_sub(spent)
+    }
+
+    /// The amount paid with bonuses in the current form (zero when keeping bonuses).
+    pub fn form_spent(&self, mode: PaymentMode) -> Result<Kopecks, AmountError> {
+        match mode {
+            PaymentMode::Keep => Ok(Kopecks::ZERO),
+            PaymentMode::Spend => self.spend_amount(),
+        }
+    }
+
+    /// Change for cash: tendered minus the remainder, when the tendered amount is readable.
+    pub fn change(&self, quote: &SpendQuote, mode: PaymentMode) -> Option<Kopecks> {
+        let spent = self.form_spent(mode).ok()?;
+        let tendered = parse_amount(&self.fields.tendered).ok()?;
+        let remainder = State::remainder(quote, spent);
+        (tendered >= remainder).then(|| tendered - remainder)
+    }
+
+    fn next_request(&mut self, waiting: Waiting) -> RequestId {
+        let id = self.next_seq;
+        self.next_seq += 1;
+        self.waiting = Some((id, waiting));
+        id
+    }
+
+    fn next_op_id(&mut self) -> String {
+        let id = format!("{}-{}", self.op_prefix, self.next_seq);
+        self.next_seq += 1;
+        id
+    }
+
+    /// Accepts a result only if it answers the request the core is waiting for.
+    fn take_waiting(&mut self, request: RequestId, kind: Waiting) -> bool {
+        if self.waiting == Some((request, kind)) {
+            self.waiting = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The screen to return to: the guest card while a guest is attached, else idle.
+    fn home(&self) -> Screen {
+        if self.guest.is_some() {
+            Screen::Guest
+        } else {
+            Screen::Idle
+        }
+    }
+
+    fn go(&mut self, screen: Screen) {
+        self.active_field = match &screen {
+            Screen::AddGuest => Some(Field::Code),
+            Screen::Order => Some(Field::LinePrice),
+            Screen::Payment {
+                mode: PaymentMode::Spend,
+                ..
+            } => Some(Field::Spend),
+            Screen::Payment {
+                mode: PaymentMode::Keep,
+                ..
+            } => Some(Field::Tendered),
+            _ => None,
+        };
+        self.screen = screen;
+    }
+
+    fn in_payment(&self) -> bool {
+        matches!(
+            self.screen,
+            Screen::PaymentChoice { .. } | Screen::Payment { .. } | Screen::Processing { .. }
+        )
+    }
+
+    fn detach_guest(&mut self) {
+        self.guest = None;
+        self.order.remove_gifts();
+    }
+}
+
+/// Applies one event to the state and returns the work it asks for.
+pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    match event {
+        Event::BackendReady(result) => {
+            state.backend = match result {
+                Ok(kind) => BackendStatus::Ready(kind),
+                Err(error) => {
+                    state.notice = Some(error_notice(&error));
+                    BackendStatus::Failed(error)
+                }
+            };
+        }
+        Event::OpenPlugin => {
+            if !state.in_payment() {
+                state.notice = None;
+                let next = if state.guest.is_some() {
+                    Screen::Guest
+                } else {
+                    Screen::AddGuest
+                };
+                state.go(next);
+            }
+        }
+        Event::Back => back(state),
+        Event::ShowStamps if state.guest.is_some() => state.go(Screen::Stamps),
+        Event::ShowPromotions if state.guest.is_some() => state.go(Screen::Promotions),
+        Event::ShowStamps | Event::ShowPromotions => {
+            state.notice = Some(Notice::error("err-no-guest"))
+        }
+        Event::OpenOrder => {
+            if !state.in_payment() {
+                state.go(Screen::Order);
+            }
+        }
+        Event::FocusField(field) => state.active_field = Some(field),
+        Event::Keypad(key) => {
+            if let Some(field) = state.active_field {
+                press_key(state.fields.get_mut(field), key);
+            }
+        }
+        Event::FieldEdited(field, text) => {
+            *state.fields.get_mut(field) = text.chars().take(MAX_FIELD_CHARS).collect();
+        }
+        Event::SubmitCode => {
+            let scan = ScanEvent::manual(state.fields.code.trim(), 0);
+            submit_scan(state, scan, &mut effects);
+        }
+        Event::Scan(scan) => submit_scan(state, scan, &mut effects),
+        Event::ReplaceGuest(replace) => {
+            if let Screen::ConfirmReplace { scan } = state.screen.clone() {
+                if replace {
+                    state.detach_guest();
+                    state.go(Screen::AddGuest);
+                    request_identify(state, scan, &mut effects);
+                } else {
+                    state.go(Screen::Guest);
+                }
+            }
+        }
+        Event::RemoveGuest => remove_guest(state),
+        Event::AddOrderLine => add_order_line(state),
+        Event::UseDemoOrder => {
+            if state.demo && !state.in_payment() {
+                state.order.lines.retain(|l| l.gift.is_some());
+                state.order.lines.extend(demo_order_lines());
+                state.notice = None;
+            }
+        }
+        Event::ClearOrder => {
+            if !state.in_payment() {
+                state.order.lines.retain(|l| l.gift.is_some());
+            }
+        }
+        Event::StartPayment => start_payment(state, &mut effects),
+        Event::ChoosePaymentMode(mode) => {
+            if let Screen::PaymentChoice { quote } = state.screen.clone() {
+                state.fields.spend = amount_input_text(quote.max_spend);
+                state.fields.tendered.clear();
+                state.notice = None;
+                state.go(Screen::Payment { mode, quote });
+            }
+        }
+        Event::SetTender(method) => {
+            state.tender = method;
+            if method == TenderMethod::Cash {
+                state.active_field = Some(Field::Tendered);
+            }
+        }
+        Event::ExactAmount => {
+            if let Screen::Payment { mode, quote } = &state.screen {
+                match state.form_spent(*mode) {
+                    Ok(spent) => {
+                        state.fields.tendered = amount_input_text(State::remainder(quote, spent));
+                        state.notice = None;
+                    }
+                    Err(error) => state.notice = Some(amount_notice(error)),
+                }
+            }
+        }
+        Event::ConfirmPayment => confirm_payment(state, &mut effects),
+        Event::CancelPayment => cancel_payment(state, false),
+        Event::NewOrder => {
+            if matches!(state.screen, Screen::Done { .. }) {
+                state.guest = None;
+                state.order = Order::default();
+                state.fields = Fields::default();
+                state.notice = None;
+                state.go(Screen::Idle);
+            }
+        }
+        Event::DismissNotice => state.notice = None,
+        Event::Identified { request, result } => {
+            if state.take_waiting(request, Waiting::Identify) {
+                identified(state, result);
+            }
+        }
+        Event::Calculated { request, result } => {
+            if state.take_waiting(request, Waiting::Calculate) {
+                match result {
+                    Ok(quote) => state.go(Screen::PaymentChoice { quote }),
+                    Err(error) => state.notice = Some(error_notice(&error)),
+                }
+            }
+        }
+        Event::HoldPlaced { request, result } => hold_placed(state, request, result, &mut effects),
+        Event::PaymentCommitted { request, result } => {
+            if state.take_waiting(request, Waiting::Commit) {
+                payment_committed(state, result, &mut effects);
+            }
+        }
+        Event::HoldVoided { request, result } => {
+            if state.take_waiting(request, Waiting::Void) {
+                hold_voided(state, result);
+            }
+        }
+    }
+    effects
+}
+
+fn back(state: &mut State) {
+    match state.screen {
+        Screen::Stamps | Screen::Promotions | Screen::AddGuest | Screen::Order => {
+            // Leaving the add-guest screen abandons a lookup still on its way; its answer is dropped.
+            if matches!(state.waiting, Some((_, Waiting::Identify))) {
+                state.waiting = None;
+            }
+            let home = state.home();
+            state.go(home);
+        }
+        Screen::ConfirmReplace { .. } => state.go(Screen::Guest),
+        Screen::PaymentChoice { .. } => state.go(Screen::Guest),
+        Screen::Payment { .. } | Screen::Processing { .. } => {}
+        Screen::Idle | Screen::Guest | Screen::Done { .. } => {}
+    }
+}
+
+fn press_key(text: &mut String, key: KeypadKey) {
+    match key {
+        KeypadKey::Digit(d) if d <= 9 => {
+            if text.chars().count() < MAX_FIELD_CHARS {
+                text.push(char::from(b'0' + d));
+            }
+        }
+        KeypadKey::Digit(_) => {}
+        KeypadKey::Comma => {
+            if !text.contains([',', '.']) {
+                text.push(',');
+            }
+        }
+        KeypadKey::Plus => {
+            if text.is_empty() {
+                text.push('+');
+            }
+        }
+        KeypadKey::Backspace => {
+            text.pop();
+        }
+        KeypadKey::Clear => text.clear(),
+    }
+}
+
+fn submit_scan(state: &mut State, scan: ScanEvent, effects: &mut Vec<Effect>) {
+    let payload = scan.payload.trim();
+    if payload.is_empty() {
+        state.notice = Some(Notice::error("err-code-empty"));
+        return;
+    }
+    if payload.chars().count() > MAX_CODE_LEN {
+        state.notice = Some(
+            Notice::error("err-code-too-long").with("max", NoticeArg::Number(MAX_CODE_LEN as i64)),
+        );
+        return;
+    }
+    if state.in_payment() {
+        state.notice = Some(Notice::error("err-finish-payment-first"));
+        return;
+    }
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    if state.guest.is_some() {
+        state.notice = None;
+        state.go(Screen::ConfirmReplace { scan });
+        return;
+    }
+    state.go(Screen::AddGuest);
+    request_identify(state, scan, effects);
+}
+
+fn request_identify(state: &mut State, mut scan: ScanEvent, effects: &mut Vec<Effect>) {
+    scan.payload = scan.payload.trim().to_string();
+    state.notice = None;
+    let request = state.next_request(Waiting::Identify);
+    effects.push(Effect::Identify { request, scan });
+}
+
+fn identified(state: &mut State, result: Result<Identification, LoyaltyError>) {
+    match result {
+        Ok(identification) => {
+            state.fields.code.clear();
+            state.notice = None;
+            if let Some(gift) = identification.gift {
+                if state.order.has_gift(&gift.code) {
+                    state.notice = Some(Notice::info("info-gift-already-in-order"));
+                } else {
+                    state.notice = Some(
+                        Notice::success("info-gift-added")
+                            .with("gift", NoticeArg::Text(gift.name.clone())),
+                    );
+                    state.order.lines.push(OrderLine {
+                        name: gift.name.clone(),
+                        quantity: 1,
+                        price: Kopecks::ZERO,
+                        gift: Some(gift),
+                    });
+                }
+            }
+            state.guest = Some(identification.card);
+            state.go(Screen::Guest);
+        }
+        Err(error) => {
+            // The typed code stays in the field so the cashier can correct it.
+            state.notice = Some(error_notice(&error));
+            state.go(Screen::AddGuest);
+        }
+    }
+}
+
+fn remove_guest(state: &mut State) {
+    if state.guest.is_none() {
+        return;
+    }
+    if state.in_payment() {
+        cancel_payment(state, true);
+        return;
+    }
+    if matches!(state.waiting, Some((_, Waiting::Identify))) {
+        state.waiting = None;
+    }
+    state.detach_guest();
+    state.notice = Some(Notice::info("info-guest-removed"));
+    state.go(Screen::Idle);
+}
+
+fn add_order_line(state: &mut State) {
+    match parse_amount(&state.fields.line_price) {
+        Ok(price) if price > Kopecks::ZERO => {
+            let number = state
+                .order
+                .lines
+                .iter()
+                .filter(|l| l.gift.is_none())
+                .count()
+                + 1;
+            state.order.lines.push(OrderLine {
+                name: format!("#{number}"),
+                quantity: 1,
+                price,
+                gift: None,
+            });
+            state.fields.line_price.clear();
+            state.notice = None;
+        }
+        Ok(_) => state.notice = Some(Notice::error("err-amount-zero")),
+        Err(error) => state.notice = Some(amount_notice(error)),
+    }
+}
+
+fn start_payment(state: &mut State, effects: &mut Vec<Effect>) {
+    let Some(guest) = &state.guest else {
+        state.notice = Some(Notice::error("err-no-guest"));
+        return;
+    };
+    if state.in_payment() || state.is_busy() {
+        return;
+    }
+    if state.order.subtotal() <= Kopecks::ZERO {
+        state.notice = Some(Notice::error("err-order-empty"));
+        return;
+    }
+    let guest = guest.guest_id;
+    let check = state.order.check_info();
+    state.notice = None;
+    let request = state.next_request(Waiting::Calculate);
+    effects.push(Effect::Calculate {
+        request,
+        guest,
+        check,
+    });
+}
+
+fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
+    let Screen::Payment { mode, quote } = state.screen.clone() else {
+        return;
+    };
+    let Some(guest) = state.guest.as_ref().map(|g| g.guest_id) else {
+        return;
+    };
+    if state.is_busy() {
+        return;
+    }
+    let spent = match state.form_spent(mode) {
+        Ok(spent) => spent,
+        Err(error) => {
+            state.notice = Some(amount_notice(error));
+            return;
+        }
+    };
+    if mode == PaymentMode::Spend {
+        if spent <= Kopecks::ZERO {
+            state.notice = Some(Notice::error("err-amount-zero"));
+            return;
+        }
+        if spent > quote.max_spend {
+            state.notice = Some(Notice::error("err-over-max").money("max", quote.max_spend));
+            return;
+        }
+        if spent.floor_to_step(quote.spend_step) != spent {
+            state.notice = Some(Notice::error("err-spend-step").money("step", quote.spend_step));
+            return;
+        }
+    }
+    let remainder = State::remainder(&quote, spent);
+    if state.tender == TenderMethod::Cash && remainder > Kopecks::ZERO {
+        match parse_amount(&state.fields.tendered) {
+            Ok(tendered) if tendered >= remainder => {}
+            Ok(_) | Err(AmountError::Empty) => {
+                state.notice =
+                    Some(Notice::error("err-tendered-short").money("remainder", remainder));
+                return;
+            }
+            Err(error) => {
+                state.notice = Some(amount_notice(error));
+                return;
+            }
+        }
+    }
+    state.notice = None;
+    let check = state.order.check_info();
+    let op_id = state.next_op_id();
+    let (stage, effect) = if mode == PaymentMode::Spend {
+        let request = state.next_request(Waiting::Hold);
+        (
+            PaymentStage::Holding,
+            Effect::Hold {
+                request,
+                op_id,
+                guest,
+                amount: spent,
+                check,
+            },
+        )
+    } else {
+        let request = state.next_request(Waiting::Commit);
+        let effect = Effect::CommitPayment {
+            request,
+            op_id,
+            guest,
+            hold: None,
+            spent,
+            check,
+        };
+        (PaymentStage::Committing, effect)
+    };
+    effects.push(effect);
+    let payment = PaymentInProgress {
+        mode,
+        spent,
+        stage,
+        hold: None,
+        cancel_requested: false,
+        then_remove_guest: false,
+    };
+    state.go(Screen::Processing { payment, quote });
+}
+
+fn cancel_payment(state: &mut State, remove_guest: bool) {
+    match state.screen.clone() {
+        Screen::PaymentChoice { .. } | Screen::Payment { .. } => {
+            // No hold exists before confirmation; a pending calculation is simply dropped.
+            state.waiting = None;
+            finish_cancel(state, remove_guest);
+        }
+        Screen::Processing { mut payment, quote } => match payment.stage {
+            PaymentStage::Holding => {
+                payment.cancel_requested = true;
+                payment.then_remove_guest |= remove_guest;
+                state.screen = Screen::Processing { payment, quote };
+            }
+            PaymentStage::Voiding => {
+                payment.then_remove_guest |= remove_guest;
+                state.screen = Screen::Processing { payment, quote };
+            }
+            PaymentStage::Committing => state.notice = Some(Notice::info("info-wait")),
+        },
+        _ => {
+            if remove_guest {
+                state.detach_guest();
+                state.go(Screen::Idle);
+            }
+        }
+    }
+}
+
+fn finish_cancel(state: &mut State, remove_guest: bool) {
+    state.fields.spend.clear();
+    state.fields.tendered.clear();
+    if remove_guest {
+        state.detach_guest();
+        state.notice = Some(Notice::info("info-guest-removed"));
+        state.go(Screen::Idle);
+    } else {
+        state.notice = Some(Notice::info("info-payment-cancelled"));
+        state.go(Screen::Guest);
+    }
+}
+
+fn hold_placed(
+    state: &mut State,
+    request: RequestId,
+    result: Result<HoldReceipt, LoyaltyError>,
+    effects: &mut Vec<Effect>,
+) {
+    if !state.take_waiting(request, Waiting::Hold) {
+        // An answer nobody waits for any more: never leave its bonuses held.
+        if let Ok(receipt) = result {
+            let op_id = state.next_op_id();
+            let request = state.next_seq;
+            state.next_seq += 1;
+            effects.push(Effect::VoidHold {
+                request,
+                op_id,
+                hold: receipt.hold_id,
+            });
+        }
+        return;
+    }
+    let Screen::Processing { mut payment, quote } = state.screen.clone() else {
+        return;
+    };
+    let Some(guest) = state.guest.as_ref().map(|g| g.guest_id) else {
+        return;
+    };
+    match result {
+        Ok(receipt) => {
+            payment.hold = Some(receipt.hold_id);
+            let op_id = state.next_op_id();
+            if payment.cancel_requested {
+                payment.stage = PaymentStage::Voiding;
+                let request = state.next_request(Waiting::Void);
+                effects.push(Effect::VoidHold {
+                    request,
+                    op_id,
+                    hold: receipt.hold_id,
+                });
+            } else {
+                payment.stage = PaymentStage::Committing;
+                let request = state.next_request(Waiting::Commit);
+                effects.push(Effect::CommitPayment {
+                    request,
+                    op_id,
+                    guest,
+                    hold: Some(receipt.hold_id),
+                    spent: payment.spent,
+                    check: state.order.check_info(),
+                });
+            }
+            state.screen = Screen::Processing { payment, quote };
+        }
+        Err(error) => {
+            if payment.cancel_requested {
+                finish_cancel(state, payment.then_remove_guest);
+            } else {
+                state.notice = Some(error_notice(&error));
+                state.go(Screen::Payment {
+                    mode: payment.mode,
+                    quote,
+                });
+            }
+        }
+    }
+}
+
+fn payment_committed(
+    state: &mut State,
+    result: Result<PaymentReceipt, LoyaltyError>,
+    effects: &mut Vec<Effect>,
+) {
+    let Screen::Processing { mut payment, quote } = state.screen.clone() else {
+        return;
+    };
+    match result {
+        Ok(receipt) => {
+            if let Some(card) = state.guest.as_mut() {
+                card.balance = receipt.balance_after;
+                card.available = receipt.balance_after;
+            }
+            let notice = match payment.mode {
+                PaymentMode::Spend => Notice::success("done-spent-accrued")
+                    .money("spent", receipt.spent)
+                    .money("accrued", receipt.accrued),
+                PaymentMode::Keep => {
+                    Notice::success("done-accrued").money("accrued", receipt.accrued)
+                }
+            };
+            state.notice = Some(notice);
+            state.go(Screen::Done {
+                receipt,
+                mode: payment.mode,
+            });
+        }
+        Err(error) => {
+            state.notice = Some(error_notice(&error));
+            match payment.hold {
+                // The commit was refused: the hold is still there and must be released.
+                Some(hold) => {
+                    payment.stage = PaymentStage::Voiding;
+                    let op_id = state.next_op_id();
+                    let request = state.next_request(Waiting::Void);
+                    effects.push(Effect::VoidHold {
+                        request,
+                        op_id,
+                        hold,
+                    });
+                    state.screen = Screen::Processing { payment, quote };
+                }
+                None => state.go(Screen::Payment {
+                    mode: payment.mode,
+                    quote,
+                }),
+            }
+        }
+    }
+}
+
+fn hold_voided(state: &mut State, result: Result<(), LoyaltyError>) {
+    let Screen::Processing { payment, quote } = state.screen.clone() else {
+        return;
+    };
+    match result {
+        Ok(()) => {
+            if payment.cancel_requested {
+                finish_cancel(state, payment.then_remove_guest);
+            } else {
+                // The commit failed and its hold is released: the cashier may try again.
+                // The commit's error message stays on screen.
+                state.go(Screen::Payment {
+                    mode: payment.mode,
+                    quote,
+                });
+            }
+        }
+        Err(error) => {
+            state.notice = Some(error_notice(&error));
+            state.go(Screen::Payment {
+                mode: payment.mode,
+                quote,
+            });
+        }
+    }
+}
+
+fn demo_order_lines() -> Vec<OrderLine> {
+    let line = |name: &str, quantity: i64, roubles: i64| OrderLine {
+        name: name.to_string(),
+        quantity,
+        price: Kopecks::from_roubles(roubles),
+        gift: None,
+    };
+    vec![
+        line("Капучино", 2, 220),
+        line("Круассан", 1, 180),
+        line("Салат Цезарь", 1, 450),
+    ]
+}
+
+/// One message key per amount refusal.
+pub fn amount_notice(error: AmountError) -> Notice {
+    Notice::error(match error {
+        AmountError::Empty => "err-amount-empty",
+        AmountError::NotANumber => "err-amount-not-number",
+        AmountError::TooManyDecimals => "err-amount-decimals",
+        AmountError::TooLarge => "err-amount-too-large",
+    })
+}
+
+/// One message key per backend refusal; amounts travel as arguments.
+pub fn error_notice(error: &LoyaltyError) -> Notice {
+    match error {
+        LoyaltyError::UnknownCode => Notice::error("err-unknown-code"),
+        LoyaltyError::BadCode { max } => {
+            Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64))
+        }
+        LoyaltyError::GiftAlreadyUsed => Notice::error("err-gift-used"),
+        LoyaltyError::DailyOperationsLimit { limit } => {
+            Notice::error("err-daily-ops-limit").with("limit", NoticeArg::Number(*limit))
+        }
+        LoyaltyError::OverMaximum { max, .. } => Notice::error("err-over-max").money("max", *max),
+        LoyaltyError::NotAMultipleOfStep { step } => {
+            Notice::error("err-spend-step").money("step", *step)
+        }
+        LoyaltyError::NonPositiveAmount => Notice::error("err-amount-zero"),
+        LoyaltyError::UnknownHold | LoyaltyError::HoldNotOpen { .. } => {
+            Notice::error("err-hold-lost")
+        }
+        LoyaltyError::CommitOverHold { .. } | LoyaltyError::OperationIdConflict => {
+            Notice::error("err-ledger-refused")
+        }
+        LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),
+        LoyaltyError::Storage(_) => Notice::error("err-storage"),
+    }
+}

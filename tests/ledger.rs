@@ -1,0 +1,1237 @@
+//! The embedded ledger against a real SQLite file. Every test ends with the ledger's own
+//! invariant check (see `Fixture`'s Drop).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use loyalty_till::domain::{
+    CheckInfo, GuestCard, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind,
+    SpendLimitKind, SpendQuote, UnixSeconds,
+};
+use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
+use loyalty_till::money::Kopecks;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
+use tempfile::TempDir;
+
+const DAY: i64 = 86_400;
+/// 2025-03-10 00:00 UTC.
+const MIDNIGHT_UTC: UnixSeconds = 1_741_564_800;
+/// 2025-03-10 12:00 UTC, 15:00 in the demo cafe (UTC+3).
+const NOW: UnixSeconds = MIDNIGHT_UTC + 12 * 3600;
+
+// The demo guests, in the order the demo creates them.
+const ANNA: GuestId = 1;
+const IVAN: GuestId = 2;
+const MARIA: GuestId = 3;
+const OLEG: GuestId = 4;
+const PETR: GuestId = 5;
+
+fn rub(roubles: i64) -> Kopecks {
+    Kopecks(roubles * 100)
+}
+
+fn check(subtotal: Kopecks) -> CheckInfo {
+    CheckInfo {
+        subtotal,
+        gift_codes: Vec::new(),
+    }
+}
+
+/// A ledger file in a temporary folder whose invariants are checked when the test ends.
+struct Fixture {
+    ledger: Ledger,
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl Fixture {
+    fn empty() -> Fixture {
+        let dir = TempDir::new().unwrap();
+        // A folder that does not exist yet: open creates it.
+        let path = dir.path().join("data").join("ledger.sqlite");
+        let ledger = Ledger::open(&path).unwrap();
+        Fixture {
+            ledger,
+            path,
+            _dir: dir,
+        }
+    }
+
+    fn demo() -> Fixture {
+        let mut fixture = Fixture::empty();
+        assert!(fixture.ledger.seed_demo(NOW).unwrap());
+        fixture
+    }
+
+    /// Closes the file and opens it again.
+    fn reopen(&mut self) {
+        self.ledger = Ledger::open(&self.path).unwrap();
+    }
+
+    fn card(&self, guest: GuestId, now: UnixSeconds) -> GuestCard {
+        self.ledger.guest_card(guest, now).unwrap()
+    }
+
+    fn quote(&self, guest: GuestId, subtotal: Kopecks, now: UnixSeconds) -> SpendQuote {
+        self.ledger.calculate(guest, &check(subtotal), now).unwrap()
+    }
+
+    fn identify(
+        &mut self,
+        payload: &str,
+        kind: ScanKind,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError> {
+        self.ledger
+            .identify(payload, kind, now)
+            .map(|found| found.card.guest_id)
+    }
+
+    fn hold(&mut self, op_id: &str, guest: GuestId, amount: Kopecks, subtotal: Kopecks) -> HoldId {
+        self.ledger
+            .hold(op_id, guest, amount, &check(subtotal), NOW)
+            .unwrap()
+            .hold_id
+    }
+
+    fn assert_invariants(&self) {
+        if let Err(violations) = self.ledger.check_invariants() {
+            panic!("ledger invariants broken: {violations}");
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // A failing test already panics; a second panic would abort and hide its message.
+        if !std::thread::panicking() {
+            self.assert_invariants();
+        }
+    }
+}
+
+/// A programme without demo data, with limits chosen by the test.
+fn plain_program() -> ProgramSettings {
+    ProgramSettings {
+        name: "Test".to_string(),
+        max_check_bp: 5000,
+        spend_step: rub(1),
+        hold_ttl_secs: 900,
+        group_period_days: 365,
+        utc_offset_minutes: 180,
+    }
+}
+
+fn plain_group(name: &str, daily_spend_limit: Kopecks) -> NewGroup {
+    NewGroup {
+        name: name.to_string(),
+        rank: 1,
+        discount_bp: 0,
+        accrual_bp: 500,
+        spend_threshold: Kopecks::ZERO,
+        never_downgrade: false,
+        daily_ops_limit: 0,
+        daily_spend_limit,
+    }
+}
+
+#[test]
+fn demo_is_seeded_once() {
+    let mut f = Fixture::empty();
+    assert!(f.ledger.is_empty().unwrap());
+    assert!(f.ledger.seed_demo(NOW).unwrap());
+    assert!(!f.ledger.seed_demo(NOW + 10).unwrap());
+    assert!(!f.ledger.is_empty().unwrap());
+
+    let program = f.ledger.program().unwrap();
+    assert_eq!(program.name, "GetMeBack");
+    assert_eq!(
+        (
+            program.max_check_bp,
+            program.spend_step,
+            program.hold_ttl_secs
+        ),
+        (5000, rub(1), 900)
+    );
+
+    let expected = [
+        (ANNA, "Анна Смирнова", "Гость", rub(350)),
+        (IVAN, "Иван Петров", "Постоянный", rub(1_250)),
+        (MARIA, "Мария Козлова", "VIP", rub(5_000)),
+        (OLEG, "Олег Новиков", "Гость", Kopecks::ZERO),
+        (PETR, "Пётр Соколов", "Сотрудники", rub(800)),
+    ];
+    for (guest, name, group, balance) in expected {
+        let card = f.card(guest, NOW);
+        assert_eq!(
+            (card.name.as_str(), card.group.name.as_str(), card.balance),
+            (name, group, balance)
+        );
+        assert_eq!(card.available, balance);
+    }
+
+    let anna = f.card(ANNA, NOW);
+    assert_eq!(anna.phone_masked, "+7 *** ***-45-67");
+    let stamps: Vec<_> = anna
+        .stamps
+        .iter()
+        .map(|s| (s.card_name.as_str(), s.collected, s.needed))
+        .collect();
+    assert_eq!(
+        stamps,
+        [("Кофейная карта", 4, 6), ("Десертная карта", 0, 5)]
+    );
+    // The ended New Year menu is not shown; the others come in the order they end.
+    let promotions: Vec<_> = anna.promotions.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        promotions,
+        ["Счастливые часы", "Двойные бонусы по понедельникам"]
+    );
+
+    let history = f.ledger.history(ANNA, 10).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].kind.as_str(), history[0].amount),
+        ("manual_credit", rub(350))
+    );
+    assert!(f.ledger.history(OLEG, 10).unwrap().is_empty());
+}
+
+#[test]
+fn identifies_by_every_identifier_kind() {
+    let mut f = Fixture::demo();
+    let cases = [
+        ("100001", ScanKind::Manual, ANNA),
+        ("2000000000015", ScanKind::Barcode, ANNA),
+        ("7001000010", ScanKind::MagneticCard, ANNA),
+        ("GMB-00001234", ScanKind::Qr, ANNA),
+        ("GMB-00005678", ScanKind::Qr, IVAN),
+        ("100003", ScanKind::Manual, MARIA),
+        // A code from another kind of device still finds its guest.
+        ("100002", ScanKind::Barcode, IVAN),
+        ("  100004\n", ScanKind::Manual, OLEG),
+    ];
+    for (payload, kind, guest) in cases {
+        let found = f.ledger.identify(payload, kind, NOW).unwrap();
+        assert_eq!(found.card.guest_id, guest, "{payload:?}");
+        assert_eq!(found.gift, None);
+    }
+}
+
+#[test]
+fn identifies_phones_in_several_spellings() {
+    let mut f = Fixture::demo();
+    for phone in [
+        "+79161234567",
+        "89161234567",
+        "8 916 123-45-67",
+        "+7 (916) 123-45-67",
+        "9161234567",
+        "7-916-123-45-67",
+    ] {
+        assert_eq!(
+            f.identify(phone, ScanKind::Manual, NOW),
+            Ok(ANNA),
+            "{phone}"
+        );
+    }
+    assert_eq!(
+        f.identify("8 (903) 111-22-33", ScanKind::Manual, NOW),
+        Ok(IVAN)
+    );
+    assert_eq!(
+        f.identify("+7 999 999-99-99", ScanKind::Manual, NOW),
+        Err(LoyaltyError::UnknownCode)
+    );
+}
+
+#[test]
+fn gift_codes_give_a_gift_once() {
+    let mut f = Fixture::demo();
+    let found = f.ledger.identify("G100001", ScanKind::Qr, NOW).unwrap();
+    assert_eq!(found.card.guest_id, ANNA);
+    let gift = found.gift.unwrap();
+    assert_eq!(
+        (gift.code.as_str(), gift.name.as_str(), gift.points),
+        ("G100001", "Капучино", rub(150))
+    );
+    // Codes are case-sensitive.
+    assert_eq!(
+        f.identify("g100001", ScanKind::Manual, NOW),
+        Err(LoyaltyError::UnknownCode)
+    );
+
+    // Another guest's gift code on Anna's check: the whole payment is refused and rolled back.
+    let foreign = CheckInfo {
+        subtotal: rub(500),
+        gift_codes: vec!["G100001".into(), "G100002".into()],
+    };
+    let refused = f
+        .ledger
+        .commit_payment("pay-foreign", ANNA, None, Kopecks::ZERO, &foreign, NOW);
+    assert_eq!(refused, Err(LoyaltyError::GiftAlreadyUsed));
+    assert_eq!(f.card(ANNA, NOW).balance, rub(350));
+    assert_eq!(f.card(ANNA, NOW).stamps[0].collected, 4);
+    assert!(
+        f.ledger
+            .identify("G100001", ScanKind::Qr, NOW)
+            .unwrap()
+            .gift
+            .is_some()
+    );
+
+    let paid = CheckInfo {
+        subtotal: rub(500),
+        gift_codes: vec!["G100001".into()],
+    };
+    let receipt = f
+        .ledger
+        .commit_payment("pay-1", ANNA, None, Kopecks::ZERO, &paid, NOW)
+        .unwrap();
+    assert_eq!(
+        (receipt.accrued, receipt.balance_after),
+        (rub(25), rub(375))
+    );
+    assert_eq!(
+        f.ledger.identify("G100001", ScanKind::Qr, NOW).err(),
+        Some(LoyaltyError::GiftAlreadyUsed)
+    );
+    // Redeeming it again on another check fails the same way.
+    let again = f
+        .ledger
+        .commit_payment("pay-2", ANNA, None, Kopecks::ZERO, &paid, NOW);
+    assert_eq!(again, Err(LoyaltyError::GiftAlreadyUsed));
+    // Anna's other gift is untouched.
+    assert_eq!(
+        f.ledger
+            .identify("G100003", ScanKind::Qr, NOW)
+            .unwrap()
+            .gift
+            .unwrap()
+            .name,
+        "Круассан"
+    );
+}
+
+#[test]
+fn identifiers_are_stored_as_identify_reads_them() {
+    let mut f = Fixture::empty();
+    let group = f
+        .ledger
+        .add_group(&plain_group("Все", Kopecks::ZERO))
+        .unwrap();
+    let guest = f
+        .ledger
+        .add_guest("Без телефона", None, group, NOW)
+        .unwrap();
+    assert_eq!(f.card(guest, NOW).phone_masked, "");
+    f.ledger
+        .add_identifier(guest, IdentifierKind::Phone, "8 (912) 000-00-07")
+        .unwrap();
+    f.ledger
+        .add_identifier(guest, IdentifierKind::CardBarcode, " 4601234567890 ")
+        .unwrap();
+    assert_eq!(f.identify("+79120000007", ScanKind::Manual, NOW), Ok(guest));
+    assert_eq!(
+        f.identify("4601234567890", ScanKind::Barcode, NOW),
+        Ok(guest)
+    );
+    let bad = Err(LoyaltyError::BadCode { max: MAX_CODE_LEN });
+    assert_eq!(
+        f.ledger
+            .add_identifier(guest, IdentifierKind::Phone, "12345"),
+        bad
+    );
+    assert_eq!(
+        f.ledger
+            .add_identifier(guest, IdentifierKind::ManualCode, ""),
+        bad
+    );
+    // One code, one guest: a duplicate is refused by the storage, without the code in the message.
+    let other = f.ledger.add_guest("Другой", None, group, NOW).unwrap();
+    match f
+        .ledger
+        .add_identifier(other, IdentifierKind::CardBarcode, "4601234567890")
+    {
+        Err(LoyaltyError::Storage(message)) => {
+            assert!(!message.contains("4601234567890"), "{message}")
+        }
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    assert_eq!(
+        f.ledger.guest_card(99, NOW).err(),
+        Some(LoyaltyError::UnknownCode)
+    );
+}
+
+#[test]
+fn refuses_unknown_empty_and_overlong_codes() {
+    let mut f = Fixture::demo();
+    let bad = Err(LoyaltyError::BadCode { max: MAX_CODE_LEN });
+    assert_eq!(
+        f.identify("NOPE-1", ScanKind::Manual, NOW),
+        Err(LoyaltyError::UnknownCode)
+    );
+    assert_eq!(f.identify("", ScanKind::Manual, NOW), bad);
+    assert_eq!(f.identify("  \t ", ScanKind::Manual, NOW), bad);
+    assert_eq!(f.identify(&"7".repeat(500), ScanKind::Barcode, NOW), bad);
+    // The limit counts characters, not bytes.
+    assert_eq!(
+        f.identify(&"я".repeat(MAX_CODE_LEN), ScanKind::Manual, NOW),
+        Err(LoyaltyError::UnknownCode)
+    );
+    assert_eq!(
+        f.identify(&"я".repeat(MAX_CODE_LEN + 1), ScanKind::Manual, NOW),
+        bad
+    );
+}
+
+#[test]
+fn daily_operations_limit_resets_at_local_midnight() {
+    let mut f = Fixture::demo();
+    // 22:00 UTC is 01:00 of the next day in the cafe (UTC+3).
+    let late = MIDNIGHT_UTC + 22 * 3600;
+    assert_eq!(f.identify("100005", ScanKind::Manual, late), Ok(PETR));
+    assert_eq!(
+        f.identify("+7 999 000-11-22", ScanKind::Manual, late + 60),
+        Ok(PETR)
+    );
+    let limited = Err(LoyaltyError::DailyOperationsLimit { limit: 2 });
+    assert_eq!(f.identify("100005", ScanKind::Manual, late + 120), limited);
+    // A new UTC day, but still the same local day.
+    assert_eq!(
+        f.identify("100005", ScanKind::Manual, MIDNIGHT_UTC + DAY + 3600),
+        limited
+    );
+    // Local midnight: 21:00 UTC. Refused attempts were not counted.
+    let next_local_day = MIDNIGHT_UTC + DAY + 21 * 3600;
+    assert_eq!(
+        f.identify("100005", ScanKind::Manual, next_local_day - 1),
+        limited
+    );
+    assert_eq!(
+        f.identify("100005", ScanKind::Manual, next_local_day),
+        Ok(PETR)
+    );
+    assert_eq!(
+        f.identify("100005", ScanKind::Manual, next_local_day + 1),
+        Ok(PETR)
+    );
+    assert_eq!(
+        f.identify("100005", ScanKind::Manual, next_local_day + 2),
+        limited
+    );
+    // Other guests are not affected.
+    assert_eq!(
+        f.identify("100001", ScanKind::Manual, next_local_day + 3),
+        Ok(ANNA)
+    );
+}
+
+#[test]
+fn calculate_reports_each_binding_limit() {
+    let mut f = Fixture::demo();
+    let kinds = |q: &SpendQuote| q.limits.iter().map(|l| l.kind).collect::<Vec<_>>();
+    let binding = |q: &SpendQuote| q.binding_limit().unwrap().kind;
+
+    // Balance 350, check 2 000: the balance decides.
+    let q = f.quote(ANNA, rub(2_000), NOW);
+    use SpendLimitKind::*;
+    assert_eq!(kinds(&q), [Available, CheckPercent, DailyLimit, AmountDue]);
+    let amounts: Vec<_> = q.limits.iter().map(|l| l.amount).collect();
+    assert_eq!(amounts, [rub(350), rub(1_000), rub(3_000), rub(2_000)]);
+    assert_eq!((q.max_spend, binding(&q)), (rub(350), Available));
+    assert_eq!(
+        (q.amount_due, q.accrual_bp, q.max_check_bp, q.spend_step),
+        (rub(2_000), 500, 5000, rub(1))
+    );
+
+    // Check 500: half of it is less than the balance.
+    let q = f.quote(ANNA, rub(500), NOW);
+    assert_eq!((q.max_spend, binding(&q)), (rub(250), CheckPercent));
+
+    // A big balance and a big check: the group's daily limit of 3 000 decides.
+    f.ledger
+        .credit("top-up", ANNA, rub(10_000), "test", NOW)
+        .unwrap();
+    let q = f.quote(ANNA, rub(10_000), NOW);
+    assert_eq!((q.max_spend, binding(&q)), (rub(3_000), DailyLimit));
+
+    // Groups without a daily limit do not list one.
+    let q = f.quote(IVAN, rub(1_000), NOW);
+    assert_eq!(kinds(&q), [Available, CheckPercent, AmountDue]);
+    assert_eq!((q.amount_due, q.max_spend), (rub(950), rub(475)));
+
+    // With no check-percent cap the amount due decides (it ties with a 100 % cap).
+    f.ledger
+        .set_program(&ProgramSettings {
+            max_check_bp: 10_000,
+            ..f.ledger.program().unwrap()
+        })
+        .unwrap();
+    let q = f.quote(IVAN, rub(1_000), NOW);
+    assert_eq!(q.max_spend, rub(950));
+    assert!(
+        q.limits
+            .iter()
+            .any(|l| l.kind == AmountDue && l.amount == q.max_spend)
+    );
+    assert_eq!(q.limits[0].amount, rub(1_250));
+
+    // Rounded down to whole roubles.
+    f.ledger
+        .credit("odd", OLEG, Kopecks(35_050), "test", NOW)
+        .unwrap();
+    let q = f.quote(OLEG, rub(2_000), NOW);
+    assert_eq!(
+        (q.limits[0].amount, q.max_spend),
+        (Kopecks(35_050), rub(350))
+    );
+    assert_eq!(f.quote(OLEG, Kopecks::ZERO, NOW).max_spend, Kopecks::ZERO);
+}
+
+#[test]
+fn hold_then_commit_for_less_releases_the_rest() {
+    let mut f = Fixture::demo();
+    let receipt = f
+        .ledger
+        .hold("h1", ANNA, rub(300), &check(rub(1_000)), NOW)
+        .unwrap();
+    assert_eq!((receipt.amount, receipt.expires_at), (rub(300), NOW + 900));
+    let card = f.card(ANNA, NOW);
+    assert_eq!((card.balance, card.available), (rub(350), rub(50)));
+    assert_eq!(
+        f.ledger.open_holds(Some(ANNA)).unwrap(),
+        std::slice::from_ref(&receipt)
+    );
+    assert!(f.ledger.open_holds(Some(IVAN)).unwrap().is_empty());
+
+    let paid = f
+        .ledger
+        .commit_payment(
+            "p1",
+            ANNA,
+            Some(receipt.hold_id),
+            rub(200),
+            &check(rub(1_000)),
+            NOW,
+        )
+        .unwrap();
+    // 5 % accrual on the 800 not paid with bonuses.
+    assert_eq!(
+        (paid.spent, paid.accrued, paid.balance_after, paid.new_group),
+        (rub(200), rub(40), rub(190), None)
+    );
+    let card = f.card(ANNA, NOW);
+    assert_eq!((card.balance, card.available), (rub(190), rub(190)));
+    assert!(f.ledger.open_holds(None).unwrap().is_empty());
+
+    let history = f.ledger.history(ANNA, 10).unwrap();
+    let rows: Vec<_> = history
+        .iter()
+        .map(|h| (h.kind.as_str(), h.amount, h.balance_after))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("accrual", rub(40), rub(190)),
+            ("spend", rub(-200), rub(150)),
+            ("manual_credit", rub(350), rub(350))
+        ]
+    );
+    assert!(history[0].note.contains(&rub(1_000).to_string()));
+    assert_eq!(f.ledger.history(ANNA, 1).unwrap().len(), 1);
+}
+
+#[test]
+fn commit_checks_the_hold() {
+    let mut f = Fixture::demo();
+    let hold = f.hold("h1", ANNA, rub(100), rub(1_000));
+    let bill = check(rub(1_000));
+    let over = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(hold), rub(101), &bill, NOW);
+    assert_eq!(
+        over,
+        Err(LoyaltyError::CommitOverHold {
+            requested: rub(101),
+            held: rub(100)
+        })
+    );
+    let odd = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(hold), Kopecks(5_050), &bill, NOW);
+    assert_eq!(odd, Err(LoyaltyError::NotAMultipleOfStep { step: rub(1) }));
+    let foreign = f
+        .ledger
+        .commit_payment("p1", IVAN, Some(hold), rub(50), &bill, NOW);
+    assert_eq!(foreign, Err(LoyaltyError::UnknownHold));
+    let unknown = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(9_999), rub(50), &bill, NOW);
+    assert_eq!(unknown, Err(LoyaltyError::UnknownHold));
+    let no_hold = f
+        .ledger
+        .commit_payment("p1", ANNA, None, rub(50), &bill, NOW);
+    assert_eq!(
+        no_hold,
+        Err(LoyaltyError::OverMaximum {
+            requested: rub(50),
+            max: Kopecks::ZERO
+        })
+    );
+    // Nothing of the refused attempts was kept: the op_id is still free and the hold open.
+    assert_eq!(f.card(ANNA, NOW).balance, rub(350));
+    let paid = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(hold), Kopecks::ZERO, &bill, NOW)
+        .unwrap();
+    assert_eq!(
+        (paid.spent, paid.accrued, paid.balance_after),
+        (Kopecks::ZERO, rub(50), rub(400))
+    );
+}
+
+#[test]
+fn hold_over_the_maximum_stores_nothing() {
+    let mut f = Fixture::demo();
+    let refused = f.ledger.hold("h1", ANNA, rub(400), &check(rub(1_000)), NOW);
+    assert_eq!(
+        refused,
+        Err(LoyaltyError::OverMaximum {
+            requested: rub(400),
+            max: rub(350)
+        })
+    );
+    assert!(f.ledger.open_holds(None).unwrap().is_empty());
+    assert_eq!(f.card(ANNA, NOW).available, rub(350));
+    // The op_id was not used up.
+    assert_eq!(
+        f.ledger
+            .hold("h1", ANNA, rub(350), &check(rub(1_000)), NOW)
+            .unwrap()
+            .amount,
+        rub(350)
+    );
+    let nothing_left = f.ledger.hold("h2", ANNA, rub(1), &check(rub(1_000)), NOW);
+    assert_eq!(
+        nothing_left,
+        Err(LoyaltyError::OverMaximum {
+            requested: rub(1),
+            max: Kopecks::ZERO
+        })
+    );
+}
+
+#[test]
+fn hold_refuses_bad_amounts() {
+    let mut f = Fixture::demo();
+    let bill = check(rub(1_000));
+    let odd = f.ledger.hold("h1", ANNA, Kopecks(10_050), &bill, NOW);
+    assert_eq!(odd, Err(LoyaltyError::NotAMultipleOfStep { step: rub(1) }));
+    assert_eq!(
+        f.ledger.hold("h1", ANNA, Kopecks::ZERO, &bill, NOW),
+        Err(LoyaltyError::NonPositiveAmount)
+    );
+    assert_eq!(
+        f.ledger.hold("h1", ANNA, rub(-100), &bill, NOW),
+        Err(LoyaltyError::NonPositiveAmount)
+    );
+    assert!(f.ledger.open_holds(None).unwrap().is_empty());
+}
+
+#[test]
+fn void_releases_once_and_never_after_commit() {
+    let mut f = Fixture::demo();
+    let bill = check(rub(1_000));
+    let hold = f.hold("h1", ANNA, rub(300), rub(1_000));
+    assert_eq!(f.ledger.void_hold("v1", hold, NOW), Ok(()));
+    assert_eq!(f.card(ANNA, NOW).available, rub(350));
+    // Twice, with the same and with a new op_id.
+    assert_eq!(f.ledger.void_hold("v1", hold, NOW), Ok(()));
+    assert_eq!(f.ledger.void_hold("v2", hold, NOW), Ok(()));
+    let after_void = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(hold), rub(100), &bill, NOW);
+    assert_eq!(
+        after_void,
+        Err(LoyaltyError::HoldNotOpen {
+            status: "voided".into()
+        })
+    );
+    assert_eq!(f.card(ANNA, NOW).balance, rub(350));
+
+    let committed = f.hold("h2", ANNA, rub(100), rub(1_000));
+    f.ledger
+        .commit_payment("p2", ANNA, Some(committed), rub(100), &bill, NOW)
+        .unwrap();
+    let void_after_commit = f.ledger.void_hold("v3", committed, NOW);
+    assert_eq!(
+        void_after_commit,
+        Err(LoyaltyError::HoldNotOpen {
+            status: "committed".into()
+        })
+    );
+    assert_eq!(
+        f.ledger.void_hold("v1", committed, NOW),
+        Err(LoyaltyError::OperationIdConflict)
+    );
+    assert_eq!(
+        f.ledger.void_hold("v4", 9_999, NOW),
+        Err(LoyaltyError::UnknownHold)
+    );
+    // 350 - 100 spent + 5 % of 900.
+    assert_eq!(f.card(ANNA, NOW).balance, rub(295));
+}
+
+#[test]
+fn reset_holds_voids_every_open_hold_of_the_guest() {
+    let mut f = Fixture::demo();
+    f.hold("h1", ANNA, rub(100), rub(1_000));
+    f.hold("h2", ANNA, rub(50), rub(1_000));
+    f.hold("h3", IVAN, rub(100), rub(1_000));
+    assert_eq!(f.ledger.reset_holds(ANNA, NOW).unwrap(), 2);
+    assert_eq!(f.card(ANNA, NOW).available, rub(350));
+    assert_eq!(f.ledger.open_holds(None).unwrap().len(), 1);
+    assert_eq!(f.ledger.reset_holds(ANNA, NOW).unwrap(), 0);
+}
+
+#[test]
+fn holds_expire_and_cannot_be_committed() {
+    let mut f = Fixture::demo();
+    let bill = check(rub(1_000));
+    let hold = f.hold("h1", ANNA, rub(300), rub(1_000));
+    assert_eq!(
+        f.quote(ANNA, rub(1_000), NOW + 899).limits[0].amount,
+        rub(50)
+    );
+    // Past its time the hold no longer counts, even before it is marked.
+    assert_eq!(
+        f.quote(ANNA, rub(1_000), NOW + 900).limits[0].amount,
+        rub(350)
+    );
+    assert_eq!(f.card(ANNA, NOW + 900).available, rub(350));
+    assert_eq!(f.ledger.expire_holds(NOW + 899).unwrap(), 0);
+    assert_eq!(f.ledger.expire_holds(NOW + 900).unwrap(), 1);
+    assert_eq!(f.ledger.expire_holds(NOW + 900).unwrap(), 0);
+    assert!(f.ledger.open_holds(None).unwrap().is_empty());
+    let late = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(hold), rub(100), &bill, NOW + 900);
+    assert_eq!(
+        late,
+        Err(LoyaltyError::HoldNotOpen {
+            status: "expired".into()
+        })
+    );
+    assert_eq!(f.ledger.void_hold("v1", hold, NOW + 900), Ok(()));
+
+    // A commit after the time is up is refused even when nobody ran expire_holds.
+    let second = f
+        .ledger
+        .hold("h2", ANNA, rub(300), &bill, NOW + 1_000)
+        .unwrap()
+        .hold_id;
+    let late = f
+        .ledger
+        .commit_payment("p2", ANNA, Some(second), rub(100), &bill, NOW + 1_900);
+    assert_eq!(
+        late,
+        Err(LoyaltyError::HoldNotOpen {
+            status: "expired".into()
+        })
+    );
+    assert_eq!(f.card(ANNA, NOW + 1_900).balance, rub(350));
+}
+
+#[test]
+fn repeated_operation_ids_return_the_first_result() {
+    let mut f = Fixture::demo();
+    let bill = check(rub(1_000));
+    let first = f.ledger.hold("h1", ANNA, rub(300), &bill, NOW).unwrap();
+    assert_eq!(
+        f.ledger.hold("h1", ANNA, rub(300), &bill, NOW + 5),
+        Ok(first.clone())
+    );
+    assert_eq!(f.ledger.open_holds(None).unwrap().len(), 1);
+    assert_eq!(
+        f.ledger.hold("h1", ANNA, rub(200), &bill, NOW),
+        Err(LoyaltyError::OperationIdConflict)
+    );
+    assert_eq!(
+        f.ledger.hold("h1", IVAN, rub(300), &bill, NOW),
+        Err(LoyaltyError::OperationIdConflict)
+    );
+
+    let paid = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(first.hold_id), rub(300), &bill, NOW)
+        .unwrap();
+    assert_eq!((paid.accrued, paid.balance_after), (rub(35), rub(85)));
+    assert_eq!(
+        f.ledger
+            .commit_payment("p1", ANNA, Some(first.hold_id), rub(300), &bill, NOW + 60),
+        Ok(paid)
+    );
+    assert_eq!(f.card(ANNA, NOW).balance, rub(85));
+    assert_eq!(f.ledger.history(ANNA, 10).unwrap().len(), 3);
+    let conflict = Some(LoyaltyError::OperationIdConflict);
+    assert_eq!(
+        f.ledger
+            .commit_payment("p1", ANNA, Some(first.hold_id), rub(200), &bill, NOW)
+            .err(),
+        conflict
+    );
+    let other_check = f.ledger.commit_payment(
+        "p1",
+        ANNA,
+        Some(first.hold_id),
+        rub(300),
+        &check(rub(900)),
+        NOW,
+    );
+    assert_eq!(other_check.err(), conflict);
+    // The hold is still found committed after the repeat, not re-used.
+    assert_eq!(f.ledger.hold("h1", ANNA, rub(300), &bill, NOW), Ok(first));
+
+    assert_eq!(
+        f.ledger.credit("c1", ANNA, rub(100), "gift", NOW),
+        Ok(rub(185))
+    );
+    assert_eq!(
+        f.ledger.credit("c1", ANNA, rub(100), "gift", NOW + 1),
+        Ok(rub(185))
+    );
+    assert_eq!(
+        f.ledger.debit("c1", ANNA, rub(100), "gift", NOW).err(),
+        conflict
+    );
+    assert_eq!(
+        f.ledger.credit("c1", ANNA, rub(50), "gift", NOW).err(),
+        conflict
+    );
+    assert_eq!(f.card(ANNA, NOW).balance, rub(185));
+}
+
+#[test]
+fn manual_debit_never_takes_held_bonuses() {
+    let mut f = Fixture::demo();
+    f.hold("h1", ANNA, rub(300), rub(1_000));
+    let refused = f.ledger.debit("d1", ANNA, rub(100), "correction", NOW);
+    assert_eq!(
+        refused,
+        Err(LoyaltyError::OverMaximum {
+            requested: rub(100),
+            max: rub(50)
+        })
+    );
+    assert_eq!(
+        f.ledger.debit("d1", ANNA, rub(50), "correction", NOW),
+        Ok(rub(300))
+    );
+    assert_eq!(
+        f.ledger.credit("c1", ANNA, Kopecks::ZERO, "x", NOW),
+        Err(LoyaltyError::NonPositiveAmount)
+    );
+    let last = &f.ledger.history(ANNA, 1).unwrap()[0];
+    assert_eq!(
+        (last.kind.as_str(), last.amount, last.note.as_str()),
+        ("manual_debit", rub(-50), "correction")
+    );
+}
+
+#[test]
+fn daily_spend_limit_counts_holds_and_debits() {
+    let mut f = Fixture::demo();
+    let bill = check(rub(10_000));
+    f.ledger
+        .credit("top-up", ANNA, rub(10_000), "test", NOW)
+        .unwrap();
+    // A check under the regulars' threshold, so Anna stays in the group with the daily limit.
+    let small = check(rub(5_000));
+    let first = f.hold("h1", ANNA, rub(1_000), rub(5_000));
+    f.ledger
+        .commit_payment("p1", ANNA, Some(first), rub(1_000), &small, NOW)
+        .unwrap();
+    let daily = |q: &SpendQuote| {
+        q.limits
+            .iter()
+            .find(|l| l.kind == SpendLimitKind::DailyLimit)
+            .unwrap()
+            .amount
+    };
+    assert_eq!(daily(&f.quote(ANNA, rub(10_000), NOW)), rub(2_000));
+
+    f.hold("h2", ANNA, rub(1_500), rub(10_000));
+    let q = f.quote(ANNA, rub(10_000), NOW);
+    assert_eq!((daily(&q), q.max_spend), (rub(500), rub(500)));
+    let over = f.ledger.hold("h3", ANNA, rub(600), &bill, NOW);
+    assert_eq!(
+        over,
+        Err(LoyaltyError::OverMaximum {
+            requested: rub(600),
+            max: rub(500)
+        })
+    );
+    f.hold("h3", ANNA, rub(500), rub(10_000));
+    assert_eq!(f.quote(ANNA, rub(10_000), NOW).max_spend, Kopecks::ZERO);
+
+    // Local midnight (21:00 UTC): the day's spending is forgotten, the holds have expired.
+    let next_day = MIDNIGHT_UTC + 21 * 3600;
+    assert_eq!(daily(&f.quote(ANNA, rub(10_000), next_day - 1)), rub(2_000));
+    assert_eq!(f.quote(ANNA, rub(10_000), next_day).max_spend, rub(3_000));
+}
+
+#[test]
+fn accrual_is_on_the_part_not_paid_with_bonuses_after_the_discount() {
+    let mut f = Fixture::demo();
+    let bill = check(rub(1_000));
+    let q = f.quote(IVAN, rub(1_000), NOW);
+    assert_eq!((q.amount_due, q.accrual_bp), (rub(950), 700));
+    let hold = f.hold("h1", IVAN, rub(100), rub(1_000));
+    let paid = f
+        .ledger
+        .commit_payment("p1", IVAN, Some(hold), rub(100), &bill, NOW)
+        .unwrap();
+    // 7 % of (950 - 100) = 59.50.
+    assert_eq!(paid.accrued, Kopecks(5_950));
+    assert_eq!(paid.accrued, q.accrual_for(rub(100)));
+    assert_eq!(paid.balance_after, Kopecks(120_950));
+    // The demo's earlier visits keep Ivan a regular.
+    assert_eq!(paid.new_group, None);
+    // Small checks keep their kopecks.
+    let hold = f
+        .ledger
+        .hold("h2", IVAN, rub(10), &check(rub(40)), NOW)
+        .unwrap()
+        .hold_id;
+    let paid = f
+        .ledger
+        .commit_payment("p2", IVAN, Some(hold), rub(10), &check(rub(40)), NOW)
+        .unwrap();
+    // 7 % of (38 - 10) = 1.96.
+    assert_eq!(paid.accrued, Kopecks(196));
+}
+
+#[test]
+fn guests_move_up_at_the_threshold() {
+    let mut f = Fixture::demo();
+    let pay = |f: &mut Fixture, op: &str, guest: GuestId, subtotal: Kopecks| {
+        f.ledger
+            .commit_payment(op, guest, None, Kopecks::ZERO, &check(subtotal), NOW)
+            .unwrap()
+    };
+    assert_eq!(pay(&mut f, "p1", OLEG, Kopecks(999_999)).new_group, None);
+    let moved = pay(&mut f, "p2", OLEG, Kopecks(1));
+    assert_eq!(moved.new_group.as_deref(), Some("Постоянный"));
+    assert_eq!(f.card(OLEG, NOW).group.name, "Постоянный");
+    // Now with the regulars' 5 % discount: 42 000 -> 39 900 due (49 900 in the period), then
+    // 200 -> 190 due (50 090).
+    assert_eq!(pay(&mut f, "p3", OLEG, rub(42_000)).new_group, None);
+    assert_eq!(
+        pay(&mut f, "p4", OLEG, rub(200)).new_group.as_deref(),
+        Some("VIP")
+    );
+    assert_eq!(f.card(OLEG, NOW).group.discount_bp, 1000);
+
+    // Staff are never moved by spend.
+    let staff_group = f.ledger.guest_group_id(PETR).unwrap();
+    assert_eq!(pay(&mut f, "p5", PETR, rub(100_000)).new_group, None);
+    assert_eq!(f.ledger.guest_group_id(PETR).unwrap(), staff_group);
+}
+
+#[test]
+fn vip_is_never_downgraded_but_regulars_are_after_the_period() {
+    let mut f = Fixture::demo();
+    let pay = |f: &mut Fixture, op: &str, guest: GuestId, now: UnixSeconds| {
+        f.ledger
+            .commit_payment(op, guest, None, Kopecks::ZERO, &check(rub(100)), now)
+            .unwrap()
+    };
+    let vip = f.ledger.guest_group_id(MARIA).unwrap();
+    let regular = f.ledger.guest_group_id(IVAN).unwrap();
+    // Within the period the demo's earlier visits keep both where they are.
+    assert_eq!(pay(&mut f, "p1", IVAN, NOW).new_group, None);
+    assert_eq!(pay(&mut f, "p2", MARIA, NOW).new_group, None);
+
+    let later = NOW + 400 * DAY;
+    assert_eq!(pay(&mut f, "p3", MARIA, later).new_group, None);
+    assert_eq!(f.ledger.guest_group_id(MARIA).unwrap(), vip);
+    assert_eq!(
+        pay(&mut f, "p4", IVAN, later).new_group.as_deref(),
+        Some("Гость")
+    );
+    assert_ne!(f.ledger.guest_group_id(IVAN).unwrap(), regular);
+    assert_eq!(f.card(IVAN, later).group.name, "Гость");
+}
+
+#[test]
+fn stamps_increment_and_stop_at_the_reward() {
+    let mut f = Fixture::demo();
+    let collected = |f: &Fixture| {
+        f.card(ANNA, NOW)
+            .stamps
+            .iter()
+            .map(|s| s.collected)
+            .collect::<Vec<_>>()
+    };
+    let mut seen = Vec::new();
+    for n in 0..3 {
+        f.ledger
+            .commit_payment(
+                &format!("p{n}"),
+                ANNA,
+                None,
+                Kopecks::ZERO,
+                &check(rub(100)),
+                NOW,
+            )
+            .unwrap();
+        seen.push(collected(&f));
+    }
+    assert_eq!(seen, [vec![5, 1], vec![6, 2], vec![6, 3]]);
+    // A repeated payment adds nothing.
+    f.ledger
+        .commit_payment("p2", ANNA, None, Kopecks::ZERO, &check(rub(100)), NOW)
+        .unwrap();
+    assert_eq!(collected(&f), [6, 3]);
+}
+
+#[test]
+fn the_ledger_survives_reopening() {
+    let mut f = Fixture::demo();
+    let hold = f.hold("h1", ANNA, rub(200), rub(1_000));
+    f.ledger.credit("c1", IVAN, rub(100), "test", NOW).unwrap();
+    let history = f.ledger.history(IVAN, 10).unwrap();
+    f.reopen();
+    let anna = f.card(ANNA, NOW);
+    assert_eq!((anna.balance, anna.available), (rub(350), rub(150)));
+    assert_eq!(f.card(IVAN, NOW).balance, rub(1_350));
+    assert_eq!(f.ledger.history(IVAN, 10).unwrap(), history);
+    assert_eq!(f.ledger.program().unwrap().name, "GetMeBack");
+    assert!(!f.ledger.seed_demo(NOW).unwrap());
+    let paid = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(hold), rub(200), &check(rub(1_000)), NOW)
+        .unwrap();
+    assert_eq!(paid.balance_after, rub(190));
+    f.reopen();
+    assert_eq!(f.card(ANNA, NOW).balance, rub(190));
+}
+
+#[test]
+fn concurrent_tills_cannot_overspend() {
+    let mut f = Fixture::empty();
+    f.ledger.set_program(&plain_program()).unwrap();
+    let group = f
+        .ledger
+        .add_group(&plain_group("Без лимитов", Kopecks::ZERO))
+        .unwrap();
+    let guest = f
+        .ledger
+        .add_guest("Тест", Some("+7 900 000-00-01"), group, NOW)
+        .unwrap();
+    f.ledger.credit("c1", guest, rub(100), "test", NOW).unwrap();
+
+    const TILLS: usize = 8;
+    const ATTEMPTS: usize = 3;
+    let start = Arc::new(Barrier::new(TILLS));
+    let tills: Vec<_> = (0..TILLS)
+        .map(|till| {
+            let path = f.path.clone();
+            let start = Arc::clone(&start);
+            std::thread::Builder::new()
+                .name(format!("till-{till}"))
+                .spawn(move || {
+                    let mut ledger = Ledger::open(&path).unwrap();
+                    start.wait();
+                    let mut placed = 0;
+                    for attempt in 0..ATTEMPTS {
+                        let op_id = format!("till{till}-hold{attempt}");
+                        match ledger.hold(&op_id, guest, rub(10), &check(rub(1_000_000)), NOW) {
+                            Ok(_) => placed += 1,
+                            Err(LoyaltyError::OverMaximum { .. }) => {}
+                            Err(other) => panic!("unexpected error: {other}"),
+                        }
+                    }
+                    placed
+                })
+                .unwrap()
+        })
+        .collect();
+    let placed: usize = tills.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(placed, 10);
+    assert_eq!(f.ledger.open_holds(Some(guest)).unwrap().len(), 10);
+    assert_eq!(f.card(guest, NOW).available, Kopecks::ZERO);
+}
+
+/// xorshift64: enough randomness for a reproducible sequence without extra crates.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`.
+    fn below(&mut self, n: i64) -> i64 {
+        (self.next() % n as u64) as i64
+    }
+}
+
+/// What the model remembers of a placed hold.
+struct PlacedHold {
+    id: HoldId,
+    guest: GuestId,
+    amount: Kopecks,
+}
+
+/// One of the last few holds (most are still open), or now and then none.
+fn recent<'a>(holds: &'a [PlacedHold], rng: &mut Rng) -> Option<&'a PlacedHold> {
+    holds.iter().rev().nth(rng.below(5) as usize)
+}
+
+#[test]
+fn random_operations_keep_the_ledger_consistent() {
+    let mut f = Fixture::empty();
+    f.ledger.set_program(&plain_program()).unwrap();
+    let open = f
+        .ledger
+        .add_group(&plain_group("Открытая", Kopecks::ZERO))
+        .unwrap();
+    let limited = f
+        .ledger
+        .add_group(&plain_group("С лимитом", rub(300)))
+        .unwrap();
+    let mut balances: HashMap<GuestId, Kopecks> = HashMap::new();
+    for (n, group) in [open, limited, open].into_iter().enumerate() {
+        let guest = f
+            .ledger
+            .add_guest(&format!("Гость {n}"), None, group, NOW)
+            .unwrap();
+        balances.insert(
+            guest,
+            f.ledger
+                .credit(&format!("seed{n}"), guest, rub(500), "seed", NOW)
+                .unwrap(),
+        );
+    }
+    let guests: Vec<GuestId> = {
+        let mut ids: Vec<_> = balances.keys().copied().collect();
+        ids.sort();
+        ids
+    };
+
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut now = NOW;
+    let mut holds: Vec<PlacedHold> = Vec::new();
+    for step in 0..400 {
+        let op_id = format!("op{step}");
+        let guest = guests[rng.below(guests.len() as i64) as usize];
+        let bill = check(rub(rng.below(2_000)));
+        match rng.below(7) {
+            0 | 1 => {
+                // Mostly whole roubles; now and then an amount off the step.
+                let amount =
+                    Kopecks(rng.below(400) * 100 + if rng.below(10) == 0 { 50 } else { 0 });
+                match f.ledger.hold(&op_id, guest, amount, &bill, now) {
+                    Ok(receipt) => {
+                        holds.push(PlacedHold {
+                            id: receipt.hold_id,
+                            guest,
+                            amount,
+                        });
+                        // A retry returns the same receipt.
+                        assert_eq!(
+                            f.ledger.hold(&op_id, guest, amount, &bill, now),
+                            Ok(receipt)
+                        );
+                    }
+                    Err(
+                        LoyaltyError::OverMaximum { .. }
+                        | LoyaltyError::NotAMultipleOfStep { .. }
+                        | LoyaltyError::NonPositiveAmount,
+                    ) => {}
+                    Err(other) => panic!("step {step}: hold failed with {other}"),
+                }
+            }
+            2 => {
+                let (hold, guest, spent) = match recent(&holds, &mut rng) {
+                    Some(h) => (
+                        Some(h.id),
+                        h.guest,
+                        Kopecks(rng.below(h.amount.0 / 100 + 2) * 100),
+                    ),
+                    None => (None, guest, Kopecks::ZERO),
+                };
+                match f
+                    .ledger
+                    .commit_payment(&op_id, guest, hold, spent, &bill, now)
+                {
+                    Ok(receipt) => {
+                        let before = balances[&guest];
+                        assert_eq!(
+                            receipt.balance_after,
+                            before + receipt.accrued - spent,
+                            "step {step}"
+                        );
+                        balances.insert(guest, receipt.balance_after);
+                        let again = f
+                            .ledger
+                            .commit_payment(&op_id, guest, hold, spent, &bill, now);
+                        assert_eq!(again, Ok(receipt));
+                    }
+                    Err(LoyaltyError::HoldNotOpen { .. } | LoyaltyError::CommitOverHold { .. }) => {
+                    }
+                    Err(other) => panic!("step {step}: commit failed with {other}"),
+                }
+            }
+            3 => {
+                if let Some(h) = recent(&holds, &mut rng) {
+                    match f.ledger.void_hold(&op_id, h.id, now) {
+                        Ok(()) => {}
+                        Err(LoyaltyError::HoldNotOpen { status }) => {
+                            assert_eq!(status, "committed")
+                        }
+                        Err(other) => panic!("step {step}: void failed with {other}"),
+                    }
+                }
+            }
+            4 => {
+                now += rng.below(600);
+                if rng.below(2) == 0 {
+                    f.ledger.expire_holds(now).unwrap();
+                }
+            }
+            5 => {
+                let balance = f
+                    .ledger
+                    .credit(&op_id, guest, rub(rng.below(300) + 1), "random", now)
+                    .unwrap();
+                balances.insert(guest, balance);
+            }
+            _ => match f
+                .ledger
+                .debit(&op_id, guest, rub(rng.below(300) + 1), "random", now)
+            {
+                Ok(balance) => {
+                    balances.insert(guest, balance);
+                }
+                Err(LoyaltyError::OverMaximum { .. }) => {}
+                Err(other) => panic!("step {step}: debit failed with {other}"),
+            },
+        }
+        f.assert_invariants();
+        for &guest in &guests {
+            let card = f.card(guest, now);
+            assert_eq!(card.balance, balances[&guest], "step {step}");
+            assert!(
+                Kopecks::ZERO <= card.available && card.available <= card.balance,
+                "step {step}"
+            );
+        }
+    }
+}

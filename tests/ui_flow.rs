@@ -1,0 +1,319 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+//! The real app, driven by role and label through the AccessKit tree (no GPU), on a real SQLite
+//! file; afterwards the ledger itself is checked.
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{AccessKitNode, NodeT as _, Queryable as _};
+use loyalty_till::backend::SystemClock;
+use loyalty_till::config::{Config, Paths};
+use loyalty_till::i18n::Lang;
+use loyalty_till::ledger::Ledger;
+use loyalty_till::money::Kopecks;
+use loyalty_till::ui::{AppOptions, TillApp};
+use loyalty_till::workflow::{Screen, State};
+use std::time::{Duration, Instant};
+
+struct Till {
+    harness: Harness<'static, TillApp>,
+    dir: tempfile::TempDir,
+}
+
+fn open_till(size: (f32, f32), lang: Lang) -> Till {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = Paths::resolve(Some(dir.path())).expect("paths");
+    let config = Config {
+        language: lang,
+        ..Config::default()
+    };
+    let options = AppOptions {
+        paths,
+        demo: true,
+        config,
+        config_file: None,
+        scenario: None,
+        clock: Box::new(SystemClock),
+    };
+    let harness = Harness::builder()
+        .with_size(egui::vec2(size.0, size.1))
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| TillApp::new(&cc.egui_ctx, options).expect("app starts"));
+    let mut till = Till { harness, dir };
+    till.wait_for("the demo ledger to open", |s| {
+        matches!(s.backend, loyalty_till::workflow::BackendStatus::Ready(_))
+    });
+    till
+}
+
+impl Till {
+    fn state(&self) -> &State {
+        self.harness.state().state()
+    }
+
+    /// Steps the app until `done` holds for its state, or fails after 10 s with the state shown.
+    fn wait_for(&mut self, what: &str, done: impl Fn(&State) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.harness.step();
+            if done(self.state()) {
+                self.harness.step();
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; state: {:#?}",
+                self.state()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Lets a scroll animation finish, so a click lands where the button is.
+    fn settle(&mut self) {
+        for _ in 0..30 {
+            self.harness.step();
+        }
+    }
+
+    /// Taps the text field that shows `value`.
+    fn tap_field_showing(&mut self, value: &str) {
+        let field = |value: String| move |node: &AccessKitNode<'_>| node.role() == Role::TextInput && node.value().as_deref() == Some(value.as_str());
+        self.harness.get_by(field(value.to_string())).scroll_to_me();
+        self.settle();
+        self.harness.get_by(field(value.to_string())).click();
+        self.harness.step();
+        self.harness.step();
+    }
+
+    /// Presses the button labelled exactly `label`.
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_role_and_label(Role::Button, label).scroll_to_me();
+        self.settle();
+        self.harness.get_by_role_and_label(Role::Button, label).click();
+        self.harness.step();
+        self.harness.step();
+    }
+
+    fn click_containing(&mut self, text: &str) {
+        let button = |text: String| {
+            move |node: &AccessKitNode<'_>| node.role() == Role::Button && node.label().is_some_and(|l| l.contains(&text))
+        };
+        self.harness.get_by(button(text.to_string())).scroll_to_me();
+        self.settle();
+        self.harness.get_by(button(text.to_string())).click();
+        self.harness.step();
+        self.harness.step();
+    }
+
+    fn sees(&self, text: &str) -> bool {
+        self.harness.query_all_by_label_contains(text).next().is_some()
+    }
+
+    fn type_on_keypad(&mut self, digits: &str) {
+        for d in digits.chars() {
+            self.click(&d.to_string());
+        }
+    }
+
+    fn ledger(&self) -> Ledger {
+        Ledger::open(&self.dir.path().join("demo.sqlite")).expect("ledger opens")
+    }
+}
+
+fn add_guest_by_keypad(till: &mut Till, code: &str) {
+    till.click("GetMeBack");
+    assert_eq!(till.state().screen, Screen::AddGuest);
+    till.type_on_keypad(code);
+    assert_eq!(till.state().fields.code, code, "the keypad typed the code");
+    till.click("Найти гостя");
+    till.wait_for("the guest card", |s| {
+        s.guest.is_some() || s.notice.is_some()
+    });
+}
+
+#[test]
+fn add_guest_see_card_stamps_promotions_and_remove() {
+    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    add_guest_by_keypad(&mut till, "100001");
+    assert_eq!(
+        till.state().screen,
+        Screen::Guest,
+        "notice: {:?}",
+        till.state().notice
+    );
+    assert!(till.sees("Анна Смирнова"));
+    assert!(
+        till.sees("+7 *** ***-45-67"),
+        "the phone is masked on screen"
+    );
+    assert!(!till.sees("9161234567"), "the full phone never shows");
+    assert!(till.sees("350,00"), "the balance is shown");
+
+    till.click("Информация о штампах");
+    assert_eq!(till.state().screen, Screen::Stamps);
+    assert!(till.sees("Кофейная карта"));
+    assert!(till.sees("4 из 6"));
+    till.click("Назад");
+
+    till.click("Проверка акций");
+    assert_eq!(till.state().screen, Screen::Promotions);
+    assert!(till.sees("Счастливые часы"));
+    assert!(
+        !till.sees("Новогоднее меню"),
+        "an ended promotion is not offered"
+    );
+    till.click("Назад");
+
+    till.click("Удалить гостя");
+    assert!(till.state().guest.is_none());
+    assert_eq!(till.state().screen, Screen::Idle);
+    assert!(till.sees("Гость удалён из заказа"));
+}
+
+#[test]
+fn pay_part_with_bonuses_using_exact_amount_then_check_the_ledger() {
+    let mut till = open_till((1024.0, 1400.0), Lang::Ru);
+    till.click("Демо-заказ");
+    assert_eq!(till.state().order.subtotal(), Kopecks(107_000));
+    add_guest_by_keypad(&mut till, "100001");
+    assert_eq!(till.state().screen, Screen::Guest);
+
+    till.click("Касса");
+    till.wait_for("the payment choice", |s| {
+        matches!(s.screen, Screen::PaymentChoice { .. })
+    });
+    // Анна: 350,00 available, 50 % of 1 070,00 is 535,00, daily limit 3 000,00: the balance decides.
+    till.click_containing("Списать бонусы");
+    assert!(matches!(till.state().screen, Screen::Payment { .. }));
+    assert_eq!(
+        till.state().fields.spend,
+        "350",
+        "the maximum is pre-filled"
+    );
+    assert!(till.sees("Максимум к списанию: 350,00"));
+    assert!(till.sees("Доступный баланс"), "the reasons are listed");
+
+    // The guest spends only 200: the cashier lowers the amount.
+    till.tap_field_showing("350");
+    till.click("Очистить");
+    till.type_on_keypad("200");
+    assert_eq!(till.state().fields.spend, "200");
+    assert!(till.sees("870,00"), "remainder 1 070 - 200 is shown");
+
+    till.click("Точная сумма");
+    assert_eq!(till.state().fields.tendered, "870");
+    till.click("Провести оплату");
+    till.wait_for("the success message", |s| {
+        matches!(s.screen, Screen::Done { .. })
+            || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+    });
+    assert!(
+        matches!(till.state().screen, Screen::Done { .. }),
+        "notice: {:?}",
+        till.state().notice
+    );
+    // Accrual: 5 % of the 870,00 paid by money = 43,50.
+    assert!(till.sees("Списано 200,00 бонусов, начислено 43,50"));
+
+    let mut ledger = till.ledger();
+    let guest = ledger_guest(&mut ledger);
+    let card = ledger.guest_card(guest, now()).expect("card");
+    assert_eq!(card.balance, Kopecks(35_000 - 20_000 + 4_350));
+    assert_eq!(card.available, card.balance, "no open holds remain");
+    assert!(ledger.open_holds(None).expect("holds").is_empty());
+    let history = ledger.history(guest, 10).expect("history");
+    let amounts: Vec<i64> = history.iter().map(|h| h.amount.0).collect();
+    assert!(
+        amounts.contains(&-20_000) && amounts.contains(&4_350),
+        "history: {history:?}"
+    );
+    ledger.check_invariants().expect("ledger invariants");
+
+    till.click("Новый заказ");
+    assert_eq!(till.state().screen, Screen::Idle);
+    assert!(till.state().order.lines.is_empty());
+}
+
+#[test]
+fn unknown_code_and_over_maximum_are_refused_on_screen() {
+    let mut till = open_till((1024.0, 1400.0), Lang::Ru);
+    add_guest_by_keypad(&mut till, "999");
+    assert!(till.sees("Гость с таким кодом не найден"));
+    assert!(till.state().guest.is_none());
+    till.click("Очистить");
+    till.type_on_keypad("100001");
+    till.click("Найти гостя");
+    till.wait_for("the guest", |s| s.guest.is_some());
+    till.click("Демо-заказ");
+    till.click("Касса");
+    till.wait_for("the payment choice", |s| {
+        matches!(s.screen, Screen::PaymentChoice { .. })
+    });
+    till.click_containing("Списать бонусы");
+    till.tap_field_showing("350");
+    till.click("Очистить");
+    till.type_on_keypad("400");
+    till.click("Точная сумма");
+    till.click("Провести оплату");
+    assert!(till.sees("Нельзя списать больше 350,00 бонусов"));
+    assert!(matches!(till.state().screen, Screen::Payment { .. }));
+    till.click("Отмена");
+    assert_eq!(till.state().screen, Screen::Guest);
+    let mut ledger = till.ledger();
+    assert!(ledger.open_holds(None).expect("holds").is_empty());
+    let guest = ledger_guest(&mut ledger);
+    assert_eq!(
+        ledger.guest_card(guest, now()).expect("card").balance,
+        Kopecks(35_000)
+    );
+    ledger.check_invariants().expect("ledger invariants");
+}
+
+#[test]
+fn english_is_a_setting_away() {
+    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    till.click("Меню");
+    till.click("English");
+    assert!(
+        till.sees("Check total"),
+        "the order buttons are in English now"
+    );
+    till.click("Close menu");
+    till.click("GetMeBack");
+    assert!(till.sees("Find guest"));
+}
+
+#[test]
+fn every_pressable_control_is_touch_sized() {
+    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    add_guest_by_keypad(&mut till, "100001");
+    for node in till
+        .harness
+        .query_all_by_role(Role::Button)
+    {
+        let rect = node.rect();
+        assert!(
+            rect.height() >= 55.9,
+            "button {:?} is {} px tall",
+            node.accesskit_node().label(),
+            rect.height()
+        );
+    }
+}
+
+/// Анна's id, looked up the way a till would (it counts as one identification).
+fn ledger_guest(ledger: &mut Ledger) -> i64 {
+    ledger
+        .identify("100001", loyalty_till::domain::ScanKind::Manual, now())
+        .expect("demo guest 100001")
+        .card
+        .guest_id
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}

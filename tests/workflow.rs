@@ -1,0 +1,850 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+//! The workflow core, state by state and event by event, with backend answers made by hand.
+
+use loyalty_till::backend::BackendKind;
+use loyalty_till::domain::*;
+use loyalty_till::money::Kopecks;
+use loyalty_till::workflow::*;
+
+fn rub(r: i64) -> Kopecks {
+    Kopecks::from_roubles(r)
+}
+
+fn card(id: GuestId, name: &str, balance: Kopecks) -> GuestCard {
+    GuestCard {
+        guest_id: id,
+        name: name.to_string(),
+        phone_masked: "+7 *** ***-45-67".to_string(),
+        balance,
+        available: balance,
+        group: GroupInfo {
+            id: 1,
+            name: "Гость".into(),
+            discount_bp: 0,
+            accrual_bp: 500,
+        },
+        stamps: vec![StampProgress {
+            card_name: "Кофейная карта".into(),
+            collected: 4,
+            needed: 6,
+            reward: "Кофе".into(),
+        }],
+        promotions: vec![],
+    }
+}
+
+fn quote(due: Kopecks, max: Kopecks) -> SpendQuote {
+    SpendQuote {
+        amount_due: due,
+        max_spend: max,
+        limits: vec![
+            SpendLimit {
+                kind: SpendLimitKind::Available,
+                amount: max,
+            },
+            SpendLimit {
+                kind: SpendLimitKind::AmountDue,
+                amount: due,
+            },
+        ],
+        max_check_bp: 5000,
+        spend_step: rub(1),
+        accrual_bp: 500,
+    }
+}
+
+fn gift() -> Gift {
+    Gift {
+        code: "G100001".into(),
+        name: "Капучино".into(),
+        points: rub(150),
+    }
+}
+
+fn ready_state() -> State {
+    let mut state = State::new("till-test", true);
+    update(
+        &mut state,
+        Event::BackendReady(Ok(BackendKind::Embedded {
+            path: "/tmp/x.sqlite".into(),
+        })),
+    );
+    state
+}
+
+/// Answers the single effect of `effects`, which must be an identify.
+fn identify_request(effects: &[Effect]) -> (RequestId, ScanEvent) {
+    match effects {
+        [Effect::Identify { request, scan }] => (*request, scan.clone()),
+        other => panic!("expected one identify effect, got {other:?}"),
+    }
+}
+
+/// A state with Анна attached (with a gift when asked) and the demo order.
+fn with_guest(with_gift: bool) -> State {
+    let mut state = ready_state();
+    update(&mut state, Event::UseDemoOrder);
+    update(&mut state, Event::OpenPlugin);
+    assert_eq!(state.screen, Screen::AddGuest);
+    for d in [1, 0, 0, 0, 0, 1] {
+        update(&mut state, Event::Keypad(KeypadKey::Digit(d)));
+    }
+    assert_eq!(state.fields.code, "100001");
+    let effects = update(&mut state, Event::SubmitCode);
+    let (request, scan) = identify_request(&effects);
+    assert_eq!(scan.payload, "100001");
+    assert_eq!(scan.kind, ScanKind::Manual);
+    assert!(state.is_busy(), "the core waits for the lookup");
+    let identification = Identification {
+        card: card(1, "Анна", rub(350)),
+        gift: with_gift.then(gift),
+    };
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Ok(identification),
+        },
+    );
+    assert_eq!(state.screen, Screen::Guest);
+    assert!(!state.is_busy());
+    assert!(
+        state.fields.code.is_empty(),
+        "the code field is cleared after a match"
+    );
+    state
+}
+
+/// From the guest screen to the payment form of `mode`, with the given quote.
+fn to_payment(state: &mut State, mode: PaymentMode, q: SpendQuote) {
+    let effects = update(state, Event::StartPayment);
+    let request = match effects.as_slice() {
+        [Effect::Calculate { request, check, .. }] => {
+            assert_eq!(check.subtotal, state.order.subtotal());
+            *request
+        }
+        other => panic!("expected calculate, got {other:?}"),
+    };
+    update(
+        state,
+        Event::Calculated {
+            request,
+            result: Ok(q.clone()),
+        },
+    );
+    assert_eq!(state.screen, Screen::PaymentChoice { quote: q.clone() });
+    update(state, Event::ChoosePaymentMode(mode));
+    assert_eq!(state.screen, Screen::Payment { mode, quote: q });
+}
+
+fn hold_effect(effects: &[Effect]) -> (RequestId, String, Kopecks) {
+    match effects {
+        [
+            Effect::Hold {
+                request,
+                op_id,
+                amount,
+                ..
+            },
+        ] => (*request, op_id.clone(), *amount),
+        other => panic!("expected one hold effect, got {other:?}"),
+    }
+}
+
+fn notice_key(state: &State) -> Option<&'static str> {
+    state.notice.as_ref().map(|n| n.key)
+}
+
+#[test]
+fn brand_button_opens_add_guest_and_back_returns() {
+    let mut state = ready_state();
+    update(&mut state, Event::OpenPlugin);
+    assert_eq!(state.screen, Screen::AddGuest);
+    assert_eq!(state.active_field, Some(Field::Code));
+    update(&mut state, Event::Back);
+    assert_eq!(state.screen, Screen::Idle);
+}
+
+#[test]
+fn keypad_edits_the_active_field() {
+    let mut state = ready_state();
+    update(&mut state, Event::OpenPlugin);
+    update(&mut state, Event::Keypad(KeypadKey::Plus));
+    update(&mut state, Event::Keypad(KeypadKey::Digit(7)));
+    update(&mut state, Event::Keypad(KeypadKey::Plus));
+    assert_eq!(state.fields.code, "+7", "a plus only leads");
+    update(&mut state, Event::Keypad(KeypadKey::Backspace));
+    assert_eq!(state.fields.code, "+");
+    update(&mut state, Event::Keypad(KeypadKey::Clear));
+    assert_eq!(state.fields.code, "");
+    update(
+        &mut state,
+        Event::FieldEdited(Field::Code, "+7 916 123-45-67".into()),
+    );
+    assert_eq!(state.fields.code, "+7 916 123-45-67");
+}
+
+#[test]
+fn guest_is_identified_and_shown() {
+    let state = with_guest(false);
+    assert_eq!(state.guest.as_ref().map(|g| g.name.as_str()), Some("Анна"));
+    assert_eq!(state.order.lines.len(), 3, "the demo order, no gift");
+}
+
+#[test]
+fn gift_code_adds_a_gift_line_once() {
+    let mut state = with_guest(true);
+    let gifts: Vec<_> = state
+        .order
+        .lines
+        .iter()
+        .filter(|l| l.gift.is_some())
+        .collect();
+    assert_eq!(gifts.len(), 1);
+    assert_eq!(gifts[0].price, Kopecks::ZERO, "a gift costs no money");
+    assert_eq!(notice_key(&state), Some("info-gift-added"));
+    assert_eq!(
+        state.order.check_info().gift_codes,
+        vec!["G100001".to_string()]
+    );
+    // The same guest's gift code scanned again: replace confirmation, then the gift is not doubled.
+    update(&mut state, Event::Scan(ScanEvent::manual("G100001", 1)));
+    assert!(matches!(state.screen, Screen::ConfirmReplace { .. }));
+    let effects = update(&mut state, Event::ReplaceGuest(true));
+    let (request, _) = identify_request(&effects);
+    assert!(
+        state.order.lines.iter().all(|l| l.gift.is_none()),
+        "replacing removes the old guest's gifts"
+    );
+    let identification = Identification {
+        card: card(1, "Анна", rub(350)),
+        gift: Some(gift()),
+    };
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Ok(identification),
+        },
+    );
+    assert_eq!(
+        state
+            .order
+            .lines
+            .iter()
+            .filter(|l| l.gift.is_some())
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn unknown_code_keeps_the_code_for_correction() {
+    let mut state = ready_state();
+    update(&mut state, Event::OpenPlugin);
+    update(&mut state, Event::FieldEdited(Field::Code, "999999".into()));
+    let effects = update(&mut state, Event::SubmitCode);
+    let (request, _) = identify_request(&effects);
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Err(LoyaltyError::UnknownCode),
+        },
+    );
+    assert_eq!(state.screen, Screen::AddGuest);
+    assert_eq!(notice_key(&state), Some("err-unknown-code"));
+    assert_eq!(state.fields.code, "999999");
+    assert!(state.guest.is_none());
+}
+
+#[test]
+fn empty_and_overlong_codes_are_refused_without_a_lookup() {
+    let mut state = ready_state();
+    update(&mut state, Event::OpenPlugin);
+    let before = state.clone();
+    assert!(update(&mut state, Event::SubmitCode).is_empty());
+    assert_eq!(notice_key(&state), Some("err-code-empty"));
+    update(&mut state, Event::FieldEdited(Field::Code, "   ".into()));
+    assert!(update(&mut state, Event::SubmitCode).is_empty());
+    assert_eq!(notice_key(&state), Some("err-code-empty"));
+    let long = "7".repeat(500);
+    assert!(update(&mut state, Event::Scan(ScanEvent::manual(long, 1))).is_empty());
+    assert_eq!(notice_key(&state), Some("err-code-too-long"));
+    assert_eq!(state.screen, before.screen);
+    assert!(state.guest.is_none());
+}
+
+#[test]
+fn daily_limit_refusal_is_shown() {
+    let mut state = ready_state();
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("100005", 1)));
+    let (request, _) = identify_request(&effects);
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Err(LoyaltyError::DailyOperationsLimit { limit: 2 }),
+        },
+    );
+    assert_eq!(notice_key(&state), Some("err-daily-ops-limit"));
+    assert!(state.guest.is_none());
+}
+
+#[test]
+fn second_guest_asks_before_replacing_and_no_keeps_the_first() {
+    let mut state = with_guest(true);
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
+    assert!(
+        effects.is_empty(),
+        "nothing is looked up before the cashier answers"
+    );
+    assert!(matches!(state.screen, Screen::ConfirmReplace { .. }));
+    update(&mut state, Event::ReplaceGuest(false));
+    assert_eq!(state.screen, Screen::Guest);
+    assert_eq!(state.guest.as_ref().map(|g| g.guest_id), Some(1));
+    assert_eq!(
+        state
+            .order
+            .lines
+            .iter()
+            .filter(|l| l.gift.is_some())
+            .count(),
+        1,
+        "the gift stays"
+    );
+}
+
+#[test]
+fn second_guest_replaced_after_yes() {
+    let mut state = with_guest(false);
+    update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
+    let effects = update(&mut state, Event::ReplaceGuest(true));
+    let (request, scan) = identify_request(&effects);
+    assert_eq!(scan.payload, "100002");
+    assert!(state.guest.is_none());
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Ok(Identification {
+                card: card(2, "Иван", rub(1250)),
+                gift: None,
+            }),
+        },
+    );
+    assert_eq!(state.guest.as_ref().map(|g| g.name.as_str()), Some("Иван"));
+}
+
+#[test]
+fn remove_guest_takes_gifts_out_of_the_order() {
+    let mut state = with_guest(true);
+    update(&mut state, Event::RemoveGuest);
+    assert!(state.guest.is_none());
+    assert_eq!(state.screen, Screen::Idle);
+    assert!(state.order.lines.iter().all(|l| l.gift.is_none()));
+    assert_eq!(state.order.lines.len(), 3, "the paid lines stay");
+    assert_eq!(notice_key(&state), Some("info-guest-removed"));
+}
+
+#[test]
+fn stamps_and_promotions_views_need_a_guest() {
+    let mut state = ready_state();
+    update(&mut state, Event::ShowStamps);
+    assert_eq!(state.screen, Screen::Idle);
+    assert_eq!(notice_key(&state), Some("err-no-guest"));
+    let mut state = with_guest(false);
+    update(&mut state, Event::ShowStamps);
+    assert_eq!(state.screen, Screen::Stamps);
+    update(&mut state, Event::Back);
+    update(&mut state, Event::ShowPromotions);
+    assert_eq!(state.screen, Screen::Promotions);
+    update(&mut state, Event::Back);
+    assert_eq!(state.screen, Screen::Guest);
+}
+
+#[test]
+fn order_lines_typed_on_the_keypad() {
+    let mut state = ready_state();
+    update(&mut state, Event::OpenOrder);
+    assert_eq!(state.active_field, Some(Field::LinePrice));
+    for key in [
+        KeypadKey::Digit(1),
+        KeypadKey::Digit(5),
+        KeypadKey::Comma,
+        KeypadKey::Digit(5),
+    ] {
+        update(&mut state, Event::Keypad(key));
+    }
+    update(&mut state, Event::AddOrderLine);
+    assert_eq!(state.order.subtotal(), Kopecks(1_550));
+    update(
+        &mut state,
+        Event::FieldEdited(Field::LinePrice, "12abc".into()),
+    );
+    update(&mut state, Event::AddOrderLine);
+    assert_eq!(notice_key(&state), Some("err-amount-not-number"));
+    assert_eq!(
+        state.order.subtotal(),
+        Kopecks(1_550),
+        "a bad amount adds nothing"
+    );
+    update(
+        &mut state,
+        Event::FieldEdited(Field::LinePrice, "1,234".into()),
+    );
+    update(&mut state, Event::AddOrderLine);
+    assert_eq!(notice_key(&state), Some("err-amount-decimals"));
+    update(&mut state, Event::ClearOrder);
+    assert_eq!(state.order.subtotal(), Kopecks::ZERO);
+}
+
+#[test]
+fn payment_needs_a_guest_and_an_order() {
+    let mut state = ready_state();
+    assert!(update(&mut state, Event::StartPayment).is_empty());
+    assert_eq!(notice_key(&state), Some("err-no-guest"));
+    let mut state = with_guest(false);
+    update(&mut state, Event::ClearOrder);
+    assert!(update(&mut state, Event::StartPayment).is_empty());
+    assert_eq!(notice_key(&state), Some("err-order-empty"));
+}
+
+#[test]
+fn spend_payment_prefills_max_and_exact_amount_fills_the_remainder() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal(); // 1070,00
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    assert_eq!(state.fields.spend, "350", "the maximum is pre-filled");
+    assert_eq!(state.active_field, Some(Field::Spend));
+    update(&mut state, Event::ExactAmount);
+    assert_eq!(state.fields.tendered, "720", "remainder = 1070 - 350");
+    let Screen::Payment { quote: q, .. } = state.screen.clone() else {
+        panic!()
+    };
+    assert_eq!(state.change(&q, PaymentMode::Spend), Some(Kopecks::ZERO));
+    update(
+        &mut state,
+        Event::FieldEdited(Field::Tendered, "1000".into()),
+    );
+    assert_eq!(state.change(&q, PaymentMode::Spend), Some(rub(280)));
+}
+
+#[test]
+fn spend_over_the_maximum_is_refused() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::FieldEdited(Field::Spend, "351".into()));
+    update(&mut state, Event::ExactAmount);
+    let effects = update(&mut state, Event::ConfirmPayment);
+    assert!(effects.is_empty(), "no hold is asked for");
+    assert_eq!(notice_key(&state), Some("err-over-max"));
+    assert!(matches!(state.screen, Screen::Payment { .. }));
+}
+
+#[test]
+fn spend_with_kopecks_beyond_the_step_is_refused() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(
+        &mut state,
+        Event::FieldEdited(Field::Spend, "100,50".into()),
+    );
+    update(&mut state, Event::ExactAmount);
+    assert!(update(&mut state, Event::ConfirmPayment).is_empty());
+    assert_eq!(notice_key(&state), Some("err-spend-step"));
+}
+
+#[test]
+fn letters_in_the_spend_amount_are_refused() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::FieldEdited(Field::Spend, "сто".into()));
+    assert!(update(&mut state, Event::ExactAmount).is_empty());
+    assert_eq!(notice_key(&state), Some("err-amount-not-number"));
+    assert!(update(&mut state, Event::ConfirmPayment).is_empty());
+    assert_eq!(notice_key(&state), Some("err-amount-not-number"));
+}
+
+#[test]
+fn cash_tendered_short_of_the_remainder_is_refused_card_is_not() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(
+        &mut state,
+        Event::FieldEdited(Field::Tendered, "100".into()),
+    );
+    assert!(update(&mut state, Event::ConfirmPayment).is_empty());
+    assert_eq!(notice_key(&state), Some("err-tendered-short"));
+    update(&mut state, Event::SetTender(TenderMethod::Card));
+    assert_eq!(
+        update(&mut state, Event::ConfirmPayment).len(),
+        1,
+        "card needs no tendered amount"
+    );
+}
+
+#[test]
+fn spend_payment_holds_commits_and_succeeds() {
+    let mut state = with_guest(true);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::FieldEdited(Field::Spend, "200".into()));
+    update(&mut state, Event::ExactAmount);
+    let (request, op_id, amount) = hold_effect(&update(&mut state, Event::ConfirmPayment));
+    assert_eq!(amount, rub(200));
+    assert!(op_id.starts_with("till-test-"));
+    assert!(matches!(state.screen, Screen::Processing { .. }));
+    let receipt = HoldReceipt {
+        hold_id: 7,
+        amount,
+        expires_at: 900,
+    };
+    let effects = update(
+        &mut state,
+        Event::HoldPlaced {
+            request,
+            result: Ok(receipt),
+        },
+    );
+    let (request, commit_op) = match effects.as_slice() {
+        [
+            Effect::CommitPayment {
+                request,
+                op_id,
+                hold: Some(7),
+                spent,
+                check,
+                ..
+            },
+        ] => {
+            assert_eq!(*spent, rub(200));
+            assert_eq!(
+                check.gift_codes,
+                vec!["G100001".to_string()],
+                "the gift is redeemed with the payment"
+            );
+            (*request, op_id.clone())
+        }
+        other => panic!("expected commit, got {other:?}"),
+    };
+    assert_ne!(commit_op, op_id, "each write has its own operation id");
+    assert!(
+        update(&mut state, Event::CancelPayment).is_empty(),
+        "a commit on its way cannot be cancelled"
+    );
+    let paid = PaymentReceipt {
+        spent: rub(200),
+        accrued: Kopecks(4_350),
+        balance_after: Kopecks(19_350),
+        new_group: None,
+    };
+    update(
+        &mut state,
+        Event::PaymentCommitted {
+            request,
+            result: Ok(paid.clone()),
+        },
+    );
+    assert_eq!(
+        state.screen,
+        Screen::Done {
+            receipt: paid,
+            mode: PaymentMode::Spend
+        }
+    );
+    let notice = state.notice.clone().expect("success message");
+    assert_eq!(notice.key, "done-spent-accrued");
+    assert_eq!(
+        notice.args,
+        vec![
+            ("spent", NoticeArg::Money(rub(200))),
+            ("accrued", NoticeArg::Money(Kopecks(4_350)))
+        ]
+    );
+    update(&mut state, Event::NewOrder);
+    assert_eq!(state.screen, Screen::Idle);
+    assert!(state.guest.is_none() && state.order.lines.is_empty());
+}
+
+#[test]
+fn keep_payment_commits_without_a_hold() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Keep, quote(due, rub(350)));
+    assert_eq!(state.active_field, Some(Field::Tendered));
+    update(&mut state, Event::ExactAmount);
+    assert_eq!(state.fields.tendered, "1070");
+    let effects = update(&mut state, Event::ConfirmPayment);
+    let request = match effects.as_slice() {
+        [
+            Effect::CommitPayment {
+                request,
+                hold: None,
+                spent,
+                ..
+            },
+        ] if *spent == Kopecks::ZERO => *request,
+        other => panic!("expected a commit without hold, got {other:?}"),
+    };
+    let paid = PaymentReceipt {
+        spent: Kopecks::ZERO,
+        accrued: Kopecks(5_350),
+        balance_after: Kopecks(40_350),
+        new_group: None,
+    };
+    update(
+        &mut state,
+        Event::PaymentCommitted {
+            request,
+            result: Ok(paid),
+        },
+    );
+    assert_eq!(notice_key(&state), Some("done-accrued"));
+}
+
+#[test]
+fn cancel_before_confirm_leaves_nothing_to_void() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    assert!(update(&mut state, Event::CancelPayment).is_empty());
+    assert_eq!(state.screen, Screen::Guest);
+    assert!(state.fields.spend.is_empty());
+}
+
+#[test]
+fn cancel_while_the_hold_is_on_its_way_voids_it_when_it_arrives() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::ExactAmount);
+    let (request, _, amount) = hold_effect(&update(&mut state, Event::ConfirmPayment));
+    assert!(update(&mut state, Event::CancelPayment).is_empty());
+    let effects = update(
+        &mut state,
+        Event::HoldPlaced {
+            request,
+            result: Ok(HoldReceipt {
+                hold_id: 9,
+                amount,
+                expires_at: 900,
+            }),
+        },
+    );
+    let request = match effects.as_slice() {
+        [
+            Effect::VoidHold {
+                request, hold: 9, ..
+            },
+        ] => *request,
+        other => panic!("expected the hold to be voided, got {other:?}"),
+    };
+    update(
+        &mut state,
+        Event::HoldVoided {
+            request,
+            result: Ok(()),
+        },
+    );
+    assert_eq!(state.screen, Screen::Guest);
+    assert_eq!(notice_key(&state), Some("info-payment-cancelled"));
+}
+
+#[test]
+fn guest_removed_mid_payment_voids_the_hold_and_leaves() {
+    let mut state = with_guest(true);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::ExactAmount);
+    let (request, _, amount) = hold_effect(&update(&mut state, Event::ConfirmPayment));
+    assert!(update(&mut state, Event::RemoveGuest).is_empty());
+    assert!(
+        state.guest.is_some(),
+        "the guest stays until the hold is released"
+    );
+    let effects = update(
+        &mut state,
+        Event::HoldPlaced {
+            request,
+            result: Ok(HoldReceipt {
+                hold_id: 3,
+                amount,
+                expires_at: 900,
+            }),
+        },
+    );
+    let request = match effects.as_slice() {
+        [
+            Effect::VoidHold {
+                request, hold: 3, ..
+            },
+        ] => *request,
+        other => panic!("expected void, got {other:?}"),
+    };
+    update(
+        &mut state,
+        Event::HoldVoided {
+            request,
+            result: Ok(()),
+        },
+    );
+    assert!(state.guest.is_none());
+    assert_eq!(state.screen, Screen::Idle);
+    assert!(state.order.lines.iter().all(|l| l.gift.is_none()));
+}
+
+#[test]
+fn guest_removed_on_the_payment_form_leaves_without_any_effect() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    assert!(update(&mut state, Event::RemoveGuest).is_empty());
+    assert!(state.guest.is_none());
+    assert_eq!(state.screen, Screen::Idle);
+}
+
+#[test]
+fn a_failed_commit_releases_its_hold() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::ExactAmount);
+    let (request, _, amount) = hold_effect(&update(&mut state, Event::ConfirmPayment));
+    let effects = update(
+        &mut state,
+        Event::HoldPlaced {
+            request,
+            result: Ok(HoldReceipt {
+                hold_id: 5,
+                amount,
+                expires_at: 900,
+            }),
+        },
+    );
+    let [Effect::CommitPayment { request, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let effects = update(
+        &mut state,
+        Event::PaymentCommitted {
+            request: *request,
+            result: Err(LoyaltyError::Storage("disk".into())),
+        },
+    );
+    let [
+        Effect::VoidHold {
+            request, hold: 5, ..
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    update(
+        &mut state,
+        Event::HoldVoided {
+            request: *request,
+            result: Ok(()),
+        },
+    );
+    assert!(
+        matches!(state.screen, Screen::Payment { .. }),
+        "the cashier may try again"
+    );
+    assert_eq!(notice_key(&state), Some("err-storage"));
+}
+
+#[test]
+fn a_refused_hold_returns_to_the_form_with_the_reason() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::ExactAmount);
+    let (request, _, _) = hold_effect(&update(&mut state, Event::ConfirmPayment));
+    let refusal = LoyaltyError::OverMaximum {
+        requested: rub(350),
+        max: rub(100),
+    };
+    assert!(
+        update(
+            &mut state,
+            Event::HoldPlaced {
+                request,
+                result: Err(refusal)
+            }
+        )
+        .is_empty()
+    );
+    assert!(matches!(state.screen, Screen::Payment { .. }));
+    assert_eq!(notice_key(&state), Some("err-over-max"));
+}
+
+#[test]
+fn a_stale_hold_answer_is_voided_not_kept() {
+    let mut state = with_guest(false);
+    let effects = update(
+        &mut state,
+        Event::HoldPlaced {
+            request: 999,
+            result: Ok(HoldReceipt {
+                hold_id: 11,
+                amount: rub(5),
+                expires_at: 1,
+            }),
+        },
+    );
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::VoidHold { hold: 11, .. }]
+    ));
+    assert_eq!(state.screen, Screen::Guest, "nothing else changes");
+}
+
+#[test]
+fn stale_identify_answers_are_dropped() {
+    let mut state = ready_state();
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("100001", 1)));
+    let (request, _) = identify_request(&effects);
+    update(&mut state, Event::Back);
+    assert_eq!(state.screen, Screen::Idle);
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Ok(Identification {
+                card: card(1, "Анна", rub(1)),
+                gift: None,
+            }),
+        },
+    );
+    assert!(
+        state.guest.is_none(),
+        "the cashier left; the late answer attaches nobody"
+    );
+}
+
+#[test]
+fn scans_during_payment_are_refused() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    assert!(update(&mut state, Event::Scan(ScanEvent::manual("100002", 1))).is_empty());
+    assert_eq!(notice_key(&state), Some("err-finish-payment-first"));
+    assert!(matches!(state.screen, Screen::Payment { .. }));
+}
+
+#[test]
+fn backend_failure_is_reported() {
+    let mut state = State::new("t", false);
+    update(
+        &mut state,
+        Event::BackendReady(Err(LoyaltyError::Storage("locked".into()))),
+    );
+    assert!(matches!(state.backend, BackendStatus::Failed(_)));
+    assert_eq!(notice_key(&state), Some("err-storage"));
+}
