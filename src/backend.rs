@@ -5,8 +5,8 @@
 //! Calls are blocking and run on the background worker, never on the UI thread.
 
 use crate::domain::{
-    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError,
-    PaymentReceipt, ScanEvent, SpendQuote, UnixSeconds,
+    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError, PaymentReceipt,
+    ScanEvent, SpendQuote, UnixSeconds,
 };
 use crate::ledger::Ledger;
 use crate::money::Kopecks;
@@ -90,11 +90,7 @@ impl EmbeddedBackend {
         let mut ledger = Ledger::open(&path)?;
         // Holds left open by a crash or power cut are released once their time is up.
         ledger.expire_holds(clock.now())?;
-        Ok(EmbeddedBackend {
-            ledger,
-            path,
-            clock,
-        })
+        Ok(EmbeddedBackend { ledger, path, clock })
     }
 
     pub fn ledger(&mut self) -> &mut Ledger {
@@ -110,8 +106,7 @@ impl LoyaltyBackend for EmbeddedBackend {
     }
 
     fn identify(&mut self, scan: &ScanEvent) -> Result<Identification, LoyaltyError> {
-        self.ledger
-            .identify(&scan.payload, scan.kind, self.clock.now())
+        self.ledger.identify(&scan.payload, scan.kind, self.clock.now())
     }
 
     fn guest_card(&mut self, guest: GuestId) -> Result<GuestCard, LoyaltyError> {
@@ -129,8 +124,7 @@ impl LoyaltyBackend for EmbeddedBackend {
         amount: Kopecks,
         check: &CheckInfo,
     ) -> Result<HoldReceipt, LoyaltyError> {
-        self.ledger
-            .hold(op_id, guest, amount, check, self.clock.now())
+        self.ledger.hold(op_id, guest, amount, check, self.clock.now())
     }
 
     fn commit_payment(

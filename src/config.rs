@@ -102,11 +102,7 @@ impl Paths {
 
     /// The demo ledger is a file of its own, so demo visits never mix with a real programme.
     pub fn database(&self, demo: bool) -> PathBuf {
-        self.data_dir.join(if demo {
-            "demo.sqlite"
-        } else {
-            "loyalty.sqlite"
-        })
+        self.data_dir.join(if demo { "demo.sqlite" } else { "loyalty.sqlite" })
     }
 }
 

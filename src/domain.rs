@@ -189,9 +189,7 @@ impl SpendQuote {
 
     /// Accrual on the part of the check not paid with bonuses.
     pub fn accrual_for(&self, spent: Kopecks) -> Kopecks {
-        self.amount_due
-            .saturating_sub(spent)
-            .percent_floor(self.accrual_bp)
+        self.amount_due.saturating_sub(spent).percent_floor(self.accrual_bp)
     }
 }
 

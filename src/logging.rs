@@ -13,8 +13,7 @@ const KEPT_LOG_FILES: usize = 14;
 /// Starts logging. Keep the guard alive for the whole run: dropping it flushes the file.
 /// A logs folder that cannot be created leaves stderr logging only, and says so.
 pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
-    let filter =
-        EnvFilter::try_from_env("LOYALTY_TILL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("LOYALTY_TILL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
@@ -27,9 +26,7 @@ pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
     match file {
         Ok(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            let file_layer = tracing_subscriber::fmt::layer()
-                .with_writer(writer)
-                .with_ansi(false);
+            let file_layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false);
             let _ = tracing_subscriber::registry()
                 .with(filter)
                 .with(stderr)
@@ -38,10 +35,7 @@ pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
             Some(guard)
         }
         Err(error) => {
-            let _ = tracing_subscriber::registry()
-                .with(filter)
-                .with(stderr)
-                .try_init();
+            let _ = tracing_subscriber::registry().with(filter).with(stderr).try_init();
             tracing::error!(dir = %logs_dir.display(), %error, "cannot write log files; logging to stderr only");
             None
         }

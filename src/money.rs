@@ -3,19 +3,7 @@
 use std::fmt;
 
 /// An amount in minor units (kopecks). Bonus points use the same unit: one bonus = one rouble.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Kopecks(pub i64);
 
@@ -102,10 +90,7 @@ pub const MAX_AMOUNT: Kopecks = Kopecks(1_000_000_000);
 
 /// Parses what a cashier types: `123`, `123,4`, `123.45`, with optional spaces between groups.
 pub fn parse_amount(text: &str) -> Result<Kopecks, AmountError> {
-    let cleaned: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\u{a0}')
-        .collect();
+    let cleaned: String = text.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}').collect();
     if cleaned.is_empty() {
         return Err(AmountError::Empty);
     }

@@ -75,11 +75,7 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
             );
             Event::Identified { request, result }
         }
-        Effect::Calculate {
-            request,
-            guest,
-            check,
-        } => {
+        Effect::Calculate { request, guest, check } => {
             let result = backend.calculate(guest, &check);
             log_result(
                 request,
@@ -121,11 +117,7 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
             log_result(request, "commit", &result, &what);
             Event::PaymentCommitted { request, result }
         }
-        Effect::VoidHold {
-            request,
-            op_id,
-            hold,
-        } => {
+        Effect::VoidHold { request, op_id, hold } => {
             let result = backend.void_hold(&op_id, hold);
             log_result(request, "void", &result, &format!("op={op_id} hold={hold}"));
             Event::HoldVoided { request, result }
@@ -133,12 +125,7 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
     }
 }
 
-fn log_result<T: std::fmt::Debug>(
-    request: u64,
-    call: &str,
-    result: &Result<T, LoyaltyError>,
-    what: &str,
-) {
+fn log_result<T: std::fmt::Debug>(request: u64, call: &str, result: &Result<T, LoyaltyError>, what: &str) {
     match result {
         Ok(_) => tracing::info!(request, call, what, "backend call succeeded"),
         Err(error) => tracing::warn!(request, call, what, %error, "backend call refused"),
@@ -194,9 +181,7 @@ impl Session {
                 // Only a dead or flooded worker gets here; the cashier must know the ledger
                 // was not reached.
                 tracing::error!(%error, "the background worker did not take an effect");
-                self.state.notice = Some(workflow::error_notice(&LoyaltyError::Unavailable(
-                    error.to_string(),
-                )));
+                self.state.notice = Some(workflow::error_notice(&LoyaltyError::Unavailable(error.to_string())));
             }
         }
         if self.state.notice != before

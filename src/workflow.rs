@@ -7,8 +7,8 @@
 
 use crate::backend::BackendKind;
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError,
-    MAX_CODE_LEN, PaymentReceipt, ScanEvent, SpendQuote,
+    CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError, MAX_CODE_LEN,
+    PaymentReceipt, ScanEvent, SpendQuote,
 };
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
 
@@ -177,20 +177,14 @@ pub enum Screen {
     /// Keep or spend bonuses.
     PaymentChoice { quote: SpendQuote },
     /// The payment form of the chosen mode.
-    Payment {
-        mode: PaymentMode,
-        quote: SpendQuote,
-    },
+    Payment { mode: PaymentMode, quote: SpendQuote },
     /// Confirmed; talking to the ledger.
     Processing {
         payment: PaymentInProgress,
         quote: SpendQuote,
     },
     /// The success message.
-    Done {
-        receipt: PaymentReceipt,
-        mode: PaymentMode,
-    },
+    Done { receipt: PaymentReceipt, mode: PaymentMode },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -519,9 +513,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         Event::Back => back(state),
         Event::ShowStamps if state.guest.is_some() => state.go(Screen::Stamps),
         Event::ShowPromotions if state.guest.is_some() => state.go(Screen::Promotions),
-        Event::ShowStamps | Event::ShowPromotions => {
-            state.notice = Some(Notice::error("err-no-guest"))
-        }
+        Event::ShowStamps | Event::ShowPromotions => state.notice = Some(Notice::error("err-no-guest")),
         Event::OpenOrder => {
             if !state.in_payment() {
                 state.go(Screen::Order);
@@ -681,9 +673,7 @@ fn submit_scan(state: &mut State, scan: ScanEvent, effects: &mut Vec<Effect>) {
         return;
     }
     if payload.chars().count() > MAX_CODE_LEN {
-        state.notice = Some(
-            Notice::error("err-code-too-long").with("max", NoticeArg::Number(MAX_CODE_LEN as i64)),
-        );
+        state.notice = Some(Notice::error("err-code-too-long").with("max", NoticeArg::Number(MAX_CODE_LEN as i64)));
         return;
     }
     if state.in_payment() {
@@ -719,10 +709,8 @@ fn identified(state: &mut State, result: Result<Identification, LoyaltyError>) {
                 if state.order.has_gift(&gift.code) {
                     state.notice = Some(Notice::info("info-gift-already-in-order"));
                 } else {
-                    state.notice = Some(
-                        Notice::success("info-gift-added")
-                            .with("gift", NoticeArg::Text(gift.name.clone())),
-                    );
+                    state.notice =
+                        Some(Notice::success("info-gift-added").with("gift", NoticeArg::Text(gift.name.clone())));
                     state.order.lines.push(OrderLine {
                         name: gift.name.clone(),
                         quantity: 1,
@@ -761,13 +749,7 @@ fn remove_guest(state: &mut State) {
 fn add_order_line(state: &mut State) {
     match parse_amount(&state.fields.line_price) {
         Ok(price) if price > Kopecks::ZERO => {
-            let number = state
-                .order
-                .lines
-                .iter()
-                .filter(|l| l.gift.is_none())
-                .count()
-                + 1;
+            let number = state.order.lines.iter().filter(|l| l.gift.is_none()).count() + 1;
             state.order.lines.push(OrderLine {
                 name: format!("#{number}"),
                 quantity: 1,
@@ -798,11 +780,7 @@ fn start_payment(state: &mut State, effects: &mut Vec<Effect>) {
     let check = state.order.check_info();
     state.notice = None;
     let request = state.next_request(Waiting::Calculate);
-    effects.push(Effect::Calculate {
-        request,
-        guest,
-        check,
-    });
+    effects.push(Effect::Calculate { request, guest, check });
 }
 
 fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
@@ -841,8 +819,7 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
         match parse_amount(&state.fields.tendered) {
             Ok(tendered) if tendered >= remainder => {}
             Ok(_) | Err(AmountError::Empty) => {
-                state.notice =
-                    Some(Notice::error("err-tendered-short").money("remainder", remainder));
+                state.notice = Some(Notice::error("err-tendered-short").money("remainder", remainder));
                 return;
             }
             Err(error) => {
@@ -997,11 +974,7 @@ fn hold_placed(
     }
 }
 
-fn payment_committed(
-    state: &mut State,
-    result: Result<PaymentReceipt, LoyaltyError>,
-    effects: &mut Vec<Effect>,
-) {
+fn payment_committed(state: &mut State, result: Result<PaymentReceipt, LoyaltyError>, effects: &mut Vec<Effect>) {
     let Screen::Processing { mut payment, quote } = state.screen.clone() else {
         return;
     };
@@ -1015,9 +988,7 @@ fn payment_committed(
                 PaymentMode::Spend => Notice::success("done-spent-accrued")
                     .money("spent", receipt.spent)
                     .money("accrued", receipt.accrued),
-                PaymentMode::Keep => {
-                    Notice::success("done-accrued").money("accrued", receipt.accrued)
-                }
+                PaymentMode::Keep => Notice::success("done-accrued").money("accrued", receipt.accrued),
             };
             state.notice = Some(notice);
             state.go(Screen::Done {
@@ -1033,11 +1004,7 @@ fn payment_committed(
                     payment.stage = PaymentStage::Voiding;
                     let op_id = state.next_op_id();
                     let request = state.next_request(Waiting::Void);
-                    effects.push(Effect::VoidHold {
-                        request,
-                        op_id,
-                        hold,
-                    });
+                    effects.push(Effect::VoidHold { request, op_id, hold });
                     state.screen = Screen::Processing { payment, quote };
                 }
                 None => state.go(Screen::Payment {
@@ -1104,24 +1071,16 @@ pub fn amount_notice(error: AmountError) -> Notice {
 pub fn error_notice(error: &LoyaltyError) -> Notice {
     match error {
         LoyaltyError::UnknownCode => Notice::error("err-unknown-code"),
-        LoyaltyError::BadCode { max } => {
-            Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64))
-        }
+        LoyaltyError::BadCode { max } => Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64)),
         LoyaltyError::GiftAlreadyUsed => Notice::error("err-gift-used"),
         LoyaltyError::DailyOperationsLimit { limit } => {
             Notice::error("err-daily-ops-limit").with("limit", NoticeArg::Number(*limit))
         }
         LoyaltyError::OverMaximum { max, .. } => Notice::error("err-over-max").money("max", *max),
-        LoyaltyError::NotAMultipleOfStep { step } => {
-            Notice::error("err-spend-step").money("step", *step)
-        }
+        LoyaltyError::NotAMultipleOfStep { step } => Notice::error("err-spend-step").money("step", *step),
         LoyaltyError::NonPositiveAmount => Notice::error("err-amount-zero"),
-        LoyaltyError::UnknownHold | LoyaltyError::HoldNotOpen { .. } => {
-            Notice::error("err-hold-lost")
-        }
-        LoyaltyError::CommitOverHold { .. } | LoyaltyError::OperationIdConflict => {
-            Notice::error("err-ledger-refused")
-        }
+        LoyaltyError::UnknownHold | LoyaltyError::HoldNotOpen { .. } => Notice::error("err-hold-lost"),
+        LoyaltyError::CommitOverHold { .. } | LoyaltyError::OperationIdConflict => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),
         LoyaltyError::Storage(_) => Notice::error("err-storage"),
     }

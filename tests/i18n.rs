@@ -26,10 +26,7 @@ fn rust_sources(dir: &Path, out: &mut Vec<String>) {
 /// any literal shaped like a key whose first word is one the locale files use.
 fn keys_used_in_code(known_prefixes: &BTreeSet<String>) -> BTreeSet<String> {
     let mut sources = Vec::new();
-    rust_sources(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut sources,
-    );
+    rust_sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut sources);
     let mut keys = BTreeSet::new();
     for source in &sources {
         for (i, _) in source.match_indices('"') {
@@ -45,15 +42,9 @@ fn keys_used_in_code(known_prefixes: &BTreeSet<String>) -> BTreeSet<String> {
                 continue;
             }
             let before = &source[..i];
-            let translation_call = [
-                "t(",
-                "t_args(",
-                "Notice::error(",
-                "Notice::info(",
-                "Notice::success(",
-            ]
-            .iter()
-            .any(|call| before.ends_with(call));
+            let translation_call = ["t(", "t_args(", "Notice::error(", "Notice::info(", "Notice::success("]
+                .iter()
+                .any(|call| before.ends_with(call));
             let prefix = literal.split('-').next().unwrap_or_default();
             if translation_call || (literal.contains('-') && known_prefixes.contains(prefix)) {
                 keys.insert(literal.to_string());

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use loyalty_till::domain::{
-    CheckInfo, GuestCard, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind,
-    SpendLimitKind, SpendQuote, UnixSeconds,
+    CheckInfo, GuestCard, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind, SpendLimitKind,
+    SpendQuote, UnixSeconds,
 };
 use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
 use loyalty_till::money::Kopecks;
@@ -76,12 +76,7 @@ impl Fixture {
         self.ledger.calculate(guest, &check(subtotal), now).unwrap()
     }
 
-    fn identify(
-        &mut self,
-        payload: &str,
-        kind: ScanKind,
-        now: UnixSeconds,
-    ) -> Result<GuestId, LoyaltyError> {
+    fn identify(&mut self, payload: &str, kind: ScanKind, now: UnixSeconds) -> Result<GuestId, LoyaltyError> {
         self.ledger
             .identify(payload, kind, now)
             .map(|found| found.card.guest_id)
@@ -146,11 +141,7 @@ fn demo_is_seeded_once() {
     let program = f.ledger.program().unwrap();
     assert_eq!(program.name, "GetMeBack");
     assert_eq!(
-        (
-            program.max_check_bp,
-            program.spend_step,
-            program.hold_ttl_secs
-        ),
+        (program.max_check_bp, program.spend_step, program.hold_ttl_secs),
         (5000, rub(1), 900)
     );
 
@@ -177,16 +168,10 @@ fn demo_is_seeded_once() {
         .iter()
         .map(|s| (s.card_name.as_str(), s.collected, s.needed))
         .collect();
-    assert_eq!(
-        stamps,
-        [("Кофейная карта", 4, 6), ("Десертная карта", 0, 5)]
-    );
+    assert_eq!(stamps, [("Кофейная карта", 4, 6), ("Десертная карта", 0, 5)]);
     // The ended New Year menu is not shown; the others come in the order they end.
     let promotions: Vec<_> = anna.promotions.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(
-        promotions,
-        ["Счастливые часы", "Двойные бонусы по понедельникам"]
-    );
+    assert_eq!(promotions, ["Счастливые часы", "Двойные бонусы по понедельникам"]);
 
     let history = f.ledger.history(ANNA, 10).unwrap();
     assert_eq!(history.len(), 1);
@@ -229,16 +214,9 @@ fn identifies_phones_in_several_spellings() {
         "9161234567",
         "7-916-123-45-67",
     ] {
-        assert_eq!(
-            f.identify(phone, ScanKind::Manual, NOW),
-            Ok(ANNA),
-            "{phone}"
-        );
+        assert_eq!(f.identify(phone, ScanKind::Manual, NOW), Ok(ANNA), "{phone}");
     }
-    assert_eq!(
-        f.identify("8 (903) 111-22-33", ScanKind::Manual, NOW),
-        Ok(IVAN)
-    );
+    assert_eq!(f.identify("8 (903) 111-22-33", ScanKind::Manual, NOW), Ok(IVAN));
     assert_eq!(
         f.identify("+7 999 999-99-99", ScanKind::Manual, NOW),
         Err(LoyaltyError::UnknownCode)
@@ -272,13 +250,7 @@ fn gift_codes_give_a_gift_once() {
     assert_eq!(refused, Err(LoyaltyError::GiftAlreadyUsed));
     assert_eq!(f.card(ANNA, NOW).balance, rub(350));
     assert_eq!(f.card(ANNA, NOW).stamps[0].collected, 4);
-    assert!(
-        f.ledger
-            .identify("G100001", ScanKind::Qr, NOW)
-            .unwrap()
-            .gift
-            .is_some()
-    );
+    assert!(f.ledger.identify("G100001", ScanKind::Qr, NOW).unwrap().gift.is_some());
 
     let paid = CheckInfo {
         subtotal: rub(500),
@@ -288,18 +260,13 @@ fn gift_codes_give_a_gift_once() {
         .ledger
         .commit_payment("pay-1", ANNA, None, Kopecks::ZERO, &paid, NOW)
         .unwrap();
-    assert_eq!(
-        (receipt.accrued, receipt.balance_after),
-        (rub(25), rub(375))
-    );
+    assert_eq!((receipt.accrued, receipt.balance_after), (rub(25), rub(375)));
     assert_eq!(
         f.ledger.identify("G100001", ScanKind::Qr, NOW).err(),
         Some(LoyaltyError::GiftAlreadyUsed)
     );
     // Redeeming it again on another check fails the same way.
-    let again = f
-        .ledger
-        .commit_payment("pay-2", ANNA, None, Kopecks::ZERO, &paid, NOW);
+    let again = f.ledger.commit_payment("pay-2", ANNA, None, Kopecks::ZERO, &paid, NOW);
     assert_eq!(again, Err(LoyaltyError::GiftAlreadyUsed));
     // Anna's other gift is untouched.
     assert_eq!(
@@ -316,14 +283,8 @@ fn gift_codes_give_a_gift_once() {
 #[test]
 fn identifiers_are_stored_as_identify_reads_them() {
     let mut f = Fixture::empty();
-    let group = f
-        .ledger
-        .add_group(&plain_group("Все", Kopecks::ZERO))
-        .unwrap();
-    let guest = f
-        .ledger
-        .add_guest("Без телефона", None, group, NOW)
-        .unwrap();
+    let group = f.ledger.add_group(&plain_group("Все", Kopecks::ZERO)).unwrap();
+    let guest = f.ledger.add_guest("Без телефона", None, group, NOW).unwrap();
     assert_eq!(f.card(guest, NOW).phone_masked, "");
     f.ledger
         .add_identifier(guest, IdentifierKind::Phone, "8 (912) 000-00-07")
@@ -332,21 +293,10 @@ fn identifiers_are_stored_as_identify_reads_them() {
         .add_identifier(guest, IdentifierKind::CardBarcode, " 4601234567890 ")
         .unwrap();
     assert_eq!(f.identify("+79120000007", ScanKind::Manual, NOW), Ok(guest));
-    assert_eq!(
-        f.identify("4601234567890", ScanKind::Barcode, NOW),
-        Ok(guest)
-    );
+    assert_eq!(f.identify("4601234567890", ScanKind::Barcode, NOW), Ok(guest));
     let bad = Err(LoyaltyError::BadCode { max: MAX_CODE_LEN });
-    assert_eq!(
-        f.ledger
-            .add_identifier(guest, IdentifierKind::Phone, "12345"),
-        bad
-    );
-    assert_eq!(
-        f.ledger
-            .add_identifier(guest, IdentifierKind::ManualCode, ""),
-        bad
-    );
+    assert_eq!(f.ledger.add_identifier(guest, IdentifierKind::Phone, "12345"), bad);
+    assert_eq!(f.ledger.add_identifier(guest, IdentifierKind::ManualCode, ""), bad);
     // One code, one guest: a duplicate is refused by the storage, without the code in the message.
     let other = f.ledger.add_guest("Другой", None, group, NOW).unwrap();
     match f
@@ -358,10 +308,7 @@ fn identifiers_are_stored_as_identify_reads_them() {
         }
         other => panic!("expected a storage error, got {other:?}"),
     }
-    assert_eq!(
-        f.ledger.guest_card(99, NOW).err(),
-        Some(LoyaltyError::UnknownCode)
-    );
+    assert_eq!(f.ledger.guest_card(99, NOW).err(), Some(LoyaltyError::UnknownCode));
 }
 
 #[test]
@@ -380,10 +327,7 @@ fn refuses_unknown_empty_and_overlong_codes() {
         f.identify(&"я".repeat(MAX_CODE_LEN), ScanKind::Manual, NOW),
         Err(LoyaltyError::UnknownCode)
     );
-    assert_eq!(
-        f.identify(&"я".repeat(MAX_CODE_LEN + 1), ScanKind::Manual, NOW),
-        bad
-    );
+    assert_eq!(f.identify(&"я".repeat(MAX_CODE_LEN + 1), ScanKind::Manual, NOW), bad);
 }
 
 #[test]
@@ -392,10 +336,7 @@ fn daily_operations_limit_resets_at_local_midnight() {
     // 22:00 UTC is 01:00 of the next day in the cafe (UTC+3).
     let late = MIDNIGHT_UTC + 22 * 3600;
     assert_eq!(f.identify("100005", ScanKind::Manual, late), Ok(PETR));
-    assert_eq!(
-        f.identify("+7 999 000-11-22", ScanKind::Manual, late + 60),
-        Ok(PETR)
-    );
+    assert_eq!(f.identify("+7 999 000-11-22", ScanKind::Manual, late + 60), Ok(PETR));
     let limited = Err(LoyaltyError::DailyOperationsLimit { limit: 2 });
     assert_eq!(f.identify("100005", ScanKind::Manual, late + 120), limited);
     // A new UTC day, but still the same local day.
@@ -405,27 +346,12 @@ fn daily_operations_limit_resets_at_local_midnight() {
     );
     // Local midnight: 21:00 UTC. Refused attempts were not counted.
     let next_local_day = MIDNIGHT_UTC + DAY + 21 * 3600;
-    assert_eq!(
-        f.identify("100005", ScanKind::Manual, next_local_day - 1),
-        limited
-    );
-    assert_eq!(
-        f.identify("100005", ScanKind::Manual, next_local_day),
-        Ok(PETR)
-    );
-    assert_eq!(
-        f.identify("100005", ScanKind::Manual, next_local_day + 1),
-        Ok(PETR)
-    );
-    assert_eq!(
-        f.identify("100005", ScanKind::Manual, next_local_day + 2),
-        limited
-    );
+    assert_eq!(f.identify("100005", ScanKind::Manual, next_local_day - 1), limited);
+    assert_eq!(f.identify("100005", ScanKind::Manual, next_local_day), Ok(PETR));
+    assert_eq!(f.identify("100005", ScanKind::Manual, next_local_day + 1), Ok(PETR));
+    assert_eq!(f.identify("100005", ScanKind::Manual, next_local_day + 2), limited);
     // Other guests are not affected.
-    assert_eq!(
-        f.identify("100001", ScanKind::Manual, next_local_day + 3),
-        Ok(ANNA)
-    );
+    assert_eq!(f.identify("100001", ScanKind::Manual, next_local_day + 3), Ok(ANNA));
 }
 
 #[test]
@@ -451,9 +377,7 @@ fn calculate_reports_each_binding_limit() {
     assert_eq!((q.max_spend, binding(&q)), (rub(250), CheckPercent));
 
     // A big balance and a big check: the group's daily limit of 3 000 decides.
-    f.ledger
-        .credit("top-up", ANNA, rub(10_000), "test", NOW)
-        .unwrap();
+    f.ledger.credit("top-up", ANNA, rub(10_000), "test", NOW).unwrap();
     let q = f.quote(ANNA, rub(10_000), NOW);
     assert_eq!((q.max_spend, binding(&q)), (rub(3_000), DailyLimit));
 
@@ -471,51 +395,29 @@ fn calculate_reports_each_binding_limit() {
         .unwrap();
     let q = f.quote(IVAN, rub(1_000), NOW);
     assert_eq!(q.max_spend, rub(950));
-    assert!(
-        q.limits
-            .iter()
-            .any(|l| l.kind == AmountDue && l.amount == q.max_spend)
-    );
+    assert!(q.limits.iter().any(|l| l.kind == AmountDue && l.amount == q.max_spend));
     assert_eq!(q.limits[0].amount, rub(1_250));
 
     // Rounded down to whole roubles.
-    f.ledger
-        .credit("odd", OLEG, Kopecks(35_050), "test", NOW)
-        .unwrap();
+    f.ledger.credit("odd", OLEG, Kopecks(35_050), "test", NOW).unwrap();
     let q = f.quote(OLEG, rub(2_000), NOW);
-    assert_eq!(
-        (q.limits[0].amount, q.max_spend),
-        (Kopecks(35_050), rub(350))
-    );
+    assert_eq!((q.limits[0].amount, q.max_spend), (Kopecks(35_050), rub(350)));
     assert_eq!(f.quote(OLEG, Kopecks::ZERO, NOW).max_spend, Kopecks::ZERO);
 }
 
 #[test]
 fn hold_then_commit_for_less_releases_the_rest() {
     let mut f = Fixture::demo();
-    let receipt = f
-        .ledger
-        .hold("h1", ANNA, rub(300), &check(rub(1_000)), NOW)
-        .unwrap();
+    let receipt = f.ledger.hold("h1", ANNA, rub(300), &check(rub(1_000)), NOW).unwrap();
     assert_eq!((receipt.amount, receipt.expires_at), (rub(300), NOW + 900));
     let card = f.card(ANNA, NOW);
     assert_eq!((card.balance, card.available), (rub(350), rub(50)));
-    assert_eq!(
-        f.ledger.open_holds(Some(ANNA)).unwrap(),
-        std::slice::from_ref(&receipt)
-    );
+    assert_eq!(f.ledger.open_holds(Some(ANNA)).unwrap(), std::slice::from_ref(&receipt));
     assert!(f.ledger.open_holds(Some(IVAN)).unwrap().is_empty());
 
     let paid = f
         .ledger
-        .commit_payment(
-            "p1",
-            ANNA,
-            Some(receipt.hold_id),
-            rub(200),
-            &check(rub(1_000)),
-            NOW,
-        )
+        .commit_payment("p1", ANNA, Some(receipt.hold_id), rub(200), &check(rub(1_000)), NOW)
         .unwrap();
     // 5 % accrual on the 800 not paid with bonuses.
     assert_eq!(
@@ -548,9 +450,7 @@ fn commit_checks_the_hold() {
     let mut f = Fixture::demo();
     let hold = f.hold("h1", ANNA, rub(100), rub(1_000));
     let bill = check(rub(1_000));
-    let over = f
-        .ledger
-        .commit_payment("p1", ANNA, Some(hold), rub(101), &bill, NOW);
+    let over = f.ledger.commit_payment("p1", ANNA, Some(hold), rub(101), &bill, NOW);
     assert_eq!(
         over,
         Err(LoyaltyError::CommitOverHold {
@@ -562,17 +462,11 @@ fn commit_checks_the_hold() {
         .ledger
         .commit_payment("p1", ANNA, Some(hold), Kopecks(5_050), &bill, NOW);
     assert_eq!(odd, Err(LoyaltyError::NotAMultipleOfStep { step: rub(1) }));
-    let foreign = f
-        .ledger
-        .commit_payment("p1", IVAN, Some(hold), rub(50), &bill, NOW);
+    let foreign = f.ledger.commit_payment("p1", IVAN, Some(hold), rub(50), &bill, NOW);
     assert_eq!(foreign, Err(LoyaltyError::UnknownHold));
-    let unknown = f
-        .ledger
-        .commit_payment("p1", ANNA, Some(9_999), rub(50), &bill, NOW);
+    let unknown = f.ledger.commit_payment("p1", ANNA, Some(9_999), rub(50), &bill, NOW);
     assert_eq!(unknown, Err(LoyaltyError::UnknownHold));
-    let no_hold = f
-        .ledger
-        .commit_payment("p1", ANNA, None, rub(50), &bill, NOW);
+    let no_hold = f.ledger.commit_payment("p1", ANNA, None, rub(50), &bill, NOW);
     assert_eq!(
         no_hold,
         Err(LoyaltyError::OverMaximum {
@@ -650,9 +544,7 @@ fn void_releases_once_and_never_after_commit() {
     // Twice, with the same and with a new op_id.
     assert_eq!(f.ledger.void_hold("v1", hold, NOW), Ok(()));
     assert_eq!(f.ledger.void_hold("v2", hold, NOW), Ok(()));
-    let after_void = f
-        .ledger
-        .commit_payment("p1", ANNA, Some(hold), rub(100), &bill, NOW);
+    let after_void = f.ledger.commit_payment("p1", ANNA, Some(hold), rub(100), &bill, NOW);
     assert_eq!(
         after_void,
         Err(LoyaltyError::HoldNotOpen {
@@ -676,10 +568,7 @@ fn void_releases_once_and_never_after_commit() {
         f.ledger.void_hold("v1", committed, NOW),
         Err(LoyaltyError::OperationIdConflict)
     );
-    assert_eq!(
-        f.ledger.void_hold("v4", 9_999, NOW),
-        Err(LoyaltyError::UnknownHold)
-    );
+    assert_eq!(f.ledger.void_hold("v4", 9_999, NOW), Err(LoyaltyError::UnknownHold));
     // 350 - 100 spent + 5 % of 900.
     assert_eq!(f.card(ANNA, NOW).balance, rub(295));
 }
@@ -701,15 +590,9 @@ fn holds_expire_and_cannot_be_committed() {
     let mut f = Fixture::demo();
     let bill = check(rub(1_000));
     let hold = f.hold("h1", ANNA, rub(300), rub(1_000));
-    assert_eq!(
-        f.quote(ANNA, rub(1_000), NOW + 899).limits[0].amount,
-        rub(50)
-    );
+    assert_eq!(f.quote(ANNA, rub(1_000), NOW + 899).limits[0].amount, rub(50));
     // Past its time the hold no longer counts, even before it is marked.
-    assert_eq!(
-        f.quote(ANNA, rub(1_000), NOW + 900).limits[0].amount,
-        rub(350)
-    );
+    assert_eq!(f.quote(ANNA, rub(1_000), NOW + 900).limits[0].amount, rub(350));
     assert_eq!(f.card(ANNA, NOW + 900).available, rub(350));
     assert_eq!(f.ledger.expire_holds(NOW + 899).unwrap(), 0);
     assert_eq!(f.ledger.expire_holds(NOW + 900).unwrap(), 1);
@@ -727,11 +610,7 @@ fn holds_expire_and_cannot_be_committed() {
     assert_eq!(f.ledger.void_hold("v1", hold, NOW + 900), Ok(()));
 
     // A commit after the time is up is refused even when nobody ran expire_holds.
-    let second = f
-        .ledger
-        .hold("h2", ANNA, rub(300), &bill, NOW + 1_000)
-        .unwrap()
-        .hold_id;
+    let second = f.ledger.hold("h2", ANNA, rub(300), &bill, NOW + 1_000).unwrap().hold_id;
     let late = f
         .ledger
         .commit_payment("p2", ANNA, Some(second), rub(100), &bill, NOW + 1_900);
@@ -749,10 +628,7 @@ fn repeated_operation_ids_return_the_first_result() {
     let mut f = Fixture::demo();
     let bill = check(rub(1_000));
     let first = f.ledger.hold("h1", ANNA, rub(300), &bill, NOW).unwrap();
-    assert_eq!(
-        f.ledger.hold("h1", ANNA, rub(300), &bill, NOW + 5),
-        Ok(first.clone())
-    );
+    assert_eq!(f.ledger.hold("h1", ANNA, rub(300), &bill, NOW + 5), Ok(first.clone()));
     assert_eq!(f.ledger.open_holds(None).unwrap().len(), 1);
     assert_eq!(
         f.ledger.hold("h1", ANNA, rub(200), &bill, NOW),
@@ -782,34 +658,17 @@ fn repeated_operation_ids_return_the_first_result() {
             .err(),
         conflict
     );
-    let other_check = f.ledger.commit_payment(
-        "p1",
-        ANNA,
-        Some(first.hold_id),
-        rub(300),
-        &check(rub(900)),
-        NOW,
-    );
+    let other_check = f
+        .ledger
+        .commit_payment("p1", ANNA, Some(first.hold_id), rub(300), &check(rub(900)), NOW);
     assert_eq!(other_check.err(), conflict);
     // The hold is still found committed after the repeat, not re-used.
     assert_eq!(f.ledger.hold("h1", ANNA, rub(300), &bill, NOW), Ok(first));
 
-    assert_eq!(
-        f.ledger.credit("c1", ANNA, rub(100), "gift", NOW),
-        Ok(rub(185))
-    );
-    assert_eq!(
-        f.ledger.credit("c1", ANNA, rub(100), "gift", NOW + 1),
-        Ok(rub(185))
-    );
-    assert_eq!(
-        f.ledger.debit("c1", ANNA, rub(100), "gift", NOW).err(),
-        conflict
-    );
-    assert_eq!(
-        f.ledger.credit("c1", ANNA, rub(50), "gift", NOW).err(),
-        conflict
-    );
+    assert_eq!(f.ledger.credit("c1", ANNA, rub(100), "gift", NOW), Ok(rub(185)));
+    assert_eq!(f.ledger.credit("c1", ANNA, rub(100), "gift", NOW + 1), Ok(rub(185)));
+    assert_eq!(f.ledger.debit("c1", ANNA, rub(100), "gift", NOW).err(), conflict);
+    assert_eq!(f.ledger.credit("c1", ANNA, rub(50), "gift", NOW).err(), conflict);
     assert_eq!(f.card(ANNA, NOW).balance, rub(185));
 }
 
@@ -825,10 +684,7 @@ fn manual_debit_never_takes_held_bonuses() {
             max: rub(50)
         })
     );
-    assert_eq!(
-        f.ledger.debit("d1", ANNA, rub(50), "correction", NOW),
-        Ok(rub(300))
-    );
+    assert_eq!(f.ledger.debit("d1", ANNA, rub(50), "correction", NOW), Ok(rub(300)));
     assert_eq!(
         f.ledger.credit("c1", ANNA, Kopecks::ZERO, "x", NOW),
         Err(LoyaltyError::NonPositiveAmount)
@@ -844,9 +700,7 @@ fn manual_debit_never_takes_held_bonuses() {
 fn daily_spend_limit_counts_holds_and_debits() {
     let mut f = Fixture::demo();
     let bill = check(rub(10_000));
-    f.ledger
-        .credit("top-up", ANNA, rub(10_000), "test", NOW)
-        .unwrap();
+    f.ledger.credit("top-up", ANNA, rub(10_000), "test", NOW).unwrap();
     // A check under the regulars' threshold, so Anna stays in the group with the daily limit.
     let small = check(rub(5_000));
     let first = f.hold("h1", ANNA, rub(1_000), rub(5_000));
@@ -928,10 +782,7 @@ fn guests_move_up_at_the_threshold() {
     // Now with the regulars' 5 % discount: 42 000 -> 39 900 due (49 900 in the period), then
     // 200 -> 190 due (50 090).
     assert_eq!(pay(&mut f, "p3", OLEG, rub(42_000)).new_group, None);
-    assert_eq!(
-        pay(&mut f, "p4", OLEG, rub(200)).new_group.as_deref(),
-        Some("VIP")
-    );
+    assert_eq!(pay(&mut f, "p4", OLEG, rub(200)).new_group.as_deref(), Some("VIP"));
     assert_eq!(f.card(OLEG, NOW).group.discount_bp, 1000);
 
     // Staff are never moved by spend.
@@ -957,10 +808,7 @@ fn vip_is_never_downgraded_but_regulars_are_after_the_period() {
     let later = NOW + 400 * DAY;
     assert_eq!(pay(&mut f, "p3", MARIA, later).new_group, None);
     assert_eq!(f.ledger.guest_group_id(MARIA).unwrap(), vip);
-    assert_eq!(
-        pay(&mut f, "p4", IVAN, later).new_group.as_deref(),
-        Some("Гость")
-    );
+    assert_eq!(pay(&mut f, "p4", IVAN, later).new_group.as_deref(), Some("Гость"));
     assert_ne!(f.ledger.guest_group_id(IVAN).unwrap(), regular);
     assert_eq!(f.card(IVAN, later).group.name, "Гость");
 }
@@ -968,24 +816,11 @@ fn vip_is_never_downgraded_but_regulars_are_after_the_period() {
 #[test]
 fn stamps_increment_and_stop_at_the_reward() {
     let mut f = Fixture::demo();
-    let collected = |f: &Fixture| {
-        f.card(ANNA, NOW)
-            .stamps
-            .iter()
-            .map(|s| s.collected)
-            .collect::<Vec<_>>()
-    };
+    let collected = |f: &Fixture| f.card(ANNA, NOW).stamps.iter().map(|s| s.collected).collect::<Vec<_>>();
     let mut seen = Vec::new();
     for n in 0..3 {
         f.ledger
-            .commit_payment(
-                &format!("p{n}"),
-                ANNA,
-                None,
-                Kopecks::ZERO,
-                &check(rub(100)),
-                NOW,
-            )
+            .commit_payment(&format!("p{n}"), ANNA, None, Kopecks::ZERO, &check(rub(100)), NOW)
             .unwrap();
         seen.push(collected(&f));
     }
@@ -1023,10 +858,7 @@ fn the_ledger_survives_reopening() {
 fn concurrent_tills_cannot_overspend() {
     let mut f = Fixture::empty();
     f.ledger.set_program(&plain_program()).unwrap();
-    let group = f
-        .ledger
-        .add_group(&plain_group("Без лимитов", Kopecks::ZERO))
-        .unwrap();
+    let group = f.ledger.add_group(&plain_group("Без лимитов", Kopecks::ZERO)).unwrap();
     let guest = f
         .ledger
         .add_guest("Тест", Some("+7 900 000-00-01"), group, NOW)
@@ -1098,20 +930,11 @@ fn recent<'a>(holds: &'a [PlacedHold], rng: &mut Rng) -> Option<&'a PlacedHold> 
 fn random_operations_keep_the_ledger_consistent() {
     let mut f = Fixture::empty();
     f.ledger.set_program(&plain_program()).unwrap();
-    let open = f
-        .ledger
-        .add_group(&plain_group("Открытая", Kopecks::ZERO))
-        .unwrap();
-    let limited = f
-        .ledger
-        .add_group(&plain_group("С лимитом", rub(300)))
-        .unwrap();
+    let open = f.ledger.add_group(&plain_group("Открытая", Kopecks::ZERO)).unwrap();
+    let limited = f.ledger.add_group(&plain_group("С лимитом", rub(300))).unwrap();
     let mut balances: HashMap<GuestId, Kopecks> = HashMap::new();
     for (n, group) in [open, limited, open].into_iter().enumerate() {
-        let guest = f
-            .ledger
-            .add_guest(&format!("Гость {n}"), None, group, NOW)
-            .unwrap();
+        let guest = f.ledger.add_guest(&format!("Гость {n}"), None, group, NOW).unwrap();
         balances.insert(
             guest,
             f.ledger
@@ -1135,8 +958,7 @@ fn random_operations_keep_the_ledger_consistent() {
         match rng.below(7) {
             0 | 1 => {
                 // Mostly whole roubles; now and then an amount off the step.
-                let amount =
-                    Kopecks(rng.below(400) * 100 + if rng.below(10) == 0 { 50 } else { 0 });
+                let amount = Kopecks(rng.below(400) * 100 + if rng.below(10) == 0 { 50 } else { 0 });
                 match f.ledger.hold(&op_id, guest, amount, &bill, now) {
                     Ok(receipt) => {
                         holds.push(PlacedHold {
@@ -1145,10 +967,7 @@ fn random_operations_keep_the_ledger_consistent() {
                             amount,
                         });
                         // A retry returns the same receipt.
-                        assert_eq!(
-                            f.ledger.hold(&op_id, guest, amount, &bill, now),
-                            Ok(receipt)
-                        );
+                        assert_eq!(f.ledger.hold(&op_id, guest, amount, &bill, now), Ok(receipt));
                     }
                     Err(
                         LoyaltyError::OverMaximum { .. }
@@ -1160,32 +979,18 @@ fn random_operations_keep_the_ledger_consistent() {
             }
             2 => {
                 let (hold, guest, spent) = match recent(&holds, &mut rng) {
-                    Some(h) => (
-                        Some(h.id),
-                        h.guest,
-                        Kopecks(rng.below(h.amount.0 / 100 + 2) * 100),
-                    ),
+                    Some(h) => (Some(h.id), h.guest, Kopecks(rng.below(h.amount.0 / 100 + 2) * 100)),
                     None => (None, guest, Kopecks::ZERO),
                 };
-                match f
-                    .ledger
-                    .commit_payment(&op_id, guest, hold, spent, &bill, now)
-                {
+                match f.ledger.commit_payment(&op_id, guest, hold, spent, &bill, now) {
                     Ok(receipt) => {
                         let before = balances[&guest];
-                        assert_eq!(
-                            receipt.balance_after,
-                            before + receipt.accrued - spent,
-                            "step {step}"
-                        );
+                        assert_eq!(receipt.balance_after, before + receipt.accrued - spent, "step {step}");
                         balances.insert(guest, receipt.balance_after);
-                        let again = f
-                            .ledger
-                            .commit_payment(&op_id, guest, hold, spent, &bill, now);
+                        let again = f.ledger.commit_payment(&op_id, guest, hold, spent, &bill, now);
                         assert_eq!(again, Ok(receipt));
                     }
-                    Err(LoyaltyError::HoldNotOpen { .. } | LoyaltyError::CommitOverHold { .. }) => {
-                    }
+                    Err(LoyaltyError::HoldNotOpen { .. } | LoyaltyError::CommitOverHold { .. }) => {}
                     Err(other) => panic!("step {step}: commit failed with {other}"),
                 }
             }
@@ -1213,10 +1018,7 @@ fn random_operations_keep_the_ledger_consistent() {
                     .unwrap();
                 balances.insert(guest, balance);
             }
-            _ => match f
-                .ledger
-                .debit(&op_id, guest, rub(rng.below(300) + 1), "random", now)
-            {
+            _ => match f.ledger.debit(&op_id, guest, rub(rng.below(300) + 1), "random", now) {
                 Ok(balance) => {
                     balances.insert(guest, balance);
                 }

@@ -78,7 +78,11 @@ impl Till {
 
     /// Taps the text field that shows `value`.
     fn tap_field_showing(&mut self, value: &str) {
-        let field = |value: String| move |node: &AccessKitNode<'_>| node.role() == Role::TextInput && node.value().as_deref() == Some(value.as_str());
+        let field = |value: String| {
+            move |node: &AccessKitNode<'_>| {
+                node.role() == Role::TextInput && node.value().as_deref() == Some(value.as_str())
+            }
+        };
         self.harness.get_by(field(value.to_string())).scroll_to_me();
         self.settle();
         self.harness.get_by(field(value.to_string())).click();
@@ -97,7 +101,9 @@ impl Till {
 
     fn click_containing(&mut self, text: &str) {
         let button = |text: String| {
-            move |node: &AccessKitNode<'_>| node.role() == Role::Button && node.label().is_some_and(|l| l.contains(&text))
+            move |node: &AccessKitNode<'_>| {
+                node.role() == Role::Button && node.label().is_some_and(|l| l.contains(&text))
+            }
         };
         self.harness.get_by(button(text.to_string())).scroll_to_me();
         self.settle();
@@ -127,26 +133,16 @@ fn add_guest_by_keypad(till: &mut Till, code: &str) {
     till.type_on_keypad(code);
     assert_eq!(till.state().fields.code, code, "the keypad typed the code");
     till.click("Найти гостя");
-    till.wait_for("the guest card", |s| {
-        s.guest.is_some() || s.notice.is_some()
-    });
+    till.wait_for("the guest card", |s| s.guest.is_some() || s.notice.is_some());
 }
 
 #[test]
 fn add_guest_see_card_stamps_promotions_and_remove() {
     let mut till = open_till((420.0, 1000.0), Lang::Ru);
     add_guest_by_keypad(&mut till, "100001");
-    assert_eq!(
-        till.state().screen,
-        Screen::Guest,
-        "notice: {:?}",
-        till.state().notice
-    );
+    assert_eq!(till.state().screen, Screen::Guest, "notice: {:?}", till.state().notice);
     assert!(till.sees("Анна Смирнова"));
-    assert!(
-        till.sees("+7 *** ***-45-67"),
-        "the phone is masked on screen"
-    );
+    assert!(till.sees("+7 *** ***-45-67"), "the phone is masked on screen");
     assert!(!till.sees("9161234567"), "the full phone never shows");
     assert!(till.sees("350,00"), "the balance is shown");
 
@@ -159,10 +155,7 @@ fn add_guest_see_card_stamps_promotions_and_remove() {
     till.click("Проверка акций");
     assert_eq!(till.state().screen, Screen::Promotions);
     assert!(till.sees("Счастливые часы"));
-    assert!(
-        !till.sees("Новогоднее меню"),
-        "an ended promotion is not offered"
-    );
+    assert!(!till.sees("Новогоднее меню"), "an ended promotion is not offered");
     till.click("Назад");
 
     till.click("Удалить гостя");
@@ -186,11 +179,7 @@ fn pay_part_with_bonuses_using_exact_amount_then_check_the_ledger() {
     // Анна: 350,00 available, 50 % of 1 070,00 is 535,00, daily limit 3 000,00: the balance decides.
     till.click_containing("Списать бонусы");
     assert!(matches!(till.state().screen, Screen::Payment { .. }));
-    assert_eq!(
-        till.state().fields.spend,
-        "350",
-        "the maximum is pre-filled"
-    );
+    assert_eq!(till.state().fields.spend, "350", "the maximum is pre-filled");
     assert!(till.sees("Максимум к списанию: 350,00"));
     assert!(till.sees("Доступный баланс"), "the reasons are listed");
 
@@ -205,8 +194,7 @@ fn pay_part_with_bonuses_using_exact_amount_then_check_the_ledger() {
     assert_eq!(till.state().fields.tendered, "870");
     till.click("Провести оплату");
     till.wait_for("the success message", |s| {
-        matches!(s.screen, Screen::Done { .. })
-            || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+        matches!(s.screen, Screen::Done { .. }) || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
     });
     assert!(
         matches!(till.state().screen, Screen::Done { .. }),
@@ -263,10 +251,7 @@ fn unknown_code_and_over_maximum_are_refused_on_screen() {
     let mut ledger = till.ledger();
     assert!(ledger.open_holds(None).expect("holds").is_empty());
     let guest = ledger_guest(&mut ledger);
-    assert_eq!(
-        ledger.guest_card(guest, now()).expect("card").balance,
-        Kopecks(35_000)
-    );
+    assert_eq!(ledger.guest_card(guest, now()).expect("card").balance, Kopecks(35_000));
     ledger.check_invariants().expect("ledger invariants");
 }
 
@@ -275,10 +260,7 @@ fn english_is_a_setting_away() {
     let mut till = open_till((420.0, 1000.0), Lang::Ru);
     till.click("Меню");
     till.click("English");
-    assert!(
-        till.sees("Check total"),
-        "the order buttons are in English now"
-    );
+    assert!(till.sees("Check total"), "the order buttons are in English now");
     till.click("Close menu");
     till.click("GetMeBack");
     assert!(till.sees("Find guest"));
@@ -288,10 +270,7 @@ fn english_is_a_setting_away() {
 fn every_pressable_control_is_touch_sized() {
     let mut till = open_till((420.0, 1000.0), Lang::Ru);
     add_guest_by_keypad(&mut till, "100001");
-    for node in till
-        .harness
-        .query_all_by_role(Role::Button)
-    {
+    for node in till.harness.query_all_by_role(Role::Button) {
         let rect = node.rect();
         assert!(
             rect.height() >= 55.9,

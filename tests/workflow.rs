@@ -109,10 +109,7 @@ fn with_guest(with_gift: bool) -> State {
     );
     assert_eq!(state.screen, Screen::Guest);
     assert!(!state.is_busy());
-    assert!(
-        state.fields.code.is_empty(),
-        "the code field is cleared after a match"
-    );
+    assert!(state.fields.code.is_empty(), "the code field is cleared after a match");
     state
 }
 
@@ -142,10 +139,7 @@ fn hold_effect(effects: &[Effect]) -> (RequestId, String, Kopecks) {
     match effects {
         [
             Effect::Hold {
-                request,
-                op_id,
-                amount,
-                ..
+                request, op_id, amount, ..
             },
         ] => (*request, op_id.clone(), *amount),
         other => panic!("expected one hold effect, got {other:?}"),
@@ -178,10 +172,7 @@ fn keypad_edits_the_active_field() {
     assert_eq!(state.fields.code, "+");
     update(&mut state, Event::Keypad(KeypadKey::Clear));
     assert_eq!(state.fields.code, "");
-    update(
-        &mut state,
-        Event::FieldEdited(Field::Code, "+7 916 123-45-67".into()),
-    );
+    update(&mut state, Event::FieldEdited(Field::Code, "+7 916 123-45-67".into()));
     assert_eq!(state.fields.code, "+7 916 123-45-67");
 }
 
@@ -195,19 +186,11 @@ fn guest_is_identified_and_shown() {
 #[test]
 fn gift_code_adds_a_gift_line_once() {
     let mut state = with_guest(true);
-    let gifts: Vec<_> = state
-        .order
-        .lines
-        .iter()
-        .filter(|l| l.gift.is_some())
-        .collect();
+    let gifts: Vec<_> = state.order.lines.iter().filter(|l| l.gift.is_some()).collect();
     assert_eq!(gifts.len(), 1);
     assert_eq!(gifts[0].price, Kopecks::ZERO, "a gift costs no money");
     assert_eq!(notice_key(&state), Some("info-gift-added"));
-    assert_eq!(
-        state.order.check_info().gift_codes,
-        vec!["G100001".to_string()]
-    );
+    assert_eq!(state.order.check_info().gift_codes, vec!["G100001".to_string()]);
     // The same guest's gift code scanned again: replace confirmation, then the gift is not doubled.
     update(&mut state, Event::Scan(ScanEvent::manual("G100001", 1)));
     assert!(matches!(state.screen, Screen::ConfirmReplace { .. }));
@@ -228,15 +211,7 @@ fn gift_code_adds_a_gift_line_once() {
             result: Ok(identification),
         },
     );
-    assert_eq!(
-        state
-            .order
-            .lines
-            .iter()
-            .filter(|l| l.gift.is_some())
-            .count(),
-        1
-    );
+    assert_eq!(state.order.lines.iter().filter(|l| l.gift.is_some()).count(), 1);
 }
 
 #[test]
@@ -296,21 +271,13 @@ fn daily_limit_refusal_is_shown() {
 fn second_guest_asks_before_replacing_and_no_keeps_the_first() {
     let mut state = with_guest(true);
     let effects = update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
-    assert!(
-        effects.is_empty(),
-        "nothing is looked up before the cashier answers"
-    );
+    assert!(effects.is_empty(), "nothing is looked up before the cashier answers");
     assert!(matches!(state.screen, Screen::ConfirmReplace { .. }));
     update(&mut state, Event::ReplaceGuest(false));
     assert_eq!(state.screen, Screen::Guest);
     assert_eq!(state.guest.as_ref().map(|g| g.guest_id), Some(1));
     assert_eq!(
-        state
-            .order
-            .lines
-            .iter()
-            .filter(|l| l.gift.is_some())
-            .count(),
+        state.order.lines.iter().filter(|l| l.gift.is_some()).count(),
         1,
         "the gift stays"
     );
@@ -379,21 +346,11 @@ fn order_lines_typed_on_the_keypad() {
     }
     update(&mut state, Event::AddOrderLine);
     assert_eq!(state.order.subtotal(), Kopecks(1_550));
-    update(
-        &mut state,
-        Event::FieldEdited(Field::LinePrice, "12abc".into()),
-    );
+    update(&mut state, Event::FieldEdited(Field::LinePrice, "12abc".into()));
     update(&mut state, Event::AddOrderLine);
     assert_eq!(notice_key(&state), Some("err-amount-not-number"));
-    assert_eq!(
-        state.order.subtotal(),
-        Kopecks(1_550),
-        "a bad amount adds nothing"
-    );
-    update(
-        &mut state,
-        Event::FieldEdited(Field::LinePrice, "1,234".into()),
-    );
+    assert_eq!(state.order.subtotal(), Kopecks(1_550), "a bad amount adds nothing");
+    update(&mut state, Event::FieldEdited(Field::LinePrice, "1,234".into()));
     update(&mut state, Event::AddOrderLine);
     assert_eq!(notice_key(&state), Some("err-amount-decimals"));
     update(&mut state, Event::ClearOrder);
@@ -424,10 +381,7 @@ fn spend_payment_prefills_max_and_exact_amount_fills_the_remainder() {
         panic!()
     };
     assert_eq!(state.change(&q, PaymentMode::Spend), Some(Kopecks::ZERO));
-    update(
-        &mut state,
-        Event::FieldEdited(Field::Tendered, "1000".into()),
-    );
+    update(&mut state, Event::FieldEdited(Field::Tendered, "1000".into()));
     assert_eq!(state.change(&q, PaymentMode::Spend), Some(rub(280)));
 }
 
@@ -449,10 +403,7 @@ fn spend_with_kopecks_beyond_the_step_is_refused() {
     let mut state = with_guest(false);
     let due = state.order.subtotal();
     to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
-    update(
-        &mut state,
-        Event::FieldEdited(Field::Spend, "100,50".into()),
-    );
+    update(&mut state, Event::FieldEdited(Field::Spend, "100,50".into()));
     update(&mut state, Event::ExactAmount);
     assert!(update(&mut state, Event::ConfirmPayment).is_empty());
     assert_eq!(notice_key(&state), Some("err-spend-step"));
@@ -475,10 +426,7 @@ fn cash_tendered_short_of_the_remainder_is_refused_card_is_not() {
     let mut state = with_guest(false);
     let due = state.order.subtotal();
     to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
-    update(
-        &mut state,
-        Event::FieldEdited(Field::Tendered, "100".into()),
-    );
+    update(&mut state, Event::FieldEdited(Field::Tendered, "100".into()));
     assert!(update(&mut state, Event::ConfirmPayment).is_empty());
     assert_eq!(notice_key(&state), Some("err-tendered-short"));
     update(&mut state, Event::SetTender(TenderMethod::Card));
@@ -638,11 +586,7 @@ fn cancel_while_the_hold_is_on_its_way_voids_it_when_it_arrives() {
         },
     );
     let request = match effects.as_slice() {
-        [
-            Effect::VoidHold {
-                request, hold: 9, ..
-            },
-        ] => *request,
+        [Effect::VoidHold { request, hold: 9, .. }] => *request,
         other => panic!("expected the hold to be voided, got {other:?}"),
     };
     update(
@@ -664,10 +608,7 @@ fn guest_removed_mid_payment_voids_the_hold_and_leaves() {
     update(&mut state, Event::ExactAmount);
     let (request, _, amount) = hold_effect(&update(&mut state, Event::ConfirmPayment));
     assert!(update(&mut state, Event::RemoveGuest).is_empty());
-    assert!(
-        state.guest.is_some(),
-        "the guest stays until the hold is released"
-    );
+    assert!(state.guest.is_some(), "the guest stays until the hold is released");
     let effects = update(
         &mut state,
         Event::HoldPlaced {
@@ -680,11 +621,7 @@ fn guest_removed_mid_payment_voids_the_hold_and_leaves() {
         },
     );
     let request = match effects.as_slice() {
-        [
-            Effect::VoidHold {
-                request, hold: 3, ..
-            },
-        ] => *request,
+        [Effect::VoidHold { request, hold: 3, .. }] => *request,
         other => panic!("expected void, got {other:?}"),
     };
     update(
@@ -737,12 +674,7 @@ fn a_failed_commit_releases_its_hold() {
             result: Err(LoyaltyError::Storage("disk".into())),
         },
     );
-    let [
-        Effect::VoidHold {
-            request, hold: 5, ..
-        },
-    ] = effects.as_slice()
-    else {
+    let [Effect::VoidHold { request, hold: 5, .. }] = effects.as_slice() else {
         panic!("{effects:?}")
     };
     update(
@@ -798,10 +730,7 @@ fn a_stale_hold_answer_is_voided_not_kept() {
             }),
         },
     );
-    assert!(matches!(
-        effects.as_slice(),
-        [Effect::VoidHold { hold: 11, .. }]
-    ));
+    assert!(matches!(effects.as_slice(), [Effect::VoidHold { hold: 11, .. }]));
     assert_eq!(state.screen, Screen::Guest, "nothing else changes");
 }
 

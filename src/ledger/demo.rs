@@ -2,9 +2,8 @@
 //! The README lists these guests and codes: change both together.
 
 use super::{
-    Ledger, NewGroup, OpKind, Posting, ProgramSettings, has_no_guests, insert_gift_code,
-    insert_group, insert_guest, insert_identifier, insert_promotion, insert_stamp_card,
-    post_operation, save_program, save_stamps,
+    Ledger, NewGroup, OpKind, Posting, ProgramSettings, has_no_guests, insert_gift_code, insert_group, insert_guest,
+    insert_identifier, insert_promotion, insert_stamp_card, post_operation, save_program, save_stamps,
 };
 use crate::domain::{IdentifierKind, LoyaltyError, UnixSeconds};
 use crate::money::Kopecks;
@@ -134,12 +133,7 @@ const GIFT_CODES: [(&str, usize, &str, Kopecks); 3] = [
 
 /// (name, description, starts, ends) in days from now.
 const PROMOTIONS: [(&str, &str, i64, i64); 3] = [
-    (
-        "Счастливые часы",
-        "Скидка 20% на напитки с 15:00 до 17:00",
-        -1,
-        30,
-    ),
+    ("Счастливые часы", "Скидка 20% на напитки с 15:00 до 17:00", -1, 30),
     (
         "Двойные бонусы по понедельникам",
         "Начисление ×2 по понедельникам",
@@ -152,8 +146,7 @@ const PROMOTIONS: [(&str, &str, i64, i64); 3] = [
 /// Past visits (index into [`GUESTS`], amount due, days ago): the regulars' spending within the
 /// group period, so that they keep their groups until the period has passed instead of
 /// dropping to the entry group on their first demo payment.
-const PAST_VISITS: [(usize, Kopecks, i64); 2] =
-    [(1, Kopecks(1_200_000), 30), (2, Kopecks(6_000_000), 30)];
+const PAST_VISITS: [(usize, Kopecks, i64); 2] = [(1, Kopecks(1_200_000), 30), (2, Kopecks(6_000_000), 30)];
 
 /// Anna's progress on the coffee card, so the stamp display has something to show.
 const ANNA_COFFEE_STAMPS: i64 = 4;
@@ -198,13 +191,7 @@ fn seed(conn: &Connection, now: UnixSeconds) -> Result<(), LoyaltyError> {
         guest_ids.push(seed_guest(conn, number, demo, group_ids[demo.group], now)?);
     }
     for (number, (guest, amount_due, days_ago)) in (1..).zip(PAST_VISITS) {
-        seed_visit(
-            conn,
-            number,
-            guest_ids[guest],
-            amount_due,
-            now - days_ago * DAY,
-        )?;
+        seed_visit(conn, number, guest_ids[guest], amount_due, now - days_ago * DAY)?;
     }
     for (code, owner, gift, points) in GIFT_CODES {
         insert_gift_code(conn, code, guest_ids[owner], gift, points)?;
@@ -213,13 +200,7 @@ fn seed(conn: &Connection, now: UnixSeconds) -> Result<(), LoyaltyError> {
     insert_stamp_card(conn, "Десертная карта", 5, "Десерт в подарок")?;
     save_stamps(conn, guest_ids[0], coffee, ANNA_COFFEE_STAMPS)?;
     for (name, description, starts, ends) in PROMOTIONS {
-        insert_promotion(
-            conn,
-            name,
-            description,
-            now + starts * DAY,
-            now + ends * DAY,
-        )?;
+        insert_promotion(conn, name, description, now + starts * DAY, now + ends * DAY)?;
     }
     Ok(())
 }

@@ -13,9 +13,9 @@
 mod demo;
 
 use crate::domain::{
-    BasisPoints, CheckInfo, Gift, GroupInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
-    Identification, IdentifierKind, LoyaltyError, MAX_CODE_LEN, PaymentReceipt, Promotion,
-    ScanKind, SpendLimit, SpendLimitKind, SpendQuote, StampProgress, UnixSeconds,
+    BasisPoints, CheckInfo, Gift, GroupInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, MAX_CODE_LEN, PaymentReceipt, Promotion, ScanKind, SpendLimit, SpendLimitKind,
+    SpendQuote, StampProgress, UnixSeconds,
 };
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
@@ -158,9 +158,8 @@ impl Ledger {
     /// Opens or creates the ledger file (and its folder).
     pub fn open(path: &Path) -> Result<Ledger, LoyaltyError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                LoyaltyError::Storage(format!("cannot create the ledger folder: {e}"))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LoyaltyError::Storage(format!("cannot create the ledger folder: {e}")))?;
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -208,13 +207,8 @@ impl Ledger {
 
     /// Runs `work` in an IMMEDIATE transaction: committed when it returns Ok, rolled back
     /// (by dropping the transaction) when it returns an error.
-    fn write<T>(
-        &mut self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T, LoyaltyError>,
-    ) -> Result<T, LoyaltyError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    fn write<T>(&mut self, work: impl FnOnce(&Transaction<'_>) -> Result<T, LoyaltyError>) -> Result<T, LoyaltyError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = work(&tx)?;
         tx.commit()?;
         Ok(value)
@@ -255,12 +249,7 @@ impl Ledger {
     }
 
     /// The most the guest may pay with bonuses on this check, with every limit considered.
-    pub fn calculate(
-        &self,
-        guest: GuestId,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<SpendQuote, LoyaltyError> {
+    pub fn calculate(&self, guest: GuestId, check: &CheckInfo, now: UnixSeconds) -> Result<SpendQuote, LoyaltyError> {
         quote(&self.conn, guest, check, now)
     }
 
@@ -289,10 +278,7 @@ impl Ledger {
             expire_open_holds(tx, now)?;
             let max = quote(tx, guest, check, now)?.max_spend;
             if amount > max {
-                return Err(LoyaltyError::OverMaximum {
-                    requested: amount,
-                    max,
-                });
+                return Err(LoyaltyError::OverMaximum { requested: amount, max });
             }
             let expires_at = now + program.hold_ttl_secs;
             tx.execute(
@@ -325,8 +311,7 @@ impl Ledger {
             hold,
             spent,
             subtotal: check.subtotal,
-            gift_codes: serde_json::to_string(&check.gift_codes)
-                .map_err(|e| LoyaltyError::Storage(e.to_string()))?,
+            gift_codes: serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?,
         };
         self.write(|tx| {
             if let Some((first, receipt)) = payment_by_op_id(tx, op_id)? {
@@ -357,19 +342,12 @@ impl Ledger {
     }
 
     /// Releases an open hold. Voiding a voided or expired hold succeeds; a committed one does not.
-    pub fn void_hold(
-        &mut self,
-        op_id: &str,
-        hold: HoldId,
-        now: UnixSeconds,
-    ) -> Result<(), LoyaltyError> {
+    pub fn void_hold(&mut self, op_id: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
         self.write(|tx| {
             let voided: Option<HoldId> = tx
-                .query_row(
-                    "SELECT hold_id FROM hold_voids WHERE op_id = ?1",
-                    [op_id],
-                    |row| row.get(0),
-                )
+                .query_row("SELECT hold_id FROM hold_voids WHERE op_id = ?1", [op_id], |row| {
+                    row.get(0)
+                })
                 .optional()?;
             match voided {
                 Some(first) if first == hold => return Ok(()),
@@ -436,18 +414,15 @@ impl Ledger {
             "SELECT at, kind, amount, balance_after, note FROM operations
              WHERE guest_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(
-            params![guest, i64::try_from(limit).unwrap_or(i64::MAX)],
-            |row| {
-                Ok(HistoryEntry {
-                    at: row.get(0)?,
-                    kind: row.get(1)?,
-                    amount: Kopecks(row.get(2)?),
-                    balance_after: Kopecks(row.get(3)?),
-                    note: row.get(4)?,
-                })
-            },
-        )?;
+        let rows = stmt.query_map(params![guest, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok(HistoryEntry {
+                at: row.get(0)?,
+                kind: row.get(1)?,
+                amount: Kopecks(row.get(2)?),
+                balance_after: Kopecks(row.get(3)?),
+                note: row.get(4)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -503,12 +478,7 @@ impl Ledger {
         self.write(|tx| insert_guest(tx, name, phone, group_id, now))
     }
 
-    pub fn add_identifier(
-        &mut self,
-        guest: GuestId,
-        kind: IdentifierKind,
-        value: &str,
-    ) -> Result<(), LoyaltyError> {
+    pub fn add_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
         self.write(|tx| insert_identifier(tx, guest, kind, value))
     }
 
@@ -522,21 +492,11 @@ impl Ledger {
         self.write(|tx| insert_gift_code(tx, code, guest, gift_name, points))
     }
 
-    pub fn add_stamp_card(
-        &mut self,
-        name: &str,
-        needed: i64,
-        reward: &str,
-    ) -> Result<i64, LoyaltyError> {
+    pub fn add_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
         self.write(|tx| insert_stamp_card(tx, name, needed, reward))
     }
 
-    pub fn set_stamps(
-        &mut self,
-        guest: GuestId,
-        card_id: i64,
-        collected: i64,
-    ) -> Result<(), LoyaltyError> {
+    pub fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
         self.write(|tx| save_stamps(tx, guest, card_id, collected))
     }
 
@@ -580,7 +540,10 @@ const INVARIANT_QUERIES: [(&str, &str); 8] = [
         "SELECT 'guest ' || g.id FROM guests g
          WHERE g.balance <> COALESCE((SELECT SUM(o.amount) FROM operations o WHERE o.guest_id = g.id), 0)",
     ),
-    ("negative balance", "SELECT 'guest ' || id FROM guests WHERE balance < 0"),
+    (
+        "negative balance",
+        "SELECT 'guest ' || id FROM guests WHERE balance < 0",
+    ),
     (
         "open holds exceed the balance",
         "SELECT 'guest ' || g.id FROM guests g
@@ -597,8 +560,14 @@ const INVARIANT_QUERIES: [(&str, &str); 8] = [
          WHERE (status = 'committed') <> (committed_amount IS NOT NULL)
             OR committed_amount < 0 OR committed_amount > amount",
     ),
-    ("hold op_id reused", "SELECT op_id FROM holds GROUP BY op_id HAVING COUNT(*) > 1"),
-    ("payment op_id reused", "SELECT op_id FROM payments GROUP BY op_id HAVING COUNT(*) > 1"),
+    (
+        "hold op_id reused",
+        "SELECT op_id FROM holds GROUP BY op_id HAVING COUNT(*) > 1",
+    ),
+    (
+        "payment op_id reused",
+        "SELECT op_id FROM payments GROUP BY op_id HAVING COUNT(*) > 1",
+    ),
     (
         "manual operation op_id reused",
         "SELECT op_id FROM operations WHERE op_id IS NOT NULL GROUP BY op_id HAVING COUNT(*) > 1",
@@ -690,35 +659,28 @@ fn resolve_code(conn: &Connection, code: &str, kind: ScanKind) -> Result<CodeMat
         )
         .optional()?;
     let (guest, via) = found.ok_or(LoyaltyError::UnknownCode)?;
-    Ok(CodeMatch {
-        guest,
-        gift: None,
-        via,
-    })
+    Ok(CodeMatch { guest, gift: None, via })
 }
 
 /// The gift code's owner, gift and whether it was redeemed.
-fn find_gift_code(
-    conn: &Connection,
-    code: &str,
-) -> Result<Option<(GuestId, Gift, bool)>, LoyaltyError> {
+fn find_gift_code(conn: &Connection, code: &str) -> Result<Option<(GuestId, Gift, bool)>, LoyaltyError> {
     Ok(conn
         .query_row(
             "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes WHERE code = ?1",
             [code],
             |row| {
-                let gift = Gift { code: code.to_string(), name: row.get(1)?, points: Kopecks(row.get(2)?) };
+                let gift = Gift {
+                    code: code.to_string(),
+                    name: row.get(1)?,
+                    points: Kopecks(row.get(2)?),
+                };
                 Ok((row.get(0)?, gift, row.get(3)?))
             },
         )
         .optional()?)
 }
 
-fn enforce_daily_ops(
-    conn: &Connection,
-    guest: GuestId,
-    now: UnixSeconds,
-) -> Result<(), LoyaltyError> {
+fn enforce_daily_ops(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<(), LoyaltyError> {
     let limit = guest_group(conn, guest)?.rules.daily_ops_limit;
     if limit <= 0 {
         return Ok(());
@@ -748,11 +710,7 @@ fn local_day_start(now: UnixSeconds, utc_offset_minutes: i64) -> UnixSeconds {
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > ?2), 0)";
 
-fn load_card(
-    conn: &Connection,
-    guest: GuestId,
-    now: UnixSeconds,
-) -> Result<GuestCard, LoyaltyError> {
+fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
     // One statement, so the balance and the holds come from the same snapshot.
     let (name, phone, balance, available): (String, Option<String>, i64, i64) = conn
         .query_row(
@@ -816,12 +774,7 @@ fn available(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Kope
     .ok_or(LoyaltyError::UnknownCode)
 }
 
-fn quote(
-    conn: &Connection,
-    guest: GuestId,
-    check: &CheckInfo,
-    now: UnixSeconds,
-) -> Result<SpendQuote, LoyaltyError> {
+fn quote(conn: &Connection, guest: GuestId, check: &CheckInfo, now: UnixSeconds) -> Result<SpendQuote, LoyaltyError> {
     if check.subtotal < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount);
     }
@@ -841,15 +794,10 @@ fn quote(
         limits.push(limit(SpendLimitKind::DailyLimit, left));
     }
     limits.push(limit(SpendLimitKind::AmountDue, amount_due));
-    let smallest = limits
-        .iter()
-        .map(|l| l.amount)
-        .fold(amount_due, Kopecks::min);
+    let smallest = limits.iter().map(|l| l.amount).fold(amount_due, Kopecks::min);
     Ok(SpendQuote {
         amount_due,
-        max_spend: smallest
-            .floor_to_step(program.spend_step)
-            .max(Kopecks::ZERO),
+        max_spend: smallest.floor_to_step(program.spend_step).max(Kopecks::ZERO),
         limits,
         max_check_bp: program.max_check_bp,
         spend_step: program.spend_step,
@@ -902,10 +850,7 @@ fn expire_open_holds(conn: &Connection, now: UnixSeconds) -> Result<usize, Loyal
 }
 
 /// The guest and receipt of the hold first placed with `op_id`.
-fn hold_by_op_id(
-    conn: &Connection,
-    op_id: &str,
-) -> Result<Option<(GuestId, HoldReceipt)>, LoyaltyError> {
+fn hold_by_op_id(conn: &Connection, op_id: &str) -> Result<Option<(GuestId, HoldReceipt)>, LoyaltyError> {
     Ok(conn
         .query_row(
             "SELECT guest_id, id, amount, expires_at FROM holds WHERE op_id = ?1",
@@ -923,11 +868,9 @@ fn hold_by_op_id(
 }
 
 fn hold_status(conn: &Connection, hold: HoldId) -> Result<String, LoyaltyError> {
-    conn.query_row("SELECT status FROM holds WHERE id = ?1", [hold], |row| {
-        row.get(0)
-    })
-    .optional()?
-    .ok_or(LoyaltyError::UnknownHold)
+    conn.query_row("SELECT status FROM holds WHERE id = ?1", [hold], |row| row.get(0))
+        .optional()?
+        .ok_or(LoyaltyError::UnknownHold)
 }
 
 /// Marks the guest's open hold committed for `spent`; the rest of it is released.
@@ -968,10 +911,7 @@ fn settle_hold(
 }
 
 /// The request and receipt of the payment first made with `op_id`.
-fn payment_by_op_id(
-    conn: &Connection,
-    op_id: &str,
-) -> Result<Option<(PaymentRequest, PaymentReceipt)>, LoyaltyError> {
+fn payment_by_op_id(conn: &Connection, op_id: &str) -> Result<Option<(PaymentRequest, PaymentReceipt)>, LoyaltyError> {
     Ok(conn
         .query_row(
             "SELECT guest_id, hold_id, spent, subtotal, gift_codes, accrued, balance_after, new_group
@@ -1190,9 +1130,7 @@ fn manual_operation(
         )
         .optional()?;
     if let Some((first_guest, first_kind, first_amount, balance_after)) = first {
-        let same = first_guest == guest
-            && first_kind == kind.as_str()
-            && first_amount == kind.signed(amount).0;
+        let same = first_guest == guest && first_kind == kind.as_str() && first_amount == kind.signed(amount).0;
         return if same {
             Ok(Kopecks(balance_after))
         } else {
@@ -1206,10 +1144,7 @@ fn manual_operation(
         expire_open_holds(conn, now)?;
         let max = available(conn, guest, now)?;
         if amount > max {
-            return Err(LoyaltyError::OverMaximum {
-                requested: amount,
-                max,
-            });
+            return Err(LoyaltyError::OverMaximum { requested: amount, max });
         }
     }
     post_operation(
@@ -1229,11 +1164,7 @@ fn manual_operation(
 // ----- Programme, groups and guests -----
 
 fn has_no_guests(conn: &Connection) -> Result<bool, LoyaltyError> {
-    Ok(
-        conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM guests)", [], |row| {
-            row.get(0)
-        })?,
-    )
+    Ok(conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM guests)", [], |row| row.get(0))?)
 }
 
 fn load_program(conn: &Connection) -> Result<ProgramSettings, LoyaltyError> {
@@ -1271,8 +1202,7 @@ fn save_program(conn: &Connection, p: &ProgramSettings) -> Result<(), LoyaltyErr
 }
 
 /// The columns [`group_from_row`] reads, from `guest_groups gg`.
-const GROUP_COLUMNS: &str =
-    "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
+const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
     gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
 
 fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {
@@ -1342,17 +1272,10 @@ fn insert_guest(
 }
 
 /// Stores the identifier as `identify` will look it up: trimmed, phones normalised.
-fn insert_identifier(
-    conn: &Connection,
-    guest: GuestId,
-    kind: IdentifierKind,
-    value: &str,
-) -> Result<(), LoyaltyError> {
+fn insert_identifier(conn: &Connection, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
     let code = valid_code(value)?;
     let value = match kind {
-        IdentifierKind::Phone => {
-            normalize_phone(code).ok_or(LoyaltyError::BadCode { max: MAX_CODE_LEN })?
-        }
+        IdentifierKind::Phone => normalize_phone(code).ok_or(LoyaltyError::BadCode { max: MAX_CODE_LEN })?,
         _ => code.to_string(),
     };
     conn.execute(
@@ -1376,12 +1299,7 @@ fn insert_gift_code(
     Ok(())
 }
 
-fn insert_stamp_card(
-    conn: &Connection,
-    name: &str,
-    needed: i64,
-    reward: &str,
-) -> Result<i64, LoyaltyError> {
+fn insert_stamp_card(conn: &Connection, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
     conn.execute(
         "INSERT INTO stamp_cards (name, needed, reward) VALUES (?1, ?2, ?3)",
         params![name, needed, reward],
@@ -1389,12 +1307,7 @@ fn insert_stamp_card(
     Ok(conn.last_insert_rowid())
 }
 
-fn save_stamps(
-    conn: &Connection,
-    guest: GuestId,
-    card_id: i64,
-    collected: i64,
-) -> Result<(), LoyaltyError> {
+fn save_stamps(conn: &Connection, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
     conn.execute(
         "INSERT INTO stamps (guest_id, card_id, collected) VALUES (?1, ?2, ?3)
          ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected",
@@ -1431,11 +1344,7 @@ mod tests {
             "+7 (916) 123-45-67",
             "9161234567",
         ] {
-            assert_eq!(
-                normalize_phone(text).as_deref(),
-                Some("+79161234567"),
-                "{text}"
-            );
+            assert_eq!(normalize_phone(text).as_deref(), Some("+79161234567"), "{text}");
         }
         for text in [
             "100001",

@@ -7,13 +7,7 @@ use egui::{RichText, Ui, Vec2};
 
 /// A field bound to the workflow state. Keyboard edits and focus become events; the field text
 /// itself lives in the state, so the keypad and the keyboard type into the same place.
-pub fn field(
-    ui: &mut Ui,
-    state: &State,
-    field: Field,
-    hint: &str,
-    events: &mut Vec<Event>,
-) -> egui::Response {
+pub fn field(ui: &mut Ui, state: &State, field: Field, hint: &str, events: &mut Vec<Event>) -> egui::Response {
     let mut text = state.fields.get(field).to_string();
     let active = state.active_field == Some(field);
     let response = ui.add(
@@ -23,11 +17,7 @@ pub fn field(
             .min_size(Vec2::new(ui.available_width(), theme::TOUCH_HEIGHT))
             .desired_width(ui.available_width())
             .margin(Vec2::new(12.0, 12.0))
-            .background_color(if active {
-                theme::CARD_BG
-            } else {
-                theme::PANEL_BG
-            }),
+            .background_color(if active { theme::CARD_BG } else { theme::PANEL_BG }),
     );
     if response.changed() {
         events.push(Event::FieldEdited(field, text));
@@ -44,21 +34,9 @@ pub fn keypad(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events:
     let width = theme::button_width(ui, 3);
     let size = Vec2::new(width, theme::TOUCH_HEIGHT + 4.0);
     let rows: [[KeypadKey; 3]; 4] = [
-        [
-            KeypadKey::Digit(1),
-            KeypadKey::Digit(2),
-            KeypadKey::Digit(3),
-        ],
-        [
-            KeypadKey::Digit(4),
-            KeypadKey::Digit(5),
-            KeypadKey::Digit(6),
-        ],
-        [
-            KeypadKey::Digit(7),
-            KeypadKey::Digit(8),
-            KeypadKey::Digit(9),
-        ],
+        [KeypadKey::Digit(1), KeypadKey::Digit(2), KeypadKey::Digit(3)],
+        [KeypadKey::Digit(4), KeypadKey::Digit(5), KeypadKey::Digit(6)],
+        [KeypadKey::Digit(7), KeypadKey::Digit(8), KeypadKey::Digit(9)],
         [extra, KeypadKey::Digit(0), KeypadKey::Backspace],
     ];
     for row in rows {
@@ -66,8 +44,7 @@ pub fn keypad(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events:
             for key in row {
                 let label = key_label(i18n, key);
                 let button =
-                    egui::Button::new(RichText::new(label).text_style(egui::TextStyle::Heading))
-                        .min_size(size);
+                    egui::Button::new(RichText::new(label).text_style(egui::TextStyle::Heading)).min_size(size);
                 if ui.add_enabled(enabled, button).clicked() {
                     events.push(Event::Keypad(key));
                 }

@@ -87,9 +87,7 @@ impl TillApp {
             }
             AppCommand::SetLayout(layout) => {
                 self.config.layout = layout;
-                ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(
-                    layout == Layout::FullScreen,
-                ));
+                ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(layout == Layout::FullScreen));
                 self.placed = false;
             }
             AppCommand::SetAlwaysOnTop(on_top) => {
@@ -141,8 +139,7 @@ impl TillApp {
                     .strong(),
             );
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                let menu = egui::Button::new(self.i18n.t("menu"))
-                    .min_size(egui::vec2(110.0, theme::TOUCH_HEIGHT));
+                let menu = egui::Button::new(self.i18n.t("menu")).min_size(egui::vec2(110.0, theme::TOUCH_HEIGHT));
                 if ui.add(menu).clicked() {
                     commands.push(AppCommand::ToggleMenu);
                 }
@@ -168,10 +165,7 @@ impl TillApp {
             ui.label(RichText::new(i18n.t("menu-layout")).strong());
             ui.horizontal(|ui| {
                 let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
-                for (layout, key) in [
-                    (Layout::SidePanel, "layout-side"),
-                    (Layout::FullScreen, "layout-full"),
-                ] {
+                for (layout, key) in [(Layout::SidePanel, "layout-side"), (Layout::FullScreen, "layout-full")] {
                     let button = egui::Button::new(i18n.t(key))
                         .min_size(size)
                         .selected(self.config.layout == layout);
@@ -221,23 +215,15 @@ impl TillApp {
             .show(ui, |ui| {
                 ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
-                    let close = egui::Button::new("×")
-                        .min_size(egui::vec2(theme::TOUCH_HEIGHT, theme::TOUCH_HEIGHT));
+                    let close = egui::Button::new("×").min_size(egui::vec2(theme::TOUCH_HEIGHT, theme::TOUCH_HEIGHT));
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                        if ui
-                            .add(close)
-                            .on_hover_text(self.i18n.t("notice-dismiss"))
-                            .clicked()
-                        {
+                        if ui.add(close).on_hover_text(self.i18n.t("notice-dismiss")).clicked() {
                             events.push(Event::DismissNotice);
                         }
                         ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
                             ui.add(
-                                egui::Label::new(
-                                    RichText::new(self.i18n.notice(notice))
-                                        .color(theme::TEXT_STRONG),
-                                )
-                                .wrap(),
+                                egui::Label::new(RichText::new(self.i18n.notice(notice)).color(theme::TEXT_STRONG))
+                                    .wrap(),
                             );
                         });
                     });
@@ -250,39 +236,23 @@ impl TillApp {
         let (text, error) = match &self.session.state.backend {
             BackendStatus::Starting => (i18n.t("status-starting"), false),
             BackendStatus::Ready(BackendKind::Embedded { path }) => (
-                i18n.t_args(
-                    "status-embedded",
-                    &[("path", Arg::Text(path.display().to_string()))],
-                ),
+                i18n.t_args("status-embedded", &[("path", Arg::Text(path.display().to_string()))]),
                 false,
             ),
-            BackendStatus::Ready(BackendKind::Server { url }) => (
-                i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]),
-                false,
-            ),
+            BackendStatus::Ready(BackendKind::Server { url }) => {
+                (i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]), false)
+            }
             BackendStatus::Failed(error) => {
                 let reason = i18n.notice(&crate::workflow::error_notice(error));
-                (
-                    i18n.t_args("status-failed", &[("reason", Arg::Text(reason))]),
-                    true,
-                )
+                (i18n.t_args("status-failed", &[("reason", Arg::Text(reason))]), true)
             }
         };
         let mut label = RichText::new(text).small();
-        label = label.color(if error {
-            theme::STATUS_ERROR
-        } else {
-            theme::STATUS_TEXT
-        });
+        label = label.color(if error { theme::STATUS_ERROR } else { theme::STATUS_TEXT });
         let demo = self.session.state.demo.then(|| i18n.t("status-demo"));
         ui.horizontal(|ui| {
             if let Some(demo) = demo {
-                ui.label(
-                    RichText::new(demo)
-                        .small()
-                        .strong()
-                        .color(theme::STATUS_TEXT),
-                );
+                ui.label(RichText::new(demo).small().strong().color(theme::STATUS_TEXT));
             }
             ui.add(egui::Label::new(label).truncate());
         });
@@ -312,32 +282,37 @@ impl eframe::App for TillApp {
             .frame(egui::Frame::new().fill(theme::STATUS_BG).inner_margin(8.0))
             .show(ui, |ui| self.status_line(ui));
         let wide = ui.available_width() >= 760.0;
-        if wide && !matches!(self.session.state.screen, Screen::Idle) {
+        let order_beside = matches!(
+            self.session.state.screen,
+            Screen::AddGuest
+                | Screen::Order
+                | Screen::Guest
+                | Screen::Stamps
+                | Screen::Promotions
+                | Screen::ConfirmReplace { .. }
+        );
+        if wide && order_beside {
             egui::Panel::left("order_column")
                 .exact_size(ui.available_width() * 0.4)
                 .show(ui, |ui| {
-                    egui::ScrollArea::vertical()
-                        .id_salt("order_scroll")
-                        .show(ui, |ui| {
-                            screens::order_column(ui, &self.session.state, &self.i18n, &mut events);
-                        });
+                    egui::ScrollArea::vertical().id_salt("order_scroll").show(ui, |ui| {
+                        screens::order_column(ui, &self.session.state, &self.i18n, &mut events);
+                    });
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical()
-                .id_salt("screen_scroll")
-                .show(ui, |ui| {
-                    if self.menu_open {
-                        self.menu(ui, &mut commands);
-                    }
-                    self.notice_banner(ui, &mut events);
-                    let cx = screens::ScreenContext {
-                        i18n: &self.i18n,
-                        program_name: &self.config.program_name,
-                        wide,
-                    };
-                    screens::show(ui, &self.session.state, &cx, &mut events);
-                });
+            egui::ScrollArea::vertical().id_salt("screen_scroll").show(ui, |ui| {
+                if self.menu_open {
+                    self.menu(ui, &mut commands);
+                }
+                self.notice_banner(ui, &mut events);
+                let cx = screens::ScreenContext {
+                    i18n: &self.i18n,
+                    program_name: &self.config.program_name,
+                    wide,
+                };
+                screens::show(ui, &self.session.state, &cx, &mut events);
+            });
         });
         let ctx = ui.ctx().clone();
         for command in commands {
@@ -359,11 +334,7 @@ fn window_level(on_top: bool) -> egui::WindowLevel {
 
 /// Opens the embedded ledger on the worker thread; in demo mode, creates the demo programme on
 /// first run.
-fn open_embedded(
-    path: PathBuf,
-    demo: bool,
-    clock: Box<dyn Clock>,
-) -> Result<Box<dyn LoyaltyBackend>, LoyaltyError> {
+fn open_embedded(path: PathBuf, demo: bool, clock: Box<dyn Clock>) -> Result<Box<dyn LoyaltyBackend>, LoyaltyError> {
     let now = clock.now();
     let mut backend = EmbeddedBackend::open(path, clock)?;
     if demo && backend.ledger().seed_demo(now)? {
@@ -415,14 +386,9 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
 
 /// Runs the till window until it is closed.
 pub fn run(cli: Cli) -> Result<(), String> {
-    let paths = Paths::resolve(cli.data_dir.as_deref())
-        .ok_or("no home folder to keep the till's data in")?;
-    std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
-        format!(
-            "cannot create the data folder {}: {e}",
-            paths.data_dir.display()
-        )
-    })?;
+    let paths = Paths::resolve(cli.data_dir.as_deref()).ok_or("no home folder to keep the till's data in")?;
+    std::fs::create_dir_all(&paths.data_dir)
+        .map_err(|e| format!("cannot create the data folder {}: {e}", paths.data_dir.display()))?;
     let _log_guard = crate::logging::init(&paths.logs_dir);
     let mut config = Config::load(&paths.config_file);
     if let Some(lang) = cli.lang {

@@ -6,8 +6,7 @@ use crate::domain::{SpendLimitKind, SpendQuote};
 use crate::i18n::{Arg, I18n};
 use crate::money::Kopecks;
 use crate::workflow::{
-    Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, State,
-    TenderMethod,
+    Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, State, TenderMethod,
 };
 use egui::{RichText, Ui};
 
@@ -57,11 +56,7 @@ fn idle(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Eve
     )
     .fill(theme::ACCENT)
     .min_size(egui::vec2(ui.available_width(), theme::BRAND_HEIGHT));
-    if ui
-        .add(brand)
-        .on_hover_text(cx.i18n.t("idle-brand-hint"))
-        .clicked()
-    {
+    if ui.add(brand).on_hover_text(cx.i18n.t("idle-brand-hint")).clicked() {
         events.push(Event::OpenPlugin);
     }
     ui.label(RichText::new(cx.i18n.t("idle-brand-hint")).color(theme::TEXT_MUTED));
@@ -78,7 +73,7 @@ fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mu
             ui.label(RichText::new(i18n.t("order-empty")).color(theme::TEXT_MUTED));
         }
         for line in &state.order.lines {
-            ui.horizontal(|ui| {
+            theme::row(ui, |ui| {
                 let name = if line.quantity > 1 {
                     format!("{} × {}", line.name, line.quantity)
                 } else {
@@ -88,8 +83,7 @@ fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mu
                     Some(gift) => {
                         ui.label(RichText::new(name).color(theme::GIFT));
                         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                            let points = i18n
-                                .t_args("order-gift-points", &[("points", money_arg(gift.points))]);
+                            let points = i18n.t_args("order-gift-points", &[("points", money_arg(gift.points))]);
                             ui.label(RichText::new(points).color(theme::GIFT));
                         });
                     }
@@ -103,11 +97,7 @@ fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mu
             });
         }
         ui.separator();
-        value_row(
-            ui,
-            &i18n.t("order-total"),
-            &state.order.subtotal().to_string(),
-        );
+        value_row(ui, &i18n.t("order-total"), &state.order.subtotal().to_string());
     });
     let in_flow = matches!(state.screen, Screen::Idle | Screen::Guest);
     if in_flow {
@@ -117,10 +107,7 @@ fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mu
             if theme::sized_button(ui, &i18n.t("order-edit"), Tone::Normal, true, size).clicked() {
                 events.push(Event::OpenOrder);
             }
-            if state.demo
-                && theme::sized_button(ui, &i18n.t("order-demo"), Tone::Normal, true, size)
-                    .clicked()
-            {
+            if state.demo && theme::sized_button(ui, &i18n.t("order-demo"), Tone::Normal, true, size).clicked() {
                 events.push(Event::UseDemoOrder);
             }
         });
@@ -148,13 +135,7 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
     let i18n = cx.i18n;
     title(ui, &i18n.t("add-guest-title"));
     ui.label(RichText::new(i18n.t("add-guest-hint")).color(theme::TEXT_MUTED));
-    let response = field(
-        ui,
-        state,
-        Field::Code,
-        &i18n.t("add-guest-placeholder"),
-        events,
-    );
+    let response = field(ui, state, Field::Code, &i18n.t("add-guest-placeholder"), events);
     if !state.is_busy() && !response.has_focus() && state.active_field == Some(Field::Code) {
         // Keyboard typing (and keyboard-mode scanners inside our window) lands in the code field.
         response.request_focus();
@@ -165,14 +146,7 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
     if state.is_busy() {
         busy_line(ui, &i18n.t("add-guest-searching"));
     }
-    if wide_button(
-        ui,
-        &i18n.t("add-guest-find"),
-        Tone::Primary,
-        !state.is_busy(),
-    )
-    .clicked()
-    {
+    if wide_button(ui, &i18n.t("add-guest-find"), Tone::Primary, !state.is_busy()).clicked() {
         events.push(Event::SubmitCode);
     }
     keypad(ui, i18n, KeypadKey::Plus, !state.is_busy(), events);
@@ -187,13 +161,7 @@ fn order_editor(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut
         order_summary(ui, state, cx, events);
     }
     ui.label(RichText::new(i18n.t("order-line-hint")).color(theme::TEXT_MUTED));
-    field(
-        ui,
-        state,
-        Field::LinePrice,
-        &i18n.t("order-line-placeholder"),
-        events,
-    );
+    field(ui, state, Field::LinePrice, &i18n.t("order-line-placeholder"), events);
     ui.horizontal(|ui| {
         let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
         if theme::sized_button(ui, &i18n.t("order-add-line"), Tone::Primary, true, size).clicked() {
@@ -231,28 +199,17 @@ fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Ev
                     .color(theme::ACCENT),
             );
         });
-        value_row(
-            ui,
-            &i18n.t("guest-available"),
-            &card_data.available.to_string(),
-        );
+        value_row(ui, &i18n.t("guest-available"), &card_data.available.to_string());
         let group = i18n.t_args(
             "guest-group-value",
             &[
                 ("group", Arg::Text(card_data.group.name.clone())),
-                (
-                    "discount",
-                    Arg::Text(percent_text(card_data.group.discount_bp)),
-                ),
+                ("discount", Arg::Text(percent_text(card_data.group.discount_bp))),
             ],
         );
         value_row(ui, &i18n.t("guest-group"), &group);
         for stamp in &card_data.stamps {
-            value_row(
-                ui,
-                &stamp.card_name,
-                &format!("{} / {}", stamp.collected, stamp.needed),
-            );
+            value_row(ui, &stamp.card_name, &format!("{} / {}", stamp.collected, stamp.needed));
         }
         let promos = i18n.t_args(
             "guest-promotions-count",
@@ -260,23 +217,27 @@ fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Ev
         );
         value_row(ui, &i18n.t("guest-promotions"), &promos);
     });
-    let half = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
-    ui.horizontal(|ui| {
-        if theme::sized_button(ui, &i18n.t("guest-stamps"), Tone::Normal, true, half).clicked() {
-            events.push(Event::ShowStamps);
+    // Side by side on a wide screen; stacked in the side panel, where the labels would not fit.
+    let views = [
+        ("guest-stamps", Event::ShowStamps),
+        ("guest-check-promotions", Event::ShowPromotions),
+    ];
+    if cx.wide {
+        ui.horizontal(|ui| {
+            let half = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+            for (key, event) in views {
+                if theme::sized_button(ui, &i18n.t(key), Tone::Normal, true, half).clicked() {
+                    events.push(event);
+                }
+            }
+        });
+    } else {
+        for (key, event) in views {
+            if wide_button(ui, &i18n.t(key), Tone::Normal, true).clicked() {
+                events.push(event);
+            }
         }
-        if theme::sized_button(
-            ui,
-            &i18n.t("guest-check-promotions"),
-            Tone::Normal,
-            true,
-            half,
-        )
-        .clicked()
-        {
-            events.push(Event::ShowPromotions);
-        }
-    });
+    }
     if !cx.wide {
         order_summary(ui, state, cx, events);
     }
@@ -296,11 +257,7 @@ pub fn percent_text(bp: i64) -> String {
     if bp % 100 == 0 {
         (bp / 100).to_string()
     } else {
-        format!(
-            "{},{}",
-            bp / 100,
-            format!("{:02}", bp % 100).trim_end_matches('0')
-        )
+        format!("{},{}", bp / 100, format!("{:02}", bp % 100).trim_end_matches('0'))
     }
 }
 
@@ -359,10 +316,7 @@ fn promotions(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut V
         card(ui, |ui| {
             ui.label(RichText::new(&promo.name).strong());
             ui.label(&promo.description);
-            let until = i18n.t_args(
-                "promotions-until",
-                &[("date", Arg::Text(date_text(promo.ends_at)))],
-            );
+            let until = i18n.t_args("promotions-until", &[("date", Arg::Text(date_text(promo.ends_at)))]);
             ui.label(RichText::new(until).color(theme::TEXT_MUTED));
         });
     }
@@ -389,11 +343,7 @@ pub fn date_text(unix: i64) -> String {
 
 fn confirm_replace(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
-    let name = state
-        .guest
-        .as_ref()
-        .map(|g| g.name.clone())
-        .unwrap_or_default();
+    let name = state.guest.as_ref().map(|g| g.name.clone()).unwrap_or_default();
     title(ui, &i18n.t("replace-title"));
     ui.label(i18n.t_args("replace-question", &[("name", Arg::Text(name))]));
     if wide_button(ui, &i18n.t("replace-yes"), Tone::Primary, true).clicked() {
@@ -407,11 +357,7 @@ fn confirm_replace(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &
 fn amounts_card(ui: &mut Ui, quote: &SpendQuote, cx: &ScreenContext<'_>, state: &State) {
     let i18n = cx.i18n;
     card(ui, |ui| {
-        value_row(
-            ui,
-            &i18n.t("payment-subtotal"),
-            &state.order.subtotal().to_string(),
-        );
+        value_row(ui, &i18n.t("payment-subtotal"), &state.order.subtotal().to_string());
         let discount = state.order.subtotal().saturating_sub(quote.amount_due);
         if discount > Kopecks::ZERO {
             value_row(ui, &i18n.t("payment-discount"), &format!("−{discount}"));
@@ -420,13 +366,7 @@ fn amounts_card(ui: &mut Ui, quote: &SpendQuote, cx: &ScreenContext<'_>, state: 
     });
 }
 
-fn payment_choice(
-    ui: &mut Ui,
-    state: &State,
-    quote: &SpendQuote,
-    cx: &ScreenContext<'_>,
-    events: &mut Vec<Event>,
-) {
+fn payment_choice(ui: &mut Ui, state: &State, quote: &SpendQuote, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
     title(ui, &i18n.t("payment-choice-title"));
     amounts_card(ui, quote, cx, state);
@@ -468,7 +408,7 @@ fn limits_explanation(ui: &mut Ui, quote: &SpendQuote, cx: &ScreenContext<'_>) {
                 SpendLimitKind::AmountDue => i18n.t("limit-amount-due"),
             };
             let deciding = Some(limit.kind) == binding;
-            ui.horizontal(|ui| {
+            theme::row(ui, |ui| {
                 let marker = if deciding { "• " } else { "   " };
                 let text = RichText::new(format!("{marker}{label}"));
                 ui.label(if deciding {
@@ -501,6 +441,19 @@ fn payment(
     cx: &ScreenContext<'_>,
     events: &mut Vec<Event>,
 ) {
+    if cx.wide {
+        // Full screen: what the guest owes and why on the left, what the cashier types on the right.
+        ui.columns(2, |columns| {
+            payment_summary(&mut columns[0], state, mode, quote, cx);
+            payment_inputs(&mut columns[1], state, mode, quote, cx, events);
+        });
+    } else {
+        payment_summary(ui, state, mode, quote, cx);
+        payment_inputs(ui, state, mode, quote, cx, events);
+    }
+}
+
+fn payment_summary(ui: &mut Ui, state: &State, mode: PaymentMode, quote: &SpendQuote, cx: &ScreenContext<'_>) {
     let i18n = cx.i18n;
     let title_key = if mode == PaymentMode::Spend {
         "payment-spend-title"
@@ -509,19 +462,10 @@ fn payment(
     };
     title(ui, &i18n.t(title_key));
     amounts_card(ui, quote, cx, state);
-    let spent = state.form_spent(mode);
     if mode == PaymentMode::Spend {
         let max = i18n.t_args("payment-max", &[("max", money_arg(quote.max_spend))]);
         ui.label(RichText::new(max).strong());
         limits_explanation(ui, quote, cx);
-        ui.label(i18n.t("payment-spend-label"));
-        field(
-            ui,
-            state,
-            Field::Spend,
-            &i18n.t("payment-amount-placeholder"),
-            events,
-        );
     } else {
         let accrual = i18n.t_args(
             "payment-accrual-preview",
@@ -529,32 +473,41 @@ fn payment(
         );
         ui.label(accrual);
     }
-    match &spent {
+}
+
+fn payment_inputs(
+    ui: &mut Ui,
+    state: &State,
+    mode: PaymentMode,
+    quote: &SpendQuote,
+    cx: &ScreenContext<'_>,
+    events: &mut Vec<Event>,
+) {
+    let i18n = cx.i18n;
+    if mode == PaymentMode::Spend {
+        ui.label(i18n.t("payment-spend-label"));
+        field(ui, state, Field::Spend, &i18n.t("payment-amount-placeholder"), events);
+    }
+    match state.form_spent(mode) {
         Ok(spent) => {
-            let remainder = State::remainder(quote, *spent);
+            let remainder = State::remainder(quote, spent);
             card(ui, |ui| {
                 value_row(ui, &i18n.t("payment-remainder"), &remainder.to_string());
                 if mode == PaymentMode::Spend {
-                    let accrual = quote.accrual_for(*spent);
-                    value_row(ui, &i18n.t("payment-accrual"), &accrual.to_string());
+                    value_row(ui, &i18n.t("payment-accrual"), &quote.accrual_for(spent).to_string());
                 }
             });
         }
         Err(error) => {
-            let notice = crate::workflow::amount_notice(*error);
+            let notice = crate::workflow::amount_notice(error);
             ui.label(RichText::new(i18n.notice(&notice)).color(theme::DANGER));
         }
     }
     ui.horizontal(|ui| {
         let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
-        for (method, key) in [
-            (TenderMethod::Cash, "tender-cash"),
-            (TenderMethod::Card, "tender-card"),
-        ] {
+        for (method, key) in [(TenderMethod::Cash, "tender-cash"), (TenderMethod::Card, "tender-card")] {
             let selected = state.tender == method;
-            let button = egui::Button::new(i18n.t(key))
-                .min_size(size)
-                .selected(selected);
+            let button = egui::Button::new(i18n.t(key)).min_size(size).selected(selected);
             if ui.add(button).clicked() {
                 events.push(Event::SetTender(method));
             }
@@ -574,9 +527,7 @@ fn payment(
                 );
             });
             let exact = egui::vec2(ui.available_width(), theme::TOUCH_HEIGHT);
-            if theme::sized_button(ui, &i18n.t("payment-exact"), Tone::Normal, true, exact)
-                .clicked()
-            {
+            if theme::sized_button(ui, &i18n.t("payment-exact"), Tone::Normal, true, exact).clicked() {
                 events.push(Event::ExactAmount);
             }
         });
@@ -584,28 +535,17 @@ fn payment(
             value_row(ui, &i18n.t("payment-change"), &change.to_string());
         }
     }
-    keypad(ui, i18n, KeypadKey::Comma, true, events);
-    if wide_button(
-        ui,
-        &i18n.t("payment-confirm"),
-        Tone::Primary,
-        !state.is_busy(),
-    )
-    .clicked()
-    {
+    // The actions come before the keypad so they stay on screen without scrolling.
+    if wide_button(ui, &i18n.t("payment-confirm"), Tone::Primary, !state.is_busy()).clicked() {
         events.push(Event::ConfirmPayment);
     }
     if wide_button(ui, &i18n.t("cancel"), Tone::Normal, true).clicked() {
         events.push(Event::CancelPayment);
     }
+    keypad(ui, i18n, KeypadKey::Comma, true, events);
 }
 
-fn processing(
-    ui: &mut Ui,
-    payment: &PaymentInProgress,
-    cx: &ScreenContext<'_>,
-    events: &mut Vec<Event>,
-) {
+fn processing(ui: &mut Ui, payment: &PaymentInProgress, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
     let key = match payment.stage {
         PaymentStage::Holding => "processing-hold",
@@ -638,11 +578,7 @@ fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Eve
             if let Some(notice) = &state.notice {
                 ui.label(RichText::new(i18n.notice(notice)).text_style(egui::TextStyle::Heading));
             }
-            value_row(
-                ui,
-                &i18n.t("done-balance"),
-                &receipt.balance_after.to_string(),
-            );
+            value_row(ui, &i18n.t("done-balance"), &receipt.balance_after.to_string());
             if let Some(group) = &receipt.new_group {
                 ui.label(i18n.t_args("done-new-group", &[("group", Arg::Text(group.clone()))]));
             }

@@ -38,23 +38,11 @@ pub fn apply(ctx: &egui::Context) {
         style.visuals.selection.bg_fill = ACCENT;
         style.visuals.selection.stroke = Stroke::new(1.0, ACCENT_TEXT);
         style.text_styles = [
-            (
-                TextStyle::Small,
-                FontId::new(15.0, FontFamily::Proportional),
-            ),
+            (TextStyle::Small, FontId::new(15.0, FontFamily::Proportional)),
             (TextStyle::Body, FontId::new(20.0, FontFamily::Proportional)),
-            (
-                TextStyle::Button,
-                FontId::new(22.0, FontFamily::Proportional),
-            ),
-            (
-                TextStyle::Heading,
-                FontId::new(28.0, FontFamily::Proportional),
-            ),
-            (
-                TextStyle::Monospace,
-                FontId::new(20.0, FontFamily::Monospace),
-            ),
+            (TextStyle::Button, FontId::new(22.0, FontFamily::Proportional)),
+            (TextStyle::Heading, FontId::new(28.0, FontFamily::Proportional)),
+            (TextStyle::Monospace, FontId::new(20.0, FontFamily::Monospace)),
             (big_text(), FontId::new(40.0, FontFamily::Proportional)),
         ]
         .into();
@@ -71,15 +59,32 @@ pub enum Tone {
     Danger,
 }
 
-/// A full-width touch button.
+/// A full-width touch button, its text centred.
 pub fn wide_button(ui: &mut Ui, text: &str, tone: Tone, enabled: bool) -> Response {
-    sized_button(
-        ui,
-        text,
-        tone,
-        enabled,
-        Vec2::new(ui.available_width(), height_for(tone)),
-    )
+    ui.vertical_centered_justified(|ui| {
+        sized_button(
+            ui,
+            text,
+            tone,
+            enabled,
+            Vec2::new(ui.available_width(), height_for(tone)),
+        )
+    })
+    .inner
+}
+
+/// Height of a line of text in a card: rows are read, not pressed, so they need not be
+/// touch-sized.
+pub const ROW_HEIGHT: f32 = 30.0;
+
+/// A horizontal row of text, as tall as the text rather than a touch target.
+pub fn row<R>(ui: &mut Ui, add: impl FnOnce(&mut Ui) -> R) -> R {
+    ui.scope(|ui| {
+        ui.spacing_mut().interact_size.y = ROW_HEIGHT;
+        ui.spacing_mut().item_spacing.y = 4.0;
+        ui.horizontal(add).inner
+    })
+    .inner
 }
 
 /// A touch button of a given width (for rows of buttons).
@@ -126,7 +131,7 @@ pub fn card<R>(ui: &mut Ui, add: impl FnOnce(&mut Ui) -> R) -> R {
 
 /// A label / value row: the label muted on the left, the value strong on the right.
 pub fn value_row(ui: &mut Ui, label: &str, value: &str) {
-    ui.horizontal(|ui| {
+    row(ui, |ui| {
         ui.label(RichText::new(label).color(TEXT_MUTED));
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.label(RichText::new(value).color(TEXT_STRONG).strong());
