@@ -2,7 +2,7 @@
 
 use crate::config::Layout;
 use crate::i18n::Lang;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -35,6 +35,17 @@ pub struct Cli {
     /// Drive a demo visit to a screen at start-up (for screenshots and support); needs --demo.
     #[arg(long, value_enum, requires = "demo")]
     pub scenario: Option<Scenario>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Tools for support and measurement; without one, the till runs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reads raw scanner or card-reader lines on stdin (escapes \r \n \t \\ \xNN allowed) and prints
+    /// one JSON object per line: the parsed event with card data masked, or a clear error.
+    ParseScan,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
 //! Where the till keeps its files, and the settings the owner or cashier can change.
 
 use crate::i18n::Lang;
+use crate::scan::magstripe::IdentifyField;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,30 @@ pub struct Config {
     pub always_on_top: bool,
     /// Names this till in operation ids, so two tills never make the same id.
     pub till_id: String,
+    pub scan: ScanSettings,
+}
+
+/// How scanned and swiped input is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScanSettings {
+    /// Which part of a magnetic stripe identifies the guest.
+    pub identify_field: IdentifyField,
+    /// The programme's key for signed app QR tokens (a secret: export bundles drop it).
+    pub token_secret: String,
+    /// How long an app QR token stays valid after it was issued.
+    pub token_max_age_secs: i64,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings {
+            identify_field: IdentifyField::default(),
+            // The demo programme's key; a real programme sets its own.
+            token_secret: "demo-programme-secret".to_string(),
+            token_max_age_secs: 600,
+        }
+    }
 }
 
 impl Default for Config {
@@ -38,6 +63,7 @@ impl Default for Config {
             layout: Layout::SidePanel,
             always_on_top: true,
             till_id: "till-1".to_string(),
+            scan: ScanSettings::default(),
         }
     }
 }

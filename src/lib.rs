@@ -10,12 +10,14 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod diagnostics;
 pub mod domain;
 pub mod i18n;
 pub mod ledger;
 pub mod logging;
 pub mod mask;
 pub mod money;
+pub mod scan;
 pub mod ui;
 pub mod worker;
 pub mod workflow;

@@ -2,15 +2,38 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use clap::Parser;
-use loyalty_till::cli::Cli;
+use loyalty_till::cli::{Cli, Command};
+use loyalty_till::config::{Config, Paths};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::ParseScan) = cli.command {
+        return parse_scan(&cli);
+    }
     match loyalty_till::ui::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("loyalty-till: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_scan(cli: &Cli) -> ExitCode {
+    let config = Paths::resolve(cli.data_dir.as_deref())
+        .map(|paths| Config::load(&paths.config_file))
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let scan_config = loyalty_till::diagnostics::scan_config(&config.scan, now);
+    let stdin = std::io::stdin().lock();
+    match loyalty_till::diagnostics::parse_scan(stdin, std::io::stdout().lock(), &scan_config, now) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("loyalty-till parse-scan: {error}");
             ExitCode::FAILURE
         }
     }

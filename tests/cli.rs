@@ -1,0 +1,53 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+//! The shipped binary's diagnostics, run as support would run them.
+
+use loyalty_till::scan::payload::sign_gift_token;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn parse_scan(input: &str, data_dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty-till"))
+        .args(["--data-dir", data_dir.to_str().unwrap(), "parse-scan"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(!text.contains("4111111111111111"), "a card number leaked: {text}");
+    text.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+}
+
+#[test]
+fn parse_scan_prints_masked_events_and_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let gift = sign_gift_token(b"demo-programme-secret", "100001", "G100001", now - 10);
+    let forged = sign_gift_token(b"another-secret", "100001", "G100001", now - 10);
+    let input = format!(
+        "%B4111111111111111^SMIRNOVA/ANNA^3012101?;4111111111111111=30121010000000000000?\\r\n\
+         %E?;7001000010?\\r\n\
+         100001\n\
+         {gift}\n\
+         {forged}\n\
+         \\x00\\x01\\x02\n\
+         bad escape \\q\n\
+         +79161234567\n\
+         {}\n",
+        "7".repeat(10_000)
+    );
+    let lines = parse_scan(&input, dir.path());
+    assert_eq!(lines.len(), 9);
+    assert_eq!(lines[0]["kind"], "magnetic_card");
+    assert_eq!(lines[0]["identifier"], "411111******1111");
+    assert_eq!(lines[1]["kind"], "magnetic_card", "track 1 failed, track 2 identifies: {}", lines[1]);
+    assert_eq!(lines[2]["detail"]["payload"], "card_code");
+    assert_eq!(lines[3]["detail"]["payload"], "gift_token");
+    assert!(lines[4]["error"].as_str().unwrap().to_lowercase().contains("sign"), "{}", lines[4]);
+    assert!(lines[5]["error"].is_string(), "control bytes are refused: {}", lines[5]);
+    assert!(lines[6]["error"].as_str().unwrap().starts_with("bad escape"));
+    assert_eq!(lines[7]["detail"]["payload"], "card_code", "a phone in a QR is a code, not a track 3");
+    assert!(lines[8]["error"].is_string(), "a 10,000-byte line is refused");
+}
