@@ -12,6 +12,8 @@ packages=(
   xvfb imagemagick xdotool x11-utils
   # Building: a C compiler for the bundled SQLite, pkg-config.
   build-essential pkg-config
+  # Serial tests: linked pseudo-terminal pairs that can be unplugged and plugged back.
+  socat
 )
 
 missing=()

@@ -266,19 +266,40 @@ fn english_is_a_setting_away() {
     assert!(till.sees("Find guest"));
 }
 
+/// Every button and text field on the screen is at least 56 logical pixels tall.
+fn assert_touch_sized(till: &Till, screen: &str) {
+    let mut checked = 0;
+    for role in [Role::Button, Role::TextInput] {
+        for node in till.harness.query_all_by_role(role) {
+            let rect = node.rect();
+            assert!(
+                rect.height() >= 55.9,
+                "{screen}: {role:?} {:?} is {} px tall",
+                node.accesskit_node().label(),
+                rect.height()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "{screen}: only {checked} controls found");
+}
+
 #[test]
 fn every_pressable_control_is_touch_sized() {
-    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    let mut till = open_till((420.0, 3000.0), Lang::Ru);
+    assert_touch_sized(&till, "idle");
+    till.click("Демо-заказ");
     add_guest_by_keypad(&mut till, "100001");
-    for node in till.harness.query_all_by_role(Role::Button) {
-        let rect = node.rect();
-        assert!(
-            rect.height() >= 55.9,
-            "button {:?} is {} px tall",
-            node.accesskit_node().label(),
-            rect.height()
-        );
-    }
+    assert_touch_sized(&till, "guest");
+    till.click("Касса");
+    till.wait_for("the payment choice", |s| matches!(s.screen, Screen::PaymentChoice { .. }));
+    assert_touch_sized(&till, "payment choice");
+    till.click_containing("Списать бонусы");
+    assert_touch_sized(&till, "payment");
+    till.click("Отмена");
+    till.click("Удалить гостя");
+    till.click("GetMeBack");
+    assert_touch_sized(&till, "add guest");
 }
 
 /// Анна's id, looked up the way a till would (it counts as one identification).

@@ -777,3 +777,19 @@ fn backend_failure_is_reported() {
     assert!(matches!(state.backend, BackendStatus::Failed(_)));
     assert_eq!(notice_key(&state), Some("err-storage"));
 }
+
+#[test]
+fn notices_can_be_dismissed_and_fields_focused() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::FocusField(Field::Tendered));
+    update(&mut state, Event::Keypad(KeypadKey::Digit(5)));
+    assert_eq!(state.fields.tendered, "5");
+    assert_eq!(state.fields.spend, "350", "the keypad typed into the focused field only");
+    update(&mut state, Event::FieldEdited(Field::Spend, "x".into()));
+    update(&mut state, Event::ConfirmPayment);
+    assert!(state.notice.is_some());
+    update(&mut state, Event::DismissNotice);
+    assert!(state.notice.is_none());
+}
