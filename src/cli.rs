@@ -54,6 +54,12 @@ pub enum Scenario {
     Idle,
     /// A demo guest with a gift identified.
     Guest,
+    /// «Информация о штампах» for the demo guest.
+    Stamps,
+    /// «Проверка акций» for the demo guest.
+    Promotions,
+    /// A second guest scanned while one is attached: the replace question.
+    Replace,
     /// The spend-bonuses payment form with «Точная сумма» pressed.
     Payment,
     /// The success message after paying part of the check with bonuses.

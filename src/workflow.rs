@@ -511,8 +511,14 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             }
         }
         Event::Back => back(state),
-        Event::ShowStamps if state.guest.is_some() => state.go(Screen::Stamps),
-        Event::ShowPromotions if state.guest.is_some() => state.go(Screen::Promotions),
+        Event::ShowStamps if state.guest.is_some() => {
+            state.notice = None;
+            state.go(Screen::Stamps);
+        }
+        Event::ShowPromotions if state.guest.is_some() => {
+            state.notice = None;
+            state.go(Screen::Promotions);
+        }
         Event::ShowStamps | Event::ShowPromotions => state.notice = Some(Notice::error("err-no-guest")),
         Event::OpenOrder => {
             if !state.in_payment() {
@@ -625,6 +631,8 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
 }
 
 fn back(state: &mut State) {
+    // A message belongs to the screen it was shown on.
+    state.notice = None;
     match state.screen {
         Screen::Stamps | Screen::Promotions | Screen::AddGuest | Screen::Order => {
             // Leaving the add-guest screen abandons a lookup still on its way; its answer is dropped.

@@ -17,13 +17,18 @@ fn parse_scan(input: &str, data_dir: &std::path::Path) -> Vec<serde_json::Value>
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(!text.contains("4111111111111111"), "a card number leaked: {text}");
-    text.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
 }
 
 #[test]
 fn parse_scan_prints_masked_events_and_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let gift = sign_gift_token(b"demo-programme-secret", "100001", "G100001", now - 10);
     let forged = sign_gift_token(b"another-secret", "100001", "G100001", now - 10);
     let input = format!(
@@ -42,12 +47,23 @@ fn parse_scan_prints_masked_events_and_clear_errors() {
     assert_eq!(lines.len(), 9);
     assert_eq!(lines[0]["kind"], "magnetic_card");
     assert_eq!(lines[0]["identifier"], "411111******1111");
-    assert_eq!(lines[1]["kind"], "magnetic_card", "track 1 failed, track 2 identifies: {}", lines[1]);
+    assert_eq!(
+        lines[1]["kind"], "magnetic_card",
+        "track 1 failed, track 2 identifies: {}",
+        lines[1]
+    );
     assert_eq!(lines[2]["detail"]["payload"], "card_code");
     assert_eq!(lines[3]["detail"]["payload"], "gift_token");
-    assert!(lines[4]["error"].as_str().unwrap().to_lowercase().contains("sign"), "{}", lines[4]);
+    assert!(
+        lines[4]["error"].as_str().unwrap().to_lowercase().contains("sign"),
+        "{}",
+        lines[4]
+    );
     assert!(lines[5]["error"].is_string(), "control bytes are refused: {}", lines[5]);
     assert!(lines[6]["error"].as_str().unwrap().starts_with("bad escape"));
-    assert_eq!(lines[7]["detail"]["payload"], "card_code", "a phone in a QR is a code, not a track 3");
+    assert_eq!(
+        lines[7]["detail"]["payload"], "card_code",
+        "a phone in a QR is a code, not a track 3"
+    );
     assert!(lines[8]["error"].is_string(), "a 10,000-byte line is refused");
 }

@@ -292,7 +292,9 @@ fn every_pressable_control_is_touch_sized() {
     add_guest_by_keypad(&mut till, "100001");
     assert_touch_sized(&till, "guest");
     till.click("Касса");
-    till.wait_for("the payment choice", |s| matches!(s.screen, Screen::PaymentChoice { .. }));
+    till.wait_for("the payment choice", |s| {
+        matches!(s.screen, Screen::PaymentChoice { .. })
+    });
     assert_touch_sized(&till, "payment choice");
     till.click_containing("Списать бонусы");
     assert_touch_sized(&till, "payment");

@@ -786,7 +786,10 @@ fn notices_can_be_dismissed_and_fields_focused() {
     update(&mut state, Event::FocusField(Field::Tendered));
     update(&mut state, Event::Keypad(KeypadKey::Digit(5)));
     assert_eq!(state.fields.tendered, "5");
-    assert_eq!(state.fields.spend, "350", "the keypad typed into the focused field only");
+    assert_eq!(
+        state.fields.spend, "350",
+        "the keypad typed into the focused field only"
+    );
     update(&mut state, Event::FieldEdited(Field::Spend, "x".into()));
     update(&mut state, Event::ConfirmPayment);
     assert!(state.notice.is_some());

@@ -8,7 +8,7 @@ pub mod theme;
 use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, SystemClock};
 use crate::cli::{Cli, Scenario};
 use crate::config::{Config, Layout, Paths, SIDE_PANEL_WIDTH};
-use crate::domain::LoyaltyError;
+use crate::domain::{LoyaltyError, ScanEvent};
 use crate::i18n::{Arg, I18n, Lang};
 use crate::worker::{Session, Worker};
 use crate::workflow::{BackendStatus, Event, Field, NoticeLevel, PaymentMode, Screen, State};
@@ -369,18 +369,22 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
         Event::FieldEdited(Field::Code, "G100001".to_string()),
         Event::SubmitCode,
     ]);
-    if scenario == Scenario::Guest {
-        return events.into();
+    match scenario {
+        Scenario::Idle | Scenario::Guest => {}
+        Scenario::Stamps => events.push(Event::ShowStamps),
+        Scenario::Promotions => events.push(Event::ShowPromotions),
+        Scenario::Replace => events.push(Event::Scan(ScanEvent::manual("100002", 0))),
+        Scenario::Payment | Scenario::Done => {
+            events.extend([
+                Event::StartPayment,
+                Event::ChoosePaymentMode(PaymentMode::Spend),
+                Event::ExactAmount,
+            ]);
+            if scenario == Scenario::Done {
+                events.push(Event::ConfirmPayment);
+            }
+        }
     }
-    events.extend([
-        Event::StartPayment,
-        Event::ChoosePaymentMode(PaymentMode::Spend),
-        Event::ExactAmount,
-    ]);
-    if scenario == Scenario::Payment {
-        return events.into();
-    }
-    events.push(Event::ConfirmPayment);
     events.into()
 }
 

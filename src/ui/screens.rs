@@ -273,11 +273,6 @@ fn stamps(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<E
     for stamp in &card_data.stamps {
         card(ui, |ui| {
             ui.label(RichText::new(&stamp.card_name).strong());
-            let fraction = if stamp.needed > 0 {
-                stamp.collected as f32 / stamp.needed as f32
-            } else {
-                0.0
-            };
             let progress = i18n.t_args(
                 "stamps-progress",
                 &[
@@ -285,11 +280,8 @@ fn stamps(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<E
                     ("needed", Arg::Number(stamp.needed)),
                 ],
             );
-            ui.add(
-                egui::ProgressBar::new(fraction.clamp(0.0, 1.0))
-                    .text(progress)
-                    .desired_height(28.0),
-            );
+            stamp_dots(ui, stamp.collected, stamp.needed);
+            ui.label(RichText::new(progress).strong());
             let reward_key = if stamp.collected >= stamp.needed {
                 "stamps-reward-ready"
             } else {
@@ -300,6 +292,32 @@ fn stamps(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<E
     }
     if wide_button(ui, &i18n.t("back"), Tone::Normal, true).clicked() {
         events.push(Event::Back);
+    }
+}
+
+/// One circle per stamp: filled when collected. A card of more than 20 stamps is drawn as 20.
+fn stamp_dots(ui: &mut Ui, collected: i64, needed: i64) {
+    const RADIUS: f32 = 12.0;
+    const MAX_DRAWN: i64 = 20;
+    let shown = needed.clamp(0, MAX_DRAWN);
+    let filled = if needed > MAX_DRAWN {
+        collected * MAX_DRAWN / needed.max(1)
+    } else {
+        collected
+    };
+    let step = RADIUS * 2.0 + 6.0;
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(step * shown as f32, RADIUS * 2.0 + 4.0),
+        egui::Sense::hover(),
+    );
+    let painter = ui.painter_at(rect);
+    for i in 0..shown {
+        let center = egui::pos2(rect.left() + RADIUS + 2.0 + step * i as f32, rect.center().y);
+        if i < filled {
+            painter.circle_filled(center, RADIUS, theme::ACCENT);
+        } else {
+            painter.circle_stroke(center, RADIUS, egui::Stroke::new(2.0, theme::CARD_BORDER));
+        }
     }
 }
 
