@@ -42,7 +42,7 @@ fn keys_used_in_code(known_prefixes: &BTreeSet<String>) -> BTreeSet<String> {
                 continue;
             }
             let before = &source[..i];
-            let translation_call = ["t(", "t_args(", "Notice::error(", "Notice::info(", "Notice::success("]
+            let translation_call = [".t(", ".t_args(", "Notice::error(", "Notice::info(", "Notice::success("]
                 .iter()
                 .any(|call| before.ends_with(call));
             let prefix = literal.split('-').next().unwrap_or_default();
