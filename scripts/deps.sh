@@ -14,6 +14,8 @@ packages=(
   build-essential pkg-config
   # Serial tests: linked pseudo-terminal pairs that can be unplugged and plugged back.
   socat
+  # The QR test corpus: QR images from qrencode, distorted with Python's PIL and numpy.
+  qrencode python3 python3-pil python3-numpy
 )
 
 missing=()

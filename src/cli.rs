@@ -46,6 +46,12 @@ pub enum Command {
     /// Reads raw scanner or card-reader lines on stdin (escapes \r \n \t \\ \xNN allowed) and prints
     /// one JSON object per line: the parsed event with card data masked, or a clear error.
     ParseScan,
+    /// Decodes a QR code from each image file (PNG or JPEG) and prints one JSON object per file:
+    /// {"file":…, "text":… or null, "ms":…}, or an "error" for a file that cannot be read.
+    DecodeImage {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,6 @@
 //! Where the till keeps its files, and the settings the owner or cashier can change.
 
+use crate::devices::serial::SerialSettings;
 use crate::i18n::Lang;
 use crate::scan::magstripe::IdentifyField;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,8 @@ pub struct Config {
     /// Names this till in operation ids, so two tills never make the same id.
     pub till_id: String,
     pub scan: ScanSettings,
+    /// Scanners and card readers on serial (or USB-COM) ports, read directly by the till.
+    pub serial_devices: Vec<SerialSettings>,
 }
 
 /// How scanned and swiped input is read.
@@ -64,6 +67,7 @@ impl Default for Config {
             always_on_top: true,
             till_id: "till-1".to_string(),
             scan: ScanSettings::default(),
+            serial_devices: Vec::new(),
         }
     }
 }

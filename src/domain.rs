@@ -263,3 +263,22 @@ pub enum LoyaltyError {
 
 /// Bounds on an identification input, checked by the core and again by every backend.
 pub const MAX_CODE_LEN: usize = 128;
+
+/// Why a read from a scanner or card reader could not become an identification. Each is one
+/// message for the cashier; the device layer logs the details (masked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanRefusal {
+    /// Not text, empty, or far too long: a device sending something else, or line noise.
+    Garbled,
+    /// A magnetic stripe read that failed or holds no usable track.
+    SwipeAgain,
+    /// A loyalty QR token whose signature is wrong.
+    QrForged,
+    /// A loyalty QR token that is too old: the guest should refresh the code in the app.
+    QrExpired,
+    /// A token issued in the future: this till's clock is wrong.
+    QrClock,
+    /// A QR code or barcode that is not one of ours.
+    QrUnknown,
+}

@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod devices;
 pub mod diagnostics;
 pub mod domain;
 pub mod i18n;
@@ -17,7 +18,9 @@ pub mod ledger;
 pub mod logging;
 pub mod mask;
 pub mod money;
+pub mod qr;
 pub mod scan;
 pub mod ui;
+pub mod wedge;
 pub mod worker;
 pub mod workflow;

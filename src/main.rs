@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::ParseScan) = cli.command {
-        return parse_scan(&cli);
+    match &cli.command {
+        Some(Command::ParseScan) => return parse_scan(&cli),
+        Some(Command::DecodeImage { files }) => return decode_image(files),
+        None => {}
     }
     match loyalty_till::ui::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,6 +36,16 @@ fn parse_scan(cli: &Cli) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("loyalty-till parse-scan: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn decode_image(files: &[std::path::PathBuf]) -> ExitCode {
+    match loyalty_till::qr::decode_files_json(files, std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("loyalty-till decode-image: {error}");
             ExitCode::FAILURE
         }
     }

@@ -236,6 +236,7 @@ fn event_name(event: &Event) -> &'static str {
         Event::FieldEdited(..) => "field_edited",
         Event::SubmitCode => "submit_code",
         Event::Scan(_) => "scan",
+        Event::ScanRefused(_) => "scan_refused",
         Event::ReplaceGuest(_) => "replace_guest",
         Event::RemoveGuest => "remove_guest",
         Event::AddOrderLine => "add_order_line",

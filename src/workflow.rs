@@ -6,6 +6,7 @@
 //! abandoned are dropped, except a hold, which is voided so that nothing stays held.
 
 use crate::backend::BackendKind;
+use crate::domain::ScanRefusal;
 use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError, MAX_CODE_LEN,
     PaymentReceipt, ScanEvent, SpendQuote,
@@ -299,6 +300,8 @@ pub enum Event {
     SubmitCode,
     /// Any identification input: keypad, scanner, card reader, camera.
     Scan(ScanEvent),
+    /// A device read that could not be understood.
+    ScanRefused(ScanRefusal),
     /// The answer to «replace the guest?».
     ReplaceGuest(bool),
     /// «Удалить гостя».
@@ -539,6 +542,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             submit_scan(state, scan, &mut effects);
         }
         Event::Scan(scan) => submit_scan(state, scan, &mut effects),
+        Event::ScanRefused(refusal) => state.notice = Some(Notice::error(refusal_key(refusal))),
         Event::ReplaceGuest(replace) => {
             if let Screen::ConfirmReplace { scan } = state.screen.clone() {
                 if replace {
@@ -1063,6 +1067,17 @@ fn demo_order_lines() -> Vec<OrderLine> {
         line("Круассан", 1, 180),
         line("Салат Цезарь", 1, 450),
     ]
+}
+
+fn refusal_key(refusal: ScanRefusal) -> &'static str {
+    match refusal {
+        ScanRefusal::Garbled => "err-scan-garbled",
+        ScanRefusal::SwipeAgain => "err-swipe-again",
+        ScanRefusal::QrForged => "err-qr-forged",
+        ScanRefusal::QrExpired => "err-qr-expired",
+        ScanRefusal::QrClock => "err-qr-clock",
+        ScanRefusal::QrUnknown => "err-qr-unknown",
+    }
 }
 
 /// One message key per amount refusal.

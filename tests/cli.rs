@@ -67,3 +67,33 @@ fn parse_scan_prints_masked_events_and_clear_errors() {
     );
     assert!(lines[8]["error"].is_string(), "a 10,000-byte line is refused");
 }
+
+#[test]
+fn decode_image_reports_each_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.png");
+    let blank = dir.path().join("blank.png");
+    image::GrayImage::from_pixel(640, 480, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_loyalty-till"))
+        .arg("decode-image")
+        .arg(&blank)
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0]["text"].is_null(), "a blank frame has no code: {}", lines[0]);
+    assert!(lines[0]["ms"].is_number());
+    assert!(
+        lines[1]["error"].is_string(),
+        "a missing file is reported: {}",
+        lines[1]
+    );
+}

@@ -137,6 +137,16 @@ err-ledger-refused = The bonus ledger refused the operation. Make the payment ag
 err-backend-unavailable = The bonus ledger is unreachable. Pay without bonuses or try later.
 err-storage = Bonus ledger error. Nothing was charged; please tell support.
 
+err-scan-garbled = The scanner sent unreadable data. Check the scanner's settings and scan again.
+err-swipe-again = The card did not read. Swipe it again.
+err-qr-forged = The QR code failed the signature check. Ask the guest to reopen the code in the app.
+err-qr-expired = The QR code has expired. Ask the guest to refresh it in the app.
+err-qr-clock = The QR code was issued "in the future": check this till's date and time.
+err-qr-unknown = This QR code or barcode is not a loyalty code.
+status-device-connected = { $device }: connected
+status-device-lost = { $device }: lost
+status-device-reopening = { $device }: reconnecting…
+
 status-starting = Connecting to the bonus ledger…
 status-embedded = Embedded ledger: { $path }
 status-server = Loyalty server: { $url }

@@ -6,7 +6,7 @@ pub mod escape;
 pub mod magstripe;
 pub mod payload;
 
-use crate::domain::{ScanEvent, ScanKind, UnixSeconds};
+use crate::domain::{ScanEvent, ScanKind, ScanRefusal, UnixSeconds};
 use crate::mask::mask_code;
 use magstripe::{IdentifyField, MagError, Swipe, mask_pan, parse_swipe};
 use payload::{Payload, PayloadError, parse_payload};
@@ -93,6 +93,20 @@ pub enum ScanError {
     Magstripe(#[from] MagError),
     #[error(transparent)]
     Payload(#[from] PayloadError),
+}
+
+impl ScanError {
+    /// The message the cashier sees for this refusal.
+    pub fn refusal(&self) -> ScanRefusal {
+        match self {
+            ScanError::TooLong { .. } | ScanError::NotUtf8 { .. } | ScanError::Empty => ScanRefusal::Garbled,
+            ScanError::Magstripe(_) => ScanRefusal::SwipeAgain,
+            ScanError::Payload(PayloadError::Forged) => ScanRefusal::QrForged,
+            ScanError::Payload(PayloadError::Expired { .. }) => ScanRefusal::QrExpired,
+            ScanError::Payload(PayloadError::FromTheFuture) => ScanRefusal::QrClock,
+            ScanError::Payload(PayloadError::Malformed(_) | PayloadError::UnknownFormat) => ScanRefusal::QrUnknown,
+        }
+    }
 }
 
 /// Decides what a raw read is and what identifies the guest in it. Reads starting with a track

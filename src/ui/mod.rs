@@ -1,6 +1,7 @@
 //! The egui/eframe shell: renders the workflow state, turns presses into events, and drains the
 //! worker's results in `logic`. The UI thread never touches the ledger.
 
+pub mod devices;
 pub mod keypad;
 pub mod screens;
 pub mod theme;
@@ -8,6 +9,7 @@ pub mod theme;
 use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, SystemClock};
 use crate::cli::{Cli, Scenario};
 use crate::config::{Config, Layout, Paths, SIDE_PANEL_WIDTH};
+use crate::devices::{DeviceMessage, DeviceStatus, classify_frame};
 use crate::domain::{LoyaltyError, ScanEvent};
 use crate::i18n::{Arg, I18n, Lang};
 use crate::worker::{Session, Worker};
@@ -33,6 +35,7 @@ pub struct TillApp {
     config: Config,
     config_file: Option<PathBuf>,
     scenario: VecDeque<Event>,
+    devices: devices::DeviceInputs,
     menu_open: bool,
     /// Window placement is applied once the monitor size is known.
     placed: bool,
@@ -51,7 +54,9 @@ impl TillApp {
         )?;
         let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());
         let state = State::new(op_prefix, options.demo);
+        let devices = devices::DeviceInputs::start(ctx, &options.config.serial_devices);
         Ok(TillApp {
+            devices,
             session: Session::new(state, worker),
             i18n: I18n::new(options.config.language),
             config: options.config,
@@ -117,6 +122,43 @@ impl TillApp {
                 0.0,
             )));
             self.placed = true;
+        }
+    }
+
+    /// Turns device reads into identifications. A read brings the window forward, so a guest
+    /// scanned while iikoFront has focus still lands here.
+    fn take_device_input(&mut self, ctx: &egui::Context) {
+        for message in self.devices.drain() {
+            match message {
+                DeviceMessage::Frame {
+                    source,
+                    bytes,
+                    received_at_ms,
+                } => {
+                    let config = crate::diagnostics::scan_config(&self.config.scan, received_at_ms.div_euclid(1000));
+                    let event = match classify_frame(&source, &bytes, received_at_ms, &config) {
+                        Ok((parsed, scan)) => {
+                            tracing::info!(%source, kind = ?parsed.kind, code = %parsed.masked, "device read");
+                            Event::Scan(scan)
+                        }
+                        Err(error) => {
+                            tracing::warn!(%source, %error, "device read refused");
+                            Event::ScanRefused(error.refusal())
+                        }
+                    };
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                    self.session.dispatch(event);
+                }
+                DeviceMessage::Status { source, status } => tracing::info!(%source, ?status, "device status"),
+                DeviceMessage::Noise {
+                    source,
+                    dropped,
+                    reason,
+                } => {
+                    tracing::warn!(%source, dropped, reason = reason.as_str(), "device noise dropped");
+                }
+            }
         }
     }
 
@@ -254,6 +296,19 @@ impl TillApp {
             if let Some(demo) = demo {
                 ui.label(RichText::new(demo).small().strong().color(theme::STATUS_TEXT));
             }
+            for (device, status) in &self.devices.statuses {
+                let (key, lost) = match status {
+                    DeviceStatus::Connected => ("status-device-connected", false),
+                    DeviceStatus::Lost(_) => ("status-device-lost", true),
+                    DeviceStatus::Reopening => ("status-device-reopening", true),
+                };
+                let text = i18n.t_args(key, &[("device", Arg::Text(device.clone()))]);
+                ui.label(RichText::new(text).small().color(if lost {
+                    theme::STATUS_ERROR
+                } else {
+                    theme::STATUS_TEXT
+                }));
+            }
             ui.add(egui::Label::new(label).truncate());
         });
     }
@@ -270,6 +325,7 @@ enum AppCommand {
 impl eframe::App for TillApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.session.poll();
+        self.take_device_input(ctx);
         self.run_scenario();
         self.place_window(ctx);
     }
