@@ -155,4 +155,21 @@ mod tests {
         std::fs::write(&path, "language = 42 [").unwrap();
         assert_eq!(Config::load(&path), Config::default());
     }
+
+    /// The device example in README.md is a config this version reads.
+    #[test]
+    fn readme_device_example_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("    [[serial_devices]]").unwrap();
+        let block: String = readme[start..]
+            .lines()
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .map(|l| l.trim_start().replace("\"…\"", "\"secret\""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config: Config = toml::from_str(&block).unwrap();
+        assert_eq!(config.serial_devices.len(), 1);
+        assert_eq!(config.serial_devices[0].port, "COM3");
+        assert_eq!(config.scan.token_max_age_secs, 600);
+    }
 }
