@@ -1,7 +1,7 @@
 //! Command-line diagnostics for support and measurement: JSON lines on stdout, card data masked.
 
 use crate::config::ScanSettings;
-use crate::domain::UnixSeconds;
+use crate::domain::{UnixSeconds, civil_date};
 use crate::scan::escape::unescape_line;
 use crate::scan::payload::Payload;
 use crate::scan::{ScanDetail, ScanParseConfig, classify};
@@ -20,16 +20,7 @@ pub fn scan_config(settings: &ScanSettings, now: UnixSeconds) -> ScanParseConfig
 
 /// `YYMM` of a Unix time (UTC), for card expiry checks.
 pub fn yymm(now: UnixSeconds) -> u16 {
-    let days = now.div_euclid(86_400);
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, _) = civil_date(now);
     ((year % 100) * 100 + month) as u16
 }
 

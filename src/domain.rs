@@ -7,6 +7,21 @@ use serde::{Deserialize, Serialize};
 /// Seconds since the Unix epoch. The core never reads a clock: times come in with events.
 pub type UnixSeconds = i64;
 
+/// The UTC calendar date `(year, month, day)` of a Unix time, without a date library
+/// (Howard Hinnant's civil-from-days algorithm).
+pub fn civil_date(unix: UnixSeconds) -> (i64, i64, i64) {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// Percentages are basis points: 500 = 5.00 %.
 pub type BasisPoints = i64;
 

@@ -343,19 +343,9 @@ fn promotions(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut V
     }
 }
 
-/// `dd.mm.yyyy` (UTC) from Unix seconds, without a date library: days to civil date.
+/// `dd.mm.yyyy` (UTC) from Unix seconds.
 pub fn date_text(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    // Howard Hinnant's days_from_civil, inverted.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::domain::civil_date(unix);
     format!("{day:02}.{month:02}.{year}")
 }
 
