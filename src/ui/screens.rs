@@ -56,7 +56,8 @@ fn idle(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Eve
     )
     .fill(theme::ACCENT)
     .min_size(egui::vec2(ui.available_width(), theme::BRAND_HEIGHT));
-    if ui.add(brand).on_hover_text(cx.i18n.t("idle-brand-hint")).clicked() {
+    let pressed = ui.vertical_centered_justified(|ui| ui.add(brand)).inner.clicked();
+    if pressed {
         events.push(Event::OpenPlugin);
     }
     ui.label(RichText::new(cx.i18n.t("idle-brand-hint")).color(theme::TEXT_MUTED));
