@@ -168,7 +168,13 @@ impl Framer {
     /// dropped. In idle-gap mode a pending read is dropped too: it may have been cut short.
     pub fn reset(&mut self) -> Vec<FrameEvent> {
         let mut out = Vec::new();
-        self.flush_noise(&mut out);
+        self.drop_pending(&mut out);
+        out
+    }
+
+    /// Reports and forgets noise, an oversize read and a partial read.
+    fn drop_pending(&mut self, out: &mut Vec<FrameEvent>) {
+        self.flush_noise(out);
         if let Some(len) = self.overflow.take() {
             out.push(FrameEvent::Dropped {
                 len,
@@ -183,7 +189,6 @@ impl Framer {
             self.buf.clear();
         }
         self.last_byte_ms = None;
-        out
     }
 
     /// Whether part of a read (or of an oversize read) is waiting for its end.
@@ -208,21 +213,7 @@ impl Framer {
             self.flush_noise(out);
         }
         if idle > self.config.incomplete_after_ms() {
-            self.flush_noise(out);
-            if let Some(len) = self.overflow.take() {
-                out.push(FrameEvent::Dropped {
-                    len,
-                    reason: DropReason::TooLong,
-                });
-            }
-            if !self.buf.is_empty() {
-                out.push(FrameEvent::Dropped {
-                    len: self.buf.len(),
-                    reason: DropReason::Incomplete,
-                });
-                self.buf.clear();
-            }
-            self.last_byte_ms = None;
+            self.drop_pending(out);
         }
     }
 
