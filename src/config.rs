@@ -35,6 +35,9 @@ pub struct Config {
     pub serial_devices: Vec<SerialSettings>,
 }
 
+/// The demo programme's token key. Public on purpose: it is only used with `--demo`.
+pub const DEMO_TOKEN_SECRET: &str = "demo-programme-secret";
+
 /// How scanned and swiped input is read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -47,12 +50,24 @@ pub struct ScanSettings {
     pub token_max_age_secs: i64,
 }
 
+impl ScanSettings {
+    /// The settings in force: the demo database checks app tokens with the demo key unless
+    /// another key is set.
+    pub fn effective(&self, demo: bool) -> ScanSettings {
+        let mut settings = self.clone();
+        if demo && settings.token_secret.is_empty() {
+            settings.token_secret = DEMO_TOKEN_SECRET.to_string();
+        }
+        settings
+    }
+}
+
 impl Default for ScanSettings {
     fn default() -> Self {
         ScanSettings {
             identify_field: IdentifyField::default(),
-            // The demo programme's key; a real programme sets its own.
-            token_secret: "demo-programme-secret".to_string(),
+            // No key: app tokens are refused until the owner sets the programme's key.
+            token_secret: String::new(),
             token_max_age_secs: 600,
         }
     }
@@ -101,6 +116,34 @@ impl Config {
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, path)
+    }
+}
+
+/// Saves settings on a named background thread, one after another in the order they were
+/// changed, so the UI thread does no file I/O and two quick changes never write at once.
+pub struct ConfigSaver {
+    queue: std::sync::mpsc::SyncSender<Config>,
+}
+
+impl ConfigSaver {
+    pub fn spawn(path: PathBuf) -> std::io::Result<ConfigSaver> {
+        let (queue, pending) = std::sync::mpsc::sync_channel::<Config>(8);
+        std::thread::Builder::new()
+            .name("config-save".to_string())
+            .spawn(move || {
+                for config in pending {
+                    if let Err(error) = config.save(&path) {
+                        tracing::error!(path = %path.display(), %error, "settings not saved");
+                    }
+                }
+            })?;
+        Ok(ConfigSaver { queue })
+    }
+
+    pub fn save(&self, config: Config) {
+        if self.queue.send(config).is_err() {
+            tracing::error!("settings not saved: the saving thread has stopped");
+        }
     }
 }
 

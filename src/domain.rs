@@ -296,4 +296,6 @@ pub enum ScanRefusal {
     QrClock,
     /// A QR code or barcode that is not one of ours.
     QrUnknown,
+    /// An app token, but the till has no programme key to check it with.
+    QrNoKey,
 }

@@ -30,7 +30,7 @@ fn parse_scan(cli: &Cli) -> ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let scan_config = loyalty_till::diagnostics::scan_config(&config.scan, now);
+    let scan_config = loyalty_till::diagnostics::scan_config(&config.scan.effective(cli.demo), now);
     let stdin = std::io::stdin().lock();
     match loyalty_till::diagnostics::parse_scan(stdin, std::io::stdout().lock(), &scan_config, now) {
         Ok(_) => ExitCode::SUCCESS,

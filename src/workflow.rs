@@ -434,6 +434,13 @@ impl State {
         id
     }
 
+    /// A request number for work whose answer nobody waits for (a late hold being released).
+    fn untracked_request(&mut self) -> RequestId {
+        let id = self.next_seq;
+        self.next_seq += 1;
+        id
+    }
+
     fn next_op_id(&mut self) -> String {
         let id = format!("{}-{}", self.op_prefix, self.next_seq);
         self.next_seq += 1;
@@ -898,12 +905,8 @@ fn cancel_payment(state: &mut State, remove_guest: bool) {
             }
             PaymentStage::Committing => state.notice = Some(Notice::info("info-wait")),
         },
-        _ => {
-            if remove_guest {
-                state.detach_guest();
-                state.go(Screen::Idle);
-            }
-        }
+        // Only the payment screens reach here (`remove_guest` checks before calling).
+        _ => {}
     }
 }
 
@@ -930,8 +933,7 @@ fn hold_placed(
         // An answer nobody waits for any more: never leave its bonuses held.
         if let Ok(receipt) = result {
             let op_id = state.next_op_id();
-            let request = state.next_seq;
-            state.next_seq += 1;
+            let request = state.untracked_request();
             effects.push(Effect::VoidHold {
                 request,
                 op_id,
@@ -1034,7 +1036,8 @@ fn hold_voided(state: &mut State, result: Result<(), LoyaltyError>) {
     };
     match result {
         Ok(()) => {
-            if payment.cancel_requested {
+            // The guest may have been removed while a failed commit's hold was being released.
+            if payment.cancel_requested || payment.then_remove_guest {
                 finish_cancel(state, payment.then_remove_guest);
             } else {
                 // The commit failed and its hold is released: the cashier may try again.
@@ -1077,6 +1080,7 @@ fn refusal_key(refusal: ScanRefusal) -> &'static str {
         ScanRefusal::QrExpired => "err-qr-expired",
         ScanRefusal::QrClock => "err-qr-clock",
         ScanRefusal::QrUnknown => "err-qr-unknown",
+        ScanRefusal::QrNoKey => "err-qr-no-key",
     }
 }
 

@@ -5,9 +5,14 @@ use loyalty_till::scan::payload::sign_gift_token;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn parse_scan(input: &str, data_dir: &std::path::Path) -> Vec<serde_json::Value> {
+/// Runs `parse-scan` on `input`, with the demo programme's key when `demo`.
+fn parse_scan_as(demo: bool, input: &str, data_dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut args = vec!["--data-dir", data_dir.to_str().unwrap(), "parse-scan"];
+    if demo {
+        args.insert(0, "--demo");
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty-till"))
-        .args(["--data-dir", data_dir.to_str().unwrap(), "parse-scan"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -20,6 +25,10 @@ fn parse_scan(input: &str, data_dir: &std::path::Path) -> Vec<serde_json::Value>
     text.lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect()
+}
+
+fn parse_scan(input: &str, data_dir: &std::path::Path) -> Vec<serde_json::Value> {
+    parse_scan_as(true, input, data_dir)
 }
 
 #[test]
@@ -96,4 +105,22 @@ fn decode_image_reports_each_file() {
         "a missing file is reported: {}",
         lines[1]
     );
+}
+
+#[test]
+fn without_a_programme_key_app_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Signed with the demo key, which a real till (no --demo, no key set) must not trust.
+    let token = loyalty_till::scan::payload::sign_guest_token(b"demo-programme-secret", "100001", now);
+    let lines = parse_scan_as(false, &format!("{token}\n100001\n"), dir.path());
+    assert!(
+        lines[0]["error"].as_str().unwrap().contains("no programme key"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1]["detail"]["payload"], "card_code", "plain codes still work");
 }

@@ -8,12 +8,11 @@ mod common;
 use common::{Socat, WAIT};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use loyalty_till::backend::SystemClock;
-use loyalty_till::config::{Config, Paths};
+use loyalty_till::config::Config;
 use loyalty_till::devices::serial::SerialSettings;
 use loyalty_till::scan::payload::sign_guest_token;
-use loyalty_till::ui::{AppOptions, TillApp};
-use loyalty_till::workflow::{BackendStatus, Event, Screen, State};
+use loyalty_till::ui::TillApp;
+use loyalty_till::workflow::{Event, Screen, State};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -35,31 +34,17 @@ fn till_with_scanner() -> Till {
         }],
         ..Config::default()
     };
-    let paths = Paths::resolve(Some(dir.path())).unwrap();
-    let options = AppOptions {
-        paths,
-        demo: true,
-        config,
-        config_file: None,
-        scenario: None,
-        clock: Box::new(SystemClock),
-    };
-    let harness = Harness::builder()
-        .with_size(egui::vec2(1024.0, 1400.0))
-        .with_max_steps(100_000)
-        .build_eframe(move |cc| TillApp::new(&cc.egui_ctx, options).unwrap());
+    let harness = common::open_demo_app(dir.path(), config, (1024.0, 1400.0));
     let scanner = serialport::new(socat.b.to_string_lossy(), 115_200)
         .timeout(Duration::from_secs(2))
         .open()
         .unwrap();
-    let mut till = Till {
+    Till {
         harness,
         socat,
         scanner,
         _dir: dir,
-    };
-    till.wait_for("the ledger", |s| matches!(s.backend, BackendStatus::Ready(_)));
-    till
+    }
 }
 
 impl Till {
@@ -68,20 +53,7 @@ impl Till {
     }
 
     fn wait_for(&mut self, what: &str, done: impl Fn(&State) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            self.harness.step();
-            if done(self.state()) {
-                self.harness.step();
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; state: {:#?}",
-                self.state()
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        common::step_until(&mut self.harness, WAIT, what, done);
     }
 
     fn scan(&mut self, bytes: &[u8]) {

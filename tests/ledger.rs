@@ -2,6 +2,9 @@
 //! invariant check (see `Fixture`'s Drop).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Rng;
 use loyalty_till::domain::{
     CheckInfo, GuestCard, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind, SpendLimitKind,
     SpendQuote, UnixSeconds,
@@ -895,23 +898,6 @@ fn concurrent_tills_cannot_overspend() {
     assert_eq!(placed, 10);
     assert_eq!(f.ledger.open_holds(Some(guest)).unwrap().len(), 10);
     assert_eq!(f.card(guest, NOW).available, Kopecks::ZERO);
-}
-
-/// xorshift64: enough randomness for a reproducible sequence without extra crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: i64) -> i64 {
-        (self.next() % n as u64) as i64
-    }
 }
 
 /// What the model remembers of a placed hold.

@@ -3,6 +3,9 @@
 //! The scan parsers: magnetic stripe tracks, QR / barcode payloads, diagnostics escapes, and
 //! `classify` over all of them, including random input.
 
+mod common;
+
+use common::Rng;
 use loyalty_till::domain::{MAX_CODE_LEN, ScanKind};
 use loyalty_till::scan::escape::{EscapeError, unescape_line};
 use loyalty_till::scan::magstripe::{
@@ -649,28 +652,10 @@ fn bad_escapes_are_errors() {
 
 // ----- Random input -----
 
-/// xorshift64: enough randomness to shake the parsers, reproducible from the seed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Bytes the parsers care about, so that random reads often look almost right.
 const INTERESTING: &[u8] = b"%;+?=^BE0123456789GMB1.\r\n\x03\xff\xd0";
 
-fn random_read(rng: &mut XorShift, seeds: &[Vec<u8>]) -> Vec<u8> {
+fn random_read(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
     match rng.below(3) {
         // A valid read with a few bytes changed, dropped or added.
         0 => {
@@ -710,7 +695,7 @@ fn random_reads_never_panic_nor_leak_long_numbers() {
     .into_iter()
     .map(String::into_bytes)
     .collect();
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut ok, mut failed) = (0, 0);
     for fields in [IdentifyField::Track2Pan, IdentifyField::Track3Whole] {
         for _ in 0..2_500 {

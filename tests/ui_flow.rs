@@ -3,17 +3,18 @@
 //! The real app, driven by role and label through the AccessKit tree (no GPU), on a real SQLite
 //! file; afterwards the ledger itself is checked.
 
+mod common;
+
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{AccessKitNode, NodeT as _, Queryable as _};
-use loyalty_till::backend::SystemClock;
-use loyalty_till::config::{Config, Paths};
+use loyalty_till::config::Config;
 use loyalty_till::i18n::Lang;
 use loyalty_till::ledger::Ledger;
 use loyalty_till::money::Kopecks;
-use loyalty_till::ui::{AppOptions, TillApp};
+use loyalty_till::ui::TillApp;
 use loyalty_till::workflow::{Screen, State};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Till {
     harness: Harness<'static, TillApp>,
@@ -22,28 +23,12 @@ struct Till {
 
 fn open_till(size: (f32, f32), lang: Lang) -> Till {
     let dir = tempfile::tempdir().expect("temp dir");
-    let paths = Paths::resolve(Some(dir.path())).expect("paths");
     let config = Config {
         language: lang,
         ..Config::default()
     };
-    let options = AppOptions {
-        paths,
-        demo: true,
-        config,
-        config_file: None,
-        scenario: None,
-        clock: Box::new(SystemClock),
-    };
-    let harness = Harness::builder()
-        .with_size(egui::vec2(size.0, size.1))
-        .with_max_steps(10_000)
-        .build_eframe(move |cc| TillApp::new(&cc.egui_ctx, options).expect("app starts"));
-    let mut till = Till { harness, dir };
-    till.wait_for("the demo ledger to open", |s| {
-        matches!(s.backend, loyalty_till::workflow::BackendStatus::Ready(_))
-    });
-    till
+    let harness = common::open_demo_app(dir.path(), config, size);
+    Till { harness, dir }
 }
 
 impl Till {
@@ -53,20 +38,7 @@ impl Till {
 
     /// Steps the app until `done` holds for its state, or fails after 10 s with the state shown.
     fn wait_for(&mut self, what: &str, done: impl Fn(&State) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            self.harness.step();
-            if done(self.state()) {
-                self.harness.step();
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; state: {:#?}",
-                self.state()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        common::step_until(&mut self.harness, Duration::from_secs(10), what, done);
     }
 
     /// Lets a scroll animation finish, so a click lands where the button is.

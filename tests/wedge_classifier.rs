@@ -3,34 +3,17 @@
 //! The wedge burst classifier: thousands of generated human typing sequences and scanner bursts,
 //! plus fixed cases (a card swipe, a short fast burst, a pause-ended burst, a stuck key).
 
+mod common;
+
+use common::Rng;
 use loyalty_till::wedge::{BurstClassifier, BurstConfig, Keystroke, WedgeKey, WedgeOutput};
 
 const SEQUENCES: usize = 2_000;
 const SWIPE: &str = "%B4111111111111111^DOE/J^3012101?;4111111111111111=3012101?";
 
-/// xorshift64: deterministic, so a failure reproduces; no extra crate needed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform enough in `lo..=hi` for test data.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.next().is_multiple_of(one_in)
-    }
-
-    fn printable(&mut self) -> char {
-        char::from(self.range(0x20, 0x7e) as u8)
-    }
+/// A printable ASCII character.
+fn printable(rng: &mut Rng) -> char {
+    char::from(rng.range(0x20, 0x7e) as u8)
 }
 
 /// One key press: its key-down and key-up.
@@ -79,7 +62,7 @@ impl Script {
     fn human(&mut self, rng: &mut Rng, len: u64, first_gap_ms: u64, enter: bool) {
         for i in 0..len {
             let gap = if i == 0 { first_gap_ms } else { rng.range(60, 400) };
-            let ch = rng.printable();
+            let ch = printable(rng);
             self.press(WedgeKey::Char, Some(ch), gap, rng.range(30, 250));
             self.expected.push(ch);
         }
@@ -231,7 +214,7 @@ fn burst_script(rng: &mut Rng) -> Script {
         script.human(rng, len, 0, false);
         gap_before_burst = rng.range(60, 400);
     }
-    let text: String = (0..rng.range(6, 40)).map(|_| rng.printable()).collect();
+    let text: String = (0..rng.range(6, 40)).map(|_| printable(rng)).collect();
     let terminator = match rng.range(0, 2) {
         0 => None,
         1 => Some(WedgeKey::Enter),

@@ -646,41 +646,49 @@ fn guest_removed_on_the_payment_form_leaves_without_any_effect() {
     assert_eq!(state.screen, Screen::Idle);
 }
 
-#[test]
-fn a_failed_commit_releases_its_hold() {
-    let mut state = with_guest(false);
-    let due = state.order.subtotal();
-    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
-    update(&mut state, Event::ExactAmount);
-    let (request, _, amount) = hold_effect(&update(&mut state, Event::ConfirmPayment));
+/// Confirms the pre-filled spend, places hold `hold_id`, and has its commit refused with
+/// `refusal`. Returns the request number of the void the core asks for.
+fn failed_commit(state: &mut State, hold_id: HoldId, refusal: LoyaltyError) -> RequestId {
+    update(state, Event::ExactAmount);
+    let (request, _, amount) = hold_effect(&update(state, Event::ConfirmPayment));
+    let receipt = HoldReceipt {
+        hold_id,
+        amount,
+        expires_at: 900,
+    };
     let effects = update(
-        &mut state,
+        state,
         Event::HoldPlaced {
             request,
-            result: Ok(HoldReceipt {
-                hold_id: 5,
-                amount,
-                expires_at: 900,
-            }),
+            result: Ok(receipt),
         },
     );
     let [Effect::CommitPayment { request, .. }] = effects.as_slice() else {
         panic!("{effects:?}")
     };
     let effects = update(
-        &mut state,
+        state,
         Event::PaymentCommitted {
             request: *request,
-            result: Err(LoyaltyError::Storage("disk".into())),
+            result: Err(refusal),
         },
     );
-    let [Effect::VoidHold { request, hold: 5, .. }] = effects.as_slice() else {
-        panic!("{effects:?}")
-    };
+    match effects.as_slice() {
+        [Effect::VoidHold { request, hold, .. }] if *hold == hold_id => *request,
+        other => panic!("expected the hold to be voided, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_failed_commit_releases_its_hold() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    let request = failed_commit(&mut state, 5, LoyaltyError::Storage("disk".into()));
     update(
         &mut state,
         Event::HoldVoided {
-            request: *request,
+            request,
             result: Ok(()),
         },
     );
@@ -795,4 +803,29 @@ fn notices_can_be_dismissed_and_fields_focused() {
     assert!(state.notice.is_some());
     update(&mut state, Event::DismissNotice);
     assert!(state.notice.is_none());
+}
+
+#[test]
+fn guest_removed_while_a_failed_commit_is_released_leaves_after_the_release() {
+    let mut state = with_guest(true);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    let expired = LoyaltyError::HoldNotOpen {
+        status: "expired".into(),
+    };
+    let request = failed_commit(&mut state, 8, expired);
+    assert!(
+        update(&mut state, Event::RemoveGuest).is_empty(),
+        "the release is already on its way"
+    );
+    update(
+        &mut state,
+        Event::HoldVoided {
+            request,
+            result: Ok(()),
+        },
+    );
+    assert!(state.guest.is_none(), "the guest leaves once the hold is released");
+    assert_eq!(state.screen, Screen::Idle);
+    assert!(state.order.lines.iter().all(|l| l.gift.is_none()));
 }

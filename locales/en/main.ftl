@@ -142,6 +142,7 @@ err-swipe-again = The card did not read. Swipe it again.
 err-qr-forged = The QR code failed the signature check. Ask the guest to reopen the code in the app.
 err-qr-expired = The QR code has expired. Ask the guest to refresh it in the app.
 err-qr-clock = The QR code was issued "in the future": check this till's date and time.
+err-qr-no-key = This till cannot check app QR codes: no programme key is set. Type the card code instead.
 err-qr-unknown = This QR code or barcode is not a loyalty code.
 status-device-connected = { $device }: connected
 status-device-lost = { $device }: lost

@@ -104,6 +104,7 @@ impl ScanError {
             ScanError::Payload(PayloadError::Forged) => ScanRefusal::QrForged,
             ScanError::Payload(PayloadError::Expired { .. }) => ScanRefusal::QrExpired,
             ScanError::Payload(PayloadError::FromTheFuture) => ScanRefusal::QrClock,
+            ScanError::Payload(PayloadError::NoKey) => ScanRefusal::QrNoKey,
             ScanError::Payload(PayloadError::Malformed(_) | PayloadError::UnknownFormat) => ScanRefusal::QrUnknown,
         }
     }

@@ -88,6 +88,8 @@ pub enum PayloadError {
     Malformed(&'static str),
     #[error("The code is neither a loyalty QR code nor a printable card code.")]
     UnknownFormat,
+    #[error("App QR codes cannot be checked: this till has no programme key in its settings.")]
+    NoKey,
 }
 
 /// A guest token as the app shows it. Codes must be non-empty printable ASCII without '.', and
@@ -115,6 +117,10 @@ pub fn parse_payload(text: &str, secret: &[u8], now: UnixSeconds, max_age_secs: 
 }
 
 fn parse_token(text: &str, secret: &[u8], now: UnixSeconds, max_age_secs: i64) -> Result<Payload, PayloadError> {
+    // Anyone can sign with an empty key: without the programme's key no token is trusted.
+    if secret.is_empty() {
+        return Err(PayloadError::NoKey);
+    }
     let (signed_text, sig_hex) = text.rsplit_once('.').ok_or(PayloadError::Malformed("no signature"))?;
     let fields: Vec<&str> = signed_text.split('.').collect();
     let (payload, issued_at) = match fields.as_slice() {

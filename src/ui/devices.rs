@@ -10,7 +10,8 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 const QUEUE_DEPTH: usize = 64;
 
 pub struct DeviceInputs {
-    readers: Vec<SerialReader>,
+    /// Held so the readers live as long as the window; dropping one stops its thread.
+    _readers: Vec<SerialReader>,
     messages: Receiver<DeviceMessage>,
     /// The last status of every device, by source name, for the status line.
     pub statuses: BTreeMap<String, DeviceStatus>,
@@ -51,7 +52,7 @@ impl DeviceInputs {
             }
         }
         DeviceInputs {
-            readers,
+            _readers: readers,
             messages: app_rx,
             statuses,
         }
@@ -71,9 +72,5 @@ impl DeviceInputs {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
             }
         }
-    }
-
-    pub fn device_count(&self) -> usize {
-        self.readers.len()
     }
 }

@@ -8,7 +8,7 @@ pub mod theme;
 
 use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, SystemClock};
 use crate::cli::{Cli, Scenario};
-use crate::config::{Config, Layout, Paths, SIDE_PANEL_WIDTH};
+use crate::config::{Config, ConfigSaver, Layout, Paths, SIDE_PANEL_WIDTH};
 use crate::devices::{DeviceMessage, DeviceStatus, classify_frame};
 use crate::domain::{LoyaltyError, ScanEvent};
 use crate::i18n::{Arg, I18n, Lang};
@@ -33,7 +33,7 @@ pub struct TillApp {
     session: Session,
     i18n: I18n,
     config: Config,
-    config_file: Option<PathBuf>,
+    config_saver: Option<ConfigSaver>,
     scenario: VecDeque<Event>,
     devices: devices::DeviceInputs,
     menu_open: bool,
@@ -60,7 +60,7 @@ impl TillApp {
             session: Session::new(state, worker),
             i18n: I18n::new(options.config.language),
             config: options.config,
-            config_file: options.config_file,
+            config_saver: options.config_file.map(ConfigSaver::spawn).transpose()?,
             scenario: options.scenario.map(scenario_events).unwrap_or_default(),
             menu_open: false,
             placed: false,
@@ -77,10 +77,8 @@ impl TillApp {
     }
 
     fn save_config(&self) {
-        if let Some(path) = &self.config_file
-            && let Err(error) = self.config.save(path)
-        {
-            tracing::error!(path = %path.display(), %error, "settings not saved");
+        if let Some(saver) = &self.config_saver {
+            saver.save(self.config.clone());
         }
     }
 
@@ -135,7 +133,10 @@ impl TillApp {
                     bytes,
                     received_at_ms,
                 } => {
-                    let config = crate::diagnostics::scan_config(&self.config.scan, received_at_ms.div_euclid(1000));
+                    let config = crate::diagnostics::scan_config(
+                        &self.config.scan.effective(self.session.state.demo),
+                        received_at_ms.div_euclid(1000),
+                    );
                     let event = match classify_frame(&source, &bytes, received_at_ms, &config) {
                         Ok((parsed, scan)) => {
                             tracing::info!(%source, kind = ?parsed.kind, code = %parsed.masked, "device read");

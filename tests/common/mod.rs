@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // Shared by several test binaries.
-//! Test helpers shared by the serial tests: a `socat` pseudo-terminal pair.
+//! Test helpers shared by several test binaries: a `socat` pseudo-terminal pair, stepping the
+//! real app until its state says so, and a reproducible random number generator.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,4 +79,82 @@ impl Drop for Socat {
             let _ = child.wait();
         }
     }
+}
+
+/// Steps the app until `done` holds for its state; fails after `limit` with the state shown.
+/// The background worker answers on its own thread, hence the short sleeps between steps.
+pub fn step_until(
+    harness: &mut egui_kittest::Harness<'static, loyalty_till::ui::TillApp>,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&loyalty_till::workflow::State) -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        harness.step();
+        if done(harness.state().state()) {
+            harness.step();
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; state: {:#?}",
+            harness.state().state()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// xorshift64: reproducible from its seed, so a failure can be replayed; no extra crate.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n`, in the caller's integer type.
+    pub fn below<T>(&mut self, n: T) -> T
+    where
+        T: TryInto<u64> + TryFrom<u64>,
+    {
+        let n: u64 = n.try_into().ok().expect("a positive bound");
+        T::try_from(self.next() % n).ok().expect("below the bound")
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    pub fn chance(&mut self, one_in: u64) -> bool {
+        self.next().is_multiple_of(one_in)
+    }
+}
+
+/// The real app on a fresh demo database in `dir`, stepped until the ledger is open.
+pub fn open_demo_app(
+    dir: &Path,
+    config: loyalty_till::config::Config,
+    size: (f32, f32),
+) -> egui_kittest::Harness<'static, loyalty_till::ui::TillApp> {
+    let options = loyalty_till::ui::AppOptions {
+        paths: loyalty_till::config::Paths::resolve(Some(dir)).expect("paths"),
+        demo: true,
+        config,
+        config_file: None,
+        scenario: None,
+        clock: Box::new(loyalty_till::backend::SystemClock),
+    };
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(size.0, size.1))
+        .with_max_steps(100_000)
+        .build_eframe(move |cc| loyalty_till::ui::TillApp::new(&cc.egui_ctx, options).expect("app starts"));
+    step_until(&mut harness, WAIT, "the demo ledger to open", |s| {
+        matches!(s.backend, loyalty_till::workflow::BackendStatus::Ready(_))
+    });
+    harness
 }
