@@ -245,11 +245,26 @@ fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Ev
     if state.is_busy() {
         busy_line(ui, &i18n.t("payment-calculating"));
     }
-    if wide_button(ui, &i18n.t("guest-pay"), Tone::Primary, !state.is_busy()).clicked() {
-        events.push(Event::StartPayment);
-    }
-    if wide_button(ui, &i18n.t("guest-remove"), Tone::Danger, true).clicked() {
-        events.push(Event::RemoveGuest);
+    let actions = [
+        ("guest-pay", Tone::Primary, !state.is_busy(), Event::StartPayment),
+        ("guest-remove", Tone::Danger, true, Event::RemoveGuest),
+    ];
+    if cx.wide {
+        // Side by side, so both stay above the fold of a 768 px screen.
+        ui.horizontal(|ui| {
+            let half = egui::vec2(theme::button_width(ui, 2), theme::PRIMARY_HEIGHT);
+            for (key, tone, enabled, event) in actions {
+                if theme::sized_button(ui, &i18n.t(key), tone, enabled, half).clicked() {
+                    events.push(event);
+                }
+            }
+        });
+    } else {
+        for (key, tone, enabled, event) in actions {
+            if wide_button(ui, &i18n.t(key), tone, enabled).clicked() {
+                events.push(event);
+            }
+        }
     }
 }
 
