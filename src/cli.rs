@@ -52,6 +52,42 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Runs the loyalty server for several tills, headless: the REST API at /api/v1 on ADDR.
+    Serve {
+        /// Address to listen on (plain HTTP; put TLS in a reverse proxy).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// sqlite://FILE (one cafe) or postgres://USER@HOST/DB (a chain).
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// How long a hold lasts before the server releases it (saved in the programme).
+        #[arg(long, value_name = "SECS")]
+        hold_ttl: Option<i64>,
+        /// How often the server looks for holds whose time is up.
+        #[arg(long, value_name = "SECS", default_value_t = 5)]
+        expire_every: u64,
+    },
+    /// Till tokens for the server.
+    TillToken {
+        #[command(subcommand)]
+        action: TillTokenAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TillTokenAction {
+    /// Creates (or replaces) the token of a till and prints it once; only its SHA-256 is stored.
+    Create {
+        /// sqlite://FILE or postgres://…, as for `serve`.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The organisation whose guests the till sees.
+        #[arg(long)]
+        org: String,
+        /// The till's name, unique within the organisation.
+        #[arg(long)]
+        till: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -234,6 +234,20 @@ pub struct PaymentReceipt {
     pub new_group: Option<String>,
 }
 
+/// The result of returning part or all of a paid check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundReceipt {
+    /// The part of the check's amount due that was returned.
+    pub amount: Kopecks,
+    /// Bonuses spent on the returned part, given back to the guest.
+    pub spend_returned: Kopecks,
+    /// The accrual on the returned part, taken back.
+    pub accrual_taken: Kopecks,
+    /// Accrual that could not be taken back because the guest had already spent it.
+    pub unrecovered: Kopecks,
+    pub balance_after: Kopecks,
+}
+
 /// One line of a guest's operations history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -268,6 +282,10 @@ pub enum LoyaltyError {
     HoldNotOpen { status: String },
     #[error("the commit of {requested} is more than the hold of {held}")]
     CommitOverHold { requested: Kopecks, held: Kopecks },
+    #[error("no paid check with this operation id")]
+    UnknownPayment,
+    #[error("the refund of {requested} is more than the {left} left of the check")]
+    RefundOverPayment { requested: Kopecks, left: Kopecks },
     #[error("the same operation id was used for a different request")]
     OperationIdConflict,
     #[error("the loyalty backend is unreachable: {0}")]

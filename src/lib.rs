@@ -20,6 +20,7 @@ pub mod mask;
 pub mod money;
 pub mod qr;
 pub mod scan;
+pub mod server;
 pub mod ui;
 pub mod wedge;
 pub mod worker;

@@ -11,6 +11,9 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::ParseScan) => return parse_scan(&cli),
         Some(Command::DecodeImage { files }) => return decode_image(files),
+        Some(command @ (Command::Serve { .. } | Command::TillToken { .. })) => {
+            return loyalty_till::server::cli::run(command);
+        }
         None => {}
     }
     match loyalty_till::ui::run(cli) {

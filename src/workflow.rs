@@ -1107,7 +1107,10 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::NotAMultipleOfStep { step } => Notice::error("err-spend-step").money("step", *step),
         LoyaltyError::NonPositiveAmount => Notice::error("err-amount-zero"),
         LoyaltyError::UnknownHold | LoyaltyError::HoldNotOpen { .. } => Notice::error("err-hold-lost"),
-        LoyaltyError::CommitOverHold { .. } | LoyaltyError::OperationIdConflict => Notice::error("err-ledger-refused"),
+        LoyaltyError::CommitOverHold { .. }
+        | LoyaltyError::OperationIdConflict
+        | LoyaltyError::UnknownPayment
+        | LoyaltyError::RefundOverPayment { .. } => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),
         LoyaltyError::Storage(_) => Notice::error("err-storage"),
     }

@@ -240,6 +240,7 @@ fn seed_guest(
             at: now,
             op_id: Some(&op_id),
             payment_id: None,
+            refund_id: None,
         };
         post_operation(conn, &posting)?;
     }

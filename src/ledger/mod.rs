@@ -14,8 +14,8 @@ mod demo;
 
 use crate::domain::{
     BasisPoints, CheckInfo, Gift, GroupInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    IdentifierKind, LoyaltyError, MAX_CODE_LEN, PaymentReceipt, Promotion, ScanKind, SpendLimit, SpendLimitKind,
-    SpendQuote, StampProgress, UnixSeconds,
+    IdentifierKind, LoyaltyError, MAX_CODE_LEN, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendLimit,
+    SpendLimitKind, SpendQuote, StampProgress, UnixSeconds,
 };
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
@@ -24,7 +24,11 @@ use std::path::Path;
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 1;
+/// Organisations and refunds.
+const SCHEMA_V2: &str = include_str!("schema_v2.sql");
+const SCHEMA_VERSION: i64 = 2;
+/// The organisation of guests created without one (the embedded till, the demo).
+pub const DEFAULT_ORG: &str = "default";
 /// Long enough to wait out another till's write, short enough to report a stuck file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -70,13 +74,13 @@ pub struct NewGroup {
 }
 
 /// A stored group with its id.
-struct Group {
-    id: i64,
-    rules: NewGroup,
+pub(crate) struct Group {
+    pub(crate) id: i64,
+    pub(crate) rules: NewGroup,
 }
 
 impl Group {
-    fn info(&self) -> GroupInfo {
+    pub(crate) fn info(&self) -> GroupInfo {
         GroupInfo {
             id: self.id,
             name: self.rules.name.clone(),
@@ -86,7 +90,7 @@ impl Group {
     }
 
     /// The check total after the group discount.
-    fn amount_due(&self, subtotal: Kopecks) -> Kopecks {
+    pub(crate) fn amount_due(&self, subtotal: Kopecks) -> Kopecks {
         subtotal - subtotal.percent_floor(self.rules.discount_bp)
     }
 }
@@ -98,6 +102,10 @@ enum OpKind {
     Spend,
     ManualCredit,
     ManualDebit,
+    /// Bonuses spent on a returned part of a check, given back.
+    RefundSpend,
+    /// The accrual on a returned part of a check, taken back.
+    RefundAccrual,
 }
 
 impl OpKind {
@@ -107,14 +115,16 @@ impl OpKind {
             OpKind::Spend => "spend",
             OpKind::ManualCredit => "manual_credit",
             OpKind::ManualDebit => "manual_debit",
+            OpKind::RefundSpend => "refund_spend",
+            OpKind::RefundAccrual => "refund_accrual",
         }
     }
 
     /// Callers pass positive amounts; the kind decides the sign stored in the ledger.
     fn signed(self, amount: Kopecks) -> Kopecks {
         match self {
-            OpKind::Accrual | OpKind::ManualCredit => amount,
-            OpKind::Spend | OpKind::ManualDebit => Kopecks(-amount.0),
+            OpKind::Accrual | OpKind::ManualCredit | OpKind::RefundSpend => amount,
+            OpKind::Spend | OpKind::ManualDebit | OpKind::RefundAccrual => Kopecks(-amount.0),
         }
     }
 }
@@ -129,6 +139,7 @@ struct Posting<'a> {
     at: UnixSeconds,
     op_id: Option<&'a str>,
     payment_id: Option<i64>,
+    refund_id: Option<i64>,
 }
 
 /// What identifies a payment request, compared when an op_id is repeated.
@@ -194,6 +205,12 @@ impl Ledger {
             match version {
                 0 => {
                     tx.execute_batch(SCHEMA)?;
+                    tx.execute_batch(SCHEMA_V2)?;
+                    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                    Ok(())
+                }
+                1 => {
+                    tx.execute_batch(SCHEMA_V2)?;
                     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                     Ok(())
                 }
@@ -229,9 +246,26 @@ impl Ledger {
         kind: ScanKind,
         now: UnixSeconds,
     ) -> Result<Identification, LoyaltyError> {
+        self.identify_in_org(payload, kind, None, now)
+    }
+
+    /// [`Ledger::identify`] seen from one organisation (`None`: every guest): another
+    /// organisation's guest is an unknown code, and is not counted.
+    pub fn identify_in_org(
+        &mut self,
+        payload: &str,
+        kind: ScanKind,
+        org: Option<&str>,
+        now: UnixSeconds,
+    ) -> Result<Identification, LoyaltyError> {
         let code = valid_code(payload)?;
         self.write(|tx| {
             let found = resolve_code(tx, code, kind)?;
+            if let Some(org) = org
+                && guest_org_of(tx, found.guest)? != org
+            {
+                return Err(LoyaltyError::UnknownCode);
+            }
             enforce_daily_ops(tx, found.guest, now)?;
             tx.execute(
                 "INSERT INTO identifications (guest_id, via, at) VALUES (?1, ?2, ?3)",
@@ -408,6 +442,55 @@ impl Ledger {
         self.write(|tx| manual_operation(tx, op_id, guest, OpKind::ManualDebit, amount, note, now))
     }
 
+    /// Returns part (`Some(amount)` of the amount due) or all that is left (`None`) of the check
+    /// paid with `payment_op_id`: the bonuses spent on the returned part come back and the
+    /// accrual on it is taken back, never below what is available (the rest is reported as
+    /// unrecovered). Idempotent by `op_id`.
+    pub fn refund(
+        &mut self,
+        op_id: &str,
+        payment_op_id: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        self.write(|tx| refund_payment(tx, op_id, payment_op_id, amount, now))
+    }
+
+    /// The organisation the guest belongs to.
+    pub fn guest_org(&self, guest: GuestId) -> Result<String, LoyaltyError> {
+        guest_org_of(&self.conn, guest)
+    }
+
+    /// Moves a guest to an organisation (the back office of a chain).
+    pub fn set_guest_org(&mut self, guest: GuestId, org: &str) -> Result<(), LoyaltyError> {
+        self.write(|tx| {
+            let changed = tx.execute("UPDATE guests SET org = ?2 WHERE id = ?1", params![guest, org])?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(LoyaltyError::UnknownCode)
+            }
+        })
+    }
+
+    /// The guest a hold belongs to.
+    pub fn hold_guest(&self, hold: HoldId) -> Result<GuestId, LoyaltyError> {
+        self.conn
+            .query_row("SELECT guest_id FROM holds WHERE id = ?1", [hold], |row| row.get(0))
+            .optional()?
+            .ok_or(LoyaltyError::UnknownHold)
+    }
+
+    /// The guest of the payment made with `op_id`.
+    pub fn payment_guest(&self, op_id: &str) -> Result<GuestId, LoyaltyError> {
+        self.conn
+            .query_row("SELECT guest_id FROM payments WHERE op_id = ?1", [op_id], |row| {
+                row.get(0)
+            })
+            .optional()?
+            .ok_or(LoyaltyError::UnknownPayment)
+    }
+
     /// The guest's operations, newest first.
     pub fn history(&self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
         let mut stmt = self.conn.prepare(
@@ -534,7 +617,26 @@ impl Ledger {
 }
 
 /// Each query returns one text row per violation.
-const INVARIANT_QUERIES: [(&str, &str); 8] = [
+const INVARIANT_QUERIES: [(&str, &str); 12] = [
+    (
+        "payment on a hold that is not committed",
+        "SELECT 'payment ' || p.id FROM payments p JOIN holds h ON h.id = p.hold_id
+         WHERE h.status <> 'committed' OR h.committed_amount <> p.spent",
+    ),
+    (
+        "void recorded for a committed hold",
+        "SELECT 'hold ' || h.id FROM hold_voids v JOIN holds h ON h.id = v.hold_id WHERE h.status = 'committed'",
+    ),
+    (
+        "committed hold without its payment",
+        "SELECT 'hold ' || h.id FROM holds h WHERE h.status = 'committed'
+         AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.hold_id = h.id)",
+    ),
+    (
+        "refunds exceed the check",
+        "SELECT 'payment ' || p.id FROM payments p
+         WHERE p.amount_due < (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)",
+    ),
     (
         "balance differs from the sum of operations",
         "SELECT 'guest ' || g.id FROM guests g
@@ -583,7 +685,7 @@ fn offending_rows(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>>
 // ----- Codes and identification -----
 
 /// The trimmed code, or BadCode when it is empty or too long.
-fn valid_code(payload: &str) -> Result<&str, LoyaltyError> {
+pub(crate) fn valid_code(payload: &str) -> Result<&str, LoyaltyError> {
     let code = payload.trim();
     if code.is_empty() || code.chars().count() > MAX_CODE_LEN {
         return Err(LoyaltyError::BadCode { max: MAX_CODE_LEN });
@@ -593,7 +695,7 @@ fn valid_code(payload: &str) -> Result<&str, LoyaltyError> {
 
 /// `+7XXXXXXXXXX` when the text is a Russian phone number in any usual spelling
 /// (`8 916 123-45-67`, `+7 (916) 123-45-67`, `9161234567`).
-fn normalize_phone(text: &str) -> Option<String> {
+pub(crate) fn normalize_phone(text: &str) -> Option<String> {
     let body = text.strip_prefix('+').unwrap_or(text);
     if !body
         .chars()
@@ -611,7 +713,7 @@ fn normalize_phone(text: &str) -> Option<String> {
 }
 
 /// The identifier kind a device normally delivers, tried before the others.
-fn expected_identifier(kind: ScanKind) -> IdentifierKind {
+pub(crate) fn expected_identifier(kind: ScanKind) -> IdentifierKind {
     match kind {
         ScanKind::Qr => IdentifierKind::AppQr,
         ScanKind::Barcode => IdentifierKind::CardBarcode,
@@ -698,7 +800,7 @@ fn enforce_daily_ops(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Res
 }
 
 /// The UTC time of the local midnight that began the day containing `now`.
-fn local_day_start(now: UnixSeconds, utc_offset_minutes: i64) -> UnixSeconds {
+pub(crate) fn local_day_start(now: UnixSeconds, utc_offset_minutes: i64) -> UnixSeconds {
     let offset = utc_offset_minutes * 60;
     (now + offset).div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY - offset
 }
@@ -780,29 +882,51 @@ fn quote(conn: &Connection, guest: GuestId, check: &CheckInfo, now: UnixSeconds)
     }
     let program = load_program(conn)?;
     let group = guest_group(conn, guest)?;
-    let amount_due = group.amount_due(check.subtotal);
+    let daily_left = if group.rules.daily_spend_limit > Kopecks::ZERO {
+        Some(daily_spend_left(conn, guest, &group, &program, now)?)
+    } else {
+        None
+    };
+    Ok(build_quote(
+        &program,
+        &group,
+        check.subtotal,
+        available(conn, guest, now)?,
+        daily_left,
+    ))
+}
+
+/// The quote from what the store read: every limit in a fixed order, the smallest rounded down
+/// to the spend step. Shared by both server stores.
+pub(crate) fn build_quote(
+    program: &ProgramSettings,
+    group: &Group,
+    subtotal: Kopecks,
+    available: Kopecks,
+    daily_left: Option<Kopecks>,
+) -> SpendQuote {
+    let amount_due = group.amount_due(subtotal);
     let limit = |kind, amount| SpendLimit { kind, amount };
     let mut limits = vec![
-        limit(SpendLimitKind::Available, available(conn, guest, now)?),
+        limit(SpendLimitKind::Available, available),
         limit(
             SpendLimitKind::CheckPercent,
             amount_due.percent_floor(program.max_check_bp),
         ),
     ];
-    if group.rules.daily_spend_limit > Kopecks::ZERO {
-        let left = daily_spend_left(conn, guest, &group, &program, now)?;
+    if let Some(left) = daily_left {
         limits.push(limit(SpendLimitKind::DailyLimit, left));
     }
     limits.push(limit(SpendLimitKind::AmountDue, amount_due));
     let smallest = limits.iter().map(|l| l.amount).fold(amount_due, Kopecks::min);
-    Ok(SpendQuote {
+    SpendQuote {
         amount_due,
         max_spend: smallest.floor_to_step(program.spend_step).max(Kopecks::ZERO),
         limits,
         max_check_bp: program.max_check_bp,
         spend_step: program.spend_step,
         accrual_bp: group.rules.accrual_bp,
-    })
+    }
 }
 
 /// The group's daily limit minus today's bonus payments and every hold still open: an open
@@ -830,7 +954,7 @@ fn daily_spend_left(
 
 // ----- Holds and payments -----
 
-fn ensure_step(amount: Kopecks, step: Kopecks) -> Result<(), LoyaltyError> {
+pub(crate) fn ensure_step(amount: Kopecks, step: Kopecks) -> Result<(), LoyaltyError> {
     if amount.floor_to_step(step) == amount {
         Ok(())
     } else {
@@ -986,6 +1110,7 @@ fn record_payment(
                 at: now,
                 op_id: None,
                 payment_id: Some(payment_id),
+                refund_id: None,
             };
             post_operation(conn, &posting)?;
         }
@@ -1021,7 +1146,10 @@ fn group_after_visit(
     }
     let window_start = now - program.group_period_days * SECONDS_PER_DAY;
     let earlier: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(amount_due), 0) FROM payments WHERE guest_id = ?1 AND at > ?2",
+        "SELECT COALESCE(SUM(p.amount_due), 0)
+                - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
+                            WHERE q.guest_id = ?1 AND q.at > ?2), 0)
+         FROM payments p WHERE p.guest_id = ?1 AND p.at > ?2",
         params![guest, window_start],
         |row| row.get(0),
     )?;
@@ -1036,10 +1164,12 @@ fn group_after_visit(
             group_from_row,
         )
         .optional()?;
-    Ok(target.filter(|target| {
-        target.rules.rank > current.rules.rank
-            || (target.rules.rank < current.rules.rank && !current.rules.never_downgrade)
-    }))
+    Ok(target.filter(|target| moves_to(current, target)))
+}
+
+/// Whether a guest in `current` moves to `target`, the best group their spending qualifies for.
+pub(crate) fn moves_to(current: &Group, target: &Group) -> bool {
+    target.rules.rank > current.rules.rank || (target.rules.rank < current.rules.rank && !current.rules.never_downgrade)
 }
 
 fn redeem_gift_codes(
@@ -1096,8 +1226,8 @@ fn post_operation(conn: &Connection, posting: &Posting<'_>) -> Result<Kopecks, L
         .optional()?
         .ok_or(LoyaltyError::UnknownCode)?;
     conn.execute(
-        "INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             posting.guest,
             posting.kind.as_str(),
@@ -1106,7 +1236,8 @@ fn post_operation(conn: &Connection, posting: &Posting<'_>) -> Result<Kopecks, L
             posting.note,
             posting.at,
             posting.op_id,
-            posting.payment_id
+            posting.payment_id,
+            posting.refund_id
         ],
     )?;
     Ok(Kopecks(balance_after))
@@ -1157,8 +1288,165 @@ fn manual_operation(
             at: now,
             op_id: Some(op_id),
             payment_id: None,
+            refund_id: None,
         },
     )
+}
+
+// ----- Refunds -----
+
+/// The bonuses to give back and the accrual to take back when `amount` more of a check is
+/// returned, `refunded_before` having been returned already. Computed on the running total, so
+/// that partial refunds adding up to the whole check give back exactly what was spent and take
+/// back exactly what was accrued.
+pub(crate) fn refund_shares(
+    amount_due: Kopecks,
+    spent: Kopecks,
+    accrued: Kopecks,
+    refunded_before: Kopecks,
+    amount: Kopecks,
+) -> (Kopecks, Kopecks) {
+    let share = |total: Kopecks, part: Kopecks| -> i64 {
+        if amount_due.0 <= 0 {
+            return 0;
+        }
+        ((total.0 as i128 * part.0 as i128) / amount_due.0 as i128) as i64
+    };
+    let after = refunded_before + amount;
+    (
+        Kopecks(share(spent, after) - share(spent, refunded_before)),
+        Kopecks(share(accrued, after) - share(accrued, refunded_before)),
+    )
+}
+
+/// The part of a check a refund returns: the request, or all that is left; refused when it is
+/// not positive or more than is left.
+pub(crate) fn refund_amount(requested: Option<Kopecks>, left: Kopecks) -> Result<Kopecks, LoyaltyError> {
+    let amount = match requested {
+        Some(amount) if amount <= Kopecks::ZERO => return Err(LoyaltyError::NonPositiveAmount),
+        Some(amount) => amount,
+        None => left,
+    };
+    if amount <= Kopecks::ZERO || amount > left {
+        return Err(LoyaltyError::RefundOverPayment {
+            requested: amount,
+            left,
+        });
+    }
+    Ok(amount)
+}
+
+fn refund_payment(
+    conn: &Connection,
+    op_id: &str,
+    payment_op_id: &str,
+    requested: Option<Kopecks>,
+    now: UnixSeconds,
+) -> Result<RefundReceipt, LoyaltyError> {
+    let first = conn
+        .query_row(
+            "SELECT p.op_id, r.requested, r.amount, r.spend_returned, r.accrual_taken, r.unrecovered, r.balance_after
+             FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.op_id = ?1",
+            [op_id],
+            |row| {
+                let first: (String, Option<i64>) = (row.get(0)?, row.get(1)?);
+                let receipt = RefundReceipt {
+                    amount: Kopecks(row.get(2)?),
+                    spend_returned: Kopecks(row.get(3)?),
+                    accrual_taken: Kopecks(row.get(4)?),
+                    unrecovered: Kopecks(row.get(5)?),
+                    balance_after: Kopecks(row.get(6)?),
+                };
+                Ok((first, receipt))
+            },
+        )
+        .optional()?;
+    if let Some(((first_payment, first_requested), receipt)) = first {
+        return if first_payment == payment_op_id && first_requested == requested.map(|a| a.0) {
+            Ok(receipt)
+        } else {
+            Err(LoyaltyError::OperationIdConflict)
+        };
+    }
+    let (payment_id, guest, amount_due, spent, accrued): (i64, GuestId, i64, i64, i64) = conn
+        .query_row(
+            "SELECT id, guest_id, amount_due, spent, accrued FROM payments WHERE op_id = ?1",
+            [payment_op_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+        )
+        .optional()?
+        .ok_or(LoyaltyError::UnknownPayment)?;
+    let before: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE payment_id = ?1",
+        [payment_id],
+        |row| row.get(0),
+    )?;
+    let amount = refund_amount(requested, Kopecks(amount_due - before))?;
+    let (spend_back, accrual_due) = refund_shares(
+        Kopecks(amount_due),
+        Kopecks(spent),
+        Kopecks(accrued),
+        Kopecks(before),
+        amount,
+    );
+    expire_open_holds(conn, now)?;
+    // What the guest has once the spend is back; open holds keep their bonuses.
+    let can_take = (available(conn, guest, now)? + spend_back).max(Kopecks::ZERO);
+    let accrual_taken = accrual_due.min(can_take);
+    let unrecovered = accrual_due - accrual_taken;
+    conn.execute(
+        "INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
+                              balance_after, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+        params![
+            op_id,
+            payment_id,
+            requested.map(|a| a.0),
+            amount.0,
+            spend_back.0,
+            accrual_taken.0,
+            unrecovered.0,
+            now
+        ],
+    )?;
+    let refund_id = conn.last_insert_rowid();
+    let note = format!("refund {amount}");
+    let mut balance_after = guest_balance(conn, guest)?;
+    for (kind, value) in [
+        (OpKind::RefundSpend, spend_back),
+        (OpKind::RefundAccrual, accrual_taken),
+    ] {
+        if value > Kopecks::ZERO {
+            let posting = Posting {
+                guest,
+                kind,
+                amount: value,
+                note: &note,
+                at: now,
+                op_id: None,
+                payment_id: None,
+                refund_id: Some(refund_id),
+            };
+            balance_after = post_operation(conn, &posting)?;
+        }
+    }
+    conn.execute(
+        "UPDATE refunds SET balance_after = ?2 WHERE id = ?1",
+        params![refund_id, balance_after.0],
+    )?;
+    Ok(RefundReceipt {
+        amount,
+        spend_returned: spend_back,
+        accrual_taken,
+        unrecovered,
+        balance_after,
+    })
+}
+
+fn guest_org_of(conn: &Connection, guest: GuestId) -> Result<String, LoyaltyError> {
+    conn.query_row("SELECT org FROM guests WHERE id = ?1", [guest], |row| row.get(0))
+        .optional()?
+        .ok_or(LoyaltyError::UnknownCode)
 }
 
 // ----- Programme, groups and guests -----

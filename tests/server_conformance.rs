@@ -1,0 +1,581 @@
+//! The server's conformance suite: the same requests against the SQLite store and a real
+//! PostgreSQL server, through the HTTP API. Every test ends with the ledger's invariants
+//! (balance = credits − debits, available = balance − open holds ≥ 0, no hold both committed
+//! and voided, no payment on a hold that is not committed).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server_support;
+
+use serde_json::{Value, json};
+use server_support::{ANNA_CARD, ANNA_PHONE, GIFT, OTHER_CARD, Server, rub};
+use std::sync::{Arc, Barrier};
+
+on_both_stores!(
+    identify_by_card_phone_and_gift,
+    tokens_are_required_and_scoped_to_the_organisation,
+    openapi_describes_every_route,
+    calculate_gives_the_maximum_with_its_reasons,
+    hold_then_commit_for_less,
+    repeats_return_the_first_result_and_conflicts_are_refused,
+    one_op_id_sent_at_once_executes_once,
+    void_releases_and_committed_holds_cannot_be_voided,
+    holds_expire_by_the_servers_clock,
+    refunds_full_and_partial_reverse_spend_and_accrual,
+    accrual_without_bonuses_is_counted_once,
+    bad_input_is_refused_with_a_reason_and_changes_nothing,
+    reset_of_holds_racing_a_commit,
+    thirty_two_tills_cannot_double_spend,
+    back_office_lists_and_history,
+);
+
+fn check(subtotal: i64) -> Value {
+    json!({ "subtotal": subtotal })
+}
+
+fn identify_by_card_phone_and_gift(s: Server) {
+    let card = s.post("/api/v1/identify", json!({"kind": "barcode", "payload": ANNA_CARD}));
+    let body = card.ok();
+    assert_eq!(body["card"]["guest_id"], s.ids.anna);
+    assert_eq!(body["card"]["balance"], rub(1_000));
+    assert_eq!(body["card"]["available"], rub(1_000));
+    assert_eq!(body["card"]["group"]["name"], "Guest");
+    assert_eq!(body["card"]["phone_masked"], "+7 *** ***-45-67");
+    assert!(body["gift"].is_null());
+
+    let phone = s.post("/api/v1/identify", json!({"kind": "manual", "payload": ANNA_PHONE}));
+    assert_eq!(phone.ok()["card"]["guest_id"], s.ids.anna);
+
+    let gift = s.post("/api/v1/identify", json!({"kind": "qr", "payload": GIFT}));
+    let gift = gift.ok();
+    assert_eq!(gift["card"]["guest_id"], s.ids.anna);
+    assert_eq!(gift["gift"]["name"], "Cappuccino");
+    assert_eq!(gift["gift"]["points"], 15_000);
+
+    // Paying the check redeems the gift code; a second use is refused.
+    let paid = s.post(
+        "/api/v1/accruals",
+        json!({"op_id": "gift-visit", "guest_id": s.ids.anna, "check": {"subtotal": rub(100), "gift_codes": [GIFT]}}),
+    );
+    paid.ok();
+    s.post("/api/v1/identify", json!({"kind": "qr", "payload": GIFT}))
+        .error(409, "gift_already_used");
+
+    s.post("/api/v1/identify", json!({"kind": "manual", "payload": "999999"}))
+        .error(404, "unknown_guest");
+}
+
+fn tokens_are_required_and_scoped_to_the_organisation(s: Server) {
+    let path = format!("/api/v1/guests/{}", s.ids.anna);
+    s.get_as(None, &path).error(401, "unauthorized");
+    s.get_as(Some("lt_not-a-token"), &path).error(401, "unauthorized");
+    s.post_raw("/api/v1/holds", None, "{}").error(401, "unauthorized");
+    // Another organisation's till sees none of this organisation's guests, holds or payments.
+    s.get_as(Some(&s.other_token), &path).error(404, "unknown_guest");
+    s.post_as(
+        &s.other_token,
+        "/api/v1/identify",
+        json!({"kind": "barcode", "payload": ANNA_CARD}),
+    )
+    .error(404, "unknown_guest");
+    let hold = s.hold("h1", s.ids.anna, rub(10), rub(100));
+    let hold_id = hold.ok()["hold_id"].as_i64().unwrap();
+    s.post_as(
+        &s.other_token,
+        &format!("/api/v1/holds/{hold_id}/void"),
+        json!({"op_id": "x"}),
+    )
+    .error(404, "unknown_hold");
+    // And this organisation's till does not see the other's guest.
+    s.post("/api/v1/identify", json!({"kind": "barcode", "payload": OTHER_CARD}))
+        .error(404, "unknown_guest");
+    s.get(&format!("/api/v1/guests/{}", s.ids.other))
+        .error(404, "unknown_guest");
+    // The other organisation's own guest is fine with its own token.
+    let olga = s.get_as(Some(&s.other_token), &format!("/api/v1/guests/{}", s.ids.other));
+    assert_eq!(olga.ok()["balance"], rub(500));
+    // Operation ids belong to a till: the same id from another till is another operation.
+    let till2 = s.token_for("till-2");
+    let second = s.post_as(
+        &till2,
+        "/api/v1/holds",
+        json!({"op_id": "h1", "guest_id": s.ids.anna, "amount": rub(20), "check": check(rub(100))}),
+    );
+    assert_ne!(second.ok()["hold_id"], hold_id, "another till's op id is its own");
+    s.void("v1", hold_id).ok();
+    s.post_as(
+        &till2,
+        &format!("/api/v1/holds/{}/void", second.body["hold_id"]),
+        json!({"op_id": "v1"}),
+    )
+    .ok();
+}
+
+fn openapi_describes_every_route(s: Server) {
+    let doc = s.get_as(None, "/api/v1/openapi.json");
+    let doc = doc.ok();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/identify",
+        "/api/v1/guests/{guest}",
+        "/api/v1/guests/{guest}/calculate",
+        "/api/v1/guests/{guest}/holds",
+        "/api/v1/guests/{guest}/holds/reset",
+        "/api/v1/guests/{guest}/history",
+        "/api/v1/holds",
+        "/api/v1/holds/{hold}/void",
+        "/api/v1/payments",
+        "/api/v1/accruals",
+        "/api/v1/refunds",
+        "/api/v1/health",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    s.get_as(None, "/api/v1/nowhere").error(404, "not_found");
+}
+
+fn calculate_gives_the_maximum_with_its_reasons(s: Server) {
+    let quote = s.post(
+        &format!("/api/v1/guests/{}/calculate", s.ids.anna),
+        json!({"check": check(rub(800))}),
+    );
+    let q = quote.ok();
+    assert_eq!(q["amount_due"], rub(800));
+    // Half of the check (400) is less than the 1 000 available.
+    assert_eq!(q["max_spend"], rub(400));
+    let limits = q["limits"].as_array().unwrap();
+    assert_eq!(limits[0], json!({"kind": "available", "amount": rub(1_000)}));
+    assert_eq!(limits[1], json!({"kind": "check_percent", "amount": rub(400)}));
+    assert_eq!(q["accrual_if_kept"], rub(40));
+    assert_eq!(q["accrual_if_max_spent"], rub(20));
+
+    // A check of 3 000: available (1 000) binds.
+    let q = s.post(
+        &format!("/api/v1/guests/{}/calculate", s.ids.anna),
+        json!({"check": check(rub(3_000))}),
+    );
+    assert_eq!(q.ok()["max_spend"], rub(1_000));
+}
+
+fn hold_then_commit_for_less(s: Server) {
+    let anna = s.ids.anna;
+    let hold = s.hold("h1", anna, rub(300), rub(800));
+    let hold = hold.ok().clone();
+    assert_eq!(hold["amount"], rub(300));
+    assert_eq!(hold["expires_at"], server_support::START + 900);
+    assert_eq!(s.balance(anna), (rub(1_000), rub(700)));
+    let receipt = s.commit("c1", anna, hold["hold_id"].as_i64(), rub(200), rub(800));
+    let receipt = receipt.ok();
+    assert_eq!(receipt["spent"], rub(200));
+    // 5 % of the 600 not paid with bonuses.
+    assert_eq!(receipt["accrued"], rub(30));
+    assert_eq!(receipt["balance_after"], rub(830));
+    assert_eq!(
+        s.balance(anna),
+        (rub(830), rub(830)),
+        "the rest of the hold is released"
+    );
+    let history = s.get(&format!("/api/v1/guests/{anna}/history"));
+    let kinds: Vec<&str> = history
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["accrual", "spend", "manual_credit"]);
+}
+
+fn repeats_return_the_first_result_and_conflicts_are_refused(s: Server) {
+    let anna = s.ids.anna;
+    let first = s.hold("h1", anna, rub(100), rub(500)).ok().clone();
+    let again = s.hold("h1", anna, rub(100), rub(500)).ok().clone();
+    assert_eq!(first, again, "a repeated hold returns the first hold");
+    s.hold("h1", anna, rub(50), rub(500))
+        .error(409, "operation_id_conflict");
+    assert_eq!(s.balance(anna), (rub(1_000), rub(900)), "held once");
+
+    let hold_id = first["hold_id"].as_i64();
+    let paid = s.commit("c1", anna, hold_id, rub(100), rub(500)).ok().clone();
+    let repeat = s.commit("c1", anna, hold_id, rub(100), rub(500)).ok().clone();
+    assert_eq!(paid, repeat, "a repeated commit returns the first receipt");
+    s.commit("c1", anna, hold_id, rub(90), rub(500))
+        .error(409, "operation_id_conflict");
+    // 1 000 - 100 + 5 % of 400.
+    assert_eq!(s.balance(anna), (rub(920), rub(920)), "debited and accrued once");
+
+    let accrual = json!({"op_id": "a1", "guest_id": s.ids.boris, "check": check(rub(200))});
+    let first = s.post("/api/v1/accruals", accrual.clone()).ok().clone();
+    assert_eq!(s.post("/api/v1/accruals", accrual).ok(), &first);
+    s.post(
+        "/api/v1/accruals",
+        json!({"op_id": "a1", "guest_id": s.ids.boris, "check": check(rub(300))}),
+    )
+    .error(409, "operation_id_conflict");
+    assert_eq!(s.balance(s.ids.boris), (rub(10), rub(10)));
+}
+
+fn one_op_id_sent_at_once_executes_once(s: Server) {
+    let s = Arc::new(s);
+    let anna = s.ids.anna;
+    let barrier = Arc::new(Barrier::new(16));
+    let answers: Vec<Value> = (0..16)
+        .map(|_| {
+            let (s, barrier) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::Builder::new()
+                .name("same-op".to_string())
+                .spawn(move || {
+                    barrier.wait();
+                    s.hold("same", anna, rub(100), rub(1_000)).ok().clone()
+                })
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "every caller gets the one hold: {answers:?}"
+    );
+    assert_eq!(s.balance(anna), (rub(1_000), rub(900)), "held once");
+
+    let hold_id = answers[0]["hold_id"].as_i64();
+    let barrier = Arc::new(Barrier::new(16));
+    let receipts: Vec<Value> = (0..16)
+        .map(|_| {
+            let (s, barrier) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::Builder::new()
+                .name("same-commit".to_string())
+                .spawn(move || {
+                    barrier.wait();
+                    s.commit("pay", anna, hold_id, rub(100), rub(1_000)).ok().clone()
+                })
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(receipts.iter().all(|r| r == &receipts[0]));
+    assert_eq!(s.balance(anna), (rub(945), rub(945)), "1 000 - 100 + 5 % of 900, once");
+}
+
+fn void_releases_and_committed_holds_cannot_be_voided(s: Server) {
+    let anna = s.ids.anna;
+    let h1 = s.hold("h1", anna, rub(100), rub(500)).ok()["hold_id"].as_i64().unwrap();
+    s.void("v1", h1).ok();
+    s.void("v1", h1).ok();
+    s.void("v2", h1).ok(); // a voided hold voids again
+    assert_eq!(s.balance(anna), (rub(1_000), rub(1_000)));
+    s.commit("c1", anna, Some(h1), rub(100), rub(500))
+        .error(409, "hold_not_open");
+
+    let h2 = s.hold("h2", anna, rub(100), rub(500)).ok()["hold_id"].as_i64().unwrap();
+    s.commit("c2", anna, Some(h2), rub(150), rub(500))
+        .error(422, "commit_over_hold");
+    s.commit("c2", anna, Some(h2), rub(100), rub(500)).ok();
+    s.void("v3", h2).error(409, "hold_not_open");
+    s.void("v4", 999_999).error(404, "unknown_hold");
+    assert_eq!(s.balance(anna), (rub(920), rub(920)));
+}
+
+fn holds_expire_by_the_servers_clock(s: Server) {
+    let anna = s.ids.anna;
+    let hold = s.hold("h1", anna, rub(100), rub(500)).ok()["hold_id"].as_i64().unwrap();
+    s.advance(899);
+    assert_eq!(s.balance(anna).1, rub(900), "still held one second before");
+    s.advance(1);
+    assert_eq!(
+        s.balance(anna).1,
+        rub(1_000),
+        "released at its time, even before the sweep"
+    );
+    // The server's own sweep marks it (ServeOptions' interval in tests is the default 5 s; the
+    // list below reads status, so wait for the sweep).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let open = s.get(&format!("/api/v1/guests/{anna}/holds"));
+        if open.ok().as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not release the hold"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    s.commit("c1", anna, Some(hold), rub(100), rub(500))
+        .error(409, "hold_not_open");
+    s.void("v1", hold).ok();
+}
+
+fn refunds_full_and_partial_reverse_spend_and_accrual(s: Server) {
+    let anna = s.ids.anna;
+    let hold = s.hold("h1", anna, rub(300), rub(1_000)).ok()["hold_id"].as_i64();
+    let paid = s.commit("pay-1", anna, hold, rub(300), rub(1_000)).ok().clone();
+    assert_eq!(paid["accrued"], rub(35));
+    assert_eq!(s.balance(anna).0, rub(735));
+
+    // A quarter of the check back: 75 of the spend returned, 8.75 of the accrual taken.
+    let part = s.post(
+        "/api/v1/refunds",
+        json!({"op_id": "r1", "payment_op_id": "pay-1", "amount": rub(250)}),
+    );
+    let part = part.ok().clone();
+    assert_eq!(part["amount"], rub(250));
+    assert_eq!(part["spend_returned"], rub(75));
+    assert_eq!(part["accrual_taken"], 875);
+    assert_eq!(part["balance_after"], rub(735) + rub(75) - 875);
+    // Repeat: the first result; other content with the id: refused.
+    assert_eq!(
+        s.post(
+            "/api/v1/refunds",
+            json!({"op_id": "r1", "payment_op_id": "pay-1", "amount": rub(250)})
+        )
+        .ok(),
+        &part
+    );
+    s.post(
+        "/api/v1/refunds",
+        json!({"op_id": "r1", "payment_op_id": "pay-1", "amount": rub(100)}),
+    )
+    .error(409, "operation_id_conflict");
+    s.post(
+        "/api/v1/refunds",
+        json!({"op_id": "r2", "payment_op_id": "pay-1", "amount": rub(800)}),
+    )
+    .error(422, "refund_over_payment");
+    s.post("/api/v1/refunds", json!({"op_id": "r2", "payment_op_id": "nope"}))
+        .error(404, "unknown_payment");
+    // The rest: the totals come back exactly.
+    let rest = s.post("/api/v1/refunds", json!({"op_id": "r3", "payment_op_id": "pay-1"}));
+    let rest = rest.ok().clone();
+    assert_eq!(rest["amount"], rub(750));
+    assert_eq!(rest["spend_returned"].as_i64().unwrap() + rub(75), rub(300));
+    assert_eq!(rest["accrual_taken"].as_i64().unwrap() + 875, rub(35));
+    assert_eq!(
+        s.balance(anna),
+        (rub(1_000), rub(1_000)),
+        "a full return leaves the guest as before"
+    );
+    s.post("/api/v1/refunds", json!({"op_id": "r4", "payment_op_id": "pay-1"}))
+        .error(422, "refund_over_payment");
+    // Another organisation cannot refund this payment.
+    s.post_as(
+        &s.other_token,
+        "/api/v1/refunds",
+        json!({"op_id": "r5", "payment_op_id": "pay-1", "payment_till": "till-1"}),
+    )
+    .error(404, "unknown_payment");
+
+    // An accrual already spent cannot be taken back below zero: the rest is unrecovered.
+    let boris = s.ids.boris;
+    s.post(
+        "/api/v1/accruals",
+        json!({"op_id": "b-pay", "guest_id": boris, "check": check(rub(1_000))}),
+    )
+    .ok();
+    let h = s.hold("b-h", boris, rub(40), rub(100)).ok()["hold_id"].as_i64();
+    s.commit("b-spend", boris, h, rub(40), rub(100)).ok();
+    let (balance, _) = s.balance(boris);
+    let back = s.post("/api/v1/refunds", json!({"op_id": "b-r", "payment_op_id": "b-pay"}));
+    let back = back.ok();
+    assert_eq!(back["accrual_taken"], balance);
+    assert_eq!(back["unrecovered"].as_i64().unwrap(), rub(50) - balance);
+    assert_eq!(s.balance(boris), (0, 0));
+}
+
+fn accrual_without_bonuses_is_counted_once(s: Server) {
+    let boris = s.ids.boris;
+    for _ in 0..3 {
+        let receipt = s.post(
+            "/api/v1/accruals",
+            json!({"op_id": "visit-7", "guest_id": boris, "check": check(rub(640))}),
+        );
+        assert_eq!(receipt.ok()["accrued"], rub(32));
+    }
+    assert_eq!(s.balance(boris), (rub(32), rub(32)));
+    // A commit with no hold and no spend is the same operation.
+    s.commit("visit-8", boris, None, 0, rub(100)).ok();
+    s.commit("visit-9", boris, None, rub(1), rub(100))
+        .error(422, "over_maximum");
+    assert_eq!(s.balance(boris), (rub(37), rub(37)));
+}
+
+fn bad_input_is_refused_with_a_reason_and_changes_nothing(s: Server) {
+    let anna = s.ids.anna;
+    let before = (
+        s.card(anna),
+        s.get(&format!("/api/v1/guests/{anna}/history")).ok().clone(),
+    );
+    let hold = |amount: Value| {
+        json!({"op_id": "bad", "guest_id": anna, "amount": amount, "check": check(rub(500))}).to_string()
+    };
+    let token = Some(s.token.as_str());
+    s.post_raw("/api/v1/holds", token, "{\"op_id\": ")
+        .error(400, "malformed_json");
+    s.post_raw("/api/v1/holds", token, "not json at all")
+        .error(400, "malformed_json");
+    s.post_raw("/api/v1/holds", token, hold(json!(-100)))
+        .error(400, "malformed_json");
+    s.post_raw("/api/v1/holds", token, hold(json!(10.5)))
+        .error(400, "malformed_json");
+    s.post_raw("/api/v1/holds", token, hold(json!(9_007_199_254_740_992u64)))
+        .error(400, "malformed_json");
+    s.post_raw("/api/v1/holds", token, hold(json!("100")))
+        .error(400, "malformed_json");
+    s.post_raw("/api/v1/holds", token, hold(json!(0)))
+        .error(422, "non_positive_amount");
+    s.post_raw(
+        "/api/v1/holds",
+        token,
+        json!({"op_id": "bad", "guest_id": anna, "amount": 100, "check": check(500), "extra": 1}).to_string(),
+    )
+    .error(400, "malformed_json");
+    s.post_raw(
+        "/api/v1/holds",
+        token,
+        json!({"op_id": "", "guest_id": anna, "amount": 100, "check": check(500)}).to_string(),
+    )
+    .error(400, "bad_op_id");
+    s.post_raw(
+        "/api/v1/holds",
+        token,
+        json!({"op_id": "x".repeat(65), "guest_id": anna, "amount": 100, "check": check(500)}).to_string(),
+    )
+    .error(400, "bad_op_id");
+    s.hold("bad", 424_242, 100, 500).error(404, "unknown_guest");
+    s.hold("bad", s.ids.other, 100, 500).error(404, "unknown_guest");
+    s.hold("bad", anna, rub(400), rub(500)).error(422, "over_maximum");
+    s.get("/api/v1/guests/abc").error(400, "bad_id");
+    s.get("/api/v1/guests/-1").error(400, "bad_id");
+    s.post(
+        "/api/v1/identify",
+        json!({"kind": "manual", "payload": "x".repeat(200)}),
+    )
+    .error(422, "bad_code");
+    s.post("/api/v1/identify", json!({"kind": "telepathy", "payload": "1"}))
+        .error(400, "malformed_json");
+    // 10 MB: refused before it is read.
+    let big = format!("{{\"op_id\":\"big\",\"pad\":\"{}\"}}", "x".repeat(10 * 1024 * 1024));
+    s.post_raw("/api/v1/holds", token, big).error(413, "body_too_large");
+    // Commit for more than the hold, void of a committed hold.
+    let h = s.hold("h", anna, rub(10), rub(500)).ok()["hold_id"].as_i64();
+    s.commit("c", anna, h, rub(11), rub(500)).error(422, "commit_over_hold");
+    s.void("v", h.unwrap()).ok();
+
+    let after = (
+        s.card(anna),
+        s.get(&format!("/api/v1/guests/{anna}/history")).ok().clone(),
+    );
+    assert_eq!(before, after, "refused requests change nothing");
+}
+
+fn reset_of_holds_racing_a_commit(s: Server) {
+    let s = Arc::new(s);
+    let anna = s.ids.anna;
+    let mut committed = 0;
+    for round in 0..20 {
+        let hold = s.hold(&format!("h{round}"), anna, rub(10), rub(100)).ok()["hold_id"].as_i64();
+        let barrier = Arc::new(Barrier::new(2));
+        let reset = {
+            let (s, barrier) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::Builder::new()
+                .name("reset".to_string())
+                .spawn(move || {
+                    barrier.wait();
+                    s.post(&format!("/api/v1/guests/{anna}/holds/reset"), json!({})).ok()["voided"]
+                        .as_i64()
+                        .unwrap()
+                })
+                .unwrap()
+        };
+        barrier.wait();
+        let commit = s.commit(&format!("c{round}"), anna, hold, rub(10), rub(100));
+        let voided = reset.join().unwrap();
+        match commit.status {
+            200 => {
+                committed += 1;
+                assert_eq!(voided, 0, "a committed hold is not also voided");
+            }
+            _ => {
+                commit.error(409, "hold_not_open");
+                assert_eq!(voided, 1);
+            }
+        }
+        s.invariants().unwrap();
+    }
+    let (balance, available) = s.balance(anna);
+    assert_eq!(balance, available, "no hold left open");
+    // Each commit spent 10 and accrued 5 % of 90.
+    assert_eq!(balance, rub(1_000) - committed * (rub(10) - 450));
+}
+
+fn thirty_two_tills_cannot_double_spend(s: Server) {
+    let boris = s.ids.boris;
+    let store = Arc::clone(&s.handle.store);
+    s.handle
+        .block_on(async move {
+            store
+                .credit(
+                    "seed-100",
+                    boris,
+                    loyalty_till::money::Kopecks(100),
+                    server_support::START,
+                )
+                .await
+        })
+        .unwrap();
+    let tokens: Vec<String> = (0..32).map(|i| s.token_for(&format!("lane-{i}"))).collect();
+    let s = Arc::new(s);
+    let barrier = Arc::new(Barrier::new(32));
+    let threads: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let (s, barrier) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::Builder::new()
+                .name("till".to_string())
+                .spawn(move || {
+                    let body = json!({"op_id": "hold-1", "guest_id": boris, "amount": 10, "check": check(1_000)});
+                    barrier.wait();
+                    s.post_as(&token, "/api/v1/holds", body)
+                })
+                .unwrap()
+        })
+        .collect();
+    let answers: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let won = answers.iter().filter(|a| a.status == 200).count();
+    for refused in answers.iter().filter(|a| a.status != 200) {
+        refused.error(422, "over_maximum");
+    }
+    assert_eq!(won, 10, "exactly ten holds of 10 fit in a balance of 100");
+    assert_eq!(s.balance(boris), (100, 0));
+}
+
+fn back_office_lists_and_history(s: Server) {
+    let anna = s.ids.anna;
+    let a = s.hold("h1", anna, rub(10), rub(100)).ok()["hold_id"].as_i64().unwrap();
+    let b = s.hold("h2", anna, rub(20), rub(100)).ok()["hold_id"].as_i64().unwrap();
+    let open = s.get(&format!("/api/v1/guests/{anna}/holds"));
+    let ids: Vec<i64> = open
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["hold_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [a, b]);
+    let reset = s.post(&format!("/api/v1/guests/{anna}/holds/reset"), json!({}));
+    assert_eq!(reset.ok()["voided"], 2);
+    assert!(
+        s.get(&format!("/api/v1/guests/{anna}/holds"))
+            .ok()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let history = s.get(&format!("/api/v1/guests/{anna}/history?limit=1"));
+    assert_eq!(history.ok().as_array().unwrap().len(), 1);
+    assert_eq!(s.balance(anna), (rub(1_000), rub(1_000)));
+}
