@@ -16,6 +16,9 @@ packages=(
   socat
   # The QR test corpus: QR images from qrencode, distorted with Python's PIL and numpy.
   qrencode python3 python3-pil python3-numpy
+  # The loyalty server's PostgreSQL tests and benchmark: a throwaway server (scripts/pg-test-server.sh)
+  # and pgbench (in postgresql-contrib's dependencies on Debian 12).
+  postgresql postgresql-contrib
 )
 
 missing=()

@@ -3,4 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+# The server's conformance suite runs on SQLite and on a real PostgreSQL: a throwaway server on
+# 127.0.0.1 (stopped again at the end). LOYALTY_TEST_SKIP_PG=1 skips the PostgreSQL half instead.
+if [ "${LOYALTY_TEST_SKIP_PG:-}" != "1" ]; then
+  eval "$(bash scripts/pg-test-server.sh --env)"
+  trap 'bash scripts/pg-test-server.sh --stop' EXIT
+fi
 cargo test --all-targets --locked "$@"
