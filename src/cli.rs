@@ -52,6 +52,17 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Makes the support zip (recent logs, config without secrets, version, OS, devices, last
+    /// backend exchanges; personal data masked) in DIR (default: the Desktop), and uploads it
+    /// when `[support] url` is set in config.toml. Prints the zip's path.
+    ExportLogs {
+        /// The folder to save the zip in.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Save only, even when a support URL is set.
+        #[arg(long)]
+        no_upload: bool,
+    },
     /// Runs the loyalty server for several tills, headless: the REST API at /api/v1 on ADDR.
     Serve {
         /// Address to listen on (plain HTTP; put TLS in a reverse proxy).

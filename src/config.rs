@@ -33,6 +33,8 @@ pub struct Config {
     pub scan: ScanSettings,
     /// Scanners and card readers on serial (or USB-COM) ports, read directly by the till.
     pub serial_devices: Vec<SerialSettings>,
+    /// Support log export: where «Отправка логов» uploads the zip.
+    pub support: crate::support::SupportSettings,
 }
 
 /// The demo programme's token key. Public on purpose: it is only used with `--demo`.
@@ -83,6 +85,7 @@ impl Default for Config {
             till_id: "till-1".to_string(),
             scan: ScanSettings::default(),
             serial_devices: Vec::new(),
+            support: crate::support::SupportSettings::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod money;
 pub mod qr;
 pub mod scan;
 pub mod server;
+pub mod support;
 pub mod ui;
 pub mod wedge;
 pub mod worker;

@@ -4,6 +4,9 @@ use std::path::Path;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -17,6 +20,8 @@ pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
+    // The appender would log its own complaint about a missing folder before creating it.
+    let _ = std::fs::create_dir_all(logs_dir);
     let file = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix("loyalty-till")
@@ -26,7 +31,10 @@ pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
     match file {
         Ok(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            let file_layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false);
+            let file_layer = tracing_subscriber::fmt::layer()
+                .fmt_fields(PlainFields::default())
+                .with_writer(writer)
+                .with_ansi(false);
             let _ = tracing_subscriber::registry()
                 .with(filter)
                 .with(stderr)
@@ -39,5 +47,17 @@ pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
             tracing::error!(dir = %logs_dir.display(), %error, "cannot write log files; logging to stderr only");
             None
         }
+    }
+}
+
+/// The file's own field formatter. Span fields are formatted once per formatter type and kept;
+/// with one type for both layers, the file would get the terminal's colour codes inside
+/// `exchange{request_id=…}`, and support could not search for a request id.
+#[derive(Default)]
+struct PlainFields(DefaultFields);
+
+impl<'writer> FormatFields<'writer> for PlainFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> std::fmt::Result {
+        self.0.format_fields(writer, fields)
     }
 }

@@ -11,6 +11,9 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::ParseScan) => return parse_scan(&cli),
         Some(Command::DecodeImage { files }) => return decode_image(files),
+        Some(Command::ExportLogs { out, no_upload }) => {
+            return loyalty_till::support::cli::run(cli.data_dir.as_deref(), out.as_deref(), *no_upload);
+        }
         Some(command @ (Command::Serve { .. } | Command::TillToken { .. })) => {
             return loyalty_till::server::cli::run(command);
         }

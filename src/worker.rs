@@ -5,6 +5,7 @@
 use crate::backend::LoyaltyBackend;
 use crate::domain::LoyaltyError;
 use crate::mask::mask_code;
+use crate::support::exchanges::Started;
 use crate::workflow::{self, Effect, Event, NoticeLevel, State};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 
@@ -62,8 +63,11 @@ impl Worker {
     }
 }
 
-/// Runs one effect against the backend. Errors are logged here, once, with their request number.
+/// Runs one effect against the backend. Errors are logged here, once, with their request number;
+/// every log line of the call carries its request id, and its masked summary is kept for support.
 pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
+    let started = Started::new();
+    let _span = tracing::info_span!("exchange", request_id = %started.request_id).entered();
     match effect {
         Effect::Identify { request, scan } => {
             let result = backend.identify(&scan);
@@ -72,6 +76,7 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
                 "identify",
                 &result,
                 &format!("{:?} {}", scan.kind, mask_code(&scan.payload)),
+                started,
             );
             Event::Identified { request, result }
         }
@@ -82,6 +87,7 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
                 "calculate",
                 &result,
                 &format!("guest={guest} subtotal={}", check.subtotal.0),
+                started,
             );
             Event::Calculated { request, result }
         }
@@ -98,6 +104,7 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
                 "hold",
                 &result,
                 &format!("op={op_id} guest={guest} amount={}", amount.0),
+                started,
             );
             Event::HoldPlaced { request, result }
         }
@@ -114,21 +121,30 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
                 "op={op_id} guest={guest} hold={hold:?} spent={} subtotal={}",
                 spent.0, check.subtotal.0
             );
-            log_result(request, "commit", &result, &what);
+            log_result(request, "commit", &result, &what, started);
             Event::PaymentCommitted { request, result }
         }
         Effect::VoidHold { request, op_id, hold } => {
             let result = backend.void_hold(&op_id, hold);
-            log_result(request, "void", &result, &format!("op={op_id} hold={hold}"));
+            log_result(request, "void", &result, &format!("op={op_id} hold={hold}"), started);
             Event::HoldVoided { request, result }
         }
     }
 }
 
-fn log_result<T: std::fmt::Debug>(request: u64, call: &str, result: &Result<T, LoyaltyError>, what: &str) {
+fn log_result<T: std::fmt::Debug>(
+    request: u64,
+    call: &str,
+    result: &Result<T, LoyaltyError>,
+    what: &str,
+    started: Started,
+) {
+    let ms = started.elapsed().as_millis();
+    let refusal = result.as_ref().err().map(ToString::to_string);
+    started.finish(call, request, what, refusal.as_deref());
     match result {
-        Ok(_) => tracing::info!(request, call, what, "backend call succeeded"),
-        Err(error) => tracing::warn!(request, call, what, %error, "backend call refused"),
+        Ok(_) => tracing::info!(request, call, what, ms, "backend call succeeded"),
+        Err(error) => tracing::warn!(request, call, what, ms, %error, "backend call refused"),
     }
 }
 

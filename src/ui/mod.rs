@@ -4,6 +4,7 @@
 pub mod devices;
 pub mod keypad;
 pub mod screens;
+pub mod support;
 pub mod theme;
 
 use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, SystemClock};
@@ -37,6 +38,7 @@ pub struct TillApp {
     scenario: VecDeque<Event>,
     devices: devices::DeviceInputs,
     menu_open: bool,
+    export: support::ExportPanel,
     /// Window placement is applied once the monitor size is known.
     placed: bool,
 }
@@ -63,12 +65,18 @@ impl TillApp {
             config_saver: options.config_file.map(ConfigSaver::spawn).transpose()?,
             scenario: options.scenario.map(scenario_events).unwrap_or_default(),
             menu_open: false,
+            export: support::ExportPanel::new(&options.paths),
             placed: false,
         })
     }
 
     pub fn state(&self) -> &State {
         &self.session.state
+    }
+
+    /// «Отправка логов» in the menu: its last result, for tests.
+    pub fn export_panel(&self) -> &support::ExportPanel {
+        &self.export
     }
 
     /// For tests and the scenario driver: the same path a button press takes.
@@ -99,6 +107,10 @@ impl TillApp {
             }
             AppCommand::ToggleMenu => {
                 self.menu_open = !self.menu_open;
+                return;
+            }
+            AppCommand::ExportLogs(folder) => {
+                self.export.start(ctx, folder, &self.config);
                 return;
             }
         }
@@ -190,7 +202,7 @@ impl TillApp {
         });
     }
 
-    fn menu(&self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
+    fn menu(&mut self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
         let i18n = &self.i18n;
         theme::card(ui, |ui| {
             ui.label(RichText::new(i18n.t("menu-language")).strong());
@@ -224,15 +236,9 @@ impl TillApp {
             if ui.add(button).clicked() {
                 commands.push(AppCommand::SetAlwaysOnTop(!on_top));
             }
-            // Support log export comes with the Windows packaging work; until then the menu
-            // says so rather than pretending.
-            theme::wide_button(ui, &i18n.t("menu-export-logs"), theme::Tone::Normal, false)
-                .on_disabled_hover_text(i18n.t("not-built-yet"));
-            ui.label(
-                RichText::new(i18n.t("menu-export-logs-not-built"))
-                    .color(theme::TEXT_MUTED)
-                    .small(),
-            );
+            if let Some(folder) = self.export.show(ui, i18n, &self.config) {
+                commands.push(AppCommand::ExportLogs(folder));
+            }
             if theme::wide_button(ui, &i18n.t("menu-close"), theme::Tone::Normal, true).clicked() {
                 commands.push(AppCommand::ToggleMenu);
             }
@@ -321,11 +327,14 @@ enum AppCommand {
     SetLayout(Layout),
     SetAlwaysOnTop(bool),
     ToggleMenu,
+    /// «Отправка логов»: makes the support zip in this folder (and uploads it if configured).
+    ExportLogs(PathBuf),
 }
 
 impl eframe::App for TillApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.session.poll();
+        self.export.poll();
         self.take_device_input(ctx);
         self.run_scenario();
         self.place_window(ctx);
