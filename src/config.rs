@@ -33,6 +33,9 @@ pub struct Config {
     pub scan: ScanSettings,
     /// Scanners and card readers on serial (or USB-COM) ports, read directly by the till.
     pub serial_devices: Vec<SerialSettings>,
+    /// Keyboard-mode scanners and card readers, captured by device whatever window has focus
+    /// (Windows Raw Input).
+    pub keyboard_devices: Vec<crate::devices::keyboard::KeyboardDeviceSettings>,
     /// Support log export: where «Отправка логов» uploads the zip.
     pub support: crate::support::SupportSettings,
 }
@@ -85,6 +88,7 @@ impl Default for Config {
             till_id: "till-1".to_string(),
             scan: ScanSettings::default(),
             serial_devices: Vec::new(),
+            keyboard_devices: Vec::new(),
             support: crate::support::SupportSettings::default(),
         }
     }

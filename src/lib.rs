@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod logging;
 pub mod mask;
 pub mod money;
+pub mod platform;
 pub mod qr;
 pub mod scan;
 pub mod server;

@@ -1,9 +1,13 @@
-//! Input devices on serial ports: barcode scanners and card readers that send each read as a
-//! line of bytes. [`framing`] cuts the byte stream into reads (pure); [`serial`] owns the port on
+//! Input devices: barcode scanners and card readers on serial ports, which send each read as a
+//! line of bytes, and keyboard-mode ones captured by [`keyboard`] (Windows Raw Input).
+//! [`framing`] cuts the byte stream into reads (pure); [`serial`] owns the port on
 //! a named thread and sends [`DeviceMessage`]s; [`classify_frame`] turns a read into the
 //! [`ScanEvent`] every input source delivers.
 
 pub mod framing;
+pub mod keyboard;
+#[cfg(windows)]
+pub mod rawinput;
 pub mod serial;
 
 use crate::domain::ScanEvent;

@@ -1,6 +1,7 @@
 //! The till's scanners and card readers, as the window sees them: reader threads feed one
 //! channel, a named relay wakes the UI for every message, and `logic` drains them.
 
+use crate::devices::keyboard::KeyboardDeviceSettings;
 use crate::devices::serial::{SerialReader, SerialSettings};
 use crate::devices::{DeviceMessage, DeviceStatus};
 use std::collections::BTreeMap;
@@ -12,6 +13,8 @@ const QUEUE_DEPTH: usize = 64;
 pub struct DeviceInputs {
     /// Held so the readers live as long as the window; dropping one stops its thread.
     _readers: Vec<SerialReader>,
+    #[cfg(windows)]
+    _keyboards: Option<crate::devices::rawinput::RawKeyboardReader>,
     messages: Receiver<DeviceMessage>,
     /// The last status of every device, by source name, for the status line.
     pub statuses: BTreeMap<String, DeviceStatus>,
@@ -20,7 +23,7 @@ pub struct DeviceInputs {
 impl DeviceInputs {
     /// Starts a reader per configured port. A port that fails its settings check is logged and
     /// shown as lost; the others still start.
-    pub fn start(ctx: &egui::Context, serial: &[SerialSettings]) -> DeviceInputs {
+    pub fn start(ctx: &egui::Context, serial: &[SerialSettings], keyboards: &[KeyboardDeviceSettings]) -> DeviceInputs {
         let (reader_tx, reader_rx) = mpsc::sync_channel::<DeviceMessage>(QUEUE_DEPTH);
         let (app_tx, app_rx) = mpsc::sync_channel::<DeviceMessage>(QUEUE_DEPTH);
         let mut statuses = BTreeMap::new();
@@ -34,8 +37,31 @@ impl DeviceInputs {
                 }
             }
         }
+        #[cfg(windows)]
+        let keyboard_reader = if keyboards.is_empty() {
+            None
+        } else {
+            match crate::devices::rawinput::RawKeyboardReader::spawn(keyboards.to_vec(), reader_tx.clone()) {
+                Ok(reader) => Some(reader),
+                Err(error) => {
+                    tracing::error!(%error, "keyboard-mode devices not captured");
+                    None
+                }
+            }
+        };
+        #[cfg(not(windows))]
+        if !keyboards.is_empty() {
+            tracing::warn!(
+                count = keyboards.len(),
+                "keyboard-mode devices are captured on Windows only; they type into the focused window here"
+            );
+        }
         drop(reader_tx);
-        if !readers.is_empty() {
+        #[cfg(windows)]
+        let any_reader = !readers.is_empty() || keyboard_reader.is_some();
+        #[cfg(not(windows))]
+        let any_reader = !readers.is_empty();
+        if any_reader {
             let ctx = ctx.clone();
             let relay = std::thread::Builder::new()
                 .name("device-relay".to_string())
@@ -53,6 +79,8 @@ impl DeviceInputs {
         }
         DeviceInputs {
             _readers: readers,
+            #[cfg(windows)]
+            _keyboards: keyboard_reader,
             messages: app_rx,
             statuses,
         }

@@ -56,7 +56,8 @@ impl TillApp {
         )?;
         let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());
         let state = State::new(op_prefix, options.demo);
-        let devices = devices::DeviceInputs::start(ctx, &options.config.serial_devices);
+        let devices =
+            devices::DeviceInputs::start(ctx, &options.config.serial_devices, &options.config.keyboard_devices);
         Ok(TillApp {
             devices,
             session: Session::new(state, worker),
@@ -460,6 +461,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
     std::fs::create_dir_all(&paths.data_dir)
         .map_err(|e| format!("cannot create the data folder {}: {e}", paths.data_dir.display()))?;
     let _log_guard = crate::logging::init(&paths.logs_dir);
+    let _instance = match crate::platform::claim_single_instance(&paths.data_dir) {
+        crate::platform::Instance::First(guard) => guard,
+        crate::platform::Instance::AlreadyRunning => return Ok(()),
+    };
     let mut config = Config::load(&paths.config_file);
     if let Some(lang) = cli.lang {
         config.language = lang;
@@ -478,6 +483,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
         .with_inner_size(egui::vec2(size.0, size.1))
         .with_min_inner_size(egui::vec2(360.0, 480.0))
         .with_window_level(window_level(config.always_on_top));
+    match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(error) => tracing::warn!(%error, "the window icon could not be read"),
+    }
     // An explicit size (screenshots) wins over full screen.
     if config.layout == Layout::FullScreen && cli.window_size.is_none() {
         viewport = viewport.with_fullscreen(true);

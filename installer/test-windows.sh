@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Proof that the Windows till works: build the .exe and the installer, install silently under
+# Wine into a fresh prefix, start the installed till under Xvfb, screenshot it and check that
+# the main screen is drawn; a second start must raise the first window, not open another; an
+# upgrade and an uninstall must keep the guest database; then run the pure parts' tests (workflow,
+# parsers, SQLite ledger) as Windows binaries under Wine.
+# Screenshots are kept in target/windows-artifacts/.
+set -euo pipefail
+source "$(dirname "$0")/windows-env.sh"
+cd "$root"
+bash installer/build-windows.sh
+
+artifacts="$root/target/windows-artifacts"
+rm -rf "$artifacts" && mkdir -p "$artifacts"
+export WINEPREFIX="$root/target/windows/ci-prefix"
+rm -rf "$WINEPREFIX"
+wine_prefix
+wineserver=/usr/lib/wine/wineserver
+fail() { echo "test-windows: $*" >&2; exit 1; }
+check() { echo "  ok: $*"; }
+
+win_user=${USER:-$(id -un)}
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+exe="$CARGO_TARGET_DIR/$win_target/release/loyalty-till.exe"
+setup="$CARGO_TARGET_DIR/loyalty-till-setup-$version.exe"
+
+echo "== the shipped .exe"
+objdump_out=$(x86_64-w64-mingw32-objdump -p "$exe")
+grep -q 'Subsystem.*(Windows GUI)' <<<"$objdump_out" || fail "the .exe is not a GUI-subsystem program (a console would open)"
+check "GUI subsystem: no console window"
+grep -aq 'requireAdministrator' "$exe" || fail "no administrator manifest in the .exe"
+grep -aq 'PerMonitorV2' "$exe" || fail "no DPI awareness in the manifest"
+check "manifest: requireAdministrator, PerMonitorV2"
+x86_64-w64-mingw32-objdump -h "$exe" | grep -q '\.rsrc' || fail "no resource section (icon, version)"
+python3 - "$exe" "$version" <<'PY' || fail "version information missing"
+import sys
+data = open(sys.argv[1], 'rb').read()
+for text in ("FileVersion", sys.argv[2], "loyalty-till"):
+    if text.encode("utf-16-le") not in data:
+        sys.exit(1)
+PY
+check "version information $version and icon resources"
+
+program_files="$WINEPREFIX/drive_c/Program Files/loyalty-till"
+appdata_local="$WINEPREFIX/drive_c/users/$win_user/AppData/Local/loyalty-till/loyalty-till"
+appdata_roaming="$WINEPREFIX/drive_c/users/$win_user/AppData/Roaming/loyalty-till/loyalty-till"
+
+echo "== silent install"
+"$wine" "$setup" /S
+$wineserver -w
+[ -f "$program_files/loyalty-till.exe" ] || fail "not installed into Program Files"
+[ -f "$program_files/uninstall.exe" ] || fail "no uninstaller"
+[ ! -e "$program_files/bcryptprimitives.dll" ] || fail "the Wine stand-in DLL was shipped"
+[ -f "$WINEPREFIX/drive_c/users/Public/Desktop/loyalty-till.lnk" ] || fail "no desktop shortcut"
+[ -f "$WINEPREFIX/drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs/loyalty-till/loyalty-till.lnk" ] ||
+  fail "no Start-menu shortcut"
+"$wine" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\loyalty-till' | grep -q DisplayVersion ||
+  fail "not registered in Programs and Features"
+check "Program Files, shortcuts, uninstall entry"
+
+echo "== the installed till under Xvfb"
+display=:95
+Xvfb "$display" -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb_pid=$!
+trap 'kill $xvfb_pid 2>/dev/null || true; $wineserver -k 2>/dev/null || true' EXIT
+for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
+export DISPLAY=$display
+
+visible_windows() { xdotool search --onlyvisible --name '^GetMeBack$' 2>/dev/null | wc -l; }
+wait_window() {
+  for _ in $(seq 600); do [ "$(visible_windows)" -ge 1 ] && return 0; sleep 0.1; done
+  fail "the till's window did not appear"
+}
+accent_pixels() { # pixels of the brand colour (the big button, the header)
+  convert "$1" -fuzz 6% -fill black +opaque '#0b7a5c' -fill white -opaque '#0b7a5c' -format '%[fx:round(mean*w*h)]' info:
+}
+check_drawn() { # png label
+  local colours accent
+  colours=$(convert "$1" -format '%k' info:)
+  accent=$(accent_pixels "$1")
+  echo "  $1: $colours colours, $accent brand-colour pixels"
+  [ "$colours" -ge 50 ] || fail "$2 looks blank ($colours colours)"
+  [ "$accent" -ge 5000 ] || fail "$2: the brand button is not drawn ($accent pixels)"
+}
+
+"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" >"$artifacts/till-stdout.log" 2>&1 &
+till_pid=$!
+wait_window
+sleep 4
+import -window root "$artifacts/installed-idle.png"
+check_drawn "$artifacts/installed-idle.png" "the main screen"
+
+echo "== a second start raises the first window"
+start=$(date +%s)
+timeout 60 "$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" >/dev/null 2>&1 || fail "the second start failed or hung"
+echo "  second start returned after $(( $(date +%s) - start )) s"
+sleep 1
+[ "$(visible_windows)" -eq 1 ] || fail "$(visible_windows) till windows after a second start"
+grep -rq "already running" "$appdata_local/data/logs/" || fail "the second start did not log that the till runs"
+kill -0 "$till_pid" 2>/dev/null || fail "the first till exited"
+check "one window; the second start logged 'already running' and left"
+
+echo "== nothing written next to the .exe; data in AppData"
+[ "$(ls "$program_files" | sort | tr '\n' ' ')" = "loyalty-till.exe loyalty-till.ico uninstall.exe " ] ||
+  fail "unexpected files in Program Files: $(ls "$program_files")"
+[ -f "$appdata_local/data/loyalty.sqlite" ] || fail "no guest database in AppData\\Local"
+check "guest database at AppData\\Local\\loyalty-till\\loyalty-till\\data"
+
+# Close the till (as Windows would at shutdown), then the demo guest card for a second look.
+$wineserver -k || true
+wait "$till_pid" 2>/dev/null || true
+"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --demo --scenario guest >/dev/null 2>&1 &
+wait_window
+sleep 4
+import -window root "$artifacts/installed-guest.png"
+check_drawn "$artifacts/installed-guest.png" "the guest card"
+$wineserver -k || true
+
+echo "== a keyboard-mode scanner read while Notepad has focus (Raw Input)"
+kbd_data="$root/target/windows/kbd-data"
+rm -rf "$kbd_data" && mkdir -p "$kbd_data"
+cat >"$kbd_data/config.toml" <<'EOF'
+[[keyboard_devices]]
+# Wine shows one virtual keyboard; on a till this is part of the scanner's device path.
+name_contains = "*"
+label = "wedge-scanner"
+EOF
+"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --demo --data-dir "Z:${kbd_data//\//\\}" >/dev/null 2>&1 &
+wait_window
+"$wine" notepad >/dev/null 2>&1 &
+notepad=""
+for _ in $(seq 300); do
+  notepad=$(xdotool search --onlyvisible --name 'Notepad' 2>/dev/null | head -1) && [ -n "$notepad" ] && break
+  sleep 0.1
+done
+[ -n "$notepad" ] || fail "Notepad did not start"
+xdotool windowactivate --sync "$notepad" 2>/dev/null || xdotool windowfocus --sync "$notepad"
+sleep 1
+xdotool type --delay 5 100001
+xdotool key Return
+identified=""
+for _ in $(seq 100); do
+  if grep -rhq 'device read.*wedge-scanner\|wedge-scanner.*device read' "$kbd_data/logs/" 2>/dev/null &&
+    grep -rh 'backend call succeeded' "$kbd_data/logs/" 2>/dev/null | grep -q identify; then
+    identified=yes
+    break
+  fi
+  sleep 0.1
+done
+sleep 2
+import -window root "$artifacts/wedge-scan-over-notepad.png"
+[ -n "$identified" ] || fail "the scan typed into Notepad did not identify the guest (see $kbd_data/logs)"
+check "typed into Notepad, read by the till in the background, guest identified"
+$wineserver -k || true
+
+echo "== upgrade keeps data and config"
+mkdir -p "$appdata_roaming/config"
+before=$(sha256sum "$appdata_local/data/loyalty.sqlite" | cut -d' ' -f1)
+"$wine" "$setup" /S
+$wineserver -w
+[ "$(sha256sum "$appdata_local/data/loyalty.sqlite" | cut -d' ' -f1)" = "$before" ] || fail "the upgrade changed the database"
+[ -f "$program_files/loyalty-till.exe" ] || fail "the upgrade lost the program"
+check "database unchanged by the upgrade"
+
+echo "== uninstall keeps the guest database unless asked"
+"$wine" "C:\\Program Files\\loyalty-till\\uninstall.exe" /S
+$wineserver -w
+[ ! -e "$program_files/loyalty-till.exe" ] || fail "the uninstaller left the program"
+[ ! -e "$WINEPREFIX/drive_c/users/Public/Desktop/loyalty-till.lnk" ] || fail "the uninstaller left the shortcut"
+[ -f "$appdata_local/data/loyalty.sqlite" ] || fail "the uninstaller deleted the guest database"
+check "program removed, database kept"
+"$wine" "$setup" /S /NOAUTOSTART
+$wineserver -w
+"$wine" "C:\\Program Files\\loyalty-till\\uninstall.exe" /S /REMOVEDATA
+$wineserver -w
+[ ! -e "$appdata_local" ] || fail "/REMOVEDATA kept the database"
+check "/REMOVEDATA removes it"
+
+echo "== the pure parts' tests as Windows binaries under Wine"
+"$win_cargo" test "${win_build_std[@]}" --release --locked \
+  --lib --test workflow --test ledger --test scan_parsers --test wedge_classifier --test i18n
+
+echo "test-windows: all passed; screenshots in $artifacts"

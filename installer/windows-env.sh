@@ -1,0 +1,53 @@
+# Shared settings of the Windows cross-build, sourced by installer/*.sh.
+# Debian's own Rust (rustc-web, with the standard library's source) builds the Windows target,
+# because rustup cannot fetch it here; it lives in /usr/bin, behind rustup's ~/.cargo/bin.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+win_target=x86_64-pc-windows-gnu
+win_cargo=/usr/bin/cargo
+# A target dir of its own: another compiler, so nothing could be shared with the host build.
+export CARGO_TARGET_DIR="$root/target/windows"
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$root/installer/wine-run.sh"
+export RUSTC=/usr/bin/rustc
+export RUSTDOC=/usr/bin/rustdoc
+# -Zbuild-std is unstable; Debian's compiler allows it with this switch.
+export RUSTC_BOOTSTRAP=1
+win_build_std=(-Zbuild-std=std,panic_abort --target "$win_target")
+wine_shim="$CARGO_TARGET_DIR/wine-shim/bcryptprimitives.dll"
+export WINEPREFIX="${WINEPREFIX:-$root/target/windows/wineprefix}"
+export WINEDEBUG=-all
+wine=/usr/lib/wine/wine64
+
+win_deps() {
+  local packages=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 nsis wine64
+    xvfb imagemagick xdotool x11-utils fonts-dejavu-core)
+  local missing=() p
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# The ProcessPrng stand-in for Wine (installer/wine/processprng.c); never shipped.
+win_shim() {
+  [ "$wine_shim" -nt "$root/installer/wine/processprng.c" ] && return 0
+  mkdir -p "$(dirname "$wine_shim")"
+  x86_64-w64-mingw32-gcc -shared -O2 -o "$wine_shim" "$root/installer/wine/processprng.c" \
+    "$root/installer/wine/bcryptprimitives.def" -ladvapi32
+}
+
+# A Wine prefix with the stand-in in its system32 (Wine 8 has no bcryptprimitives.dll at all), so
+# test binaries and the installed till run unchanged and nothing is added to Program Files.
+wine_prefix() {
+  if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    mkdir -p "$WINEPREFIX"
+    "$wine" wineboot -i >/dev/null 2>&1 || true
+    /usr/lib/wine/wineserver -w
+  fi
+  win_shim
+  cp -u "$wine_shim" "$WINEPREFIX/drive_c/windows/system32/"
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Cargo's runner for x86_64-pc-windows-gnu: runs a Windows test binary (or the till) under Wine.
+set -euo pipefail
+source "$(dirname "$0")/windows-env.sh"
+wine_prefix
+exec "$wine" "$@"

@@ -1,0 +1,47 @@
+//! What differs between the Windows till and the Linux development machine: the single running
+//! instance per session and the console of command-line subcommands.
+
+use std::path::Path;
+
+#[cfg(windows)]
+mod windows;
+
+/// Whether this process may open the till window.
+pub enum Instance {
+    /// No other till runs on this data folder; keep the guard alive while the window is open.
+    First(InstanceGuard),
+    /// Another till already runs; it has been brought to the front and this process should exit.
+    AlreadyRunning,
+}
+
+/// Held by the one running till; releasing it lets the next start open a window.
+pub struct InstanceGuard {
+    #[cfg(windows)]
+    _inner: windows::MutexGuard,
+}
+
+/// Claims the single till of this Windows session and data folder. A second start brings the
+/// running window forward instead of opening another one over iikoFront. On other systems (used
+/// for development only) every start is allowed.
+pub fn claim_single_instance(data_dir: &Path) -> Instance {
+    #[cfg(windows)]
+    {
+        match windows::claim(data_dir) {
+            Some(inner) => Instance::First(InstanceGuard { _inner: inner }),
+            None => Instance::AlreadyRunning,
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = data_dir;
+        Instance::First(InstanceGuard {})
+    }
+}
+
+/// Release builds on Windows have no console; a subcommand started from a console (support
+/// running `export-logs` or `parse-scan`) writes to that console instead of nowhere. Redirected
+/// output (a pipe or file) is left as it is.
+pub fn attach_parent_console() {
+    #[cfg(windows)]
+    windows::attach_parent_console();
+}
