@@ -33,6 +33,8 @@ pub struct Config {
     pub scan: ScanSettings,
     /// Scanners and card readers on serial (or USB-COM) ports, read directly by the till.
     pub serial_devices: Vec<SerialSettings>,
+    /// The chain's loyalty server; unset: the embedded ledger on this till.
+    pub server: crate::remote::ServerSettings,
     /// Keyboard-mode scanners and card readers, captured by device whatever window has focus
     /// (Windows Raw Input).
     pub keyboard_devices: Vec<crate::devices::keyboard::KeyboardDeviceSettings>,
@@ -88,6 +90,7 @@ impl Default for Config {
             till_id: "till-1".to_string(),
             scan: ScanSettings::default(),
             serial_devices: Vec::new(),
+            server: crate::remote::ServerSettings::default(),
             keyboard_devices: Vec::new(),
             support: crate::support::SupportSettings::default(),
         }

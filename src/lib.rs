@@ -20,6 +20,7 @@ pub mod mask;
 pub mod money;
 pub mod platform;
 pub mod qr;
+pub mod remote;
 pub mod scan;
 pub mod server;
 pub mod support;

@@ -50,8 +50,14 @@ impl TillApp {
         let database = options.paths.database(options.demo);
         let demo = options.demo;
         let clock = options.clock;
+        // A chain's till talks to the loyalty server, with its journal beside the data.
+        let server = (!demo && options.config.server.is_set()).then(|| options.config.server.clone());
+        let journal = options.paths.data_dir.join("journal.sqlite");
         let worker = Worker::spawn(
-            Box::new(move || open_embedded(database, demo, clock)),
+            Box::new(move || match server {
+                Some(server) => crate::remote::open_boxed(&server, &journal, clock),
+                None => open_embedded(database, demo, clock),
+            }),
             Box::new(move || repaint.request_repaint()),
         )?;
         let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());

@@ -5,6 +5,8 @@
 //! PostgreSQL comes from `LOYALTY_TEST_PG_URL` (`scripts/test.sh` starts a throwaway server and
 //! sets it). Without it PostgreSQL tests fail, unless `LOYALTY_TEST_SKIP_PG=1` says to skip them.
 
+pub mod proxy;
+
 use loyalty_till::domain::{GuestId, IdentifierKind, UnixSeconds};
 use loyalty_till::ledger::NewGroup;
 use loyalty_till::money::Kopecks;

@@ -1,0 +1,560 @@
+//! The till's side of the loyalty server: [`ServerBackend`] implements [`LoyaltyBackend`] over
+//! the REST API (blocking HTTP on the worker thread), with a journal that makes every write
+//! exact across lost answers, resets, server restarts and till restarts.
+//!
+//! - Every write is saved in the journal with its body before it is sent, and marked done or
+//!   failed when the answer comes. No answer (timeout, reset, server down, 5xx) leaves it pending:
+//!   in doubt.
+//! - In doubt is resolved at start-up and before the next call once the server answers again,
+//!   by sending the same body (the server answers a repeated op id with its first result):
+//!   a commit is finished; a hold whose answer was lost is learnt and voided (the cashier never
+//!   got it); a void is sent again, and if the server says the hold was committed after all,
+//!   the commit is refunded in full, because the cashier was told it failed.
+//! - At start-up, holds the server granted that no commit or void closed are voided.
+//! - Offline, a check closed without spending bonuses is queued (its accrual is sent later,
+//!   exactly once) and the cashier gets a provisional receipt; spending bonuses offline is refused.
+//!
+//! Plain HTTP: TLS is left to a reverse proxy. The token is never logged.
+
+pub mod journal;
+
+use crate::backend::{BackendKind, Clock, LoyaltyBackend};
+use crate::domain::{
+    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError, PaymentReceipt,
+    RefundReceipt, ScanEvent, SpendQuote,
+};
+use crate::money::Kopecks;
+use crate::server::api::ErrorBody;
+use journal::{Entry, Journal, OpKind, OpState};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Where the till finds its server (`[server]` in config.toml).
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// `http://host:port`; empty: the embedded ledger.
+    pub url: String,
+    /// The till's token from `loyalty-till till-token create` (a secret).
+    pub token: String,
+    /// Seconds to wait for an answer.
+    pub timeout_secs: u64,
+}
+
+/// The token is a secret: never in a log line.
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("url", &self.url)
+            .field("token", &if self.token.is_empty() { "" } else { "***" })
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+/// Opens the server backend for the worker.
+pub fn open_boxed(
+    settings: &ServerSettings,
+    journal: &Path,
+    clock: Box<dyn Clock>,
+) -> Result<Box<dyn LoyaltyBackend>, LoyaltyError> {
+    Ok(Box::new(ServerBackend::open(settings, journal, clock)?))
+}
+
+impl ServerSettings {
+    pub fn is_set(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(if self.timeout_secs == 0 { 10 } else { self.timeout_secs })
+    }
+}
+
+/// What became of a request.
+enum Sent<T> {
+    /// The server answered with success.
+    Ok(T),
+    /// The server refused it (4xx): nothing was done.
+    Refused(LoyaltyError),
+    /// No answer, or the server failed (5xx): it may or may not have been done.
+    InDoubt(String),
+}
+
+pub struct ServerBackend {
+    url: String,
+    token: String,
+    http: reqwest::blocking::Client,
+    journal: Journal,
+    clock: Box<dyn Clock>,
+    /// Writes may be pending: resolve before the next call.
+    in_doubt: bool,
+    /// The last answer was a transport failure.
+    offline: bool,
+    /// The last card and quote per guest, for a provisional receipt when offline.
+    cards: HashMap<GuestId, GuestCard>,
+    quotes: HashMap<GuestId, SpendQuote>,
+    /// Numbering for the backend's own operations (voids and refunds made while resolving).
+    own_ops: u64,
+    stamp: String,
+}
+
+impl ServerBackend {
+    /// Opens the journal and resolves whatever an earlier run left in doubt (if the server
+    /// answers; otherwise the first call that reaches it does).
+    pub fn open(settings: &ServerSettings, journal_path: &Path, clock: Box<dyn Clock>) -> Result<Self, LoyaltyError> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(settings.timeout())
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| LoyaltyError::Storage(format!("HTTP client: {e}")))?;
+        let journal = Journal::open(journal_path)?;
+        let stamp = format!("{:x}", clock.now());
+        let mut backend = ServerBackend {
+            url: settings.url.trim().trim_end_matches('/').to_string(),
+            token: settings.token.trim().to_string(),
+            http,
+            journal,
+            clock,
+            in_doubt: true,
+            offline: false,
+            cards: HashMap::new(),
+            quotes: HashMap::new(),
+            own_ops: 0,
+            stamp,
+        };
+        match backend.resolve(true) {
+            Ok(()) => {}
+            Err(LoyaltyError::Unavailable(reason)) => {
+                tracing::warn!(%reason, "loyalty server unreachable at start-up; the journal is resolved later");
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(backend)
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    /// Resolves every write in doubt; with `startup`, also voids holds nothing closed.
+    pub fn resolve(&mut self, startup: bool) -> Result<(), LoyaltyError> {
+        for entry in self.journal.pending()? {
+            // An earlier step of this loop may have settled it.
+            let Some(entry) = self.journal.get(&entry.op_id)? else {
+                continue;
+            };
+            if entry.state != OpState::Pending {
+                continue;
+            }
+            self.resolve_entry(&entry)?;
+        }
+        if startup {
+            for hold in self.journal.unclosed_holds()? {
+                if let Some(id) = hold.hold_id {
+                    tracing::info!(op = %hold.op_id, hold = id, "voiding a hold left open by an earlier run");
+                    self.void_in_journal(id)?;
+                }
+            }
+        }
+        self.in_doubt = false;
+        Ok(())
+    }
+
+    fn resolve_entry(&mut self, entry: &Entry) -> Result<(), LoyaltyError> {
+        match entry.kind {
+            OpKind::Hold => match self.resend::<HoldReceipt>(entry)? {
+                // The server has it, the cashier never got it: release it.
+                Some(receipt) => {
+                    self.journal.set_hold_id(&entry.op_id, receipt.hold_id)?;
+                    tracing::info!(op = %entry.op_id, hold = receipt.hold_id, "hold in doubt found; voiding it");
+                    self.void_in_journal(receipt.hold_id)?;
+                }
+                None => {}
+            },
+            OpKind::Commit => {
+                if let Some(hold) = entry.hold_id
+                    && let Some(void) = self.journal.later_void(hold, entry.seq)?
+                {
+                    // The cashier gave up on this payment: the void decides.
+                    if void.state == OpState::Pending {
+                        self.resolve_entry(&void)?;
+                    }
+                    if let Some(commit) = self.journal.get(&entry.op_id)?
+                        && commit.state == OpState::Pending
+                    {
+                        self.journal
+                            .settle(&entry.op_id, OpState::Cancelled, None, self.clock.now())?;
+                    }
+                    return Ok(());
+                }
+                if self.resend::<PaymentReceipt>(entry)?.is_none()
+                    && let Some(hold) = entry.hold_id
+                {
+                    // Refused (the hold expired meanwhile): make sure nothing stays held.
+                    self.void_in_journal(hold)?;
+                }
+            }
+            OpKind::Void => {
+                let hold = entry.hold_id.unwrap_or_default();
+                match self.send_entry::<Value>(entry)? {
+                    Sent::Ok(_) => self
+                        .journal
+                        .settle(&entry.op_id, OpState::Done, None, self.clock.now())?,
+                    Sent::Refused(LoyaltyError::HoldNotOpen { status }) if status == "committed" => {
+                        // The commit went through after all, though the cashier was told it
+                        // failed: take it back in full.
+                        self.journal
+                            .settle(&entry.op_id, OpState::Done, None, self.clock.now())?;
+                        if let Some(commit) = self.journal.commit_of(hold)? {
+                            self.reverse_commit(&commit)?;
+                        }
+                    }
+                    Sent::Refused(error) => {
+                        self.journal.settle(
+                            &entry.op_id,
+                            OpState::Failed,
+                            Some(&error.to_string()),
+                            self.clock.now(),
+                        )?;
+                    }
+                    Sent::InDoubt(reason) => return Err(self.went_offline(reason)),
+                }
+            }
+            OpKind::Refund => {
+                self.resend::<RefundReceipt>(entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refunds a commit the server did but the cashier abandoned; the commit is then cancelled.
+    fn reverse_commit(&mut self, commit: &Entry) -> Result<(), LoyaltyError> {
+        if commit.state == OpState::Pending {
+            // Learn its receipt first (a repeat returns the first result).
+            self.resend::<PaymentReceipt>(commit)?;
+        }
+        let op_id = self.own_op("refund");
+        let body = json!({ "op_id": op_id, "payment_op_id": commit.op_id }).to_string();
+        self.journal.record(
+            &op_id,
+            OpKind::Refund,
+            "/api/v1/refunds",
+            &body,
+            commit.hold_id,
+            self.clock.now(),
+        )?;
+        let entry = self.journal.get(&op_id)?.ok_or(LoyaltyError::UnknownPayment)?;
+        if self.resend::<RefundReceipt>(&entry)?.is_some() {
+            tracing::warn!(op = %commit.op_id, "a payment the cashier abandoned was refunded in full");
+            self.journal
+                .settle(&commit.op_id, OpState::Cancelled, None, self.clock.now())?;
+        }
+        Ok(())
+    }
+
+    /// Journals and sends a void of `hold` made by the backend itself.
+    fn void_in_journal(&mut self, hold: HoldId) -> Result<(), LoyaltyError> {
+        let op_id = self.own_op("void");
+        let path = format!("/api/v1/holds/{hold}/void");
+        let body = json!({ "op_id": op_id }).to_string();
+        self.journal
+            .record(&op_id, OpKind::Void, &path, &body, Some(hold), self.clock.now())?;
+        let entry = self.journal.get(&op_id)?.ok_or(LoyaltyError::UnknownHold)?;
+        self.resolve_entry(&entry)
+    }
+
+    fn own_op(&mut self, what: &str) -> String {
+        loop {
+            self.own_ops += 1;
+            let id = format!("j{}-{what}-{}", self.stamp, self.own_ops);
+            if !self.journal.knows(&id).unwrap_or(false) {
+                return id;
+            }
+        }
+    }
+
+    /// Sends a journalled entry again and settles it; Some(result) when done, None when refused.
+    fn resend<T: DeserializeOwned>(&mut self, entry: &Entry) -> Result<Option<T>, LoyaltyError> {
+        match self.send_entry::<T>(entry)? {
+            Sent::Ok(value) => Ok(Some(value)),
+            Sent::Refused(error) => {
+                tracing::info!(op = %entry.op_id, %error, "the server refused a journalled operation");
+                Ok(None)
+            }
+            Sent::InDoubt(reason) => Err(self.went_offline(reason)),
+        }
+    }
+
+    /// Sends a journalled entry and records the outcome (done or failed); in doubt stays pending.
+    fn send_entry<T: DeserializeOwned>(&mut self, entry: &Entry) -> Result<Sent<T>, LoyaltyError> {
+        let now = self.clock.now();
+        match self.post_raw(&entry.path, &entry.body) {
+            Sent::Ok(text) => {
+                let value: T = serde_json::from_str(&text)
+                    .map_err(|e| LoyaltyError::Storage(format!("the server's answer is not understood: {e}")))?;
+                if entry.kind == OpKind::Hold
+                    && let Ok(receipt) = serde_json::from_str::<HoldReceipt>(&text)
+                {
+                    self.journal.set_hold_id(&entry.op_id, receipt.hold_id)?;
+                }
+                self.journal.settle(&entry.op_id, OpState::Done, Some(&text), now)?;
+                self.offline = false;
+                Ok(Sent::Ok(value))
+            }
+            Sent::Refused(error) => {
+                self.journal
+                    .settle(&entry.op_id, OpState::Failed, Some(&error.to_string()), now)?;
+                self.offline = false;
+                Ok(Sent::Refused(error))
+            }
+            Sent::InDoubt(reason) => {
+                self.in_doubt = true;
+                Ok(Sent::InDoubt(reason))
+            }
+        }
+    }
+
+    fn went_offline(&mut self, reason: String) -> LoyaltyError {
+        self.offline = true;
+        self.in_doubt = true;
+        LoyaltyError::Unavailable(reason)
+    }
+
+    /// Before any call: settle what is in doubt, if the server answers.
+    fn ready(&mut self) -> Result<(), LoyaltyError> {
+        if self.in_doubt {
+            self.resolve(false)?;
+        }
+        Ok(())
+    }
+
+    /// A journalled write: recorded, sent, settled.
+    fn write<T: DeserializeOwned>(
+        &mut self,
+        op_id: &str,
+        kind: OpKind,
+        path: &str,
+        body: &Value,
+        hold: Option<HoldId>,
+    ) -> Result<Sent<T>, LoyaltyError> {
+        let body = body.to_string();
+        if let Some(first) = self.journal.get(op_id)? {
+            // The workflow repeated an operation: send what was first recorded.
+            if first.body != body {
+                return Err(LoyaltyError::OperationIdConflict);
+            }
+        } else {
+            self.journal.record(op_id, kind, path, &body, hold, self.clock.now())?;
+        }
+        let entry = self.journal.get(op_id)?.ok_or(LoyaltyError::OperationIdConflict)?;
+        self.send_entry(&entry)
+    }
+
+    fn post_raw(&self, path: &str, body: &str) -> Sent<String> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .bearer_auth(&self.token)
+            .body(body.to_string());
+        answer(request.send())
+    }
+
+    fn get<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, LoyaltyError> {
+        let request = self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.token);
+        self.read(answer(request.send()))
+    }
+
+    fn post_read<T: DeserializeOwned>(&mut self, path: &str, body: &Value) -> Result<T, LoyaltyError> {
+        let sent = self.post_raw(path, &body.to_string());
+        self.read(sent)
+    }
+
+    fn read<T: DeserializeOwned>(&mut self, sent: Sent<String>) -> Result<T, LoyaltyError> {
+        match sent {
+            Sent::Ok(text) => {
+                self.offline = false;
+                serde_json::from_str(&text)
+                    .map_err(|e| LoyaltyError::Storage(format!("the server's answer is not understood: {e}")))
+            }
+            Sent::Refused(error) => {
+                self.offline = false;
+                Err(error)
+            }
+            Sent::InDoubt(reason) => Err(self.went_offline(reason)),
+        }
+    }
+
+    fn done<T>(&mut self, sent: Sent<T>) -> Result<T, LoyaltyError> {
+        match sent {
+            Sent::Ok(value) => Ok(value),
+            Sent::Refused(error) => Err(error),
+            Sent::InDoubt(reason) => Err(self.went_offline(reason)),
+        }
+    }
+}
+
+/// Sorts an HTTP outcome: success, a refusal the server explained, or in doubt.
+fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Sent<String> {
+    let response = match result {
+        Ok(response) => response,
+        // reqwest's errors name the URL, never the token or the body.
+        Err(error) => return Sent::InDoubt(error.to_string()),
+    };
+    let status = response.status();
+    let text = match response.text() {
+        Ok(text) => text,
+        Err(error) => return Sent::InDoubt(error.to_string()),
+    };
+    if status.is_success() {
+        return Sent::Ok(text);
+    }
+    if status.is_server_error() {
+        return Sent::InDoubt(format!("the server failed: {status}"));
+    }
+    match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(ErrorBody {
+            ledger: Some(error), ..
+        }) => Sent::Refused(error),
+        Ok(body) => Sent::Refused(LoyaltyError::Storage(format!("the server refused: {}", body.reason))),
+        Err(_) => Sent::Refused(LoyaltyError::Storage(format!("the server refused: {status}"))),
+    }
+}
+
+fn check_json(check: &CheckInfo) -> Value {
+    json!({ "subtotal": check.subtotal, "gift_codes": check.gift_codes })
+}
+
+impl LoyaltyBackend for ServerBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Server { url: self.url.clone() }
+    }
+
+    fn identify(&mut self, scan: &ScanEvent) -> Result<Identification, LoyaltyError> {
+        self.ready()?;
+        let found: Identification = self.post_read(
+            "/api/v1/identify",
+            &json!({ "kind": scan.kind, "payload": scan.payload }),
+        )?;
+        self.cards.insert(found.card.guest_id, found.card.clone());
+        Ok(found)
+    }
+
+    fn guest_card(&mut self, guest: GuestId) -> Result<GuestCard, LoyaltyError> {
+        self.ready()?;
+        let card: GuestCard = self.get(&format!("/api/v1/guests/{guest}"))?;
+        self.cards.insert(guest, card.clone());
+        Ok(card)
+    }
+
+    fn calculate(&mut self, guest: GuestId, check: &CheckInfo) -> Result<SpendQuote, LoyaltyError> {
+        self.ready()?;
+        let quote: SpendQuote = self.post_read(
+            &format!("/api/v1/guests/{guest}/calculate"),
+            &json!({ "check": check_json(check) }),
+        )?;
+        self.quotes.insert(guest, quote.clone());
+        Ok(quote)
+    }
+
+    fn hold(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<HoldReceipt, LoyaltyError> {
+        // Spending offline is off: without the server there is no hold.
+        self.ready()?;
+        let body = json!({ "op_id": op_id, "guest_id": guest, "amount": amount, "check": check_json(check) });
+        let sent = self.write(op_id, OpKind::Hold, "/api/v1/holds", &body, None)?;
+        self.done(sent)
+    }
+
+    fn commit_payment(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        let queueable = hold.is_none() && spent == Kopecks::ZERO;
+        match self.ready() {
+            Ok(()) => {}
+            Err(LoyaltyError::Unavailable(_)) if queueable => {}
+            Err(error) => return Err(error),
+        }
+        let body = json!({
+            "op_id": op_id, "guest_id": guest, "hold_id": hold, "spent": spent, "check": check_json(check)
+        });
+        match self.write::<PaymentReceipt>(op_id, OpKind::Commit, "/api/v1/payments", &body, hold)? {
+            Sent::Ok(receipt) => Ok(receipt),
+            Sent::Refused(error) => Err(error),
+            Sent::InDoubt(reason) if queueable => {
+                self.went_offline(reason);
+                tracing::info!(op = %op_id, "offline: the accrual is queued and sent later");
+                // A provisional receipt from the last quote; the server's is in the journal later.
+                let accrued = self
+                    .quotes
+                    .get(&guest)
+                    .filter(|q| q.amount_due <= check.subtotal)
+                    .map(|q| q.accrual_for(Kopecks::ZERO))
+                    .unwrap_or(Kopecks::ZERO);
+                let balance = self.cards.get(&guest).map(|c| c.balance).unwrap_or(Kopecks::ZERO);
+                Ok(PaymentReceipt {
+                    spent: Kopecks::ZERO,
+                    accrued,
+                    balance_after: balance + accrued,
+                    new_group: None,
+                })
+            }
+            Sent::InDoubt(reason) => Err(self.went_offline(reason)),
+        }
+    }
+
+    fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError> {
+        // Recorded even when the server is away: the journal finishes the release later.
+        let body = json!({ "op_id": op_id });
+        let path = format!("/api/v1/holds/{hold}/void");
+        if self.in_doubt {
+            self.journal.record(
+                op_id,
+                OpKind::Void,
+                &path,
+                &body.to_string(),
+                Some(hold),
+                self.clock.now(),
+            )?;
+            return self.resolve(false);
+        }
+        let sent = self.write::<Value>(op_id, OpKind::Void, &path, &body, Some(hold))?;
+        match sent {
+            Sent::Refused(LoyaltyError::HoldNotOpen { status }) if status == "committed" => {
+                // Settled by the void path of the journal (refund of a commit in doubt).
+                let entry = self.journal.get(op_id)?.ok_or(LoyaltyError::UnknownHold)?;
+                if let Some(commit) = self.journal.commit_of(hold)?
+                    && commit.seq < entry.seq
+                {
+                    self.reverse_commit(&commit)?;
+                    return Ok(());
+                }
+                Err(LoyaltyError::HoldNotOpen { status })
+            }
+            other => self.done(other).map(|_| ()),
+        }
+    }
+
+    fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
+        self.ready()?;
+        self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))
+    }
+}
