@@ -170,15 +170,14 @@ impl ServerBackend {
 
     fn resolve_entry(&mut self, entry: &Entry) -> Result<(), LoyaltyError> {
         match entry.kind {
-            OpKind::Hold => match self.resend::<HoldReceipt>(entry)? {
+            OpKind::Hold => {
                 // The server has it, the cashier never got it: release it.
-                Some(receipt) => {
+                if let Some(receipt) = self.resend::<HoldReceipt>(entry)? {
                     self.journal.set_hold_id(&entry.op_id, receipt.hold_id)?;
                     tracing::info!(op = %entry.op_id, hold = receipt.hold_id, "hold in doubt found; voiding it");
                     self.void_in_journal(receipt.hold_id)?;
                 }
-                None => {}
-            },
+            }
             OpKind::Commit => {
                 if let Some(hold) = entry.hold_id
                     && let Some(void) = self.journal.later_void(hold, entry.seq)?
