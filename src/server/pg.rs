@@ -24,9 +24,11 @@ use crate::ledger::{
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
 use crate::server::store::Caller;
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Transaction;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, NoTls, Row, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 const SCHEMA: &str = include_str!("pg_schema.sql");
 /// Serialises schema creation when several servers start on a new database.
@@ -257,9 +259,7 @@ impl PgStore {
     pub async fn open_holds(&self, org: &str, guest: GuestId) -> Result<Vec<HoldReceipt>, LoyaltyError> {
         in_tx!(self, tx => async {
             own_guest(&tx, org, guest, false).await?;
-            let rows = tx
-                .query(
-                    "SELECT id, amount, expires_at FROM holds WHERE guest_id = $1 AND status = 'open' ORDER BY id",
+            let rows = q_all(&tx, "SELECT id, amount, expires_at FROM holds WHERE guest_id = $1 AND status = 'open' ORDER BY id",
                     &[&guest],
                 )
                 .await?;
@@ -271,9 +271,7 @@ impl PgStore {
         in_tx!(self, tx => async {
             own_guest(&tx, org, guest, true).await?;
             expire_guest_holds(&tx, guest, now).await?;
-            let voided = tx
-                .execute(
-                    "UPDATE holds SET status = 'voided', closed_at = $2 WHERE guest_id = $1 AND status = 'open'",
+            let voided = exec(&tx, "UPDATE holds SET status = 'voided', closed_at = $2 WHERE guest_id = $1 AND status = 'open'",
                     &[&guest, &now],
                 )
                 .await?;
@@ -285,9 +283,7 @@ impl PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         in_tx!(self, tx => async {
             own_guest(&tx, org, guest, false).await?;
-            let rows = tx
-                .query(
-                    "SELECT at, kind, amount, balance_after, note FROM operations
+            let rows = q_all(&tx, "SELECT at, kind, amount, balance_after, note FROM operations
                      WHERE guest_id = $1 ORDER BY id DESC LIMIT $2",
                     &[&guest, &limit],
                 )
@@ -308,9 +304,7 @@ impl PgStore {
 
     pub async fn expire_holds(&self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
         in_tx!(self, tx => async {
-            let expired = tx
-                .execute(
-                    "UPDATE holds SET status = 'expired', closed_at = $1 WHERE status = 'open' AND expires_at <= $1",
+            let expired = exec(&tx, "UPDATE holds SET status = 'expired', closed_at = $1 WHERE status = 'open' AND expires_at <= $1",
                     &[&now],
                 )
                 .await?;
@@ -382,15 +376,13 @@ impl PgStore {
             })
             .transpose()?;
         in_tx!(self, tx => async {
-            let guest: GuestId = tx
-                .query_one(
-                    "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            let guest: GuestId = q_one(&tx, "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     &[&org, &name, &phone, &group_id, &now],
                 )
                 .await?
                 .try_get(0)?;
             if let Some(phone) = &phone {
-                tx.execute(
+                exec(&tx,
                     "INSERT INTO identifiers (kind, value, guest_id) VALUES ('phone', $1, $2)",
                     &[phone, &guest],
                 )
@@ -439,8 +431,7 @@ impl PgStore {
     ) -> Result<Kopecks, LoyaltyError> {
         in_tx!(self, tx => async {
             lock_guest(&tx, guest).await?;
-            let first = tx
-                .query_opt("SELECT guest_id, amount, balance_after FROM operations WHERE op_id = $1", &[&op_id])
+            let first = q_opt(&tx, "SELECT guest_id, amount, balance_after FROM operations WHERE op_id = $1", &[&op_id])
                 .await?;
             if let Some(row) = first {
                 let (g, a, b): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
@@ -532,6 +523,30 @@ const INVARIANT_QUERIES: [(&str, &str); 11] = [
     ),
 ];
 
+// ----- Statements, prepared once per connection -----
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+async fn q_all(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.query(&statement, params).await
+}
+
+async fn q_opt(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Option<Row>, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.query_opt(&statement, params).await
+}
+
+async fn q_one(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Row, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.query_one(&statement, params).await
+}
+
+async fn exec(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<u64, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.execute(&statement, params).await
+}
+
 // ----- Transaction bodies -----
 
 /// Checks that the guest exists and belongs to `org`; with `lock`, holds the guest's row until
@@ -542,7 +557,7 @@ async fn own_guest(tx: &Transaction<'_>, org: &str, guest: GuestId, lock: bool) 
     } else {
         "SELECT org FROM guests WHERE id = $1"
     };
-    let row = tx.query_opt(sql, &[&guest]).await?;
+    let row = q_opt(&tx, sql, &[&guest]).await?;
     match row {
         Some(row) if row.try_get::<_, String>(0)? == org => Ok(()),
         _ => Err(LoyaltyError::UnknownCode.into()),
@@ -550,10 +565,7 @@ async fn own_guest(tx: &Transaction<'_>, org: &str, guest: GuestId, lock: bool) 
 }
 
 async fn lock_guest(tx: &Transaction<'_>, guest: GuestId) -> TxResult<()> {
-    match tx
-        .query_opt("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest])
-        .await?
-    {
+    match q_opt(&tx, "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest]).await? {
         Some(_) => Ok(()),
         None => Err(LoyaltyError::UnknownCode.into()),
     }
@@ -575,18 +587,19 @@ async fn identify_tx(
         lock_guest(tx, guest).await?;
         let program = load_program(tx).await?;
         let since = local_day_start(now, program.utc_offset_minutes);
-        let count: i64 = tx
-            .query_one(
-                "SELECT COUNT(*) FROM identifications WHERE guest_id = $1 AND at >= $2",
-                &[&guest, &since],
-            )
-            .await?
-            .try_get(0)?;
+        let count: i64 = q_one(
+            &tx,
+            "SELECT COUNT(*) FROM identifications WHERE guest_id = $1 AND at >= $2",
+            &[&guest, &since],
+        )
+        .await?
+        .try_get(0)?;
         if count >= limit {
             return Err(LoyaltyError::DailyOperationsLimit { limit }.into());
         }
     }
-    tx.execute(
+    exec(
+        &tx,
         "INSERT INTO identifications (guest_id, via, at) VALUES ($1, $2, $3)",
         &[&guest, &via, &now],
     )
@@ -600,22 +613,22 @@ async fn identify_tx(
 /// Phone first, then gift codes, then the other identifiers (as the embedded ledger).
 async fn resolve_code(tx: &Transaction<'_>, code: &str, kind: ScanKind) -> TxResult<(GuestId, Option<Gift>, String)> {
     if let Some(phone) = normalize_phone(code) {
-        let row = tx
-            .query_opt(
-                "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = $1",
-                &[&phone],
-            )
-            .await?;
+        let row = q_opt(
+            &tx,
+            "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = $1",
+            &[&phone],
+        )
+        .await?;
         if let Some(row) = row {
             return Ok((row.try_get(0)?, None, IdentifierKind::Phone.as_str().to_string()));
         }
     }
-    let gift = tx
-        .query_opt(
-            "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes WHERE code = $1",
-            &[&code],
-        )
-        .await?;
+    let gift = q_opt(
+        &tx,
+        "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes WHERE code = $1",
+        &[&code],
+    )
+    .await?;
     if let Some(row) = gift {
         if row.try_get::<_, bool>(3)? {
             return Err(LoyaltyError::GiftAlreadyUsed.into());
@@ -628,25 +641,25 @@ async fn resolve_code(tx: &Transaction<'_>, code: &str, kind: ScanKind) -> TxRes
         return Ok((row.try_get(0)?, Some(gift), "gift_code".to_string()));
     }
     let preferred = expected_identifier(kind).as_str();
-    let row = tx
-        .query_opt(
-            "SELECT guest_id, kind FROM identifiers WHERE value = $1 AND kind <> 'phone'
+    let row = q_opt(
+        &tx,
+        "SELECT guest_id, kind FROM identifiers WHERE value = $1 AND kind <> 'phone'
              ORDER BY kind = $2 DESC, kind LIMIT 1",
-            &[&code, &preferred],
-        )
-        .await?
-        .ok_or(LoyaltyError::UnknownCode)?;
+        &[&code, &preferred],
+    )
+    .await?
+    .ok_or(LoyaltyError::UnknownCode)?;
     Ok((row.try_get(0)?, None, row.try_get(1)?))
 }
 
 async fn load_program(tx: &Transaction<'_>) -> TxResult<ProgramSettings> {
-    let row = tx
-        .query_one(
-            "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+    let row = q_one(
+        &tx,
+        "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
              FROM program WHERE id = 1",
-            &[],
-        )
-        .await?;
+        &[],
+    )
+    .await?;
     Ok(ProgramSettings {
         name: row.try_get(0)?,
         max_check_bp: row.try_get(1)?,
@@ -677,13 +690,13 @@ fn group_from_row(row: &Row) -> TxResult<Group> {
 }
 
 async fn guest_group(tx: &Transaction<'_>, guest: GuestId) -> TxResult<Group> {
-    let row = tx
-        .query_opt(
-            &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1"),
-            &[&guest],
-        )
-        .await?
-        .ok_or(LoyaltyError::UnknownCode)?;
+    let row = q_opt(
+        &tx,
+        &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1"),
+        &[&guest],
+    )
+    .await?
+    .ok_or(LoyaltyError::UnknownCode)?;
     group_from_row(&row)
 }
 
@@ -692,47 +705,47 @@ const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
 
 async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
-    let row = tx
-        .query_opt(
-            &format!("SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
-            &[&guest, &now],
-        )
-        .await?
-        .ok_or(LoyaltyError::UnknownCode)?;
+    let row = q_opt(
+        &tx,
+        &format!("SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
+        &[&guest, &now],
+    )
+    .await?
+    .ok_or(LoyaltyError::UnknownCode)?;
     let phone: Option<String> = row.try_get(1)?;
-    let stamps = tx
-        .query(
-            "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
+    let stamps = q_all(
+        &tx,
+        "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
              LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id",
-            &[&guest],
-        )
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(StampProgress {
-                card_name: r.try_get(0)?,
-                collected: r.try_get(1)?,
-                needed: r.try_get(2)?,
-                reward: r.try_get(3)?,
-            })
+        &[&guest],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(StampProgress {
+            card_name: r.try_get(0)?,
+            collected: r.try_get(1)?,
+            needed: r.try_get(2)?,
+            reward: r.try_get(3)?,
         })
-        .collect::<TxResult<Vec<_>>>()?;
-    let promotions = tx
-        .query(
-            "SELECT name, description, ends_at FROM promotions
+    })
+    .collect::<TxResult<Vec<_>>>()?;
+    let promotions = q_all(
+        &tx,
+        "SELECT name, description, ends_at FROM promotions
              WHERE starts_at <= $1 AND $1 < ends_at ORDER BY ends_at, id",
-            &[&now],
-        )
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Promotion {
-                name: r.try_get(0)?,
-                description: r.try_get(1)?,
-                ends_at: r.try_get(2)?,
-            })
+        &[&now],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(Promotion {
+            name: r.try_get(0)?,
+            description: r.try_get(1)?,
+            ends_at: r.try_get(2)?,
         })
-        .collect::<TxResult<Vec<_>>>()?;
+    })
+    .collect::<TxResult<Vec<_>>>()?;
     Ok(GuestCard {
         guest_id: guest,
         name: row.try_get(0)?,
@@ -746,13 +759,13 @@ async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> Tx
 }
 
 async fn available(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<Kopecks> {
-    let row = tx
-        .query_opt(
-            &format!("SELECT g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
-            &[&guest, &now],
-        )
-        .await?
-        .ok_or(LoyaltyError::UnknownCode)?;
+    let row = q_opt(
+        &tx,
+        &format!("SELECT g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
+        &[&guest, &now],
+    )
+    .await?
+    .ok_or(LoyaltyError::UnknownCode)?;
     Ok(Kopecks(row.try_get(0)?))
 }
 
@@ -764,18 +777,18 @@ async fn quote(tx: &Transaction<'_>, guest: GuestId, check: &CheckInfo, now: Uni
     let group = guest_group(tx, guest).await?;
     let daily_left = if group.rules.daily_spend_limit > Kopecks::ZERO {
         let since = local_day_start(now, program.utc_offset_minutes);
-        let used: i64 = tx
-            .query_one(
-                &format!(
-                    "SELECT (COALESCE((SELECT -SUM(o.amount) FROM operations o
+        let used: i64 = q_one(
+            &tx,
+            &format!(
+                "SELECT (COALESCE((SELECT -SUM(o.amount) FROM operations o
                                        WHERE o.guest_id = g.id AND o.kind = 'spend' AND o.at >= $3), 0)
                              + {HELD_SQL})::BIGINT
                      FROM guests g WHERE g.id = $1"
-                ),
-                &[&guest, &now, &since],
-            )
-            .await?
-            .try_get(0)?;
+            ),
+            &[&guest, &now, &since],
+        )
+        .await?
+        .try_get(0)?;
         Some(group.rules.daily_spend_limit.saturating_sub(Kopecks(used)))
     } else {
         None
@@ -785,13 +798,13 @@ async fn quote(tx: &Transaction<'_>, guest: GuestId, check: &CheckInfo, now: Uni
 }
 
 async fn expire_guest_holds(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<u64> {
-    Ok(tx
-        .execute(
-            "UPDATE holds SET status = 'expired', closed_at = $2
+    Ok(exec(
+        &tx,
+        "UPDATE holds SET status = 'expired', closed_at = $2
              WHERE guest_id = $1 AND status = 'open' AND expires_at <= $2",
-            &[&guest, &now],
-        )
-        .await?)
+        &[&guest, &now],
+    )
+    .await?)
 }
 
 fn hold_receipt(row: &Row) -> TxResult<HoldReceipt> {
@@ -812,12 +825,12 @@ async fn hold_tx(
     now: UnixSeconds,
 ) -> TxResult<HoldReceipt> {
     own_guest(tx, org, guest, true).await?;
-    let first = tx
-        .query_opt(
-            "SELECT id, amount, expires_at, guest_id FROM holds WHERE op_id = $1",
-            &[&op_id],
-        )
-        .await?;
+    let first = q_opt(
+        &tx,
+        "SELECT id, amount, expires_at, guest_id FROM holds WHERE op_id = $1",
+        &[&op_id],
+    )
+    .await?;
     if let Some(row) = first {
         let receipt = hold_receipt(&row)?;
         let first_guest: GuestId = row.try_get(3)?;
@@ -838,14 +851,14 @@ async fn hold_tx(
         return Err(LoyaltyError::OverMaximum { requested: amount, max }.into());
     }
     let expires_at = now + program.hold_ttl_secs;
-    let hold_id: HoldId = tx
-        .query_one(
-            "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
+    let hold_id: HoldId = q_one(
+        &tx,
+        "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
              VALUES ($1, $2, $3, 'open', $4, $5) RETURNING id",
-            &[&op_id, &guest, &amount.0, &now, &expires_at],
-        )
-        .await?
-        .try_get(0)?;
+        &[&op_id, &guest, &amount.0, &now, &expires_at],
+    )
+    .await?
+    .try_get(0)?;
     Ok(HoldReceipt {
         hold_id,
         amount,
@@ -866,13 +879,13 @@ async fn commit_tx(
     now: UnixSeconds,
 ) -> TxResult<PaymentReceipt> {
     own_guest(tx, org, guest, true).await?;
-    let first = tx
-        .query_opt(
-            "SELECT guest_id, hold_id, spent, subtotal, gift_codes, accrued, balance_after, new_group
+    let first = q_opt(
+        &tx,
+        "SELECT guest_id, hold_id, spent, subtotal, gift_codes, accrued, balance_after, new_group
              FROM payments WHERE op_id = $1",
-            &[&op_id],
-        )
-        .await?;
+        &[&op_id],
+    )
+    .await?;
     if let Some(row) = first {
         let same = row.try_get::<_, GuestId>(0)? == guest
             && row.try_get::<_, Option<HoldId>>(1)? == hold
@@ -912,33 +925,32 @@ async fn commit_tx(
     let amount_due = group.amount_due(check.subtotal);
     let accrued = amount_due.saturating_sub(spent).percent_floor(group.rules.accrual_bp);
     let new_group = group_after_visit(tx, guest, &group, amount_due, &program, now).await?;
-    let balance: i64 = tx
-        .query_one("SELECT balance FROM guests WHERE id = $1", &[&guest])
+    let balance: i64 = q_one(&tx, "SELECT balance FROM guests WHERE id = $1", &[&guest])
         .await?
         .try_get(0)?;
     let balance_after = Kopecks(balance) + accrued - spent;
     let new_group_name = new_group.as_ref().map(|g| g.rules.name.clone());
-    let payment_id: i64 = tx
-        .query_one(
-            "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
+    let payment_id: i64 = q_one(
+        &tx,
+        "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
                                    balance_after, new_group, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-            &[
-                &op_id,
-                &guest,
-                &hold,
-                &spent.0,
-                &check.subtotal.0,
-                &gift_codes,
-                &amount_due.0,
-                &accrued.0,
-                &balance_after.0,
-                &new_group_name,
-                &now,
-            ],
-        )
-        .await?
-        .try_get(0)?;
+        &[
+            &op_id,
+            &guest,
+            &hold,
+            &spent.0,
+            &check.subtotal.0,
+            &gift_codes,
+            &amount_due.0,
+            &accrued.0,
+            &balance_after.0,
+            &new_group_name,
+            &now,
+        ],
+    )
+    .await?
+    .try_get(0)?;
     let note = format!("check {amount_due}");
     if spent > Kopecks::ZERO {
         post(tx, guest, "spend", -spent.0, &note, now, Link::Payment(payment_id)).await?;
@@ -947,18 +959,19 @@ async fn commit_tx(
         post(tx, guest, "accrual", accrued.0, &note, now, Link::Payment(payment_id)).await?;
     }
     for code in &check.gift_codes {
-        let redeemed = tx
-            .execute(
-                "UPDATE gift_codes SET redeemed_at = $3, payment_id = $4
+        let redeemed = exec(
+            &tx,
+            "UPDATE gift_codes SET redeemed_at = $3, payment_id = $4
                  WHERE code = $1 AND guest_id = $2 AND redeemed_at IS NULL",
-                &[code, &guest, &now, &payment_id],
-            )
-            .await?;
+            &[code, &guest, &now, &payment_id],
+        )
+        .await?;
         if redeemed != 1 {
             return Err(LoyaltyError::GiftAlreadyUsed.into());
         }
     }
-    tx.execute(
+    exec(
+        &tx,
         "INSERT INTO stamps (guest_id, card_id, collected) SELECT $1, id, 1 FROM stamp_cards
          ON CONFLICT (guest_id, card_id) DO UPDATE SET collected =
              LEAST(stamps.collected + 1, (SELECT needed FROM stamp_cards WHERE id = excluded.card_id))",
@@ -966,8 +979,12 @@ async fn commit_tx(
     )
     .await?;
     if let Some(target) = &new_group {
-        tx.execute("UPDATE guests SET group_id = $2 WHERE id = $1", &[&guest, &target.id])
-            .await?;
+        exec(
+            &tx,
+            "UPDATE guests SET group_id = $2 WHERE id = $1",
+            &[&guest, &target.id],
+        )
+        .await?;
     }
     Ok(PaymentReceipt {
         spent,
@@ -984,13 +1001,13 @@ async fn settle_hold(
     spent: Kopecks,
     now: UnixSeconds,
 ) -> TxResult<()> {
-    let row = tx
-        .query_opt(
-            "SELECT guest_id, amount, status FROM holds WHERE id = $1 FOR UPDATE",
-            &[&hold],
-        )
-        .await?
-        .ok_or(LoyaltyError::UnknownHold)?;
+    let row = q_opt(
+        &tx,
+        "SELECT guest_id, amount, status FROM holds WHERE id = $1 FOR UPDATE",
+        &[&hold],
+    )
+    .await?
+    .ok_or(LoyaltyError::UnknownHold)?;
     let (owner, amount, status): (GuestId, i64, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if owner != guest {
         return Err(LoyaltyError::UnknownHold.into());
@@ -1005,7 +1022,8 @@ async fn settle_hold(
         }
         .into());
     }
-    tx.execute(
+    exec(
+        &tx,
         "UPDATE holds SET status = 'committed', committed_amount = $2, closed_at = $3 WHERE id = $1",
         &[&hold, &spent.0, &now],
     )
@@ -1025,26 +1043,26 @@ async fn group_after_visit(
         return Ok(None);
     }
     let window_start = now - program.group_period_days * SECONDS_PER_DAY;
-    let earlier: i64 = tx
-        .query_one(
-            "SELECT (COALESCE(SUM(p.amount_due), 0)
+    let earlier: i64 = q_one(
+        &tx,
+        "SELECT (COALESCE(SUM(p.amount_due), 0)
                      - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
                                  WHERE q.guest_id = $1 AND q.at > $2), 0))::BIGINT
              FROM payments p WHERE p.guest_id = $1 AND p.at > $2",
-            &[&guest, &window_start],
-        )
-        .await?
-        .try_get(0)?;
+        &[&guest, &window_start],
+    )
+    .await?
+    .try_get(0)?;
     let spend = Kopecks(earlier) + visit_due;
-    let target = tx
-        .query_opt(
-            &format!(
-                "SELECT {GROUP_COLUMNS} FROM guest_groups gg
+    let target = q_opt(
+        &tx,
+        &format!(
+            "SELECT {GROUP_COLUMNS} FROM guest_groups gg
                  WHERE gg.rank >= 1 AND gg.spend_threshold <= $1 ORDER BY gg.rank DESC, gg.id LIMIT 1"
-            ),
-            &[&spend.0],
-        )
-        .await?;
+        ),
+        &[&spend.0],
+    )
+    .await?;
     match target {
         Some(row) => {
             let target = group_from_row(&row)?;
@@ -1071,19 +1089,20 @@ async fn post(
     at: UnixSeconds,
     link: Link<'_>,
 ) -> TxResult<Kopecks> {
-    let balance_after: i64 = tx
-        .query_one(
-            "UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance",
-            &[&guest, &delta],
-        )
-        .await?
-        .try_get(0)?;
+    let balance_after: i64 = q_one(
+        &tx,
+        "UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance",
+        &[&guest, &delta],
+    )
+    .await?
+    .try_get(0)?;
     let (op_id, payment_id, refund_id) = match link {
         Link::Op(op) => (Some(op), None, None),
         Link::Payment(id) => (None, Some(id), None),
         Link::Refund(id) => (None, None, Some(id)),
     };
-    tx.execute(
+    exec(
+        &tx,
         "INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
@@ -1103,17 +1122,14 @@ async fn post(
 }
 
 async fn void_tx(tx: &Transaction<'_>, org: &str, op_id: &str, hold: HoldId, now: UnixSeconds) -> TxResult<()> {
-    let guest: GuestId = tx
-        .query_opt("SELECT guest_id FROM holds WHERE id = $1", &[&hold])
+    let guest: GuestId = q_opt(&tx, "SELECT guest_id FROM holds WHERE id = $1", &[&hold])
         .await?
         .ok_or(LoyaltyError::UnknownHold)?
         .try_get(0)?;
     if own_guest(tx, org, guest, true).await.is_err() {
         return Err(LoyaltyError::UnknownHold.into());
     }
-    let voided = tx
-        .query_opt("SELECT hold_id FROM hold_voids WHERE op_id = $1", &[&op_id])
-        .await?;
+    let voided = q_opt(&tx, "SELECT hold_id FROM hold_voids WHERE op_id = $1", &[&op_id]).await?;
     if let Some(row) = voided {
         return if row.try_get::<_, HoldId>(0)? == hold {
             Ok(())
@@ -1122,13 +1138,13 @@ async fn void_tx(tx: &Transaction<'_>, org: &str, op_id: &str, hold: HoldId, now
         };
     }
     expire_guest_holds(tx, guest, now).await?;
-    let status: String = tx
-        .query_one("SELECT status FROM holds WHERE id = $1 FOR UPDATE", &[&hold])
+    let status: String = q_one(&tx, "SELECT status FROM holds WHERE id = $1 FOR UPDATE", &[&hold])
         .await?
         .try_get(0)?;
     match status.as_str() {
         "open" => {
-            tx.execute(
+            exec(
+                &tx,
                 "UPDATE holds SET status = 'voided', closed_at = $2 WHERE id = $1",
                 &[&hold, &now],
             )
@@ -1137,7 +1153,8 @@ async fn void_tx(tx: &Transaction<'_>, org: &str, op_id: &str, hold: HoldId, now
         "voided" | "expired" => {}
         _ => return Err(LoyaltyError::HoldNotOpen { status }.into()),
     }
-    tx.execute(
+    exec(
+        &tx,
         "INSERT INTO hold_voids (op_id, hold_id, at) VALUES ($1, $2, $3)",
         &[&op_id, &hold, &now],
     )
@@ -1153,13 +1170,13 @@ async fn refund_tx(
     requested: Option<Kopecks>,
     now: UnixSeconds,
 ) -> TxResult<RefundReceipt> {
-    let payment = tx
-        .query_opt(
-            "SELECT id, guest_id, amount_due, spent, accrued FROM payments WHERE op_id = $1",
-            &[&payment_op],
-        )
-        .await?
-        .ok_or(LoyaltyError::UnknownPayment)?;
+    let payment = q_opt(
+        &tx,
+        "SELECT id, guest_id, amount_due, spent, accrued FROM payments WHERE op_id = $1",
+        &[&payment_op],
+    )
+    .await?
+    .ok_or(LoyaltyError::UnknownPayment)?;
     let (payment_id, guest, amount_due, spent, accrued): (i64, GuestId, i64, i64, i64) = (
         payment.try_get(0)?,
         payment.try_get(1)?,
@@ -1170,13 +1187,13 @@ async fn refund_tx(
     if own_guest(tx, org, guest, true).await.is_err() {
         return Err(LoyaltyError::UnknownPayment.into());
     }
-    let first = tx
-        .query_opt(
-            "SELECT p.op_id, r.requested, r.amount, r.spend_returned, r.accrual_taken, r.unrecovered, r.balance_after
+    let first = q_opt(
+        &tx,
+        "SELECT p.op_id, r.requested, r.amount, r.spend_returned, r.accrual_taken, r.unrecovered, r.balance_after
              FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.op_id = $1",
-            &[&op_id],
-        )
-        .await?;
+        &[&op_id],
+    )
+    .await?;
     if let Some(row) = first {
         let same =
             row.try_get::<_, String>(0)? == payment_op && row.try_get::<_, Option<i64>>(1)? == requested.map(|a| a.0);
@@ -1192,13 +1209,13 @@ async fn refund_tx(
             Err(LoyaltyError::OperationIdConflict.into())
         };
     }
-    let before: i64 = tx
-        .query_one(
-            "SELECT COALESCE(SUM(amount), 0)::BIGINT FROM refunds WHERE payment_id = $1",
-            &[&payment_id],
-        )
-        .await?
-        .try_get(0)?;
+    let before: i64 = q_one(
+        &tx,
+        "SELECT COALESCE(SUM(amount), 0)::BIGINT FROM refunds WHERE payment_id = $1",
+        &[&payment_id],
+    )
+    .await?
+    .try_get(0)?;
     let amount = refund_amount(requested, Kopecks(amount_due - before))?;
     let (spend_back, accrual_due) = refund_shares(
         Kopecks(amount_due),
@@ -1211,27 +1228,27 @@ async fn refund_tx(
     let can_take = (available(tx, guest, now).await? + spend_back).max(Kopecks::ZERO);
     let accrual_taken = accrual_due.min(can_take);
     let unrecovered = accrual_due - accrual_taken;
-    let refund_id: i64 = tx
-        .query_one(
-            "INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
+    let refund_id: i64 = q_one(
+        &tx,
+        "INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
                                   balance_after, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
-            &[
-                &op_id,
-                &payment_id,
-                &requested.map(|a| a.0),
-                &amount.0,
-                &spend_back.0,
-                &accrual_taken.0,
-                &unrecovered.0,
-                &now,
-            ],
-        )
-        .await?
-        .try_get(0)?;
+        &[
+            &op_id,
+            &payment_id,
+            &requested.map(|a| a.0),
+            &amount.0,
+            &spend_back.0,
+            &accrual_taken.0,
+            &unrecovered.0,
+            &now,
+        ],
+    )
+    .await?
+    .try_get(0)?;
     let note = format!("refund {amount}");
     let mut balance_after = Kopecks(
-        tx.query_one("SELECT balance FROM guests WHERE id = $1", &[&guest])
+        q_one(&tx, "SELECT balance FROM guests WHERE id = $1", &[&guest])
             .await?
             .try_get(0)?,
     );
@@ -1259,7 +1276,8 @@ async fn refund_tx(
         )
         .await?;
     }
-    tx.execute(
+    exec(
+        &tx,
         "UPDATE refunds SET balance_after = $2 WHERE id = $1",
         &[&refund_id, &balance_after.0],
     )

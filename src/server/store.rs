@@ -120,7 +120,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => {
                 let hash = hash.to_string();
-                s.blocking(move |_, t| t.find_token(&hash)).await
+                s.read(move |_, t| t.find_token(&hash)).await
             }
             Store::Postgres(p) => p.find_token(hash).await,
         }
@@ -152,7 +152,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => {
                 let org = caller.org.clone();
-                s.blocking(move |l, _| {
+                s.read(move |l, _| {
                     own_guest(l, &org, guest)?;
                     l.guest_card(guest, now)
                 })
@@ -172,7 +172,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => {
                 let (org, check) = (caller.org.clone(), check.clone());
-                s.blocking(move |l, _| {
+                s.read(move |l, _| {
                     own_guest(l, &org, guest)?;
                     l.calculate(guest, &check, now)
                 })
@@ -275,7 +275,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => {
                 let org = caller.org.clone();
-                s.blocking(move |l, _| {
+                s.read(move |l, _| {
                     own_guest(l, &org, guest)?;
                     l.open_holds(Some(guest))
                 })
@@ -308,7 +308,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => {
                 let org = caller.org.clone();
-                s.blocking(move |l, _| {
+                s.read(move |l, _| {
                     own_guest(l, &org, guest)?;
                     l.history(guest, limit)
                 })
@@ -464,8 +464,7 @@ fn own_hold(ledger: &Ledger, org: &str, hold: HoldId) -> Result<(), LoyaltyError
     }
 }
 
-/// How many SQLite connections serve requests: readers run side by side (WAL), writers take
-/// turns through IMMEDIATE transactions.
+/// How many SQLite connections serve requests: one writer, the rest readers side by side (WAL).
 const SQLITE_CONNECTIONS: usize = 4;
 
 /// The embedded ledger behind the server: a few connections to one file, used on tokio's
@@ -489,12 +488,29 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `work` on a blocking thread with one of the connections.
+    /// Runs a write on a blocking thread with the writer connection. Writes take turns here, in
+    /// the process, instead of in SQLite's busy handler (which sleeps and retries).
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Ledger, &TokenTable) -> Result<T, LoyaltyError> + Send + 'static,
     ) -> Result<T, LoyaltyError> {
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % SQLITE_CONNECTIONS;
+        self.on(0, work).await
+    }
+
+    /// Runs a read on one of the reader connections (WAL: readers never wait for the writer).
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Ledger, &TokenTable) -> Result<T, LoyaltyError> + Send + 'static,
+    ) -> Result<T, LoyaltyError> {
+        let index = 1 + self.next.fetch_add(1, Ordering::Relaxed) % (SQLITE_CONNECTIONS - 1);
+        self.on(index, work).await
+    }
+
+    async fn on<T: Send + 'static>(
+        &self,
+        index: usize,
+        work: impl FnOnce(&mut Ledger, &TokenTable) -> Result<T, LoyaltyError> + Send + 'static,
+    ) -> Result<T, LoyaltyError> {
         let connections = Arc::clone(&self.connections);
         tokio::task::spawn_blocking(move || {
             let mut guard = connections[index]

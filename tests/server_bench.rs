@@ -1,0 +1,354 @@
+//! Benchmark of the loyalty server (ignored by default; `bash scripts/server-bench.sh` runs it in
+//! release with PostgreSQL started): bonus payments per second (hold + commit through the HTTP
+//! API, durable: SQLite `synchronous=FULL`, PostgreSQL with fsync and synchronous_commit on) at
+//! 8 and 32 concurrent clients with p50/p99, identify/calculate requests per second with p99, and
+//! PostgreSQL's own pgbench TPC-B on the same server as the denominator of the ratio.
+//!
+//! The real `loyalty-till serve` process is measured; the clients run in this process on the
+//! same machine, so they share its cores.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server_support;
+
+use loyalty_till::domain::IdentifierKind;
+use loyalty_till::ledger::NewGroup;
+use loyalty_till::money::Kopecks;
+use loyalty_till::server::store::{DbUrl, Store};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const GUESTS: usize = 64;
+
+fn seconds() -> u64 {
+    std::env::var("LOYALTY_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
+
+struct Stats {
+    count: usize,
+    per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn stats(mut micros: Vec<u64>, elapsed: Duration) -> Stats {
+    micros.sort_unstable();
+    let at = |q: f64| {
+        if micros.is_empty() {
+            return f64::NAN;
+        }
+        micros[((micros.len() as f64 * q) as usize).min(micros.len() - 1)] as f64 / 1000.0
+    };
+    Stats {
+        count: micros.len(),
+        per_sec: micros.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    }
+}
+
+fn start_server(db_url: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty-till"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", db_url])
+        .env("LOYALTY_TILL_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("the server's address")
+        .to_string();
+    (child, url)
+}
+
+/// Seeds GUESTS guests with plenty of bonuses and 32 till tokens; returns (guest ids, tokens).
+fn seed(db_url: &str) -> (Vec<i64>, Vec<String>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = Store::open(&DbUrl::parse(db_url).unwrap()).await.unwrap();
+        let group = store
+            .add_group(&NewGroup {
+                name: "Guest".to_string(),
+                rank: 1,
+                discount_bp: 0,
+                accrual_bp: 500,
+                spend_threshold: Kopecks(0),
+                never_downgrade: false,
+                daily_ops_limit: 0,
+                daily_spend_limit: Kopecks(0),
+            })
+            .await
+            .unwrap();
+        let mut guests = Vec::new();
+        for i in 0..GUESTS {
+            let guest = store
+                .add_guest("cafe", &format!("Guest {i}"), None, group, 0)
+                .await
+                .unwrap();
+            store
+                .add_identifier(guest, IdentifierKind::CardBarcode, &format!("BENCH{i:06}"))
+                .await
+                .unwrap();
+            store
+                .credit(&format!("seed-{i}"), guest, Kopecks(1_000_000_000), 0)
+                .await
+                .unwrap();
+            guests.push(guest);
+        }
+        let mut tokens = Vec::new();
+        for i in 0..32 {
+            tokens.push(store.create_token("cafe", &format!("bench-{i}"), 0).await.unwrap());
+        }
+        (guests, tokens)
+    })
+}
+
+/// `clients` concurrent tills, each paying with bonuses for its own guests for `secs`.
+fn payments(url: &str, guests: &[i64], tokens: &[String], clients: usize, secs: u64, run: &str) -> Stats {
+    let run = run.to_string();
+    load(url, guests, tokens, clients, secs, move |http, url, token, guest, n| {
+        let run = run.clone();
+        async move {
+            let check = json!({ "subtotal": 10_000 });
+            let hold = http
+                .post(format!("{url}/api/v1/holds"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(
+                    json!({"op_id": format!("{run}-h{n}"), "guest_id": guest, "amount": 1_000, "check": check})
+                        .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert!(hold.status().is_success(), "hold: {}", hold.status());
+            let hold: serde_json::Value = serde_json::from_str(&hold.text().await.unwrap()).unwrap();
+            let commit = http
+                .post(format!("{url}/api/v1/payments"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(
+                    json!({"op_id": format!("{run}-c{n}"), "guest_id": guest, "hold_id": hold["hold_id"], "spent": 1_000, "check": check})
+                        .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert!(commit.status().is_success(), "commit: {}", commit.status());
+            commit.text().await.unwrap();
+        }
+    })
+}
+
+/// Identify by card, then calculate, alternately; each request timed on its own.
+fn reads(url: &str, guests: &[i64], tokens: &[String], clients: usize, secs: u64) -> Stats {
+    load(
+        url,
+        guests,
+        tokens,
+        clients,
+        secs,
+        |http, url, token, guest, n| async move {
+            let request = if n % 2 == 0 {
+                http.post(format!("{url}/api/v1/identify")).body(
+                    json!({"kind": "barcode", "payload": format!("BENCH{:06}", (guest - 1) as usize % GUESTS)})
+                        .to_string(),
+                )
+            } else {
+                http.post(format!("{url}/api/v1/guests/{guest}/calculate"))
+                    .body(json!({"check": {"subtotal": 123_456}}).to_string())
+            };
+            let answer = request
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .send()
+                .await
+                .unwrap();
+            assert!(answer.status().is_success(), "read: {}", answer.status());
+            answer.text().await.unwrap();
+        },
+    )
+}
+
+fn load<F, Fut>(url: &str, guests: &[i64], tokens: &[String], clients: usize, secs: u64, op: F) -> Stats
+where
+    F: Fn(reqwest::Client, String, String, i64, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let micros: Vec<u64> = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for client in 0..clients {
+            let (op, url, token) = (Arc::clone(&op), url.to_string(), tokens[client % tokens.len()].clone());
+            let my_guests: Vec<i64> = guests.iter().copied().skip(client).step_by(clients).collect();
+            tasks.push(tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut times = Vec::new();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let guest = my_guests[n as usize % my_guests.len()];
+                    let t = Instant::now();
+                    op(
+                        http.clone(),
+                        url.clone(),
+                        token.clone(),
+                        guest,
+                        n * 1000 + client as u64,
+                    )
+                    .await;
+                    times.push(t.elapsed().as_micros() as u64);
+                    n += 1;
+                }
+                times
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        all
+    });
+    stats(micros, start.elapsed())
+}
+
+fn pgbench(url: &str, clients: usize, secs: u64) -> Option<f64> {
+    let bin = std::env::var("PG_BIN").ok()?;
+    let port = std::env::var("PG_TEST_PORT").ok()?;
+    let base = ["-h", "127.0.0.1", "-p", port.as_str(), "-U", "postgres"];
+    let psql = Command::new(format!("{bin}/psql"))
+        .args(base)
+        .args([
+            "-X",
+            "-q",
+            "-d",
+            "postgres",
+            "-c",
+            "DROP DATABASE IF EXISTS pgbench_tpcb",
+            "-c",
+            "CREATE DATABASE pgbench_tpcb",
+        ])
+        .status()
+        .ok()?;
+    assert!(psql.success());
+    let init = Command::new(format!("{bin}/pgbench"))
+        .args(base)
+        .args(["-i", "-q", "-s", "10", "pgbench_tpcb"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    assert!(init.success(), "pgbench -i failed");
+    let out = Command::new(format!("{bin}/pgbench"))
+        .args(base)
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &secs.to_string(),
+            "-n",
+            "pgbench_tpcb",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = url;
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next()?.parse().ok())
+}
+
+#[test]
+#[ignore = "benchmark: bash scripts/server-bench.sh"]
+fn server_benchmark() {
+    let secs = seconds();
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut stores = vec![(
+        "sqlite",
+        format!("sqlite://{}", dir.path().join("bench.sqlite").display()),
+    )];
+    let pg = std::env::var("LOYALTY_TEST_PG_URL").ok().filter(|u| !u.is_empty());
+    if let Some(url) = &pg {
+        let schema = format!("bench_{}", std::process::id());
+        let separator = if url.contains('?') { '&' } else { '?' };
+        // The schema is created by a store opened with it, then the server uses it by search_path.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(loyalty_till::server::pg::PgStore::connect(url, Some(&schema), 1))
+            .unwrap();
+        stores.push((
+            "postgres",
+            format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+        ));
+    } else {
+        eprintln!("LOYALTY_TEST_PG_URL is not set: PostgreSQL is not measured");
+    }
+    println!(
+        "server benchmark: {secs} s per measurement, {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    let mut pg_payments_8 = None;
+    for (name, db_url) in &stores {
+        let (guests, tokens) = seed(db_url);
+        let (mut server, url) = start_server(db_url);
+        // Warm-up: connections, caches.
+        payments(&url, &guests, &tokens, 8, 1, &format!("{name}-warm"));
+        for clients in [8, 32] {
+            let s = payments(&url, &guests, &tokens, clients, secs, &format!("{name}-{clients}"));
+            println!(
+                "{name:8} payments (hold+commit) {clients:2} clients: {:7.0} payments/s  p50 {:6.2} ms  p99 {:6.2} ms  ({} payments)",
+                s.per_sec, s.p50_ms, s.p99_ms, s.count
+            );
+            if *name == "postgres" && clients == 8 {
+                pg_payments_8 = Some(s.per_sec);
+            }
+        }
+        let r = reads(&url, &guests, &tokens, 8, secs);
+        println!(
+            "{name:8} identify/calculate      8 clients: {:7.0} requests/s  p50 {:6.2} ms  p99 {:6.2} ms  ({} requests)",
+            r.per_sec, r.p50_ms, r.p99_ms, r.count
+        );
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    if let Some(url) = &pg {
+        match pgbench(url, 8, secs) {
+            Some(tps) => {
+                println!("pgbench TPC-B (scale 10, 8 clients, 2 threads): {tps:.0} tps");
+                if let Some(p) = pg_payments_8 {
+                    println!(
+                        "ratio: PostgreSQL payments/s at 8 clients / pgbench tps = {:.2}",
+                        p / tps
+                    );
+                }
+            }
+            None => println!("pgbench not run: PG_BIN and PG_TEST_PORT come from scripts/pg-test-server.sh --env"),
+        }
+    }
+}
