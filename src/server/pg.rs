@@ -557,7 +557,7 @@ async fn own_guest(tx: &Transaction<'_>, org: &str, guest: GuestId, lock: bool) 
     } else {
         "SELECT org FROM guests WHERE id = $1"
     };
-    let row = q_opt(&tx, sql, &[&guest]).await?;
+    let row = q_opt(tx, sql, &[&guest]).await?;
     match row {
         Some(row) if row.try_get::<_, String>(0)? == org => Ok(()),
         _ => Err(LoyaltyError::UnknownCode.into()),
@@ -565,7 +565,7 @@ async fn own_guest(tx: &Transaction<'_>, org: &str, guest: GuestId, lock: bool) 
 }
 
 async fn lock_guest(tx: &Transaction<'_>, guest: GuestId) -> TxResult<()> {
-    match q_opt(&tx, "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest]).await? {
+    match q_opt(tx, "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest]).await? {
         Some(_) => Ok(()),
         None => Err(LoyaltyError::UnknownCode.into()),
     }
@@ -588,7 +588,7 @@ async fn identify_tx(
         let program = load_program(tx).await?;
         let since = local_day_start(now, program.utc_offset_minutes);
         let count: i64 = q_one(
-            &tx,
+            tx,
             "SELECT COUNT(*) FROM identifications WHERE guest_id = $1 AND at >= $2",
             &[&guest, &since],
         )
@@ -599,7 +599,7 @@ async fn identify_tx(
         }
     }
     exec(
-        &tx,
+        tx,
         "INSERT INTO identifications (guest_id, via, at) VALUES ($1, $2, $3)",
         &[&guest, &via, &now],
     )
@@ -614,7 +614,7 @@ async fn identify_tx(
 async fn resolve_code(tx: &Transaction<'_>, code: &str, kind: ScanKind) -> TxResult<(GuestId, Option<Gift>, String)> {
     if let Some(phone) = normalize_phone(code) {
         let row = q_opt(
-            &tx,
+            tx,
             "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = $1",
             &[&phone],
         )
@@ -624,7 +624,7 @@ async fn resolve_code(tx: &Transaction<'_>, code: &str, kind: ScanKind) -> TxRes
         }
     }
     let gift = q_opt(
-        &tx,
+        tx,
         "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes WHERE code = $1",
         &[&code],
     )
@@ -642,7 +642,7 @@ async fn resolve_code(tx: &Transaction<'_>, code: &str, kind: ScanKind) -> TxRes
     }
     let preferred = expected_identifier(kind).as_str();
     let row = q_opt(
-        &tx,
+        tx,
         "SELECT guest_id, kind FROM identifiers WHERE value = $1 AND kind <> 'phone'
              ORDER BY kind = $2 DESC, kind LIMIT 1",
         &[&code, &preferred],
@@ -654,7 +654,7 @@ async fn resolve_code(tx: &Transaction<'_>, code: &str, kind: ScanKind) -> TxRes
 
 async fn load_program(tx: &Transaction<'_>) -> TxResult<ProgramSettings> {
     let row = q_one(
-        &tx,
+        tx,
         "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
              FROM program WHERE id = 1",
         &[],
@@ -691,7 +691,7 @@ fn group_from_row(row: &Row) -> TxResult<Group> {
 
 async fn guest_group(tx: &Transaction<'_>, guest: GuestId) -> TxResult<Group> {
     let row = q_opt(
-        &tx,
+        tx,
         &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1"),
         &[&guest],
     )
@@ -706,7 +706,7 @@ const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
 
 async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
     let row = q_opt(
-        &tx,
+        tx,
         &format!("SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
         &[&guest, &now],
     )
@@ -714,7 +714,7 @@ async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> Tx
     .ok_or(LoyaltyError::UnknownCode)?;
     let phone: Option<String> = row.try_get(1)?;
     let stamps = q_all(
-        &tx,
+        tx,
         "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
              LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id",
         &[&guest],
@@ -731,7 +731,7 @@ async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> Tx
     })
     .collect::<TxResult<Vec<_>>>()?;
     let promotions = q_all(
-        &tx,
+        tx,
         "SELECT name, description, ends_at FROM promotions
              WHERE starts_at <= $1 AND $1 < ends_at ORDER BY ends_at, id",
         &[&now],
@@ -760,7 +760,7 @@ async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> Tx
 
 async fn available(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<Kopecks> {
     let row = q_opt(
-        &tx,
+        tx,
         &format!("SELECT g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
         &[&guest, &now],
     )
@@ -778,7 +778,7 @@ async fn quote(tx: &Transaction<'_>, guest: GuestId, check: &CheckInfo, now: Uni
     let daily_left = if group.rules.daily_spend_limit > Kopecks::ZERO {
         let since = local_day_start(now, program.utc_offset_minutes);
         let used: i64 = q_one(
-            &tx,
+            tx,
             &format!(
                 "SELECT (COALESCE((SELECT -SUM(o.amount) FROM operations o
                                        WHERE o.guest_id = g.id AND o.kind = 'spend' AND o.at >= $3), 0)
@@ -799,7 +799,7 @@ async fn quote(tx: &Transaction<'_>, guest: GuestId, check: &CheckInfo, now: Uni
 
 async fn expire_guest_holds(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<u64> {
     Ok(exec(
-        &tx,
+        tx,
         "UPDATE holds SET status = 'expired', closed_at = $2
              WHERE guest_id = $1 AND status = 'open' AND expires_at <= $2",
         &[&guest, &now],
@@ -826,7 +826,7 @@ async fn hold_tx(
 ) -> TxResult<HoldReceipt> {
     own_guest(tx, org, guest, true).await?;
     let first = q_opt(
-        &tx,
+        tx,
         "SELECT id, amount, expires_at, guest_id FROM holds WHERE op_id = $1",
         &[&op_id],
     )
@@ -852,7 +852,7 @@ async fn hold_tx(
     }
     let expires_at = now + program.hold_ttl_secs;
     let hold_id: HoldId = q_one(
-        &tx,
+        tx,
         "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
              VALUES ($1, $2, $3, 'open', $4, $5) RETURNING id",
         &[&op_id, &guest, &amount.0, &now, &expires_at],
@@ -880,7 +880,7 @@ async fn commit_tx(
 ) -> TxResult<PaymentReceipt> {
     own_guest(tx, org, guest, true).await?;
     let first = q_opt(
-        &tx,
+        tx,
         "SELECT guest_id, hold_id, spent, subtotal, gift_codes, accrued, balance_after, new_group
              FROM payments WHERE op_id = $1",
         &[&op_id],
@@ -925,13 +925,13 @@ async fn commit_tx(
     let amount_due = group.amount_due(check.subtotal);
     let accrued = amount_due.saturating_sub(spent).percent_floor(group.rules.accrual_bp);
     let new_group = group_after_visit(tx, guest, &group, amount_due, &program, now).await?;
-    let balance: i64 = q_one(&tx, "SELECT balance FROM guests WHERE id = $1", &[&guest])
+    let balance: i64 = q_one(tx, "SELECT balance FROM guests WHERE id = $1", &[&guest])
         .await?
         .try_get(0)?;
     let balance_after = Kopecks(balance) + accrued - spent;
     let new_group_name = new_group.as_ref().map(|g| g.rules.name.clone());
     let payment_id: i64 = q_one(
-        &tx,
+        tx,
         "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
                                    balance_after, new_group, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
@@ -960,7 +960,7 @@ async fn commit_tx(
     }
     for code in &check.gift_codes {
         let redeemed = exec(
-            &tx,
+            tx,
             "UPDATE gift_codes SET redeemed_at = $3, payment_id = $4
                  WHERE code = $1 AND guest_id = $2 AND redeemed_at IS NULL",
             &[code, &guest, &now, &payment_id],
@@ -971,7 +971,7 @@ async fn commit_tx(
         }
     }
     exec(
-        &tx,
+        tx,
         "INSERT INTO stamps (guest_id, card_id, collected) SELECT $1, id, 1 FROM stamp_cards
          ON CONFLICT (guest_id, card_id) DO UPDATE SET collected =
              LEAST(stamps.collected + 1, (SELECT needed FROM stamp_cards WHERE id = excluded.card_id))",
@@ -980,7 +980,7 @@ async fn commit_tx(
     .await?;
     if let Some(target) = &new_group {
         exec(
-            &tx,
+            tx,
             "UPDATE guests SET group_id = $2 WHERE id = $1",
             &[&guest, &target.id],
         )
@@ -1002,7 +1002,7 @@ async fn settle_hold(
     now: UnixSeconds,
 ) -> TxResult<()> {
     let row = q_opt(
-        &tx,
+        tx,
         "SELECT guest_id, amount, status FROM holds WHERE id = $1 FOR UPDATE",
         &[&hold],
     )
@@ -1023,7 +1023,7 @@ async fn settle_hold(
         .into());
     }
     exec(
-        &tx,
+        tx,
         "UPDATE holds SET status = 'committed', committed_amount = $2, closed_at = $3 WHERE id = $1",
         &[&hold, &spent.0, &now],
     )
@@ -1044,7 +1044,7 @@ async fn group_after_visit(
     }
     let window_start = now - program.group_period_days * SECONDS_PER_DAY;
     let earlier: i64 = q_one(
-        &tx,
+        tx,
         "SELECT (COALESCE(SUM(p.amount_due), 0)
                      - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
                                  WHERE q.guest_id = $1 AND q.at > $2), 0))::BIGINT
@@ -1055,7 +1055,7 @@ async fn group_after_visit(
     .try_get(0)?;
     let spend = Kopecks(earlier) + visit_due;
     let target = q_opt(
-        &tx,
+        tx,
         &format!(
             "SELECT {GROUP_COLUMNS} FROM guest_groups gg
                  WHERE gg.rank >= 1 AND gg.spend_threshold <= $1 ORDER BY gg.rank DESC, gg.id LIMIT 1"
@@ -1090,7 +1090,7 @@ async fn post(
     link: Link<'_>,
 ) -> TxResult<Kopecks> {
     let balance_after: i64 = q_one(
-        &tx,
+        tx,
         "UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance",
         &[&guest, &delta],
     )
@@ -1102,7 +1102,7 @@ async fn post(
         Link::Refund(id) => (None, None, Some(id)),
     };
     exec(
-        &tx,
+        tx,
         "INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
@@ -1122,14 +1122,14 @@ async fn post(
 }
 
 async fn void_tx(tx: &Transaction<'_>, org: &str, op_id: &str, hold: HoldId, now: UnixSeconds) -> TxResult<()> {
-    let guest: GuestId = q_opt(&tx, "SELECT guest_id FROM holds WHERE id = $1", &[&hold])
+    let guest: GuestId = q_opt(tx, "SELECT guest_id FROM holds WHERE id = $1", &[&hold])
         .await?
         .ok_or(LoyaltyError::UnknownHold)?
         .try_get(0)?;
     if own_guest(tx, org, guest, true).await.is_err() {
         return Err(LoyaltyError::UnknownHold.into());
     }
-    let voided = q_opt(&tx, "SELECT hold_id FROM hold_voids WHERE op_id = $1", &[&op_id]).await?;
+    let voided = q_opt(tx, "SELECT hold_id FROM hold_voids WHERE op_id = $1", &[&op_id]).await?;
     if let Some(row) = voided {
         return if row.try_get::<_, HoldId>(0)? == hold {
             Ok(())
@@ -1138,13 +1138,13 @@ async fn void_tx(tx: &Transaction<'_>, org: &str, op_id: &str, hold: HoldId, now
         };
     }
     expire_guest_holds(tx, guest, now).await?;
-    let status: String = q_one(&tx, "SELECT status FROM holds WHERE id = $1 FOR UPDATE", &[&hold])
+    let status: String = q_one(tx, "SELECT status FROM holds WHERE id = $1 FOR UPDATE", &[&hold])
         .await?
         .try_get(0)?;
     match status.as_str() {
         "open" => {
             exec(
-                &tx,
+                tx,
                 "UPDATE holds SET status = 'voided', closed_at = $2 WHERE id = $1",
                 &[&hold, &now],
             )
@@ -1154,7 +1154,7 @@ async fn void_tx(tx: &Transaction<'_>, org: &str, op_id: &str, hold: HoldId, now
         _ => return Err(LoyaltyError::HoldNotOpen { status }.into()),
     }
     exec(
-        &tx,
+        tx,
         "INSERT INTO hold_voids (op_id, hold_id, at) VALUES ($1, $2, $3)",
         &[&op_id, &hold, &now],
     )
@@ -1171,7 +1171,7 @@ async fn refund_tx(
     now: UnixSeconds,
 ) -> TxResult<RefundReceipt> {
     let payment = q_opt(
-        &tx,
+        tx,
         "SELECT id, guest_id, amount_due, spent, accrued FROM payments WHERE op_id = $1",
         &[&payment_op],
     )
@@ -1188,7 +1188,7 @@ async fn refund_tx(
         return Err(LoyaltyError::UnknownPayment.into());
     }
     let first = q_opt(
-        &tx,
+        tx,
         "SELECT p.op_id, r.requested, r.amount, r.spend_returned, r.accrual_taken, r.unrecovered, r.balance_after
              FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.op_id = $1",
         &[&op_id],
@@ -1210,7 +1210,7 @@ async fn refund_tx(
         };
     }
     let before: i64 = q_one(
-        &tx,
+        tx,
         "SELECT COALESCE(SUM(amount), 0)::BIGINT FROM refunds WHERE payment_id = $1",
         &[&payment_id],
     )
@@ -1229,7 +1229,7 @@ async fn refund_tx(
     let accrual_taken = accrual_due.min(can_take);
     let unrecovered = accrual_due - accrual_taken;
     let refund_id: i64 = q_one(
-        &tx,
+        tx,
         "INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
                                   balance_after, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
@@ -1248,7 +1248,7 @@ async fn refund_tx(
     .try_get(0)?;
     let note = format!("refund {amount}");
     let mut balance_after = Kopecks(
-        q_one(&tx, "SELECT balance FROM guests WHERE id = $1", &[&guest])
+        q_one(tx, "SELECT balance FROM guests WHERE id = $1", &[&guest])
             .await?
             .try_get(0)?,
     );
@@ -1277,7 +1277,7 @@ async fn refund_tx(
         .await?;
     }
     exec(
-        &tx,
+        tx,
         "UPDATE refunds SET balance_after = $2 WHERE id = $1",
         &[&refund_id, &balance_after.0],
     )
