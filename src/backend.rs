@@ -1,7 +1,7 @@
 //! The boundary between the till and whatever keeps the loyalty ledger.
 //!
-//! The workflow core and the UI know only this trait. Today the embedded SQLite engine is behind
-//! it; an HTTP client for the chain's server goes behind it later without touching the UI.
+//! The workflow core and the UI know only this trait: the embedded SQLite engine is behind it,
+//! and so is the HTTP client of the chain's loyalty server (`crate::remote`).
 //! Calls are blocking and run on the background worker, never on the UI thread.
 
 use crate::domain::{
@@ -17,8 +17,8 @@ use std::path::PathBuf;
 pub enum BackendKind {
     /// SQLite file on this till.
     Embedded { path: PathBuf },
-    /// A loyalty server (not built yet).
-    Server { url: String },
+    /// The chain's loyalty server; `online` is false while it does not answer.
+    Server { url: String, online: bool },
 }
 
 /// Every write carries an operation id made by the till (`op_id`): a repeat with the same id

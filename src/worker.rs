@@ -45,6 +45,7 @@ impl Worker {
                     }
                 };
                 waker();
+                let mut shown = backend.as_deref().map(|b| b.kind());
                 for effect in effect_rx {
                     let event = match backend.as_deref_mut() {
                         Some(backend) => run_effect(backend, effect),
@@ -52,6 +53,12 @@ impl Worker {
                     };
                     if result_tx.send(event).is_err() {
                         break; // The UI is gone: nothing left to answer.
+                    }
+                    // A loyalty server that stopped answering, or answers again, shows on the status line.
+                    if let Some(kind) = backend.as_deref().map(|b| b.kind()).filter(|k| shown.as_ref() != Some(k)) {
+                        tracing::info!(?kind, "loyalty backend status changed");
+                        shown = Some(kind.clone());
+                        let _ = result_tx.send(Event::BackendReady(Ok(kind)));
                     }
                     waker();
                 }

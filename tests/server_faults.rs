@@ -5,7 +5,7 @@
 
 mod server_support;
 
-use loyalty_till::backend::{Clock, LoyaltyBackend};
+use loyalty_till::backend::{BackendKind, Clock, LoyaltyBackend};
 use loyalty_till::domain::{CheckInfo, LoyaltyError, ScanEvent, ScanKind, UnixSeconds};
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::journal::OpState;
@@ -200,6 +200,10 @@ fn offline_accruals_are_queued_and_sent_exactly_once(s: Server) {
     unavailable(backend.hold("h1", anna, Kopecks(rub(100)), &check(rub(600))));
     unavailable(backend.guest_card(anna));
     assert!(backend.is_offline());
+    assert!(
+        matches!(backend.kind(), BackendKind::Server { online: false, .. }),
+        "the status line says offline"
+    );
     for visit in 0..3 {
         let receipt = backend
             .commit_payment(&format!("keep-{visit}"), anna, None, Kopecks::ZERO, &check(rub(600)))
@@ -219,6 +223,7 @@ fn offline_accruals_are_queued_and_sent_exactly_once(s: Server) {
     // Back online, after a till restart too: each accrual once.
     till.proxy.set(Fault::Pass);
     let mut backend = till.open(&s);
+    assert!(matches!(backend.kind(), BackendKind::Server { online: true, .. }));
     assert_eq!(backend.journal().count_pending().unwrap(), 0);
     assert_eq!(s.balance(anna), (rub(1_090), rub(1_090)));
     backend.resolve(true).unwrap();

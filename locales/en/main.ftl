@@ -178,5 +178,6 @@ status-device-reopening = { $device }: reconnecting…
 status-starting = Connecting to the bonus ledger…
 status-embedded = Embedded ledger: { $path }
 status-server = Loyalty server: { $url }
+status-offline = No connection to the loyalty server ({ $url }): accruals are kept and sent later; spending bonuses is unavailable
 status-failed = Ledger unavailable: { $reason }
 status-demo = DEMO

@@ -180,5 +180,6 @@ status-device-reopening = { $device }: переподключение…
 status-starting = Подключение к базе бонусов…
 status-embedded = Встроенная база: { $path }
 status-server = Сервер лояльности: { $url }
+status-offline = Нет связи с сервером лояльности ({ $url }): начисления сохранены и будут отправлены, списание бонусов недоступно
 status-failed = База недоступна: { $reason }
 status-demo = ДЕМО

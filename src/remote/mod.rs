@@ -434,7 +434,10 @@ fn check_json(check: &CheckInfo) -> Value {
 
 impl LoyaltyBackend for ServerBackend {
     fn kind(&self) -> BackendKind {
-        BackendKind::Server { url: self.url.clone() }
+        BackendKind::Server {
+            url: self.url.clone(),
+            online: !self.offline,
+        }
     }
 
     fn identify(&mut self, scan: &ScanEvent) -> Result<Identification, LoyaltyError> {

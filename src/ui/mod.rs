@@ -295,8 +295,11 @@ impl TillApp {
                 i18n.t_args("status-embedded", &[("path", Arg::Text(path.display().to_string()))]),
                 false,
             ),
-            BackendStatus::Ready(BackendKind::Server { url }) => {
+            BackendStatus::Ready(BackendKind::Server { url, online: true }) => {
                 (i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]), false)
+            }
+            BackendStatus::Ready(BackendKind::Server { url, online: false }) => {
+                (i18n.t_args("status-offline", &[("url", Arg::Text(url.clone()))]), true)
             }
             BackendStatus::Failed(error) => {
                 let reason = i18n.notice(&crate::workflow::error_notice(error));
