@@ -55,7 +55,11 @@ impl Worker {
                         break; // The UI is gone: nothing left to answer.
                     }
                     // A loyalty server that stopped answering, or answers again, shows on the status line.
-                    if let Some(kind) = backend.as_deref().map(|b| b.kind()).filter(|k| shown.as_ref() != Some(k)) {
+                    if let Some(kind) = backend
+                        .as_deref()
+                        .map(|b| b.kind())
+                        .filter(|k| shown.as_ref() != Some(k))
+                    {
                         tracing::info!(?kind, "loyalty backend status changed");
                         shown = Some(kind.clone());
                         let _ = result_tx.send(Event::BackendReady(Ok(kind)));
