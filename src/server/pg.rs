@@ -209,8 +209,8 @@ impl PgStore {
         now: UnixSeconds,
     ) -> Result<SpendQuote, LoyaltyError> {
         in_tx!(self, tx => async {
-            own_guest(&tx, org, guest, false).await?;
-            quote(&tx, guest, check, now).await
+            let ctx = guest_context(&tx, org, guest, now, false).await?;
+            quote(&tx, &ctx, guest, check, now).await
         }.await)
     }
 
@@ -769,14 +769,83 @@ async fn available(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> Tx
     Ok(Kopecks(row.try_get(0)?))
 }
 
-async fn quote(tx: &Transaction<'_>, guest: GuestId, check: &CheckInfo, now: UnixSeconds) -> TxResult<SpendQuote> {
+/// What every write about a guest needs, read in one statement: the guest's balance and
+/// available bonuses, the programme and the guest's group, after checking the organisation.
+/// With `lock`, the guest's row stays locked until the transaction ends.
+struct GuestContext {
+    balance: Kopecks,
+    available: Kopecks,
+    program: ProgramSettings,
+    group: Group,
+}
+
+async fn guest_context(
+    tx: &Transaction<'_>,
+    org: &str,
+    guest: GuestId,
+    now: UnixSeconds,
+    lock: bool,
+) -> TxResult<GuestContext> {
+    if lock {
+        // The lock first, on its own: a statement that waited for a lock still reads the other
+        // tables (the holds) as they were when it started. The next statement sees everything
+        // the transaction that held the lock committed.
+        lock_guest(tx, guest).await?;
+    }
+    let sql = format!(
+        "SELECT g.org, g.balance, (g.balance - {HELD_SQL})::BIGINT,
+                p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
+                {GROUP_COLUMNS}
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id CROSS JOIN program p
+         WHERE g.id = $1 AND p.id = 1"
+    );
+    let row = q_opt(tx, &sql, &[&guest, &now])
+        .await?
+        .ok_or(LoyaltyError::UnknownCode)?;
+    if row.try_get::<_, String>(0)? != org {
+        return Err(LoyaltyError::UnknownCode.into());
+    }
+    // The group's columns follow the guest's three and the programme's six.
+    const G: usize = 9;
+    Ok(GuestContext {
+        balance: Kopecks(row.try_get(1)?),
+        available: Kopecks(row.try_get(2)?),
+        program: ProgramSettings {
+            name: row.try_get(3)?,
+            max_check_bp: row.try_get(4)?,
+            spend_step: Kopecks(row.try_get(5)?),
+            hold_ttl_secs: row.try_get(6)?,
+            group_period_days: row.try_get(7)?,
+            utc_offset_minutes: row.try_get(8)?,
+        },
+        group: Group {
+            id: row.try_get(G)?,
+            rules: NewGroup {
+                name: row.try_get(G + 1)?,
+                rank: row.try_get(G + 2)?,
+                discount_bp: row.try_get(G + 3)?,
+                accrual_bp: row.try_get(G + 4)?,
+                spend_threshold: Kopecks(row.try_get(G + 5)?),
+                never_downgrade: row.try_get(G + 6)?,
+                daily_ops_limit: row.try_get(G + 7)?,
+                daily_spend_limit: Kopecks(row.try_get(G + 8)?),
+            },
+        },
+    })
+}
+
+async fn quote(
+    tx: &Transaction<'_>,
+    ctx: &GuestContext,
+    guest: GuestId,
+    check: &CheckInfo,
+    now: UnixSeconds,
+) -> TxResult<SpendQuote> {
     if check.subtotal < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
-    let program = load_program(tx).await?;
-    let group = guest_group(tx, guest).await?;
-    let daily_left = if group.rules.daily_spend_limit > Kopecks::ZERO {
-        let since = local_day_start(now, program.utc_offset_minutes);
+    let daily_left = if ctx.group.rules.daily_spend_limit > Kopecks::ZERO {
+        let since = local_day_start(now, ctx.program.utc_offset_minutes);
         let used: i64 = q_one(
             tx,
             &format!(
@@ -789,12 +858,17 @@ async fn quote(tx: &Transaction<'_>, guest: GuestId, check: &CheckInfo, now: Uni
         )
         .await?
         .try_get(0)?;
-        Some(group.rules.daily_spend_limit.saturating_sub(Kopecks(used)))
+        Some(ctx.group.rules.daily_spend_limit.saturating_sub(Kopecks(used)))
     } else {
         None
     };
-    let available = available(tx, guest, now).await?;
-    Ok(build_quote(&program, &group, check.subtotal, available, daily_left))
+    Ok(build_quote(
+        &ctx.program,
+        &ctx.group,
+        check.subtotal,
+        ctx.available,
+        daily_left,
+    ))
 }
 
 async fn expire_guest_holds(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<u64> {
@@ -824,7 +898,7 @@ async fn hold_tx(
     check: &CheckInfo,
     now: UnixSeconds,
 ) -> TxResult<HoldReceipt> {
-    own_guest(tx, org, guest, true).await?;
+    let ctx = guest_context(tx, org, guest, now, true).await?;
     let first = q_opt(
         tx,
         "SELECT id, amount, expires_at, guest_id FROM holds WHERE op_id = $1",
@@ -843,14 +917,13 @@ async fn hold_tx(
     if amount <= Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
-    let program = load_program(tx).await?;
-    ensure_step(amount, program.spend_step)?;
-    expire_guest_holds(tx, guest, now).await?;
-    let max = quote(tx, guest, check, now).await?.max_spend;
+    ensure_step(amount, ctx.program.spend_step)?;
+    // Holds past their time count as released in `available`; the sweep marks them.
+    let max = quote(tx, &ctx, guest, check, now).await?.max_spend;
     if amount > max {
         return Err(LoyaltyError::OverMaximum { requested: amount, max }.into());
     }
-    let expires_at = now + program.hold_ttl_secs;
+    let expires_at = now + ctx.program.hold_ttl_secs;
     let hold_id: HoldId = q_one(
         tx,
         "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
@@ -878,7 +951,7 @@ async fn commit_tx(
     gift_codes: &str,
     now: UnixSeconds,
 ) -> TxResult<PaymentReceipt> {
-    own_guest(tx, org, guest, true).await?;
+    let ctx = guest_context(tx, org, guest, now, true).await?;
     let first = q_opt(
         tx,
         "SELECT guest_id, hold_id, spent, subtotal, gift_codes, accrued, balance_after, new_group
@@ -906,9 +979,7 @@ async fn commit_tx(
     if spent < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
-    let program = load_program(tx).await?;
-    ensure_step(spent, program.spend_step)?;
-    expire_guest_holds(tx, guest, now).await?;
+    ensure_step(spent, ctx.program.spend_step)?;
     match hold {
         Some(hold) => settle_hold(tx, hold, guest, spent, now).await?,
         None if spent > Kopecks::ZERO => {
@@ -921,14 +992,11 @@ async fn commit_tx(
         None => {}
     }
     // Everything a paid check does after the hold is settled, as the embedded ledger.
-    let group = guest_group(tx, guest).await?;
+    let group = &ctx.group;
     let amount_due = group.amount_due(check.subtotal);
     let accrued = amount_due.saturating_sub(spent).percent_floor(group.rules.accrual_bp);
-    let new_group = group_after_visit(tx, guest, &group, amount_due, &program, now).await?;
-    let balance: i64 = q_one(tx, "SELECT balance FROM guests WHERE id = $1", &[&guest])
-        .await?
-        .try_get(0)?;
-    let balance_after = Kopecks(balance) + accrued - spent;
+    let new_group = group_after_visit(tx, guest, group, amount_due, &ctx.program, now).await?;
+    let balance_after = ctx.balance + accrued - spent;
     let new_group_name = new_group.as_ref().map(|g| g.rules.name.clone());
     let payment_id: i64 = q_one(
         tx,
@@ -1003,14 +1071,18 @@ async fn settle_hold(
 ) -> TxResult<()> {
     let row = q_opt(
         tx,
-        "SELECT guest_id, amount, status FROM holds WHERE id = $1 FOR UPDATE",
+        "SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1 FOR UPDATE",
         &[&hold],
     )
     .await?
     .ok_or(LoyaltyError::UnknownHold)?;
-    let (owner, amount, status): (GuestId, i64, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let (owner, amount, mut status): (GuestId, i64, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if owner != guest {
         return Err(LoyaltyError::UnknownHold.into());
+    }
+    // An open hold past its time is expired, whether or not the sweep marked it yet.
+    if status == "open" && row.try_get::<_, i64>(3)? <= now {
+        status = "expired".to_string();
     }
     if status != "open" {
         return Err(LoyaltyError::HoldNotOpen { status }.into());
@@ -1079,7 +1151,7 @@ enum Link<'a> {
     Refund(i64),
 }
 
-/// Records a signed balance change and applies it; returns the balance after.
+/// Records a signed balance change and applies it, in one statement; returns the balance after.
 async fn post(
     tx: &Transaction<'_>,
     guest: GuestId,
@@ -1089,36 +1161,23 @@ async fn post(
     at: UnixSeconds,
     link: Link<'_>,
 ) -> TxResult<Kopecks> {
-    let balance_after: i64 = q_one(
-        tx,
-        "UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance",
-        &[&guest, &delta],
-    )
-    .await?
-    .try_get(0)?;
     let (op_id, payment_id, refund_id) = match link {
         Link::Op(op) => (Some(op), None, None),
         Link::Payment(id) => (None, Some(id), None),
         Link::Refund(id) => (None, None, Some(id)),
     };
-    exec(
+    let row = q_opt(
         tx,
-        "INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            &guest,
-            &kind,
-            &delta,
-            &balance_after,
-            &note,
-            &at,
-            &op_id,
-            &payment_id,
-            &refund_id,
-        ],
+        "WITH changed AS (UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance)
+         INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
+         SELECT $1::BIGINT, $3::TEXT, $2::BIGINT, changed.balance, $4::TEXT, $5::BIGINT, $6::TEXT, $7::BIGINT,
+                $8::BIGINT
+         FROM changed RETURNING balance_after",
+        &[&guest, &delta, &kind, &note, &at, &op_id, &payment_id, &refund_id],
     )
-    .await?;
-    Ok(Kopecks(balance_after))
+    .await?
+    .ok_or(LoyaltyError::UnknownCode)?;
+    Ok(Kopecks(row.try_get(0)?))
 }
 
 async fn void_tx(tx: &Transaction<'_>, org: &str, op_id: &str, hold: HoldId, now: UnixSeconds) -> TxResult<()> {
