@@ -26,6 +26,7 @@ on_both_stores!(
     reset_of_holds_racing_a_commit,
     thirty_two_tills_cannot_double_spend,
     back_office_lists_and_history,
+    mixed_operations_from_eight_tills_keep_the_books,
 );
 
 fn check(subtotal: i64) -> Value {
@@ -578,4 +579,95 @@ fn back_office_lists_and_history(s: Server) {
     let history = s.get(&format!("/api/v1/guests/{anna}/history?limit=1"));
     assert_eq!(history.ok().as_array().unwrap().len(), 1);
     assert_eq!(s.balance(anna), (rub(1_000), rub(1_000)));
+}
+
+fn mixed_operations_from_eight_tills_keep_the_books(s: Server) {
+    let guests = [s.ids.anna, s.ids.boris];
+    let store = Arc::clone(&s.handle.store);
+    s.handle
+        .block_on(async move {
+            store
+                .credit(
+                    "seed-boris",
+                    guests[1],
+                    loyalty_till::money::Kopecks(rub(300)),
+                    server_support::START,
+                )
+                .await
+        })
+        .unwrap();
+    let tokens: Vec<String> = (0..8).map(|i| s.token_for(&format!("mix-{i}"))).collect();
+    let s = Arc::new(s);
+    let threads: Vec<_> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(t, token)| {
+            let s = Arc::clone(&s);
+            std::thread::Builder::new()
+                .name(format!("mix-{t}"))
+                .spawn(move || {
+                    let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
+                    let mut next = move |n: u64| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed % n
+                    };
+                    let mut paid: Vec<String> = Vec::new();
+                    for i in 0..40 {
+                        let guest = guests[next(2) as usize];
+                        let subtotal = rub(50 + next(500) as i64);
+                        let amount = rub(1 + next(60) as i64);
+                        let hold = s.post_as(
+                            &token,
+                            "/api/v1/holds",
+                            json!({"op_id": format!("h{i}"), "guest_id": guest, "amount": amount, "check": check(subtotal)}),
+                        );
+                        if hold.status != 200 {
+                            hold.error(422, "over_maximum");
+                            continue;
+                        }
+                        let hold_id = hold.body["hold_id"].as_i64().unwrap();
+                        match next(4) {
+                            0 => {
+                                s.post_as(&token, &format!("/api/v1/holds/{hold_id}/void"), json!({"op_id": format!("v{i}")}))
+                                    .ok();
+                            }
+                            1 if !paid.is_empty() => {
+                                let payment = paid[next(paid.len() as u64) as usize].clone();
+                                let refund = s.post_as(
+                                    &token,
+                                    "/api/v1/refunds",
+                                    json!({"op_id": format!("r{i}"), "payment_op_id": payment, "amount": rub(1 + next(30) as i64)}),
+                                );
+                                if refund.status != 200 {
+                                    refund.error(422, "refund_over_payment");
+                                }
+                                s.post_as(&token, &format!("/api/v1/holds/{hold_id}/void"), json!({"op_id": format!("v{i}")}))
+                                    .ok();
+                            }
+                            _ => {
+                                let spent = amount - rub(next(2) as i64).min(amount);
+                                s.post_as(
+                                    &token,
+                                    "/api/v1/payments",
+                                    json!({"op_id": format!("c{i}"), "guest_id": guest, "hold_id": hold_id, "spent": spent, "check": check(subtotal)}),
+                                )
+                                .ok();
+                                paid.push(format!("c{i}"));
+                            }
+                        }
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    s.invariants().unwrap();
+    for guest in guests {
+        let (balance, available) = s.balance(guest);
+        assert_eq!(balance, available, "every hold was closed");
+    }
 }
