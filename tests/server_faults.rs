@@ -23,6 +23,7 @@ on_both_stores!(
     lost_hold_answer_is_found_and_voided,
     offline_accruals_are_queued_and_sent_exactly_once,
     holds_left_by_a_crashed_till_are_voided_at_start_up,
+    holds_left_by_a_crashed_till_are_voided_once_the_server_answers,
 );
 
 struct TestClock(Arc<AtomicI64>);
@@ -248,4 +249,21 @@ fn holds_left_by_a_crashed_till_are_voided_at_start_up(s: Server) {
     assert_eq!(open_holds(&s, anna), 0);
     assert_eq!(s.balance(anna), (rub(1_000), rub(1_000)));
     assert_eq!(backend.journal().count_pending().unwrap(), 0);
+}
+
+fn holds_left_by_a_crashed_till_are_voided_once_the_server_answers(s: Server) {
+    let till = Till::new(&s);
+    let mut backend = till.open(&s);
+    let anna = identify(&mut backend);
+    backend.hold("h1", anna, Kopecks(rub(100)), &check(rub(500))).unwrap();
+    drop(backend);
+    // The till starts again while the server is away.
+    till.proxy.set(Fault::Down);
+    let mut backend = till.open(&s);
+    assert!(backend.is_offline());
+    assert_eq!(open_holds(&s, anna), 1);
+    till.proxy.set(Fault::Pass);
+    let card = backend.guest_card(anna).unwrap();
+    assert_eq!(card.available, Kopecks(rub(1_000)), "released before the first answer");
+    assert_eq!(open_holds(&s, anna), 0);
 }

@@ -94,6 +94,8 @@ pub struct ServerBackend {
     in_doubt: bool,
     /// The last answer was a transport failure.
     offline: bool,
+    /// Holds an earlier run left open were voided (done once the server answers after start-up).
+    swept: bool,
     /// The last card and quote per guest, for a provisional receipt when offline.
     cards: HashMap<GuestId, GuestCard>,
     quotes: HashMap<GuestId, SpendQuote>,
@@ -121,6 +123,7 @@ impl ServerBackend {
             clock,
             in_doubt: true,
             offline: false,
+            swept: false,
             cards: HashMap::new(),
             quotes: HashMap::new(),
             own_ops: 0,
@@ -163,6 +166,7 @@ impl ServerBackend {
                     self.void_in_journal(id)?;
                 }
             }
+            self.swept = true;
         }
         self.in_doubt = false;
         Ok(())
@@ -329,8 +333,8 @@ impl ServerBackend {
 
     /// Before any call: settle what is in doubt, if the server answers.
     fn ready(&mut self) -> Result<(), LoyaltyError> {
-        if self.in_doubt {
-            self.resolve(false)?;
+        if self.in_doubt || !self.swept {
+            self.resolve(!self.swept)?;
         }
         Ok(())
     }
@@ -536,7 +540,7 @@ impl LoyaltyBackend for ServerBackend {
                 Some(hold),
                 self.clock.now(),
             )?;
-            return self.resolve(false);
+            return self.resolve(!self.swept);
         }
         let sent = self.write::<Value>(op_id, OpKind::Void, &path, &body, Some(hold))?;
         match sent {
