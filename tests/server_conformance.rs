@@ -27,6 +27,7 @@ on_both_stores!(
     thirty_two_tills_cannot_double_spend,
     back_office_lists_and_history,
     mixed_operations_from_eight_tills_keep_the_books,
+    offline_payments_debit_what_the_guest_still_has,
 );
 
 fn check(subtotal: i64) -> Value {
@@ -670,4 +671,42 @@ fn mixed_operations_from_eight_tills_keep_the_books(s: Server) {
         let (balance, available) = s.balance(guest);
         assert_eq!(balance, available, "every hold was closed");
     }
+}
+
+fn offline_payments_debit_what_the_guest_still_has(s: Server) {
+    let anna = s.ids.anna;
+    let pay = |op: &str, guest: i64, spent: i64, subtotal: i64| {
+        s.post(
+            "/api/v1/offline-payments",
+            json!({"op_id": op, "guest_id": guest, "spent": spent, "check": check(subtotal)}),
+        )
+    };
+    let first = pay("off-1", anna, rub(300), rub(1_000)).ok().clone();
+    assert_eq!(first["spent"], rub(300));
+    assert_eq!(first["accrued"], rub(35));
+    assert_eq!(
+        pay("off-1", anna, rub(300), rub(1_000)).ok(),
+        &first,
+        "a repeat returns the first result"
+    );
+    pay("off-1", anna, rub(200), rub(1_000)).error(409, "operation_id_conflict");
+    assert_eq!(s.balance(anna), (rub(735), rub(735)));
+    // Meanwhile another till holds most of the balance: only what is left is debited.
+    s.hold("h", anna, rub(500), rub(1_000)).ok();
+    let short = pay("off-2", anna, rub(400), rub(1_000)).ok().clone();
+    assert_eq!(short["spent"], rub(235));
+    assert_eq!(
+        s.balance(anna).1,
+        rub(500) - rub(500) + short["accrued"].as_i64().unwrap()
+    );
+    // A guest with nothing: nothing debited, the accrual still comes.
+    let boris = pay("off-3", s.ids.boris, rub(100), rub(200)).ok().clone();
+    assert_eq!(
+        (boris["spent"].as_i64(), boris["accrued"].as_i64()),
+        (Some(0), Some(rub(10)))
+    );
+    pay("off-4", s.ids.other, rub(1), rub(10)).error(404, "unknown_guest");
+    // The payment can be refunded like any other.
+    s.post("/api/v1/refunds", json!({"op_id": "r", "payment_op_id": "off-1"}))
+        .ok();
 }

@@ -24,6 +24,7 @@ on_both_stores!(
     offline_accruals_are_queued_and_sent_exactly_once,
     holds_left_by_a_crashed_till_are_voided_at_start_up,
     holds_left_by_a_crashed_till_are_voided_once_the_server_answers,
+    offline_spending_is_capped_and_sent_later_once,
 );
 
 struct TestClock(Arc<AtomicI64>);
@@ -47,6 +48,7 @@ impl Till {
             url: proxy.url(),
             token: s.token.clone(),
             timeout_secs: 5,
+            ..ServerSettings::default()
         };
         Till {
             journal: s.dir.path().join("till").join("journal.sqlite"),
@@ -265,5 +267,62 @@ fn holds_left_by_a_crashed_till_are_voided_once_the_server_answers(s: Server) {
     till.proxy.set(Fault::Pass);
     let card = backend.guest_card(anna).unwrap();
     assert_eq!(card.available, Kopecks(rub(1_000)), "released before the first answer");
+    assert_eq!(open_holds(&s, anna), 0);
+}
+
+fn offline_spending_is_capped_and_sent_later_once(s: Server) {
+    let mut till = Till::new(&s);
+    till.settings.offline_spend_per_guest = rub(200);
+    till.settings.offline_spend_per_shift = rub(1_000);
+    let mut backend = till.open(&s);
+    let anna = identify(&mut backend);
+    backend.calculate(anna, &check(rub(1_000))).unwrap();
+    till.proxy.set(Fault::Down);
+    // The till's own quote: the per-guest cap binds (half of the check would be 500).
+    let quote = backend.calculate(anna, &check(rub(1_000))).unwrap();
+    assert_eq!(quote.max_spend, Kopecks(rub(200)));
+    let hold = backend.hold("h1", anna, Kopecks(rub(150)), &check(rub(1_000))).unwrap();
+    assert!(hold.hold_id < 0, "a hold granted by the till");
+    // What is left under the cap: 50.
+    assert_eq!(
+        backend
+            .hold("h2", anna, Kopecks(rub(100),), &check(rub(1_000)))
+            .unwrap_err(),
+        LoyaltyError::OverMaximum {
+            requested: Kopecks(rub(100)),
+            max: Kopecks(rub(50))
+        }
+    );
+    let receipt = backend
+        .commit_payment("c1", anna, Some(hold.hold_id), Kopecks(rub(150)), &check(rub(1_000)))
+        .unwrap();
+    assert_eq!(
+        (receipt.spent, receipt.accrued),
+        (Kopecks(rub(150)), Kopecks(rub(4250) / 100))
+    );
+    // The cap counts the journalled payment: 50 left.
+    assert_eq!(
+        backend.calculate(anna, &check(rub(1_000))).unwrap().max_spend,
+        Kopecks(rub(50))
+    );
+    let small = backend.hold("h3", anna, Kopecks(rub(30)), &check(rub(1_000))).unwrap();
+    backend.void_hold("v3", small.hold_id).unwrap();
+    assert_eq!(
+        s.balance(anna),
+        (rub(1_000), rub(1_000)),
+        "nothing reached the server yet"
+    );
+    drop(backend);
+    till.proxy.set(Fault::Pass);
+    let backend = till.open(&s);
+    assert_eq!(backend.journal().count_pending().unwrap(), 0);
+    // 1 000 - 150 + 5 % of 850.
+    assert_eq!(
+        s.balance(anna),
+        (rub(1_000) - rub(150) + 4_250, rub(1_000) - rub(150) + 4_250)
+    );
+    drop(backend);
+    let _again = till.open(&s);
+    assert_eq!(s.balance(anna).0, rub(1_000) - rub(150) + 4_250, "sent exactly once");
     assert_eq!(open_holds(&s, anna), 0);
 }

@@ -161,6 +161,7 @@ fn killed_during_payments(db: Db) {
         url: format!("http://127.0.0.1:{port}"),
         token,
         timeout_secs: 5,
+        ..ServerSettings::default()
     };
     let journal = dir.path().join("till").join("journal.sqlite");
     let mut till = ServerBackend::open(&settings, &journal, Box::new(SystemClock)).unwrap();

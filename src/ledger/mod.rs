@@ -26,7 +26,9 @@ use std::time::Duration;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Organisations and refunds.
 const SCHEMA_V2: &str = include_str!("schema_v2.sql");
-const SCHEMA_VERSION: i64 = 2;
+/// Payments taken offline.
+const SCHEMA_V3: &str = include_str!("schema_v3.sql");
+const SCHEMA_VERSION: i64 = 3;
 /// The organisation of guests created without one (the embedded till, the demo).
 pub const DEFAULT_ORG: &str = "default";
 /// Long enough to wait out another till's write, short enough to report a stuck file.
@@ -203,14 +205,12 @@ impl Ledger {
             // Read inside the write lock: two tills opening a new file create the schema once.
             let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
             match version {
-                0 => {
-                    tx.execute_batch(SCHEMA)?;
-                    tx.execute_batch(SCHEMA_V2)?;
-                    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-                    Ok(())
-                }
-                1 => {
-                    tx.execute_batch(SCHEMA_V2)?;
+                0..=2 => {
+                    // Each step once, in order, in this one transaction.
+                    let steps = [SCHEMA, SCHEMA_V2, SCHEMA_V3];
+                    for step in &steps[usize::try_from(version).unwrap_or(0)..] {
+                        tx.execute_batch(step)?;
+                    }
                     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                     Ok(())
                 }
@@ -372,6 +372,60 @@ impl Ledger {
                 None => {}
             }
             record_payment(tx, op_id, &request, &check.gift_codes, &program, now)
+        })
+    }
+
+    /// A check a till closed while the server was away, paying `requested` with bonuses (the owner
+    /// allows it, with caps the till enforces). The guest is debited what they still have, at
+    /// most the amount due: the receipt's `spent` may be less than `requested`. Accrues, redeems
+    /// and moves groups like [`Ledger::commit_payment`]. Idempotent by `op_id`.
+    pub fn commit_offline_payment(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        requested: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
+        self.write(|tx| {
+            if let Some((first, receipt)) = payment_by_op_id(tx, op_id)? {
+                let first_requested: Option<i64> = tx.query_row(
+                    "SELECT offline_requested FROM payments WHERE op_id = ?1",
+                    [op_id],
+                    |row| row.get(0),
+                )?;
+                let same = first.guest == guest
+                    && first.hold.is_none()
+                    && first.subtotal == check.subtotal
+                    && first.gift_codes == gift_codes
+                    && first_requested == Some(requested.0);
+                return if same {
+                    Ok(receipt)
+                } else {
+                    Err(LoyaltyError::OperationIdConflict)
+                };
+            }
+            if requested < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
+                return Err(LoyaltyError::NonPositiveAmount);
+            }
+            let program = load_program(tx)?;
+            expire_open_holds(tx, now)?;
+            let due = guest_group(tx, guest)?.amount_due(check.subtotal);
+            let spent = offline_take(requested, available(tx, guest, now)?, due);
+            let request = PaymentRequest {
+                guest,
+                hold: None,
+                spent,
+                subtotal: check.subtotal,
+                gift_codes: gift_codes.clone(),
+            };
+            let receipt = record_payment(tx, op_id, &request, &check.gift_codes, &program, now)?;
+            tx.execute(
+                "UPDATE payments SET offline_requested = ?2 WHERE op_id = ?1",
+                params![op_id, requested.0],
+            )?;
+            Ok(receipt)
         })
     }
 
@@ -1291,6 +1345,12 @@ fn manual_operation(
             refund_id: None,
         },
     )
+}
+
+/// What an offline payment debits: what was asked, never more than the guest still has nor the
+/// amount due.
+pub(crate) fn offline_take(requested: Kopecks, available: Kopecks, amount_due: Kopecks) -> Kopecks {
+    requested.min(available).min(amount_due).max(Kopecks::ZERO)
 }
 
 // ----- Refunds -----

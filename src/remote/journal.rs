@@ -220,6 +220,25 @@ impl Journal {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Bonuses spent offline since `since`, per guest, from the journalled offline payments.
+    pub fn offline_spends_since(&self, since: UnixSeconds) -> Result<Vec<(i64, crate::money::Kopecks)>, LoyaltyError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM journal WHERE path = ?1 AND created_at >= ?2 AND state <> 'failed'")?;
+        let bodies = stmt.query_map(rusqlite::params![super::OFFLINE_PATH, since], |row| {
+            row.get::<_, String>(0)
+        })?;
+        let mut spends = Vec::new();
+        for body in bodies {
+            let body: serde_json::Value = serde_json::from_str(&body?)
+                .map_err(|e| LoyaltyError::Storage(format!("a journal entry is unreadable: {e}")))?;
+            let guest = body["guest_id"].as_i64().unwrap_or_default();
+            let spent = body["spent"].as_i64().unwrap_or_default();
+            spends.push((guest, crate::money::Kopecks(spent)));
+        }
+        Ok(spends)
+    }
+
     /// Whether `op_id` was ever recorded (the id generator must never repeat one).
     pub fn knows(&self, op_id: &str) -> Result<bool, LoyaltyError> {
         Ok(self

@@ -42,6 +42,14 @@ pub struct ServerSettings {
     pub token: String,
     /// Seconds to wait for an answer.
     pub timeout_secs: u64,
+    /// Spending bonuses while the server is away, per guest within a shift, in kopecks; 0 (the
+    /// default) keeps it off. The owner takes the risk: the server later debits what the guest
+    /// still has.
+    pub offline_spend_per_guest: i64,
+    /// All offline spending of this till within a shift, in kopecks; 0: only the per-guest cap.
+    pub offline_spend_per_shift: i64,
+    /// How long a shift is for the caps, in hours (default 12).
+    pub offline_shift_hours: i64,
 }
 
 /// The token is a secret: never in a log line.
@@ -51,6 +59,9 @@ impl std::fmt::Debug for ServerSettings {
             .field("url", &self.url)
             .field("token", &if self.token.is_empty() { "" } else { "***" })
             .field("timeout_secs", &self.timeout_secs)
+            .field("offline_spend_per_guest", &self.offline_spend_per_guest)
+            .field("offline_spend_per_shift", &self.offline_spend_per_shift)
+            .field("offline_shift_hours", &self.offline_shift_hours)
             .finish()
     }
 }
@@ -67,6 +78,18 @@ pub fn open_boxed(
 impl ServerSettings {
     pub fn is_set(&self) -> bool {
         !self.url.trim().is_empty()
+    }
+
+    fn offline_spending(&self) -> bool {
+        self.offline_spend_per_guest > 0
+    }
+
+    fn shift_secs(&self) -> i64 {
+        if self.offline_shift_hours > 0 {
+            self.offline_shift_hours * 3_600
+        } else {
+            12 * 3_600
+        }
     }
 
     fn timeout(&self) -> Duration {
@@ -101,6 +124,10 @@ pub struct ServerBackend {
     quotes: HashMap<GuestId, SpendQuote>,
     /// Numbering for the backend's own operations (voids and refunds made while resolving).
     own_ops: u64,
+    settings: ServerSettings,
+    /// Holds granted by the till itself while offline (negative ids): guest and amount.
+    local_holds: HashMap<HoldId, (GuestId, Kopecks)>,
+    next_local_hold: HoldId,
     stamp: String,
 }
 
@@ -127,6 +154,9 @@ impl ServerBackend {
             cards: HashMap::new(),
             quotes: HashMap::new(),
             own_ops: 0,
+            settings: settings.clone(),
+            local_holds: HashMap::new(),
+            next_local_hold: -1,
             stamp,
         };
         match backend.resolve(true) {
@@ -405,6 +435,156 @@ impl ServerBackend {
     }
 }
 
+impl ServerBackend {
+    /// What the caps still allow this guest to spend offline (holds granted offline count).
+    fn offline_room(&self, guest: GuestId) -> Result<Kopecks, LoyaltyError> {
+        let since = self.clock.now() - self.settings.shift_secs();
+        let spends = self.journal.offline_spends_since(since)?;
+        let local_guest: i64 = self
+            .local_holds
+            .values()
+            .filter(|(g, _)| *g == guest)
+            .map(|(_, a)| a.0)
+            .sum();
+        let local_all: i64 = self.local_holds.values().map(|(_, a)| a.0).sum();
+        let guest_used: i64 = spends
+            .iter()
+            .filter(|(g, _)| *g == guest)
+            .map(|(_, a)| a.0)
+            .sum::<i64>()
+            + local_guest;
+        let mut room = Kopecks(self.settings.offline_spend_per_guest - guest_used);
+        if self.settings.offline_spend_per_shift > 0 {
+            let all_used: i64 = spends.iter().map(|(_, a)| a.0).sum::<i64>() + local_all;
+            room = room.min(Kopecks(self.settings.offline_spend_per_shift - all_used));
+        }
+        // Never more than the guest had when last seen.
+        let known = self.cards.get(&guest).map(|c| c.available).unwrap_or(Kopecks::ZERO);
+        Ok(room.min(known - Kopecks(local_guest)).max(Kopecks::ZERO))
+    }
+
+    /// A quote made by the till while offline: the last programme rules it saw, the caps as the
+    /// available limit. None without a card and rules seen earlier.
+    fn offline_quote(&self, guest: GuestId, check: &CheckInfo) -> Result<Option<SpendQuote>, LoyaltyError> {
+        let (Some(card), Some(seen)) = (
+            self.cards.get(&guest),
+            self.quotes.get(&guest).or_else(|| self.quotes.values().next()),
+        ) else {
+            return Ok(None);
+        };
+        let room = self.offline_room(guest)?;
+        let amount_due = check.subtotal - check.subtotal.percent_floor(card.group.discount_bp);
+        let limits = vec![
+            crate::domain::SpendLimit {
+                kind: crate::domain::SpendLimitKind::Available,
+                amount: room,
+            },
+            crate::domain::SpendLimit {
+                kind: crate::domain::SpendLimitKind::CheckPercent,
+                amount: amount_due.percent_floor(seen.max_check_bp),
+            },
+            crate::domain::SpendLimit {
+                kind: crate::domain::SpendLimitKind::AmountDue,
+                amount: amount_due,
+            },
+        ];
+        let smallest = limits.iter().map(|l| l.amount).fold(amount_due, Kopecks::min);
+        Ok(Some(SpendQuote {
+            amount_due,
+            max_spend: smallest.floor_to_step(seen.spend_step).max(Kopecks::ZERO),
+            limits,
+            max_check_bp: seen.max_check_bp,
+            spend_step: seen.spend_step,
+            accrual_bp: card.group.accrual_bp,
+        }))
+    }
+
+    /// A hold granted by the till itself, within the offline caps.
+    fn offline_hold(
+        &mut self,
+        guest: GuestId,
+        amount: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<HoldReceipt, LoyaltyError> {
+        let max = self
+            .offline_quote(guest, check)?
+            .map(|q| q.max_spend)
+            .unwrap_or(Kopecks::ZERO);
+        if amount <= Kopecks::ZERO {
+            return Err(LoyaltyError::NonPositiveAmount);
+        }
+        if amount > max {
+            return Err(LoyaltyError::OverMaximum { requested: amount, max });
+        }
+        let hold_id = self.next_local_hold;
+        self.next_local_hold -= 1;
+        self.local_holds.insert(hold_id, (guest, amount));
+        tracing::warn!(
+            guest,
+            amount = amount.0,
+            "offline: bonuses spent without the server, within the caps"
+        );
+        Ok(HoldReceipt {
+            hold_id,
+            amount,
+            expires_at: self.clock.now() + 900,
+        })
+    }
+
+    /// Closes a check paid with an offline hold: journalled for the server, a provisional receipt.
+    fn offline_commit(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        hold: HoldId,
+        spent: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        let (owner, held) = self.local_holds.get(&hold).copied().ok_or(LoyaltyError::UnknownHold)?;
+        if owner != guest {
+            return Err(LoyaltyError::UnknownHold);
+        }
+        if spent > held {
+            return Err(LoyaltyError::CommitOverHold { requested: spent, held });
+        }
+        let body = json!({ "op_id": op_id, "guest_id": guest, "spent": spent, "check": check_json(check) });
+        // Recorded before the hold is forgotten: the caps count it from the journal from now on.
+        let sent = self.write::<PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None);
+        self.local_holds.remove(&hold);
+        match sent? {
+            Sent::Ok(receipt) => Ok(receipt),
+            Sent::Refused(error) => Err(error),
+            Sent::InDoubt(reason) => {
+                self.went_offline(reason);
+                let accrual_bp = self.cards.get(&guest).map(|c| c.group.accrual_bp).unwrap_or(0);
+                let due = check.subtotal
+                    - check
+                        .subtotal
+                        .percent_floor(self.cards.get(&guest).map(|c| c.group.discount_bp).unwrap_or(0));
+                let accrued = due.saturating_sub(spent).percent_floor(accrual_bp);
+                let card = self.cards.get_mut(&guest);
+                let balance_after = match card {
+                    Some(card) => {
+                        card.balance = card.balance - spent + accrued;
+                        card.available = card.available - spent + accrued;
+                        card.balance
+                    }
+                    None => Kopecks::ZERO,
+                };
+                Ok(PaymentReceipt {
+                    spent,
+                    accrued,
+                    balance_after,
+                    new_group: None,
+                })
+            }
+        }
+    }
+}
+
+/// Where a payment taken offline is sent.
+pub const OFFLINE_PATH: &str = "/api/v1/offline-payments";
+
 /// Sorts an HTTP outcome: success, a refusal the server explained, or in doubt.
 fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Sent<String> {
     let response = match result {
@@ -462,13 +642,23 @@ impl LoyaltyBackend for ServerBackend {
     }
 
     fn calculate(&mut self, guest: GuestId, check: &CheckInfo) -> Result<SpendQuote, LoyaltyError> {
-        self.ready()?;
-        let quote: SpendQuote = self.post_read(
-            &format!("/api/v1/guests/{guest}/calculate"),
-            &json!({ "check": check_json(check) }),
-        )?;
-        self.quotes.insert(guest, quote.clone());
-        Ok(quote)
+        let answer = self.ready().and_then(|()| {
+            self.post_read::<SpendQuote>(
+                &format!("/api/v1/guests/{guest}/calculate"),
+                &json!({ "check": check_json(check) }),
+            )
+        });
+        match answer {
+            Ok(quote) => {
+                self.quotes.insert(guest, quote.clone());
+                Ok(quote)
+            }
+            // Offline with the owner's permission: the till's own quote within the caps.
+            Err(LoyaltyError::Unavailable(reason)) if self.settings.offline_spending() => self
+                .offline_quote(guest, check)?
+                .ok_or(LoyaltyError::Unavailable(reason)),
+            Err(error) => Err(error),
+        }
     }
 
     fn hold(
@@ -478,11 +668,22 @@ impl LoyaltyBackend for ServerBackend {
         amount: Kopecks,
         check: &CheckInfo,
     ) -> Result<HoldReceipt, LoyaltyError> {
-        // Spending offline is off: without the server there is no hold.
-        self.ready()?;
+        // Without the server there is no hold, unless the owner allows offline spending (capped).
+        let offline = self.settings.offline_spending();
+        match self.ready() {
+            Ok(()) => {}
+            Err(LoyaltyError::Unavailable(_)) if offline => return self.offline_hold(guest, amount, check),
+            Err(error) => return Err(error),
+        }
         let body = json!({ "op_id": op_id, "guest_id": guest, "amount": amount, "check": check_json(check) });
-        let sent = self.write(op_id, OpKind::Hold, "/api/v1/holds", &body, None)?;
-        self.done(sent)
+        match self.write(op_id, OpKind::Hold, "/api/v1/holds", &body, None)? {
+            // The hold sent is in doubt (the journal voids it later); the till grants its own.
+            Sent::InDoubt(reason) if offline => {
+                self.went_offline(reason);
+                self.offline_hold(guest, amount, check)
+            }
+            sent => self.done(sent),
+        }
     }
 
     fn commit_payment(
@@ -493,6 +694,11 @@ impl LoyaltyBackend for ServerBackend {
         spent: Kopecks,
         check: &CheckInfo,
     ) -> Result<PaymentReceipt, LoyaltyError> {
+        if let Some(local) = hold.filter(|h| self.local_holds.contains_key(h)) {
+            // Best effort to reach the server first; the payment is journalled either way.
+            let _ = self.ready();
+            return self.offline_commit(op_id, guest, local, spent, check);
+        }
         let queueable = hold.is_none() && spent == Kopecks::ZERO;
         match self.ready() {
             Ok(()) => {}
@@ -528,6 +734,9 @@ impl LoyaltyBackend for ServerBackend {
     }
 
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError> {
+        if self.local_holds.remove(&hold).is_some() {
+            return Ok(()); // The till's own offline hold: nothing reached the server.
+        }
         // Recorded even when the server is away: the journal finishes the release later.
         let body = json!({ "op_id": op_id });
         let path = format!("/api/v1/holds/{hold}/void");

@@ -79,6 +79,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/holds/{hold}/void", post(void))
         .route("/api/v1/payments", post(commit))
         .route("/api/v1/accruals", post(accrue))
+        .route("/api/v1/offline-payments", post(offline_payment))
         .route("/api/v1/refunds", post(refund))
         .fallback(not_found)
         .with_state(app)
@@ -265,6 +266,16 @@ struct CommitBody {
 struct AccrueBody {
     op_id: String,
     guest_id: GuestId,
+    check: CheckBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfflineBody {
+    op_id: String,
+    guest_id: GuestId,
+    /// What the till debited offline; the server takes what the guest still has.
+    spent: Amount,
     check: CheckBody,
 }
 
@@ -476,6 +487,27 @@ async fn accrue(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiRe
         .store
         .commit(&caller, op, request.guest_id, None, Kopecks::ZERO, &check, app.now())
         .await?;
+    Ok(axum::Json(receipt))
+}
+
+/// A check a till closed with bonuses while the server was away (only where the owner allows it).
+async fn offline_payment(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<crate::domain::PaymentReceipt> {
+    let caller = caller(&app, &headers).await?;
+    let request: OfflineBody = json_body(body).await?;
+    let op = op_id(&request.op_id)?;
+    let check = request.check.check()?;
+    let receipt = app
+        .store
+        .commit_offline(&caller, op, request.guest_id, request.spent.0, &check, app.now())
+        .await?;
+    if receipt.spent < request.spent.0 {
+        tracing::warn!(till = %caller.till, op = %op, requested = request.spent.0.0, debited = receipt.spent.0,
+            "an offline payment found fewer bonuses than it spent");
+    }
     Ok(axum::Json(receipt))
 }
 

@@ -122,6 +122,11 @@ pub const DOCUMENT: &str = r##"{
         "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
         "responses": { "200": { "description": "the receipt", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Payment" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
     },
+    "/api/v1/offline-payments": {
+      "post": { "summary": "A check a till closed with bonuses while the server was away (owner's opt-in, capped by the till): the guest is debited what they still have, at most the amount due; spent in the receipt may be less than asked",
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "spent", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "spent": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
+        "responses": { "200": { "description": "the receipt", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Payment" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
+    },
     "/api/v1/refunds": {
       "post": { "summary": "Return part or all of a paid check: bonuses spent on the returned part come back, its accrual is taken back",
         "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "payment_op_id"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "payment_op_id": { "$ref": "#/components/schemas/OpId" }, "payment_till": { "type": "string" }, "amount": { "$ref": "#/components/schemas/Amount" } } } } } },

@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::ledger::{
     Group, NewGroup, ProgramSettings, build_quote, ensure_step, expected_identifier, local_day_start, moves_to,
-    normalize_phone, refund_amount, refund_shares, valid_code,
+    normalize_phone, offline_take, refund_amount, refund_shares, valid_code,
 };
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
@@ -239,6 +239,20 @@ impl PgStore {
     ) -> Result<PaymentReceipt, LoyaltyError> {
         let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
         in_tx!(self, tx => commit_tx(&tx, org, op_id, guest, hold, spent, check, &gift_codes, now).await)
+    }
+
+    /// See `Ledger::commit_offline_payment`.
+    pub async fn commit_offline(
+        &self,
+        org: &str,
+        op_id: &str,
+        guest: GuestId,
+        requested: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
+        in_tx!(self, tx => offline_tx(&tx, org, op_id, guest, requested, check, &gift_codes, now).await)
     }
 
     pub async fn void(&self, org: &str, op_id: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
@@ -991,7 +1005,74 @@ async fn commit_tx(
         }
         None => {}
     }
-    // Everything a paid check does after the hold is settled, as the embedded ledger.
+    record_payment(tx, &ctx, op_id, guest, hold, spent, check, gift_codes, now).await
+}
+
+/// A payment a till took offline: debits what the guest still has (see `offline_take`).
+#[allow(clippy::too_many_arguments)]
+async fn offline_tx(
+    tx: &Transaction<'_>,
+    org: &str,
+    op_id: &str,
+    guest: GuestId,
+    requested: Kopecks,
+    check: &CheckInfo,
+    gift_codes: &str,
+    now: UnixSeconds,
+) -> TxResult<PaymentReceipt> {
+    let ctx = guest_context(tx, org, guest, now, true).await?;
+    let first = q_opt(
+        tx,
+        "SELECT guest_id, hold_id, subtotal, gift_codes, offline_requested, spent, accrued, balance_after, new_group
+         FROM payments WHERE op_id = $1",
+        &[&op_id],
+    )
+    .await?;
+    if let Some(row) = first {
+        let same = row.try_get::<_, GuestId>(0)? == guest
+            && row.try_get::<_, Option<HoldId>>(1)?.is_none()
+            && row.try_get::<_, i64>(2)? == check.subtotal.0
+            && row.try_get::<_, String>(3)? == gift_codes
+            && row.try_get::<_, Option<i64>>(4)? == Some(requested.0);
+        return if same {
+            Ok(PaymentReceipt {
+                spent: Kopecks(row.try_get(5)?),
+                accrued: Kopecks(row.try_get(6)?),
+                balance_after: Kopecks(row.try_get(7)?),
+                new_group: row.try_get(8)?,
+            })
+        } else {
+            Err(LoyaltyError::OperationIdConflict.into())
+        };
+    }
+    if requested < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount.into());
+    }
+    let spent = offline_take(requested, ctx.available, ctx.group.amount_due(check.subtotal));
+    let receipt = record_payment(tx, &ctx, op_id, guest, None, spent, check, gift_codes, now).await?;
+    exec(
+        tx,
+        "UPDATE payments SET offline_requested = $2 WHERE op_id = $1",
+        &[&op_id, &requested.0],
+    )
+    .await?;
+    Ok(receipt)
+}
+
+/// Everything a paid check does once the guest is locked, the request checked and the hold
+/// settled: the visit and receipt, the debit and accrual, gift codes, stamps, the group move.
+#[allow(clippy::too_many_arguments)]
+async fn record_payment(
+    tx: &Transaction<'_>,
+    ctx: &GuestContext,
+    op_id: &str,
+    guest: GuestId,
+    hold: Option<HoldId>,
+    spent: Kopecks,
+    check: &CheckInfo,
+    gift_codes: &str,
+    now: UnixSeconds,
+) -> TxResult<PaymentReceipt> {
     let group = &ctx.group;
     let amount_due = group.amount_due(check.subtotal);
     let accrued = amount_due.saturating_sub(spent).percent_floor(group.rules.accrual_bp);

@@ -84,7 +84,9 @@ CREATE TABLE IF NOT EXISTS payments (
     accrued       BIGINT NOT NULL CHECK (accrued >= 0),
     balance_after BIGINT NOT NULL CHECK (balance_after >= 0),
     new_group     TEXT,
-    at            BIGINT NOT NULL
+    at            BIGINT NOT NULL,
+    -- What a till that took the payment offline asked to debit (see the embedded schema_v2.sql).
+    offline_requested BIGINT CHECK (offline_requested >= 0)
 );
 CREATE INDEX IF NOT EXISTS payments_by_guest ON payments (guest_id, at);
 

@@ -230,6 +230,30 @@ impl Store {
         }
     }
 
+    /// A check a till closed offline with bonuses; see `Ledger::commit_offline_payment`.
+    pub async fn commit_offline(
+        &self,
+        caller: &Caller,
+        op_id: &str,
+        guest: GuestId,
+        requested: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        let op = caller.op(op_id);
+        match self {
+            Store::Sqlite(s) => {
+                let (org, check) = (caller.org.clone(), check.clone());
+                s.blocking(move |l, _| {
+                    own_guest(l, &org, guest)?;
+                    l.commit_offline_payment(&op, guest, requested, &check, now)
+                })
+                .await
+            }
+            Store::Postgres(p) => p.commit_offline(&caller.org, &op, guest, requested, check, now).await,
+        }
+    }
+
     pub async fn void(&self, caller: &Caller, op_id: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
         let op = caller.op(op_id);
         match self {
