@@ -209,7 +209,7 @@ impl PgStore {
         now: UnixSeconds,
     ) -> Result<SpendQuote, LoyaltyError> {
         in_tx!(self, tx => async {
-            let ctx = guest_context(&tx, org, guest, now, false).await?;
+            let ctx = guest_context(&tx, org, guest, now).await?;
             quote(&tx, &ctx, guest, check, now).await
         }.await)
     }
@@ -793,29 +793,87 @@ struct GuestContext {
     group: Group,
 }
 
-async fn guest_context(
-    tx: &Transaction<'_>,
-    org: &str,
-    guest: GuestId,
-    now: UnixSeconds,
-    lock: bool,
-) -> TxResult<GuestContext> {
-    if lock {
-        // The lock first, on its own: a statement that waited for a lock still reads the other
-        // tables (the holds) as they were when it started. The next statement sees everything
-        // the transaction that held the lock committed.
-        lock_guest(tx, guest).await?;
-    }
-    let sql = format!(
+/// The columns [`context_from_row`] reads, for the guest in `$1` at the time in `$2`.
+fn context_sql() -> String {
+    format!(
         "SELECT g.org, g.balance, (g.balance - {HELD_SQL})::BIGINT,
                 p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
                 {GROUP_COLUMNS}
          FROM guests g JOIN guest_groups gg ON gg.id = g.group_id CROSS JOIN program p
          WHERE g.id = $1 AND p.id = 1"
-    );
-    let row = q_opt(tx, &sql, &[&guest, &now])
-        .await?
-        .ok_or(LoyaltyError::UnknownCode)?;
+    )
+}
+
+/// The guest's context without a lock (quotes).
+async fn guest_context(tx: &Transaction<'_>, org: &str, guest: GuestId, now: UnixSeconds) -> TxResult<GuestContext> {
+    let row = q_opt(tx, &context_sql(), &[&guest, &now]).await?;
+    context_from_row(row, org)
+}
+
+/// Locks the guest's row, then reads the guest's context and runs `then_sql` (the request's
+/// idempotency lookup), as one pipeline: the three statements are sent together and PostgreSQL
+/// runs them in this order. The lock is a statement of its own because a statement that waited
+/// for a lock still reads other tables (the holds) as they were when it started, while the
+/// statements after it see everything the transaction that held the lock committed.
+async fn locked_context(
+    tx: &Transaction<'_>,
+    org: &str,
+    guest: GuestId,
+    now: UnixSeconds,
+    then_sql: &str,
+    then_params: Params<'_>,
+) -> TxResult<(GuestContext, Option<Row>)> {
+    // Prepared first (once per connection), so that each query below is sent when first polled.
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
+        .await?;
+    let read = tx.prepare_cached(&context_sql()).await?;
+    let then = tx.prepare_cached(then_sql).await?;
+    let ((locked, row), first) = in_order(
+        in_order(tx.query_opt(&lock, &[&guest]), tx.query_opt(&read, &[&guest, &now])),
+        tx.query_opt(&then, then_params),
+    )
+    .await;
+    if locked?.is_none() {
+        return Err(LoyaltyError::UnknownCode.into());
+    }
+    let ctx = context_from_row(row?, org)?;
+    Ok((ctx, first?))
+}
+
+/// Polls `first`, then `second`, every time, until both are done: two tokio-postgres requests
+/// are sent in this order (a request is sent when its future is first polled).
+async fn in_order<A: std::future::Future, B: std::future::Future>(first: A, second: B) -> (A::Output, B::Output) {
+    use std::task::Poll;
+    let mut first = std::pin::pin!(first);
+    let mut second = std::pin::pin!(second);
+    let mut a = None;
+    let mut b = None;
+    std::future::poll_fn(move |cx| {
+        if a.is_none()
+            && let Poll::Ready(value) = first.as_mut().poll(cx)
+        {
+            a = Some(value);
+        }
+        if b.is_none()
+            && let Poll::Ready(value) = second.as_mut().poll(cx)
+        {
+            b = Some(value);
+        }
+        match (a.take(), b.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                a = x;
+                b = y;
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+fn context_from_row(row: Option<Row>, org: &str) -> TxResult<GuestContext> {
+    let row = row.ok_or(LoyaltyError::UnknownCode)?;
     if row.try_get::<_, String>(0)? != org {
         return Err(LoyaltyError::UnknownCode.into());
     }
@@ -912,9 +970,11 @@ async fn hold_tx(
     check: &CheckInfo,
     now: UnixSeconds,
 ) -> TxResult<HoldReceipt> {
-    let ctx = guest_context(tx, org, guest, now, true).await?;
-    let first = q_opt(
+    let (ctx, first) = locked_context(
         tx,
+        org,
+        guest,
+        now,
         "SELECT id, amount, expires_at, guest_id FROM holds WHERE op_id = $1",
         &[&op_id],
     )
@@ -965,9 +1025,11 @@ async fn commit_tx(
     gift_codes: &str,
     now: UnixSeconds,
 ) -> TxResult<PaymentReceipt> {
-    let ctx = guest_context(tx, org, guest, now, true).await?;
-    let first = q_opt(
+    let (ctx, first) = locked_context(
         tx,
+        org,
+        guest,
+        now,
         "SELECT guest_id, hold_id, spent, subtotal, gift_codes, accrued, balance_after, new_group
              FROM payments WHERE op_id = $1",
         &[&op_id],
@@ -1020,9 +1082,11 @@ async fn offline_tx(
     gift_codes: &str,
     now: UnixSeconds,
 ) -> TxResult<PaymentReceipt> {
-    let ctx = guest_context(tx, org, guest, now, true).await?;
-    let first = q_opt(
+    let (ctx, first) = locked_context(
         tx,
+        org,
+        guest,
+        now,
         "SELECT guest_id, hold_id, subtotal, gift_codes, offline_requested, spent, accrued, balance_after, new_group
          FROM payments WHERE op_id = $1",
         &[&op_id],
@@ -1196,24 +1260,19 @@ async fn group_after_visit(
         return Ok(None);
     }
     let window_start = now - program.group_period_days * SECONDS_PER_DAY;
-    let earlier: i64 = q_one(
-        tx,
-        "SELECT (COALESCE(SUM(p.amount_due), 0)
-                     - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
-                                 WHERE q.guest_id = $1 AND q.at > $2), 0))::BIGINT
-             FROM payments p WHERE p.guest_id = $1 AND p.at > $2",
-        &[&guest, &window_start],
-    )
-    .await?
-    .try_get(0)?;
-    let spend = Kopecks(earlier) + visit_due;
+    // The best group the spending in the window (this visit included, returns deducted) reaches.
     let target = q_opt(
         tx,
         &format!(
             "SELECT {GROUP_COLUMNS} FROM guest_groups gg
-                 WHERE gg.rank >= 1 AND gg.spend_threshold <= $1 ORDER BY gg.rank DESC, gg.id LIMIT 1"
+             WHERE gg.rank >= 1 AND gg.spend_threshold <= $3::BIGINT +
+                 (SELECT COALESCE(SUM(p.amount_due), 0)
+                         - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
+                                     WHERE q.guest_id = $1 AND q.at > $2), 0)
+                  FROM payments p WHERE p.guest_id = $1 AND p.at > $2)::BIGINT
+             ORDER BY gg.rank DESC, gg.id LIMIT 1"
         ),
-        &[&spend.0],
+        &[&guest, &window_start, &visit_due.0],
     )
     .await?;
     match target {
