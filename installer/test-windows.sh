@@ -7,21 +7,31 @@
 # Screenshots are kept in target/windows-artifacts/.
 set -euo pipefail
 source "$(dirname "$0")/windows-env.sh"
+wineserver=/usr/lib/wine/wineserver
 cd "$root"
 bash installer/build-windows.sh
 
+# One virtual display for every Wine process: Wine's desktop process keeps the display of the
+# first program started in the prefix, so it is set before the first one.
+display=:95
+Xvfb "$display" -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb_pid=$!
+trap 'kill $xvfb_pid 2>/dev/null || true; $wineserver -k 2>/dev/null || true' EXIT
+for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
+export DISPLAY=$display
+# Mesa renders in software under Xvfb; Wine's OpenGL goes through it.
+export LIBGL_ALWAYS_SOFTWARE=1
 artifacts="$root/target/windows-artifacts"
 rm -rf "$artifacts" && mkdir -p "$artifacts"
 export WINEPREFIX="$root/target/windows/ci-prefix"
 rm -rf "$WINEPREFIX"
 wine_prefix
-wineserver=/usr/lib/wine/wineserver
 fail() { echo "test-windows: $*" >&2; exit 1; }
 check() { echo "  ok: $*"; }
 
 win_user=${USER:-$(id -un)}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-exe="$CARGO_TARGET_DIR/$win_target/release/loyalty-till.exe"
+exe="$CARGO_TARGET_DIR/loyalty-till.exe"
 setup="$CARGO_TARGET_DIR/loyalty-till-setup-$version.exe"
 
 echo "== the shipped .exe"
@@ -59,12 +69,6 @@ $wineserver -w
 check "Program Files, shortcuts, uninstall entry"
 
 echo "== the installed till under Xvfb"
-display=:95
-Xvfb "$display" -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
-xvfb_pid=$!
-trap 'kill $xvfb_pid 2>/dev/null || true; $wineserver -k 2>/dev/null || true' EXIT
-for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
-export DISPLAY=$display
 
 visible_windows() { xdotool search --onlyvisible --name '^GetMeBack$' 2>/dev/null | wc -l; }
 wait_window() {
@@ -74,13 +78,13 @@ wait_window() {
 accent_pixels() { # pixels of the brand colour (the big button, the header)
   convert "$1" -fuzz 6% -fill black +opaque '#0b7a5c' -fill white -opaque '#0b7a5c' -format '%[fx:round(mean*w*h)]' info:
 }
-check_drawn() { # png label
+check_drawn() { # png label min-brand-pixels
   local colours accent
   colours=$(convert "$1" -format '%k' info:)
   accent=$(accent_pixels "$1")
   echo "  $1: $colours colours, $accent brand-colour pixels"
   [ "$colours" -ge 50 ] || fail "$2 looks blank ($colours colours)"
-  [ "$accent" -ge 5000 ] || fail "$2: the brand button is not drawn ($accent pixels)"
+  [ "$accent" -ge "$3" ] || fail "$2: too little of the brand colour ($accent pixels, expected $3 or more)"
 }
 
 "$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" >"$artifacts/till-stdout.log" 2>&1 &
@@ -88,7 +92,8 @@ till_pid=$!
 wait_window
 sleep 4
 import -window root "$artifacts/installed-idle.png"
-check_drawn "$artifacts/installed-idle.png" "the main screen"
+# The big brand button alone is about 400x120 px.
+check_drawn "$artifacts/installed-idle.png" "the main screen" 30000
 
 echo "== a second start raises the first window"
 start=$(date +%s)
@@ -113,7 +118,8 @@ wait "$till_pid" 2>/dev/null || true
 wait_window
 sleep 4
 import -window root "$artifacts/installed-guest.png"
-check_drawn "$artifacts/installed-guest.png" "the guest card"
+# The bonus balance is written in the brand colour.
+check_drawn "$artifacts/installed-guest.png" "the guest card" 500
 $wineserver -k || true
 
 echo "== a keyboard-mode scanner read while Notepad has focus (Raw Input)"

@@ -45,3 +45,16 @@ pub fn attach_parent_console() {
     #[cfg(windows)]
     windows::attach_parent_console();
 }
+
+/// The desktop's work area (the screen without the taskbar) in physical pixels, as
+/// `[left, top, right, bottom]`; `None` where the system does not say.
+pub fn work_area_px() -> Option<[i32; 4]> {
+    #[cfg(windows)]
+    {
+        windows::work_area_px()
+    }
+    #[cfg(not(windows))]
+    {
+        None
+    }
+}

@@ -5,12 +5,13 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ALREADY_EXISTS, GetLastError, HANDLE, HWND, INVALID_HANDLE_VALUE, LPARAM,
+    CloseHandle, ERROR_ALREADY_EXISTS, GetLastError, HANDLE, HWND, INVALID_HANDLE_VALUE, LPARAM, RECT,
 };
 use windows_sys::Win32::System::Console::{ATTACH_PARENT_PROCESS, AttachConsole, GetStdHandle, STD_OUTPUT_HANDLE};
 use windows_sys::Win32::System::Threading::CreateMutexW;
 use windows_sys::Win32::UI::WindowsAndMessaging::{
-    EnumWindows, GetWindowThreadProcessId, IsIconic, IsWindowVisible, SW_RESTORE, SetForegroundWindow, ShowWindow,
+    EnumWindows, GetWindowThreadProcessId, IsIconic, IsWindowVisible, SPI_GETWORKAREA, SW_RESTORE, SetForegroundWindow,
+    ShowWindow, SystemParametersInfoW,
 };
 
 const PID_FILE: &str = "till.pid";
@@ -118,4 +119,21 @@ pub fn attach_parent_console() {
             AttachConsole(ATTACH_PARENT_PROCESS);
         }
     }
+}
+
+pub fn work_area_px() -> Option<[i32; 4]> {
+    let mut rect = RECT {
+        left: 0,
+        top: 0,
+        right: 0,
+        bottom: 0,
+    };
+    // SAFETY: SPI_GETWORKAREA writes one RECT into the buffer we own.
+    let ok = unsafe { SystemParametersInfoW(SPI_GETWORKAREA, 0, (&mut rect as *mut RECT).cast(), 0) };
+    (ok != 0 && rect.right > rect.left && rect.bottom > rect.top).then_some([
+        rect.left,
+        rect.top,
+        rect.right,
+        rect.bottom,
+    ])
 }

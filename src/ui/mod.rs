@@ -129,17 +129,40 @@ impl TillApp {
         if self.placed || self.config.layout != Layout::SidePanel {
             return;
         }
-        if let Some(monitor) = ctx.input(|i| i.viewport().monitor_size) {
-            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(egui::vec2(
-                SIDE_PANEL_WIDTH,
-                monitor.y,
-            )));
-            ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(
-                monitor.x - SIDE_PANEL_WIDTH,
-                0.0,
-            )));
-            self.placed = true;
-        }
+        let (monitor, pixels_per_point, outer, inner) = ctx.input(|i| {
+            let viewport = i.viewport();
+            (
+                viewport.monitor_size,
+                viewport.native_pixels_per_point.unwrap_or(1.0),
+                viewport.outer_rect,
+                viewport.inner_rect,
+            )
+        });
+        let Some(monitor) = monitor else { return };
+        // The work area leaves the Windows taskbar visible; elsewhere the whole monitor.
+        let area = crate::platform::work_area_px()
+            .map(|[left, top, right, bottom]| {
+                egui::Rect::from_min_max(
+                    egui::pos2(left as f32, top as f32) / pixels_per_point,
+                    egui::pos2(right as f32, bottom as f32) / pixels_per_point,
+                )
+            })
+            .unwrap_or(egui::Rect::from_min_size(egui::Pos2::ZERO, monitor));
+        // The title bar and borders are outside the inner size: without them the bottom of the
+        // window (the status line) would hang below the screen.
+        let frame = match (outer, inner) {
+            (Some(outer), Some(inner)) => (outer.size() - inner.size()).max(egui::Vec2::ZERO),
+            _ => egui::Vec2::ZERO,
+        };
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(egui::vec2(
+            SIDE_PANEL_WIDTH,
+            area.height() - frame.y,
+        )));
+        ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(
+            area.max.x - SIDE_PANEL_WIDTH - frame.x,
+            area.min.y,
+        )));
+        self.placed = true;
     }
 
     /// Turns device reads into identifications. A read brings the window forward, so a guest
