@@ -1165,12 +1165,45 @@ async fn record_payment(
     .await?
     .try_get(0)?;
     let note = format!("check {amount_due}");
-    if spent > Kopecks::ZERO {
-        post(tx, guest, "spend", -spent.0, &note, now, Link::Payment(payment_id)).await?;
+    // The debit, the accrual and the stamps go out as one pipeline, in this order.
+    let post_statement = tx.prepare_cached(POST_SQL).await?;
+    let stamps_statement = tx.prepare_cached(STAMPS_SQL).await?;
+    let (no_op, no_refund, payment): (Option<&str>, Option<i64>, Option<i64>) = (None, None, Some(payment_id));
+    let spend_delta = -spent.0;
+    let spend = async {
+        if spent > Kopecks::ZERO {
+            let params: Params<'_> = &[
+                &guest,
+                &spend_delta,
+                &"spend",
+                &note,
+                &now,
+                &no_op,
+                &payment,
+                &no_refund,
+            ];
+            tx.query_opt(&post_statement, params).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let accrual = async {
+        if accrued > Kopecks::ZERO {
+            let params: Params<'_> = &[
+                &guest, &accrued.0, &"accrual", &note, &now, &no_op, &payment, &no_refund,
+            ];
+            tx.query_opt(&post_statement, params).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let ((spend, accrual), stamps) = in_order(in_order(spend, accrual), tx.execute(&stamps_statement, &[&guest])).await;
+    for posted in [spend?, accrual?] {
+        if let Some(None) = posted {
+            return Err(LoyaltyError::UnknownCode.into());
+        }
     }
-    if accrued > Kopecks::ZERO {
-        post(tx, guest, "accrual", accrued.0, &note, now, Link::Payment(payment_id)).await?;
-    }
+    stamps?;
     for code in &check.gift_codes {
         let redeemed = exec(
             tx,
@@ -1183,14 +1216,6 @@ async fn record_payment(
             return Err(LoyaltyError::GiftAlreadyUsed.into());
         }
     }
-    exec(
-        tx,
-        "INSERT INTO stamps (guest_id, card_id, collected) SELECT $1, id, 1 FROM stamp_cards
-         ON CONFLICT (guest_id, card_id) DO UPDATE SET collected =
-             LEAST(stamps.collected + 1, (SELECT needed FROM stamp_cards WHERE id = excluded.card_id))",
-        &[&guest],
-    )
-    .await?;
     if let Some(target) = &new_group {
         exec(
             tx,
@@ -1284,10 +1309,21 @@ async fn group_after_visit(
     }
 }
 
+/// One balance change, applied and recorded in one statement: guest, signed amount, kind, note,
+/// time, and what it belongs to (operation id, payment or refund).
+const POST_SQL: &str = "WITH changed AS (UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance)
+     INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
+     SELECT $1::BIGINT, $3::TEXT, $2::BIGINT, changed.balance, $4::TEXT, $5::BIGINT, $6::TEXT, $7::BIGINT, $8::BIGINT
+     FROM changed RETURNING balance_after";
+
+/// A stamp on every stamp card of the guest, up to each card's need.
+const STAMPS_SQL: &str = "INSERT INTO stamps (guest_id, card_id, collected) SELECT $1, id, 1 FROM stamp_cards
+     ON CONFLICT (guest_id, card_id) DO UPDATE SET collected =
+         LEAST(stamps.collected + 1, (SELECT needed FROM stamp_cards WHERE id = excluded.card_id))";
+
 /// What a balance change belongs to.
 enum Link<'a> {
     Op(&'a str),
-    Payment(i64),
     Refund(i64),
 }
 
@@ -1301,18 +1337,15 @@ async fn post(
     at: UnixSeconds,
     link: Link<'_>,
 ) -> TxResult<Kopecks> {
-    let (op_id, payment_id, refund_id) = match link {
-        Link::Op(op) => (Some(op), None, None),
-        Link::Payment(id) => (None, Some(id), None),
-        Link::Refund(id) => (None, None, Some(id)),
+    // Payments post their own changes (see `record_payment`).
+    let payment_id: Option<i64> = None;
+    let (op_id, refund_id) = match link {
+        Link::Op(op) => (Some(op), None),
+        Link::Refund(id) => (None, Some(id)),
     };
     let row = q_opt(
         tx,
-        "WITH changed AS (UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance)
-         INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
-         SELECT $1::BIGINT, $3::TEXT, $2::BIGINT, changed.balance, $4::TEXT, $5::BIGINT, $6::TEXT, $7::BIGINT,
-                $8::BIGINT
-         FROM changed RETURNING balance_after",
+        POST_SQL,
         &[&guest, &delta, &kind, &note, &at, &op_id, &payment_id, &refund_id],
     )
     .await?
