@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+export PG_TEST_DIR="$PWD/target/pg-bench-$$"
 eval "$(bash scripts/pg-test-server.sh --env)"
-trap 'bash scripts/pg-test-server.sh --stop' EXIT
+trap 'bash scripts/pg-test-server.sh --stop; rm -rf "$PG_TEST_DIR"' EXIT
 cargo test --release --locked --test server_bench -- --ignored --nocapture --test-threads 1

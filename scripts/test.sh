@@ -6,7 +6,9 @@ bash scripts/deps.sh
 # The server's conformance suite runs on SQLite and on a real PostgreSQL: a throwaway server on
 # 127.0.0.1 (stopped again at the end). LOYALTY_TEST_SKIP_PG=1 skips the PostgreSQL half instead.
 if [ "${LOYALTY_TEST_SKIP_PG:-}" != "1" ]; then
+  # A server of this run's own, so that two runs at once never stop each other's.
+  export PG_TEST_DIR="$PWD/target/pg-test-$$"
   eval "$(bash scripts/pg-test-server.sh --env)"
-  trap 'bash scripts/pg-test-server.sh --stop' EXIT
+  trap 'bash scripts/pg-test-server.sh --stop; rm -rf "$PG_TEST_DIR"' EXIT
 fi
 cargo test --all-targets --locked "$@"
