@@ -159,6 +159,20 @@ import -window root "$artifacts/wedge-scan-over-notepad.png"
 check "typed into Notepad, read by the till in the background, guest identified"
 $wineserver -k || true
 
+echo "== support log export on Windows"
+export_dir="$root/target/windows/export"
+rm -rf "$export_dir" && mkdir -p "$export_dir"
+"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --data-dir "Z:${kbd_data//\//\\}" export-logs --no-upload \
+  --out "Z:${export_dir//\//\\}" >"$artifacts/export-logs.txt" 2>&1 || fail "export-logs failed: $(cat "$artifacts/export-logs.txt")"
+python3 - "$export_dir" <<'PY' || fail "the support zip is missing or incomplete"
+import glob, sys, zipfile
+zips = glob.glob(sys.argv[1] + "/*.zip")
+names = zipfile.ZipFile(zips[0]).namelist()
+print("  zip:", zips[0].rsplit("/", 1)[-1], names)
+assert any(n.startswith("logs/") for n in names) and "system.txt" in names, names
+PY
+check "export-logs made a zip with the logs"
+
 echo "== upgrade keeps data and config"
 mkdir -p "$appdata_roaming/config"
 before=$(sha256sum "$appdata_local/data/loyalty.sqlite" | cut -d' ' -f1)

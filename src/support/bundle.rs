@@ -4,6 +4,7 @@
 use super::exchanges::{self, Exchange};
 use super::redact::{REMOVED, is_secret_key, mask_text};
 use crate::config::Config;
+use crate::devices::keyboard::KeyboardDeviceSettings;
 use crate::devices::serial::{PortInfo, SerialSettings, list_ports};
 use crate::mask::mask_code;
 use std::fmt::Write as _;
@@ -108,7 +109,10 @@ pub fn build(input: &BundleInput) -> Result<Bundle, BundleError> {
     zip.add_text("system.txt", &system_text(input))?;
     zip.add_text("config.toml", &config_text(&input.config_file, &input.config))?;
     let ports = input.ports.clone().unwrap_or_else(list_ports);
-    zip.add_text("devices.txt", &devices_text(&input.config.serial_devices, &ports))?;
+    zip.add_text(
+        "devices.txt",
+        &devices_text(&input.config.serial_devices, &input.config.keyboard_devices, &ports),
+    )?;
     zip.add_text("last-exchanges.txt", &exchanges_text(input.exchanges.as_deref(), &logs))?;
     for log in &logs {
         zip.add_text(&format!("logs/{}", log.name), &log.text)?;
@@ -245,7 +249,23 @@ fn system_text(input: &BundleInput) -> String {
     text
 }
 
+/// The Windows version as `ver` prints it ("Microsoft Windows [Version 10.0.19045.3803]").
+#[cfg(windows)]
+fn os_release() -> Option<String> {
+    use std::os::windows::process::CommandExt as _;
+    // No console window flashes up over the till.
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    let output = std::process::Command::new("cmd")
+        .args(["/C", "ver"])
+        .creation_flags(CREATE_NO_WINDOW)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
 /// The Linux distribution's name, where there is one.
+#[cfg(not(windows))]
 fn os_release() -> Option<String> {
     let text = std::fs::read_to_string("/etc/os-release").ok()?;
     text.lines()
@@ -323,7 +343,7 @@ fn redact_lines(raw: &str) -> String {
     out
 }
 
-fn devices_text(configured: &[SerialSettings], ports: &[PortInfo]) -> String {
+fn devices_text(configured: &[SerialSettings], keyboards: &[KeyboardDeviceSettings], ports: &[PortInfo]) -> String {
     let mut text = String::from("# Serial devices in config.toml\n");
     if configured.is_empty() {
         text.push_str("(none)\n");
@@ -351,6 +371,17 @@ fn devices_text(configured: &[SerialSettings], ports: &[PortInfo]) -> String {
                         .unwrap_or_default()
                 ))
                 .unwrap_or_default()
+        );
+    }
+    text.push_str("\n# Keyboard-mode devices in config.toml (Windows Raw Input)\n");
+    if keyboards.is_empty() {
+        text.push_str("(none)\n");
+    }
+    for device in keyboards {
+        let _ = writeln!(
+            text,
+            "- {:?}: name_contains={:?} framing={:?}",
+            device.label, device.name_contains, device.framing
         );
     }
     text.push_str("\n# Serial ports present now\n");
