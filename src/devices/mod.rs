@@ -5,6 +5,7 @@
 //! [`ScanEvent`] every input source delivers.
 
 pub mod framing;
+pub mod hid;
 pub mod keyboard;
 #[cfg(windows)]
 pub mod rawinput;
