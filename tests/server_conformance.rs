@@ -43,6 +43,12 @@ fn identify_by_card_phone_and_gift(s: Server) {
     assert_eq!(body["card"]["group"]["name"], "Guest");
     assert_eq!(body["card"]["phone_masked"], "+7 *** ***-45-67");
     assert!(body["gift"].is_null());
+    let card = s.card(s.ids.anna);
+    assert_eq!(
+        card["gifts"],
+        json!([{"code": "G1***01", "name": "Cappuccino", "points": 15_000}]),
+        "the gift waiting, its code masked"
+    );
 
     let phone = s.post("/api/v1/identify", json!({"kind": "manual", "payload": ANNA_PHONE}));
     assert_eq!(phone.ok()["card"]["guest_id"], s.ids.anna);
@@ -61,6 +67,7 @@ fn identify_by_card_phone_and_gift(s: Server) {
     paid.ok();
     s.post("/api/v1/identify", json!({"kind": "qr", "payload": GIFT}))
         .error(409, "gift_already_used");
+    assert_eq!(s.card(s.ids.anna)["gifts"], json!([]));
 
     s.post("/api/v1/identify", json!({"kind": "manual", "payload": "999999"}))
         .error(404, "unknown_guest");

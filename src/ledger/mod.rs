@@ -510,6 +510,21 @@ impl Ledger {
         self.write(|tx| refund_payment(tx, op_id, payment_op_id, amount, now))
     }
 
+    /// The guest's gift codes not yet redeemed (codes masked), oldest first.
+    pub fn gifts(&self, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = ?1 AND redeemed_at IS NULL ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([guest], |row| {
+            Ok(Gift {
+                code: crate::mask::mask_code(&row.get::<_, String>(0)?),
+                name: row.get(1)?,
+                points: Kopecks(row.get(2)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The organisation the guest belongs to.
     pub fn guest_org(&self, guest: GuestId) -> Result<String, LoyaltyError> {
         guest_org_of(&self.conn, guest)

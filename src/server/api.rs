@@ -406,14 +406,20 @@ async fn identify(State(app): State<App>, headers: HeaderMap, body: Body) -> Api
     Ok(axum::Json(result?))
 }
 
-async fn guest_card(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(guest): Path<String>,
-) -> ApiResult<crate::domain::GuestCard> {
+/// The guest card with the guest's gifts waiting (gift codes masked).
+#[derive(Serialize, Deserialize)]
+pub struct CardAnswer {
+    #[serde(flatten)]
+    pub card: crate::domain::GuestCard,
+    pub gifts: Vec<crate::domain::Gift>,
+}
+
+async fn guest_card(State(app): State<App>, headers: HeaderMap, Path(guest): Path<String>) -> ApiResult<CardAnswer> {
     let caller = caller(&app, &headers).await?;
     let guest = path_id(&guest, "guest")?;
-    Ok(axum::Json(app.store.guest_card(&caller, guest, app.now()).await?))
+    let card = app.store.guest_card(&caller, guest, app.now()).await?;
+    let gifts = app.store.gifts(&caller, guest).await?;
+    Ok(axum::Json(CardAnswer { card, gifts }))
 }
 
 /// The quote and what the guest would earn: keeping every bonus, or spending the maximum.

@@ -82,8 +82,8 @@ pub const DOCUMENT: &str = r##"{
       }
     },
     "/api/v1/guests/{guest}": {
-      "get": { "summary": "Guest card: balance, available, group, stamps, promotions", "parameters": [{ "$ref": "#/components/parameters/guest" }],
-        "responses": { "200": { "description": "the card", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/GuestCard" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
+      "get": { "summary": "Guest card: balance, available, group, stamps, promotions, and the gifts waiting (codes masked)", "parameters": [{ "$ref": "#/components/parameters/guest" }],
+        "responses": { "200": { "description": "the card", "content": { "application/json": { "schema": { "allOf": [{ "$ref": "#/components/schemas/GuestCard" }, { "type": "object", "properties": { "gifts": { "type": "array", "items": { "type": "object", "properties": { "code": { "type": "string", "description": "masked" }, "name": { "type": "string" }, "points": { "$ref": "#/components/schemas/Amount" } } } } } }] } } } }, "default": { "$ref": "#/components/responses/Error" } } }
     },
     "/api/v1/guests/{guest}/calculate": {
       "post": { "summary": "The most the guest may spend on this check, every limit, and the accrual preview", "parameters": [{ "$ref": "#/components/parameters/guest" }],

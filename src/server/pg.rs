@@ -201,6 +201,28 @@ impl PgStore {
         }.await)
     }
 
+    /// The guest's gift codes not yet redeemed (codes masked).
+    pub async fn gifts(&self, org: &str, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {
+        in_tx!(self, tx => async {
+            own_guest(&tx, org, guest, false).await?;
+            q_all(
+                &tx,
+                "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY code",
+                &[&guest],
+            )
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Gift {
+                    code: crate::mask::mask_code(&row.try_get::<_, String>(0)?),
+                    name: row.try_get(1)?,
+                    points: Kopecks(row.try_get(2)?),
+                })
+            })
+            .collect::<TxResult<Vec<_>>>()
+        }.await)
+    }
+
     pub async fn calculate(
         &self,
         org: &str,

@@ -162,6 +162,20 @@ impl Store {
         }
     }
 
+    pub async fn gifts(&self, caller: &Caller, guest: GuestId) -> Result<Vec<crate::domain::Gift>, LoyaltyError> {
+        match self {
+            Store::Sqlite(s) => {
+                let org = caller.org.clone();
+                s.read(move |l, _| {
+                    own_guest(l, &org, guest)?;
+                    l.gifts(guest)
+                })
+                .await
+            }
+            Store::Postgres(p) => p.gifts(&caller.org, guest).await,
+        }
+    }
+
     pub async fn calculate(
         &self,
         caller: &Caller,
