@@ -122,6 +122,40 @@ import -window root "$artifacts/installed-guest.png"
 check_drawn "$artifacts/installed-guest.png" "the guest card" 500
 $wineserver -k || true
 
+echo "== a serial scanner on COM7 (a pseudo-terminal pair mapped into Wine)"
+serial_data="$root/target/windows/serial-data"
+rm -rf "$serial_data" && mkdir -p "$serial_data"
+socat pty,raw,echo=0,link="$serial_data/com7" pty,raw,echo=0,link="$serial_data/scanner" >/dev/null 2>&1 &
+socat_pid=$!
+for _ in $(seq 50); do [ -e "$serial_data/scanner" ] && break; sleep 0.1; done
+"$wine" reg add 'HKLM\Software\Wine\Ports' /v COM7 /t REG_SZ /d "$serial_data/com7" /f >/dev/null
+$wineserver -k || true # Wine reads its port map at start
+cat >"$serial_data/config.toml" <<'EOF'
+[[serial_devices]]
+port = "COM7"
+baud = 9600
+EOF
+"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --demo --data-dir "Z:${serial_data//\//\\}" >/dev/null 2>&1 &
+wait_window
+for _ in $(seq 100); do grep -rq 'serial device connected' "$serial_data/logs/" 2>/dev/null && break; sleep 0.1; done
+grep -rq 'serial device connected' "$serial_data/logs/" || fail "COM7 was not opened (see $serial_data/logs)"
+printf 'GMB-00005678\r' >"$serial_data/scanner"
+identified=""
+for _ in $(seq 100); do
+  if grep -rh 'device read' "$serial_data/logs/" 2>/dev/null | grep -q COM7 &&
+    grep -rh 'backend call succeeded' "$serial_data/logs/" 2>/dev/null | grep -q identify; then
+    identified=yes
+    break
+  fi
+  sleep 0.1
+done
+sleep 2
+import -window root "$artifacts/serial-scan.png"
+[ -n "$identified" ] || fail "the read on COM7 did not identify the guest (see $serial_data/logs)"
+check "COM7 opened by the Windows serial path; the card code read identified the guest"
+$wineserver -k || true
+kill "$socat_pid" 2>/dev/null || true
+
 echo "== a keyboard-mode scanner read while Notepad has focus (Raw Input)"
 kbd_data="$root/target/windows/kbd-data"
 rm -rf "$kbd_data" && mkdir -p "$kbd_data"
