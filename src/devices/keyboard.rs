@@ -24,7 +24,7 @@ pub struct KeyboardDeviceSettings {
     /// (`\\?\HID#VID_0C2E&PID_0B61#…`). `"*"` takes every keyboard: for a till with no
     /// keyboard but the scanner, and for tests.
     pub name_contains: String,
-    /// The name on the status line and in the log; the device path when empty.
+    /// The name on the status line and in the log; `keyboard:<name_contains>` when empty.
     pub label: String,
     /// Scanners end a read with Enter; without it, a pause ends the read.
     pub framing: FramingConfig,
@@ -40,10 +40,11 @@ impl KeyboardDeviceSettings {
         needle == "*" || device_path.to_uppercase().contains(&needle.to_uppercase())
     }
 
-    /// The source name of its reads.
-    pub fn source_name(&self, device_path: &str) -> String {
+    /// The source name of its reads and of its line on the status bar: the label, or the
+    /// pattern when there is none (one name for the status and the reads, never a device path).
+    pub fn source_name(&self) -> String {
         if self.label.trim().is_empty() {
-            format!("keyboard:{device_path}")
+            format!("keyboard:{}", self.name_contains.trim())
         } else {
             self.label.clone()
         }
@@ -282,6 +283,7 @@ mod tests {
             ..KeyboardDeviceSettings::default()
         };
         assert!(every.matches("anything"));
-        assert_eq!(every.source_name("anything"), "Сканер");
+        assert_eq!(every.source_name(), "Сканер");
+        assert_eq!(settings.source_name(), "keyboard:vid_0c2e&pid_0b61");
     }
 }

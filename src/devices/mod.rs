@@ -94,6 +94,35 @@ impl fmt::Debug for DeviceMessage {
     }
 }
 
+/// Keyboard-mode capture running in the background; dropping it stops it.
+#[cfg(windows)]
+pub type KeyboardCapture = rawinput::RawKeyboardReader;
+/// There is no keyboard-mode capture off Windows, so there is never one running.
+#[cfg(not(windows))]
+pub type KeyboardCapture = std::convert::Infallible;
+
+/// Starts capturing the configured keyboard-mode devices (none configured: nothing to start).
+/// The error is the reason, for the log and the status line of every configured device.
+pub fn start_keyboard_capture(
+    devices: &[keyboard::KeyboardDeviceSettings],
+    sink: std::sync::mpsc::SyncSender<DeviceMessage>,
+) -> Result<Option<KeyboardCapture>, String> {
+    if devices.is_empty() {
+        return Ok(None);
+    }
+    #[cfg(windows)]
+    {
+        rawinput::RawKeyboardReader::spawn(devices.to_vec(), sink)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+    #[cfg(not(windows))]
+    {
+        drop(sink);
+        Err("keyboard-mode devices are captured on Windows only".to_string())
+    }
+}
+
 /// Classifies a read from a device and builds its [`ScanEvent`]; token ages are checked against
 /// the time the read was received.
 pub fn classify_frame(

@@ -70,17 +70,10 @@ fn run(
     sink: SyncSender<DeviceMessage>,
     started: SyncSender<Result<u32, String>>,
 ) {
-    let labels: Vec<String> = devices.iter().map(|d| d.source_name(&d.name_contains)).collect();
+    let labels: Vec<String> = devices.iter().map(KeyboardDeviceSettings::source_name).collect();
     let window = match listen() {
         Ok(window) => window,
         Err(reason) => {
-            tracing::error!(%reason, "raw keyboard input not available");
-            for label in &labels {
-                let _ = sink.try_send(DeviceMessage::Status {
-                    source: label.clone(),
-                    status: DeviceStatus::Lost(reason.clone()),
-                });
-            }
             let _ = started.send(Err(reason));
             return;
         }
@@ -228,7 +221,7 @@ fn recognise(device: HANDLE, devices: &[KeyboardDeviceSettings]) -> Seen {
         Some(settings) => {
             tracing::info!(device = %path, "keyboard-mode scanner found");
             Seen::Scanner {
-                source: settings.source_name(&path),
+                source: settings.source_name(),
                 reader: KeyboardReader::new(settings.framing.clone()),
             }
         }

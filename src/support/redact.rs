@@ -38,130 +38,127 @@ pub fn is_secret_key(key: &str) -> bool {
     .any(|word| key.contains(word))
 }
 
-/// Track 1 (`%B<pan>^<name>^<expiry…>?`): the whole track, with the card holder's name.
-fn mask_track1(text: &str) -> String {
+/// A stretch of text to replace: bytes `from..to` become `with`.
+struct Replace {
+    from: usize,
+    to: usize,
+    with: &'static str,
+}
+
+/// Runs `find` at every byte position; where it matches, the text is replaced and scanning goes
+/// on after the match. One loop for every pattern below, so none can get the copying wrong.
+fn replace_matches(text: &str, find: impl Fn(&[u8], usize) -> Option<Replace>) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase) {
-            let mut j = i + 2;
-            while j < bytes.len() && j - i <= 80 && bytes[j] != b'?' && bytes[j] != b'\n' {
-                j += 1;
-            }
-            let has_digit = bytes[i + 2..j.min(bytes.len())].iter().any(u8::is_ascii_digit);
-            if j < bytes.len() && bytes[j] == b'?' && has_digit {
-                out.push_str(&text[copied..i]);
-                out.push_str("[track 1 masked]");
-                i = j + 1;
+        match find(bytes, i) {
+            Some(found) if found.to > i => {
+                out.push_str(&text[copied..found.from]);
+                out.push_str(found.with);
+                i = found.to;
                 copied = i;
-                continue;
             }
+            _ => i += 1,
         }
-        i += 1;
     }
     out.push_str(&text[copied..]);
     out
 }
 
+/// Track 1 (`%B<pan>^<name>^<expiry…>?`): the whole track, with the card holder's name.
+fn mask_track1(text: &str) -> String {
+    replace_matches(text, |bytes, i| {
+        if bytes[i] != b'%' || !bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase) {
+            return None;
+        }
+        let mut j = i + 2;
+        while j < bytes.len() && j - i <= 80 && bytes[j] != b'?' && bytes[j] != b'\n' {
+            j += 1;
+        }
+        let has_digit = bytes[i + 2..j.min(bytes.len())].iter().any(u8::is_ascii_digit);
+        (j < bytes.len() && bytes[j] == b'?' && has_digit).then_some(Replace {
+            from: i,
+            to: j + 1,
+            with: "[track 1 masked]",
+        })
+    })
+}
+
 /// Tracks 2 and 3 (`;<pan>=<expiry…>?`): digits and separators between `;` and `?`.
 fn mask_track23(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b';' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            let mut j = i + 1;
-            let mut digits = 0;
-            while j < bytes.len() && j - i <= 108 && (bytes[j].is_ascii_digit() || bytes[j] == b'=') {
-                digits += usize::from(bytes[j].is_ascii_digit());
-                j += 1;
-            }
-            if j < bytes.len() && bytes[j] == b'?' && digits >= 6 {
-                out.push_str(&text[copied..i]);
-                out.push_str("[track 2 masked]");
-                i = j + 1;
-                copied = i;
-                continue;
-            }
+    replace_matches(text, |bytes, i| {
+        if bytes[i] != b';' || !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            return None;
         }
-        i += 1;
-    }
-    out.push_str(&text[copied..]);
-    out
+        let mut j = i + 1;
+        let mut digits = 0;
+        while j < bytes.len() && j - i <= 108 && (bytes[j].is_ascii_digit() || bytes[j] == b'=') {
+            digits += usize::from(bytes[j].is_ascii_digit());
+            j += 1;
+        }
+        (j < bytes.len() && bytes[j] == b'?' && digits >= 6).then_some(Replace {
+            from: i,
+            to: j + 1,
+            with: "[track 2 masked]",
+        })
+    })
 }
 
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'~' | b'+' | b'/' | b'=')
 }
 
+fn at_word_start(bytes: &[u8], i: usize) -> bool {
+    i == 0 || !bytes[i - 1].is_ascii_alphanumeric()
+}
+
 /// Signed app QR tokens (`GMB1.…`, `GMB1G.…`, see `scan::payload`): only the version stays.
 fn mask_tokens(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let at_word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        if at_word_start && bytes[i..].starts_with(b"GMB1") {
-            let version_end = if bytes[i + 4..].starts_with(b"G.") {
-                Some(i + 5)
-            } else if bytes[i + 4..].starts_with(b".") {
-                Some(i + 4)
-            } else {
-                None
-            };
-            if let Some(dot) = version_end {
-                let mut j = dot + 1;
-                while j < bytes.len() && is_token_char(bytes[j]) {
-                    j += 1;
-                }
-                if j > dot + 1 {
-                    out.push_str(&text[copied..=dot]);
-                    out.push_str("[token masked]");
-                    i = j;
-                    copied = i;
-                    continue;
-                }
-            }
+    replace_matches(text, |bytes, i| {
+        if !at_word_start(bytes, i) || !bytes[i..].starts_with(b"GMB1") {
+            return None;
         }
-        i += 1;
-    }
-    out.push_str(&text[copied..]);
-    out
+        let dot = if bytes[i + 4..].starts_with(b"G.") {
+            i + 5
+        } else if bytes[i + 4..].starts_with(b".") {
+            i + 4
+        } else {
+            return None;
+        };
+        let mut j = dot + 1;
+        while j < bytes.len() && is_token_char(bytes[j]) {
+            j += 1;
+        }
+        (j > dot + 1).then_some(Replace {
+            from: dot + 1,
+            to: j,
+            with: "[token masked]",
+        })
+    })
 }
 
 /// `Bearer <token>`, whatever the case of the word.
 fn mask_bearer(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut i = 0;
-    while i + 6 < bytes.len() {
-        let at_word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        if at_word_start && bytes[i..i + 6].eq_ignore_ascii_case(b"bearer") {
-            let mut j = i + 6;
-            while j < bytes.len() && bytes[j] == b' ' {
-                j += 1;
-            }
-            let start = j;
-            while j < bytes.len() && is_token_char(bytes[j]) {
-                j += 1;
-            }
-            if start > i + 6 && j > start && &text[start..j] != REMOVED {
-                out.push_str(&text[copied..start]);
-                out.push_str(REMOVED);
-                i = j;
-                copied = i;
-                continue;
-            }
+    replace_matches(text, |bytes, i| {
+        if i + 6 >= bytes.len() || !at_word_start(bytes, i) || !bytes[i..i + 6].eq_ignore_ascii_case(b"bearer") {
+            return None;
         }
-        i += 1;
-    }
-    out.push_str(&text[copied..]);
-    out
+        let mut j = i + 6;
+        while j < bytes.len() && bytes[j] == b' ' {
+            j += 1;
+        }
+        let start = j;
+        while j < bytes.len() && is_token_char(bytes[j]) {
+            j += 1;
+        }
+        (start > i + 6 && j > start && &bytes[start..j] != REMOVED.as_bytes()).then_some(Replace {
+            from: start,
+            to: j,
+            with: REMOVED,
+        })
+    })
 }
 
 /// `token_secret = "…"`, `"password":"…"`, `api_key=…`: the value of a secret-looking key is

@@ -13,8 +13,7 @@ const QUEUE_DEPTH: usize = 64;
 pub struct DeviceInputs {
     /// Held so the readers live as long as the window; dropping one stops its thread.
     _readers: Vec<SerialReader>,
-    #[cfg(windows)]
-    _keyboards: Option<crate::devices::rawinput::RawKeyboardReader>,
+    _keyboards: Option<crate::devices::KeyboardCapture>,
     messages: Receiver<DeviceMessage>,
     /// The last status of every device, by source name, for the status line.
     pub statuses: BTreeMap<String, DeviceStatus>,
@@ -37,31 +36,18 @@ impl DeviceInputs {
                 }
             }
         }
-        #[cfg(windows)]
-        let keyboard_reader = if keyboards.is_empty() {
-            None
-        } else {
-            match crate::devices::rawinput::RawKeyboardReader::spawn(keyboards.to_vec(), reader_tx.clone()) {
-                Ok(reader) => Some(reader),
-                Err(error) => {
-                    tracing::error!(%error, "keyboard-mode devices not captured");
-                    None
+        let keyboards_started = match crate::devices::start_keyboard_capture(keyboards, reader_tx.clone()) {
+            Ok(capture) => capture,
+            Err(reason) => {
+                tracing::error!(%reason, "keyboard-mode devices not captured");
+                for device in keyboards {
+                    statuses.insert(device.source_name(), DeviceStatus::Lost(reason.clone()));
                 }
+                None
             }
         };
-        #[cfg(not(windows))]
-        if !keyboards.is_empty() {
-            tracing::warn!(
-                count = keyboards.len(),
-                "keyboard-mode devices are captured on Windows only; they type into the focused window here"
-            );
-        }
         drop(reader_tx);
-        #[cfg(windows)]
-        let any_reader = !readers.is_empty() || keyboard_reader.is_some();
-        #[cfg(not(windows))]
-        let any_reader = !readers.is_empty();
-        if any_reader {
+        if !readers.is_empty() || keyboards_started.is_some() {
             let ctx = ctx.clone();
             let relay = std::thread::Builder::new()
                 .name("device-relay".to_string())
@@ -79,8 +65,7 @@ impl DeviceInputs {
         }
         DeviceInputs {
             _readers: readers,
-            #[cfg(windows)]
-            _keyboards: keyboard_reader,
+            _keyboards: keyboards_started,
             messages: app_rx,
             statuses,
         }
