@@ -38,6 +38,8 @@ pub struct Config {
     /// Keyboard-mode scanners and card readers, captured by device whatever window has focus
     /// (Windows Raw Input).
     pub keyboard_devices: Vec<crate::devices::keyboard::KeyboardDeviceSettings>,
+    /// HID point-of-sale scanners and card readers, read through their reports.
+    pub hid: crate::devices::hid::bus::HidSettings,
     /// Support log export: where «Отправка логов» uploads the zip.
     pub support: crate::support::SupportSettings,
 }
@@ -92,6 +94,7 @@ impl Default for Config {
             serial_devices: Vec::new(),
             server: crate::remote::ServerSettings::default(),
             keyboard_devices: Vec::new(),
+            hid: crate::devices::hid::bus::HidSettings::default(),
             support: crate::support::SupportSettings::default(),
         }
     }
