@@ -3,64 +3,14 @@
 //! `devices::hid`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+mod common;
+
+use common::hid_fixture::{Fixture, fixture_dir, load};
 use loyalty_till::devices::hid::descriptor::{DescriptorError, ReportDescriptor, Usage};
 use loyalty_till::devices::hid::pos::{
     MAX_READ_BYTES, PosMsrReader, PosScannerReader, ReportError, USAGE_DECODED_DATA, aim_symbology_name,
 };
 use loyalty_till::scan::magstripe::{IdentifyField, parse_swipe};
-use std::path::{Path, PathBuf};
-
-/// A fixture: its descriptor and its labelled reports.
-struct Fixture {
-    descriptor: Vec<u8>,
-    reports: Vec<(String, Vec<u8>)>,
-}
-
-impl Fixture {
-    fn report(&self, label: &str) -> &[u8] {
-        &self
-            .reports
-            .iter()
-            .find(|(l, _)| l == label)
-            .unwrap_or_else(|| panic!("no report {label:?}"))
-            .1
-    }
-}
-
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hid")
-}
-
-/// `# comment` lines, `[descriptor]` and `[report label]` headers, hex bytes in between.
-fn load(name: &str) -> Fixture {
-    let text = std::fs::read_to_string(fixture_dir().join(name)).unwrap();
-    assert!(text.starts_with("# "), "{name} must say where its layout comes from");
-    let mut descriptor = Vec::new();
-    let mut reports: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut in_descriptor = false;
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        if line == "[descriptor]" {
-            in_descriptor = true;
-        } else if let Some(label) = line.strip_prefix("[report ").and_then(|l| l.strip_suffix(']')) {
-            in_descriptor = false;
-            reports.push((label.to_string(), Vec::new()));
-        } else {
-            let bytes = line
-                .split_whitespace()
-                .map(|h| u8::from_str_radix(h, 16).unwrap_or_else(|_| panic!("{name}: bad hex {h:?}")));
-            if in_descriptor {
-                descriptor.extend(bytes);
-            } else {
-                reports.last_mut().expect("bytes before any section").1.extend(bytes);
-            }
-        }
-    }
-    Fixture { descriptor, reports }
-}
 
 fn scanner(fixture: &Fixture) -> PosScannerReader {
     PosScannerReader::new(&ReportDescriptor::parse(&fixture.descriptor).unwrap()).unwrap()

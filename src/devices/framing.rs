@@ -71,6 +71,8 @@ pub enum DropReason {
     TooLong,
     /// A read whose terminator never came.
     Incomplete,
+    /// A HID input report that does not fit the device's report descriptor.
+    BadReport,
 }
 
 impl DropReason {
@@ -79,6 +81,7 @@ impl DropReason {
             DropReason::Noise => "noise",
             DropReason::TooLong => "too_long",
             DropReason::Incomplete => "incomplete",
+            DropReason::BadReport => "bad_report",
         }
     }
 }

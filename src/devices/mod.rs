@@ -36,6 +36,8 @@ pub enum DeviceMessage {
         /// The port name as configured ("COM3", "/dev/ttyACM0").
         source: String,
         bytes: Vec<u8>,
+        /// The barcode symbology, where the device reports it (HID POS scanners send an AIM id).
+        symbology: Option<String>,
         /// When the read was complete, milliseconds since the Unix epoch.
         received_at_ms: i64,
     },
@@ -68,11 +70,13 @@ impl fmt::Debug for DeviceMessage {
             DeviceMessage::Frame {
                 source,
                 bytes,
+                symbology,
                 received_at_ms,
             } => f
                 .debug_struct("Frame")
                 .field("source", source)
                 .field("bytes", &format_args!("<{} bytes>", bytes.len()))
+                .field("symbology", symbology)
                 .field("received_at_ms", received_at_ms)
                 .finish(),
             DeviceMessage::Status { source, status } => f
@@ -156,6 +160,7 @@ mod tests {
         let message = DeviceMessage::Frame {
             source: "COM3".to_string(),
             bytes: b"4276380012345678".to_vec(),
+            symbology: None,
             received_at_ms: 1,
         };
         let shown = format!("{message:?}");

@@ -256,6 +256,7 @@ fn deliver(sink: &SyncSender<DeviceMessage>, source: String, event: FrameEvent) 
         FrameEvent::Frame(bytes) => DeviceMessage::Frame {
             source,
             bytes,
+            symbology: None,
             received_at_ms: unix_ms(),
         },
         FrameEvent::Dropped { len, reason } => DeviceMessage::Noise {

@@ -324,6 +324,7 @@ impl Link {
                     DeviceMessage::Frame {
                         source: self.source.clone(),
                         bytes,
+                        symbology: None,
                         received_at_ms: unix_ms(),
                     }
                 }
@@ -472,7 +473,7 @@ fn read_until_lost(
     }
 }
 
-fn unix_ms() -> i64 {
+pub(crate) fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))

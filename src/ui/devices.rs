@@ -1,11 +1,17 @@
 //! The till's scanners and card readers, as the window sees them: reader threads feed one
 //! channel, a named relay wakes the UI for every message, and `logic` drains them.
 
-use crate::devices::keyboard::KeyboardDeviceSettings;
+use crate::config::Config;
+use crate::devices::hid::bus::{HidApiBus, HidBus};
+use crate::devices::hid::reader::{HidReaders, HidWatchSettings};
 use crate::devices::serial::{SerialReader, SerialSettings};
 use crate::devices::{DeviceMessage, DeviceStatus};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
+
+/// Makes the HID bus the readers list and open: the system's (hidapi), or a scripted one in tests.
+pub type HidBusFactory = Arc<dyn Fn() -> Result<Box<dyn HidBus>, String> + Send + Sync>;
 
 /// Reads come one at a time from a person's hand; a deep queue would only hide a stuck device.
 const QUEUE_DEPTH: usize = 64;
@@ -14,15 +20,19 @@ pub struct DeviceInputs {
     /// Held so the readers live as long as the window; dropping one stops its thread.
     _readers: Vec<SerialReader>,
     _keyboards: Option<crate::devices::KeyboardCapture>,
+    _hid: Option<HidReaders>,
     messages: Receiver<DeviceMessage>,
     /// The last status of every device, by source name, for the status line.
     pub statuses: BTreeMap<String, DeviceStatus>,
 }
 
 impl DeviceInputs {
-    /// Starts a reader per configured port. A port that fails its settings check is logged and
-    /// shown as lost; the others still start.
-    pub fn start(ctx: &egui::Context, serial: &[SerialSettings], keyboards: &[KeyboardDeviceSettings]) -> DeviceInputs {
+    /// Starts a reader per configured port, the keyboard-mode capture, and the HID watcher. A
+    /// port that fails its settings check is logged and shown as lost; the others still start.
+    /// `hid_bus`: `None` reads the system's HID devices.
+    pub fn start(ctx: &egui::Context, config: &Config, hid_bus: Option<&HidBusFactory>) -> DeviceInputs {
+        let serial: &[SerialSettings] = &config.serial_devices;
+        let keyboards = &config.keyboard_devices;
         let (reader_tx, reader_rx) = mpsc::sync_channel::<DeviceMessage>(QUEUE_DEPTH);
         let (app_tx, app_rx) = mpsc::sync_channel::<DeviceMessage>(QUEUE_DEPTH);
         let mut statuses = BTreeMap::new();
@@ -46,8 +56,9 @@ impl DeviceInputs {
                 None
             }
         };
+        let hid = start_hid(&config.hid, hid_bus, reader_tx.clone());
         drop(reader_tx);
-        if !readers.is_empty() || keyboards_started.is_some() {
+        if !readers.is_empty() || keyboards_started.is_some() || hid.is_some() {
             let ctx = ctx.clone();
             let relay = std::thread::Builder::new()
                 .name("device-relay".to_string())
@@ -66,6 +77,7 @@ impl DeviceInputs {
         DeviceInputs {
             _readers: readers,
             _keyboards: keyboards_started,
+            _hid: hid,
             messages: app_rx,
             statuses,
         }
@@ -84,6 +96,33 @@ impl DeviceInputs {
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
             }
+        }
+    }
+}
+
+/// The HID watcher, unless nothing could be read: POS devices are not picked up and none is
+/// listed with a role. A bus that cannot be opened is logged; the other devices still work.
+fn start_hid(
+    settings: &crate::devices::hid::bus::HidSettings,
+    bus: Option<&HidBusFactory>,
+    sink: mpsc::SyncSender<DeviceMessage>,
+) -> Option<HidReaders> {
+    use crate::devices::hid::bus::HidRole;
+    if !settings.pick_up_pos_devices && settings.devices.iter().all(|d| d.role == HidRole::Ignore) {
+        return None;
+    }
+    let bus = match bus {
+        Some(factory) => factory(),
+        None => HidApiBus::new().map(|bus| Box::new(bus) as Box<dyn HidBus>),
+    };
+    let started = bus.and_then(|bus| {
+        HidReaders::spawn(bus, settings.clone(), HidWatchSettings::default(), sink).map_err(|e| e.to_string())
+    });
+    match started {
+        Ok(readers) => Some(readers),
+        Err(reason) => {
+            tracing::error!(%reason, "HID devices will not be read");
+            None
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct AppOptions {
     pub config_file: Option<PathBuf>,
     pub scenario: Option<Scenario>,
     pub clock: Box<dyn Clock>,
+    /// The HID bus to read; `None`: the system's.
+    pub hid_bus: Option<devices::HidBusFactory>,
 }
 
 pub struct TillApp {
@@ -62,8 +64,7 @@ impl TillApp {
         )?;
         let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());
         let state = State::new(op_prefix, options.demo);
-        let devices =
-            devices::DeviceInputs::start(ctx, &options.config.serial_devices, &options.config.keyboard_devices);
+        let devices = devices::DeviceInputs::start(ctx, &options.config, options.hid_bus.as_ref());
         Ok(TillApp {
             devices,
             session: Session::new(state, worker),
@@ -79,6 +80,11 @@ impl TillApp {
 
     pub fn state(&self) -> &State {
         &self.session.state
+    }
+
+    /// The last status of every device, by source name, as the status line shows it.
+    pub fn device_statuses(&self) -> &std::collections::BTreeMap<String, crate::devices::DeviceStatus> {
+        &self.devices.statuses
     }
 
     /// «Отправка логов» in the menu: its last result, for tests.
@@ -173,6 +179,7 @@ impl TillApp {
                 DeviceMessage::Frame {
                     source,
                     bytes,
+                    symbology,
                     received_at_ms,
                 } => {
                     let config = crate::diagnostics::scan_config(
@@ -180,8 +187,9 @@ impl TillApp {
                         received_at_ms.div_euclid(1000),
                     );
                     let event = match classify_frame(&source, &bytes, received_at_ms, &config) {
-                        Ok((parsed, scan)) => {
-                            tracing::info!(%source, kind = ?parsed.kind, code = %parsed.masked, "device read");
+                        Ok((parsed, mut scan)) => {
+                            tracing::info!(%source, kind = ?parsed.kind, code = %parsed.masked, ?symbology, "device read");
+                            scan.symbology = symbology;
                             Event::Scan(scan)
                         }
                         Err(error) => {
@@ -534,6 +542,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         config: config.clone(),
         scenario: cli.scenario,
         clock: Box::new(SystemClock),
+        hid_bus: None,
     };
     let fixed_size = cli.window_size.is_some();
     eframe::run_native(

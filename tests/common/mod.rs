@@ -2,6 +2,8 @@
 //! Test helpers shared by several test binaries: a `socat` pseudo-terminal pair, stepping the
 //! real app until its state says so, and a reproducible random number generator.
 
+pub mod hid_fixture;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -135,12 +137,26 @@ impl Rng {
     }
 }
 
-/// The real app on a fresh demo database in `dir`, stepped until the ledger is open.
+/// The real app on a fresh demo database in `dir`, stepped until the ledger is open. Its HID bus
+/// is an empty scripted one, so a test never reads a device plugged into the machine.
 pub fn open_demo_app(
     dir: &Path,
     config: loyalty_till::config::Config,
     size: (f32, f32),
 ) -> egui_kittest::Harness<'static, loyalty_till::ui::TillApp> {
+    open_demo_app_with_hid(dir, config, size, loyalty_till::devices::hid::reader::ScriptedHidBus::new())
+}
+
+/// [`open_demo_app`] reading the HID devices of `bus`.
+pub fn open_demo_app_with_hid(
+    dir: &Path,
+    config: loyalty_till::config::Config,
+    size: (f32, f32),
+    bus: loyalty_till::devices::hid::reader::ScriptedHidBus,
+) -> egui_kittest::Harness<'static, loyalty_till::ui::TillApp> {
+    let hid_bus: loyalty_till::ui::devices::HidBusFactory = std::sync::Arc::new(move || {
+        Ok(Box::new(bus.clone()) as Box<dyn loyalty_till::devices::hid::bus::HidBus>)
+    });
     let options = loyalty_till::ui::AppOptions {
         paths: loyalty_till::config::Paths::resolve(Some(dir)).expect("paths"),
         demo: true,
@@ -148,6 +164,7 @@ pub fn open_demo_app(
         config_file: None,
         scenario: None,
         clock: Box::new(loyalty_till::backend::SystemClock),
+        hid_bus: Some(hid_bus),
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(size.0, size.1))

@@ -10,6 +10,7 @@
 pub mod bus;
 pub mod descriptor;
 pub mod pos;
+pub mod reader;
 
 pub use descriptor::{DescriptorError, Field, InputReport, ReportDescriptor, Usage};
 pub use pos::{LayoutError, MsrSwipe, PosMsrReader, PosScannerReader, ReportError, ScannerRead, aim_symbology_name};
