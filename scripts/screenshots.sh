@@ -36,3 +36,7 @@ for scenario in idle guest payment done; do
   shoot "$scenario" full-screen 1024x768 "$scenario-1024x768.png"
   shoot "$scenario" side-panel 420x900 "$scenario-side-panel.png"
 done
+
+# «Устройства»: the devices found and the test view, with a sample line checked.
+shoot devices full-screen 1024x768 devices-1024x768.png
+shoot devices side-panel 420x900 devices-side-panel.png

@@ -117,6 +117,8 @@ pub enum Scenario {
     Payment,
     /// The success message after paying part of the check with bonuses.
     Done,
+    /// «Устройства»: the devices found and the test view, with a sample line checked.
+    Devices,
 }
 
 fn parse_size(text: &str) -> Result<(f32, f32), String> {

@@ -1072,7 +1072,8 @@ fn demo_order_lines() -> Vec<OrderLine> {
     ]
 }
 
-fn refusal_key(refusal: ScanRefusal) -> &'static str {
+/// The message key of a refused read (the devices screen shows it for reads it only tests).
+pub fn refusal_key(refusal: ScanRefusal) -> &'static str {
     match refusal {
         ScanRefusal::Garbled => "err-scan-garbled",
         ScanRefusal::SwipeAgain => "err-swipe-again",

@@ -181,3 +181,86 @@ status-server = Loyalty server: { $url }
 status-offline = No connection to the loyalty server ({ $url }): accruals are kept and sent later; spending bonuses is unavailable
 status-failed = Ledger unavailable: { $reason }
 status-demo = DEMO
+
+## Devices screen
+devices-menu = Devices: scanners and readers
+devices-title = Devices
+devices-refresh = Refresh list
+devices-close = Close
+devices-searching = Looking for devices…
+devices-detect-failed = The device list could not be made: { $reason }
+devices-found = Devices found
+devices-tap-hint = Tap a device to choose its role.
+devices-none = No devices found
+devices-none-hint = Plug in a scanner or card reader and press «Refresh list». A scanner in USB-COM mode shows as a serial port; in HID POS or keyboard mode, as a HID device.
+devices-list-serial = Serial ports
+devices-list-hid = HID devices
+devices-list-usb = USB devices
+devices-list-unavailable = { $list }: list not available ({ $reason })
+devices-row = { $device }: { $role }
+devices-kind-serial = Serial port
+devices-kind-keyboard = Keyboard mode (HID keyboard)
+devices-kind-hid-scanner = HID POS scanner (page 0x8C)
+devices-kind-hid-card-reader = HID POS magnetic card reader (page 0x8E)
+devices-kind-hid = HID device, page { $page }
+devices-kind-hid-unknown = HID device
+devices-usb = USB { $ids }
+devices-usb-serial = USB { $ids }, serial number { $serial }
+devices-not-present = Not found on this system now; the setting is kept in config.toml.
+devices-status-connected = Port open, the device is being read.
+devices-status-lost = No connection: { $reason }
+devices-status-reopening = Reconnecting…
+devices-keyboard-windows-only = Keyboard mode is read on Windows only; here the setting is only saved.
+devices-role = Role
+devices-role-scanner = Scanner
+devices-role-card-reader = Card reader
+devices-role-ignore = Don't use
+devices-baud = Baud rate
+devices-terminator = End of read
+devices-terminator-cr = CR
+devices-terminator-lf = LF
+devices-terminator-cr-lf = CR LF
+devices-terminator-etx = ETX
+devices-terminator-idle = Pause
+devices-other-usb = Other USB devices
+devices-other-usb-hint = Neither a serial port nor HID: the till cannot read them. Switch the scanner to USB-COM or HID POS mode (see its manual).
+devices-test-title = Read test
+devices-test-hint = While this screen is open, reads are only shown here and look up no guest. Card numbers and phones are hidden; the end-of-read character (CR, LF, ETX) is already cut off.
+devices-test-empty = Scan a code or swipe a card: the read appears here.
+devices-test-read = { $source }, { $len } { $len ->
+    [one] byte
+   *[other] bytes
+}
+devices-test-typed = Typed line, { $len } { $len ->
+    [one] byte
+   *[other] bytes
+}
+devices-masked-track1 = track 1 masked
+devices-masked-track2 = track 2 masked
+devices-masked-token = token masked
+devices-test-parsed = Parsed: { $kind }, code { $code }
+devices-test-refused = Not accepted: { $reason }
+devices-test-detail = Details: { $detail }
+devices-test-dropped = { $source }: { $dropped } { $dropped ->
+    [one] byte
+   *[other] bytes
+} dropped ({ $reason })
+devices-kind-card-code = card code (barcode)
+devices-kind-qr = QR code
+devices-kind-guest-token = guest QR code from the app
+devices-kind-gift-token = gift QR code from the app
+devices-kind-magnetic = magnetic card
+devices-drop-noise = noise before a read
+devices-drop-too-long = read too long
+devices-drop-incomplete = read cut off, its end character never came
+devices-drop-bad-report = HID report does not match the device's description
+devices-error-too-long = the read is { $len } bytes long; at most { $max } are accepted.
+devices-error-not-utf8 = this is not text (bad byte at position { $at }): check the device's settings.
+devices-error-empty = empty read.
+devices-typed-title = Check a line by hand
+devices-typed-hint = As in «loyalty-till parse-scan»: control bytes are written \r, \n, \t, \\ and \xNN.
+devices-typed-placeholder = e.g. %B…?;…?\r
+devices-typed-check = Check line
+devices-typed-error-trailing = Error in the line: it ends with a lone «\». To type a backslash itself, write \\.
+devices-typed-error-unknown = Error in the line: unknown sequence «\{ $found }» at position { $at }. Use \r, \n, \t, \\ or \xNN.
+devices-typed-error-hex = Error in the line: «\x» at position { $at } needs two hex digits, e.g. \x03.

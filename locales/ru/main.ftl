@@ -183,3 +183,89 @@ status-server = Сервер лояльности: { $url }
 status-offline = Нет связи с сервером лояльности ({ $url }): начисления сохранены и будут отправлены, списание бонусов недоступно
 status-failed = База недоступна: { $reason }
 status-demo = ДЕМО
+
+## Devices screen
+devices-menu = Устройства: сканеры и ридеры
+devices-title = Устройства
+devices-refresh = Обновить список
+devices-close = Закрыть
+devices-searching = Поиск устройств…
+devices-detect-failed = Список устройств не получен: { $reason }
+devices-found = Найденные устройства
+devices-tap-hint = Нажмите на устройство, чтобы выбрать его роль.
+devices-none = Устройства не найдены
+devices-none-hint = Подключите сканер или ридер карт и нажмите «Обновить список». Сканер в режиме USB-COM виден как COM-порт, в режиме HID POS или клавиатуры — как HID-устройство.
+devices-list-serial = COM-порты
+devices-list-hid = HID-устройства
+devices-list-usb = USB-устройства
+devices-list-unavailable = { $list }: список недоступен ({ $reason })
+devices-row = { $device }: { $role }
+devices-kind-serial = COM-порт
+devices-kind-keyboard = Режим клавиатуры (HID-клавиатура)
+devices-kind-hid-scanner = HID POS-сканер (страница 0x8C)
+devices-kind-hid-card-reader = HID POS-ридер магнитных карт (страница 0x8E)
+devices-kind-hid = HID-устройство, страница { $page }
+devices-kind-hid-unknown = HID-устройство
+devices-usb = USB { $ids }
+devices-usb-serial = USB { $ids }, серийный номер { $serial }
+devices-not-present = Сейчас не найдено в системе; настройка хранится в config.toml.
+devices-status-connected = Порт открыт, устройство читается.
+devices-status-lost = Нет связи: { $reason }
+devices-status-reopening = Переподключение…
+devices-keyboard-windows-only = Режим клавиатуры читается только в Windows; здесь настройка только сохраняется.
+devices-role = Роль
+devices-role-scanner = Сканер
+devices-role-card-reader = Ридер карт
+devices-role-ignore = Не использовать
+devices-baud = Скорость, бод
+devices-terminator = Конец чтения
+devices-terminator-cr = CR
+devices-terminator-lf = LF
+devices-terminator-cr-lf = CR LF
+devices-terminator-etx = ETX
+devices-terminator-idle = Пауза
+devices-other-usb = Другие USB-устройства
+devices-other-usb-hint = Не COM-порт и не HID: касса их не читает. Переведите сканер в режим USB-COM или HID POS (см. его инструкцию).
+devices-test-title = Проверка чтения
+devices-test-hint = Пока экран открыт, чтения только показываются здесь и гостя не ищут. Номера карт и телефоны скрыты; символ конца чтения (CR, LF, ETX) уже отрезан.
+devices-test-empty = Отсканируйте код или проведите картой: чтение появится здесь.
+devices-test-read = { $source }, { $len } { $len ->
+    [one] байт
+    [few] байта
+   *[many] байт
+}
+devices-test-typed = Введённая строка, { $len } { $len ->
+    [one] байт
+    [few] байта
+   *[many] байт
+}
+devices-masked-track1 = дорожка 1 скрыта
+devices-masked-track2 = дорожка 2 скрыта
+devices-masked-token = токен скрыт
+devices-test-parsed = Разобрано: { $kind }, код { $code }
+devices-test-refused = Не принято: { $reason }
+devices-test-detail = Подробности: { $detail }
+devices-test-dropped = { $source }: отброшено { $dropped } { $dropped ->
+    [one] байт
+    [few] байта
+   *[many] байт
+} ({ $reason })
+devices-kind-card-code = код карты (штрихкод)
+devices-kind-qr = QR-код
+devices-kind-guest-token = QR-код гостя из приложения
+devices-kind-gift-token = QR-код подарка из приложения
+devices-kind-magnetic = магнитная карта
+devices-drop-noise = помехи перед чтением
+devices-drop-too-long = слишком длинное чтение
+devices-drop-incomplete = чтение оборвалось, не пришёл символ конца
+devices-drop-bad-report = HID-отчёт не совпадает с описанием устройства
+devices-error-too-long = чтение длиной { $len } байт, допустимо не больше { $max }.
+devices-error-not-utf8 = это не текст (неверный байт на позиции { $at }): проверьте настройки устройства.
+devices-error-empty = пустое чтение.
+devices-typed-title = Проверить строку вручную
+devices-typed-hint = Как в «loyalty-till parse-scan»: служебные байты пишутся как \r, \n, \t, \\ и \xNN.
+devices-typed-placeholder = например %B…?;…?\r
+devices-typed-check = Разобрать строку
+devices-typed-error-trailing = Ошибка в строке: в конце стоит одиночная «\». Чтобы ввести саму обратную косую черту, напишите \\.
+devices-typed-error-unknown = Ошибка в строке: неизвестная последовательность «\{ $found }» на позиции { $at }. Допустимы \r, \n, \t, \\ и \xNN.
+devices-typed-error-hex = Ошибка в строке: после «\x» на позиции { $at } нужны две шестнадцатеричные цифры, например \x03.

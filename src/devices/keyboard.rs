@@ -8,6 +8,7 @@
 //! would see `%В…` or `;…ß`, while the key positions (scan codes) are what the device meant.
 
 use super::framing::{FrameEvent, Framer, FramingConfig};
+use super::hid::bus::HidRole;
 use serde::{Deserialize, Serialize};
 
 /// A keyboard-mode device to capture, from `config.toml`:
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// name_contains = "VID_0C2E&PID_0B61"   # part of the Windows device path, or "*" for every keyboard
 /// label = "Сканер у кассы"
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KeyboardDeviceSettings {
     /// Matched, ignoring case, against the device path Windows reports
@@ -28,6 +29,20 @@ pub struct KeyboardDeviceSettings {
     pub label: String,
     /// Scanners end a read with Enter; without it, a pause ends the read.
     pub framing: FramingConfig,
+    /// Scanner or card reader, as chosen on the devices screen; `ignore` is not captured.
+    pub role: HidRole,
+}
+
+/// A line without a role is read, as before roles existed: it was written to be read.
+impl Default for KeyboardDeviceSettings {
+    fn default() -> Self {
+        KeyboardDeviceSettings {
+            name_contains: String::new(),
+            label: String::new(),
+            framing: FramingConfig::default(),
+            role: HidRole::Scanner,
+        }
+    }
 }
 
 impl KeyboardDeviceSettings {

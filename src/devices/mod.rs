@@ -6,6 +6,7 @@
 
 pub mod framing;
 pub mod hid;
+pub mod inventory;
 pub mod keyboard;
 #[cfg(windows)]
 pub mod rawinput;

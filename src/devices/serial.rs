@@ -3,6 +3,7 @@
 //! the device being unplugged and plugged back in.
 
 use super::framing::{FrameEvent, Framer, FramingConfig};
+use super::hid::bus::HidRole;
 use super::{DeviceMessage, DeviceStatus};
 use crate::mask::mask_code;
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,9 @@ pub struct SerialSettings {
     /// When set, a lost port is looked up again by this identity, in case it came back under
     /// another name.
     pub usb_id: Option<UsbId>,
+    /// Scanner or card reader, as chosen on the devices screen (the same roles as HID devices);
+    /// a port set to `ignore` is not opened.
+    pub role: HidRole,
 }
 
 /// 9600 8N1 with CR: what most scanners leave the factory with.
@@ -80,6 +84,7 @@ impl Default for SerialSettings {
             stop_bits: 1,
             framing: FramingConfig::default(),
             usb_id: None,
+            role: HidRole::Scanner,
         }
     }
 }
@@ -170,13 +175,16 @@ pub struct PortInfo {
 /// shows, often without USB details; on Windows the list is complete. Never fails: a port list
 /// that cannot be read is an empty one, and the reason is logged.
 pub fn list_ports() -> Vec<PortInfo> {
-    let ports = match serialport::available_ports() {
-        Ok(ports) => ports,
-        Err(error) => {
-            tracing::warn!(%error, "cannot list serial ports");
-            return Vec::new();
-        }
-    };
+    try_list_ports().unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot list serial ports");
+        Vec::new()
+    })
+}
+
+/// [`list_ports`], with the reason when the system would not list them (for the devices screen,
+/// which says so rather than showing an empty list as if nothing were plugged in).
+pub fn try_list_ports() -> Result<Vec<PortInfo>, serialport::Error> {
+    let ports = serialport::available_ports()?;
     let mut list: Vec<PortInfo> = ports
         .into_iter()
         .map(|port| match port.port_type {
@@ -197,7 +205,7 @@ pub fn list_ports() -> Vec<PortInfo> {
         })
         .collect();
     list.sort_by(|a, b| a.name.cmp(&b.name));
-    list
+    Ok(list)
 }
 
 /// The name of the first port with this USB identity.

@@ -1,6 +1,7 @@
 //! The egui/eframe shell: renders the workflow state, turns presses into events, and drains the
 //! worker's results in `logic`. The UI thread never touches the ledger.
 
+pub mod device_settings;
 pub mod devices;
 pub mod keypad;
 pub mod screens;
@@ -41,6 +42,13 @@ pub struct TillApp {
     devices: devices::DeviceInputs,
     menu_open: bool,
     export: support::ExportPanel,
+    /// «Устройства»: while it is open, device reads are only shown there.
+    device_screen: device_settings::DevicesScreen,
+    /// Kept to restart the device readers with the same bus after a settings change.
+    hid_bus: Option<devices::HidBusFactory>,
+    /// The old device readers are being stopped off the UI thread; the new ones start once this
+    /// says they are gone.
+    devices_stopping: Option<std::sync::mpsc::Receiver<()>>,
     /// Window placement is applied once the monitor size is known.
     placed: bool,
 }
@@ -64,7 +72,13 @@ impl TillApp {
         )?;
         let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());
         let state = State::new(op_prefix, options.demo);
-        let devices = devices::DeviceInputs::start(ctx, &options.config, options.hid_bus.as_ref());
+        let devices = start_devices(ctx, &options.config, options.hid_bus.as_ref());
+        let mut device_screen = device_settings::DevicesScreen::new(detector(options.hid_bus.clone()));
+        if options.scenario == Some(Scenario::Devices) {
+            device_screen.open(ctx);
+            let scan = crate::diagnostics::scan_config(&options.config.scan.effective(options.demo), 0);
+            device_screen.check_typed(r"%E?;7001000010?\r", &scan, 0);
+        }
         Ok(TillApp {
             devices,
             session: Session::new(state, worker),
@@ -74,6 +88,9 @@ impl TillApp {
             scenario: options.scenario.map(scenario_events).unwrap_or_default(),
             menu_open: false,
             export: support::ExportPanel::new(&options.paths),
+            device_screen,
+            hid_bus: options.hid_bus,
+            devices_stopping: None,
             placed: false,
         })
     }
@@ -90,6 +107,16 @@ impl TillApp {
     /// «Отправка логов» in the menu: its last result, for tests.
     pub fn export_panel(&self) -> &support::ExportPanel {
         &self.export
+    }
+
+    /// «Устройства» in the menu: its device list and test view, for tests.
+    pub fn device_screen(&self) -> &device_settings::DevicesScreen {
+        &self.device_screen
+    }
+
+    /// Replaces what the devices screen lists: tests and demonstrations without the hardware.
+    pub fn set_device_detector(&mut self, detector: device_settings::Detector) {
+        self.device_screen.set_detector(detector);
     }
 
     /// For tests and the scenario driver: the same path a button press takes.
@@ -120,7 +147,24 @@ impl TillApp {
             }
             AppCommand::ToggleMenu => {
                 self.menu_open = !self.menu_open;
+                self.device_screen.close();
                 return;
+            }
+            AppCommand::OpenDevices => {
+                self.menu_open = false;
+                self.device_screen.open(ctx);
+                return;
+            }
+            AppCommand::Devices(device_settings::DevicesCommand::Close) => {
+                self.device_screen.close();
+                return;
+            }
+            AppCommand::Devices(device_settings::DevicesCommand::Change(change)) => {
+                if !crate::devices::inventory::apply(&mut self.config, &change) {
+                    return;
+                }
+                tracing::info!(?change, "device settings changed");
+                self.restart_devices(ctx);
             }
             AppCommand::ExportLogs(folder) => {
                 self.export.start(ctx, folder, &self.config);
@@ -128,6 +172,45 @@ impl TillApp {
             }
         }
         self.save_config();
+    }
+
+    /// Restarts the device readers with the settings in force, so a change on the devices screen
+    /// takes effect without restarting the till. The old readers are stopped on a thread of their
+    /// own (joining them takes a read timeout or so) and the new ones start only when they are
+    /// gone, because a serial port is opened by one reader at a time.
+    fn restart_devices(&mut self, ctx: &egui::Context) {
+        let old = std::mem::replace(&mut self.devices, start_devices(ctx, &reading_nothing(), None));
+        if self.devices_stopping.is_some() {
+            // Already waiting for a stop: `old` reads nothing, and the latest settings win.
+            return;
+        }
+        let (done, stopped) = std::sync::mpsc::sync_channel(1);
+        let repaint = ctx.clone();
+        let stopper = std::thread::Builder::new()
+            .name("device-stop".to_string())
+            .spawn(move || {
+                drop(old);
+                let _ = done.send(());
+                repaint.request_repaint();
+            });
+        match stopper {
+            Ok(_) => self.devices_stopping = Some(stopped),
+            // The readers went with the closure that could not start: start the new ones now.
+            Err(error) => {
+                tracing::error!(%error, "device stop thread not started; stopped the readers here");
+                self.devices = start_devices(ctx, &self.config, self.hid_bus.as_ref());
+            }
+        }
+    }
+
+    /// Starts the new device readers once the old ones have stopped; called from `logic`.
+    fn finish_device_restart(&mut self, ctx: &egui::Context) {
+        let Some(stopped) = &self.devices_stopping else { return };
+        if matches!(stopped.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty)) {
+            return;
+        }
+        self.devices_stopping = None;
+        self.devices = start_devices(ctx, &self.config, self.hid_bus.as_ref());
     }
 
     /// The side panel hugs the right edge of the screen, full height, beside iikoFront.
@@ -175,6 +258,13 @@ impl TillApp {
     /// scanned while iikoFront has focus still lands here.
     fn take_device_input(&mut self, ctx: &egui::Context) {
         for message in self.devices.drain() {
+            if self.device_screen.is_open() {
+                // The devices screen tests devices: its reads identify no one.
+                let scan = self.config.scan.effective(self.session.state.demo);
+                self.device_screen
+                    .record(&message, |now| crate::diagnostics::scan_config(&scan, now));
+                continue;
+            }
             match message {
                 DeviceMessage::Frame {
                     source,
@@ -277,6 +367,10 @@ impl TillApp {
             if let Some(folder) = self.export.show(ui, i18n, &self.config) {
                 commands.push(AppCommand::ExportLogs(folder));
             }
+            ui.add_space(6.0);
+            if theme::wide_button(ui, &i18n.t("devices-menu"), theme::Tone::Normal, true).clicked() {
+                commands.push(AppCommand::OpenDevices);
+            }
             if theme::wide_button(ui, &i18n.t("menu-close"), theme::Tone::Normal, true).clicked() {
                 commands.push(AppCommand::ToggleMenu);
             }
@@ -370,12 +464,18 @@ enum AppCommand {
     ToggleMenu,
     /// «Отправка логов»: makes the support zip in this folder (and uploads it if configured).
     ExportLogs(PathBuf),
+    /// «Устройства»: opens the devices screen with a fresh device list.
+    OpenDevices,
+    /// What the devices screen asks for: a settings change (saved, readers restarted) or closing.
+    Devices(device_settings::DevicesCommand),
 }
 
 impl eframe::App for TillApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.session.poll();
         self.export.poll();
+        self.device_screen.poll();
+        self.finish_device_restart(ctx);
         self.take_device_input(ctx);
         self.run_scenario();
         self.place_window(ctx);
@@ -409,6 +509,17 @@ impl eframe::App for TillApp {
         }
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().id_salt("screen_scroll").show(ui, |ui| {
+                if self.device_screen.is_open() {
+                    let scan = crate::diagnostics::scan_config(
+                        &self.config.scan.effective(self.session.state.demo),
+                        device_settings::unix_seconds(),
+                    );
+                    let asked = self
+                        .device_screen
+                        .show(ui, &self.i18n, &self.config, &self.devices.statuses, &scan);
+                    commands.extend(asked.into_iter().map(AppCommand::Devices));
+                    return;
+                }
                 if self.menu_open {
                     self.menu(ui, &mut commands);
                 }
@@ -469,7 +580,7 @@ fn start_stamp() -> String {
 /// The demo visit a scenario drives, event by event, through the real workflow.
 fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
     let mut events = vec![Event::UseDemoOrder];
-    if scenario == Scenario::Idle {
+    if matches!(scenario, Scenario::Idle | Scenario::Devices) {
         return events.into();
     }
     events.extend([
@@ -477,7 +588,7 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
         Event::SubmitCode,
     ]);
     match scenario {
-        Scenario::Idle | Scenario::Guest => {}
+        Scenario::Idle | Scenario::Guest | Scenario::Devices => {}
         Scenario::Stamps => events.push(Event::ShowStamps),
         Scenario::Promotions => events.push(Event::ShowPromotions),
         Scenario::Replace => events.push(Event::Scan(ScanEvent::manual("100002", 0))),
@@ -493,6 +604,30 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
         }
     }
     events.into()
+}
+
+/// The device readers for a config: lines set to «ignore» are not opened.
+fn start_devices(
+    ctx: &egui::Context,
+    config: &Config,
+    hid_bus: Option<&devices::HidBusFactory>,
+) -> devices::DeviceInputs {
+    devices::DeviceInputs::start(ctx, &crate::devices::inventory::readable(config), hid_bus)
+}
+
+/// A config with no device to read: starts no thread, so swapping it in stops the readers.
+fn reading_nothing() -> Config {
+    let mut config = Config::default();
+    config.hid.pick_up_pos_devices = false;
+    config
+}
+
+/// What the devices screen lists: the system's devices, HID through the bus the readers use.
+fn detector(hid_bus: Option<devices::HidBusFactory>) -> device_settings::Detector {
+    std::sync::Arc::new(move || match &hid_bus {
+        Some(factory) => crate::devices::inventory::detect(factory.as_ref()),
+        None => crate::devices::inventory::detect(&crate::devices::inventory::system_hid_bus),
+    })
 }
 
 /// Runs the till window until it is closed.
