@@ -193,6 +193,47 @@ import -window root "$artifacts/wedge-scan-over-notepad.png"
 check "typed into Notepad, read by the till in the background, guest identified"
 $wineserver -k || true
 
+echo "== a card swipe typed into Notepad is kept from it; a person's typing is not (keyboard hook)"
+gate_data="$root/target/windows/gate-data"
+rm -rf "$gate_data" && mkdir -p "$gate_data"
+"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --demo --data-dir "Z:${gate_data//\//\\}" >/dev/null 2>&1 &
+wait_window
+"$wine" notepad >/dev/null 2>&1 &
+notepad=""
+for _ in $(seq 300); do
+  notepad=$(xdotool search --onlyvisible --name 'Notepad' 2>/dev/null | head -1) && [ -n "$notepad" ] && break
+  sleep 0.1
+done
+[ -n "$notepad" ] || fail "Notepad did not start"
+xdotool windowactivate --sync "$notepad" 2>/dev/null || xdotool windowfocus --sync "$notepad"
+sleep 1
+# A magnetic card reader in keyboard mode: the demo guest's track 2, keys 5 ms apart.
+xdotool type --delay 5 '%E?;7001000010?'
+xdotool key Return
+sleep 0.5
+# The cashier types into Notepad by hand, keys 150 ms apart.
+xdotool type --delay 150 'hello'
+identified=""
+for _ in $(seq 100); do
+  if grep -rh 'device read' "$gate_data/logs/" 2>/dev/null | grep -q 'source=keyboard' &&
+    grep -rh 'backend call succeeded' "$gate_data/logs/" 2>/dev/null | grep -q identify; then
+    identified=yes
+    break
+  fi
+  sleep 0.1
+done
+sleep 1
+import -window root "$artifacts/gate-swipe-over-notepad.png"
+xdotool windowactivate --sync "$notepad" 2>/dev/null || xdotool windowfocus --sync "$notepad"
+xdotool key ctrl+a ctrl+c
+sleep 0.5
+notepad_text=$(xclip -selection clipboard -o 2>/dev/null | tr -d '\r')
+echo "  Notepad holds: ${notepad_text@Q}"
+[ -n "$identified" ] || fail "the swipe typed into Notepad did not identify the guest (see $gate_data/logs)"
+[ "$notepad_text" = "hello" ] || fail "Notepad should hold only the hand-typed 'hello', it holds ${notepad_text@Q}"
+check "the swipe went to the till only, the hand typing reached Notepad unchanged"
+$wineserver -k || true
+
 echo "== support log export on Windows"
 export_dir="$root/target/windows/export"
 rm -rf "$export_dir" && mkdir -p "$export_dir"
@@ -206,6 +247,26 @@ print("  zip:", zips[0].rsplit("/", 1)[-1], names)
 assert any(n.startswith("logs/") for n in names) and "system.txt" in names, names
 PY
 check "export-logs made a zip with the logs"
+
+echo "== QR from the clipboard on Windows"
+# Wine hands the X clipboard to the Windows program: a QR picture, then text, then a blank picture.
+clip_exe="C:\\Program Files\\loyalty-till\\loyalty-till.exe"
+qrencode -s 8 -o "$artifacts/clipboard-qr.png" 2000000000015
+xclip -selection clipboard -t image/png -i "$artifacts/clipboard-qr.png"
+clip_out=$("$wine" "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1) \
+  || fail "decode-clipboard refused a QR picture: $clip_out"
+case "$clip_out" in *'"source":"qr"'*'20*********15'*|*'20*********15'*'"source":"qr"'*) ;; *) fail "QR picture: $clip_out" ;; esac
+printf '100001' | xclip -selection clipboard -i
+clip_out=$("$wine" "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1) \
+  || fail "decode-clipboard refused text: $clip_out"
+case "$clip_out" in *'"source":"text"'*) ;; *) fail "clipboard text: $clip_out" ;; esac
+convert -size 200x100 xc:white "$artifacts/clipboard-blank.png"
+xclip -selection clipboard -t image/png -i "$artifacts/clipboard-blank.png"
+if clip_out=$("$wine" "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1); then
+  fail "a blank picture was taken for a QR: $clip_out"
+fi
+case "$clip_out" in *"no QR code found"*) ;; *) fail "blank picture: $clip_out" ;; esac
+check "decode-clipboard read a QR picture and text from the Windows clipboard, refused a blank picture"
 
 echo "== upgrade keeps data and config"
 mkdir -p "$appdata_roaming/config"

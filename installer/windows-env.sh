@@ -20,7 +20,7 @@ wine=/usr/lib/wine/wine64
 
 win_deps() {
   local packages=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 nsis wine64
-    xvfb imagemagick xdotool x11-utils fonts-dejavu-core)
+    xvfb imagemagick xdotool x11-utils fonts-dejavu-core xclip qrencode)
   local missing=() p
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,8 @@ packages=(
   fonts-dejavu-core
   # Screenshots under a virtual display: Xvfb, ImageMagick's import, xdotool.
   xvfb imagemagick xdotool x11-utils
+  # «QR из буфера» tests: a picture or text put on the X clipboard.
+  xclip
   # Building: a C compiler for the bundled SQLite, pkg-config.
   build-essential pkg-config
   # Serial tests: linked pseudo-terminal pairs that can be unplugged and plugged back.

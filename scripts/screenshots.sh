@@ -32,7 +32,7 @@ shoot() { # scenario layout size file
   echo "$out/$4"
 }
 
-for scenario in idle guest payment done; do
+for scenario in idle add-guest guest payment done; do
   shoot "$scenario" full-screen 1024x768 "$scenario-1024x768.png"
   shoot "$scenario" side-panel 420x900 "$scenario-side-panel.png"
 done

@@ -52,6 +52,10 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Reads the clipboard as «QR из буфера» does (a QR code in a picture, or copied text) and
+    /// prints one JSON object: {"source": "qr"|"text", "kind":…, "identifier": masked} or an
+    /// "error". Exits with failure when nothing usable was found.
+    DecodeClipboard,
     /// Makes the support zip (recent logs, config without secrets, version, OS, devices, last
     /// backend exchanges; personal data masked) in DIR (default: the Desktop), and uploads it
     /// when `[support] url` is set in config.toml. Prints the zip's path.
@@ -105,6 +109,8 @@ pub enum TillTokenAction {
 pub enum Scenario {
     /// The idle screen with the demo order.
     Idle,
+    /// «Добавить гостя»: the code field, the keypad and «QR из буфера обмена».
+    AddGuest,
     /// A demo guest with a gift identified.
     Guest,
     /// «Информация о штампах» for the demo guest.

@@ -57,6 +57,13 @@ pub struct ScanSettings {
     pub token_secret: String,
     /// How long an app QR token stays valid after it was issued.
     pub token_max_age_secs: i64,
+    /// Tell a keyboard-mode scanner's burst from a person's typing inside the till's window, for
+    /// scanners not captured by device: a burst identifies the guest instead of typing.
+    pub keyboard_bursts: bool,
+    /// On Windows: a keyboard-mode scanner's loyalty read (app token, card swipe) typed while
+    /// another program has focus is taken out of the keyboard stream and goes to the till only;
+    /// any other typing reaches that program as before.
+    pub keep_loyalty_reads_from_other_programs: bool,
 }
 
 impl ScanSettings {
@@ -78,6 +85,8 @@ impl Default for ScanSettings {
             // No key: app tokens are refused until the owner sets the programme's key.
             token_secret: String::new(),
             token_max_age_secs: 600,
+            keyboard_bursts: true,
+            keep_loyalty_reads_from_other_programs: true,
         }
     }
 }

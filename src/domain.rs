@@ -316,4 +316,8 @@ pub enum ScanRefusal {
     QrUnknown,
     /// An app token, but the till has no programme key to check it with.
     QrNoKey,
+    /// «QR из буфера» found neither an image nor text in the clipboard, or could not open it.
+    ClipboardEmpty,
+    /// «QR из буфера» found an image without a readable QR code.
+    ClipboardNoQr,
 }

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod clipboard;
 pub mod config;
 pub mod devices;
 pub mod diagnostics;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::ParseScan) => return parse_scan(&cli),
         Some(Command::DecodeImage { files }) => return decode_image(files),
+        Some(Command::DecodeClipboard) => return decode_clipboard(&cli),
         Some(command @ (Command::Serve { .. } | Command::TillToken { .. })) => {
             return loyalty_till::server::cli::run(command);
         }
@@ -32,7 +33,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_scan(cli: &Cli) -> ExitCode {
+/// The parser settings of the till's config, and the time now in Unix seconds.
+fn scan_config_now(cli: &Cli) -> (loyalty_till::scan::ScanParseConfig, i64) {
     let config = Paths::resolve(cli.data_dir.as_deref())
         .map(|paths| Config::load(&paths.config_file))
         .unwrap_or_default();
@@ -40,7 +42,22 @@ fn parse_scan(cli: &Cli) -> ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let scan_config = loyalty_till::diagnostics::scan_config(&config.scan.effective(cli.demo), now);
+    (
+        loyalty_till::diagnostics::scan_config(&config.scan.effective(cli.demo), now),
+        now,
+    )
+}
+
+fn decode_clipboard(cli: &Cli) -> ExitCode {
+    let (scan_config, now) = scan_config_now(cli);
+    let result = loyalty_till::clipboard::read();
+    let ok = result.is_ok();
+    println!("{}", loyalty_till::clipboard::describe(&result, &scan_config, now));
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn parse_scan(cli: &Cli) -> ExitCode {
+    let (scan_config, now) = scan_config_now(cli);
     let stdin = std::io::stdin().lock();
     match loyalty_till::diagnostics::parse_scan(stdin, std::io::stdout().lock(), &scan_config, now) {
         Ok(_) => ExitCode::SUCCESS,

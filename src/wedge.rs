@@ -230,6 +230,12 @@ impl BurstClassifier {
         out
     }
 
+    /// Whether characters are held back, waiting to be judged: the caller must come back with
+    /// [`tick`](Self::tick) within `end_gap_ms`.
+    pub fn is_holding(&self) -> bool {
+        self.run.as_ref().is_some_and(|run| !run.text.is_empty())
+    }
+
     /// Tells the classifier the time with no new keystroke, so that held-back typing is released
     /// and a burst ended by a pause is reported. Calling it at any rate, or not at all, gives the
     /// same texts in the same order; only how they are split into outputs may differ.

@@ -1081,6 +1081,8 @@ pub fn refusal_key(refusal: ScanRefusal) -> &'static str {
         ScanRefusal::QrExpired => "err-qr-expired",
         ScanRefusal::QrClock => "err-qr-clock",
         ScanRefusal::QrUnknown => "err-qr-unknown",
+        ScanRefusal::ClipboardEmpty => "err-clipboard-empty",
+        ScanRefusal::ClipboardNoQr => "err-clipboard-no-qr",
         ScanRefusal::QrNoKey => "err-qr-no-key",
     }
 }

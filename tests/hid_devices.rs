@@ -74,7 +74,10 @@ fn a_scanner_plugged_in_later_is_read_with_its_symbology() {
     let fixture = load("honeywell_voyager_1400g.hex");
     let bus = ScriptedHidBus::new();
     let (_readers, rx) = watch(&bus, HidSettings::default());
-    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "nothing plugged in, nothing said");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "nothing plugged in, nothing said"
+    );
 
     bus.plug(info(SCANNER, 0x8C, "Voyager 1400g"), fixture.descriptor.clone());
     let (source, _) = expect_status(&rx, |s| *s == DeviceStatus::Connected);
@@ -90,7 +93,10 @@ fn a_scanner_plugged_in_later_is_read_with_its_symbology() {
             ..
         } => {
             assert_eq!(source, "Voyager 1400g (HID 0C2E:0B61)");
-            assert!(bytes.starts_with(b"https://example.org/guest/GMB-00001234?t="), "joined over two reports");
+            assert!(
+                bytes.starts_with(b"https://example.org/guest/GMB-00001234?t="),
+                "joined over two reports"
+            );
             assert!(bytes.ends_with(b"-long-token"));
             assert_eq!(symbology.as_deref(), Some("QR Code"));
         }
@@ -195,7 +201,10 @@ fn only_pos_devices_and_listed_roles_are_opened() {
     let fixture = load("honeywell_voyager_1400g.hex");
     let bus = ScriptedHidBus::new();
     // A keyboard (page 1) and a vendor-page device: not POS, not listed, never opened.
-    bus.plug(info("/dev/hidraw-keyboard", 0x01, "Keyboard"), fixture.descriptor.clone());
+    bus.plug(
+        info("/dev/hidraw-keyboard", 0x01, "Keyboard"),
+        fixture.descriptor.clone(),
+    );
     bus.plug(info("/dev/hidraw-vendor", 0xFF00, "Vendor"), fixture.descriptor.clone());
     // A POS scanner the owner marked "ignore".
     let mut ignored = info(SCANNER, 0x8C, "Voyager");
@@ -232,11 +241,16 @@ fn only_pos_devices_and_listed_roles_are_opened() {
     for _ in 0..2 {
         let (source, status) = expect_status(&rx, |s| matches!(s, DeviceStatus::Lost(_)));
         assert_eq!(source, "Ридер у кассы");
-        let DeviceStatus::Lost(reason) = status else { unreachable!() };
+        let DeviceStatus::Lost(reason) = status else {
+            unreachable!()
+        };
         assert!(reason.starts_with("not a HID POS card reader"), "{reason}");
     }
     // The unusable devices are not opened again at every listing, and the ignored scanner never.
-    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "nothing more opened");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "nothing more opened"
+    );
     assert_eq!(bus.opens(), 2);
 }
 
@@ -246,7 +260,9 @@ fn a_bad_descriptor_is_reported_not_read() {
     bus.plug(info(SCANNER, 0x8C, "Broken"), vec![0x05, 0x8C, 0x09]);
     let (_readers, rx) = watch(&bus, HidSettings::default());
     let (_, status) = expect_status(&rx, |s| matches!(s, DeviceStatus::Lost(_)));
-    let DeviceStatus::Lost(reason) = status else { unreachable!() };
+    let DeviceStatus::Lost(reason) = status else {
+        unreachable!()
+    };
     assert!(reason.starts_with("report descriptor:"), "{reason}");
 }
 
@@ -275,7 +291,7 @@ fn a_hid_scan_identifies_the_guest_in_the_app() {
     let fixture = load("honeywell_voyager_1400g.hex");
     let dir = tempfile::tempdir().unwrap();
     let bus = ScriptedHidBus::new();
-    let mut harness = common::open_demo_app_with_hid(dir.path(), Config::default(), (1024.0, 1400.0), bus.clone());
+    let mut harness = common::open_demo_app_with(dir.path(), Config::default(), (1024.0, 1400.0), bus.clone(), None);
     bus.plug(info(SCANNER, 0x8C, "Voyager"), fixture.descriptor.clone());
     bus.send_report(SCANNER, &honeywell(b"]E0", b"2000000000015", false));
     common::step_until(&mut harness, WAIT, "the guest from the HID scan", |s| s.guest.is_some());

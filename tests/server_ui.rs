@@ -54,6 +54,7 @@ fn the_till_on_a_server_says_when_it_is_away() {
         scenario: None,
         clock: Box::new(loyalty_till::backend::SystemClock),
         hid_bus: None,
+        clipboard: None,
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(1024.0, 768.0))

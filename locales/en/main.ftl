@@ -64,6 +64,7 @@ add-guest-title = Add a guest
 add-guest-hint = Scan the guest's or gift QR code, or type the card code or phone number.
 add-guest-placeholder = Card code or phone
 add-guest-find = Find guest
+add-guest-paste = QR from clipboard
 add-guest-searching = Looking up the guest…
 
 guest-balance = Bonuses
@@ -171,6 +172,8 @@ err-qr-expired = The QR code has expired. Ask the guest to refresh it in the app
 err-qr-clock = The QR code was issued "in the future": check this till's date and time.
 err-qr-no-key = This till cannot check app QR codes: no programme key is set. Type the card code instead.
 err-qr-unknown = This QR code or barcode is not a loyalty code.
+err-clipboard-empty = The clipboard holds no picture and no text. Copy the guest's QR code and press again.
+err-clipboard-no-qr = No QR code found in the picture on the clipboard. Copy the QR larger and sharper.
 status-device-connected = { $device }: connected
 status-device-lost = { $device }: lost
 status-device-reopening = { $device }: reconnecting…

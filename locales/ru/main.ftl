@@ -65,6 +65,7 @@ add-guest-title = Добавление гостя
 add-guest-hint = Отсканируйте QR-код гостя или подарка, либо введите код с карты или номер телефона.
 add-guest-placeholder = Код карты или телефон
 add-guest-find = Найти гостя
+add-guest-paste = QR из буфера обмена
 add-guest-searching = Поиск гостя…
 
 guest-balance = Бонусы
@@ -173,6 +174,8 @@ err-qr-expired = QR-код устарел. Попросите гостя обн�
 err-qr-clock = QR-код выписан «в будущем»: проверьте дату и время на кассе.
 err-qr-no-key = Касса не может проверить QR-код приложения: в настройках не задан ключ программы. Введите код карты вручную.
 err-qr-unknown = Этот QR-код или штрихкод не относится к программе лояльности.
+err-clipboard-empty = В буфере обмена нет ни картинки, ни текста. Скопируйте QR-код гостя и нажмите ещё раз.
+err-clipboard-no-qr = На картинке из буфера обмена не найден QR-код. Скопируйте QR крупнее и чётче.
 status-device-connected = { $device }: на связи
 status-device-lost = { $device }: нет связи
 status-device-reopening = { $device }: переподключение…

@@ -4,10 +4,13 @@
 //! a named thread and sends [`DeviceMessage`]s; [`classify_frame`] turns a read into the
 //! [`ScanEvent`] every input source delivers.
 
+pub mod burst_gate;
 pub mod framing;
 pub mod hid;
 pub mod inventory;
 pub mod keyboard;
+#[cfg(windows)]
+pub mod llhook;
 #[cfg(windows)]
 pub mod rawinput;
 pub mod serial;
@@ -125,6 +128,44 @@ pub fn start_keyboard_capture(
     {
         drop(sink);
         Err("keyboard-mode devices are captured on Windows only".to_string())
+    }
+}
+
+/// The low-level keyboard hook keeping loyalty reads out of other programs; dropping it removes
+/// the hook.
+#[cfg(windows)]
+pub type KeyboardGate = llhook::KeyboardGate;
+/// There is no keyboard hook off Windows.
+#[cfg(not(windows))]
+pub type KeyboardGate = std::convert::Infallible;
+
+/// Starts the keyboard gate (Windows only) unless the owner turned it off. The error is the reason.
+pub fn start_keyboard_gate(
+    scan: &crate::config::ScanSettings,
+    sink: std::sync::mpsc::SyncSender<DeviceMessage>,
+) -> Result<Option<KeyboardGate>, String> {
+    if !scan.keep_loyalty_reads_from_other_programs {
+        return Ok(None);
+    }
+    #[cfg(windows)]
+    {
+        let settings = scan.effective(false);
+        let is_ours = move |text: &str| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let config = crate::diagnostics::scan_config(&settings, now);
+            burst_gate::is_loyalty_only(text, &config, now)
+        };
+        let gate = burst_gate::BurstGate::new(crate::wedge::BurstConfig::default(), Box::new(is_ours));
+        llhook::KeyboardGate::spawn(gate, sink)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+    #[cfg(not(windows))]
+    {
+        drop(sink);
+        Ok(None)
     }
 }
 

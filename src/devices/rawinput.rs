@@ -4,9 +4,8 @@
 //! handle; keys of the devices configured as scanners are decoded through the US layout and
 //! framed by [`KeyboardReader`], and each read goes out as a [`DeviceMessage`] like a serial read.
 //!
-//! Not built: keeping those keystrokes from also reaching the focused program. Raw Input only
-//! listens; a keyboard-mode scanner still types into iikoFront. Switch such devices to USB-COM or
-//! HID POS mode where they offer it.
+//! Raw Input only listens: the keystrokes also reach the focused program, unless the keyboard
+//! gate (`devices::llhook`) takes a loyalty read out of the stream first.
 #![allow(unsafe_code)]
 
 use super::keyboard::{KeyboardDeviceSettings, KeyboardReader};

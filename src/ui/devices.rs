@@ -21,6 +21,7 @@ pub struct DeviceInputs {
     _readers: Vec<SerialReader>,
     _keyboards: Option<crate::devices::KeyboardCapture>,
     _hid: Option<HidReaders>,
+    _gate: Option<crate::devices::KeyboardGate>,
     messages: Receiver<DeviceMessage>,
     /// The last status of every device, by source name, for the status line.
     pub statuses: BTreeMap<String, DeviceStatus>,
@@ -57,8 +58,12 @@ impl DeviceInputs {
             }
         };
         let hid = start_hid(&config.hid, hid_bus, reader_tx.clone());
+        let gate = crate::devices::start_keyboard_gate(&config.scan, reader_tx.clone()).unwrap_or_else(|reason| {
+            tracing::error!(%reason, "loyalty reads typed into other programs will reach them");
+            None
+        });
         drop(reader_tx);
-        if !readers.is_empty() || keyboards_started.is_some() || hid.is_some() {
+        if !readers.is_empty() || keyboards_started.is_some() || hid.is_some() || gate.is_some() {
             let ctx = ctx.clone();
             let relay = std::thread::Builder::new()
                 .name("device-relay".to_string())
@@ -78,6 +83,7 @@ impl DeviceInputs {
             _readers: readers,
             _keyboards: keyboards_started,
             _hid: hid,
+            _gate: gate,
             messages: app_rx,
             statuses,
         }

@@ -4,9 +4,11 @@
 pub mod device_settings;
 pub mod devices;
 pub mod keypad;
+pub mod paste;
 pub mod screens;
 pub mod support;
 pub mod theme;
+pub mod wedge_input;
 
 use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, SystemClock};
 use crate::cli::{Cli, Scenario};
@@ -31,6 +33,8 @@ pub struct AppOptions {
     pub clock: Box<dyn Clock>,
     /// The HID bus to read; `None`: the system's.
     pub hid_bus: Option<devices::HidBusFactory>,
+    /// The clipboard «QR из буфера» reads; `None`: the system's.
+    pub clipboard: Option<paste::ClipboardSource>,
 }
 
 pub struct TillApp {
@@ -40,6 +44,9 @@ pub struct TillApp {
     config_saver: Option<ConfigSaver>,
     scenario: VecDeque<Event>,
     devices: devices::DeviceInputs,
+    paste: paste::ClipboardPaste,
+    /// Scanner bursts typed into our window by keyboards not captured by device.
+    wedge: wedge_input::WedgeInput,
     menu_open: bool,
     export: support::ExportPanel,
     /// «Устройства»: while it is open, device reads are only shown there.
@@ -81,6 +88,8 @@ impl TillApp {
         }
         Ok(TillApp {
             devices,
+            paste: paste::ClipboardPaste::new(options.clipboard),
+            wedge: wedge_input::WedgeInput::default(),
             session: Session::new(state, worker),
             i18n: I18n::new(options.config.language),
             config: options.config,
@@ -303,6 +312,80 @@ impl TillApp {
         }
     }
 
+    /// Scanner bursts typed into the window (keyboard-mode devices nobody configured): taken out of
+    /// the frame's input before any field sees them, and identified like a scanner's read.
+    fn take_typed_scans(&mut self, ctx: &egui::Context) {
+        if !self.config.scan.keyboard_bursts {
+            return;
+        }
+        for text in self.wedge.filter(ctx) {
+            let now_ms = crate::devices::serial::unix_ms();
+            if self.device_screen.is_open() {
+                // Tested on the devices screen like any device's read: it identifies no one.
+                let message = DeviceMessage::Frame {
+                    source: "keyboard".to_string(),
+                    bytes: text.into_bytes(),
+                    symbology: None,
+                    received_at_ms: now_ms,
+                };
+                let scan = self.config.scan.effective(self.session.state.demo);
+                self.device_screen
+                    .record(&message, |now| crate::diagnostics::scan_config(&scan, now));
+                continue;
+            }
+            let config = crate::diagnostics::scan_config(
+                &self.config.scan.effective(self.session.state.demo),
+                now_ms.div_euclid(1000),
+            );
+            let event = match classify_frame("keyboard", text.as_bytes(), now_ms, &config) {
+                Ok((parsed, scan)) => {
+                    tracing::info!(kind = ?parsed.kind, code = %parsed.masked, "typed scan");
+                    Event::Scan(scan)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, len = text.len(), "typed scan refused");
+                    Event::ScanRefused(error.refusal())
+                }
+            };
+            self.session.dispatch(event);
+        }
+    }
+
+    /// A finished «QR из буфера» read: identified like a scanner's read, or refused with the reason.
+    fn take_clipboard_read(&mut self) {
+        let Some(result) = self.paste.poll() else {
+            return;
+        };
+        let now_ms = crate::devices::serial::unix_ms();
+        let event = match result {
+            Ok(read) => {
+                let config = crate::diagnostics::scan_config(
+                    &self.config.scan.effective(self.session.state.demo),
+                    now_ms.div_euclid(1000),
+                );
+                match classify_frame("clipboard", read.text().as_bytes(), now_ms, &config) {
+                    Ok((parsed, mut scan)) => {
+                        tracing::info!(kind = ?parsed.kind, code = %parsed.masked, ?read, "clipboard read");
+                        scan.symbology = read.symbology().map(str::to_string);
+                        Event::Scan(scan)
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, ?read, "clipboard read refused");
+                        Event::ScanRefused(error.refusal())
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "clipboard read refused");
+                Event::ScanRefused(match error {
+                    crate::clipboard::ClipboardError::NoQr { .. } => crate::domain::ScanRefusal::ClipboardNoQr,
+                    _ => crate::domain::ScanRefusal::ClipboardEmpty,
+                })
+            }
+        };
+        self.session.dispatch(event);
+    }
+
     fn run_scenario(&mut self) {
         let ready = matches!(self.session.state.backend, BackendStatus::Ready(_));
         while ready && !self.session.state.is_busy() {
@@ -472,11 +555,13 @@ enum AppCommand {
 
 impl eframe::App for TillApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.take_typed_scans(ctx);
         self.session.poll();
         self.export.poll();
         self.device_screen.poll();
         self.finish_device_restart(ctx);
         self.take_device_input(ctx);
+        self.take_clipboard_read();
         self.run_scenario();
         self.place_window(ctx);
     }
@@ -524,12 +609,18 @@ impl eframe::App for TillApp {
                     self.menu(ui, &mut commands);
                 }
                 self.notice_banner(ui, &mut events);
+                let paste_requested = std::cell::Cell::new(false);
                 let cx = screens::ScreenContext {
                     i18n: &self.i18n,
                     program_name: &self.config.program_name,
                     wide,
+                    paste_requested: &paste_requested,
+                    paste_busy: self.paste.is_busy(),
                 };
                 screens::show(ui, &self.session.state, &cx, &mut events);
+                if paste_requested.get() {
+                    self.paste.start(ui.ctx());
+                }
             });
         });
         let ctx = ui.ctx().clone();
@@ -583,12 +674,16 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
     if matches!(scenario, Scenario::Idle | Scenario::Devices) {
         return events.into();
     }
+    if scenario == Scenario::AddGuest {
+        events.push(Event::OpenPlugin);
+        return events.into();
+    }
     events.extend([
         Event::FieldEdited(Field::Code, "G100001".to_string()),
         Event::SubmitCode,
     ]);
     match scenario {
-        Scenario::Idle | Scenario::Guest | Scenario::Devices => {}
+        Scenario::Idle | Scenario::AddGuest | Scenario::Guest | Scenario::Devices => {}
         Scenario::Stamps => events.push(Event::ShowStamps),
         Scenario::Promotions => events.push(Event::ShowPromotions),
         Scenario::Replace => events.push(Event::Scan(ScanEvent::manual("100002", 0))),
@@ -678,6 +773,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         scenario: cli.scenario,
         clock: Box::new(SystemClock),
         hid_bus: None,
+        clipboard: None,
     };
     let fixed_size = cli.window_size.is_some();
     eframe::run_native(

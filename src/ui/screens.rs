@@ -16,6 +16,10 @@ pub struct ScreenContext<'a> {
     pub program_name: &'a str,
     /// Wide enough for two columns (full screen) or one (side panel).
     pub wide: bool,
+    /// «QR из буфера» was pressed: the app reads the clipboard (I/O stays out of the screens).
+    pub paste_requested: &'a std::cell::Cell<bool>,
+    /// A clipboard read is under way.
+    pub paste_busy: bool,
 }
 
 pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
@@ -117,10 +121,13 @@ fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mu
 
 /// The order beside the flow when the window is wide enough for two columns.
 pub fn order_column(ui: &mut Ui, state: &State, i18n: &I18n, events: &mut Vec<Event>) {
+    let no_paste = std::cell::Cell::new(false);
     let cx = ScreenContext {
         i18n,
         program_name: "",
         wide: true,
+        paste_requested: &no_paste,
+        paste_busy: false,
     };
     order_summary(ui, state, &cx, events);
 }
@@ -151,6 +158,10 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
         events.push(Event::SubmitCode);
     }
     keypad(ui, i18n, KeypadKey::Plus, !state.is_busy(), events);
+    let paste_enabled = !state.is_busy() && !cx.paste_busy;
+    if wide_button(ui, &i18n.t("add-guest-paste"), Tone::Normal, paste_enabled).clicked() {
+        cx.paste_requested.set(true);
+    }
     if wide_button(ui, &i18n.t("back"), Tone::Normal, true).clicked() {
         events.push(Event::Back);
     }

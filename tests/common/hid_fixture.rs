@@ -53,4 +53,3 @@ pub fn load(name: &str) -> Fixture {
     }
     Fixture { descriptor, reports }
 }
-

@@ -144,19 +144,25 @@ pub fn open_demo_app(
     config: loyalty_till::config::Config,
     size: (f32, f32),
 ) -> egui_kittest::Harness<'static, loyalty_till::ui::TillApp> {
-    open_demo_app_with_hid(dir, config, size, loyalty_till::devices::hid::reader::ScriptedHidBus::new())
+    open_demo_app_with(
+        dir,
+        config,
+        size,
+        loyalty_till::devices::hid::reader::ScriptedHidBus::new(),
+        None,
+    )
 }
 
-/// [`open_demo_app`] reading the HID devices of `bus`.
-pub fn open_demo_app_with_hid(
+/// [`open_demo_app`] reading the HID devices of `bus` and, when given, this clipboard.
+pub fn open_demo_app_with(
     dir: &Path,
     config: loyalty_till::config::Config,
     size: (f32, f32),
     bus: loyalty_till::devices::hid::reader::ScriptedHidBus,
+    clipboard: Option<loyalty_till::ui::paste::ClipboardSource>,
 ) -> egui_kittest::Harness<'static, loyalty_till::ui::TillApp> {
-    let hid_bus: loyalty_till::ui::devices::HidBusFactory = std::sync::Arc::new(move || {
-        Ok(Box::new(bus.clone()) as Box<dyn loyalty_till::devices::hid::bus::HidBus>)
-    });
+    let hid_bus: loyalty_till::ui::devices::HidBusFactory =
+        std::sync::Arc::new(move || Ok(Box::new(bus.clone()) as Box<dyn loyalty_till::devices::hid::bus::HidBus>));
     let options = loyalty_till::ui::AppOptions {
         paths: loyalty_till::config::Paths::resolve(Some(dir)).expect("paths"),
         demo: true,
@@ -165,6 +171,7 @@ pub fn open_demo_app_with_hid(
         scenario: None,
         clock: Box::new(loyalty_till::backend::SystemClock),
         hid_bus: Some(hid_bus),
+        clipboard,
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(size.0, size.1))

@@ -192,14 +192,20 @@ const MAX_REPORT_LEN: usize = 1025;
 impl HidPort for HidApiPort {
     fn report_descriptor(&mut self) -> Result<Vec<u8>, String> {
         let mut buffer = vec![0u8; MAX_DESCRIPTOR_LEN];
-        let len = self.device.get_report_descriptor(&mut buffer).map_err(|e| e.to_string())?;
+        let len = self
+            .device
+            .get_report_descriptor(&mut buffer)
+            .map_err(|e| e.to_string())?;
         buffer.truncate(len);
         Ok(buffer)
     }
 
     fn read_report(&mut self, timeout_ms: i32) -> Result<Option<Vec<u8>>, String> {
         let mut buffer = vec![0u8; MAX_REPORT_LEN];
-        let len = self.device.read_timeout(&mut buffer, timeout_ms).map_err(|e| e.to_string())?;
+        let len = self
+            .device
+            .read_timeout(&mut buffer, timeout_ms)
+            .map_err(|e| e.to_string())?;
         if len == 0 {
             return Ok(None);
         }
@@ -254,10 +260,8 @@ mod tests {
 
     #[test]
     fn settings_read_from_toml() {
-        let settings: HidSettings = toml::from_str(
-            "[[devices]]\nvendor_id = 0x0C2E\nproduct_id = 0x0B61\nrole = \"card_reader\"\n",
-        )
-        .unwrap();
+        let settings: HidSettings =
+            toml::from_str("[[devices]]\nvendor_id = 0x0C2E\nproduct_id = 0x0B61\nrole = \"card_reader\"\n").unwrap();
         assert!(settings.pick_up_pos_devices);
         assert_eq!(settings.devices[0].role, HidRole::CardReader);
         assert_eq!(settings.devices[0].vendor_id, 0x0C2E);

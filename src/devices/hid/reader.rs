@@ -130,14 +130,15 @@ impl Watcher {
     /// One listing: forget readers that ended, start readers for devices with none.
     fn look(&mut self) {
         let refused = &mut self.refused;
-        self.running.retain(|path, reader| match reader.end.load(Ordering::Relaxed) {
-            RUNNING => true,
-            UNUSABLE => {
-                refused.insert(path.clone(), Instant::now());
-                false
-            }
-            _ => false,
-        });
+        self.running
+            .retain(|path, reader| match reader.end.load(Ordering::Relaxed) {
+                RUNNING => true,
+                UNUSABLE => {
+                    refused.insert(path.clone(), Instant::now());
+                    false
+                }
+                _ => false,
+            });
         let listed = match self.bus.list() {
             Ok(listed) => {
                 if self.list_failed {
@@ -194,7 +195,10 @@ impl Watcher {
             read_timeout_ms: self.watch.read_timeout_ms,
         };
         let thread_name = format!("hid-{:04x}-{:04x}", info.vendor_id, info.product_id);
-        match std::thread::Builder::new().name(thread_name).spawn(move || reader.run(port)) {
+        match std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || reader.run(port))
+        {
             Ok(handle) => {
                 tracing::info!(%source, ?role, "HID device opened");
                 self.running.insert(info.path, RunningReader { end, handle });
@@ -227,17 +231,25 @@ impl Decoder {
         }
     }
 
-    /// A report's read, if it completes one: its bytes and symbology.
-    fn feed(&mut self, report: &[u8]) -> Result<Option<(Vec<u8>, Option<String>)>, super::pos::ReportError> {
+    /// The read a report completes, if it does.
+    fn feed(&mut self, report: &[u8]) -> Result<Option<HidRead>, super::pos::ReportError> {
         match self {
-            Decoder::Scanner(reader) => Ok(reader
-                .feed(report)?
-                .map(|read| (read.data.clone(), read.symbology().map(str::to_string)))),
-            Decoder::CardReader(reader) => Ok(reader
-                .feed(report)?
-                .map(|swipe| (swipe.to_swipe_text().into_bytes(), None))),
+            Decoder::Scanner(reader) => Ok(reader.feed(report)?.map(|read| HidRead {
+                symbology: read.symbology().map(str::to_string),
+                bytes: read.data,
+            })),
+            Decoder::CardReader(reader) => Ok(reader.feed(report)?.map(|swipe| HidRead {
+                bytes: swipe.to_swipe_text().into_bytes(),
+                symbology: None,
+            })),
         }
     }
+}
+
+/// One complete read: the bytes as a keyboard-mode device would type them, and the symbology.
+struct HidRead {
+    bytes: Vec<u8>,
+    symbology: Option<String>,
 }
 
 struct DeviceReader {
@@ -286,7 +298,7 @@ impl DeviceReader {
             };
             let message = match decoder.feed(&report) {
                 Ok(None) => continue,
-                Ok(Some((bytes, symbology))) => {
+                Ok(Some(HidRead { bytes, symbology })) => {
                     tracing::debug!(source = %self.source, len = bytes.len(), ?symbology, "HID read");
                     DeviceMessage::Frame {
                         source: self.source.clone(),

@@ -1,0 +1,151 @@
+//! A keyboard-mode scanner nobody configured, typing into the till's own window: its burst
+//! identifies the guest whichever field has focus and never lands in the field, while a person's
+//! typing, keys 60 ms or more apart, reaches the field unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+mod common;
+
+use common::WAIT;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use loyalty_till::config::Config;
+use loyalty_till::ui::TillApp;
+use loyalty_till::workflow::{Event, Screen};
+use std::time::Duration;
+
+fn till(dir: &std::path::Path) -> Harness<'static, TillApp> {
+    common::open_demo_app(dir, Config::default(), (1024.0, 1400.0))
+}
+
+fn key(harness: &Harness<'static, TillApp>, key: egui::Key) {
+    for pressed in [true, false] {
+        harness.event(egui::Event::Key {
+            key,
+            physical_key: None,
+            pressed,
+            repeat: false,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+}
+
+/// A scanner: every character and the Enter within one frame.
+fn burst(harness: &mut Harness<'static, TillApp>, text: &str) {
+    for ch in text.chars() {
+        harness.event(egui::Event::Text(ch.to_string()));
+    }
+    key(harness, egui::Key::Enter);
+    harness.step();
+}
+
+/// A person: one key a frame, `gap` apart in real time.
+fn type_slowly(harness: &mut Harness<'static, TillApp>, text: &str, gap: Duration) {
+    for ch in text.chars() {
+        harness.event(egui::Event::Text(ch.to_string()));
+        harness.step();
+        std::thread::sleep(gap);
+    }
+    // Long enough for anything held back to be released.
+    std::thread::sleep(Duration::from_millis(150));
+    harness.step();
+    harness.step();
+}
+
+fn open_add_guest(harness: &mut Harness<'static, TillApp>) {
+    harness.get_by_role_and_label(Role::Button, "GetMeBack").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().state().screen, Screen::AddGuest);
+    harness.step();
+}
+
+#[test]
+fn a_burst_in_the_code_field_is_a_scan_and_typing_stays_typing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = till(dir.path());
+    open_add_guest(&mut harness);
+
+    // A person types a code: it is in the field, nothing is identified until they submit.
+    type_slowly(&mut harness, "100001", Duration::from_millis(70));
+    assert_eq!(harness.state().state().fields.code, "100001");
+    assert!(harness.state().state().guest.is_none());
+    assert!(!harness.state().state().is_busy(), "typing identified nobody");
+
+    // A scanner's burst: the guest is identified, and the field holds only the person's typing.
+    burst(&mut harness, "2000000000015");
+    common::step_until(&mut harness, WAIT, "Анна from the scanner burst", |s| {
+        s.guest.is_some()
+    });
+    assert_eq!(harness.state().state().guest.as_ref().unwrap().name, "Анна Смирнова");
+    assert!(!harness.state().state().fields.code.contains("2000000000015"));
+}
+
+#[test]
+fn a_burst_while_typing_the_bonus_amount_does_not_touch_the_amount() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = till(dir.path());
+    harness.state_mut().dispatch(Event::UseDemoOrder);
+    open_add_guest(&mut harness);
+    burst(&mut harness, "100001");
+    common::step_until(&mut harness, WAIT, "Анна", |s| s.guest.is_some());
+    harness.state_mut().dispatch(Event::StartPayment);
+    common::step_until(&mut harness, WAIT, "the payment choice", |s| {
+        matches!(s.screen, Screen::PaymentChoice { .. })
+    });
+    harness
+        .state_mut()
+        .dispatch(Event::ChoosePaymentMode(loyalty_till::workflow::PaymentMode::Spend));
+    common::step_until(&mut harness, WAIT, "the payment form", |s| {
+        matches!(s.screen, Screen::Payment { .. })
+    });
+    let amount_before = harness.state().state().fields.spend.clone();
+
+    // Another guest's card scanned while the amount field has focus: the replace question, and
+    // the amount as it was.
+    burst(&mut harness, "100002");
+    common::step_until(&mut harness, WAIT, "the scan handled", |s| {
+        !matches!(s.screen, Screen::Payment { .. }) || s.notice.is_some()
+    });
+    assert_eq!(harness.state().state().fields.spend, amount_before);
+    assert!(!harness.state().state().fields.spend.contains("100002"));
+}
+
+#[test]
+fn short_fast_typing_is_given_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = till(dir.path());
+    open_add_guest(&mut harness);
+    // Two keys rolled over within one frame, then more: too short for a scan.
+    harness.event(egui::Event::Text("1".into()));
+    harness.event(egui::Event::Text("0".into()));
+    harness.step();
+    type_slowly(&mut harness, "03", Duration::from_millis(80));
+    assert_eq!(harness.state().state().fields.code, "1003");
+    // Backspace reaches the field after the typing before it.
+    key(&harness, egui::Key::Backspace);
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().state().fields.code, "100");
+}
+
+#[test]
+fn a_burst_on_the_devices_screen_is_a_test_read_not_a_guest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = till(dir.path());
+    for label in ["Меню", "Устройства: сканеры и ридеры"] {
+        harness.get_by_role_and_label(Role::Button, label).click();
+        harness.step();
+        harness.step();
+    }
+    assert!(harness.state().device_screen().is_open());
+    let before = harness.state().device_screen().reads().count();
+    burst(&mut harness, "2000000000015");
+    harness.step();
+    assert_eq!(harness.state().device_screen().reads().count(), before + 1);
+    for _ in 0..20 {
+        harness.step();
+    }
+    assert!(harness.state().state().guest.is_none(), "a test read identifies no one");
+    assert!(!harness.state().state().is_busy());
+}
