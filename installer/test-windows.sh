@@ -210,9 +210,6 @@ sleep 1
 # A magnetic card reader in keyboard mode: the demo guest's track 2, keys 5 ms apart.
 xdotool type --delay 5 '%E?;7001000010?'
 xdotool key Return
-sleep 0.5
-# The cashier types into Notepad by hand, keys 150 ms apart.
-xdotool type --delay 150 'hello'
 identified=""
 for _ in $(seq 100); do
   if grep -rh 'device read' "$gate_data/logs/" 2>/dev/null | grep -q 'source=keyboard' &&
@@ -224,7 +221,12 @@ for _ in $(seq 100); do
 done
 sleep 1
 import -window root "$artifacts/gate-swipe-over-notepad.png"
-xdotool windowactivate --sync "$notepad" 2>/dev/null || xdotool windowfocus --sync "$notepad"
+# The read brought the till forward; the cashier clicks back into Notepad and types by hand,
+# keys 150 ms apart.
+xdotool mousemove --window "$notepad" 200 200 click 1
+sleep 0.5
+xdotool type --delay 150 'hello'
+sleep 0.5
 xdotool key ctrl+a ctrl+c
 sleep 0.5
 notepad_text=$(xclip -selection clipboard -o 2>/dev/null | tr -d '\r')

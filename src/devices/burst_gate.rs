@@ -78,6 +78,9 @@ pub struct BurstGate {
     shortcut: bool,
     /// Scan codes of keys whose key-down went into a swallowed scan: their key-up is swallowed too.
     swallowed_downs: Vec<(u16, bool)>,
+    /// What each key still down typed when it went down: its key-up reports the same character,
+    /// whatever Shift did in between (a scanner often lets Shift go before the key).
+    down_chars: Vec<((u16, bool), WedgeKey, char)>,
     /// Decides whether a finished burst is the till's, not the focused program's.
     is_ours: Box<dyn Fn(&str) -> bool + Send>,
 }
@@ -90,6 +93,7 @@ impl BurstGate {
             shift: false,
             shortcut: false,
             swallowed_downs: Vec::new(),
+            down_chars: Vec::new(),
             is_ours,
         }
     }
@@ -124,12 +128,28 @@ impl BurstGate {
             }
             return self.hold_if_pending(key);
         }
+        let id = (key.scan_code, key.extended);
         let wedge_key = match decoded {
             _ if self.shortcut || VK_CONTROL_KEYS.contains(&key.vk) => None,
             UsKey::Char(c) => Some((WedgeKey::Char, c)),
             UsKey::Enter => Some((WedgeKey::Enter, '\n')),
             UsKey::Tab => Some((WedgeKey::Tab, '\t')),
             UsKey::LeftShift | UsKey::RightShift | UsKey::Other => None,
+        };
+        let wedge_key = if key.down {
+            if let Some((kind, ch)) = wedge_key {
+                self.down_chars.retain(|(k, _, _)| *k != id);
+                self.down_chars.push((id, kind, ch));
+            }
+            wedge_key
+        } else {
+            match self.down_chars.iter().position(|(k, _, _)| *k == id) {
+                Some(i) => {
+                    let (_, kind, ch) = self.down_chars.swap_remove(i);
+                    Some((kind, ch))
+                }
+                None => wedge_key,
+            }
         };
         let Some((wedge_key, ch)) = wedge_key else {
             // Types nothing: ends a burst (a key-down) and must come after what is held.
@@ -361,6 +381,22 @@ mod tests {
         assert_eq!(result.scans, ["%B4111111111111111^DOE/J^2912?"]);
         assert!(result.reinjected.is_empty(), "nothing reached the program");
         assert!(!gate.is_holding());
+    }
+
+    /// xdotool, and some scanners, let Shift go before the key it shifted.
+    #[test]
+    fn shift_released_before_its_key_still_makes_a_scan() {
+        let mut gate = ours_if_starts_with_percent();
+        let mut keys = strokes("%E?;7001000010?\n", 1_000, 3);
+        // Move every Shift key-up before the key-up it follows.
+        for i in 1..keys.len() {
+            if keys[i].scan_code == 0x2A && !keys[i].down && !keys[i - 1].down {
+                keys.swap(i - 1, i);
+            }
+        }
+        let result = run(&mut gate, &keys, 5_000);
+        assert_eq!(result.scans, ["%E?;7001000010?"]);
+        assert!(result.reinjected.is_empty(), "{:?}", result.reinjected);
     }
 
     #[test]

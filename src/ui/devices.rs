@@ -58,10 +58,18 @@ impl DeviceInputs {
             }
         };
         let hid = start_hid(&config.hid, hid_bus, reader_tx.clone());
-        let gate = crate::devices::start_keyboard_gate(&config.scan, reader_tx.clone()).unwrap_or_else(|reason| {
-            tracing::error!(%reason, "loyalty reads typed into other programs will reach them");
+        // The gate and Raw Input capture are alternatives: the gate cannot tell keyboards apart,
+        // and keys it takes away never reach Raw Input. Configured keyboard-mode devices are read
+        // by device (every read, listen-only); without any, the gate keeps loyalty reads out of
+        // other programs.
+        let gate = if keyboards.is_empty() {
+            crate::devices::start_keyboard_gate(&config.scan, reader_tx.clone()).unwrap_or_else(|reason| {
+                tracing::error!(%reason, "loyalty reads typed into other programs will reach them");
+                None
+            })
+        } else {
             None
-        });
+        };
         drop(reader_tx);
         if !readers.is_empty() || keyboards_started.is_some() || hid.is_some() || gate.is_some() {
             let ctx = ctx.clone();
