@@ -62,22 +62,26 @@ pub fn read() -> Result<ClipboardRead, ClipboardError> {
     // Some programs answer a request for a picture with their text, which arboard reports as an
     // unknown error: any failure to get a picture moves on to text, and is the reason given only
     // when there is no text either.
+    // A spreadsheet cell is copied as a picture and as text: a picture without a QR code gives
+    // way to the text, and is the reason only when there is none.
     let image_error = match clipboard.get_image() {
         Ok(image) => {
             let (width, height) = (image.width as u32, image.height as u32);
-            return decode_rgba(width, height, image.bytes)
-                .map(ClipboardRead::Qr)
-                .ok_or(ClipboardError::NoQr { width, height });
+            match decode_rgba(width, height, image.bytes) {
+                Some(text) => return Ok(ClipboardRead::Qr(text)),
+                None => ClipboardError::NoQr { width, height },
+            }
         }
-        Err(error) => error,
+        Err(arboard::Error::ContentNotAvailable | arboard::Error::ConversionFailure) => ClipboardError::Empty,
+        Err(error) => ClipboardError::Unavailable(error.to_string()),
     };
-    match clipboard.get_text() {
-        Ok(text) => read_text(&text),
-        Err(arboard::Error::ContentNotAvailable | arboard::Error::ConversionFailure) => match image_error {
-            arboard::Error::ContentNotAvailable | arboard::Error::ConversionFailure => Err(ClipboardError::Empty),
-            other => Err(ClipboardError::Unavailable(other.to_string())),
+    match clipboard.get_text().map(|text| read_text(&text)) {
+        Ok(Ok(read)) => Ok(read),
+        Ok(Err(_)) | Err(arboard::Error::ContentNotAvailable | arboard::Error::ConversionFailure) => Err(image_error),
+        Err(error) => match image_error {
+            ClipboardError::Empty => Err(ClipboardError::Unavailable(error.to_string())),
+            other => Err(other),
         },
-        Err(error) => Err(ClipboardError::Unavailable(error.to_string())),
     }
 }
 

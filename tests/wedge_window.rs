@@ -18,9 +18,9 @@ fn till(dir: &std::path::Path) -> Harness<'static, TillApp> {
     common::open_demo_app(dir, Config::default(), (1024.0, 1400.0))
 }
 
-fn key(harness: &Harness<'static, TillApp>, key: egui::Key) {
+fn key(harness: &mut Harness<'static, TillApp>, key: egui::Key) {
     for pressed in [true, false] {
-        harness.event(egui::Event::Key {
+        harness.input_mut().events.push(egui::Event::Key {
             key,
             physical_key: None,
             pressed,
@@ -30,26 +30,36 @@ fn key(harness: &Harness<'static, TillApp>, key: egui::Key) {
     }
 }
 
+/// One frame, with the raw keyboard events filtered first, as eframe's `raw_input_hook` does.
+/// Events go straight into the frame's raw input (not kittest's queue, which is added later).
+fn step(harness: &mut Harness<'static, TillApp>) {
+    let ctx = harness.ctx.clone();
+    let mut events = std::mem::take(&mut harness.input_mut().events);
+    harness.state_mut().filter_keyboard(&ctx, &mut events);
+    harness.input_mut().events = events;
+    harness.step();
+}
+
 /// A scanner: every character and the Enter within one frame.
 fn burst(harness: &mut Harness<'static, TillApp>, text: &str) {
     for ch in text.chars() {
-        harness.event(egui::Event::Text(ch.to_string()));
+        harness.input_mut().events.push(egui::Event::Text(ch.to_string()));
     }
     key(harness, egui::Key::Enter);
-    harness.step();
+    step(harness);
 }
 
 /// A person: one key a frame, `gap` apart in real time.
 fn type_slowly(harness: &mut Harness<'static, TillApp>, text: &str, gap: Duration) {
     for ch in text.chars() {
-        harness.event(egui::Event::Text(ch.to_string()));
-        harness.step();
+        harness.input_mut().events.push(egui::Event::Text(ch.to_string()));
+        step(harness);
         std::thread::sleep(gap);
     }
     // Long enough for anything held back to be released.
     std::thread::sleep(Duration::from_millis(150));
-    harness.step();
-    harness.step();
+    step(harness);
+    step(harness);
 }
 
 fn open_add_guest(harness: &mut Harness<'static, TillApp>) {
@@ -117,15 +127,15 @@ fn short_fast_typing_is_given_back_in_order() {
     let mut harness = till(dir.path());
     open_add_guest(&mut harness);
     // Two keys rolled over within one frame, then more: too short for a scan.
-    harness.event(egui::Event::Text("1".into()));
-    harness.event(egui::Event::Text("0".into()));
-    harness.step();
+    harness.input_mut().events.push(egui::Event::Text("1".into()));
+    harness.input_mut().events.push(egui::Event::Text("0".into()));
+    step(&mut harness);
     type_slowly(&mut harness, "03", Duration::from_millis(80));
     assert_eq!(harness.state().state().fields.code, "1003");
     // Backspace reaches the field after the typing before it.
-    key(&harness, egui::Key::Backspace);
-    harness.step();
-    harness.step();
+    key(&mut harness, egui::Key::Backspace);
+    step(&mut harness);
+    step(&mut harness);
     assert_eq!(harness.state().state().fields.code, "100");
 }
 
@@ -141,7 +151,7 @@ fn a_burst_on_the_devices_screen_is_a_test_read_not_a_guest() {
     assert!(harness.state().device_screen().is_open());
     let before = harness.state().device_screen().reads().count();
     burst(&mut harness, "2000000000015");
-    harness.step();
+    step(&mut harness);
     assert_eq!(harness.state().device_screen().reads().count(), before + 1);
     for _ in 0..20 {
         harness.step();

@@ -74,8 +74,8 @@ pub struct BurstGate {
     held: VecDeque<Held>,
     /// Shift is down (for decoding; scanners press it for capitals and `%^?`).
     shift: bool,
-    /// Ctrl, Alt or Win is down: keys are shortcuts, not typing.
-    shortcut: bool,
+    /// Ctrl, Alt and Win keys down, by virtual key: while any is, keys are shortcuts, not typing.
+    modifiers_down: Vec<u16>,
     /// Scan codes of keys whose key-down went into a swallowed scan: their key-up is swallowed too.
     swallowed_downs: Vec<(u16, bool)>,
     /// What each key still down typed when it went down: its key-up reports the same character,
@@ -91,7 +91,7 @@ impl BurstGate {
             classifier: BurstClassifier::new(config),
             held: VecDeque::new(),
             shift: false,
-            shortcut: false,
+            modifiers_down: Vec::new(),
             swallowed_downs: Vec::new(),
             down_chars: Vec::new(),
             is_ours,
@@ -105,6 +105,18 @@ impl BurstGate {
 
     /// One physical key event (injected ones must not come here).
     pub fn key(&mut self, key: RawKey) -> (Verdict, Vec<GateOutput>) {
+        // The keyboard's state follows every key, swallowed or not.
+        if VK_CONTROL_KEYS.contains(&key.vk) {
+            self.modifiers_down.retain(|&vk| vk != key.vk);
+            if key.down {
+                self.modifiers_down.push(key.vk);
+            }
+        }
+        let decoded = us_key(key.scan_code, key.extended, self.shift);
+        let is_shift = matches!(decoded, UsKey::LeftShift | UsKey::RightShift);
+        if is_shift {
+            self.shift = key.down;
+        }
         if !key.down
             && let Some(i) = self
                 .swallowed_downs
@@ -114,13 +126,9 @@ impl BurstGate {
             self.swallowed_downs.swap_remove(i);
             return (Verdict::Hold, Vec::new());
         }
-        if VK_CONTROL_KEYS.contains(&key.vk) {
-            self.shortcut = key.down;
-        }
-        let decoded = us_key(key.scan_code, key.extended, self.shift);
-        if matches!(decoded, UsKey::LeftShift | UsKey::RightShift) {
-            self.shift = key.down;
-            if key.down && !self.shortcut {
+        let shortcut = !self.modifiers_down.is_empty();
+        if is_shift {
+            if key.down && !shortcut {
                 // Held like a character: it may be the Shift of a scan's first `%`, and a Shift
                 // passed on while its key-up is swallowed would stay down in the program.
                 self.held.push_back(Held { key, counts: false });
@@ -130,7 +138,7 @@ impl BurstGate {
         }
         let id = (key.scan_code, key.extended);
         let wedge_key = match decoded {
-            _ if self.shortcut || VK_CONTROL_KEYS.contains(&key.vk) => None,
+            _ if shortcut || VK_CONTROL_KEYS.contains(&key.vk) => None,
             UsKey::Char(c) => Some((WedgeKey::Char, c)),
             UsKey::Enter => Some((WedgeKey::Enter, '\n')),
             UsKey::Tab => Some((WedgeKey::Tab, '\t')),
@@ -212,8 +220,12 @@ impl BurstGate {
                     let count = text.chars().count() + usize::from(terminated);
                     let keys = self.take(count);
                     if (self.is_ours)(&text) {
-                        self.swallow(&keys);
+                        let unmatched_ups = self.swallow(&keys);
                         out.push(GateOutput::Scan(text));
+                        // A key-up whose key-down went to the program before the burst (a Shift
+                        // let out by a tick just before the `%`) must reach it, or the key would
+                        // stay down there.
+                        push_reinject(&mut out, unmatched_ups);
                     } else {
                         push_reinject(&mut out, keys);
                     }
@@ -248,17 +260,23 @@ impl BurstGate {
     }
 
     /// A scan's keys never reach the focused program: the key-ups still to come are swallowed.
-    fn swallow(&mut self, keys: &[RawKey]) {
+    /// Returns the key-ups among them whose key-down was not part of the scan.
+    fn swallow(&mut self, keys: &[RawKey]) -> Vec<RawKey> {
+        let mut unmatched_ups = Vec::new();
+        let mut downs_in_scan: Vec<(u16, bool)> = Vec::new();
         for key in keys {
             let id = (key.scan_code, key.extended);
             if key.down {
-                self.swallowed_downs.push(id);
-            } else if let Some(i) = self.swallowed_downs.iter().position(|&k| k == id) {
-                self.swallowed_downs.swap_remove(i);
+                downs_in_scan.push(id);
+            } else if let Some(i) = downs_in_scan.iter().position(|&k| k == id) {
+                downs_in_scan.swap_remove(i);
+            } else {
+                unmatched_ups.push(*key);
             }
         }
-        // Shift went down inside the scan and is still down: its key-up must not reach the
-        // program either; the decoding state follows the real keyboard regardless.
+        // Keys still down after the scan (Shift, a terminator): their key-ups are swallowed.
+        self.swallowed_downs.extend(downs_in_scan);
+        unmatched_ups
     }
 }
 
@@ -397,6 +415,94 @@ mod tests {
         let result = run(&mut gate, &keys, 5_000);
         assert_eq!(result.scans, ["%E?;7001000010?"]);
         assert!(result.reinjected.is_empty(), "{:?}", result.reinjected);
+    }
+
+    /// The hook's timer may fire between a scanner's Shift-down and its first `%`: that Shift goes
+    /// to the program, and its key-up must follow it there even though the scan is swallowed.
+    #[test]
+    fn a_tick_between_shift_and_percent_leaves_no_shift_down() {
+        let mut gate = ours_if_starts_with_percent();
+        let keys = strokes("%B4111111111111111^DOE/J^2912?\n", 1_000, 4);
+        let mut program = Vec::new();
+        let mut scans = Vec::new();
+        let mut collect = |outputs: Vec<GateOutput>, program: &mut Vec<RawKey>| {
+            for output in outputs {
+                match output {
+                    GateOutput::Reinject(keys) => program.extend(keys),
+                    GateOutput::Scan(text) => scans.push(text),
+                }
+            }
+        };
+        for (i, key) in keys.iter().enumerate() {
+            let (verdict, outputs) = gate.key(*key);
+            collect(outputs, &mut program);
+            if verdict == Verdict::Pass {
+                program.push(*key);
+            }
+            if i == 0 {
+                collect(gate.tick(key.time_ms), &mut program);
+            }
+        }
+        collect(gate.tick(5_000), &mut program);
+        assert_eq!(scans.len(), 1);
+        let shift_balance: i32 = program
+            .iter()
+            .filter(|k| k.scan_code == 0x2A)
+            .map(|k| if k.down { 1 } else { -1 })
+            .sum();
+        assert_eq!(shift_balance, 0, "{program:?}");
+    }
+
+    /// A Shift let go after the scan's Enter is swallowed, and the gate must still know Shift is
+    /// up: a dish barcode after it is not decoded shifted (and taken for a failed swipe).
+    #[test]
+    fn a_swallowed_shift_up_still_releases_shift() {
+        let mut gate = ours_if_starts_with_percent();
+        let mut keys = strokes("%B4111111111111111^DOE/J^2912?", 1_000, 4);
+        let t = 1_120;
+        let shift = |down, time_ms| RawKey {
+            vk: 0xA0,
+            scan_code: 0x2A,
+            extended: false,
+            down,
+            time_ms,
+        };
+        let enter = |down, time_ms| RawKey {
+            vk: 0x0D,
+            scan_code: 0x1C,
+            extended: false,
+            down,
+            time_ms,
+        };
+        keys.extend([
+            shift(true, t),
+            enter(true, t + 1),
+            shift(false, t + 2),
+            enter(false, t + 3),
+        ]);
+        let dish = strokes("5012345678900\n", 5_000, 4);
+        keys.extend(dish.iter().copied());
+        let result = run(&mut gate, &keys, 9_000);
+        assert_eq!(result.scans, ["%B4111111111111111^DOE/J^2912?"]);
+        assert_eq!(result.reinjected, dish, "the dish barcode reaches the program intact");
+    }
+
+    /// Ctrl and Alt down, Alt up: Ctrl is still down, so a letter is still a shortcut.
+    #[test]
+    fn each_modifier_is_tracked_on_its_own() {
+        let mut gate = ours_if_starts_with_percent();
+        let key = |vk, scan_code, down| RawKey {
+            vk,
+            scan_code,
+            extended: false,
+            down,
+            time_ms: 10,
+        };
+        assert_eq!(gate.key(key(0xA2, 0x1D, true)).0, Verdict::Pass);
+        assert_eq!(gate.key(key(0xA4, 0x38, true)).0, Verdict::Pass);
+        assert_eq!(gate.key(key(0xA4, 0x38, false)).0, Verdict::Pass);
+        assert_eq!(gate.key(key(0x43, 0x2E, true)).0, Verdict::Pass, "Ctrl+C");
+        assert!(!gate.is_holding());
     }
 
     #[test]

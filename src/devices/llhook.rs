@@ -51,6 +51,32 @@ struct HookState {
     /// Keys judged typing, waiting for the loop to re-inject them.
     to_reinject: Vec<RawKey>,
     thread_id: u32,
+    clock: TickClock,
+}
+
+/// The system's tick count (`GetTickCount`, the clock of the hook's key times) as milliseconds
+/// that never go back: the 32-bit count wraps after 49.7 days of uptime.
+#[derive(Default)]
+struct TickClock {
+    last: Option<u32>,
+    total: u64,
+}
+
+impl TickClock {
+    fn at(&mut self, ticks: u32) -> u64 {
+        if let Some(last) = self.last {
+            // Wrapping difference; a time a little before the last one (a key stamped before the
+            // timer fired) counts as no time.
+            let delta = ticks.wrapping_sub(last);
+            if delta < u32::MAX / 2 {
+                self.total += u64::from(delta);
+                self.last = Some(ticks);
+            }
+        } else {
+            self.last = Some(ticks);
+        }
+        self.total
+    }
 }
 
 thread_local! {
@@ -81,6 +107,7 @@ fn run(gate: BurstGate, sink: SyncSender<DeviceMessage>, started: SyncSender<Res
             sink,
             to_reinject: Vec::new(),
             thread_id,
+            clock: TickClock::default(),
         })
     });
     // SAFETY: the hook procedure is a function of this module; a low-level hook needs the module
@@ -112,8 +139,9 @@ fn run(gate: BurstGate, sink: SyncSender<DeviceMessage>, started: SyncSender<Res
         match msg.message {
             WM_TIMER => {
                 // SAFETY: returns the tick count; the hook's key times are on the same clock.
-                let now = u64::from(unsafe { GetTickCount() });
+                let ticks = unsafe { GetTickCount() };
                 with_state(|state| {
+                    let now = state.clock.at(ticks);
                     let outputs = state.gate.tick(now);
                     state.deliver(outputs);
                 });
@@ -229,18 +257,24 @@ unsafe extern "system" fn hook_proc(code: i32, wparam: WPARAM, lparam: LPARAM) -
         // SAFETY: for WH_KEYBOARD_LL with code >= 0, lparam points to a KBDLLHOOKSTRUCT.
         let info = unsafe { &*(lparam as *const KBDLLHOOKSTRUCT) };
         if info.flags & LLKHF_INJECTED == 0 {
-            let key = RawKey {
-                vk: info.vkCode as u16,
-                scan_code: info.scanCode as u16,
-                extended: info.flags & LLKHF_EXTENDED != 0,
-                down: matches!(wparam as u32, WM_KEYDOWN | WM_SYSKEYDOWN),
-                time_ms: u64::from(info.time),
-            };
             let mut verdict = Verdict::Pass;
             with_state(|state| {
+                let key = RawKey {
+                    vk: info.vkCode as u16,
+                    scan_code: info.scanCode as u16,
+                    extended: info.flags & LLKHF_EXTENDED != 0,
+                    down: matches!(wparam as u32, WM_KEYDOWN | WM_SYSKEYDOWN),
+                    time_ms: state.clock.at(info.time),
+                };
                 let (decided, outputs) = state.gate.key(key);
-                verdict = decided;
                 state.deliver(outputs);
+                verdict = decided;
+                if verdict == Verdict::Pass && !state.to_reinject.is_empty() {
+                    // Keys judged earlier still wait to be re-injected: this one goes after
+                    // them, not ahead.
+                    state.to_reinject.push(key);
+                    verdict = Verdict::Hold;
+                }
             });
             if verdict == Verdict::Hold {
                 return 1;

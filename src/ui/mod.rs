@@ -313,12 +313,13 @@ impl TillApp {
     }
 
     /// Scanner bursts typed into the window (keyboard-mode devices nobody configured): taken out of
-    /// the frame's input before any field sees them, and identified like a scanner's read.
-    fn take_typed_scans(&mut self, ctx: &egui::Context) {
+    /// the frame's raw input before egui sees it, and identified like a scanner's read. eframe
+    /// calls this through `raw_input_hook`; tests call it with the events they send.
+    pub fn filter_keyboard(&mut self, ctx: &egui::Context, events: &mut Vec<egui::Event>) {
         if !self.config.scan.keyboard_bursts {
             return;
         }
-        for text in self.wedge.filter(ctx) {
+        for text in self.wedge.filter(ctx, events) {
             let now_ms = crate::devices::serial::unix_ms();
             if self.device_screen.is_open() {
                 // Tested on the devices screen like any device's read: it identifies no one.
@@ -554,8 +555,11 @@ enum AppCommand {
 }
 
 impl eframe::App for TillApp {
+    fn raw_input_hook(&mut self, ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        self.filter_keyboard(ctx, &mut raw_input.events);
+    }
+
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.take_typed_scans(ctx);
         self.session.poll();
         self.export.poll();
         self.device_screen.poll();

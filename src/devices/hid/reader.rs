@@ -180,7 +180,7 @@ impl Watcher {
                 // Logged once per retry period: a device without access rights stays plugged in.
                 tracing::warn!(%source, %reason, "HID device not opened");
                 self.refused.insert(info.path.clone(), Instant::now());
-                send_status(&self.sink, &source, DeviceStatus::Lost(reason));
+                send_status(&self.sink, &self.stop, &source, DeviceStatus::Lost(reason));
                 return;
             }
         };
@@ -205,7 +205,7 @@ impl Watcher {
             }
             Err(error) => {
                 tracing::error!(%source, %error, "HID reader thread not started");
-                send_status(&self.sink, &source, DeviceStatus::Lost(error.to_string()));
+                send_status(&self.sink, &self.stop, &source, DeviceStatus::Lost(error.to_string()));
             }
         }
     }
@@ -271,16 +271,19 @@ enum ReadEnd {
 
 impl DeviceReader {
     fn run(self, mut port: Box<dyn HidPort>) {
-        let end = match self.read_until_gone(port.as_mut()) {
+        let outcome = self.read_until_gone(port.as_mut());
+        // Closed before the watcher may open the device again.
+        drop(port);
+        let end = match outcome {
             Ok(()) => ENDED,
             Err(ReadEnd::Unusable(reason)) => {
                 tracing::warn!(source = %self.source, %reason, "HID device not usable");
-                send_status(&self.sink, &self.source, DeviceStatus::Lost(reason));
+                send_status(&self.sink, &self.stop, &self.source, DeviceStatus::Lost(reason));
                 UNUSABLE
             }
             Err(ReadEnd::Gone(reason)) => {
                 tracing::warn!(source = %self.source, %reason, "HID device lost");
-                send_status(&self.sink, &self.source, DeviceStatus::Lost(reason));
+                send_status(&self.sink, &self.stop, &self.source, DeviceStatus::Lost(reason));
                 ENDED
             }
         };
@@ -291,7 +294,7 @@ impl DeviceReader {
     fn read_until_gone(&self, port: &mut dyn HidPort) -> Result<(), ReadEnd> {
         let descriptor = port.report_descriptor().map_err(ReadEnd::Gone)?;
         let mut decoder = Decoder::new(self.role, &descriptor).map_err(ReadEnd::Unusable)?;
-        send_status(&self.sink, &self.source, DeviceStatus::Connected);
+        send_status(&self.sink, &self.stop, &self.source, DeviceStatus::Connected);
         while !self.stop.load(Ordering::Relaxed) {
             let Some(report) = port.read_report(self.read_timeout_ms).map_err(ReadEnd::Gone)? else {
                 continue;
@@ -316,7 +319,7 @@ impl DeviceReader {
                     }
                 }
             };
-            if self.sink.send(message).is_err() {
+            if !send_unless_stopped(&self.sink, &self.stop, message) {
                 return Ok(());
             }
         }
@@ -324,11 +327,30 @@ impl DeviceReader {
     }
 }
 
-fn send_status(sink: &SyncSender<DeviceMessage>, source: &str, status: DeviceStatus) {
-    let _ = sink.send(DeviceMessage::Status {
+/// Sends, waiting while the queue is full, but never past a stop: a window that no longer drains
+/// the queue must not keep the readers (and whoever stops them) waiting. `false`: not sent.
+fn send_unless_stopped(sink: &SyncSender<DeviceMessage>, stop: &AtomicBool, mut message: DeviceMessage) -> bool {
+    loop {
+        match sink.try_send(message) {
+            Ok(()) => return true,
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+            Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                message = back;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn send_status(sink: &SyncSender<DeviceMessage>, stop: &AtomicBool, source: &str, status: DeviceStatus) {
+    let message = DeviceMessage::Status {
         source: source.to_string(),
         status,
-    });
+    };
+    send_unless_stopped(sink, stop, message);
 }
 
 fn sleep_unless_stopped(stop: &AtomicBool, total: Duration) {
