@@ -138,6 +138,11 @@ pub enum DescriptorError {
     ReportIdAfterUnnumberedReport {
         at: usize,
     },
+    /// A main item without a report ID after report IDs were declared (a Pop can restore the
+    /// state from before the first Report ID item).
+    UnnumberedReportAfterReportIds {
+        at: usize,
+    },
 }
 
 impl fmt::Display for DescriptorError {
@@ -157,6 +162,9 @@ impl fmt::Display for DescriptorError {
             DescriptorError::TooManyUsages { at } => write!(f, "too many usages before byte {at}"),
             DescriptorError::ReportIdAfterUnnumberedReport { at } => {
                 write!(f, "report ID at byte {at} after a report without one")
+            }
+            DescriptorError::UnnumberedReportAfterReportIds { at } => {
+                write!(f, "report without a report ID at byte {at} after reports with one")
             }
         }
     }
@@ -352,6 +360,11 @@ impl Parser {
             return Err(DescriptorError::ReportTooLarge { at });
         }
         if g.report_id == 0 {
+            // With report IDs every report starts with its own, and 0 is reserved for "none":
+            // such a report could not be told from the others.
+            if self.uses_report_ids {
+                return Err(DescriptorError::UnnumberedReportAfterReportIds { at });
+            }
             self.unnumbered_main = true;
         }
         let position = match kind {
@@ -558,6 +571,15 @@ mod tests {
         assert_eq!(report.bit_len, 16);
         // The application collection took its extended usage's own page.
         assert_eq!(report.fields[0].collection, Some(Usage::new(0x8C, 0xFE)));
+    }
+
+    #[test]
+    fn a_report_without_id_after_report_ids_is_refused() {
+        // Found by fuzzing: Push, Report ID 3, Pop (back to no report ID), Input.
+        assert_eq!(
+            ReportDescriptor::parse(&[0xA4, 0x85, 0x03, 0xB4, 0x80]),
+            Err(DescriptorError::UnnumberedReportAfterReportIds { at: 4 })
+        );
     }
 
     #[test]
