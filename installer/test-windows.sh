@@ -75,6 +75,32 @@ wait_window() {
   for _ in $(seq 600); do [ "$(visible_windows)" -ge 1 ] && return 0; sleep 0.1; done
   fail "the till's window did not appear"
 }
+# The installed till on a demo database in DATA, and Notepad beside it with the focus; sets $notepad.
+start_till_and_notepad() { # data-dir
+  "$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --demo --data-dir "Z:${1//\//\\}" >/dev/null 2>&1 &
+  wait_window
+  "$wine" notepad >/dev/null 2>&1 &
+  notepad=""
+  for _ in $(seq 300); do
+    notepad=$(xdotool search --onlyvisible --name 'Notepad' 2>/dev/null | head -1) && [ -n "$notepad" ] && break
+    sleep 0.1
+  done
+  [ -n "$notepad" ] || fail "Notepad did not start"
+  xdotool windowactivate --sync "$notepad" 2>/dev/null || xdotool windowfocus --sync "$notepad"
+  sleep 1
+}
+# Waits up to 10 s for a device read whose log line matches PATTERN, and an identify call, in DATA's logs.
+identified_in() { # data-dir pattern
+  for _ in $(seq 100); do
+    # Without -q the second grep reads everything: no SIGPIPE for the first under pipefail.
+    if grep -rh 'device read' "$1/logs/" 2>/dev/null | grep "$2" >/dev/null &&
+      grep -rh 'backend call succeeded' "$1/logs/" 2>/dev/null | grep identify >/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
 accent_pixels() { # pixels of the brand colour (the big button, the header)
   convert "$1" -fuzz 6% -fill black +opaque '#0b7a5c' -fill white -opaque '#0b7a5c' -format '%[fx:round(mean*w*h)]' info:
 }
@@ -165,28 +191,11 @@ cat >"$kbd_data/config.toml" <<'EOF'
 name_contains = "*"
 label = "wedge-scanner"
 EOF
-"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --demo --data-dir "Z:${kbd_data//\//\\}" >/dev/null 2>&1 &
-wait_window
-"$wine" notepad >/dev/null 2>&1 &
-notepad=""
-for _ in $(seq 300); do
-  notepad=$(xdotool search --onlyvisible --name 'Notepad' 2>/dev/null | head -1) && [ -n "$notepad" ] && break
-  sleep 0.1
-done
-[ -n "$notepad" ] || fail "Notepad did not start"
-xdotool windowactivate --sync "$notepad" 2>/dev/null || xdotool windowfocus --sync "$notepad"
-sleep 1
+start_till_and_notepad "$kbd_data"
 xdotool type --delay 5 100001
 xdotool key Return
 identified=""
-for _ in $(seq 100); do
-  if grep -rhq 'device read.*wedge-scanner\|wedge-scanner.*device read' "$kbd_data/logs/" 2>/dev/null &&
-    grep -rh 'backend call succeeded' "$kbd_data/logs/" 2>/dev/null | grep -q identify; then
-    identified=yes
-    break
-  fi
-  sleep 0.1
-done
+identified_in "$kbd_data" wedge-scanner && identified=yes
 sleep 2
 import -window root "$artifacts/wedge-scan-over-notepad.png"
 [ -n "$identified" ] || fail "the scan typed into Notepad did not identify the guest (see $kbd_data/logs)"
@@ -196,29 +205,12 @@ $wineserver -k || true
 echo "== a card swipe typed into Notepad is kept from it; a person's typing is not (keyboard hook)"
 gate_data="$root/target/windows/gate-data"
 rm -rf "$gate_data" && mkdir -p "$gate_data"
-"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --demo --data-dir "Z:${gate_data//\//\\}" >/dev/null 2>&1 &
-wait_window
-"$wine" notepad >/dev/null 2>&1 &
-notepad=""
-for _ in $(seq 300); do
-  notepad=$(xdotool search --onlyvisible --name 'Notepad' 2>/dev/null | head -1) && [ -n "$notepad" ] && break
-  sleep 0.1
-done
-[ -n "$notepad" ] || fail "Notepad did not start"
-xdotool windowactivate --sync "$notepad" 2>/dev/null || xdotool windowfocus --sync "$notepad"
-sleep 1
+start_till_and_notepad "$gate_data"
 # A magnetic card reader in keyboard mode: the demo guest's track 2, keys 5 ms apart.
 xdotool type --delay 5 '%E?;7001000010?'
 xdotool key Return
 identified=""
-for _ in $(seq 100); do
-  if grep -rh 'device read' "$gate_data/logs/" 2>/dev/null | grep -q 'source=keyboard' &&
-    grep -rh 'backend call succeeded' "$gate_data/logs/" 2>/dev/null | grep -q identify; then
-    identified=yes
-    break
-  fi
-  sleep 0.1
-done
+identified_in "$gate_data" source=keyboard && identified=yes
 sleep 1
 import -window root "$artifacts/gate-swipe-over-notepad.png"
 # The read brought the till forward; the cashier clicks back into Notepad and types by hand,

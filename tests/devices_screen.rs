@@ -6,14 +6,14 @@
 
 mod common;
 
-use common::hid_fixture::load;
+use common::hid_fixture::{honeywell_info as hid_info, load};
 use common::{Socat, WAIT};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use loyalty_till::config::Config;
 use loyalty_till::devices::framing::Terminator;
-use loyalty_till::devices::hid::bus::{HidDeviceInfo, HidDeviceSettings, HidRole};
+use loyalty_till::devices::hid::bus::{HidDeviceSettings, HidRole};
 use loyalty_till::devices::hid::reader::ScriptedHidBus;
 use loyalty_till::devices::inventory;
 use loyalty_till::devices::serial::SerialSettings;
@@ -30,20 +30,6 @@ const READER: &str = "/dev/hidraw-msr";
 const CARD: &str = "2000000000015";
 const PAN: &str = "4111111111111111";
 const STRIPE: &str = "%B4111111111111111^SMITH/JOHN^2512101123?;4111111111111111=2512101123?";
-
-fn hid_info(path: &str, usage_page: u16, product: &str) -> HidDeviceInfo {
-    HidDeviceInfo {
-        path: path.to_string(),
-        vendor_id: 0x0C2E,
-        product_id: if usage_page == 0x8E { 0x0002 } else { 0x0B61 },
-        serial: Some("17123".to_string()),
-        manufacturer: Some("Honeywell".to_string()),
-        product: Some(product.to_string()),
-        usage_page,
-        usage: 2,
-        interface_number: 0,
-    }
-}
 
 struct Till {
     harness: Harness<'static, TillApp>,

@@ -7,10 +7,10 @@
 mod common;
 
 use common::WAIT;
-use common::hid_fixture::load;
+use common::hid_fixture::{honeywell_info as info, load};
 use loyalty_till::config::Config;
 use loyalty_till::devices::framing::DropReason;
-use loyalty_till::devices::hid::bus::{HidDeviceInfo, HidDeviceSettings, HidRole, HidSettings};
+use loyalty_till::devices::hid::bus::{HidBus, HidDeviceSettings, HidRole, HidSettings};
 use loyalty_till::devices::hid::reader::{HidReaders, HidWatchSettings, ScriptedHidBus};
 use loyalty_till::devices::{DeviceMessage, DeviceStatus};
 use loyalty_till::scan::magstripe::{IdentifyField, parse_swipe};
@@ -20,18 +20,10 @@ use std::time::Duration;
 const SCANNER: &str = "/dev/hidraw-scanner";
 const READER: &str = "/dev/hidraw-msr";
 
-fn info(path: &str, usage_page: u16, product: &str) -> HidDeviceInfo {
-    HidDeviceInfo {
-        path: path.to_string(),
-        vendor_id: 0x0C2E,
-        product_id: if usage_page == 0x8E { 0x0002 } else { 0x0B61 },
-        serial: Some("17123".to_string()),
-        manufacturer: Some("Honeywell".to_string()),
-        product: Some(product.to_string()),
-        usage_page,
-        usage: 2,
-        interface_number: 0,
-    }
+/// The watcher's bus maker for a scripted bus.
+fn scripted(bus: &ScriptedHidBus) -> impl FnOnce() -> Result<Box<dyn HidBus>, String> + Send + 'static {
+    let bus = bus.clone();
+    move || Ok(Box::new(bus) as Box<dyn HidBus>)
 }
 
 fn quick() -> HidWatchSettings {
@@ -44,7 +36,7 @@ fn quick() -> HidWatchSettings {
 
 fn watch(bus: &ScriptedHidBus, settings: HidSettings) -> (HidReaders, Receiver<DeviceMessage>) {
     let (tx, rx) = sync_channel(64);
-    let readers = HidReaders::spawn(Box::new(bus.clone()), settings, quick(), tx).unwrap();
+    let readers = HidReaders::spawn(scripted(bus), settings, quick(), tx).unwrap();
     (readers, rx)
 }
 
@@ -235,7 +227,7 @@ fn only_pos_devices_and_listed_roles_are_opened() {
         retry_open: Duration::from_secs(60),
         ..quick()
     };
-    let _readers = HidReaders::spawn(Box::new(bus.clone()), settings, slow_retry, tx).unwrap();
+    let _readers = HidReaders::spawn(scripted(&bus), settings, slow_retry, tx).unwrap();
     // Both the keyboard and the vendor device match the listed card reader by VID/PID/serial:
     // each is opened and refused for its descriptor.
     for _ in 0..2 {

@@ -9,7 +9,7 @@
 use crate::config::Config;
 use crate::devices::framing::Terminator;
 use crate::devices::hid::bus::{
-    BAR_CODE_SCANNER_PAGE, HidApiBus, HidBus, HidDeviceInfo, HidDeviceSettings, MAGNETIC_STRIPE_READER_PAGE,
+    BAR_CODE_SCANNER_PAGE, HidBus, HidDeviceInfo, HidDeviceSettings, MAGNETIC_STRIPE_READER_PAGE,
 };
 use crate::devices::keyboard::KeyboardDeviceSettings;
 use crate::devices::serial::{PortInfo, SerialSettings, UsbId};
@@ -71,11 +71,6 @@ impl Inventory {
     pub fn is_empty(&self) -> bool {
         self.serial.is_empty() && self.hid.is_empty() && self.usb.is_empty()
     }
-}
-
-/// The system's HID stack (hidapi).
-pub fn system_hid_bus() -> Result<Box<dyn HidBus>, String> {
-    HidApiBus::new().map(|bus| Box::new(bus) as Box<dyn HidBus>)
 }
 
 /// Lists every device now: serial ports, HID interfaces on the bus `hid_bus` makes, USB devices.

@@ -2,7 +2,7 @@
 //! channel, a named relay wakes the UI for every message, and `logic` drains them.
 
 use crate::config::Config;
-use crate::devices::hid::bus::{HidApiBus, HidBus};
+use crate::devices::hid::bus::HidBus;
 use crate::devices::hid::reader::{HidReaders, HidWatchSettings};
 use crate::devices::serial::{SerialReader, SerialSettings};
 use crate::devices::{DeviceMessage, DeviceStatus};
@@ -115,7 +115,7 @@ impl DeviceInputs {
 }
 
 /// The HID watcher, unless nothing could be read: POS devices are not picked up and none is
-/// listed with a role. A bus that cannot be opened is logged; the other devices still work.
+/// listed with a role. The bus is made on the watcher's thread.
 fn start_hid(
     settings: &crate::devices::hid::bus::HidSettings,
     bus: Option<&HidBusFactory>,
@@ -125,17 +125,15 @@ fn start_hid(
     if !settings.pick_up_pos_devices && settings.devices.iter().all(|d| d.role == HidRole::Ignore) {
         return None;
     }
-    let bus = match bus {
+    let factory = bus.cloned();
+    let make_bus = move || match factory {
         Some(factory) => factory(),
-        None => HidApiBus::new().map(|bus| Box::new(bus) as Box<dyn HidBus>),
+        None => crate::devices::hid::bus::system_bus(),
     };
-    let started = bus.and_then(|bus| {
-        HidReaders::spawn(bus, settings.clone(), HidWatchSettings::default(), sink).map_err(|e| e.to_string())
-    });
-    match started {
+    match HidReaders::spawn(make_bus, settings.clone(), HidWatchSettings::default(), sink) {
         Ok(readers) => Some(readers),
-        Err(reason) => {
-            tracing::error!(%reason, "HID devices will not be read");
+        Err(error) => {
+            tracing::error!(%error, "HID watcher thread not started: HID devices will not be read");
             None
         }
     }

@@ -267,47 +267,53 @@ impl TillApp {
     /// scanned while iikoFront has focus still lands here.
     fn take_device_input(&mut self, ctx: &egui::Context) {
         for message in self.devices.drain() {
-            if self.device_screen.is_open() {
-                // The devices screen tests devices: its reads identify no one.
-                let scan = self.config.scan.effective(self.session.state.demo);
-                self.device_screen
-                    .record(&message, |now| crate::diagnostics::scan_config(&scan, now));
-                continue;
+            self.take_message(ctx, message);
+        }
+    }
+
+    /// One message from any input (a device, a burst typed into the window, the clipboard): on
+    /// the devices screen a test read, otherwise a read identifies the guest or is refused.
+    fn take_message(&mut self, ctx: &egui::Context, message: DeviceMessage) {
+        if self.device_screen.is_open() {
+            // The devices screen tests devices: its reads identify no one.
+            let scan = self.config.scan.effective(self.session.state.demo);
+            self.device_screen
+                .record(&message, |now| crate::diagnostics::scan_config(&scan, now));
+            return;
+        }
+        match message {
+            DeviceMessage::Frame {
+                source,
+                bytes,
+                symbology,
+                received_at_ms,
+            } => {
+                let config = crate::diagnostics::scan_config(
+                    &self.config.scan.effective(self.session.state.demo),
+                    received_at_ms.div_euclid(1000),
+                );
+                let event = match classify_frame(&source, &bytes, received_at_ms, &config) {
+                    Ok((parsed, mut scan)) => {
+                        tracing::info!(%source, kind = ?parsed.kind, code = %parsed.masked, ?symbology, "device read");
+                        scan.symbology = symbology;
+                        Event::Scan(scan)
+                    }
+                    Err(error) => {
+                        tracing::warn!(%source, %error, "device read refused");
+                        Event::ScanRefused(error.refusal())
+                    }
+                };
+                ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                self.session.dispatch(event);
             }
-            match message {
-                DeviceMessage::Frame {
-                    source,
-                    bytes,
-                    symbology,
-                    received_at_ms,
-                } => {
-                    let config = crate::diagnostics::scan_config(
-                        &self.config.scan.effective(self.session.state.demo),
-                        received_at_ms.div_euclid(1000),
-                    );
-                    let event = match classify_frame(&source, &bytes, received_at_ms, &config) {
-                        Ok((parsed, mut scan)) => {
-                            tracing::info!(%source, kind = ?parsed.kind, code = %parsed.masked, ?symbology, "device read");
-                            scan.symbology = symbology;
-                            Event::Scan(scan)
-                        }
-                        Err(error) => {
-                            tracing::warn!(%source, %error, "device read refused");
-                            Event::ScanRefused(error.refusal())
-                        }
-                    };
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
-                    self.session.dispatch(event);
-                }
-                DeviceMessage::Status { source, status } => tracing::info!(%source, ?status, "device status"),
-                DeviceMessage::Noise {
-                    source,
-                    dropped,
-                    reason,
-                } => {
-                    tracing::warn!(%source, dropped, reason = reason.as_str(), "device noise dropped");
-                }
+            DeviceMessage::Status { source, status } => tracing::info!(%source, ?status, "device status"),
+            DeviceMessage::Noise {
+                source,
+                dropped,
+                reason,
+            } => {
+                tracing::warn!(%source, dropped, reason = reason.as_str(), "device noise dropped");
             }
         }
     }
@@ -320,71 +326,40 @@ impl TillApp {
             return;
         }
         for text in self.wedge.filter(ctx, events) {
-            let now_ms = crate::devices::serial::unix_ms();
-            if self.device_screen.is_open() {
-                // Tested on the devices screen like any device's read: it identifies no one.
-                let message = DeviceMessage::Frame {
-                    source: "keyboard".to_string(),
-                    bytes: text.into_bytes(),
-                    symbology: None,
-                    received_at_ms: now_ms,
-                };
-                let scan = self.config.scan.effective(self.session.state.demo);
-                self.device_screen
-                    .record(&message, |now| crate::diagnostics::scan_config(&scan, now));
-                continue;
-            }
-            let config = crate::diagnostics::scan_config(
-                &self.config.scan.effective(self.session.state.demo),
-                now_ms.div_euclid(1000),
-            );
-            let event = match classify_frame("keyboard", text.as_bytes(), now_ms, &config) {
-                Ok((parsed, scan)) => {
-                    tracing::info!(kind = ?parsed.kind, code = %parsed.masked, "typed scan");
-                    Event::Scan(scan)
-                }
-                Err(error) => {
-                    tracing::warn!(%error, len = text.len(), "typed scan refused");
-                    Event::ScanRefused(error.refusal())
-                }
+            let message = DeviceMessage::Frame {
+                source: "keyboard".to_string(),
+                bytes: text.into_bytes(),
+                symbology: None,
+                received_at_ms: crate::devices::serial::unix_ms(),
             };
-            self.session.dispatch(event);
+            self.take_message(ctx, message);
         }
     }
 
     /// A finished «QR из буфера» read: identified like a scanner's read, or refused with the reason.
-    fn take_clipboard_read(&mut self) {
+    fn take_clipboard_read(&mut self, ctx: &egui::Context) {
         let Some(result) = self.paste.poll() else {
             return;
         };
-        let now_ms = crate::devices::serial::unix_ms();
-        let event = match result {
+        match result {
             Ok(read) => {
-                let config = crate::diagnostics::scan_config(
-                    &self.config.scan.effective(self.session.state.demo),
-                    now_ms.div_euclid(1000),
-                );
-                match classify_frame("clipboard", read.text().as_bytes(), now_ms, &config) {
-                    Ok((parsed, mut scan)) => {
-                        tracing::info!(kind = ?parsed.kind, code = %parsed.masked, ?read, "clipboard read");
-                        scan.symbology = read.symbology().map(str::to_string);
-                        Event::Scan(scan)
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, ?read, "clipboard read refused");
-                        Event::ScanRefused(error.refusal())
-                    }
-                }
+                tracing::info!(?read, "clipboard read");
+                let message = DeviceMessage::Frame {
+                    source: "clipboard".to_string(),
+                    bytes: read.text().as_bytes().to_vec(),
+                    symbology: read.symbology().map(str::to_string),
+                    received_at_ms: crate::devices::serial::unix_ms(),
+                };
+                self.take_message(ctx, message);
             }
             Err(error) => {
                 tracing::warn!(%error, "clipboard read refused");
-                Event::ScanRefused(match error {
+                self.session.dispatch(Event::ScanRefused(match error {
                     crate::clipboard::ClipboardError::NoQr { .. } => crate::domain::ScanRefusal::ClipboardNoQr,
                     _ => crate::domain::ScanRefusal::ClipboardEmpty,
-                })
+                }));
             }
-        };
-        self.session.dispatch(event);
+        }
     }
 
     fn run_scenario(&mut self) {
@@ -565,7 +540,7 @@ impl eframe::App for TillApp {
         self.device_screen.poll();
         self.finish_device_restart(ctx);
         self.take_device_input(ctx);
-        self.take_clipboard_read();
+        self.take_clipboard_read(ctx);
         self.run_scenario();
         self.place_window(ctx);
     }
@@ -725,7 +700,7 @@ fn reading_nothing() -> Config {
 fn detector(hid_bus: Option<devices::HidBusFactory>) -> device_settings::Detector {
     std::sync::Arc::new(move || match &hid_bus {
         Some(factory) => crate::devices::inventory::detect(factory.as_ref()),
-        None => crate::devices::inventory::detect(&crate::devices::inventory::system_hid_bus),
+        None => crate::devices::inventory::detect(&crate::devices::hid::bus::system_bus),
     })
 }
 

@@ -1,5 +1,6 @@
 //! HID fixtures in tests/fixtures/hid: report descriptors and reports of real layouts, as hex.
 
+use loyalty_till::devices::hid::bus::HidDeviceInfo;
 use std::path::{Path, PathBuf};
 
 /// A fixture: its descriptor and its labelled reports.
@@ -52,4 +53,19 @@ pub fn load(name: &str) -> Fixture {
         }
     }
     Fixture { descriptor, reports }
+}
+
+/// A Honeywell scanner (page 0x8C) or card reader (page 0x8E) interface as the bus lists it.
+pub fn honeywell_info(path: &str, usage_page: u16, product: &str) -> HidDeviceInfo {
+    HidDeviceInfo {
+        path: path.to_string(),
+        vendor_id: 0x0C2E,
+        product_id: if usage_page == 0x8E { 0x0002 } else { 0x0B61 },
+        serial: Some("17123".to_string()),
+        manufacturer: Some("Honeywell".to_string()),
+        product: Some(product.to_string()),
+        usage_page,
+        usage: 2,
+        interface_number: 0,
+    }
 }

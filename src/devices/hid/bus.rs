@@ -141,6 +141,12 @@ pub trait HidPort: Send {
     fn read_report(&mut self, timeout_ms: i32) -> Result<Option<Vec<u8>>, String>;
 }
 
+/// The system's HID stack (hidapi), boxed for the readers and the devices screen. Enumerates the
+/// bus: call it off the UI thread.
+pub fn system_bus() -> Result<Box<dyn HidBus>, String> {
+    HidApiBus::new().map(|bus| Box::new(bus) as Box<dyn HidBus>)
+}
+
 /// The real HID stack through hidapi.
 pub struct HidApiBus {
     api: hidapi::HidApi,

@@ -53,26 +53,39 @@ pub struct HidReaders {
 }
 
 impl HidReaders {
+    /// `make_bus` runs on the watcher's thread: opening the system's HID stack enumerates the
+    /// bus, which is I/O the window must not wait for. A bus that cannot be made is logged and
+    /// nothing is read; the other devices still work.
     pub fn spawn(
-        bus: Box<dyn HidBus>,
+        make_bus: impl FnOnce() -> Result<Box<dyn HidBus>, String> + Send + 'static,
         settings: HidSettings,
         watch: HidWatchSettings,
         sink: SyncSender<DeviceMessage>,
     ) -> std::io::Result<HidReaders> {
         let stop = Arc::new(AtomicBool::new(false));
-        let watcher = Watcher {
-            bus,
-            settings,
-            watch,
-            sink,
-            stop: stop.clone(),
-            running: BTreeMap::new(),
-            refused: BTreeMap::new(),
-            list_failed: false,
-        };
+        let watcher_stop = stop.clone();
         let handle = std::thread::Builder::new()
             .name("hid-watch".to_string())
-            .spawn(move || watcher.run())?;
+            .spawn(move || {
+                let bus = match make_bus() {
+                    Ok(bus) => bus,
+                    Err(reason) => {
+                        tracing::error!(%reason, "HID devices will not be read");
+                        return;
+                    }
+                };
+                let watcher = Watcher {
+                    bus,
+                    settings,
+                    watch,
+                    sink,
+                    stop: watcher_stop,
+                    running: BTreeMap::new(),
+                    refused: BTreeMap::new(),
+                    list_failed: false,
+                };
+                watcher.run();
+            })?;
         Ok(HidReaders {
             stop,
             watcher: Some(handle),
