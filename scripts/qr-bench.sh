@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Compares our QR decoder (rqrr, src/qr.rs) with zbarimg and zxing-cpp on the full generated
-# corpus (scripts/qr_corpus.py, 20 frames per category): decode rate per category, wrong reads,
-# and per-frame time p50/p95. Usage: scripts/qr-bench.sh [OUT_DIR] (default target/qr-bench).
+# Compares our QR decoding (src/qr.rs: rxing, then rqrr), and each of those two decoders alone,
+# with zbarimg and zxing-cpp on the full generated corpus (scripts/qr_corpus.py, 20 frames per
+# category): decode rate per category, wrong reads, and per-frame time p50/p95.
+# Usage: scripts/qr-bench.sh [OUT_DIR] (default target/qr-bench).
 #
 # Needs Debian packages: qrencode zbar-tools python3-zxing-cpp python3-pil python3-numpy.
 #
 # How each decoder is timed, so that the columns compare like with like as far as possible:
-# - rqrr: decode_luma on the frame already in memory (release build, from tests/qr_corpus.rs);
+# - ours, rqrr and rxing: decode_passes on the frame already in memory (release build, from
+#   tests/qr_corpus.rs);
 # - zxing-cpp: read_barcodes on the frame already in memory, all in one Python process;
 # - zbarimg: one process per file, so its figure includes process start-up and PNG/JPEG loading;
 #   the start-up alone (zbarimg on a tiny blank image) is printed beneath the table.
@@ -43,12 +45,12 @@ rm -rf "$corpus"
 mkdir -p "$corpus"
 "$python" scripts/qr_corpus.py "$corpus"
 
-echo "== rqrr (release)" >&2
-QR_CORPUS_DIR="$corpus" QR_BENCH_OUT="$out/rqrr.tsv" \
+echo "== ours, rqrr and rxing (release)" >&2
+QR_CORPUS_DIR="$corpus" QR_BENCH_OUT="$out/ours.tsv" \
   cargo test --release --locked --test qr_corpus corpus_decode_rates -- --nocapture >&2
 
 echo "== zbarimg and zxing-cpp" >&2
-"$python" - "$corpus" "$out/rqrr.tsv" <<'PY'
+"$python" - "$corpus" "$out/ours.tsv" <<'PY'
 import os
 import statistics
 import subprocess
@@ -60,7 +62,7 @@ import numpy as np
 import zxingcpp
 from PIL import Image
 
-corpus, rqrr_tsv = sys.argv[1], sys.argv[2]
+corpus, ours_tsv = sys.argv[1], sys.argv[2]
 with open(os.path.join(corpus, "manifest.tsv"), encoding="utf-8") as f:
     next(f)
     rows = [line.rstrip("\n").split("\t") for line in f]
@@ -78,8 +80,9 @@ def outcome(file, text):
 
 results = {}  # decoder -> list of (file, outcome, ms)
 
-with open(rqrr_tsv, encoding="utf-8") as f:
-    results["rqrr (ours)"] = [(c[0], c[2], float(c[3])) for c in (line.rstrip("\n").split("\t") for line in f)]
+with open(ours_tsv, encoding="utf-8") as f:
+    for c in (line.rstrip("\n").split("\t") for line in f):
+        results.setdefault(c[0], []).append((c[1], c[3], float(c[4])))
 
 zbar = []
 for file, _, _ in rows:
@@ -148,6 +151,6 @@ for r in table:
 print()
 print(f"{len(rows)} frames, 640x480. clutter = frames correctly left unread (no QR in them).")
 print("overall = decode rate over the QR frames (all categories but clutter); wrong = wrong text or a read on clutter.")
-print("rqrr and zxing-cpp: decode only, frame in memory. zbarimg: one process per file, load included;")
+print("ours, rqrr, rxing and zxing-cpp: decode only, frame in memory. zbarimg: one process per file, load included;")
 print(f"zbarimg start-up on a 16x16 blank PNG: median {statistics.median(startup):.1f} ms.")
 PY

@@ -5,12 +5,13 @@
 //! Environment:
 //! - `QR_CORPUS_DIR`: use this existing corpus instead of generating a small one;
 //! - `QR_PER_CATEGORY`: images per category when generating (default 6);
-//! - `QR_BENCH_OUT`: also write one TSV line per file (file, category, outcome, decode ms with the
-//!   image already in memory) for `scripts/qr-bench.sh`.
+//! - `QR_BENCH_OUT`: also write one TSV line per decoder and file (decoder, file, category,
+//!   outcome, decode ms with the image already in memory) for `scripts/qr-bench.sh`: the till's
+//!   chain and each of its decoders alone, measured in the same run.
 //!
 //! Needs `qrencode` and Python 3 with PIL and numpy (Debian: qrencode python3-pil python3-numpy).
 
-use loyalty_till::qr::{decode_file, decode_files_json, decode_luma};
+use loyalty_till::qr::{CHAIN, QrPass, decode_file, decode_files_json, decode_passes};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,6 +107,14 @@ struct Tally {
     wrong: u32,
 }
 
+/// What `scripts/qr-bench.sh` compares: the till's chain and each decoder alone.
+const BENCH_DECODERS: &[(&str, &[QrPass])] = &[
+    ("rxing, then rqrr (ours)", CHAIN),
+    ("rqrr alone", &[QrPass::Rqrr]),
+    ("rqrr, 2x retry (before)", &[QrPass::Rqrr, QrPass::RqrrDownscaled]),
+    ("rxing alone", &[QrPass::Rxing]),
+];
+
 #[test]
 fn corpus_decode_rates() {
     let Some((dir, _guard)) = corpus() else { return };
@@ -137,12 +146,22 @@ fn corpus_decode_rates() {
         if let Some(out) = bench.as_mut() {
             // Decode time alone, with the frame already in memory as a camera would hand it over.
             let img = image::open(&path).unwrap().to_luma8();
-            let start = Instant::now();
-            let again = decode_luma(&img);
-            let ms = start.elapsed().as_secs_f64() * 1e3;
-            assert_eq!(again, got, "{}: decode is not deterministic", row.file);
-            use std::io::Write;
-            writeln!(out, "{}\t{}\t{}\t{:.3}", row.file, row.category, outcome, ms).unwrap();
+            for (name, passes) in BENCH_DECODERS {
+                let start = Instant::now();
+                let again = decode_passes(&img, passes);
+                let ms = start.elapsed().as_secs_f64() * 1e3;
+                if *passes == CHAIN {
+                    assert_eq!(again, got, "{}: decode is not deterministic", row.file);
+                }
+                let outcome = match &again {
+                    Some(text) if *text == row.expected => "ok",
+                    None if row.expected.is_empty() => "ok",
+                    None => "miss",
+                    Some(_) => "wrong",
+                };
+                use std::io::Write;
+                writeln!(out, "{name}\t{}\t{}\t{outcome}\t{ms:.3}", row.file, row.category).unwrap();
+            }
         }
     }
 
@@ -169,9 +188,20 @@ fn corpus_decode_rates() {
     let clean = &tallies["clean"];
     assert_eq!(clean.ok, clean.total, "every clean frame must decode");
     assert!(tallies.contains_key("clutter"), "corpus has no clutter frames");
+    // Each category is held to 80 %: rqrr alone reads 4 of the 6 blurred frames of the default
+    // corpus (9 of the full corpus' 20), so a chain without rxing fails here; rxing alone without
+    // its contrast stretch reads 3 of the 6 low-contrast frames.
+    for (category, t) in &tallies {
+        assert!(
+            f64::from(t.ok) >= 0.8 * f64::from(t.total),
+            "{category}: {}/{} decoded, under 80 %",
+            t.ok,
+            t.total
+        );
+    }
     assert!(
-        overall >= 0.8,
-        "non-clutter decode rate {:.1}% is under 80%",
+        overall >= 0.95,
+        "non-clutter decode rate {:.1}% is under 95%",
         100.0 * overall
     );
 }

@@ -66,6 +66,7 @@ add-guest-placeholder = Card code or phone
 add-guest-find = Find guest
 add-guest-paste = QR from clipboard
 add-guest-searching = Looking up the guest…
+add-guest-camera-not-built = QR from a camera: not built yet
 
 guest-balance = Bonuses
 guest-available = Available to spend

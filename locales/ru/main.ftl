@@ -67,6 +67,7 @@ add-guest-placeholder = Код карты или телефон
 add-guest-find = Найти гостя
 add-guest-paste = QR из буфера обмена
 add-guest-searching = Поиск гостя…
+add-guest-camera-not-built = QR с камеры: ещё не готово
 
 guest-balance = Бонусы
 guest-available = Доступно к списанию

@@ -143,6 +143,13 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
     let i18n = cx.i18n;
     title(ui, &i18n.t("add-guest-title"));
     ui.label(RichText::new(i18n.t("add-guest-hint")).color(theme::TEXT_MUTED));
+    // The camera worker and preview are not built: said on the screen where they would be, in
+    // small type, so that «Назад» stays above the fold of the side panel.
+    ui.label(
+        RichText::new(i18n.t("add-guest-camera-not-built"))
+            .small()
+            .color(theme::TEXT_MUTED),
+    );
     let response = field(ui, state, Field::Code, &i18n.t("add-guest-placeholder"), events);
     if !state.is_busy() && !response.has_focus() && state.active_field == Some(Field::Code) {
         // Keyboard typing (and keyboard-mode scanners inside our window) lands in the code field.
