@@ -25,7 +25,23 @@ shoot() { # scenario layout size file
   for _ in $(seq 100); do DISPLAY=$display xdotool search --name GetMeBack >/dev/null 2>&1 && break; sleep 0.1; done
   sleep 2.5
   local w h; w=${3%x*}; h=${3#*x}
-  DISPLAY=$display import -window root -crop "${w}x${h}+0+0" "$out/$4"
+  # A start that is slow to draw (seen once in CI: one frame of 12 black after 2.5 s, the same
+  # shot fine in every rerun) gets more time; a till that exited or stays blank is reported with
+  # its output, and CI then fails on the blank picture.
+  local colours=0 attempt
+  for attempt in 1 2 3 4 5 6 7 8; do
+    DISPLAY=$display import -window root -crop "${w}x${h}+0+0" "$out/$4"
+    colours=$(convert "$out/$4" -format '%k' info:)
+    [ "$colours" -ge 50 ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 1
+  done
+  if [ "$colours" -lt 50 ]; then
+    echo "screenshots: $4 is blank ($colours colours) after $attempt tries; the till's output:" >&2
+    cat "$data/stdout.log" >&2
+  elif [ "$attempt" -gt 1 ]; then
+    echo "screenshots: $4 drawn at try $attempt" >&2
+  fi
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$data"
