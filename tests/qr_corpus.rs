@@ -107,6 +107,16 @@ struct Tally {
     wrong: u32,
 }
 
+/// "ok" for the expected text (for clutter: for nothing), else "miss" or "wrong".
+fn judge(got: &Option<String>, expected: &str) -> &'static str {
+    match got {
+        Some(text) if text == expected => "ok",
+        None if expected.is_empty() => "ok",
+        None => "miss",
+        Some(_) => "wrong",
+    }
+}
+
 /// What `scripts/qr-bench.sh` compares: the till's chain and each decoder alone.
 const BENCH_DECODERS: &[(&str, &[QrPass])] = &[
     ("rxing, then rqrr (ours)", CHAIN),
@@ -129,12 +139,7 @@ fn corpus_decode_rates() {
         let got = decode_file(&path).unwrap_or_else(|e| panic!("{}: {e}", row.file));
         let tally = tallies.entry(row.category.clone()).or_default();
         tally.total += 1;
-        let outcome = match &got {
-            Some(text) if *text == row.expected => "ok",
-            None if row.expected.is_empty() => "ok",
-            None => "miss",
-            Some(_) => "wrong",
-        };
+        let outcome = judge(&got, &row.expected);
         match outcome {
             "ok" => tally.ok += 1,
             "wrong" => {
@@ -153,12 +158,7 @@ fn corpus_decode_rates() {
                 if *passes == CHAIN {
                     assert_eq!(again, got, "{}: decode is not deterministic", row.file);
                 }
-                let outcome = match &again {
-                    Some(text) if *text == row.expected => "ok",
-                    None if row.expected.is_empty() => "ok",
-                    None => "miss",
-                    Some(_) => "wrong",
-                };
+                let outcome = judge(&again, &row.expected);
                 use std::io::Write;
                 writeln!(out, "{name}\t{}\t{}\t{outcome}\t{ms:.3}", row.file, row.category).unwrap();
             }
