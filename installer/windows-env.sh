@@ -45,8 +45,15 @@ win_shim() {
 wine_prefix() {
   if [ ! -f "$WINEPREFIX/system.reg" ]; then
     mkdir -p "$WINEPREFIX"
-    "$wine" wineboot -i >/dev/null 2>&1 || true
+    # A prefix wineboot failed to make would fail every later step with a less clear message.
+    local log="$WINEPREFIX/wineboot.log" status=0
+    "$wine" wineboot -i >"$log" 2>&1 || status=$?
     /usr/lib/wine/wineserver -w
+    if [ "$status" -ne 0 ] || [ ! -f "$WINEPREFIX/system.reg" ]; then
+      echo "windows-env: wineboot could not make the Wine prefix $WINEPREFIX (exit status $status); its output:" >&2
+      cat "$log" >&2
+      return 1
+    fi
   fi
   win_shim
   cp -u "$wine_shim" "$WINEPREFIX/drive_c/windows/system32/"

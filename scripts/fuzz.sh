@@ -30,6 +30,14 @@ export RUSTC_BOOTSTRAP=1
 # the till's dependencies take far longer on two cores, for little speed in the parsers.
 build_flags=(--sanitizer none --debug-assertions --codegen-units 16)
 
+# No target is no fuzzing at all: a run that checked nothing must not pass.
+mapfile -t targets < <(cargo fuzz list)
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "fuzz: cargo fuzz list found no fuzz targets in fuzz/: nothing was fuzzed" >&2
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} targets: ${targets[*]}"
+
 start=$(date +%s)
 cargo fuzz build "${build_flags[@]}"
 echo "fuzz: built in $(( $(date +%s) - start )) s"
@@ -40,7 +48,7 @@ trap 'rm -rf "$work"' EXIT
 
 summary=()
 failed=()
-for target in $(cargo fuzz list); do
+for target in "${targets[@]}"; do
   mkdir -p "$work/$target" "fuzz/artifacts/$target"
   log="$work/$target.log"
   # -timeout: a single input running for seconds is a hang in a parser, reported like a crash.
@@ -70,6 +78,10 @@ done
 
 echo "fuzz: ${seconds} s per target, $(( $(date +%s) - start )) s in all"
 printf '  %s\n' "${summary[@]}"
+if [ ${#summary[@]} -ne ${#targets[@]} ]; then
+  echo "fuzz: ${#summary[@]} of ${#targets[@]} targets ran" >&2
+  exit 1
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: crashes in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
   exit 1

@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 out=${1:-target/screenshots}
 mkdir -p "$out"
 bash scripts/deps.sh
-cargo build --release --locked
-bin=target/release/loyalty-till
+# LOYALTY_TILL_BIN: an already built till to take the pictures with (default: the release build).
+bin=${LOYALTY_TILL_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --locked
+  bin="${CARGO_TARGET_DIR:-target}/release/loyalty-till"
+fi
 
 display=:97
 Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp >/dev/null 2>&1 &
@@ -16,18 +20,29 @@ xvfb_pid=$!
 trap 'kill $xvfb_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
 
+# Every picture is checked here, in one place: the till logged that its scenario reached the
+# screen the picture is named after, with no error shown, and the picture is not blank (50
+# colours or more: a blank or black window has a handful).
+failed=()
 shoot() { # scenario layout size file
   local data; data=$(mktemp -d)
   DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$data" --scenario "$1" \
     --layout "$2" --window-size "$3" --lang ru >"$data/stdout.log" 2>&1 &
   local pid=$!
-  # Wait for the window, then for the scenario to settle.
   for _ in $(seq 100); do DISPLAY=$display xdotool search --name GetMeBack >/dev/null 2>&1 && break; sleep 0.1; done
-  sleep 2.5
+  # The scenario's end: `scenario <name> reached screen <screen>, error <notice key or none>`.
+  local expected="scenario $1 reached screen $1, error none" reached=""
+  for _ in $(seq 150); do
+    reached=$(grep -oE 'scenario [a-z0-9-]+ reached screen [a-z0-9-]+, error [a-z0-9-]+' "$data/stdout.log" | tail -n 1 || true)
+    [ -n "$reached" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  # Then for the screen to be drawn.
+  sleep 1.5
   local w h; w=${3%x*}; h=${3#*x}
   # A start that is slow to draw (seen once in CI: one frame of 12 black after 2.5 s, the same
-  # shot fine in every rerun) gets more time; a till that exited or stays blank is reported with
-  # its output, and CI then fails on the blank picture.
+  # shot fine in every rerun) gets more time.
   local colours=0 attempt
   for attempt in 1 2 3 4 5 6 7 8; do
     DISPLAY=$display import -window root -crop "${w}x${h}+0+0" "$out/$4"
@@ -36,16 +51,23 @@ shoot() { # scenario layout size file
     kill -0 "$pid" 2>/dev/null || break
     sleep 1
   done
-  if [ "$colours" -lt 50 ]; then
-    echo "screenshots: $4 is blank ($colours colours) after $attempt tries; the till's output:" >&2
+  local problem=""
+  if [ "$reached" != "$expected" ]; then
+    problem="expected \"$expected\", the till logged \"${reached:-no scenario line}\""
+  elif [ "$colours" -lt 50 ]; then
+    problem="blank ($colours colours) after $attempt tries"
+  fi
+  if [ -n "$problem" ]; then
+    echo "screenshots: $4: $problem; the till's output:" >&2
     cat "$data/stdout.log" >&2
-  elif [ "$attempt" -gt 1 ]; then
-    echo "screenshots: $4 drawn at try $attempt" >&2
+    failed+=("$4")
+  else
+    [ "$attempt" -gt 1 ] && echo "screenshots: $4 drawn at try $attempt" >&2
+    echo "$out/$4: $reached, $colours colours"
   fi
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$data"
-  echo "$out/$4"
 }
 
 for scenario in idle add-guest guest payment done; do
@@ -56,3 +78,8 @@ done
 # «Устройства»: the devices found and the test view, with a sample line checked.
 shoot devices full-screen 1024x768 devices-1024x768.png
 shoot devices side-panel 420x900 devices-side-panel.png
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "screenshots: wrong screen, an error shown or blank: ${failed[*]}" >&2
+  exit 1
+fi

@@ -22,13 +22,7 @@ pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
         .with_target(false);
     // The appender would log its own complaint about a missing folder before creating it.
     let _ = std::fs::create_dir_all(logs_dir);
-    let file = RollingFileAppender::builder()
-        .rotation(Rotation::DAILY)
-        .filename_prefix("loyalty-till")
-        .filename_suffix("log")
-        .max_log_files(KEPT_LOG_FILES)
-        .build(logs_dir);
-    match file {
+    match file_appender(logs_dir) {
         Ok(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
             let file_layer = tracing_subscriber::fmt::layer()
@@ -48,6 +42,17 @@ pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
             None
         }
     }
+}
+
+/// The daily log files, `loyalty-till.YYYY-MM-DD.log`: at most [`KEPT_LOG_FILES`], the oldest
+/// removed when the appender opens and at each day's rollover.
+pub fn file_appender(logs_dir: &Path) -> Result<RollingFileAppender, tracing_appender::rolling::InitError> {
+    RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix("loyalty-till")
+        .filename_suffix("log")
+        .max_log_files(KEPT_LOG_FILES)
+        .build(logs_dir)
 }
 
 /// The file's own field formatter. Span fields are formatted once per formatter type and kept;

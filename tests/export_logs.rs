@@ -604,3 +604,51 @@ fn the_menu_says_when_the_folder_cannot_be_written_and_where_the_zip_went() {
     let button = harness.get_by_role_and_label(Role::Button, "Сохранить");
     assert!(button.rect().height() >= 56.0, "{:?}", button.rect());
 }
+
+/// `YYYY-MM-DD` of a day counted from 1970-01-01 (the proleptic Gregorian calendar, as the log
+/// file names are in UTC).
+fn utc_date(days_since_epoch: i64) -> String {
+    let z = days_since_epoch + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Two weeks of daily log files are kept: with 20 earlier days on disk, opening the log leaves
+/// today's file and the 13 days before it, and touches no other file in the folder.
+#[test]
+fn log_files_are_kept_for_fourteen_days() {
+    assert_eq!(utc_date(0), "1970-01-01");
+    assert_eq!(utc_date(20_157), "2025-03-10");
+    let dir = tempfile::tempdir().unwrap();
+    let today = now().div_euclid(86_400);
+    // Oldest first, a few milliseconds apart: the appender removes by creation time.
+    for back in (1..=20).rev() {
+        let name = format!("loyalty-till.{}.log", utc_date(today - back));
+        std::fs::write(dir.path().join(name), "a day of log\n").unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not a log file\n").unwrap();
+
+    let appender = loyalty_till::logging::file_appender(dir.path()).unwrap();
+    drop(appender);
+
+    let mut logs: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("loyalty-till."))
+        .collect();
+    logs.sort();
+    let expected: Vec<String> = (0..14)
+        .rev()
+        .map(|back| format!("loyalty-till.{}.log", utc_date(today - back)))
+        .collect();
+    assert_eq!(logs, expected, "today's file and the 13 days before it");
+    assert!(dir.path().join("notes.txt").exists());
+}

@@ -3,15 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod ledger_model;
 
 use common::Rng;
+use ledger_model::{GroupRules, LedgerModel, Programme};
 use loyalty_till::domain::{
     CheckInfo, GuestCard, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind, SpendLimitKind,
     SpendQuote, UnixSeconds,
 };
 use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
 use loyalty_till::money::Kopecks;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use tempfile::TempDir;
@@ -915,28 +917,40 @@ fn recent<'a>(holds: &'a [PlacedHold], rng: &mut Rng) -> Option<&'a PlacedHold> 
 #[test]
 fn random_operations_keep_the_ledger_consistent() {
     let mut f = Fixture::empty();
-    f.ledger.set_program(&plain_program()).unwrap();
+    let program = plain_program();
+    f.ledger.set_program(&program).unwrap();
     let open = f.ledger.add_group(&plain_group("Открытая", Kopecks::ZERO)).unwrap();
     let limited = f.ledger.add_group(&plain_group("С лимитом", rub(300))).unwrap();
-    let mut balances: HashMap<GuestId, Kopecks> = HashMap::new();
-    for (n, group) in [open, limited, open].into_iter().enumerate() {
-        let guest = f.ledger.add_guest(&format!("Гость {n}"), None, group, NOW).unwrap();
-        balances.insert(
-            guest,
-            f.ledger
-                .credit(&format!("seed{n}"), guest, rub(500), "seed", NOW)
-                .unwrap(),
-        );
-    }
-    let guests: Vec<GuestId> = {
-        let mut ids: Vec<_> = balances.keys().copied().collect();
-        ids.sort();
-        ids
+    // Every expected figure comes from the model, which knows the programme's rules alone.
+    let mut model = LedgerModel::new(Programme {
+        max_check_bp: program.max_check_bp,
+        spend_step: program.spend_step.0,
+        hold_ttl_secs: program.hold_ttl_secs,
+        utc_offset_minutes: program.utc_offset_minutes,
+    });
+    let rules = |daily_spend_limit: Kopecks| GroupRules {
+        discount_bp: 0,
+        accrual_bp: 500,
+        daily_spend_limit: daily_spend_limit.0,
     };
+    let mut guests: Vec<GuestId> = Vec::new();
+    for (n, (group, limit)) in [(open, Kopecks::ZERO), (limited, rub(300)), (open, Kopecks::ZERO)]
+        .into_iter()
+        .enumerate()
+    {
+        let guest = f.ledger.add_guest(&format!("Гость {n}"), None, group, NOW).unwrap();
+        model.add_guest(guest, rules(limit));
+        let expected = model.credit(guest, rub(500));
+        assert_eq!(f.ledger.credit(&format!("seed{n}"), guest, rub(500), "seed", NOW), expected);
+        guests.push(guest);
+    }
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut now = NOW;
     let mut holds: Vec<PlacedHold> = Vec::new();
+    // How often each outcome came up: a sequence that never reaches a refusal or a limit would
+    // check little.
+    let mut outcomes: BTreeMap<&'static str, u32> = BTreeMap::new();
     for step in 0..400 {
         let op_id = format!("op{step}");
         let guest = guests[rng.below(guests.len() as i64) as usize];
@@ -945,22 +959,25 @@ fn random_operations_keep_the_ledger_consistent() {
             0 | 1 => {
                 // Mostly whole roubles; now and then an amount off the step.
                 let amount = Kopecks(rng.below(400) * 100 + if rng.below(10) == 0 { 50 } else { 0 });
-                match f.ledger.hold(&op_id, guest, amount, &bill, now) {
-                    Ok(receipt) => {
+                let expected = model.hold(guest, amount, bill.subtotal, now);
+                let got = f.ledger.hold(&op_id, guest, amount, &bill, now);
+                match (&got, expected) {
+                    (Ok(receipt), Ok(terms)) => {
+                        assert_eq!((receipt.amount, receipt.expires_at), (terms.amount, terms.expires_at));
+                        model.placed(receipt.hold_id, guest, terms);
                         holds.push(PlacedHold {
                             id: receipt.hold_id,
                             guest,
                             amount,
                         });
                         // A retry returns the same receipt.
-                        assert_eq!(f.ledger.hold(&op_id, guest, amount, &bill, now), Ok(receipt));
+                        assert_eq!(f.ledger.hold(&op_id, guest, amount, &bill, now), got, "step {step}");
+                        *outcomes.entry("hold").or_default() += 1;
                     }
-                    Err(
-                        LoyaltyError::OverMaximum { .. }
-                        | LoyaltyError::NotAMultipleOfStep { .. }
-                        | LoyaltyError::NonPositiveAmount,
-                    ) => {}
-                    Err(other) => panic!("step {step}: hold failed with {other}"),
+                    (got, expected) => {
+                        assert_eq!(got.clone().map(|_| ()), expected.map(|_| ()), "step {step}: hold");
+                        *outcomes.entry(refusal(got)).or_default() += 1;
+                    }
                 }
             }
             2 => {
@@ -968,58 +985,93 @@ fn random_operations_keep_the_ledger_consistent() {
                     Some(h) => (Some(h.id), h.guest, Kopecks(rng.below(h.amount.0 / 100 + 2) * 100)),
                     None => (None, guest, Kopecks::ZERO),
                 };
-                match f.ledger.commit_payment(&op_id, guest, hold, spent, &bill, now) {
-                    Ok(receipt) => {
-                        let before = balances[&guest];
-                        assert_eq!(receipt.balance_after, before + receipt.accrued - spent, "step {step}");
-                        balances.insert(guest, receipt.balance_after);
+                let expected = model.pay(guest, hold, spent, bill.subtotal, now);
+                let got = f.ledger.commit_payment(&op_id, guest, hold, spent, &bill, now);
+                assert_eq!(
+                    got.clone().map(|r| (r.spent, r.accrued, r.balance_after, r.new_group)),
+                    expected.map(|p| (p.spent, p.accrued, p.balance_after, None)),
+                    "step {step}: payment"
+                );
+                match &got {
+                    Ok(_) => {
                         let again = f.ledger.commit_payment(&op_id, guest, hold, spent, &bill, now);
-                        assert_eq!(again, Ok(receipt));
+                        assert_eq!(again, got, "step {step}");
+                        *outcomes.entry("payment").or_default() += 1;
                     }
-                    Err(LoyaltyError::HoldNotOpen { .. } | LoyaltyError::CommitOverHold { .. }) => {}
-                    Err(other) => panic!("step {step}: commit failed with {other}"),
+                    Err(_) => *outcomes.entry(refusal(&got)).or_default() += 1,
                 }
             }
             3 => {
                 if let Some(h) = recent(&holds, &mut rng) {
-                    match f.ledger.void_hold(&op_id, h.id, now) {
-                        Ok(()) => {}
-                        Err(LoyaltyError::HoldNotOpen { status }) => {
-                            assert_eq!(status, "committed")
-                        }
-                        Err(other) => panic!("step {step}: void failed with {other}"),
-                    }
+                    let expected = model.void(h.id, now);
+                    let got = f.ledger.void_hold(&op_id, h.id, now);
+                    assert_eq!(got, expected, "step {step}: void");
+                    *outcomes.entry(if got.is_ok() { "void" } else { refusal(&got) }).or_default() += 1;
                 }
             }
             4 => {
                 now += rng.below(600);
                 if rng.below(2) == 0 {
                     f.ledger.expire_holds(now).unwrap();
+                    model.lapse(now);
                 }
             }
             5 => {
-                let balance = f
-                    .ledger
-                    .credit(&op_id, guest, rub(rng.below(300) + 1), "random", now)
-                    .unwrap();
-                balances.insert(guest, balance);
+                let amount = rub(rng.below(300) + 1);
+                let expected = model.credit(guest, amount);
+                assert_eq!(
+                    f.ledger.credit(&op_id, guest, amount, "random", now),
+                    expected,
+                    "step {step}: credit"
+                );
             }
-            _ => match f.ledger.debit(&op_id, guest, rub(rng.below(300) + 1), "random", now) {
-                Ok(balance) => {
-                    balances.insert(guest, balance);
-                }
-                Err(LoyaltyError::OverMaximum { .. }) => {}
-                Err(other) => panic!("step {step}: debit failed with {other}"),
-            },
+            _ => {
+                let amount = rub(rng.below(300) + 1);
+                let expected = model.debit(guest, amount, now);
+                let got = f.ledger.debit(&op_id, guest, amount, "random", now);
+                assert_eq!(got, expected, "step {step}: debit");
+                *outcomes.entry(if got.is_ok() { "debit" } else { refusal(&got) }).or_default() += 1;
+            }
         }
         f.assert_invariants();
         for &guest in &guests {
             let card = f.card(guest, now);
-            assert_eq!(card.balance, balances[&guest], "step {step}");
-            assert!(
-                Kopecks::ZERO <= card.available && card.available <= card.balance,
-                "step {step}"
+            assert_eq!(
+                (card.balance, card.available),
+                (model.balance(guest), model.available(guest, now)),
+                "step {step}: guest {guest}"
+            );
+            assert_eq!(
+                f.quote(guest, rub(1_500), now).max_spend,
+                model.max_spend(guest, rub(1_500), now),
+                "step {step}: guest {guest}"
             );
         }
+    }
+    eprintln!("outcomes: {outcomes:?}");
+    for outcome in [
+        "hold",
+        "payment",
+        "void",
+        "debit",
+        "over the maximum",
+        "not a multiple of the step",
+        "hold not open",
+        "commit over the hold",
+    ] {
+        assert!(outcomes.contains_key(outcome), "{outcome} never came up: {outcomes:?}");
+    }
+}
+
+/// A refusal's kind, for the tally.
+fn refusal<T>(result: &Result<T, LoyaltyError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(LoyaltyError::OverMaximum { .. }) => "over the maximum",
+        Err(LoyaltyError::NotAMultipleOfStep { .. }) => "not a multiple of the step",
+        Err(LoyaltyError::NonPositiveAmount) => "not positive",
+        Err(LoyaltyError::HoldNotOpen { .. }) => "hold not open",
+        Err(LoyaltyError::CommitOverHold { .. }) => "commit over the hold",
+        Err(_) => "other",
     }
 }

@@ -51,25 +51,20 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/qr_corpus.py")
 }
 
-/// The corpus directory (kept alive by the returned guard), or `None` when the tools to make one
-/// are missing.
-fn corpus() -> Option<(PathBuf, Option<tempfile::TempDir>)> {
+/// The corpus directory (kept alive by the returned guard). Missing tools fail the test, with how
+/// to install them: a corpus test that passes without decoding anything would prove nothing.
+fn corpus() -> (PathBuf, Option<tempfile::TempDir>) {
     if let Some(dir) = std::env::var_os("QR_CORPUS_DIR") {
-        return Some((PathBuf::from(dir), None));
+        return (PathBuf::from(dir), None);
     }
     let python = find_python();
-    if python.is_none() || !has_qrencode() {
-        eprintln!("##############################################################################");
-        eprintln!("## SKIPPED: QR corpus test needs qrencode and python3 with PIL and numpy.    ##");
-        eprintln!("## Install: apt-get install -y qrencode python3-pil python3-numpy            ##");
-        eprintln!(
-            "## found python with PIL+numpy: {:?}, qrencode: {}",
-            python,
-            has_qrencode()
-        );
-        eprintln!("##############################################################################");
-        return None;
-    }
+    assert!(
+        python.is_some() && has_qrencode(),
+        "the QR corpus test needs qrencode and python3 with PIL and numpy \
+         (apt-get install -y qrencode python3-pil python3-numpy, or bash scripts/deps.sh); \
+         found python with PIL and numpy: {python:?}, qrencode: {}",
+        has_qrencode()
+    );
     let dir = tempfile::tempdir().unwrap();
     let per_category = std::env::var("QR_PER_CATEGORY").unwrap_or_else(|_| DEFAULT_PER_CATEGORY.to_owned());
     let status = Command::new(python.unwrap())
@@ -79,7 +74,7 @@ fn corpus() -> Option<(PathBuf, Option<tempfile::TempDir>)> {
         .status()
         .unwrap();
     assert!(status.success(), "qr_corpus.py failed: {status}");
-    Some((dir.path().to_path_buf(), Some(dir)))
+    (dir.path().to_path_buf(), Some(dir))
 }
 
 fn manifest(dir: &Path) -> Vec<Row> {
@@ -127,7 +122,7 @@ const BENCH_DECODERS: &[(&str, &[QrPass])] = &[
 
 #[test]
 fn corpus_decode_rates() {
-    let Some((dir, _guard)) = corpus() else { return };
+    let (dir, _guard) = corpus();
     let rows = manifest(&dir);
     assert!(!rows.is_empty(), "empty manifest in {}", dir.display());
 
@@ -209,7 +204,7 @@ fn corpus_decode_rates() {
 /// The future `decode-image` output on real frames: a QR frame, a clutter frame, a missing file.
 #[test]
 fn corpus_json_lines() {
-    let Some((dir, _guard)) = corpus() else { return };
+    let (dir, _guard) = corpus();
     let rows = manifest(&dir);
     let clean = rows.iter().find(|r| r.category == "clean").unwrap();
     let clutter = rows.iter().find(|r| r.category == "clutter").unwrap();

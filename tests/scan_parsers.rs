@@ -718,3 +718,78 @@ fn random_reads_never_panic_nor_leak_long_numbers() {
     // Both outcomes must be exercised, or the loop tests less than it seems.
     assert!(ok > 100 && failed > 100, "ok {ok}, failed {failed}");
 }
+
+/// Known-answer tokens, written from the format's definition alone (`src/scan/payload.rs`: the
+/// HMAC-SHA256 of the text before the last dot, keyed with the programme's key, its first 16
+/// bytes as 32 lowercase hex digits), not by our signer. Made with Python's standard library:
+///
+/// ```text
+/// import hmac, hashlib
+/// def tok(key, text): return text + "." + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
+/// tok(b"programme-key-7Q", "GMB1.100001.1741608000")
+/// tok(b"programme-key-7Q", "GMB1G.100001.G100001.1741608000")
+/// tok(b"K" * 100, "GMB1.GMB-00001234.1700000000")   # a key longer than SHA-256's block
+/// ```
+fn token_vectors() -> Vec<(&'static [u8], &'static str, Payload)> {
+    let guest = |code: &str, issued_at| Payload::GuestToken {
+        guest_code: code.to_string(),
+        issued_at,
+    };
+    vec![
+        (
+            b"programme-key-7Q",
+            "GMB1.100001.1741608000.3e0dd94052f59be4b7a4fa697fd3e976",
+            guest("100001", 1_741_608_000),
+        ),
+        (
+            b"programme-key-7Q",
+            "GMB1G.100001.G100001.1741608000.dc298d6c461c6212b92550efe87ff98a",
+            Payload::GiftToken {
+                guest_code: "100001".to_string(),
+                gift_code: "G100001".to_string(),
+                issued_at: 1_741_608_000,
+            },
+        ),
+        (
+            &[b'K'; 100],
+            "GMB1.GMB-00001234.1700000000.6f9f6c33a04988c7a14d3e548653b2dc",
+            guest("GMB-00001234", 1_700_000_000),
+        ),
+    ]
+}
+
+#[test]
+fn app_tokens_match_known_answers() {
+    for (n, (key, token, expected)) in token_vectors().into_iter().enumerate() {
+        // Our signer writes exactly the known token...
+        let (signed, issued_at) = match &expected {
+            Payload::GuestToken { guest_code, issued_at } => (sign_guest_token(key, guest_code, *issued_at), *issued_at),
+            Payload::GiftToken {
+                guest_code,
+                gift_code,
+                issued_at,
+            } => (sign_gift_token(key, guest_code, gift_code, *issued_at), *issued_at),
+            Payload::CardCode(_) => unreachable!(),
+        };
+        assert_eq!(signed, token, "vector {n}");
+        // ...and the parser accepts it a minute later, and refuses it with another key or with
+        // any one signature digit changed.
+        assert_eq!(parse_payload(token, key, issued_at + 60, 600), Ok(expected), "vector {n}");
+        assert_eq!(
+            parse_payload(token, b"another-key", issued_at + 60, 600),
+            Err(PayloadError::Forged),
+            "vector {n}"
+        );
+        let (text, sig) = token.rsplit_once('.').unwrap();
+        for i in 0..sig.len() {
+            let mut altered = sig.as_bytes().to_vec();
+            altered[i] = if altered[i] == b'0' { b'1' } else { b'0' };
+            let altered = format!("{text}.{}", String::from_utf8(altered).unwrap());
+            assert_eq!(
+                parse_payload(&altered, key, issued_at + 60, 600),
+                Err(PayloadError::Forged),
+                "vector {n}, digit {i}"
+            );
+        }
+    }
+}

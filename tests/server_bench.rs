@@ -250,15 +250,15 @@ fn pgbench(url: &str, clients: usize, secs: u64) -> Option<f64> {
             "CREATE DATABASE pgbench_tpcb",
         ])
         .status()
-        .ok()?;
-    assert!(psql.success());
+        .unwrap_or_else(|e| panic!("psql could not be started from {bin}: {e}"));
+    assert!(psql.success(), "psql could not make the pgbench database");
     let init = Command::new(format!("{bin}/pgbench"))
         .args(base)
         .args(["-i", "-q", "-s", "10", "pgbench_tpcb"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .ok()?;
+        .unwrap_or_else(|e| panic!("pgbench could not be started from {bin}: {e}"));
     assert!(init.success(), "pgbench -i failed");
     let out = Command::new(format!("{bin}/pgbench"))
         .args(base)
@@ -273,12 +273,40 @@ fn pgbench(url: &str, clients: usize, secs: u64) -> Option<f64> {
             "pgbench_tpcb",
         ])
         .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
+        .unwrap_or_else(|e| panic!("pgbench could not be started from {bin}: {e}"));
     let _ = url;
-    text.lines()
+    Some(pgbench_tps(&out).unwrap_or_else(|reason| panic!("{reason}")))
+}
+
+/// The `tps = …` figure of a pgbench run, or why there is none: a run that failed (its exit
+/// status) is never read, whatever it printed before failing.
+fn pgbench_tps(out: &std::process::Output) -> Result<f64, String> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "pgbench failed ({}): {}{}",
+            out.status,
+            stdout.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    stdout
+        .lines()
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("pgbench printed no tps figure: {}", stdout.trim()))
+}
+
+/// A failed pgbench run is a failure, not a figure, even when it printed one.
+#[test]
+fn a_failed_pgbench_run_gives_no_figure() {
+    let run = |script: &str| Command::new("sh").args(["-c", script]).output().unwrap();
+    let ok = run("echo 'tps = 1234.5 (without initial connection time)'");
+    assert_eq!(pgbench_tps(&ok), Ok(1234.5));
+    let failed = run("echo 'tps = 1234.5 (without initial connection time)'; echo 'aborted' >&2; exit 2");
+    let reason = pgbench_tps(&failed).unwrap_err();
+    assert!(reason.contains("pgbench failed") && reason.contains("aborted"), "{reason}");
+    assert!(pgbench_tps(&run("echo nothing")).is_err());
 }
 
 #[test]

@@ -717,3 +717,22 @@ fn offline_payments_debit_what_the_guest_still_has(s: Server) {
     s.post("/api/v1/refunds", json!({"op_id": "r", "payment_op_id": "off-1"}))
         .ok();
 }
+
+/// `LOYALTY_TEST_SKIP_PG=1` skips the PostgreSQL half only outside CI; in CI, or with nothing
+/// set, the PostgreSQL tests fail instead of passing without running.
+#[test]
+fn skipping_postgres_is_refused_in_ci() {
+    use server_support::pg_choice;
+    let some = |s: &str| Some(s.to_string());
+    let url = "postgres://postgres@127.0.0.1:5432/loyalty_test";
+    assert_eq!(pg_choice(some(url), None, None), Ok(some(url)));
+    assert_eq!(pg_choice(some(url), some("1"), some("true")), Ok(some(url)));
+    assert_eq!(pg_choice(None, some("1"), None), Ok(None), "skipped when asked, outside CI");
+    assert_eq!(pg_choice(None, some("1"), some("false")), Ok(None));
+    for ci in ["true", "1", "yes"] {
+        let refused = pg_choice(None, some("1"), some(ci)).unwrap_err();
+        assert!(refused.contains("not honoured in CI"), "{refused}");
+    }
+    assert!(pg_choice(None, None, None).is_err(), "no URL and no skip: a failure");
+    assert!(pg_choice(some(""), some("0"), None).is_err());
+}

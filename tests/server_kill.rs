@@ -1,6 +1,9 @@
 //! The real `loyalty-till serve` process killed with SIGKILL and started again, three times, in
 //! the middle of 1,000 bonus payments from a till: afterwards every payment is there exactly
 //! once, no hold is left open, and the ledger's invariants hold. On SQLite and on PostgreSQL.
+//! The till talks to the server through a pass-through proxy that sees each request go in and
+//! its answer come back: every kill is made while a request is at the server unanswered, and the
+//! test checks that each kill cut one (a kill between requests would prove much less).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod server_support;
@@ -125,16 +128,19 @@ fn killed_during_payments(db: Db) {
 
     let port = free_port();
     let server = Arc::new(Mutex::new(start_server(&server_url, port)));
+    let proxy = server_support::proxy::Proxy::start(([127, 0, 0, 1], port).into());
+    let awaiting = Arc::clone(&proxy.awaiting);
     let progress = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicUsize::new(0));
     let killer = {
-        let (server, progress, finished, kills, server_url) = (
+        let (server, progress, finished, kills, server_url, awaiting) = (
             Arc::clone(&server),
             Arc::clone(&progress),
             Arc::clone(&finished),
             Arc::clone(&kills),
             server_url.clone(),
+            awaiting,
         );
         std::thread::Builder::new()
             .name("killer".to_string())
@@ -145,6 +151,11 @@ fn killed_during_payments(db: Db) {
                             return;
                         }
                         std::thread::sleep(Duration::from_millis(1));
+                    }
+                    // Killed while a request is at the server and its answer has not come back.
+                    let patience = Instant::now() + Duration::from_secs(10);
+                    while awaiting.load(Ordering::SeqCst) == 0 && Instant::now() < patience {
+                        std::thread::yield_now();
                     }
                     let mut child = server.lock().unwrap();
                     child.kill().unwrap(); // SIGKILL
@@ -158,7 +169,7 @@ fn killed_during_payments(db: Db) {
     };
 
     let settings = ServerSettings {
-        url: format!("http://127.0.0.1:{port}"),
+        url: proxy.url(),
         token,
         timeout_secs: 5,
         ..ServerSettings::default()
@@ -211,8 +222,14 @@ fn killed_during_payments(db: Db) {
         KILLS_AT.len(),
         "the server was killed mid-run"
     );
+    let cut = proxy.cut.load(Ordering::SeqCst);
     eprintln!(
-        "{db:?}: {PAYMENTS} payments, {} kills, {failures} calls without an answer",
+        "{db:?}: {PAYMENTS} payments, {} kills, {cut} requests cut at the server, {failures} calls without an answer",
+        KILLS_AT.len()
+    );
+    assert!(
+        cut >= KILLS_AT.len(),
+        "every kill cuts a request in flight: {cut} cut by {} kills",
         KILLS_AT.len()
     );
     // Whatever is still in doubt is resolved; then nothing is.

@@ -379,3 +379,122 @@ fn scan_right_after_a_human_keystroke_is_found() {
     };
     assert_eq!(outputs, vec![WedgeOutput::Typed("1".to_string()), scan]);
 }
+
+/// A fast typist: key-downs mostly 60-250 ms apart, but a third of them 30-50 ms after the one
+/// before (a practised digraph) and one in seven 0-15 ms after it (two keys rolled over, pressed
+/// almost at once while the first is still held); each key held 60-150 ms, so keys overlap.
+fn fast_typist_script(rng: &mut Rng) -> Script {
+    let mut script = Script::starting_at(rng.range(0, 1_000_000));
+    let gap = |rng: &mut Rng| match rng.range(0, 20) {
+        0..=2 => rng.range(0, 15),
+        3..=9 => rng.range(30, 50),
+        _ => rng.range(60, 250),
+    };
+    for i in 0..rng.range(1, 30) {
+        let ch = printable(rng);
+        let g = if i == 0 { 0 } else { gap(rng) };
+        script.press(WedgeKey::Char, Some(ch), g, rng.range(60, 150));
+        script.expected.push(ch);
+    }
+    if rng.chance(2) {
+        let g = gap(rng);
+        script.press(WedgeKey::Enter, None, g, rng.range(60, 150));
+        script.expected.push('\n');
+    }
+    script
+}
+
+/// The longest run of consecutive character key-downs each at most `max_gap_ms` after the one
+/// before: what the rule looks at.
+fn longest_fast_run(script: &Script, max_gap_ms: u64) -> usize {
+    let mut longest = 0;
+    let mut run = 0;
+    let mut last: Option<u64> = None;
+    for press in script.presses.iter().filter(|p| p.key == WedgeKey::Char) {
+        run = match last {
+            Some(at) if press.down_ms - at <= max_gap_ms => run + 1,
+            _ => 1,
+        };
+        longest = longest.max(run);
+        last = Some(press.down_ms);
+    }
+    longest
+}
+
+/// What happens to fast typists. Whatever they type comes out, every character once and in
+/// order. Only a run of six or more keys each within 50 ms of the last (the rule's `min_len`
+/// and `max_gap_ms`) can be taken for a scan; then it goes to `identify` instead of the field
+/// (nothing is lost, but it is not typing). The figures say how often that happens to this
+/// typist.
+#[test]
+fn fast_typists_lose_nothing_and_only_six_fast_keys_in_a_row_can_look_like_a_scan() {
+    let mut rng = Rng(0x51ed_270b_2d3e_a4f1);
+    let (mut with_fast_run, mut taken_for_scan, mut streams_wrong, mut tick_dependent) = (0, 0, 0, 0);
+    for _ in 0..SEQUENCES {
+        let script = fast_typist_script(&mut rng);
+        let events = script.events(&mut rng);
+        let outputs = classify(&events, None);
+        if normalise(classify(&events, Some(rng.range(1, 40)))) != normalise(outputs.clone()) {
+            tick_dependent += 1;
+        }
+        let found = scans(&outputs);
+        // A scan's terminator is not part of its text; everything else comes out as typed.
+        let mut expected = script.expected.clone();
+        if found.last().is_some_and(|(_, _, terminated)| *terminated) {
+            expected.pop();
+        }
+        if all_text(&outputs) != expected {
+            streams_wrong += 1;
+        }
+        let fast_run = longest_fast_run(&script, BurstConfig::default().max_gap_ms);
+        if fast_run >= BurstConfig::default().min_len {
+            with_fast_run += 1;
+            taken_for_scan += usize::from(!found.is_empty());
+        } else {
+            assert!(found.is_empty(), "a typist with at most {fast_run} fast keys in a row taken for a scan");
+        }
+    }
+    println!(
+        "fast typists: {SEQUENCES} sequences of 1-30 keys; {with_fast_run} hold six or more keys \
+         each within 50 ms of the last, {taken_for_scan} of them taken for a scan; released text \
+         differs from the input in {streams_wrong}; depends on ticks in {tick_dependent}"
+    );
+    assert_eq!(streams_wrong, 0, "nothing lost or reordered");
+    assert_eq!(tick_dependent, 0);
+}
+
+/// The limit, case by case: six keys rolled over 30-50 ms apart. Followed by the next key 80 ms
+/// later, they stay typing; followed by a pause of 120 ms or by Enter within 50 ms, they are
+/// taken for a scan.
+#[test]
+fn six_keys_in_a_row_under_50_ms_are_the_limit() {
+    let typed = |gaps: &[u64], after: Option<(u64, Keystroke)>| {
+        let mut events = Vec::new();
+        let mut at = 1_000;
+        for (i, ch) in "123456".chars().enumerate() {
+            at += if i == 0 { 0 } else { gaps[i - 1] };
+            events.push(char_key(ch, at, true));
+            // Held 90 ms: the next keys go down before it comes up.
+            events.push(char_key(ch, at + 90, false));
+        }
+        if let Some((gap, mut key)) = after {
+            key.at_ms = at + gap;
+            events.push(key);
+        }
+        events.sort_by_key(|k| k.at_ms);
+        classify(&events, Some(16))
+    };
+    let rolled = [30, 50, 35, 45, 40];
+    // Five fast keys and a slower one: typing.
+    let outputs = typed(&[30, 50, 35, 45, 60], None);
+    assert_eq!(normalise(outputs), vec![WedgeOutput::Typed("123456".into())]);
+    // Six fast keys, then the next key 80 ms later: ambiguous, released as typing.
+    let outputs = typed(&rolled, Some((80, char_key('7', 0, true))));
+    assert_eq!(normalise(outputs), vec![WedgeOutput::Typed("1234567".into())]);
+    // Six fast keys, then a pause: taken for a scan.
+    let outputs = typed(&rolled, None);
+    assert_eq!(scans(&outputs), vec![("123456".to_string(), 1_000, false)]);
+    // Six fast keys, then Enter 40 ms later: taken for a scan.
+    let outputs = typed(&rolled, Some((40, enter(0))));
+    assert_eq!(scans(&outputs), vec![("123456".to_string(), 1_000, true)]);
+}

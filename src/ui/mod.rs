@@ -43,6 +43,8 @@ pub struct TillApp {
     config: Config,
     config_saver: Option<ConfigSaver>,
     scenario: VecDeque<Event>,
+    /// The scenario whose end is still to be logged (the screenshot script checks the line).
+    scenario_to_report: Option<Scenario>,
     devices: devices::DeviceInputs,
     paste: paste::ClipboardPaste,
     /// Scanner bursts typed into our window by keyboards not captured by device.
@@ -95,6 +97,7 @@ impl TillApp {
             config: options.config,
             config_saver: options.config_file.map(ConfigSaver::spawn).transpose()?,
             scenario: options.scenario.map(scenario_events).unwrap_or_default(),
+            scenario_to_report: options.scenario,
             menu_open: false,
             export: support::ExportPanel::new(&options.paths),
             device_screen,
@@ -369,6 +372,22 @@ impl TillApp {
                 break;
             };
             self.session.dispatch(event);
+        }
+        if ready
+            && !self.session.state.is_busy()
+            && self.scenario.is_empty()
+            && let Some(scenario) = self.scenario_to_report.take()
+        {
+            let screen = if self.device_screen.is_open() {
+                "devices"
+            } else {
+                screen_name(&self.session.state.screen)
+            };
+            let error = match &self.session.state.notice {
+                Some(notice) if notice.level == NoticeLevel::Error => notice.key,
+                _ => "none",
+            };
+            tracing::info!("{}", scenario_report(scenario, screen, error));
         }
     }
 
@@ -645,6 +664,34 @@ fn start_stamp() -> String {
     }
     digits.reverse();
     String::from_utf8(digits).unwrap_or_default()
+}
+
+/// The line `--scenario` logs once its events are done, read by `scripts/screenshots.sh` to
+/// check that each picture shows the screen it is named after and no error:
+/// `scenario done reached screen done, error none`.
+pub fn scenario_report(scenario: Scenario, screen: &str, error: &str) -> String {
+    let name = clap::ValueEnum::to_possible_value(&scenario).map(|v| v.get_name().to_string());
+    format!(
+        "scenario {} reached screen {screen}, error {error}",
+        name.unwrap_or_default()
+    )
+}
+
+/// A screen's name as `--scenario` spells the scenario that ends on it.
+pub fn screen_name(screen: &Screen) -> &'static str {
+    match screen {
+        Screen::Idle => "idle",
+        Screen::AddGuest => "add-guest",
+        Screen::Order => "order",
+        Screen::Guest => "guest",
+        Screen::Stamps => "stamps",
+        Screen::Promotions => "promotions",
+        Screen::ConfirmReplace { .. } => "replace",
+        Screen::PaymentChoice { .. } => "payment-choice",
+        Screen::Payment { .. } => "payment",
+        Screen::Processing { .. } => "processing",
+        Screen::Done { .. } => "done",
+    }
 }
 
 /// The demo visit a scenario drives, event by event, through the real workflow.

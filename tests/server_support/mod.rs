@@ -3,7 +3,8 @@
 //! clock the test moves, an HTTP client, and the ledger's invariants checked when it ends.
 //!
 //! PostgreSQL comes from `LOYALTY_TEST_PG_URL` (`scripts/test.sh` starts a throwaway server and
-//! sets it). Without it PostgreSQL tests fail, unless `LOYALTY_TEST_SKIP_PG=1` says to skip them.
+//! sets it). Without it PostgreSQL tests fail, unless `LOYALTY_TEST_SKIP_PG=1` says to skip them
+//! (printed loudly; never honoured when `CI` is set).
 
 pub mod proxy;
 
@@ -41,18 +42,40 @@ pub fn rub(roubles: i64) -> i64 {
     roubles * 100
 }
 
-/// The PostgreSQL URL, or None when PostgreSQL tests are explicitly skipped.
+/// The PostgreSQL URL, or None when PostgreSQL tests are explicitly skipped (never in CI).
 pub fn pg_url() -> Option<String> {
-    match std::env::var("LOYALTY_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("LOYALTY_TEST_SKIP_PG").as_deref() == Ok("1") => {
-            eprintln!("PostgreSQL test skipped: LOYALTY_TEST_SKIP_PG=1");
+    let var = |name: &str| std::env::var(name).ok();
+    match pg_choice(var("LOYALTY_TEST_PG_URL"), var("LOYALTY_TEST_SKIP_PG"), var("CI")) {
+        Ok(Some(url)) => Some(url),
+        Ok(None) => {
+            // Straight to stderr, past the test harness's capture: a skip must be seen, since the
+            // test itself is then reported as passed.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n#### POSTGRESQL TEST SKIPPED (LOYALTY_TEST_SKIP_PG=1): only the SQLite half was checked ####"
+            );
             None
         }
-        _ => panic!(
-            "LOYALTY_TEST_PG_URL is not set: run the tests with scripts/test.sh (it starts PostgreSQL), \
-             or set LOYALTY_TEST_SKIP_PG=1 to skip the PostgreSQL half"
+        Err(reason) => panic!("{reason}"),
+    }
+}
+
+/// What the PostgreSQL tests do, from `LOYALTY_TEST_PG_URL`, `LOYALTY_TEST_SKIP_PG` and `CI`: run
+/// on the URL, skip (only when asked, and never in CI), or fail with the reason.
+pub fn pg_choice(url: Option<String>, skip: Option<String>, ci: Option<String>) -> Result<Option<String>, String> {
+    let in_ci = ci.is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+    match url {
+        Some(url) if !url.is_empty() => Ok(Some(url)),
+        _ if skip.as_deref() == Some("1") && in_ci => Err(
+            "LOYALTY_TEST_SKIP_PG=1 is not honoured in CI (CI is set): the PostgreSQL half must run; \
+             set LOYALTY_TEST_PG_URL (scripts/test.sh starts a server)"
+                .to_string(),
         ),
+        _ if skip.as_deref() == Some("1") => Ok(None),
+        _ => Err("LOYALTY_TEST_PG_URL is not set: run the tests with scripts/test.sh (it starts PostgreSQL), \
+                  or set LOYALTY_TEST_SKIP_PG=1 to skip the PostgreSQL half (never honoured in CI)"
+            .to_string()),
     }
 }
 

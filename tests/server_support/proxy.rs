@@ -25,6 +25,19 @@ pub struct Proxy {
     fault: Arc<AtomicU8>,
     /// Answers dropped so far.
     pub lost: Arc<AtomicUsize>,
+    /// Requests passed to the server whose answer has not started coming back yet.
+    pub awaiting: Arc<AtomicUsize>,
+    /// Requests passed to the server whose connection closed before any answer came: cut in
+    /// flight (the server died or was reset mid-request).
+    pub cut: Arc<AtomicUsize>,
+}
+
+/// The proxy's counters, shared by the two directions of every connection.
+#[derive(Clone)]
+struct Counters {
+    lost: Arc<AtomicUsize>,
+    awaiting: Arc<AtomicUsize>,
+    cut: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -32,8 +45,12 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let fault = Arc::new(AtomicU8::new(Fault::Pass as u8));
-        let lost = Arc::new(AtomicUsize::new(0));
-        let (f, l) = (Arc::clone(&fault), Arc::clone(&lost));
+        let counters = Counters {
+            lost: Arc::new(AtomicUsize::new(0)),
+            awaiting: Arc::new(AtomicUsize::new(0)),
+            cut: Arc::new(AtomicUsize::new(0)),
+        };
+        let (f, c) = (Arc::clone(&fault), counters.clone());
         std::thread::Builder::new()
             .name("proxy-accept".to_string())
             .spawn(move || {
@@ -49,11 +66,17 @@ impl Proxy {
                     };
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
-                    pump(client, server, Arc::clone(&f), Arc::clone(&l));
+                    pump(client, server, Arc::clone(&f), c.clone());
                 }
             })
             .unwrap();
-        Proxy { addr, fault, lost }
+        Proxy {
+            addr,
+            fault,
+            lost: counters.lost,
+            awaiting: counters.awaiting,
+            cut: counters.cut,
+        }
     }
 
     pub fn set(&self, fault: Fault) {
@@ -65,7 +88,10 @@ impl Proxy {
     }
 }
 
-fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, lost: Arc<AtomicUsize>) {
+fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, counters: Counters) {
+    // This connection has a request at the server and no answer back yet.
+    let waiting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (w_up, c_up) = (Arc::clone(&waiting), counters.clone());
     let (mut c_read, mut c_write) = (client.try_clone().unwrap(), client);
     let (mut s_read, mut s_write) = (server.try_clone().unwrap(), server);
     let (c_close, s_close) = (c_write.try_clone().unwrap(), s_write.try_clone().unwrap());
@@ -91,6 +117,9 @@ fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, lost: Arc<At
                 if s_write.write_all(&buf[..n]).is_err() {
                     break;
                 }
+                if !w_up.swap(true, Ordering::SeqCst) {
+                    c_up.awaiting.fetch_add(1, Ordering::SeqCst);
+                }
             }
             let _ = s_write.shutdown(Shutdown::Both);
             let _ = c_close.shutdown(Shutdown::Both);
@@ -102,11 +131,20 @@ fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, lost: Arc<At
             let mut buf = [0u8; 16 * 1024];
             loop {
                 let n = match s_read.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) | Err(_) => {
+                        if waiting.swap(false, Ordering::SeqCst) {
+                            counters.awaiting.fetch_sub(1, Ordering::SeqCst);
+                            counters.cut.fetch_add(1, Ordering::SeqCst);
+                        }
+                        break;
+                    }
                     Ok(n) => n,
                 };
+                if waiting.swap(false, Ordering::SeqCst) {
+                    counters.awaiting.fetch_sub(1, Ordering::SeqCst);
+                }
                 if fault.load(Ordering::SeqCst) == Fault::LoseAnswer as u8 {
-                    lost.fetch_add(1, Ordering::SeqCst);
+                    counters.lost.fetch_add(1, Ordering::SeqCst);
                     break;
                 }
                 if c_write.write_all(&buf[..n]).is_err() {
