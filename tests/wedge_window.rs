@@ -86,17 +86,26 @@ fn a_burst_in_the_code_field_is_a_scan_and_typing_stays_typing() {
     assert!(harness.state().state().guest.is_none());
     assert!(!harness.state().state().is_busy(), "typing identified nobody");
 
-    // A scanner's burst: the guest is identified, and the field holds only the person's typing.
-    burst(&mut harness, "2000000000015");
-    common::step_until(&mut harness, WAIT, "Анна from the scanner burst", |s| {
-        s.guest.is_some()
+    // A scanner's burst of a card nobody has: it goes to identify (refused), and the field still
+    // holds exactly what the person typed.
+    burst(&mut harness, "2000000000992");
+    common::step_until(&mut harness, WAIT, "the unknown card refused", |s| {
+        !s.is_busy() && s.notice.is_some()
     });
-    assert_eq!(harness.state().state().guest.as_ref().unwrap().name, "Анна Смирнова");
+    assert_eq!(harness.state().state().notice.as_ref().unwrap().key, "err-unknown-code");
     assert_eq!(
         harness.state().state().fields.code,
         "100001",
         "the field holds what the person typed, and nothing of the scan"
     );
+    assert_eq!(harness.state().state().screen, Screen::AddGuest);
+
+    // A known card's burst: the guest is identified (which empties the code field, by design).
+    burst(&mut harness, "2000000000015");
+    common::step_until(&mut harness, WAIT, "Анна from the scanner burst", |s| {
+        s.guest.is_some()
+    });
+    assert_eq!(harness.state().state().guest.as_ref().unwrap().name, "Анна Смирнова");
 }
 
 #[test]
