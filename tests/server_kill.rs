@@ -2,8 +2,9 @@
 //! the middle of 1,000 bonus payments from a till: afterwards every payment is there exactly
 //! once, no hold is left open, and the ledger's invariants hold. On SQLite and on PostgreSQL.
 //! The till talks to the server through a pass-through proxy that sees each request go in and
-//! its answer come back: every kill is made while a request is at the server unanswered, and the
-//! test checks that each kill cut one (a kill between requests would prove much less).
+//! its answer come back: each kill is made while a request is at the server unanswered, and the
+//! test checks that it cut one (a kill between requests would prove much less). An answer can
+//! still slip out between the look and the kill; that kill is then repeated, up to five times.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod server_support;
@@ -80,6 +81,18 @@ fn start_server(db_url: &str, port: u16) -> Child {
     child
 }
 
+/// Kills the server when the test ends, passed or failed: none is left running.
+struct KillOnDrop(Arc<Mutex<Child>>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.0.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn killed_during_payments(db: Db) {
     let dir = tempfile::TempDir::new().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -128,20 +141,23 @@ fn killed_during_payments(db: Db) {
 
     let port = free_port();
     let server = Arc::new(Mutex::new(start_server(&server_url, port)));
+    let _server_guard = KillOnDrop(Arc::clone(&server));
     let proxy = server_support::proxy::Proxy::start(([127, 0, 0, 1], port).into());
-    let awaiting = Arc::clone(&proxy.awaiting);
+    let (awaiting, cut) = (Arc::clone(&proxy.awaiting), Arc::clone(&proxy.cut));
+    // Kills that cut a request in flight.
+    let cutting_kills = Arc::new(AtomicUsize::new(0));
     let progress = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicUsize::new(0));
     let killer = {
-        let (server, progress, finished, kills, server_url, awaiting) = (
+        let (server, progress, finished, kills, server_url) = (
             Arc::clone(&server),
             Arc::clone(&progress),
             Arc::clone(&finished),
             Arc::clone(&kills),
             server_url.clone(),
-            awaiting,
         );
+        let cutting_kills = Arc::clone(&cutting_kills);
         std::thread::Builder::new()
             .name("killer".to_string())
             .spawn(move || {
@@ -152,17 +168,25 @@ fn killed_during_payments(db: Db) {
                         }
                         std::thread::sleep(Duration::from_millis(1));
                     }
-                    // Killed while a request is at the server and its answer has not come back.
-                    let patience = Instant::now() + Duration::from_secs(10);
-                    while awaiting.load(Ordering::SeqCst) == 0 && Instant::now() < patience {
-                        std::thread::yield_now();
+                    for _attempt in 0..5 {
+                        // Killed while a request is at the server and its answer has not come back.
+                        let patience = Instant::now() + Duration::from_secs(10);
+                        while awaiting.load(Ordering::SeqCst) == 0 && Instant::now() < patience {
+                            std::thread::yield_now();
+                        }
+                        let cut_before = cut.load(Ordering::SeqCst);
+                        let mut child = server.lock().unwrap();
+                        child.kill().unwrap(); // SIGKILL
+                        child.wait().unwrap();
+                        kills.fetch_add(1, Ordering::SeqCst);
+                        // The proxy sees the connection close well within this.
+                        std::thread::sleep(Duration::from_millis(300));
+                        *child = start_server(&server_url, port);
+                        if cut.load(Ordering::SeqCst) > cut_before {
+                            cutting_kills.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
                     }
-                    let mut child = server.lock().unwrap();
-                    child.kill().unwrap(); // SIGKILL
-                    child.wait().unwrap();
-                    kills.fetch_add(1, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(300));
-                    *child = start_server(&server_url, port);
                 }
             })
             .unwrap()
@@ -217,20 +241,16 @@ fn killed_during_payments(db: Db) {
     }
     finished.store(true, Ordering::SeqCst);
     killer.join().unwrap();
-    assert_eq!(
-        kills.load(Ordering::SeqCst),
-        KILLS_AT.len(),
-        "the server was killed mid-run"
-    );
-    let cut = proxy.cut.load(Ordering::SeqCst);
+    let (kills, cutting_kills) = (kills.load(Ordering::SeqCst), cutting_kills.load(Ordering::SeqCst));
     eprintln!(
-        "{db:?}: {PAYMENTS} payments, {} kills, {cut} requests cut at the server, {failures} calls without an answer",
-        KILLS_AT.len()
+        "{db:?}: {PAYMENTS} payments, {kills} kills, {cutting_kills} of them with a request at the server \
+         unanswered ({} requests cut in all), {failures} calls without an answer",
+        proxy.cut.load(Ordering::SeqCst)
     );
-    assert!(
-        cut >= KILLS_AT.len(),
-        "every kill cuts a request in flight: {cut} cut by {} kills",
-        KILLS_AT.len()
+    assert_eq!(
+        cutting_kills,
+        KILLS_AT.len(),
+        "at each of {KILLS_AT:?} payments the server is killed with a request in flight"
     );
     // Whatever is still in doubt is resolved; then nothing is.
     till.resolve(true).unwrap();
@@ -246,9 +266,11 @@ fn killed_during_payments(db: Db) {
     assert_eq!(commits, PAYMENTS);
     drop(till);
 
-    let mut child = Arc::try_unwrap(server).ok().unwrap().into_inner().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    {
+        let mut child = server.lock().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 
     // The server's ledger: every payment once (100 spent, 45 accrued), no hold open.
     let expected = START_BALANCE - PAYMENTS as i64 * (100 - 45);
