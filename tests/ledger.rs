@@ -941,7 +941,10 @@ fn random_operations_keep_the_ledger_consistent() {
         let guest = f.ledger.add_guest(&format!("Гость {n}"), None, group, NOW).unwrap();
         model.add_guest(guest, rules(limit));
         let expected = model.credit(guest, rub(500));
-        assert_eq!(f.ledger.credit(&format!("seed{n}"), guest, rub(500), "seed", NOW), expected);
+        assert_eq!(
+            f.ledger.credit(&format!("seed{n}"), guest, rub(500), "seed", NOW),
+            expected
+        );
         guests.push(guest);
     }
 
@@ -1006,7 +1009,9 @@ fn random_operations_keep_the_ledger_consistent() {
                     let expected = model.void(h.id, now);
                     let got = f.ledger.void_hold(&op_id, h.id, now);
                     assert_eq!(got, expected, "step {step}: void");
-                    *outcomes.entry(if got.is_ok() { "void" } else { refusal(&got) }).or_default() += 1;
+                    *outcomes
+                        .entry(if got.is_ok() { "void" } else { refusal(&got) })
+                        .or_default() += 1;
                 }
             }
             4 => {
@@ -1030,7 +1035,9 @@ fn random_operations_keep_the_ledger_consistent() {
                 let expected = model.debit(guest, amount, now);
                 let got = f.ledger.debit(&op_id, guest, amount, "random", now);
                 assert_eq!(got, expected, "step {step}: debit");
-                *outcomes.entry(if got.is_ok() { "debit" } else { refusal(&got) }).or_default() += 1;
+                *outcomes
+                    .entry(if got.is_ok() { "debit" } else { refusal(&got) })
+                    .or_default() += 1;
             }
         }
         f.assert_invariants();

@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 const VERA_CARD: &str = "2000000000039";
 /// The owner's caps for these tests.
-const PER_GUEST: i64 = 300_00;
-const PER_SHIFT: i64 = 500_00;
+const PER_GUEST: i64 = 30_000; // 300 ₽
+const PER_SHIFT: i64 = 50_000; // 500 ₽
 const SHIFT_HOURS: i64 = 8;
 /// A check of 1 000 ₽: half of it (500 ₽) may be paid with bonuses, above both caps.
-const SUBTOTAL: i64 = 1_000_00;
+const SUBTOTAL: i64 = 100_000; // 1 000 ₽
 
 struct TillClock(Arc<AtomicI64>);
 
@@ -47,13 +47,19 @@ fn server() -> (Server, Guests) {
     let store = Arc::clone(&s.handle.store);
     let (anna, boris, group) = (s.ids.anna, s.ids.boris, s.ids.group);
     let vera = s.handle.block_on(async move {
-        store.credit("seed-boris", boris, Kopecks(rub(1_000)), START).await.unwrap();
+        store
+            .credit("seed-boris", boris, Kopecks(rub(1_000)), START)
+            .await
+            .unwrap();
         let vera = store.add_guest(ORG, "Vera", None, group, START).await.unwrap();
         store
             .add_identifier(vera, IdentifierKind::CardBarcode, VERA_CARD)
             .await
             .unwrap();
-        store.credit("seed-vera", vera, Kopecks(rub(1_000)), START).await.unwrap();
+        store
+            .credit("seed-vera", vera, Kopecks(rub(1_000)), START)
+            .await
+            .unwrap();
         vera
     });
     (s, Guests { anna, boris, vera })
@@ -122,7 +128,13 @@ fn spend(backend: &mut ServerBackend, op: &str, guest: GuestId, amount: i64) {
         .unwrap();
     assert!(hold.hold_id < 0, "a hold granted by the till itself");
     let receipt = backend
-        .commit_payment(&format!("{op}-pay"), guest, Some(hold.hold_id), Kopecks(amount), &check())
+        .commit_payment(
+            &format!("{op}-pay"),
+            guest,
+            Some(hold.hold_id),
+            Kopecks(amount),
+            &check(),
+        )
         .unwrap();
     assert_eq!(receipt.spent, Kopecks(amount));
 }
@@ -228,7 +240,11 @@ fn a_restart_in_the_middle_of_a_shift_keeps_the_cap() {
     assert_eq!(backend.journal().count_pending().unwrap(), 0);
     meet_guests(&mut backend);
     till.proxy.set(Fault::Down);
-    assert_eq!(offline_max(&mut backend, g.vera), 0, "the shift's 500 were spent before the restart");
+    assert_eq!(
+        offline_max(&mut backend, g.vera),
+        0,
+        "the shift's 500 were spent before the restart"
+    );
     refused_over(&mut backend, "vera-1", g.vera, rub(1), 0);
     assert_eq!(offline_max(&mut backend, g.anna), 0);
 

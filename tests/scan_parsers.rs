@@ -763,7 +763,9 @@ fn app_tokens_match_known_answers() {
     for (n, (key, token, expected)) in token_vectors().into_iter().enumerate() {
         // Our signer writes exactly the known token...
         let (signed, issued_at) = match &expected {
-            Payload::GuestToken { guest_code, issued_at } => (sign_guest_token(key, guest_code, *issued_at), *issued_at),
+            Payload::GuestToken { guest_code, issued_at } => {
+                (sign_guest_token(key, guest_code, *issued_at), *issued_at)
+            }
             Payload::GiftToken {
                 guest_code,
                 gift_code,
@@ -774,7 +776,11 @@ fn app_tokens_match_known_answers() {
         assert_eq!(signed, token, "vector {n}");
         // ...and the parser accepts it a minute later, and refuses it with another key or with
         // any one signature digit changed.
-        assert_eq!(parse_payload(token, key, issued_at + 60, 600), Ok(expected), "vector {n}");
+        assert_eq!(
+            parse_payload(token, key, issued_at + 60, 600),
+            Ok(expected),
+            "vector {n}"
+        );
         assert_eq!(
             parse_payload(token, b"another-key", issued_at + 60, 600),
             Err(PayloadError::Forged),

@@ -305,7 +305,10 @@ fn a_failed_pgbench_run_gives_no_figure() {
     assert_eq!(pgbench_tps(&ok), Ok(1234.5));
     let failed = run("echo 'tps = 1234.5 (without initial connection time)'; echo 'aborted' >&2; exit 2");
     let reason = pgbench_tps(&failed).unwrap_err();
-    assert!(reason.contains("pgbench failed") && reason.contains("aborted"), "{reason}");
+    assert!(
+        reason.contains("pgbench failed") && reason.contains("aborted"),
+        "{reason}"
+    );
     assert!(pgbench_tps(&run("echo nothing")).is_err());
 }
 

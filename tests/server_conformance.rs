@@ -727,7 +727,11 @@ fn skipping_postgres_is_refused_in_ci() {
     let url = "postgres://postgres@127.0.0.1:5432/loyalty_test";
     assert_eq!(pg_choice(some(url), None, None), Ok(some(url)));
     assert_eq!(pg_choice(some(url), some("1"), some("true")), Ok(some(url)));
-    assert_eq!(pg_choice(None, some("1"), None), Ok(None), "skipped when asked, outside CI");
+    assert_eq!(
+        pg_choice(None, some("1"), None),
+        Ok(None),
+        "skipped when asked, outside CI"
+    );
     assert_eq!(pg_choice(None, some("1"), some("false")), Ok(None));
     for ci in ["true", "1", "yes"] {
         let refused = pg_choice(None, some("1"), some(ci)).unwrap_err();

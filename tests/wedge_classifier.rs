@@ -451,7 +451,10 @@ fn fast_typists_lose_nothing_and_only_six_fast_keys_in_a_row_can_look_like_a_sca
             with_fast_run += 1;
             taken_for_scan += usize::from(!found.is_empty());
         } else {
-            assert!(found.is_empty(), "a typist with at most {fast_run} fast keys in a row taken for a scan");
+            assert!(
+                found.is_empty(),
+                "a typist with at most {fast_run} fast keys in a row taken for a scan"
+            );
         }
     }
     println!(

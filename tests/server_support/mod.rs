@@ -73,9 +73,11 @@ pub fn pg_choice(url: Option<String>, skip: Option<String>, ci: Option<String>) 
                 .to_string(),
         ),
         _ if skip.as_deref() == Some("1") => Ok(None),
-        _ => Err("LOYALTY_TEST_PG_URL is not set: run the tests with scripts/test.sh (it starts PostgreSQL), \
+        _ => Err(
+            "LOYALTY_TEST_PG_URL is not set: run the tests with scripts/test.sh (it starts PostgreSQL), \
                   or set LOYALTY_TEST_SKIP_PG=1 to skip the PostgreSQL half (never honoured in CI)"
-            .to_string()),
+                .to_string(),
+        ),
     }
 }
 
