@@ -681,3 +681,78 @@ pub(super) async fn history(
     let history = app.store.history(&caller, guest, limit).await?;
     Ok(axum::Json(history.into_iter().map(Into::into).collect()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(response: Response) -> (StatusCode, Option<String>, String) {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        let bytes = runtime
+            .ok()
+            .and_then(|rt| rt.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).ok())
+            .unwrap_or_default();
+        (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[test]
+    fn a_storage_failure_answers_a_generic_reason_without_the_databases_words() {
+        for error in [
+            LoyaltyError::Storage("22021: invalid byte sequence for encoding \"UTF8\": 0x00".to_string()),
+            LoyaltyError::Unavailable("cannot connect to postgres://loyalty@db.local/loyalty".to_string()),
+        ] {
+            let (status, content_type, body) = answered(ApiError::from(error).into_response());
+            assert!(status.is_server_error());
+            assert_eq!(content_type.as_deref(), Some("application/json"));
+            let body: ErrorBody = serde_json::from_str(&body).unwrap_or_else(|_| ErrorBody {
+                error: String::new(),
+                reason: String::new(),
+                ledger: None,
+            });
+            assert!(!body.error.is_empty() && !body.reason.is_empty());
+            assert_eq!(body.ledger, None, "no error text of the store");
+            for word in ["22021", "UTF8", "postgres", "db.local"] {
+                assert!(!body.reason.contains(word), "{}", body.reason);
+            }
+        }
+    }
+
+    #[test]
+    fn a_plain_text_refusal_becomes_a_json_body_without_its_text() {
+        let plain = (StatusCode::BAD_REQUEST, "Failed to deserialize query string: +79161234567").into_response();
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        let json = runtime.ok().map(|rt| rt.block_on(errors_as_json(plain)));
+        let (status, content_type, body) = answered(json.unwrap_or_default());
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(content_type.as_deref(), Some("application/json"));
+        assert!(body.contains("\"error\":\"bad_request\""), "{body}");
+        assert!(!body.contains("79161234567"), "{body}");
+        // Our own JSON answers and successes pass unchanged.
+        let ours = ApiError::bad("bad_id", "the guest id must be a positive integer").into_response();
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        let passed = runtime.ok().map(|rt| rt.block_on(errors_as_json(ours)));
+        let (_, _, body) = answered(passed.unwrap_or_default());
+        assert!(body.contains("bad_id"), "{body}");
+    }
+
+    #[test]
+    fn a_body_is_refused_without_quoting_it() {
+        let error = serde_json::from_str::<wire::IdentifyRequest>(r#"{"kind": "manual", "payload": 79161234567}"#)
+            .err()
+            .map(|e| refused_body(&e));
+        let reason = error.map(|e| (e.code, e.reason)).unwrap_or_default();
+        assert_eq!(reason.0, "malformed_json");
+        assert!(!reason.1.contains("79161234567"), "{}", reason.1);
+        let missing = serde_json::from_str::<wire::VoidRequest>("{}")
+            .err()
+            .map(|e| refused_body(&e).reason)
+            .unwrap_or_default();
+        assert!(missing.contains("missing field `op_id`"), "{missing}");
+    }
+}
