@@ -725,7 +725,11 @@ mod tests {
 
     #[test]
     fn a_plain_text_refusal_becomes_a_json_body_without_its_text() {
-        let plain = (StatusCode::BAD_REQUEST, "Failed to deserialize query string: +79161234567").into_response();
+        let plain = (
+            StatusCode::BAD_REQUEST,
+            "Failed to deserialize query string: +79161234567",
+        )
+            .into_response();
         let runtime = tokio::runtime::Builder::new_current_thread().build();
         let json = runtime.ok().map(|rt| rt.block_on(errors_as_json(plain)));
         let (status, content_type, body) = answered(json.unwrap_or_default());
