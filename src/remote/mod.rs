@@ -21,13 +21,13 @@ pub mod journal;
 use crate::backend::{BackendKind, Clock, LoyaltyBackend};
 use crate::domain::{
     CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError, PaymentReceipt,
-    RefundReceipt, ScanEvent, SpendQuote,
+    ScanEvent, SpendQuote,
 };
 use crate::money::Kopecks;
-use crate::server::api::ErrorBody;
+use crate::wire::{self, ErrorBody};
 use journal::{Entry, Journal, OpKind, OpState};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -206,7 +206,7 @@ impl ServerBackend {
         match entry.kind {
             OpKind::Hold => {
                 // The server has it, the cashier never got it: release it.
-                if let Some(receipt) = self.resend::<HoldReceipt>(entry)? {
+                if let Some(receipt) = self.resend::<wire::HoldReceipt>(entry)? {
                     self.journal.set_hold_id(&entry.op_id, receipt.hold_id)?;
                     tracing::info!(op = %entry.op_id, hold = receipt.hold_id, "hold in doubt found; voiding it");
                     self.void_in_journal(receipt.hold_id)?;
@@ -228,7 +228,7 @@ impl ServerBackend {
                     }
                     return Ok(());
                 }
-                if self.resend::<PaymentReceipt>(entry)?.is_none()
+                if self.resend::<wire::PaymentReceipt>(entry)?.is_none()
                     && let Some(hold) = entry.hold_id
                 {
                     // Refused (the hold expired meanwhile): make sure nothing stays held.
@@ -237,7 +237,7 @@ impl ServerBackend {
             }
             OpKind::Void => {
                 let hold = entry.hold_id.unwrap_or_default();
-                match self.send_entry::<Value>(entry)? {
+                match self.send_entry::<wire::VoidAnswer>(entry)? {
                     Sent::Ok(_) => self
                         .journal
                         .settle(&entry.op_id, OpState::Done, None, self.clock.now())?,
@@ -262,7 +262,7 @@ impl ServerBackend {
                 }
             }
             OpKind::Refund => {
-                self.resend::<RefundReceipt>(entry)?;
+                self.resend::<wire::RefundReceipt>(entry)?;
             }
         }
         Ok(())
@@ -272,10 +272,15 @@ impl ServerBackend {
     fn reverse_commit(&mut self, commit: &Entry) -> Result<(), LoyaltyError> {
         if commit.state == OpState::Pending {
             // Learn its receipt first (a repeat returns the first result).
-            self.resend::<PaymentReceipt>(commit)?;
+            self.resend::<wire::PaymentReceipt>(commit)?;
         }
         let op_id = self.own_op("refund");
-        let body = json!({ "op_id": op_id, "payment_op_id": commit.op_id }).to_string();
+        let body = to_body(&wire::RefundRequest {
+            op_id: op_id.clone(),
+            payment_op_id: commit.op_id.clone(),
+            payment_till: None,
+            amount: None,
+        })?;
         self.journal.record(
             &op_id,
             OpKind::Refund,
@@ -285,7 +290,7 @@ impl ServerBackend {
             self.clock.now(),
         )?;
         let entry = self.journal.get(&op_id)?.ok_or(LoyaltyError::UnknownPayment)?;
-        if self.resend::<RefundReceipt>(&entry)?.is_some() {
+        if self.resend::<wire::RefundReceipt>(&entry)?.is_some() {
             tracing::warn!(op = %commit.op_id, "a payment the cashier abandoned was refunded in full");
             self.journal
                 .settle(&commit.op_id, OpState::Cancelled, None, self.clock.now())?;
@@ -297,7 +302,7 @@ impl ServerBackend {
     fn void_in_journal(&mut self, hold: HoldId) -> Result<(), LoyaltyError> {
         let op_id = self.own_op("void");
         let path = format!("/api/v1/holds/{hold}/void");
-        let body = json!({ "op_id": op_id }).to_string();
+        let body = to_body(&wire::VoidRequest { op_id: op_id.clone() })?;
         self.journal
             .record(&op_id, OpKind::Void, &path, &body, Some(hold), self.clock.now())?;
         let entry = self.journal.get(&op_id)?.ok_or(LoyaltyError::UnknownHold)?;
@@ -334,7 +339,7 @@ impl ServerBackend {
                 let value: T = serde_json::from_str(&text)
                     .map_err(|e| LoyaltyError::Storage(format!("the server's answer is not understood: {e}")))?;
                 if entry.kind == OpKind::Hold
-                    && let Ok(receipt) = serde_json::from_str::<HoldReceipt>(&text)
+                    && let Ok(receipt) = serde_json::from_str::<wire::HoldReceipt>(&text)
                 {
                     self.journal.set_hold_id(&entry.op_id, receipt.hold_id)?;
                 }
@@ -375,10 +380,10 @@ impl ServerBackend {
         op_id: &str,
         kind: OpKind,
         path: &str,
-        body: &Value,
+        body: &impl Serialize,
         hold: Option<HoldId>,
     ) -> Result<Sent<T>, LoyaltyError> {
-        let body = body.to_string();
+        let body = to_body(body)?;
         if let Some(first) = self.journal.get(op_id)? {
             // The workflow repeated an operation: send what was first recorded.
             if first.body != body {
@@ -406,8 +411,8 @@ impl ServerBackend {
         self.read(answer(request.send()))
     }
 
-    fn post_read<T: DeserializeOwned>(&mut self, path: &str, body: &Value) -> Result<T, LoyaltyError> {
-        let sent = self.post_raw(path, &body.to_string());
+    fn post_read<T: DeserializeOwned>(&mut self, path: &str, body: &impl Serialize) -> Result<T, LoyaltyError> {
+        let sent = self.post_raw(path, &to_body(body)?);
         self.read(sent)
     }
 
@@ -547,12 +552,17 @@ impl ServerBackend {
         if spent > held {
             return Err(LoyaltyError::CommitOverHold { requested: spent, held });
         }
-        let body = json!({ "op_id": op_id, "guest_id": guest, "spent": spent, "check": check_json(check) });
+        let body = wire::OfflinePaymentRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            spent: spent.into(),
+            check: check.into(),
+        };
         // Recorded before the hold is forgotten: the caps count it from the journal from now on.
-        let sent = self.write::<PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None);
+        let sent = self.write::<wire::PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None);
         self.local_holds.remove(&hold);
         match sent? {
-            Sent::Ok(receipt) => Ok(receipt),
+            Sent::Ok(receipt) => Ok(receipt.into()),
             Sent::Refused(error) => Err(error),
             Sent::InDoubt(reason) => {
                 self.went_offline(reason);
@@ -612,8 +622,9 @@ fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Sent<String> 
     }
 }
 
-fn check_json(check: &CheckInfo) -> Value {
-    json!({ "subtotal": check.subtotal, "gift_codes": check.gift_codes })
+/// A request body as sent and journalled.
+fn to_body(body: &impl Serialize) -> Result<String, LoyaltyError> {
+    serde_json::to_string(body).map_err(|e| LoyaltyError::Storage(format!("the request could not be written: {e}")))
 }
 
 impl LoyaltyBackend for ServerBackend {
@@ -626,27 +637,36 @@ impl LoyaltyBackend for ServerBackend {
 
     fn identify(&mut self, scan: &ScanEvent) -> Result<Identification, LoyaltyError> {
         self.ready()?;
-        let found: Identification = self.post_read(
-            "/api/v1/identify",
-            &json!({ "kind": scan.kind, "payload": scan.payload }),
-        )?;
+        let found: Identification = self
+            .post_read::<wire::Identification>(
+                "/api/v1/identify",
+                &wire::IdentifyRequest {
+                    kind: scan.kind.into(),
+                    payload: scan.payload.clone(),
+                },
+            )?
+            .into();
         self.cards.insert(found.card.guest_id, found.card.clone());
         Ok(found)
     }
 
     fn guest_card(&mut self, guest: GuestId) -> Result<GuestCard, LoyaltyError> {
         self.ready()?;
-        let card: GuestCard = self.get(&format!("/api/v1/guests/{guest}"))?;
+        let card: GuestCard = self
+            .get::<wire::CardAnswer>(&format!("/api/v1/guests/{guest}"))?
+            .card
+            .into();
         self.cards.insert(guest, card.clone());
         Ok(card)
     }
 
     fn calculate(&mut self, guest: GuestId, check: &CheckInfo) -> Result<SpendQuote, LoyaltyError> {
         let answer = self.ready().and_then(|()| {
-            self.post_read::<SpendQuote>(
+            self.post_read::<wire::Quote>(
                 &format!("/api/v1/guests/{guest}/calculate"),
-                &json!({ "check": check_json(check) }),
+                &wire::CalculateRequest { check: check.into() },
             )
+            .map(SpendQuote::from)
         });
         match answer {
             Ok(quote) => {
@@ -675,14 +695,19 @@ impl LoyaltyBackend for ServerBackend {
             Err(LoyaltyError::Unavailable(_)) if offline => return self.offline_hold(guest, amount, check),
             Err(error) => return Err(error),
         }
-        let body = json!({ "op_id": op_id, "guest_id": guest, "amount": amount, "check": check_json(check) });
-        match self.write(op_id, OpKind::Hold, "/api/v1/holds", &body, None)? {
+        let body = wire::HoldRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            amount: amount.into(),
+            check: check.into(),
+        };
+        match self.write::<wire::HoldReceipt>(op_id, OpKind::Hold, "/api/v1/holds", &body, None)? {
             // The hold sent is in doubt (the journal voids it later); the till grants its own.
             Sent::InDoubt(reason) if offline => {
                 self.went_offline(reason);
                 self.offline_hold(guest, amount, check)
             }
-            sent => self.done(sent),
+            sent => self.done(sent).map(HoldReceipt::from),
         }
     }
 
@@ -705,11 +730,15 @@ impl LoyaltyBackend for ServerBackend {
             Err(LoyaltyError::Unavailable(_)) if queueable => {}
             Err(error) => return Err(error),
         }
-        let body = json!({
-            "op_id": op_id, "guest_id": guest, "hold_id": hold, "spent": spent, "check": check_json(check)
-        });
-        match self.write::<PaymentReceipt>(op_id, OpKind::Commit, "/api/v1/payments", &body, hold)? {
-            Sent::Ok(receipt) => Ok(receipt),
+        let body = wire::PaymentRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            hold_id: hold,
+            spent: spent.into(),
+            check: check.into(),
+        };
+        match self.write::<wire::PaymentReceipt>(op_id, OpKind::Commit, "/api/v1/payments", &body, hold)? {
+            Sent::Ok(receipt) => Ok(receipt.into()),
             Sent::Refused(error) => Err(error),
             Sent::InDoubt(reason) if queueable => {
                 self.went_offline(reason);
@@ -738,20 +767,22 @@ impl LoyaltyBackend for ServerBackend {
             return Ok(()); // The till's own offline hold: nothing reached the server.
         }
         // Recorded even when the server is away: the journal finishes the release later.
-        let body = json!({ "op_id": op_id });
+        let body = wire::VoidRequest {
+            op_id: op_id.to_string(),
+        };
         let path = format!("/api/v1/holds/{hold}/void");
         if self.in_doubt {
             self.journal.record(
                 op_id,
                 OpKind::Void,
                 &path,
-                &body.to_string(),
+                &to_body(&body)?,
                 Some(hold),
                 self.clock.now(),
             )?;
             return self.resolve(!self.swept);
         }
-        let sent = self.write::<Value>(op_id, OpKind::Void, &path, &body, Some(hold))?;
+        let sent = self.write::<wire::VoidAnswer>(op_id, OpKind::Void, &path, &body, Some(hold))?;
         match sent {
             Sent::Refused(LoyaltyError::HoldNotOpen { status }) if status == "committed" => {
                 // Settled by the void path of the journal (refund of a commit in doubt).
@@ -770,6 +801,7 @@ impl LoyaltyBackend for ServerBackend {
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
         self.ready()?;
-        self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))
+        let history: Vec<wire::HistoryEntry> = self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))?;
+        Ok(history.into_iter().map(Into::into).collect())
     }
 }
