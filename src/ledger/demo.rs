@@ -230,7 +230,7 @@ fn seed_guest(
     now: UnixSeconds,
 ) -> Result<i64, LoyaltyError> {
     let conn = tx.conn;
-    let guest = insert_guest(conn, demo.name, Some(demo.phone), group_id, now)?;
+    let guest = insert_guest(conn, super::DEFAULT_ORG, demo.name, Some(demo.phone), group_id, now)?;
     for &(kind, value) in demo.identifiers {
         insert_identifier(conn, guest, kind, value)?;
     }

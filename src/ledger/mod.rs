@@ -276,7 +276,7 @@ impl Ledger {
     /// The guest's gift codes not yet redeemed (codes masked), oldest first.
     pub fn gifts(&self, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {
         let mut stmt = self.conn.prepare(
-            "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = ?1 AND redeemed_at IS NULL ORDER BY rowid",
+            "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = ?1 AND redeemed_at IS NULL ORDER BY id",
         )?;
         let rows = stmt.query_map([guest], |row| {
             Ok(Gift {
@@ -299,11 +299,17 @@ impl Ledger {
             let changed = tx
                 .conn
                 .execute("UPDATE guests SET org = ?2 WHERE id = ?1", params![guest, org])?;
-            if changed == 1 {
-                Ok(())
-            } else {
-                Err(LoyaltyError::UnknownCode)
+            if changed != 1 {
+                return Err(LoyaltyError::UnknownCode);
             }
+            // The guest's codes go with them: they are unique within the new organisation.
+            for table in ["identifiers", "gift_codes"] {
+                tx.conn.execute(
+                    &format!("UPDATE {table} SET org = ?2 WHERE guest_id = ?1"),
+                    params![guest, org],
+                )?;
+            }
+            ensure_org_program(tx.conn, org)
         })
     }
 
@@ -361,8 +367,23 @@ impl Ledger {
 
     // ----- Administration -----
 
+    /// Sets the programme of every organisation and the template for new ones.
     pub fn set_program(&mut self, program: &ProgramSettings) -> Result<(), LoyaltyError> {
         self.transact(|tx| save_program(tx.conn, program))
+    }
+
+    /// Sets one organisation's programme.
+    pub fn set_org_program(&mut self, org: &str, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        self.transact(|tx| save_org_program(tx.conn, org, program))
+    }
+
+    /// Sets the hold time new organisations start with; existing ones keep theirs.
+    pub fn set_default_hold_ttl(&mut self, secs: i64) -> Result<(), LoyaltyError> {
+        self.transact(|tx| {
+            tx.conn
+                .execute("UPDATE program SET hold_ttl_secs = ?1 WHERE id = 1", [secs])?;
+            Ok(())
+        })
     }
 
     pub fn program(&self) -> Result<ProgramSettings, LoyaltyError> {
@@ -381,7 +402,19 @@ impl Ledger {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        self.transact(|tx| insert_guest(tx.conn, name, phone, group_id, now))
+        self.add_guest_in(DEFAULT_ORG, name, phone, group_id, now)
+    }
+
+    /// Adds a guest to an organisation.
+    pub fn add_guest_in(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError> {
+        self.transact(|tx| insert_guest(tx.conn, org, name, phone, group_id, now))
     }
 
     pub fn add_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
@@ -467,8 +500,8 @@ fn snapshot_sql() -> String {
         "SELECT g.id, g.org, g.balance, g.balance - {HELD_SQL},
                 p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
                 {GROUP_COLUMNS}
-         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id CROSS JOIN program p
-         WHERE g.id = ?1 AND p.id = 1"
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+         WHERE g.id = ?1"
     )
 }
 
@@ -564,8 +597,7 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self
             .conn
             .query_row(
-                "SELECT i.guest_id FROM identifiers i JOIN guests g ON g.id = i.guest_id
-                 WHERE i.kind = 'phone' AND i.value = ?1 AND (?2 IS NULL OR g.org = ?2)",
+                "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = ?1 AND (?2 IS NULL OR org = ?2)",
                 params![phone, org],
                 |row| row.get(0),
             )
@@ -576,9 +608,8 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self
             .conn
             .query_row(
-                "SELECT c.guest_id, c.gift_name, c.points, c.redeemed_at IS NOT NULL
-                 FROM gift_codes c JOIN guests g ON g.id = c.guest_id
-                 WHERE c.code = ?1 AND (?2 IS NULL OR g.org = ?2)",
+                "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
+                 WHERE code = ?1 AND (?2 IS NULL OR org = ?2)",
                 params![code, org],
                 |row| {
                     Ok(GiftCodeRow {
@@ -601,8 +632,7 @@ impl LedgerTx for SqliteTx<'_> {
         value: &str,
     ) -> Result<Vec<(GuestId, IdentifierKind)>, LoyaltyError> {
         let mut stmt = self.conn.prepare(
-            "SELECT i.guest_id, i.kind FROM identifiers i JOIN guests g ON g.id = i.guest_id
-             WHERE i.value = ?1 AND i.kind <> 'phone' AND (?2 IS NULL OR g.org = ?2)",
+            "SELECT guest_id, kind FROM identifiers WHERE value = ?1 AND kind <> 'phone' AND (?2 IS NULL OR org = ?2)",
         )?;
         let rows = stmt.query_map(params![value, org], |row| {
             Ok((row.get::<_, GuestId>(0)?, row.get::<_, String>(1)?))
@@ -779,7 +809,8 @@ impl LedgerTx for SqliteTx<'_> {
     ) -> Result<bool, LoyaltyError> {
         let redeemed = self.conn.execute(
             "UPDATE gift_codes SET redeemed_at = ?3, payment_id = ?4
-             WHERE code = ?1 AND guest_id = ?2 AND redeemed_at IS NULL",
+             WHERE code = ?1 AND guest_id = ?2 AND redeemed_at IS NULL
+               AND org = (SELECT org FROM guests WHERE id = ?2)",
             params![code, guest, now, payment_id],
         )?;
         Ok(redeemed == 1)
@@ -961,8 +992,8 @@ fn current_promotions(conn: &Connection, now: UnixSeconds) -> Result<Vec<Promoti
 fn load_program(conn: &Connection) -> Result<ProgramSettings, LoyaltyError> {
     Ok(conn.query_row(
         "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
-         FROM program WHERE id = 1",
-        [],
+         FROM programs WHERE org = ?1",
+        [DEFAULT_ORG],
         |row| {
             Ok(ProgramSettings {
                 name: row.get(0)?,
@@ -976,18 +1007,56 @@ fn load_program(conn: &Connection) -> Result<ProgramSettings, LoyaltyError> {
     )?)
 }
 
+/// Sets the programme of every organisation and of those to come (the embedded till has one).
 fn save_program(conn: &Connection, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+    let values = params![
+        p.name,
+        p.max_check_bp,
+        p.spend_step.0,
+        p.hold_ttl_secs,
+        p.group_period_days,
+        p.utc_offset_minutes
+    ];
     conn.execute(
         "UPDATE program SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
                             group_period_days = ?5, utc_offset_minutes = ?6 WHERE id = 1",
+        values,
+    )?;
+    conn.execute(
+        "UPDATE programs SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
+                             group_period_days = ?5, utc_offset_minutes = ?6",
+        values,
+    )?;
+    Ok(())
+}
+
+/// Sets one organisation's programme (a new organisation gets one from the template first).
+fn save_org_program(conn: &Connection, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+    ensure_org_program(conn, org)?;
+    conn.execute(
+        "UPDATE programs SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
+                             group_period_days = ?5, utc_offset_minutes = ?6 WHERE org = ?7",
         params![
             p.name,
             p.max_check_bp,
             p.spend_step.0,
             p.hold_ttl_secs,
             p.group_period_days,
-            p.utc_offset_minutes
+            p.utc_offset_minutes,
+            org
         ],
+    )?;
+    Ok(())
+}
+
+/// A new organisation starts with the template programme (`program`, whose hold time
+/// `serve --hold-ttl` sets); an existing one keeps its own.
+fn ensure_org_program(conn: &Connection, org: &str) -> Result<(), LoyaltyError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO programs
+             SELECT ?1, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+             FROM program WHERE id = 1",
+        [org],
     )?;
     Ok(())
 }
@@ -1023,15 +1092,17 @@ fn insert_group(conn: &Connection, g: &NewGroup) -> Result<i64, LoyaltyError> {
 
 fn insert_guest(
     conn: &Connection,
+    org: &str,
     name: &str,
     phone: Option<&str>,
     group_id: i64,
     now: UnixSeconds,
 ) -> Result<GuestId, LoyaltyError> {
     let phone = phone.map(|p| identifier_value(IdentifierKind::Phone, p)).transpose()?;
+    ensure_org_program(conn, org)?;
     conn.execute(
-        "INSERT INTO guests (name, phone, group_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![name, phone, group_id, now],
+        "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![org, name, phone, group_id, now],
     )?;
     let guest = conn.last_insert_rowid();
     if let Some(phone) = &phone {
@@ -1042,7 +1113,7 @@ fn insert_guest(
 
 fn insert_identifier(conn: &Connection, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
     conn.execute(
-        "INSERT INTO identifiers (kind, value, guest_id) VALUES (?1, ?2, ?3)",
+        "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, ?1, ?2, id FROM guests WHERE id = ?3",
         params![kind.as_str(), identifier_value(kind, value)?, guest],
     )?;
     Ok(())
@@ -1056,7 +1127,7 @@ fn insert_gift_code(
     points: Kopecks,
 ) -> Result<(), LoyaltyError> {
     conn.execute(
-        "INSERT INTO gift_codes (code, guest_id, gift_name, points) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO gift_codes (org, code, guest_id, gift_name, points) SELECT org, ?1, id, ?3, ?4 FROM guests WHERE id = ?2",
         params![crate::loyalty::rules::valid_code(code)?, guest, gift_name, points.0],
     )?;
     Ok(())

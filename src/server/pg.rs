@@ -321,7 +321,7 @@ impl PgStore {
             own_guest(&tx, org, guest).await?;
             q_all(
                 &tx,
-                "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY ctid",
+                "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY id",
                 &[&guest],
             )
             .await?
@@ -383,33 +383,47 @@ impl PgStore {
 
     // ----- Back office and tests -----
 
+    /// Sets the hold time new organisations start with; existing ones keep theirs.
     pub async fn set_hold_ttl(&self, secs: i64) -> Result<(), LoyaltyError> {
         self.execute("UPDATE program SET hold_ttl_secs = $1 WHERE id = 1", &[&secs])
             .await
     }
 
+    /// Sets the check share limit and spend step of every organisation and of new ones.
     pub async fn set_spend_rules(&self, max_check_bp: i64, spend_step: Kopecks) -> Result<(), LoyaltyError> {
-        self.execute(
-            "UPDATE program SET max_check_bp = $1, spend_step = $2 WHERE id = 1",
-            &[&max_check_bp, &spend_step.0],
-        )
-        .await
+        let client = self.client().await?;
+        for table in ["program", "programs"] {
+            client
+                .execute(
+                    &format!("UPDATE {table} SET max_check_bp = $1, spend_step = $2"),
+                    &[&max_check_bp, &spend_step.0],
+                )
+                .await
+                .map_err(|e| storage(&e))?;
+        }
+        Ok(())
     }
 
-    pub async fn set_program(&self, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-        self.execute(
-            "UPDATE program SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
-                                group_period_days = $5, utc_offset_minutes = $6 WHERE id = 1",
-            &[
-                &p.name,
-                &p.max_check_bp,
-                &p.spend_step.0,
-                &p.hold_ttl_secs,
-                &p.group_period_days,
-                &p.utc_offset_minutes,
-            ],
-        )
-        .await
+    /// Sets one organisation's programme.
+    pub async fn set_org_program(&self, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+        in_tx!(self, tx => async {
+            exec(&tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+            exec(&tx,
+                "UPDATE programs SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
+                                     group_period_days = $5, utc_offset_minutes = $6 WHERE org = $7",
+                &[
+                    &p.name,
+                    &p.max_check_bp,
+                    &p.spend_step.0,
+                    &p.hold_ttl_secs,
+                    &p.group_period_days,
+                    &p.utc_offset_minutes,
+                    &org,
+                ],
+            )
+            .await?;
+            Ok(())
+        }.await)
     }
 
     async fn execute(
@@ -455,6 +469,7 @@ impl PgStore {
     ) -> Result<GuestId, LoyaltyError> {
         let phone = phone.map(|p| identifier_value(IdentifierKind::Phone, p)).transpose()?;
         in_tx!(self, tx => async {
+            exec(&tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
             let guest: GuestId = q_one(&tx, "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     &[&org, &name, &phone, &group_id, &now],
                 )
@@ -462,8 +477,8 @@ impl PgStore {
                 .try_get(0)?;
             if let Some(phone) = &phone {
                 exec(&tx,
-                    "INSERT INTO identifiers (kind, value, guest_id) VALUES ('phone', $1, $2)",
-                    &[phone, &guest],
+                    "INSERT INTO identifiers (org, kind, value, guest_id) VALUES ($1, 'phone', $2, $3)",
+                    &[&org, phone, &guest],
                 )
                 .await?;
             }
@@ -474,7 +489,7 @@ impl PgStore {
     pub async fn add_identifier(&self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
         let value = identifier_value(kind, value)?;
         self.execute(
-            "INSERT INTO identifiers (kind, value, guest_id) VALUES ($1, $2, $3)",
+            "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, $1, $2, id FROM guests WHERE id = $3",
             &[&kind.as_str(), &value, &guest],
         )
         .await
@@ -489,7 +504,8 @@ impl PgStore {
     ) -> Result<(), LoyaltyError> {
         let code = valid_code(code)?;
         self.execute(
-            "INSERT INTO gift_codes (code, guest_id, gift_name, points) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points)
+             SELECT org, $1, id, $3, $4 FROM guests WHERE id = $2",
             &[&code, &guest, &name, &points.0],
         )
         .await
@@ -610,8 +626,8 @@ fn snapshot_sql() -> String {
         "SELECT g.id, g.org, g.balance, (g.balance - {HELD_SQL})::BIGINT,
                 p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
                 {GROUP_COLUMNS}
-         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id CROSS JOIN program p
-         WHERE g.id = $1 AND p.id = 1"
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+         WHERE g.id = $1"
     )
 }
 
@@ -726,8 +742,7 @@ impl LedgerTx for PgTx<'_> {
     async fn phone_owner(&mut self, org: Option<&str>, phone: &str) -> TxResult<Option<GuestId>> {
         let row = q_opt(
             self.tx,
-            "SELECT i.guest_id FROM identifiers i JOIN guests g ON g.id = i.guest_id
-             WHERE i.kind = 'phone' AND i.value = $1 AND ($2::TEXT IS NULL OR g.org = $2)",
+            "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = $1 AND ($2::TEXT IS NULL OR org = $2)",
             &[&phone, &org],
         )
         .await?;
@@ -737,9 +752,8 @@ impl LedgerTx for PgTx<'_> {
     async fn gift_code(&mut self, org: Option<&str>, code: &str) -> TxResult<Option<GiftCodeRow>> {
         let row = q_opt(
             self.tx,
-            "SELECT c.guest_id, c.gift_name, c.points, c.redeemed_at IS NOT NULL
-             FROM gift_codes c JOIN guests g ON g.id = c.guest_id
-             WHERE c.code = $1 AND ($2::TEXT IS NULL OR g.org = $2)",
+            "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
+             WHERE code = $1 AND ($2::TEXT IS NULL OR org = $2)",
             &[&code, &org],
         )
         .await?;
@@ -760,8 +774,7 @@ impl LedgerTx for PgTx<'_> {
     async fn identifier_owners(&mut self, org: Option<&str>, value: &str) -> TxResult<Vec<(GuestId, IdentifierKind)>> {
         let rows = q_all(
             self.tx,
-            "SELECT i.guest_id, i.kind FROM identifiers i JOIN guests g ON g.id = i.guest_id
-             WHERE i.value = $1 AND i.kind <> 'phone' AND ($2::TEXT IS NULL OR g.org = $2)",
+            "SELECT guest_id, kind FROM identifiers WHERE value = $1 AND kind <> 'phone' AND ($2::TEXT IS NULL OR org = $2)",
             &[&value, &org],
         )
         .await?;
@@ -970,7 +983,8 @@ impl LedgerTx for PgTx<'_> {
         let redeemed = exec(
             self.tx,
             "UPDATE gift_codes SET redeemed_at = $3, payment_id = $4
-             WHERE code = $1 AND guest_id = $2 AND redeemed_at IS NULL",
+             WHERE code = $1 AND guest_id = $2 AND redeemed_at IS NULL
+               AND org = (SELECT org FROM guests WHERE id = $2)",
             &[&code, &guest, &now, &payment_id],
         )
         .await?;
@@ -1077,6 +1091,13 @@ impl LedgerTx for PgTx<'_> {
         Ok(())
     }
 }
+
+/// A new organisation starts with the template programme (`program`, whose hold time
+/// `serve --hold-ttl` sets); an existing one keeps its own.
+const ENSURE_PROGRAM_SQL: &str = "INSERT INTO programs
+     SELECT $1::TEXT, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+     FROM program WHERE id = 1
+     ON CONFLICT (org) DO NOTHING";
 
 /// One balance change, applied and recorded in one statement: guest, signed amount, kind, note,
 /// time, and what it belongs to (operation id, payment or refund).

@@ -11,7 +11,7 @@ use crate::domain::{
     CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError,
     PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
-use crate::ledger::{Ledger, NewGroup};
+use crate::ledger::{Ledger, NewGroup, ProgramSettings};
 use crate::money::Kopecks;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -368,14 +368,7 @@ impl Store {
 
     pub async fn set_hold_ttl(&self, secs: i64) -> Result<(), LoyaltyError> {
         match self {
-            Store::Sqlite(s) => {
-                s.blocking(move |l, _| {
-                    let mut program = l.program()?;
-                    program.hold_ttl_secs = secs;
-                    l.set_program(&program)
-                })
-                .await
-            }
+            Store::Sqlite(s) => s.blocking(move |l, _| l.set_default_hold_ttl(secs)).await,
             Store::Postgres(p) => p.set_hold_ttl(secs).await,
         }
     }
@@ -393,6 +386,17 @@ impl Store {
                 .await
             }
             Store::Postgres(p) => p.set_spend_rules(max_check_bp, spend_step).await,
+        }
+    }
+
+    /// Sets one organisation's programme.
+    pub async fn set_org_program(&self, org: &str, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        match self {
+            Store::Sqlite(s) => {
+                let (org, program) = (org.to_string(), program.clone());
+                s.blocking(move |l, _| l.set_org_program(&org, &program)).await
+            }
+            Store::Postgres(p) => p.set_org_program(org, program).await,
         }
     }
 
@@ -417,12 +421,8 @@ impl Store {
         match self {
             Store::Sqlite(s) => {
                 let (org, name, phone) = (org.to_string(), name.to_string(), phone.map(str::to_string));
-                s.blocking(move |l, _| {
-                    let guest = l.add_guest(&name, phone.as_deref(), group_id, now)?;
-                    l.set_guest_org(guest, &org)?;
-                    Ok(guest)
-                })
-                .await
+                s.blocking(move |l, _| l.add_guest_in(&org, &name, phone.as_deref(), group_id, now))
+                    .await
             }
             Store::Postgres(p) => p.add_guest(org, name, phone, group_id, now).await,
         }
