@@ -16,7 +16,7 @@ use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
     LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
 };
-use crate::loyalty::engine::{self, LedgerTx, Link, NewPayment, OpRecord, Posting, StampCount, run_now};
+use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount, run_now};
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan, identifier_value,
@@ -266,6 +266,16 @@ impl Ledger {
     pub fn reset_holds(&mut self, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
         let count = self.transact(|tx| run_now(engine::reset_holds(tx, None, guest, now)))?;
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
+
+    /// Runs a loyalty operation for a caller of `org` (`None`: every organisation): reads on the
+    /// connection as it is, writes in an IMMEDIATE transaction.
+    pub fn run(&mut self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        if op.reads_only() {
+            run_now(op.run(&mut self.reader(), org, now))
+        } else {
+            self.transact(|tx| run_now(op.run(tx, org, now)))
+        }
     }
 
     /// A reader over the connection, for the engine's read-only operations.

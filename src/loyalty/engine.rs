@@ -675,3 +675,127 @@ pub fn run_now<F: std::future::Future>(future: F) -> F::Output {
         std::thread::yield_now();
     }
 }
+
+/// Every loyalty operation a store runs, as data: a store has one way to run any of them
+/// ([`Op::run`] inside its transaction) instead of a method per operation and per store.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// See [`identify`].
+    Identify { payload: String, kind: ScanKind },
+    /// See [`card`].
+    Card { guest: GuestId },
+    /// See [`quote`].
+    Quote { guest: GuestId, check: CheckInfo },
+    /// See [`hold`].
+    Hold {
+        op_key: String,
+        guest: GuestId,
+        amount: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`commit`].
+    Commit {
+        op_key: String,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`commit_offline`].
+    CommitOffline {
+        op_key: String,
+        guest: GuestId,
+        requested: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`void`].
+    Void { op_key: String, hold: HoldId },
+    /// See [`refund`].
+    Refund {
+        op_key: String,
+        payment_op_key: String,
+        requested: Option<Kopecks>,
+    },
+    /// See [`reset_holds`].
+    ResetHolds { guest: GuestId },
+    /// See [`manual`].
+    Manual {
+        op_key: String,
+        guest: GuestId,
+        kind: OpKind,
+        amount: Kopecks,
+        note: String,
+    },
+}
+
+/// What an [`Op`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Identification(Identification),
+    Card(GuestCard),
+    Quote(SpendQuote),
+    Hold(HoldReceipt),
+    Payment(PaymentReceipt),
+    Voided,
+    Refund(RefundReceipt),
+    Count(u64),
+    Balance(Kopecks),
+}
+
+impl Op {
+    /// Runs the operation in the store's transaction, for a caller of `org` (`None`: every
+    /// organisation) at `now`.
+    pub async fn run<T: LedgerTx>(&self, tx: &mut T, org: Option<&str>, now: UnixSeconds) -> Result<Answer, T::Error> {
+        Ok(match self {
+            Op::Identify { payload, kind } => Answer::Identification(identify(tx, org, payload, *kind, now).await?),
+            Op::Card { guest } => Answer::Card(card(tx, org, *guest, now).await?),
+            Op::Quote { guest, check } => Answer::Quote(quote(tx, org, *guest, check, now).await?),
+            Op::Hold {
+                op_key,
+                guest,
+                amount,
+                check,
+            } => Answer::Hold(hold(tx, org, op_key, *guest, *amount, check, now).await?),
+            Op::Commit {
+                op_key,
+                guest,
+                hold,
+                spent,
+                check,
+            } => Answer::Payment(commit(tx, org, op_key, *guest, *hold, *spent, check, now).await?),
+            Op::CommitOffline {
+                op_key,
+                guest,
+                requested,
+                check,
+            } => Answer::Payment(commit_offline(tx, org, op_key, *guest, *requested, check, now).await?),
+            Op::Void { op_key, hold } => {
+                void(tx, org, op_key, *hold, now).await?;
+                Answer::Voided
+            }
+            Op::Refund {
+                op_key,
+                payment_op_key,
+                requested,
+            } => Answer::Refund(refund(tx, org, op_key, payment_op_key, *requested, now).await?),
+            Op::ResetHolds { guest } => Answer::Count(reset_holds(tx, org, *guest, now).await?),
+            Op::Manual {
+                op_key,
+                guest,
+                kind,
+                amount,
+                note,
+            } => Answer::Balance(manual(tx, org, op_key, *guest, *kind, *amount, note, now).await?),
+        })
+    }
+
+    /// Whether the operation only reads (the SQLite store runs those on a reader connection).
+    pub fn reads_only(&self) -> bool {
+        matches!(self, Op::Card { .. } | Op::Quote { .. })
+    }
+}
+
+/// An answer of the wrong kind: a bug in the caller's match, reported instead of a panic.
+pub fn unexpected(answer: Answer) -> LoyaltyError {
+    LoyaltyError::Storage(format!("the ledger answered an unexpected {answer:?}"))
+}

@@ -14,10 +14,10 @@
 //! loopback/private network carries the connection).
 
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
+    Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
+    StampProgress, UnixSeconds,
 };
-use crate::loyalty::engine::{self, LedgerTx, Link, NewPayment, OpRecord, Posting, StampCount};
+use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount};
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck, ProgramSettings,
@@ -227,90 +227,11 @@ impl PgStore {
         }))
     }
 
-    // ----- Cashier operations: the engine on a PostgreSQL transaction -----
+    // ----- Loyalty operations: the engine on a PostgreSQL transaction -----
 
-    pub async fn identify(
-        &self,
-        org: &str,
-        payload: &str,
-        kind: ScanKind,
-        now: UnixSeconds,
-    ) -> Result<Identification, LoyaltyError> {
-        valid_code(payload)?;
-        in_tx!(self, tx => engine::identify(&mut PgTx { tx: &tx }, Some(org), payload, kind, now).await)
-    }
-
-    pub async fn guest_card(&self, org: &str, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
-        in_tx!(self, tx => engine::card(&mut PgTx { tx: &tx }, Some(org), guest, now).await)
-    }
-
-    pub async fn calculate(
-        &self,
-        org: &str,
-        guest: GuestId,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<SpendQuote, LoyaltyError> {
-        in_tx!(self, tx => engine::quote(&mut PgTx { tx: &tx }, Some(org), guest, check, now).await)
-    }
-
-    pub async fn hold(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        amount: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<HoldReceipt, LoyaltyError> {
-        in_tx!(self, tx => engine::hold(&mut PgTx { tx: &tx }, Some(org), op_id, guest, amount, check, now).await)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn commit(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        hold: Option<HoldId>,
-        spent: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<PaymentReceipt, LoyaltyError> {
-        in_tx!(self, tx => engine::commit(&mut PgTx { tx: &tx }, Some(org), op_id, guest, hold, spent, check, now).await)
-    }
-
-    /// See `Ledger::commit_offline_payment`.
-    pub async fn commit_offline(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        requested: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<PaymentReceipt, LoyaltyError> {
-        in_tx!(self, tx => engine::commit_offline(&mut PgTx { tx: &tx }, Some(org), op_id, guest, requested, check, now).await)
-    }
-
-    pub async fn void(&self, org: &str, op_id: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => engine::void(&mut PgTx { tx: &tx }, Some(org), op_id, hold, now).await)
-    }
-
-    pub async fn refund(
-        &self,
-        org: &str,
-        op_id: &str,
-        payment_op: &str,
-        amount: Option<Kopecks>,
-        now: UnixSeconds,
-    ) -> Result<RefundReceipt, LoyaltyError> {
-        in_tx!(self, tx => engine::refund(&mut PgTx { tx: &tx }, Some(org), op_id, payment_op, amount, now).await)
-    }
-
-    pub async fn reset_holds(&self, org: &str, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        let count = in_tx!(self, tx => engine::reset_holds(&mut PgTx { tx: &tx }, Some(org), guest, now).await)?;
-        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    /// Runs a loyalty operation for a caller of `org` (`None`: every organisation).
+    pub async fn run(&self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        in_tx!(self, tx => op.run(&mut PgTx { tx: &tx }, org, now).await)
     }
 
     // ----- Reads -----
@@ -559,7 +480,17 @@ impl PgStore {
         note: &str,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        in_tx!(self, tx => engine::manual(&mut PgTx { tx: &tx }, None, op_id, guest, kind, amount, note, now).await)
+        let op = Op::Manual {
+            op_key: op_id.to_string(),
+            guest,
+            kind,
+            amount,
+            note: note.to_string(),
+        };
+        match self.run(&op, None, now).await? {
+            Answer::Balance(balance) => Ok(balance),
+            other => Err(engine::unexpected(other)),
+        }
     }
 
     /// The group a guest is in.
