@@ -18,6 +18,7 @@ use crate::domain::{
 };
 use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount, run_now};
 use crate::loyalty::migrate::{self, Dialect};
+use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan, identifier_value,
 };
@@ -501,54 +502,29 @@ pub struct SqliteTx<'c> {
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > ?2), 0)";
 
-/// The columns [`group_from_row`] reads, from `guest_groups gg`.
-const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
-    gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
-
 fn snapshot_sql() -> String {
     format!(
-        "SELECT g.id, g.org, g.balance, g.balance - {HELD_SQL},
-                p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
-                {GROUP_COLUMNS}
+        "SELECT {}, {GROUP_COLUMNS}
          FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
-         WHERE g.id = ?1"
+         WHERE g.id = ?1",
+        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
     )
 }
 
-fn snapshot_from_row(row: &Row<'_>) -> rusqlite::Result<GuestSnapshot> {
-    // The group's columns follow the guest's four and the programme's six.
-    const G: usize = 10;
-    Ok(GuestSnapshot {
-        guest: row.get(0)?,
-        org: row.get(1)?,
-        balance: Kopecks(row.get(2)?),
-        available: Kopecks(row.get(3)?),
-        program: ProgramSettings {
-            name: row.get(4)?,
-            max_check_bp: row.get(5)?,
-            spend_step: Kopecks(row.get(6)?),
-            hold_ttl_secs: row.get(7)?,
-            group_period_days: row.get(8)?,
-            utc_offset_minutes: row.get(9)?,
-        },
-        group: group_at(row, G)?,
-    })
-}
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
 
-fn group_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Group> {
-    Ok(Group {
-        id: row.get(at)?,
-        rules: NewGroup {
-            name: row.get(at + 1)?,
-            rank: row.get(at + 2)?,
-            discount_bp: row.get(at + 3)?,
-            accrual_bp: row.get(at + 4)?,
-            spend_threshold: Kopecks(row.get(at + 5)?),
-            never_downgrade: row.get(at + 6)?,
-            daily_ops_limit: row.get(at + 7)?,
-            daily_spend_limit: Kopecks(row.get(at + 8)?),
-        },
-    })
+    fn int(&self, index: usize) -> rusqlite::Result<i64> {
+        self.get(index)
+    }
+
+    fn text(&self, index: usize) -> rusqlite::Result<String> {
+        self.get(index)
+    }
+
+    fn flag(&self, index: usize) -> rusqlite::Result<bool> {
+        self.get(index)
+    }
 }
 
 fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {
@@ -591,7 +567,7 @@ impl LedgerTx for SqliteTx<'_> {
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> Result<Option<GuestSnapshot>, LoyaltyError> {
         Ok(self
             .conn
-            .query_row(&snapshot_sql(), params![guest, now], snapshot_from_row)
+            .query_row(&snapshot_sql(), params![guest, now], |row| snapshot_at(row))
             .optional()?)
     }
 
@@ -1004,16 +980,7 @@ fn load_program(conn: &Connection) -> Result<ProgramSettings, LoyaltyError> {
         "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
          FROM programs WHERE org = ?1",
         [DEFAULT_ORG],
-        |row| {
-            Ok(ProgramSettings {
-                name: row.get(0)?,
-                max_check_bp: row.get(1)?,
-                spend_step: Kopecks(row.get(2)?),
-                hold_ttl_secs: row.get(3)?,
-                group_period_days: row.get(4)?,
-                utc_offset_minutes: row.get(5)?,
-            })
-        },
+        |row| program_at(row, 0),
     )?)
 }
 

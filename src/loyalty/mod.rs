@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod migrate;
+pub mod rows;
 pub mod rules;
 
 /// The ledger's invariants: each query returns one text row per violation, in SQL that SQLite

@@ -19,6 +19,7 @@ use crate::domain::{
 };
 use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount};
 use crate::loyalty::migrate::{self, Dialect};
+use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck, ProgramSettings,
     RefundPlan, identifier_value, valid_code,
@@ -548,53 +549,30 @@ struct PgTx<'a> {
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
 
-const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
-    gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
-
 /// The guest, the programme and the group, for the guest in `$1` at the time in `$2`.
 fn snapshot_sql() -> String {
     format!(
-        "SELECT g.id, g.org, g.balance, (g.balance - {HELD_SQL})::BIGINT,
-                p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
-                {GROUP_COLUMNS}
+        "SELECT {}, {GROUP_COLUMNS}
          FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
-         WHERE g.id = $1"
+         WHERE g.id = $1",
+        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
     )
 }
 
-fn snapshot_from_row(row: &Row) -> TxResult<GuestSnapshot> {
-    // The group's columns follow the guest's four and the programme's six.
-    Ok(GuestSnapshot {
-        guest: row.try_get(0)?,
-        org: row.try_get(1)?,
-        balance: Kopecks(row.try_get(2)?),
-        available: Kopecks(row.try_get(3)?),
-        program: ProgramSettings {
-            name: row.try_get(4)?,
-            max_check_bp: row.try_get(5)?,
-            spend_step: Kopecks(row.try_get(6)?),
-            hold_ttl_secs: row.try_get(7)?,
-            group_period_days: row.try_get(8)?,
-            utc_offset_minutes: row.try_get(9)?,
-        },
-        group: group_at(row, 10)?,
-    })
-}
+impl Columns for Row {
+    type Error = TxError;
 
-fn group_at(row: &Row, at: usize) -> TxResult<Group> {
-    Ok(Group {
-        id: row.try_get(at)?,
-        rules: NewGroup {
-            name: row.try_get(at + 1)?,
-            rank: row.try_get(at + 2)?,
-            discount_bp: row.try_get(at + 3)?,
-            accrual_bp: row.try_get(at + 4)?,
-            spend_threshold: Kopecks(row.try_get(at + 5)?),
-            never_downgrade: row.try_get(at + 6)?,
-            daily_ops_limit: row.try_get(at + 7)?,
-            daily_spend_limit: Kopecks(row.try_get(at + 8)?),
-        },
-    })
+    fn int(&self, index: usize) -> TxResult<i64> {
+        Ok(self.try_get(index)?)
+    }
+
+    fn text(&self, index: usize) -> TxResult<String> {
+        Ok(self.try_get(index)?)
+    }
+
+    fn flag(&self, index: usize) -> TxResult<bool> {
+        Ok(self.try_get(index)?)
+    }
 }
 
 async fn guest_group(tx: &Transaction<'_>, guest: GuestId) -> TxResult<Group> {
@@ -647,7 +625,7 @@ impl LedgerTx for PgTx<'_> {
         if locked?.is_none() {
             return Ok((None, None));
         }
-        let snapshot = row?.as_ref().map(snapshot_from_row).transpose()?;
+        let snapshot = row?.as_ref().map(snapshot_at).transpose()?;
         let record = record?.as_ref().map(op_record).transpose()?;
         Ok((snapshot, record))
     }
@@ -656,7 +634,7 @@ impl LedgerTx for PgTx<'_> {
         q_opt(self.tx, &snapshot_sql(), &[&guest, &now])
             .await?
             .as_ref()
-            .map(snapshot_from_row)
+            .map(snapshot_at)
             .transpose()
     }
 
