@@ -10,17 +10,16 @@
 //! The ledger never reads a clock: `now` comes with every call. Holds whose time is up count
 //! as released in every query even before [`Ledger::expire_holds`] marks them.
 
-mod demo;
-
 use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
     LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
 };
+use crate::loyalty::demo;
 use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount, run_now};
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at};
 use crate::loyalty::rules::{
-    GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan, identifier_value,
+    GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
 };
 pub use crate::loyalty::rules::{NewGroup, ProgramSettings};
 use crate::mask::mask_phone;
@@ -376,16 +375,23 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    // ----- Administration -----
+    // ----- Administration: the engine's, on this file -----
+
+    /// Creates the demo programme when the ledger has no guests; true when it did. One
+    /// transaction: two tills starting on a new file seed it once, and a failure leaves no
+    /// half-made programme behind.
+    pub fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+        self.transact(|tx| run_now(demo::seed(tx, DEFAULT_ORG, now)))
+    }
 
     /// Sets the programme of every organisation and the template for new ones.
     pub fn set_program(&mut self, program: &ProgramSettings) -> Result<(), LoyaltyError> {
-        self.transact(|tx| save_program(tx.conn, program))
+        self.transact(|tx| run_now(engine::set_program(tx, None, program)))
     }
 
     /// Sets one organisation's programme.
     pub fn set_org_program(&mut self, org: &str, program: &ProgramSettings) -> Result<(), LoyaltyError> {
-        self.transact(|tx| save_org_program(tx.conn, org, program))
+        self.transact(|tx| run_now(engine::set_program(tx, Some(org), program)))
     }
 
     /// Sets the hold time new organisations start with; existing ones keep theirs.
@@ -397,12 +403,13 @@ impl Ledger {
         })
     }
 
+    /// The embedded till's programme.
     pub fn program(&self) -> Result<ProgramSettings, LoyaltyError> {
         load_program(&self.conn)
     }
 
     pub fn add_group(&mut self, group: &NewGroup) -> Result<i64, LoyaltyError> {
-        self.transact(|tx| insert_group(tx.conn, group))
+        self.transact(|tx| run_now(engine::add_group(tx, group)))
     }
 
     /// Adds a guest; a phone is stored normalised (`+7XXXXXXXXXX`) and becomes an identifier.
@@ -425,11 +432,11 @@ impl Ledger {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        self.transact(|tx| insert_guest(tx.conn, org, name, phone, group_id, now))
+        self.transact(|tx| run_now(engine::add_guest(tx, org, name, phone, group_id, now)))
     }
 
     pub fn add_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        self.transact(|tx| insert_identifier(tx.conn, guest, kind, value))
+        self.transact(|tx| run_now(engine::add_identifier(tx, guest, kind, value)))
     }
 
     pub fn add_gift_code(
@@ -439,15 +446,15 @@ impl Ledger {
         gift_name: &str,
         points: Kopecks,
     ) -> Result<(), LoyaltyError> {
-        self.transact(|tx| insert_gift_code(tx.conn, code, guest, gift_name, points))
+        self.transact(|tx| run_now(engine::add_gift_code(tx, guest, code, gift_name, points)))
     }
 
     pub fn add_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
-        self.transact(|tx| insert_stamp_card(tx.conn, name, needed, reward))
+        self.transact(|tx| run_now(tx.insert_stamp_card(name, needed, reward)))
     }
 
     pub fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
-        self.transact(|tx| save_stamps(tx.conn, guest, card_id, collected))
+        self.transact(|tx| run_now(tx.set_stamps(guest, card_id, collected)))
     }
 
     pub fn add_promotion(
@@ -457,7 +464,7 @@ impl Ledger {
         starts_at: UnixSeconds,
         ends_at: UnixSeconds,
     ) -> Result<i64, LoyaltyError> {
-        self.transact(|tx| insert_promotion(tx.conn, name, description, starts_at, ends_at))
+        self.transact(|tx| run_now(tx.insert_promotion(name, description, starts_at, ends_at)))
     }
 
     pub fn guest_group_id(&self, guest: GuestId) -> Result<i64, LoyaltyError> {
@@ -818,7 +825,12 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
-        save_stamps(self.conn, guest, card_id, collected)
+        self.conn.execute(
+            "INSERT INTO stamps (guest_id, card_id, collected) VALUES (?1, ?2, ?3)
+             ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected",
+            params![guest, card_id, collected],
+        )?;
+        Ok(())
     }
 
     async fn set_group(&mut self, guest: GuestId, group_id: i64) -> Result<(), LoyaltyError> {
@@ -881,6 +893,133 @@ impl LedgerTx for SqliteTx<'_> {
         self.conn.execute(
             "UPDATE refunds SET balance_after = ?2 WHERE id = ?1",
             params![refund_id, balance_after.0],
+        )?;
+        Ok(())
+    }
+
+    async fn has_guests(&mut self) -> Result<bool, LoyaltyError> {
+        Ok(!has_no_guests(self.conn)?)
+    }
+
+    async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        match org {
+            Some(org) => save_org_program(self.conn, org, program),
+            None => save_program(self.conn, program),
+        }
+    }
+
+    async fn insert_group(&mut self, g: &NewGroup) -> Result<i64, LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
+                                       daily_ops_limit, daily_spend_limit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                g.name,
+                g.rank,
+                g.discount_bp,
+                g.accrual_bp,
+                g.spend_threshold.0,
+                g.never_downgrade,
+                g.daily_ops_limit,
+                g.daily_spend_limit.0
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_guest(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError> {
+        ensure_org_program(self.conn, org)?;
+        self.conn.execute(
+            "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![org, name, phone, group_id, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_identifier(
+        &mut self,
+        guest: GuestId,
+        kind: IdentifierKind,
+        value: &str,
+    ) -> Result<(), LoyaltyError> {
+        let added = self.conn.execute(
+            "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, ?1, ?2, id FROM guests WHERE id = ?3",
+            params![kind.as_str(), value, guest],
+        )?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
+    }
+
+    async fn insert_gift_code(
+        &mut self,
+        guest: GuestId,
+        code: &str,
+        name: &str,
+        points: Kopecks,
+    ) -> Result<(), LoyaltyError> {
+        let added = self.conn.execute(
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points)
+             SELECT org, ?1, id, ?3, ?4 FROM guests WHERE id = ?2",
+            params![code, guest, name, points.0],
+        )?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
+    }
+
+    async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO stamp_cards (name, needed, reward) VALUES (?1, ?2, ?3)",
+            params![name, needed, reward],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_promotion(
+        &mut self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> Result<i64, LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, description, starts_at, ends_at],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_past_visit(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        amount_due: Kopecks,
+        at: UnixSeconds,
+    ) -> Result<(), LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
+             SELECT ?1, id, 0, ?3, '[]', ?3, 0, balance, ?4 FROM guests WHERE id = ?2",
+            params![op_key, guest, amount_due.0, at],
+        )?;
+        // Recorded like a write from before idempotency records were kept: no request to compare.
+        self.conn.execute(
+            "INSERT INTO op_log (op_key, kind, fingerprint, answer)
+             SELECT op_id, 'commit', NULL, json_object('spent', 0, 'accrued', 0, 'balance_after', balance_after,
+                                                       'new_group', NULL)
+             FROM payments WHERE op_id = ?1",
+            [op_key],
         )?;
         Ok(())
     }
@@ -1046,99 +1185,6 @@ fn guest_group(conn: &Connection, guest: GuestId) -> Result<Group, LoyaltyError>
     )
     .optional()?
     .ok_or(LoyaltyError::UnknownCode)
-}
-
-fn insert_group(conn: &Connection, g: &NewGroup) -> Result<i64, LoyaltyError> {
-    conn.execute(
-        "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
-                                   daily_ops_limit, daily_spend_limit)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            g.name,
-            g.rank,
-            g.discount_bp,
-            g.accrual_bp,
-            g.spend_threshold.0,
-            g.never_downgrade,
-            g.daily_ops_limit,
-            g.daily_spend_limit.0
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
-fn insert_guest(
-    conn: &Connection,
-    org: &str,
-    name: &str,
-    phone: Option<&str>,
-    group_id: i64,
-    now: UnixSeconds,
-) -> Result<GuestId, LoyaltyError> {
-    let phone = phone.map(|p| identifier_value(IdentifierKind::Phone, p)).transpose()?;
-    ensure_org_program(conn, org)?;
-    conn.execute(
-        "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![org, name, phone, group_id, now],
-    )?;
-    let guest = conn.last_insert_rowid();
-    if let Some(phone) = &phone {
-        insert_identifier(conn, guest, IdentifierKind::Phone, phone)?;
-    }
-    Ok(guest)
-}
-
-fn insert_identifier(conn: &Connection, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-    conn.execute(
-        "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, ?1, ?2, id FROM guests WHERE id = ?3",
-        params![kind.as_str(), identifier_value(kind, value)?, guest],
-    )?;
-    Ok(())
-}
-
-fn insert_gift_code(
-    conn: &Connection,
-    code: &str,
-    guest: GuestId,
-    gift_name: &str,
-    points: Kopecks,
-) -> Result<(), LoyaltyError> {
-    conn.execute(
-        "INSERT INTO gift_codes (org, code, guest_id, gift_name, points) SELECT org, ?1, id, ?3, ?4 FROM guests WHERE id = ?2",
-        params![crate::loyalty::rules::valid_code(code)?, guest, gift_name, points.0],
-    )?;
-    Ok(())
-}
-
-fn insert_stamp_card(conn: &Connection, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
-    conn.execute(
-        "INSERT INTO stamp_cards (name, needed, reward) VALUES (?1, ?2, ?3)",
-        params![name, needed, reward],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
-fn save_stamps(conn: &Connection, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
-    conn.execute(
-        "INSERT INTO stamps (guest_id, card_id, collected) VALUES (?1, ?2, ?3)
-         ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected",
-        params![guest, card_id, collected],
-    )?;
-    Ok(())
-}
-
-fn insert_promotion(
-    conn: &Connection,
-    name: &str,
-    description: &str,
-    starts_at: UnixSeconds,
-    ends_at: UnixSeconds,
-) -> Result<i64, LoyaltyError> {
-    conn.execute(
-        "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4)",
-        params![name, description, starts_at, ends_at],
-    )?;
-    Ok(conn.last_insert_rowid())
 }
 
 fn has_no_guests(conn: &Connection) -> Result<bool, LoyaltyError> {

@@ -11,7 +11,8 @@
 //! both find no record.
 
 use super::rules::{
-    self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
+    self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck,
+    ProgramSettings, RefundPlan,
 };
 use crate::domain::{
     CheckInfo, GuestCard, GuestId, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError, PaymentReceipt,
@@ -170,6 +171,48 @@ pub trait LedgerTx {
         now: UnixSeconds,
     ) -> Result<i64, Self::Error>;
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), Self::Error>;
+
+    // The programme and its guests, as the back office and the demo set them up.
+    async fn has_guests(&mut self) -> Result<bool, Self::Error>;
+    /// `None`: the template new organisations start with and every organisation's programme.
+    async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), Self::Error>;
+    async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
+    /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
+    async fn insert_guest(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, Self::Error>;
+    /// An identifier in the guest's organisation; `value` as [`rules::identifier_value`] made it.
+    async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str)
+    -> Result<(), Self::Error>;
+    async fn insert_gift_code(
+        &mut self,
+        guest: GuestId,
+        code: &str,
+        name: &str,
+        points: Kopecks,
+    ) -> Result<(), Self::Error>;
+    async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, Self::Error>;
+    async fn insert_promotion(
+        &mut self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> Result<i64, Self::Error>;
+    /// A check paid before the guest's history was kept here (an import): it counts towards the
+    /// group and changes no balance.
+    async fn insert_past_visit(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        amount_due: Kopecks,
+        at: UnixSeconds,
+    ) -> Result<(), Self::Error>;
 }
 
 /// Whether a guest belongs to the caller's organisation (`None`: every guest is visible).
@@ -660,6 +703,68 @@ pub async fn reset_holds<T: LedgerTx>(
 ) -> Result<u64, T::Error> {
     guest_write(tx, org, guest, now, "", LoyaltyError::UnknownCode).await?;
     tx.void_open_holds(guest, now).await
+}
+
+// ----- The programme and its guests -----
+
+/// Sets an organisation's programme (`None`: the template and every organisation's).
+pub async fn set_program<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    program: &ProgramSettings,
+) -> Result<(), T::Error> {
+    rules::check_program(program)?;
+    tx.save_program(org, program).await
+}
+
+pub async fn add_group<T: LedgerTx>(tx: &mut T, group: &NewGroup) -> Result<i64, T::Error> {
+    rules::check_group(group)?;
+    tx.insert_group(group).await
+}
+
+/// Adds a guest to an organisation; a phone is stored normalised (`+7XXXXXXXXXX`) and becomes an
+/// identifier.
+pub async fn add_guest<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    name: &str,
+    phone: Option<&str>,
+    group_id: i64,
+    now: UnixSeconds,
+) -> Result<GuestId, T::Error> {
+    let phone = phone
+        .map(|p| rules::identifier_value(IdentifierKind::Phone, p))
+        .transpose()?;
+    let guest = tx.insert_guest(org, name, phone.as_deref(), group_id, now).await?;
+    if let Some(phone) = &phone {
+        tx.insert_identifier(guest, IdentifierKind::Phone, phone).await?;
+    }
+    Ok(guest)
+}
+
+/// Stores the identifier as `identify` will look it up: trimmed, phones normalised.
+pub async fn add_identifier<T: LedgerTx>(
+    tx: &mut T,
+    guest: GuestId,
+    kind: IdentifierKind,
+    value: &str,
+) -> Result<(), T::Error> {
+    let value = rules::identifier_value(kind, value)?;
+    tx.insert_identifier(guest, kind, &value).await
+}
+
+pub async fn add_gift_code<T: LedgerTx>(
+    tx: &mut T,
+    guest: GuestId,
+    code: &str,
+    name: &str,
+    points: Kopecks,
+) -> Result<(), T::Error> {
+    let code = rules::valid_code(code)?;
+    if points < Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount.into());
+    }
+    tx.insert_gift_code(guest, code, name, points).await
 }
 
 /// Runs an engine operation on a store whose calls never wait (SQLite's are synchronous): the

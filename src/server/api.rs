@@ -181,6 +181,7 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::CommitOverHold { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "commit_over_hold"),
             LoyaltyError::RefundOverPayment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refund_over_payment"),
             LoyaltyError::OperationIdConflict => (StatusCode::CONFLICT, "operation_id_conflict"),
+            LoyaltyError::OutOfRange(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
         };

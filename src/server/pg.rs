@@ -22,7 +22,7 @@ use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck, ProgramSettings,
-    RefundPlan, identifier_value, valid_code,
+    RefundPlan,
 };
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
@@ -326,26 +326,13 @@ impl PgStore {
         Ok(())
     }
 
-    /// Sets one organisation's programme.
     pub async fn set_org_program(&self, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => async {
-            exec(&tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
-            exec(&tx,
-                "UPDATE programs SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
-                                     group_period_days = $5, utc_offset_minutes = $6 WHERE org = $7",
-                &[
-                    &p.name,
-                    &p.max_check_bp,
-                    &p.spend_step.0,
-                    &p.hold_ttl_secs,
-                    &p.group_period_days,
-                    &p.utc_offset_minutes,
-                    &org,
-                ],
-            )
-            .await?;
-            Ok(())
-        }.await)
+        in_tx!(self, tx => engine::set_program(&mut PgTx { tx: &tx }, Some(org), p).await)
+    }
+
+    /// Sets the programme of every organisation and the template for new ones.
+    pub async fn set_program(&self, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+        in_tx!(self, tx => engine::set_program(&mut PgTx { tx: &tx }, None, p).await)
     }
 
     async fn execute(
@@ -359,26 +346,7 @@ impl PgStore {
     }
 
     pub async fn add_group(&self, g: &NewGroup) -> Result<i64, LoyaltyError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
-                                           daily_ops_limit, daily_spend_limit)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                &[
-                    &g.name,
-                    &g.rank,
-                    &g.discount_bp,
-                    &g.accrual_bp,
-                    &g.spend_threshold.0,
-                    &g.never_downgrade,
-                    &g.daily_ops_limit,
-                    &g.daily_spend_limit.0,
-                ],
-            )
-            .await
-            .map_err(|e| storage(&e))?;
-        row.try_get(0).map_err(|e| storage(&e))
+        in_tx!(self, tx => engine::add_group(&mut PgTx { tx: &tx }, g).await)
     }
 
     pub async fn add_guest(
@@ -389,32 +357,11 @@ impl PgStore {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        let phone = phone.map(|p| identifier_value(IdentifierKind::Phone, p)).transpose()?;
-        in_tx!(self, tx => async {
-            exec(&tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
-            let guest: GuestId = q_one(&tx, "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    &[&org, &name, &phone, &group_id, &now],
-                )
-                .await?
-                .try_get(0)?;
-            if let Some(phone) = &phone {
-                exec(&tx,
-                    "INSERT INTO identifiers (org, kind, value, guest_id) VALUES ($1, 'phone', $2, $3)",
-                    &[&org, phone, &guest],
-                )
-                .await?;
-            }
-            Ok(guest)
-        }.await)
+        in_tx!(self, tx => engine::add_guest(&mut PgTx { tx: &tx }, org, name, phone, group_id, now).await)
     }
 
     pub async fn add_identifier(&self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        let value = identifier_value(kind, value)?;
-        self.execute(
-            "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, $1, $2, id FROM guests WHERE id = $3",
-            &[&kind.as_str(), &value, &guest],
-        )
-        .await
+        in_tx!(self, tx => engine::add_identifier(&mut PgTx { tx: &tx }, guest, kind, value).await)
     }
 
     pub async fn add_gift_code(
@@ -424,25 +371,20 @@ impl PgStore {
         name: &str,
         points: Kopecks,
     ) -> Result<(), LoyaltyError> {
-        let code = valid_code(code)?;
-        self.execute(
-            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points)
-             SELECT org, $1, id, $3, $4 FROM guests WHERE id = $2",
-            &[&code, &guest, &name, &points.0],
-        )
-        .await
+        in_tx!(self, tx => engine::add_gift_code(&mut PgTx { tx: &tx }, guest, code, name, points).await)
     }
 
     pub async fn add_stamp_card(&self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO stamp_cards (name, needed, reward) VALUES ($1, $2, $3) RETURNING id",
-                &[&name, &needed, &reward],
-            )
-            .await
-            .map_err(|e| storage(&e))?;
-        row.try_get(0).map_err(|e| storage(&e))
+        in_tx!(self, tx => PgTx { tx: &tx }.insert_stamp_card(name, needed, reward).await)
+    }
+
+    pub async fn set_stamps(&self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
+        in_tx!(self, tx => PgTx { tx: &tx }.set_stamps(guest, card_id, collected).await)
+    }
+
+    /// Creates the demo programme in `org` when there are no guests; true when it did.
+    pub async fn seed_demo(&self, org: &str, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+        in_tx!(self, tx => crate::loyalty::demo::seed(&mut PgTx { tx: &tx }, org, now).await)
     }
 
     pub async fn add_promotion(
@@ -451,12 +393,8 @@ impl PgStore {
         description: &str,
         starts_at: UnixSeconds,
         ends_at: UnixSeconds,
-    ) -> Result<(), LoyaltyError> {
-        self.execute(
-            "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES ($1, $2, $3, $4)",
-            &[&name, &description, &starts_at, &ends_at],
-        )
-        .await
+    ) -> Result<i64, LoyaltyError> {
+        in_tx!(self, tx => PgTx { tx: &tx }.insert_promotion(name, description, starts_at, ends_at).await)
     }
 
     /// A back-office credit; the balance after. Idempotent by `op_id`.
@@ -995,6 +933,160 @@ impl LedgerTx for PgTx<'_> {
             self.tx,
             "UPDATE refunds SET balance_after = $2 WHERE id = $1",
             &[&refund_id, &balance_after.0],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn has_guests(&mut self) -> TxResult<bool> {
+        Ok(q_opt(self.tx, "SELECT 1 FROM guests LIMIT 1", &[]).await?.is_some())
+    }
+
+    async fn save_program(&mut self, org: Option<&str>, p: &ProgramSettings) -> TxResult<()> {
+        let values: Params<'_> = &[
+            &p.name,
+            &p.max_check_bp,
+            &p.spend_step.0,
+            &p.hold_ttl_secs,
+            &p.group_period_days,
+            &p.utc_offset_minutes,
+        ];
+        let set = "SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
+                       group_period_days = $5, utc_offset_minutes = $6";
+        match org {
+            Some(org) => {
+                exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+                exec(
+                    self.tx,
+                    &format!("UPDATE programs {set} WHERE org = $7"),
+                    &[values[0], values[1], values[2], values[3], values[4], values[5], &org],
+                )
+                .await?;
+            }
+            None => {
+                exec(self.tx, &format!("UPDATE program {set} WHERE id = 1"), values).await?;
+                exec(self.tx, &format!("UPDATE programs {set}"), values).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_group(&mut self, g: &NewGroup) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
+                                       daily_ops_limit, daily_spend_limit)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &g.name,
+                &g.rank,
+                &g.discount_bp,
+                &g.accrual_bp,
+                &g.spend_threshold.0,
+                &g.never_downgrade,
+                &g.daily_ops_limit,
+                &g.daily_spend_limit.0,
+            ],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_guest(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> TxResult<GuestId> {
+        exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&org, &name, &phone, &group_id, &now],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> TxResult<()> {
+        let added = exec(
+            self.tx,
+            "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, $1, $2, id FROM guests WHERE id = $3",
+            &[&kind.as_str(), &value, &guest],
+        )
+        .await?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
+    }
+
+    async fn insert_gift_code(&mut self, guest: GuestId, code: &str, name: &str, points: Kopecks) -> TxResult<()> {
+        let added = exec(
+            self.tx,
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points)
+             SELECT org, $1, id, $3, $4 FROM guests WHERE id = $2",
+            &[&code, &guest, &name, &points.0],
+        )
+        .await?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
+    }
+
+    async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO stamp_cards (name, needed, reward) VALUES ($1, $2, $3) RETURNING id",
+            &[&name, &needed, &reward],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_promotion(
+        &mut self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&name, &description, &starts_at, &ends_at],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_past_visit(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        amount_due: Kopecks,
+        at: UnixSeconds,
+    ) -> TxResult<()> {
+        exec(
+            self.tx,
+            "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
+             SELECT $1, id, 0, $3, '[]', $3, 0, balance, $4 FROM guests WHERE id = $2",
+            &[&op_key, &guest, &amount_due.0, &at],
+        )
+        .await?;
+        // Recorded like a write from before idempotency records were kept: no request to compare.
+        exec(
+            self.tx,
+            "INSERT INTO op_log (op_key, kind, fingerprint, answer)
+             SELECT op_id, 'commit', NULL,
+                    json_build_object('spent', 0, 'accrued', 0, 'balance_after', balance_after, 'new_group', NULL)::TEXT
+             FROM payments WHERE op_id = $1",
+            &[&op_key],
         )
         .await?;
         Ok(())
