@@ -293,6 +293,37 @@ impl PgStore {
         }.await)
     }
 
+    /// Open holds of one guest or of everyone, oldest first (the back office's view).
+    pub async fn open_holds_of(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
+        in_tx!(self, tx => async {
+            let rows = q_all(&tx, "SELECT id, amount, expires_at FROM holds
+                     WHERE status = 'open' AND ($1::BIGINT IS NULL OR guest_id = $1) ORDER BY id",
+                    &[&guest],
+                )
+                .await?;
+            rows.iter().map(hold_receipt).collect::<TxResult<Vec<_>>>()
+        }.await)
+    }
+
+    /// True when there are no guests.
+    pub async fn is_empty(&self) -> Result<bool, LoyaltyError> {
+        in_tx!(self, tx => async { Ok(!PgTx { tx: &tx }.has_guests().await?) }.await)
+    }
+
+    /// An organisation's programme.
+    pub async fn program(&self, org: &str) -> Result<ProgramSettings, LoyaltyError> {
+        in_tx!(self, tx => async {
+            let row = q_opt(&tx,
+                "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+                 FROM programs WHERE org = $1",
+                &[&org],
+            )
+            .await?
+            .ok_or(LoyaltyError::UnknownCode)?;
+            crate::loyalty::rows::program_at(&row, 0)
+        }.await)
+    }
+
     pub async fn expire_holds(&self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
         in_tx!(self, tx => async {
             let expired = exec(&tx, "UPDATE holds SET status = 'expired', closed_at = $1 WHERE status = 'open' AND expires_at <= $1",

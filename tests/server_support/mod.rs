@@ -5,6 +5,7 @@
 //! PostgreSQL comes from `LOYALTY_TEST_PG_URL` (`scripts/test.sh` starts a throwaway server and
 //! sets it). Without it PostgreSQL tests fail, unless `LOYALTY_TEST_SKIP_PG=1` says to skip them.
 
+pub mod ledgers;
 pub mod proxy;
 
 use loyalty_till::domain::{GuestId, IdentifierKind, UnixSeconds};
