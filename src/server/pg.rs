@@ -1123,10 +1123,7 @@ impl LedgerTx for PgTx<'_> {
         let writes = statements
             .iter()
             .zip(&params)
-            .map(|(statement, params)| {
-                Box::pin(tx.execute(statement, params))
-                    as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>
-            })
+            .map(|(statement, params)| Box::pin(tx.execute(statement, params)) as Pipelined<'_, u64>)
             .collect();
         all_in_order(writes).await?;
         Ok(())
