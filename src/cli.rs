@@ -81,6 +81,11 @@ pub enum Command {
         /// How often the server looks for holds whose time is up.
         #[arg(long, value_name = "SECS", default_value_t = 5)]
         expire_every: u64,
+        /// A payment queued by a till while offline is booked at its check's time if that is at
+        /// most this old (and at most 5 minutes ahead); otherwise at the server's time, and the
+        /// answer says so.
+        #[arg(long, value_name = "HOURS", default_value_t = 72)]
+        max_check_age_hours: u64,
     },
     /// Till tokens for the server.
     TillToken {

@@ -42,10 +42,17 @@ pub fn system_clock() -> ServerClock {
     })
 }
 
+/// How far ahead of the server's clock a check time may be (a till's clock running fast).
+pub const CHECK_TIME_AHEAD_SECS: i64 = 300;
+/// How old a check time the server books at by default (`--max-check-age-hours`).
+pub const DEFAULT_MAX_CHECK_AGE_SECS: i64 = 72 * 3_600;
+
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<Store>,
     pub clock: ServerClock,
+    /// A payment's `check_time` older than this is booked at the server's time instead.
+    pub max_check_age_secs: i64,
     /// Token hashes already looked up, kept for [`TOKEN_CACHE`]: a replaced token stops working
     /// within that time.
     callers: Arc<RwLock<HashMap<String, (Caller, Instant)>>>,
@@ -56,7 +63,19 @@ impl App {
         App {
             store,
             clock,
+            max_check_age_secs: DEFAULT_MAX_CHECK_AGE_SECS,
             callers: Arc::new(RwLock::new(HashMap::new())),
+        }
+    }
+
+    /// The time a payment is booked at: the check's own time within the bounds, else now.
+    fn booking_time(&self, check_time: Option<UnixSeconds>) -> (UnixSeconds, CheckTimeUse) {
+        let now = self.now();
+        match check_time {
+            None => (now, CheckTimeUse::Absent),
+            Some(at) if at > now + CHECK_TIME_AHEAD_SECS => (now, CheckTimeUse::InFuture),
+            Some(at) if at < now - self.max_check_age_secs => (now, CheckTimeUse::TooOld),
+            Some(at) => (at.min(now), CheckTimeUse::Used),
         }
     }
 
@@ -69,6 +88,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/health", get(health))
+        .route("/api/v1/till", get(till))
         .route("/api/v1/identify", post(identify))
         .route("/api/v1/guests/{guest}", get(guest_card))
         .route("/api/v1/guests/{guest}/calculate", post(calculate))
@@ -142,6 +162,8 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::OperationIdConflict => (StatusCode::CONFLICT, "operation_id_conflict"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            // Made by a till about its server; the server never returns it.
+            LoyaltyError::ServerAway(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         if status.is_server_error() {
             tracing::error!(%error, "request failed");
@@ -259,6 +281,9 @@ struct CommitBody {
     hold_id: Option<HoldId>,
     spent: Amount,
     check: CheckBody,
+    /// When the till closed the check (Unix seconds); see [`App::booking_time`].
+    #[serde(default)]
+    check_time: Option<UnixSeconds>,
 }
 
 #[derive(Deserialize)]
@@ -267,6 +292,8 @@ struct AccrueBody {
     op_id: String,
     guest_id: GuestId,
     check: CheckBody,
+    #[serde(default)]
+    check_time: Option<UnixSeconds>,
 }
 
 #[derive(Deserialize)]
@@ -277,6 +304,8 @@ struct OfflineBody {
     /// What the till debited offline; the server takes what the guest still has.
     spent: Amount,
     check: CheckBody,
+    #[serde(default)]
+    check_time: Option<UnixSeconds>,
 }
 
 #[derive(Deserialize)]
@@ -393,6 +422,56 @@ async fn health(State(app): State<App>) -> ApiResult<serde_json::Value> {
     Ok(axum::Json(serde_json::json!({ "status": "ok", "now": app.now() })))
 }
 
+/// What the server did with a payment's `check_time`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckTimeUse {
+    /// Booked at the check's time.
+    Used,
+    /// No check time sent: booked now.
+    Absent,
+    /// Older than the bound: booked at the server's time.
+    TooOld,
+    /// Ahead of the server's clock by more than the tolerance: booked at the server's time.
+    InFuture,
+    /// A payment on a hold: booked when committed, whatever the check time says.
+    OnHold,
+}
+
+/// A payment's receipt, with the time it was booked at and why.
+#[derive(Serialize)]
+pub struct PaidAnswer {
+    #[serde(flatten)]
+    pub receipt: crate::domain::PaymentReceipt,
+    pub booked_at: UnixSeconds,
+    pub check_time: CheckTimeUse,
+}
+
+fn paid(
+    caller: &Caller,
+    op: &str,
+    receipt: crate::domain::PaymentReceipt,
+    (booked_at, check_time): (UnixSeconds, CheckTimeUse),
+) -> ApiResult<PaidAnswer> {
+    if matches!(check_time, CheckTimeUse::TooOld | CheckTimeUse::InFuture) {
+        tracing::warn!(till = %caller.till, op = %op, ?check_time, booked_at,
+            "a payment's check time is out of bounds: booked at the server's time");
+    }
+    Ok(axum::Json(PaidAnswer {
+        receipt,
+        booked_at,
+        check_time,
+    }))
+}
+
+/// The till's probe: a cheap request that proves the token (401 without a known one).
+async fn till(State(app): State<App>, headers: HeaderMap) -> ApiResult<serde_json::Value> {
+    let caller = caller(&app, &headers).await?;
+    Ok(axum::Json(
+        serde_json::json!({ "org": caller.org, "till": caller.till, "now": app.now() }),
+    ))
+}
+
 async fn identify(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<crate::domain::Identification> {
     let caller = caller(&app, &headers).await?;
     let request: IdentifyBody = json_body(body).await?;
@@ -463,11 +542,17 @@ async fn hold(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResu
     Ok(axum::Json(receipt))
 }
 
-async fn commit(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<crate::domain::PaymentReceipt> {
+async fn commit(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<PaidAnswer> {
     let caller = caller(&app, &headers).await?;
     let request: CommitBody = json_body(body).await?;
     let op = op_id(&request.op_id)?;
     let check = request.check.check()?;
+    // A payment on a hold is booked when it is committed: the hold is the server's own record
+    // of the moment. A payment without one (an accrual, possibly queued offline) at its check time.
+    let booking = match request.hold_id {
+        Some(_) => (app.now(), CheckTimeUse::OnHold),
+        None => app.booking_time(request.check_time),
+    };
     let receipt = app
         .store
         .commit(
@@ -477,23 +562,24 @@ async fn commit(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiRe
             request.hold_id,
             request.spent.0,
             &check,
-            app.now(),
+            booking.0,
         )
         .await?;
-    Ok(axum::Json(receipt))
+    paid(&caller, op, receipt, booking)
 }
 
 /// A paid check without bonuses: the accrual (also what an offline till sends later).
-async fn accrue(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<crate::domain::PaymentReceipt> {
+async fn accrue(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<PaidAnswer> {
     let caller = caller(&app, &headers).await?;
     let request: AccrueBody = json_body(body).await?;
     let op = op_id(&request.op_id)?;
     let check = request.check.check()?;
+    let booking = app.booking_time(request.check_time);
     let receipt = app
         .store
-        .commit(&caller, op, request.guest_id, None, Kopecks::ZERO, &check, app.now())
+        .commit(&caller, op, request.guest_id, None, Kopecks::ZERO, &check, booking.0)
         .await?;
-    Ok(axum::Json(receipt))
+    paid(&caller, op, receipt, booking)
 }
 
 /// A check a till closed with bonuses while the server was away (only where the owner allows it).
@@ -501,20 +587,21 @@ async fn offline_payment(
     State(app): State<App>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<crate::domain::PaymentReceipt> {
+) -> ApiResult<PaidAnswer> {
     let caller = caller(&app, &headers).await?;
     let request: OfflineBody = json_body(body).await?;
     let op = op_id(&request.op_id)?;
     let check = request.check.check()?;
+    let booking = app.booking_time(request.check_time);
     let receipt = app
         .store
-        .commit_offline(&caller, op, request.guest_id, request.spent.0, &check, app.now())
+        .commit_offline(&caller, op, request.guest_id, request.spent.0, &check, booking.0)
         .await?;
     if receipt.spent < request.spent.0 {
         tracing::warn!(till = %caller.till, op = %op, requested = request.spent.0.0, debited = receipt.spent.0,
             "an offline payment found fewer bonuses than it spent");
     }
-    Ok(axum::Json(receipt))
+    paid(&caller, op, receipt, booking)
 }
 
 async fn void(

@@ -50,7 +50,8 @@ pub const DOCUMENT: &str = r##"{
         }
       },
       "Hold": { "type": "object", "properties": { "hold_id": { "type": "integer" }, "amount": { "$ref": "#/components/schemas/Amount" }, "expires_at": { "type": "integer" } } },
-      "Payment": { "type": "object", "properties": { "spent": { "$ref": "#/components/schemas/Amount" }, "accrued": { "$ref": "#/components/schemas/Amount" }, "balance_after": { "$ref": "#/components/schemas/Amount" }, "new_group": { "type": ["string", "null"] } } },
+      "Payment": { "type": "object", "properties": { "spent": { "$ref": "#/components/schemas/Amount" }, "accrued": { "$ref": "#/components/schemas/Amount" }, "balance_after": { "$ref": "#/components/schemas/Amount" }, "new_group": { "type": ["string", "null"] }, "booked_at": { "type": "integer", "description": "the time the payment was booked at (Unix seconds)" }, "check_time": { "enum": ["used", "absent", "too_old", "in_future", "on_hold"], "description": "what the server did with the request's check_time: used; absent (none sent, booked now); too_old (older than the server's --max-check-age-hours, 72 by default) or in_future (more than 5 minutes ahead): booked at the server's time instead; on_hold: a payment on a hold is booked when committed" } } },
+      "CheckTime": { "type": "integer", "description": "when the till closed the check (Unix seconds); a payment without a hold is booked at this time if it is at most --max-check-age-hours old and at most 5 minutes ahead of the server's clock" },
       "Refund": { "type": "object", "properties": { "amount": { "$ref": "#/components/schemas/Amount" }, "spend_returned": { "$ref": "#/components/schemas/Amount" }, "accrual_taken": { "$ref": "#/components/schemas/Amount" }, "unrecovered": { "$ref": "#/components/schemas/Amount" }, "balance_after": { "$ref": "#/components/schemas/Amount" } } },
       "History": { "type": "array", "items": { "type": "object", "properties": { "at": { "type": "integer" }, "kind": { "type": "string" }, "amount": { "type": "integer" }, "balance_after": { "$ref": "#/components/schemas/Amount" }, "note": { "type": "string" } } } },
       "Error": {
@@ -102,6 +103,10 @@ pub const DOCUMENT: &str = r##"{
       "get": { "summary": "The guest's operations, newest first", "parameters": [{ "$ref": "#/components/parameters/guest" }, { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 500 } }],
         "responses": { "200": { "description": "history", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/History" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
     },
+    "/api/v1/till": {
+      "get": { "summary": "The calling till and the server's time: the tills' cheap probe (401 for a token the server refuses)",
+        "responses": { "200": { "description": "{\"org\": …, \"till\": …, \"now\": unix seconds}" }, "default": { "$ref": "#/components/responses/Error" } } }
+    },
     "/api/v1/holds": {
       "post": { "summary": "Reserve bonuses for a payment (first phase); expires after the programme's hold time",
         "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "amount", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "amount": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
@@ -114,17 +119,17 @@ pub const DOCUMENT: &str = r##"{
     },
     "/api/v1/payments": {
       "post": { "summary": "Close a paid check: commit the hold (possibly for less), accrue on the rest, redeem gifts, add stamps",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "spent", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "hold_id": { "type": ["integer", "null"] }, "spent": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "spent", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "hold_id": { "type": ["integer", "null"] }, "spent": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" }, "check_time": { "$ref": "#/components/schemas/CheckTime" } } } } } },
         "responses": { "200": { "description": "the receipt", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Payment" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
     },
     "/api/v1/accruals": {
       "post": { "summary": "Close a paid check without spending bonuses: the accrual (what an offline till sends later)",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "check": { "$ref": "#/components/schemas/Check" }, "check_time": { "$ref": "#/components/schemas/CheckTime" } } } } } },
         "responses": { "200": { "description": "the receipt", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Payment" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
     },
     "/api/v1/offline-payments": {
       "post": { "summary": "A check a till closed with bonuses while the server was away (owner's opt-in, capped by the till): the guest is debited what they still have, at most the amount due; spent in the receipt may be less than asked",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "spent", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "spent": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "spent", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "spent": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" }, "check_time": { "$ref": "#/components/schemas/CheckTime" } } } } } },
         "responses": { "200": { "description": "the receipt", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Payment" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
     },
     "/api/v1/refunds": {

@@ -10,7 +10,7 @@ pub mod support;
 pub mod theme;
 pub mod wedge_input;
 
-use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, SystemClock};
+use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, ServerLink, SystemClock};
 use crate::cli::{Cli, Scenario};
 use crate::config::{Config, ConfigSaver, Layout, Paths, SIDE_PANEL_WIDTH};
 use crate::devices::{DeviceMessage, DeviceStatus, classify_frame};
@@ -479,12 +479,23 @@ impl TillApp {
                 i18n.t_args("status-embedded", &[("path", Arg::Text(path.display().to_string()))]),
                 false,
             ),
-            BackendStatus::Ready(BackendKind::Server { url, online: true }) => {
-                (i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]), false)
-            }
-            BackendStatus::Ready(BackendKind::Server { url, online: false }) => {
-                (i18n.t_args("status-offline", &[("url", Arg::Text(url.clone()))]), true)
-            }
+            BackendStatus::Ready(BackendKind::Server { url, link }) => match link {
+                ServerLink::Online => (i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]), false),
+                ServerLink::Offline { since } => (
+                    i18n.t_args(
+                        "status-offline",
+                        &[
+                            ("url", Arg::Text(url.clone())),
+                            ("since", Arg::Text(local_time_of_day(*since))),
+                        ],
+                    ),
+                    true,
+                ),
+                ServerLink::TokenRefused => (
+                    i18n.t_args("status-token-refused", &[("url", Arg::Text(url.clone()))]),
+                    true,
+                ),
+            },
             BackendStatus::Failed(error) => {
                 let reason = i18n.notice(&crate::workflow::error_notice(error));
                 (i18n.t_args("status-failed", &[("reason", Arg::Text(reason))]), true)
@@ -512,6 +523,15 @@ impl TillApp {
             }
             ui.add(egui::Label::new(label).truncate());
         });
+    }
+}
+
+/// `HH:MM` of a moment in the till's local time zone (the status line's "offline since").
+fn local_time_of_day(unix: crate::domain::UnixSeconds) -> String {
+    use chrono::TimeZone as _;
+    match chrono::Local.timestamp_opt(unix, 0).single() {
+        Some(time) => time.format("%H:%M").to_string(),
+        None => String::from("--:--"),
     }
 }
 
