@@ -26,7 +26,9 @@ pub enum BackendKind {
 pub enum ServerLink {
     Online,
     /// No answer since `since` (the till's clock).
-    Offline { since: UnixSeconds },
+    Offline {
+        since: UnixSeconds,
+    },
     /// The server answers but refuses the till's token: only a new token in config.toml helps.
     TokenRefused,
 }

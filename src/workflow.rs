@@ -1032,9 +1032,7 @@ fn payment_committed(
                 (PaymentMode::Spend, true) => Notice::info("done-spent-accrued-provisional")
                     .money("spent", receipt.spent)
                     .money("accrued", receipt.accrued),
-                (PaymentMode::Keep, true) => {
-                    Notice::info("done-accrued-provisional").money("accrued", receipt.accrued)
-                }
+                (PaymentMode::Keep, true) => Notice::info("done-accrued-provisional").money("accrued", receipt.accrued),
             };
             state.notice = Some(notice);
             state.go(Screen::Done {

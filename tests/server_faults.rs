@@ -405,9 +405,21 @@ fn server_down_at_start_up_cached_guest_kept_bonuses_sent_once_at_the_check_time
     assert_eq!(backend.link(), ServerLink::Online);
     assert!(!backend.is_provisional("keep-1"));
     assert_eq!(s.balance(anna), (rub(1_030), rub(1_030)));
-    let answer: serde_json::Value =
-        serde_json::from_str(backend.journal().get("keep-1").unwrap().unwrap().response.as_deref().unwrap()).unwrap();
-    assert_eq!((answer["check_time"].as_str(), answer["booked_at"].as_i64()), (Some("used"), Some(check_time)));
+    let answer: serde_json::Value = serde_json::from_str(
+        backend
+            .journal()
+            .get("keep-1")
+            .unwrap()
+            .unwrap()
+            .response
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (answer["check_time"].as_str(), answer["booked_at"].as_i64()),
+        (Some("used"), Some(check_time))
+    );
     // Exactly once, at the check's time, through more probes and a restart.
     backend.probe();
     drop(backend);
@@ -443,7 +455,10 @@ fn a_refused_token_is_told_apart_and_nothing_queued_is_lost(s: Server) {
         backend.identify(&card_scan(ANNA_CARD)).unwrap_err(),
         LoyaltyError::ServerAway(AwayReason::TokenRefused)
     );
-    assert!(backend.probe() <= std::time::Duration::from_secs(5), "probed again within seconds");
+    assert!(
+        backend.probe() <= std::time::Duration::from_secs(5),
+        "probed again within seconds"
+    );
     assert_eq!(backend.link(), ServerLink::TokenRefused);
     // An accrual closed meanwhile is queued, not dropped as refused.
     assert!(
@@ -482,7 +497,10 @@ fn guest_with_daily_limit(s: &Server) -> i64 {
             .add_identifier(dina, IdentifierKind::CardBarcode, "2000000000039")
             .await
             .unwrap();
-        store.credit("seed-dina", dina, Kopecks(rub(1_000)), START).await.unwrap();
+        store
+            .credit("seed-dina", dina, Kopecks(rub(1_000)), START)
+            .await
+            .unwrap();
         dina
     })
 }
@@ -493,10 +511,7 @@ fn daily_left(s: &Server, guest: i64) -> i64 {
         serde_json::json!({ "check": { "subtotal": rub(10_000) } }),
     );
     let limits = quote.ok()["limits"].as_array().unwrap().clone();
-    limits
-        .iter()
-        .find(|l| l["kind"] == "daily_limit")
-        .unwrap()["amount"]
+    limits.iter().find(|l| l["kind"] == "daily_limit").unwrap()["amount"]
         .as_i64()
         .unwrap()
 }
@@ -509,7 +524,10 @@ fn an_outage_across_midnight_books_each_check_on_its_own_day(s: Server) {
     let midnight = START + 12 * 3_600;
     s.advance(12 * 3_600 - 180);
     let mut backend = till.open(&s);
-    assert_eq!(backend.identify(&card_scan("2000000000039")).unwrap().card.guest_id, dina);
+    assert_eq!(
+        backend.identify(&card_scan("2000000000039")).unwrap().card.guest_id,
+        dina
+    );
     backend.calculate(dina, &check(rub(1_000))).unwrap();
     till.proxy.set(Fault::Down);
     backend.probe();
@@ -555,8 +573,17 @@ fn a_check_older_than_the_bound_is_booked_now_and_the_server_says_so(s: Server) 
     s.advance(96 * 3_600);
     till.proxy.set(Fault::Pass);
     backend.probe();
-    let answer: serde_json::Value =
-        serde_json::from_str(backend.journal().get("k-old").unwrap().unwrap().response.as_deref().unwrap()).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(
+        backend
+            .journal()
+            .get("k-old")
+            .unwrap()
+            .unwrap()
+            .response
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(answer["check_time"], "too_old");
     assert_eq!(answer["booked_at"], START + 96 * 3_600);
     assert_eq!(history(&s, anna).last().unwrap().2, START + 96 * 3_600);
@@ -578,7 +605,10 @@ fn the_till_killed_while_the_queue_drains_sends_each_once(s: Server) {
     // reaches the server but its answer is lost, and the till dies there.
     till.proxy.lose_answers_after(2);
     backend.probe();
-    assert!(till.proxy.lost.load(Ordering::SeqCst) >= 1, "an answer was lost mid-drain");
+    assert!(
+        till.proxy.lost.load(Ordering::SeqCst) >= 1,
+        "an answer was lost mid-drain"
+    );
     let states: Vec<_> = (0..3)
         .map(|v| backend.journal().get(&format!("q-{v}")).unwrap().unwrap().state)
         .collect();

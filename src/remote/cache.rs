@@ -304,15 +304,38 @@ mod tests {
         cache
             .remember(&card(), Some(&scan(ScanKind::Barcode, "2000000000015")), 1_000)
             .unwrap();
-        let found = cache.find(&scan(ScanKind::Manual, "8 (916) 123-45-67"), 2_000).unwrap().unwrap();
+        let found = cache
+            .find(&scan(ScanKind::Manual, "8 (916) 123-45-67"), 2_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(found.name, "Анна С.");
         assert_eq!(found.available, Kopecks(30_000));
-        assert!(cache.find(&scan(ScanKind::Barcode, "2000000000015"), 2_000).unwrap().is_some());
-        assert!(cache.find(&scan(ScanKind::Barcode, "2000000000022"), 2_000).unwrap().is_none());
+        assert!(
+            cache
+                .find(&scan(ScanKind::Barcode, "2000000000015"), 2_000)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            cache
+                .find(&scan(ScanKind::Barcode, "2000000000022"), 2_000)
+                .unwrap()
+                .is_none()
+        );
         // Another token cannot read it; past the age limit it is gone.
         let other = GuestCache::open(&path, "lt_other", 30).unwrap();
-        assert!(other.find(&scan(ScanKind::Barcode, "2000000000015"), 2_000).unwrap().is_none());
-        assert!(cache.find(&scan(ScanKind::Barcode, "2000000000015"), 1_000 + 31 * 86_400).unwrap().is_none());
+        assert!(
+            other
+                .find(&scan(ScanKind::Barcode, "2000000000015"), 2_000)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            cache
+                .find(&scan(ScanKind::Barcode, "2000000000015"), 1_000 + 31 * 86_400)
+                .unwrap()
+                .is_none()
+        );
         drop((cache, other));
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
@@ -328,6 +351,11 @@ mod tests {
         cache
             .remember(&card(), Some(&scan(ScanKind::Barcode, "2000000000015")), 1_000)
             .unwrap();
-        assert!(cache.find(&scan(ScanKind::Barcode, "2000000000015"), 1_000).unwrap().is_none());
+        assert!(
+            cache
+                .find(&scan(ScanKind::Barcode, "2000000000015"), 1_000)
+                .unwrap()
+                .is_none()
+        );
     }
 }

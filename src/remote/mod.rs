@@ -30,9 +30,9 @@ use crate::domain::{
     AwayReason, CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError,
     PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote,
 };
-use cache::{GuestCache, SpendRules};
 use crate::money::Kopecks;
 use crate::server::api::ErrorBody;
+use cache::{GuestCache, SpendRules};
 use journal::{Entry, Journal, OpKind, OpState};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -136,7 +136,11 @@ impl ServerSettings {
     }
 
     fn retry_max(&self) -> Duration {
-        Duration::from_secs(if self.retry_max_secs == 0 { 5 } else { self.retry_max_secs })
+        Duration::from_secs(if self.retry_max_secs == 0 {
+            5
+        } else {
+            self.retry_max_secs
+        })
     }
 }
 
@@ -292,7 +296,10 @@ impl ServerBackend {
 
     /// Asks the server whether it answers and takes the token, and records the link.
     fn check_link(&mut self) {
-        let request = self.http.get(format!("{}{TILL_PATH}", self.url)).bearer_auth(&self.token);
+        let request = self
+            .http
+            .get(format!("{}{TILL_PATH}", self.url))
+            .bearer_auth(&self.token);
         match answer(request.send()) {
             // Any answer but 401 says the server is there (an older server without the path too).
             Sent::Ok(_) | Sent::Refused(_) => {
@@ -497,8 +504,12 @@ impl ServerBackend {
             Sent::InDoubt(trouble) => {
                 if entry.kind == OpKind::Hold && trouble.nothing_done() {
                     // Never reached the server: nothing to find and void later.
-                    self.journal
-                        .settle(&entry.op_id, OpState::Failed, Some("not sent: the server was away"), now)?;
+                    self.journal.settle(
+                        &entry.op_id,
+                        OpState::Failed,
+                        Some("not sent: the server was away"),
+                        now,
+                    )?;
                 } else {
                     self.in_doubt = true;
                 }
@@ -778,10 +789,11 @@ impl ServerBackend {
         }
         self.in_doubt = true;
         tracing::info!(op = %op_id, "offline: the payment is queued and sent once the server answers");
-        Ok(Sent::InDoubt(Trouble::NotSent("queued while the server is away".to_string())))
+        Ok(Sent::InDoubt(Trouble::NotSent(
+            "queued while the server is away".to_string(),
+        )))
     }
 }
-
 
 /// Where a payment taken offline is sent.
 pub const OFFLINE_PATH: &str = "/api/v1/offline-payments";
@@ -886,7 +898,10 @@ impl LoyaltyBackend for ServerBackend {
             // Offline: a guest identified here recently is found again; a gift needs the server.
             Err(error) if is_away(&error) => match self.cache.find(scan, self.clock.now())? {
                 Some(card) => {
-                    tracing::info!(guest = card.guest_id, "offline: the guest is identified from the till's cache");
+                    tracing::info!(
+                        guest = card.guest_id,
+                        "offline: the guest is identified from the till's cache"
+                    );
                     self.cards.insert(card.guest_id, card.clone());
                     Ok(Identification { card, gift: None })
                 }

@@ -583,11 +583,7 @@ async fn accrue(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiRe
 }
 
 /// A check a till closed with bonuses while the server was away (only where the owner allows it).
-async fn offline_payment(
-    State(app): State<App>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<PaidAnswer> {
+async fn offline_payment(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<PaidAnswer> {
     let caller = caller(&app, &headers).await?;
     let request: OfflineBody = json_body(body).await?;
     let op = op_id(&request.op_id)?;
