@@ -336,11 +336,18 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        drop((cache, other));
-        let bytes = std::fs::read(&path).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        for clear in ["Анна", "Смирнова", "2000000000015", "9161234567", "45-67", "Гость"] {
-            assert!(!text.contains(clear), "{clear} is in clear on disk");
+        // Beside the journal, whose connection keeps the file in WAL mode.
+        let journal = crate::remote::journal::Journal::open(&path).unwrap();
+        cache
+            .remember(&card(), Some(&scan(ScanKind::Barcode, "2000000000015")), 1_500)
+            .unwrap();
+        drop((cache, other, journal));
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for clear in ["Анна", "Смирнова", "2000000000015", "9161234567", "45-67", "Гость"] {
+                assert!(!text.contains(clear), "{clear} is in clear on disk");
+            }
         }
     }
 
