@@ -32,8 +32,9 @@ pub struct Cli {
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub window_size: Option<(f32, f32)>,
 
-    /// Drive a demo visit to a screen at start-up (for screenshots and support); needs --demo.
-    #[arg(long, value_enum, requires = "demo")]
+    /// Drive a demo visit to a screen at start-up (for screenshots and support); without --demo
+    /// on the configured ledger or loyalty server, with a typed order.
+    #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
 
     #[command(subcommand)]
@@ -128,6 +129,9 @@ pub enum Scenario {
     Payment,
     /// The success message after paying part of the check with bonuses.
     Done,
+    /// The receipt after paying the whole check and keeping bonuses (on a loyalty server that
+    /// is away: the provisional receipt).
+    Kept,
     /// «Устройства»: the devices found and the test view, with a sample line checked.
     Devices,
 }

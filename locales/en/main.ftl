@@ -191,8 +191,8 @@ status-device-reopening = { $device }: reconnecting…
 status-starting = Connecting to the bonus ledger…
 status-embedded = Embedded ledger: { $path }
 status-server = Loyalty server: { $url }
-status-offline = No connection to the loyalty server since { $since } ({ $url }): accruals are kept and sent later; recent guests are found in this till's cache
-status-token-refused = The loyalty server ({ $url }) refuses this till's token: ask the administrator for a new one (loyalty-till till-token create) and put it in config.toml, [server] token
+status-offline = No connection to the loyalty server since { $since } ({ $url }): accruals are kept and sent later
+status-token-refused = The loyalty server ({ $url }) refuses this till's token: a new token (loyalty-till till-token create) is needed in config.toml, [server] token; tell the administrator
 status-failed = Ledger unavailable: { $reason }
 status-demo = DEMO
 

@@ -193,8 +193,8 @@ status-device-reopening = { $device }: переподключение…
 status-starting = Подключение к базе бонусов…
 status-embedded = Встроенная база: { $path }
 status-server = Сервер лояльности: { $url }
-status-offline = Нет связи с сервером лояльности с { $since } ({ $url }): начисления сохраняются и будут отправлены; недавние гости находятся по кэшу кассы
-status-token-refused = Сервер лояльности ({ $url }) не принимает токен кассы: попросите администратора выдать новый (loyalty-till till-token create) и вписать его в config.toml, [server] token
+status-offline = Нет связи с сервером лояльности с { $since } ({ $url }): начисления сохраняются и будут отправлены
+status-token-refused = Сервер лояльности ({ $url }) не принимает токен кассы: нужен новый токен (loyalty-till till-token create) в config.toml, [server] token; сообщите администратору
 status-failed = База недоступна: { $reason }
 status-demo = ДЕМО
 

@@ -94,7 +94,10 @@ impl TillApp {
             i18n: I18n::new(options.config.language),
             config: options.config,
             config_saver: options.config_file.map(ConfigSaver::spawn).transpose()?,
-            scenario: options.scenario.map(scenario_events).unwrap_or_default(),
+            scenario: options
+                .scenario
+                .map(|s| scenario_events(s, options.demo))
+                .unwrap_or_default(),
             menu_open: false,
             export: support::ExportPanel::new(&options.paths),
             device_screen,
@@ -521,7 +524,9 @@ impl TillApp {
                     theme::STATUS_TEXT
                 }));
             }
-            ui.add(egui::Label::new(label).truncate());
+            // A problem is read in full (it says what to do); a plain status may be cut short.
+            let label = egui::Label::new(label);
+            ui.add(if error { label.wrap() } else { label.truncate() });
         });
     }
 }
@@ -668,8 +673,16 @@ fn start_stamp() -> String {
 }
 
 /// The demo visit a scenario drives, event by event, through the real workflow.
-fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
-    let mut events = vec![Event::UseDemoOrder];
+fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
+    // Without the demo ledger (a till on a loyalty server) the demo order is typed as one line.
+    let mut events = if demo {
+        vec![Event::UseDemoOrder]
+    } else {
+        vec![
+            Event::FieldEdited(Field::LinePrice, "1070".to_string()),
+            Event::AddOrderLine,
+        ]
+    };
     if matches!(scenario, Scenario::Idle | Scenario::Devices) {
         return events.into();
     }
@@ -677,10 +690,13 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
         events.push(Event::OpenPlugin);
         return events.into();
     }
-    events.extend([
-        Event::FieldEdited(Field::Code, "G100001".to_string()),
-        Event::SubmitCode,
-    ]);
+    // A guest with a gift; on a server, the guest's card (a gift needs the server).
+    let code = if demo || scenario != Scenario::Kept {
+        "G100001"
+    } else {
+        "2000000000015"
+    };
+    events.extend([Event::FieldEdited(Field::Code, code.to_string()), Event::SubmitCode]);
     match scenario {
         Scenario::Idle | Scenario::AddGuest | Scenario::Guest | Scenario::Devices => {}
         Scenario::Stamps => events.push(Event::ShowStamps),
@@ -696,6 +712,12 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
                 events.push(Event::ConfirmPayment);
             }
         }
+        Scenario::Kept => events.extend([
+            Event::StartPayment,
+            Event::ChoosePaymentMode(PaymentMode::Keep),
+            Event::ExactAmount,
+            Event::ConfirmPayment,
+        ]),
     }
     events.into()
 }
