@@ -17,6 +17,7 @@ pub mod domain;
 pub mod i18n;
 pub mod ledger;
 pub mod logging;
+pub mod loyalty;
 pub mod mask;
 pub mod money;
 pub mod platform;

@@ -2,9 +2,11 @@
 //! The README lists these guests and codes: change both together.
 
 use super::{
-    Ledger, NewGroup, OpKind, Posting, ProgramSettings, has_no_guests, insert_gift_code, insert_group, insert_guest,
-    insert_identifier, insert_promotion, insert_stamp_card, post_operation, save_program, save_stamps,
+    Ledger, NewGroup, ProgramSettings, SqliteTx, has_no_guests, insert_gift_code, insert_group, insert_guest,
+    insert_identifier, insert_promotion, insert_stamp_card, save_program, save_stamps,
 };
+use crate::loyalty::engine::{self, run_now};
+use crate::loyalty::rules::OpKind;
 use crate::domain::{IdentifierKind, LoyaltyError, UnixSeconds};
 use crate::money::Kopecks;
 use rusqlite::{Connection, params};
@@ -156,8 +158,8 @@ impl Ledger {
     pub fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
         // One transaction: two tills starting on a new file seed it once, and a failure leaves
         // no half-made programme behind.
-        let seeded = self.write(|tx| {
-            if !has_no_guests(tx)? {
+        let seeded = self.transact(|tx| {
+            if !has_no_guests(tx.conn)? {
                 return Ok(false);
             }
             seed(tx, now)?;
@@ -170,7 +172,8 @@ impl Ledger {
     }
 }
 
-fn seed(conn: &Connection, now: UnixSeconds) -> Result<(), LoyaltyError> {
+fn seed(tx: &mut SqliteTx<'_>, now: UnixSeconds) -> Result<(), LoyaltyError> {
+    let conn = tx.conn;
     save_program(
         conn,
         &ProgramSettings {
@@ -188,7 +191,7 @@ fn seed(conn: &Connection, now: UnixSeconds) -> Result<(), LoyaltyError> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut guest_ids = Vec::with_capacity(GUESTS.len());
     for (number, demo) in (1..).zip(&GUESTS) {
-        guest_ids.push(seed_guest(conn, number, demo, group_ids[demo.group], now)?);
+        guest_ids.push(seed_guest(tx, number, demo, group_ids[demo.group], now)?);
     }
     for (number, (guest, amount_due, days_ago)) in (1..).zip(PAST_VISITS) {
         seed_visit(conn, number, guest_ids[guest], amount_due, now - days_ago * DAY)?;
@@ -220,29 +223,29 @@ fn new_group(g: &DemoGroup) -> NewGroup {
 
 /// Adds a guest; the starting balance is a manual credit so the ledger adds up like any other.
 fn seed_guest(
-    conn: &Connection,
+    tx: &mut SqliteTx<'_>,
     number: usize,
     demo: &DemoGuest,
     group_id: i64,
     now: UnixSeconds,
 ) -> Result<i64, LoyaltyError> {
+    let conn = tx.conn;
     let guest = insert_guest(conn, demo.name, Some(demo.phone), group_id, now)?;
     for &(kind, value) in demo.identifiers {
         insert_identifier(conn, guest, kind, value)?;
     }
     if demo.balance > Kopecks::ZERO {
         let op_id = format!("demo-seed-{number}");
-        let posting = Posting {
+        run_now(engine::manual(
+            tx,
+            None,
+            &op_id,
             guest,
-            kind: OpKind::ManualCredit,
-            amount: demo.balance,
-            note: "demo balance",
-            at: now,
-            op_id: Some(&op_id),
-            payment_id: None,
-            refund_id: None,
-        };
-        post_operation(conn, &posting)?;
+            OpKind::ManualCredit,
+            demo.balance,
+            "demo balance",
+            now,
+        ))?;
     }
     Ok(guest)
 }
@@ -259,6 +262,14 @@ fn seed_visit(
         "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
          SELECT ?1, id, 0, ?3, '[]', ?3, 0, balance, ?4 FROM guests WHERE id = ?2",
         params![format!("demo-visit-{number}"), guest, amount_due.0, at],
+    )?;
+    // Recorded like a write from before idempotency records were kept: no request to compare.
+    conn.execute(
+        "INSERT INTO op_log (op_key, kind, fingerprint, answer)
+         SELECT op_id, 'commit', NULL, json_object('spent', 0, 'accrued', 0, 'balance_after', balance_after,
+                                                   'new_group', NULL)
+         FROM payments WHERE op_id = ?1",
+        [format!("demo-visit-{number}")],
     )?;
     Ok(())
 }
