@@ -178,7 +178,7 @@ impl GuestCache {
     /// A phone in any usual spelling finds the same guest; other codes as they were read.
     fn scan_key(&self, scan: &ScanEvent) -> Vec<u8> {
         let payload = scan.payload.trim();
-        let text = match crate::ledger::normalize_phone(payload) {
+        let text = match crate::loyalty::rules::normalize_phone(payload) {
             Some(phone) if scan.kind == ScanKind::Manual => format!("id:phone:{phone}"),
             _ => format!("id:{:?}:{payload}", scan.kind),
         };

@@ -17,7 +17,7 @@
 //! - Offline, a guest identified on this till recently is found in the guest cache
 //!   ([`cache::GuestCache`]); a check closed without spending bonuses is queued (its accrual is
 //!   sent later, exactly once, with the check's own time) and the cashier gets a provisional
-//!   receipt computed by [`offline_quote`]; spending bonuses offline is refused before anything
+//!   receipt computed by [`offline_quote`] (the server's rules); spending bonuses offline is refused before anything
 //!   is journalled, unless the owner set caps.
 //!
 //! Plain HTTP: TLS is left to a reverse proxy. The token is never logged.
@@ -666,7 +666,7 @@ impl ServerBackend {
             return Ok(None);
         };
         let room = self.offline_room(guest, &card)?;
-        Ok(Some(offline_quote(&card, self.rules, room, check)))
+        Ok(Some(offline_quote(&card, self.rules, room, check, Kopecks::ZERO)?.0))
     }
 
     /// A card the server just gave: kept for the offline paths.
@@ -685,10 +685,10 @@ impl ServerBackend {
         spent: Kopecks,
         check: &CheckInfo,
     ) -> Result<PaymentReceipt, LoyaltyError> {
-        let accrued = self
-            .quote_offline(guest, check)?
-            .map(|q| q.accrual_for(spent))
-            .unwrap_or(Kopecks::ZERO);
+        let accrued = match self.known_card(guest)? {
+            Some(card) => offline_quote(&card, self.rules, Kopecks::ZERO, check, spent)?.1,
+            None => Kopecks::ZERO,
+        };
         let balance_after = match self.cards.get_mut(&guest) {
             Some(card) => {
                 card.balance = card.balance - spent + accrued;
@@ -840,39 +840,53 @@ struct CheckTimeNote {
     booked_at: Option<crate::domain::UnixSeconds>,
 }
 
-/// The till's own quote while the server is away: the server's rules (the same pure
-/// [`crate::ledger::build_quote`]) applied to the cached group and programme, with `room` (what the
-/// owner's offline caps still allow, never more than the guest last had) as the available
-/// balance. Without the programme rules seen once, nothing may be spent. Its `accrual_for` is the
-/// provisional accrual.
-pub fn offline_quote(card: &GuestCard, rules: Option<SpendRules>, room: Kopecks, check: &CheckInfo) -> SpendQuote {
-    use crate::ledger::{Group, NewGroup, ProgramSettings};
-    let rules = rules.unwrap_or(SpendRules {
+/// The till's own figures while the server is away, by the server's own rules
+/// ([`crate::loyalty::rules`]) applied to the cached group and programme: the quote, with `room`
+/// (what the owner's offline caps still allow, never more than the guest last had) as the
+/// available balance, and the accrual of a check paying `spent` with bonuses. Without the
+/// programme rules seen once, nothing may be spent.
+pub fn offline_quote(
+    card: &GuestCard,
+    rules: Option<SpendRules>,
+    room: Kopecks,
+    check: &CheckInfo,
+    spent: Kopecks,
+) -> Result<(SpendQuote, Kopecks), LoyaltyError> {
+    use crate::loyalty::rules::{self, Group, GuestSnapshot, NewGroup, ProgramSettings};
+    let spend_rules = rules.unwrap_or(SpendRules {
         max_check_bp: 0,
         spend_step: Kopecks(1),
     });
-    let program = ProgramSettings {
-        name: String::new(),
-        max_check_bp: rules.max_check_bp,
-        spend_step: rules.spend_step,
-        hold_ttl_secs: 0,
-        group_period_days: 0,
-        utc_offset_minutes: 0,
-    };
-    let group = Group {
-        id: card.group.id,
-        rules: NewGroup {
-            name: card.group.name.clone(),
-            rank: 0,
-            discount_bp: card.group.discount_bp,
-            accrual_bp: card.group.accrual_bp,
-            spend_threshold: Kopecks::ZERO,
-            never_downgrade: false,
-            daily_ops_limit: 0,
-            daily_spend_limit: Kopecks::ZERO,
+    let snapshot = GuestSnapshot {
+        guest: card.guest_id,
+        org: String::new(),
+        balance: card.balance,
+        available: room.max(Kopecks::ZERO),
+        group: Group {
+            id: card.group.id,
+            rules: NewGroup {
+                name: card.group.name.clone(),
+                rank: 0,
+                discount_bp: card.group.discount_bp,
+                accrual_bp: card.group.accrual_bp,
+                spend_threshold: Kopecks::ZERO,
+                never_downgrade: false,
+                daily_ops_limit: 0,
+                daily_spend_limit: Kopecks::ZERO,
+            },
+        },
+        program: ProgramSettings {
+            name: String::new(),
+            max_check_bp: spend_rules.max_check_bp,
+            spend_step: spend_rules.spend_step,
+            hold_ttl_secs: 0,
+            group_period_days: 0,
+            utc_offset_minutes: 0,
         },
     };
-    crate::ledger::build_quote(&program, &group, check.subtotal, room.max(Kopecks::ZERO), None)
+    let quote = rules::quote(&snapshot, check.subtotal, None)?;
+    let accrued = rules::payment(&snapshot, spent, check.subtotal, Kopecks::ZERO, &[])?.accrued;
+    Ok((quote, accrued))
 }
 
 impl LoyaltyBackend for ServerBackend {
