@@ -51,14 +51,32 @@ async fn seed(store: &Store) -> Vec<(GuestId, String)> {
     base.daily_spend_limit = Kopecks(40_000);
     base.daily_ops_limit = 6;
     let base = store.add_group(&base).await.unwrap();
-    store.add_group(&group("Серебро", 2, 300_000, 700, false)).await.unwrap();
-    store.add_group(&group("Золото", 3, 800_000, 1_000, true)).await.unwrap();
+    store
+        .add_group(&group("Серебро", 2, 300_000, 700, false))
+        .await
+        .unwrap();
+    store
+        .add_group(&group("Золото", 3, 800_000, 1_000, true))
+        .await
+        .unwrap();
     let mut guests = Vec::new();
-    for (n, phone) in ["+7 916 000-00-01", "+7 916 000-00-02", "+7 916 000-00-03"].iter().enumerate() {
-        let guest = store.add_guest("cafe", &format!("Гость {n}"), Some(phone), base, START).await.unwrap();
+    for (n, phone) in ["+7 916 000-00-01", "+7 916 000-00-02", "+7 916 000-00-03"]
+        .iter()
+        .enumerate()
+    {
+        let guest = store
+            .add_guest("cafe", &format!("Гость {n}"), Some(phone), base, START)
+            .await
+            .unwrap();
         let code = format!("10000{n}");
-        store.add_identifier(guest, IdentifierKind::ManualCode, &code).await.unwrap();
-        store.credit(&format!("seed-{n}"), guest, Kopecks(50_000), START).await.unwrap();
+        store
+            .add_identifier(guest, IdentifierKind::ManualCode, &code)
+            .await
+            .unwrap();
+        store
+            .credit(&format!("seed-{n}"), guest, Kopecks(50_000), START)
+            .await
+            .unwrap();
         for g in 0..3 {
             store
                 .add_gift_code(&format!("G{n}{g}"), guest, "Кофе", Kopecks(15_000))
@@ -77,7 +95,10 @@ fn outcome<T: std::fmt::Debug, E: std::fmt::Debug>(result: &Result<T, E>) -> Str
 
 #[test]
 fn sqlite_and_postgres_answer_alike_step_by_step() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dirs = [TempDir::new().unwrap(), TempDir::new().unwrap()];
     let Some(pg) = new_store(Db::Postgres, &dirs[1], 2) else {
         return;
@@ -109,7 +130,11 @@ fn sqlite_and_postgres_answer_alike_step_by_step() {
         let gift = format!("G{}{}", guest - guests[0].0, rng.below(3));
         let check = CheckInfo {
             subtotal: Kopecks(subtotal),
-            gift_codes: if rng.below(6) == 0 { vec![gift.clone()] } else { Vec::new() },
+            gift_codes: if rng.below(6) == 0 {
+                vec![gift.clone()]
+            } else {
+                Vec::new()
+            },
         };
         let op = format!("op-{step}");
         let action = rng.below(11);
@@ -141,7 +166,11 @@ fn sqlite_and_postgres_answer_alike_step_by_step() {
                     4 | 5 => {
                         let pick = holds.len().checked_sub(hold_back);
                         let hold = pick.and_then(|p| holds[p][i]);
-                        let spent = if hold.is_some() { Kopecks(100 * spent_units) } else { Kopecks::ZERO };
+                        let spent = if hold.is_some() {
+                            Kopecks(100 * spent_units)
+                        } else {
+                            Kopecks::ZERO
+                        };
                         outcome(&store.commit(&caller, &op, guest, hold, spent, &check, now).await)
                     }
                     6 => match holds.last().and_then(|h| h[i]) {
@@ -149,14 +178,10 @@ fn sqlite_and_postgres_answer_alike_step_by_step() {
                         None => "no hold".to_string(),
                     },
                     7 => match payments.last() {
-                        Some(paid) => {
-                            outcome(&store.refund(&caller, &op, paid, refund_amount, now).await)
-                        }
+                        Some(paid) => outcome(&store.refund(&caller, &op, paid, refund_amount, now).await),
                         None => "no payment".to_string(),
                     },
-                    8 => {
-                        outcome(&store.commit_offline(&caller, &op, guest, requested, &check, now).await)
-                    }
+                    8 => outcome(&store.commit_offline(&caller, &op, guest, requested, &check, now).await),
                     9 => outcome(&store.reset_holds(&caller, guest, now).await),
                     _ => {
                         // A repeat of an earlier write: the same request, or other content.
@@ -172,7 +197,10 @@ fn sqlite_and_postgres_answer_alike_step_by_step() {
             });
             answers.push(answer);
         }
-        assert_eq!(answers[0], answers[1], "step {step} (action {action}) answered differently");
+        assert_eq!(
+            answers[0], answers[1],
+            "step {step} (action {action}) answered differently"
+        );
         match action {
             2 | 3 => holds.push(new_holds),
             4 | 5 | 8 if answers[0].starts_with("Ok") => payments.push(caller.op(&op)),
@@ -193,7 +221,11 @@ fn sqlite_and_postgres_answer_alike_step_by_step() {
             .map(|store| {
                 let cards: Vec<_> = guests
                     .iter()
-                    .map(|(g, _)| runtime.block_on(store.guest_card(&caller, *g, now)).map(|c| (c.balance, c.available, c.group.name, c.stamps)))
+                    .map(|(g, _)| {
+                        runtime
+                            .block_on(store.guest_card(&caller, *g, now))
+                            .map(|c| (c.balance, c.available, c.group.name, c.stamps))
+                    })
                     .collect();
                 format!("{cards:?}")
             })

@@ -5,9 +5,9 @@ use super::{
     Ledger, NewGroup, ProgramSettings, SqliteTx, has_no_guests, insert_gift_code, insert_group, insert_guest,
     insert_identifier, insert_promotion, insert_stamp_card, save_program, save_stamps,
 };
+use crate::domain::{IdentifierKind, LoyaltyError, UnixSeconds};
 use crate::loyalty::engine::{self, run_now};
 use crate::loyalty::rules::OpKind;
-use crate::domain::{IdentifierKind, LoyaltyError, UnixSeconds};
 use crate::money::Kopecks;
 use rusqlite::{Connection, params};
 

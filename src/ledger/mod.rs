@@ -112,7 +112,12 @@ impl Ledger {
 
     /// Resolves a scanned or typed code to a guest card (and a gift for gift codes), within the
     /// guest group's daily operations limit.
-    pub fn identify(&mut self, payload: &str, kind: ScanKind, now: UnixSeconds) -> Result<Identification, LoyaltyError> {
+    pub fn identify(
+        &mut self,
+        payload: &str,
+        kind: ScanKind,
+        now: UnixSeconds,
+    ) -> Result<Identification, LoyaltyError> {
         self.identify_in_org(payload, kind, None, now)
     }
 
@@ -208,7 +213,18 @@ impl Ledger {
         note: &str,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        self.transact(|tx| run_now(engine::manual(tx, None, op_id, guest, OpKind::ManualCredit, amount, note, now)))
+        self.transact(|tx| {
+            run_now(engine::manual(
+                tx,
+                None,
+                op_id,
+                guest,
+                OpKind::ManualCredit,
+                amount,
+                note,
+                now,
+            ))
+        })
     }
 
     /// Removes bonuses by hand, never more than are available; returns the balance after.
@@ -220,7 +236,18 @@ impl Ledger {
         note: &str,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        self.transact(|tx| run_now(engine::manual(tx, None, op_id, guest, OpKind::ManualDebit, amount, note, now)))
+        self.transact(|tx| {
+            run_now(engine::manual(
+                tx,
+                None,
+                op_id,
+                guest,
+                OpKind::ManualDebit,
+                amount,
+                note,
+                now,
+            ))
+        })
     }
 
     /// Returns part (`Some(amount)` of the amount due) or all that is left (`None`) of the check
@@ -610,7 +637,12 @@ impl LedgerTx for SqliteTx<'_> {
         load_card(self.conn, guest, now)
     }
 
-    async fn spent_since(&mut self, guest: GuestId, since: UnixSeconds, now: UnixSeconds) -> Result<Kopecks, LoyaltyError> {
+    async fn spent_since(
+        &mut self,
+        guest: GuestId,
+        since: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError> {
         let used: i64 = self.conn.query_row(
             &format!(
                 "SELECT COALESCE((SELECT -SUM(o.amount) FROM operations o
@@ -637,9 +669,9 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn ranked_groups(&mut self) -> Result<Vec<Group>, LoyaltyError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1"))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1"
+        ))?;
         let rows = stmt.query_map([], group_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -960,7 +992,6 @@ fn save_program(conn: &Connection, p: &ProgramSettings) -> Result<(), LoyaltyErr
     Ok(())
 }
 
-
 fn guest_group(conn: &Connection, guest: GuestId) -> Result<Group, LoyaltyError> {
     conn.query_row(
         &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = ?1"),
@@ -997,9 +1028,7 @@ fn insert_guest(
     group_id: i64,
     now: UnixSeconds,
 ) -> Result<GuestId, LoyaltyError> {
-    let phone = phone
-        .map(|p| identifier_value(IdentifierKind::Phone, p))
-        .transpose()?;
+    let phone = phone.map(|p| identifier_value(IdentifierKind::Phone, p)).transpose()?;
     conn.execute(
         "INSERT INTO guests (name, phone, group_id, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![name, phone, group_id, now],

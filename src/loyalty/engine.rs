@@ -111,8 +111,12 @@ pub trait LedgerTx {
 
     // Spending counters.
     /// Bonus payments since `since` plus every hold still open at `now`.
-    async fn spent_since(&mut self, guest: GuestId, since: UnixSeconds, now: UnixSeconds)
-    -> Result<Kopecks, Self::Error>;
+    async fn spent_since(
+        &mut self,
+        guest: GuestId,
+        since: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, Self::Error>;
     /// The amount due of the guest's checks after `since`, returns deducted.
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> Result<Kopecks, Self::Error>;
     /// The groups that take part in automatic moves (rank >= 1).
@@ -182,7 +186,11 @@ fn fingerprint(request: &impl Serialize) -> Result<String, LoyaltyError> {
 
 /// The stored answer when `first` is a repeat of this request, a conflict when it is another
 /// request under the same id, or `None` when there was no first.
-fn repeat<A: DeserializeOwned>(first: Option<OpRecord>, kind: &str, fingerprint: &str) -> Result<Option<A>, LoyaltyError> {
+fn repeat<A: DeserializeOwned>(
+    first: Option<OpRecord>,
+    kind: &str,
+    fingerprint: &str,
+) -> Result<Option<A>, LoyaltyError> {
     let Some(first) = first else {
         return Ok(None);
     };
@@ -271,7 +279,12 @@ pub async fn identify<T: LedgerTx>(
 }
 
 /// The guest card of a guest of the organisation.
-pub async fn card<T: LedgerTx>(tx: &mut T, org: Option<&str>, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, T::Error> {
+pub async fn card<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    now: UnixSeconds,
+) -> Result<GuestCard, T::Error> {
     match tx.snapshot(guest, now).await? {
         Some(snapshot) if visible(&snapshot, org) => tx.card(guest, now).await,
         _ => Err(LoyaltyError::UnknownCode.into()),
@@ -417,7 +430,11 @@ pub async fn commit_offline<T: LedgerTx>(
     now: UnixSeconds,
 ) -> Result<PaymentReceipt, T::Error> {
     let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
-    let print = fingerprint(&OfflineRequest { guest, requested, check })?;
+    let print = fingerprint(&OfflineRequest {
+        guest,
+        requested,
+        check,
+    })?;
     if let Some(answer) = repeat(first, "offline_payment", &print)? {
         return Ok(answer);
     }

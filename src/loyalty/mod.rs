@@ -35,7 +35,10 @@ pub const INVARIANT_QUERIES: [(&str, &str); 14] = [
         "SELECT 'guest ' || g.id FROM guests g
          WHERE g.balance <> COALESCE((SELECT SUM(o.amount) FROM operations o WHERE o.guest_id = g.id), 0)",
     ),
-    ("negative balance", "SELECT 'guest ' || id FROM guests WHERE balance < 0"),
+    (
+        "negative balance",
+        "SELECT 'guest ' || id FROM guests WHERE balance < 0",
+    ),
     (
         "open holds exceed the balance",
         "SELECT 'guest ' || g.id FROM guests g

@@ -233,7 +233,11 @@ pub fn daily_spend_window(snapshot: &GuestSnapshot, now: UnixSeconds) -> Option<
 /// The quote: every limit in a fixed order, the smallest rounded down to the spend step.
 /// `spent_today` is today's bonus payments plus every hold still open (an open hold, even one
 /// placed before midnight, becomes a payment today); `None` when the group has no daily limit.
-pub fn quote(snapshot: &GuestSnapshot, subtotal: Kopecks, spent_today: Option<Kopecks>) -> Result<SpendQuote, LoyaltyError> {
+pub fn quote(
+    snapshot: &GuestSnapshot,
+    subtotal: Kopecks,
+    spent_today: Option<Kopecks>,
+) -> Result<SpendQuote, LoyaltyError> {
     if subtotal < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount);
     }
@@ -284,7 +288,12 @@ pub struct HoldPlan {
 }
 
 /// Whether `amount` may be held: positive, on the step, within the quote's maximum.
-pub fn hold(snapshot: &GuestSnapshot, amount: Kopecks, quote: &SpendQuote, now: UnixSeconds) -> Result<HoldPlan, LoyaltyError> {
+pub fn hold(
+    snapshot: &GuestSnapshot,
+    amount: Kopecks,
+    quote: &SpendQuote,
+    now: UnixSeconds,
+) -> Result<HoldPlan, LoyaltyError> {
     if amount <= Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount);
     }
@@ -402,7 +411,13 @@ pub struct PaymentPlan {
 /// visit began in), and the group the spending in the window (this visit included) reaches.
 /// `window_spend` is the amount due of the guest's earlier checks in the group period, returns
 /// deducted; `groups` are the groups that take part in automatic moves.
-pub fn payment(snapshot: &GuestSnapshot, spent: Kopecks, subtotal: Kopecks, window_spend: Kopecks, groups: &[Group]) -> Result<PaymentPlan, LoyaltyError> {
+pub fn payment(
+    snapshot: &GuestSnapshot,
+    spent: Kopecks,
+    subtotal: Kopecks,
+    window_spend: Kopecks,
+    groups: &[Group],
+) -> Result<PaymentPlan, LoyaltyError> {
     if spent < Kopecks::ZERO || subtotal < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount);
     }
@@ -460,7 +475,11 @@ pub fn offline_spend(snapshot: &GuestSnapshot, requested: Kopecks, subtotal: Kop
     if requested < Kopecks::ZERO || subtotal < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount);
     }
-    Ok(offline_take(requested, snapshot.available, snapshot.group.amount_due(subtotal)))
+    Ok(offline_take(
+        requested,
+        snapshot.available,
+        snapshot.group.amount_due(subtotal),
+    ))
 }
 
 // ----- Manual changes -----
@@ -659,7 +678,14 @@ mod tests {
         ] {
             assert_eq!(normalize_phone(text).as_deref(), Some("+79161234567"), "{text}");
         }
-        for text in ["100001", "2000000000015", "7001000010", "+7 916 abc", "GMB-00001234", "8+9161234567"] {
+        for text in [
+            "100001",
+            "2000000000015",
+            "7001000010",
+            "+7 916 abc",
+            "GMB-00001234",
+            "8+9161234567",
+        ] {
             assert_eq!(normalize_phone(text), None, "{text}");
         }
     }
@@ -693,16 +719,35 @@ mod tests {
             redeemed: false,
         };
         let ids = [(3, IdentifierKind::ManualCode), (4, IdentifierKind::CardBarcode)];
-        assert_eq!(resolve_code(Some(9), Some(gift.clone()), &ids, ScanKind::Manual).unwrap().guest, 9);
-        assert_eq!(resolve_code(None, Some(gift.clone()), &ids, ScanKind::Manual).unwrap().guest, 7);
+        assert_eq!(
+            resolve_code(Some(9), Some(gift.clone()), &ids, ScanKind::Manual)
+                .unwrap()
+                .guest,
+            9
+        );
+        assert_eq!(
+            resolve_code(None, Some(gift.clone()), &ids, ScanKind::Manual)
+                .unwrap()
+                .guest,
+            7
+        );
         assert_eq!(resolve_code(None, None, &ids, ScanKind::Barcode).unwrap().guest, 4);
         assert_eq!(resolve_code(None, None, &ids, ScanKind::Manual).unwrap().guest, 3);
         // No preferred kind: the first by name, whatever order the store gave.
         let reversed = [(4, IdentifierKind::CardBarcode), (3, IdentifierKind::ManualCode)];
-        assert_eq!(resolve_code(None, None, &reversed, ScanKind::Qr).unwrap().via, "card_barcode");
+        assert_eq!(
+            resolve_code(None, None, &reversed, ScanKind::Qr).unwrap().via,
+            "card_barcode"
+        );
         let used = GiftCodeRow { redeemed: true, ..gift };
-        assert_eq!(resolve_code(None, Some(used), &[], ScanKind::Qr), Err(LoyaltyError::GiftAlreadyUsed));
-        assert_eq!(resolve_code(None, None, &[], ScanKind::Qr), Err(LoyaltyError::UnknownCode));
+        assert_eq!(
+            resolve_code(None, Some(used), &[], ScanKind::Qr),
+            Err(LoyaltyError::GiftAlreadyUsed)
+        );
+        assert_eq!(
+            resolve_code(None, None, &[], ScanKind::Qr),
+            Err(LoyaltyError::UnknownCode)
+        );
     }
 
     #[test]
@@ -715,7 +760,11 @@ mod tests {
         assert_eq!(q.max_spend, Kopecks(18_000));
         assert_eq!(q.binding_limit().unwrap().kind, SpendLimitKind::DailyLimit);
         let q = quote(&snap, Kopecks(100_000), None).unwrap();
-        assert_eq!(q.max_spend, Kopecks(35_000), "available 350,50 rounded down to whole roubles");
+        assert_eq!(
+            q.max_spend,
+            Kopecks(35_000),
+            "available 350,50 rounded down to whole roubles"
+        );
         assert!(quote(&snap, Kopecks(-1), None).is_err());
     }
 
@@ -725,8 +774,14 @@ mod tests {
         let q = quote(&snap, Kopecks(60_000), None).unwrap();
         assert_eq!(hold(&snap, Kopecks(30_000), &q, 10).unwrap().expires_at, 910);
         assert_eq!(hold(&snap, Kopecks(0), &q, 10), Err(LoyaltyError::NonPositiveAmount));
-        assert!(matches!(hold(&snap, Kopecks(150), &q, 10), Err(LoyaltyError::NotAMultipleOfStep { .. })));
-        assert!(matches!(hold(&snap, Kopecks(30_100), &q, 10), Err(LoyaltyError::OverMaximum { .. })));
+        assert!(matches!(
+            hold(&snap, Kopecks(150), &q, 10),
+            Err(LoyaltyError::NotAMultipleOfStep { .. })
+        ));
+        assert!(matches!(
+            hold(&snap, Kopecks(30_100), &q, 10),
+            Err(LoyaltyError::OverMaximum { .. })
+        ));
     }
 
     #[test]
@@ -740,7 +795,10 @@ mod tests {
         };
         assert!(settle(&open, 5, Kopecks(1_000), 99).is_ok());
         assert_eq!(settle(&open, 6, Kopecks(10), 99), Err(LoyaltyError::UnknownHold));
-        assert!(matches!(settle(&open, 5, Kopecks(1_001), 99), Err(LoyaltyError::CommitOverHold { .. })));
+        assert!(matches!(
+            settle(&open, 5, Kopecks(1_001), 99),
+            Err(LoyaltyError::CommitOverHold { .. })
+        ));
         assert_eq!(
             settle(&open, 5, Kopecks(10), 100),
             Err(LoyaltyError::HoldNotOpen {
@@ -796,7 +854,10 @@ mod tests {
         assert_eq!(plan.spend_returned, Kopecks(20_000));
         assert_eq!(plan.accrual_taken, Kopecks(4_000).min(Kopecks(5_000)));
         let broke = refund(&check, None, Kopecks(-19_000)).unwrap();
-        assert_eq!((broke.accrual_taken, broke.unrecovered), (Kopecks(1_000), Kopecks(3_000)));
+        assert_eq!(
+            (broke.accrual_taken, broke.unrecovered),
+            (Kopecks(1_000), Kopecks(3_000))
+        );
         assert!(refund(&check, Some(Kopecks(100_001)), Kopecks::ZERO).is_err());
         let done = PaidCheck {
             refunded_before: Kopecks(100_000),
@@ -839,7 +900,10 @@ mod tests {
                 assert!(q.max_spend <= limit.amount.max(Kopecks::ZERO), "{q:?}");
             }
             let smallest = q.binding_limit().unwrap().amount;
-            assert_eq!(q.max_spend, smallest.floor_to_step(snap.program.spend_step).max(Kopecks::ZERO));
+            assert_eq!(
+                q.max_spend,
+                smallest.floor_to_step(snap.program.spend_step).max(Kopecks::ZERO)
+            );
             // A hold of the maximum is accepted, one step more is not.
             if q.max_spend > Kopecks::ZERO {
                 assert!(hold(&snap, q.max_spend, &q, 0).is_ok());
@@ -868,7 +932,11 @@ mod tests {
             let (mut back, mut taken) = (0, 0);
             while check.refunded_before < check.amount_due {
                 let left = (check.amount_due - check.refunded_before).0;
-                let piece = if rng.below(3) == 0 { None } else { Some(Kopecks(1 + rng.below(left))) };
+                let piece = if rng.below(3) == 0 {
+                    None
+                } else {
+                    Some(Kopecks(1 + rng.below(left)))
+                };
                 let plan = refund(&check, piece, Kopecks(i64::MAX / 4)).unwrap();
                 assert_eq!(plan.unrecovered, Kopecks::ZERO);
                 back += plan.spend_returned.0;

@@ -502,17 +502,7 @@ impl ServerBackend {
                 Ok(Sent::Refused(error))
             }
             Sent::InDoubt(trouble) => {
-                if entry.kind == OpKind::Hold && trouble.nothing_done() {
-                    // Never reached the server: nothing to find and void later.
-                    self.journal.settle(
-                        &entry.op_id,
-                        OpState::Failed,
-                        Some("not sent: the server was away"),
-                        now,
-                    )?;
-                } else {
-                    self.in_doubt = true;
-                }
+                self.in_doubt = true;
                 Ok(Sent::InDoubt(trouble))
             }
         }
@@ -566,16 +556,27 @@ impl ServerBackend {
         hold: Option<HoldId>,
     ) -> Result<Sent<T>, LoyaltyError> {
         let body = body.to_string();
-        if let Some(first) = self.journal.get(op_id)? {
+        let first_send = match self.journal.get(op_id)? {
             // The workflow repeated an operation: send what was first recorded.
-            if first.body != body {
-                return Err(LoyaltyError::OperationIdConflict);
+            Some(first) if first.body != body => return Err(LoyaltyError::OperationIdConflict),
+            Some(_) => false,
+            None => {
+                self.journal.record(op_id, kind, path, &body, hold, self.clock.now())?;
+                true
             }
-        } else {
-            self.journal.record(op_id, kind, path, &body, hold, self.clock.now())?;
-        }
+        };
         let entry = self.journal.get(op_id)?.ok_or(LoyaltyError::OperationIdConflict)?;
-        self.send_entry(&entry)
+        let sent = self.send_entry(&entry)?;
+        if first_send && kind == OpKind::Hold && matches!(&sent, Sent::InDoubt(trouble) if trouble.nothing_done()) {
+            // Never reached the server: there is nothing to find and void later.
+            self.journal.settle(
+                op_id,
+                OpState::Failed,
+                Some("not sent: the server was away"),
+                self.clock.now(),
+            )?;
+        }
+        Ok(sent)
     }
 
     fn post_raw(&self, path: &str, body: &str) -> Sent<String> {
@@ -761,11 +762,13 @@ impl ServerBackend {
             "check_time": self.clock.now(),
         });
         // Recorded before the hold is forgotten: the caps count it from the journal from now on.
-        let sent = if self.link == ServerLink::Online {
-            self.write::<PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None)
-        } else {
-            self.queue(op_id, OFFLINE_PATH, &body)
-        };
+        if self.link != ServerLink::Online {
+            let queued = self.queue(op_id, OFFLINE_PATH, &body);
+            self.local_holds.remove(&hold);
+            queued?;
+            return self.provisional_receipt(guest, spent, check);
+        }
+        let sent = self.write::<PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None);
         self.local_holds.remove(&hold);
         match sent? {
             Sent::Ok(receipt) => Ok(receipt),
@@ -778,7 +781,7 @@ impl ServerBackend {
     }
 
     /// Journals a payment without sending it (the server is away): the probe sends it later.
-    fn queue<T>(&mut self, op_id: &str, path: &str, body: &Value) -> Result<Sent<T>, LoyaltyError> {
+    fn queue(&mut self, op_id: &str, path: &str, body: &Value) -> Result<(), LoyaltyError> {
         let body = body.to_string();
         match self.journal.get(op_id)? {
             Some(first) if first.body != body => return Err(LoyaltyError::OperationIdConflict),
@@ -789,9 +792,7 @@ impl ServerBackend {
         }
         self.in_doubt = true;
         tracing::info!(op = %op_id, "offline: the payment is queued and sent once the server answers");
-        Ok(Sent::InDoubt(Trouble::NotSent(
-            "queued while the server is away".to_string(),
-        )))
+        Ok(())
     }
 }
 
@@ -1017,7 +1018,10 @@ impl LoyaltyBackend for ServerBackend {
         });
         let sent = match self.ready() {
             Ok(()) => self.write::<PaymentReceipt>(op_id, OpKind::Commit, "/api/v1/payments", &body, hold)?,
-            Err(error) if is_away(&error) && queueable => self.queue(op_id, "/api/v1/payments", &body)?,
+            Err(error) if is_away(&error) && queueable => {
+                self.queue(op_id, "/api/v1/payments", &body)?;
+                return self.provisional_receipt(guest, Kopecks::ZERO, check);
+            }
             Err(error) => return Err(error),
         };
         match sent {

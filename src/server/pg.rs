@@ -453,9 +453,7 @@ impl PgStore {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        let phone = phone
-            .map(|p| identifier_value(IdentifierKind::Phone, p))
-            .transpose()?;
+        let phone = phone.map(|p| identifier_value(IdentifierKind::Phone, p)).transpose()?;
         in_tx!(self, tx => async {
             let guest: GuestId = q_one(&tx, "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     &[&org, &name, &phone, &group_id, &now],
@@ -687,7 +685,9 @@ impl LedgerTx for PgTx<'_> {
         // because a statement that waited for a lock still reads other tables (the holds) as
         // they were when it started, while the statements after it see everything the
         // transaction that held the lock committed.
-        let lock = tx.prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE").await?;
+        let lock = tx
+            .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
+            .await?;
         let read = tx.prepare_cached(&snapshot_sql()).await?;
         let first = tx
             .prepare_cached("SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = $1")
@@ -842,7 +842,13 @@ impl LedgerTx for PgTx<'_> {
         .collect()
     }
 
-    async fn insert_hold(&mut self, op_key: &str, guest: GuestId, plan: &HoldPlan, now: UnixSeconds) -> TxResult<HoldId> {
+    async fn insert_hold(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        plan: &HoldPlan,
+        now: UnixSeconds,
+    ) -> TxResult<HoldId> {
         Ok(q_one(
             self.tx,
             "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
