@@ -288,6 +288,8 @@ pub enum LoyaltyError {
     RefundOverPayment { requested: Kopecks, left: Kopecks },
     #[error("the same operation id was used for a different request")]
     OperationIdConflict,
+    #[error("{0} is out of range")]
+    OutOfRange(String),
     #[error("the loyalty backend is unreachable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]

@@ -1143,6 +1143,7 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::UnknownHold | LoyaltyError::HoldNotOpen { .. } => Notice::error("err-hold-lost"),
         LoyaltyError::CommitOverHold { .. }
         | LoyaltyError::OperationIdConflict
+        | LoyaltyError::OutOfRange(_)
         | LoyaltyError::UnknownPayment
         | LoyaltyError::RefundOverPayment { .. } => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),

@@ -10,16 +10,16 @@
 //! The ledger never reads a clock: `now` comes with every call. Holds whose time is up count
 //! as released in every query even before [`Ledger::expire_holds`] marks them.
 
-mod demo;
-
 use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
     LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
 };
-use crate::loyalty::engine::{self, LedgerTx, Link, NewPayment, OpRecord, Posting, StampCount, run_now};
+use crate::loyalty::demo;
+use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount, run_now};
 use crate::loyalty::migrate::{self, Dialect};
+use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at};
 use crate::loyalty::rules::{
-    GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan, identifier_value,
+    GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
 };
 pub use crate::loyalty::rules::{NewGroup, ProgramSettings};
 use crate::mask::mask_phone;
@@ -268,6 +268,16 @@ impl Ledger {
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
+    /// Runs a loyalty operation for a caller of `org` (`None`: every organisation): reads on the
+    /// connection as it is, writes in an IMMEDIATE transaction.
+    pub fn run(&mut self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        if op.reads_only() {
+            run_now(op.run(&mut self.reader(), org, now))
+        } else {
+            self.transact(|tx| run_now(op.run(tx, org, now)))
+        }
+    }
+
     /// A reader over the connection, for the engine's read-only operations.
     fn reader(&self) -> SqliteTx<'_> {
         SqliteTx { conn: &self.conn }
@@ -276,7 +286,7 @@ impl Ledger {
     /// The guest's gift codes not yet redeemed (codes masked), oldest first.
     pub fn gifts(&self, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {
         let mut stmt = self.conn.prepare(
-            "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = ?1 AND redeemed_at IS NULL ORDER BY rowid",
+            "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = ?1 AND redeemed_at IS NULL ORDER BY id",
         )?;
         let rows = stmt.query_map([guest], |row| {
             Ok(Gift {
@@ -299,11 +309,17 @@ impl Ledger {
             let changed = tx
                 .conn
                 .execute("UPDATE guests SET org = ?2 WHERE id = ?1", params![guest, org])?;
-            if changed == 1 {
-                Ok(())
-            } else {
-                Err(LoyaltyError::UnknownCode)
+            if changed != 1 {
+                return Err(LoyaltyError::UnknownCode);
             }
+            // The guest's codes go with them: they are unique within the new organisation.
+            for table in ["identifiers", "gift_codes"] {
+                tx.conn.execute(
+                    &format!("UPDATE {table} SET org = ?2 WHERE guest_id = ?1"),
+                    params![guest, org],
+                )?;
+            }
+            ensure_org_program(tx.conn, org)
         })
     }
 
@@ -359,18 +375,41 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    // ----- Administration -----
+    // ----- Administration: the engine's, on this file -----
 
-    pub fn set_program(&mut self, program: &ProgramSettings) -> Result<(), LoyaltyError> {
-        self.transact(|tx| save_program(tx.conn, program))
+    /// Creates the demo programme when the ledger has no guests; true when it did. One
+    /// transaction: two tills starting on a new file seed it once, and a failure leaves no
+    /// half-made programme behind.
+    pub fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+        self.transact(|tx| run_now(demo::seed(tx, DEFAULT_ORG, now)))
     }
 
+    /// Sets the programme of every organisation and the template for new ones.
+    pub fn set_program(&mut self, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        self.transact(|tx| run_now(engine::set_program(tx, None, program)))
+    }
+
+    /// Sets one organisation's programme.
+    pub fn set_org_program(&mut self, org: &str, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        self.transact(|tx| run_now(engine::set_program(tx, Some(org), program)))
+    }
+
+    /// Sets the hold time new organisations start with; existing ones keep theirs.
+    pub fn set_default_hold_ttl(&mut self, secs: i64) -> Result<(), LoyaltyError> {
+        self.transact(|tx| {
+            tx.conn
+                .execute("UPDATE program SET hold_ttl_secs = ?1 WHERE id = 1", [secs])?;
+            Ok(())
+        })
+    }
+
+    /// The embedded till's programme.
     pub fn program(&self) -> Result<ProgramSettings, LoyaltyError> {
         load_program(&self.conn)
     }
 
     pub fn add_group(&mut self, group: &NewGroup) -> Result<i64, LoyaltyError> {
-        self.transact(|tx| insert_group(tx.conn, group))
+        self.transact(|tx| run_now(engine::add_group(tx, group)))
     }
 
     /// Adds a guest; a phone is stored normalised (`+7XXXXXXXXXX`) and becomes an identifier.
@@ -381,11 +420,23 @@ impl Ledger {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        self.transact(|tx| insert_guest(tx.conn, name, phone, group_id, now))
+        self.add_guest_in(DEFAULT_ORG, name, phone, group_id, now)
+    }
+
+    /// Adds a guest to an organisation.
+    pub fn add_guest_in(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError> {
+        self.transact(|tx| run_now(engine::add_guest(tx, org, name, phone, group_id, now)))
     }
 
     pub fn add_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        self.transact(|tx| insert_identifier(tx.conn, guest, kind, value))
+        self.transact(|tx| run_now(engine::add_identifier(tx, guest, kind, value)))
     }
 
     pub fn add_gift_code(
@@ -395,15 +446,15 @@ impl Ledger {
         gift_name: &str,
         points: Kopecks,
     ) -> Result<(), LoyaltyError> {
-        self.transact(|tx| insert_gift_code(tx.conn, code, guest, gift_name, points))
+        self.transact(|tx| run_now(engine::add_gift_code(tx, guest, code, gift_name, points)))
     }
 
     pub fn add_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
-        self.transact(|tx| insert_stamp_card(tx.conn, name, needed, reward))
+        self.transact(|tx| run_now(tx.insert_stamp_card(name, needed, reward)))
     }
 
     pub fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
-        self.transact(|tx| save_stamps(tx.conn, guest, card_id, collected))
+        self.transact(|tx| run_now(tx.set_stamps(guest, card_id, collected)))
     }
 
     pub fn add_promotion(
@@ -413,7 +464,7 @@ impl Ledger {
         starts_at: UnixSeconds,
         ends_at: UnixSeconds,
     ) -> Result<i64, LoyaltyError> {
-        self.transact(|tx| insert_promotion(tx.conn, name, description, starts_at, ends_at))
+        self.transact(|tx| run_now(tx.insert_promotion(name, description, starts_at, ends_at)))
     }
 
     pub fn guest_group_id(&self, guest: GuestId) -> Result<i64, LoyaltyError> {
@@ -458,54 +509,29 @@ pub struct SqliteTx<'c> {
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > ?2), 0)";
 
-/// The columns [`group_from_row`] reads, from `guest_groups gg`.
-const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
-    gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
-
 fn snapshot_sql() -> String {
     format!(
-        "SELECT g.id, g.org, g.balance, g.balance - {HELD_SQL},
-                p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
-                {GROUP_COLUMNS}
-         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id CROSS JOIN program p
-         WHERE g.id = ?1 AND p.id = 1"
+        "SELECT {}, {GROUP_COLUMNS}
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+         WHERE g.id = ?1",
+        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
     )
 }
 
-fn snapshot_from_row(row: &Row<'_>) -> rusqlite::Result<GuestSnapshot> {
-    // The group's columns follow the guest's four and the programme's six.
-    const G: usize = 10;
-    Ok(GuestSnapshot {
-        guest: row.get(0)?,
-        org: row.get(1)?,
-        balance: Kopecks(row.get(2)?),
-        available: Kopecks(row.get(3)?),
-        program: ProgramSettings {
-            name: row.get(4)?,
-            max_check_bp: row.get(5)?,
-            spend_step: Kopecks(row.get(6)?),
-            hold_ttl_secs: row.get(7)?,
-            group_period_days: row.get(8)?,
-            utc_offset_minutes: row.get(9)?,
-        },
-        group: group_at(row, G)?,
-    })
-}
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
 
-fn group_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Group> {
-    Ok(Group {
-        id: row.get(at)?,
-        rules: NewGroup {
-            name: row.get(at + 1)?,
-            rank: row.get(at + 2)?,
-            discount_bp: row.get(at + 3)?,
-            accrual_bp: row.get(at + 4)?,
-            spend_threshold: Kopecks(row.get(at + 5)?),
-            never_downgrade: row.get(at + 6)?,
-            daily_ops_limit: row.get(at + 7)?,
-            daily_spend_limit: Kopecks(row.get(at + 8)?),
-        },
-    })
+    fn int(&self, index: usize) -> rusqlite::Result<i64> {
+        self.get(index)
+    }
+
+    fn text(&self, index: usize) -> rusqlite::Result<String> {
+        self.get(index)
+    }
+
+    fn flag(&self, index: usize) -> rusqlite::Result<bool> {
+        self.get(index)
+    }
 }
 
 fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {
@@ -548,7 +574,7 @@ impl LedgerTx for SqliteTx<'_> {
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> Result<Option<GuestSnapshot>, LoyaltyError> {
         Ok(self
             .conn
-            .query_row(&snapshot_sql(), params![guest, now], snapshot_from_row)
+            .query_row(&snapshot_sql(), params![guest, now], |row| snapshot_at(row))
             .optional()?)
     }
 
@@ -564,8 +590,7 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self
             .conn
             .query_row(
-                "SELECT i.guest_id FROM identifiers i JOIN guests g ON g.id = i.guest_id
-                 WHERE i.kind = 'phone' AND i.value = ?1 AND (?2 IS NULL OR g.org = ?2)",
+                "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = ?1 AND (?2 IS NULL OR org = ?2)",
                 params![phone, org],
                 |row| row.get(0),
             )
@@ -576,9 +601,8 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self
             .conn
             .query_row(
-                "SELECT c.guest_id, c.gift_name, c.points, c.redeemed_at IS NOT NULL
-                 FROM gift_codes c JOIN guests g ON g.id = c.guest_id
-                 WHERE c.code = ?1 AND (?2 IS NULL OR g.org = ?2)",
+                "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
+                 WHERE code = ?1 AND (?2 IS NULL OR org = ?2)",
                 params![code, org],
                 |row| {
                     Ok(GiftCodeRow {
@@ -601,8 +625,7 @@ impl LedgerTx for SqliteTx<'_> {
         value: &str,
     ) -> Result<Vec<(GuestId, IdentifierKind)>, LoyaltyError> {
         let mut stmt = self.conn.prepare(
-            "SELECT i.guest_id, i.kind FROM identifiers i JOIN guests g ON g.id = i.guest_id
-             WHERE i.value = ?1 AND i.kind <> 'phone' AND (?2 IS NULL OR g.org = ?2)",
+            "SELECT guest_id, kind FROM identifiers WHERE value = ?1 AND kind <> 'phone' AND (?2 IS NULL OR org = ?2)",
         )?;
         let rows = stmt.query_map(params![value, org], |row| {
             Ok((row.get::<_, GuestId>(0)?, row.get::<_, String>(1)?))
@@ -779,7 +802,8 @@ impl LedgerTx for SqliteTx<'_> {
     ) -> Result<bool, LoyaltyError> {
         let redeemed = self.conn.execute(
             "UPDATE gift_codes SET redeemed_at = ?3, payment_id = ?4
-             WHERE code = ?1 AND guest_id = ?2 AND redeemed_at IS NULL",
+             WHERE code = ?1 AND guest_id = ?2 AND redeemed_at IS NULL
+               AND org = (SELECT org FROM guests WHERE id = ?2)",
             params![code, guest, now, payment_id],
         )?;
         Ok(redeemed == 1)
@@ -801,7 +825,12 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
-        save_stamps(self.conn, guest, card_id, collected)
+        self.conn.execute(
+            "INSERT INTO stamps (guest_id, card_id, collected) VALUES (?1, ?2, ?3)
+             ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected",
+            params![guest, card_id, collected],
+        )?;
+        Ok(())
     }
 
     async fn set_group(&mut self, guest: GuestId, group_id: i64) -> Result<(), LoyaltyError> {
@@ -864,6 +893,133 @@ impl LedgerTx for SqliteTx<'_> {
         self.conn.execute(
             "UPDATE refunds SET balance_after = ?2 WHERE id = ?1",
             params![refund_id, balance_after.0],
+        )?;
+        Ok(())
+    }
+
+    async fn has_guests(&mut self) -> Result<bool, LoyaltyError> {
+        Ok(!has_no_guests(self.conn)?)
+    }
+
+    async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        match org {
+            Some(org) => save_org_program(self.conn, org, program),
+            None => save_program(self.conn, program),
+        }
+    }
+
+    async fn insert_group(&mut self, g: &NewGroup) -> Result<i64, LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
+                                       daily_ops_limit, daily_spend_limit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                g.name,
+                g.rank,
+                g.discount_bp,
+                g.accrual_bp,
+                g.spend_threshold.0,
+                g.never_downgrade,
+                g.daily_ops_limit,
+                g.daily_spend_limit.0
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_guest(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError> {
+        ensure_org_program(self.conn, org)?;
+        self.conn.execute(
+            "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![org, name, phone, group_id, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_identifier(
+        &mut self,
+        guest: GuestId,
+        kind: IdentifierKind,
+        value: &str,
+    ) -> Result<(), LoyaltyError> {
+        let added = self.conn.execute(
+            "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, ?1, ?2, id FROM guests WHERE id = ?3",
+            params![kind.as_str(), value, guest],
+        )?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
+    }
+
+    async fn insert_gift_code(
+        &mut self,
+        guest: GuestId,
+        code: &str,
+        name: &str,
+        points: Kopecks,
+    ) -> Result<(), LoyaltyError> {
+        let added = self.conn.execute(
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points)
+             SELECT org, ?1, id, ?3, ?4 FROM guests WHERE id = ?2",
+            params![code, guest, name, points.0],
+        )?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
+    }
+
+    async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO stamp_cards (name, needed, reward) VALUES (?1, ?2, ?3)",
+            params![name, needed, reward],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_promotion(
+        &mut self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> Result<i64, LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, description, starts_at, ends_at],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_past_visit(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        amount_due: Kopecks,
+        at: UnixSeconds,
+    ) -> Result<(), LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
+             SELECT ?1, id, 0, ?3, '[]', ?3, 0, balance, ?4 FROM guests WHERE id = ?2",
+            params![op_key, guest, amount_due.0, at],
+        )?;
+        // Recorded like a write from before idempotency records were kept: no request to compare.
+        self.conn.execute(
+            "INSERT INTO op_log (op_key, kind, fingerprint, answer)
+             SELECT op_id, 'commit', NULL, json_object('spent', 0, 'accrued', 0, 'balance_after', balance_after,
+                                                       'new_group', NULL)
+             FROM payments WHERE op_id = ?1",
+            [op_key],
         )?;
         Ok(())
     }
@@ -961,33 +1117,62 @@ fn current_promotions(conn: &Connection, now: UnixSeconds) -> Result<Vec<Promoti
 fn load_program(conn: &Connection) -> Result<ProgramSettings, LoyaltyError> {
     Ok(conn.query_row(
         "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
-         FROM program WHERE id = 1",
-        [],
-        |row| {
-            Ok(ProgramSettings {
-                name: row.get(0)?,
-                max_check_bp: row.get(1)?,
-                spend_step: Kopecks(row.get(2)?),
-                hold_ttl_secs: row.get(3)?,
-                group_period_days: row.get(4)?,
-                utc_offset_minutes: row.get(5)?,
-            })
-        },
+         FROM programs WHERE org = ?1",
+        [DEFAULT_ORG],
+        |row| program_at(row, 0),
     )?)
 }
 
+/// Sets the programme of every organisation and of those to come (the embedded till has one).
 fn save_program(conn: &Connection, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+    let values = params![
+        p.name,
+        p.max_check_bp,
+        p.spend_step.0,
+        p.hold_ttl_secs,
+        p.group_period_days,
+        p.utc_offset_minutes
+    ];
     conn.execute(
         "UPDATE program SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
                             group_period_days = ?5, utc_offset_minutes = ?6 WHERE id = 1",
+        values,
+    )?;
+    conn.execute(
+        "UPDATE programs SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
+                             group_period_days = ?5, utc_offset_minutes = ?6",
+        values,
+    )?;
+    Ok(())
+}
+
+/// Sets one organisation's programme (a new organisation gets one from the template first).
+fn save_org_program(conn: &Connection, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+    ensure_org_program(conn, org)?;
+    conn.execute(
+        "UPDATE programs SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
+                             group_period_days = ?5, utc_offset_minutes = ?6 WHERE org = ?7",
         params![
             p.name,
             p.max_check_bp,
             p.spend_step.0,
             p.hold_ttl_secs,
             p.group_period_days,
-            p.utc_offset_minutes
+            p.utc_offset_minutes,
+            org
         ],
+    )?;
+    Ok(())
+}
+
+/// A new organisation starts with the template programme (`program`, whose hold time
+/// `serve --hold-ttl` sets); an existing one keeps its own.
+fn ensure_org_program(conn: &Connection, org: &str) -> Result<(), LoyaltyError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO programs
+             SELECT ?1, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+             FROM program WHERE id = 1",
+        [org],
     )?;
     Ok(())
 }
@@ -1000,97 +1185,6 @@ fn guest_group(conn: &Connection, guest: GuestId) -> Result<Group, LoyaltyError>
     )
     .optional()?
     .ok_or(LoyaltyError::UnknownCode)
-}
-
-fn insert_group(conn: &Connection, g: &NewGroup) -> Result<i64, LoyaltyError> {
-    conn.execute(
-        "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
-                                   daily_ops_limit, daily_spend_limit)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            g.name,
-            g.rank,
-            g.discount_bp,
-            g.accrual_bp,
-            g.spend_threshold.0,
-            g.never_downgrade,
-            g.daily_ops_limit,
-            g.daily_spend_limit.0
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
-fn insert_guest(
-    conn: &Connection,
-    name: &str,
-    phone: Option<&str>,
-    group_id: i64,
-    now: UnixSeconds,
-) -> Result<GuestId, LoyaltyError> {
-    let phone = phone.map(|p| identifier_value(IdentifierKind::Phone, p)).transpose()?;
-    conn.execute(
-        "INSERT INTO guests (name, phone, group_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![name, phone, group_id, now],
-    )?;
-    let guest = conn.last_insert_rowid();
-    if let Some(phone) = &phone {
-        insert_identifier(conn, guest, IdentifierKind::Phone, phone)?;
-    }
-    Ok(guest)
-}
-
-fn insert_identifier(conn: &Connection, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-    conn.execute(
-        "INSERT INTO identifiers (kind, value, guest_id) VALUES (?1, ?2, ?3)",
-        params![kind.as_str(), identifier_value(kind, value)?, guest],
-    )?;
-    Ok(())
-}
-
-fn insert_gift_code(
-    conn: &Connection,
-    code: &str,
-    guest: GuestId,
-    gift_name: &str,
-    points: Kopecks,
-) -> Result<(), LoyaltyError> {
-    conn.execute(
-        "INSERT INTO gift_codes (code, guest_id, gift_name, points) VALUES (?1, ?2, ?3, ?4)",
-        params![crate::loyalty::rules::valid_code(code)?, guest, gift_name, points.0],
-    )?;
-    Ok(())
-}
-
-fn insert_stamp_card(conn: &Connection, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
-    conn.execute(
-        "INSERT INTO stamp_cards (name, needed, reward) VALUES (?1, ?2, ?3)",
-        params![name, needed, reward],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
-fn save_stamps(conn: &Connection, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
-    conn.execute(
-        "INSERT INTO stamps (guest_id, card_id, collected) VALUES (?1, ?2, ?3)
-         ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected",
-        params![guest, card_id, collected],
-    )?;
-    Ok(())
-}
-
-fn insert_promotion(
-    conn: &Connection,
-    name: &str,
-    description: &str,
-    starts_at: UnixSeconds,
-    ends_at: UnixSeconds,
-) -> Result<i64, LoyaltyError> {
-    conn.execute(
-        "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4)",
-        params![name, description, starts_at, ends_at],
-    )?;
-    Ok(conn.last_insert_rowid())
 }
 
 fn has_no_guests(conn: &Connection) -> Result<bool, LoyaltyError> {

@@ -11,7 +11,8 @@
 //! both find no record.
 
 use super::rules::{
-    self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
+    self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck,
+    ProgramSettings, RefundPlan,
 };
 use crate::domain::{
     CheckInfo, GuestCard, GuestId, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError, PaymentReceipt,
@@ -170,6 +171,48 @@ pub trait LedgerTx {
         now: UnixSeconds,
     ) -> Result<i64, Self::Error>;
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), Self::Error>;
+
+    // The programme and its guests, as the back office and the demo set them up.
+    async fn has_guests(&mut self) -> Result<bool, Self::Error>;
+    /// `None`: the template new organisations start with and every organisation's programme.
+    async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), Self::Error>;
+    async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
+    /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
+    async fn insert_guest(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, Self::Error>;
+    /// An identifier in the guest's organisation; `value` as [`rules::identifier_value`] made it.
+    async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str)
+    -> Result<(), Self::Error>;
+    async fn insert_gift_code(
+        &mut self,
+        guest: GuestId,
+        code: &str,
+        name: &str,
+        points: Kopecks,
+    ) -> Result<(), Self::Error>;
+    async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, Self::Error>;
+    async fn insert_promotion(
+        &mut self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> Result<i64, Self::Error>;
+    /// A check paid before the guest's history was kept here (an import): it counts towards the
+    /// group and changes no balance.
+    async fn insert_past_visit(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        amount_due: Kopecks,
+        at: UnixSeconds,
+    ) -> Result<(), Self::Error>;
 }
 
 /// Whether a guest belongs to the caller's organisation (`None`: every guest is visible).
@@ -662,6 +705,68 @@ pub async fn reset_holds<T: LedgerTx>(
     tx.void_open_holds(guest, now).await
 }
 
+// ----- The programme and its guests -----
+
+/// Sets an organisation's programme (`None`: the template and every organisation's).
+pub async fn set_program<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    program: &ProgramSettings,
+) -> Result<(), T::Error> {
+    rules::check_program(program)?;
+    tx.save_program(org, program).await
+}
+
+pub async fn add_group<T: LedgerTx>(tx: &mut T, group: &NewGroup) -> Result<i64, T::Error> {
+    rules::check_group(group)?;
+    tx.insert_group(group).await
+}
+
+/// Adds a guest to an organisation; a phone is stored normalised (`+7XXXXXXXXXX`) and becomes an
+/// identifier.
+pub async fn add_guest<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    name: &str,
+    phone: Option<&str>,
+    group_id: i64,
+    now: UnixSeconds,
+) -> Result<GuestId, T::Error> {
+    let phone = phone
+        .map(|p| rules::identifier_value(IdentifierKind::Phone, p))
+        .transpose()?;
+    let guest = tx.insert_guest(org, name, phone.as_deref(), group_id, now).await?;
+    if let Some(phone) = &phone {
+        tx.insert_identifier(guest, IdentifierKind::Phone, phone).await?;
+    }
+    Ok(guest)
+}
+
+/// Stores the identifier as `identify` will look it up: trimmed, phones normalised.
+pub async fn add_identifier<T: LedgerTx>(
+    tx: &mut T,
+    guest: GuestId,
+    kind: IdentifierKind,
+    value: &str,
+) -> Result<(), T::Error> {
+    let value = rules::identifier_value(kind, value)?;
+    tx.insert_identifier(guest, kind, &value).await
+}
+
+pub async fn add_gift_code<T: LedgerTx>(
+    tx: &mut T,
+    guest: GuestId,
+    code: &str,
+    name: &str,
+    points: Kopecks,
+) -> Result<(), T::Error> {
+    let code = rules::valid_code(code)?;
+    if points < Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount.into());
+    }
+    tx.insert_gift_code(guest, code, name, points).await
+}
+
 /// Runs an engine operation on a store whose calls never wait (SQLite's are synchronous): the
 /// future is polled once and must be done.
 pub fn run_now<F: std::future::Future>(future: F) -> F::Output {
@@ -674,4 +779,128 @@ pub fn run_now<F: std::future::Future>(future: F) -> F::Output {
         // Unreachable with a synchronous store: nothing in the engine awaits anything else.
         std::thread::yield_now();
     }
+}
+
+/// Every loyalty operation a store runs, as data: a store has one way to run any of them
+/// ([`Op::run`] inside its transaction) instead of a method per operation and per store.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// See [`identify`].
+    Identify { payload: String, kind: ScanKind },
+    /// See [`card`].
+    Card { guest: GuestId },
+    /// See [`quote`].
+    Quote { guest: GuestId, check: CheckInfo },
+    /// See [`hold`].
+    Hold {
+        op_key: String,
+        guest: GuestId,
+        amount: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`commit`].
+    Commit {
+        op_key: String,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`commit_offline`].
+    CommitOffline {
+        op_key: String,
+        guest: GuestId,
+        requested: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`void`].
+    Void { op_key: String, hold: HoldId },
+    /// See [`refund`].
+    Refund {
+        op_key: String,
+        payment_op_key: String,
+        requested: Option<Kopecks>,
+    },
+    /// See [`reset_holds`].
+    ResetHolds { guest: GuestId },
+    /// See [`manual`].
+    Manual {
+        op_key: String,
+        guest: GuestId,
+        kind: OpKind,
+        amount: Kopecks,
+        note: String,
+    },
+}
+
+/// What an [`Op`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Identification(Identification),
+    Card(GuestCard),
+    Quote(SpendQuote),
+    Hold(HoldReceipt),
+    Payment(PaymentReceipt),
+    Voided,
+    Refund(RefundReceipt),
+    Count(u64),
+    Balance(Kopecks),
+}
+
+impl Op {
+    /// Runs the operation in the store's transaction, for a caller of `org` (`None`: every
+    /// organisation) at `now`.
+    pub async fn run<T: LedgerTx>(&self, tx: &mut T, org: Option<&str>, now: UnixSeconds) -> Result<Answer, T::Error> {
+        Ok(match self {
+            Op::Identify { payload, kind } => Answer::Identification(identify(tx, org, payload, *kind, now).await?),
+            Op::Card { guest } => Answer::Card(card(tx, org, *guest, now).await?),
+            Op::Quote { guest, check } => Answer::Quote(quote(tx, org, *guest, check, now).await?),
+            Op::Hold {
+                op_key,
+                guest,
+                amount,
+                check,
+            } => Answer::Hold(hold(tx, org, op_key, *guest, *amount, check, now).await?),
+            Op::Commit {
+                op_key,
+                guest,
+                hold,
+                spent,
+                check,
+            } => Answer::Payment(commit(tx, org, op_key, *guest, *hold, *spent, check, now).await?),
+            Op::CommitOffline {
+                op_key,
+                guest,
+                requested,
+                check,
+            } => Answer::Payment(commit_offline(tx, org, op_key, *guest, *requested, check, now).await?),
+            Op::Void { op_key, hold } => {
+                void(tx, org, op_key, *hold, now).await?;
+                Answer::Voided
+            }
+            Op::Refund {
+                op_key,
+                payment_op_key,
+                requested,
+            } => Answer::Refund(refund(tx, org, op_key, payment_op_key, *requested, now).await?),
+            Op::ResetHolds { guest } => Answer::Count(reset_holds(tx, org, *guest, now).await?),
+            Op::Manual {
+                op_key,
+                guest,
+                kind,
+                amount,
+                note,
+            } => Answer::Balance(manual(tx, org, op_key, *guest, *kind, *amount, note, now).await?),
+        })
+    }
+
+    /// Whether the operation only reads (the SQLite store runs those on a reader connection).
+    pub fn reads_only(&self) -> bool {
+        matches!(self, Op::Card { .. } | Op::Quote { .. })
+    }
+}
+
+/// An answer of the wrong kind: a bug in the caller's match, reported instead of a panic.
+pub fn unexpected(answer: Answer) -> LoyaltyError {
+    LoyaltyError::Storage(format!("the ledger answered an unexpected {answer:?}"))
 }

@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 4] = [
+pub const MIGRATIONS: [Migration; 5] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -53,6 +53,12 @@ pub const MIGRATIONS: [Migration; 4] = [
         what: "one idempotency record for every write",
         sqlite: include_str!("../ledger/schema_v4.sql"),
         postgres: include_str!("../server/pg_schema_v4.sql"),
+    },
+    Migration {
+        version: 5,
+        what: "identifiers, gift codes and the programme per organisation",
+        sqlite: include_str!("../ledger/schema_v5.sql"),
+        postgres: include_str!("../server/pg_schema_v5.sql"),
     },
 ];
 

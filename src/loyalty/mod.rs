@@ -4,8 +4,10 @@
 //! (`crate::server::pg`) only read and write rows. [`migrate`] brings either database's schema
 //! up to date by one list of versions; [`INVARIANT_QUERIES`] prove either consistent.
 
+pub mod demo;
 pub mod engine;
 pub mod migrate;
+pub mod rows;
 pub mod rules;
 
 /// The ledger's invariants: each query returns one text row per violation, in SQL that SQLite

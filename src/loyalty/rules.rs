@@ -94,6 +94,38 @@ pub struct GuestSnapshot {
     pub program: ProgramSettings,
 }
 
+// ----- The programme and its groups -----
+
+/// A programme the rules can work with: shares within 0..100 %, a positive step, hold time and
+/// group period, a time zone within a day of UTC.
+pub fn check_program(program: &ProgramSettings) -> Result<(), LoyaltyError> {
+    let fine = (0..=10_000).contains(&program.max_check_bp)
+        && program.spend_step > Kopecks::ZERO
+        && program.hold_ttl_secs > 0
+        && program.group_period_days > 0
+        && (-1_440..=1_440).contains(&program.utc_offset_minutes);
+    if fine {
+        Ok(())
+    } else {
+        Err(LoyaltyError::OutOfRange("a programme setting".to_string()))
+    }
+}
+
+/// A group the rules can work with: a discount within 0..100 %, no negative accrual, threshold or
+/// limit.
+pub fn check_group(group: &NewGroup) -> Result<(), LoyaltyError> {
+    let fine = (0..=10_000).contains(&group.discount_bp)
+        && group.accrual_bp >= 0
+        && group.spend_threshold >= Kopecks::ZERO
+        && group.daily_ops_limit >= 0
+        && group.daily_spend_limit >= Kopecks::ZERO;
+    if fine {
+        Ok(())
+    } else {
+        Err(LoyaltyError::OutOfRange("a group setting".to_string()))
+    }
+}
+
 // ----- Codes and identification -----
 
 /// The trimmed code, or BadCode when it is empty, too long, or holds a control character (a
@@ -446,8 +478,8 @@ pub fn group_window_start(program: &ProgramSettings, now: UnixSeconds) -> UnixSe
 
 /// The group a guest in `current` belongs in once their spending in the window is `spend`, if
 /// it differs: the best ranked group whose threshold the spending reaches. Only groups of rank
-/// >= 1 take part: staff-like groups are neither left nor entered by spend. A group that never
-/// downgrades is not left for a lower one.
+/// one or more take part: staff-like groups are neither left nor entered by spend. A group that
+/// never downgrades is not left for a lower one.
 pub fn group_after_visit(current: &Group, spend: Kopecks, groups: &[Group]) -> Option<Group> {
     if !moves_by_spend(current) {
         return None;

@@ -28,14 +28,14 @@ pub mod journal;
 use crate::backend::{BackendKind, Clock, LoyaltyBackend, ServerLink};
 use crate::domain::{
     AwayReason, CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError,
-    PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote,
+    PaymentReceipt, ScanEvent, SpendQuote,
 };
 use crate::money::Kopecks;
-use crate::server::api::ErrorBody;
+use crate::wire::{self, ErrorBody};
 use cache::{GuestCache, SpendRules};
 use journal::{Entry, Journal, OpKind, OpState};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -353,7 +353,7 @@ impl ServerBackend {
         match entry.kind {
             OpKind::Hold => {
                 // The server has it, the cashier never got it: release it.
-                if let Some(receipt) = self.resend::<HoldReceipt>(entry)? {
+                if let Some(receipt) = self.resend::<wire::HoldReceipt>(entry)? {
                     self.journal.set_hold_id(&entry.op_id, receipt.hold_id)?;
                     tracing::info!(op = %entry.op_id, hold = receipt.hold_id, "hold in doubt found; voiding it");
                     self.void_in_journal(receipt.hold_id)?;
@@ -375,7 +375,7 @@ impl ServerBackend {
                     }
                     return Ok(());
                 }
-                if self.resend::<PaymentReceipt>(entry)?.is_none()
+                if self.resend::<wire::PaymentReceipt>(entry)?.is_none()
                     && let Some(hold) = entry.hold_id
                 {
                     // Refused (the hold expired meanwhile): make sure nothing stays held.
@@ -384,7 +384,7 @@ impl ServerBackend {
             }
             OpKind::Void => {
                 let hold = entry.hold_id.unwrap_or_default();
-                match self.send_entry::<Value>(entry)? {
+                match self.send_entry::<wire::VoidAnswer>(entry)? {
                     Sent::Ok(_) => self
                         .journal
                         .settle(&entry.op_id, OpState::Done, None, self.clock.now())?,
@@ -409,7 +409,7 @@ impl ServerBackend {
                 }
             }
             OpKind::Refund => {
-                self.resend::<RefundReceipt>(entry)?;
+                self.resend::<wire::RefundReceipt>(entry)?;
             }
         }
         Ok(())
@@ -419,10 +419,15 @@ impl ServerBackend {
     fn reverse_commit(&mut self, commit: &Entry) -> Result<(), LoyaltyError> {
         if commit.state == OpState::Pending {
             // Learn its receipt first (a repeat returns the first result).
-            self.resend::<PaymentReceipt>(commit)?;
+            self.resend::<wire::PaymentReceipt>(commit)?;
         }
         let op_id = self.own_op("refund");
-        let body = json!({ "op_id": op_id, "payment_op_id": commit.op_id }).to_string();
+        let body = to_body(&wire::RefundRequest {
+            op_id: op_id.clone(),
+            payment_op_id: commit.op_id.clone(),
+            payment_till: None,
+            amount: None,
+        })?;
         self.journal.record(
             &op_id,
             OpKind::Refund,
@@ -432,7 +437,7 @@ impl ServerBackend {
             self.clock.now(),
         )?;
         let entry = self.journal.get(&op_id)?.ok_or(LoyaltyError::UnknownPayment)?;
-        if self.resend::<RefundReceipt>(&entry)?.is_some() {
+        if self.resend::<wire::RefundReceipt>(&entry)?.is_some() {
             tracing::warn!(op = %commit.op_id, "a payment the cashier abandoned was refunded in full");
             self.journal
                 .settle(&commit.op_id, OpState::Cancelled, None, self.clock.now())?;
@@ -444,7 +449,7 @@ impl ServerBackend {
     fn void_in_journal(&mut self, hold: HoldId) -> Result<(), LoyaltyError> {
         let op_id = self.own_op("void");
         let path = format!("/api/v1/holds/{hold}/void");
-        let body = json!({ "op_id": op_id }).to_string();
+        let body = to_body(&wire::VoidRequest { op_id: op_id.clone() })?;
         self.journal
             .record(&op_id, OpKind::Void, &path, &body, Some(hold), self.clock.now())?;
         let entry = self.journal.get(&op_id)?.ok_or(LoyaltyError::UnknownHold)?;
@@ -552,10 +557,10 @@ impl ServerBackend {
         op_id: &str,
         kind: OpKind,
         path: &str,
-        body: &Value,
+        body: &impl Serialize,
         hold: Option<HoldId>,
     ) -> Result<Sent<T>, LoyaltyError> {
-        let body = body.to_string();
+        let body = to_body(body)?;
         let first_send = match self.journal.get(op_id)? {
             // The workflow repeated an operation: send what was first recorded.
             Some(first) if first.body != body => return Err(LoyaltyError::OperationIdConflict),
@@ -594,8 +599,8 @@ impl ServerBackend {
         self.read(answer(request.send()))
     }
 
-    fn post_read<T: DeserializeOwned>(&mut self, path: &str, body: &Value) -> Result<T, LoyaltyError> {
-        let sent = self.post_raw(path, &body.to_string());
+    fn post_read<T: DeserializeOwned>(&mut self, path: &str, body: &impl Serialize) -> Result<T, LoyaltyError> {
+        let sent = self.post_raw(path, &to_body(body)?);
         self.read(sent)
     }
 
@@ -757,10 +762,13 @@ impl ServerBackend {
         if spent > held {
             return Err(LoyaltyError::CommitOverHold { requested: spent, held });
         }
-        let body = json!({
-            "op_id": op_id, "guest_id": guest, "spent": spent, "check": check_json(check),
-            "check_time": self.clock.now(),
-        });
+        let body = wire::OfflinePaymentRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            spent: spent.into(),
+            check: check.into(),
+            check_time: Some(self.check_time_of(op_id)?),
+        };
         // Recorded before the hold is forgotten: the caps count it from the journal from now on.
         if self.link != ServerLink::Online {
             let queued = self.queue(op_id, OFFLINE_PATH, &body);
@@ -768,10 +776,10 @@ impl ServerBackend {
             queued?;
             return self.provisional_receipt(guest, spent, check);
         }
-        let sent = self.write::<PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None);
+        let sent = self.write::<wire::PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None);
         self.local_holds.remove(&hold);
         match sent? {
-            Sent::Ok(receipt) => Ok(receipt),
+            Sent::Ok(receipt) => Ok(receipt.into()),
             Sent::Refused(error) => Err(error),
             Sent::InDoubt(trouble) => {
                 self.went_offline(trouble);
@@ -780,9 +788,20 @@ impl ServerBackend {
         }
     }
 
+    /// The check's time of payment `op_id`: now, or the time first journalled when the workflow
+    /// repeats the payment (the same operation must carry the same body).
+    fn check_time_of(&self, op_id: &str) -> Result<crate::domain::UnixSeconds, LoyaltyError> {
+        let first = self.journal.get(op_id)?.and_then(|entry| {
+            serde_json::from_str::<serde_json::Value>(&entry.body)
+                .ok()
+                .and_then(|body| body["check_time"].as_i64())
+        });
+        Ok(first.unwrap_or_else(|| self.clock.now()))
+    }
+
     /// Journals a payment without sending it (the server is away): the probe sends it later.
-    fn queue(&mut self, op_id: &str, path: &str, body: &Value) -> Result<(), LoyaltyError> {
-        let body = body.to_string();
+    fn queue(&mut self, op_id: &str, path: &str, body: &impl Serialize) -> Result<(), LoyaltyError> {
+        let body = to_body(body)?;
         match self.journal.get(op_id)? {
             Some(first) if first.body != body => return Err(LoyaltyError::OperationIdConflict),
             Some(_) => {}
@@ -830,8 +849,9 @@ fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Sent<String> 
     }
 }
 
-fn check_json(check: &CheckInfo) -> Value {
-    json!({ "subtotal": check.subtotal, "gift_codes": check.gift_codes })
+/// A request body as sent and journalled.
+fn to_body(body: &impl Serialize) -> Result<String, LoyaltyError> {
+    serde_json::to_string(body).map_err(|e| LoyaltyError::Storage(format!("the request could not be written: {e}")))
 }
 
 /// What the server says about the check time a payment carried (see `check_time` in the API).
@@ -900,10 +920,14 @@ impl LoyaltyBackend for ServerBackend {
 
     fn identify(&mut self, scan: &ScanEvent) -> Result<Identification, LoyaltyError> {
         let answer = self.ready().and_then(|()| {
-            self.post_read::<Identification>(
+            self.post_read::<wire::Identification>(
                 "/api/v1/identify",
-                &json!({ "kind": scan.kind, "payload": scan.payload }),
+                &wire::IdentifyRequest {
+                    kind: scan.kind.into(),
+                    payload: scan.payload.clone(),
+                },
             )
+            .map(Identification::from)
         });
         match answer {
             Ok(found) => {
@@ -929,17 +953,21 @@ impl LoyaltyBackend for ServerBackend {
 
     fn guest_card(&mut self, guest: GuestId) -> Result<GuestCard, LoyaltyError> {
         self.ready()?;
-        let card: GuestCard = self.get(&format!("/api/v1/guests/{guest}"))?;
+        let card: GuestCard = self
+            .get::<wire::CardAnswer>(&format!("/api/v1/guests/{guest}"))?
+            .card
+            .into();
         self.remember_card(&card, None);
         Ok(card)
     }
 
     fn calculate(&mut self, guest: GuestId, check: &CheckInfo) -> Result<SpendQuote, LoyaltyError> {
         let answer = self.ready().and_then(|()| {
-            self.post_read::<SpendQuote>(
+            self.post_read::<wire::Quote>(
                 &format!("/api/v1/guests/{guest}/calculate"),
-                &json!({ "check": check_json(check) }),
+                &wire::CalculateRequest { check: check.into() },
             )
+            .map(SpendQuote::from)
         });
         match answer {
             Ok(quote) => {
@@ -977,8 +1005,13 @@ impl LoyaltyBackend for ServerBackend {
             Err(error) if is_away(&error) => return Err(LoyaltyError::ServerAway(AwayReason::SpendingOff)),
             Err(error) => return Err(error),
         }
-        let body = json!({ "op_id": op_id, "guest_id": guest, "amount": amount, "check": check_json(check) });
-        match self.write(op_id, OpKind::Hold, "/api/v1/holds", &body, None)? {
+        let body = wire::HoldRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            amount: amount.into(),
+            check: check.into(),
+        };
+        match self.write::<wire::HoldReceipt>(op_id, OpKind::Hold, "/api/v1/holds", &body, None)? {
             // The hold sent is in doubt (the journal voids it later); the till grants its own.
             Sent::InDoubt(trouble) if offline => {
                 self.went_offline(trouble);
@@ -992,7 +1025,7 @@ impl LoyaltyBackend for ServerBackend {
                     other => other,
                 })
             }
-            sent => self.done(sent),
+            sent => self.done(sent).map(HoldReceipt::from),
         }
     }
 
@@ -1012,12 +1045,16 @@ impl LoyaltyBackend for ServerBackend {
         let queueable = hold.is_none() && spent == Kopecks::ZERO;
         // The check's own time travels with it: a queued accrual is booked when the check was
         // closed, not when the server comes back.
-        let body = json!({
-            "op_id": op_id, "guest_id": guest, "hold_id": hold, "spent": spent, "check": check_json(check),
-            "check_time": self.clock.now(),
-        });
+        let body = wire::PaymentRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            hold_id: hold,
+            spent: spent.into(),
+            check: check.into(),
+            check_time: Some(self.check_time_of(op_id)?),
+        };
         let sent = match self.ready() {
-            Ok(()) => self.write::<PaymentReceipt>(op_id, OpKind::Commit, "/api/v1/payments", &body, hold)?,
+            Ok(()) => self.write::<wire::PaymentReceipt>(op_id, OpKind::Commit, "/api/v1/payments", &body, hold)?,
             Err(error) if is_away(&error) && queueable => {
                 self.queue(op_id, "/api/v1/payments", &body)?;
                 return self.provisional_receipt(guest, Kopecks::ZERO, check);
@@ -1025,7 +1062,7 @@ impl LoyaltyBackend for ServerBackend {
             Err(error) => return Err(error),
         };
         match sent {
-            Sent::Ok(receipt) => Ok(receipt),
+            Sent::Ok(receipt) => Ok(receipt.into()),
             Sent::Refused(error) => Err(error),
             Sent::InDoubt(trouble) if queueable => {
                 self.went_offline(trouble);
@@ -1041,20 +1078,22 @@ impl LoyaltyBackend for ServerBackend {
             return Ok(()); // The till's own offline hold: nothing reached the server.
         }
         // Recorded even when the server is away: the journal finishes the release later.
-        let body = json!({ "op_id": op_id });
+        let body = wire::VoidRequest {
+            op_id: op_id.to_string(),
+        };
         let path = format!("/api/v1/holds/{hold}/void");
         if self.in_doubt {
             self.journal.record(
                 op_id,
                 OpKind::Void,
                 &path,
-                &body.to_string(),
+                &to_body(&body)?,
                 Some(hold),
                 self.clock.now(),
             )?;
             return self.resolve(!self.swept);
         }
-        let sent = self.write::<Value>(op_id, OpKind::Void, &path, &body, Some(hold))?;
+        let sent = self.write::<wire::VoidAnswer>(op_id, OpKind::Void, &path, &body, Some(hold))?;
         match sent {
             Sent::Refused(LoyaltyError::HoldNotOpen { status }) if status == "committed" => {
                 // Settled by the void path of the journal (refund of a commit in doubt).
@@ -1073,7 +1112,8 @@ impl LoyaltyBackend for ServerBackend {
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
         self.ready()?;
-        self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))
+        let history: Vec<wire::HistoryEntry> = self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))?;
+        Ok(history.into_iter().map(Into::into).collect())
     }
 
     fn probe(&mut self) -> Option<Duration> {

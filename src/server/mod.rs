@@ -5,7 +5,8 @@
 //! - [`api`]: the versioned REST API (`/api/v1/…`), till tokens, bad input refused with a reason;
 //! - [`store`]: the operations on either store, scoped to the calling till's organisation;
 //! - [`pg`]: the PostgreSQL store;
-//! - [`openapi`]: the API's OpenAPI document, served at `/api/v1/openapi.json`.
+//! - [`openapi`]: the API's OpenAPI document, generated from the wire types (`crate::wire`) and
+//!   the handlers, served at `/api/v1/openapi.json`.
 //!
 //! Plain HTTP: TLS belongs to a reverse proxy in front of the server.
 

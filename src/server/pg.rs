@@ -14,14 +14,15 @@
 //! loopback/private network carries the connection).
 
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
+    Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
+    StampProgress, UnixSeconds,
 };
-use crate::loyalty::engine::{self, LedgerTx, Link, NewPayment, OpRecord, Posting, StampCount};
+use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount};
 use crate::loyalty::migrate::{self, Dialect};
+use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck, ProgramSettings,
-    RefundPlan, identifier_value, valid_code,
+    RefundPlan,
 };
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
@@ -227,90 +228,11 @@ impl PgStore {
         }))
     }
 
-    // ----- Cashier operations: the engine on a PostgreSQL transaction -----
+    // ----- Loyalty operations: the engine on a PostgreSQL transaction -----
 
-    pub async fn identify(
-        &self,
-        org: &str,
-        payload: &str,
-        kind: ScanKind,
-        now: UnixSeconds,
-    ) -> Result<Identification, LoyaltyError> {
-        valid_code(payload)?;
-        in_tx!(self, tx => engine::identify(&mut PgTx { tx: &tx }, Some(org), payload, kind, now).await)
-    }
-
-    pub async fn guest_card(&self, org: &str, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
-        in_tx!(self, tx => engine::card(&mut PgTx { tx: &tx }, Some(org), guest, now).await)
-    }
-
-    pub async fn calculate(
-        &self,
-        org: &str,
-        guest: GuestId,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<SpendQuote, LoyaltyError> {
-        in_tx!(self, tx => engine::quote(&mut PgTx { tx: &tx }, Some(org), guest, check, now).await)
-    }
-
-    pub async fn hold(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        amount: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<HoldReceipt, LoyaltyError> {
-        in_tx!(self, tx => engine::hold(&mut PgTx { tx: &tx }, Some(org), op_id, guest, amount, check, now).await)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn commit(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        hold: Option<HoldId>,
-        spent: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<PaymentReceipt, LoyaltyError> {
-        in_tx!(self, tx => engine::commit(&mut PgTx { tx: &tx }, Some(org), op_id, guest, hold, spent, check, now).await)
-    }
-
-    /// See `Ledger::commit_offline_payment`.
-    pub async fn commit_offline(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        requested: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<PaymentReceipt, LoyaltyError> {
-        in_tx!(self, tx => engine::commit_offline(&mut PgTx { tx: &tx }, Some(org), op_id, guest, requested, check, now).await)
-    }
-
-    pub async fn void(&self, org: &str, op_id: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => engine::void(&mut PgTx { tx: &tx }, Some(org), op_id, hold, now).await)
-    }
-
-    pub async fn refund(
-        &self,
-        org: &str,
-        op_id: &str,
-        payment_op: &str,
-        amount: Option<Kopecks>,
-        now: UnixSeconds,
-    ) -> Result<RefundReceipt, LoyaltyError> {
-        in_tx!(self, tx => engine::refund(&mut PgTx { tx: &tx }, Some(org), op_id, payment_op, amount, now).await)
-    }
-
-    pub async fn reset_holds(&self, org: &str, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        let count = in_tx!(self, tx => engine::reset_holds(&mut PgTx { tx: &tx }, Some(org), guest, now).await)?;
-        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    /// Runs a loyalty operation for a caller of `org` (`None`: every organisation).
+    pub async fn run(&self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        in_tx!(self, tx => op.run(&mut PgTx { tx: &tx }, org, now).await)
     }
 
     // ----- Reads -----
@@ -321,7 +243,7 @@ impl PgStore {
             own_guest(&tx, org, guest).await?;
             q_all(
                 &tx,
-                "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY ctid",
+                "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY id",
                 &[&guest],
             )
             .await?
@@ -371,6 +293,37 @@ impl PgStore {
         }.await)
     }
 
+    /// Open holds of one guest or of everyone, oldest first (the back office's view).
+    pub async fn open_holds_of(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
+        in_tx!(self, tx => async {
+            let rows = q_all(&tx, "SELECT id, amount, expires_at FROM holds
+                     WHERE status = 'open' AND ($1::BIGINT IS NULL OR guest_id = $1) ORDER BY id",
+                    &[&guest],
+                )
+                .await?;
+            rows.iter().map(hold_receipt).collect::<TxResult<Vec<_>>>()
+        }.await)
+    }
+
+    /// True when there are no guests.
+    pub async fn is_empty(&self) -> Result<bool, LoyaltyError> {
+        in_tx!(self, tx => async { Ok(!PgTx { tx: &tx }.has_guests().await?) }.await)
+    }
+
+    /// An organisation's programme.
+    pub async fn program(&self, org: &str) -> Result<ProgramSettings, LoyaltyError> {
+        in_tx!(self, tx => async {
+            let row = q_opt(&tx,
+                "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+                 FROM programs WHERE org = $1",
+                &[&org],
+            )
+            .await?
+            .ok_or(LoyaltyError::UnknownCode)?;
+            crate::loyalty::rows::program_at(&row, 0)
+        }.await)
+    }
+
     pub async fn expire_holds(&self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
         in_tx!(self, tx => async {
             let expired = exec(&tx, "UPDATE holds SET status = 'expired', closed_at = $1 WHERE status = 'open' AND expires_at <= $1",
@@ -383,33 +336,34 @@ impl PgStore {
 
     // ----- Back office and tests -----
 
+    /// Sets the hold time new organisations start with; existing ones keep theirs.
     pub async fn set_hold_ttl(&self, secs: i64) -> Result<(), LoyaltyError> {
         self.execute("UPDATE program SET hold_ttl_secs = $1 WHERE id = 1", &[&secs])
             .await
     }
 
+    /// Sets the check share limit and spend step of every organisation and of new ones.
     pub async fn set_spend_rules(&self, max_check_bp: i64, spend_step: Kopecks) -> Result<(), LoyaltyError> {
-        self.execute(
-            "UPDATE program SET max_check_bp = $1, spend_step = $2 WHERE id = 1",
-            &[&max_check_bp, &spend_step.0],
-        )
-        .await
+        let client = self.client().await?;
+        for table in ["program", "programs"] {
+            client
+                .execute(
+                    &format!("UPDATE {table} SET max_check_bp = $1, spend_step = $2"),
+                    &[&max_check_bp, &spend_step.0],
+                )
+                .await
+                .map_err(|e| storage(&e))?;
+        }
+        Ok(())
     }
 
+    pub async fn set_org_program(&self, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+        in_tx!(self, tx => engine::set_program(&mut PgTx { tx: &tx }, Some(org), p).await)
+    }
+
+    /// Sets the programme of every organisation and the template for new ones.
     pub async fn set_program(&self, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-        self.execute(
-            "UPDATE program SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
-                                group_period_days = $5, utc_offset_minutes = $6 WHERE id = 1",
-            &[
-                &p.name,
-                &p.max_check_bp,
-                &p.spend_step.0,
-                &p.hold_ttl_secs,
-                &p.group_period_days,
-                &p.utc_offset_minutes,
-            ],
-        )
-        .await
+        in_tx!(self, tx => engine::set_program(&mut PgTx { tx: &tx }, None, p).await)
     }
 
     async fn execute(
@@ -423,26 +377,7 @@ impl PgStore {
     }
 
     pub async fn add_group(&self, g: &NewGroup) -> Result<i64, LoyaltyError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
-                                           daily_ops_limit, daily_spend_limit)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                &[
-                    &g.name,
-                    &g.rank,
-                    &g.discount_bp,
-                    &g.accrual_bp,
-                    &g.spend_threshold.0,
-                    &g.never_downgrade,
-                    &g.daily_ops_limit,
-                    &g.daily_spend_limit.0,
-                ],
-            )
-            .await
-            .map_err(|e| storage(&e))?;
-        row.try_get(0).map_err(|e| storage(&e))
+        in_tx!(self, tx => engine::add_group(&mut PgTx { tx: &tx }, g).await)
     }
 
     pub async fn add_guest(
@@ -453,31 +388,11 @@ impl PgStore {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        let phone = phone.map(|p| identifier_value(IdentifierKind::Phone, p)).transpose()?;
-        in_tx!(self, tx => async {
-            let guest: GuestId = q_one(&tx, "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    &[&org, &name, &phone, &group_id, &now],
-                )
-                .await?
-                .try_get(0)?;
-            if let Some(phone) = &phone {
-                exec(&tx,
-                    "INSERT INTO identifiers (kind, value, guest_id) VALUES ('phone', $1, $2)",
-                    &[phone, &guest],
-                )
-                .await?;
-            }
-            Ok(guest)
-        }.await)
+        in_tx!(self, tx => engine::add_guest(&mut PgTx { tx: &tx }, org, name, phone, group_id, now).await)
     }
 
     pub async fn add_identifier(&self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        let value = identifier_value(kind, value)?;
-        self.execute(
-            "INSERT INTO identifiers (kind, value, guest_id) VALUES ($1, $2, $3)",
-            &[&kind.as_str(), &value, &guest],
-        )
-        .await
+        in_tx!(self, tx => engine::add_identifier(&mut PgTx { tx: &tx }, guest, kind, value).await)
     }
 
     pub async fn add_gift_code(
@@ -487,24 +402,20 @@ impl PgStore {
         name: &str,
         points: Kopecks,
     ) -> Result<(), LoyaltyError> {
-        let code = valid_code(code)?;
-        self.execute(
-            "INSERT INTO gift_codes (code, guest_id, gift_name, points) VALUES ($1, $2, $3, $4)",
-            &[&code, &guest, &name, &points.0],
-        )
-        .await
+        in_tx!(self, tx => engine::add_gift_code(&mut PgTx { tx: &tx }, guest, code, name, points).await)
     }
 
     pub async fn add_stamp_card(&self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO stamp_cards (name, needed, reward) VALUES ($1, $2, $3) RETURNING id",
-                &[&name, &needed, &reward],
-            )
-            .await
-            .map_err(|e| storage(&e))?;
-        row.try_get(0).map_err(|e| storage(&e))
+        in_tx!(self, tx => PgTx { tx: &tx }.insert_stamp_card(name, needed, reward).await)
+    }
+
+    pub async fn set_stamps(&self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
+        in_tx!(self, tx => PgTx { tx: &tx }.set_stamps(guest, card_id, collected).await)
+    }
+
+    /// Creates the demo programme in `org` when there are no guests; true when it did.
+    pub async fn seed_demo(&self, org: &str, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+        in_tx!(self, tx => crate::loyalty::demo::seed(&mut PgTx { tx: &tx }, org, now).await)
     }
 
     pub async fn add_promotion(
@@ -513,12 +424,8 @@ impl PgStore {
         description: &str,
         starts_at: UnixSeconds,
         ends_at: UnixSeconds,
-    ) -> Result<(), LoyaltyError> {
-        self.execute(
-            "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES ($1, $2, $3, $4)",
-            &[&name, &description, &starts_at, &ends_at],
-        )
-        .await
+    ) -> Result<i64, LoyaltyError> {
+        in_tx!(self, tx => PgTx { tx: &tx }.insert_promotion(name, description, starts_at, ends_at).await)
     }
 
     /// A back-office credit; the balance after. Idempotent by `op_id`.
@@ -543,7 +450,17 @@ impl PgStore {
         note: &str,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        in_tx!(self, tx => engine::manual(&mut PgTx { tx: &tx }, None, op_id, guest, kind, amount, note, now).await)
+        let op = Op::Manual {
+            op_key: op_id.to_string(),
+            guest,
+            kind,
+            amount,
+            note: note.to_string(),
+        };
+        match self.run(&op, None, now).await? {
+            Answer::Balance(balance) => Ok(balance),
+            other => Err(engine::unexpected(other)),
+        }
     }
 
     /// The group a guest is in.
@@ -601,53 +518,30 @@ struct PgTx<'a> {
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
 
-const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
-    gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
-
 /// The guest, the programme and the group, for the guest in `$1` at the time in `$2`.
 fn snapshot_sql() -> String {
     format!(
-        "SELECT g.id, g.org, g.balance, (g.balance - {HELD_SQL})::BIGINT,
-                p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
-                {GROUP_COLUMNS}
-         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id CROSS JOIN program p
-         WHERE g.id = $1 AND p.id = 1"
+        "SELECT {}, {GROUP_COLUMNS}
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+         WHERE g.id = $1",
+        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
     )
 }
 
-fn snapshot_from_row(row: &Row) -> TxResult<GuestSnapshot> {
-    // The group's columns follow the guest's four and the programme's six.
-    Ok(GuestSnapshot {
-        guest: row.try_get(0)?,
-        org: row.try_get(1)?,
-        balance: Kopecks(row.try_get(2)?),
-        available: Kopecks(row.try_get(3)?),
-        program: ProgramSettings {
-            name: row.try_get(4)?,
-            max_check_bp: row.try_get(5)?,
-            spend_step: Kopecks(row.try_get(6)?),
-            hold_ttl_secs: row.try_get(7)?,
-            group_period_days: row.try_get(8)?,
-            utc_offset_minutes: row.try_get(9)?,
-        },
-        group: group_at(row, 10)?,
-    })
-}
+impl Columns for Row {
+    type Error = TxError;
 
-fn group_at(row: &Row, at: usize) -> TxResult<Group> {
-    Ok(Group {
-        id: row.try_get(at)?,
-        rules: NewGroup {
-            name: row.try_get(at + 1)?,
-            rank: row.try_get(at + 2)?,
-            discount_bp: row.try_get(at + 3)?,
-            accrual_bp: row.try_get(at + 4)?,
-            spend_threshold: Kopecks(row.try_get(at + 5)?),
-            never_downgrade: row.try_get(at + 6)?,
-            daily_ops_limit: row.try_get(at + 7)?,
-            daily_spend_limit: Kopecks(row.try_get(at + 8)?),
-        },
-    })
+    fn int(&self, index: usize) -> TxResult<i64> {
+        Ok(self.try_get(index)?)
+    }
+
+    fn text(&self, index: usize) -> TxResult<String> {
+        Ok(self.try_get(index)?)
+    }
+
+    fn flag(&self, index: usize) -> TxResult<bool> {
+        Ok(self.try_get(index)?)
+    }
 }
 
 async fn guest_group(tx: &Transaction<'_>, guest: GuestId) -> TxResult<Group> {
@@ -700,7 +594,7 @@ impl LedgerTx for PgTx<'_> {
         if locked?.is_none() {
             return Ok((None, None));
         }
-        let snapshot = row?.as_ref().map(snapshot_from_row).transpose()?;
+        let snapshot = row?.as_ref().map(snapshot_at).transpose()?;
         let record = record?.as_ref().map(op_record).transpose()?;
         Ok((snapshot, record))
     }
@@ -709,7 +603,7 @@ impl LedgerTx for PgTx<'_> {
         q_opt(self.tx, &snapshot_sql(), &[&guest, &now])
             .await?
             .as_ref()
-            .map(snapshot_from_row)
+            .map(snapshot_at)
             .transpose()
     }
 
@@ -726,8 +620,7 @@ impl LedgerTx for PgTx<'_> {
     async fn phone_owner(&mut self, org: Option<&str>, phone: &str) -> TxResult<Option<GuestId>> {
         let row = q_opt(
             self.tx,
-            "SELECT i.guest_id FROM identifiers i JOIN guests g ON g.id = i.guest_id
-             WHERE i.kind = 'phone' AND i.value = $1 AND ($2::TEXT IS NULL OR g.org = $2)",
+            "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = $1 AND ($2::TEXT IS NULL OR org = $2)",
             &[&phone, &org],
         )
         .await?;
@@ -737,9 +630,8 @@ impl LedgerTx for PgTx<'_> {
     async fn gift_code(&mut self, org: Option<&str>, code: &str) -> TxResult<Option<GiftCodeRow>> {
         let row = q_opt(
             self.tx,
-            "SELECT c.guest_id, c.gift_name, c.points, c.redeemed_at IS NOT NULL
-             FROM gift_codes c JOIN guests g ON g.id = c.guest_id
-             WHERE c.code = $1 AND ($2::TEXT IS NULL OR g.org = $2)",
+            "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
+             WHERE code = $1 AND ($2::TEXT IS NULL OR org = $2)",
             &[&code, &org],
         )
         .await?;
@@ -760,8 +652,7 @@ impl LedgerTx for PgTx<'_> {
     async fn identifier_owners(&mut self, org: Option<&str>, value: &str) -> TxResult<Vec<(GuestId, IdentifierKind)>> {
         let rows = q_all(
             self.tx,
-            "SELECT i.guest_id, i.kind FROM identifiers i JOIN guests g ON g.id = i.guest_id
-             WHERE i.value = $1 AND i.kind <> 'phone' AND ($2::TEXT IS NULL OR g.org = $2)",
+            "SELECT guest_id, kind FROM identifiers WHERE value = $1 AND kind <> 'phone' AND ($2::TEXT IS NULL OR org = $2)",
             &[&value, &org],
         )
         .await?;
@@ -970,7 +861,8 @@ impl LedgerTx for PgTx<'_> {
         let redeemed = exec(
             self.tx,
             "UPDATE gift_codes SET redeemed_at = $3, payment_id = $4
-             WHERE code = $1 AND guest_id = $2 AND redeemed_at IS NULL",
+             WHERE code = $1 AND guest_id = $2 AND redeemed_at IS NULL
+               AND org = (SELECT org FROM guests WHERE id = $2)",
             &[&code, &guest, &now, &payment_id],
         )
         .await?;
@@ -1076,7 +968,168 @@ impl LedgerTx for PgTx<'_> {
         .await?;
         Ok(())
     }
+
+    async fn has_guests(&mut self) -> TxResult<bool> {
+        Ok(q_opt(self.tx, "SELECT 1 FROM guests LIMIT 1", &[]).await?.is_some())
+    }
+
+    async fn save_program(&mut self, org: Option<&str>, p: &ProgramSettings) -> TxResult<()> {
+        let values: Params<'_> = &[
+            &p.name,
+            &p.max_check_bp,
+            &p.spend_step.0,
+            &p.hold_ttl_secs,
+            &p.group_period_days,
+            &p.utc_offset_minutes,
+        ];
+        let set = "SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
+                       group_period_days = $5, utc_offset_minutes = $6";
+        match org {
+            Some(org) => {
+                exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+                exec(
+                    self.tx,
+                    &format!("UPDATE programs {set} WHERE org = $7"),
+                    &[values[0], values[1], values[2], values[3], values[4], values[5], &org],
+                )
+                .await?;
+            }
+            None => {
+                exec(self.tx, &format!("UPDATE program {set} WHERE id = 1"), values).await?;
+                exec(self.tx, &format!("UPDATE programs {set}"), values).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_group(&mut self, g: &NewGroup) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
+                                       daily_ops_limit, daily_spend_limit)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &g.name,
+                &g.rank,
+                &g.discount_bp,
+                &g.accrual_bp,
+                &g.spend_threshold.0,
+                &g.never_downgrade,
+                &g.daily_ops_limit,
+                &g.daily_spend_limit.0,
+            ],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_guest(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> TxResult<GuestId> {
+        exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&org, &name, &phone, &group_id, &now],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> TxResult<()> {
+        let added = exec(
+            self.tx,
+            "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, $1, $2, id FROM guests WHERE id = $3",
+            &[&kind.as_str(), &value, &guest],
+        )
+        .await?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
+    }
+
+    async fn insert_gift_code(&mut self, guest: GuestId, code: &str, name: &str, points: Kopecks) -> TxResult<()> {
+        let added = exec(
+            self.tx,
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points)
+             SELECT org, $1, id, $3, $4 FROM guests WHERE id = $2",
+            &[&code, &guest, &name, &points.0],
+        )
+        .await?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
+    }
+
+    async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO stamp_cards (name, needed, reward) VALUES ($1, $2, $3) RETURNING id",
+            &[&name, &needed, &reward],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_promotion(
+        &mut self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&name, &description, &starts_at, &ends_at],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_past_visit(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        amount_due: Kopecks,
+        at: UnixSeconds,
+    ) -> TxResult<()> {
+        exec(
+            self.tx,
+            "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
+             SELECT $1, id, 0, $3, '[]', $3, 0, balance, $4 FROM guests WHERE id = $2",
+            &[&op_key, &guest, &amount_due.0, &at],
+        )
+        .await?;
+        // Recorded like a write from before idempotency records were kept: no request to compare.
+        exec(
+            self.tx,
+            "INSERT INTO op_log (op_key, kind, fingerprint, answer)
+             SELECT op_id, 'commit', NULL,
+                    json_build_object('spent', 0, 'accrued', 0, 'balance_after', balance_after, 'new_group', NULL)::TEXT
+             FROM payments WHERE op_id = $1",
+            &[&op_key],
+        )
+        .await?;
+        Ok(())
+    }
 }
+
+/// A new organisation starts with the template programme (`program`, whose hold time
+/// `serve --hold-ttl` sets); an existing one keeps its own.
+const ENSURE_PROGRAM_SQL: &str = "INSERT INTO programs
+     SELECT $1::TEXT, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+     FROM program WHERE id = 1
+     ON CONFLICT (org) DO NOTHING";
 
 /// One balance change, applied and recorded in one statement: guest, signed amount, kind, note,
 /// time, and what it belongs to (operation id, payment or refund).
