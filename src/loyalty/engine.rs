@@ -70,6 +70,19 @@ pub struct NewPayment<'a> {
     pub offline_requested: Option<Kopecks>,
 }
 
+/// What a payment needs besides the guest's snapshot, read in one go (a prefetch: the store may
+/// send the reads together).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PaymentContext {
+    /// The hold being paid from, if any.
+    pub hold: Option<HoldRow>,
+    /// The guest's spending in the group window (only when the guest's group moves by spend).
+    pub window_spend: Kopecks,
+    /// The groups that take part in moves (only when the guest's group moves by spend).
+    pub groups: Vec<Group>,
+    pub stamps: Vec<StampCount>,
+}
+
 /// A stamp card as one guest has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StampCount {
@@ -122,6 +135,37 @@ pub trait LedgerTx {
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> Result<Kopecks, Self::Error>;
     /// The groups that take part in automatic moves (rank >= 1).
     async fn ranked_groups(&mut self) -> Result<Vec<Group>, Self::Error>;
+
+    /// Everything a payment reads after the guest's lock: the hold, the window's spending and the
+    /// groups (when `window_since` is given), the stamp cards. Stores may override this to send
+    /// the reads at once.
+    async fn payment_context(
+        &mut self,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        window_since: Option<UnixSeconds>,
+    ) -> Result<PaymentContext, Self::Error> {
+        let hold = match hold {
+            Some(hold) => self.hold_row(hold).await?,
+            None => None,
+        };
+        let (window_spend, groups) = match window_since {
+            Some(since) => (self.window_spend(guest, since).await?, self.ranked_groups().await?),
+            None => (Kopecks::ZERO, Vec::new()),
+        };
+        Ok(PaymentContext {
+            hold,
+            window_spend,
+            groups,
+            stamps: self.stamp_counts(guest).await?,
+        })
+    }
+
+    /// Called once an operation has decided and written everything: a store that deferred writes
+    /// sends them now, before the transaction commits.
+    async fn finish(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 
     // Holds.
     async fn insert_hold(
@@ -433,10 +477,11 @@ pub async fn commit<T: LedgerTx>(
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
     rules::ensure_step(spent, snapshot.program.spend_step)?;
+    let context = payment_context(tx, &snapshot, hold, now).await?;
     match hold {
         Some(hold) => {
-            let row = tx.hold_row(hold).await?.ok_or(LoyaltyError::UnknownHold)?;
-            rules::settle(&row, guest, spent, now)?;
+            let row = context.hold.as_ref().ok_or(LoyaltyError::UnknownHold)?;
+            rules::settle(row, guest, spent, now)?;
             tx.close_hold(hold, HoldStatus::Committed, Some(spent), now).await?;
         }
         None if spent > Kopecks::ZERO => {
@@ -448,7 +493,7 @@ pub async fn commit<T: LedgerTx>(
         }
         None => {}
     }
-    let receipt = record_payment(tx, &snapshot, op_key, hold, spent, check, now, None).await?;
+    let receipt = record_payment(tx, &snapshot, &context, op_key, hold, spent, check, now, None).await?;
     remember(tx, op_key, "commit", print, &receipt).await?;
     Ok(receipt)
 }
@@ -482,9 +527,34 @@ pub async fn commit_offline<T: LedgerTx>(
         return Ok(answer);
     }
     let spent = rules::offline_spend(&snapshot, requested, check.subtotal)?;
-    let receipt = record_payment(tx, &snapshot, op_key, None, spent, check, now, Some(requested)).await?;
+    let context = payment_context(tx, &snapshot, None, now).await?;
+    let receipt = record_payment(
+        tx,
+        &snapshot,
+        &context,
+        op_key,
+        None,
+        spent,
+        check,
+        now,
+        Some(requested),
+    )
+    .await?;
     remember(tx, op_key, "offline_payment", print, &receipt).await?;
     Ok(receipt)
+}
+
+/// The payment's prefetch: the window's spending and the groups only for a guest whose group
+/// moves by spend.
+async fn payment_context<T: LedgerTx>(
+    tx: &mut T,
+    snapshot: &GuestSnapshot,
+    hold: Option<HoldId>,
+    now: UnixSeconds,
+) -> Result<PaymentContext, T::Error> {
+    let window_since =
+        rules::moves_by_spend(&snapshot.group).then(|| rules::group_window_start(&snapshot.program, now));
+    tx.payment_context(snapshot.guest, hold, window_since).await
 }
 
 /// Everything a paid check does once the hold is settled: the receipt, the debit and accrual,
@@ -493,6 +563,7 @@ pub async fn commit_offline<T: LedgerTx>(
 async fn record_payment<T: LedgerTx>(
     tx: &mut T,
     snapshot: &GuestSnapshot,
+    context: &PaymentContext,
     op_key: &str,
     hold: Option<HoldId>,
     spent: Kopecks,
@@ -501,13 +572,7 @@ async fn record_payment<T: LedgerTx>(
     offline_requested: Option<Kopecks>,
 ) -> Result<PaymentReceipt, T::Error> {
     let guest = snapshot.guest;
-    let (window_spend, groups) = if rules::moves_by_spend(&snapshot.group) {
-        let since = rules::group_window_start(&snapshot.program, now);
-        (tx.window_spend(guest, since).await?, tx.ranked_groups().await?)
-    } else {
-        (Kopecks::ZERO, Vec::new())
-    };
-    let plan = rules::payment(snapshot, spent, check.subtotal, window_spend, &groups)?;
+    let plan = rules::payment(snapshot, spent, check.subtotal, context.window_spend, &context.groups)?;
     let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
     let payment_id = tx
         .insert_payment(&NewPayment {
@@ -541,7 +606,7 @@ async fn record_payment<T: LedgerTx>(
             return Err(LoyaltyError::GiftAlreadyUsed.into());
         }
     }
-    for stamp in tx.stamp_counts(guest).await? {
+    for stamp in &context.stamps {
         let collected = rules::stamp_after_visit(stamp.collected, stamp.needed);
         if collected != stamp.collected {
             tx.set_stamps(guest, stamp.card_id, collected).await?;
@@ -851,6 +916,17 @@ impl Op {
     /// Runs the operation in the store's transaction, for a caller of `org` (`None`: every
     /// organisation) at `now`.
     pub async fn run<T: LedgerTx>(&self, tx: &mut T, org: Option<&str>, now: UnixSeconds) -> Result<Answer, T::Error> {
+        let answer = self.decide_and_write(tx, org, now).await?;
+        tx.finish().await?;
+        Ok(answer)
+    }
+
+    async fn decide_and_write<T: LedgerTx>(
+        &self,
+        tx: &mut T,
+        org: Option<&str>,
+        now: UnixSeconds,
+    ) -> Result<Answer, T::Error> {
         Ok(match self {
             Op::Identify { payload, kind } => Answer::Identification(identify(tx, org, payload, *kind, now).await?),
             Op::Card { guest } => Answer::Card(card(tx, org, *guest, now).await?),

@@ -17,7 +17,9 @@ use crate::domain::{
     Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
     StampProgress, UnixSeconds,
 };
-use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount};
+use crate::loyalty::engine::{
+    self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, StampCount,
+};
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
 use crate::loyalty::rules::{
@@ -104,6 +106,19 @@ macro_rules! in_tx {
             }
         }
     }};
+}
+
+/// Runs `$body` (an expression using `&mut $t`, a [`PgTx`]) in a transaction, sending the writes
+/// the engine deferred before the commit.
+macro_rules! on_engine {
+    ($store:expr, $t:ident => $body:expr) => {
+        in_tx!($store, tx => async {
+            let mut $t = PgTx::new(&tx);
+            let value = $body.await?;
+            $t.finish().await?;
+            Ok(value)
+        }.await)
+    };
 }
 
 pub struct PgStore {
@@ -232,7 +247,7 @@ impl PgStore {
 
     /// Runs a loyalty operation for a caller of `org` (`None`: every organisation).
     pub async fn run(&self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
-        in_tx!(self, tx => op.run(&mut PgTx { tx: &tx }, org, now).await)
+        in_tx!(self, tx => op.run(&mut PgTx::new(&tx), org, now).await)
     }
 
     // ----- Reads -----
@@ -307,7 +322,7 @@ impl PgStore {
 
     /// True when there are no guests.
     pub async fn is_empty(&self) -> Result<bool, LoyaltyError> {
-        in_tx!(self, tx => async { Ok(!PgTx { tx: &tx }.has_guests().await?) }.await)
+        in_tx!(self, tx => async { Ok(!PgTx::new(&tx).has_guests().await?) }.await)
     }
 
     /// An organisation's programme.
@@ -358,12 +373,12 @@ impl PgStore {
     }
 
     pub async fn set_org_program(&self, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => engine::set_program(&mut PgTx { tx: &tx }, Some(org), p).await)
+        on_engine!(self, t => engine::set_program(&mut t, Some(org), p))
     }
 
     /// Sets the programme of every organisation and the template for new ones.
     pub async fn set_program(&self, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => engine::set_program(&mut PgTx { tx: &tx }, None, p).await)
+        on_engine!(self, t => engine::set_program(&mut t, None, p))
     }
 
     async fn execute(
@@ -377,7 +392,7 @@ impl PgStore {
     }
 
     pub async fn add_group(&self, g: &NewGroup) -> Result<i64, LoyaltyError> {
-        in_tx!(self, tx => engine::add_group(&mut PgTx { tx: &tx }, g).await)
+        on_engine!(self, t => engine::add_group(&mut t, g))
     }
 
     pub async fn add_guest(
@@ -388,11 +403,11 @@ impl PgStore {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        in_tx!(self, tx => engine::add_guest(&mut PgTx { tx: &tx }, org, name, phone, group_id, now).await)
+        on_engine!(self, t => engine::add_guest(&mut t, org, name, phone, group_id, now))
     }
 
     pub async fn add_identifier(&self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => engine::add_identifier(&mut PgTx { tx: &tx }, guest, kind, value).await)
+        on_engine!(self, t => engine::add_identifier(&mut t, guest, kind, value))
     }
 
     pub async fn add_gift_code(
@@ -402,20 +417,20 @@ impl PgStore {
         name: &str,
         points: Kopecks,
     ) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => engine::add_gift_code(&mut PgTx { tx: &tx }, guest, code, name, points).await)
+        on_engine!(self, t => engine::add_gift_code(&mut t, guest, code, name, points))
     }
 
     pub async fn add_stamp_card(&self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
-        in_tx!(self, tx => PgTx { tx: &tx }.insert_stamp_card(name, needed, reward).await)
+        on_engine!(self, t => t.insert_stamp_card(name, needed, reward))
     }
 
     pub async fn set_stamps(&self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => PgTx { tx: &tx }.set_stamps(guest, card_id, collected).await)
+        on_engine!(self, t => t.set_stamps(guest, card_id, collected))
     }
 
     /// Creates the demo programme in `org` when there are no guests; true when it did.
     pub async fn seed_demo(&self, org: &str, now: UnixSeconds) -> Result<bool, LoyaltyError> {
-        in_tx!(self, tx => crate::loyalty::demo::seed(&mut PgTx { tx: &tx }, org, now).await)
+        on_engine!(self, t => crate::loyalty::demo::seed(&mut t, org, now))
     }
 
     pub async fn add_promotion(
@@ -425,7 +440,7 @@ impl PgStore {
         starts_at: UnixSeconds,
         ends_at: UnixSeconds,
     ) -> Result<i64, LoyaltyError> {
-        in_tx!(self, tx => PgTx { tx: &tx }.insert_promotion(name, description, starts_at, ends_at).await)
+        on_engine!(self, t => t.insert_promotion(name, description, starts_at, ends_at))
     }
 
     /// A back-office credit; the balance after. Idempotent by `op_id`.
@@ -512,6 +527,118 @@ fn hold_receipt(row: &Row) -> TxResult<HoldReceipt> {
 /// the lock, so a repeat that waited sees the first request's record.
 struct PgTx<'a> {
     tx: &'a Transaction<'a>,
+    /// Writes whose answer nothing waits for, sent together by [`LedgerTx::finish`].
+    deferred: Vec<Deferred>,
+}
+
+impl<'a> PgTx<'a> {
+    fn new(tx: &'a Transaction<'a>) -> PgTx<'a> {
+        PgTx {
+            tx,
+            deferred: Vec::new(),
+        }
+    }
+}
+
+/// A write the engine made that returns nothing it reads: kept until the operation is done, then
+/// sent with the others in one pipeline (one round trip instead of one each).
+enum Deferred {
+    CloseHold {
+        hold: HoldId,
+        status: &'static str,
+        committed: Option<i64>,
+        at: UnixSeconds,
+    },
+    Void {
+        op_key: String,
+        hold: HoldId,
+        at: UnixSeconds,
+    },
+    Stamps {
+        guest: GuestId,
+        card: i64,
+        collected: i64,
+    },
+    Group {
+        guest: GuestId,
+        group: i64,
+    },
+    RefundBalance {
+        refund: i64,
+        balance: i64,
+    },
+    Record(OpRecord),
+}
+
+impl Deferred {
+    fn sql(&self) -> &'static str {
+        match self {
+            Deferred::CloseHold { .. } => {
+                "UPDATE holds SET status = $2, committed_amount = $3, closed_at = $4 WHERE id = $1"
+            }
+            Deferred::Void { .. } => "INSERT INTO hold_voids (op_id, hold_id, at) VALUES ($1, $2, $3)",
+            Deferred::Stamps { .. } => {
+                "INSERT INTO stamps (guest_id, card_id, collected) VALUES ($1, $2, $3)
+                 ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected"
+            }
+            Deferred::Group { .. } => "UPDATE guests SET group_id = $2 WHERE id = $1",
+            Deferred::RefundBalance { .. } => "UPDATE refunds SET balance_after = $2 WHERE id = $1",
+            Deferred::Record(_) => "INSERT INTO op_log (op_key, kind, fingerprint, answer) VALUES ($1, $2, $3, $4)",
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        match self {
+            Deferred::CloseHold {
+                hold,
+                status,
+                committed,
+                at,
+            } => vec![hold, status, committed, at],
+            Deferred::Void { op_key, hold, at } => vec![op_key, hold, at],
+            Deferred::Stamps { guest, card, collected } => vec![guest, card, collected],
+            Deferred::Group { guest, group } => vec![guest, group],
+            Deferred::RefundBalance { refund, balance } => vec![refund, balance],
+            Deferred::Record(r) => vec![&r.key, &r.kind, &r.fingerprint, &r.answer],
+        }
+    }
+}
+
+/// Sends every query at once, in this order (tokio-postgres sends a request when its future is
+/// first polled), and waits for all of them: one round trip.
+async fn all_in_order<T>(
+    mut queries: Vec<
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + '_>>,
+    >,
+) -> Result<Vec<T>, tokio_postgres::Error> {
+    use std::task::Poll;
+    let mut done: Vec<Option<T>> = queries.iter().map(|_| None).collect();
+    let mut failed = None;
+    std::future::poll_fn(|cx| {
+        for (query, slot) in queries.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none()
+                && let Poll::Ready(answer) = query.as_mut().poll(cx)
+            {
+                match answer {
+                    Ok(value) => *slot = Some(value),
+                    Err(error) => {
+                        failed.get_or_insert(error);
+                        return Poll::Ready(());
+                    }
+                }
+            }
+        }
+        if done.iter().all(Option::is_some) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    match failed {
+        Some(error) => Err(error),
+        None => Ok(done.into_iter().flatten().collect()),
+    }
 }
 
 /// The sum of a guest's holds still reserving bonuses at `$2` (past their time: released).
@@ -608,12 +735,7 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn save_op_record(&mut self, record: &OpRecord) -> TxResult<()> {
-        exec(
-            self.tx,
-            "INSERT INTO op_log (op_key, kind, fingerprint, answer) VALUES ($1, $2, $3, $4)",
-            &[&record.key, &record.kind, &record.fingerprint, &record.answer],
-        )
-        .await?;
+        self.deferred.push(Deferred::Record(record.clone()));
         Ok(())
     }
 
@@ -708,29 +830,16 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<Kopecks> {
-        let spend: i64 = q_one(
-            self.tx,
-            "SELECT (COALESCE(SUM(p.amount_due), 0)
-                     - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
-                                 WHERE q.guest_id = $1 AND q.at > $2), 0))::BIGINT
-             FROM payments p WHERE p.guest_id = $1 AND p.at > $2",
-            &[&guest, &since],
-        )
-        .await?
-        .try_get(0)?;
+        let spend: i64 = q_one(self.tx, WINDOW_SPEND_SQL, &[&guest, &since]).await?.try_get(0)?;
         Ok(Kopecks(spend))
     }
 
     async fn ranked_groups(&mut self) -> TxResult<Vec<Group>> {
-        q_all(
-            self.tx,
-            &format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1"),
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|row| group_at(row, 0))
-        .collect()
+        q_all(self.tx, &ranked_groups_sql(), &[])
+            .await?
+            .iter()
+            .map(|row| group_at(row, 0))
+            .collect()
     }
 
     async fn insert_hold(
@@ -776,22 +885,21 @@ impl LedgerTx for PgTx<'_> {
         committed: Option<Kopecks>,
         now: UnixSeconds,
     ) -> TxResult<()> {
-        exec(
-            self.tx,
-            "UPDATE holds SET status = $2, committed_amount = $3, closed_at = $4 WHERE id = $1",
-            &[&hold, &status.as_str(), &committed.map(|k| k.0), &now],
-        )
-        .await?;
+        self.deferred.push(Deferred::CloseHold {
+            hold,
+            status: status.as_str(),
+            committed: committed.map(|k| k.0),
+            at: now,
+        });
         Ok(())
     }
 
     async fn record_void(&mut self, op_key: &str, hold: HoldId, now: UnixSeconds) -> TxResult<()> {
-        exec(
-            self.tx,
-            "INSERT INTO hold_voids (op_id, hold_id, at) VALUES ($1, $2, $3)",
-            &[&op_key, &hold, &now],
-        )
-        .await?;
+        self.deferred.push(Deferred::Void {
+            op_key: op_key.to_string(),
+            hold,
+            at: now,
+        });
         Ok(())
     }
 
@@ -870,42 +978,24 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn stamp_counts(&mut self, guest: GuestId) -> TxResult<Vec<StampCount>> {
-        q_all(
-            self.tx,
-            "SELECT c.id, COALESCE(s.collected, 0)::BIGINT, c.needed FROM stamp_cards c
-             LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id",
-            &[&guest],
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(StampCount {
-                card_id: row.try_get(0)?,
-                collected: row.try_get(1)?,
-                needed: row.try_get(2)?,
-            })
-        })
-        .collect()
+        q_all(self.tx, STAMP_COUNTS_SQL, &[&guest])
+            .await?
+            .iter()
+            .map(stamp_count)
+            .collect()
     }
 
     async fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> TxResult<()> {
-        exec(
-            self.tx,
-            "INSERT INTO stamps (guest_id, card_id, collected) VALUES ($1, $2, $3)
-             ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected",
-            &[&guest, &card_id, &collected],
-        )
-        .await?;
+        self.deferred.push(Deferred::Stamps {
+            guest,
+            card: card_id,
+            collected,
+        });
         Ok(())
     }
 
     async fn set_group(&mut self, guest: GuestId, group_id: i64) -> TxResult<()> {
-        exec(
-            self.tx,
-            "UPDATE guests SET group_id = $2 WHERE id = $1",
-            &[&guest, &group_id],
-        )
-        .await?;
+        self.deferred.push(Deferred::Group { guest, group: group_id });
         Ok(())
     }
 
@@ -960,12 +1050,85 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> TxResult<()> {
-        exec(
-            self.tx,
-            "UPDATE refunds SET balance_after = $2 WHERE id = $1",
-            &[&refund_id, &balance_after.0],
-        )
-        .await?;
+        self.deferred.push(Deferred::RefundBalance {
+            refund: refund_id,
+            balance: balance_after.0,
+        });
+        Ok(())
+    }
+
+    async fn payment_context(
+        &mut self,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        window_since: Option<UnixSeconds>,
+    ) -> TxResult<PaymentContext> {
+        let tx = self.tx;
+        let hold_statement = tx
+            .prepare_cached("SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1")
+            .await?;
+        let window_statement = tx.prepare_cached(WINDOW_SPEND_SQL).await?;
+        let groups_statement = tx.prepare_cached(&ranked_groups_sql()).await?;
+        let stamps_statement = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
+        let no_hold = -1_i64;
+        let hold_id = hold.unwrap_or(no_hold);
+        let since = window_since.unwrap_or(i64::MAX);
+        let [hold_rows, window_rows, group_rows, stamp_rows]: [Vec<Row>; 4] = all_in_order(vec![
+            Box::pin(tx.query(&hold_statement, &[&hold_id])),
+            Box::pin(tx.query(&window_statement, &[&guest, &since])),
+            Box::pin(tx.query(&groups_statement, &[])),
+            Box::pin(tx.query(&stamps_statement, &[&guest])),
+        ])
+        .await?
+        .try_into()
+        .map_err(|_| LoyaltyError::Storage("a pipeline lost an answer".to_string()))?;
+        let hold = match hold_rows.first() {
+            Some(row) if hold.is_some() => Some(HoldRow {
+                id: hold_id,
+                guest: row.try_get(0)?,
+                amount: Kopecks(row.try_get(1)?),
+                status: HoldStatus::parse(row.try_get(2)?)?,
+                expires_at: row.try_get(3)?,
+            }),
+            _ => None,
+        };
+        let (window_spend, groups) = match window_since {
+            Some(_) => {
+                let spend: i64 = window_rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+                let groups = group_rows.iter().map(|row| group_at(row, 0)).collect::<TxResult<_>>()?;
+                (Kopecks(spend), groups)
+            }
+            None => (Kopecks::ZERO, Vec::new()),
+        };
+        let stamps = stamp_rows.iter().map(stamp_count).collect::<TxResult<_>>()?;
+        Ok(PaymentContext {
+            hold,
+            window_spend,
+            groups,
+            stamps,
+        })
+    }
+
+    async fn finish(&mut self) -> TxResult<()> {
+        let deferred = std::mem::take(&mut self.deferred);
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        let tx = self.tx;
+        let mut statements = Vec::with_capacity(deferred.len());
+        for write in &deferred {
+            statements.push(tx.prepare_cached(write.sql()).await?);
+        }
+        let params: Vec<_> = deferred.iter().map(Deferred::params).collect();
+        let writes = statements
+            .iter()
+            .zip(&params)
+            .map(|(statement, params)| {
+                Box::pin(tx.execute(statement, params))
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>
+            })
+            .collect();
+        all_in_order(writes).await?;
         Ok(())
     }
 
@@ -1122,6 +1285,28 @@ impl LedgerTx for PgTx<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// The amount due of the guest's (`$1`) checks after `$2`, returns deducted.
+const WINDOW_SPEND_SQL: &str = "SELECT (COALESCE(SUM(p.amount_due), 0)
+         - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
+                     WHERE q.guest_id = $1 AND q.at > $2), 0))::BIGINT
+     FROM payments p WHERE p.guest_id = $1 AND p.at > $2";
+
+/// Every stamp card with the guest's (`$1`) count.
+const STAMP_COUNTS_SQL: &str = "SELECT c.id, COALESCE(s.collected, 0)::BIGINT, c.needed FROM stamp_cards c
+     LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id";
+
+fn ranked_groups_sql() -> String {
+    format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1")
+}
+
+fn stamp_count(row: &Row) -> TxResult<StampCount> {
+    Ok(StampCount {
+        card_id: row.try_get(0)?,
+        collected: row.try_get(1)?,
+        needed: row.try_get(2)?,
+    })
 }
 
 /// A new organisation starts with the template programme (`program`, whose hold time
