@@ -149,6 +149,11 @@ pub struct PaymentRequest {
     pub hold_id: Option<i64>,
     pub spent: Amount,
     pub check: Check,
+    /// When the till closed the check (Unix seconds). A payment without a hold is booked at this
+    /// time if it is at most the server's `--max-check-age-hours` old (72 by default) and at most
+    /// 5 minutes ahead of its clock; otherwise at the server's time (the receipt says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_time: Option<i64>,
 }
 
 /// A paid check without bonuses spent: the accrual only.
@@ -159,6 +164,11 @@ pub struct AccrualRequest {
     pub op_id: String,
     pub guest_id: i64,
     pub check: Check,
+    /// When the till closed the check (Unix seconds). A payment without a hold is booked at this
+    /// time if it is at most the server's `--max-check-age-hours` old (72 by default) and at most
+    /// 5 minutes ahead of its clock; otherwise at the server's time (the receipt says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_time: Option<i64>,
 }
 
 /// A check a till closed with bonuses while the server was away.
@@ -171,6 +181,11 @@ pub struct OfflinePaymentRequest {
     /// What the till debited offline; the server takes what the guest still has.
     pub spent: Amount,
     pub check: Check,
+    /// When the till closed the check (Unix seconds). A payment without a hold is booked at this
+    /// time if it is at most the server's `--max-check-age-hours` old (72 by default) and at most
+    /// 5 minutes ahead of its clock; otherwise at the server's time (the receipt says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_time: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -312,6 +327,28 @@ pub struct PaymentReceipt {
     pub balance_after: i64,
     /// The guest's new group when the payment moved them.
     pub new_group: Option<String>,
+    /// The time the payment was booked at (Unix seconds), when the server says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booked_at: Option<i64>,
+    /// What the server did with the request's `check_time`, when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_time: Option<CheckTimeUse>,
+}
+
+/// What the server did with a payment's `check_time`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckTimeUse {
+    /// Booked at the check's time.
+    Used,
+    /// No check time sent: booked now.
+    Absent,
+    /// Older than the server's bound: booked at the server's time.
+    TooOld,
+    /// More than 5 minutes ahead of the server's clock: booked at the server's time.
+    InFuture,
+    /// A payment on a hold: booked when committed, whatever the check time says.
+    OnHold,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -351,6 +388,15 @@ pub struct ResetAnswer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+    /// The server's clock, Unix seconds.
+    pub now: i64,
+}
+
+/// The calling till, as its token says (the tills' probe).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TillAnswer {
+    pub org: String,
+    pub till: String,
     /// The server's clock, Unix seconds.
     pub now: i64,
 }
@@ -592,6 +638,8 @@ impl From<domain::PaymentReceipt> for PaymentReceipt {
             accrued: p.accrued.0,
             balance_after: p.balance_after.0,
             new_group: p.new_group,
+            booked_at: None,
+            check_time: None,
         }
     }
 }

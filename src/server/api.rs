@@ -41,10 +41,17 @@ pub fn system_clock() -> ServerClock {
     })
 }
 
+/// How far ahead of the server's clock a check time may be (a till's clock running fast).
+pub const CHECK_TIME_AHEAD_SECS: i64 = 300;
+/// How old a check time the server books at by default (`--max-check-age-hours`).
+pub const DEFAULT_MAX_CHECK_AGE_SECS: i64 = 72 * 3_600;
+
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<Store>,
     pub clock: ServerClock,
+    /// A payment's `check_time` older than this is booked at the server's time instead.
+    pub max_check_age_secs: i64,
     /// Token hashes already looked up, kept for [`TOKEN_CACHE`]: a replaced token stops working
     /// within that time.
     callers: Arc<RwLock<HashMap<String, (Caller, Instant)>>>,
@@ -55,6 +62,7 @@ impl App {
         App {
             store,
             clock,
+            max_check_age_secs: DEFAULT_MAX_CHECK_AGE_SECS,
             callers: Arc::new(RwLock::new(HashMap::new())),
         }
     }
@@ -62,6 +70,35 @@ impl App {
     fn now(&self) -> UnixSeconds {
         (self.clock)()
     }
+
+    /// The time a payment without a hold is booked at: the check's own time within the bounds,
+    /// else now.
+    fn booking_time(&self, check_time: Option<UnixSeconds>) -> (UnixSeconds, wire::CheckTimeUse) {
+        let now = self.now();
+        match check_time {
+            None => (now, wire::CheckTimeUse::Absent),
+            Some(at) if at > now + CHECK_TIME_AHEAD_SECS => (now, wire::CheckTimeUse::InFuture),
+            Some(at) if at < now - self.max_check_age_secs => (now, wire::CheckTimeUse::TooOld),
+            Some(at) => (at.min(now), wire::CheckTimeUse::Used),
+        }
+    }
+}
+
+/// A payment's receipt with the time it was booked at and why; logged when out of bounds.
+fn paid(
+    caller: &Caller,
+    op: &str,
+    receipt: crate::domain::PaymentReceipt,
+    (booked_at, check_time): (UnixSeconds, wire::CheckTimeUse),
+) -> ApiResult<wire::PaymentReceipt> {
+    if matches!(check_time, wire::CheckTimeUse::TooOld | wire::CheckTimeUse::InFuture) {
+        tracing::warn!(till = %caller.till, op = %op, ?check_time, booked_at,
+            "a payment's check time is out of bounds: booked at the server's time");
+    }
+    let mut answer = wire::PaymentReceipt::from(receipt);
+    answer.booked_at = Some(booked_at);
+    answer.check_time = Some(check_time);
+    Ok(axum::Json(answer))
 }
 
 /// The routes, each written down as it is added, so that a test holds the list against the
@@ -101,6 +138,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/api/v1/openapi.json", openapi)
         .get("/api/v1/health", health)
+        .get("/api/v1/till", till)
         .post("/api/v1/identify", identify)
         .get("/api/v1/guests/{guest}", guest_card)
         .post("/api/v1/guests/{guest}/calculate", calculate)
@@ -184,6 +222,8 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::OutOfRange(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            // Made by a till about its server; the server never returns it.
+            LoyaltyError::ServerAway(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         if status.is_server_error() {
             // The store's own words (a database's error text, a path) stay in the log.
@@ -444,6 +484,18 @@ pub(super) async fn health(State(app): State<App>) -> ApiResult<wire::Health> {
     }))
 }
 
+/// The calling till and the server's clock: the tills' cheap probe (401 for a token the server refuses)
+#[utoipa::path(get, path = "/api/v1/till", tag = "server",
+    responses((status = 200, description = "the till", body = wire::TillAnswer)))]
+pub(super) async fn till(State(app): State<App>, headers: HeaderMap) -> ApiResult<wire::TillAnswer> {
+    let caller = caller(&app, &headers).await?;
+    Ok(axum::Json(wire::TillAnswer {
+        org: caller.org,
+        till: caller.till,
+        now: app.now(),
+    }))
+}
+
 /// Resolve a scanned or typed code (card, phone, app QR, gift code) to a guest card
 #[utoipa::path(post, path = "/api/v1/identify", tag = "guests", request_body = wire::IdentifyRequest,
     responses((status = 200, description = "the guest, and the gift for a gift code", body = wire::Identification)))]
@@ -528,11 +580,17 @@ pub(super) async fn commit(State(app): State<App>, headers: HeaderMap, body: Bod
     let op = op_id(&request.op_id)?;
     let spent = kopecks(&request.spent, "spent")?;
     let check = check_info(&request.check)?;
+    // A payment on a hold is booked when it is committed: the hold is the server's own record
+    // of the moment. A payment without one (an accrual, possibly queued offline) at its check time.
+    let booking = match request.hold_id {
+        Some(_) => (app.now(), wire::CheckTimeUse::OnHold),
+        None => app.booking_time(request.check_time),
+    };
     let receipt = app
         .store
-        .commit(&caller, op, request.guest_id, request.hold_id, spent, &check, app.now())
+        .commit(&caller, op, request.guest_id, request.hold_id, spent, &check, booking.0)
         .await?;
-    Ok(axum::Json(receipt.into()))
+    paid(&caller, op, receipt, booking)
 }
 
 /// Close a paid check without spending bonuses: the accrual (what an offline till sends later)
@@ -543,11 +601,12 @@ pub(super) async fn accrue(State(app): State<App>, headers: HeaderMap, body: Bod
     let request: wire::AccrualRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
     let check = check_info(&request.check)?;
+    let booking = app.booking_time(request.check_time);
     let receipt = app
         .store
-        .commit(&caller, op, request.guest_id, None, Kopecks::ZERO, &check, app.now())
+        .commit(&caller, op, request.guest_id, None, Kopecks::ZERO, &check, booking.0)
         .await?;
-    Ok(axum::Json(receipt.into()))
+    paid(&caller, op, receipt, booking)
 }
 
 /// A check a till closed with bonuses while the server was away (the owner's opt-in, capped by
@@ -567,15 +626,16 @@ pub(super) async fn offline_payment(
     let op = op_id(&request.op_id)?;
     let spent = kopecks(&request.spent, "spent")?;
     let check = check_info(&request.check)?;
+    let booking = app.booking_time(request.check_time);
     let receipt = app
         .store
-        .commit_offline(&caller, op, request.guest_id, spent, &check, app.now())
+        .commit_offline(&caller, op, request.guest_id, spent, &check, booking.0)
         .await?;
     if receipt.spent < spent {
         tracing::warn!(till = %caller.till, op = %op, requested = spent.0, debited = receipt.spent.0,
             "an offline payment found fewer bonuses than it spent");
     }
-    Ok(axum::Json(receipt.into()))
+    paid(&caller, op, receipt, booking)
 }
 
 /// Release a hold; voiding a voided or expired hold succeeds, a committed one is refused

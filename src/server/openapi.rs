@@ -25,6 +25,7 @@ const PUBLIC: [&str; 2] = ["/api/v1/openapi.json", "/api/v1/health"];
     paths(
         api::openapi,
         api::health,
+        api::till,
         api::identify,
         api::guest_card,
         api::calculate,
