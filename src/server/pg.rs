@@ -604,13 +604,13 @@ impl Deferred {
     }
 }
 
+/// One request of a pipeline.
+type Pipelined<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
+
 /// Sends every query at once, in this order (tokio-postgres sends a request when its future is
 /// first polled), and waits for all of them: one round trip.
-async fn all_in_order<T>(
-    mut queries: Vec<
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + '_>>,
-    >,
-) -> Result<Vec<T>, tokio_postgres::Error> {
+async fn all_in_order<T>(mut queries: Vec<Pipelined<'_, T>>) -> Result<Vec<T>, tokio_postgres::Error> {
     use std::task::Poll;
     let mut done: Vec<Option<T>> = queries.iter().map(|_| None).collect();
     let mut failed = None;
