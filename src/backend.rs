@@ -17,8 +17,33 @@ use std::path::PathBuf;
 pub enum BackendKind {
     /// SQLite file on this till.
     Embedded { path: PathBuf },
-    /// The chain's loyalty server; `online` is false while it does not answer.
-    Server { url: String, online: bool },
+    /// The chain's loyalty server and whether the till can use it now.
+    Server { url: String, link: ServerLink },
+}
+
+/// What the till last learnt about its loyalty server (from a call or its background probe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerLink {
+    Online,
+    /// No answer since `since` (the till's clock).
+    Offline {
+        since: UnixSeconds,
+    },
+    /// The server answers but refuses the till's token: only a new token in config.toml helps.
+    TokenRefused,
+}
+
+impl BackendKind {
+    /// False only for a loyalty server the till cannot use now.
+    pub fn is_online(&self) -> bool {
+        !matches!(
+            self,
+            BackendKind::Server {
+                link: ServerLink::Offline { .. } | ServerLink::TokenRefused,
+                ..
+            }
+        )
+    }
 }
 
 /// Every write carries an operation id made by the till (`op_id`): a repeat with the same id
@@ -60,6 +85,19 @@ pub trait LoyaltyBackend: Send {
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError>;
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError>;
+
+    /// A cheap check of a remote backend, run by the worker while no call is waiting: it learns
+    /// whether the server answers, and sends what the till queued as soon as it does. Returns
+    /// when to check again; None for a backend with nothing to check.
+    fn probe(&mut self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Whether the receipt of the payment `op_id` was made by the till itself, while its server
+    /// was away (the server's own answer comes later).
+    fn is_provisional(&self, _op_id: &str) -> bool {
+        false
+    }
 }
 
 /// Where "now" comes from, so that hold expiry and daily limits can be tested.

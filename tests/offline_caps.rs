@@ -81,6 +81,7 @@ impl Till {
             offline_spend_per_guest: PER_GUEST,
             offline_spend_per_shift: PER_SHIFT,
             offline_shift_hours: SHIFT_HOURS,
+            ..ServerSettings::default()
         };
         Till {
             journal: s.dir.path().join("till").join("journal.sqlite"),

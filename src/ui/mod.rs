@@ -10,7 +10,7 @@ pub mod support;
 pub mod theme;
 pub mod wedge_input;
 
-use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, SystemClock};
+use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, ServerLink, SystemClock};
 use crate::cli::{Cli, Scenario};
 use crate::config::{Config, ConfigSaver, Layout, Paths, SIDE_PANEL_WIDTH};
 use crate::devices::{DeviceMessage, DeviceStatus, classify_frame};
@@ -96,7 +96,10 @@ impl TillApp {
             i18n: I18n::new(options.config.language),
             config: options.config,
             config_saver: options.config_file.map(ConfigSaver::spawn).transpose()?,
-            scenario: options.scenario.map(scenario_events).unwrap_or_default(),
+            scenario: options
+                .scenario
+                .map(|s| scenario_events(s, options.demo))
+                .unwrap_or_default(),
             scenario_to_report: options.scenario,
             menu_open: false,
             export: support::ExportPanel::new(&options.paths),
@@ -498,12 +501,23 @@ impl TillApp {
                 i18n.t_args("status-embedded", &[("path", Arg::Text(path.display().to_string()))]),
                 false,
             ),
-            BackendStatus::Ready(BackendKind::Server { url, online: true }) => {
-                (i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]), false)
-            }
-            BackendStatus::Ready(BackendKind::Server { url, online: false }) => {
-                (i18n.t_args("status-offline", &[("url", Arg::Text(url.clone()))]), true)
-            }
+            BackendStatus::Ready(BackendKind::Server { url, link }) => match link {
+                ServerLink::Online => (i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]), false),
+                ServerLink::Offline { since } => (
+                    i18n.t_args(
+                        "status-offline",
+                        &[
+                            ("url", Arg::Text(url.clone())),
+                            ("since", Arg::Text(local_time_of_day(*since))),
+                        ],
+                    ),
+                    true,
+                ),
+                ServerLink::TokenRefused => (
+                    i18n.t_args("status-token-refused", &[("url", Arg::Text(url.clone()))]),
+                    true,
+                ),
+            },
             BackendStatus::Failed(error) => {
                 let reason = i18n.notice(&crate::workflow::error_notice(error));
                 (i18n.t_args("status-failed", &[("reason", Arg::Text(reason))]), true)
@@ -529,8 +543,19 @@ impl TillApp {
                     theme::STATUS_TEXT
                 }));
             }
-            ui.add(egui::Label::new(label).truncate());
+            // A problem is read in full (it says what to do); a plain status may be cut short.
+            let label = egui::Label::new(label);
+            ui.add(if error { label.wrap() } else { label.truncate() });
         });
+    }
+}
+
+/// `HH:MM` of a moment in the till's local time zone (the status line's "offline since").
+fn local_time_of_day(unix: crate::domain::UnixSeconds) -> String {
+    use chrono::TimeZone as _;
+    match chrono::Local.timestamp_opt(unix, 0).single() {
+        Some(time) => time.format("%H:%M").to_string(),
+        None => String::from("--:--"),
     }
 }
 
@@ -695,8 +720,16 @@ pub fn screen_name(screen: &Screen) -> &'static str {
 }
 
 /// The demo visit a scenario drives, event by event, through the real workflow.
-fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
-    let mut events = vec![Event::UseDemoOrder];
+fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
+    // Without the demo ledger (a till on a loyalty server) the demo order is typed as one line.
+    let mut events = if demo {
+        vec![Event::UseDemoOrder]
+    } else {
+        vec![
+            Event::FieldEdited(Field::LinePrice, "1070".to_string()),
+            Event::AddOrderLine,
+        ]
+    };
     if matches!(scenario, Scenario::Idle | Scenario::Devices) {
         return events.into();
     }
@@ -704,10 +737,13 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
         events.push(Event::OpenPlugin);
         return events.into();
     }
-    events.extend([
-        Event::FieldEdited(Field::Code, "G100001".to_string()),
-        Event::SubmitCode,
-    ]);
+    // A guest with a gift; on a server, the guest's card (a gift needs the server).
+    let code = if demo || scenario != Scenario::Kept {
+        "G100001"
+    } else {
+        "2000000000015"
+    };
+    events.extend([Event::FieldEdited(Field::Code, code.to_string()), Event::SubmitCode]);
     match scenario {
         Scenario::Idle | Scenario::AddGuest | Scenario::Guest | Scenario::Devices => {}
         Scenario::Stamps => events.push(Event::ShowStamps),
@@ -723,6 +759,12 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
                 events.push(Event::ConfirmPayment);
             }
         }
+        Scenario::Kept => events.extend([
+            Event::StartPayment,
+            Event::ChoosePaymentMode(PaymentMode::Keep),
+            Event::ExactAmount,
+            Event::ConfirmPayment,
+        ]),
     }
     events.into()
 }

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -25,6 +25,8 @@ pub struct Proxy {
     fault: Arc<AtomicU8>,
     /// Answers dropped so far.
     pub lost: Arc<AtomicUsize>,
+    /// Answers still let through before every later one is lost; negative: no limit.
+    budget: Arc<AtomicI64>,
     /// Requests passed to the server whose answer has not started coming back yet.
     pub awaiting: Arc<AtomicUsize>,
     /// Requests passed to the server whose connection closed before any answer came: cut in
@@ -36,6 +38,7 @@ pub struct Proxy {
 #[derive(Clone)]
 struct Counters {
     lost: Arc<AtomicUsize>,
+    budget: Arc<AtomicI64>,
     awaiting: Arc<AtomicUsize>,
     cut: Arc<AtomicUsize>,
 }
@@ -47,6 +50,7 @@ impl Proxy {
         let fault = Arc::new(AtomicU8::new(Fault::Pass as u8));
         let counters = Counters {
             lost: Arc::new(AtomicUsize::new(0)),
+            budget: Arc::new(AtomicI64::new(-1)),
             awaiting: Arc::new(AtomicUsize::new(0)),
             cut: Arc::new(AtomicUsize::new(0)),
         };
@@ -74,13 +78,21 @@ impl Proxy {
             addr,
             fault,
             lost: counters.lost,
+            budget: counters.budget,
             awaiting: counters.awaiting,
             cut: counters.cut,
         }
     }
 
     pub fn set(&self, fault: Fault) {
+        self.budget.store(-1, Ordering::SeqCst);
         self.fault.store(fault as u8, Ordering::SeqCst);
+    }
+
+    /// Passes `n` answers (small answers come in one read each), then loses every later one.
+    pub fn lose_answers_after(&self, n: i64) {
+        self.budget.store(n, Ordering::SeqCst);
+        self.fault.store(Fault::Pass as u8, Ordering::SeqCst);
     }
 
     pub fn url(&self) -> String {
@@ -89,6 +101,7 @@ impl Proxy {
 }
 
 fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, counters: Counters) {
+    let (lost, budget) = (Arc::clone(&counters.lost), Arc::clone(&counters.budget));
     // This connection has a request at the server and no answer back yet.
     let waiting = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (w_up, c_up) = (Arc::clone(&waiting), counters.clone());
@@ -143,8 +156,12 @@ fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, counters: Co
                 if waiting.swap(false, Ordering::SeqCst) {
                     counters.awaiting.fetch_sub(1, Ordering::SeqCst);
                 }
-                if fault.load(Ordering::SeqCst) == Fault::LoseAnswer as u8 {
-                    counters.lost.fetch_add(1, Ordering::SeqCst);
+                let spent = budget
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| (b > 0).then(|| b - 1))
+                    .is_err()
+                    && budget.load(Ordering::SeqCst) == 0;
+                if spent || fault.load(Ordering::SeqCst) == Fault::LoseAnswer as u8 {
+                    lost.fetch_add(1, Ordering::SeqCst);
                     break;
                 }
                 if c_write.write_all(&buf[..n]).is_err() {
