@@ -12,14 +12,9 @@ use crate::ledger::Ledger;
 use crate::money::Kopecks;
 use std::path::PathBuf;
 
-/// What the status line says about the backend.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BackendKind {
-    /// SQLite file on this till.
-    Embedded { path: PathBuf },
-    /// The chain's loyalty server; `online` is false while it does not answer.
-    Server { url: String, online: bool },
-}
+/// Kept here too for the backends and their callers; it lives in `domain` so that the workflow
+/// core names it without reaching the ledger.
+pub use crate::domain::BackendKind;
 
 /// Every write carries an operation id made by the till (`op_id`): a repeat with the same id
 /// returns the first result, so a retry after a lost answer never debits or accrues twice.

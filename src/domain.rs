@@ -321,3 +321,12 @@ pub enum ScanRefusal {
     /// «QR из буфера» found an image without a readable QR code.
     ClipboardNoQr,
 }
+
+/// What the status line says about the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// SQLite file on this till.
+    Embedded { path: std::path::PathBuf },
+    /// The chain's loyalty server; `online` is false while it does not answer.
+    Server { url: String, online: bool },
+}

@@ -7,6 +7,7 @@
 //! - [`worker`]: runs effects on a background thread and turns results back into events;
 //! - [`ui`]: renders the state and emits events; [`i18n`]: every user-visible string.
 
+pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod clipboard;

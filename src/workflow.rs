@@ -5,8 +5,7 @@
 //! result event carrying the same request number. Results for requests the cashier has since
 //! abandoned are dropped, except a hold, which is voided so that nothing stays held.
 
-use crate::backend::BackendKind;
-use crate::domain::ScanRefusal;
+use crate::domain::{BackendKind, ScanRefusal};
 use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError, MAX_CODE_LEN,
     PaymentReceipt, ScanEvent, SpendQuote,
