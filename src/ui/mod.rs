@@ -258,7 +258,7 @@ impl TillApp {
         if !self.config.scan.keyboard_bursts {
             return;
         }
-        for text in self.wedge.filter(ctx, events) {
+        for text in self.wedge.filter(events) {
             let message = DeviceMessage::Frame {
                 source: "keyboard".to_string(),
                 bytes: text.into_bytes(),
@@ -475,6 +475,10 @@ impl eframe::App for TillApp {
         self.take_clipboard_read(ctx);
         self.run_scenario();
         self.place_window(ctx);
+        if let Some(wait) = self.wedge.wake_after() {
+            // Held-back typing must come out even if no other event wakes the window.
+            ctx.request_repaint_after(wait);
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

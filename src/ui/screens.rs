@@ -151,12 +151,13 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
             .color(theme::TEXT_MUTED),
     );
     let response = field(ui, state, Field::Code, &i18n.t("add-guest-placeholder"), events);
+    // Read before focus is taken back below: once it is, the field no longer reports it lost.
+    if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+        events.push(Event::SubmitCode);
+    }
     if !state.is_busy() && !response.has_focus() && state.active_field == Some(Field::Code) {
         // Keyboard typing (and keyboard-mode scanners inside our window) lands in the code field.
         response.request_focus();
-    }
-    if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-        events.push(Event::SubmitCode);
     }
     if state.is_busy() {
         busy_line(ui, &i18n.t("add-guest-searching"));
