@@ -273,6 +273,7 @@ fn event_name(event: &Event) -> &'static str {
         Event::ChoosePaymentMode(_) => "choose_payment_mode",
         Event::SetTender(_) => "set_tender",
         Event::ExactAmount => "exact_amount",
+        Event::SpendPreset(_) => "spend_preset",
         Event::ConfirmPayment => "confirm_payment",
         Event::CancelPayment => "cancel_payment",
         Event::NewOrder => "new_order",

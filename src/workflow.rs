@@ -275,9 +275,22 @@ pub struct State {
     pub waiting: Option<(RequestId, Waiting)>,
     /// Demo mode offers a ready-made order.
     pub demo: bool,
+    /// A field the till filled in itself (the maximum, the exact amount): the first keypad
+    /// digit replaces its value instead of appending to it.
+    pub prefilled: Option<Field>,
     /// Operation ids are `<prefix>-<n>`: unique per till and start, so a retry repeats one.
     op_prefix: String,
     next_seq: u64,
+}
+
+/// The quick bonus amounts of the spend form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpendPreset {
+    Max,
+    /// Half the maximum, down to the spend step.
+    Half,
+    /// Nothing spent: the check is paid as when keeping bonuses.
+    Zero,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -315,6 +328,8 @@ pub enum Event {
     SetTender(TenderMethod),
     /// «Точная сумма»: the tendered amount is the exact remainder.
     ExactAmount,
+    /// The quick amounts beside the bonus amount: «Максимум», «Половина», «0».
+    SpendPreset(SpendPreset),
     ConfirmPayment,
     CancelPayment,
     /// After the success message: a fresh order.
@@ -391,6 +406,7 @@ impl State {
             backend: BackendStatus::Starting,
             waiting: None,
             demo,
+            prefilled: None,
             op_prefix: op_prefix.into(),
             next_seq: 1,
         }
@@ -424,6 +440,57 @@ impl State {
         let tendered = parse_amount(&self.fields.tendered).ok()?;
         let remainder = State::remainder(quote, spent);
         (tendered >= remainder).then(|| tendered - remainder)
+    }
+
+    /// Why the amount to spend cannot be paid, checked as the cashier types; `None` when it can.
+    pub fn spend_problem(&self, quote: &SpendQuote, mode: PaymentMode) -> Option<Notice> {
+        let spent = match self.form_spent(mode) {
+            Ok(spent) => spent,
+            Err(error) => return Some(amount_notice(error)),
+        };
+        if spent < Kopecks::ZERO {
+            Some(Notice::error("err-amount-zero"))
+        } else if spent > quote.max_spend {
+            Some(Notice::error("err-over-max").money("max", quote.max_spend))
+        } else if spent.floor_to_step(quote.spend_step) != spent {
+            Some(Notice::error("err-spend-step").money("step", quote.spend_step))
+        } else {
+            None
+        }
+    }
+
+    /// Why the cash received does not cover the remainder; `None` when it does, when paying by
+    /// card, or while the amount to spend is itself wrong (the remainder is unknown then).
+    pub fn tendered_problem(&self, quote: &SpendQuote, mode: PaymentMode) -> Option<Notice> {
+        if self.tender != TenderMethod::Cash || self.spend_problem(quote, mode).is_some() {
+            return None;
+        }
+        let remainder = State::remainder(quote, self.form_spent(mode).ok()?);
+        if remainder <= Kopecks::ZERO {
+            return None;
+        }
+        match parse_amount(&self.fields.tendered) {
+            Ok(tendered) if tendered >= remainder => None,
+            Ok(_) | Err(AmountError::Empty) => Some(Notice::error("err-tendered-short").money("remainder", remainder)),
+            Err(error) => Some(amount_notice(error)),
+        }
+    }
+
+    /// What keeps «Провести оплату» disabled, shown next to it; `None`: it can be pressed.
+    pub fn payment_blocker(&self, quote: &SpendQuote, mode: PaymentMode) -> Option<Notice> {
+        self.spend_problem(quote, mode)
+            .or_else(|| self.tendered_problem(quote, mode))
+    }
+
+    /// The remainder of the payment form, when its amount to spend is right.
+    fn form_remainder(&self) -> Option<Kopecks> {
+        let Screen::Payment { mode, quote } = &self.screen else {
+            return None;
+        };
+        if self.spend_problem(quote, *mode).is_some() {
+            return None;
+        }
+        Some(State::remainder(quote, self.form_spent(*mode).ok()?))
     }
 
     fn next_request(&mut self, waiting: Waiting) -> RequestId {
@@ -537,11 +604,38 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         Event::FocusField(field) => state.active_field = Some(field),
         Event::Keypad(key) => {
             if let Some(field) = state.active_field {
-                press_key(state.fields.get_mut(field), key);
+                edit_field(state, field, |state| {
+                    let text = state.fields.get_mut(field);
+                    if state.prefilled == Some(field) && matches!(key, KeypadKey::Digit(_) | KeypadKey::Comma) {
+                        // The first key replaces what the till filled in.
+                        text.clear();
+                    }
+                    press_key(text, key);
+                });
             }
         }
         Event::FieldEdited(field, text) => {
-            *state.fields.get_mut(field) = text.chars().take(MAX_FIELD_CHARS).collect();
+            edit_field(state, field, |state| {
+                *state.fields.get_mut(field) = text.chars().take(MAX_FIELD_CHARS).collect();
+            });
+        }
+        Event::SpendPreset(preset) => {
+            if let Screen::Payment {
+                mode: PaymentMode::Spend,
+                quote,
+            } = state.screen.clone()
+            {
+                let amount = match preset {
+                    SpendPreset::Max => quote.max_spend,
+                    SpendPreset::Half => Kopecks(quote.max_spend.0 / 2).floor_to_step(quote.spend_step),
+                    SpendPreset::Zero => Kopecks::ZERO,
+                };
+                edit_field(state, Field::Spend, |state| {
+                    state.fields.spend = amount_input_text(amount);
+                });
+                state.prefilled = Some(Field::Spend);
+                state.active_field = Some(Field::Spend);
+            }
         }
         Event::SubmitCode => {
             let scan = ScanEvent::manual(state.fields.code.trim(), 0);
@@ -579,6 +673,8 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             if let Screen::PaymentChoice { quote } = state.screen.clone() {
                 state.fields.spend = amount_input_text(quote.max_spend);
                 state.fields.tendered.clear();
+                state.prefilled = Some(Field::Spend);
+                state.active_field = Some(Field::Spend);
                 state.notice = None;
                 state.go(Screen::Payment { mode, quote });
             }
@@ -594,6 +690,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 match state.form_spent(*mode) {
                     Ok(spent) => {
                         state.fields.tendered = amount_input_text(State::remainder(quote, spent));
+                        state.prefilled = Some(Field::Tendered);
                         state.notice = None;
                     }
                     Err(error) => state.notice = Some(amount_notice(error)),
@@ -656,6 +753,25 @@ fn back(state: &mut State) {
         Screen::PaymentChoice { .. } => state.go(Screen::Guest),
         Screen::Payment { .. } | Screen::Processing { .. } => {}
         Screen::Idle | Screen::Guest | Screen::Done { .. } => {}
+    }
+}
+
+/// Applies an edit of a field. The cash received follows the amount to spend: an amount that was
+/// the exact remainder becomes the new remainder, so it never keeps an old figure unnoticed
+/// (any other amount stays, and is flagged when it falls short).
+fn edit_field(state: &mut State, field: Field, edit: impl FnOnce(&mut State)) {
+    let remainder_before = state.form_remainder();
+    edit(state);
+    state.prefilled = state.prefilled.filter(|f| *f != field);
+    if field != Field::Spend {
+        return;
+    }
+    let exact_before = remainder_before.is_some_and(|r| parse_amount(&state.fields.tendered) == Ok(r));
+    if exact_before {
+        match state.form_remainder() {
+            Some(remainder) => state.fields.tendered = amount_input_text(remainder),
+            None => state.fields.tendered.clear(),
+        }
     }
 }
 
@@ -811,45 +927,20 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
     if state.is_busy() {
         return;
     }
-    let spent = match state.form_spent(mode) {
-        Ok(spent) => spent,
-        Err(error) => {
-            state.notice = Some(amount_notice(error));
-            return;
-        }
+    if let Some(problem) = state.payment_blocker(&quote, mode) {
+        // The form shows this beside the disabled button already; a press that gets here
+        // (keyboard, test) is told the same.
+        state.notice = Some(problem);
+        return;
+    }
+    let Ok(spent) = state.form_spent(mode) else {
+        return;
     };
-    if mode == PaymentMode::Spend {
-        if spent <= Kopecks::ZERO {
-            state.notice = Some(Notice::error("err-amount-zero"));
-            return;
-        }
-        if spent > quote.max_spend {
-            state.notice = Some(Notice::error("err-over-max").money("max", quote.max_spend));
-            return;
-        }
-        if spent.floor_to_step(quote.spend_step) != spent {
-            state.notice = Some(Notice::error("err-spend-step").money("step", quote.spend_step));
-            return;
-        }
-    }
-    let remainder = State::remainder(&quote, spent);
-    if state.tender == TenderMethod::Cash && remainder > Kopecks::ZERO {
-        match parse_amount(&state.fields.tendered) {
-            Ok(tendered) if tendered >= remainder => {}
-            Ok(_) | Err(AmountError::Empty) => {
-                state.notice = Some(Notice::error("err-tendered-short").money("remainder", remainder));
-                return;
-            }
-            Err(error) => {
-                state.notice = Some(amount_notice(error));
-                return;
-            }
-        }
-    }
     state.notice = None;
     let check = state.order.check_info();
     let op_id = state.next_op_id();
-    let (stage, effect) = if mode == PaymentMode::Spend {
+    // Nothing to spend is paid as when keeping bonuses: no hold.
+    let (stage, effect) = if mode == PaymentMode::Spend && spent > Kopecks::ZERO {
         let request = state.next_request(Waiting::Hold);
         (
             PaymentStage::Holding,

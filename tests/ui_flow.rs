@@ -214,7 +214,19 @@ fn unknown_code_and_over_maximum_are_refused_on_screen() {
     till.tap_field_showing("350");
     till.click("Очистить");
     till.type_on_keypad("400");
+    // Said as the cashier types, where they look, with no remainder or change from the wrong
+    // amount, and «Провести оплату» disabled.
+    assert!(till.sees("Нельзя списать больше 350,00 бонусов"));
+    assert!(!till.sees("Остаток к оплате") && !till.sees("Сдача"));
+    assert!(
+        till.harness
+            .get_by_role_and_label(Role::Button, "Провести оплату")
+            .accesskit_node()
+            .is_disabled(),
+        "the confirm button is disabled while the amount is wrong"
+    );
     till.click("Точная сумма");
+    assert!(!till.sees("Сдача"));
     till.click("Провести оплату");
     assert!(till.sees("Нельзя списать больше 350,00 бонусов"));
     assert!(matches!(till.state().screen, Screen::Payment { .. }));

@@ -829,3 +829,103 @@ fn guest_removed_while_a_failed_commit_is_released_leaves_after_the_release() {
     assert_eq!(state.screen, Screen::Idle);
     assert!(state.order.lines.iter().all(|l| l.gift.is_none()));
 }
+
+fn payment_quote(state: &State) -> (PaymentMode, SpendQuote) {
+    let Screen::Payment { mode, quote } = state.screen.clone() else {
+        panic!("not on the payment form: {:?}", state.screen)
+    };
+    (mode, quote)
+}
+
+/// Every refusal of «Провести оплату» is known as the cashier types, so the form shows it at
+/// once and keeps the button disabled, instead of a message at the top after the press.
+#[test]
+fn the_spend_form_knows_its_refusals_before_the_press() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    let (mode, q) = payment_quote(&state);
+    update(&mut state, Event::ExactAmount);
+    assert_eq!(state.payment_blocker(&q, mode), None);
+
+    update(&mut state, Event::FieldEdited(Field::Spend, "600".into()));
+    let problem = state.spend_problem(&q, mode).expect("over the maximum");
+    assert_eq!(problem.key, "err-over-max");
+    assert_eq!(state.payment_blocker(&q, mode), Some(problem));
+    assert_eq!(
+        state.tendered_problem(&q, mode),
+        None,
+        "no remainder from a wrong amount"
+    );
+
+    update(&mut state, Event::FieldEdited(Field::Spend, "100,50".into()));
+    assert_eq!(state.spend_problem(&q, mode).map(|n| n.key), Some("err-spend-step"));
+
+    update(&mut state, Event::FieldEdited(Field::Spend, "100".into()));
+    update(&mut state, Event::FieldEdited(Field::Tendered, "5".into()));
+    assert_eq!(state.spend_problem(&q, mode), None);
+    assert_eq!(
+        state.payment_blocker(&q, mode).map(|n| n.key),
+        Some("err-tendered-short")
+    );
+    update(&mut state, Event::SetTender(TenderMethod::Card));
+    assert_eq!(state.payment_blocker(&q, mode), None, "card needs no cash");
+}
+
+/// «Получено от гостя» follows the amount to spend: the exact remainder stays exact.
+#[test]
+fn the_cash_received_follows_the_amount_to_spend() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal(); // 1070,00
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::ExactAmount);
+    assert_eq!(state.fields.tendered, "720");
+    update(&mut state, Event::FieldEdited(Field::Spend, "100".into()));
+    assert_eq!(state.fields.tendered, "970", "the remainder of the new amount");
+    update(&mut state, Event::FieldEdited(Field::Spend, "600".into()));
+    assert_eq!(
+        state.fields.tendered, "",
+        "no remainder for a wrong amount: cleared, not kept"
+    );
+    // Cash the cashier typed is kept, and flagged when it falls short.
+    update(&mut state, Event::FieldEdited(Field::Spend, "300".into()));
+    update(&mut state, Event::FieldEdited(Field::Tendered, "1000".into()));
+    update(&mut state, Event::FieldEdited(Field::Spend, "0".into()));
+    assert_eq!(state.fields.tendered, "1000");
+    let (mode, q) = payment_quote(&state);
+    assert_eq!(
+        state.tendered_problem(&q, mode).map(|n| n.key),
+        Some("err-tendered-short")
+    );
+}
+
+/// The keypad's first digit replaces the pre-filled maximum (481 does not become 4811); the
+/// quick amounts set the maximum, half of it down to the step, or nothing.
+#[test]
+fn the_keypad_replaces_a_prefilled_amount_and_quick_amounts_set_it() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(481)));
+    assert_eq!(state.fields.spend, "481");
+    update(&mut state, Event::Keypad(KeypadKey::Digit(1)));
+    assert_eq!(state.fields.spend, "1", "the first key replaces the maximum");
+    update(&mut state, Event::Keypad(KeypadKey::Digit(2)));
+    assert_eq!(state.fields.spend, "12", "later keys append");
+
+    update(&mut state, Event::SpendPreset(SpendPreset::Half));
+    assert_eq!(state.fields.spend, "240", "half of 481 down to the whole-rouble step");
+    update(&mut state, Event::SpendPreset(SpendPreset::Max));
+    assert_eq!(state.fields.spend, "481");
+    update(&mut state, Event::Keypad(KeypadKey::Digit(5)));
+    assert_eq!(state.fields.spend, "5");
+    update(&mut state, Event::SpendPreset(SpendPreset::Zero));
+    assert_eq!(state.fields.spend, "0");
+
+    // Nothing to spend pays as when keeping bonuses: no hold.
+    update(&mut state, Event::SetTender(TenderMethod::Card));
+    let effects = update(&mut state, Event::ConfirmPayment);
+    assert!(
+        matches!(effects.as_slice(), [Effect::CommitPayment { hold: None, spent, .. }] if *spent == Kopecks::ZERO),
+        "{effects:?}"
+    );
+}

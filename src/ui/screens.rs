@@ -6,7 +6,7 @@ use crate::domain::{SpendLimitKind, SpendQuote};
 use crate::i18n::{Arg, I18n};
 use crate::money::Kopecks;
 use crate::workflow::{
-    Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, State, TenderMethod,
+    Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, SpendPreset, State, TenderMethod,
 };
 use egui::{RichText, Ui};
 
@@ -530,9 +530,25 @@ fn payment_inputs(
     if mode == PaymentMode::Spend {
         ui.label(i18n.t("payment-spend-label"));
         field(ui, state, Field::Spend, &i18n.t("payment-amount-placeholder"), events);
+        ui.horizontal(|ui| {
+            let size = egui::vec2(theme::button_width(ui, 3), theme::TOUCH_HEIGHT);
+            let presets = [
+                ("payment-preset-max", SpendPreset::Max),
+                ("payment-preset-half", SpendPreset::Half),
+                ("payment-preset-zero", SpendPreset::Zero),
+            ];
+            for (key, preset) in presets {
+                if theme::sized_button(ui, &i18n.t(key), Tone::Normal, !state.is_busy(), size).clicked() {
+                    events.push(Event::SpendPreset(preset));
+                }
+            }
+        });
     }
-    match state.form_spent(mode) {
-        Ok(spent) => {
+    // A wrong amount shows its reason under the field at once, and no remainder or change
+    // computed from it.
+    let spend_problem = state.spend_problem(quote, mode);
+    match (&spend_problem, state.form_spent(mode)) {
+        (None, Ok(spent)) => {
             let remainder = State::remainder(quote, spent);
             card(ui, |ui| {
                 value_row(ui, &i18n.t("payment-remainder"), &remainder.to_string());
@@ -541,10 +557,8 @@ fn payment_inputs(
                 }
             });
         }
-        Err(error) => {
-            let notice = crate::workflow::amount_notice(error);
-            ui.label(RichText::new(i18n.notice(&notice)).color(theme::DANGER));
-        }
+        (Some(problem), _) => problem_line(ui, &i18n.notice(problem)),
+        (None, Err(_)) => {}
     }
     ui.horizontal(|ui| {
         let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
@@ -556,6 +570,7 @@ fn payment_inputs(
             }
         }
     });
+    let blocker = state.payment_blocker(quote, mode);
     if state.tender == TenderMethod::Cash {
         ui.label(i18n.t("payment-tendered-label"));
         ui.horizontal(|ui| {
@@ -574,18 +589,31 @@ fn payment_inputs(
                 events.push(Event::ExactAmount);
             }
         });
-        if let Some(change) = state.change(quote, mode) {
+        if blocker.is_none()
+            && let Some(change) = state.change(quote, mode)
+        {
             value_row(ui, &i18n.t("payment-change"), &change.to_string());
         }
     }
-    // The actions come before the keypad so they stay on screen without scrolling.
-    if wide_button(ui, &i18n.t("payment-confirm"), Tone::Primary, !state.is_busy()).clicked() {
+    // The actions come before the keypad so they stay on screen without scrolling. A disabled
+    // «Провести оплату» says why right above it, which is also right under the cash received
+    // when that falls short.
+    if let Some(problem) = &blocker {
+        problem_line(ui, &i18n.notice(problem));
+    }
+    let can_pay = !state.is_busy() && blocker.is_none();
+    if wide_button(ui, &i18n.t("payment-confirm"), Tone::Primary, can_pay).clicked() {
         events.push(Event::ConfirmPayment);
     }
     if wide_button(ui, &i18n.t("cancel"), Tone::Normal, true).clicked() {
         events.push(Event::CancelPayment);
     }
     keypad(ui, i18n, KeypadKey::Comma, true, events);
+}
+
+/// A refusal where the cashier is looking: under the field or beside the disabled button.
+fn problem_line(ui: &mut Ui, text: &str) {
+    ui.add(egui::Label::new(RichText::new(text).color(theme::DANGER).strong()).wrap());
 }
 
 fn processing(ui: &mut Ui, payment: &PaymentInProgress, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
