@@ -265,6 +265,7 @@ fn event_name(event: &Event) -> &'static str {
         Event::Scan(_) => "scan",
         Event::ScanRefused(_) => "scan_refused",
         Event::ReplaceGuest(_) => "replace_guest",
+        Event::AskRemoveGuest(_) => "ask_remove_guest",
         Event::RemoveGuest => "remove_guest",
         Event::AddOrderLine => "add_order_line",
         Event::UseDemoOrder => "use_demo_order",

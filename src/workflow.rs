@@ -278,6 +278,8 @@ pub struct State {
     /// A field the till filled in itself (the maximum, the exact amount): the first keypad
     /// digit replaces its value instead of appending to it.
     pub prefilled: Option<Field>,
+    /// «Удалить гостя» was pressed once: the guest card asks before removing.
+    pub confirm_remove: bool,
     /// Operation ids are `<prefix>-<n>`: unique per till and start, so a retry repeats one.
     op_prefix: String,
     next_seq: u64,
@@ -328,6 +330,8 @@ pub enum Event {
     SetTender(TenderMethod),
     /// «Точная сумма»: the tendered amount is the exact remainder.
     ExactAmount,
+    /// «Удалить гостя» pressed (true: ask) or the question answered «Нет» (false).
+    AskRemoveGuest(bool),
     /// The quick amounts beside the bonus amount: «Максимум», «Половина», «0».
     SpendPreset(SpendPreset),
     ConfirmPayment,
@@ -407,6 +411,7 @@ impl State {
             waiting: None,
             demo,
             prefilled: None,
+            confirm_remove: false,
             op_prefix: op_prefix.into(),
             next_seq: 1,
         }
@@ -482,6 +487,17 @@ impl State {
             .or_else(|| self.tendered_problem(quote, mode))
     }
 
+    /// What keeps «Касса» disabled on the guest card, shown above it; `None`: it can be pressed.
+    pub fn start_payment_blocker(&self) -> Option<Notice> {
+        if self.guest.is_none() {
+            Some(Notice::error("err-no-guest"))
+        } else if self.order.subtotal() <= Kopecks::ZERO {
+            Some(Notice::error("err-order-empty"))
+        } else {
+            None
+        }
+    }
+
     /// The remainder of the payment form, when its amount to spend is right.
     fn form_remainder(&self) -> Option<Kopecks> {
         let Screen::Payment { mode, quote } = &self.screen else {
@@ -533,6 +549,7 @@ impl State {
     }
 
     fn go(&mut self, screen: Screen) {
+        self.confirm_remove = false;
         self.active_field = match &screen {
             Screen::AddGuest => Some(Field::Code),
             Screen::Order => Some(Field::LinePrice),
@@ -654,6 +671,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 }
             }
         }
+        Event::AskRemoveGuest(ask) => state.confirm_remove = ask && state.guest.is_some(),
         Event::RemoveGuest => remove_guest(state),
         Event::AddOrderLine => add_order_line(state),
         Event::UseDemoOrder => {
@@ -899,15 +917,14 @@ fn add_order_line(state: &mut State) {
 }
 
 fn start_payment(state: &mut State, effects: &mut Vec<Effect>) {
+    if let Some(problem) = state.start_payment_blocker() {
+        state.notice = Some(problem);
+        return;
+    }
     let Some(guest) = &state.guest else {
-        state.notice = Some(Notice::error("err-no-guest"));
         return;
     };
     if state.in_payment() || state.is_busy() {
-        return;
-    }
-    if state.order.subtotal() <= Kopecks::ZERO {
-        state.notice = Some(Notice::error("err-order-empty"));
         return;
     }
     let guest = guest.guest_id;

@@ -130,7 +130,14 @@ fn add_guest_see_card_stamps_promotions_and_remove() {
     assert!(!till.sees("Новогоднее меню"), "an ended promotion is not offered");
     till.click("Назад");
 
+    // «Удалить гостя» asks first, naming the guest; «Нет» keeps them.
     till.click("Удалить гостя");
+    assert!(till.state().guest.is_some(), "one press removes no one");
+    assert!(till.sees("Удалить гостя Анна Смирнова из заказа?"));
+    till.click("Нет");
+    assert!(till.state().guest.is_some());
+    till.click("Удалить гостя");
+    till.click("Да, удалить");
     assert!(till.state().guest.is_none());
     assert_eq!(till.state().screen, Screen::Idle);
     assert!(till.sees("Гость удалён из заказа"));
@@ -284,6 +291,8 @@ fn every_pressable_control_is_touch_sized() {
     assert_touch_sized(&till, "payment");
     till.click("Отмена");
     till.click("Удалить гостя");
+    assert_touch_sized(&till, "remove question");
+    till.click("Да, удалить");
     till.click("GetMeBack");
     assert_touch_sized(&till, "add guest");
 }

@@ -66,7 +66,6 @@ add-guest-placeholder = Card code or phone
 add-guest-find = Find guest
 add-guest-paste = QR from clipboard
 add-guest-searching = Looking up the guest…
-add-guest-camera-not-built = QR from a camera: not built yet
 
 guest-balance = Bonuses
 guest-available = Available to spend
@@ -82,6 +81,9 @@ guest-stamps = Stamps
 guest-check-promotions = Check promotions
 guest-pay = Pay
 guest-remove = Remove guest
+guest-remove-question = Remove { $name } from the order?
+guest-remove-yes = Yes, remove
+guest-remove-no = No
 
 stamps-title = Stamps
 stamps-none = The programme has no stamp cards.

@@ -67,7 +67,6 @@ add-guest-placeholder = Код карты или телефон
 add-guest-find = Найти гостя
 add-guest-paste = QR из буфера обмена
 add-guest-searching = Поиск гостя…
-add-guest-camera-not-built = QR с камеры: ещё не готово
 
 guest-balance = Бонусы
 guest-available = Доступно к списанию
@@ -84,6 +83,9 @@ guest-stamps = Информация о штампах
 guest-check-promotions = Проверка акций
 guest-pay = Касса
 guest-remove = Удалить гостя
+guest-remove-question = Удалить гостя { $name } из заказа?
+guest-remove-yes = Да, удалить
+guest-remove-no = Нет
 
 stamps-title = Информация о штампах
 stamps-none = У программы нет карт штампов.

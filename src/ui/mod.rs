@@ -369,6 +369,20 @@ impl TillApp {
         });
     }
 
+    fn screen_context<'a>(
+        &'a self,
+        wide: bool,
+        paste_requested: &'a std::cell::Cell<bool>,
+    ) -> screens::ScreenContext<'a> {
+        screens::ScreenContext {
+            i18n: &self.i18n,
+            program_name: &self.config.program_name,
+            wide,
+            paste_requested,
+            paste_busy: self.paste.is_busy(),
+        }
+    }
+
     fn notice_banner(&self, ui: &mut egui::Ui, events: &mut Vec<Event>) {
         let Some(notice) = &self.session.state.notice else {
             return;
@@ -405,6 +419,8 @@ impl TillApp {
     }
 
     fn status_line(&self, ui: &mut egui::Ui) {
+        // Read, not pressed: one line of text, not a touch row.
+        ui.spacing_mut().interact_size.y = 20.0;
         let i18n = &self.i18n;
         let (text, error) = match &self.session.state.backend {
             BackendStatus::Starting => (i18n.t("status-starting"), false),
@@ -507,9 +523,10 @@ impl eframe::App for TillApp {
                     });
                 });
         }
+        let paste_requested = std::cell::Cell::new(false);
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().id_salt("screen_scroll").show(ui, |ui| {
-                if self.device_screen.is_open() {
+            if self.device_screen.is_open() {
+                egui::ScrollArea::vertical().id_salt("devices_scroll").show(ui, |ui| {
                     let scan = crate::diagnostics::scan_config(
                         &self.config.scan.effective(self.session.state.demo),
                         device_settings::unix_seconds(),
@@ -522,26 +539,34 @@ impl eframe::App for TillApp {
                         &scan,
                     );
                     commands.extend(asked.into_iter().map(AppCommand::Devices));
-                    return;
-                }
+                });
+                return;
+            }
+            // The notice and the screen's main action are pinned at the bottom: a notice grows
+            // the bar upwards, over the end of what scrolls, and moves nothing the cashier is
+            // about to tap.
+            let state = &self.session.state;
+            let shows_notice = state.notice.is_some() && !matches!(state.screen, Screen::Done { .. });
+            if shows_notice || screens::has_actions(state) {
+                egui::Panel::bottom("actions")
+                    .frame(egui::Frame::new().inner_margin(egui::Margin::symmetric(0, 8)))
+                    .show(ui, |ui| {
+                        self.notice_banner(ui, &mut events);
+                        let cx = self.screen_context(wide, &paste_requested);
+                        screens::actions(ui, &self.session.state, &cx, &mut events);
+                    });
+            }
+            egui::ScrollArea::vertical().id_salt("screen_scroll").show(ui, |ui| {
                 if self.menu_open {
                     self.menu(ui, &mut commands);
                 }
-                self.notice_banner(ui, &mut events);
-                let paste_requested = std::cell::Cell::new(false);
-                let cx = screens::ScreenContext {
-                    i18n: &self.i18n,
-                    program_name: &self.config.program_name,
-                    wide,
-                    paste_requested: &paste_requested,
-                    paste_busy: self.paste.is_busy(),
-                };
+                let cx = self.screen_context(wide, &paste_requested);
                 screens::show(ui, &self.session.state, &cx, &mut events);
-                if paste_requested.get() {
-                    self.paste.start(ui.ctx());
-                }
             });
         });
+        if paste_requested.get() {
+            self.paste.start(ui.ctx());
+        }
         let ctx = ui.ctx().clone();
         for command in commands {
             self.apply_app_command(&ctx, command);
