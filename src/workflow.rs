@@ -172,8 +172,8 @@ pub enum Screen {
     Stamps,
     /// «Проверка акций».
     Promotions,
-    /// A second guest was scanned while one is attached: replace?
-    ConfirmReplace { scan: ScanEvent },
+    /// Another guest was identified while one is attached: replace them with this one?
+    ConfirmReplace { identification: Identification },
     /// Keep or spend bonuses.
     PaymentChoice { quote: SpendQuote },
     /// The payment form of the chosen mode.
@@ -661,11 +661,10 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         Event::Scan(scan) => submit_scan(state, scan, &mut effects),
         Event::ScanRefused(refusal) => state.notice = Some(Notice::error(refusal_key(refusal))),
         Event::ReplaceGuest(replace) => {
-            if let Screen::ConfirmReplace { scan } = state.screen.clone() {
+            if let Screen::ConfirmReplace { identification } = state.screen.clone() {
                 if replace {
                     state.detach_guest();
-                    state.go(Screen::AddGuest);
-                    request_identify(state, scan, &mut effects);
+                    attach(state, identification);
                 } else {
                     state.go(Screen::Guest);
                 }
@@ -836,12 +835,12 @@ fn submit_scan(state: &mut State, scan: ScanEvent, effects: &mut Vec<Effect>) {
         state.notice = Some(Notice::info("info-wait"));
         return;
     }
-    if state.guest.is_some() {
-        state.notice = None;
-        state.go(Screen::ConfirmReplace { scan });
-        return;
+    // With a guest attached the code is looked up first: the guest's own gift code only adds
+    // the gift, and another guest's code asks to replace, naming them. The guest card stays on
+    // screen meanwhile.
+    if state.guest.is_none() {
+        state.go(Screen::AddGuest);
     }
-    state.go(Screen::AddGuest);
     request_identify(state, scan, effects);
 }
 
@@ -853,25 +852,17 @@ fn request_identify(state: &mut State, mut scan: ScanEvent, effects: &mut Vec<Ef
 }
 
 fn identified(state: &mut State, result: Result<Identification, LoyaltyError>) {
+    let attached = state.guest.as_ref().map(|g| g.guest_id);
     match result {
-        Ok(identification) => {
+        Ok(identification) if attached.is_some_and(|id| id != identification.card.guest_id) => {
             state.fields.code.clear();
             state.notice = None;
-            if let Some(gift) = identification.gift {
-                if state.order.has_gift(&gift.code) {
-                    state.notice = Some(Notice::info("info-gift-already-in-order"));
-                } else {
-                    state.notice =
-                        Some(Notice::success("info-gift-added").with("gift", NoticeArg::Text(gift.name.clone())));
-                    state.order.lines.push(OrderLine {
-                        name: gift.name.clone(),
-                        quantity: 1,
-                        price: Kopecks::ZERO,
-                        gift: Some(gift),
-                    });
-                }
-            }
-            state.guest = Some(identification.card);
+            state.go(Screen::ConfirmReplace { identification });
+        }
+        Ok(identification) => attach(state, identification),
+        Err(error) if attached.is_some() => {
+            // The guest on the order stays; the refusal is said on their card.
+            state.notice = Some(error_notice(&error));
             state.go(Screen::Guest);
         }
         Err(error) => {
@@ -880,6 +871,28 @@ fn identified(state: &mut State, result: Result<Identification, LoyaltyError>) {
             state.go(Screen::AddGuest);
         }
     }
+}
+
+/// Puts an identified guest (the same one again, or a new one) on the order, with the gift the
+/// code carried.
+fn attach(state: &mut State, identification: Identification) {
+    state.fields.code.clear();
+    state.notice = None;
+    if let Some(gift) = identification.gift {
+        if state.order.has_gift(&gift.code) {
+            state.notice = Some(Notice::info("info-gift-already-in-order"));
+        } else {
+            state.notice = Some(Notice::success("info-gift-added").with("gift", NoticeArg::Text(gift.name.clone())));
+            state.order.lines.push(OrderLine {
+                name: gift.name.clone(),
+                quantity: 1,
+                price: Kopecks::ZERO,
+                gift: Some(gift),
+            });
+        }
+    }
+    state.guest = Some(identification.card);
+    state.go(Screen::Guest);
 }
 
 fn remove_guest(state: &mut State) {

@@ -191,14 +191,13 @@ fn gift_code_adds_a_gift_line_once() {
     assert_eq!(gifts[0].price, Kopecks::ZERO, "a gift costs no money");
     assert_eq!(notice_key(&state), Some("info-gift-added"));
     assert_eq!(state.order.check_info().gift_codes, vec!["G100001".to_string()]);
-    // The same guest's gift code scanned again: replace confirmation, then the gift is not doubled.
-    update(&mut state, Event::Scan(ScanEvent::manual("G100001", 1)));
-    assert!(matches!(state.screen, Screen::ConfirmReplace { .. }));
-    let effects = update(&mut state, Event::ReplaceGuest(true));
+    // The same guest's gift code scanned again: looked up, no replace question, not doubled.
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("G100001", 1)));
     let (request, _) = identify_request(&effects);
-    assert!(
-        state.order.lines.iter().all(|l| l.gift.is_none()),
-        "replacing removes the old guest's gifts"
+    assert_eq!(
+        state.screen,
+        Screen::Guest,
+        "the card stays while the code is looked up"
     );
     let identification = Identification {
         card: card(1, "Анна", rub(350)),
@@ -211,7 +210,30 @@ fn gift_code_adds_a_gift_line_once() {
             result: Ok(identification),
         },
     );
+    assert_eq!(state.screen, Screen::Guest, "the guest's own gift asks nothing");
+    assert_eq!(notice_key(&state), Some("info-gift-already-in-order"));
     assert_eq!(state.order.lines.iter().filter(|l| l.gift.is_some()).count(), 1);
+}
+
+/// The guest's own gift code, scanned while that guest is on the order, just adds the gift.
+#[test]
+fn the_attached_guests_own_gift_code_adds_the_gift_without_asking() {
+    let mut state = with_guest(false);
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("G100001", 1)));
+    let (request, _) = identify_request(&effects);
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Ok(Identification {
+                card: card(1, "Анна", rub(350)),
+                gift: Some(gift()),
+            }),
+        },
+    );
+    assert_eq!(state.screen, Screen::Guest);
+    assert_eq!(notice_key(&state), Some("info-gift-added"));
+    assert_eq!(state.order.check_info().gift_codes, vec!["G100001".to_string()]);
 }
 
 #[test]
@@ -271,8 +293,26 @@ fn daily_limit_refusal_is_shown() {
 fn second_guest_asks_before_replacing_and_no_keeps_the_first() {
     let mut state = with_guest(true);
     let effects = update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
-    assert!(effects.is_empty(), "nothing is looked up before the cashier answers");
-    assert!(matches!(state.screen, Screen::ConfirmReplace { .. }));
+    let (request, _) = identify_request(&effects);
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Ok(Identification {
+                card: card(2, "Иван", rub(1250)),
+                gift: None,
+            }),
+        },
+    );
+    let Screen::ConfirmReplace { identification } = &state.screen else {
+        panic!("no replace question: {:?}", state.screen)
+    };
+    assert_eq!(identification.card.name, "Иван", "the question names the new guest");
+    assert_eq!(
+        state.guest.as_ref().map(|g| g.guest_id),
+        Some(1),
+        "nothing replaced yet"
+    );
     update(&mut state, Event::ReplaceGuest(false));
     assert_eq!(state.screen, Screen::Guest);
     assert_eq!(state.guest.as_ref().map(|g| g.guest_id), Some(1));
@@ -285,12 +325,10 @@ fn second_guest_asks_before_replacing_and_no_keeps_the_first() {
 
 #[test]
 fn second_guest_replaced_after_yes() {
-    let mut state = with_guest(false);
-    update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
-    let effects = update(&mut state, Event::ReplaceGuest(true));
+    let mut state = with_guest(true);
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
     let (request, scan) = identify_request(&effects);
     assert_eq!(scan.payload, "100002");
-    assert!(state.guest.is_none());
     update(
         &mut state,
         Event::Identified {
@@ -301,7 +339,13 @@ fn second_guest_replaced_after_yes() {
             }),
         },
     );
+    let effects = update(&mut state, Event::ReplaceGuest(true));
+    assert!(effects.is_empty(), "the guest was already looked up");
     assert_eq!(state.guest.as_ref().map(|g| g.name.as_str()), Some("Иван"));
+    assert!(
+        state.order.lines.iter().all(|l| l.gift.is_none()),
+        "replacing removes the old guest's gifts"
+    );
 }
 
 #[test]

@@ -96,7 +96,7 @@ promotions-none = No promotions are running now.
 promotions-until = Valid until { $date }
 
 replace-title = A guest is already added
-replace-question = { $name } is already on this order. Replace with the new guest?
+replace-question = { $name } is already on this order. Replace with { $new }?
 replace-yes = Replace guest
 replace-no = Keep current guest
 

@@ -98,7 +98,7 @@ promotions-none = Сейчас нет действующих акций.
 promotions-until = Действует до { $date }
 
 replace-title = Гость уже добавлен
-replace-question = К заказу уже добавлен гость { $name }. Заменить его новым?
+replace-question = К заказу уже добавлен гость { $name }. Заменить его гостем { $new }?
 replace-yes = Заменить гостя
 replace-no = Оставить текущего
 

@@ -384,8 +384,15 @@ pub fn date_text(unix: i64) -> String {
 fn confirm_replace(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
     let name = state.guest.as_ref().map(|g| g.name.clone()).unwrap_or_default();
+    let new_name = match &state.screen {
+        Screen::ConfirmReplace { identification } => identification.card.name.clone(),
+        _ => String::new(),
+    };
     title(ui, &i18n.t("replace-title"));
-    ui.label(i18n.t_args("replace-question", &[("name", Arg::Text(name))]));
+    ui.label(i18n.t_args(
+        "replace-question",
+        &[("name", Arg::Text(name)), ("new", Arg::Text(new_name))],
+    ));
     if wide_button(ui, &i18n.t("replace-yes"), Tone::Primary, true).clicked() {
         events.push(Event::ReplaceGuest(true));
     }
