@@ -12,9 +12,9 @@ use crate::ledger::Ledger;
 use crate::money::Kopecks;
 use std::path::PathBuf;
 
-/// Kept here too for the backends and their callers; it lives in `domain` so that the workflow
-/// core names it without reaching the ledger.
-pub use crate::domain::BackendKind;
+/// Kept here too for the backends and their callers; they live in `domain` so that the
+/// workflow core names them without reaching the ledger.
+pub use crate::domain::{BackendKind, ServerLink};
 
 /// Every write carries an operation id made by the till (`op_id`): a repeat with the same id
 /// returns the first result, so a retry after a lost answer never debits or accrues twice.
@@ -55,6 +55,19 @@ pub trait LoyaltyBackend: Send {
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError>;
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError>;
+
+    /// A cheap check of a remote backend, run by the worker while no call is waiting: it learns
+    /// whether the server answers, and sends what the till queued as soon as it does. Returns
+    /// when to check again; None for a backend with nothing to check.
+    fn probe(&mut self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Whether the receipt of the payment `op_id` was made by the till itself, while its server
+    /// was away (the server's own answer comes later).
+    fn is_provisional(&self, _op_id: &str) -> bool {
+        false
+    }
 }
 
 /// Where "now" comes from, so that hold expiry and daily limits can be tested.

@@ -32,8 +32,9 @@ pub struct Cli {
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub window_size: Option<(f32, f32)>,
 
-    /// Drive a demo visit to a screen at start-up (for screenshots and support); needs --demo.
-    #[arg(long, value_enum, requires = "demo")]
+    /// Drive a demo visit to a screen at start-up (for screenshots and support); without --demo
+    /// on the configured ledger or loyalty server, with a typed order.
+    #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
 
     #[command(subcommand)]
@@ -81,6 +82,11 @@ pub enum Command {
         /// How often the server looks for holds whose time is up.
         #[arg(long, value_name = "SECS", default_value_t = 5)]
         expire_every: u64,
+        /// A payment queued by a till while offline is booked at its check's time if that is at
+        /// most this old (and at most 5 minutes ahead); otherwise at the server's time, and the
+        /// answer says so.
+        #[arg(long, value_name = "HOURS", default_value_t = 72)]
+        max_check_age_hours: u64,
     },
     /// Till tokens for the server.
     TillToken {
@@ -123,6 +129,9 @@ pub enum Scenario {
     Payment,
     /// The success message after paying part of the check with bonuses.
     Done,
+    /// The receipt after paying the whole check and keeping bonuses (on a loyalty server that
+    /// is away: the provisional receipt).
+    Kept,
     /// «Устройства»: the devices found and the test view, with a sample line checked.
     Devices,
 }

@@ -288,10 +288,38 @@ pub enum LoyaltyError {
     RefundOverPayment { requested: Kopecks, left: Kopecks },
     #[error("the same operation id was used for a different request")]
     OperationIdConflict,
+    #[error("{0} is out of range")]
+    OutOfRange(String),
     #[error("the loyalty backend is unreachable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]
     Storage(String),
+    /// The till could not use the loyalty server and did nothing: no operation was sent or
+    /// queued for it.
+    #[error("the loyalty server is away: {0}")]
+    ServerAway(AwayReason),
+}
+
+/// Why a call was refused by the till itself while its loyalty server is away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwayReason {
+    /// Offline, and this guest was not identified on this till recently (no cached card).
+    GuestNotCached,
+    /// Offline, and the owner allows no spending of bonuses without the server.
+    SpendingOff,
+    /// The server answers but refuses the till's token.
+    TokenRefused,
+}
+
+impl std::fmt::Display for AwayReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AwayReason::GuestNotCached => "the guest is not among the cards cached on this till",
+            AwayReason::SpendingOff => "spending bonuses offline is off",
+            AwayReason::TokenRefused => "the server refuses the till's token",
+        })
+    }
 }
 
 /// Bounds on an identification input, checked by the core and again by every backend.
@@ -327,6 +355,31 @@ pub enum ScanRefusal {
 pub enum BackendKind {
     /// SQLite file on this till.
     Embedded { path: std::path::PathBuf },
-    /// The chain's loyalty server; `online` is false while it does not answer.
-    Server { url: String, online: bool },
+    /// The chain's loyalty server and whether the till can use it now.
+    Server { url: String, link: ServerLink },
+}
+
+/// What the till last learnt about its loyalty server (from a call or its background probe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerLink {
+    Online,
+    /// No answer since `since` (the till's clock).
+    Offline {
+        since: UnixSeconds,
+    },
+    /// The server answers but refuses the till's token: only a new token in config.toml helps.
+    TokenRefused,
+}
+
+impl BackendKind {
+    /// False only for a loyalty server the till cannot use now.
+    pub fn is_online(&self) -> bool {
+        !matches!(
+            self,
+            BackendKind::Server {
+                link: ServerLink::Offline { .. } | ServerLink::TokenRefused,
+                ..
+            }
+        )
+    }
 }

@@ -5,7 +5,8 @@
 //! - [`workflow`]: the pure core, `update(state, event) -> effects`, no I/O and no clock;
 //! - [`backend`] and [`ledger`]: the loyalty ledger behind one trait (embedded SQLite today);
 //! - [`worker`]: runs effects on a background thread and turns results back into events;
-//! - [`ui`]: renders the state and emits events; [`i18n`]: every user-visible string.
+//! - [`ui`]: renders the state and emits events; [`i18n`]: every user-visible string;
+//! - [`wire`]: the loyalty server's request and answer bodies, shared by [`server`] and [`remote`].
 
 pub mod app;
 pub mod backend;
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod i18n;
 pub mod ledger;
 pub mod logging;
+pub mod loyalty;
 pub mod mask;
 pub mod money;
 pub mod platform;
@@ -28,5 +30,6 @@ pub mod server;
 pub mod support;
 pub mod ui;
 pub mod wedge;
+pub mod wire;
 pub mod worker;
 pub mod workflow;

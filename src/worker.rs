@@ -7,7 +7,8 @@ use crate::domain::LoyaltyError;
 use crate::mask::mask_code;
 use crate::support::exchanges::Started;
 use crate::workflow::{self, Effect, Event, NoticeLevel, State};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::time::{Duration, Instant};
 
 /// Opens the backend on the worker thread, so that opening a file or a connection never blocks
 /// the UI.
@@ -31,8 +32,12 @@ impl Worker {
         std::thread::Builder::new()
             .name("loyalty-backend".to_string())
             .spawn(move || {
+                // A remote backend is probed whenever no effect came for the interval it asks for,
+                // and once before it is reported ready.
+                let mut next_probe = None;
                 let mut backend = match open_backend() {
-                    Ok(backend) => {
+                    Ok(mut backend) => {
+                        next_probe = backend.probe().map(|after| Instant::now() + after);
                         let kind = backend.kind();
                         tracing::info!(?kind, "loyalty backend ready");
                         let _ = result_tx.send(Event::BackendReady(Ok(kind)));
@@ -46,13 +51,29 @@ impl Worker {
                 };
                 waker();
                 let mut shown = backend.as_deref().map(|b| b.kind());
-                for effect in effect_rx {
-                    let event = match backend.as_deref_mut() {
-                        Some(backend) => run_effect(backend, effect),
-                        None => unavailable(effect),
+                loop {
+                    let wait = next_probe.map_or(Duration::from_secs(3_600), |at| {
+                        at.saturating_duration_since(Instant::now())
+                    });
+                    let effect = match effect_rx.recv_timeout(wait) {
+                        Ok(effect) => Some(effect),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => break,
                     };
-                    if result_tx.send(event).is_err() {
-                        break; // The UI is gone: nothing left to answer.
+                    match (effect, backend.as_deref_mut()) {
+                        (Some(effect), backend) => {
+                            let event = match backend {
+                                Some(backend) => run_effect(backend, effect),
+                                None => unavailable(effect),
+                            };
+                            if result_tx.send(event).is_err() {
+                                break; // The UI is gone: nothing left to answer.
+                            }
+                        }
+                        (None, Some(backend)) => {
+                            next_probe = backend.probe().map(|after| Instant::now() + after);
+                        }
+                        (None, None) => next_probe = None,
                     }
                     // A loyalty server that stopped answering, or answers again, shows on the status line.
                     if let Some(kind) = backend
@@ -133,7 +154,13 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
                 spent.0, check.subtotal.0
             );
             log_result(request, "commit", &result, &what, started);
-            Event::PaymentCommitted { request, result }
+            match result {
+                Ok(receipt) if backend.is_provisional(&op_id) => {
+                    tracing::info!(request, op = %op_id, "the receipt is provisional: the server books it later");
+                    Event::PaymentProvisional { request, receipt }
+                }
+                result => Event::PaymentCommitted { request, result },
+            }
         }
         Effect::VoidHold { request, op_id, hold } => {
             let result = backend.void_hold(&op_id, hold);
@@ -283,6 +310,7 @@ fn event_name(event: &Event) -> &'static str {
         Event::Calculated { .. } => "calculated",
         Event::HoldPlaced { .. } => "hold_placed",
         Event::PaymentCommitted { .. } => "payment_committed",
+        Event::PaymentProvisional { .. } => "payment_provisional",
         Event::HoldVoided { .. } => "hold_voided",
     }
 }

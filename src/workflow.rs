@@ -5,7 +5,7 @@
 //! result event carrying the same request number. Results for requests the cashier has since
 //! abandoned are dropped, except a hold, which is voided so that nothing stays held.
 
-use crate::domain::{BackendKind, ScanRefusal};
+use crate::domain::{AwayReason, BackendKind, ScanRefusal};
 use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError, MAX_CODE_LEN,
     PaymentReceipt, ScanEvent, SpendQuote,
@@ -183,8 +183,13 @@ pub enum Screen {
         payment: PaymentInProgress,
         quote: SpendQuote,
     },
-    /// The success message.
-    Done { receipt: PaymentReceipt, mode: PaymentMode },
+    /// The success message; `provisional` when the till closed the check without its server
+    /// (the server books it later).
+    Done {
+        receipt: PaymentReceipt,
+        mode: PaymentMode,
+        provisional: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -354,6 +359,11 @@ pub enum Event {
     PaymentCommitted {
         request: RequestId,
         result: Result<PaymentReceipt, LoyaltyError>,
+    },
+    /// The check was closed by the till alone while its server was away: a provisional receipt.
+    PaymentProvisional {
+        request: RequestId,
+        receipt: PaymentReceipt,
     },
     HoldVoided {
         request: RequestId,
@@ -742,7 +752,12 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         Event::HoldPlaced { request, result } => hold_placed(state, request, result, &mut effects),
         Event::PaymentCommitted { request, result } => {
             if state.take_waiting(request, Waiting::Commit) {
-                payment_committed(state, result, &mut effects);
+                payment_committed(state, result, false, &mut effects);
+            }
+        }
+        Event::PaymentProvisional { request, receipt } => {
+            if state.take_waiting(request, Waiting::Commit) {
+                payment_committed(state, Ok(receipt), true, &mut effects);
             }
         }
         Event::HoldVoided { request, result } => {
@@ -1011,7 +1026,7 @@ fn cancel_payment(state: &mut State, remove_guest: bool) {
         Screen::PaymentChoice { .. } | Screen::Payment { .. } => {
             // No hold exists before confirmation; a pending calculation is simply dropped.
             state.waiting = None;
-            finish_cancel(state, remove_guest);
+            finish_cancel(state, remove_guest, false);
         }
         Screen::Processing { mut payment, quote } => match payment.stage {
             PaymentStage::Holding => {
@@ -1030,7 +1045,9 @@ fn cancel_payment(state: &mut State, remove_guest: bool) {
     }
 }
 
-fn finish_cancel(state: &mut State, remove_guest: bool) {
+/// Back from a cancelled payment; `released` when a hold existed and was voided (only then does
+/// the message speak of a released reserve).
+fn finish_cancel(state: &mut State, remove_guest: bool, released: bool) {
     state.fields.spend.clear();
     state.fields.tendered.clear();
     if remove_guest {
@@ -1038,7 +1055,11 @@ fn finish_cancel(state: &mut State, remove_guest: bool) {
         state.notice = Some(Notice::info("info-guest-removed"));
         state.go(Screen::Idle);
     } else {
-        state.notice = Some(Notice::info("info-payment-cancelled"));
+        state.notice = Some(Notice::info(if released {
+            "info-payment-cancelled"
+        } else {
+            "info-payment-cancelled-nothing-held"
+        }));
         state.go(Screen::Guest);
     }
 }
@@ -1096,7 +1117,7 @@ fn hold_placed(
         }
         Err(error) => {
             if payment.cancel_requested {
-                finish_cancel(state, payment.then_remove_guest);
+                finish_cancel(state, payment.then_remove_guest, false);
             } else {
                 state.notice = Some(error_notice(&error));
                 state.go(Screen::Payment {
@@ -1108,7 +1129,12 @@ fn hold_placed(
     }
 }
 
-fn payment_committed(state: &mut State, result: Result<PaymentReceipt, LoyaltyError>, effects: &mut Vec<Effect>) {
+fn payment_committed(
+    state: &mut State,
+    result: Result<PaymentReceipt, LoyaltyError>,
+    provisional: bool,
+    effects: &mut Vec<Effect>,
+) {
     let Screen::Processing { mut payment, quote } = state.screen.clone() else {
         return;
     };
@@ -1118,16 +1144,21 @@ fn payment_committed(state: &mut State, result: Result<PaymentReceipt, LoyaltyEr
                 card.balance = receipt.balance_after;
                 card.available = receipt.balance_after;
             }
-            let notice = match payment.mode {
-                PaymentMode::Spend => Notice::success("done-spent-accrued")
+            let notice = match (payment.mode, provisional) {
+                (PaymentMode::Spend, false) => Notice::success("done-spent-accrued")
                     .money("spent", receipt.spent)
                     .money("accrued", receipt.accrued),
-                PaymentMode::Keep => Notice::success("done-accrued").money("accrued", receipt.accrued),
+                (PaymentMode::Keep, false) => Notice::success("done-accrued").money("accrued", receipt.accrued),
+                (PaymentMode::Spend, true) => Notice::info("done-spent-accrued-provisional")
+                    .money("spent", receipt.spent)
+                    .money("accrued", receipt.accrued),
+                (PaymentMode::Keep, true) => Notice::info("done-accrued-provisional").money("accrued", receipt.accrued),
             };
             state.notice = Some(notice);
             state.go(Screen::Done {
                 receipt,
                 mode: payment.mode,
+                provisional,
             });
         }
         Err(error) => {
@@ -1158,7 +1189,7 @@ fn hold_voided(state: &mut State, result: Result<(), LoyaltyError>) {
         Ok(()) => {
             // The guest may have been removed while a failed commit's hold was being released.
             if payment.cancel_requested || payment.then_remove_guest {
-                finish_cancel(state, payment.then_remove_guest);
+                finish_cancel(state, payment.then_remove_guest, true);
             } else {
                 // The commit failed and its hold is released: the cashier may try again.
                 // The commit's error message stays on screen.
@@ -1232,9 +1263,13 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::UnknownHold | LoyaltyError::HoldNotOpen { .. } => Notice::error("err-hold-lost"),
         LoyaltyError::CommitOverHold { .. }
         | LoyaltyError::OperationIdConflict
+        | LoyaltyError::OutOfRange(_)
         | LoyaltyError::UnknownPayment
         | LoyaltyError::RefundOverPayment { .. } => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),
         LoyaltyError::Storage(_) => Notice::error("err-storage"),
+        LoyaltyError::ServerAway(AwayReason::GuestNotCached) => Notice::error("err-offline-unknown-guest"),
+        LoyaltyError::ServerAway(AwayReason::SpendingOff) => Notice::error("err-offline-no-spending"),
+        LoyaltyError::ServerAway(AwayReason::TokenRefused) => Notice::error("err-token-refused"),
     }
 }

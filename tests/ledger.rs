@@ -1,8 +1,10 @@
-//! The embedded ledger against a real SQLite file. Every test ends with the ledger's own
+//! The ledger suite, on both stores the one engine runs on: the embedded ledger on a real SQLite
+//! file and PostgreSQL (`sqlite::…` and `postgres::…`). Every test ends with the ledger's own
 //! invariant check (see `Fixture`'s Drop).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod server_support;
 
 use common::Rng;
 use loyalty_till::domain::{
@@ -11,8 +13,9 @@ use loyalty_till::domain::{
 };
 use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
 use loyalty_till::money::Kopecks;
+use server_support::ledgers::{LedgerApi, PgLedger};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use tempfile::TempDir;
 
@@ -40,35 +43,62 @@ fn check(subtotal: Kopecks) -> CheckInfo {
     }
 }
 
-/// A ledger file in a temporary folder whose invariants are checked when the test ends.
-struct Fixture {
-    ledger: Ledger,
-    path: PathBuf,
-    _dir: TempDir,
+/// A store the suite runs on: the embedded ledger on a real SQLite file, or PostgreSQL.
+trait Backing: LedgerApi + Sized {
+    fn open_empty(dir: &Path) -> Self;
+    /// Closes the store and opens it again.
+    fn reopen(&mut self, dir: &Path);
 }
 
-impl Fixture {
-    fn empty() -> Fixture {
+fn ledger_path(dir: &Path) -> PathBuf {
+    // A folder that does not exist yet: open creates it.
+    dir.join("data").join("ledger.sqlite")
+}
+
+impl Backing for Ledger {
+    fn open_empty(dir: &Path) -> Ledger {
+        Ledger::open(&ledger_path(dir)).unwrap()
+    }
+
+    fn reopen(&mut self, dir: &Path) {
+        *self = Ledger::open(&ledger_path(dir)).unwrap();
+    }
+}
+
+impl Backing for PgLedger {
+    fn open_empty(_: &Path) -> PgLedger {
+        PgLedger::empty().expect("PostgreSQL for the ledger suite")
+    }
+
+    fn reopen(&mut self, _: &Path) {
+        PgLedger::reopen(self);
+    }
+}
+
+/// A ledger whose invariants are checked when the test ends.
+struct Fixture<L: Backing> {
+    ledger: L,
+    dir: TempDir,
+}
+
+impl<L: Backing> Fixture<L> {
+    fn empty() -> Fixture<L> {
         let dir = TempDir::new().unwrap();
-        // A folder that does not exist yet: open creates it.
-        let path = dir.path().join("data").join("ledger.sqlite");
-        let ledger = Ledger::open(&path).unwrap();
         Fixture {
-            ledger,
-            path,
-            _dir: dir,
+            ledger: L::open_empty(dir.path()),
+            dir,
         }
     }
 
-    fn demo() -> Fixture {
-        let mut fixture = Fixture::empty();
+    fn demo() -> Fixture<L> {
+        let mut fixture = Fixture::<L>::empty();
         assert!(fixture.ledger.seed_demo(NOW).unwrap());
         fixture
     }
 
-    /// Closes the file and opens it again.
+    /// Closes the store and opens it again.
     fn reopen(&mut self) {
-        self.ledger = Ledger::open(&self.path).unwrap();
+        self.ledger.reopen(self.dir.path());
     }
 
     fn card(&self, guest: GuestId, now: UnixSeconds) -> GuestCard {
@@ -99,7 +129,7 @@ impl Fixture {
     }
 }
 
-impl Drop for Fixture {
+impl<L: Backing> Drop for Fixture<L> {
     fn drop(&mut self) {
         // A failing test already panics; a second panic would abort and hide its message.
         if !std::thread::panicking() {
@@ -133,9 +163,8 @@ fn plain_group(name: &str, daily_spend_limit: Kopecks) -> NewGroup {
     }
 }
 
-#[test]
-fn demo_is_seeded_once() {
-    let mut f = Fixture::empty();
+fn demo_is_seeded_once<L: Backing>() {
+    let mut f = Fixture::<L>::empty();
     assert!(f.ledger.is_empty().unwrap());
     assert!(f.ledger.seed_demo(NOW).unwrap());
     assert!(!f.ledger.seed_demo(NOW + 10).unwrap());
@@ -185,9 +214,8 @@ fn demo_is_seeded_once() {
     assert!(f.ledger.history(OLEG, 10).unwrap().is_empty());
 }
 
-#[test]
-fn identifies_by_every_identifier_kind() {
-    let mut f = Fixture::demo();
+fn identifies_by_every_identifier_kind<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let cases = [
         ("100001", ScanKind::Manual, ANNA),
         ("2000000000015", ScanKind::Barcode, ANNA),
@@ -206,9 +234,8 @@ fn identifies_by_every_identifier_kind() {
     }
 }
 
-#[test]
-fn identifies_phones_in_several_spellings() {
-    let mut f = Fixture::demo();
+fn identifies_phones_in_several_spellings<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     for phone in [
         "+79161234567",
         "89161234567",
@@ -226,9 +253,8 @@ fn identifies_phones_in_several_spellings() {
     );
 }
 
-#[test]
-fn gift_codes_give_a_gift_once() {
-    let mut f = Fixture::demo();
+fn gift_codes_give_a_gift_once<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let found = f.ledger.identify("G100001", ScanKind::Qr, NOW).unwrap();
     assert_eq!(found.card.guest_id, ANNA);
     let gift = found.gift.unwrap();
@@ -283,9 +309,8 @@ fn gift_codes_give_a_gift_once() {
     );
 }
 
-#[test]
-fn identifiers_are_stored_as_identify_reads_them() {
-    let mut f = Fixture::empty();
+fn identifiers_are_stored_as_identify_reads_them<L: Backing>() {
+    let mut f = Fixture::<L>::empty();
     let group = f.ledger.add_group(&plain_group("Все", Kopecks::ZERO)).unwrap();
     let guest = f.ledger.add_guest("Без телефона", None, group, NOW).unwrap();
     assert_eq!(f.card(guest, NOW).phone_masked, "");
@@ -314,9 +339,8 @@ fn identifiers_are_stored_as_identify_reads_them() {
     assert_eq!(f.ledger.guest_card(99, NOW).err(), Some(LoyaltyError::UnknownCode));
 }
 
-#[test]
-fn refuses_unknown_empty_and_overlong_codes() {
-    let mut f = Fixture::demo();
+fn refuses_unknown_empty_and_overlong_codes<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let bad = Err(LoyaltyError::BadCode { max: MAX_CODE_LEN });
     assert_eq!(
         f.identify("NOPE-1", ScanKind::Manual, NOW),
@@ -333,9 +357,8 @@ fn refuses_unknown_empty_and_overlong_codes() {
     assert_eq!(f.identify(&"я".repeat(MAX_CODE_LEN + 1), ScanKind::Manual, NOW), bad);
 }
 
-#[test]
-fn daily_operations_limit_resets_at_local_midnight() {
-    let mut f = Fixture::demo();
+fn daily_operations_limit_resets_at_local_midnight<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     // 22:00 UTC is 01:00 of the next day in the cafe (UTC+3).
     let late = MIDNIGHT_UTC + 22 * 3600;
     assert_eq!(f.identify("100005", ScanKind::Manual, late), Ok(PETR));
@@ -357,9 +380,8 @@ fn daily_operations_limit_resets_at_local_midnight() {
     assert_eq!(f.identify("100001", ScanKind::Manual, next_local_day + 3), Ok(ANNA));
 }
 
-#[test]
-fn calculate_reports_each_binding_limit() {
-    let mut f = Fixture::demo();
+fn calculate_reports_each_binding_limit<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let kinds = |q: &SpendQuote| q.limits.iter().map(|l| l.kind).collect::<Vec<_>>();
     let binding = |q: &SpendQuote| q.binding_limit().unwrap().kind;
 
@@ -408,9 +430,8 @@ fn calculate_reports_each_binding_limit() {
     assert_eq!(f.quote(OLEG, Kopecks::ZERO, NOW).max_spend, Kopecks::ZERO);
 }
 
-#[test]
-fn hold_then_commit_for_less_releases_the_rest() {
-    let mut f = Fixture::demo();
+fn hold_then_commit_for_less_releases_the_rest<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let receipt = f.ledger.hold("h1", ANNA, rub(300), &check(rub(1_000)), NOW).unwrap();
     assert_eq!((receipt.amount, receipt.expires_at), (rub(300), NOW + 900));
     let card = f.card(ANNA, NOW);
@@ -448,9 +469,8 @@ fn hold_then_commit_for_less_releases_the_rest() {
     assert_eq!(f.ledger.history(ANNA, 1).unwrap().len(), 1);
 }
 
-#[test]
-fn commit_checks_the_hold() {
-    let mut f = Fixture::demo();
+fn commit_checks_the_hold<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let hold = f.hold("h1", ANNA, rub(100), rub(1_000));
     let bill = check(rub(1_000));
     let over = f.ledger.commit_payment("p1", ANNA, Some(hold), rub(101), &bill, NOW);
@@ -489,9 +509,8 @@ fn commit_checks_the_hold() {
     );
 }
 
-#[test]
-fn hold_over_the_maximum_stores_nothing() {
-    let mut f = Fixture::demo();
+fn hold_over_the_maximum_stores_nothing<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let refused = f.ledger.hold("h1", ANNA, rub(400), &check(rub(1_000)), NOW);
     assert_eq!(
         refused,
@@ -520,9 +539,8 @@ fn hold_over_the_maximum_stores_nothing() {
     );
 }
 
-#[test]
-fn hold_refuses_bad_amounts() {
-    let mut f = Fixture::demo();
+fn hold_refuses_bad_amounts<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let bill = check(rub(1_000));
     let odd = f.ledger.hold("h1", ANNA, Kopecks(10_050), &bill, NOW);
     assert_eq!(odd, Err(LoyaltyError::NotAMultipleOfStep { step: rub(1) }));
@@ -537,9 +555,8 @@ fn hold_refuses_bad_amounts() {
     assert!(f.ledger.open_holds(None).unwrap().is_empty());
 }
 
-#[test]
-fn void_releases_once_and_never_after_commit() {
-    let mut f = Fixture::demo();
+fn void_releases_once_and_never_after_commit<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let bill = check(rub(1_000));
     let hold = f.hold("h1", ANNA, rub(300), rub(1_000));
     assert_eq!(f.ledger.void_hold("v1", hold, NOW), Ok(()));
@@ -576,9 +593,8 @@ fn void_releases_once_and_never_after_commit() {
     assert_eq!(f.card(ANNA, NOW).balance, rub(295));
 }
 
-#[test]
-fn reset_holds_voids_every_open_hold_of_the_guest() {
-    let mut f = Fixture::demo();
+fn reset_holds_voids_every_open_hold_of_the_guest<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     f.hold("h1", ANNA, rub(100), rub(1_000));
     f.hold("h2", ANNA, rub(50), rub(1_000));
     f.hold("h3", IVAN, rub(100), rub(1_000));
@@ -588,9 +604,8 @@ fn reset_holds_voids_every_open_hold_of_the_guest() {
     assert_eq!(f.ledger.reset_holds(ANNA, NOW).unwrap(), 0);
 }
 
-#[test]
-fn holds_expire_and_cannot_be_committed() {
-    let mut f = Fixture::demo();
+fn holds_expire_and_cannot_be_committed<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let bill = check(rub(1_000));
     let hold = f.hold("h1", ANNA, rub(300), rub(1_000));
     assert_eq!(f.quote(ANNA, rub(1_000), NOW + 899).limits[0].amount, rub(50));
@@ -626,9 +641,8 @@ fn holds_expire_and_cannot_be_committed() {
     assert_eq!(f.card(ANNA, NOW + 1_900).balance, rub(350));
 }
 
-#[test]
-fn repeated_operation_ids_return_the_first_result() {
-    let mut f = Fixture::demo();
+fn repeated_operation_ids_return_the_first_result<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let bill = check(rub(1_000));
     let first = f.ledger.hold("h1", ANNA, rub(300), &bill, NOW).unwrap();
     assert_eq!(f.ledger.hold("h1", ANNA, rub(300), &bill, NOW + 5), Ok(first.clone()));
@@ -675,9 +689,8 @@ fn repeated_operation_ids_return_the_first_result() {
     assert_eq!(f.card(ANNA, NOW).balance, rub(185));
 }
 
-#[test]
-fn manual_debit_never_takes_held_bonuses() {
-    let mut f = Fixture::demo();
+fn manual_debit_never_takes_held_bonuses<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     f.hold("h1", ANNA, rub(300), rub(1_000));
     let refused = f.ledger.debit("d1", ANNA, rub(100), "correction", NOW);
     assert_eq!(
@@ -699,9 +712,8 @@ fn manual_debit_never_takes_held_bonuses() {
     );
 }
 
-#[test]
-fn daily_spend_limit_counts_holds_and_debits() {
-    let mut f = Fixture::demo();
+fn daily_spend_limit_counts_holds_and_debits<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let bill = check(rub(10_000));
     f.ledger.credit("top-up", ANNA, rub(10_000), "test", NOW).unwrap();
     // A check under the regulars' threshold, so Anna stays in the group with the daily limit.
@@ -739,9 +751,8 @@ fn daily_spend_limit_counts_holds_and_debits() {
     assert_eq!(f.quote(ANNA, rub(10_000), next_day).max_spend, rub(3_000));
 }
 
-#[test]
-fn accrual_is_on_the_part_not_paid_with_bonuses_after_the_discount() {
-    let mut f = Fixture::demo();
+fn accrual_is_on_the_part_not_paid_with_bonuses_after_the_discount<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let bill = check(rub(1_000));
     let q = f.quote(IVAN, rub(1_000), NOW);
     assert_eq!((q.amount_due, q.accrual_bp), (rub(950), 700));
@@ -770,10 +781,9 @@ fn accrual_is_on_the_part_not_paid_with_bonuses_after_the_discount() {
     assert_eq!(paid.accrued, Kopecks(196));
 }
 
-#[test]
-fn guests_move_up_at_the_threshold() {
-    let mut f = Fixture::demo();
-    let pay = |f: &mut Fixture, op: &str, guest: GuestId, subtotal: Kopecks| {
+fn guests_move_up_at_the_threshold<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
+    let pay = |f: &mut Fixture<L>, op: &str, guest: GuestId, subtotal: Kopecks| {
         f.ledger
             .commit_payment(op, guest, None, Kopecks::ZERO, &check(subtotal), NOW)
             .unwrap()
@@ -794,10 +804,9 @@ fn guests_move_up_at_the_threshold() {
     assert_eq!(f.ledger.guest_group_id(PETR).unwrap(), staff_group);
 }
 
-#[test]
-fn vip_is_never_downgraded_but_regulars_are_after_the_period() {
-    let mut f = Fixture::demo();
-    let pay = |f: &mut Fixture, op: &str, guest: GuestId, now: UnixSeconds| {
+fn vip_is_never_downgraded_but_regulars_are_after_the_period<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
+    let pay = |f: &mut Fixture<L>, op: &str, guest: GuestId, now: UnixSeconds| {
         f.ledger
             .commit_payment(op, guest, None, Kopecks::ZERO, &check(rub(100)), now)
             .unwrap()
@@ -816,10 +825,9 @@ fn vip_is_never_downgraded_but_regulars_are_after_the_period() {
     assert_eq!(f.card(IVAN, later).group.name, "Гость");
 }
 
-#[test]
-fn stamps_increment_and_stop_at_the_reward() {
-    let mut f = Fixture::demo();
-    let collected = |f: &Fixture| f.card(ANNA, NOW).stamps.iter().map(|s| s.collected).collect::<Vec<_>>();
+fn stamps_increment_and_stop_at_the_reward<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
+    let collected = |f: &Fixture<L>| f.card(ANNA, NOW).stamps.iter().map(|s| s.collected).collect::<Vec<_>>();
     let mut seen = Vec::new();
     for n in 0..3 {
         f.ledger
@@ -835,9 +843,8 @@ fn stamps_increment_and_stop_at_the_reward() {
     assert_eq!(collected(&f), [6, 3]);
 }
 
-#[test]
-fn the_ledger_survives_reopening() {
-    let mut f = Fixture::demo();
+fn the_ledger_survives_reopening<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
     let hold = f.hold("h1", ANNA, rub(200), rub(1_000));
     f.ledger.credit("c1", IVAN, rub(100), "test", NOW).unwrap();
     let history = f.ledger.history(IVAN, 10).unwrap();
@@ -859,7 +866,7 @@ fn the_ledger_survives_reopening() {
 
 #[test]
 fn concurrent_tills_cannot_overspend() {
-    let mut f = Fixture::empty();
+    let mut f = Fixture::<Ledger>::empty();
     f.ledger.set_program(&plain_program()).unwrap();
     let group = f.ledger.add_group(&plain_group("Без лимитов", Kopecks::ZERO)).unwrap();
     let guest = f
@@ -873,7 +880,7 @@ fn concurrent_tills_cannot_overspend() {
     let start = Arc::new(Barrier::new(TILLS));
     let tills: Vec<_> = (0..TILLS)
         .map(|till| {
-            let path = f.path.clone();
+            let path = ledger_path(f.dir.path());
             let start = Arc::clone(&start);
             std::thread::Builder::new()
                 .name(format!("till-{till}"))
@@ -912,9 +919,8 @@ fn recent<'a>(holds: &'a [PlacedHold], rng: &mut Rng) -> Option<&'a PlacedHold> 
     holds.iter().rev().nth(rng.below(5) as usize)
 }
 
-#[test]
-fn random_operations_keep_the_ledger_consistent() {
-    let mut f = Fixture::empty();
+fn random_operations_keep_the_ledger_consistent<L: Backing>() {
+    let mut f = Fixture::<L>::empty();
     f.ledger.set_program(&plain_program()).unwrap();
     let open = f.ledger.add_group(&plain_group("Открытая", Kopecks::ZERO)).unwrap();
     let limited = f.ledger.add_group(&plain_group("С лимитом", rub(300))).unwrap();
@@ -1023,3 +1029,51 @@ fn random_operations_keep_the_ledger_consistent() {
         }
     }
 }
+
+/// Each generic test above, once per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name::<loyalty_till::ledger::Ledger>();
+            })*
+        }
+
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                if super::server_support::pg_url().is_some() {
+                    super::$name::<super::PgLedger>();
+                }
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    demo_is_seeded_once,
+    identifies_by_every_identifier_kind,
+    identifies_phones_in_several_spellings,
+    gift_codes_give_a_gift_once,
+    identifiers_are_stored_as_identify_reads_them,
+    refuses_unknown_empty_and_overlong_codes,
+    daily_operations_limit_resets_at_local_midnight,
+    calculate_reports_each_binding_limit,
+    hold_then_commit_for_less_releases_the_rest,
+    commit_checks_the_hold,
+    hold_over_the_maximum_stores_nothing,
+    hold_refuses_bad_amounts,
+    void_releases_once_and_never_after_commit,
+    reset_holds_voids_every_open_hold_of_the_guest,
+    holds_expire_and_cannot_be_committed,
+    repeated_operation_ids_return_the_first_result,
+    manual_debit_never_takes_held_bonuses,
+    daily_spend_limit_counts_holds_and_debits,
+    accrual_is_on_the_part_not_paid_with_bonuses_after_the_discount,
+    guests_move_up_at_the_threshold,
+    vip_is_never_downgraded_but_regulars_are_after_the_period,
+    stamps_increment_and_stop_at_the_reward,
+    the_ledger_survives_reopening,
+    random_operations_keep_the_ledger_consistent,
+);

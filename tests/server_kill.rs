@@ -6,7 +6,7 @@
 mod server_support;
 
 use loyalty_till::backend::{Clock, LoyaltyBackend};
-use loyalty_till::domain::{CheckInfo, IdentifierKind, LoyaltyError, UnixSeconds};
+use loyalty_till::domain::{AwayReason, CheckInfo, IdentifierKind, LoyaltyError, UnixSeconds};
 use loyalty_till::ledger::{Ledger, NewGroup};
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::journal::{OpKind, OpState};
@@ -178,7 +178,8 @@ fn killed_during_payments(db: Db) {
             assert!(Instant::now() < deadline, "payments stalled");
             match till.hold(&format!("h{payment}-{attempt}"), guest, Kopecks(100), &check) {
                 Ok(hold) => break hold,
-                Err(LoyaltyError::Unavailable(_)) => {
+                // No answer, or the server known to be away (refused before anything was sent).
+                Err(LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(AwayReason::SpendingOff)) => {
                     failures += 1;
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(20));

@@ -547,7 +547,8 @@ fn spend_payment_holds_commits_and_succeeds() {
         state.screen,
         Screen::Done {
             receipt: paid,
-            mode: PaymentMode::Spend
+            mode: PaymentMode::Spend,
+            provisional: false,
         }
     );
     let notice = state.notice.clone().expect("success message");
@@ -608,6 +609,79 @@ fn cancel_before_confirm_leaves_nothing_to_void() {
     assert!(update(&mut state, Event::CancelPayment).is_empty());
     assert_eq!(state.screen, Screen::Guest);
     assert!(state.fields.spend.is_empty());
+    // Nothing was held: the message must not speak of a released reserve.
+    assert_eq!(notice_key(&state), Some("info-payment-cancelled-nothing-held"));
+}
+
+#[test]
+fn an_offline_spend_refusal_says_so_and_keeping_bonuses_then_closes_the_check_provisionally() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(100)));
+    update(&mut state, Event::ExactAmount);
+    let (request, ..) = hold_effect(&update(&mut state, Event::ConfirmPayment));
+    update(
+        &mut state,
+        Event::HoldPlaced {
+            request,
+            result: Err(LoyaltyError::ServerAway(AwayReason::SpendingOff)),
+        },
+    );
+    assert_eq!(notice_key(&state), Some("err-offline-no-spending"));
+    assert!(matches!(state.screen, Screen::Payment { .. }));
+    update(&mut state, Event::CancelPayment);
+    assert_eq!(notice_key(&state), Some("info-payment-cancelled-nothing-held"));
+    // No dead end: «Касса» again, keep bonuses, a provisional receipt.
+    to_payment(&mut state, PaymentMode::Keep, quote(due, Kopecks::ZERO));
+    update(&mut state, Event::ExactAmount);
+    let effects = update(&mut state, Event::ConfirmPayment);
+    let request = match effects.as_slice() {
+        [
+            Effect::CommitPayment {
+                request, hold: None, ..
+            },
+        ] => *request,
+        other => panic!("expected a commit without a hold, got {other:?}"),
+    };
+    let receipt = PaymentReceipt {
+        spent: Kopecks::ZERO,
+        accrued: rub(10),
+        balance_after: rub(360),
+        new_group: None,
+    };
+    update(
+        &mut state,
+        Event::PaymentProvisional {
+            request,
+            receipt: receipt.clone(),
+        },
+    );
+    assert_eq!(
+        state.screen,
+        Screen::Done {
+            receipt,
+            mode: PaymentMode::Keep,
+            provisional: true,
+        }
+    );
+    assert_eq!(notice_key(&state), Some("done-accrued-provisional"));
+}
+
+#[test]
+fn an_unknown_guest_offline_gets_its_own_message() {
+    let mut state = ready_state();
+    update(&mut state, Event::OpenPlugin);
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("2000000000022", 0)));
+    let (request, _) = identify_request(&effects);
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Err(LoyaltyError::ServerAway(AwayReason::GuestNotCached)),
+        },
+    );
+    assert_eq!(notice_key(&state), Some("err-offline-unknown-guest"));
+    assert!(state.guest.is_none());
 }
 
 #[test]

@@ -143,10 +143,16 @@ done-accrued = Accrued { $accrued } bonuses
 done-balance = Guest balance
 done-new-group = The guest moved to the group "{ $group }"
 done-new-order = New order
+done-title-provisional = Check closed without the server
+done-provisional-note = Provisional: the loyalty server will book it at this check's time once the connection is back. The balance may change.
+done-balance-provisional = Guest balance (provisional)
+done-accrued-provisional = The accrual of { $accrued } bonuses is kept on this till and will be sent to the server (provisional)
+done-spent-accrued-provisional = Spent { $spent } bonuses, accrued { $accrued }: kept on this till and will be sent to the server (provisional)
 
 info-wait = Please wait, an operation is in progress…
 info-guest-removed = The guest was removed from the order
 info-payment-cancelled = Bonus payment cancelled, reserve released
+info-payment-cancelled-nothing-held = Bonus payment cancelled; no bonuses were spent or reserved
 info-gift-added = Gift "{ $gift }" added to the order
 info-gift-already-in-order = This gift is already in the order
 
@@ -168,6 +174,9 @@ err-spend-step = Bonuses are spent only in multiples of { $step }: drop the kope
 err-tendered-short = Received less than the remainder ({ $remainder }). Press "Exact amount" or type the amount.
 err-hold-lost = The bonus reserve expired or was cancelled. Make the payment again.
 err-ledger-refused = The bonus ledger refused the operation. Make the payment again.
+err-offline-unknown-guest = No connection to the loyalty server, and this guest was not identified on this till recently. Close the check without bonuses.
+err-offline-no-spending = No connection to the loyalty server: bonuses cannot be spent. Nothing was spent or reserved. Press "Cancel" and choose "Keep bonuses": the accrual is sent later.
+err-token-refused = The loyalty server refuses this till's token. Close the check without bonuses and tell the administrator: a new token is needed in config.toml.
 err-backend-unavailable = The bonus ledger is unreachable. Pay without bonuses or try later.
 err-storage = Bonus ledger error. Nothing was charged; please tell support.
 
@@ -187,7 +196,8 @@ status-device-reopening = { $device }: reconnecting…
 status-starting = Connecting to the bonus ledger…
 status-embedded = Embedded ledger: { $path }
 status-server = Loyalty server: { $url }
-status-offline = No connection to the loyalty server ({ $url }): accruals are kept and sent later; spending bonuses is unavailable
+status-offline = No connection to the loyalty server since { $since } ({ $url }): accruals are kept and sent later
+status-token-refused = The loyalty server ({ $url }) refuses this till's token: a new token (loyalty-till till-token create) is needed in config.toml, [server] token; tell the administrator
 status-failed = Ledger unavailable: { $reason }
 status-demo = DEMO
 

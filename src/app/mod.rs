@@ -66,7 +66,10 @@ pub fn start(ctx: &egui::Context, options: AppOptions) -> std::io::Result<TillAp
             devices,
             paste: paste::ClipboardPaste::new(options.clipboard),
             config_saver: options.config_file.map(ConfigSaver::spawn).transpose()?,
-            scenario: options.scenario.map(scenario_events).unwrap_or_default(),
+            scenario: options
+                .scenario
+                .map(|s| scenario_events(s, options.demo))
+                .unwrap_or_default(),
             device_screen,
             paths: options.paths,
             config: options.config,
@@ -206,8 +209,16 @@ fn start_stamp() -> String {
 }
 
 /// The demo visit a scenario drives, event by event, through the real workflow.
-fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
-    let mut events = vec![Event::UseDemoOrder];
+fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
+    // Without the demo ledger (a till on a loyalty server) the demo order is typed as one line.
+    let mut events = if demo {
+        vec![Event::UseDemoOrder]
+    } else {
+        vec![
+            Event::FieldEdited(Field::LinePrice, "1070".to_string()),
+            Event::AddOrderLine,
+        ]
+    };
     if matches!(scenario, Scenario::Idle | Scenario::Devices) {
         return events.into();
     }
@@ -215,10 +226,13 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
         events.push(Event::OpenPlugin);
         return events.into();
     }
-    events.extend([
-        Event::FieldEdited(Field::Code, "G100001".to_string()),
-        Event::SubmitCode,
-    ]);
+    // A guest with a gift; on a server, the guest's card (a gift needs the server).
+    let code = if demo || scenario != Scenario::Kept {
+        "G100001"
+    } else {
+        "2000000000015"
+    };
+    events.extend([Event::FieldEdited(Field::Code, code.to_string()), Event::SubmitCode]);
     match scenario {
         Scenario::Idle | Scenario::AddGuest | Scenario::Guest | Scenario::Devices => {}
         Scenario::Stamps => events.push(Event::ShowStamps),
@@ -234,6 +248,12 @@ fn scenario_events(scenario: Scenario) -> VecDeque<Event> {
                 events.push(Event::ConfirmPayment);
             }
         }
+        Scenario::Kept => events.extend([
+            Event::StartPayment,
+            Event::ChoosePaymentMode(PaymentMode::Keep),
+            Event::ExactAmount,
+            Event::ConfirmPayment,
+        ]),
     }
     events.into()
 }

@@ -11,29 +11,37 @@
 //!   got it); a void is sent again, and if the server says the hold was committed after all,
 //!   the commit is refunded in full, because the cashier was told it failed.
 //! - At start-up, holds the server granted that no commit or void closed are voided.
-//! - Offline, a check closed without spending bonuses is queued (its accrual is sent later,
-//!   exactly once) and the cashier gets a provisional receipt; spending bonuses offline is refused.
+//! - A background probe (a cheap authenticated request, see [`ServerBackend::probe`]) tells
+//!   online, offline since when, or token refused, and sends the queue as soon as the server
+//!   answers.
+//! - Offline, a guest identified on this till recently is found in the guest cache
+//!   ([`cache::GuestCache`]); a check closed without spending bonuses is queued (its accrual is
+//!   sent later, exactly once, with the check's own time) and the cashier gets a provisional
+//!   receipt computed by [`offline_quote`] (the server's rules); spending bonuses offline is refused before anything
+//!   is journalled, unless the owner set caps.
 //!
 //! Plain HTTP: TLS is left to a reverse proxy. The token is never logged.
 
+pub mod cache;
 pub mod journal;
 
-use crate::backend::{BackendKind, Clock, LoyaltyBackend};
+use crate::backend::{BackendKind, Clock, LoyaltyBackend, ServerLink};
 use crate::domain::{
-    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError, PaymentReceipt,
-    RefundReceipt, ScanEvent, SpendQuote,
+    AwayReason, CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError,
+    PaymentReceipt, ScanEvent, SpendQuote,
 };
 use crate::money::Kopecks;
-use crate::server::api::ErrorBody;
+use crate::wire::{self, ErrorBody};
+use cache::{GuestCache, SpendRules};
 use journal::{Entry, Journal, OpKind, OpState};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 /// Where the till finds its server (`[server]` in config.toml).
-#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct ServerSettings {
     /// `http://host:port`; empty: the embedded ledger.
@@ -50,6 +58,30 @@ pub struct ServerSettings {
     pub offline_spend_per_shift: i64,
     /// How long a shift is for the caps, in hours (default 12).
     pub offline_shift_hours: i64,
+    /// Guests identified on this till within this many days can be identified again while the
+    /// server is away (masked and sealed on disk); 0 keeps no cache.
+    pub guest_cache_days: i64,
+    /// Seconds between probes of the server while it answers (0: the default, 10).
+    pub probe_secs: u64,
+    /// While it does not answer the till probes after 1 s, then twice as long each time, up to
+    /// this many seconds (0: the default, 5).
+    pub retry_max_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            url: String::new(),
+            token: String::new(),
+            timeout_secs: 0,
+            offline_spend_per_guest: 0,
+            offline_spend_per_shift: 0,
+            offline_shift_hours: 0,
+            guest_cache_days: 30,
+            probe_secs: 0,
+            retry_max_secs: 0,
+        }
+    }
 }
 
 /// The token is a secret: never in a log line.
@@ -62,6 +94,9 @@ impl std::fmt::Debug for ServerSettings {
             .field("offline_spend_per_guest", &self.offline_spend_per_guest)
             .field("offline_spend_per_shift", &self.offline_spend_per_shift)
             .field("offline_shift_hours", &self.offline_shift_hours)
+            .field("guest_cache_days", &self.guest_cache_days)
+            .field("probe_secs", &self.probe_secs)
+            .field("retry_max_secs", &self.retry_max_secs)
             .finish()
     }
 }
@@ -95,7 +130,22 @@ impl ServerSettings {
     fn timeout(&self) -> Duration {
         Duration::from_secs(if self.timeout_secs == 0 { 10 } else { self.timeout_secs })
     }
+
+    fn probe_every(&self) -> Duration {
+        Duration::from_secs(if self.probe_secs == 0 { 10 } else { self.probe_secs })
+    }
+
+    fn retry_max(&self) -> Duration {
+        Duration::from_secs(if self.retry_max_secs == 0 {
+            5
+        } else {
+            self.retry_max_secs
+        })
+    }
 }
+
+/// The cheap authenticated request of the probe.
+pub const TILL_PATH: &str = "/api/v1/till";
 
 /// What became of a request.
 enum Sent<T> {
@@ -103,8 +153,33 @@ enum Sent<T> {
     Ok(T),
     /// The server refused it (4xx): nothing was done.
     Refused(LoyaltyError),
+    /// The server could not be used: see [`Trouble`].
+    InDoubt(Trouble),
+}
+
+/// Why a request got no answer from the server.
+enum Trouble {
     /// No answer, or the server failed (5xx): it may or may not have been done.
-    InDoubt(String),
+    Unreachable(String),
+    /// The connection was never made: it was certainly not done.
+    NotSent(String),
+    /// 401: the server refuses the till's token; nothing was done.
+    TokenRefused,
+}
+
+impl Trouble {
+    /// The request certainly did nothing on the server.
+    fn nothing_done(&self) -> bool {
+        !matches!(self, Trouble::Unreachable(_))
+    }
+}
+
+/// Whether an error means the server could not be used (the offline paths apply).
+fn is_away(error: &LoyaltyError) -> bool {
+    matches!(
+        error,
+        LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(AwayReason::TokenRefused)
+    )
 }
 
 pub struct ServerBackend {
@@ -115,13 +190,18 @@ pub struct ServerBackend {
     clock: Box<dyn Clock>,
     /// Writes may be pending: resolve before the next call.
     in_doubt: bool,
-    /// The last answer was a transport failure.
-    offline: bool,
+    /// What the last request or probe learnt.
+    link: ServerLink,
+    /// Probes failed in a row (for the backoff).
+    failed_probes: u32,
     /// Holds an earlier run left open were voided (done once the server answers after start-up).
     swept: bool,
-    /// The last card and quote per guest, for a provisional receipt when offline.
+    /// The last card per guest this run, for the offline quote and receipt.
     cards: HashMap<GuestId, GuestCard>,
-    quotes: HashMap<GuestId, SpendQuote>,
+    /// Recently identified guests and the programme rules, kept across runs.
+    cache: GuestCache,
+    /// The programme's spending rules as last seen.
+    rules: Option<SpendRules>,
     /// Numbering for the backend's own operations (voids and refunds made while resolving).
     own_ops: u64,
     settings: ServerSettings,
@@ -141,28 +221,39 @@ impl ServerBackend {
             .build()
             .map_err(|e| LoyaltyError::Storage(format!("HTTP client: {e}")))?;
         let journal = Journal::open(journal_path)?;
+        let token = settings.token.trim().to_string();
+        let cache = GuestCache::open(journal_path, &token, settings.guest_cache_days)?;
+        cache.forget_old(clock.now())?;
+        let rules = cache.rules()?;
         let stamp = format!("{:x}", clock.now());
         let mut backend = ServerBackend {
             url: settings.url.trim().trim_end_matches('/').to_string(),
-            token: settings.token.trim().to_string(),
+            token,
             http,
             journal,
             clock,
             in_doubt: true,
-            offline: false,
+            link: ServerLink::Online,
+            failed_probes: 0,
             swept: false,
             cards: HashMap::new(),
-            quotes: HashMap::new(),
+            cache,
+            rules,
             own_ops: 0,
             settings: settings.clone(),
             local_holds: HashMap::new(),
             next_local_hold: -1,
             stamp,
         };
-        match backend.resolve(true) {
+        backend.check_link();
+        let resolved = match backend.link {
+            ServerLink::Online => backend.resolve(true),
+            _ => Err(backend.away_error()),
+        };
+        match resolved {
             Ok(()) => {}
-            Err(LoyaltyError::Unavailable(reason)) => {
-                tracing::warn!(%reason, "loyalty server unreachable at start-up; the journal is resolved later");
+            Err(error) if is_away(&error) => {
+                tracing::warn!(%error, link = ?backend.link, "loyalty server not usable at start-up; the journal is resolved later");
             }
             Err(error) => return Err(error),
         }
@@ -174,7 +265,63 @@ impl ServerBackend {
     }
 
     pub fn is_offline(&self) -> bool {
-        self.offline
+        self.link != ServerLink::Online
+    }
+
+    pub fn link(&self) -> ServerLink {
+        self.link
+    }
+
+    /// The background probe: one cheap authenticated request; when the server answers, whatever
+    /// is queued or in doubt is sent at once. Returns when to probe next: `probe_secs` while
+    /// online, 1 s doubling up to `retry_max_secs` while not.
+    pub fn probe(&mut self) -> Duration {
+        self.check_link();
+        if self.link == ServerLink::Online {
+            let queued = self.journal.count_pending().unwrap_or(1) > 0;
+            if (queued || self.in_doubt || !self.swept)
+                && let Err(error) = self.resolve(!self.swept)
+            {
+                tracing::warn!(%error, "the journal could not be sent yet");
+            }
+        }
+        match self.link {
+            ServerLink::Online => self.settings.probe_every(),
+            _ => {
+                let backoff = Duration::from_secs(1u64 << self.failed_probes.saturating_sub(1).min(10));
+                backoff.min(self.settings.retry_max())
+            }
+        }
+    }
+
+    /// Asks the server whether it answers and takes the token, and records the link.
+    fn check_link(&mut self) {
+        let request = self
+            .http
+            .get(format!("{}{TILL_PATH}", self.url))
+            .bearer_auth(&self.token);
+        match answer(request.send()) {
+            // Any answer but 401 says the server is there (an older server without the path too).
+            Sent::Ok(_) | Sent::Refused(_) => {
+                if self.link != ServerLink::Online {
+                    tracing::info!("the loyalty server answers again");
+                }
+                self.link = ServerLink::Online;
+                self.failed_probes = 0;
+            }
+            Sent::InDoubt(trouble) => {
+                self.failed_probes = self.failed_probes.saturating_add(1);
+                self.went_offline(trouble);
+            }
+        }
+    }
+
+    /// The error for a call made while the server cannot be used.
+    fn away_error(&self) -> LoyaltyError {
+        match self.link {
+            ServerLink::TokenRefused => LoyaltyError::ServerAway(AwayReason::TokenRefused),
+            _ => LoyaltyError::Unavailable("the loyalty server does not answer".to_string()),
+        }
     }
 
     /// Resolves every write in doubt; with `startup`, also voids holds nothing closed.
@@ -206,7 +353,7 @@ impl ServerBackend {
         match entry.kind {
             OpKind::Hold => {
                 // The server has it, the cashier never got it: release it.
-                if let Some(receipt) = self.resend::<HoldReceipt>(entry)? {
+                if let Some(receipt) = self.resend::<wire::HoldReceipt>(entry)? {
                     self.journal.set_hold_id(&entry.op_id, receipt.hold_id)?;
                     tracing::info!(op = %entry.op_id, hold = receipt.hold_id, "hold in doubt found; voiding it");
                     self.void_in_journal(receipt.hold_id)?;
@@ -228,7 +375,7 @@ impl ServerBackend {
                     }
                     return Ok(());
                 }
-                if self.resend::<PaymentReceipt>(entry)?.is_none()
+                if self.resend::<wire::PaymentReceipt>(entry)?.is_none()
                     && let Some(hold) = entry.hold_id
                 {
                     // Refused (the hold expired meanwhile): make sure nothing stays held.
@@ -237,7 +384,7 @@ impl ServerBackend {
             }
             OpKind::Void => {
                 let hold = entry.hold_id.unwrap_or_default();
-                match self.send_entry::<Value>(entry)? {
+                match self.send_entry::<wire::VoidAnswer>(entry)? {
                     Sent::Ok(_) => self
                         .journal
                         .settle(&entry.op_id, OpState::Done, None, self.clock.now())?,
@@ -262,7 +409,7 @@ impl ServerBackend {
                 }
             }
             OpKind::Refund => {
-                self.resend::<RefundReceipt>(entry)?;
+                self.resend::<wire::RefundReceipt>(entry)?;
             }
         }
         Ok(())
@@ -272,10 +419,15 @@ impl ServerBackend {
     fn reverse_commit(&mut self, commit: &Entry) -> Result<(), LoyaltyError> {
         if commit.state == OpState::Pending {
             // Learn its receipt first (a repeat returns the first result).
-            self.resend::<PaymentReceipt>(commit)?;
+            self.resend::<wire::PaymentReceipt>(commit)?;
         }
         let op_id = self.own_op("refund");
-        let body = json!({ "op_id": op_id, "payment_op_id": commit.op_id }).to_string();
+        let body = to_body(&wire::RefundRequest {
+            op_id: op_id.clone(),
+            payment_op_id: commit.op_id.clone(),
+            payment_till: None,
+            amount: None,
+        })?;
         self.journal.record(
             &op_id,
             OpKind::Refund,
@@ -285,7 +437,7 @@ impl ServerBackend {
             self.clock.now(),
         )?;
         let entry = self.journal.get(&op_id)?.ok_or(LoyaltyError::UnknownPayment)?;
-        if self.resend::<RefundReceipt>(&entry)?.is_some() {
+        if self.resend::<wire::RefundReceipt>(&entry)?.is_some() {
             tracing::warn!(op = %commit.op_id, "a payment the cashier abandoned was refunded in full");
             self.journal
                 .settle(&commit.op_id, OpState::Cancelled, None, self.clock.now())?;
@@ -297,7 +449,7 @@ impl ServerBackend {
     fn void_in_journal(&mut self, hold: HoldId) -> Result<(), LoyaltyError> {
         let op_id = self.own_op("void");
         let path = format!("/api/v1/holds/{hold}/void");
-        let body = json!({ "op_id": op_id }).to_string();
+        let body = to_body(&wire::VoidRequest { op_id: op_id.clone() })?;
         self.journal
             .record(&op_id, OpKind::Void, &path, &body, Some(hold), self.clock.now())?;
         let entry = self.journal.get(&op_id)?.ok_or(LoyaltyError::UnknownHold)?;
@@ -338,31 +490,61 @@ impl ServerBackend {
                 {
                     self.journal.set_hold_id(&entry.op_id, receipt.hold_id)?;
                 }
+                if let Ok(note) = serde_json::from_str::<CheckTimeNote>(&text)
+                    && let Some(check_time) = note.check_time.filter(|t| t != "used" && t != "on_hold")
+                {
+                    tracing::warn!(op = %entry.op_id, %check_time, booked_at = ?note.booked_at,
+                        "the server did not book the check at its own time");
+                }
                 self.journal.settle(&entry.op_id, OpState::Done, Some(&text), now)?;
-                self.offline = false;
+                self.link = ServerLink::Online;
                 Ok(Sent::Ok(value))
             }
             Sent::Refused(error) => {
                 self.journal
                     .settle(&entry.op_id, OpState::Failed, Some(&error.to_string()), now)?;
-                self.offline = false;
+                self.link = ServerLink::Online;
                 Ok(Sent::Refused(error))
             }
-            Sent::InDoubt(reason) => {
+            Sent::InDoubt(trouble) => {
                 self.in_doubt = true;
-                Ok(Sent::InDoubt(reason))
+                Ok(Sent::InDoubt(trouble))
             }
         }
     }
 
-    fn went_offline(&mut self, reason: String) -> LoyaltyError {
-        self.offline = true;
+    /// Records that the server could not be used and returns the error for the call.
+    fn went_offline(&mut self, trouble: Trouble) -> LoyaltyError {
         self.in_doubt = true;
-        LoyaltyError::Unavailable(reason)
+        match trouble {
+            Trouble::TokenRefused => {
+                if self.link != ServerLink::TokenRefused {
+                    tracing::error!("the loyalty server refuses this till's token");
+                }
+                self.link = ServerLink::TokenRefused;
+                LoyaltyError::ServerAway(AwayReason::TokenRefused)
+            }
+            Trouble::Unreachable(reason) | Trouble::NotSent(reason) => {
+                if !matches!(self.link, ServerLink::Offline { .. }) {
+                    tracing::warn!(%reason, "the loyalty server does not answer");
+                    self.link = ServerLink::Offline {
+                        since: self.clock.now(),
+                    };
+                }
+                LoyaltyError::Unavailable(reason)
+            }
+        }
     }
 
-    /// Before any call: settle what is in doubt, if the server answers.
+    /// Before any call: if the server was away, ask whether it is back (refusing the call at
+    /// once if not); then settle what is in doubt.
     fn ready(&mut self) -> Result<(), LoyaltyError> {
+        if self.link != ServerLink::Online {
+            self.check_link();
+            if self.link != ServerLink::Online {
+                return Err(self.away_error());
+            }
+        }
         if self.in_doubt || !self.swept {
             self.resolve(!self.swept)?;
         }
@@ -375,20 +557,31 @@ impl ServerBackend {
         op_id: &str,
         kind: OpKind,
         path: &str,
-        body: &Value,
+        body: &impl Serialize,
         hold: Option<HoldId>,
     ) -> Result<Sent<T>, LoyaltyError> {
-        let body = body.to_string();
-        if let Some(first) = self.journal.get(op_id)? {
+        let body = to_body(body)?;
+        let first_send = match self.journal.get(op_id)? {
             // The workflow repeated an operation: send what was first recorded.
-            if first.body != body {
-                return Err(LoyaltyError::OperationIdConflict);
+            Some(first) if first.body != body => return Err(LoyaltyError::OperationIdConflict),
+            Some(_) => false,
+            None => {
+                self.journal.record(op_id, kind, path, &body, hold, self.clock.now())?;
+                true
             }
-        } else {
-            self.journal.record(op_id, kind, path, &body, hold, self.clock.now())?;
-        }
+        };
         let entry = self.journal.get(op_id)?.ok_or(LoyaltyError::OperationIdConflict)?;
-        self.send_entry(&entry)
+        let sent = self.send_entry(&entry)?;
+        if first_send && kind == OpKind::Hold && matches!(&sent, Sent::InDoubt(trouble) if trouble.nothing_done()) {
+            // Never reached the server: there is nothing to find and void later.
+            self.journal.settle(
+                op_id,
+                OpState::Failed,
+                Some("not sent: the server was away"),
+                self.clock.now(),
+            )?;
+        }
+        Ok(sent)
     }
 
     fn post_raw(&self, path: &str, body: &str) -> Sent<String> {
@@ -406,23 +599,23 @@ impl ServerBackend {
         self.read(answer(request.send()))
     }
 
-    fn post_read<T: DeserializeOwned>(&mut self, path: &str, body: &Value) -> Result<T, LoyaltyError> {
-        let sent = self.post_raw(path, &body.to_string());
+    fn post_read<T: DeserializeOwned>(&mut self, path: &str, body: &impl Serialize) -> Result<T, LoyaltyError> {
+        let sent = self.post_raw(path, &to_body(body)?);
         self.read(sent)
     }
 
     fn read<T: DeserializeOwned>(&mut self, sent: Sent<String>) -> Result<T, LoyaltyError> {
         match sent {
             Sent::Ok(text) => {
-                self.offline = false;
+                self.link = ServerLink::Online;
                 serde_json::from_str(&text)
                     .map_err(|e| LoyaltyError::Storage(format!("the server's answer is not understood: {e}")))
             }
             Sent::Refused(error) => {
-                self.offline = false;
+                self.link = ServerLink::Online;
                 Err(error)
             }
-            Sent::InDoubt(reason) => Err(self.went_offline(reason)),
+            Sent::InDoubt(trouble) => Err(self.went_offline(trouble)),
         }
     }
 
@@ -437,7 +630,10 @@ impl ServerBackend {
 
 impl ServerBackend {
     /// What the caps still allow this guest to spend offline (holds granted offline count).
-    fn offline_room(&self, guest: GuestId) -> Result<Kopecks, LoyaltyError> {
+    fn offline_room(&self, guest: GuestId, card: &GuestCard) -> Result<Kopecks, LoyaltyError> {
+        if !self.settings.offline_spending() {
+            return Ok(Kopecks::ZERO);
+        }
         let since = self.clock.now() - self.settings.shift_secs();
         let spends = self.journal.offline_spends_since(since)?;
         let local_guest: i64 = self
@@ -459,44 +655,63 @@ impl ServerBackend {
             room = room.min(Kopecks(self.settings.offline_spend_per_shift - all_used));
         }
         // Never more than the guest had when last seen.
-        let known = self.cards.get(&guest).map(|c| c.available).unwrap_or(Kopecks::ZERO);
-        Ok(room.min(known - Kopecks(local_guest)).max(Kopecks::ZERO))
+        Ok(room.min(card.available - Kopecks(local_guest)).max(Kopecks::ZERO))
     }
 
-    /// A quote made by the till while offline: the last programme rules it saw, the caps as the
-    /// available limit. None without a card and rules seen earlier.
-    fn offline_quote(&self, guest: GuestId, check: &CheckInfo) -> Result<Option<SpendQuote>, LoyaltyError> {
-        let (Some(card), Some(seen)) = (
-            self.cards.get(&guest),
-            self.quotes.get(&guest).or_else(|| self.quotes.values().next()),
-        ) else {
+    /// The guest's card as last seen: this run's, else the cache's.
+    fn known_card(&self, guest: GuestId) -> Result<Option<GuestCard>, LoyaltyError> {
+        match self.cards.get(&guest) {
+            Some(card) => Ok(Some(card.clone())),
+            None => self.cache.card(guest, self.clock.now()),
+        }
+    }
+
+    /// The till's quote while offline; None without a card seen earlier.
+    fn quote_offline(&self, guest: GuestId, check: &CheckInfo) -> Result<Option<SpendQuote>, LoyaltyError> {
+        let Some(card) = self.known_card(guest)? else {
             return Ok(None);
         };
-        let room = self.offline_room(guest)?;
-        let amount_due = check.subtotal - check.subtotal.percent_floor(card.group.discount_bp);
-        let limits = vec![
-            crate::domain::SpendLimit {
-                kind: crate::domain::SpendLimitKind::Available,
-                amount: room,
-            },
-            crate::domain::SpendLimit {
-                kind: crate::domain::SpendLimitKind::CheckPercent,
-                amount: amount_due.percent_floor(seen.max_check_bp),
-            },
-            crate::domain::SpendLimit {
-                kind: crate::domain::SpendLimitKind::AmountDue,
-                amount: amount_due,
-            },
-        ];
-        let smallest = limits.iter().map(|l| l.amount).fold(amount_due, Kopecks::min);
-        Ok(Some(SpendQuote {
-            amount_due,
-            max_spend: smallest.floor_to_step(seen.spend_step).max(Kopecks::ZERO),
-            limits,
-            max_check_bp: seen.max_check_bp,
-            spend_step: seen.spend_step,
-            accrual_bp: card.group.accrual_bp,
-        }))
+        let room = self.offline_room(guest, &card)?;
+        Ok(Some(offline_quote(&card, self.rules, room, check, Kopecks::ZERO)?.0))
+    }
+
+    /// A card the server just gave: kept for the offline paths.
+    fn remember_card(&mut self, card: &GuestCard, scan: Option<&ScanEvent>) {
+        if let Err(error) = self.cache.remember(card, scan, self.clock.now()) {
+            tracing::warn!(%error, "the guest cache could not be written");
+        }
+        self.cards.insert(card.guest_id, card.clone());
+    }
+
+    /// A provisional receipt for a check the till closed without the server: the offline quote's
+    /// accrual, and the balance the guest will have once the server books it.
+    fn provisional_receipt(
+        &mut self,
+        guest: GuestId,
+        spent: Kopecks,
+        check: &CheckInfo,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        let accrued = match self.known_card(guest)? {
+            Some(card) => offline_quote(&card, self.rules, Kopecks::ZERO, check, spent)?.1,
+            None => Kopecks::ZERO,
+        };
+        let balance_after = match self.cards.get_mut(&guest) {
+            Some(card) => {
+                card.balance = card.balance - spent + accrued;
+                card.available = card.available - spent + accrued;
+                card.balance
+            }
+            None => Kopecks::ZERO,
+        };
+        if let Some(card) = self.cards.get(&guest).cloned() {
+            self.remember_card(&card, None);
+        }
+        Ok(PaymentReceipt {
+            spent,
+            accrued,
+            balance_after,
+            new_group: None,
+        })
     }
 
     /// A hold granted by the till itself, within the offline caps.
@@ -507,7 +722,7 @@ impl ServerBackend {
         check: &CheckInfo,
     ) -> Result<HoldReceipt, LoyaltyError> {
         let max = self
-            .offline_quote(guest, check)?
+            .quote_offline(guest, check)?
             .map(|q| q.max_spend)
             .unwrap_or(Kopecks::ZERO);
         if amount <= Kopecks::ZERO {
@@ -547,38 +762,56 @@ impl ServerBackend {
         if spent > held {
             return Err(LoyaltyError::CommitOverHold { requested: spent, held });
         }
-        let body = json!({ "op_id": op_id, "guest_id": guest, "spent": spent, "check": check_json(check) });
+        let body = wire::OfflinePaymentRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            spent: spent.into(),
+            check: check.into(),
+            check_time: Some(self.check_time_of(op_id)?),
+        };
         // Recorded before the hold is forgotten: the caps count it from the journal from now on.
-        let sent = self.write::<PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None);
+        if self.link != ServerLink::Online {
+            let queued = self.queue(op_id, OFFLINE_PATH, &body);
+            self.local_holds.remove(&hold);
+            queued?;
+            return self.provisional_receipt(guest, spent, check);
+        }
+        let sent = self.write::<wire::PaymentReceipt>(op_id, OpKind::Commit, OFFLINE_PATH, &body, None);
         self.local_holds.remove(&hold);
         match sent? {
-            Sent::Ok(receipt) => Ok(receipt),
+            Sent::Ok(receipt) => Ok(receipt.into()),
             Sent::Refused(error) => Err(error),
-            Sent::InDoubt(reason) => {
-                self.went_offline(reason);
-                let accrual_bp = self.cards.get(&guest).map(|c| c.group.accrual_bp).unwrap_or(0);
-                let due = check.subtotal
-                    - check
-                        .subtotal
-                        .percent_floor(self.cards.get(&guest).map(|c| c.group.discount_bp).unwrap_or(0));
-                let accrued = due.saturating_sub(spent).percent_floor(accrual_bp);
-                let card = self.cards.get_mut(&guest);
-                let balance_after = match card {
-                    Some(card) => {
-                        card.balance = card.balance - spent + accrued;
-                        card.available = card.available - spent + accrued;
-                        card.balance
-                    }
-                    None => Kopecks::ZERO,
-                };
-                Ok(PaymentReceipt {
-                    spent,
-                    accrued,
-                    balance_after,
-                    new_group: None,
-                })
+            Sent::InDoubt(trouble) => {
+                self.went_offline(trouble);
+                self.provisional_receipt(guest, spent, check)
             }
         }
+    }
+
+    /// The check's time of payment `op_id`: now, or the time first journalled when the workflow
+    /// repeats the payment (the same operation must carry the same body).
+    fn check_time_of(&self, op_id: &str) -> Result<crate::domain::UnixSeconds, LoyaltyError> {
+        let first = self.journal.get(op_id)?.and_then(|entry| {
+            serde_json::from_str::<serde_json::Value>(&entry.body)
+                .ok()
+                .and_then(|body| body["check_time"].as_i64())
+        });
+        Ok(first.unwrap_or_else(|| self.clock.now()))
+    }
+
+    /// Journals a payment without sending it (the server is away): the probe sends it later.
+    fn queue(&mut self, op_id: &str, path: &str, body: &impl Serialize) -> Result<(), LoyaltyError> {
+        let body = to_body(body)?;
+        match self.journal.get(op_id)? {
+            Some(first) if first.body != body => return Err(LoyaltyError::OperationIdConflict),
+            Some(_) => {}
+            None => self
+                .journal
+                .record(op_id, OpKind::Commit, path, &body, None, self.clock.now())?,
+        }
+        self.in_doubt = true;
+        tracing::info!(op = %op_id, "offline: the payment is queued and sent once the server answers");
+        Ok(())
     }
 }
 
@@ -590,18 +823,22 @@ fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Sent<String> 
     let response = match result {
         Ok(response) => response,
         // reqwest's errors name the URL, never the token or the body.
-        Err(error) => return Sent::InDoubt(error.to_string()),
+        Err(error) if error.is_connect() => return Sent::InDoubt(Trouble::NotSent(error.to_string())),
+        Err(error) => return Sent::InDoubt(Trouble::Unreachable(error.to_string())),
     };
     let status = response.status();
     let text = match response.text() {
         Ok(text) => text,
-        Err(error) => return Sent::InDoubt(error.to_string()),
+        Err(error) => return Sent::InDoubt(Trouble::Unreachable(error.to_string())),
     };
     if status.is_success() {
         return Sent::Ok(text);
     }
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Sent::InDoubt(Trouble::TokenRefused);
+    }
     if status.is_server_error() {
-        return Sent::InDoubt(format!("the server failed: {status}"));
+        return Sent::InDoubt(Trouble::Unreachable(format!("the server failed: {status}")));
     }
     match serde_json::from_str::<ErrorBody>(&text) {
         Ok(ErrorBody {
@@ -612,51 +849,142 @@ fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Sent<String> 
     }
 }
 
-fn check_json(check: &CheckInfo) -> Value {
-    json!({ "subtotal": check.subtotal, "gift_codes": check.gift_codes })
+/// A request body as sent and journalled.
+fn to_body(body: &impl Serialize) -> Result<String, LoyaltyError> {
+    serde_json::to_string(body).map_err(|e| LoyaltyError::Storage(format!("the request could not be written: {e}")))
+}
+
+/// What the server says about the check time a payment carried (see `check_time` in the API).
+#[derive(serde::Deserialize)]
+struct CheckTimeNote {
+    check_time: Option<String>,
+    booked_at: Option<crate::domain::UnixSeconds>,
+}
+
+/// The till's own figures while the server is away, by the server's own rules
+/// ([`crate::loyalty::rules`]) applied to the cached group and programme: the quote, with `room`
+/// (what the owner's offline caps still allow, never more than the guest last had) as the
+/// available balance, and the accrual of a check paying `spent` with bonuses. Without the
+/// programme rules seen once, nothing may be spent.
+pub fn offline_quote(
+    card: &GuestCard,
+    rules: Option<SpendRules>,
+    room: Kopecks,
+    check: &CheckInfo,
+    spent: Kopecks,
+) -> Result<(SpendQuote, Kopecks), LoyaltyError> {
+    use crate::loyalty::rules::{self, Group, GuestSnapshot, NewGroup, ProgramSettings};
+    let spend_rules = rules.unwrap_or(SpendRules {
+        max_check_bp: 0,
+        spend_step: Kopecks(1),
+    });
+    let snapshot = GuestSnapshot {
+        guest: card.guest_id,
+        org: String::new(),
+        balance: card.balance,
+        available: room.max(Kopecks::ZERO),
+        group: Group {
+            id: card.group.id,
+            rules: NewGroup {
+                name: card.group.name.clone(),
+                rank: 0,
+                discount_bp: card.group.discount_bp,
+                accrual_bp: card.group.accrual_bp,
+                spend_threshold: Kopecks::ZERO,
+                never_downgrade: false,
+                daily_ops_limit: 0,
+                daily_spend_limit: Kopecks::ZERO,
+            },
+        },
+        program: ProgramSettings {
+            name: String::new(),
+            max_check_bp: spend_rules.max_check_bp,
+            spend_step: spend_rules.spend_step,
+            hold_ttl_secs: 0,
+            group_period_days: 0,
+            utc_offset_minutes: 0,
+        },
+    };
+    let quote = rules::quote(&snapshot, check.subtotal, None)?;
+    let accrued = rules::payment(&snapshot, spent, check.subtotal, Kopecks::ZERO, &[])?.accrued;
+    Ok((quote, accrued))
 }
 
 impl LoyaltyBackend for ServerBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Server {
             url: self.url.clone(),
-            online: !self.offline,
+            link: self.link,
         }
     }
 
     fn identify(&mut self, scan: &ScanEvent) -> Result<Identification, LoyaltyError> {
-        self.ready()?;
-        let found: Identification = self.post_read(
-            "/api/v1/identify",
-            &json!({ "kind": scan.kind, "payload": scan.payload }),
-        )?;
-        self.cards.insert(found.card.guest_id, found.card.clone());
-        Ok(found)
+        let answer = self.ready().and_then(|()| {
+            self.post_read::<wire::Identification>(
+                "/api/v1/identify",
+                &wire::IdentifyRequest {
+                    kind: scan.kind.into(),
+                    payload: scan.payload.clone(),
+                },
+            )
+            .map(Identification::from)
+        });
+        match answer {
+            Ok(found) => {
+                self.remember_card(&found.card, Some(scan));
+                Ok(found)
+            }
+            // Offline: a guest identified here recently is found again; a gift needs the server.
+            Err(error) if is_away(&error) => match self.cache.find(scan, self.clock.now())? {
+                Some(card) => {
+                    tracing::info!(
+                        guest = card.guest_id,
+                        "offline: the guest is identified from the till's cache"
+                    );
+                    self.cards.insert(card.guest_id, card.clone());
+                    Ok(Identification { card, gift: None })
+                }
+                None if self.link == ServerLink::TokenRefused => Err(error),
+                None => Err(LoyaltyError::ServerAway(AwayReason::GuestNotCached)),
+            },
+            Err(error) => Err(error),
+        }
     }
 
     fn guest_card(&mut self, guest: GuestId) -> Result<GuestCard, LoyaltyError> {
         self.ready()?;
-        let card: GuestCard = self.get(&format!("/api/v1/guests/{guest}"))?;
-        self.cards.insert(guest, card.clone());
+        let card: GuestCard = self
+            .get::<wire::CardAnswer>(&format!("/api/v1/guests/{guest}"))?
+            .card
+            .into();
+        self.remember_card(&card, None);
         Ok(card)
     }
 
     fn calculate(&mut self, guest: GuestId, check: &CheckInfo) -> Result<SpendQuote, LoyaltyError> {
         let answer = self.ready().and_then(|()| {
-            self.post_read::<SpendQuote>(
+            self.post_read::<wire::Quote>(
                 &format!("/api/v1/guests/{guest}/calculate"),
-                &json!({ "check": check_json(check) }),
+                &wire::CalculateRequest { check: check.into() },
             )
+            .map(SpendQuote::from)
         });
         match answer {
             Ok(quote) => {
-                self.quotes.insert(guest, quote.clone());
+                let rules = SpendRules {
+                    max_check_bp: quote.max_check_bp,
+                    spend_step: quote.spend_step,
+                };
+                if self.rules != Some(rules) {
+                    self.rules = Some(rules);
+                    if let Err(error) = self.cache.remember_rules(rules, self.clock.now()) {
+                        tracing::warn!(%error, "the programme rules could not be cached");
+                    }
+                }
                 Ok(quote)
             }
-            // Offline with the owner's permission: the till's own quote within the caps.
-            Err(LoyaltyError::Unavailable(reason)) if self.settings.offline_spending() => self
-                .offline_quote(guest, check)?
-                .ok_or(LoyaltyError::Unavailable(reason)),
+            // Offline: the till's own quote (spending only within the owner's caps).
+            Err(error) if is_away(&error) => self.quote_offline(guest, check)?.ok_or(error),
             Err(error) => Err(error),
         }
     }
@@ -668,21 +996,36 @@ impl LoyaltyBackend for ServerBackend {
         amount: Kopecks,
         check: &CheckInfo,
     ) -> Result<HoldReceipt, LoyaltyError> {
-        // Without the server there is no hold, unless the owner allows offline spending (capped).
+        // Without the server there is no hold, unless the owner allows offline spending (capped);
+        // refused here, before anything is journalled.
         let offline = self.settings.offline_spending();
         match self.ready() {
             Ok(()) => {}
-            Err(LoyaltyError::Unavailable(_)) if offline => return self.offline_hold(guest, amount, check),
+            Err(error) if is_away(&error) && offline => return self.offline_hold(guest, amount, check),
+            Err(error) if is_away(&error) => return Err(LoyaltyError::ServerAway(AwayReason::SpendingOff)),
             Err(error) => return Err(error),
         }
-        let body = json!({ "op_id": op_id, "guest_id": guest, "amount": amount, "check": check_json(check) });
-        match self.write(op_id, OpKind::Hold, "/api/v1/holds", &body, None)? {
+        let body = wire::HoldRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            amount: amount.into(),
+            check: check.into(),
+        };
+        match self.write::<wire::HoldReceipt>(op_id, OpKind::Hold, "/api/v1/holds", &body, None)? {
             // The hold sent is in doubt (the journal voids it later); the till grants its own.
-            Sent::InDoubt(reason) if offline => {
-                self.went_offline(reason);
+            Sent::InDoubt(trouble) if offline => {
+                self.went_offline(trouble);
                 self.offline_hold(guest, amount, check)
             }
-            sent => self.done(sent),
+            // It never reached the server: nothing is held, nothing is journalled to undo.
+            Sent::InDoubt(trouble) if trouble.nothing_done() => {
+                let error = self.went_offline(trouble);
+                Err(match error {
+                    LoyaltyError::Unavailable(_) => LoyaltyError::ServerAway(AwayReason::SpendingOff),
+                    other => other,
+                })
+            }
+            sent => self.done(sent).map(HoldReceipt::from),
         }
     }
 
@@ -700,36 +1043,33 @@ impl LoyaltyBackend for ServerBackend {
             return self.offline_commit(op_id, guest, local, spent, check);
         }
         let queueable = hold.is_none() && spent == Kopecks::ZERO;
-        match self.ready() {
-            Ok(()) => {}
-            Err(LoyaltyError::Unavailable(_)) if queueable => {}
-            Err(error) => return Err(error),
-        }
-        let body = json!({
-            "op_id": op_id, "guest_id": guest, "hold_id": hold, "spent": spent, "check": check_json(check)
-        });
-        match self.write::<PaymentReceipt>(op_id, OpKind::Commit, "/api/v1/payments", &body, hold)? {
-            Sent::Ok(receipt) => Ok(receipt),
-            Sent::Refused(error) => Err(error),
-            Sent::InDoubt(reason) if queueable => {
-                self.went_offline(reason);
-                tracing::info!(op = %op_id, "offline: the accrual is queued and sent later");
-                // A provisional receipt from the last quote; the server's is in the journal later.
-                let accrued = self
-                    .quotes
-                    .get(&guest)
-                    .filter(|q| q.amount_due <= check.subtotal)
-                    .map(|q| q.accrual_for(Kopecks::ZERO))
-                    .unwrap_or(Kopecks::ZERO);
-                let balance = self.cards.get(&guest).map(|c| c.balance).unwrap_or(Kopecks::ZERO);
-                Ok(PaymentReceipt {
-                    spent: Kopecks::ZERO,
-                    accrued,
-                    balance_after: balance + accrued,
-                    new_group: None,
-                })
+        // The check's own time travels with it: a queued accrual is booked when the check was
+        // closed, not when the server comes back.
+        let body = wire::PaymentRequest {
+            op_id: op_id.to_string(),
+            guest_id: guest,
+            hold_id: hold,
+            spent: spent.into(),
+            check: check.into(),
+            check_time: Some(self.check_time_of(op_id)?),
+        };
+        let sent = match self.ready() {
+            Ok(()) => self.write::<wire::PaymentReceipt>(op_id, OpKind::Commit, "/api/v1/payments", &body, hold)?,
+            Err(error) if is_away(&error) && queueable => {
+                self.queue(op_id, "/api/v1/payments", &body)?;
+                return self.provisional_receipt(guest, Kopecks::ZERO, check);
             }
-            Sent::InDoubt(reason) => Err(self.went_offline(reason)),
+            Err(error) => return Err(error),
+        };
+        match sent {
+            Sent::Ok(receipt) => Ok(receipt.into()),
+            Sent::Refused(error) => Err(error),
+            Sent::InDoubt(trouble) if queueable => {
+                self.went_offline(trouble);
+                tracing::info!(op = %op_id, "offline: the accrual is queued and sent later");
+                self.provisional_receipt(guest, Kopecks::ZERO, check)
+            }
+            Sent::InDoubt(trouble) => Err(self.went_offline(trouble)),
         }
     }
 
@@ -738,20 +1078,22 @@ impl LoyaltyBackend for ServerBackend {
             return Ok(()); // The till's own offline hold: nothing reached the server.
         }
         // Recorded even when the server is away: the journal finishes the release later.
-        let body = json!({ "op_id": op_id });
+        let body = wire::VoidRequest {
+            op_id: op_id.to_string(),
+        };
         let path = format!("/api/v1/holds/{hold}/void");
         if self.in_doubt {
             self.journal.record(
                 op_id,
                 OpKind::Void,
                 &path,
-                &body.to_string(),
+                &to_body(&body)?,
                 Some(hold),
                 self.clock.now(),
             )?;
             return self.resolve(!self.swept);
         }
-        let sent = self.write::<Value>(op_id, OpKind::Void, &path, &body, Some(hold))?;
+        let sent = self.write::<wire::VoidAnswer>(op_id, OpKind::Void, &path, &body, Some(hold))?;
         match sent {
             Sent::Refused(LoyaltyError::HoldNotOpen { status }) if status == "committed" => {
                 // Settled by the void path of the journal (refund of a commit in doubt).
@@ -770,6 +1112,16 @@ impl LoyaltyBackend for ServerBackend {
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
         self.ready()?;
-        self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))
+        let history: Vec<wire::HistoryEntry> = self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))?;
+        Ok(history.into_iter().map(Into::into).collect())
+    }
+
+    fn probe(&mut self) -> Option<Duration> {
+        Some(ServerBackend::probe(self))
+    }
+
+    /// Still pending in the journal: the server has not booked it yet.
+    fn is_provisional(&self, op_id: &str) -> bool {
+        matches!(self.journal.get(op_id), Ok(Some(entry)) if entry.state == OpState::Pending)
     }
 }

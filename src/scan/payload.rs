@@ -11,7 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::fmt;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 const GUEST_VERSION: &str = "GMB1";
 const GIFT_VERSION: &str = "GMB1G";
@@ -218,7 +218,7 @@ fn signed(secret: &[u8], signed_text: String) -> String {
 /// HMAC-SHA256 keyed with a secret of any length. The key block is derived as RFC 2104 says
 /// (longer keys hashed, shorter ones zero-padded) so that the infallible `new` can be used
 /// instead of `new_from_slice`, whose error cannot happen for HMAC but would need handling.
-fn keyed_mac(secret: &[u8]) -> HmacSha256 {
+pub(crate) fn keyed_mac(secret: &[u8]) -> HmacSha256 {
     let mut key = Key::<HmacSha256>::default();
     if secret.len() <= key.len() {
         key[..secret.len()].copy_from_slice(secret);

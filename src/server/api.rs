@@ -1,32 +1,31 @@
 //! The versioned REST API: JSON in and out, one handler per operation, every error a JSON body
-//! with a reason. Amounts are integers in kopecks, at most 2^53 − 1 so that every JSON reader
-//! keeps them exact.
+//! with a reason. The bodies are the wire types of [`crate::wire`]; amounts are integers in
+//! kopecks, at most 2^53 − 1 so that every JSON reader keeps them exact.
 
 use super::store::{Caller, Store, token_hash, valid_name};
-use crate::domain::{CheckInfo, GuestId, HoldId, LoyaltyError, MAX_CODE_LEN, ScanKind, UnixSeconds};
+use crate::domain::{CheckInfo, LoyaltyError, UnixSeconds};
 use crate::mask::mask_code;
 use crate::money::Kopecks;
+use crate::wire::{self, Amount, ErrorBody, MAX_GIFT_CODES, MAX_OP_ID_LEN};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+pub use crate::wire::MAX_AMOUNT;
 
 /// Requests are small; anything bigger is refused before it is read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How much of a too-large body is read and dropped before answering.
 const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-/// The largest amount JSON carries exactly everywhere (JavaScript's safe integers).
-pub const MAX_AMOUNT: i64 = (1 << 53) - 1;
-pub const MAX_OP_ID_LEN: usize = 64;
-const MAX_GIFT_CODES: usize = 32;
-const MAX_HISTORY: usize = 500;
 /// How long a looked-up token is trusted without asking the store again.
 const TOKEN_CACHE: Duration = Duration::from_secs(30);
 
@@ -42,10 +41,17 @@ pub fn system_clock() -> ServerClock {
     })
 }
 
+/// How far ahead of the server's clock a check time may be (a till's clock running fast).
+pub const CHECK_TIME_AHEAD_SECS: i64 = 300;
+/// How old a check time the server books at by default (`--max-check-age-hours`).
+pub const DEFAULT_MAX_CHECK_AGE_SECS: i64 = 72 * 3_600;
+
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<Store>,
     pub clock: ServerClock,
+    /// A payment's `check_time` older than this is booked at the server's time instead.
+    pub max_check_age_secs: i64,
     /// Token hashes already looked up, kept for [`TOKEN_CACHE`]: a replaced token stops working
     /// within that time.
     callers: Arc<RwLock<HashMap<String, (Caller, Instant)>>>,
@@ -56,6 +62,7 @@ impl App {
         App {
             store,
             clock,
+            max_check_age_secs: DEFAULT_MAX_CHECK_AGE_SECS,
             callers: Arc::new(RwLock::new(HashMap::new())),
         }
     }
@@ -63,25 +70,95 @@ impl App {
     fn now(&self) -> UnixSeconds {
         (self.clock)()
     }
+
+    /// The time a payment without a hold is booked at: the check's own time within the bounds,
+    /// else now.
+    fn booking_time(&self, check_time: Option<UnixSeconds>) -> (UnixSeconds, wire::CheckTimeUse) {
+        let now = self.now();
+        match check_time {
+            None => (now, wire::CheckTimeUse::Absent),
+            Some(at) if at > now + CHECK_TIME_AHEAD_SECS => (now, wire::CheckTimeUse::InFuture),
+            Some(at) if at < now - self.max_check_age_secs => (now, wire::CheckTimeUse::TooOld),
+            Some(at) => (at.min(now), wire::CheckTimeUse::Used),
+        }
+    }
+}
+
+/// A payment's receipt with the time it was booked at and why; logged when out of bounds.
+fn paid(
+    caller: &Caller,
+    op: &str,
+    receipt: crate::domain::PaymentReceipt,
+    (booked_at, check_time): (UnixSeconds, wire::CheckTimeUse),
+) -> ApiResult<wire::PaymentReceipt> {
+    if matches!(check_time, wire::CheckTimeUse::TooOld | wire::CheckTimeUse::InFuture) {
+        tracing::warn!(till = %caller.till, op = %op, ?check_time, booked_at,
+            "a payment's check time is out of bounds: booked at the server's time");
+    }
+    let mut answer = wire::PaymentReceipt::from(receipt);
+    answer.booked_at = Some(booked_at);
+    answer.check_time = Some(check_time);
+    Ok(axum::Json(answer))
+}
+
+/// The routes, each written down as it is added, so that a test holds the list against the
+/// OpenAPI document.
+pub struct Routes {
+    router: Router<App>,
+    served: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Routes {
+        Routes {
+            router: Router::new(),
+            served: Vec::new(),
+        }
+    }
+
+    fn get<H: Handler<T, App>, T: 'static>(mut self, path: &'static str, handler: H) -> Routes {
+        self.router = self.router.route(path, axum::routing::get(handler));
+        self.served.push((Method::GET, path));
+        self
+    }
+
+    fn post<H: Handler<T, App>, T: 'static>(mut self, path: &'static str, handler: H) -> Routes {
+        self.router = self.router.route(path, axum::routing::post(handler));
+        self.served.push((Method::POST, path));
+        self
+    }
+
+    /// Every (method, path) the router serves.
+    pub fn served(&self) -> &[(Method, &'static str)] {
+        &self.served
+    }
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/api/v1/openapi.json", openapi)
+        .get("/api/v1/health", health)
+        .get("/api/v1/till", till)
+        .post("/api/v1/identify", identify)
+        .get("/api/v1/guests/{guest}", guest_card)
+        .post("/api/v1/guests/{guest}/calculate", calculate)
+        .get("/api/v1/guests/{guest}/holds", open_holds)
+        .post("/api/v1/guests/{guest}/holds/reset", reset_holds)
+        .get("/api/v1/guests/{guest}/history", history)
+        .post("/api/v1/holds", hold)
+        .post("/api/v1/holds/{hold}/void", void)
+        .post("/api/v1/payments", commit)
+        .post("/api/v1/accruals", accrue)
+        .post("/api/v1/offline-payments", offline_payment)
+        .post("/api/v1/refunds", refund)
 }
 
 pub fn router(app: App) -> Router {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/identify", post(identify))
-        .route("/api/v1/guests/{guest}", get(guest_card))
-        .route("/api/v1/guests/{guest}/calculate", post(calculate))
-        .route("/api/v1/guests/{guest}/holds", get(open_holds))
-        .route("/api/v1/guests/{guest}/holds/reset", post(reset_holds))
-        .route("/api/v1/guests/{guest}/history", get(history))
-        .route("/api/v1/holds", post(hold))
-        .route("/api/v1/holds/{hold}/void", post(void))
-        .route("/api/v1/payments", post(commit))
-        .route("/api/v1/accruals", post(accrue))
-        .route("/api/v1/offline-payments", post(offline_payment))
-        .route("/api/v1/refunds", post(refund))
+    routes()
+        .router
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(errors_as_json))
         .with_state(app)
 }
 
@@ -96,18 +173,14 @@ pub struct ApiError {
     ledger: Option<LoyaltyError>,
 }
 
-#[derive(Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: String,
-    pub reason: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ledger: Option<LoyaltyError>,
-}
-
 impl ApiError {
     fn bad(code: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, reason)
+    }
+
+    fn new(status: StatusCode, code: &'static str, reason: impl Into<String>) -> ApiError {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
+            status,
             code,
             reason: reason.into(),
             ledger: None,
@@ -115,12 +188,18 @@ impl ApiError {
     }
 
     fn unauthorized() -> ApiError {
-        ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            reason: "a till token is required: Authorization: Bearer <token>".to_string(),
-            ledger: None,
-        }
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a till token is required: Authorization: Bearer <token>",
+        )
+    }
+
+    fn invalid_amount(field: &str) -> ApiError {
+        ApiError::bad(
+            "invalid_amount",
+            format!("{field}: amounts are whole kopecks from 0 to {MAX_AMOUNT}"),
+        )
     }
 }
 
@@ -140,11 +219,16 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::CommitOverHold { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "commit_over_hold"),
             LoyaltyError::RefundOverPayment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refund_over_payment"),
             LoyaltyError::OperationIdConflict => (StatusCode::CONFLICT, "operation_id_conflict"),
+            LoyaltyError::OutOfRange(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            // Made by a till about its server; the server never returns it.
+            LoyaltyError::ServerAway(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         if status.is_server_error() {
+            // The store's own words (a database's error text, a path) stay in the log.
             tracing::error!(%error, "request failed");
+            return ApiError::new(status, code, "the server could not complete the request; try again");
         }
         ApiError {
             status,
@@ -169,151 +253,117 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<axum::Json<T>, ApiError>;
 
 async fn not_found() -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: "not_found",
-        reason: "no such endpoint; see /api/v1/openapi.json".to_string(),
-        ledger: None,
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /api/v1/openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take this method; see /api/v1/openapi.json",
+    )
+}
+
+/// The last guard: an error answer made outside our handlers (an extractor's or the framework's
+/// plain-text refusal) becomes a JSON body too. Its text is not passed on, only its status.
+async fn errors_as_json(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
     }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "server_error",
+        _ => "bad_request",
+    };
+    let reason = status.canonical_reason().unwrap_or("refused").to_lowercase();
+    ApiError::new(status, code, reason).into_response()
 }
 
 // ----- Input -----
 
-/// An amount in kopecks as JSON carries it: a whole number from 0 to 2^53 − 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Amount(pub Kopecks);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
-        let value = serde_json::Number::deserialize(deserializer)?;
-        let refuse = || serde::de::Error::custom("amounts are whole kopecks from 0 to 9007199254740991");
-        let n = value.as_u64().ok_or_else(refuse)?;
-        if n > MAX_AMOUNT as u64 {
-            return Err(refuse());
-        }
-        Ok(Amount(Kopecks(n as i64)))
+/// The check of a request, its amount and gift codes checked.
+fn check_info(check: &wire::Check) -> Result<CheckInfo, ApiError> {
+    if check.gift_codes.len() > MAX_GIFT_CODES {
+        return Err(ApiError::bad(
+            "too_many_gift_codes",
+            format!("at most {MAX_GIFT_CODES} gift codes"),
+        ));
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckBody {
-    pub subtotal: Amount,
-    #[serde(default)]
-    pub gift_codes: Vec<String>,
-}
-
-impl CheckBody {
-    fn check(&self) -> Result<CheckInfo, ApiError> {
-        if self.gift_codes.len() > MAX_GIFT_CODES {
-            return Err(ApiError::bad(
-                "too_many_gift_codes",
-                format!("at most {MAX_GIFT_CODES} gift codes"),
-            ));
-        }
-        if self
-            .gift_codes
-            .iter()
-            .any(|c| c.is_empty() || c.chars().count() > MAX_CODE_LEN)
-        {
-            return Err(ApiError::bad(
-                "bad_gift_code",
-                format!("gift codes are 1 to {MAX_CODE_LEN} characters"),
-            ));
-        }
-        Ok(CheckInfo {
-            subtotal: self.subtotal.0,
-            gift_codes: self.gift_codes.clone(),
-        })
+    for code in &check.gift_codes {
+        plain_text(code, "gift code")?;
     }
+    if check
+        .gift_codes
+        .iter()
+        .any(|c| c.is_empty() || c.chars().count() > crate::domain::MAX_CODE_LEN)
+    {
+        return Err(ApiError::bad(
+            "bad_gift_code",
+            format!("gift codes are 1 to {} characters", crate::domain::MAX_CODE_LEN),
+        ));
+    }
+    Ok(CheckInfo {
+        subtotal: kopecks(&check.subtotal, "check.subtotal")?,
+        gift_codes: check.gift_codes.clone(),
+    })
+}
+
+fn kopecks(amount: &Amount, field: &str) -> Result<Kopecks, ApiError> {
+    amount.kopecks().ok_or_else(|| ApiError::invalid_amount(field))
+}
+
+/// Codes are printable text: a control character (NUL included, which PostgreSQL cannot store)
+/// is refused here, before any store sees it.
+fn plain_text(text: &str, what: &str) -> Result<(), ApiError> {
+    if text.chars().any(char::is_control) {
+        return Err(ApiError::bad(
+            "control_character",
+            format!("the {what} contains a control character"),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IdentifyBody {
-    kind: ScanKind,
-    payload: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CalculateBody {
-    check: CheckBody,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HoldBody {
-    op_id: String,
-    guest_id: GuestId,
-    amount: Amount,
-    check: CheckBody,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommitBody {
-    op_id: String,
-    guest_id: GuestId,
-    hold_id: Option<HoldId>,
-    spent: Amount,
-    check: CheckBody,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccrueBody {
-    op_id: String,
-    guest_id: GuestId,
-    check: CheckBody,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OfflineBody {
-    op_id: String,
-    guest_id: GuestId,
-    /// What the till debited offline; the server takes what the guest still has.
-    spent: Amount,
-    check: CheckBody,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VoidBody {
-    op_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefundBody {
-    op_id: String,
-    /// The operation id the payment (or accrual) was made with.
-    payment_op_id: String,
-    /// The till that made the payment; this till when absent.
-    #[serde(default)]
-    payment_till: Option<String>,
-    /// The part of the amount due returned; everything not yet returned when absent.
-    #[serde(default)]
-    amount: Option<Amount>,
-}
-
-#[derive(Deserialize)]
-struct HistoryQuery {
+pub(super) struct HistoryQuery {
     limit: Option<usize>,
 }
 
-/// Reads the body (at most [`MAX_BODY_BYTES`]) and parses it as `T`. A body that is too large is
-/// read on and dropped (up to [`DRAIN_BYTES`]) before the 413, so that the client, still
-/// sending, gets the answer instead of a reset connection.
-async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+/// Reads a JSON body (declared `application/json`, at most [`MAX_BODY_BYTES`]) and parses it as
+/// `T`. A body that is too large is read on and dropped (up to [`DRAIN_BYTES`]) before the 413,
+/// so that the client, still sending, gets the answer instead of a reset connection.
+async fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
     use http_body_util::BodyExt;
+    let declared_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !declared_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON: Content-Type: application/json",
+        ));
+    }
     let mut body = body;
     let mut bytes = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad("bad_body", format!("the body could not be read: {e}")))?;
+        let frame = frame.map_err(|_| ApiError::bad("bad_body", "the body could not be read"))?;
         if let Ok(data) = frame.into_data() {
             seen += data.len();
             if seen <= MAX_BODY_BYTES {
@@ -324,17 +374,41 @@ async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
         }
     }
     if seen > MAX_BODY_BYTES {
-        return Err(ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "body_too_large",
-            reason: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-            ledger: None,
-        });
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        // serde_json names the field and position, never the values.
-        ApiError::bad("malformed_json", format!("the body is not a valid request: {e}"))
-    })
+    serde_json::from_slice(&bytes).map_err(|e| refused_body(&e))
+}
+
+/// Why a body was not a request, without quoting it: serde's messages can repeat a value
+/// (a phone number sent as a number, say), and values are never echoed.
+fn refused_body(error: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let message = error.to_string();
+    let at = format!("line {}, column {}", error.line(), error.column());
+    // serde_json refuses a number beyond f64's range while parsing, before any type sees it.
+    if message.starts_with("number out of range") {
+        return ApiError::bad(
+            "invalid_amount",
+            format!("a number is out of range ({at}): amounts are whole kopecks from 0 to {MAX_AMOUNT}"),
+        );
+    }
+    let reason = match error.classify() {
+        Category::Syntax | Category::Io => format!("the body is not JSON ({at})"),
+        Category::Eof => "the body ends too soon".to_string(),
+        Category::Data if message.starts_with("missing field") => {
+            let field = message.split(" at line").next().unwrap_or("missing field");
+            format!("{field} ({at})")
+        }
+        Category::Data if message.starts_with("unknown field") => {
+            format!("a field this request does not have ({at})")
+        }
+        Category::Data => format!("a value is of the wrong type or not one of the allowed ({at})"),
+    };
+    ApiError::bad("malformed_json", format!("the body is not a valid request: {reason}"))
 }
 
 fn op_id(id: &str) -> Result<&str, ApiError> {
@@ -350,9 +424,10 @@ fn op_id(id: &str) -> Result<&str, ApiError> {
     }
 }
 
-fn path_id(text: &str, what: &'static str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .ok()
+/// A positive id from the path; a segment that is not (a bad escape included) is a 400.
+fn path_id(path: Result<Path<String>, PathRejection>, what: &'static str) -> Result<i64, ApiError> {
+    path.ok()
+        .and_then(|Path(text)| text.parse::<i64>().ok())
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::bad("bad_id", format!("the {what} id must be a positive integer")))
 }
@@ -384,207 +459,365 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
 }
 
 // ----- Handlers -----
+//
+// Each handler's doc comment is its summary in the OpenAPI document; every operation also
+// answers errors as `ErrorBody` (added to the document in one place, `openapi.rs`).
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], super::openapi::DOCUMENT).into_response()
+/// This document
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "server",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json")))]
+pub(super) async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::openapi::document_json(),
+    )
+        .into_response()
 }
 
-async fn health(State(app): State<App>) -> ApiResult<serde_json::Value> {
-    Ok(axum::Json(serde_json::json!({ "status": "ok", "now": app.now() })))
+/// Liveness and the server's clock
+#[utoipa::path(get, path = "/api/v1/health", tag = "server",
+    responses((status = 200, description = "ok", body = wire::Health)))]
+pub(super) async fn health(State(app): State<App>) -> ApiResult<wire::Health> {
+    Ok(axum::Json(wire::Health {
+        status: "ok".to_string(),
+        now: app.now(),
+    }))
 }
 
-async fn identify(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<crate::domain::Identification> {
+/// The calling till and the server's clock: the tills' cheap probe (401 for a token the server refuses)
+#[utoipa::path(get, path = "/api/v1/till", tag = "server",
+    responses((status = 200, description = "the till", body = wire::TillAnswer)))]
+pub(super) async fn till(State(app): State<App>, headers: HeaderMap) -> ApiResult<wire::TillAnswer> {
     let caller = caller(&app, &headers).await?;
-    let request: IdentifyBody = json_body(body).await?;
+    Ok(axum::Json(wire::TillAnswer {
+        org: caller.org,
+        till: caller.till,
+        now: app.now(),
+    }))
+}
+
+/// Resolve a scanned or typed code (card, phone, app QR, gift code) to a guest card
+#[utoipa::path(post, path = "/api/v1/identify", tag = "guests", request_body = wire::IdentifyRequest,
+    responses((status = 200, description = "the guest, and the gift for a gift code", body = wire::Identification)))]
+pub(super) async fn identify(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<wire::Identification> {
+    let caller = caller(&app, &headers).await?;
+    let request: wire::IdentifyRequest = json_body(&headers, body).await?;
+    plain_text(&request.payload, "code")?;
     let result = app
         .store
-        .identify(&caller, &request.payload, request.kind, app.now())
+        .identify(&caller, &request.payload, request.kind.into(), app.now())
         .await;
     if let Err(error) = &result {
         tracing::info!(till = %caller.till, code = %mask_code(&request.payload), %error, "identify refused");
     }
-    Ok(axum::Json(result?))
+    Ok(axum::Json(result?.into()))
 }
 
-/// The guest card with the guest's gifts waiting (gift codes masked).
-#[derive(Serialize, Deserialize)]
-pub struct CardAnswer {
-    #[serde(flatten)]
-    pub card: crate::domain::GuestCard,
-    pub gifts: Vec<crate::domain::Gift>,
-}
-
-async fn guest_card(State(app): State<App>, headers: HeaderMap, Path(guest): Path<String>) -> ApiResult<CardAnswer> {
-    let caller = caller(&app, &headers).await?;
-    let guest = path_id(&guest, "guest")?;
-    let card = app.store.guest_card(&caller, guest, app.now()).await?;
-    let gifts = app.store.gifts(&caller, guest).await?;
-    Ok(axum::Json(CardAnswer { card, gifts }))
-}
-
-/// The quote and what the guest would earn: keeping every bonus, or spending the maximum.
-#[derive(Serialize, Deserialize)]
-pub struct CalculateAnswer {
-    #[serde(flatten)]
-    pub quote: crate::domain::SpendQuote,
-    pub accrual_if_kept: Kopecks,
-    pub accrual_if_max_spent: Kopecks,
-}
-
-async fn calculate(
+/// Guest card: balance, available, group, stamps, promotions, and the gifts waiting (codes masked)
+#[utoipa::path(get, path = "/api/v1/guests/{guest}", tag = "guests",
+    params(("guest" = i64, Path, description = "the guest's id, a positive integer")),
+    responses((status = 200, description = "the card", body = wire::CardAnswer)))]
+pub(super) async fn guest_card(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(guest): Path<String>,
-    body: Body,
-) -> ApiResult<CalculateAnswer> {
+    guest: Result<Path<String>, PathRejection>,
+) -> ApiResult<wire::CardAnswer> {
     let caller = caller(&app, &headers).await?;
-    let guest = path_id(&guest, "guest")?;
-    let request: CalculateBody = json_body(body).await?;
-    let quote = app
-        .store
-        .calculate(&caller, guest, &request.check.check()?, app.now())
-        .await?;
-    Ok(axum::Json(CalculateAnswer {
-        accrual_if_kept: quote.accrual_for(Kopecks::ZERO),
-        accrual_if_max_spent: quote.accrual_for(quote.max_spend),
-        quote,
+    let guest = path_id(guest, "guest")?;
+    let card = app.store.guest_card(&caller, guest, app.now()).await?;
+    let gifts = app.store.gifts(&caller, guest).await?;
+    Ok(axum::Json(wire::CardAnswer {
+        card: card.into(),
+        gifts: gifts.into_iter().map(Into::into).collect(),
     }))
 }
 
-async fn hold(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<crate::domain::HoldReceipt> {
+/// The most the guest may spend on this check, every limit, and the accrual preview
+#[utoipa::path(post, path = "/api/v1/guests/{guest}/calculate", tag = "payments",
+    params(("guest" = i64, Path, description = "the guest's id")),
+    request_body = wire::CalculateRequest,
+    responses((status = 200, description = "the quote", body = wire::Quote)))]
+pub(super) async fn calculate(
+    State(app): State<App>,
+    headers: HeaderMap,
+    guest: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> ApiResult<wire::Quote> {
     let caller = caller(&app, &headers).await?;
-    let request: HoldBody = json_body(body).await?;
-    let op = op_id(&request.op_id)?;
-    let check = request.check.check()?;
-    let receipt = app
-        .store
-        .hold(&caller, op, request.guest_id, request.amount.0, &check, app.now())
-        .await?;
-    Ok(axum::Json(receipt))
+    let guest = path_id(guest, "guest")?;
+    let request: wire::CalculateRequest = json_body(&headers, body).await?;
+    let check = check_info(&request.check)?;
+    let quote = app.store.calculate(&caller, guest, &check, app.now()).await?;
+    Ok(axum::Json(quote.into()))
 }
 
-async fn commit(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<crate::domain::PaymentReceipt> {
+/// Reserve bonuses for a payment (first phase); expires after the programme's hold time
+#[utoipa::path(post, path = "/api/v1/holds", tag = "payments", request_body = wire::HoldRequest,
+    responses((status = 200, description = "the hold", body = wire::HoldReceipt)))]
+pub(super) async fn hold(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<wire::HoldReceipt> {
     let caller = caller(&app, &headers).await?;
-    let request: CommitBody = json_body(body).await?;
+    let request: wire::HoldRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
-    let check = request.check.check()?;
+    let amount = kopecks(&request.amount, "amount")?;
+    let check = check_info(&request.check)?;
     let receipt = app
         .store
-        .commit(
-            &caller,
-            op,
-            request.guest_id,
-            request.hold_id,
-            request.spent.0,
-            &check,
-            app.now(),
-        )
+        .hold(&caller, op, request.guest_id, amount, &check, app.now())
         .await?;
-    Ok(axum::Json(receipt))
+    Ok(axum::Json(receipt.into()))
 }
 
-/// A paid check without bonuses: the accrual (also what an offline till sends later).
-async fn accrue(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<crate::domain::PaymentReceipt> {
+/// Close a paid check: commit the hold (possibly for less), accrue on the rest, redeem gifts, add stamps
+#[utoipa::path(post, path = "/api/v1/payments", tag = "payments", request_body = wire::PaymentRequest,
+    responses((status = 200, description = "the receipt", body = wire::PaymentReceipt)))]
+pub(super) async fn commit(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<wire::PaymentReceipt> {
     let caller = caller(&app, &headers).await?;
-    let request: AccrueBody = json_body(body).await?;
+    let request: wire::PaymentRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
-    let check = request.check.check()?;
+    let spent = kopecks(&request.spent, "spent")?;
+    let check = check_info(&request.check)?;
+    // A payment on a hold is booked when it is committed: the hold is the server's own record
+    // of the moment. A payment without one (an accrual, possibly queued offline) at its check time.
+    let booking = match request.hold_id {
+        Some(_) => (app.now(), wire::CheckTimeUse::OnHold),
+        None => app.booking_time(request.check_time),
+    };
     let receipt = app
         .store
-        .commit(&caller, op, request.guest_id, None, Kopecks::ZERO, &check, app.now())
+        .commit(&caller, op, request.guest_id, request.hold_id, spent, &check, booking.0)
         .await?;
-    Ok(axum::Json(receipt))
+    paid(&caller, op, receipt, booking)
 }
 
-/// A check a till closed with bonuses while the server was away (only where the owner allows it).
-async fn offline_payment(
+/// Close a paid check without spending bonuses: the accrual (what an offline till sends later)
+#[utoipa::path(post, path = "/api/v1/accruals", tag = "payments", request_body = wire::AccrualRequest,
+    responses((status = 200, description = "the receipt", body = wire::PaymentReceipt)))]
+pub(super) async fn accrue(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<wire::PaymentReceipt> {
+    let caller = caller(&app, &headers).await?;
+    let request: wire::AccrualRequest = json_body(&headers, body).await?;
+    let op = op_id(&request.op_id)?;
+    let check = check_info(&request.check)?;
+    let booking = app.booking_time(request.check_time);
+    let receipt = app
+        .store
+        .commit(&caller, op, request.guest_id, None, Kopecks::ZERO, &check, booking.0)
+        .await?;
+    paid(&caller, op, receipt, booking)
+}
+
+/// A check a till closed with bonuses while the server was away (the owner's opt-in, capped by
+/// the till)
+///
+/// The guest is debited what they still have, at most the amount due: `spent` in the receipt may
+/// be less than asked.
+#[utoipa::path(post, path = "/api/v1/offline-payments", tag = "payments", request_body = wire::OfflinePaymentRequest,
+    responses((status = 200, description = "the receipt", body = wire::PaymentReceipt)))]
+pub(super) async fn offline_payment(
     State(app): State<App>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<crate::domain::PaymentReceipt> {
+) -> ApiResult<wire::PaymentReceipt> {
     let caller = caller(&app, &headers).await?;
-    let request: OfflineBody = json_body(body).await?;
+    let request: wire::OfflinePaymentRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
-    let check = request.check.check()?;
+    let spent = kopecks(&request.spent, "spent")?;
+    let check = check_info(&request.check)?;
+    let booking = app.booking_time(request.check_time);
     let receipt = app
         .store
-        .commit_offline(&caller, op, request.guest_id, request.spent.0, &check, app.now())
+        .commit_offline(&caller, op, request.guest_id, spent, &check, booking.0)
         .await?;
-    if receipt.spent < request.spent.0 {
-        tracing::warn!(till = %caller.till, op = %op, requested = request.spent.0.0, debited = receipt.spent.0,
+    if receipt.spent < spent {
+        tracing::warn!(till = %caller.till, op = %op, requested = spent.0, debited = receipt.spent.0,
             "an offline payment found fewer bonuses than it spent");
     }
-    Ok(axum::Json(receipt))
+    paid(&caller, op, receipt, booking)
 }
 
-async fn void(
+/// Release a hold; voiding a voided or expired hold succeeds, a committed one is refused
+#[utoipa::path(post, path = "/api/v1/holds/{hold}/void", tag = "payments",
+    params(("hold" = i64, Path, description = "the hold's id")),
+    request_body = wire::VoidRequest,
+    responses((status = 200, description = "released", body = wire::VoidAnswer)))]
+pub(super) async fn void(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(hold): Path<String>,
+    hold: Result<Path<String>, PathRejection>,
     body: Body,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<wire::VoidAnswer> {
     let caller = caller(&app, &headers).await?;
-    let hold = path_id(&hold, "hold")?;
-    let request: VoidBody = json_body(body).await?;
+    let hold = path_id(hold, "hold")?;
+    let request: wire::VoidRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
     app.store.void(&caller, op, hold, app.now()).await?;
-    Ok(axum::Json(serde_json::json!({ "voided": hold })))
+    Ok(axum::Json(wire::VoidAnswer { voided: hold }))
 }
 
-async fn refund(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<crate::domain::RefundReceipt> {
+/// Return part or all of a paid check: bonuses spent on the returned part come back, its accrual
+/// is taken back
+#[utoipa::path(post, path = "/api/v1/refunds", tag = "payments", request_body = wire::RefundRequest,
+    responses((status = 200, description = "the refund", body = wire::RefundReceipt)))]
+pub(super) async fn refund(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<wire::RefundReceipt> {
     let caller = caller(&app, &headers).await?;
-    let request: RefundBody = json_body(body).await?;
+    let request: wire::RefundRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
     let payment_op = op_id(&request.payment_op_id)?;
     let till = request.payment_till.as_deref().unwrap_or(&caller.till);
     if !valid_name(till) {
         return Err(ApiError::bad("bad_till", "payment_till is not a till name"));
     }
-    if request.amount.is_some_and(|a| a.0 <= Kopecks::ZERO) {
+    let amount = match &request.amount {
+        Some(amount) => Some(kopecks(amount, "amount")?),
+        None => None,
+    };
+    if amount.is_some_and(|a| a <= Kopecks::ZERO) {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
     let receipt = app
         .store
-        .refund(
-            &caller,
-            op,
-            &caller.op_of(till, payment_op),
-            request.amount.map(|a| a.0),
-            app.now(),
-        )
+        .refund(&caller, op, &caller.op_of(till, payment_op), amount, app.now())
         .await?;
-    Ok(axum::Json(receipt))
+    Ok(axum::Json(receipt.into()))
 }
 
-async fn open_holds(
+/// The guest's open holds
+#[utoipa::path(get, path = "/api/v1/guests/{guest}/holds", tag = "guests",
+    params(("guest" = i64, Path, description = "the guest's id")),
+    responses((status = 200, description = "holds", body = Vec<wire::HoldReceipt>)))]
+pub(super) async fn open_holds(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(guest): Path<String>,
-) -> ApiResult<Vec<crate::domain::HoldReceipt>> {
+    guest: Result<Path<String>, PathRejection>,
+) -> ApiResult<Vec<wire::HoldReceipt>> {
     let caller = caller(&app, &headers).await?;
-    let guest = path_id(&guest, "guest")?;
-    Ok(axum::Json(app.store.open_holds(&caller, guest).await?))
+    let guest = path_id(guest, "guest")?;
+    let holds = app.store.open_holds(&caller, guest).await?;
+    Ok(axum::Json(holds.into_iter().map(Into::into).collect()))
 }
 
-async fn reset_holds(
+/// Void every open hold of the guest
+#[utoipa::path(post, path = "/api/v1/guests/{guest}/holds/reset", tag = "guests",
+    params(("guest" = i64, Path, description = "the guest's id")),
+    responses((status = 200, description = "how many holds were released", body = wire::ResetAnswer)))]
+pub(super) async fn reset_holds(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(guest): Path<String>,
-) -> ApiResult<serde_json::Value> {
+    guest: Result<Path<String>, PathRejection>,
+) -> ApiResult<wire::ResetAnswer> {
     let caller = caller(&app, &headers).await?;
-    let guest = path_id(&guest, "guest")?;
+    let guest = path_id(guest, "guest")?;
     let voided = app.store.reset_holds(&caller, guest, app.now()).await?;
-    Ok(axum::Json(serde_json::json!({ "voided": voided })))
+    Ok(axum::Json(wire::ResetAnswer { voided: voided as u64 }))
 }
 
-async fn history(
+/// The guest's operations, newest first
+#[utoipa::path(get, path = "/api/v1/guests/{guest}/history", tag = "guests",
+    params(
+        ("guest" = i64, Path, description = "the guest's id"),
+        ("limit" = Option<u32>, Query, description = "at most this many lines (default 50, at most 500)"),
+    ),
+    responses((status = 200, description = "history", body = Vec<wire::HistoryEntry>)))]
+pub(super) async fn history(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(guest): Path<String>,
-    Query(query): Query<HistoryQuery>,
-) -> ApiResult<Vec<crate::domain::HistoryEntry>> {
+    guest: Result<Path<String>, PathRejection>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> ApiResult<Vec<wire::HistoryEntry>> {
     let caller = caller(&app, &headers).await?;
-    let guest = path_id(&guest, "guest")?;
-    let limit = query.limit.unwrap_or(50).min(MAX_HISTORY);
-    Ok(axum::Json(app.store.history(&caller, guest, limit).await?))
+    let guest = path_id(guest, "guest")?;
+    let Ok(Query(query)) = query else {
+        return Err(ApiError::bad(
+            "bad_limit",
+            format!(
+                "limit must be a whole number from 0; at most {} lines are sent",
+                wire::MAX_HISTORY
+            ),
+        ));
+    };
+    let limit = query.limit.unwrap_or(wire::DEFAULT_HISTORY).min(wire::MAX_HISTORY);
+    let history = app.store.history(&caller, guest, limit).await?;
+    Ok(axum::Json(history.into_iter().map(Into::into).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(response: Response) -> (StatusCode, Option<String>, String) {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        let bytes = runtime
+            .ok()
+            .and_then(|rt| rt.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).ok())
+            .unwrap_or_default();
+        (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[test]
+    fn a_storage_failure_answers_a_generic_reason_without_the_databases_words() {
+        for error in [
+            LoyaltyError::Storage("22021: invalid byte sequence for encoding \"UTF8\": 0x00".to_string()),
+            LoyaltyError::Unavailable("cannot connect to postgres://loyalty@db.local/loyalty".to_string()),
+        ] {
+            let (status, content_type, body) = answered(ApiError::from(error).into_response());
+            assert!(status.is_server_error());
+            assert_eq!(content_type.as_deref(), Some("application/json"));
+            let body: ErrorBody = serde_json::from_str(&body).unwrap_or_else(|_| ErrorBody {
+                error: String::new(),
+                reason: String::new(),
+                ledger: None,
+            });
+            assert!(!body.error.is_empty() && !body.reason.is_empty());
+            assert_eq!(body.ledger, None, "no error text of the store");
+            for word in ["22021", "UTF8", "postgres", "db.local"] {
+                assert!(!body.reason.contains(word), "{}", body.reason);
+            }
+        }
+    }
+
+    #[test]
+    fn a_plain_text_refusal_becomes_a_json_body_without_its_text() {
+        let plain = (
+            StatusCode::BAD_REQUEST,
+            "Failed to deserialize query string: +79161234567",
+        )
+            .into_response();
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        let json = runtime.ok().map(|rt| rt.block_on(errors_as_json(plain)));
+        let (status, content_type, body) = answered(json.unwrap_or_default());
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(content_type.as_deref(), Some("application/json"));
+        assert!(body.contains("\"error\":\"bad_request\""), "{body}");
+        assert!(!body.contains("79161234567"), "{body}");
+        // Our own JSON answers and successes pass unchanged.
+        let ours = ApiError::bad("bad_id", "the guest id must be a positive integer").into_response();
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        let passed = runtime.ok().map(|rt| rt.block_on(errors_as_json(ours)));
+        let (_, _, body) = answered(passed.unwrap_or_default());
+        assert!(body.contains("bad_id"), "{body}");
+    }
+
+    #[test]
+    fn a_body_is_refused_without_quoting_it() {
+        let error = serde_json::from_str::<wire::IdentifyRequest>(r#"{"kind": "manual", "payload": 79161234567}"#)
+            .err()
+            .map(|e| refused_body(&e));
+        let reason = error.map(|e| (e.code, e.reason)).unwrap_or_default();
+        assert_eq!(reason.0, "malformed_json");
+        assert!(!reason.1.contains("79161234567"), "{}", reason.1);
+        let missing = serde_json::from_str::<wire::VoidRequest>("{}")
+            .err()
+            .map(|e| refused_body(&e).reason)
+            .unwrap_or_default();
+        assert!(missing.contains("missing field `op_id`"), "{missing}");
+    }
 }

@@ -37,6 +37,7 @@ async fn run_async(command: &Command) -> Result<(), String> {
             db,
             hold_ttl,
             expire_every,
+            max_check_age_hours,
         } => {
             let store = open(db).await?;
             if let Some(secs) = hold_ttl {
@@ -54,6 +55,7 @@ async fn run_async(command: &Command) -> Result<(), String> {
             println!("listening on http://{addr}");
             let options = ServeOptions {
                 expire_every: Duration::from_secs((*expire_every).max(1)),
+                max_check_age: Duration::from_secs(max_check_age_hours.saturating_mul(3_600)),
             };
             serve(listener, Arc::new(store), system_clock(), options)
                 .await

@@ -5,7 +5,8 @@
 //! - [`api`]: the versioned REST API (`/api/v1/…`), till tokens, bad input refused with a reason;
 //! - [`store`]: the operations on either store, scoped to the calling till's organisation;
 //! - [`pg`]: the PostgreSQL store;
-//! - [`openapi`]: the API's OpenAPI document, served at `/api/v1/openapi.json`.
+//! - [`openapi`]: the API's OpenAPI document, generated from the wire types (`crate::wire`) and
+//!   the handlers, served at `/api/v1/openapi.json`.
 //!
 //! Plain HTTP: TLS belongs to a reverse proxy in front of the server.
 
@@ -27,12 +28,15 @@ use store::Store;
 pub struct ServeOptions {
     /// How often holds whose time is up are released.
     pub expire_every: Duration,
+    /// A payment's check time older than this is booked at the server's time instead.
+    pub max_check_age: Duration,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             expire_every: Duration::from_secs(5),
+            max_check_age: Duration::from_secs(api::DEFAULT_MAX_CHECK_AGE_SECS as u64),
         }
     }
 }
@@ -44,7 +48,8 @@ pub async fn serve(
     clock: ServerClock,
     options: ServeOptions,
 ) -> std::io::Result<()> {
-    let app = App::new(Arc::clone(&store), Arc::clone(&clock));
+    let mut app = App::new(Arc::clone(&store), Arc::clone(&clock));
+    app.max_check_age_secs = options.max_check_age.as_secs() as i64;
     let expiry = tokio::spawn(expire_holds_forever(store, clock, options.expire_every));
     let result = axum::serve(listener, api::router(app))
         .with_graceful_shutdown(shutdown_signal())
@@ -122,7 +127,8 @@ impl ServerHandle {
         let addr = listener
             .local_addr()
             .map_err(|e| LoyaltyError::Unavailable(e.to_string()))?;
-        let app = App::new(Arc::clone(&store), Arc::clone(&clock));
+        let mut app = App::new(Arc::clone(&store), Arc::clone(&clock));
+        app.max_check_age_secs = options.max_check_age.as_secs() as i64;
         runtime.spawn(expire_holds_forever(Arc::clone(&store), clock, options.expire_every));
         runtime.spawn(async move {
             if let Err(error) = axum::serve(listener, api::router(app)).await {

@@ -1,136 +1,192 @@
-//! The API's OpenAPI 3.1 document, written by hand (no generator crate), served at
-//! `/api/v1/openapi.json`. A test checks that every route of the router is described here.
+//! The API's OpenAPI 3.1 document, generated (utoipa) from the wire types (`crate::wire`) and
+//! the handlers' `#[utoipa::path]` attributes, served at `/api/v1/openapi.json`. A unit test
+//! holds it against the routes the router serves, both ways.
 
-pub const DOCUMENT: &str = r##"{
-  "openapi": "3.1.0",
-  "info": {
-    "title": "loyalty-till server",
-    "version": "1",
-    "description": "Loyalty ledger for several tills. Amounts are integers in kopecks (0 to 2^53-1). Every write carries an op_id made by the till: a repeat with the same op_id returns the first result, a repeat with other content is refused with 409. Every request except /health and /openapi.json needs a till token: Authorization: Bearer <token>."
-  },
-  "servers": [{ "url": "/" }],
-  "components": {
-    "securitySchemes": { "till": { "type": "http", "scheme": "bearer" } },
-    "schemas": {
-      "Amount": { "type": "integer", "minimum": 0, "maximum": 9007199254740991, "description": "kopecks" },
-      "OpId": { "type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[!-.0-9;-~]+$" },
-      "Check": {
-        "type": "object", "required": ["subtotal"], "additionalProperties": false,
-        "properties": {
-          "subtotal": { "$ref": "#/components/schemas/Amount" },
-          "gift_codes": { "type": "array", "maxItems": 32, "items": { "type": "string" } }
+use super::api;
+use crate::wire;
+use std::sync::OnceLock;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+
+const DESCRIPTION: &str = "Loyalty ledger for several tills. Amounts are integers in kopecks (0 to 2^53-1). \
+Every write carries an op_id made by the till: a repeat with the same op_id returns the first result, a repeat \
+with other content is refused with 409. Every request except /health and /openapi.json needs a till token: \
+Authorization: Bearer <token>. Request bodies are JSON (Content-Type: application/json, else 415), at most 64 KiB \
+(else 413); every error is a JSON ErrorBody.";
+
+/// Paths anyone may read, without a till token.
+const PUBLIC: [&str; 2] = ["/api/v1/openapi.json", "/api/v1/health"];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "loyalty-till server", version = "1", description = DESCRIPTION),
+    paths(
+        api::openapi,
+        api::health,
+        api::till,
+        api::identify,
+        api::guest_card,
+        api::calculate,
+        api::open_holds,
+        api::reset_holds,
+        api::history,
+        api::hold,
+        api::void,
+        api::commit,
+        api::accrue,
+        api::offline_payment,
+        api::refund,
+    ),
+    components(schemas(wire::ErrorBody)),
+    modifiers(&Conventions),
+)]
+struct Document;
+
+/// What every operation shares: the till token (except the public ones) and the error answer.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "till",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.responses.insert(
+            "Error".to_string(),
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(
+                        "refused: 400 malformed, invalid_amount or control_character, 401 no token, 404 unknown \
+                         (or another organisation's), 405 method, 409 conflict, 413 body too large, 415 not JSON, \
+                         422 a rule of the programme; 5xx the server failed (a generic reason, the details are in \
+                         its log)",
+                    )
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            ),
+        );
+        doc.security = Some(vec![SecurityRequirement::new("till", Vec::<String>::new())]);
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .insert("default".to_string(), RefOr::Ref(Ref::from_response_name("Error")));
+                if PUBLIC.contains(&path.as_str()) {
+                    operation.security = Some(Vec::new());
+                }
+            }
         }
-      },
-      "Group": { "type": "object", "properties": { "id": { "type": "integer" }, "name": { "type": "string" }, "discount_bp": { "type": "integer" }, "accrual_bp": { "type": "integer" } } },
-      "GuestCard": {
-        "type": "object",
-        "properties": {
-          "guest_id": { "type": "integer" }, "name": { "type": "string" }, "phone_masked": { "type": "string" },
-          "balance": { "$ref": "#/components/schemas/Amount" }, "available": { "$ref": "#/components/schemas/Amount" },
-          "group": { "$ref": "#/components/schemas/Group" },
-          "stamps": { "type": "array", "items": { "type": "object", "properties": { "card_name": { "type": "string" }, "collected": { "type": "integer" }, "needed": { "type": "integer" }, "reward": { "type": "string" } } } },
-          "promotions": { "type": "array", "items": { "type": "object", "properties": { "name": { "type": "string" }, "description": { "type": "string" }, "ends_at": { "type": "integer" } } } }
-        }
-      },
-      "Identification": {
-        "type": "object",
-        "properties": {
-          "card": { "$ref": "#/components/schemas/GuestCard" },
-          "gift": { "type": ["object", "null"], "properties": { "code": { "type": "string" }, "name": { "type": "string" }, "points": { "$ref": "#/components/schemas/Amount" } } }
-        }
-      },
-      "Quote": {
-        "type": "object",
-        "properties": {
-          "amount_due": { "$ref": "#/components/schemas/Amount" },
-          "max_spend": { "$ref": "#/components/schemas/Amount" },
-          "limits": { "type": "array", "items": { "type": "object", "properties": { "kind": { "enum": ["available", "check_percent", "daily_limit", "amount_due"] }, "amount": { "$ref": "#/components/schemas/Amount" } } } },
-          "max_check_bp": { "type": "integer" }, "spend_step": { "$ref": "#/components/schemas/Amount" }, "accrual_bp": { "type": "integer" },
-          "accrual_if_kept": { "$ref": "#/components/schemas/Amount" }, "accrual_if_max_spent": { "$ref": "#/components/schemas/Amount" }
-        }
-      },
-      "Hold": { "type": "object", "properties": { "hold_id": { "type": "integer" }, "amount": { "$ref": "#/components/schemas/Amount" }, "expires_at": { "type": "integer" } } },
-      "Payment": { "type": "object", "properties": { "spent": { "$ref": "#/components/schemas/Amount" }, "accrued": { "$ref": "#/components/schemas/Amount" }, "balance_after": { "$ref": "#/components/schemas/Amount" }, "new_group": { "type": ["string", "null"] } } },
-      "Refund": { "type": "object", "properties": { "amount": { "$ref": "#/components/schemas/Amount" }, "spend_returned": { "$ref": "#/components/schemas/Amount" }, "accrual_taken": { "$ref": "#/components/schemas/Amount" }, "unrecovered": { "$ref": "#/components/schemas/Amount" }, "balance_after": { "$ref": "#/components/schemas/Amount" } } },
-      "History": { "type": "array", "items": { "type": "object", "properties": { "at": { "type": "integer" }, "kind": { "type": "string" }, "amount": { "type": "integer" }, "balance_after": { "$ref": "#/components/schemas/Amount" }, "note": { "type": "string" } } } },
-      "Error": {
-        "type": "object", "required": ["error", "reason"],
-        "properties": {
-          "error": { "type": "string", "description": "machine-readable code, e.g. over_maximum, operation_id_conflict, malformed_json" },
-          "reason": { "type": "string" },
-          "ledger": { "description": "the ledger's error, for tills that show their own message" }
-        }
-      }
-    },
-    "responses": {
-      "Error": { "description": "refused: 400 malformed, 401 no token, 404 unknown (or another organisation's), 409 conflict, 413 body too large, 422 a rule", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
-    },
-    "parameters": {
-      "guest": { "name": "guest", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } },
-      "hold": { "name": "hold", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }
     }
-  },
-  "security": [{ "till": [] }],
-  "paths": {
-    "/api/v1/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OpenAPI document" } } } },
-    "/api/v1/health": { "get": { "summary": "Liveness and the server's clock", "security": [], "responses": { "200": { "description": "ok" } } } },
-    "/api/v1/identify": {
-      "post": {
-        "summary": "Resolve a scanned or typed code (card, phone, app QR, gift code) to a guest card",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["kind", "payload"], "additionalProperties": false, "properties": { "kind": { "enum": ["qr", "barcode", "magnetic_card", "manual"] }, "payload": { "type": "string", "maxLength": 128 } } } } } },
-        "responses": { "200": { "description": "the guest", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Identification" } } } }, "default": { "$ref": "#/components/responses/Error" } }
-      }
-    },
-    "/api/v1/guests/{guest}": {
-      "get": { "summary": "Guest card: balance, available, group, stamps, promotions, and the gifts waiting (codes masked)", "parameters": [{ "$ref": "#/components/parameters/guest" }],
-        "responses": { "200": { "description": "the card", "content": { "application/json": { "schema": { "allOf": [{ "$ref": "#/components/schemas/GuestCard" }, { "type": "object", "properties": { "gifts": { "type": "array", "items": { "type": "object", "properties": { "code": { "type": "string", "description": "masked" }, "name": { "type": "string" }, "points": { "$ref": "#/components/schemas/Amount" } } } } } }] } } } }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/guests/{guest}/calculate": {
-      "post": { "summary": "The most the guest may spend on this check, every limit, and the accrual preview", "parameters": [{ "$ref": "#/components/parameters/guest" }],
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["check"], "properties": { "check": { "$ref": "#/components/schemas/Check" } } } } } },
-        "responses": { "200": { "description": "the quote", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Quote" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/guests/{guest}/holds": {
-      "get": { "summary": "The guest's open holds", "parameters": [{ "$ref": "#/components/parameters/guest" }],
-        "responses": { "200": { "description": "holds", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Hold" } } } } }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/guests/{guest}/holds/reset": {
-      "post": { "summary": "Void every open hold of the guest", "parameters": [{ "$ref": "#/components/parameters/guest" }],
-        "responses": { "200": { "description": "{\"voided\": n}" }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/guests/{guest}/history": {
-      "get": { "summary": "The guest's operations, newest first", "parameters": [{ "$ref": "#/components/parameters/guest" }, { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 500 } }],
-        "responses": { "200": { "description": "history", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/History" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/holds": {
-      "post": { "summary": "Reserve bonuses for a payment (first phase); expires after the programme's hold time",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "amount", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "amount": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
-        "responses": { "200": { "description": "the hold", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Hold" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/holds/{hold}/void": {
-      "post": { "summary": "Release a hold; voiding a voided or expired hold succeeds, a committed one is refused", "parameters": [{ "$ref": "#/components/parameters/hold" }],
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" } } } } } },
-        "responses": { "200": { "description": "{\"voided\": hold}" }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/payments": {
-      "post": { "summary": "Close a paid check: commit the hold (possibly for less), accrue on the rest, redeem gifts, add stamps",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "spent", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "hold_id": { "type": ["integer", "null"] }, "spent": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
-        "responses": { "200": { "description": "the receipt", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Payment" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/accruals": {
-      "post": { "summary": "Close a paid check without spending bonuses: the accrual (what an offline till sends later)",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
-        "responses": { "200": { "description": "the receipt", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Payment" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/offline-payments": {
-      "post": { "summary": "A check a till closed with bonuses while the server was away (owner's opt-in, capped by the till): the guest is debited what they still have, at most the amount due; spent in the receipt may be less than asked",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "guest_id", "spent", "check"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "guest_id": { "type": "integer" }, "spent": { "$ref": "#/components/schemas/Amount" }, "check": { "$ref": "#/components/schemas/Check" } } } } } },
-        "responses": { "200": { "description": "the receipt", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Payment" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
-    },
-    "/api/v1/refunds": {
-      "post": { "summary": "Return part or all of a paid check: bonuses spent on the returned part come back, its accrual is taken back",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["op_id", "payment_op_id"], "additionalProperties": false, "properties": { "op_id": { "$ref": "#/components/schemas/OpId" }, "payment_op_id": { "$ref": "#/components/schemas/OpId" }, "payment_till": { "type": "string" }, "amount": { "$ref": "#/components/schemas/Amount" } } } } } },
-        "responses": { "200": { "description": "the refund", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Refund" } } } }, "default": { "$ref": "#/components/responses/Error" } } }
+}
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    Document::openapi()
+}
+
+/// The document as served, made once.
+pub fn document_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        document()
+            .to_pretty_json()
+            .unwrap_or_else(|error| format!("{{\"error\":\"openapi\",\"reason\":\"{error}\"}}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    /// Every (method, path) the document describes.
+    fn documented() -> Vec<(Method, String)> {
+        let doc = document();
+        let mut operations = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            let methods = [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::DELETE, &item.delete),
+                (Method::PATCH, &item.patch),
+                (Method::HEAD, &item.head),
+                (Method::OPTIONS, &item.options),
+            ];
+            for (method, operation) in methods {
+                if operation.is_some() {
+                    operations.push((method, path.clone()));
+                }
+            }
+        }
+        operations.sort_by(|a, b| (&a.1, a.0.as_str()).cmp(&(&b.1, b.0.as_str())));
+        operations
     }
-  }
-}"##;
+
+    #[test]
+    fn the_document_describes_exactly_the_routes_served() {
+        let mut served: Vec<(Method, String)> = api::routes()
+            .served()
+            .iter()
+            .map(|(method, path)| (method.clone(), path.to_string()))
+            .collect();
+        served.sort_by(|a, b| (&a.1, a.0.as_str()).cmp(&(&b.1, b.0.as_str())));
+        let documented = documented();
+        for route in &served {
+            assert!(
+                documented.contains(route),
+                "{} {} is served but not documented",
+                route.0,
+                route.1
+            );
+        }
+        for route in &documented {
+            assert!(
+                served.contains(route),
+                "{} {} is documented but not served",
+                route.0,
+                route.1
+            );
+        }
+        assert!(served.iter().any(|(_, path)| path == "/api/v1/offline-payments"));
+    }
+
+    #[test]
+    fn every_operation_answers_errors_as_json_and_asks_for_a_token_unless_public() {
+        let doc: serde_json::Value = serde_json::from_str(document_json()).unwrap_or_default();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        assert!(!paths.is_empty());
+        for (path, item) in &paths {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                assert_eq!(
+                    operation["responses"]["default"]["$ref"], "#/components/responses/Error",
+                    "{method} {path}"
+                );
+                let public = operation["security"] == serde_json::json!([]);
+                assert_eq!(public, PUBLIC.contains(&path.as_str()), "{method} {path}");
+            }
+        }
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "ErrorBody",
+            "HoldRequest",
+            "OfflinePaymentRequest",
+            "Check",
+            "Quote",
+            "CardAnswer",
+        ] {
+            assert!(schemas[name].is_object(), "{name} is in the document");
+        }
+        assert_eq!(schemas["Amount"]["maximum"], serde_json::json!(wire::MAX_AMOUNT));
+    }
+}

@@ -1,6 +1,6 @@
-//! The loyalty ledger on PostgreSQL: the embedded ledger's operations and rules, statement by
-//! statement, in PostgreSQL's dialect, sharing the ledger's pure helpers (codes, phones, quotes,
-//! refund shares, group moves).
+//! The loyalty ledger on PostgreSQL: the rows of the one loyalty engine
+//! ([`crate::loyalty::engine`]) in PostgreSQL's dialect. Nothing here decides a rule: [`PgTx`]
+//! reads and writes rows for the engine, exactly as the SQLite ledger's `SqliteTx` does.
 //!
 //! Concurrency: every write runs in a READ COMMITTED transaction that first locks the guest's
 //! row (`SELECT … FOR UPDATE`). All writes that change a guest's balance or holds take that lock,
@@ -14,12 +14,17 @@
 //! loopback/private network carries the connection).
 
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
+    Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
+    StampProgress, UnixSeconds,
 };
-use crate::ledger::{
-    Group, NewGroup, ProgramSettings, build_quote, ensure_step, expected_identifier, local_day_start, moves_to,
-    normalize_phone, offline_take, refund_amount, refund_shares, valid_code,
+use crate::loyalty::engine::{
+    self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, StampCount,
+};
+use crate::loyalty::migrate::{self, Dialect};
+use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
+use crate::loyalty::rules::{
+    GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck, ProgramSettings,
+    RefundPlan,
 };
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
@@ -30,14 +35,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
-const SCHEMA: &str = include_str!("pg_schema.sql");
 /// Serialises schema creation when several servers start on a new database.
 const SCHEMA_LOCK: i64 = 0x6c6f_7961_6c74;
 const MAX_ATTEMPTS: u32 = 8;
-const SECONDS_PER_DAY: i64 = 86_400;
 
 /// What a transaction body fails with: a rule of the ledger, or the database.
-enum TxError {
+pub enum TxError {
     Loyalty(LoyaltyError),
     Db(tokio_postgres::Error),
 }
@@ -105,12 +108,25 @@ macro_rules! in_tx {
     }};
 }
 
+/// Runs `$body` (an expression using `&mut $t`, a [`PgTx`]) in a transaction, sending the writes
+/// the engine deferred before the commit.
+macro_rules! on_engine {
+    ($store:expr, $t:ident => $body:expr) => {
+        in_tx!($store, tx => async {
+            let mut $t = PgTx::new(&tx);
+            let value = $body.await?;
+            $t.finish().await?;
+            Ok(value)
+        }.await)
+    };
+}
+
 pub struct PgStore {
     pool: Pool,
 }
 
 impl PgStore {
-    /// Connects (a pool of `size`) and creates the schema if needed. With `schema`, everything
+    /// Connects (a pool of `size`) and brings the schema up to date. With `schema`, everything
     /// lives in that PostgreSQL schema (one per test).
     pub async fn connect(url: &str, schema: Option<&str>, size: usize) -> Result<PgStore, LoyaltyError> {
         let mut config: tokio_postgres::Config = url
@@ -134,17 +150,64 @@ impl PgStore {
             .build()
             .map_err(|e| LoyaltyError::Storage(format!("PostgreSQL pool: {e}")))?;
         let store = PgStore { pool };
-        let client = store.client().await?;
-        let create_schema = schema
-            .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {s};"))
-            .unwrap_or_default();
-        client
-            .batch_execute(&format!(
-                "SELECT pg_advisory_lock({SCHEMA_LOCK}); {create_schema} {SCHEMA} SELECT pg_advisory_unlock({SCHEMA_LOCK});"
+        store.migrate(schema).await?;
+        Ok(store)
+    }
+
+    /// Applies the schema versions this database lacks, once, under an advisory lock (several
+    /// servers may start on a new database at once). Nothing is created twice, so PostgreSQL has
+    /// no NOTICE to print at start-up.
+    async fn migrate(&self, schema: Option<&str>) -> Result<(), LoyaltyError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| storage(&e))?;
+        let step = async {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
+            if let Some(schema) = schema {
+                let exists = tx
+                    .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+                    .await?
+                    .is_some();
+                if !exists {
+                    tx.batch_execute(&format!("CREATE SCHEMA {schema}")).await?;
+                }
+            }
+            let row = tx
+                .query_one(
+                    "SELECT to_regclass('schema_version') IS NOT NULL, to_regclass('guests') IS NOT NULL",
+                    &[],
+                )
+                .await?;
+            let (versioned, has_guests): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+            let current: i64 = if versioned {
+                tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+                    .await?
+                    .try_get(0)?
+            } else {
+                tx.batch_execute("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+                    .await?;
+                // A database made before versions were recorded has version 3's shape.
+                if has_guests { 3 } else { 0 }
+            };
+            Ok::<_, tokio_postgres::Error>(current)
+        };
+        let current = step.await.map_err(|e| storage(&e))?;
+        let steps = migrate::pending(current).map_err(LoyaltyError::Storage)?;
+        for step in steps {
+            let sql = step.sql(Dialect::Postgres);
+            if !sql.is_empty() {
+                tx.batch_execute(sql).await.map_err(|e| storage(&e))?;
+            }
+            tracing::info!(version = step.version, "PostgreSQL schema: {}", step.what);
+        }
+        if !steps.is_empty() {
+            tx.batch_execute(&format!(
+                "DELETE FROM schema_version; INSERT INTO schema_version VALUES ({})",
+                migrate::LATEST
             ))
             .await
             .map_err(|e| storage(&e))?;
-        Ok(store)
+        }
+        tx.commit().await.map_err(|e| storage(&e))
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, LoyaltyError> {
@@ -153,7 +216,6 @@ impl PgStore {
             .await
             .map_err(|e| LoyaltyError::Unavailable(format!("PostgreSQL: {e}")))
     }
-
     // ----- Tokens -----
 
     pub async fn save_token(&self, org: &str, till: &str, hash: &str, now: UnixSeconds) -> Result<(), LoyaltyError> {
@@ -181,33 +243,22 @@ impl PgStore {
         }))
     }
 
-    // ----- Cashier operations -----
+    // ----- Loyalty operations: the engine on a PostgreSQL transaction -----
 
-    pub async fn identify(
-        &self,
-        org: &str,
-        payload: &str,
-        kind: ScanKind,
-        now: UnixSeconds,
-    ) -> Result<Identification, LoyaltyError> {
-        let code = valid_code(payload)?;
-        in_tx!(self, tx => identify_tx(&tx, org, code, kind, now).await)
+    /// Runs a loyalty operation for a caller of `org` (`None`: every organisation).
+    pub async fn run(&self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        in_tx!(self, tx => op.run(&mut PgTx::new(&tx), org, now).await)
     }
 
-    pub async fn guest_card(&self, org: &str, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
-        in_tx!(self, tx => async {
-            own_guest(&tx, org, guest, false).await?;
-            load_card(&tx, guest, now).await
-        }.await)
-    }
+    // ----- Reads -----
 
-    /// The guest's gift codes not yet redeemed (codes masked).
+    /// The guest's gift codes not yet redeemed (codes masked), oldest first.
     pub async fn gifts(&self, org: &str, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {
         in_tx!(self, tx => async {
-            own_guest(&tx, org, guest, false).await?;
+            own_guest(&tx, org, guest).await?;
             q_all(
                 &tx,
-                "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY code",
+                "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY id",
                 &[&guest],
             )
             .await?
@@ -223,78 +274,9 @@ impl PgStore {
         }.await)
     }
 
-    pub async fn calculate(
-        &self,
-        org: &str,
-        guest: GuestId,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<SpendQuote, LoyaltyError> {
-        in_tx!(self, tx => async {
-            let ctx = guest_context(&tx, org, guest, now).await?;
-            quote(&tx, &ctx, guest, check, now).await
-        }.await)
-    }
-
-    pub async fn hold(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        amount: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<HoldReceipt, LoyaltyError> {
-        in_tx!(self, tx => hold_tx(&tx, org, op_id, guest, amount, check, now).await)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn commit(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        hold: Option<HoldId>,
-        spent: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<PaymentReceipt, LoyaltyError> {
-        let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
-        in_tx!(self, tx => commit_tx(&tx, org, op_id, guest, hold, spent, check, &gift_codes, now).await)
-    }
-
-    /// See `Ledger::commit_offline_payment`.
-    pub async fn commit_offline(
-        &self,
-        org: &str,
-        op_id: &str,
-        guest: GuestId,
-        requested: Kopecks,
-        check: &CheckInfo,
-        now: UnixSeconds,
-    ) -> Result<PaymentReceipt, LoyaltyError> {
-        let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
-        in_tx!(self, tx => offline_tx(&tx, org, op_id, guest, requested, check, &gift_codes, now).await)
-    }
-
-    pub async fn void(&self, org: &str, op_id: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
-        in_tx!(self, tx => void_tx(&tx, org, op_id, hold, now).await)
-    }
-
-    pub async fn refund(
-        &self,
-        org: &str,
-        op_id: &str,
-        payment_op: &str,
-        amount: Option<Kopecks>,
-        now: UnixSeconds,
-    ) -> Result<RefundReceipt, LoyaltyError> {
-        in_tx!(self, tx => refund_tx(&tx, org, op_id, payment_op, amount, now).await)
-    }
-
     pub async fn open_holds(&self, org: &str, guest: GuestId) -> Result<Vec<HoldReceipt>, LoyaltyError> {
         in_tx!(self, tx => async {
-            own_guest(&tx, org, guest, false).await?;
+            own_guest(&tx, org, guest).await?;
             let rows = q_all(&tx, "SELECT id, amount, expires_at FROM holds WHERE guest_id = $1 AND status = 'open' ORDER BY id",
                     &[&guest],
                 )
@@ -303,22 +285,10 @@ impl PgStore {
         }.await)
     }
 
-    pub async fn reset_holds(&self, org: &str, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        in_tx!(self, tx => async {
-            own_guest(&tx, org, guest, true).await?;
-            expire_guest_holds(&tx, guest, now).await?;
-            let voided = exec(&tx, "UPDATE holds SET status = 'voided', closed_at = $2 WHERE guest_id = $1 AND status = 'open'",
-                    &[&guest, &now],
-                )
-                .await?;
-            Ok(voided as usize)
-        }.await)
-    }
-
     pub async fn history(&self, org: &str, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         in_tx!(self, tx => async {
-            own_guest(&tx, org, guest, false).await?;
+            own_guest(&tx, org, guest).await?;
             let rows = q_all(&tx, "SELECT at, kind, amount, balance_after, note FROM operations
                      WHERE guest_id = $1 ORDER BY id DESC LIMIT $2",
                     &[&guest, &limit],
@@ -338,6 +308,37 @@ impl PgStore {
         }.await)
     }
 
+    /// Open holds of one guest or of everyone, oldest first (the back office's view).
+    pub async fn open_holds_of(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
+        in_tx!(self, tx => async {
+            let rows = q_all(&tx, "SELECT id, amount, expires_at FROM holds
+                     WHERE status = 'open' AND ($1::BIGINT IS NULL OR guest_id = $1) ORDER BY id",
+                    &[&guest],
+                )
+                .await?;
+            rows.iter().map(hold_receipt).collect::<TxResult<Vec<_>>>()
+        }.await)
+    }
+
+    /// True when there are no guests.
+    pub async fn is_empty(&self) -> Result<bool, LoyaltyError> {
+        in_tx!(self, tx => async { Ok(!PgTx::new(&tx).has_guests().await?) }.await)
+    }
+
+    /// An organisation's programme.
+    pub async fn program(&self, org: &str) -> Result<ProgramSettings, LoyaltyError> {
+        in_tx!(self, tx => async {
+            let row = q_opt(&tx,
+                "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+                 FROM programs WHERE org = $1",
+                &[&org],
+            )
+            .await?
+            .ok_or(LoyaltyError::UnknownCode)?;
+            crate::loyalty::rows::program_at(&row, 0)
+        }.await)
+    }
+
     pub async fn expire_holds(&self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
         in_tx!(self, tx => async {
             let expired = exec(&tx, "UPDATE holds SET status = 'expired', closed_at = $1 WHERE status = 'open' AND expires_at <= $1",
@@ -350,17 +351,34 @@ impl PgStore {
 
     // ----- Back office and tests -----
 
+    /// Sets the hold time new organisations start with; existing ones keep theirs.
     pub async fn set_hold_ttl(&self, secs: i64) -> Result<(), LoyaltyError> {
         self.execute("UPDATE program SET hold_ttl_secs = $1 WHERE id = 1", &[&secs])
             .await
     }
 
+    /// Sets the check share limit and spend step of every organisation and of new ones.
     pub async fn set_spend_rules(&self, max_check_bp: i64, spend_step: Kopecks) -> Result<(), LoyaltyError> {
-        self.execute(
-            "UPDATE program SET max_check_bp = $1, spend_step = $2 WHERE id = 1",
-            &[&max_check_bp, &spend_step.0],
-        )
-        .await
+        let client = self.client().await?;
+        for table in ["program", "programs"] {
+            client
+                .execute(
+                    &format!("UPDATE {table} SET max_check_bp = $1, spend_step = $2"),
+                    &[&max_check_bp, &spend_step.0],
+                )
+                .await
+                .map_err(|e| storage(&e))?;
+        }
+        Ok(())
+    }
+
+    pub async fn set_org_program(&self, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+        on_engine!(self, t => engine::set_program(&mut t, Some(org), p))
+    }
+
+    /// Sets the programme of every organisation and the template for new ones.
+    pub async fn set_program(&self, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+        on_engine!(self, t => engine::set_program(&mut t, None, p))
     }
 
     async fn execute(
@@ -374,26 +392,7 @@ impl PgStore {
     }
 
     pub async fn add_group(&self, g: &NewGroup) -> Result<i64, LoyaltyError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
-                                           daily_ops_limit, daily_spend_limit)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                &[
-                    &g.name,
-                    &g.rank,
-                    &g.discount_bp,
-                    &g.accrual_bp,
-                    &g.spend_threshold.0,
-                    &g.never_downgrade,
-                    &g.daily_ops_limit,
-                    &g.daily_spend_limit.0,
-                ],
-            )
-            .await
-            .map_err(|e| storage(&e))?;
-        row.try_get(0).map_err(|e| storage(&e))
+        on_engine!(self, t => engine::add_group(&mut t, g))
     }
 
     pub async fn add_guest(
@@ -404,43 +403,11 @@ impl PgStore {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        let phone = phone
-            .map(|p| {
-                normalize_phone(p).ok_or(LoyaltyError::BadCode {
-                    max: crate::domain::MAX_CODE_LEN,
-                })
-            })
-            .transpose()?;
-        in_tx!(self, tx => async {
-            let guest: GuestId = q_one(&tx, "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    &[&org, &name, &phone, &group_id, &now],
-                )
-                .await?
-                .try_get(0)?;
-            if let Some(phone) = &phone {
-                exec(&tx,
-                    "INSERT INTO identifiers (kind, value, guest_id) VALUES ('phone', $1, $2)",
-                    &[phone, &guest],
-                )
-                .await?;
-            }
-            Ok(guest)
-        }.await)
+        on_engine!(self, t => engine::add_guest(&mut t, org, name, phone, group_id, now))
     }
 
     pub async fn add_identifier(&self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        let code = valid_code(value)?;
-        let value = match kind {
-            IdentifierKind::Phone => normalize_phone(code).ok_or(LoyaltyError::BadCode {
-                max: crate::domain::MAX_CODE_LEN,
-            })?,
-            _ => code.to_string(),
-        };
-        self.execute(
-            "INSERT INTO identifiers (kind, value, guest_id) VALUES ($1, $2, $3)",
-            &[&kind.as_str(), &value, &guest],
-        )
-        .await
+        on_engine!(self, t => engine::add_identifier(&mut t, guest, kind, value))
     }
 
     pub async fn add_gift_code(
@@ -450,14 +417,33 @@ impl PgStore {
         name: &str,
         points: Kopecks,
     ) -> Result<(), LoyaltyError> {
-        let code = valid_code(code)?;
-        self.execute(
-            "INSERT INTO gift_codes (code, guest_id, gift_name, points) VALUES ($1, $2, $3, $4)",
-            &[&code, &guest, &name, &points.0],
-        )
-        .await
+        on_engine!(self, t => engine::add_gift_code(&mut t, guest, code, name, points))
     }
 
+    pub async fn add_stamp_card(&self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
+        on_engine!(self, t => t.insert_stamp_card(name, needed, reward))
+    }
+
+    pub async fn set_stamps(&self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
+        on_engine!(self, t => t.set_stamps(guest, card_id, collected))
+    }
+
+    /// Creates the demo programme in `org` when there are no guests; true when it did.
+    pub async fn seed_demo(&self, org: &str, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+        on_engine!(self, t => crate::loyalty::demo::seed(&mut t, org, now))
+    }
+
+    pub async fn add_promotion(
+        &self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> Result<i64, LoyaltyError> {
+        on_engine!(self, t => t.insert_promotion(name, description, starts_at, ends_at))
+    }
+
+    /// A back-office credit; the balance after. Idempotent by `op_id`.
     pub async fn credit(
         &self,
         op_id: &str,
@@ -465,30 +451,43 @@ impl PgStore {
         amount: Kopecks,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        in_tx!(self, tx => async {
-            lock_guest(&tx, guest).await?;
-            let first = q_opt(&tx, "SELECT guest_id, amount, balance_after FROM operations WHERE op_id = $1", &[&op_id])
-                .await?;
-            if let Some(row) = first {
-                let (g, a, b): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                return if g == guest && a == amount.0 {
-                    Ok(Kopecks(b))
-                } else {
-                    Err(TxError::Loyalty(LoyaltyError::OperationIdConflict))
-                };
-            }
-            if amount <= Kopecks::ZERO {
-                return Err(LoyaltyError::NonPositiveAmount.into());
-            }
-            post(&tx, guest, "manual_credit", amount.0, "back office", now, Link::Op(op_id)).await
-        }.await)
+        self.manual(op_id, guest, OpKind::ManualCredit, amount, "back office", now)
+            .await
     }
 
-    /// The same invariants as the embedded ledger's `check_invariants`.
+    /// A back-office credit or debit of any organisation's guest; the balance after.
+    pub async fn manual(
+        &self,
+        op_id: &str,
+        guest: GuestId,
+        kind: OpKind,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError> {
+        let op = Op::Manual {
+            op_key: op_id.to_string(),
+            guest,
+            kind,
+            amount,
+            note: note.to_string(),
+        };
+        match self.run(&op, None, now).await? {
+            Answer::Balance(balance) => Ok(balance),
+            other => Err(engine::unexpected(other)),
+        }
+    }
+
+    /// The group a guest is in.
+    pub async fn guest_group_id(&self, guest: GuestId) -> Result<i64, LoyaltyError> {
+        in_tx!(self, tx => async { Ok(guest_group(&tx, guest).await?.id) }.await)
+    }
+
+    /// Proves the ledger is consistent, with the same invariants as the SQLite ledger.
     pub async fn check_invariants(&self) -> Result<(), String> {
         let client = self.client().await.map_err(|e| e.to_string())?;
         let mut violations = Vec::new();
-        for (rule, sql) in INVARIANT_QUERIES {
+        for (rule, sql) in crate::loyalty::INVARIANT_QUERIES {
             let rows = client.query(sql, &[]).await.map_err(|e| format!("{rule}: {e}"))?;
             if !rows.is_empty() {
                 let found: Vec<String> = rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect();
@@ -503,61 +502,823 @@ impl PgStore {
     }
 }
 
-const INVARIANT_QUERIES: [(&str, &str); 11] = [
-    (
-        "balance differs from the sum of operations",
-        "SELECT 'guest ' || g.id FROM guests g
-         WHERE g.balance <> COALESCE((SELECT SUM(o.amount) FROM operations o WHERE o.guest_id = g.id), 0)",
-    ),
-    (
-        "negative balance",
-        "SELECT 'guest ' || id FROM guests WHERE balance < 0",
-    ),
-    (
-        "open holds exceed the balance",
-        "SELECT 'guest ' || g.id FROM guests g
-         WHERE g.balance < COALESCE((SELECT SUM(h.amount) FROM holds h
-                                     WHERE h.guest_id = g.id AND h.status = 'open'), 0)",
-    ),
-    (
-        "committed amount wrong",
-        "SELECT 'hold ' || id FROM holds
-         WHERE (status = 'committed') <> (committed_amount IS NOT NULL)
-            OR committed_amount < 0 OR committed_amount > amount",
-    ),
-    (
-        "payment on a hold that is not committed",
-        "SELECT 'payment ' || p.id FROM payments p JOIN holds h ON h.id = p.hold_id
-         WHERE h.status <> 'committed' OR h.committed_amount <> p.spent",
-    ),
-    (
-        "void recorded for a committed hold",
-        "SELECT 'hold ' || h.id FROM hold_voids v JOIN holds h ON h.id = v.hold_id WHERE h.status = 'committed'",
-    ),
-    (
-        "committed hold without its payment",
-        "SELECT 'hold ' || h.id FROM holds h WHERE h.status = 'committed'
-         AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.hold_id = h.id)",
-    ),
-    (
-        "refunds exceed the check",
-        "SELECT 'payment ' || p.id FROM payments p
-         WHERE p.amount_due < (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)",
-    ),
-    (
-        "hold op_id reused",
-        "SELECT op_id FROM holds GROUP BY op_id HAVING COUNT(*) > 1",
-    ),
-    (
-        "payment op_id reused",
-        "SELECT op_id FROM payments GROUP BY op_id HAVING COUNT(*) > 1",
-    ),
-    (
-        "spend without a payment",
-        "SELECT 'operation ' || o.id FROM operations o WHERE o.kind = 'spend'
-         AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = o.payment_id AND -o.amount = p.spent)",
-    ),
-];
+/// Checks that the guest exists and belongs to `org`.
+async fn own_guest(tx: &Transaction<'_>, org: &str, guest: GuestId) -> TxResult<()> {
+    let row = q_opt(tx, "SELECT org FROM guests WHERE id = $1", &[&guest]).await?;
+    match row {
+        Some(row) if row.try_get::<_, String>(0)? == org => Ok(()),
+        _ => Err(LoyaltyError::UnknownCode.into()),
+    }
+}
+
+fn hold_receipt(row: &Row) -> TxResult<HoldReceipt> {
+    Ok(HoldReceipt {
+        hold_id: row.try_get(0)?,
+        amount: Kopecks(row.try_get(1)?),
+        expires_at: row.try_get(2)?,
+    })
+}
+
+// ----- The engine's rows -----
+
+/// One PostgreSQL transaction (READ COMMITTED) as the engine sees it. The guest's row lock taken
+/// by [`LedgerTx::begin_guest_write`] serialises every write about a guest: the available balance
+/// a hold is checked against cannot change under it, and the idempotency record is read after
+/// the lock, so a repeat that waited sees the first request's record.
+struct PgTx<'a> {
+    tx: &'a Transaction<'a>,
+    /// Writes whose answer nothing waits for, sent together by [`LedgerTx::finish`].
+    deferred: Vec<Deferred>,
+}
+
+impl<'a> PgTx<'a> {
+    fn new(tx: &'a Transaction<'a>) -> PgTx<'a> {
+        PgTx {
+            tx,
+            deferred: Vec::new(),
+        }
+    }
+}
+
+/// A write the engine made that returns nothing it reads: kept until the operation is done, then
+/// sent with the others in one pipeline (one round trip instead of one each).
+enum Deferred {
+    CloseHold {
+        hold: HoldId,
+        status: &'static str,
+        committed: Option<i64>,
+        at: UnixSeconds,
+    },
+    Void {
+        op_key: String,
+        hold: HoldId,
+        at: UnixSeconds,
+    },
+    Stamps {
+        guest: GuestId,
+        card: i64,
+        collected: i64,
+    },
+    Group {
+        guest: GuestId,
+        group: i64,
+    },
+    RefundBalance {
+        refund: i64,
+        balance: i64,
+    },
+    Record(OpRecord),
+}
+
+impl Deferred {
+    fn sql(&self) -> &'static str {
+        match self {
+            Deferred::CloseHold { .. } => {
+                "UPDATE holds SET status = $2, committed_amount = $3, closed_at = $4 WHERE id = $1"
+            }
+            Deferred::Void { .. } => "INSERT INTO hold_voids (op_id, hold_id, at) VALUES ($1, $2, $3)",
+            Deferred::Stamps { .. } => {
+                "INSERT INTO stamps (guest_id, card_id, collected) VALUES ($1, $2, $3)
+                 ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected"
+            }
+            Deferred::Group { .. } => "UPDATE guests SET group_id = $2 WHERE id = $1",
+            Deferred::RefundBalance { .. } => "UPDATE refunds SET balance_after = $2 WHERE id = $1",
+            Deferred::Record(_) => "INSERT INTO op_log (op_key, kind, fingerprint, answer) VALUES ($1, $2, $3, $4)",
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        match self {
+            Deferred::CloseHold {
+                hold,
+                status,
+                committed,
+                at,
+            } => vec![hold, status, committed, at],
+            Deferred::Void { op_key, hold, at } => vec![op_key, hold, at],
+            Deferred::Stamps { guest, card, collected } => vec![guest, card, collected],
+            Deferred::Group { guest, group } => vec![guest, group],
+            Deferred::RefundBalance { refund, balance } => vec![refund, balance],
+            Deferred::Record(r) => vec![&r.key, &r.kind, &r.fingerprint, &r.answer],
+        }
+    }
+}
+
+/// One request of a pipeline.
+type Pipelined<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
+
+/// Sends every query at once, in this order (tokio-postgres sends a request when its future is
+/// first polled), and waits for all of them: one round trip.
+async fn all_in_order<T>(mut queries: Vec<Pipelined<'_, T>>) -> Result<Vec<T>, tokio_postgres::Error> {
+    use std::task::Poll;
+    let mut done: Vec<Option<T>> = queries.iter().map(|_| None).collect();
+    let mut failed = None;
+    std::future::poll_fn(|cx| {
+        for (query, slot) in queries.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none()
+                && let Poll::Ready(answer) = query.as_mut().poll(cx)
+            {
+                match answer {
+                    Ok(value) => *slot = Some(value),
+                    Err(error) => {
+                        failed.get_or_insert(error);
+                        return Poll::Ready(());
+                    }
+                }
+            }
+        }
+        if done.iter().all(Option::is_some) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    match failed {
+        Some(error) => Err(error),
+        None => Ok(done.into_iter().flatten().collect()),
+    }
+}
+
+/// The sum of a guest's holds still reserving bonuses at `$2` (past their time: released).
+const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
+    WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
+
+/// The guest, the programme and the group, for the guest in `$1` at the time in `$2`.
+fn snapshot_sql() -> String {
+    format!(
+        "SELECT {}, {GROUP_COLUMNS}
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+         WHERE g.id = $1",
+        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
+    )
+}
+
+impl Columns for Row {
+    type Error = TxError;
+
+    fn int(&self, index: usize) -> TxResult<i64> {
+        Ok(self.try_get(index)?)
+    }
+
+    fn text(&self, index: usize) -> TxResult<String> {
+        Ok(self.try_get(index)?)
+    }
+
+    fn flag(&self, index: usize) -> TxResult<bool> {
+        Ok(self.try_get(index)?)
+    }
+}
+
+async fn guest_group(tx: &Transaction<'_>, guest: GuestId) -> TxResult<Group> {
+    let row = q_opt(
+        tx,
+        &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1"),
+        &[&guest],
+    )
+    .await?
+    .ok_or(LoyaltyError::UnknownCode)?;
+    group_at(&row, 0)
+}
+
+fn op_record(row: &Row) -> TxResult<OpRecord> {
+    Ok(OpRecord {
+        key: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        fingerprint: row.try_get(2)?,
+        answer: row.try_get(3)?,
+    })
+}
+
+impl LedgerTx for PgTx<'_> {
+    type Error = TxError;
+
+    async fn begin_guest_write(
+        &mut self,
+        guest: GuestId,
+        now: UnixSeconds,
+        op_key: &str,
+    ) -> TxResult<(Option<GuestSnapshot>, Option<OpRecord>)> {
+        let tx = self.tx;
+        // Prepared first (once per connection), so that the three queries below go out as one
+        // pipeline: PostgreSQL runs them in this order. The lock is a statement of its own
+        // because a statement that waited for a lock still reads other tables (the holds) as
+        // they were when it started, while the statements after it see everything the
+        // transaction that held the lock committed.
+        let lock = tx
+            .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
+            .await?;
+        let read = tx.prepare_cached(&snapshot_sql()).await?;
+        let first = tx
+            .prepare_cached("SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = $1")
+            .await?;
+        let ((locked, row), record) = in_order(
+            in_order(tx.query_opt(&lock, &[&guest]), tx.query_opt(&read, &[&guest, &now])),
+            tx.query_opt(&first, &[&op_key]),
+        )
+        .await;
+        if locked?.is_none() {
+            return Ok((None, None));
+        }
+        let snapshot = row?.as_ref().map(snapshot_at).transpose()?;
+        let record = record?.as_ref().map(op_record).transpose()?;
+        Ok((snapshot, record))
+    }
+
+    async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> TxResult<Option<GuestSnapshot>> {
+        q_opt(self.tx, &snapshot_sql(), &[&guest, &now])
+            .await?
+            .as_ref()
+            .map(snapshot_at)
+            .transpose()
+    }
+
+    async fn save_op_record(&mut self, record: &OpRecord) -> TxResult<()> {
+        self.deferred.push(Deferred::Record(record.clone()));
+        Ok(())
+    }
+
+    async fn phone_owner(&mut self, org: Option<&str>, phone: &str) -> TxResult<Option<GuestId>> {
+        let row = q_opt(
+            self.tx,
+            "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = $1 AND ($2::TEXT IS NULL OR org = $2)",
+            &[&phone, &org],
+        )
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn gift_code(&mut self, org: Option<&str>, code: &str) -> TxResult<Option<GiftCodeRow>> {
+        let row = q_opt(
+            self.tx,
+            "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
+             WHERE code = $1 AND ($2::TEXT IS NULL OR org = $2)",
+            &[&code, &org],
+        )
+        .await?;
+        row.map(|row| {
+            Ok(GiftCodeRow {
+                guest: row.try_get(0)?,
+                gift: Gift {
+                    code: code.to_string(),
+                    name: row.try_get(1)?,
+                    points: Kopecks(row.try_get(2)?),
+                },
+                redeemed: row.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn identifier_owners(&mut self, org: Option<&str>, value: &str) -> TxResult<Vec<(GuestId, IdentifierKind)>> {
+        let rows = q_all(
+            self.tx,
+            "SELECT guest_id, kind FROM identifiers WHERE value = $1 AND kind <> 'phone' AND ($2::TEXT IS NULL OR org = $2)",
+            &[&value, &org],
+        )
+        .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(kind) = IdentifierKind::parse(row.try_get(1)?) {
+                found.push((row.try_get(0)?, kind));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<i64> {
+        // Counted under the guest's lock, so two tills at once cannot both pass the limit.
+        exec(self.tx, "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest]).await?;
+        Ok(q_one(
+            self.tx,
+            "SELECT COUNT(*) FROM identifications WHERE guest_id = $1 AND at >= $2",
+            &[&guest, &since],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn record_identification(&mut self, guest: GuestId, via: &str, at: UnixSeconds) -> TxResult<()> {
+        exec(
+            self.tx,
+            "INSERT INTO identifications (guest_id, via, at) VALUES ($1, $2, $3)",
+            &[&guest, &via, &at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn card(&mut self, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
+        load_card(self.tx, guest, now).await
+    }
+
+    async fn spent_since(&mut self, guest: GuestId, since: UnixSeconds, now: UnixSeconds) -> TxResult<Kopecks> {
+        let used: i64 = q_one(
+            self.tx,
+            &format!(
+                "SELECT (COALESCE((SELECT -SUM(o.amount) FROM operations o
+                                   WHERE o.guest_id = g.id AND o.kind = 'spend' AND o.at >= $3), 0)
+                         + {HELD_SQL})::BIGINT
+                 FROM guests g WHERE g.id = $1"
+            ),
+            &[&guest, &now, &since],
+        )
+        .await?
+        .try_get(0)?;
+        Ok(Kopecks(used))
+    }
+
+    async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<Kopecks> {
+        let spend: i64 = q_one(self.tx, WINDOW_SPEND_SQL, &[&guest, &since]).await?.try_get(0)?;
+        Ok(Kopecks(spend))
+    }
+
+    async fn ranked_groups(&mut self) -> TxResult<Vec<Group>> {
+        q_all(self.tx, &ranked_groups_sql(), &[])
+            .await?
+            .iter()
+            .map(|row| group_at(row, 0))
+            .collect()
+    }
+
+    async fn insert_hold(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        plan: &HoldPlan,
+        now: UnixSeconds,
+    ) -> TxResult<HoldId> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
+             VALUES ($1, $2, $3, 'open', $4, $5) RETURNING id",
+            &[&op_key, &guest, &plan.amount.0, &now, &plan.expires_at],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn hold_row(&mut self, hold: HoldId) -> TxResult<Option<HoldRow>> {
+        let row = q_opt(
+            self.tx,
+            "SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1",
+            &[&hold],
+        )
+        .await?;
+        row.map(|row| {
+            Ok(HoldRow {
+                id: hold,
+                guest: row.try_get(0)?,
+                amount: Kopecks(row.try_get(1)?),
+                status: HoldStatus::parse(row.try_get(2)?)?,
+                expires_at: row.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn close_hold(
+        &mut self,
+        hold: HoldId,
+        status: HoldStatus,
+        committed: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> TxResult<()> {
+        self.deferred.push(Deferred::CloseHold {
+            hold,
+            status: status.as_str(),
+            committed: committed.map(|k| k.0),
+            at: now,
+        });
+        Ok(())
+    }
+
+    async fn record_void(&mut self, op_key: &str, hold: HoldId, now: UnixSeconds) -> TxResult<()> {
+        self.deferred.push(Deferred::Void {
+            op_key: op_key.to_string(),
+            hold,
+            at: now,
+        });
+        Ok(())
+    }
+
+    async fn void_open_holds(&mut self, guest: GuestId, now: UnixSeconds) -> TxResult<u64> {
+        Ok(exec(
+            self.tx,
+            "UPDATE holds SET status = CASE WHEN expires_at <= $2 THEN 'expired' ELSE 'voided' END, closed_at = $2
+             WHERE guest_id = $1 AND status = 'open'",
+            &[&guest, &now],
+        )
+        .await?)
+    }
+
+    async fn insert_payment(&mut self, p: &NewPayment<'_>) -> TxResult<i64> {
+        let new_group = p.plan.new_group.as_ref().map(|g| g.rules.name.as_str());
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
+                                   balance_after, new_group, at, offline_requested)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            &[
+                &p.op_key,
+                &p.guest,
+                &p.hold,
+                &p.plan.spent.0,
+                &p.subtotal.0,
+                &p.gift_codes,
+                &p.plan.amount_due.0,
+                &p.plan.accrued.0,
+                &p.plan.balance_after.0,
+                &new_group,
+                &p.at,
+                &p.offline_requested.map(|k| k.0),
+            ],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn post(&mut self, posting: &Posting<'_>) -> TxResult<Kopecks> {
+        let delta = posting.kind.signed(posting.amount).0;
+        let (op_id, payment_id, refund_id) = match posting.link {
+            Link::Op(op) => (Some(op), None, None),
+            Link::Payment(id) => (None, Some(id), None),
+            Link::Refund(id) => (None, None, Some(id)),
+        };
+        let row = q_opt(
+            self.tx,
+            POST_SQL,
+            &[
+                &posting.guest,
+                &delta,
+                &posting.kind.as_str(),
+                &posting.note,
+                &posting.at,
+                &op_id,
+                &payment_id,
+                &refund_id,
+            ],
+        )
+        .await?
+        .ok_or(LoyaltyError::UnknownCode)?;
+        Ok(Kopecks(row.try_get(0)?))
+    }
+
+    async fn redeem_gift(&mut self, code: &str, guest: GuestId, payment_id: i64, now: UnixSeconds) -> TxResult<bool> {
+        let redeemed = exec(
+            self.tx,
+            "UPDATE gift_codes SET redeemed_at = $3, payment_id = $4
+             WHERE code = $1 AND guest_id = $2 AND redeemed_at IS NULL
+               AND org = (SELECT org FROM guests WHERE id = $2)",
+            &[&code, &guest, &now, &payment_id],
+        )
+        .await?;
+        Ok(redeemed == 1)
+    }
+
+    async fn stamp_counts(&mut self, guest: GuestId) -> TxResult<Vec<StampCount>> {
+        q_all(self.tx, STAMP_COUNTS_SQL, &[&guest])
+            .await?
+            .iter()
+            .map(stamp_count)
+            .collect()
+    }
+
+    async fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> TxResult<()> {
+        self.deferred.push(Deferred::Stamps {
+            guest,
+            card: card_id,
+            collected,
+        });
+        Ok(())
+    }
+
+    async fn set_group(&mut self, guest: GuestId, group_id: i64) -> TxResult<()> {
+        self.deferred.push(Deferred::Group { guest, group: group_id });
+        Ok(())
+    }
+
+    async fn paid_check(&mut self, payment_op_key: &str) -> TxResult<Option<PaidCheck>> {
+        let row = q_opt(
+            self.tx,
+            "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
+                    (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)::BIGINT
+             FROM payments p WHERE p.op_id = $1",
+            &[&payment_op_key],
+        )
+        .await?;
+        row.map(|row| {
+            Ok(PaidCheck {
+                payment_id: row.try_get(0)?,
+                guest: row.try_get(1)?,
+                amount_due: Kopecks(row.try_get(2)?),
+                spent: Kopecks(row.try_get(3)?),
+                accrued: Kopecks(row.try_get(4)?),
+                refunded_before: Kopecks(row.try_get(5)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_refund(
+        &mut self,
+        op_key: &str,
+        check: &PaidCheck,
+        requested: Option<Kopecks>,
+        plan: &RefundPlan,
+        now: UnixSeconds,
+    ) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
+                                  balance_after, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
+            &[
+                &op_key,
+                &check.payment_id,
+                &requested.map(|a| a.0),
+                &plan.amount.0,
+                &plan.spend_returned.0,
+                &plan.accrual_taken.0,
+                &plan.unrecovered.0,
+                &now,
+            ],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> TxResult<()> {
+        self.deferred.push(Deferred::RefundBalance {
+            refund: refund_id,
+            balance: balance_after.0,
+        });
+        Ok(())
+    }
+
+    async fn payment_context(
+        &mut self,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        window_since: Option<UnixSeconds>,
+    ) -> TxResult<PaymentContext> {
+        let tx = self.tx;
+        let hold_statement = tx
+            .prepare_cached("SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1")
+            .await?;
+        let window_statement = tx.prepare_cached(WINDOW_SPEND_SQL).await?;
+        let groups_statement = tx.prepare_cached(&ranked_groups_sql()).await?;
+        let stamps_statement = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
+        let no_hold = -1_i64;
+        let hold_id = hold.unwrap_or(no_hold);
+        let since = window_since.unwrap_or(i64::MAX);
+        let [hold_rows, window_rows, group_rows, stamp_rows]: [Vec<Row>; 4] = all_in_order(vec![
+            Box::pin(tx.query(&hold_statement, &[&hold_id])),
+            Box::pin(tx.query(&window_statement, &[&guest, &since])),
+            Box::pin(tx.query(&groups_statement, &[])),
+            Box::pin(tx.query(&stamps_statement, &[&guest])),
+        ])
+        .await?
+        .try_into()
+        .map_err(|_| LoyaltyError::Storage("a pipeline lost an answer".to_string()))?;
+        let hold = match hold_rows.first() {
+            Some(row) if hold.is_some() => Some(HoldRow {
+                id: hold_id,
+                guest: row.try_get(0)?,
+                amount: Kopecks(row.try_get(1)?),
+                status: HoldStatus::parse(row.try_get(2)?)?,
+                expires_at: row.try_get(3)?,
+            }),
+            _ => None,
+        };
+        let (window_spend, groups) = match window_since {
+            Some(_) => {
+                let spend: i64 = window_rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+                let groups = group_rows.iter().map(|row| group_at(row, 0)).collect::<TxResult<_>>()?;
+                (Kopecks(spend), groups)
+            }
+            None => (Kopecks::ZERO, Vec::new()),
+        };
+        let stamps = stamp_rows.iter().map(stamp_count).collect::<TxResult<_>>()?;
+        Ok(PaymentContext {
+            hold,
+            window_spend,
+            groups,
+            stamps,
+        })
+    }
+
+    async fn finish(&mut self) -> TxResult<()> {
+        let deferred = std::mem::take(&mut self.deferred);
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        let tx = self.tx;
+        let mut statements = Vec::with_capacity(deferred.len());
+        for write in &deferred {
+            statements.push(tx.prepare_cached(write.sql()).await?);
+        }
+        let params: Vec<_> = deferred.iter().map(Deferred::params).collect();
+        let writes = statements
+            .iter()
+            .zip(&params)
+            .map(|(statement, params)| Box::pin(tx.execute(statement, params)) as Pipelined<'_, u64>)
+            .collect();
+        all_in_order(writes).await?;
+        Ok(())
+    }
+
+    async fn has_guests(&mut self) -> TxResult<bool> {
+        Ok(q_opt(self.tx, "SELECT 1 FROM guests LIMIT 1", &[]).await?.is_some())
+    }
+
+    async fn save_program(&mut self, org: Option<&str>, p: &ProgramSettings) -> TxResult<()> {
+        let values: Params<'_> = &[
+            &p.name,
+            &p.max_check_bp,
+            &p.spend_step.0,
+            &p.hold_ttl_secs,
+            &p.group_period_days,
+            &p.utc_offset_minutes,
+        ];
+        let set = "SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
+                       group_period_days = $5, utc_offset_minutes = $6";
+        match org {
+            Some(org) => {
+                exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+                exec(
+                    self.tx,
+                    &format!("UPDATE programs {set} WHERE org = $7"),
+                    &[values[0], values[1], values[2], values[3], values[4], values[5], &org],
+                )
+                .await?;
+            }
+            None => {
+                exec(self.tx, &format!("UPDATE program {set} WHERE id = 1"), values).await?;
+                exec(self.tx, &format!("UPDATE programs {set}"), values).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_group(&mut self, g: &NewGroup) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
+                                       daily_ops_limit, daily_spend_limit)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &g.name,
+                &g.rank,
+                &g.discount_bp,
+                &g.accrual_bp,
+                &g.spend_threshold.0,
+                &g.never_downgrade,
+                &g.daily_ops_limit,
+                &g.daily_spend_limit.0,
+            ],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_guest(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> TxResult<GuestId> {
+        exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&org, &name, &phone, &group_id, &now],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> TxResult<()> {
+        let added = exec(
+            self.tx,
+            "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, $1, $2, id FROM guests WHERE id = $3",
+            &[&kind.as_str(), &value, &guest],
+        )
+        .await?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
+    }
+
+    async fn insert_gift_code(&mut self, guest: GuestId, code: &str, name: &str, points: Kopecks) -> TxResult<()> {
+        let added = exec(
+            self.tx,
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points)
+             SELECT org, $1, id, $3, $4 FROM guests WHERE id = $2",
+            &[&code, &guest, &name, &points.0],
+        )
+        .await?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
+    }
+
+    async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO stamp_cards (name, needed, reward) VALUES ($1, $2, $3) RETURNING id",
+            &[&name, &needed, &reward],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_promotion(
+        &mut self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> TxResult<i64> {
+        Ok(q_one(
+            self.tx,
+            "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&name, &description, &starts_at, &ends_at],
+        )
+        .await?
+        .try_get(0)?)
+    }
+
+    async fn insert_past_visit(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        amount_due: Kopecks,
+        at: UnixSeconds,
+    ) -> TxResult<()> {
+        exec(
+            self.tx,
+            "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
+             SELECT $1, id, 0, $3, '[]', $3, 0, balance, $4 FROM guests WHERE id = $2",
+            &[&op_key, &guest, &amount_due.0, &at],
+        )
+        .await?;
+        // Recorded like a write from before idempotency records were kept: no request to compare.
+        exec(
+            self.tx,
+            "INSERT INTO op_log (op_key, kind, fingerprint, answer)
+             SELECT op_id, 'commit', NULL,
+                    json_build_object('spent', 0, 'accrued', 0, 'balance_after', balance_after, 'new_group', NULL)::TEXT
+             FROM payments WHERE op_id = $1",
+            &[&op_key],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The amount due of the guest's (`$1`) checks after `$2`, returns deducted.
+const WINDOW_SPEND_SQL: &str = "SELECT (COALESCE(SUM(p.amount_due), 0)
+         - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
+                     WHERE q.guest_id = $1 AND q.at > $2), 0))::BIGINT
+     FROM payments p WHERE p.guest_id = $1 AND p.at > $2";
+
+/// Every stamp card with the guest's (`$1`) count.
+const STAMP_COUNTS_SQL: &str = "SELECT c.id, COALESCE(s.collected, 0)::BIGINT, c.needed FROM stamp_cards c
+     LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id";
+
+fn ranked_groups_sql() -> String {
+    format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1")
+}
+
+fn stamp_count(row: &Row) -> TxResult<StampCount> {
+    Ok(StampCount {
+        card_id: row.try_get(0)?,
+        collected: row.try_get(1)?,
+        needed: row.try_get(2)?,
+    })
+}
+
+/// A new organisation starts with the template programme (`program`, whose hold time
+/// `serve --hold-ttl` sets); an existing one keeps its own.
+const ENSURE_PROGRAM_SQL: &str = "INSERT INTO programs
+     SELECT $1::TEXT, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+     FROM program WHERE id = 1
+     ON CONFLICT (org) DO NOTHING";
+
+/// One balance change, applied and recorded in one statement: guest, signed amount, kind, note,
+/// time, and what it belongs to (operation id, payment or refund).
+const POST_SQL: &str = "WITH changed AS (UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance)
+     INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
+     SELECT $1::BIGINT, $3::TEXT, $2::BIGINT, changed.balance, $4::TEXT, $5::BIGINT, $6::TEXT, $7::BIGINT, $8::BIGINT
+     FROM changed RETURNING balance_after";
 
 // ----- Statements, prepared once per connection -----
 
@@ -583,162 +1344,34 @@ async fn exec(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<u64
     tx.execute(&statement, params).await
 }
 
-// ----- Transaction bodies -----
-
-/// Checks that the guest exists and belongs to `org`; with `lock`, holds the guest's row until
-/// the transaction ends.
-async fn own_guest(tx: &Transaction<'_>, org: &str, guest: GuestId, lock: bool) -> TxResult<()> {
-    let sql = if lock {
-        "SELECT org FROM guests WHERE id = $1 FOR UPDATE"
-    } else {
-        "SELECT org FROM guests WHERE id = $1"
-    };
-    let row = q_opt(tx, sql, &[&guest]).await?;
-    match row {
-        Some(row) if row.try_get::<_, String>(0)? == org => Ok(()),
-        _ => Err(LoyaltyError::UnknownCode.into()),
-    }
-}
-
-async fn lock_guest(tx: &Transaction<'_>, guest: GuestId) -> TxResult<()> {
-    match q_opt(tx, "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest]).await? {
-        Some(_) => Ok(()),
-        None => Err(LoyaltyError::UnknownCode.into()),
-    }
-}
-
-async fn identify_tx(
-    tx: &Transaction<'_>,
-    org: &str,
-    code: &str,
-    kind: ScanKind,
-    now: UnixSeconds,
-) -> TxResult<Identification> {
-    let (guest, gift, via) = resolve_code(tx, code, kind).await?;
-    own_guest(tx, org, guest, false).await?;
-    let group = guest_group(tx, guest).await?;
-    let limit = group.rules.daily_ops_limit;
-    if limit > 0 {
-        // Counted under the guest's lock, so two tills at once cannot both pass the limit.
-        lock_guest(tx, guest).await?;
-        let program = load_program(tx).await?;
-        let since = local_day_start(now, program.utc_offset_minutes);
-        let count: i64 = q_one(
-            tx,
-            "SELECT COUNT(*) FROM identifications WHERE guest_id = $1 AND at >= $2",
-            &[&guest, &since],
-        )
-        .await?
-        .try_get(0)?;
-        if count >= limit {
-            return Err(LoyaltyError::DailyOperationsLimit { limit }.into());
+async fn in_order<A: std::future::Future, B: std::future::Future>(first: A, second: B) -> (A::Output, B::Output) {
+    use std::task::Poll;
+    let mut first = std::pin::pin!(first);
+    let mut second = std::pin::pin!(second);
+    let mut a = None;
+    let mut b = None;
+    std::future::poll_fn(move |cx| {
+        if a.is_none()
+            && let Poll::Ready(value) = first.as_mut().poll(cx)
+        {
+            a = Some(value);
         }
-    }
-    exec(
-        tx,
-        "INSERT INTO identifications (guest_id, via, at) VALUES ($1, $2, $3)",
-        &[&guest, &via, &now],
-    )
-    .await?;
-    Ok(Identification {
-        card: load_card(tx, guest, now).await?,
-        gift,
-    })
-}
-
-/// Phone first, then gift codes, then the other identifiers (as the embedded ledger).
-async fn resolve_code(tx: &Transaction<'_>, code: &str, kind: ScanKind) -> TxResult<(GuestId, Option<Gift>, String)> {
-    if let Some(phone) = normalize_phone(code) {
-        let row = q_opt(
-            tx,
-            "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = $1",
-            &[&phone],
-        )
-        .await?;
-        if let Some(row) = row {
-            return Ok((row.try_get(0)?, None, IdentifierKind::Phone.as_str().to_string()));
+        if b.is_none()
+            && let Poll::Ready(value) = second.as_mut().poll(cx)
+        {
+            b = Some(value);
         }
-    }
-    let gift = q_opt(
-        tx,
-        "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes WHERE code = $1",
-        &[&code],
-    )
-    .await?;
-    if let Some(row) = gift {
-        if row.try_get::<_, bool>(3)? {
-            return Err(LoyaltyError::GiftAlreadyUsed.into());
+        match (a.take(), b.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                a = x;
+                b = y;
+                Poll::Pending
+            }
         }
-        let gift = Gift {
-            code: code.to_string(),
-            name: row.try_get(1)?,
-            points: Kopecks(row.try_get(2)?),
-        };
-        return Ok((row.try_get(0)?, Some(gift), "gift_code".to_string()));
-    }
-    let preferred = expected_identifier(kind).as_str();
-    let row = q_opt(
-        tx,
-        "SELECT guest_id, kind FROM identifiers WHERE value = $1 AND kind <> 'phone'
-             ORDER BY kind = $2 DESC, kind LIMIT 1",
-        &[&code, &preferred],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownCode)?;
-    Ok((row.try_get(0)?, None, row.try_get(1)?))
-}
-
-async fn load_program(tx: &Transaction<'_>) -> TxResult<ProgramSettings> {
-    let row = q_one(
-        tx,
-        "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
-             FROM program WHERE id = 1",
-        &[],
-    )
-    .await?;
-    Ok(ProgramSettings {
-        name: row.try_get(0)?,
-        max_check_bp: row.try_get(1)?,
-        spend_step: Kopecks(row.try_get(2)?),
-        hold_ttl_secs: row.try_get(3)?,
-        group_period_days: row.try_get(4)?,
-        utc_offset_minutes: row.try_get(5)?,
     })
+    .await
 }
-
-const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
-    gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
-
-fn group_from_row(row: &Row) -> TxResult<Group> {
-    Ok(Group {
-        id: row.try_get(0)?,
-        rules: NewGroup {
-            name: row.try_get(1)?,
-            rank: row.try_get(2)?,
-            discount_bp: row.try_get(3)?,
-            accrual_bp: row.try_get(4)?,
-            spend_threshold: Kopecks(row.try_get(5)?),
-            never_downgrade: row.try_get(6)?,
-            daily_ops_limit: row.try_get(7)?,
-            daily_spend_limit: Kopecks(row.try_get(8)?),
-        },
-    })
-}
-
-async fn guest_group(tx: &Transaction<'_>, guest: GuestId) -> TxResult<Group> {
-    let row = q_opt(
-        tx,
-        &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1"),
-        &[&guest],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownCode)?;
-    group_from_row(&row)
-}
-
-/// The sum of a guest's holds still reserving bonuses at `$2` (past their time: released).
-const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
-    WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
 
 async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
     let row = q_opt(
@@ -791,756 +1424,5 @@ async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> Tx
         group: guest_group(tx, guest).await?.info(),
         stamps,
         promotions,
-    })
-}
-
-async fn available(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<Kopecks> {
-    let row = q_opt(
-        tx,
-        &format!("SELECT g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
-        &[&guest, &now],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownCode)?;
-    Ok(Kopecks(row.try_get(0)?))
-}
-
-/// What every write about a guest needs, read in one statement: the guest's balance and
-/// available bonuses, the programme and the guest's group, after checking the organisation.
-/// With `lock`, the guest's row stays locked until the transaction ends.
-struct GuestContext {
-    balance: Kopecks,
-    available: Kopecks,
-    program: ProgramSettings,
-    group: Group,
-}
-
-/// The columns [`context_from_row`] reads, for the guest in `$1` at the time in `$2`.
-fn context_sql() -> String {
-    format!(
-        "SELECT g.org, g.balance, (g.balance - {HELD_SQL})::BIGINT,
-                p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
-                {GROUP_COLUMNS}
-         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id CROSS JOIN program p
-         WHERE g.id = $1 AND p.id = 1"
-    )
-}
-
-/// The guest's context without a lock (quotes).
-async fn guest_context(tx: &Transaction<'_>, org: &str, guest: GuestId, now: UnixSeconds) -> TxResult<GuestContext> {
-    let row = q_opt(tx, &context_sql(), &[&guest, &now]).await?;
-    context_from_row(row, org)
-}
-
-/// Locks the guest's row, then reads the guest's context and runs `then_sql` (the request's
-/// idempotency lookup), as one pipeline: the three statements are sent together and PostgreSQL
-/// runs them in this order. The lock is a statement of its own because a statement that waited
-/// for a lock still reads other tables (the holds) as they were when it started, while the
-/// statements after it see everything the transaction that held the lock committed.
-async fn locked_context(
-    tx: &Transaction<'_>,
-    org: &str,
-    guest: GuestId,
-    now: UnixSeconds,
-    then_sql: &str,
-    then_params: Params<'_>,
-) -> TxResult<(GuestContext, Option<Row>)> {
-    // Prepared first (once per connection), so that each query below is sent when first polled.
-    let lock = tx
-        .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
-        .await?;
-    let read = tx.prepare_cached(&context_sql()).await?;
-    let then = tx.prepare_cached(then_sql).await?;
-    let ((locked, row), first) = in_order(
-        in_order(tx.query_opt(&lock, &[&guest]), tx.query_opt(&read, &[&guest, &now])),
-        tx.query_opt(&then, then_params),
-    )
-    .await;
-    if locked?.is_none() {
-        return Err(LoyaltyError::UnknownCode.into());
-    }
-    let ctx = context_from_row(row?, org)?;
-    Ok((ctx, first?))
-}
-
-/// Polls `first`, then `second`, every time, until both are done: two tokio-postgres requests
-/// are sent in this order (a request is sent when its future is first polled).
-async fn in_order<A: std::future::Future, B: std::future::Future>(first: A, second: B) -> (A::Output, B::Output) {
-    use std::task::Poll;
-    let mut first = std::pin::pin!(first);
-    let mut second = std::pin::pin!(second);
-    let mut a = None;
-    let mut b = None;
-    std::future::poll_fn(move |cx| {
-        if a.is_none()
-            && let Poll::Ready(value) = first.as_mut().poll(cx)
-        {
-            a = Some(value);
-        }
-        if b.is_none()
-            && let Poll::Ready(value) = second.as_mut().poll(cx)
-        {
-            b = Some(value);
-        }
-        match (a.take(), b.take()) {
-            (Some(x), Some(y)) => Poll::Ready((x, y)),
-            (x, y) => {
-                a = x;
-                b = y;
-                Poll::Pending
-            }
-        }
-    })
-    .await
-}
-
-fn context_from_row(row: Option<Row>, org: &str) -> TxResult<GuestContext> {
-    let row = row.ok_or(LoyaltyError::UnknownCode)?;
-    if row.try_get::<_, String>(0)? != org {
-        return Err(LoyaltyError::UnknownCode.into());
-    }
-    // The group's columns follow the guest's three and the programme's six.
-    const G: usize = 9;
-    Ok(GuestContext {
-        balance: Kopecks(row.try_get(1)?),
-        available: Kopecks(row.try_get(2)?),
-        program: ProgramSettings {
-            name: row.try_get(3)?,
-            max_check_bp: row.try_get(4)?,
-            spend_step: Kopecks(row.try_get(5)?),
-            hold_ttl_secs: row.try_get(6)?,
-            group_period_days: row.try_get(7)?,
-            utc_offset_minutes: row.try_get(8)?,
-        },
-        group: Group {
-            id: row.try_get(G)?,
-            rules: NewGroup {
-                name: row.try_get(G + 1)?,
-                rank: row.try_get(G + 2)?,
-                discount_bp: row.try_get(G + 3)?,
-                accrual_bp: row.try_get(G + 4)?,
-                spend_threshold: Kopecks(row.try_get(G + 5)?),
-                never_downgrade: row.try_get(G + 6)?,
-                daily_ops_limit: row.try_get(G + 7)?,
-                daily_spend_limit: Kopecks(row.try_get(G + 8)?),
-            },
-        },
-    })
-}
-
-async fn quote(
-    tx: &Transaction<'_>,
-    ctx: &GuestContext,
-    guest: GuestId,
-    check: &CheckInfo,
-    now: UnixSeconds,
-) -> TxResult<SpendQuote> {
-    if check.subtotal < Kopecks::ZERO {
-        return Err(LoyaltyError::NonPositiveAmount.into());
-    }
-    let daily_left = if ctx.group.rules.daily_spend_limit > Kopecks::ZERO {
-        let since = local_day_start(now, ctx.program.utc_offset_minutes);
-        let used: i64 = q_one(
-            tx,
-            &format!(
-                "SELECT (COALESCE((SELECT -SUM(o.amount) FROM operations o
-                                       WHERE o.guest_id = g.id AND o.kind = 'spend' AND o.at >= $3), 0)
-                             + {HELD_SQL})::BIGINT
-                     FROM guests g WHERE g.id = $1"
-            ),
-            &[&guest, &now, &since],
-        )
-        .await?
-        .try_get(0)?;
-        Some(ctx.group.rules.daily_spend_limit.saturating_sub(Kopecks(used)))
-    } else {
-        None
-    };
-    Ok(build_quote(
-        &ctx.program,
-        &ctx.group,
-        check.subtotal,
-        ctx.available,
-        daily_left,
-    ))
-}
-
-async fn expire_guest_holds(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<u64> {
-    Ok(exec(
-        tx,
-        "UPDATE holds SET status = 'expired', closed_at = $2
-             WHERE guest_id = $1 AND status = 'open' AND expires_at <= $2",
-        &[&guest, &now],
-    )
-    .await?)
-}
-
-fn hold_receipt(row: &Row) -> TxResult<HoldReceipt> {
-    Ok(HoldReceipt {
-        hold_id: row.try_get(0)?,
-        amount: Kopecks(row.try_get(1)?),
-        expires_at: row.try_get(2)?,
-    })
-}
-
-async fn hold_tx(
-    tx: &Transaction<'_>,
-    org: &str,
-    op_id: &str,
-    guest: GuestId,
-    amount: Kopecks,
-    check: &CheckInfo,
-    now: UnixSeconds,
-) -> TxResult<HoldReceipt> {
-    let (ctx, first) = locked_context(
-        tx,
-        org,
-        guest,
-        now,
-        "SELECT id, amount, expires_at, guest_id FROM holds WHERE op_id = $1",
-        &[&op_id],
-    )
-    .await?;
-    if let Some(row) = first {
-        let receipt = hold_receipt(&row)?;
-        let first_guest: GuestId = row.try_get(3)?;
-        return if first_guest == guest && receipt.amount == amount {
-            Ok(receipt)
-        } else {
-            Err(LoyaltyError::OperationIdConflict.into())
-        };
-    }
-    if amount <= Kopecks::ZERO {
-        return Err(LoyaltyError::NonPositiveAmount.into());
-    }
-    ensure_step(amount, ctx.program.spend_step)?;
-    // Holds past their time count as released in `available`; the sweep marks them.
-    let max = quote(tx, &ctx, guest, check, now).await?.max_spend;
-    if amount > max {
-        return Err(LoyaltyError::OverMaximum { requested: amount, max }.into());
-    }
-    let expires_at = now + ctx.program.hold_ttl_secs;
-    let hold_id: HoldId = q_one(
-        tx,
-        "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
-             VALUES ($1, $2, $3, 'open', $4, $5) RETURNING id",
-        &[&op_id, &guest, &amount.0, &now, &expires_at],
-    )
-    .await?
-    .try_get(0)?;
-    Ok(HoldReceipt {
-        hold_id,
-        amount,
-        expires_at,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn commit_tx(
-    tx: &Transaction<'_>,
-    org: &str,
-    op_id: &str,
-    guest: GuestId,
-    hold: Option<HoldId>,
-    spent: Kopecks,
-    check: &CheckInfo,
-    gift_codes: &str,
-    now: UnixSeconds,
-) -> TxResult<PaymentReceipt> {
-    let (ctx, first) = locked_context(
-        tx,
-        org,
-        guest,
-        now,
-        "SELECT guest_id, hold_id, spent, subtotal, gift_codes, accrued, balance_after, new_group
-             FROM payments WHERE op_id = $1",
-        &[&op_id],
-    )
-    .await?;
-    if let Some(row) = first {
-        let same = row.try_get::<_, GuestId>(0)? == guest
-            && row.try_get::<_, Option<HoldId>>(1)? == hold
-            && row.try_get::<_, i64>(2)? == spent.0
-            && row.try_get::<_, i64>(3)? == check.subtotal.0
-            && row.try_get::<_, String>(4)? == gift_codes;
-        return if same {
-            Ok(PaymentReceipt {
-                spent,
-                accrued: Kopecks(row.try_get(5)?),
-                balance_after: Kopecks(row.try_get(6)?),
-                new_group: row.try_get(7)?,
-            })
-        } else {
-            Err(LoyaltyError::OperationIdConflict.into())
-        };
-    }
-    if spent < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
-        return Err(LoyaltyError::NonPositiveAmount.into());
-    }
-    ensure_step(spent, ctx.program.spend_step)?;
-    match hold {
-        Some(hold) => settle_hold(tx, hold, guest, spent, now).await?,
-        None if spent > Kopecks::ZERO => {
-            return Err(LoyaltyError::OverMaximum {
-                requested: spent,
-                max: Kopecks::ZERO,
-            }
-            .into());
-        }
-        None => {}
-    }
-    record_payment(tx, &ctx, op_id, guest, hold, spent, check, gift_codes, now).await
-}
-
-/// A payment a till took offline: debits what the guest still has (see `offline_take`).
-#[allow(clippy::too_many_arguments)]
-async fn offline_tx(
-    tx: &Transaction<'_>,
-    org: &str,
-    op_id: &str,
-    guest: GuestId,
-    requested: Kopecks,
-    check: &CheckInfo,
-    gift_codes: &str,
-    now: UnixSeconds,
-) -> TxResult<PaymentReceipt> {
-    let (ctx, first) = locked_context(
-        tx,
-        org,
-        guest,
-        now,
-        "SELECT guest_id, hold_id, subtotal, gift_codes, offline_requested, spent, accrued, balance_after, new_group
-         FROM payments WHERE op_id = $1",
-        &[&op_id],
-    )
-    .await?;
-    if let Some(row) = first {
-        let same = row.try_get::<_, GuestId>(0)? == guest
-            && row.try_get::<_, Option<HoldId>>(1)?.is_none()
-            && row.try_get::<_, i64>(2)? == check.subtotal.0
-            && row.try_get::<_, String>(3)? == gift_codes
-            && row.try_get::<_, Option<i64>>(4)? == Some(requested.0);
-        return if same {
-            Ok(PaymentReceipt {
-                spent: Kopecks(row.try_get(5)?),
-                accrued: Kopecks(row.try_get(6)?),
-                balance_after: Kopecks(row.try_get(7)?),
-                new_group: row.try_get(8)?,
-            })
-        } else {
-            Err(LoyaltyError::OperationIdConflict.into())
-        };
-    }
-    if requested < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
-        return Err(LoyaltyError::NonPositiveAmount.into());
-    }
-    let spent = offline_take(requested, ctx.available, ctx.group.amount_due(check.subtotal));
-    let receipt = record_payment(tx, &ctx, op_id, guest, None, spent, check, gift_codes, now).await?;
-    exec(
-        tx,
-        "UPDATE payments SET offline_requested = $2 WHERE op_id = $1",
-        &[&op_id, &requested.0],
-    )
-    .await?;
-    Ok(receipt)
-}
-
-/// Everything a paid check does once the guest is locked, the request checked and the hold
-/// settled: the visit and receipt, the debit and accrual, gift codes, stamps, the group move.
-#[allow(clippy::too_many_arguments)]
-async fn record_payment(
-    tx: &Transaction<'_>,
-    ctx: &GuestContext,
-    op_id: &str,
-    guest: GuestId,
-    hold: Option<HoldId>,
-    spent: Kopecks,
-    check: &CheckInfo,
-    gift_codes: &str,
-    now: UnixSeconds,
-) -> TxResult<PaymentReceipt> {
-    let group = &ctx.group;
-    let amount_due = group.amount_due(check.subtotal);
-    let accrued = amount_due.saturating_sub(spent).percent_floor(group.rules.accrual_bp);
-    let new_group = group_after_visit(tx, guest, group, amount_due, &ctx.program, now).await?;
-    let balance_after = ctx.balance + accrued - spent;
-    let new_group_name = new_group.as_ref().map(|g| g.rules.name.clone());
-    let payment_id: i64 = q_one(
-        tx,
-        "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
-                                   balance_after, new_group, at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        &[
-            &op_id,
-            &guest,
-            &hold,
-            &spent.0,
-            &check.subtotal.0,
-            &gift_codes,
-            &amount_due.0,
-            &accrued.0,
-            &balance_after.0,
-            &new_group_name,
-            &now,
-        ],
-    )
-    .await?
-    .try_get(0)?;
-    let note = format!("check {amount_due}");
-    // The debit, the accrual and the stamps go out as one pipeline, in this order.
-    let post_statement = tx.prepare_cached(POST_SQL).await?;
-    let stamps_statement = tx.prepare_cached(STAMPS_SQL).await?;
-    let (no_op, no_refund, payment): (Option<&str>, Option<i64>, Option<i64>) = (None, None, Some(payment_id));
-    let spend_delta = -spent.0;
-    let spend = async {
-        if spent > Kopecks::ZERO {
-            let params: Params<'_> = &[
-                &guest,
-                &spend_delta,
-                &"spend",
-                &note,
-                &now,
-                &no_op,
-                &payment,
-                &no_refund,
-            ];
-            tx.query_opt(&post_statement, params).await.map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    let accrual = async {
-        if accrued > Kopecks::ZERO {
-            let params: Params<'_> = &[
-                &guest, &accrued.0, &"accrual", &note, &now, &no_op, &payment, &no_refund,
-            ];
-            tx.query_opt(&post_statement, params).await.map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    let ((spend, accrual), stamps) = in_order(in_order(spend, accrual), tx.execute(&stamps_statement, &[&guest])).await;
-    for posted in [spend?, accrual?] {
-        if let Some(None) = posted {
-            return Err(LoyaltyError::UnknownCode.into());
-        }
-    }
-    stamps?;
-    for code in &check.gift_codes {
-        let redeemed = exec(
-            tx,
-            "UPDATE gift_codes SET redeemed_at = $3, payment_id = $4
-                 WHERE code = $1 AND guest_id = $2 AND redeemed_at IS NULL",
-            &[code, &guest, &now, &payment_id],
-        )
-        .await?;
-        if redeemed != 1 {
-            return Err(LoyaltyError::GiftAlreadyUsed.into());
-        }
-    }
-    if let Some(target) = &new_group {
-        exec(
-            tx,
-            "UPDATE guests SET group_id = $2 WHERE id = $1",
-            &[&guest, &target.id],
-        )
-        .await?;
-    }
-    Ok(PaymentReceipt {
-        spent,
-        accrued,
-        balance_after,
-        new_group: new_group_name,
-    })
-}
-
-async fn settle_hold(
-    tx: &Transaction<'_>,
-    hold: HoldId,
-    guest: GuestId,
-    spent: Kopecks,
-    now: UnixSeconds,
-) -> TxResult<()> {
-    let row = q_opt(
-        tx,
-        "SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1 FOR UPDATE",
-        &[&hold],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownHold)?;
-    let (owner, amount, mut status): (GuestId, i64, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    if owner != guest {
-        return Err(LoyaltyError::UnknownHold.into());
-    }
-    // An open hold past its time is expired, whether or not the sweep marked it yet.
-    if status == "open" && row.try_get::<_, i64>(3)? <= now {
-        status = "expired".to_string();
-    }
-    if status != "open" {
-        return Err(LoyaltyError::HoldNotOpen { status }.into());
-    }
-    if spent > Kopecks(amount) {
-        return Err(LoyaltyError::CommitOverHold {
-            requested: spent,
-            held: Kopecks(amount),
-        }
-        .into());
-    }
-    exec(
-        tx,
-        "UPDATE holds SET status = 'committed', committed_amount = $2, closed_at = $3 WHERE id = $1",
-        &[&hold, &spent.0, &now],
-    )
-    .await?;
-    Ok(())
-}
-
-async fn group_after_visit(
-    tx: &Transaction<'_>,
-    guest: GuestId,
-    current: &Group,
-    visit_due: Kopecks,
-    program: &ProgramSettings,
-    now: UnixSeconds,
-) -> TxResult<Option<Group>> {
-    if current.rules.rank < 1 {
-        return Ok(None);
-    }
-    let window_start = now - program.group_period_days * SECONDS_PER_DAY;
-    // The best group the spending in the window (this visit included, returns deducted) reaches.
-    let target = q_opt(
-        tx,
-        &format!(
-            "SELECT {GROUP_COLUMNS} FROM guest_groups gg
-             WHERE gg.rank >= 1 AND gg.spend_threshold <= $3::BIGINT +
-                 (SELECT COALESCE(SUM(p.amount_due), 0)
-                         - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
-                                     WHERE q.guest_id = $1 AND q.at > $2), 0)
-                  FROM payments p WHERE p.guest_id = $1 AND p.at > $2)::BIGINT
-             ORDER BY gg.rank DESC, gg.id LIMIT 1"
-        ),
-        &[&guest, &window_start, &visit_due.0],
-    )
-    .await?;
-    match target {
-        Some(row) => {
-            let target = group_from_row(&row)?;
-            Ok(moves_to(current, &target).then_some(target))
-        }
-        None => Ok(None),
-    }
-}
-
-/// One balance change, applied and recorded in one statement: guest, signed amount, kind, note,
-/// time, and what it belongs to (operation id, payment or refund).
-const POST_SQL: &str = "WITH changed AS (UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance)
-     INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
-     SELECT $1::BIGINT, $3::TEXT, $2::BIGINT, changed.balance, $4::TEXT, $5::BIGINT, $6::TEXT, $7::BIGINT, $8::BIGINT
-     FROM changed RETURNING balance_after";
-
-/// A stamp on every stamp card of the guest, up to each card's need.
-const STAMPS_SQL: &str = "INSERT INTO stamps (guest_id, card_id, collected) SELECT $1, id, 1 FROM stamp_cards
-     ON CONFLICT (guest_id, card_id) DO UPDATE SET collected =
-         LEAST(stamps.collected + 1, (SELECT needed FROM stamp_cards WHERE id = excluded.card_id))";
-
-/// What a balance change belongs to.
-enum Link<'a> {
-    Op(&'a str),
-    Refund(i64),
-}
-
-/// Records a signed balance change and applies it, in one statement; returns the balance after.
-async fn post(
-    tx: &Transaction<'_>,
-    guest: GuestId,
-    kind: &str,
-    delta: i64,
-    note: &str,
-    at: UnixSeconds,
-    link: Link<'_>,
-) -> TxResult<Kopecks> {
-    // Payments post their own changes (see `record_payment`).
-    let payment_id: Option<i64> = None;
-    let (op_id, refund_id) = match link {
-        Link::Op(op) => (Some(op), None),
-        Link::Refund(id) => (None, Some(id)),
-    };
-    let row = q_opt(
-        tx,
-        POST_SQL,
-        &[&guest, &delta, &kind, &note, &at, &op_id, &payment_id, &refund_id],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownCode)?;
-    Ok(Kopecks(row.try_get(0)?))
-}
-
-async fn void_tx(tx: &Transaction<'_>, org: &str, op_id: &str, hold: HoldId, now: UnixSeconds) -> TxResult<()> {
-    let guest: GuestId = q_opt(tx, "SELECT guest_id FROM holds WHERE id = $1", &[&hold])
-        .await?
-        .ok_or(LoyaltyError::UnknownHold)?
-        .try_get(0)?;
-    if own_guest(tx, org, guest, true).await.is_err() {
-        return Err(LoyaltyError::UnknownHold.into());
-    }
-    let voided = q_opt(tx, "SELECT hold_id FROM hold_voids WHERE op_id = $1", &[&op_id]).await?;
-    if let Some(row) = voided {
-        return if row.try_get::<_, HoldId>(0)? == hold {
-            Ok(())
-        } else {
-            Err(LoyaltyError::OperationIdConflict.into())
-        };
-    }
-    expire_guest_holds(tx, guest, now).await?;
-    let status: String = q_one(tx, "SELECT status FROM holds WHERE id = $1 FOR UPDATE", &[&hold])
-        .await?
-        .try_get(0)?;
-    match status.as_str() {
-        "open" => {
-            exec(
-                tx,
-                "UPDATE holds SET status = 'voided', closed_at = $2 WHERE id = $1",
-                &[&hold, &now],
-            )
-            .await?;
-        }
-        "voided" | "expired" => {}
-        _ => return Err(LoyaltyError::HoldNotOpen { status }.into()),
-    }
-    exec(
-        tx,
-        "INSERT INTO hold_voids (op_id, hold_id, at) VALUES ($1, $2, $3)",
-        &[&op_id, &hold, &now],
-    )
-    .await?;
-    Ok(())
-}
-
-async fn refund_tx(
-    tx: &Transaction<'_>,
-    org: &str,
-    op_id: &str,
-    payment_op: &str,
-    requested: Option<Kopecks>,
-    now: UnixSeconds,
-) -> TxResult<RefundReceipt> {
-    let payment = q_opt(
-        tx,
-        "SELECT id, guest_id, amount_due, spent, accrued FROM payments WHERE op_id = $1",
-        &[&payment_op],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownPayment)?;
-    let (payment_id, guest, amount_due, spent, accrued): (i64, GuestId, i64, i64, i64) = (
-        payment.try_get(0)?,
-        payment.try_get(1)?,
-        payment.try_get(2)?,
-        payment.try_get(3)?,
-        payment.try_get(4)?,
-    );
-    if own_guest(tx, org, guest, true).await.is_err() {
-        return Err(LoyaltyError::UnknownPayment.into());
-    }
-    let first = q_opt(
-        tx,
-        "SELECT p.op_id, r.requested, r.amount, r.spend_returned, r.accrual_taken, r.unrecovered, r.balance_after
-             FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.op_id = $1",
-        &[&op_id],
-    )
-    .await?;
-    if let Some(row) = first {
-        let same =
-            row.try_get::<_, String>(0)? == payment_op && row.try_get::<_, Option<i64>>(1)? == requested.map(|a| a.0);
-        return if same {
-            Ok(RefundReceipt {
-                amount: Kopecks(row.try_get(2)?),
-                spend_returned: Kopecks(row.try_get(3)?),
-                accrual_taken: Kopecks(row.try_get(4)?),
-                unrecovered: Kopecks(row.try_get(5)?),
-                balance_after: Kopecks(row.try_get(6)?),
-            })
-        } else {
-            Err(LoyaltyError::OperationIdConflict.into())
-        };
-    }
-    let before: i64 = q_one(
-        tx,
-        "SELECT COALESCE(SUM(amount), 0)::BIGINT FROM refunds WHERE payment_id = $1",
-        &[&payment_id],
-    )
-    .await?
-    .try_get(0)?;
-    let amount = refund_amount(requested, Kopecks(amount_due - before))?;
-    let (spend_back, accrual_due) = refund_shares(
-        Kopecks(amount_due),
-        Kopecks(spent),
-        Kopecks(accrued),
-        Kopecks(before),
-        amount,
-    );
-    expire_guest_holds(tx, guest, now).await?;
-    let can_take = (available(tx, guest, now).await? + spend_back).max(Kopecks::ZERO);
-    let accrual_taken = accrual_due.min(can_take);
-    let unrecovered = accrual_due - accrual_taken;
-    let refund_id: i64 = q_one(
-        tx,
-        "INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
-                                  balance_after, at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
-        &[
-            &op_id,
-            &payment_id,
-            &requested.map(|a| a.0),
-            &amount.0,
-            &spend_back.0,
-            &accrual_taken.0,
-            &unrecovered.0,
-            &now,
-        ],
-    )
-    .await?
-    .try_get(0)?;
-    let note = format!("refund {amount}");
-    let mut balance_after = Kopecks(
-        q_one(tx, "SELECT balance FROM guests WHERE id = $1", &[&guest])
-            .await?
-            .try_get(0)?,
-    );
-    if spend_back > Kopecks::ZERO {
-        balance_after = post(
-            tx,
-            guest,
-            "refund_spend",
-            spend_back.0,
-            &note,
-            now,
-            Link::Refund(refund_id),
-        )
-        .await?;
-    }
-    if accrual_taken > Kopecks::ZERO {
-        balance_after = post(
-            tx,
-            guest,
-            "refund_accrual",
-            -accrual_taken.0,
-            &note,
-            now,
-            Link::Refund(refund_id),
-        )
-        .await?;
-    }
-    exec(
-        tx,
-        "UPDATE refunds SET balance_after = $2 WHERE id = $1",
-        &[&refund_id, &balance_after.0],
-    )
-    .await?;
-    Ok(RefundReceipt {
-        amount,
-        spend_returned: spend_back,
-        accrual_taken,
-        unrecovered,
-        balance_after,
     })
 }

@@ -11,7 +11,8 @@ use crate::domain::{
     CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError,
     PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
-use crate::ledger::{Ledger, NewGroup};
+use crate::ledger::{Ledger, NewGroup, ProgramSettings};
+use crate::loyalty::engine::{Answer, Op, unexpected};
 use crate::money::Kopecks;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -126,6 +127,23 @@ impl Store {
         }
     }
 
+    /// Runs a loyalty operation for `caller`: the one place where the two stores part.
+    async fn run(&self, caller: &Caller, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        match self {
+            Store::Sqlite(s) => {
+                let org = caller.org.clone();
+                let reads_only = op.reads_only();
+                let work = move |l: &mut Ledger, _: &TokenTable| l.run(&op, Some(&org), now);
+                if reads_only {
+                    s.read(work).await
+                } else {
+                    s.blocking(work).await
+                }
+            }
+            Store::Postgres(p) => p.run(&op, Some(&caller.org), now).await,
+        }
+    }
+
     pub async fn identify(
         &self,
         caller: &Caller,
@@ -133,13 +151,13 @@ impl Store {
         kind: ScanKind,
         now: UnixSeconds,
     ) -> Result<Identification, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let (org, payload) = (caller.org.clone(), payload.to_string());
-                s.blocking(move |l, _| l.identify_in_org(&payload, kind, Some(&org), now))
-                    .await
-            }
-            Store::Postgres(p) => p.identify(&caller.org, payload, kind, now).await,
+        let op = Op::Identify {
+            payload: payload.to_string(),
+            kind,
+        };
+        match self.run(caller, op, now).await? {
+            Answer::Identification(found) => Ok(found),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -149,16 +167,9 @@ impl Store {
         guest: GuestId,
         now: UnixSeconds,
     ) -> Result<GuestCard, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let org = caller.org.clone();
-                s.read(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.guest_card(guest, now)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.guest_card(&caller.org, guest, now).await,
+        match self.run(caller, Op::Card { guest }, now).await? {
+            Answer::Card(card) => Ok(card),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -183,16 +194,13 @@ impl Store {
         check: &CheckInfo,
         now: UnixSeconds,
     ) -> Result<SpendQuote, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let (org, check) = (caller.org.clone(), check.clone());
-                s.read(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.calculate(guest, &check, now)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.calculate(&caller.org, guest, check, now).await,
+        let op = Op::Quote {
+            guest,
+            check: check.clone(),
+        };
+        match self.run(caller, op, now).await? {
+            Answer::Quote(quote) => Ok(quote),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -205,17 +213,15 @@ impl Store {
         check: &CheckInfo,
         now: UnixSeconds,
     ) -> Result<HoldReceipt, LoyaltyError> {
-        let op = caller.op(op_id);
-        match self {
-            Store::Sqlite(s) => {
-                let (org, check) = (caller.org.clone(), check.clone());
-                s.blocking(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.hold(&op, guest, amount, &check, now)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.hold(&caller.org, &op, guest, amount, check, now).await,
+        let op = Op::Hold {
+            op_key: caller.op(op_id),
+            guest,
+            amount,
+            check: check.clone(),
+        };
+        match self.run(caller, op, now).await? {
+            Answer::Hold(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -230,17 +236,16 @@ impl Store {
         check: &CheckInfo,
         now: UnixSeconds,
     ) -> Result<PaymentReceipt, LoyaltyError> {
-        let op = caller.op(op_id);
-        match self {
-            Store::Sqlite(s) => {
-                let (org, check) = (caller.org.clone(), check.clone());
-                s.blocking(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.commit_payment(&op, guest, hold, spent, &check, now)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.commit(&caller.org, &op, guest, hold, spent, check, now).await,
+        let op = Op::Commit {
+            op_key: caller.op(op_id),
+            guest,
+            hold,
+            spent,
+            check: check.clone(),
+        };
+        match self.run(caller, op, now).await? {
+            Answer::Payment(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -254,32 +259,26 @@ impl Store {
         check: &CheckInfo,
         now: UnixSeconds,
     ) -> Result<PaymentReceipt, LoyaltyError> {
-        let op = caller.op(op_id);
-        match self {
-            Store::Sqlite(s) => {
-                let (org, check) = (caller.org.clone(), check.clone());
-                s.blocking(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.commit_offline_payment(&op, guest, requested, &check, now)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.commit_offline(&caller.org, &op, guest, requested, check, now).await,
+        let op = Op::CommitOffline {
+            op_key: caller.op(op_id),
+            guest,
+            requested,
+            check: check.clone(),
+        };
+        match self.run(caller, op, now).await? {
+            Answer::Payment(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
         }
     }
 
     pub async fn void(&self, caller: &Caller, op_id: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
-        let op = caller.op(op_id);
-        match self {
-            Store::Sqlite(s) => {
-                let org = caller.org.clone();
-                s.blocking(move |l, _| {
-                    own_hold(l, &org, hold)?;
-                    l.void_hold(&op, hold, now)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.void(&caller.org, &op, hold, now).await,
+        let op = Op::Void {
+            op_key: caller.op(op_id),
+            hold,
+        };
+        match self.run(caller, op, now).await? {
+            Answer::Voided => Ok(()),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -291,21 +290,21 @@ impl Store {
         amount: Option<Kopecks>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
-        let op = caller.op(op_id);
-        let payment_op = payment_op.to_string();
-        match self {
-            Store::Sqlite(s) => {
-                let org = caller.org.clone();
-                s.blocking(move |l, _| {
-                    let guest = l.payment_guest(&payment_op)?;
-                    if l.guest_org(guest)? != org {
-                        return Err(LoyaltyError::UnknownPayment);
-                    }
-                    l.refund(&op, &payment_op, amount, now)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.refund(&caller.org, &op, &payment_op, amount, now).await,
+        let op = Op::Refund {
+            op_key: caller.op(op_id),
+            payment_op_key: payment_op.to_string(),
+            requested: amount,
+        };
+        match self.run(caller, op, now).await? {
+            Answer::Refund(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn reset_holds(&self, caller: &Caller, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
+        match self.run(caller, Op::ResetHolds { guest }, now).await? {
+            Answer::Count(count) => Ok(usize::try_from(count).unwrap_or(usize::MAX)),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -320,20 +319,6 @@ impl Store {
                 .await
             }
             Store::Postgres(p) => p.open_holds(&caller.org, guest).await,
-        }
-    }
-
-    pub async fn reset_holds(&self, caller: &Caller, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let org = caller.org.clone();
-                s.blocking(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.reset_holds(guest, now)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.reset_holds(&caller.org, guest, now).await,
         }
     }
 
@@ -368,14 +353,7 @@ impl Store {
 
     pub async fn set_hold_ttl(&self, secs: i64) -> Result<(), LoyaltyError> {
         match self {
-            Store::Sqlite(s) => {
-                s.blocking(move |l, _| {
-                    let mut program = l.program()?;
-                    program.hold_ttl_secs = secs;
-                    l.set_program(&program)
-                })
-                .await
-            }
+            Store::Sqlite(s) => s.blocking(move |l, _| l.set_default_hold_ttl(secs)).await,
             Store::Postgres(p) => p.set_hold_ttl(secs).await,
         }
     }
@@ -393,6 +371,17 @@ impl Store {
                 .await
             }
             Store::Postgres(p) => p.set_spend_rules(max_check_bp, spend_step).await,
+        }
+    }
+
+    /// Sets one organisation's programme.
+    pub async fn set_org_program(&self, org: &str, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        match self {
+            Store::Sqlite(s) => {
+                let (org, program) = (org.to_string(), program.clone());
+                s.blocking(move |l, _| l.set_org_program(&org, &program)).await
+            }
+            Store::Postgres(p) => p.set_org_program(org, program).await,
         }
     }
 
@@ -417,12 +406,8 @@ impl Store {
         match self {
             Store::Sqlite(s) => {
                 let (org, name, phone) = (org.to_string(), name.to_string(), phone.map(str::to_string));
-                s.blocking(move |l, _| {
-                    let guest = l.add_guest(&name, phone.as_deref(), group_id, now)?;
-                    l.set_guest_org(guest, &org)?;
-                    Ok(guest)
-                })
-                .await
+                s.blocking(move |l, _| l.add_guest_in(&org, &name, phone.as_deref(), group_id, now))
+                    .await
             }
             Store::Postgres(p) => p.add_guest(org, name, phone, group_id, now).await,
         }
@@ -490,15 +475,6 @@ fn own_guest(ledger: &Ledger, org: &str, guest: GuestId) -> Result<(), LoyaltyEr
         Ok(())
     } else {
         Err(LoyaltyError::UnknownCode)
-    }
-}
-
-fn own_hold(ledger: &Ledger, org: &str, hold: HoldId) -> Result<(), LoyaltyError> {
-    let guest = ledger.hold_guest(hold)?;
-    if ledger.guest_org(guest)? == org {
-        Ok(())
-    } else {
-        Err(LoyaltyError::UnknownHold)
     }
 }
 

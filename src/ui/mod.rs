@@ -12,7 +12,7 @@ pub mod wedge_input;
 use crate::app::Devices;
 use crate::config::{Config, ConfigSaver, Layout, Paths, SIDE_PANEL_WIDTH};
 use crate::devices::{DeviceMessage, DeviceStatus, classify_frame};
-use crate::domain::BackendKind;
+use crate::domain::{BackendKind, ServerLink};
 use crate::i18n::{Arg, I18n, Lang};
 use crate::worker::Session;
 use crate::workflow::{BackendStatus, Event, NoticeLevel, Screen, State};
@@ -428,12 +428,23 @@ impl TillApp {
                 i18n.t_args("status-embedded", &[("path", Arg::Text(path.display().to_string()))]),
                 false,
             ),
-            BackendStatus::Ready(BackendKind::Server { url, online: true }) => {
-                (i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]), false)
-            }
-            BackendStatus::Ready(BackendKind::Server { url, online: false }) => {
-                (i18n.t_args("status-offline", &[("url", Arg::Text(url.clone()))]), true)
-            }
+            BackendStatus::Ready(BackendKind::Server { url, link }) => match link {
+                ServerLink::Online => (i18n.t_args("status-server", &[("url", Arg::Text(url.clone()))]), false),
+                ServerLink::Offline { since } => (
+                    i18n.t_args(
+                        "status-offline",
+                        &[
+                            ("url", Arg::Text(url.clone())),
+                            ("since", Arg::Text(local_time_of_day(*since))),
+                        ],
+                    ),
+                    true,
+                ),
+                ServerLink::TokenRefused => (
+                    i18n.t_args("status-token-refused", &[("url", Arg::Text(url.clone()))]),
+                    true,
+                ),
+            },
             BackendStatus::Failed(error) => {
                 let reason = i18n.notice(&crate::workflow::error_notice(error));
                 (i18n.t_args("status-failed", &[("reason", Arg::Text(reason))]), true)
@@ -459,8 +470,19 @@ impl TillApp {
                     theme::STATUS_TEXT
                 }));
             }
-            ui.add(egui::Label::new(label).truncate());
+            // A problem is read in full (it says what to do); a plain status may be cut short.
+            let label = egui::Label::new(label);
+            ui.add(if error { label.wrap() } else { label.truncate() });
         });
+    }
+}
+
+/// `HH:MM` of a moment in the till's local time zone (the status line's "offline since").
+fn local_time_of_day(unix: crate::domain::UnixSeconds) -> String {
+    use chrono::TimeZone as _;
+    match chrono::Local.timestamp_opt(unix, 0).single() {
+        Some(time) => time.format("%H:%M").to_string(),
+        None => String::from("--:--"),
     }
 }
 

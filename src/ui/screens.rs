@@ -683,24 +683,36 @@ fn processing(ui: &mut Ui, payment: &PaymentInProgress, cx: &ScreenContext<'_>, 
 
 fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>) {
     let i18n = cx.i18n;
-    let Screen::Done { receipt, .. } = &state.screen else {
+    let Screen::Done {
+        receipt, provisional, ..
+    } = &state.screen
+    else {
         return;
     };
+    // A receipt the till made alone must not look final.
+    let (fill, title_key, balance_key) = if *provisional {
+        (theme::INFO_BG, "done-title-provisional", "done-balance-provisional")
+    } else {
+        (theme::SUCCESS_BG, "done-title", "done-balance")
+    };
     egui::Frame::new()
-        .fill(theme::SUCCESS_BG)
+        .fill(fill)
         .corner_radius(8.0)
         .inner_margin(16.0)
         .show(ui, |ui| {
             ui.set_width(ui.available_width());
             ui.label(
-                RichText::new(i18n.t("done-title"))
+                RichText::new(i18n.t(title_key))
                     .text_style(egui::TextStyle::Heading)
                     .strong(),
             );
             if let Some(notice) = &state.notice {
                 ui.label(RichText::new(i18n.notice(notice)).text_style(egui::TextStyle::Heading));
             }
-            value_row(ui, &i18n.t("done-balance"), &receipt.balance_after.to_string());
+            if *provisional {
+                ui.label(RichText::new(i18n.t("done-provisional-note")).color(theme::TEXT_MUTED));
+            }
+            value_row(ui, &i18n.t(balance_key), &receipt.balance_after.to_string());
             if let Some(group) = &receipt.new_group {
                 ui.label(i18n.t_args("done-new-group", &[("group", Arg::Text(group.clone()))]));
             }

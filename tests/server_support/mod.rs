@@ -5,6 +5,7 @@
 //! PostgreSQL comes from `LOYALTY_TEST_PG_URL` (`scripts/test.sh` starts a throwaway server and
 //! sets it). Without it PostgreSQL tests fail, unless `LOYALTY_TEST_SKIP_PG=1` says to skip them.
 
+pub mod ledgers;
 pub mod proxy;
 
 use loyalty_till::domain::{GuestId, IdentifierKind, UnixSeconds};
@@ -317,8 +318,19 @@ impl Drop for Server {
     }
 }
 
-fn answer(response: reqwest::blocking::Response) -> Answer {
+/// Every answer, success or error, is a JSON body and says so.
+pub fn answer(response: reqwest::blocking::Response) -> Answer {
     let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "every answer is JSON, got {status} with content-type {content_type:?}"
+    );
     let text = response.text().unwrap();
     let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("every answer is JSON, got {status}: {text}"));
     Answer { status, body }

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -25,6 +25,8 @@ pub struct Proxy {
     fault: Arc<AtomicU8>,
     /// Answers dropped so far.
     pub lost: Arc<AtomicUsize>,
+    /// Answers still let through before every later one is lost; negative: no limit.
+    budget: Arc<AtomicI64>,
 }
 
 impl Proxy {
@@ -33,7 +35,8 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let fault = Arc::new(AtomicU8::new(Fault::Pass as u8));
         let lost = Arc::new(AtomicUsize::new(0));
-        let (f, l) = (Arc::clone(&fault), Arc::clone(&lost));
+        let budget = Arc::new(AtomicI64::new(-1));
+        let (f, l, b) = (Arc::clone(&fault), Arc::clone(&lost), Arc::clone(&budget));
         std::thread::Builder::new()
             .name("proxy-accept".to_string())
             .spawn(move || {
@@ -49,15 +52,27 @@ impl Proxy {
                     };
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
-                    pump(client, server, Arc::clone(&f), Arc::clone(&l));
+                    pump(client, server, Arc::clone(&f), Arc::clone(&l), Arc::clone(&b));
                 }
             })
             .unwrap();
-        Proxy { addr, fault, lost }
+        Proxy {
+            addr,
+            fault,
+            lost,
+            budget,
+        }
     }
 
     pub fn set(&self, fault: Fault) {
+        self.budget.store(-1, Ordering::SeqCst);
         self.fault.store(fault as u8, Ordering::SeqCst);
+    }
+
+    /// Passes `n` answers (small answers come in one read each), then loses every later one.
+    pub fn lose_answers_after(&self, n: i64) {
+        self.budget.store(n, Ordering::SeqCst);
+        self.fault.store(Fault::Pass as u8, Ordering::SeqCst);
     }
 
     pub fn url(&self) -> String {
@@ -65,7 +80,7 @@ impl Proxy {
     }
 }
 
-fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, lost: Arc<AtomicUsize>) {
+fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, lost: Arc<AtomicUsize>, budget: Arc<AtomicI64>) {
     let (mut c_read, mut c_write) = (client.try_clone().unwrap(), client);
     let (mut s_read, mut s_write) = (server.try_clone().unwrap(), server);
     let (c_close, s_close) = (c_write.try_clone().unwrap(), s_write.try_clone().unwrap());
@@ -105,7 +120,11 @@ fn pump(client: TcpStream, server: TcpStream, fault: Arc<AtomicU8>, lost: Arc<At
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
-                if fault.load(Ordering::SeqCst) == Fault::LoseAnswer as u8 {
+                let spent = budget
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| (b > 0).then(|| b - 1))
+                    .is_err()
+                    && budget.load(Ordering::SeqCst) == 0;
+                if spent || fault.load(Ordering::SeqCst) == Fault::LoseAnswer as u8 {
                     lost.fetch_add(1, Ordering::SeqCst);
                     break;
                 }

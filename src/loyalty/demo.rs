@@ -1,13 +1,11 @@
-//! The demo programme a new till starts with, so the cashier screen can be tried at once.
-//! The README lists these guests and codes: change both together.
+//! The demo programme a new till starts with, so the cashier screen can be tried at once, on
+//! either store (the embedded till and `serve`'s tests alike). The README lists these guests and
+//! codes: change both together.
 
-use super::{
-    Ledger, NewGroup, OpKind, Posting, ProgramSettings, has_no_guests, insert_gift_code, insert_group, insert_guest,
-    insert_identifier, insert_promotion, insert_stamp_card, post_operation, save_program, save_stamps,
-};
-use crate::domain::{IdentifierKind, LoyaltyError, UnixSeconds};
+use super::engine::{self, LedgerTx};
+use super::rules::{NewGroup, OpKind, ProgramSettings};
+use crate::domain::{IdentifierKind, UnixSeconds};
 use crate::money::Kopecks;
-use rusqlite::{Connection, params};
 
 const DAY: i64 = 86_400;
 
@@ -151,58 +149,64 @@ const PAST_VISITS: [(usize, Kopecks, i64); 2] = [(1, Kopecks(1_200_000), 30), (2
 /// Anna's progress on the coffee card, so the stamp display has something to show.
 const ANNA_COFFEE_STAMPS: i64 = 4;
 
-impl Ledger {
-    /// Creates the demo programme when the ledger has no guests; true when it did.
-    pub fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
-        // One transaction: two tills starting on a new file seed it once, and a failure leaves
-        // no half-made programme behind.
-        let seeded = self.write(|tx| {
-            if !has_no_guests(tx)? {
-                return Ok(false);
-            }
-            seed(tx, now)?;
-            Ok(true)
-        })?;
-        if seeded {
-            tracing::info!("seeded the demo loyalty programme");
-        }
-        Ok(seeded)
+/// Creates the demo programme in organisation `org` when the store has no guests; true when it did.
+pub async fn seed<T: LedgerTx>(tx: &mut T, org: &str, now: UnixSeconds) -> Result<bool, T::Error> {
+    if tx.has_guests().await? {
+        return Ok(false);
     }
-}
-
-fn seed(conn: &Connection, now: UnixSeconds) -> Result<(), LoyaltyError> {
-    save_program(
-        conn,
-        &ProgramSettings {
-            name: "GetMeBack".to_string(),
-            max_check_bp: 5000,
-            spend_step: Kopecks(100),
-            hold_ttl_secs: 900,
-            group_period_days: 365,
-            utc_offset_minutes: 180,
-        },
-    )?;
-    let group_ids = GROUPS
-        .iter()
-        .map(|g| insert_group(conn, &new_group(g)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let program = ProgramSettings {
+        name: "GetMeBack".to_string(),
+        max_check_bp: 5000,
+        spend_step: Kopecks(100),
+        hold_ttl_secs: 900,
+        group_period_days: 365,
+        utc_offset_minutes: 180,
+    };
+    engine::set_program(tx, None, &program).await?;
+    let mut group_ids = Vec::with_capacity(GROUPS.len());
+    for group in &GROUPS {
+        group_ids.push(engine::add_group(tx, &new_group(group)).await?);
+    }
     let mut guest_ids = Vec::with_capacity(GUESTS.len());
     for (number, demo) in (1..).zip(&GUESTS) {
-        guest_ids.push(seed_guest(conn, number, demo, group_ids[demo.group], now)?);
+        let guest = engine::add_guest(tx, org, demo.name, Some(demo.phone), group_ids[demo.group], now).await?;
+        for &(kind, value) in demo.identifiers {
+            engine::add_identifier(tx, guest, kind, value).await?;
+        }
+        // The starting balance is a manual credit so the ledger adds up like any other.
+        if demo.balance > Kopecks::ZERO {
+            let op_key = format!("demo-seed-{number}");
+            engine::manual(
+                tx,
+                None,
+                &op_key,
+                guest,
+                OpKind::ManualCredit,
+                demo.balance,
+                "demo balance",
+                now,
+            )
+            .await?;
+        }
+        guest_ids.push(guest);
     }
     for (number, (guest, amount_due, days_ago)) in (1..).zip(PAST_VISITS) {
-        seed_visit(conn, number, guest_ids[guest], amount_due, now - days_ago * DAY)?;
+        let op_key = format!("demo-visit-{number}");
+        tx.insert_past_visit(&op_key, guest_ids[guest], amount_due, now - days_ago * DAY)
+            .await?;
     }
     for (code, owner, gift, points) in GIFT_CODES {
-        insert_gift_code(conn, code, guest_ids[owner], gift, points)?;
+        engine::add_gift_code(tx, guest_ids[owner], code, gift, points).await?;
     }
-    let coffee = insert_stamp_card(conn, "Кофейная карта", 6, "Кофе в подарок")?;
-    insert_stamp_card(conn, "Десертная карта", 5, "Десерт в подарок")?;
-    save_stamps(conn, guest_ids[0], coffee, ANNA_COFFEE_STAMPS)?;
+    let coffee = tx.insert_stamp_card("Кофейная карта", 6, "Кофе в подарок").await?;
+    tx.insert_stamp_card("Десертная карта", 5, "Десерт в подарок").await?;
+    tx.set_stamps(guest_ids[0], coffee, ANNA_COFFEE_STAMPS).await?;
     for (name, description, starts, ends) in PROMOTIONS {
-        insert_promotion(conn, name, description, now + starts * DAY, now + ends * DAY)?;
+        tx.insert_promotion(name, description, now + starts * DAY, now + ends * DAY)
+            .await?;
     }
-    Ok(())
+    tracing::info!("seeded the demo loyalty programme");
+    Ok(true)
 }
 
 fn new_group(g: &DemoGroup) -> NewGroup {
@@ -216,49 +220,4 @@ fn new_group(g: &DemoGroup) -> NewGroup {
         daily_ops_limit: g.daily_ops_limit,
         daily_spend_limit: g.daily_spend_limit,
     }
-}
-
-/// Adds a guest; the starting balance is a manual credit so the ledger adds up like any other.
-fn seed_guest(
-    conn: &Connection,
-    number: usize,
-    demo: &DemoGuest,
-    group_id: i64,
-    now: UnixSeconds,
-) -> Result<i64, LoyaltyError> {
-    let guest = insert_guest(conn, demo.name, Some(demo.phone), group_id, now)?;
-    for &(kind, value) in demo.identifiers {
-        insert_identifier(conn, guest, kind, value)?;
-    }
-    if demo.balance > Kopecks::ZERO {
-        let op_id = format!("demo-seed-{number}");
-        let posting = Posting {
-            guest,
-            kind: OpKind::ManualCredit,
-            amount: demo.balance,
-            note: "demo balance",
-            at: now,
-            op_id: Some(&op_id),
-            payment_id: None,
-            refund_id: None,
-        };
-        post_operation(conn, &posting)?;
-    }
-    Ok(guest)
-}
-
-/// A paid check without bonuses: it only counts towards the group, so the balance is unchanged.
-fn seed_visit(
-    conn: &Connection,
-    number: usize,
-    guest: i64,
-    amount_due: Kopecks,
-    at: UnixSeconds,
-) -> Result<(), LoyaltyError> {
-    conn.execute(
-        "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
-         SELECT ?1, id, 0, ?3, '[]', ?3, 0, balance, ?4 FROM guests WHERE id = ?2",
-        params![format!("demo-visit-{number}"), guest, amount_due.0, at],
-    )?;
-    Ok(())
 }

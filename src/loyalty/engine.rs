@@ -1,0 +1,982 @@
+//! The one loyalty engine: every operation is load, decide, apply. It reads what the rules need
+//! through a store transaction ([`LedgerTx`]), asks [`super::rules`], and has the store write the
+//! answer. The SQLite ledger (the embedded till and the server on SQLite) and the PostgreSQL
+//! store implement [`LedgerTx`] and only read and write rows; neither decides anything.
+//!
+//! Every write carries an operation id and is remembered in one idempotency record (the id, the
+//! kind, a fingerprint of the whole request, the answer): a repeat returns the stored answer, the
+//! same id with other content is refused with [`LoyaltyError::OperationIdConflict`]. The store
+//! runs each operation in one transaction, and [`LedgerTx::begin_guest_write`] takes the guest's
+//! lock before the record is looked up, so two requests at once cannot both pass a limit or
+//! both find no record.
+
+use super::rules::{
+    self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck,
+    ProgramSettings, RefundPlan,
+};
+use crate::domain::{
+    CheckInfo, GuestCard, GuestId, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError, PaymentReceipt,
+    RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+};
+use crate::money::Kopecks;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// One remembered write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpRecord {
+    pub key: String,
+    pub kind: String,
+    /// A digest of the whole request; `None` for operations made before records were kept
+    /// (their content was not stored, so a repeat of one is taken as the same request).
+    pub fingerprint: Option<String>,
+    /// The answer, as JSON.
+    pub answer: String,
+}
+
+/// What a balance change belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link<'a> {
+    /// A manual change, by its operation id.
+    Op(&'a str),
+    Payment(i64),
+    Refund(i64),
+}
+
+/// One balance change to record and apply.
+#[derive(Clone, Debug)]
+pub struct Posting<'a> {
+    pub guest: GuestId,
+    pub kind: OpKind,
+    /// Positive; the kind decides the sign stored.
+    pub amount: Kopecks,
+    pub note: &'a str,
+    pub at: UnixSeconds,
+    pub link: Link<'a>,
+}
+
+/// A paid check to record.
+#[derive(Clone, Debug)]
+pub struct NewPayment<'a> {
+    pub op_key: &'a str,
+    pub guest: GuestId,
+    pub hold: Option<HoldId>,
+    pub subtotal: Kopecks,
+    /// The check's gift codes as a JSON array.
+    pub gift_codes: &'a str,
+    pub plan: &'a rules::PaymentPlan,
+    pub at: UnixSeconds,
+    /// What a till that took the payment offline asked to debit.
+    pub offline_requested: Option<Kopecks>,
+}
+
+/// What a payment needs besides the guest's snapshot, read in one go (a prefetch: the store may
+/// send the reads together).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PaymentContext {
+    /// The hold being paid from, if any.
+    pub hold: Option<HoldRow>,
+    /// The guest's spending in the group window (only when the guest's group moves by spend).
+    pub window_spend: Kopecks,
+    /// The groups that take part in moves (only when the guest's group moves by spend).
+    pub groups: Vec<Group>,
+    pub stamps: Vec<StampCount>,
+}
+
+/// A stamp card as one guest has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StampCount {
+    pub card_id: i64,
+    pub collected: i64,
+    pub needed: i64,
+}
+
+/// The rows a store reads and writes for the engine, inside one transaction. Implementations
+/// hold no rules: each method is a query or a statement.
+#[allow(async_fn_in_trait)]
+pub trait LedgerTx {
+    type Error: From<LoyaltyError>;
+
+    /// Locks the guest's row until the transaction ends, then reads the guest's snapshot at `now`
+    /// and the record of `op_key` (in this order: the record is read under the lock).
+    async fn begin_guest_write(
+        &mut self,
+        guest: GuestId,
+        now: UnixSeconds,
+        op_key: &str,
+    ) -> Result<(Option<GuestSnapshot>, Option<OpRecord>), Self::Error>;
+    /// The guest's snapshot without a lock (quotes and identification).
+    async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> Result<Option<GuestSnapshot>, Self::Error>;
+    async fn save_op_record(&mut self, record: &OpRecord) -> Result<(), Self::Error>;
+
+    // Codes.
+    async fn phone_owner(&mut self, org: Option<&str>, phone: &str) -> Result<Option<GuestId>, Self::Error>;
+    async fn gift_code(&mut self, org: Option<&str>, code: &str) -> Result<Option<GiftCodeRow>, Self::Error>;
+    async fn identifier_owners(
+        &mut self,
+        org: Option<&str>,
+        value: &str,
+    ) -> Result<Vec<(GuestId, IdentifierKind)>, Self::Error>;
+    /// Locks the guest (for counting) and counts today's identifications.
+    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, Self::Error>;
+    async fn record_identification(&mut self, guest: GuestId, via: &str, at: UnixSeconds) -> Result<(), Self::Error>;
+    /// What the cashier sees about the guest.
+    async fn card(&mut self, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, Self::Error>;
+
+    // Spending counters.
+    /// Bonus payments since `since` plus every hold still open at `now`.
+    async fn spent_since(
+        &mut self,
+        guest: GuestId,
+        since: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, Self::Error>;
+    /// The amount due of the guest's checks after `since`, returns deducted.
+    async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> Result<Kopecks, Self::Error>;
+    /// The groups that take part in automatic moves (rank >= 1).
+    async fn ranked_groups(&mut self) -> Result<Vec<Group>, Self::Error>;
+
+    /// Everything a payment reads after the guest's lock: the hold, the window's spending and the
+    /// groups (when `window_since` is given), the stamp cards. Stores may override this to send
+    /// the reads at once.
+    async fn payment_context(
+        &mut self,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        window_since: Option<UnixSeconds>,
+    ) -> Result<PaymentContext, Self::Error> {
+        let hold = match hold {
+            Some(hold) => self.hold_row(hold).await?,
+            None => None,
+        };
+        let (window_spend, groups) = match window_since {
+            Some(since) => (self.window_spend(guest, since).await?, self.ranked_groups().await?),
+            None => (Kopecks::ZERO, Vec::new()),
+        };
+        Ok(PaymentContext {
+            hold,
+            window_spend,
+            groups,
+            stamps: self.stamp_counts(guest).await?,
+        })
+    }
+
+    /// Called once an operation has decided and written everything: a store that deferred writes
+    /// sends them now, before the transaction commits.
+    async fn finish(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    // Holds.
+    async fn insert_hold(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        plan: &HoldPlan,
+        now: UnixSeconds,
+    ) -> Result<HoldId, Self::Error>;
+    /// The hold, locked until the transaction ends.
+    async fn hold_row(&mut self, hold: HoldId) -> Result<Option<HoldRow>, Self::Error>;
+    async fn close_hold(
+        &mut self,
+        hold: HoldId,
+        status: HoldStatus,
+        committed: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<(), Self::Error>;
+    async fn record_void(&mut self, op_key: &str, hold: HoldId, now: UnixSeconds) -> Result<(), Self::Error>;
+    /// Voids every open hold of the guest; returns how many.
+    async fn void_open_holds(&mut self, guest: GuestId, now: UnixSeconds) -> Result<u64, Self::Error>;
+
+    // Payments and balance changes.
+    async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<i64, Self::Error>;
+    /// Applies and records a balance change; the balance after, or UnknownCode.
+    async fn post(&mut self, posting: &Posting<'_>) -> Result<Kopecks, Self::Error>;
+    /// Marks the guest's unredeemed code redeemed by the payment; false when there is none.
+    async fn redeem_gift(
+        &mut self,
+        code: &str,
+        guest: GuestId,
+        payment_id: i64,
+        now: UnixSeconds,
+    ) -> Result<bool, Self::Error>;
+    async fn stamp_counts(&mut self, guest: GuestId) -> Result<Vec<StampCount>, Self::Error>;
+    async fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), Self::Error>;
+    async fn set_group(&mut self, guest: GuestId, group_id: i64) -> Result<(), Self::Error>;
+
+    // Refunds.
+    async fn paid_check(&mut self, payment_op_key: &str) -> Result<Option<PaidCheck>, Self::Error>;
+    async fn insert_refund(
+        &mut self,
+        op_key: &str,
+        check: &PaidCheck,
+        requested: Option<Kopecks>,
+        plan: &RefundPlan,
+        now: UnixSeconds,
+    ) -> Result<i64, Self::Error>;
+    async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), Self::Error>;
+
+    // The programme and its guests, as the back office and the demo set them up.
+    async fn has_guests(&mut self) -> Result<bool, Self::Error>;
+    /// `None`: the template new organisations start with and every organisation's programme.
+    async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), Self::Error>;
+    async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
+    /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
+    async fn insert_guest(
+        &mut self,
+        org: &str,
+        name: &str,
+        phone: Option<&str>,
+        group_id: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, Self::Error>;
+    /// An identifier in the guest's organisation; `value` as [`rules::identifier_value`] made it.
+    async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str)
+    -> Result<(), Self::Error>;
+    async fn insert_gift_code(
+        &mut self,
+        guest: GuestId,
+        code: &str,
+        name: &str,
+        points: Kopecks,
+    ) -> Result<(), Self::Error>;
+    async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, Self::Error>;
+    async fn insert_promotion(
+        &mut self,
+        name: &str,
+        description: &str,
+        starts_at: UnixSeconds,
+        ends_at: UnixSeconds,
+    ) -> Result<i64, Self::Error>;
+    /// A check paid before the guest's history was kept here (an import): it counts towards the
+    /// group and changes no balance.
+    async fn insert_past_visit(
+        &mut self,
+        op_key: &str,
+        guest: GuestId,
+        amount_due: Kopecks,
+        at: UnixSeconds,
+    ) -> Result<(), Self::Error>;
+}
+
+/// Whether a guest belongs to the caller's organisation (`None`: every guest is visible).
+fn visible(snapshot: &GuestSnapshot, org: Option<&str>) -> bool {
+    org.is_none_or(|org| snapshot.org == org)
+}
+
+/// The stable digest of a request: its JSON, hashed.
+fn fingerprint(request: &impl Serialize) -> Result<String, LoyaltyError> {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(request).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
+    Ok(Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The stored answer when `first` is a repeat of this request, a conflict when it is another
+/// request under the same id, or `None` when there was no first.
+fn repeat<A: DeserializeOwned>(
+    first: Option<OpRecord>,
+    kind: &str,
+    fingerprint: &str,
+) -> Result<Option<A>, LoyaltyError> {
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    let same = first.kind == kind && first.fingerprint.as_deref().is_none_or(|f| f == fingerprint);
+    if !same {
+        return Err(LoyaltyError::OperationIdConflict);
+    }
+    serde_json::from_str(&first.answer)
+        .map(Some)
+        .map_err(|e| LoyaltyError::Storage(format!("a stored answer does not read back: {e}")))
+}
+
+async fn remember<T: LedgerTx>(
+    tx: &mut T,
+    key: &str,
+    kind: &str,
+    fingerprint: String,
+    answer: &impl Serialize,
+) -> Result<(), T::Error> {
+    let answer = serde_json::to_string(answer).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
+    tx.save_op_record(&OpRecord {
+        key: key.to_string(),
+        kind: kind.to_string(),
+        fingerprint: Some(fingerprint),
+        answer,
+    })
+    .await
+}
+
+/// Locks the guest and reads the snapshot and the first record of `op_key`; a guest of another
+/// organisation is `unknown`, like one that does not exist.
+async fn guest_write<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    now: UnixSeconds,
+    op_key: &str,
+    unknown: LoyaltyError,
+) -> Result<(GuestSnapshot, Option<OpRecord>), T::Error> {
+    let (snapshot, first) = tx.begin_guest_write(guest, now, op_key).await?;
+    match snapshot {
+        Some(snapshot) if visible(&snapshot, org) => Ok((snapshot, first)),
+        _ => Err(unknown.into()),
+    }
+}
+
+// ----- Operations -----
+
+/// Resolves a scanned or typed code to a guest card (and a gift for gift codes), within the
+/// guest group's daily operations limit; the identification is recorded.
+pub async fn identify<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    payload: &str,
+    kind: ScanKind,
+    now: UnixSeconds,
+) -> Result<Identification, T::Error> {
+    let code = rules::valid_code(payload)?;
+    let phone_owner = match rules::normalize_phone(code) {
+        Some(phone) => tx.phone_owner(org, &phone).await?,
+        None => None,
+    };
+    let gift = match phone_owner {
+        Some(_) => None,
+        None => tx.gift_code(org, code).await?,
+    };
+    let identifiers = match (phone_owner, &gift) {
+        (None, None) => tx.identifier_owners(org, code).await?,
+        _ => Vec::new(),
+    };
+    let CodeMatch { guest, gift, via } = rules::resolve_code(phone_owner, gift, &identifiers, kind)?;
+    let snapshot = tx
+        .snapshot(guest, now)
+        .await?
+        .filter(|s| visible(s, org))
+        .ok_or(LoyaltyError::UnknownCode)?;
+    if let Some((limit, since)) = rules::daily_ops_window(&snapshot, now) {
+        let count = tx.identifications_since(guest, since).await?;
+        rules::check_daily_ops(limit, count)?;
+    }
+    tx.record_identification(guest, &via, now).await?;
+    Ok(Identification {
+        card: tx.card(guest, now).await?,
+        gift,
+    })
+}
+
+/// The guest card of a guest of the organisation.
+pub async fn card<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    now: UnixSeconds,
+) -> Result<GuestCard, T::Error> {
+    match tx.snapshot(guest, now).await? {
+        Some(snapshot) if visible(&snapshot, org) => tx.card(guest, now).await,
+        _ => Err(LoyaltyError::UnknownCode.into()),
+    }
+}
+
+async fn quote_for<T: LedgerTx>(
+    tx: &mut T,
+    snapshot: &GuestSnapshot,
+    check: &CheckInfo,
+    now: UnixSeconds,
+) -> Result<SpendQuote, T::Error> {
+    let spent_today = match rules::daily_spend_window(snapshot, now) {
+        Some(since) => Some(tx.spent_since(snapshot.guest, since, now).await?),
+        None => None,
+    };
+    Ok(rules::quote(snapshot, check.subtotal, spent_today)?)
+}
+
+/// The most the guest may pay with bonuses on this check, with every limit considered.
+pub async fn quote<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    check: &CheckInfo,
+    now: UnixSeconds,
+) -> Result<SpendQuote, T::Error> {
+    let snapshot = tx
+        .snapshot(guest, now)
+        .await?
+        .filter(|s| visible(s, org))
+        .ok_or(LoyaltyError::UnknownCode)?;
+    quote_for(tx, &snapshot, check, now).await
+}
+
+#[derive(Serialize)]
+struct HoldRequest<'a> {
+    guest: GuestId,
+    amount: Kopecks,
+    check: &'a CheckInfo,
+}
+
+/// Reserves `amount` bonuses for the check.
+pub async fn hold<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    guest: GuestId,
+    amount: Kopecks,
+    check: &CheckInfo,
+    now: UnixSeconds,
+) -> Result<HoldReceipt, T::Error> {
+    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
+    let print = fingerprint(&HoldRequest { guest, amount, check })?;
+    if let Some(answer) = repeat(first, "hold", &print)? {
+        return Ok(answer);
+    }
+    let quote = quote_for(tx, &snapshot, check, now).await?;
+    let plan = rules::hold(&snapshot, amount, &quote, now)?;
+    let hold_id = tx.insert_hold(op_key, guest, &plan, now).await?;
+    let receipt = HoldReceipt {
+        hold_id,
+        amount: plan.amount,
+        expires_at: plan.expires_at,
+    };
+    remember(tx, op_key, "hold", print, &receipt).await?;
+    Ok(receipt)
+}
+
+#[derive(Serialize)]
+struct CommitRequest<'a> {
+    guest: GuestId,
+    hold: Option<HoldId>,
+    spent: Kopecks,
+    check: &'a CheckInfo,
+}
+
+/// Closes a paid check: debits `spent` from the hold (releasing the rest), accrues on the part
+/// not paid with bonuses, redeems the check's gift codes, adds stamps and moves the guest
+/// between groups. All or nothing.
+#[allow(clippy::too_many_arguments)]
+pub async fn commit<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    guest: GuestId,
+    hold: Option<HoldId>,
+    spent: Kopecks,
+    check: &CheckInfo,
+    now: UnixSeconds,
+) -> Result<PaymentReceipt, T::Error> {
+    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
+    let print = fingerprint(&CommitRequest {
+        guest,
+        hold,
+        spent,
+        check,
+    })?;
+    if let Some(answer) = repeat(first, "commit", &print)? {
+        return Ok(answer);
+    }
+    if spent < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount.into());
+    }
+    rules::ensure_step(spent, snapshot.program.spend_step)?;
+    let context = payment_context(tx, &snapshot, hold, now).await?;
+    match hold {
+        Some(hold) => {
+            let row = context.hold.as_ref().ok_or(LoyaltyError::UnknownHold)?;
+            rules::settle(row, guest, spent, now)?;
+            tx.close_hold(hold, HoldStatus::Committed, Some(spent), now).await?;
+        }
+        None if spent > Kopecks::ZERO => {
+            return Err(LoyaltyError::OverMaximum {
+                requested: spent,
+                max: Kopecks::ZERO,
+            }
+            .into());
+        }
+        None => {}
+    }
+    let receipt = record_payment(tx, &snapshot, &context, op_key, hold, spent, check, now, None).await?;
+    remember(tx, op_key, "commit", print, &receipt).await?;
+    Ok(receipt)
+}
+
+#[derive(Serialize)]
+struct OfflineRequest<'a> {
+    guest: GuestId,
+    requested: Kopecks,
+    check: &'a CheckInfo,
+}
+
+/// A check a till closed while the server was away, paying `requested` with bonuses: the guest
+/// is debited what they still have, at most the amount due. Accrues, redeems and moves groups
+/// like [`commit`].
+pub async fn commit_offline<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    guest: GuestId,
+    requested: Kopecks,
+    check: &CheckInfo,
+    now: UnixSeconds,
+) -> Result<PaymentReceipt, T::Error> {
+    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
+    let print = fingerprint(&OfflineRequest {
+        guest,
+        requested,
+        check,
+    })?;
+    if let Some(answer) = repeat(first, "offline_payment", &print)? {
+        return Ok(answer);
+    }
+    let spent = rules::offline_spend(&snapshot, requested, check.subtotal)?;
+    let context = payment_context(tx, &snapshot, None, now).await?;
+    let receipt = record_payment(
+        tx,
+        &snapshot,
+        &context,
+        op_key,
+        None,
+        spent,
+        check,
+        now,
+        Some(requested),
+    )
+    .await?;
+    remember(tx, op_key, "offline_payment", print, &receipt).await?;
+    Ok(receipt)
+}
+
+/// The payment's prefetch: the window's spending and the groups only for a guest whose group
+/// moves by spend.
+async fn payment_context<T: LedgerTx>(
+    tx: &mut T,
+    snapshot: &GuestSnapshot,
+    hold: Option<HoldId>,
+    now: UnixSeconds,
+) -> Result<PaymentContext, T::Error> {
+    let window_since =
+        rules::moves_by_spend(&snapshot.group).then(|| rules::group_window_start(&snapshot.program, now));
+    tx.payment_context(snapshot.guest, hold, window_since).await
+}
+
+/// Everything a paid check does once the hold is settled: the receipt, the debit and accrual,
+/// gift codes, stamps and the group move.
+#[allow(clippy::too_many_arguments)]
+async fn record_payment<T: LedgerTx>(
+    tx: &mut T,
+    snapshot: &GuestSnapshot,
+    context: &PaymentContext,
+    op_key: &str,
+    hold: Option<HoldId>,
+    spent: Kopecks,
+    check: &CheckInfo,
+    now: UnixSeconds,
+    offline_requested: Option<Kopecks>,
+) -> Result<PaymentReceipt, T::Error> {
+    let guest = snapshot.guest;
+    let plan = rules::payment(snapshot, spent, check.subtotal, context.window_spend, &context.groups)?;
+    let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
+    let payment_id = tx
+        .insert_payment(&NewPayment {
+            op_key,
+            guest,
+            hold,
+            subtotal: check.subtotal,
+            gift_codes: &gift_codes,
+            plan: &plan,
+            at: now,
+            offline_requested,
+        })
+        .await?;
+    let note = format!("check {}", plan.amount_due);
+    for (kind, amount) in [(OpKind::Spend, plan.spent), (OpKind::Accrual, plan.accrued)] {
+        if amount > Kopecks::ZERO {
+            let posting = Posting {
+                guest,
+                kind,
+                amount,
+                note: &note,
+                at: now,
+                link: Link::Payment(payment_id),
+            };
+            tx.post(&posting).await?;
+        }
+    }
+    for code in &check.gift_codes {
+        // Unknown, someone else's and used codes are all refused alike: the whole check rolls back.
+        if !tx.redeem_gift(code, guest, payment_id, now).await? {
+            return Err(LoyaltyError::GiftAlreadyUsed.into());
+        }
+    }
+    for stamp in &context.stamps {
+        let collected = rules::stamp_after_visit(stamp.collected, stamp.needed);
+        if collected != stamp.collected {
+            tx.set_stamps(guest, stamp.card_id, collected).await?;
+        }
+    }
+    if let Some(target) = &plan.new_group {
+        tx.set_group(guest, target.id).await?;
+    }
+    Ok(PaymentReceipt {
+        spent: plan.spent,
+        accrued: plan.accrued,
+        balance_after: plan.balance_after,
+        new_group: plan.new_group.map(|g| g.rules.name),
+    })
+}
+
+/// Releases an open hold. Voiding a voided or expired hold succeeds; a committed one does not.
+pub async fn void<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    hold: HoldId,
+    now: UnixSeconds,
+) -> Result<(), T::Error> {
+    let guest = tx.hold_row(hold).await?.ok_or(LoyaltyError::UnknownHold)?.guest;
+    let (_, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownHold).await?;
+    let print = fingerprint(&hold)?;
+    if let Some(()) = repeat(first, "void", &print)? {
+        return Ok(());
+    }
+    // Read again under the guest's lock: a commit may have closed it meanwhile.
+    let row = tx.hold_row(hold).await?.ok_or(LoyaltyError::UnknownHold)?;
+    if rules::void(&row, now)? {
+        tx.close_hold(hold, HoldStatus::Voided, None, now).await?;
+    } else if row.status == HoldStatus::Open {
+        tx.close_hold(hold, HoldStatus::Expired, None, now).await?;
+    }
+    tx.record_void(op_key, hold, now).await?;
+    remember(tx, op_key, "void", print, &()).await
+}
+
+#[derive(Serialize)]
+struct RefundRequest<'a> {
+    payment: &'a str,
+    requested: Option<Kopecks>,
+}
+
+/// Returns part (`Some(amount)` of the amount due) or all that is left (`None`) of the check
+/// paid with `payment_op_key`.
+pub async fn refund<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    payment_op_key: &str,
+    requested: Option<Kopecks>,
+    now: UnixSeconds,
+) -> Result<RefundReceipt, T::Error> {
+    let guest = tx
+        .paid_check(payment_op_key)
+        .await?
+        .ok_or(LoyaltyError::UnknownPayment)?
+        .guest;
+    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownPayment).await?;
+    let print = fingerprint(&RefundRequest {
+        payment: payment_op_key,
+        requested,
+    })?;
+    if let Some(answer) = repeat(first, "refund", &print)? {
+        return Ok(answer);
+    }
+    // Read again under the guest's lock: another refund of the check may have been first.
+    let check = tx
+        .paid_check(payment_op_key)
+        .await?
+        .ok_or(LoyaltyError::UnknownPayment)?;
+    let plan = rules::refund(&check, requested, snapshot.available)?;
+    let refund_id = tx.insert_refund(op_key, &check, requested, &plan, now).await?;
+    let note = format!("refund {}", plan.amount);
+    let mut balance_after = snapshot.balance;
+    for (kind, amount) in [
+        (OpKind::RefundSpend, plan.spend_returned),
+        (OpKind::RefundAccrual, plan.accrual_taken),
+    ] {
+        if amount > Kopecks::ZERO {
+            let posting = Posting {
+                guest,
+                kind,
+                amount,
+                note: &note,
+                at: now,
+                link: Link::Refund(refund_id),
+            };
+            balance_after = tx.post(&posting).await?;
+        }
+    }
+    tx.set_refund_balance(refund_id, balance_after).await?;
+    let receipt = RefundReceipt {
+        amount: plan.amount,
+        spend_returned: plan.spend_returned,
+        accrual_taken: plan.accrual_taken,
+        unrecovered: plan.unrecovered,
+        balance_after,
+    };
+    remember(tx, op_key, "refund", print, &receipt).await?;
+    Ok(receipt)
+}
+
+#[derive(Serialize)]
+struct ManualRequest<'a> {
+    guest: GuestId,
+    kind: &'a str,
+    amount: Kopecks,
+    note: &'a str,
+}
+
+/// A back-office credit or debit (never more than is available); the balance after.
+#[allow(clippy::too_many_arguments)]
+pub async fn manual<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    guest: GuestId,
+    kind: OpKind,
+    amount: Kopecks,
+    note: &str,
+    now: UnixSeconds,
+) -> Result<Kopecks, T::Error> {
+    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
+    let print = fingerprint(&ManualRequest {
+        guest,
+        kind: kind.as_str(),
+        amount,
+        note,
+    })?;
+    if let Some(answer) = repeat(first, kind.as_str(), &print)? {
+        return Ok(answer);
+    }
+    rules::manual(&snapshot, amount, kind == OpKind::ManualDebit)?;
+    let balance = tx
+        .post(&Posting {
+            guest,
+            kind,
+            amount,
+            note,
+            at: now,
+            link: Link::Op(op_key),
+        })
+        .await?;
+    remember(tx, op_key, kind.as_str(), print, &balance).await?;
+    Ok(balance)
+}
+
+/// Voids every open hold of the guest (Quick Resto's «Сбросить холды»); returns how many.
+pub async fn reset_holds<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    now: UnixSeconds,
+) -> Result<u64, T::Error> {
+    guest_write(tx, org, guest, now, "", LoyaltyError::UnknownCode).await?;
+    tx.void_open_holds(guest, now).await
+}
+
+// ----- The programme and its guests -----
+
+/// Sets an organisation's programme (`None`: the template and every organisation's).
+pub async fn set_program<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    program: &ProgramSettings,
+) -> Result<(), T::Error> {
+    rules::check_program(program)?;
+    tx.save_program(org, program).await
+}
+
+pub async fn add_group<T: LedgerTx>(tx: &mut T, group: &NewGroup) -> Result<i64, T::Error> {
+    rules::check_group(group)?;
+    tx.insert_group(group).await
+}
+
+/// Adds a guest to an organisation; a phone is stored normalised (`+7XXXXXXXXXX`) and becomes an
+/// identifier.
+pub async fn add_guest<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    name: &str,
+    phone: Option<&str>,
+    group_id: i64,
+    now: UnixSeconds,
+) -> Result<GuestId, T::Error> {
+    let phone = phone
+        .map(|p| rules::identifier_value(IdentifierKind::Phone, p))
+        .transpose()?;
+    let guest = tx.insert_guest(org, name, phone.as_deref(), group_id, now).await?;
+    if let Some(phone) = &phone {
+        tx.insert_identifier(guest, IdentifierKind::Phone, phone).await?;
+    }
+    Ok(guest)
+}
+
+/// Stores the identifier as `identify` will look it up: trimmed, phones normalised.
+pub async fn add_identifier<T: LedgerTx>(
+    tx: &mut T,
+    guest: GuestId,
+    kind: IdentifierKind,
+    value: &str,
+) -> Result<(), T::Error> {
+    let value = rules::identifier_value(kind, value)?;
+    tx.insert_identifier(guest, kind, &value).await
+}
+
+pub async fn add_gift_code<T: LedgerTx>(
+    tx: &mut T,
+    guest: GuestId,
+    code: &str,
+    name: &str,
+    points: Kopecks,
+) -> Result<(), T::Error> {
+    let code = rules::valid_code(code)?;
+    if points < Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount.into());
+    }
+    tx.insert_gift_code(guest, code, name, points).await
+}
+
+/// Runs an engine operation on a store whose calls never wait (SQLite's are synchronous): the
+/// future is polled once and must be done.
+pub fn run_now<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        // Unreachable with a synchronous store: nothing in the engine awaits anything else.
+        std::thread::yield_now();
+    }
+}
+
+/// Every loyalty operation a store runs, as data: a store has one way to run any of them
+/// ([`Op::run`] inside its transaction) instead of a method per operation and per store.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// See [`identify`].
+    Identify { payload: String, kind: ScanKind },
+    /// See [`card`].
+    Card { guest: GuestId },
+    /// See [`quote`].
+    Quote { guest: GuestId, check: CheckInfo },
+    /// See [`hold`].
+    Hold {
+        op_key: String,
+        guest: GuestId,
+        amount: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`commit`].
+    Commit {
+        op_key: String,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`commit_offline`].
+    CommitOffline {
+        op_key: String,
+        guest: GuestId,
+        requested: Kopecks,
+        check: CheckInfo,
+    },
+    /// See [`void`].
+    Void { op_key: String, hold: HoldId },
+    /// See [`refund`].
+    Refund {
+        op_key: String,
+        payment_op_key: String,
+        requested: Option<Kopecks>,
+    },
+    /// See [`reset_holds`].
+    ResetHolds { guest: GuestId },
+    /// See [`manual`].
+    Manual {
+        op_key: String,
+        guest: GuestId,
+        kind: OpKind,
+        amount: Kopecks,
+        note: String,
+    },
+}
+
+/// What an [`Op`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Identification(Identification),
+    Card(GuestCard),
+    Quote(SpendQuote),
+    Hold(HoldReceipt),
+    Payment(PaymentReceipt),
+    Voided,
+    Refund(RefundReceipt),
+    Count(u64),
+    Balance(Kopecks),
+}
+
+impl Op {
+    /// Runs the operation in the store's transaction, for a caller of `org` (`None`: every
+    /// organisation) at `now`.
+    pub async fn run<T: LedgerTx>(&self, tx: &mut T, org: Option<&str>, now: UnixSeconds) -> Result<Answer, T::Error> {
+        let answer = self.decide_and_write(tx, org, now).await?;
+        tx.finish().await?;
+        Ok(answer)
+    }
+
+    async fn decide_and_write<T: LedgerTx>(
+        &self,
+        tx: &mut T,
+        org: Option<&str>,
+        now: UnixSeconds,
+    ) -> Result<Answer, T::Error> {
+        Ok(match self {
+            Op::Identify { payload, kind } => Answer::Identification(identify(tx, org, payload, *kind, now).await?),
+            Op::Card { guest } => Answer::Card(card(tx, org, *guest, now).await?),
+            Op::Quote { guest, check } => Answer::Quote(quote(tx, org, *guest, check, now).await?),
+            Op::Hold {
+                op_key,
+                guest,
+                amount,
+                check,
+            } => Answer::Hold(hold(tx, org, op_key, *guest, *amount, check, now).await?),
+            Op::Commit {
+                op_key,
+                guest,
+                hold,
+                spent,
+                check,
+            } => Answer::Payment(commit(tx, org, op_key, *guest, *hold, *spent, check, now).await?),
+            Op::CommitOffline {
+                op_key,
+                guest,
+                requested,
+                check,
+            } => Answer::Payment(commit_offline(tx, org, op_key, *guest, *requested, check, now).await?),
+            Op::Void { op_key, hold } => {
+                void(tx, org, op_key, *hold, now).await?;
+                Answer::Voided
+            }
+            Op::Refund {
+                op_key,
+                payment_op_key,
+                requested,
+            } => Answer::Refund(refund(tx, org, op_key, payment_op_key, *requested, now).await?),
+            Op::ResetHolds { guest } => Answer::Count(reset_holds(tx, org, *guest, now).await?),
+            Op::Manual {
+                op_key,
+                guest,
+                kind,
+                amount,
+                note,
+            } => Answer::Balance(manual(tx, org, op_key, *guest, *kind, *amount, note, now).await?),
+        })
+    }
+
+    /// Whether the operation only reads (the SQLite store runs those on a reader connection).
+    pub fn reads_only(&self) -> bool {
+        matches!(self, Op::Card { .. } | Op::Quote { .. })
+    }
+}
+
+/// An answer of the wrong kind: a bug in the caller's match, reported instead of a panic.
+pub fn unexpected(answer: Answer) -> LoyaltyError {
+    LoyaltyError::Storage(format!("the ledger answered an unexpected {answer:?}"))
+}

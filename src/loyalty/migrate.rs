@@ -1,0 +1,92 @@
+//! Schema versions, one list for both databases. Each version is one step in SQLite's dialect
+//! and one in PostgreSQL's; a store applies the steps after the version its database records, in
+//! order, in one transaction, and records the new version (SQLite in `PRAGMA user_version`,
+//! PostgreSQL in `schema_version`). A database newer than this build is refused.
+//!
+//! PostgreSQL's first step creates version 3's shape at once: the server came after the
+//! embedded ledger's versions 2 and 3, so its steps 2 and 3 are empty.
+
+/// The SQL dialect of a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Migration {
+    pub version: i64,
+    pub what: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+impl Migration {
+    pub fn sql(&self, dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Sqlite => self.sqlite,
+            Dialect::Postgres => self.postgres,
+        }
+    }
+}
+
+pub const MIGRATIONS: [Migration; 5] = [
+    Migration {
+        version: 1,
+        what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
+        sqlite: include_str!("../ledger/schema.sql"),
+        postgres: include_str!("../server/pg_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        what: "organisations and refunds",
+        sqlite: include_str!("../ledger/schema_v2.sql"),
+        postgres: "",
+    },
+    Migration {
+        version: 3,
+        what: "payments taken offline",
+        sqlite: include_str!("../ledger/schema_v3.sql"),
+        postgres: "",
+    },
+    Migration {
+        version: 4,
+        what: "one idempotency record for every write",
+        sqlite: include_str!("../ledger/schema_v4.sql"),
+        postgres: include_str!("../server/pg_schema_v4.sql"),
+    },
+    Migration {
+        version: 5,
+        what: "identifiers, gift codes and the programme per organisation",
+        sqlite: include_str!("../ledger/schema_v5.sql"),
+        postgres: include_str!("../server/pg_schema_v5.sql"),
+    },
+];
+
+/// The version this build brings a database to.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// The steps a database at `current` needs, or why it cannot be used.
+pub fn pending(current: i64) -> Result<&'static [Migration], String> {
+    match usize::try_from(current) {
+        Ok(done) if done <= MIGRATIONS.len() => Ok(&MIGRATIONS[done..]),
+        _ => Err(format!(
+            "the database has schema version {current}, this build knows {LATEST}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_follow_each_other() {
+        for (index, step) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(step.version, index as i64 + 1, "{}", step.what);
+        }
+        assert_eq!(pending(0).map(<[_]>::len), Ok(MIGRATIONS.len()));
+        assert_eq!(pending(LATEST).map(<[_]>::len), Ok(0));
+        assert!(pending(LATEST + 1).is_err());
+        assert!(pending(-1).is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! The rows both stores read for the engine, decoded once: a store only says how to read an
+//! integer, a text and a flag from its own row type ([`Columns`]).
+
+use super::rules::{Group, GuestSnapshot, NewGroup, ProgramSettings};
+use crate::money::Kopecks;
+
+/// A row's columns by index, as a store's driver reads them.
+pub trait Columns {
+    type Error;
+    fn int(&self, index: usize) -> Result<i64, Self::Error>;
+    fn text(&self, index: usize) -> Result<String, Self::Error>;
+    fn flag(&self, index: usize) -> Result<bool, Self::Error>;
+}
+
+/// The columns [`group_at`] reads, from `guest_groups gg`.
+pub const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
+    gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
+
+/// The columns [`snapshot_at`] reads before the group's: the guest's four, then the programme's six.
+pub const SNAPSHOT_COLUMNS: &str = "g.id, g.org, g.balance, g.balance - {held},
+    p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes";
+
+/// The group whose columns start at `at`.
+pub fn group_at<C: Columns>(row: &C, at: usize) -> Result<Group, C::Error> {
+    Ok(Group {
+        id: row.int(at)?,
+        rules: NewGroup {
+            name: row.text(at + 1)?,
+            rank: row.int(at + 2)?,
+            discount_bp: row.int(at + 3)?,
+            accrual_bp: row.int(at + 4)?,
+            spend_threshold: Kopecks(row.int(at + 5)?),
+            never_downgrade: row.flag(at + 6)?,
+            daily_ops_limit: row.int(at + 7)?,
+            daily_spend_limit: Kopecks(row.int(at + 8)?),
+        },
+    })
+}
+
+/// The programme whose columns start at `at`.
+pub fn program_at<C: Columns>(row: &C, at: usize) -> Result<ProgramSettings, C::Error> {
+    Ok(ProgramSettings {
+        name: row.text(at)?,
+        max_check_bp: row.int(at + 1)?,
+        spend_step: Kopecks(row.int(at + 2)?),
+        hold_ttl_secs: row.int(at + 3)?,
+        group_period_days: row.int(at + 4)?,
+        utc_offset_minutes: row.int(at + 5)?,
+    })
+}
+
+/// A guest's snapshot: [`SNAPSHOT_COLUMNS`], then [`GROUP_COLUMNS`].
+pub fn snapshot_at<C: Columns>(row: &C) -> Result<GuestSnapshot, C::Error> {
+    Ok(GuestSnapshot {
+        guest: row.int(0)?,
+        org: row.text(1)?,
+        balance: Kopecks(row.int(2)?),
+        available: Kopecks(row.int(3)?),
+        program: program_at(row, 4)?,
+        group: group_at(row, 10)?,
+    })
+}

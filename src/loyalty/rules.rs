@@ -1,0 +1,981 @@
+//! The loyalty programme's rules, written once: pure functions from what a store read (a
+//! snapshot of the guest, the group, the programme, the holds and today's counters) to a
+//! decision or a plan of what to write. No SQL, no clock, no I/O: the engine
+//! ([`super::engine`]) loads the snapshot, asks these functions, and has the store apply the
+//! answer, on SQLite and PostgreSQL alike.
+
+use crate::domain::{
+    BasisPoints, Gift, GroupInfo, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind, SpendLimit,
+    SpendLimitKind, SpendQuote, UnixSeconds,
+};
+use crate::money::Kopecks;
+
+pub const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The programme-wide rules of one organisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramSettings {
+    pub name: String,
+    /// The largest share of the amount due that may be paid with bonuses.
+    pub max_check_bp: BasisPoints,
+    /// Bonuses are spent in multiples of this.
+    pub spend_step: Kopecks,
+    pub hold_ttl_secs: i64,
+    /// The window of spending that decides the guest's group.
+    pub group_period_days: i64,
+    /// The cafe's offset from UTC: daily limits reset at local midnight.
+    pub utc_offset_minutes: i64,
+}
+
+impl ProgramSettings {
+    /// What an organisation starts with before its owner sets the programme.
+    pub fn default_for_new_org(hold_ttl_secs: i64) -> ProgramSettings {
+        ProgramSettings {
+            name: "Loyalty".to_string(),
+            max_check_bp: 10_000,
+            spend_step: Kopecks(1),
+            hold_ttl_secs,
+            group_period_days: 365,
+            utc_offset_minutes: 0,
+        }
+    }
+}
+
+/// A client group as the back office defines it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewGroup {
+    pub name: String,
+    /// Higher ranks are better; groups of rank 0 or below are assigned by hand only.
+    pub rank: i64,
+    pub discount_bp: BasisPoints,
+    pub accrual_bp: BasisPoints,
+    /// Spending within the group period that qualifies for the group.
+    pub spend_threshold: Kopecks,
+    pub never_downgrade: bool,
+    /// Identifications per local day; 0 = no limit.
+    pub daily_ops_limit: i64,
+    /// Bonuses spent per local day; 0 = no limit.
+    pub daily_spend_limit: Kopecks,
+}
+
+/// A stored group with its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: i64,
+    pub rules: NewGroup,
+}
+
+impl Group {
+    pub fn info(&self) -> GroupInfo {
+        GroupInfo {
+            id: self.id,
+            name: self.rules.name.clone(),
+            discount_bp: self.rules.discount_bp,
+            accrual_bp: self.rules.accrual_bp,
+        }
+    }
+
+    /// The check total after the group discount.
+    pub fn amount_due(&self, subtotal: Kopecks) -> Kopecks {
+        subtotal - subtotal.percent_floor(self.rules.discount_bp)
+    }
+}
+
+/// What every decision about one guest starts from, read in one go by the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestSnapshot {
+    pub guest: GuestId,
+    pub org: String,
+    pub balance: Kopecks,
+    /// Balance minus the holds still open at the time of the read (holds past their time are
+    /// released whether or not the sweep marked them).
+    pub available: Kopecks,
+    pub group: Group,
+    pub program: ProgramSettings,
+}
+
+// ----- The programme and its groups -----
+
+/// A programme the rules can work with: shares within 0..100 %, a positive step, hold time and
+/// group period, a time zone within a day of UTC.
+pub fn check_program(program: &ProgramSettings) -> Result<(), LoyaltyError> {
+    let fine = (0..=10_000).contains(&program.max_check_bp)
+        && program.spend_step > Kopecks::ZERO
+        && program.hold_ttl_secs > 0
+        && program.group_period_days > 0
+        && (-1_440..=1_440).contains(&program.utc_offset_minutes);
+    if fine {
+        Ok(())
+    } else {
+        Err(LoyaltyError::OutOfRange("a programme setting".to_string()))
+    }
+}
+
+/// A group the rules can work with: a discount within 0..100 %, no negative accrual, threshold or
+/// limit.
+pub fn check_group(group: &NewGroup) -> Result<(), LoyaltyError> {
+    let fine = (0..=10_000).contains(&group.discount_bp)
+        && group.accrual_bp >= 0
+        && group.spend_threshold >= Kopecks::ZERO
+        && group.daily_ops_limit >= 0
+        && group.daily_spend_limit >= Kopecks::ZERO;
+    if fine {
+        Ok(())
+    } else {
+        Err(LoyaltyError::OutOfRange("a group setting".to_string()))
+    }
+}
+
+// ----- Codes and identification -----
+
+/// The trimmed code, or BadCode when it is empty, too long, or holds a control character (a
+/// NUL or a line break is never part of a code: it is a device or a client sending garbage).
+pub fn valid_code(payload: &str) -> Result<&str, LoyaltyError> {
+    let code = payload.trim();
+    if code.is_empty() || code.chars().count() > MAX_CODE_LEN || code.chars().any(char::is_control) {
+        return Err(LoyaltyError::BadCode { max: MAX_CODE_LEN });
+    }
+    Ok(code)
+}
+
+/// `+7XXXXXXXXXX` when the text is a Russian phone number in any usual spelling
+/// (`8 916 123-45-67`, `+7 (916) 123-45-67`, `9161234567`).
+pub fn normalize_phone(text: &str) -> Option<String> {
+    let body = text.strip_prefix('+').unwrap_or(text);
+    if !body
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'))
+    {
+        return None;
+    }
+    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    let national = match (digits.len(), digits.as_bytes().first()) {
+        (11, Some(b'7' | b'8')) => &digits[1..],
+        (10, Some(b'9')) => digits.as_str(),
+        _ => return None,
+    };
+    Some(format!("+7{national}"))
+}
+
+/// The value an identifier is stored (and looked up) as: trimmed, phones normalised.
+pub fn identifier_value(kind: IdentifierKind, value: &str) -> Result<String, LoyaltyError> {
+    let code = valid_code(value)?;
+    match kind {
+        IdentifierKind::Phone => normalize_phone(code).ok_or(LoyaltyError::BadCode { max: MAX_CODE_LEN }),
+        _ => Ok(code.to_string()),
+    }
+}
+
+/// The identifier kind a device normally delivers, tried before the others.
+pub fn expected_identifier(kind: ScanKind) -> IdentifierKind {
+    match kind {
+        ScanKind::Qr => IdentifierKind::AppQr,
+        ScanKind::Barcode => IdentifierKind::CardBarcode,
+        ScanKind::MagneticCard => IdentifierKind::MagneticStripe,
+        ScanKind::Manual => IdentifierKind::ManualCode,
+    }
+}
+
+/// A gift code as the store found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GiftCodeRow {
+    pub guest: GuestId,
+    pub gift: Gift,
+    pub redeemed: bool,
+}
+
+/// What a code resolved to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeMatch {
+    pub guest: GuestId,
+    pub gift: Option<Gift>,
+    /// What matched, recorded with the identification.
+    pub via: String,
+}
+
+/// Phone first, then gift codes, then the other identifiers, the kind the device normally
+/// delivers first. A phone-shaped code that is no guest's phone is still tried as a card
+/// number, since card numbers can look like phones. `identifiers` are the non-phone identifiers
+/// holding the code, any order.
+pub fn resolve_code(
+    phone_owner: Option<GuestId>,
+    gift: Option<GiftCodeRow>,
+    identifiers: &[(GuestId, IdentifierKind)],
+    kind: ScanKind,
+) -> Result<CodeMatch, LoyaltyError> {
+    if let Some(guest) = phone_owner {
+        return Ok(CodeMatch {
+            guest,
+            gift: None,
+            via: IdentifierKind::Phone.as_str().to_string(),
+        });
+    }
+    if let Some(row) = gift {
+        if row.redeemed {
+            return Err(LoyaltyError::GiftAlreadyUsed);
+        }
+        return Ok(CodeMatch {
+            guest: row.guest,
+            gift: Some(row.gift),
+            via: "gift_code".to_string(),
+        });
+    }
+    let preferred = expected_identifier(kind);
+    identifiers
+        .iter()
+        .filter(|(_, k)| *k != IdentifierKind::Phone)
+        .min_by_key(|(_, k)| (*k != preferred, k.as_str()))
+        .map(|(guest, k)| CodeMatch {
+            guest: *guest,
+            gift: None,
+            via: k.as_str().to_string(),
+        })
+        .ok_or(LoyaltyError::UnknownCode)
+}
+
+/// The UTC time of the local midnight that began the day containing `now`.
+pub fn local_day_start(now: UnixSeconds, utc_offset_minutes: i64) -> UnixSeconds {
+    let offset = utc_offset_minutes * 60;
+    (now + offset).div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY - offset
+}
+
+/// Whether the group limits identifications, and from when today's count starts.
+pub fn daily_ops_window(snapshot: &GuestSnapshot, now: UnixSeconds) -> Option<(i64, UnixSeconds)> {
+    let limit = snapshot.group.rules.daily_ops_limit;
+    (limit > 0).then(|| (limit, local_day_start(now, snapshot.program.utc_offset_minutes)))
+}
+
+/// An identification is refused once today's count reached the group's limit.
+pub fn check_daily_ops(limit: i64, identified_today: i64) -> Result<(), LoyaltyError> {
+    if identified_today >= limit {
+        Err(LoyaltyError::DailyOperationsLimit { limit })
+    } else {
+        Ok(())
+    }
+}
+
+// ----- The quote -----
+
+/// From when today's bonus spending counts, when the group limits it.
+pub fn daily_spend_window(snapshot: &GuestSnapshot, now: UnixSeconds) -> Option<UnixSeconds> {
+    (snapshot.group.rules.daily_spend_limit > Kopecks::ZERO)
+        .then(|| local_day_start(now, snapshot.program.utc_offset_minutes))
+}
+
+/// The quote: every limit in a fixed order, the smallest rounded down to the spend step.
+/// `spent_today` is today's bonus payments plus every hold still open (an open hold, even one
+/// placed before midnight, becomes a payment today); `None` when the group has no daily limit.
+pub fn quote(
+    snapshot: &GuestSnapshot,
+    subtotal: Kopecks,
+    spent_today: Option<Kopecks>,
+) -> Result<SpendQuote, LoyaltyError> {
+    if subtotal < Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    let program = &snapshot.program;
+    let group = &snapshot.group;
+    let amount_due = group.amount_due(subtotal);
+    let limit = |kind, amount| SpendLimit { kind, amount };
+    let mut limits = vec![
+        limit(SpendLimitKind::Available, snapshot.available),
+        limit(
+            SpendLimitKind::CheckPercent,
+            amount_due.percent_floor(program.max_check_bp),
+        ),
+    ];
+    if let Some(used) = spent_today.filter(|_| group.rules.daily_spend_limit > Kopecks::ZERO) {
+        limits.push(limit(
+            SpendLimitKind::DailyLimit,
+            group.rules.daily_spend_limit.saturating_sub(used),
+        ));
+    }
+    limits.push(limit(SpendLimitKind::AmountDue, amount_due));
+    let smallest = limits.iter().map(|l| l.amount).fold(amount_due, Kopecks::min);
+    Ok(SpendQuote {
+        amount_due,
+        max_spend: smallest.floor_to_step(program.spend_step).max(Kopecks::ZERO),
+        limits,
+        max_check_bp: program.max_check_bp,
+        spend_step: program.spend_step,
+        accrual_bp: group.rules.accrual_bp,
+    })
+}
+
+pub fn ensure_step(amount: Kopecks, step: Kopecks) -> Result<(), LoyaltyError> {
+    if amount.floor_to_step(step) == amount {
+        Ok(())
+    } else {
+        Err(LoyaltyError::NotAMultipleOfStep { step })
+    }
+}
+
+// ----- Holds -----
+
+/// A hold to place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldPlan {
+    pub amount: Kopecks,
+    pub expires_at: UnixSeconds,
+}
+
+/// Whether `amount` may be held: positive, on the step, within the quote's maximum.
+pub fn hold(
+    snapshot: &GuestSnapshot,
+    amount: Kopecks,
+    quote: &SpendQuote,
+    now: UnixSeconds,
+) -> Result<HoldPlan, LoyaltyError> {
+    if amount <= Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    ensure_step(amount, snapshot.program.spend_step)?;
+    if amount > quote.max_spend {
+        return Err(LoyaltyError::OverMaximum {
+            requested: amount,
+            max: quote.max_spend,
+        });
+    }
+    Ok(HoldPlan {
+        amount,
+        expires_at: now + snapshot.program.hold_ttl_secs,
+    })
+}
+
+/// The lifecycle of a hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldStatus {
+    Open,
+    Committed,
+    Voided,
+    Expired,
+}
+
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Open => "open",
+            HoldStatus::Committed => "committed",
+            HoldStatus::Voided => "voided",
+            HoldStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<HoldStatus, LoyaltyError> {
+        match text {
+            "open" => Ok(HoldStatus::Open),
+            "committed" => Ok(HoldStatus::Committed),
+            "voided" => Ok(HoldStatus::Voided),
+            "expired" => Ok(HoldStatus::Expired),
+            other => Err(LoyaltyError::Storage(format!("a hold has the unknown status {other}"))),
+        }
+    }
+}
+
+/// A hold as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldRow {
+    pub id: HoldId,
+    pub guest: GuestId,
+    pub amount: Kopecks,
+    pub status: HoldStatus,
+    pub expires_at: UnixSeconds,
+}
+
+impl HoldRow {
+    /// The status at `now`: an open hold past its time is expired, marked or not.
+    pub fn status_at(&self, now: UnixSeconds) -> HoldStatus {
+        if self.status == HoldStatus::Open && self.expires_at <= now {
+            HoldStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+/// Whether the guest's hold can pay `spent`: it must be theirs (another guest's hold is reported
+/// as unknown, so a till learns nothing of it), open at `now`, and at least `spent`.
+pub fn settle(hold: &HoldRow, guest: GuestId, spent: Kopecks, now: UnixSeconds) -> Result<(), LoyaltyError> {
+    if hold.guest != guest {
+        return Err(LoyaltyError::UnknownHold);
+    }
+    let status = hold.status_at(now);
+    if status != HoldStatus::Open {
+        return Err(LoyaltyError::HoldNotOpen {
+            status: status.as_str().to_string(),
+        });
+    }
+    if spent > hold.amount {
+        return Err(LoyaltyError::CommitOverHold {
+            requested: spent,
+            held: hold.amount,
+        });
+    }
+    Ok(())
+}
+
+/// What voiding a hold does: an open hold is released; voiding one that is voided or expired
+/// already changes nothing and succeeds; a committed hold cannot be voided.
+pub fn void(hold: &HoldRow, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+    match hold.status_at(now) {
+        HoldStatus::Open => Ok(true),
+        HoldStatus::Voided | HoldStatus::Expired => Ok(false),
+        HoldStatus::Committed => Err(LoyaltyError::HoldNotOpen {
+            status: HoldStatus::Committed.as_str().to_string(),
+        }),
+    }
+}
+
+// ----- Payments -----
+
+/// What a paid check changes, for the store to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentPlan {
+    pub amount_due: Kopecks,
+    pub spent: Kopecks,
+    pub accrued: Kopecks,
+    pub balance_after: Kopecks,
+    /// The group the guest moves to, if the visit moves them.
+    pub new_group: Option<Group>,
+}
+
+/// A paid check: the debit, the accrual on the part not paid with bonuses (at the group the
+/// visit began in), and the group the spending in the window (this visit included) reaches.
+/// `window_spend` is the amount due of the guest's earlier checks in the group period, returns
+/// deducted; `groups` are the groups that take part in automatic moves.
+pub fn payment(
+    snapshot: &GuestSnapshot,
+    spent: Kopecks,
+    subtotal: Kopecks,
+    window_spend: Kopecks,
+    groups: &[Group],
+) -> Result<PaymentPlan, LoyaltyError> {
+    if spent < Kopecks::ZERO || subtotal < Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    let group = &snapshot.group;
+    let amount_due = group.amount_due(subtotal);
+    let accrued = amount_due.saturating_sub(spent).percent_floor(group.rules.accrual_bp);
+    let new_group = group_after_visit(group, window_spend + amount_due, groups);
+    Ok(PaymentPlan {
+        amount_due,
+        spent,
+        accrued,
+        balance_after: snapshot.balance + accrued - spent,
+        new_group,
+    })
+}
+
+/// Whether a payment needs the window spend and the groups (only guests in ranked groups move).
+pub fn moves_by_spend(group: &Group) -> bool {
+    group.rules.rank >= 1
+}
+
+/// The start of the window of spending that decides the group.
+pub fn group_window_start(program: &ProgramSettings, now: UnixSeconds) -> UnixSeconds {
+    now - program.group_period_days * SECONDS_PER_DAY
+}
+
+/// The group a guest in `current` belongs in once their spending in the window is `spend`, if
+/// it differs: the best ranked group whose threshold the spending reaches. Only groups of rank
+/// one or more take part: staff-like groups are neither left nor entered by spend. A group that
+/// never downgrades is not left for a lower one.
+pub fn group_after_visit(current: &Group, spend: Kopecks, groups: &[Group]) -> Option<Group> {
+    if !moves_by_spend(current) {
+        return None;
+    }
+    let target = groups
+        .iter()
+        .filter(|g| g.rules.rank >= 1 && g.rules.spend_threshold <= spend)
+        .min_by_key(|g| (std::cmp::Reverse(g.rules.rank), g.id))?;
+    moves_to(current, target).then(|| target.clone())
+}
+
+/// Whether a guest in `current` moves to `target`, the best group their spending qualifies for.
+pub fn moves_to(current: &Group, target: &Group) -> bool {
+    target.rules.rank > current.rules.rank || (target.rules.rank < current.rules.rank && !current.rules.never_downgrade)
+}
+
+/// What an offline payment debits: what was asked, never more than the guest still has nor the
+/// amount due.
+pub fn offline_take(requested: Kopecks, available: Kopecks, amount_due: Kopecks) -> Kopecks {
+    requested.min(available).min(amount_due).max(Kopecks::ZERO)
+}
+
+/// The amount an offline payment debits, checked.
+pub fn offline_spend(snapshot: &GuestSnapshot, requested: Kopecks, subtotal: Kopecks) -> Result<Kopecks, LoyaltyError> {
+    if requested < Kopecks::ZERO || subtotal < Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    Ok(offline_take(
+        requested,
+        snapshot.available,
+        snapshot.group.amount_due(subtotal),
+    ))
+}
+
+// ----- Manual changes -----
+
+/// A back-office credit or debit: positive, and a debit never takes more than is available.
+pub fn manual(snapshot: &GuestSnapshot, amount: Kopecks, debit: bool) -> Result<(), LoyaltyError> {
+    if amount <= Kopecks::ZERO {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    if debit && amount > snapshot.available {
+        return Err(LoyaltyError::OverMaximum {
+            requested: amount,
+            max: snapshot.available,
+        });
+    }
+    Ok(())
+}
+
+// ----- Refunds -----
+
+/// A paid check as a refund needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaidCheck {
+    pub payment_id: i64,
+    pub guest: GuestId,
+    pub amount_due: Kopecks,
+    pub spent: Kopecks,
+    pub accrued: Kopecks,
+    /// What earlier refunds of this check returned.
+    pub refunded_before: Kopecks,
+}
+
+/// What a refund changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundPlan {
+    pub amount: Kopecks,
+    pub spend_returned: Kopecks,
+    pub accrual_taken: Kopecks,
+    pub unrecovered: Kopecks,
+}
+
+/// The bonuses to give back and the accrual to take back when `amount` more of a check is
+/// returned, `refunded_before` having been returned already. Computed on the running total, so
+/// that partial refunds adding up to the whole check give back exactly what was spent and take
+/// back exactly what was accrued.
+pub fn refund_shares(
+    amount_due: Kopecks,
+    spent: Kopecks,
+    accrued: Kopecks,
+    refunded_before: Kopecks,
+    amount: Kopecks,
+) -> (Kopecks, Kopecks) {
+    let share = |total: Kopecks, part: Kopecks| -> i64 {
+        if amount_due.0 <= 0 {
+            return 0;
+        }
+        // Both factors fit in i64, their product in i128, and the quotient is at most `total`.
+        i64::try_from((i128::from(total.0) * i128::from(part.0)) / i128::from(amount_due.0)).unwrap_or(total.0)
+    };
+    let after = refunded_before + amount;
+    (
+        Kopecks(share(spent, after) - share(spent, refunded_before)),
+        Kopecks(share(accrued, after) - share(accrued, refunded_before)),
+    )
+}
+
+/// The part of a check a refund returns: the request, or all that is left; refused when it is
+/// not positive or more than is left.
+pub fn refund_amount(requested: Option<Kopecks>, left: Kopecks) -> Result<Kopecks, LoyaltyError> {
+    let amount = match requested {
+        Some(amount) if amount <= Kopecks::ZERO => return Err(LoyaltyError::NonPositiveAmount),
+        Some(amount) => amount,
+        None => left,
+    };
+    if amount <= Kopecks::ZERO || amount > left {
+        return Err(LoyaltyError::RefundOverPayment {
+            requested: amount,
+            left,
+        });
+    }
+    Ok(amount)
+}
+
+/// A refund of `requested` (or all that is left) of `check`, for a guest with `available`
+/// bonuses: the spend on the returned part comes back, the accrual on it is taken back but never
+/// below zero available (the rest is reported as unrecovered; open holds keep their bonuses).
+pub fn refund(check: &PaidCheck, requested: Option<Kopecks>, available: Kopecks) -> Result<RefundPlan, LoyaltyError> {
+    let amount = refund_amount(requested, check.amount_due - check.refunded_before)?;
+    let (spend_returned, accrual_due) = refund_shares(
+        check.amount_due,
+        check.spent,
+        check.accrued,
+        check.refunded_before,
+        amount,
+    );
+    let can_take = (available + spend_returned).max(Kopecks::ZERO);
+    let accrual_taken = accrual_due.min(can_take);
+    Ok(RefundPlan {
+        amount,
+        spend_returned,
+        accrual_taken,
+        unrecovered: accrual_due - accrual_taken,
+    })
+}
+
+// ----- Balance changes -----
+
+/// The kinds of balance change, as the history shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Accrual,
+    Spend,
+    ManualCredit,
+    ManualDebit,
+    /// Bonuses spent on a returned part of a check, given back.
+    RefundSpend,
+    /// The accrual on a returned part of a check, taken back.
+    RefundAccrual,
+}
+
+impl OpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Accrual => "accrual",
+            OpKind::Spend => "spend",
+            OpKind::ManualCredit => "manual_credit",
+            OpKind::ManualDebit => "manual_debit",
+            OpKind::RefundSpend => "refund_spend",
+            OpKind::RefundAccrual => "refund_accrual",
+        }
+    }
+
+    /// Callers pass positive amounts; the kind decides the sign stored in the ledger.
+    pub fn signed(self, amount: Kopecks) -> Kopecks {
+        match self {
+            OpKind::Accrual | OpKind::ManualCredit | OpKind::RefundSpend => amount,
+            OpKind::Spend | OpKind::ManualDebit | OpKind::RefundAccrual => Kopecks(-amount.0),
+        }
+    }
+}
+
+// ----- Stamps -----
+
+/// A stamp on a card after a paid visit, never past what the card needs.
+pub fn stamp_after_visit(collected: i64, needed: i64) -> i64 {
+    (collected + 1).min(needed)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn group(id: i64, rank: i64, threshold: i64, accrual_bp: i64, never_downgrade: bool) -> Group {
+        Group {
+            id,
+            rules: NewGroup {
+                name: format!("g{id}"),
+                rank,
+                discount_bp: 0,
+                accrual_bp,
+                spend_threshold: Kopecks(threshold),
+                never_downgrade,
+                daily_ops_limit: 0,
+                daily_spend_limit: Kopecks::ZERO,
+            },
+        }
+    }
+
+    fn snapshot(balance: i64, available: i64, group: Group) -> GuestSnapshot {
+        GuestSnapshot {
+            guest: 1,
+            org: "default".to_string(),
+            balance: Kopecks(balance),
+            available: Kopecks(available),
+            group,
+            program: ProgramSettings {
+                name: "p".to_string(),
+                max_check_bp: 5_000,
+                spend_step: Kopecks(100),
+                hold_ttl_secs: 900,
+                group_period_days: 365,
+                utc_offset_minutes: 180,
+            },
+        }
+    }
+
+    #[test]
+    fn normalises_phone_spellings() {
+        for text in [
+            "+79161234567",
+            "89161234567",
+            "8 916 123-45-67",
+            "+7 (916) 123-45-67",
+            "9161234567",
+        ] {
+            assert_eq!(normalize_phone(text).as_deref(), Some("+79161234567"), "{text}");
+        }
+        for text in [
+            "100001",
+            "2000000000015",
+            "7001000010",
+            "+7 916 abc",
+            "GMB-00001234",
+            "8+9161234567",
+        ] {
+            assert_eq!(normalize_phone(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_no_code() {
+        for bad in ["", "   ", "G10\u{0}0001", "1000\n01", "abc\u{7f}"] {
+            assert!(matches!(valid_code(bad), Err(LoyaltyError::BadCode { .. })), "{bad:?}");
+        }
+        assert_eq!(valid_code("  100001 ").unwrap(), "100001");
+    }
+
+    #[test]
+    fn local_day_starts_at_local_midnight() {
+        // 2025-03-10 22:00 UTC is 01:00 on the 11th in Moscow (UTC+3): the day began at 21:00 UTC.
+        let now = 1_741_564_800 + 22 * 3600;
+        assert_eq!(local_day_start(now, 180), 1_741_564_800 + 21 * 3600);
+        assert_eq!(local_day_start(now, 0), 1_741_564_800);
+        assert_eq!(local_day_start(now, -300), 1_741_564_800 + 5 * 3600);
+    }
+
+    #[test]
+    fn phone_then_gift_then_the_device_kind() {
+        let gift = GiftCodeRow {
+            guest: 7,
+            gift: Gift {
+                code: "G1".to_string(),
+                name: "Кофе".to_string(),
+                points: Kopecks(100),
+            },
+            redeemed: false,
+        };
+        let ids = [(3, IdentifierKind::ManualCode), (4, IdentifierKind::CardBarcode)];
+        assert_eq!(
+            resolve_code(Some(9), Some(gift.clone()), &ids, ScanKind::Manual)
+                .unwrap()
+                .guest,
+            9
+        );
+        assert_eq!(
+            resolve_code(None, Some(gift.clone()), &ids, ScanKind::Manual)
+                .unwrap()
+                .guest,
+            7
+        );
+        assert_eq!(resolve_code(None, None, &ids, ScanKind::Barcode).unwrap().guest, 4);
+        assert_eq!(resolve_code(None, None, &ids, ScanKind::Manual).unwrap().guest, 3);
+        // No preferred kind: the first by name, whatever order the store gave.
+        let reversed = [(4, IdentifierKind::CardBarcode), (3, IdentifierKind::ManualCode)];
+        assert_eq!(
+            resolve_code(None, None, &reversed, ScanKind::Qr).unwrap().via,
+            "card_barcode"
+        );
+        let used = GiftCodeRow { redeemed: true, ..gift };
+        assert_eq!(
+            resolve_code(None, Some(used), &[], ScanKind::Qr),
+            Err(LoyaltyError::GiftAlreadyUsed)
+        );
+        assert_eq!(
+            resolve_code(None, None, &[], ScanKind::Qr),
+            Err(LoyaltyError::UnknownCode)
+        );
+    }
+
+    #[test]
+    fn the_smallest_limit_decides_rounded_to_the_step() {
+        let mut g = group(1, 1, 0, 500, false);
+        g.rules.daily_spend_limit = Kopecks(30_000);
+        let snap = snapshot(100_000, 35_050, g);
+        // 1 000,00 at 50 %: 500,00; available 350,50; daily 300,00 - 120,00 used = 180,00.
+        let q = quote(&snap, Kopecks(100_000), Some(Kopecks(12_000))).unwrap();
+        assert_eq!(q.max_spend, Kopecks(18_000));
+        assert_eq!(q.binding_limit().unwrap().kind, SpendLimitKind::DailyLimit);
+        let q = quote(&snap, Kopecks(100_000), None).unwrap();
+        assert_eq!(
+            q.max_spend,
+            Kopecks(35_000),
+            "available 350,50 rounded down to whole roubles"
+        );
+        assert!(quote(&snap, Kopecks(-1), None).is_err());
+    }
+
+    #[test]
+    fn holds_are_positive_on_the_step_and_within_the_maximum() {
+        let snap = snapshot(50_000, 50_000, group(1, 1, 0, 500, false));
+        let q = quote(&snap, Kopecks(60_000), None).unwrap();
+        assert_eq!(hold(&snap, Kopecks(30_000), &q, 10).unwrap().expires_at, 910);
+        assert_eq!(hold(&snap, Kopecks(0), &q, 10), Err(LoyaltyError::NonPositiveAmount));
+        assert!(matches!(
+            hold(&snap, Kopecks(150), &q, 10),
+            Err(LoyaltyError::NotAMultipleOfStep { .. })
+        ));
+        assert!(matches!(
+            hold(&snap, Kopecks(30_100), &q, 10),
+            Err(LoyaltyError::OverMaximum { .. })
+        ));
+    }
+
+    #[test]
+    fn settle_and_void_follow_the_hold_lifecycle() {
+        let open = HoldRow {
+            id: 1,
+            guest: 5,
+            amount: Kopecks(1_000),
+            status: HoldStatus::Open,
+            expires_at: 100,
+        };
+        assert!(settle(&open, 5, Kopecks(1_000), 99).is_ok());
+        assert_eq!(settle(&open, 6, Kopecks(10), 99), Err(LoyaltyError::UnknownHold));
+        assert!(matches!(
+            settle(&open, 5, Kopecks(1_001), 99),
+            Err(LoyaltyError::CommitOverHold { .. })
+        ));
+        assert_eq!(
+            settle(&open, 5, Kopecks(10), 100),
+            Err(LoyaltyError::HoldNotOpen {
+                status: "expired".to_string()
+            })
+        );
+        assert_eq!(void(&open, 99), Ok(true));
+        assert_eq!(void(&open, 100), Ok(false));
+        let committed = HoldRow {
+            status: HoldStatus::Committed,
+            ..open
+        };
+        assert!(void(&committed, 99).is_err());
+    }
+
+    /// Quick Resto's example (seed 004): 5 % from 500, 10 % from 1 000, and a group that never
+    /// downgrades keeps its guests when their spending falls.
+    #[test]
+    fn the_seed_groups_move_up_and_never_down() {
+        let base = group(1, 1, 0, 300, false);
+        let five = group(2, 2, 50_000, 500, false);
+        let ten = group(3, 3, 100_000, 1_000, true);
+        let groups = [base.clone(), five.clone(), ten.clone()];
+        assert_eq!(group_after_visit(&base, Kopecks(49_999), &groups), None);
+        assert_eq!(group_after_visit(&base, Kopecks(50_000), &groups), Some(five.clone()));
+        assert_eq!(group_after_visit(&base, Kopecks(100_000), &groups), Some(ten.clone()));
+        assert_eq!(group_after_visit(&five, Kopecks(10), &groups), Some(base.clone()));
+        assert_eq!(group_after_visit(&ten, Kopecks(10), &groups), None, "never downgrade");
+        let staff = group(4, 0, 0, 0, false);
+        assert_eq!(group_after_visit(&staff, Kopecks(1_000_000), &groups), None);
+        // A payment of 600,00 in the base group: accrual 3 % on what was not paid with bonuses.
+        let snap = snapshot(10_000, 10_000, base);
+        let plan = payment(&snap, Kopecks(10_000), Kopecks(60_000), Kopecks::ZERO, &groups).unwrap();
+        assert_eq!(plan.accrued, Kopecks(1_500));
+        assert_eq!(plan.balance_after, Kopecks(1_500));
+        assert_eq!(plan.new_group, Some(five));
+    }
+
+    #[test]
+    fn refunds_never_take_back_more_than_there_is() {
+        let check = PaidCheck {
+            payment_id: 1,
+            guest: 1,
+            amount_due: Kopecks(100_000),
+            spent: Kopecks(20_000),
+            accrued: Kopecks(4_000),
+            refunded_before: Kopecks::ZERO,
+        };
+        let plan = refund(&check, Some(Kopecks(50_000)), Kopecks(1_000)).unwrap();
+        assert_eq!(plan.spend_returned, Kopecks(10_000));
+        assert_eq!(plan.accrual_taken, Kopecks(2_000));
+        let plan = refund(&check, None, Kopecks(-15_000)).unwrap();
+        assert_eq!(plan.spend_returned, Kopecks(20_000));
+        assert_eq!(plan.accrual_taken, Kopecks(4_000).min(Kopecks(5_000)));
+        let broke = refund(&check, None, Kopecks(-19_000)).unwrap();
+        assert_eq!(
+            (broke.accrual_taken, broke.unrecovered),
+            (Kopecks(1_000), Kopecks(3_000))
+        );
+        assert!(refund(&check, Some(Kopecks(100_001)), Kopecks::ZERO).is_err());
+        let done = PaidCheck {
+            refunded_before: Kopecks(100_000),
+            ..check
+        };
+        assert!(refund(&done, None, Kopecks::ZERO).is_err());
+    }
+
+    /// A small deterministic generator for the property tests below (no extra crate).
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: i64) -> i64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as i64
+        }
+    }
+
+    /// Properties of the quote over random guests, groups and checks: the maximum is never over
+    /// any limit, is on the step, is never negative, and equals the smallest limit rounded down.
+    #[test]
+    fn the_maximum_respects_every_limit() {
+        let mut rng = Rng(0xDEAD_BEEF_1234_5678);
+        for _ in 0..20_000 {
+            let mut g = group(1, 1, 0, rng.below(2_000), false);
+            g.rules.discount_bp = rng.below(10_001);
+            g.rules.daily_spend_limit = Kopecks(rng.below(3) * rng.below(100_000));
+            let available = rng.below(200_000) - 20_000;
+            let mut snap = snapshot(available.max(0), available, g);
+            snap.program.max_check_bp = rng.below(10_001);
+            snap.program.spend_step = Kopecks(1 + rng.below(3) * 99);
+            let subtotal = Kopecks(rng.below(500_000));
+            let used = Kopecks(rng.below(120_000));
+            let q = quote(&snap, subtotal, Some(used)).unwrap();
+            assert!(q.max_spend >= Kopecks::ZERO);
+            assert_eq!(q.max_spend.floor_to_step(snap.program.spend_step), q.max_spend);
+            for limit in &q.limits {
+                assert!(q.max_spend <= limit.amount.max(Kopecks::ZERO), "{q:?}");
+            }
+            let smallest = q.binding_limit().unwrap().amount;
+            assert_eq!(
+                q.max_spend,
+                smallest.floor_to_step(snap.program.spend_step).max(Kopecks::ZERO)
+            );
+            // A hold of the maximum is accepted, one step more is not.
+            if q.max_spend > Kopecks::ZERO {
+                assert!(hold(&snap, q.max_spend, &q, 0).is_ok());
+            }
+            assert!(hold(&snap, q.max_spend + snap.program.spend_step, &q, 0).is_err());
+        }
+    }
+
+    /// Partial refunds adding up to the whole check give back exactly what was spent and take
+    /// back exactly what was accrued, whatever the pieces.
+    #[test]
+    fn partial_refunds_add_up_exactly() {
+        let mut rng = Rng(0x0123_4567_89AB_CDEF);
+        for _ in 0..5_000 {
+            let due = 1 + rng.below(1_000_000);
+            let spent = rng.below(due + 1);
+            let accrued = rng.below(due / 5 + 1);
+            let mut check = PaidCheck {
+                payment_id: 1,
+                guest: 1,
+                amount_due: Kopecks(due),
+                spent: Kopecks(spent),
+                accrued: Kopecks(accrued),
+                refunded_before: Kopecks::ZERO,
+            };
+            let (mut back, mut taken) = (0, 0);
+            while check.refunded_before < check.amount_due {
+                let left = (check.amount_due - check.refunded_before).0;
+                let piece = if rng.below(3) == 0 {
+                    None
+                } else {
+                    Some(Kopecks(1 + rng.below(left)))
+                };
+                let plan = refund(&check, piece, Kopecks(i64::MAX / 4)).unwrap();
+                assert_eq!(plan.unrecovered, Kopecks::ZERO);
+                back += plan.spend_returned.0;
+                taken += plan.accrual_taken.0;
+                check.refunded_before = check.refunded_before + plan.amount;
+            }
+            assert_eq!((back, taken), (spent, accrued));
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Schema versions, from every earlier released schema to this build's, on SQLite and on
+//! PostgreSQL: the data stays, the ledger still proves consistent, an operation made before the
+//! upgrade repeated after it gets its first answer, and organisations own their codes and
+//! programme afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server_support;
+
+use loyalty_till::domain::{CheckInfo, IdentifierKind, LoyaltyError, ScanKind};
+use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
+use loyalty_till::loyalty::migrate::{Dialect, LATEST, MIGRATIONS};
+use loyalty_till::money::Kopecks;
+use loyalty_till::server::pg::PgStore;
+use loyalty_till::server::store::{Caller, SqliteStore, Store};
+use server_support::pg_url;
+use tempfile::TempDir;
+
+const NOW: i64 = 1_741_608_000;
+
+fn check(subtotal: i64) -> CheckInfo {
+    CheckInfo {
+        subtotal: Kopecks(subtotal),
+        gift_codes: Vec::new(),
+    }
+}
+
+/// The data an earlier till left, in the shape of versions 2 and 3 (the same rows in both
+/// dialects): a guest with a card and a gift code, an open hold, a payment on a committed hold,
+/// a manual credit and a void.
+const OLD_ROWS: &str = "
+    INSERT INTO guest_groups (id, name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
+                              daily_ops_limit, daily_spend_limit)
+        VALUES (1, 'Guest', 1, 0, 500, 0, false, 0, 0);
+    INSERT INTO guests (id, org, name, phone, group_id, balance, created_at)
+        VALUES (1, 'cafe', 'Anna', '+79161234567', 1, 10475, 0);
+    INSERT INTO identifiers (kind, value, guest_id) VALUES ('card_barcode', '0001', 1), ('phone', '+79161234567', 1);
+    INSERT INTO gift_codes (code, guest_id, gift_name, points) VALUES ('G1', 1, 'Coffee', 100);
+    INSERT INTO operations (id, guest_id, kind, amount, balance_after, note, at, op_id)
+        VALUES (1, 1, 'manual_credit', 10000, 10000, 'old', 0, 'cafe/t:credit-1');
+    INSERT INTO holds (id, op_id, guest_id, amount, status, committed_amount, created_at, expires_at, closed_at)
+        VALUES (1, 'cafe/t:hold-1', 1, 500, 'committed', 500, 10, 910, 20),
+               (2, 'cafe/t:hold-2', 1, 300, 'voided', NULL, 30, 930, 40),
+               (3, 'cafe/t:hold-3', 1, 200, 'open', NULL, 50, 4000000000, NULL);
+    INSERT INTO hold_voids (op_id, hold_id, at) VALUES ('cafe/t:void-2', 2, 40);
+    INSERT INTO payments (id, op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
+                          balance_after, new_group, at)
+        VALUES (1, 'cafe/t:pay-1', 1, 1, 500, 20000, '[]', 20000, 975, 10475, NULL, 20);
+    INSERT INTO operations (id, guest_id, kind, amount, balance_after, note, at, payment_id)
+        VALUES (2, 1, 'spend', -500, 9500, 'check', 20, 1), (3, 1, 'accrual', 975, 10475, 'check', 20, 1);
+";
+
+/// After the upgrade: the repeats of the old writes answer as the first time did, the codes
+/// still find the guest, and new writes work.
+async fn the_old_data_still_answers(store: &Store) {
+    let till = Caller {
+        org: "cafe".to_string(),
+        till: "t".to_string(),
+    };
+    store.check_invariants().await.unwrap();
+    let receipt = store
+        .commit(&till, "pay-1", 1, Some(1), Kopecks(500), &check(20_000), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        (receipt.spent, receipt.accrued, receipt.balance_after),
+        (Kopecks(500), Kopecks(975), Kopecks(10_475))
+    );
+    let hold = store
+        .hold(&till, "hold-3", 1, Kopecks(200), &check(1_000), NOW)
+        .await
+        .unwrap();
+    assert_eq!((hold.hold_id, hold.amount), (3, Kopecks(200)));
+    store.void(&till, "void-2", 2, NOW).await.unwrap();
+    assert_eq!(
+        store.credit("cafe/t:credit-1", 1, Kopecks(10_000), NOW).await.unwrap(),
+        Kopecks(10_000)
+    );
+    // An old operation id with another kind of request is refused.
+    assert_eq!(
+        store.void(&till, "pay-1", 3, NOW).await,
+        Err(LoyaltyError::OperationIdConflict)
+    );
+    let found = store.identify(&till, "0001", ScanKind::Barcode, NOW).await.unwrap();
+    assert_eq!(found.card.name, "Anna");
+    let found = store.identify(&till, "G1", ScanKind::Qr, NOW).await.unwrap();
+    assert_eq!(found.gift.unwrap().name, "Coffee");
+    store.void(&till, "void-3", 3, NOW).await.unwrap();
+    let paid = store
+        .commit(&till, "pay-2", 1, None, Kopecks::ZERO, &check(10_000), NOW)
+        .await
+        .unwrap();
+    assert_eq!(paid.accrued, Kopecks(500));
+    store.check_invariants().await.unwrap();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn every_earlier_sqlite_version_upgrades_with_its_data() {
+    // Version 1 lacks organisations and refunds; versions 2 and 3 are what tills released.
+    for from in [2, 3] {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..from as usize] {
+                conn.execute_batch(step.sql(Dialect::Sqlite)).unwrap();
+            }
+            conn.execute_batch(&format!("PRAGMA user_version = {from};")).unwrap();
+            conn.execute_batch(&OLD_ROWS.replace("false", "0")).unwrap();
+        }
+        let store = Store::Sqlite(SqliteStore::open(&path).unwrap());
+        runtime().block_on(the_old_data_still_answers(&store));
+        let version: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, LATEST, "from version {from}");
+    }
+}
+
+#[test]
+fn a_postgres_database_of_the_released_shape_upgrades_with_its_data() {
+    let Some(url) = pg_url() else {
+        return;
+    };
+    let runtime = runtime();
+    let schema = format!("mig_{}", std::process::id());
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        // What a server released before versions were recorded created at every start.
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path = {schema};
+                 {} {OLD_ROWS}
+                 SELECT setval(pg_get_serial_sequence(t, 'id'), 100)
+                 FROM unnest(ARRAY['guest_groups', 'guests', 'holds', 'payments', 'operations']) AS t;",
+                MIGRATIONS[0].sql(Dialect::Postgres)
+            ))
+            .await
+            .unwrap();
+        let store = Store::Postgres(PgStore::connect(&url, Some(&schema), 2).await.unwrap());
+        the_old_data_still_answers(&store).await;
+        // A second start finds nothing to do.
+        drop(store);
+        let again = PgStore::connect(&url, Some(&schema), 1).await.unwrap();
+        again.check_invariants().await.unwrap();
+        let version: i64 = client
+            .query_one(&format!("SELECT MAX(version) FROM {schema}.schema_version"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(version, LATEST);
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    });
+}
+
+fn guest_group() -> NewGroup {
+    NewGroup {
+        name: "Guest".to_string(),
+        rank: 1,
+        discount_bp: 0,
+        accrual_bp: 500,
+        spend_threshold: Kopecks(0),
+        never_downgrade: false,
+        daily_ops_limit: 0,
+        daily_spend_limit: Kopecks(0),
+    }
+}
+
+/// Two cafes on one server both issue card 0001 and gift code G1, each till finds its own
+/// guest, and each cafe has its own programme.
+async fn organisations_own_codes_and_programmes(store: &Store) {
+    let group = store.add_group(&guest_group()).await.unwrap();
+    let mut guests = Vec::new();
+    for org in ["cafe", "bistro"] {
+        let guest = store.add_guest(org, org, None, group, NOW).await.unwrap();
+        store
+            .add_identifier(guest, IdentifierKind::CardBarcode, "0001")
+            .await
+            .unwrap();
+        store.add_gift_code("G1", guest, org, Kopecks(100)).await.unwrap();
+        store
+            .credit(&format!("{org}-seed"), guest, Kopecks(100_000), NOW)
+            .await
+            .unwrap();
+        guests.push(guest);
+    }
+    // The same card twice in one organisation is still refused.
+    assert!(
+        store
+            .add_identifier(guests[0], IdentifierKind::CardBarcode, "0001")
+            .await
+            .is_err()
+    );
+    for (org, guest) in ["cafe", "bistro"].into_iter().zip(&guests) {
+        let till = Caller {
+            org: org.to_string(),
+            till: "t".to_string(),
+        };
+        let found = store.identify(&till, "0001", ScanKind::Barcode, NOW).await.unwrap();
+        assert_eq!((found.card.guest_id, found.card.name.as_str()), (*guest, org));
+        let gift = store.identify(&till, "G1", ScanKind::Qr, NOW).await.unwrap();
+        assert_eq!(gift.card.guest_id, *guest);
+        let paid = store
+            .commit(
+                &till,
+                "pay",
+                *guest,
+                None,
+                Kopecks::ZERO,
+                &CheckInfo {
+                    subtotal: Kopecks(10_000),
+                    gift_codes: vec!["G1".to_string()],
+                },
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(paid.accrued, Kopecks(500));
+    }
+    // The serve flag's hold time is for organisations to come; one cafe changes its programme.
+    store.set_hold_ttl(60).await.unwrap();
+    let bistro = Caller {
+        org: "bistro".to_string(),
+        till: "t".to_string(),
+    };
+    let cafe = Caller {
+        org: "cafe".to_string(),
+        till: "t".to_string(),
+    };
+    let held = store
+        .hold(&cafe, "h", guests[0], Kopecks(100), &check(10_000), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.expires_at,
+        NOW + 900,
+        "an existing organisation keeps its hold time"
+    );
+    let tight = ProgramSettings {
+        name: "Bistro".to_string(),
+        max_check_bp: 1_000,
+        spend_step: Kopecks(100),
+        hold_ttl_secs: 120,
+        group_period_days: 30,
+        utc_offset_minutes: 180,
+    };
+    store.set_org_program("bistro", &tight).await.unwrap();
+    let quote = store.calculate(&bistro, guests[1], &check(50_000), NOW).await.unwrap();
+    assert_eq!(quote.max_spend, Kopecks(5_000), "10 % of the bistro's check");
+    let quote = store.calculate(&cafe, guests[0], &check(50_000), NOW).await.unwrap();
+    assert_eq!(quote.max_spend, Kopecks(50_000), "the cafe's programme is unchanged");
+    let held = store
+        .hold(&bistro, "h", guests[1], Kopecks(100), &check(10_000), NOW)
+        .await
+        .unwrap();
+    assert_eq!(held.expires_at, NOW + 120);
+    let newcomer = store.add_guest("bar", "bar", None, group, NOW).await.unwrap();
+    store.credit("bar-seed", newcomer, Kopecks(1_000), NOW).await.unwrap();
+    let bar = Caller {
+        org: "bar".to_string(),
+        till: "t".to_string(),
+    };
+    let held = store
+        .hold(&bar, "h", newcomer, Kopecks(100), &check(10_000), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.expires_at,
+        NOW + 60,
+        "a new organisation starts with the serve flag's hold time"
+    );
+    store.check_invariants().await.unwrap();
+}
+
+#[test]
+fn organisations_own_their_codes_and_programme_on_sqlite() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::Sqlite(SqliteStore::open(&dir.path().join("orgs.sqlite")).unwrap());
+    runtime().block_on(organisations_own_codes_and_programmes(&store));
+    // The embedded till's ledger API agrees.
+    let ledger = Ledger::open(&dir.path().join("orgs.sqlite")).unwrap();
+    ledger.check_invariants().unwrap();
+}
+
+#[test]
+fn organisations_own_their_codes_and_programme_on_postgres() {
+    let dir = TempDir::new().unwrap();
+    let Some(store) = server_support::new_store(server_support::Db::Postgres, &dir, 2) else {
+        return;
+    };
+    let runtime = runtime();
+    runtime.block_on(async {
+        let store = store.await.unwrap();
+        organisations_own_codes_and_programmes(&store).await;
+    });
+}

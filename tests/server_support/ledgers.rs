@@ -1,0 +1,447 @@
+//! The ledger's API on either store, for suites that run on SQLite and PostgreSQL alike: the
+//! embedded [`Ledger`] as it is, and [`PgLedger`], the same calls on a PostgreSQL store (a schema
+//! of its own per test) through the same engine.
+
+use loyalty_till::domain::{
+    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError,
+    PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+};
+use loyalty_till::ledger::{DEFAULT_ORG, Ledger, NewGroup, ProgramSettings};
+use loyalty_till::loyalty::engine::{Answer, Op, unexpected};
+use loyalty_till::loyalty::rules::OpKind;
+use loyalty_till::money::Kopecks;
+use loyalty_till::server::pg::PgStore;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The calls the ledger suites make, with the embedded ledger's signatures.
+pub trait LedgerApi {
+    fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError>;
+    fn is_empty(&self) -> Result<bool, LoyaltyError>;
+    fn program(&self) -> Result<ProgramSettings, LoyaltyError>;
+    fn set_program(&mut self, program: &ProgramSettings) -> Result<(), LoyaltyError>;
+    fn add_group(&mut self, group: &NewGroup) -> Result<i64, LoyaltyError>;
+    fn add_guest(
+        &mut self,
+        name: &str,
+        phone: Option<&str>,
+        group: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError>;
+    fn add_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError>;
+    fn add_gift_code(&mut self, code: &str, guest: GuestId, name: &str, points: Kopecks) -> Result<(), LoyaltyError>;
+    fn add_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError>;
+    fn set_stamps(&mut self, guest: GuestId, card: i64, collected: i64) -> Result<(), LoyaltyError>;
+    fn guest_group_id(&self, guest: GuestId) -> Result<i64, LoyaltyError>;
+    fn identify(&mut self, payload: &str, kind: ScanKind, now: UnixSeconds) -> Result<Identification, LoyaltyError>;
+    fn guest_card(&self, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError>;
+    fn calculate(&self, guest: GuestId, check: &CheckInfo, now: UnixSeconds) -> Result<SpendQuote, LoyaltyError>;
+    fn hold(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<HoldReceipt, LoyaltyError>;
+    #[allow(clippy::too_many_arguments)]
+    fn commit_payment(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<PaymentReceipt, LoyaltyError>;
+    fn void_hold(&mut self, op: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError>;
+    fn expire_holds(&mut self, now: UnixSeconds) -> Result<usize, LoyaltyError>;
+    fn reset_holds(&mut self, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError>;
+    fn credit(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError>;
+    fn debit(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError>;
+    fn refund(
+        &mut self,
+        op: &str,
+        payment: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError>;
+    fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError>;
+    fn history(&self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError>;
+    fn check_invariants(&self) -> Result<(), String>;
+}
+
+impl LedgerApi for Ledger {
+    fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+        Ledger::seed_demo(self, now)
+    }
+    fn is_empty(&self) -> Result<bool, LoyaltyError> {
+        Ledger::is_empty(self)
+    }
+    fn program(&self) -> Result<ProgramSettings, LoyaltyError> {
+        Ledger::program(self)
+    }
+    fn set_program(&mut self, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        Ledger::set_program(self, program)
+    }
+    fn add_group(&mut self, group: &NewGroup) -> Result<i64, LoyaltyError> {
+        Ledger::add_group(self, group)
+    }
+    fn add_guest(
+        &mut self,
+        name: &str,
+        phone: Option<&str>,
+        group: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError> {
+        Ledger::add_guest(self, name, phone, group, now)
+    }
+    fn add_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
+        Ledger::add_identifier(self, guest, kind, value)
+    }
+    fn add_gift_code(&mut self, code: &str, guest: GuestId, name: &str, points: Kopecks) -> Result<(), LoyaltyError> {
+        Ledger::add_gift_code(self, code, guest, name, points)
+    }
+    fn add_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
+        Ledger::add_stamp_card(self, name, needed, reward)
+    }
+    fn set_stamps(&mut self, guest: GuestId, card: i64, collected: i64) -> Result<(), LoyaltyError> {
+        Ledger::set_stamps(self, guest, card, collected)
+    }
+    fn guest_group_id(&self, guest: GuestId) -> Result<i64, LoyaltyError> {
+        Ledger::guest_group_id(self, guest)
+    }
+    fn identify(&mut self, payload: &str, kind: ScanKind, now: UnixSeconds) -> Result<Identification, LoyaltyError> {
+        Ledger::identify(self, payload, kind, now)
+    }
+    fn guest_card(&self, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
+        Ledger::guest_card(self, guest, now)
+    }
+    fn calculate(&self, guest: GuestId, check: &CheckInfo, now: UnixSeconds) -> Result<SpendQuote, LoyaltyError> {
+        Ledger::calculate(self, guest, check, now)
+    }
+    fn hold(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<HoldReceipt, LoyaltyError> {
+        Ledger::hold(self, op, guest, amount, check, now)
+    }
+    fn commit_payment(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        Ledger::commit_payment(self, op, guest, hold, spent, check, now)
+    }
+    fn void_hold(&mut self, op: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
+        Ledger::void_hold(self, op, hold, now)
+    }
+    fn expire_holds(&mut self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
+        Ledger::expire_holds(self, now)
+    }
+    fn reset_holds(&mut self, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
+        Ledger::reset_holds(self, guest, now)
+    }
+    fn credit(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError> {
+        Ledger::credit(self, op, guest, amount, note, now)
+    }
+    fn debit(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError> {
+        Ledger::debit(self, op, guest, amount, note, now)
+    }
+    fn refund(
+        &mut self,
+        op: &str,
+        payment: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        Ledger::refund(self, op, payment, amount, now)
+    }
+    fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
+        Ledger::open_holds(self, guest)
+    }
+    fn history(&self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
+        Ledger::history(self, guest, limit)
+    }
+    fn check_invariants(&self) -> Result<(), String> {
+        Ledger::check_invariants(self)
+    }
+}
+
+static SCHEMAS: AtomicU64 = AtomicU64::new(0);
+
+/// The ledger's calls on PostgreSQL (from `LOYALTY_TEST_PG_URL`), in a schema of its own,
+/// every guest in the embedded till's organisation.
+pub struct PgLedger {
+    runtime: tokio::runtime::Runtime,
+    store: PgStore,
+    url: String,
+    schema: String,
+}
+
+impl PgLedger {
+    /// A new, empty ledger; `None` when PostgreSQL tests are skipped.
+    pub fn empty() -> Option<PgLedger> {
+        let url = super::pg_url()?;
+        let schema = format!(
+            "l{}_{}_{}",
+            std::process::id(),
+            SCHEMAS.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let store = runtime.block_on(PgStore::connect(&url, Some(&schema), 2)).ok()?;
+        Some(PgLedger {
+            runtime,
+            store,
+            url,
+            schema,
+        })
+    }
+
+    /// Connects again to the same schema, as a restarted server would.
+    pub fn reopen(&mut self) {
+        self.store = self
+            .runtime
+            .block_on(PgStore::connect(&self.url, Some(&self.schema), 2))
+            .expect("reconnect");
+    }
+
+    fn run(&self, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        self.runtime.block_on(self.store.run(&op, Some(DEFAULT_ORG), now))
+    }
+}
+
+impl LedgerApi for PgLedger {
+    fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
+        self.runtime.block_on(self.store.seed_demo(DEFAULT_ORG, now))
+    }
+    fn is_empty(&self) -> Result<bool, LoyaltyError> {
+        self.runtime.block_on(self.store.is_empty())
+    }
+    fn program(&self) -> Result<ProgramSettings, LoyaltyError> {
+        self.runtime.block_on(self.store.program(DEFAULT_ORG))
+    }
+    fn set_program(&mut self, program: &ProgramSettings) -> Result<(), LoyaltyError> {
+        self.runtime.block_on(self.store.set_program(program))
+    }
+    fn add_group(&mut self, group: &NewGroup) -> Result<i64, LoyaltyError> {
+        self.runtime.block_on(self.store.add_group(group))
+    }
+    fn add_guest(
+        &mut self,
+        name: &str,
+        phone: Option<&str>,
+        group: i64,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError> {
+        self.runtime
+            .block_on(self.store.add_guest(DEFAULT_ORG, name, phone, group, now))
+    }
+    fn add_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
+        self.runtime.block_on(self.store.add_identifier(guest, kind, value))
+    }
+    fn add_gift_code(&mut self, code: &str, guest: GuestId, name: &str, points: Kopecks) -> Result<(), LoyaltyError> {
+        self.runtime
+            .block_on(self.store.add_gift_code(code, guest, name, points))
+    }
+    fn add_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
+        self.runtime.block_on(self.store.add_stamp_card(name, needed, reward))
+    }
+    fn set_stamps(&mut self, guest: GuestId, card: i64, collected: i64) -> Result<(), LoyaltyError> {
+        self.runtime.block_on(self.store.set_stamps(guest, card, collected))
+    }
+    fn guest_group_id(&self, guest: GuestId) -> Result<i64, LoyaltyError> {
+        self.runtime.block_on(self.store.guest_group_id(guest))
+    }
+    fn identify(&mut self, payload: &str, kind: ScanKind, now: UnixSeconds) -> Result<Identification, LoyaltyError> {
+        let op = Op::Identify {
+            payload: payload.to_string(),
+            kind,
+        };
+        match self.run(op, now)? {
+            Answer::Identification(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+    fn guest_card(&self, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
+        match self.run(Op::Card { guest }, now)? {
+            Answer::Card(card) => Ok(card),
+            other => Err(unexpected(other)),
+        }
+    }
+    fn calculate(&self, guest: GuestId, check: &CheckInfo, now: UnixSeconds) -> Result<SpendQuote, LoyaltyError> {
+        let op = Op::Quote {
+            guest,
+            check: check.clone(),
+        };
+        match self.run(op, now)? {
+            Answer::Quote(quote) => Ok(quote),
+            other => Err(unexpected(other)),
+        }
+    }
+    fn hold(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<HoldReceipt, LoyaltyError> {
+        let op = Op::Hold {
+            op_key: op.to_string(),
+            guest,
+            amount,
+            check: check.clone(),
+        };
+        match self.run(op, now)? {
+            Answer::Hold(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
+        }
+    }
+    fn commit_payment(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        hold: Option<HoldId>,
+        spent: Kopecks,
+        check: &CheckInfo,
+        now: UnixSeconds,
+    ) -> Result<PaymentReceipt, LoyaltyError> {
+        let op = Op::Commit {
+            op_key: op.to_string(),
+            guest,
+            hold,
+            spent,
+            check: check.clone(),
+        };
+        match self.run(op, now)? {
+            Answer::Payment(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
+        }
+    }
+    fn void_hold(&mut self, op: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
+        let op = Op::Void {
+            op_key: op.to_string(),
+            hold,
+        };
+        match self.run(op, now)? {
+            Answer::Voided => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+    fn expire_holds(&mut self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
+        self.runtime.block_on(self.store.expire_holds(now))
+    }
+    fn reset_holds(&mut self, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
+        match self.run(Op::ResetHolds { guest }, now)? {
+            Answer::Count(count) => Ok(count as usize),
+            other => Err(unexpected(other)),
+        }
+    }
+    fn credit(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError> {
+        self.runtime
+            .block_on(self.store.manual(op, guest, OpKind::ManualCredit, amount, note, now))
+    }
+    fn debit(
+        &mut self,
+        op: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError> {
+        self.runtime
+            .block_on(self.store.manual(op, guest, OpKind::ManualDebit, amount, note, now))
+    }
+    fn refund(
+        &mut self,
+        op: &str,
+        payment: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        let op = Op::Refund {
+            op_key: op.to_string(),
+            payment_op_key: payment.to_string(),
+            requested: amount,
+        };
+        match self.run(op, now)? {
+            Answer::Refund(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
+        }
+    }
+    fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
+        self.runtime.block_on(self.store.open_holds_of(guest))
+    }
+    fn history(&self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
+        self.runtime.block_on(self.store.history(DEFAULT_ORG, guest, limit))
+    }
+    fn check_invariants(&self) -> Result<(), String> {
+        self.runtime.block_on(self.store.check_invariants())
+    }
+}
+
+impl Drop for PgLedger {
+    fn drop(&mut self) {
+        // Each test's schema goes with it, so that repeated runs do not fill the server.
+        let url = self.url.clone();
+        let schema = self.schema.clone();
+        self.runtime.block_on(async move {
+            if let Ok((client, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .await;
+            }
+        });
+    }
+}
