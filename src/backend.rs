@@ -12,39 +12,9 @@ use crate::ledger::Ledger;
 use crate::money::Kopecks;
 use std::path::PathBuf;
 
-/// What the status line says about the backend.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BackendKind {
-    /// SQLite file on this till.
-    Embedded { path: PathBuf },
-    /// The chain's loyalty server and whether the till can use it now.
-    Server { url: String, link: ServerLink },
-}
-
-/// What the till last learnt about its loyalty server (from a call or its background probe).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerLink {
-    Online,
-    /// No answer since `since` (the till's clock).
-    Offline {
-        since: UnixSeconds,
-    },
-    /// The server answers but refuses the till's token: only a new token in config.toml helps.
-    TokenRefused,
-}
-
-impl BackendKind {
-    /// False only for a loyalty server the till cannot use now.
-    pub fn is_online(&self) -> bool {
-        !matches!(
-            self,
-            BackendKind::Server {
-                link: ServerLink::Offline { .. } | ServerLink::TokenRefused,
-                ..
-            }
-        )
-    }
-}
+/// Kept here too for the backends and their callers; they live in `domain` so that the
+/// workflow core names them without reaching the ledger.
+pub use crate::domain::{BackendKind, ServerLink};
 
 /// Every write carries an operation id made by the till (`op_id`): a repeat with the same id
 /// returns the first result, so a retry after a lost answer never debits or accrues twice.

@@ -1,5 +1,6 @@
 //! Where the till keeps its files, and the settings the owner or cashier can change.
 
+use crate::devices::DeviceLines;
 use crate::devices::serial::SerialSettings;
 use crate::i18n::Lang;
 use crate::scan::magstripe::IdentifyField;
@@ -110,6 +111,22 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The devices this config names, for the device readers and the devices screen.
+    pub fn device_lines(&self) -> DeviceLines {
+        DeviceLines {
+            serial_devices: self.serial_devices.clone(),
+            keyboard_devices: self.keyboard_devices.clone(),
+            hid: self.hid.clone(),
+        }
+    }
+
+    /// Puts back the device lines the devices screen changed.
+    pub fn set_device_lines(&mut self, lines: DeviceLines) {
+        self.serial_devices = lines.serial_devices;
+        self.keyboard_devices = lines.keyboard_devices;
+        self.hid = lines.hid;
+    }
+
     /// Reads the config; a missing file gives the defaults, a broken one is logged and
     /// replaced by the defaults so the till still starts.
     pub fn load(path: &Path) -> Config {

@@ -349,3 +349,37 @@ pub enum ScanRefusal {
     /// «QR из буфера» found an image without a readable QR code.
     ClipboardNoQr,
 }
+
+/// What the status line says about the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// SQLite file on this till.
+    Embedded { path: std::path::PathBuf },
+    /// The chain's loyalty server and whether the till can use it now.
+    Server { url: String, link: ServerLink },
+}
+
+/// What the till last learnt about its loyalty server (from a call or its background probe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerLink {
+    Online,
+    /// No answer since `since` (the till's clock).
+    Offline {
+        since: UnixSeconds,
+    },
+    /// The server answers but refuses the till's token: only a new token in config.toml helps.
+    TokenRefused,
+}
+
+impl BackendKind {
+    /// False only for a loyalty server the till cannot use now.
+    pub fn is_online(&self) -> bool {
+        !matches!(
+            self,
+            BackendKind::Server {
+                link: ServerLink::Offline { .. } | ServerLink::TokenRefused,
+                ..
+            }
+        )
+    }
+}

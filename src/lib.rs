@@ -8,6 +8,7 @@
 //! - [`ui`]: renders the state and emits events; [`i18n`]: every user-visible string;
 //! - [`wire`]: the loyalty server's request and answer bodies, shared by [`server`] and [`remote`].
 
+pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod clipboard;

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         }
         None => {}
     }
-    match loyalty_till::ui::run(cli) {
+    match loyalty_till::app::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("loyalty-till: {message}");

@@ -236,6 +236,20 @@ impl BurstClassifier {
         self.run.as_ref().is_some_and(|run| !run.text.is_empty())
     }
 
+    /// When [`tick`](Self::tick) would next release something, if characters are held back: the
+    /// caller must wake up by then, or held typing (and a burst ended by a pause) waits for the
+    /// next event.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        let run = self.run.as_ref().filter(|run| !run.text.is_empty())?;
+        let waits_for_pause = self.is_scan_candidate(run) && !self.config.require_terminator;
+        let gap = if waits_for_pause {
+            self.config.end_gap_ms
+        } else {
+            self.config.max_gap_ms + 1
+        };
+        Some(run.last_ms + gap)
+    }
+
     /// Tells the classifier the time with no new keystroke, so that held-back typing is released
     /// and a burst ended by a pause is reported. Calling it at any rate, or not at all, gives the
     /// same texts in the same order; only how they are split into outputs may differ.

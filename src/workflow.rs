@@ -5,8 +5,7 @@
 //! result event carrying the same request number. Results for requests the cashier has since
 //! abandoned are dropped, except a hold, which is voided so that nothing stays held.
 
-use crate::backend::BackendKind;
-use crate::domain::{AwayReason, ScanRefusal};
+use crate::domain::{AwayReason, BackendKind, ScanRefusal};
 use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError, MAX_CODE_LEN,
     PaymentReceipt, ScanEvent, SpendQuote,
@@ -173,8 +172,8 @@ pub enum Screen {
     Stamps,
     /// «Проверка акций».
     Promotions,
-    /// A second guest was scanned while one is attached: replace?
-    ConfirmReplace { scan: ScanEvent },
+    /// Another guest was identified while one is attached: replace them with this one?
+    ConfirmReplace { identification: Identification },
     /// Keep or spend bonuses.
     PaymentChoice { quote: SpendQuote },
     /// The payment form of the chosen mode.
@@ -281,9 +280,24 @@ pub struct State {
     pub waiting: Option<(RequestId, Waiting)>,
     /// Demo mode offers a ready-made order.
     pub demo: bool,
+    /// A field the till filled in itself (the maximum, the exact amount): the first keypad
+    /// digit replaces its value instead of appending to it.
+    pub prefilled: Option<Field>,
+    /// «Удалить гостя» was pressed once: the guest card asks before removing.
+    pub confirm_remove: bool,
     /// Operation ids are `<prefix>-<n>`: unique per till and start, so a retry repeats one.
     op_prefix: String,
     next_seq: u64,
+}
+
+/// The quick bonus amounts of the spend form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpendPreset {
+    Max,
+    /// Half the maximum, down to the spend step.
+    Half,
+    /// Nothing spent: the check is paid as when keeping bonuses.
+    Zero,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -321,6 +335,10 @@ pub enum Event {
     SetTender(TenderMethod),
     /// «Точная сумма»: the tendered amount is the exact remainder.
     ExactAmount,
+    /// «Удалить гостя» pressed (true: ask) or the question answered «Нет» (false).
+    AskRemoveGuest(bool),
+    /// The quick amounts beside the bonus amount: «Максимум», «Половина», «0».
+    SpendPreset(SpendPreset),
     ConfirmPayment,
     CancelPayment,
     /// After the success message: a fresh order.
@@ -402,6 +420,8 @@ impl State {
             backend: BackendStatus::Starting,
             waiting: None,
             demo,
+            prefilled: None,
+            confirm_remove: false,
             op_prefix: op_prefix.into(),
             next_seq: 1,
         }
@@ -435,6 +455,68 @@ impl State {
         let tendered = parse_amount(&self.fields.tendered).ok()?;
         let remainder = State::remainder(quote, spent);
         (tendered >= remainder).then(|| tendered - remainder)
+    }
+
+    /// Why the amount to spend cannot be paid, checked as the cashier types; `None` when it can.
+    pub fn spend_problem(&self, quote: &SpendQuote, mode: PaymentMode) -> Option<Notice> {
+        let spent = match self.form_spent(mode) {
+            Ok(spent) => spent,
+            Err(error) => return Some(amount_notice(error)),
+        };
+        if spent < Kopecks::ZERO {
+            Some(Notice::error("err-amount-zero"))
+        } else if spent > quote.max_spend {
+            Some(Notice::error("err-over-max").money("max", quote.max_spend))
+        } else if spent.floor_to_step(quote.spend_step) != spent {
+            Some(Notice::error("err-spend-step").money("step", quote.spend_step))
+        } else {
+            None
+        }
+    }
+
+    /// Why the cash received does not cover the remainder; `None` when it does, when paying by
+    /// card, or while the amount to spend is itself wrong (the remainder is unknown then).
+    pub fn tendered_problem(&self, quote: &SpendQuote, mode: PaymentMode) -> Option<Notice> {
+        if self.tender != TenderMethod::Cash || self.spend_problem(quote, mode).is_some() {
+            return None;
+        }
+        let remainder = State::remainder(quote, self.form_spent(mode).ok()?);
+        if remainder <= Kopecks::ZERO {
+            return None;
+        }
+        match parse_amount(&self.fields.tendered) {
+            Ok(tendered) if tendered >= remainder => None,
+            Ok(_) | Err(AmountError::Empty) => Some(Notice::error("err-tendered-short").money("remainder", remainder)),
+            Err(error) => Some(amount_notice(error)),
+        }
+    }
+
+    /// What keeps «Провести оплату» disabled, shown next to it; `None`: it can be pressed.
+    pub fn payment_blocker(&self, quote: &SpendQuote, mode: PaymentMode) -> Option<Notice> {
+        self.spend_problem(quote, mode)
+            .or_else(|| self.tendered_problem(quote, mode))
+    }
+
+    /// What keeps «Касса» disabled on the guest card, shown above it; `None`: it can be pressed.
+    pub fn start_payment_blocker(&self) -> Option<Notice> {
+        if self.guest.is_none() {
+            Some(Notice::error("err-no-guest"))
+        } else if self.order.subtotal() <= Kopecks::ZERO {
+            Some(Notice::error("err-order-empty"))
+        } else {
+            None
+        }
+    }
+
+    /// The remainder of the payment form, when its amount to spend is right.
+    fn form_remainder(&self) -> Option<Kopecks> {
+        let Screen::Payment { mode, quote } = &self.screen else {
+            return None;
+        };
+        if self.spend_problem(quote, *mode).is_some() {
+            return None;
+        }
+        Some(State::remainder(quote, self.form_spent(*mode).ok()?))
     }
 
     fn next_request(&mut self, waiting: Waiting) -> RequestId {
@@ -477,6 +559,7 @@ impl State {
     }
 
     fn go(&mut self, screen: Screen) {
+        self.confirm_remove = false;
         self.active_field = match &screen {
             Screen::AddGuest => Some(Field::Code),
             Screen::Order => Some(Field::LinePrice),
@@ -548,11 +631,38 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         Event::FocusField(field) => state.active_field = Some(field),
         Event::Keypad(key) => {
             if let Some(field) = state.active_field {
-                press_key(state.fields.get_mut(field), key);
+                edit_field(state, field, |state| {
+                    let text = state.fields.get_mut(field);
+                    if state.prefilled == Some(field) && matches!(key, KeypadKey::Digit(_) | KeypadKey::Comma) {
+                        // The first key replaces what the till filled in.
+                        text.clear();
+                    }
+                    press_key(text, key);
+                });
             }
         }
         Event::FieldEdited(field, text) => {
-            *state.fields.get_mut(field) = text.chars().take(MAX_FIELD_CHARS).collect();
+            edit_field(state, field, |state| {
+                *state.fields.get_mut(field) = text.chars().take(MAX_FIELD_CHARS).collect();
+            });
+        }
+        Event::SpendPreset(preset) => {
+            if let Screen::Payment {
+                mode: PaymentMode::Spend,
+                quote,
+            } = state.screen.clone()
+            {
+                let amount = match preset {
+                    SpendPreset::Max => quote.max_spend,
+                    SpendPreset::Half => Kopecks(quote.max_spend.0 / 2).floor_to_step(quote.spend_step),
+                    SpendPreset::Zero => Kopecks::ZERO,
+                };
+                edit_field(state, Field::Spend, |state| {
+                    state.fields.spend = amount_input_text(amount);
+                });
+                state.prefilled = Some(Field::Spend);
+                state.active_field = Some(Field::Spend);
+            }
         }
         Event::SubmitCode => {
             let scan = ScanEvent::manual(state.fields.code.trim(), 0);
@@ -561,16 +671,16 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         Event::Scan(scan) => submit_scan(state, scan, &mut effects),
         Event::ScanRefused(refusal) => state.notice = Some(Notice::error(refusal_key(refusal))),
         Event::ReplaceGuest(replace) => {
-            if let Screen::ConfirmReplace { scan } = state.screen.clone() {
+            if let Screen::ConfirmReplace { identification } = state.screen.clone() {
                 if replace {
                     state.detach_guest();
-                    state.go(Screen::AddGuest);
-                    request_identify(state, scan, &mut effects);
+                    attach(state, identification);
                 } else {
                     state.go(Screen::Guest);
                 }
             }
         }
+        Event::AskRemoveGuest(ask) => state.confirm_remove = ask && state.guest.is_some(),
         Event::RemoveGuest => remove_guest(state),
         Event::AddOrderLine => add_order_line(state),
         Event::UseDemoOrder => {
@@ -590,6 +700,8 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             if let Screen::PaymentChoice { quote } = state.screen.clone() {
                 state.fields.spend = amount_input_text(quote.max_spend);
                 state.fields.tendered.clear();
+                state.prefilled = Some(Field::Spend);
+                state.active_field = Some(Field::Spend);
                 state.notice = None;
                 state.go(Screen::Payment { mode, quote });
             }
@@ -605,6 +717,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 match state.form_spent(*mode) {
                     Ok(spent) => {
                         state.fields.tendered = amount_input_text(State::remainder(quote, spent));
+                        state.prefilled = Some(Field::Tendered);
                         state.notice = None;
                     }
                     Err(error) => state.notice = Some(amount_notice(error)),
@@ -675,6 +788,25 @@ fn back(state: &mut State) {
     }
 }
 
+/// Applies an edit of a field. The cash received follows the amount to spend: an amount that was
+/// the exact remainder becomes the new remainder, so it never keeps an old figure unnoticed
+/// (any other amount stays, and is flagged when it falls short).
+fn edit_field(state: &mut State, field: Field, edit: impl FnOnce(&mut State)) {
+    let remainder_before = state.form_remainder();
+    edit(state);
+    state.prefilled = state.prefilled.filter(|f| *f != field);
+    if field != Field::Spend {
+        return;
+    }
+    let exact_before = remainder_before.is_some_and(|r| parse_amount(&state.fields.tendered) == Ok(r));
+    if exact_before {
+        match state.form_remainder() {
+            Some(remainder) => state.fields.tendered = amount_input_text(remainder),
+            None => state.fields.tendered.clear(),
+        }
+    }
+}
+
 fn press_key(text: &mut String, key: KeypadKey) {
     match key {
         KeypadKey::Digit(d) if d <= 9 => {
@@ -718,12 +850,12 @@ fn submit_scan(state: &mut State, scan: ScanEvent, effects: &mut Vec<Effect>) {
         state.notice = Some(Notice::info("info-wait"));
         return;
     }
-    if state.guest.is_some() {
-        state.notice = None;
-        state.go(Screen::ConfirmReplace { scan });
-        return;
+    // With a guest attached the code is looked up first: the guest's own gift code only adds
+    // the gift, and another guest's code asks to replace, naming them. The guest card stays on
+    // screen meanwhile.
+    if state.guest.is_none() {
+        state.go(Screen::AddGuest);
     }
-    state.go(Screen::AddGuest);
     request_identify(state, scan, effects);
 }
 
@@ -735,25 +867,17 @@ fn request_identify(state: &mut State, mut scan: ScanEvent, effects: &mut Vec<Ef
 }
 
 fn identified(state: &mut State, result: Result<Identification, LoyaltyError>) {
+    let attached = state.guest.as_ref().map(|g| g.guest_id);
     match result {
-        Ok(identification) => {
+        Ok(identification) if attached.is_some_and(|id| id != identification.card.guest_id) => {
             state.fields.code.clear();
             state.notice = None;
-            if let Some(gift) = identification.gift {
-                if state.order.has_gift(&gift.code) {
-                    state.notice = Some(Notice::info("info-gift-already-in-order"));
-                } else {
-                    state.notice =
-                        Some(Notice::success("info-gift-added").with("gift", NoticeArg::Text(gift.name.clone())));
-                    state.order.lines.push(OrderLine {
-                        name: gift.name.clone(),
-                        quantity: 1,
-                        price: Kopecks::ZERO,
-                        gift: Some(gift),
-                    });
-                }
-            }
-            state.guest = Some(identification.card);
+            state.go(Screen::ConfirmReplace { identification });
+        }
+        Ok(identification) => attach(state, identification),
+        Err(error) if attached.is_some() => {
+            // The guest on the order stays; the refusal is said on their card.
+            state.notice = Some(error_notice(&error));
             state.go(Screen::Guest);
         }
         Err(error) => {
@@ -762,6 +886,28 @@ fn identified(state: &mut State, result: Result<Identification, LoyaltyError>) {
             state.go(Screen::AddGuest);
         }
     }
+}
+
+/// Puts an identified guest (the same one again, or a new one) on the order, with the gift the
+/// code carried.
+fn attach(state: &mut State, identification: Identification) {
+    state.fields.code.clear();
+    state.notice = None;
+    if let Some(gift) = identification.gift {
+        if state.order.has_gift(&gift.code) {
+            state.notice = Some(Notice::info("info-gift-already-in-order"));
+        } else {
+            state.notice = Some(Notice::success("info-gift-added").with("gift", NoticeArg::Text(gift.name.clone())));
+            state.order.lines.push(OrderLine {
+                name: gift.name.clone(),
+                quantity: 1,
+                price: Kopecks::ZERO,
+                gift: Some(gift),
+            });
+        }
+    }
+    state.guest = Some(identification.card);
+    state.go(Screen::Guest);
 }
 
 fn remove_guest(state: &mut State) {
@@ -799,15 +945,14 @@ fn add_order_line(state: &mut State) {
 }
 
 fn start_payment(state: &mut State, effects: &mut Vec<Effect>) {
+    if let Some(problem) = state.start_payment_blocker() {
+        state.notice = Some(problem);
+        return;
+    }
     let Some(guest) = &state.guest else {
-        state.notice = Some(Notice::error("err-no-guest"));
         return;
     };
     if state.in_payment() || state.is_busy() {
-        return;
-    }
-    if state.order.subtotal() <= Kopecks::ZERO {
-        state.notice = Some(Notice::error("err-order-empty"));
         return;
     }
     let guest = guest.guest_id;
@@ -827,45 +972,20 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
     if state.is_busy() {
         return;
     }
-    let spent = match state.form_spent(mode) {
-        Ok(spent) => spent,
-        Err(error) => {
-            state.notice = Some(amount_notice(error));
-            return;
-        }
+    if let Some(problem) = state.payment_blocker(&quote, mode) {
+        // The form shows this beside the disabled button already; a press that gets here
+        // (keyboard, test) is told the same.
+        state.notice = Some(problem);
+        return;
+    }
+    let Ok(spent) = state.form_spent(mode) else {
+        return;
     };
-    if mode == PaymentMode::Spend {
-        if spent <= Kopecks::ZERO {
-            state.notice = Some(Notice::error("err-amount-zero"));
-            return;
-        }
-        if spent > quote.max_spend {
-            state.notice = Some(Notice::error("err-over-max").money("max", quote.max_spend));
-            return;
-        }
-        if spent.floor_to_step(quote.spend_step) != spent {
-            state.notice = Some(Notice::error("err-spend-step").money("step", quote.spend_step));
-            return;
-        }
-    }
-    let remainder = State::remainder(&quote, spent);
-    if state.tender == TenderMethod::Cash && remainder > Kopecks::ZERO {
-        match parse_amount(&state.fields.tendered) {
-            Ok(tendered) if tendered >= remainder => {}
-            Ok(_) | Err(AmountError::Empty) => {
-                state.notice = Some(Notice::error("err-tendered-short").money("remainder", remainder));
-                return;
-            }
-            Err(error) => {
-                state.notice = Some(amount_notice(error));
-                return;
-            }
-        }
-    }
     state.notice = None;
     let check = state.order.check_info();
     let op_id = state.next_op_id();
-    let (stage, effect) = if mode == PaymentMode::Spend {
+    // Nothing to spend is paid as when keeping bonuses: no hold.
+    let (stage, effect) = if mode == PaymentMode::Spend && spent > Kopecks::ZERO {
         let request = state.next_request(Waiting::Hold);
         (
             PaymentStage::Holding,

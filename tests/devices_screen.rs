@@ -52,10 +52,10 @@ fn open_till(size: (f32, f32), hid: ScriptedHidBus) -> Till {
         ..Config::default()
     };
     let bus = hid.clone();
-    let hid_bus: loyalty_till::ui::devices::HidBusFactory =
+    let hid_bus: loyalty_till::app::HidBusFactory =
         std::sync::Arc::new(move || Ok(Box::new(bus.clone()) as Box<dyn loyalty_till::devices::hid::bus::HidBus>));
     let paths = loyalty_till::config::Paths::resolve(Some(dir.path())).unwrap();
-    let options = loyalty_till::ui::AppOptions {
+    let options = loyalty_till::app::AppOptions {
         config_file: Some(paths.config_file.clone()),
         paths,
         demo: true,
@@ -68,7 +68,7 @@ fn open_till(size: (f32, f32), hid: ScriptedHidBus) -> Till {
     let mut harness = Harness::builder()
         .with_size(egui::vec2(size.0, size.1))
         .with_max_steps(100_000)
-        .build_eframe(move |cc| TillApp::new(&cc.egui_ctx, options).expect("app starts"));
+        .build_eframe(move |cc| loyalty_till::app::start(&cc.egui_ctx, options).expect("app starts"));
     common::step_until(&mut harness, WAIT, "the demo ledger to open", |s| {
         matches!(s.backend, loyalty_till::workflow::BackendStatus::Ready(_))
     });

@@ -64,7 +64,7 @@ fn till_on(server: &Server, url: String, token: String, dir: &std::path::Path) -
         },
         ..Config::default()
     };
-    let options = loyalty_till::ui::AppOptions {
+    let options = loyalty_till::app::AppOptions {
         paths: loyalty_till::config::Paths::resolve(Some(dir)).unwrap(),
         demo: false,
         config,
@@ -77,7 +77,7 @@ fn till_on(server: &Server, url: String, token: String, dir: &std::path::Path) -
     egui_kittest::Harness::builder()
         .with_size(egui::vec2(1024.0, 768.0))
         .with_max_steps(100_000)
-        .build_eframe(move |cc| TillApp::new(&cc.egui_ctx, options).unwrap())
+        .build_eframe(move |cc| loyalty_till::app::start(&cc.egui_ctx, options).unwrap())
 }
 
 fn label_starting(harness: &Harness<'static, TillApp>, start: &str) -> String {
@@ -225,7 +225,7 @@ fn the_till_on_a_server_says_when_it_is_away() {
         },
         ..Config::default()
     };
-    let options = loyalty_till::ui::AppOptions {
+    let options = loyalty_till::app::AppOptions {
         paths: loyalty_till::config::Paths::resolve(Some(dir.path())).unwrap(),
         demo: false,
         config,
@@ -238,7 +238,7 @@ fn the_till_on_a_server_says_when_it_is_away() {
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(1024.0, 768.0))
         .with_max_steps(100_000)
-        .build_eframe(move |cc| loyalty_till::ui::TillApp::new(&cc.egui_ctx, options).unwrap());
+        .build_eframe(move |cc| loyalty_till::app::start(&cc.egui_ctx, options).unwrap());
     let wait = Duration::from_secs(10);
     common::step_until(&mut harness, wait, "the server backend", server_online(true));
     let online_text = format!("Сервер лояльности: {}", proxy.url());

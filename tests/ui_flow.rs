@@ -130,7 +130,14 @@ fn add_guest_see_card_stamps_promotions_and_remove() {
     assert!(!till.sees("Новогоднее меню"), "an ended promotion is not offered");
     till.click("Назад");
 
+    // «Удалить гостя» asks first, naming the guest; «Нет» keeps them.
     till.click("Удалить гостя");
+    assert!(till.state().guest.is_some(), "one press removes no one");
+    assert!(till.sees("Удалить гостя Анна Смирнова из заказа?"));
+    till.click("Нет");
+    assert!(till.state().guest.is_some());
+    till.click("Удалить гостя");
+    till.click("Да, удалить");
     assert!(till.state().guest.is_none());
     assert_eq!(till.state().screen, Screen::Idle);
     assert!(till.sees("Гость удалён из заказа"));
@@ -214,7 +221,19 @@ fn unknown_code_and_over_maximum_are_refused_on_screen() {
     till.tap_field_showing("350");
     till.click("Очистить");
     till.type_on_keypad("400");
+    // Said as the cashier types, where they look, with no remainder or change from the wrong
+    // amount, and «Провести оплату» disabled.
+    assert!(till.sees("Нельзя списать больше 350,00 бонусов"));
+    assert!(!till.sees("Остаток к оплате") && !till.sees("Сдача"));
+    assert!(
+        till.harness
+            .get_by_role_and_label(Role::Button, "Провести оплату")
+            .accesskit_node()
+            .is_disabled(),
+        "the confirm button is disabled while the amount is wrong"
+    );
     till.click("Точная сумма");
+    assert!(!till.sees("Сдача"));
     till.click("Провести оплату");
     assert!(till.sees("Нельзя списать больше 350,00 бонусов"));
     assert!(matches!(till.state().screen, Screen::Payment { .. }));
@@ -272,6 +291,8 @@ fn every_pressable_control_is_touch_sized() {
     assert_touch_sized(&till, "payment");
     till.click("Отмена");
     till.click("Удалить гостя");
+    assert_touch_sized(&till, "remove question");
+    till.click("Да, удалить");
     till.click("GetMeBack");
     assert_touch_sized(&till, "add guest");
 }

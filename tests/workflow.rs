@@ -191,14 +191,13 @@ fn gift_code_adds_a_gift_line_once() {
     assert_eq!(gifts[0].price, Kopecks::ZERO, "a gift costs no money");
     assert_eq!(notice_key(&state), Some("info-gift-added"));
     assert_eq!(state.order.check_info().gift_codes, vec!["G100001".to_string()]);
-    // The same guest's gift code scanned again: replace confirmation, then the gift is not doubled.
-    update(&mut state, Event::Scan(ScanEvent::manual("G100001", 1)));
-    assert!(matches!(state.screen, Screen::ConfirmReplace { .. }));
-    let effects = update(&mut state, Event::ReplaceGuest(true));
+    // The same guest's gift code scanned again: looked up, no replace question, not doubled.
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("G100001", 1)));
     let (request, _) = identify_request(&effects);
-    assert!(
-        state.order.lines.iter().all(|l| l.gift.is_none()),
-        "replacing removes the old guest's gifts"
+    assert_eq!(
+        state.screen,
+        Screen::Guest,
+        "the card stays while the code is looked up"
     );
     let identification = Identification {
         card: card(1, "Анна", rub(350)),
@@ -211,7 +210,30 @@ fn gift_code_adds_a_gift_line_once() {
             result: Ok(identification),
         },
     );
+    assert_eq!(state.screen, Screen::Guest, "the guest's own gift asks nothing");
+    assert_eq!(notice_key(&state), Some("info-gift-already-in-order"));
     assert_eq!(state.order.lines.iter().filter(|l| l.gift.is_some()).count(), 1);
+}
+
+/// The guest's own gift code, scanned while that guest is on the order, just adds the gift.
+#[test]
+fn the_attached_guests_own_gift_code_adds_the_gift_without_asking() {
+    let mut state = with_guest(false);
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("G100001", 1)));
+    let (request, _) = identify_request(&effects);
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Ok(Identification {
+                card: card(1, "Анна", rub(350)),
+                gift: Some(gift()),
+            }),
+        },
+    );
+    assert_eq!(state.screen, Screen::Guest);
+    assert_eq!(notice_key(&state), Some("info-gift-added"));
+    assert_eq!(state.order.check_info().gift_codes, vec!["G100001".to_string()]);
 }
 
 #[test]
@@ -271,8 +293,26 @@ fn daily_limit_refusal_is_shown() {
 fn second_guest_asks_before_replacing_and_no_keeps_the_first() {
     let mut state = with_guest(true);
     let effects = update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
-    assert!(effects.is_empty(), "nothing is looked up before the cashier answers");
-    assert!(matches!(state.screen, Screen::ConfirmReplace { .. }));
+    let (request, _) = identify_request(&effects);
+    update(
+        &mut state,
+        Event::Identified {
+            request,
+            result: Ok(Identification {
+                card: card(2, "Иван", rub(1250)),
+                gift: None,
+            }),
+        },
+    );
+    let Screen::ConfirmReplace { identification } = &state.screen else {
+        panic!("no replace question: {:?}", state.screen)
+    };
+    assert_eq!(identification.card.name, "Иван", "the question names the new guest");
+    assert_eq!(
+        state.guest.as_ref().map(|g| g.guest_id),
+        Some(1),
+        "nothing replaced yet"
+    );
     update(&mut state, Event::ReplaceGuest(false));
     assert_eq!(state.screen, Screen::Guest);
     assert_eq!(state.guest.as_ref().map(|g| g.guest_id), Some(1));
@@ -285,12 +325,10 @@ fn second_guest_asks_before_replacing_and_no_keeps_the_first() {
 
 #[test]
 fn second_guest_replaced_after_yes() {
-    let mut state = with_guest(false);
-    update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
-    let effects = update(&mut state, Event::ReplaceGuest(true));
+    let mut state = with_guest(true);
+    let effects = update(&mut state, Event::Scan(ScanEvent::manual("100002", 5)));
     let (request, scan) = identify_request(&effects);
     assert_eq!(scan.payload, "100002");
-    assert!(state.guest.is_none());
     update(
         &mut state,
         Event::Identified {
@@ -301,7 +339,13 @@ fn second_guest_replaced_after_yes() {
             }),
         },
     );
+    let effects = update(&mut state, Event::ReplaceGuest(true));
+    assert!(effects.is_empty(), "the guest was already looked up");
     assert_eq!(state.guest.as_ref().map(|g| g.name.as_str()), Some("Иван"));
+    assert!(
+        state.order.lines.iter().all(|l| l.gift.is_none()),
+        "replacing removes the old guest's gifts"
+    );
 }
 
 #[test]
@@ -902,4 +946,104 @@ fn guest_removed_while_a_failed_commit_is_released_leaves_after_the_release() {
     assert!(state.guest.is_none(), "the guest leaves once the hold is released");
     assert_eq!(state.screen, Screen::Idle);
     assert!(state.order.lines.iter().all(|l| l.gift.is_none()));
+}
+
+fn payment_quote(state: &State) -> (PaymentMode, SpendQuote) {
+    let Screen::Payment { mode, quote } = state.screen.clone() else {
+        panic!("not on the payment form: {:?}", state.screen)
+    };
+    (mode, quote)
+}
+
+/// Every refusal of «Провести оплату» is known as the cashier types, so the form shows it at
+/// once and keeps the button disabled, instead of a message at the top after the press.
+#[test]
+fn the_spend_form_knows_its_refusals_before_the_press() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    let (mode, q) = payment_quote(&state);
+    update(&mut state, Event::ExactAmount);
+    assert_eq!(state.payment_blocker(&q, mode), None);
+
+    update(&mut state, Event::FieldEdited(Field::Spend, "600".into()));
+    let problem = state.spend_problem(&q, mode).expect("over the maximum");
+    assert_eq!(problem.key, "err-over-max");
+    assert_eq!(state.payment_blocker(&q, mode), Some(problem));
+    assert_eq!(
+        state.tendered_problem(&q, mode),
+        None,
+        "no remainder from a wrong amount"
+    );
+
+    update(&mut state, Event::FieldEdited(Field::Spend, "100,50".into()));
+    assert_eq!(state.spend_problem(&q, mode).map(|n| n.key), Some("err-spend-step"));
+
+    update(&mut state, Event::FieldEdited(Field::Spend, "100".into()));
+    update(&mut state, Event::FieldEdited(Field::Tendered, "5".into()));
+    assert_eq!(state.spend_problem(&q, mode), None);
+    assert_eq!(
+        state.payment_blocker(&q, mode).map(|n| n.key),
+        Some("err-tendered-short")
+    );
+    update(&mut state, Event::SetTender(TenderMethod::Card));
+    assert_eq!(state.payment_blocker(&q, mode), None, "card needs no cash");
+}
+
+/// «Получено от гостя» follows the amount to spend: the exact remainder stays exact.
+#[test]
+fn the_cash_received_follows_the_amount_to_spend() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal(); // 1070,00
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(350)));
+    update(&mut state, Event::ExactAmount);
+    assert_eq!(state.fields.tendered, "720");
+    update(&mut state, Event::FieldEdited(Field::Spend, "100".into()));
+    assert_eq!(state.fields.tendered, "970", "the remainder of the new amount");
+    update(&mut state, Event::FieldEdited(Field::Spend, "600".into()));
+    assert_eq!(
+        state.fields.tendered, "",
+        "no remainder for a wrong amount: cleared, not kept"
+    );
+    // Cash the cashier typed is kept, and flagged when it falls short.
+    update(&mut state, Event::FieldEdited(Field::Spend, "300".into()));
+    update(&mut state, Event::FieldEdited(Field::Tendered, "1000".into()));
+    update(&mut state, Event::FieldEdited(Field::Spend, "0".into()));
+    assert_eq!(state.fields.tendered, "1000");
+    let (mode, q) = payment_quote(&state);
+    assert_eq!(
+        state.tendered_problem(&q, mode).map(|n| n.key),
+        Some("err-tendered-short")
+    );
+}
+
+/// The keypad's first digit replaces the pre-filled maximum (481 does not become 4811); the
+/// quick amounts set the maximum, half of it down to the step, or nothing.
+#[test]
+fn the_keypad_replaces_a_prefilled_amount_and_quick_amounts_set_it() {
+    let mut state = with_guest(false);
+    let due = state.order.subtotal();
+    to_payment(&mut state, PaymentMode::Spend, quote(due, rub(481)));
+    assert_eq!(state.fields.spend, "481");
+    update(&mut state, Event::Keypad(KeypadKey::Digit(1)));
+    assert_eq!(state.fields.spend, "1", "the first key replaces the maximum");
+    update(&mut state, Event::Keypad(KeypadKey::Digit(2)));
+    assert_eq!(state.fields.spend, "12", "later keys append");
+
+    update(&mut state, Event::SpendPreset(SpendPreset::Half));
+    assert_eq!(state.fields.spend, "240", "half of 481 down to the whole-rouble step");
+    update(&mut state, Event::SpendPreset(SpendPreset::Max));
+    assert_eq!(state.fields.spend, "481");
+    update(&mut state, Event::Keypad(KeypadKey::Digit(5)));
+    assert_eq!(state.fields.spend, "5");
+    update(&mut state, Event::SpendPreset(SpendPreset::Zero));
+    assert_eq!(state.fields.spend, "0");
+
+    // Nothing to spend pays as when keeping bonuses: no hold.
+    update(&mut state, Event::SetTender(TenderMethod::Card));
+    let effects = update(&mut state, Event::ConfirmPayment);
+    assert!(
+        matches!(effects.as_slice(), [Effect::CommitPayment { hold: None, spent, .. }] if *spent == Kopecks::ZERO),
+        "{effects:?}"
+    );
 }

@@ -66,7 +66,6 @@ add-guest-placeholder = Card code or phone
 add-guest-find = Find guest
 add-guest-paste = QR from clipboard
 add-guest-searching = Looking up the guest…
-add-guest-camera-not-built = QR from a camera: not built yet
 
 guest-balance = Bonuses
 guest-available = Available to spend
@@ -82,6 +81,9 @@ guest-stamps = Stamps
 guest-check-promotions = Check promotions
 guest-pay = Pay
 guest-remove = Remove guest
+guest-remove-question = Remove { $name } from the order?
+guest-remove-yes = Yes, remove
+guest-remove-no = No
 
 stamps-title = Stamps
 stamps-none = The programme has no stamp cards.
@@ -94,7 +96,7 @@ promotions-none = No promotions are running now.
 promotions-until = Valid until { $date }
 
 replace-title = A guest is already added
-replace-question = { $name } is already on this order. Replace with the new guest?
+replace-question = { $name } is already on this order. Replace with { $new }?
 replace-yes = Replace guest
 replace-no = Keep current guest
 
@@ -110,6 +112,9 @@ payment-keep-title = Payment, bonuses accrue
 payment-spend-title = Pay with bonuses
 payment-max = Maximum to spend: { $max }
 payment-spend-label = Bonuses to spend
+payment-preset-max = Maximum
+payment-preset-half = Half
+payment-preset-zero = 0.00
 payment-amount-placeholder = 0.00
 payment-remainder = Remainder to pay
 payment-accrual = Will accrue

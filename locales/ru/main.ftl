@@ -67,7 +67,6 @@ add-guest-placeholder = Код карты или телефон
 add-guest-find = Найти гостя
 add-guest-paste = QR из буфера обмена
 add-guest-searching = Поиск гостя…
-add-guest-camera-not-built = QR с камеры: ещё не готово
 
 guest-balance = Бонусы
 guest-available = Доступно к списанию
@@ -84,6 +83,9 @@ guest-stamps = Информация о штампах
 guest-check-promotions = Проверка акций
 guest-pay = Касса
 guest-remove = Удалить гостя
+guest-remove-question = Удалить гостя { $name } из заказа?
+guest-remove-yes = Да, удалить
+guest-remove-no = Нет
 
 stamps-title = Информация о штампах
 stamps-none = У программы нет карт штампов.
@@ -96,7 +98,7 @@ promotions-none = Сейчас нет действующих акций.
 promotions-until = Действует до { $date }
 
 replace-title = Гость уже добавлен
-replace-question = К заказу уже добавлен гость { $name }. Заменить его новым?
+replace-question = К заказу уже добавлен гость { $name }. Заменить его гостем { $new }?
 replace-yes = Заменить гостя
 replace-no = Оставить текущего
 
@@ -112,6 +114,9 @@ payment-keep-title = Оплата с начислением бонусов
 payment-spend-title = Оплата бонусами
 payment-max = Максимум к списанию: { $max }
 payment-spend-label = Списать бонусов
+payment-preset-max = Максимум
+payment-preset-half = Половина
+payment-preset-zero = 0,00
 payment-amount-placeholder = 0,00
 payment-remainder = Остаток к оплате
 payment-accrual = Будет начислено

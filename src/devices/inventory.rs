@@ -6,7 +6,7 @@
 //! Detection does I/O (it may wait on a slow USB device's string descriptors) and runs on a
 //! background thread; everything after it is pure.
 
-use crate::config::Config;
+use crate::devices::DeviceLines;
 use crate::devices::framing::Terminator;
 use crate::devices::hid::bus::{
     BAR_CODE_SCANNER_PAGE, HidBus, HidDeviceInfo, HidDeviceSettings, MAGNETIC_STRIPE_READER_PAGE,
@@ -247,7 +247,7 @@ fn is_keyboard(info: &HidDeviceInfo) -> bool {
 
 /// The configured line of a serial port: by name, or by USB identity when it came back under
 /// another name.
-fn serial_line<'a>(config: &'a Config, port: &PortInfo) -> Option<&'a SerialSettings> {
+fn serial_line<'a>(config: &'a DeviceLines, port: &PortInfo) -> Option<&'a SerialSettings> {
     config.serial_devices.iter().find(|line| {
         line.port == port.name
             || line
@@ -257,7 +257,7 @@ fn serial_line<'a>(config: &'a Config, port: &PortInfo) -> Option<&'a SerialSett
     })
 }
 
-fn keyboard_line<'a>(config: &'a Config, info: &HidDeviceInfo) -> Option<&'a KeyboardDeviceSettings> {
+fn keyboard_line<'a>(config: &'a DeviceLines, info: &HidDeviceInfo) -> Option<&'a KeyboardDeviceSettings> {
     let pattern = keyboard_pattern(info.vendor_id, info.product_id);
     config
         .keyboard_devices
@@ -267,7 +267,7 @@ fn keyboard_line<'a>(config: &'a Config, info: &HidDeviceInfo) -> Option<&'a Key
 
 /// The screen's rows: serial ports found, then serial ports only in the config, HID interfaces
 /// found, HID lines and keyboard-mode lines only in the config.
-pub fn entries(inventory: &Inventory, config: &Config) -> Vec<DeviceEntry> {
+pub fn entries(inventory: &Inventory, config: &DeviceLines) -> Vec<DeviceEntry> {
     let mut rows = Vec::new();
     let mut serial_lines_shown = vec![false; config.serial_devices.len()];
     for port in &inventory.serial {
@@ -434,12 +434,12 @@ pub enum DeviceChange {
     Terminator { port: String, terminator: Terminator },
 }
 
-/// Applies a change to the config; false when it changed nothing (no save, no restart then).
+/// Applies a change to the device lines of the config; false when it changed nothing (no save, no restart then).
 ///
 /// A serial port or keyboard-mode device set to «ignore» loses its line: without one it is not
 /// read. A HID device keeps an explicit line whatever its role, because a POS device without one
 /// would be read by its usage page.
-pub fn apply(config: &mut Config, change: &DeviceChange) -> bool {
+pub fn apply(config: &mut DeviceLines, change: &DeviceChange) -> bool {
     let before = config.clone();
     match change {
         DeviceChange::Role {
@@ -514,9 +514,9 @@ pub fn apply(config: &mut Config, change: &DeviceChange) -> bool {
     *config != before
 }
 
-/// The config the device readers start with: serial and keyboard-mode lines set to «ignore»
+/// The device lines the readers start with: serial and keyboard-mode lines set to «ignore»
 /// (written by hand; the screen removes them) are left out, so they are never opened.
-pub fn readable(config: &Config) -> Config {
+pub fn readable(config: &DeviceLines) -> DeviceLines {
     let mut config = config.clone();
     config.serial_devices.retain(|line| line.role != DeviceRole::Ignore);
     config.keyboard_devices.retain(|line| line.role != DeviceRole::Ignore);
@@ -644,7 +644,7 @@ mod tests {
     #[test]
     fn rows_show_pos_pages_roles_and_keyboards() {
         let found = inventory(vec![scanner(), card_reader(), keyboard(), mouse()]);
-        let rows = entries(&found, &Config::default());
+        let rows = entries(&found, &DeviceLines::default());
         assert_eq!(rows.len(), 5, "{rows:#?}");
         let com = entry(&rows, "serial:COM3");
         assert_eq!(com.role, DeviceRole::Ignore, "a port nobody configured is not read");
@@ -673,7 +673,7 @@ mod tests {
     #[test]
     fn roles_go_into_the_config_and_come_back_as_rows() {
         let found = inventory(vec![scanner(), card_reader(), keyboard()]);
-        let mut config = Config::default();
+        let mut config = DeviceLines::default();
         let rows = entries(&found, &config);
 
         // The serial port becomes a card reader: a line with its USB identity.
@@ -783,7 +783,7 @@ mod tests {
 
     #[test]
     fn configured_devices_not_present_are_still_rows() {
-        let mut config = Config::default();
+        let mut config = DeviceLines::default();
         config.serial_devices.push(SerialSettings {
             port: "/tmp/pty-a".into(),
             ..SerialSettings::default()
@@ -814,7 +814,7 @@ mod tests {
 
     #[test]
     fn a_port_found_under_a_new_name_keeps_its_line() {
-        let mut config = Config::default();
+        let mut config = DeviceLines::default();
         config.serial_devices.push(SerialSettings {
             port: "COM7".into(),
             usb_id: Some(UsbId {
@@ -833,7 +833,7 @@ mod tests {
 
     #[test]
     fn ignored_lines_are_not_started() {
-        let mut config = Config::default();
+        let mut config = DeviceLines::default();
         for (port, role) in [("COM1", DeviceRole::Ignore), ("COM2", DeviceRole::Scanner)] {
             config.serial_devices.push(SerialSettings {
                 port: port.into(),
@@ -873,7 +873,7 @@ mod tests {
 
     #[test]
     fn roles_round_trip_through_toml() {
-        let mut config = Config::default();
+        let mut config = DeviceLines::default();
         apply(
             &mut config,
             &DeviceChange::Role {
@@ -886,9 +886,9 @@ mod tests {
         );
         let text = toml::to_string_pretty(&config).unwrap();
         assert!(text.contains("role = \"card_reader\""), "{text}");
-        let back: Config = toml::from_str(&text).unwrap();
+        let back: DeviceLines = toml::from_str(&text).unwrap();
         assert_eq!(back, config);
-        let old: Config = toml::from_str("[[serial_devices]]\nport = \"COM3\"\n").unwrap();
+        let old: DeviceLines = toml::from_str("[[serial_devices]]\nport = \"COM3\"\n").unwrap();
         assert_eq!(
             old.serial_devices[0].role,
             DeviceRole::Scanner,

@@ -18,6 +18,21 @@ pub mod serial;
 use crate::domain::ScanEvent;
 use crate::scan::{ParsedScan, ScanError, ScanParseConfig, classify};
 use framing::DropReason;
+use serde::{Deserialize, Serialize};
+
+/// The devices `config.toml` names, with the fields it keeps them in. The config holds them and
+/// hands them over: this module never reads the config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceLines {
+    /// Scanners and card readers on serial (or USB-COM) ports, read directly by the till.
+    pub serial_devices: Vec<serial::SerialSettings>,
+    /// Keyboard-mode scanners and card readers, captured by device whatever window has focus
+    /// (Windows Raw Input).
+    pub keyboard_devices: Vec<keyboard::KeyboardDeviceSettings>,
+    /// HID point-of-sale scanners and card readers, read through their reports.
+    pub hid: hid::bus::HidSettings,
+}
 use std::fmt;
 
 /// The state of a device's connection, reported when it changes.
@@ -139,32 +154,26 @@ pub type KeyboardGate = llhook::KeyboardGate;
 #[cfg(not(windows))]
 pub type KeyboardGate = std::convert::Infallible;
 
-/// Starts the keyboard gate (Windows only) unless the owner turned it off. The error is the reason.
+/// Starts the keyboard gate (Windows only) when `enabled`. `is_loyalty_only` judges a finished
+/// burst: true keeps it from the focused program. The error is the reason.
 pub fn start_keyboard_gate(
-    scan: &crate::config::ScanSettings,
+    enabled: bool,
+    is_loyalty_only: Box<dyn Fn(&str) -> bool + Send>,
     sink: std::sync::mpsc::SyncSender<DeviceMessage>,
 ) -> Result<Option<KeyboardGate>, String> {
-    if !scan.keep_loyalty_reads_from_other_programs {
+    if !enabled {
         return Ok(None);
     }
     #[cfg(windows)]
     {
-        let settings = scan.effective(false);
-        let is_ours = move |text: &str| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let config = crate::diagnostics::scan_config(&settings, now);
-            burst_gate::is_loyalty_only(text, &config, now)
-        };
-        let gate = burst_gate::BurstGate::new(crate::wedge::BurstConfig::default(), Box::new(is_ours));
+        let gate = burst_gate::BurstGate::new(crate::wedge::BurstConfig::default(), is_loyalty_only);
         llhook::KeyboardGate::spawn(gate, sink)
             .map(Some)
             .map_err(|e| e.to_string())
     }
     #[cfg(not(windows))]
     {
-        drop(sink);
+        drop((is_loyalty_only, sink));
         Ok(None)
     }
 }

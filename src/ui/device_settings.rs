@@ -197,7 +197,7 @@ impl DevicesScreen {
         &mut self,
         ui: &mut Ui,
         i18n: &I18n,
-        config: &crate::config::Config,
+        config: &crate::devices::DeviceLines,
         statuses: &BTreeMap<String, DeviceStatus>,
         scan_config: &ScanParseConfig,
     ) -> Vec<DevicesCommand> {
@@ -246,7 +246,7 @@ impl DevicesScreen {
         &mut self,
         ui: &mut Ui,
         i18n: &I18n,
-        config: &crate::config::Config,
+        config: &crate::devices::DeviceLines,
         statuses: &BTreeMap<String, DeviceStatus>,
         commands: &mut Vec<DevicesCommand>,
     ) {

@@ -2,7 +2,6 @@
 //! worker's results in `logic`. The UI thread never touches the ledger.
 
 pub mod device_settings;
-pub mod devices;
 pub mod keypad;
 pub mod paste;
 pub mod screens;
@@ -10,32 +9,17 @@ pub mod support;
 pub mod theme;
 pub mod wedge_input;
 
-use crate::backend::{BackendKind, Clock, EmbeddedBackend, LoyaltyBackend, ServerLink, SystemClock};
-use crate::cli::{Cli, Scenario};
+use crate::app::Devices;
+use crate::cli::Scenario;
 use crate::config::{Config, ConfigSaver, Layout, Paths, SIDE_PANEL_WIDTH};
 use crate::devices::{DeviceMessage, DeviceStatus, classify_frame};
-use crate::domain::{LoyaltyError, ScanEvent};
+use crate::domain::{BackendKind, ServerLink};
 use crate::i18n::{Arg, I18n, Lang};
-use crate::worker::{Session, Worker};
-use crate::workflow::{BackendStatus, Event, Field, NoticeLevel, PaymentMode, Screen, State};
+use crate::worker::Session;
+use crate::workflow::{BackendStatus, Event, NoticeLevel, Screen, State};
 use egui::RichText;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-
-/// Everything needed to build the app, from the command line or from a test.
-pub struct AppOptions {
-    pub paths: Paths,
-    pub demo: bool,
-    pub config: Config,
-    /// Where settings changes are saved; `None` keeps them for this run only.
-    pub config_file: Option<PathBuf>,
-    pub scenario: Option<Scenario>,
-    pub clock: Box<dyn Clock>,
-    /// The HID bus to read; `None`: the system's.
-    pub hid_bus: Option<devices::HidBusFactory>,
-    /// The clipboard «QR из буфера» reads; `None`: the system's.
-    pub clipboard: Option<paste::ClipboardSource>,
-}
 
 pub struct TillApp {
     session: Session,
@@ -45,7 +29,7 @@ pub struct TillApp {
     scenario: VecDeque<Event>,
     /// The scenario whose end is still to be logged (the screenshot script checks the line).
     scenario_to_report: Option<Scenario>,
-    devices: devices::DeviceInputs,
+    devices: Devices,
     paste: paste::ClipboardPaste,
     /// Scanner bursts typed into our window by keyboards not captured by device.
     wedge: wedge_input::WedgeInput,
@@ -53,61 +37,47 @@ pub struct TillApp {
     export: support::ExportPanel,
     /// «Устройства»: while it is open, device reads are only shown there.
     device_screen: device_settings::DevicesScreen,
-    /// Kept to restart the device readers with the same bus after a settings change.
-    hid_bus: Option<devices::HidBusFactory>,
-    /// The old device readers are being stopped off the UI thread; the new ones start once this
-    /// says they are gone.
-    devices_stopping: Option<std::sync::mpsc::Receiver<()>>,
     /// Window placement is applied once the monitor size is known.
     placed: bool,
 }
 
+/// What `app` hands the window: the session with its worker, the device readers and the rest.
+pub struct TillParts {
+    pub session: Session,
+    pub devices: Devices,
+    pub paste: paste::ClipboardPaste,
+    pub config_saver: Option<ConfigSaver>,
+    pub scenario: VecDeque<Event>,
+    /// The scenario to report once its events are done.
+    pub scenario_to_report: Option<Scenario>,
+    pub device_screen: device_settings::DevicesScreen,
+    pub paths: Paths,
+    pub config: Config,
+}
+
 impl TillApp {
-    pub fn new(ctx: &egui::Context, options: AppOptions) -> std::io::Result<TillApp> {
+    pub fn from_parts(ctx: &egui::Context, parts: TillParts) -> TillApp {
         theme::apply(ctx);
-        let repaint = ctx.clone();
-        let database = options.paths.database(options.demo);
-        let demo = options.demo;
-        let clock = options.clock;
-        // A chain's till talks to the loyalty server, with its journal beside the data.
-        let server = (!demo && options.config.server.is_set()).then(|| options.config.server.clone());
-        let journal = options.paths.data_dir.join("journal.sqlite");
-        let worker = Worker::spawn(
-            Box::new(move || match server {
-                Some(server) => crate::remote::open_boxed(&server, &journal, clock),
-                None => open_embedded(database, demo, clock),
-            }),
-            Box::new(move || repaint.request_repaint()),
-        )?;
-        let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());
-        let state = State::new(op_prefix, options.demo);
-        let devices = start_devices(ctx, &options.config, options.hid_bus.as_ref());
-        let mut device_screen = device_settings::DevicesScreen::new(detector(options.hid_bus.clone()));
-        if options.scenario == Some(Scenario::Devices) {
-            device_screen.open(ctx);
-            let scan = crate::diagnostics::scan_config(&options.config.scan.effective(options.demo), 0);
-            device_screen.check_typed(r"%E?;7001000010?\r", &scan, 0);
-        }
-        Ok(TillApp {
-            devices,
-            paste: paste::ClipboardPaste::new(options.clipboard),
+        TillApp {
+            session: parts.session,
+            i18n: I18n::new(parts.config.language),
+            devices: parts.devices,
+            paste: parts.paste,
             wedge: wedge_input::WedgeInput::default(),
-            session: Session::new(state, worker),
-            i18n: I18n::new(options.config.language),
-            config: options.config,
-            config_saver: options.config_file.map(ConfigSaver::spawn).transpose()?,
-            scenario: options
-                .scenario
-                .map(|s| scenario_events(s, options.demo))
-                .unwrap_or_default(),
-            scenario_to_report: options.scenario,
+            config_saver: parts.config_saver,
+            scenario: parts.scenario,
+            scenario_to_report: parts.scenario_to_report,
             menu_open: false,
-            export: support::ExportPanel::new(&options.paths),
-            device_screen,
-            hid_bus: options.hid_bus,
-            devices_stopping: None,
+            export: support::ExportPanel::new(&parts.paths),
+            device_screen: parts.device_screen,
+            config: parts.config,
             placed: false,
-        })
+        }
+    }
+
+    /// A window given its size on the command line is not moved to the screen's edge.
+    pub fn set_placed(&mut self, placed: bool) {
+        self.placed = placed;
     }
 
     pub fn state(&self) -> &State {
@@ -116,7 +86,7 @@ impl TillApp {
 
     /// The last status of every device, by source name, as the status line shows it.
     pub fn device_statuses(&self) -> &std::collections::BTreeMap<String, crate::devices::DeviceStatus> {
-        &self.devices.statuses
+        self.devices.statuses()
     }
 
     /// «Отправка логов» in the menu: its last result, for tests.
@@ -175,11 +145,13 @@ impl TillApp {
                 return;
             }
             AppCommand::Devices(device_settings::DevicesCommand::Change(change)) => {
-                if !crate::devices::inventory::apply(&mut self.config, &change) {
+                let mut lines = self.config.device_lines();
+                if !crate::devices::inventory::apply(&mut lines, &change) {
                     return;
                 }
+                self.config.set_device_lines(lines);
                 tracing::info!(?change, "device settings changed");
-                self.restart_devices(ctx);
+                self.devices.restart(ctx, &self.config);
             }
             AppCommand::ExportLogs(folder) => {
                 self.export.start(ctx, folder, &self.config);
@@ -187,45 +159,6 @@ impl TillApp {
             }
         }
         self.save_config();
-    }
-
-    /// Restarts the device readers with the settings in force, so a change on the devices screen
-    /// takes effect without restarting the till. The old readers are stopped on a thread of their
-    /// own (joining them takes a read timeout or so) and the new ones start only when they are
-    /// gone, because a serial port is opened by one reader at a time.
-    fn restart_devices(&mut self, ctx: &egui::Context) {
-        let old = std::mem::replace(&mut self.devices, start_devices(ctx, &reading_nothing(), None));
-        if self.devices_stopping.is_some() {
-            // Already waiting for a stop: `old` reads nothing, and the latest settings win.
-            return;
-        }
-        let (done, stopped) = std::sync::mpsc::sync_channel(1);
-        let repaint = ctx.clone();
-        let stopper = std::thread::Builder::new()
-            .name("device-stop".to_string())
-            .spawn(move || {
-                drop(old);
-                let _ = done.send(());
-                repaint.request_repaint();
-            });
-        match stopper {
-            Ok(_) => self.devices_stopping = Some(stopped),
-            // The readers went with the closure that could not start: start the new ones now.
-            Err(error) => {
-                tracing::error!(%error, "device stop thread not started; stopped the readers here");
-                self.devices = start_devices(ctx, &self.config, self.hid_bus.as_ref());
-            }
-        }
-    }
-
-    /// Starts the new device readers once the old ones have stopped; called from `logic`.
-    fn finish_device_restart(&mut self, ctx: &egui::Context) {
-        let Some(stopped) = &self.devices_stopping else { return };
-        if matches!(stopped.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty)) {
-            return;
-        }
-        self.devices_stopping = None;
-        self.devices = start_devices(ctx, &self.config, self.hid_bus.as_ref());
     }
 
     /// The side panel hugs the right edge of the screen, full height, beside iikoFront.
@@ -272,7 +205,7 @@ impl TillApp {
     /// Turns device reads into identifications. A read brings the window forward, so a guest
     /// scanned while iikoFront has focus still lands here.
     fn take_device_input(&mut self, ctx: &egui::Context) {
-        for message in self.devices.drain() {
+        for message in self.devices.drain(ctx) {
             self.take_message(ctx, message);
         }
     }
@@ -331,7 +264,7 @@ impl TillApp {
         if !self.config.scan.keyboard_bursts {
             return;
         }
-        for text in self.wedge.filter(ctx, events) {
+        for text in self.wedge.filter(events) {
             let message = DeviceMessage::Frame {
                 source: "keyboard".to_string(),
                 bytes: text.into_bytes(),
@@ -458,6 +391,20 @@ impl TillApp {
         });
     }
 
+    fn screen_context<'a>(
+        &'a self,
+        wide: bool,
+        paste_requested: &'a std::cell::Cell<bool>,
+    ) -> screens::ScreenContext<'a> {
+        screens::ScreenContext {
+            i18n: &self.i18n,
+            program_name: &self.config.program_name,
+            wide,
+            paste_requested,
+            paste_busy: self.paste.is_busy(),
+        }
+    }
+
     fn notice_banner(&self, ui: &mut egui::Ui, events: &mut Vec<Event>) {
         let Some(notice) = &self.session.state.notice else {
             return;
@@ -494,6 +441,8 @@ impl TillApp {
     }
 
     fn status_line(&self, ui: &mut egui::Ui) {
+        // Read, not pressed: one line of text, not a touch row.
+        ui.spacing_mut().interact_size.y = 20.0;
         let i18n = &self.i18n;
         let (text, error) = match &self.session.state.backend {
             BackendStatus::Starting => (i18n.t("status-starting"), false),
@@ -530,7 +479,7 @@ impl TillApp {
             if let Some(demo) = demo {
                 ui.label(RichText::new(demo).small().strong().color(theme::STATUS_TEXT));
             }
-            for (device, status) in &self.devices.statuses {
+            for (device, status) in self.devices.statuses() {
                 let (key, lost) = match status {
                     DeviceStatus::Connected => ("status-device-connected", false),
                     DeviceStatus::Lost(_) => ("status-device-lost", true),
@@ -582,11 +531,14 @@ impl eframe::App for TillApp {
         self.session.poll();
         self.export.poll();
         self.device_screen.poll();
-        self.finish_device_restart(ctx);
         self.take_device_input(ctx);
         self.take_clipboard_read(ctx);
         self.run_scenario();
         self.place_window(ctx);
+        if let Some(wait) = self.wedge.wake_after() {
+            // Held-back typing must come out even if no other event wakes the window.
+            ctx.request_repaint_after(wait);
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -615,37 +567,50 @@ impl eframe::App for TillApp {
                     });
                 });
         }
+        let paste_requested = std::cell::Cell::new(false);
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().id_salt("screen_scroll").show(ui, |ui| {
-                if self.device_screen.is_open() {
+            if self.device_screen.is_open() {
+                egui::ScrollArea::vertical().id_salt("devices_scroll").show(ui, |ui| {
                     let scan = crate::diagnostics::scan_config(
                         &self.config.scan.effective(self.session.state.demo),
                         device_settings::unix_seconds(),
                     );
-                    let asked = self
-                        .device_screen
-                        .show(ui, &self.i18n, &self.config, &self.devices.statuses, &scan);
+                    let asked = self.device_screen.show(
+                        ui,
+                        &self.i18n,
+                        &self.config.device_lines(),
+                        self.devices.statuses(),
+                        &scan,
+                    );
                     commands.extend(asked.into_iter().map(AppCommand::Devices));
-                    return;
-                }
+                });
+                return;
+            }
+            // The notice and the screen's main action are pinned at the bottom: a notice grows
+            // the bar upwards, over the end of what scrolls, and moves nothing the cashier is
+            // about to tap.
+            let state = &self.session.state;
+            let shows_notice = state.notice.is_some() && !matches!(state.screen, Screen::Done { .. });
+            if shows_notice || screens::has_actions(state) {
+                egui::Panel::bottom("actions")
+                    .frame(egui::Frame::new().inner_margin(egui::Margin::symmetric(0, 8)))
+                    .show(ui, |ui| {
+                        self.notice_banner(ui, &mut events);
+                        let cx = self.screen_context(wide, &paste_requested);
+                        screens::actions(ui, &self.session.state, &cx, &mut events);
+                    });
+            }
+            egui::ScrollArea::vertical().id_salt("screen_scroll").show(ui, |ui| {
                 if self.menu_open {
                     self.menu(ui, &mut commands);
                 }
-                self.notice_banner(ui, &mut events);
-                let paste_requested = std::cell::Cell::new(false);
-                let cx = screens::ScreenContext {
-                    i18n: &self.i18n,
-                    program_name: &self.config.program_name,
-                    wide,
-                    paste_requested: &paste_requested,
-                    paste_busy: self.paste.is_busy(),
-                };
+                let cx = self.screen_context(wide, &paste_requested);
                 screens::show(ui, &self.session.state, &cx, &mut events);
-                if paste_requested.get() {
-                    self.paste.start(ui.ctx());
-                }
             });
         });
+        if paste_requested.get() {
+            self.paste.start(ui.ctx());
+        }
         let ctx = ui.ctx().clone();
         for command in commands {
             self.apply_app_command(&ctx, command);
@@ -656,39 +621,12 @@ impl eframe::App for TillApp {
     }
 }
 
-fn window_level(on_top: bool) -> egui::WindowLevel {
+pub(crate) fn window_level(on_top: bool) -> egui::WindowLevel {
     if on_top {
         egui::WindowLevel::AlwaysOnTop
     } else {
         egui::WindowLevel::Normal
     }
-}
-
-/// Opens the embedded ledger on the worker thread; in demo mode, creates the demo programme on
-/// first run.
-fn open_embedded(path: PathBuf, demo: bool, clock: Box<dyn Clock>) -> Result<Box<dyn LoyaltyBackend>, LoyaltyError> {
-    let now = clock.now();
-    let mut backend = EmbeddedBackend::open(path, clock)?;
-    if demo && backend.ledger().seed_demo(now)? {
-        tracing::info!("demo programme created");
-    }
-    Ok(Box::new(backend))
-}
-
-/// A per-start stamp for operation ids (base 36 milliseconds), so ids never repeat across runs.
-fn start_stamp() -> String {
-    let mut n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let mut digits = Vec::new();
-    while n > 0 {
-        let d = (n % 36) as u8;
-        digits.push(if d < 10 { b'0' + d } else { b'a' + d - 10 });
-        n /= 36;
-    }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
 }
 
 /// The line `--scenario` logs once its events are done, read by `scripts/screenshots.sh` to
@@ -717,141 +655,4 @@ pub fn screen_name(screen: &Screen) -> &'static str {
         Screen::Processing { .. } => "processing",
         Screen::Done { .. } => "done",
     }
-}
-
-/// The demo visit a scenario drives, event by event, through the real workflow.
-fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
-    // Without the demo ledger (a till on a loyalty server) the demo order is typed as one line.
-    let mut events = if demo {
-        vec![Event::UseDemoOrder]
-    } else {
-        vec![
-            Event::FieldEdited(Field::LinePrice, "1070".to_string()),
-            Event::AddOrderLine,
-        ]
-    };
-    if matches!(scenario, Scenario::Idle | Scenario::Devices) {
-        return events.into();
-    }
-    if scenario == Scenario::AddGuest {
-        events.push(Event::OpenPlugin);
-        return events.into();
-    }
-    // A guest with a gift; on a server, the guest's card (a gift needs the server).
-    let code = if demo || scenario != Scenario::Kept {
-        "G100001"
-    } else {
-        "2000000000015"
-    };
-    events.extend([Event::FieldEdited(Field::Code, code.to_string()), Event::SubmitCode]);
-    match scenario {
-        Scenario::Idle | Scenario::AddGuest | Scenario::Guest | Scenario::Devices => {}
-        Scenario::Stamps => events.push(Event::ShowStamps),
-        Scenario::Promotions => events.push(Event::ShowPromotions),
-        Scenario::Replace => events.push(Event::Scan(ScanEvent::manual("100002", 0))),
-        Scenario::Payment | Scenario::Done => {
-            events.extend([
-                Event::StartPayment,
-                Event::ChoosePaymentMode(PaymentMode::Spend),
-                Event::ExactAmount,
-            ]);
-            if scenario == Scenario::Done {
-                events.push(Event::ConfirmPayment);
-            }
-        }
-        Scenario::Kept => events.extend([
-            Event::StartPayment,
-            Event::ChoosePaymentMode(PaymentMode::Keep),
-            Event::ExactAmount,
-            Event::ConfirmPayment,
-        ]),
-    }
-    events.into()
-}
-
-/// The device readers for a config: lines set to «ignore» are not opened.
-fn start_devices(
-    ctx: &egui::Context,
-    config: &Config,
-    hid_bus: Option<&devices::HidBusFactory>,
-) -> devices::DeviceInputs {
-    devices::DeviceInputs::start(ctx, &crate::devices::inventory::readable(config), hid_bus)
-}
-
-/// A config with no device to read: starts no thread, so swapping it in stops the readers.
-fn reading_nothing() -> Config {
-    let mut config = Config::default();
-    config.hid.pick_up_pos_devices = false;
-    config
-}
-
-/// What the devices screen lists: the system's devices, HID through the bus the readers use.
-fn detector(hid_bus: Option<devices::HidBusFactory>) -> device_settings::Detector {
-    std::sync::Arc::new(move || match &hid_bus {
-        Some(factory) => crate::devices::inventory::detect(factory.as_ref()),
-        None => crate::devices::inventory::detect(&crate::devices::hid::bus::system_bus),
-    })
-}
-
-/// Runs the till window until it is closed.
-pub fn run(cli: Cli) -> Result<(), String> {
-    let paths = Paths::resolve(cli.data_dir.as_deref()).ok_or("no home folder to keep the till's data in")?;
-    std::fs::create_dir_all(&paths.data_dir)
-        .map_err(|e| format!("cannot create the data folder {}: {e}", paths.data_dir.display()))?;
-    let _log_guard = crate::logging::init(&paths.logs_dir);
-    let _instance = match crate::platform::claim_single_instance(&paths.data_dir) {
-        crate::platform::Instance::First(guard) => guard,
-        crate::platform::Instance::AlreadyRunning => return Ok(()),
-    };
-    let mut config = Config::load(&paths.config_file);
-    if let Some(lang) = cli.lang {
-        config.language = lang;
-    }
-    if let Some(layout) = cli.layout {
-        config.layout = layout;
-    }
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), demo = cli.demo, data = %paths.data_dir.display(), "starting");
-    let size = cli.window_size.unwrap_or(match config.layout {
-        Layout::SidePanel => (SIDE_PANEL_WIDTH, 768.0),
-        Layout::FullScreen => (1024.0, 768.0),
-    });
-    let mut viewport = egui::ViewportBuilder::default()
-        .with_title(config.program_name.clone())
-        .with_app_id("loyalty-till")
-        .with_inner_size(egui::vec2(size.0, size.1))
-        .with_min_inner_size(egui::vec2(360.0, 480.0))
-        .with_window_level(window_level(config.always_on_top));
-    match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
-        Ok(icon) => viewport = viewport.with_icon(icon),
-        Err(error) => tracing::warn!(%error, "the window icon could not be read"),
-    }
-    // An explicit size (screenshots) wins over full screen.
-    if config.layout == Layout::FullScreen && cli.window_size.is_none() {
-        viewport = viewport.with_fullscreen(true);
-    }
-    let native = eframe::NativeOptions {
-        viewport,
-        ..Default::default()
-    };
-    let options = AppOptions {
-        config_file: Some(paths.config_file.clone()),
-        paths,
-        demo: cli.demo,
-        config: config.clone(),
-        scenario: cli.scenario,
-        clock: Box::new(SystemClock),
-        hid_bus: None,
-        clipboard: None,
-    };
-    let fixed_size = cli.window_size.is_some();
-    eframe::run_native(
-        "loyalty-till",
-        native,
-        Box::new(move |cc| {
-            let mut app = TillApp::new(&cc.egui_ctx, options)?;
-            app.placed = fixed_size;
-            Ok(Box::new(app))
-        }),
-    )
-    .map_err(|e| format!("the window could not be opened: {e}"))
 }

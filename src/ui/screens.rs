@@ -6,7 +6,7 @@ use crate::domain::{SpendLimitKind, SpendQuote};
 use crate::i18n::{Arg, I18n};
 use crate::money::Kopecks;
 use crate::workflow::{
-    Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, State, TenderMethod,
+    Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, SpendPreset, State, TenderMethod,
 };
 use egui::{RichText, Ui};
 
@@ -34,7 +34,7 @@ pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec
         Screen::PaymentChoice { quote } => payment_choice(ui, state, quote, cx, events),
         Screen::Payment { mode, quote } => payment(ui, state, *mode, quote, cx, events),
         Screen::Processing { payment, .. } => processing(ui, payment, cx, events),
-        Screen::Done { .. } => done(ui, state, cx, events),
+        Screen::Done { .. } => done(ui, state, cx),
     }
 }
 
@@ -143,26 +143,17 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
     let i18n = cx.i18n;
     title(ui, &i18n.t("add-guest-title"));
     ui.label(RichText::new(i18n.t("add-guest-hint")).color(theme::TEXT_MUTED));
-    // The camera worker and preview are not built: said on the screen where they would be, in
-    // small type, so that «Назад» stays above the fold of the side panel.
-    ui.label(
-        RichText::new(i18n.t("add-guest-camera-not-built"))
-            .small()
-            .color(theme::TEXT_MUTED),
-    );
     let response = field(ui, state, Field::Code, &i18n.t("add-guest-placeholder"), events);
+    // Read before focus is taken back below: once it is, the field no longer reports it lost.
+    if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+        events.push(Event::SubmitCode);
+    }
     if !state.is_busy() && !response.has_focus() && state.active_field == Some(Field::Code) {
         // Keyboard typing (and keyboard-mode scanners inside our window) lands in the code field.
         response.request_focus();
     }
-    if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-        events.push(Event::SubmitCode);
-    }
     if state.is_busy() {
         busy_line(ui, &i18n.t("add-guest-searching"));
-    }
-    if wide_button(ui, &i18n.t("add-guest-find"), Tone::Primary, !state.is_busy()).clicked() {
-        events.push(Event::SubmitCode);
     }
     keypad(ui, i18n, KeypadKey::Plus, !state.is_busy(), events);
     let paste_enabled = !state.is_busy() && !cx.paste_busy;
@@ -181,19 +172,29 @@ fn order_editor(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut
     }
     ui.label(RichText::new(i18n.t("order-line-hint")).color(theme::TEXT_MUTED));
     field(ui, state, Field::LinePrice, &i18n.t("order-line-placeholder"), events);
-    ui.horizontal(|ui| {
-        let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
-        if theme::sized_button(ui, &i18n.t("order-add-line"), Tone::Primary, true, size).clicked() {
-            events.push(Event::AddOrderLine);
+    let buttons = [
+        ("order-add-line", Tone::Primary, Event::AddOrderLine),
+        ("order-clear", Tone::Normal, Event::ClearOrder),
+    ];
+    if cx.wide {
+        ui.horizontal(|ui| {
+            let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+            for (key, tone, event) in buttons {
+                if theme::sized_button(ui, &i18n.t(key), tone, true, size).clicked() {
+                    events.push(event);
+                }
+            }
+        });
+    } else {
+        // Stacked in the side panel: side by side, the labels are wider than half of it and
+        // would widen the screen past its right edge.
+        for (key, tone, event) in buttons {
+            if wide_button(ui, &i18n.t(key), tone, true).clicked() {
+                events.push(event);
+            }
         }
-        if theme::sized_button(ui, &i18n.t("order-clear"), Tone::Normal, true, size).clicked() {
-            events.push(Event::ClearOrder);
-        }
-    });
-    keypad(ui, i18n, KeypadKey::Comma, true, events);
-    if wide_button(ui, &i18n.t("order-done"), Tone::Normal, true).clicked() {
-        events.push(Event::Back);
     }
+    keypad(ui, i18n, KeypadKey::Comma, true, events);
 }
 
 fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
@@ -263,26 +264,23 @@ fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Ev
     if state.is_busy() {
         busy_line(ui, &i18n.t("payment-calculating"));
     }
-    let actions = [
-        ("guest-pay", Tone::Primary, !state.is_busy(), Event::StartPayment),
-        ("guest-remove", Tone::Danger, true, Event::RemoveGuest),
-    ];
-    if cx.wide {
-        // Side by side, so both stay above the fold of a 768 px screen.
+    // «Удалить гостя» sits at the end of the card, away from «Касса» in the action bar, and asks
+    // before it acts.
+    ui.add_space(24.0);
+    if state.confirm_remove {
+        let name = card_data.name.clone();
+        problem_line(ui, &i18n.t_args("guest-remove-question", &[("name", Arg::Text(name))]));
         ui.horizontal(|ui| {
-            let half = egui::vec2(theme::button_width(ui, 2), theme::PRIMARY_HEIGHT);
-            for (key, tone, enabled, event) in actions {
-                if theme::sized_button(ui, &i18n.t(key), tone, enabled, half).clicked() {
-                    events.push(event);
-                }
+            let half = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+            if theme::sized_button(ui, &i18n.t("guest-remove-yes"), Tone::Danger, true, half).clicked() {
+                events.push(Event::RemoveGuest);
+            }
+            if theme::sized_button(ui, &i18n.t("guest-remove-no"), Tone::Normal, true, half).clicked() {
+                events.push(Event::AskRemoveGuest(false));
             }
         });
-    } else {
-        for (key, tone, enabled, event) in actions {
-            if wide_button(ui, &i18n.t(key), tone, enabled).clicked() {
-                events.push(event);
-            }
-        }
+    } else if wide_button(ui, &i18n.t("guest-remove"), Tone::Danger, true).clicked() {
+        events.push(Event::AskRemoveGuest(true));
     }
 }
 
@@ -386,8 +384,15 @@ pub fn date_text(unix: i64) -> String {
 fn confirm_replace(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
     let name = state.guest.as_ref().map(|g| g.name.clone()).unwrap_or_default();
+    let new_name = match &state.screen {
+        Screen::ConfirmReplace { identification } => identification.card.name.clone(),
+        _ => String::new(),
+    };
     title(ui, &i18n.t("replace-title"));
-    ui.label(i18n.t_args("replace-question", &[("name", Arg::Text(name))]));
+    ui.label(i18n.t_args(
+        "replace-question",
+        &[("name", Arg::Text(name)), ("new", Arg::Text(new_name))],
+    ));
     if wide_button(ui, &i18n.t("replace-yes"), Tone::Primary, true).clicked() {
         events.push(Event::ReplaceGuest(true));
     }
@@ -529,9 +534,25 @@ fn payment_inputs(
     if mode == PaymentMode::Spend {
         ui.label(i18n.t("payment-spend-label"));
         field(ui, state, Field::Spend, &i18n.t("payment-amount-placeholder"), events);
+        ui.horizontal(|ui| {
+            let size = egui::vec2(theme::button_width(ui, 3), theme::TOUCH_HEIGHT);
+            let presets = [
+                ("payment-preset-max", SpendPreset::Max),
+                ("payment-preset-half", SpendPreset::Half),
+                ("payment-preset-zero", SpendPreset::Zero),
+            ];
+            for (key, preset) in presets {
+                if theme::sized_button(ui, &i18n.t(key), Tone::Normal, !state.is_busy(), size).clicked() {
+                    events.push(Event::SpendPreset(preset));
+                }
+            }
+        });
     }
-    match state.form_spent(mode) {
-        Ok(spent) => {
+    // A wrong amount shows its reason under the field at once, and no remainder or change
+    // computed from it.
+    let spend_problem = state.spend_problem(quote, mode);
+    match (&spend_problem, state.form_spent(mode)) {
+        (None, Ok(spent)) => {
             let remainder = State::remainder(quote, spent);
             card(ui, |ui| {
                 value_row(ui, &i18n.t("payment-remainder"), &remainder.to_string());
@@ -540,10 +561,8 @@ fn payment_inputs(
                 }
             });
         }
-        Err(error) => {
-            let notice = crate::workflow::amount_notice(error);
-            ui.label(RichText::new(i18n.notice(&notice)).color(theme::DANGER));
-        }
+        (Some(problem), _) => problem_line(ui, &i18n.notice(problem)),
+        (None, Err(_)) => {}
     }
     ui.horizontal(|ui| {
         let size = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
@@ -555,6 +574,7 @@ fn payment_inputs(
             }
         }
     });
+    let blocker = state.payment_blocker(quote, mode);
     if state.tender == TenderMethod::Cash {
         ui.label(i18n.t("payment-tendered-label"));
         ui.horizontal(|ui| {
@@ -573,18 +593,78 @@ fn payment_inputs(
                 events.push(Event::ExactAmount);
             }
         });
-        if let Some(change) = state.change(quote, mode) {
+        if blocker.is_none()
+            && let Some(change) = state.change(quote, mode)
+        {
             value_row(ui, &i18n.t("payment-change"), &change.to_string());
         }
     }
-    // The actions come before the keypad so they stay on screen without scrolling.
-    if wide_button(ui, &i18n.t("payment-confirm"), Tone::Primary, !state.is_busy()).clicked() {
-        events.push(Event::ConfirmPayment);
-    }
-    if wide_button(ui, &i18n.t("cancel"), Tone::Normal, true).clicked() {
-        events.push(Event::CancelPayment);
-    }
     keypad(ui, i18n, KeypadKey::Comma, true, events);
+}
+
+/// Whether [`actions`] draws anything for this screen.
+pub fn has_actions(state: &State) -> bool {
+    matches!(
+        state.screen,
+        Screen::AddGuest | Screen::Order | Screen::Guest | Screen::Payment { .. } | Screen::Done { .. }
+    )
+}
+
+/// The screen's main action, in a bar pinned above the status line: on screen at 420x700 and
+/// 1024x768 whatever the length of what scrolls above it. A disabled action says why above it.
+pub fn actions(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    let single = match &state.screen {
+        Screen::AddGuest => Some(("add-guest-find", !state.is_busy(), Event::SubmitCode)),
+        Screen::Order => Some(("order-done", true, Event::Back)),
+        Screen::Done { .. } => Some(("done-new-order", true, Event::NewOrder)),
+        _ => None,
+    };
+    if let Some((key, enabled, event)) = single {
+        if wide_button(ui, &i18n.t(key), Tone::Primary, enabled).clicked() {
+            events.push(event);
+        }
+        return;
+    }
+    match &state.screen {
+        Screen::Guest => {
+            let blocker = state.start_payment_blocker();
+            if let Some(problem) = &blocker {
+                problem_line(ui, &i18n.notice(problem));
+            }
+            let can_pay = !state.is_busy() && blocker.is_none();
+            if wide_button(ui, &i18n.t("guest-pay"), Tone::Primary, can_pay).clicked() {
+                events.push(Event::StartPayment);
+            }
+        }
+        Screen::Payment { mode, quote } => {
+            let blocker = state.payment_blocker(quote, *mode);
+            if let Some(problem) = &blocker {
+                problem_line(ui, &i18n.notice(problem));
+            }
+            let can_pay = !state.is_busy() && blocker.is_none();
+            ui.horizontal(|ui| {
+                let cancel_width = (ui.available_width() * 0.32).max(110.0);
+                let pay = egui::vec2(
+                    ui.available_width() - cancel_width - ui.spacing().item_spacing.x,
+                    theme::PRIMARY_HEIGHT,
+                );
+                if theme::sized_button(ui, &i18n.t("payment-confirm"), Tone::Primary, can_pay, pay).clicked() {
+                    events.push(Event::ConfirmPayment);
+                }
+                let cancel = egui::vec2(ui.available_width(), theme::PRIMARY_HEIGHT);
+                if theme::sized_button(ui, &i18n.t("cancel"), Tone::Normal, true, cancel).clicked() {
+                    events.push(Event::CancelPayment);
+                }
+            });
+        }
+        _ => {}
+    }
+}
+
+/// A refusal where the cashier is looking: under the field or beside the disabled button.
+fn problem_line(ui: &mut Ui, text: &str) {
+    ui.add(egui::Label::new(RichText::new(text).color(theme::DANGER).strong()).wrap());
 }
 
 fn processing(ui: &mut Ui, payment: &PaymentInProgress, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
@@ -601,7 +681,7 @@ fn processing(ui: &mut Ui, payment: &PaymentInProgress, cx: &ScreenContext<'_>, 
     }
 }
 
-fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>) {
     let i18n = cx.i18n;
     let Screen::Done {
         receipt, provisional, ..
@@ -637,9 +717,6 @@ fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Eve
                 ui.label(i18n.t_args("done-new-group", &[("group", Arg::Text(group.clone()))]));
             }
         });
-    if wide_button(ui, &i18n.t("done-new-order"), Tone::Primary, true).clicked() {
-        events.push(Event::NewOrder);
-    }
 }
 
 #[cfg(test)]

@@ -32,13 +32,28 @@ pub fn big_text() -> TextStyle {
 /// Light, high-contrast, large: a touchscreen at arm's length in a bright room.
 pub fn apply(ctx: &egui::Context) {
     ctx.set_theme(egui::ThemePreference::Light);
+    // egui's fonts have no rouble sign: a subset of DejaVu Sans with it (assets/fonts/README.md)
+    // comes after them in every family.
+    let families = [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
+        .into_iter()
+        .map(|family| egui::epaint::text::InsertFontFamily {
+            family,
+            priority: egui::epaint::text::FontPriority::Lowest,
+        })
+        .collect();
+    ctx.add_font(egui::epaint::text::FontInsert::new(
+        "DejaVuSans-rouble",
+        egui::FontData::from_static(include_bytes!("../../assets/fonts/DejaVuSans-rouble.ttf")),
+        families,
+    ));
     ctx.all_styles_mut(|style| {
         style.visuals = egui::Visuals::light();
         style.visuals.panel_fill = PANEL_BG;
         style.visuals.selection.bg_fill = ACCENT;
         style.visuals.selection.stroke = Stroke::new(1.0, ACCENT_TEXT);
         style.text_styles = [
-            (TextStyle::Small, FontId::new(15.0, FontFamily::Proportional)),
+            // Nothing the cashier must read is under 16 px.
+            (TextStyle::Small, FontId::new(16.0, FontFamily::Proportional)),
             (TextStyle::Body, FontId::new(20.0, FontFamily::Proportional)),
             (TextStyle::Button, FontId::new(22.0, FontFamily::Proportional)),
             (TextStyle::Heading, FontId::new(28.0, FontFamily::Proportional)),
@@ -137,4 +152,52 @@ pub fn value_row(ui: &mut Ui, label: &str, value: &str) {
             ui.label(RichText::new(value).color(TEXT_STRONG).strong());
         });
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every character of every string in `locales/` has a glyph in the fonts the till draws
+    /// with (no empty boxes, such as «Цена, ₽» had), in every text style the screens use.
+    #[test]
+    fn every_locale_character_has_a_glyph() {
+        let ctx = egui::Context::default();
+        apply(&ctx);
+        let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
+        output.textures_delta.clear();
+        let mut missing = std::collections::BTreeSet::new();
+        for (name, text) in [
+            ("ru", include_str!("../../locales/ru/main.ftl")),
+            ("en", include_str!("../../locales/en/main.ftl")),
+        ] {
+            let values = text
+                .lines()
+                .filter(|line| !line.trim_start().starts_with('#'))
+                .filter_map(|line| line.split_once('=').map(|(_, value)| value));
+            for ch in values.flat_map(str::chars).filter(|c| !c.is_control()) {
+                for family in [FontFamily::Proportional, FontFamily::Monospace] {
+                    let font = FontId::new(20.0, family.clone());
+                    if !ctx.fonts_mut(|fonts| fonts.has_glyph(&font, ch)) {
+                        missing.insert(format!("{name}: {ch:?} (U+{:04X}) in {family:?}", ch as u32));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "no glyph for:\n{}",
+            missing.into_iter().collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    /// Nothing the cashier must read is drawn under 16 px.
+    #[test]
+    fn no_text_style_is_under_16_px() {
+        let ctx = egui::Context::default();
+        apply(&ctx);
+        ctx.global_style().text_styles.iter().for_each(|(style, font)| {
+            assert!(font.size >= 16.0, "{style:?} is {} px", font.size);
+        });
+    }
 }

@@ -38,7 +38,7 @@ impl Default for WedgeInput {
 impl WedgeInput {
     /// Takes this frame's keystrokes out of its raw events, gives typing back (now or in a later
     /// frame) and returns the scans that ended. Call before egui's pass begins.
-    pub fn filter(&mut self, ctx: &egui::Context, events: &mut Vec<Event>) -> Vec<String> {
+    pub fn filter(&mut self, events: &mut Vec<Event>) -> Vec<String> {
         let now_ms = self.started.elapsed().as_millis() as u64;
         let mut scans = Vec::new();
         let mut kept = Vec::with_capacity(events.len());
@@ -64,11 +64,17 @@ impl WedgeInput {
             }
         }
         *events = kept;
-        if self.classifier.is_holding() {
-            // Held-back typing must come out even if no other event wakes the window.
-            ctx.request_repaint_after(Duration::from_millis(30));
-        }
         scans
+    }
+
+    /// How long until held-back typing (or a burst ended by a pause) must be released, if any
+    /// is held. The window must run a frame by then even if no other event wakes it: ask for it
+    /// during the frame's pass ([`egui::Context::request_repaint_after`] from `logic`), since a
+    /// request made before the pass begins is forgotten when it begins.
+    pub fn wake_after(&self) -> Option<Duration> {
+        let deadline = self.classifier.deadline_ms()?;
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        Some(Duration::from_millis(deadline.saturating_sub(now_ms)))
     }
 
     fn keystrokes_of(&mut self, event: &Event, at_ms: u64) -> Judged {
@@ -140,6 +146,13 @@ impl WedgeInput {
                     down: *pressed,
                 }])
             }
+            // A tap or click acts on what was typed before it: «Найти гостя» pressed while the
+            // last digit is still being judged searches the code with that digit.
+            Event::PointerButton { pressed: true, .. }
+            | Event::Touch {
+                phase: egui::TouchPhase::Start,
+                ..
+            } => Judged::Interrupts,
             _ => Judged::PassThrough,
         }
     }
@@ -232,7 +245,7 @@ mod tests {
             if frame == at {
                 raw.events = events.to_vec();
             }
-            scans.extend(wedge.filter(&ctx, &mut raw.events));
+            scans.extend(wedge.filter(&mut raw.events));
             let mut output = ctx.run_ui(raw, |root| ui(root, frame));
             output.textures_delta.clear();
         }
@@ -305,7 +318,7 @@ mod tests {
             if frame == 3 {
                 std::thread::sleep(Duration::from_millis(80));
             }
-            let _ = wedge.filter(&ctx, &mut raw.events);
+            let _ = wedge.filter(&mut raw.events);
             let mut output = ctx.run_ui(raw, |ui| {
                 let button = ui.button("Начислить");
                 if frame == 0 {

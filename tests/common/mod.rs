@@ -161,9 +161,9 @@ pub fn open_demo_app_with(
     bus: loyalty_till::devices::hid::reader::ScriptedHidBus,
     clipboard: Option<loyalty_till::ui::paste::ClipboardSource>,
 ) -> egui_kittest::Harness<'static, loyalty_till::ui::TillApp> {
-    let hid_bus: loyalty_till::ui::devices::HidBusFactory =
+    let hid_bus: loyalty_till::app::HidBusFactory =
         std::sync::Arc::new(move || Ok(Box::new(bus.clone()) as Box<dyn loyalty_till::devices::hid::bus::HidBus>));
-    let options = loyalty_till::ui::AppOptions {
+    let options = loyalty_till::app::AppOptions {
         paths: loyalty_till::config::Paths::resolve(Some(dir)).expect("paths"),
         demo: true,
         config,
@@ -176,7 +176,7 @@ pub fn open_demo_app_with(
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(size.0, size.1))
         .with_max_steps(100_000)
-        .build_eframe(move |cc| loyalty_till::ui::TillApp::new(&cc.egui_ctx, options).expect("app starts"));
+        .build_eframe(move |cc| loyalty_till::app::start(&cc.egui_ctx, options).expect("app starts"));
     step_until(&mut harness, WAIT, "the demo ledger to open", |s| {
         matches!(s.backend, loyalty_till::workflow::BackendStatus::Ready(_))
     });

@@ -1,7 +1,8 @@
 //! The till's scanners and card readers, as the window sees them: reader threads feed one
 //! channel, a named relay wakes the UI for every message, and `logic` drains them.
 
-use crate::config::Config;
+use crate::config::ScanSettings;
+use crate::devices::DeviceLines;
 use crate::devices::hid::bus::HidBus;
 use crate::devices::hid::reader::{HidReaders, HidWatchSettings};
 use crate::devices::serial::{SerialReader, SerialSettings};
@@ -31,7 +32,12 @@ impl DeviceInputs {
     /// Starts a reader per configured port, the keyboard-mode capture, and the HID watcher. A
     /// port that fails its settings check is logged and shown as lost; the others still start.
     /// `hid_bus`: `None` reads the system's HID devices.
-    pub fn start(ctx: &egui::Context, config: &Config, hid_bus: Option<&HidBusFactory>) -> DeviceInputs {
+    pub fn start(
+        ctx: &egui::Context,
+        config: &DeviceLines,
+        scan: &ScanSettings,
+        hid_bus: Option<&HidBusFactory>,
+    ) -> DeviceInputs {
         let serial: &[SerialSettings] = &config.serial_devices;
         let keyboards = &config.keyboard_devices;
         let (reader_tx, reader_rx) = mpsc::sync_channel::<DeviceMessage>(QUEUE_DEPTH);
@@ -63,7 +69,14 @@ impl DeviceInputs {
         // by device (every read, listen-only); without any, the gate keeps loyalty reads out of
         // other programs.
         let gate = if keyboards.is_empty() {
-            crate::devices::start_keyboard_gate(&config.scan, reader_tx.clone()).unwrap_or_else(|reason| {
+            let settings = scan.effective(false);
+            let is_loyalty_only = Box::new(move |text: &str| {
+                let now = crate::devices::serial::unix_ms().div_euclid(1000);
+                let config = crate::diagnostics::scan_config(&settings, now);
+                crate::devices::burst_gate::is_loyalty_only(text, &config, now)
+            });
+            let enabled = scan.keep_loyalty_reads_from_other_programs;
+            crate::devices::start_keyboard_gate(enabled, is_loyalty_only, reader_tx.clone()).unwrap_or_else(|reason| {
                 tracing::error!(%reason, "loyalty reads typed into other programs will reach them");
                 None
             })
