@@ -5,17 +5,21 @@
 
 mod common;
 mod ledger_model;
+mod ledger_stores;
+#[cfg(not(windows))]
 mod server_support;
 
 use common::Rng;
 use ledger_model::{GroupRules, LedgerModel, Programme};
+use ledger_stores::LedgerApi;
+#[cfg(not(windows))]
+use ledger_stores::PgLedger;
 use loyalty_till::domain::{
     CheckInfo, GuestCard, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind, SpendLimitKind,
     SpendQuote, UnixSeconds,
 };
 use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
 use loyalty_till::money::Kopecks;
-use server_support::ledgers::{LedgerApi, PgLedger};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
@@ -67,9 +71,11 @@ impl Backing for Ledger {
     }
 }
 
+#[cfg(not(windows))]
 impl Backing for PgLedger {
     fn open_empty(_: &Path) -> PgLedger {
-        PgLedger::empty().expect("PostgreSQL for the ledger suite")
+        let url = server_support::pg_url().expect("PostgreSQL for the ledger suite");
+        PgLedger::empty(&url).expect("PostgreSQL for the ledger suite")
     }
 
     fn reopen(&mut self, _: &Path) {
@@ -1099,6 +1105,7 @@ macro_rules! on_both_stores {
             })*
         }
 
+        #[cfg(not(windows))]
         mod postgres {
             $(#[test]
             fn $name() {

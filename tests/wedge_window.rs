@@ -120,18 +120,20 @@ fn a_burst_with_a_guest_attached_asks_whether_to_replace_them() {
     common::step_until(&mut harness, WAIT, "the replace question", |s| {
         matches!(s.screen, Screen::ConfirmReplace { .. })
     });
-    let Screen::ConfirmReplace { scan } = &harness.state().state().screen else {
+    let Screen::ConfirmReplace { identification } = &harness.state().state().screen else {
         unreachable!()
     };
-    assert_eq!(scan.payload, "100002", "the question is about the card just scanned");
-    assert_eq!(scan.source, "keyboard");
+    assert_eq!(
+        identification.card.name, "Иван Петров",
+        "the question is about the card just scanned"
+    );
     harness.step();
     assert!(
         harness
-            .query_all_by_label_contains("Заменить его новым?")
+            .query_all_by_label_contains("Заменить его гостем Иван Петров?")
             .next()
             .is_some(),
-        "the replace question is on the screen"
+        "the replace question, naming the new guest, is on the screen"
     );
     assert_eq!(harness.state().state().guest.as_ref().unwrap().name, "Анна Смирнова");
 }

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // Shared by the ledger suites.
 //! The ledger's API on either store, for suites that run on SQLite and PostgreSQL alike: the
 //! embedded [`Ledger`] as it is, and [`PgLedger`], the same calls on a PostgreSQL store (a schema
 //! of its own per test) through the same engine.
@@ -10,7 +11,9 @@ use loyalty_till::ledger::{DEFAULT_ORG, Ledger, NewGroup, ProgramSettings};
 use loyalty_till::loyalty::engine::{Answer, Op, unexpected};
 use loyalty_till::loyalty::rules::OpKind;
 use loyalty_till::money::Kopecks;
+#[cfg(not(windows))]
 use loyalty_till::server::pg::PgStore;
+#[cfg(not(windows))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The calls the ledger suites make, with the embedded ledger's signatures.
@@ -203,10 +206,12 @@ impl LedgerApi for Ledger {
     }
 }
 
+#[cfg(not(windows))]
 static SCHEMAS: AtomicU64 = AtomicU64::new(0);
 
-/// The ledger's calls on PostgreSQL (from `LOYALTY_TEST_PG_URL`), in a schema of its own,
-/// every guest in the embedded till's organisation.
+/// The ledger's calls on PostgreSQL, in a schema of its own, every guest in the embedded till's
+/// organisation. Not on Windows, where the till keeps the embedded ledger.
+#[cfg(not(windows))]
 pub struct PgLedger {
     runtime: tokio::runtime::Runtime,
     store: PgStore,
@@ -214,10 +219,11 @@ pub struct PgLedger {
     schema: String,
 }
 
+#[cfg(not(windows))]
 impl PgLedger {
-    /// A new, empty ledger; `None` when PostgreSQL tests are skipped.
-    pub fn empty() -> Option<PgLedger> {
-        let url = super::pg_url()?;
+    /// A new, empty ledger on the server at `url`.
+    pub fn empty(url: &str) -> Option<PgLedger> {
+        let url = url.to_string();
         let schema = format!(
             "l{}_{}_{}",
             std::process::id(),
@@ -253,6 +259,7 @@ impl PgLedger {
     }
 }
 
+#[cfg(not(windows))]
 impl LedgerApi for PgLedger {
     fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
         self.runtime.block_on(self.store.seed_demo(DEFAULT_ORG, now))
@@ -430,6 +437,7 @@ impl LedgerApi for PgLedger {
     }
 }
 
+#[cfg(not(windows))]
 impl Drop for PgLedger {
     fn drop(&mut self) {
         // Each test's schema goes with it, so that repeated runs do not fill the server.
