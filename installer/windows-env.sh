@@ -5,7 +5,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 win_target=x86_64-pc-windows-gnu
 win_cargo=/usr/bin/cargo
 # A target dir of its own: another compiler, so nothing could be shared with the host build.
-export CARGO_TARGET_DIR="$root/target/windows"
+# WIN_TARGET_DIR moves it (e.g. one build shared by several checkouts); Wine prefixes and test
+# data stay under this checkout's target/windows either way.
+export CARGO_TARGET_DIR="${WIN_TARGET_DIR:-$root/target/windows}"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$root/installer/wine-run.sh"
 export RUSTC=/usr/bin/rustc
