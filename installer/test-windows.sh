@@ -131,7 +131,7 @@ install
 check "Program Files, uninstall entry"
 installed_as default yes yes
 
-echo "== the installed till under Xvfb"
+# The installed till under Xvfb.
 
 visible_windows() { xdotool search --onlyvisible --name '^GetMeBack$' 2>/dev/null | wc -l; }
 wait_window() {
