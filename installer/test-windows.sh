@@ -17,11 +17,12 @@ bash installer/build-windows.sh
 
 # One virtual display for every Wine process: Wine's desktop process keeps the display of the
 # first program started in the prefix, so it is set before the first one.
-# A display number no other X server holds: another program's windows on it (a till named
-# GetMeBack, say) would be counted and focused by the checks below.
+# A display number no other X server holds, away from the numbers other scripts use: another
+# program's windows on it (a Linux till named GetMeBack, say, whose own Xvfb lost the race for
+# the number) would be counted and focused by the checks below.
 display=${WIN_TEST_DISPLAY:-}
 if [ -z "$display" ]; then
-  for n in $(seq 95 199); do
+  for n in $(seq 300 399); do
     [ -e "/tmp/.X$n-lock" ] || [ -e "/tmp/.X11-unix/X$n" ] || { display=":$n"; break; }
   done
 fi
