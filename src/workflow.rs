@@ -1264,6 +1264,8 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::CommitOverHold { .. }
         | LoyaltyError::OperationIdConflict
         | LoyaltyError::OutOfRange(_)
+        | LoyaltyError::IdentifierTaken(_)
+        | LoyaltyError::GroupThresholdClash(_)
         | LoyaltyError::UnknownPayment
         | LoyaltyError::RefundOverPayment { .. } => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),

@@ -221,6 +221,8 @@ pub trait LedgerTx {
     /// `None`: the template new organisations start with and every organisation's programme.
     async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), Self::Error>;
     async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
+    /// Replaces a group's rules; UnknownCode when there is no such group.
+    async fn update_group(&mut self, id: i64, group: &NewGroup) -> Result<(), Self::Error>;
     /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
     async fn insert_guest(
         &mut self,
@@ -783,8 +785,70 @@ pub async fn set_program<T: LedgerTx>(
 }
 
 pub async fn add_group<T: LedgerTx>(tx: &mut T, group: &NewGroup) -> Result<i64, T::Error> {
-    rules::check_group(group)?;
+    let existing = tx.ranked_groups().await?;
+    rules::check_group_among(group, &existing, None)?;
     tx.insert_group(group).await
+}
+
+/// Changes a group's rules, refused like [`add_group`] when the threshold clashes.
+pub async fn edit_group<T: LedgerTx>(tx: &mut T, id: i64, group: &NewGroup) -> Result<(), T::Error> {
+    let existing = tx.ranked_groups().await?;
+    rules::check_group_among(group, &existing, Some(id))?;
+    tx.update_group(id, group).await
+}
+
+/// Refuses a phone or code another guest of `org` already has (under any kind: the till looks
+/// codes up by value).
+async fn ensure_free<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    kind: IdentifierKind,
+    value: &str,
+    owner: Option<GuestId>,
+) -> Result<(), T::Error> {
+    let mut owners: Vec<GuestId> = tx
+        .identifier_owners(Some(org), value)
+        .await?
+        .into_iter()
+        .map(|(guest, _)| guest)
+        .collect();
+    owners.extend(tx.phone_owner(Some(org), value).await?);
+    let taken = owners.into_iter().any(|guest| Some(guest) != owner);
+    if taken {
+        return Err(LoyaltyError::IdentifierTaken(kind).into());
+    }
+    Ok(())
+}
+
+/// Enrols a guest in one go: the guest, the phone and a card (any may clash with another guest
+/// of the organisation: then nothing is added).
+#[allow(clippy::too_many_arguments)]
+pub async fn enrol<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    name: &str,
+    phone: Option<&str>,
+    card: Option<(IdentifierKind, &str)>,
+    group_id: i64,
+    now: UnixSeconds,
+) -> Result<GuestId, T::Error> {
+    let phone = phone
+        .map(|p| rules::identifier_value(IdentifierKind::Phone, p))
+        .transpose()?;
+    let card = card
+        .map(|(kind, value)| rules::identifier_value(kind, value).map(|value| (kind, value)))
+        .transpose()?;
+    if let Some(phone) = &phone {
+        ensure_free(tx, org, IdentifierKind::Phone, phone, None).await?;
+    }
+    if let Some((kind, value)) = &card {
+        ensure_free(tx, org, *kind, value, None).await?;
+    }
+    let guest = add_guest(tx, org, name, phone.as_deref(), group_id, now).await?;
+    if let Some((kind, value)) = &card {
+        tx.insert_identifier(guest, *kind, value).await?;
+    }
+    Ok(guest)
 }
 
 /// Adds a guest to an organisation; a phone is stored normalised (`+7XXXXXXXXXX`) and becomes an
@@ -815,6 +879,10 @@ pub async fn add_identifier<T: LedgerTx>(
     value: &str,
 ) -> Result<(), T::Error> {
     let value = rules::identifier_value(kind, value)?;
+    let Some(snapshot) = tx.snapshot(guest, 0).await? else {
+        return Err(LoyaltyError::UnknownCode.into());
+    };
+    ensure_free(tx, &snapshot.org, kind, &value, Some(guest)).await?;
     tx.insert_identifier(guest, kind, &value).await
 }
 
@@ -896,6 +964,25 @@ pub enum Op {
         amount: Kopecks,
         note: String,
     },
+    /// See [`enrol`]; needs an organisation.
+    Enrol {
+        name: String,
+        phone: Option<String>,
+        card: Option<(IdentifierKind, String)>,
+        group_id: i64,
+    },
+    /// See [`add_identifier`], for a guest of the caller's organisation.
+    AddIdentifier {
+        guest: GuestId,
+        kind: IdentifierKind,
+        value: String,
+    },
+    /// See [`add_group`].
+    AddGroup { group: NewGroup },
+    /// See [`edit_group`].
+    EditGroup { id: i64, group: NewGroup },
+    /// See [`set_program`]: the caller's organisation's programme.
+    SetProgram { program: ProgramSettings },
 }
 
 /// What an [`Op`] answers.
@@ -910,6 +997,9 @@ pub enum Answer {
     Refund(RefundReceipt),
     Count(u64),
     Balance(Kopecks),
+    /// The id of what was created (a guest, a group).
+    Created(i64),
+    Done,
 }
 
 impl Op {
@@ -967,6 +1057,33 @@ impl Op {
                 amount,
                 note,
             } => Answer::Balance(manual(tx, org, op_key, *guest, *kind, *amount, note, now).await?),
+            Op::Enrol {
+                name,
+                phone,
+                card,
+                group_id,
+            } => {
+                let org = org.ok_or_else(|| LoyaltyError::OutOfRange("the organisation".to_string()))?;
+                let card = card.as_ref().map(|(kind, value)| (*kind, value.as_str()));
+                Answer::Created(enrol(tx, org, name, phone.as_deref(), card, *group_id, now).await?)
+            }
+            Op::AddIdentifier { guest, kind, value } => {
+                match tx.snapshot(*guest, now).await? {
+                    Some(snapshot) if visible(&snapshot, org) => {}
+                    _ => return Err(LoyaltyError::UnknownCode.into()),
+                }
+                add_identifier(tx, *guest, *kind, value).await?;
+                Answer::Done
+            }
+            Op::AddGroup { group } => Answer::Created(add_group(tx, group).await?),
+            Op::EditGroup { id, group } => {
+                edit_group(tx, *id, group).await?;
+                Answer::Done
+            }
+            Op::SetProgram { program } => {
+                set_program(tx, org, program).await?;
+                Answer::Done
+            }
         })
     }
 

@@ -126,6 +126,26 @@ pub fn check_group(group: &NewGroup) -> Result<(), LoyaltyError> {
     }
 }
 
+/// A ranked group (rank >= 1, moved into by spending) must sit between the other ranked groups:
+/// a higher rank needs a strictly higher threshold, so no two groups claim the same spending.
+/// `existing` are the ranked groups stored; `replacing` is the id of the group being edited.
+pub fn check_group_among(group: &NewGroup, existing: &[Group], replacing: Option<i64>) -> Result<(), LoyaltyError> {
+    check_group(group)?;
+    if group.rank < 1 {
+        return Ok(());
+    }
+    for other in existing.iter().filter(|g| Some(g.id) != replacing && g.rules.rank >= 1) {
+        let o = &other.rules;
+        let clash = o.rank == group.rank
+            || o.spend_threshold == group.spend_threshold
+            || (o.rank < group.rank) != (o.spend_threshold < group.spend_threshold);
+        if clash {
+            return Err(LoyaltyError::GroupThresholdClash(o.name.clone()));
+        }
+    }
+    Ok(())
+}
+
 // ----- Codes and identification -----
 
 /// The trimmed code, or BadCode when it is empty, too long, or holds a control character (a

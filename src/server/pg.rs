@@ -210,7 +210,7 @@ impl PgStore {
         tx.commit().await.map_err(|e| storage(&e))
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Client, LoyaltyError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, LoyaltyError> {
         self.pool
             .get()
             .await
@@ -1181,6 +1181,32 @@ impl LedgerTx for PgTx<'_> {
         )
         .await?
         .try_get(0)?)
+    }
+
+    async fn update_group(&mut self, id: i64, g: &NewGroup) -> TxResult<()> {
+        let changed = exec(
+            self.tx,
+            "UPDATE guest_groups SET name = $1, rank = $2, discount_bp = $3, accrual_bp = $4, spend_threshold = $5,
+                    never_downgrade = $6, daily_ops_limit = $7, daily_spend_limit = $8
+             WHERE id = $9",
+            &[
+                &g.name,
+                &g.rank,
+                &g.discount_bp,
+                &g.accrual_bp,
+                &g.spend_threshold.0,
+                &g.never_downgrade,
+                &g.daily_ops_limit,
+                &g.daily_spend_limit.0,
+                &id,
+            ],
+        )
+        .await?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
     }
 
     async fn insert_guest(

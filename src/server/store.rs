@@ -128,7 +128,7 @@ impl Store {
     }
 
     /// Runs a loyalty operation for `caller`: the one place where the two stores part.
-    async fn run(&self, caller: &Caller, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+    pub async fn run(&self, caller: &Caller, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
         match self {
             Store::Sqlite(s) => {
                 let org = caller.org.clone();
@@ -504,7 +504,7 @@ impl SqliteStore {
 
     /// Runs a write on a blocking thread with the writer connection. Writes take turns here, in
     /// the process, instead of in SQLite's busy handler (which sleeps and retries).
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Ledger, &TokenTable) -> Result<T, LoyaltyError> + Send + 'static,
     ) -> Result<T, LoyaltyError> {
@@ -512,7 +512,7 @@ impl SqliteStore {
     }
 
     /// Runs a read on one of the reader connections (WAL: readers never wait for the writer).
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Ledger, &TokenTable) -> Result<T, LoyaltyError> + Send + 'static,
     ) -> Result<T, LoyaltyError> {
@@ -539,7 +539,7 @@ impl SqliteStore {
 }
 
 /// Till tokens in the ledger file, beside the ledger's own tables.
-struct TokenTable {
+pub(crate) struct TokenTable {
     conn: Connection,
 }
 
