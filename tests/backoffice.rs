@@ -414,3 +414,67 @@ fn login_is_throttled_on_sqlite() {
 fn login_is_throttled_on_postgres() {
     login_throttle(Db::Postgres);
 }
+
+/// A single cafe: `owner create` on the till's data folder (password from stdin), then the
+/// till's own back office on 127.0.0.1, which answers only to its own Host.
+#[test]
+fn the_tills_back_office_and_owner_create() {
+    use std::io::Write as _;
+    let dir = tempfile::TempDir::new().unwrap();
+    let run = |password: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty-till"))
+            .args(["--data-dir", dir.path().to_str().unwrap(), "owner", "create", "--login", "anna"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = run("short\n");
+    assert!(!short.status.success(), "a short password is refused");
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+    let made = run(&format!("{PASSWORD}\n"));
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port);
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/admin/login");
+    let mut answered = None;
+    for _ in 0..100 {
+        if let Ok(response) = http.get(&url).send() {
+            answered = Some(response);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(answered.expect("the back office listens").status(), 200);
+    let foreign = http.get(&url).header("host", "evil.example").send().unwrap();
+    assert_eq!(foreign.status(), 421, "a foreign Host is refused");
+    let foreign = http
+        .get(&url)
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .unwrap();
+    assert_eq!(foreign.status(), 421);
+
+    // The account made by the command signs in.
+    let mut browser = Browser {
+        http,
+        base: format!("http://127.0.0.1:{port}"),
+        cookies: HashMap::new(),
+    };
+    let signed_in = browser.login("anna", PASSWORD);
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let programme = browser.get("/admin/programme");
+    assert_eq!(programme.status, 200);
+    assert!(programme.body.contains("anna (default, владелец)"), "{}", programme.body);
+}

@@ -7,6 +7,7 @@ menu-language = Language
 menu-layout = Window
 menu-on-top = Stay on top
 menu-export-logs = Send logs
+menu-back-office = Programme management
 export-what = The archive holds the logs, the settings without passwords and the device list; phones and card numbers are hidden.
 export-folder = Folder for the archive
 export-save = Save

@@ -8,6 +8,7 @@ menu-language = Язык
 menu-layout = Окно
 menu-on-top = Поверх других окон
 menu-export-logs = Отправка логов
+menu-back-office = Управление программой
 export-what = В архив попадут логи, настройки без паролей и список устройств; телефоны и номера карт скрыты.
 export-folder = Папка для архива
 export-save = Сохранить

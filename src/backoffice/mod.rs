@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod db;
+pub mod local;
 mod pages;
 
 use crate::domain::LoyaltyError;
