@@ -137,7 +137,7 @@ header form{display:inline}header button{background:none;border:1px solid #fff;c
 main{padding:1em;max-width:1100px}table{border-collapse:collapse;background:#fff;width:100%}
 th,td{border:1px solid #ddd;padding:.35em .5em;text-align:left}td.num,th.num{text-align:right}
 .error{background:#fde8e8;border:1px solid #e0a0a0;padding:.6em}.ok{background:#e6f4ea;border:1px solid #9c9;padding:.6em}
-form.box,section.box{background:#fff;border:1px solid #ddd;padding:.8em;margin:.8em 0}
+form.box,section.box{background:#fff;border:1px solid #ddd;padding:.8em;margin:.8em 0;overflow-x:auto}
 label{display:block;margin:.3em 0}input,select{padding:.3em;font-size:1em}button{padding:.35em .9em;font-size:1em}
 .muted{color:#777}.pager a{margin-right:1em}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}";
 
