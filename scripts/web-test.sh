@@ -8,10 +8,15 @@ cd "$(dirname "$0")/.."
 out="${WEB_TEST_OUT:-$PWD/target/web-test}"
 mkdir -p "$out"
 
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
 if ! command -v chromium >/dev/null; then
   echo "web-test: installing chromium" >&2
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+fi
+# Node.js may come from elsewhere (with its own npm): Debian's only when there is none.
+if ! command -v npm >/dev/null; then
+  echo "web-test: installing Node.js" >&2
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq nodejs npm >/dev/null
 fi
 # playwright-core only (the driver; the browser is Debian's), pinned, kept beside the script's
 # output so repeated runs do not download it again.
