@@ -142,7 +142,10 @@ fn pct(text: &str) -> String {
 /// The value of the first hidden input named `name`.
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
     html[start..].split('"').next().unwrap().to_string()
 }
 
@@ -194,14 +197,23 @@ fn owner_journey(db: Db) {
     assert_eq!(signed_in.location, "/admin/guests");
     let list = owner.get("/admin/guests");
     assert_eq!(list.status, 200);
-    assert!(list.body.contains("Anna") && !list.body.contains("Olga"), "own organisation only");
+    assert!(
+        list.body.contains("Anna") && !list.body.contains("Olga"),
+        "own organisation only"
+    );
 
     // CSRF: a form without the session's token changes nothing.
     let anna = server.ids.anna;
     let before = server.balance(anna).0;
     let no_csrf = owner.post(
         &format!("/admin/guests/{anna}/manual"),
-        &[("csrf", "x"), ("op_id", "aaaaaaaaaaaaaaaaaaaa"), ("kind", "credit"), ("amount", "100"), ("reason", "r")],
+        &[
+            ("csrf", "x"),
+            ("op_id", "aaaaaaaaaaaaaaaaaaaa"),
+            ("kind", "credit"),
+            ("amount", "100"),
+            ("reason", "r"),
+        ],
     );
     assert_eq!(no_csrf.status, 403);
     assert_eq!(server.balance(anna).0, before);
@@ -227,10 +239,20 @@ fn owner_journey(db: Db) {
     let clash = owner.submit(
         "/admin/groups",
         "/admin/groups",
-        &[("name", "Platinum"), ("rank", "4"), ("threshold", "1000"), ("discount", "0"), ("accrual", "15")],
+        &[
+            ("name", "Platinum"),
+            ("rank", "4"),
+            ("threshold", "1000"),
+            ("discount", "0"),
+            ("accrual", "15"),
+        ],
     );
     assert_eq!(clash.status, 409, "{}", clash.body);
-    assert!(clash.body.contains("Gold"), "the clash names the other group: {}", clash.body);
+    assert!(
+        clash.body.contains("Gold"),
+        "the clash names the other group: {}",
+        clash.body
+    );
     let groups = owner.get("/admin/groups").body;
     assert!(groups.contains("Silver") && groups.contains("Gold") && !groups.contains("Platinum"));
 
@@ -254,9 +276,15 @@ fn owner_journey(db: Db) {
     let found = owner.get("/admin/guests?q=4600000000017").body;
     assert!(found.contains(&format!("/admin/guests/{guest}")), "search by card");
     let found = owner.get("/admin/guests?q=8%20903%205550102").body;
-    assert!(found.contains(&format!("/admin/guests/{guest}")), "search by phone in another spelling");
+    assert!(
+        found.contains(&format!("/admin/guests/{guest}")),
+        "search by phone in another spelling"
+    );
     let found = owner.get("/admin/guests?q=Ann").body;
-    assert!(found.contains("Anna") && !found.contains("&lt;script"), "search by name prefix");
+    assert!(
+        found.contains("Anna") && !found.contains("&lt;script"),
+        "search by name prefix"
+    );
 
     // Duplicates are refused with the reason, and nothing is half-made.
     let dup = owner.submit(
@@ -272,8 +300,17 @@ fn owner_journey(db: Db) {
     );
     assert_eq!(dup.status, 409, "{}", dup.body);
     assert!(dup.body.contains("уже принадлежит другому гостю"), "{}", dup.body);
-    assert!(owner.get("/admin/guests?q=Copy").body.contains("Гостей не найдено"), "no half-made guest");
-    assert!(owner.get("/admin/guests?q=%2B79001112233").body.contains("Гостей не найдено"), "its phone was not kept");
+    assert!(
+        owner.get("/admin/guests?q=Copy").body.contains("Гостей не найдено"),
+        "no half-made guest"
+    );
+    assert!(
+        owner
+            .get("/admin/guests?q=%2B79001112233")
+            .body
+            .contains("Гостей не найдено"),
+        "its phone was not kept"
+    );
     let dup_phone = owner.submit(
         &format!("/admin/guests/{guest}"),
         &format!("/admin/guests/{guest}/identifiers"),
@@ -298,26 +335,42 @@ fn owner_journey(db: Db) {
     assert_eq!(server.balance(guest), (rub(800), rub(800)));
     assert_eq!(by_id(&owner.get(&page).body, "balance"), "800,00");
     // A debit over what is available is refused.
-    let over = owner.submit(&page, &action, &[("kind", "debit"), ("amount", "900"), ("reason", "typo")]);
+    let over = owner.submit(
+        &page,
+        &action,
+        &[("kind", "debit"), ("amount", "900"), ("reason", "typo")],
+    );
     assert_eq!(over.status, 422, "{}", over.body);
     // A missing reason is refused.
     let no_reason = owner.submit(&page, &action, &[("kind", "credit"), ("amount", "10"), ("reason", "")]);
     assert_eq!(no_reason.status, 422);
 
     // The till identifies the guest by the new card and pays 300 ₽ of a 1 000 ₽ check.
-    let card = server.post("/api/v1/identify", json!({"kind": "barcode", "payload": "4600000000017"}));
+    let card = server.post(
+        "/api/v1/identify",
+        json!({"kind": "barcode", "payload": "4600000000017"}),
+    );
     assert_eq!(card.ok()["card"]["guest_id"], guest, "{}", card.body);
     let hold = server.hold("bo-h1", guest, rub(300), rub(1_000));
     let hold_id = hold.ok()["hold_id"].as_i64().unwrap();
     server.commit("bo-c1", guest, Some(hold_id), rub(300), rub(1_000)).ok();
     let html = owner.get(&page).body;
     let (paid_balance, _) = server.balance(guest);
-    assert!(paid_balance > rub(500) && paid_balance < rub(600), "800 - 300 + the accrual: {paid_balance}");
+    assert!(
+        paid_balance > rub(500) && paid_balance < rub(600),
+        "800 - 300 + the accrual: {paid_balance}"
+    );
     assert_eq!(by_id(&html, "balance"), Kopecks(paid_balance).to_string());
     let history = by_id_section(&html);
-    assert!(history.contains("Оплата бонусами") && history.contains("Начисление за чек"), "{history}");
+    assert!(
+        history.contains("Оплата бонусами") && history.contains("Начисление за чек"),
+        "{history}"
+    );
     assert!(history.contains("till-1"), "the till is shown: {history}");
-    assert!(history.contains("owner: welcome"), "the manual credit names who and why");
+    assert!(
+        history.contains("owner: welcome"),
+        "the manual credit names who and why"
+    );
 
     // A hold whose cancellation was lost: «Сбросить холды» releases it.
     server.hold("bo-h2", guest, rub(100), rub(1_000)).ok();
@@ -325,7 +378,10 @@ fn owner_journey(db: Db) {
     assert_eq!(by_id(&html, "available"), Kopecks(paid_balance - rub(100)).to_string());
     let reset = owner.submit(&page, &format!("/admin/guests/{guest}/reset-holds"), &[]);
     assert_eq!(reset.status, 303);
-    assert_eq!(by_id(&owner.get(&page).body, "available"), Kopecks(paid_balance).to_string());
+    assert_eq!(
+        by_id(&owner.get(&page).body, "available"),
+        Kopecks(paid_balance).to_string()
+    );
     assert_eq!(server.balance(guest), (paid_balance, paid_balance));
 
     // The programme: bonuses pay at most 30 % of a check from now on.
@@ -344,7 +400,11 @@ fn owner_journey(db: Db) {
     assert_eq!(saved.status, 303, "{}", saved.body);
     let too_much = server.hold("bo-h3", guest, rub(400), rub(1_000));
     too_much.error(422, "over_maximum");
-    let bad = owner.submit("/admin/programme", "/admin/programme", &[("name", "Cafe"), ("max_check", "150")]);
+    let bad = owner.submit(
+        "/admin/programme",
+        "/admin/programme",
+        &[("name", "Cafe"), ("max_check", "150")],
+    );
     assert_eq!(bad.status, 422);
 
     // Another organisation's guest is not found.
@@ -360,10 +420,21 @@ fn owner_journey(db: Db) {
     let csrf = hidden(&manager.get("/admin/guests").body, "csrf");
     let refused = manager.post(
         "/admin/programme",
-        &[("csrf", &csrf), ("name", "X"), ("max_check", "100"), ("spend_step", "1"), ("hold_minutes", "15"), ("group_days", "365"), ("utc_offset", "0")],
+        &[
+            ("csrf", &csrf),
+            ("name", "X"),
+            ("max_check", "100"),
+            ("spend_step", "1"),
+            ("hold_minutes", "15"),
+            ("group_days", "365"),
+            ("utc_offset", "0"),
+        ],
     );
     assert_eq!(refused.status, 403);
-    assert!(server.hold("bo-h4", guest, rub(400), rub(1_000)).status != 200, "the programme is unchanged");
+    assert!(
+        server.hold("bo-h4", guest, rub(400), rub(1_000)).status != 200,
+        "the programme is unchanged"
+    );
 
     // English pages.
     owner.get("/admin/lang/en");
@@ -423,7 +494,14 @@ fn the_tills_back_office_and_owner_create() {
     let dir = tempfile::TempDir::new().unwrap();
     let run = |password: &str| {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty-till"))
-            .args(["--data-dir", dir.path().to_str().unwrap(), "owner", "create", "--login", "anna"])
+            .args([
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "owner",
+                "create",
+                "--login",
+                "anna",
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -476,5 +554,9 @@ fn the_tills_back_office_and_owner_create() {
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     let programme = browser.get("/admin/programme");
     assert_eq!(programme.status, 200);
-    assert!(programme.body.contains("anna (default, владелец)"), "{}", programme.body);
+    assert!(
+        programme.body.contains("anna (default, владелец)"),
+        "{}",
+        programme.body
+    );
 }

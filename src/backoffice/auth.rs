@@ -128,8 +128,7 @@ pub fn hash_password(password: &str) -> Result<String, LoyaltyError> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| LoyaltyError::Storage(format!("no random numbers: {e}")))?;
-    let salt = SaltString::encode_b64(&bytes)
-        .map_err(|e| LoyaltyError::Storage(format!("cannot make a salt: {e}")))?;
+    let salt = SaltString::encode_b64(&bytes).map_err(|e| LoyaltyError::Storage(format!("cannot make a salt: {e}")))?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -138,8 +137,11 @@ pub fn hash_password(password: &str) -> Result<String, LoyaltyError> {
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 #[cfg(test)]

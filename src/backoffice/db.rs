@@ -218,7 +218,13 @@ pub async fn save_user(
         "INSERT INTO users (org, login, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (login) DO UPDATE SET org = excluded.org, password_hash = excluded.password_hash,
                                            role = excluded.role",
-        vec![org.into(), login.into(), password_hash.into(), role.as_str().into(), now.into()],
+        vec![
+            org.into(),
+            login.into(),
+            password_hash.into(),
+            role.as_str().into(),
+            now.into(),
+        ],
     )
     .await
     .map(drop)
@@ -288,7 +294,13 @@ pub async fn search_guests(
             store,
             "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
              WHERE g.org = $1 AND g.name >= $2 AND g.name < $3 ORDER BY g.name, g.id LIMIT $4 OFFSET $5",
-            vec![org.into(), name_prefix.into(), upper.into(), limit.into(), offset.into()],
+            vec![
+                org.into(),
+                name_prefix.into(),
+                upper.into(),
+                limit.into(),
+                offset.into(),
+            ],
         )
         .await?,
     ))

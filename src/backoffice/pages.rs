@@ -80,18 +80,29 @@ fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Re
     let session = bo.sessions.find(headers).ok_or(Refusal::Login)?;
     let ctx = Ctx { tr, session };
     if owner_only && ctx.session.role != Role::Owner {
-        tracing::warn!(user = ctx.session.user_id, "back office: a manager was refused an owner's page");
+        tracing::warn!(
+            user = ctx.session.user_id,
+            "back office: a manager was refused an owner's page"
+        );
         return Err(message(&ctx, StatusCode::FORBIDDEN, &tr.t("bo-err-owner-only")));
     }
     Ok(ctx)
 }
 
 /// Like [`ctx`], for a POST: the form's CSRF token must be the session's.
-fn ctx_post(bo: &BackOffice, headers: &HeaderMap, form: &HashMap<String, String>, owner_only: bool) -> Result<Ctx, Refusal> {
+fn ctx_post(
+    bo: &BackOffice,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    owner_only: bool,
+) -> Result<Ctx, Refusal> {
     let ctx = ctx(bo, headers, owner_only)?;
     let sent = form.get("csrf").map(String::as_str).unwrap_or_default();
     if !auth::same_secret(sent, &ctx.session.csrf) {
-        tracing::warn!(user = ctx.session.user_id, "back office: a form without the session's CSRF token refused");
+        tracing::warn!(
+            user = ctx.session.user_id,
+            "back office: a form without the session's CSRF token refused"
+        );
         return Err(message(&ctx, StatusCode::FORBIDDEN, &ctx.tr.t("bo-err-csrf")));
     }
     Ok(ctx)
@@ -102,7 +113,10 @@ fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
         p.error role="alert" { (text) }
         p { a href="/admin/guests" { (ctx.tr.t("bo-back")) } }
     };
-    Refusal::Page(status, layout(ctx.tr, Some(&ctx.session), &ctx.tr.t("bo-error-title"), body))
+    Refusal::Page(
+        status,
+        layout(ctx.tr, Some(&ctx.session), &ctx.tr.t("bo-error-title"), body),
+    )
 }
 
 /// An engine refusal on screen (the reason) and in the log (the kind, nothing personal).
@@ -308,7 +322,10 @@ async fn logout(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
     ctx_post(&bo, &headers, &form, false)?;
     bo.sessions.close(&headers);
     Ok((
-        [(header::SET_COOKIE, "lt_session=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0".to_string())],
+        [(
+            header::SET_COOKIE,
+            "lt_session=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0".to_string(),
+        )],
         Redirect::to("/admin/login"),
     )
         .into_response())
@@ -317,7 +334,10 @@ async fn logout(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
 async fn set_lang(Path(lang): Path<String>) -> Response {
     let lang = if lang == "en" { "en" } else { "ru" };
     (
-        [(header::SET_COOKIE, format!("lt_lang={lang}; Path=/admin; SameSite=Strict"))],
+        [(
+            header::SET_COOKIE,
+            format!("lt_lang={lang}; Path=/admin; SameSite=Strict"),
+        )],
         Redirect::to("/admin/guests"),
     )
         .into_response()
@@ -336,9 +356,16 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
     } else {
         Some(rules::identifier_value(IdentifierKind::Phone, &q).unwrap_or_else(|_| q.clone()))
     };
-    let rows = db::search_guests(&bo.store, &ctx.session.org, code.as_deref(), &q, PAGE + 1, page_no * PAGE)
-        .await
-        .map_err(|e| refused(&ctx, &e))?;
+    let rows = db::search_guests(
+        &bo.store,
+        &ctx.session.org,
+        code.as_deref(),
+        &q,
+        PAGE + 1,
+        page_no * PAGE,
+    )
+    .await
+    .map_err(|e| refused(&ctx, &e))?;
     let more = rows.len() as i64 > PAGE;
     let body = html! {
         form.box method="get" action="/admin/guests" {
@@ -370,7 +397,11 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
 }
 
 fn display_name(tr: Tr, name: &str) -> String {
-    if name.is_empty() { tr.t("bo-no-name") } else { name.to_string() }
+    if name.is_empty() {
+        tr.t("bo-no-name")
+    } else {
+        name.to_string()
+    }
 }
 
 fn urlencode(text: &str) -> String {
@@ -446,7 +477,9 @@ async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
     if phone.is_none() && card.is_none() {
         return Err(bad_input(&ctx, "bo-err-phone-or-card"));
     }
-    let group_id: i64 = field(&form, "group").parse().map_err(|_| bad_input(&ctx, "bo-err-group"))?;
+    let group_id: i64 = field(&form, "group")
+        .parse()
+        .map_err(|_| bad_input(&ctx, "bo-err-group"))?;
     let op = Op::Enrol {
         name,
         phone,
@@ -624,7 +657,12 @@ async fn manual(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(for
         .run(&caller, op, (bo.clock)())
         .await
         .map_err(|e| refused(&ctx, &e))?;
-    tracing::info!(guest = id, user = ctx.session.user_id, kind = kind.as_str(), "back office: manual change");
+    tracing::info!(
+        guest = id,
+        user = ctx.session.user_id,
+        kind = kind.as_str(),
+        "back office: manual change"
+    );
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=manual")).into_response())
 }
 
@@ -635,7 +673,12 @@ async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
         .reset_holds(&ctx.caller(), id, (bo.clock)())
         .await
         .map_err(|e| refused(&ctx, &e))?;
-    tracing::info!(guest = id, user = ctx.session.user_id, released, "back office: holds reset");
+    tracing::info!(
+        guest = id,
+        user = ctx.session.user_id,
+        released,
+        "back office: holds reset"
+    );
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=holds")).into_response())
 }
 
@@ -667,13 +710,21 @@ fn group_from_form(ctx: &Ctx, form: &HashMap<String, String>) -> Result<NewGroup
     }
     let money_or_zero = |key: &str| {
         let text = field(form, key);
-        if text.is_empty() { Ok(Kopecks::ZERO) } else { parse_amount(text) }
+        if text.is_empty() {
+            Ok(Kopecks::ZERO)
+        } else {
+            parse_amount(text)
+        }
     };
     Ok(NewGroup {
         name: name.to_string(),
         rank: number(field(form, "rank")).ok_or_else(|| bad_input(ctx, "bo-err-number"))?,
-        discount_bp: percent(field(form, "discount")).filter(|bp| *bp <= 10_000).ok_or_else(|| bad_input(ctx, "bo-err-percent"))?,
-        accrual_bp: percent(field(form, "accrual")).filter(|bp| *bp <= 10_000).ok_or_else(|| bad_input(ctx, "bo-err-percent"))?,
+        discount_bp: percent(field(form, "discount"))
+            .filter(|bp| *bp <= 10_000)
+            .ok_or_else(|| bad_input(ctx, "bo-err-percent"))?,
+        accrual_bp: percent(field(form, "accrual"))
+            .filter(|bp| *bp <= 10_000)
+            .ok_or_else(|| bad_input(ctx, "bo-err-percent"))?,
         spend_threshold: money_or_zero("threshold").map_err(|_| bad_input(ctx, "bo-err-amount"))?,
         never_downgrade: field(form, "never_downgrade") == "1",
         daily_ops_limit: number(field(form, "daily_ops")).ok_or_else(|| bad_input(ctx, "bo-err-number"))?,
@@ -743,7 +794,9 @@ async fn edit_group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form
 async fn programme(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Page {
     let ctx = ctx(&bo, &headers, true)?;
     let tr = ctx.tr;
-    let p = db::program(&bo.store, &ctx.session.org).await.map_err(|e| refused(&ctx, &e))?;
+    let p = db::program(&bo.store, &ctx.session.org)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
     let body = html! {
         @if field(&query, "done") == "1" { p.ok role="status" { (tr.t("bo-saved")) } }
         form.box method="post" action="/admin/programme" {
@@ -770,10 +823,20 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
     let whole = |key: &str| field(&form, key).parse::<i64>().ok();
     let program = ProgramSettings {
         name: name.to_string(),
-        max_check_bp: percent(field(&form, "max_check")).filter(|bp| *bp <= 10_000).ok_or_else(|| bad_input(&ctx, "bo-err-percent"))?,
-        spend_step: parse_amount(field(&form, "spend_step")).ok().filter(|s| s.0 > 0).ok_or_else(|| bad_input(&ctx, "bo-err-amount"))?,
-        hold_ttl_secs: whole("hold_minutes").filter(|m| (1..=24 * 60).contains(m)).ok_or_else(|| bad_input(&ctx, "bo-err-hold-minutes"))? * 60,
-        group_period_days: whole("group_days").filter(|d| (1..=3660).contains(d)).ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
+        max_check_bp: percent(field(&form, "max_check"))
+            .filter(|bp| *bp <= 10_000)
+            .ok_or_else(|| bad_input(&ctx, "bo-err-percent"))?,
+        spend_step: parse_amount(field(&form, "spend_step"))
+            .ok()
+            .filter(|s| s.0 > 0)
+            .ok_or_else(|| bad_input(&ctx, "bo-err-amount"))?,
+        hold_ttl_secs: whole("hold_minutes")
+            .filter(|m| (1..=24 * 60).contains(m))
+            .ok_or_else(|| bad_input(&ctx, "bo-err-hold-minutes"))?
+            * 60,
+        group_period_days: whole("group_days")
+            .filter(|d| (1..=3660).contains(d))
+            .ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
         utc_offset_minutes: whole("utc_offset").ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
     };
     bo.store

@@ -949,7 +949,11 @@ impl LedgerTx for SqliteTx<'_> {
                 id
             ],
         )?;
-        if changed == 1 { Ok(()) } else { Err(LoyaltyError::UnknownCode) }
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
     }
 
     async fn insert_guest(

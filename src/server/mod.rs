@@ -131,7 +131,11 @@ impl ServerHandle {
             .map_err(|e| LoyaltyError::Unavailable(e.to_string()))?;
         let mut app = App::new(Arc::clone(&store), Arc::clone(&clock));
         app.max_check_age_secs = options.max_check_age.as_secs() as i64;
-        runtime.spawn(expire_holds_forever(Arc::clone(&store), Arc::clone(&clock), options.expire_every));
+        runtime.spawn(expire_holds_forever(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            options.expire_every,
+        ));
         let back_office = crate::backoffice::BackOffice::new(Arc::clone(&store), Arc::clone(&clock));
         let router = crate::backoffice::router(back_office).merge(api::router(app));
         runtime.spawn(async move {
