@@ -685,6 +685,45 @@ pub fn stamp_after_visit(collected: i64, needed: i64) -> i64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn group_thresholds_follow_the_ranks() {
+        // The seed's pair over a base group: 0 ₽, 5 % at 500 ₽, 10 % at 1 000 ₽.
+        let existing = [
+            group(1, 1, 0, 300, false),
+            group(2, 2, 50_000, 500, true),
+            group(3, 3, 100_000, 1_000, true),
+        ];
+        let new = |rank: i64, threshold: i64| group(9, rank, threshold, 1_500, true).rules;
+        assert_eq!(check_group_among(&new(4, 200_000), &existing, None), Ok(()));
+        let clash = |name: &str| Err(LoyaltyError::GroupThresholdClash(name.to_string()));
+        assert_eq!(
+            check_group_among(&new(4, 100_000), &existing, None),
+            clash("g3"),
+            "same threshold"
+        );
+        assert_eq!(
+            check_group_among(&new(3, 200_000), &existing, None),
+            clash("g3"),
+            "same rank"
+        );
+        assert_eq!(
+            check_group_among(&new(4, 70_000), &existing, None),
+            clash("g3"),
+            "higher rank, lower threshold"
+        );
+        // Hand-assigned groups (rank 0) take no part.
+        assert_eq!(check_group_among(&new(0, 100_000), &existing, None), Ok(()));
+        // Editing a group does not clash with itself.
+        assert_eq!(check_group_among(&new(3, 120_000), &existing, Some(3)), Ok(()));
+        // A bad percentage is refused before any comparison.
+        let mut bad = new(4, 200_000);
+        bad.discount_bp = 10_001;
+        assert!(matches!(
+            check_group_among(&bad, &existing, None),
+            Err(LoyaltyError::OutOfRange(_))
+        ));
+    }
+
     fn group(id: i64, rank: i64, threshold: i64, accrual_bp: i64, never_downgrade: bool) -> Group {
         Group {
             id,
