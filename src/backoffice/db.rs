@@ -254,7 +254,8 @@ fn guest_rows(rows: Rows) -> Vec<GuestRow> {
 }
 
 /// One page of the organisation's guests: by identifier value (a phone or a card, exact) when
-/// `code` is given, else by name prefix, else the newest first. Every branch is an index lookup.
+/// `code` is given, else by name prefix, else everyone by name. Every branch reads an index in
+/// its order (guests_by_org_name, identifiers_by_value).
 pub async fn search_guests(
     store: &Store,
     org: &str,
@@ -266,10 +267,13 @@ pub async fn search_guests(
     if let Some(code) = code {
         let rows = query(
             store,
-            "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
-             WHERE g.org = $1 AND g.id IN (SELECT i.guest_id FROM identifiers i WHERE i.org = $1 AND i.value = $2)
+            // CROSS JOIN: SQLite then starts from the identifier (by value), not from every guest of
+            // the organisation; PostgreSQL plans it like any join.
+            "SELECT DISTINCT g.id, g.name, g.phone, g.balance, gg.name
+             FROM identifiers i CROSS JOIN guests g CROSS JOIN guest_groups gg
+             WHERE i.value = $1 AND i.org = $2 AND g.id = i.guest_id AND g.org = $2 AND gg.id = g.group_id
              ORDER BY g.id LIMIT $3 OFFSET $4",
-            vec![org.into(), code.into(), limit.into(), offset.into()],
+            vec![code.into(), org.into(), limit.into(), offset.into()],
         )
         .await?;
         if !rows.is_empty() || name_prefix.is_empty() {
@@ -281,7 +285,7 @@ pub async fn search_guests(
             query(
                 store,
                 "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
-                 WHERE g.org = $1 ORDER BY g.id DESC LIMIT $2 OFFSET $3",
+                 WHERE g.org = $1 ORDER BY g.name, g.id LIMIT $2 OFFSET $3",
                 vec![org.into(), limit.into(), offset.into()],
             )
             .await?,
