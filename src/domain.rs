@@ -296,6 +296,8 @@ pub enum LoyaltyError {
     /// A group whose spend threshold is another ranked group's, or out of order with the ranks.
     #[error("the threshold clashes with the group {0}")]
     GroupThresholdClash(String),
+    #[error("the guest is blocked")]
+    GuestBlocked,
     #[error("the loyalty backend is unreachable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]

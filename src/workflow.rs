@@ -1254,6 +1254,7 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::UnknownCode => Notice::error("err-unknown-code"),
         LoyaltyError::BadCode { max } => Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64)),
         LoyaltyError::GiftAlreadyUsed => Notice::error("err-gift-used"),
+        LoyaltyError::GuestBlocked => Notice::error("err-guest-blocked"),
         LoyaltyError::DailyOperationsLimit { limit } => {
             Notice::error("err-daily-ops-limit").with("limit", NoticeArg::Number(*limit))
         }

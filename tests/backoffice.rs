@@ -372,6 +372,28 @@ fn owner_journey(db: Db) {
         "the manual credit names who and why"
     );
 
+    // Blocked: the till does not find the guest, and no bonuses are held; unblocked: found again.
+    let blocked = owner.submit(&page, &format!("/admin/guests/{guest}/block"), &[("blocked", "1")]);
+    assert_eq!(blocked.status, 303, "{}", blocked.body);
+    assert!(owner.get(&page).body.contains("id=\"blocked\""));
+    server
+        .post(
+            "/api/v1/identify",
+            json!({"kind": "barcode", "payload": "4600000000017"}),
+        )
+        .error(422, "guest_blocked");
+    server
+        .hold("bo-hb", guest, rub(10), rub(1_000))
+        .error(422, "guest_blocked");
+    owner.submit(&page, &format!("/admin/guests/{guest}/block"), &[("blocked", "0")]);
+    assert!(!owner.get(&page).body.contains("id=\"blocked\""));
+    server
+        .post(
+            "/api/v1/identify",
+            json!({"kind": "barcode", "payload": "4600000000017"}),
+        )
+        .ok();
+
     // A hold whose cancellation was lost: «Сбросить холды» releases it.
     server.hold("bo-h2", guest, rub(100), rub(1_000)).ok();
     let html = owner.get(&page).body;

@@ -319,6 +319,7 @@ pub struct GuestPage {
     pub held: i64,
     pub holds: Vec<HoldLine>,
     pub identifiers: Vec<(String, String)>,
+    pub blocked: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -335,7 +336,7 @@ pub struct HoldLine {
 pub async fn guest_page(store: &Store, org: &str, guest: GuestId, now: i64) -> Result<Option<GuestPage>, LoyaltyError> {
     let rows = query(
         store,
-        "SELECT g.id, g.name, g.phone, g.balance, gg.name, g.group_id, g.created_at
+        "SELECT g.id, g.name, g.phone, g.balance, gg.name, g.group_id, g.created_at, g.blocked
          FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.org = $1 AND g.id = $2",
         vec![org.into(), guest.into()],
     )
@@ -343,7 +344,7 @@ pub async fn guest_page(store: &Store, org: &str, guest: GuestId, now: i64) -> R
     let Some(r) = rows.into_iter().next() else {
         return Ok(None);
     };
-    let (group_id, created_at) = (r[5].int(), r[6].int());
+    let (group_id, created_at, blocked) = (r[5].int(), r[6].int(), r[7].int() != 0);
     let row = guest_rows(vec![r]).remove(0);
     let holds: Vec<HoldLine> = query(
         store,
@@ -377,6 +378,7 @@ pub async fn guest_page(store: &Store, org: &str, guest: GuestId, now: i64) -> R
         created_at,
         holds,
         identifiers,
+        blocked,
     }))
 }
 

@@ -149,6 +149,7 @@ impl Tr {
             LoyaltyError::BadCode { .. } => self.t("bo-err-bad-code"),
             LoyaltyError::UnknownCode => self.t("bo-err-not-found"),
             LoyaltyError::OperationIdConflict => self.t("bo-err-op-conflict"),
+            LoyaltyError::GuestBlocked => self.t("bo-err-blocked"),
             _ => self.t("bo-err-storage"),
         }
     }

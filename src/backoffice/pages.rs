@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/guests/{id}/identifiers", post(add_identifier))
         .route("/admin/guests/{id}/manual", post(manual))
         .route("/admin/guests/{id}/reset-holds", post(reset_holds))
+        .route("/admin/guests/{id}/block", post(block))
         .route("/admin/groups", get(groups).post(create_group))
         .route("/admin/groups/{id}", get(group).post(edit_group))
         .route("/admin/programme", get(programme).post(save_programme))
@@ -527,6 +528,12 @@ async fn guest(
                 p { (tr.t("bo-since")) ": " (time(tr, g.created_at)) }
                 p { strong { (tr.t("bo-balance")) ": " span #balance { (money(g.guest.balance)) } } }
                 p { (tr.t("bo-available")) ": " span #available { (money(g.guest.balance - g.held)) } }
+                @if g.blocked { p.error #blocked { (tr.t("bo-blocked")) } }
+                form method="post" action={ "/admin/guests/" (id) "/block" } {
+                    (csrf(&ctx.session))
+                    input type="hidden" name="blocked" value=(if g.blocked { "0" } else { "1" });
+                    button type="submit" { (tr.t(if g.blocked { "bo-unblock" } else { "bo-block" })) }
+                }
             }
             form.box method="post" action={ "/admin/guests/" (id) "/manual" } {
                 h2 { (tr.t("bo-manual")) }
@@ -598,6 +605,7 @@ fn done_key(done: &str) -> &'static str {
     match done {
         "manual" => "bo-done-manual",
         "holds" => "bo-done-holds",
+        "blocked" => "bo-done-blocked",
         _ => "bo-done-identifier",
     }
 }
@@ -680,6 +688,26 @@ async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
         "back office: holds reset"
     );
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=holds")).into_response())
+}
+
+async fn block(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, false)?;
+    let blocked = match field(&form, "blocked") {
+        "1" => true,
+        "0" => false,
+        _ => return Err(bad_input(&ctx, "bo-err-kind")),
+    };
+    bo.store
+        .run(&ctx.caller(), Op::SetBlocked { guest: id, blocked }, (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(
+        guest = id,
+        user = ctx.session.user_id,
+        blocked,
+        "back office: block status changed"
+    );
+    Ok(Redirect::to(&format!("/admin/guests/{id}?done=blocked")).into_response())
 }
 
 // ----- Groups -----

@@ -932,6 +932,12 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
+    async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), LoyaltyError> {
+        self.conn
+            .execute("UPDATE guests SET blocked = ?1 WHERE id = ?2", params![blocked, guest])?;
+        Ok(())
+    }
+
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> Result<(), LoyaltyError> {
         let changed = self.conn.execute(
             "UPDATE guest_groups SET name = ?1, rank = ?2, discount_bp = ?3, accrual_bp = ?4, spend_threshold = ?5,

@@ -8,4 +8,6 @@ CREATE TABLE users (
     created_at    INTEGER NOT NULL
 );
 CREATE INDEX guests_by_org_name ON guests (org, name);
+-- A blocked guest is not identified and cannot hold bonuses (the back office's «Заблокировать»).
+ALTER TABLE guests ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1));
 CREATE INDEX operations_by_guest_at ON operations (guest_id, at);

@@ -221,6 +221,7 @@ pub trait LedgerTx {
     /// `None`: the template new organisations start with and every organisation's programme.
     async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), Self::Error>;
     async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
+    async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), Self::Error>;
     /// Replaces a group's rules; UnknownCode when there is no such group.
     async fn update_group(&mut self, id: i64, group: &NewGroup) -> Result<(), Self::Error>;
     /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
@@ -356,6 +357,7 @@ pub async fn identify<T: LedgerTx>(
         .await?
         .filter(|s| visible(s, org))
         .ok_or(LoyaltyError::UnknownCode)?;
+    rules::check_not_blocked(&snapshot)?;
     if let Some((limit, since)) = rules::daily_ops_window(&snapshot, now) {
         let count = tx.identifications_since(guest, since).await?;
         rules::check_daily_ops(limit, count)?;
@@ -431,6 +433,7 @@ pub async fn hold<T: LedgerTx>(
     if let Some(answer) = repeat(first, "hold", &print)? {
         return Ok(answer);
     }
+    rules::check_not_blocked(&snapshot)?;
     let quote = quote_for(tx, &snapshot, check, now).await?;
     let plan = rules::hold(&snapshot, amount, &quote, now)?;
     let hold_id = tx.insert_hold(op_key, guest, &plan, now).await?;
@@ -983,6 +986,8 @@ pub enum Op {
     EditGroup { id: i64, group: NewGroup },
     /// See [`set_program`]: the caller's organisation's programme.
     SetProgram { program: ProgramSettings },
+    /// Blocks or unblocks a guest of the caller's organisation.
+    SetBlocked { guest: GuestId, blocked: bool },
 }
 
 /// What an [`Op`] answers.
@@ -1082,6 +1087,11 @@ impl Op {
             }
             Op::SetProgram { program } => {
                 set_program(tx, org, program).await?;
+                Answer::Done
+            }
+            Op::SetBlocked { guest, blocked } => {
+                guest_write(tx, org, *guest, now, "", LoyaltyError::UnknownCode).await?;
+                tx.set_blocked(*guest, *blocked).await?;
                 Answer::Done
             }
         })

@@ -16,9 +16,11 @@ pub trait Columns {
 pub const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
     gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
 
-/// The columns [`snapshot_at`] reads before the group's: the guest's four, then the programme's six.
+/// The columns [`snapshot_at`] reads before the group's: the guest's four, the programme's six,
+/// then whether the guest is blocked.
 pub const SNAPSHOT_COLUMNS: &str = "g.id, g.org, g.balance, g.balance - {held},
-    p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes";
+    p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
+    g.blocked";
 
 /// The group whose columns start at `at`.
 pub fn group_at<C: Columns>(row: &C, at: usize) -> Result<Group, C::Error> {
@@ -57,6 +59,7 @@ pub fn snapshot_at<C: Columns>(row: &C) -> Result<GuestSnapshot, C::Error> {
         balance: Kopecks(row.int(2)?),
         available: Kopecks(row.int(3)?),
         program: program_at(row, 4)?,
-        group: group_at(row, 10)?,
+        blocked: row.flag(10)?,
+        group: group_at(row, 11)?,
     })
 }

@@ -92,6 +92,17 @@ pub struct GuestSnapshot {
     pub available: Kopecks,
     pub group: Group,
     pub program: ProgramSettings,
+    /// Blocked in the back office: not identified, no new holds.
+    pub blocked: bool,
+}
+
+/// A blocked guest is refused before anything else is decided.
+pub fn check_not_blocked(snapshot: &GuestSnapshot) -> Result<(), LoyaltyError> {
+    if snapshot.blocked {
+        Err(LoyaltyError::GuestBlocked)
+    } else {
+        Ok(())
+    }
 }
 
 // ----- The programme and its groups -----
@@ -755,6 +766,7 @@ mod tests {
                 group_period_days: 365,
                 utc_offset_minutes: 180,
             },
+            blocked: false,
         }
     }
 

@@ -904,6 +904,7 @@ pub fn offline_quote(
             group_period_days: 0,
             utc_offset_minutes: 0,
         },
+        blocked: false,
     };
     let quote = rules::quote(&snapshot, check.subtotal, None)?;
     let accrued = rules::payment(&snapshot, spent, check.subtotal, Kopecks::ZERO, &[])?.accrued;

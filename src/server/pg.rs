@@ -1183,6 +1183,16 @@ impl LedgerTx for PgTx<'_> {
         .try_get(0)?)
     }
 
+    async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> TxResult<()> {
+        exec(
+            self.tx,
+            "UPDATE guests SET blocked = $1 WHERE id = $2",
+            &[&blocked, &guest],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> TxResult<()> {
         let changed = exec(
             self.tx,

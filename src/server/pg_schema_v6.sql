@@ -9,4 +9,5 @@ CREATE TABLE users (
     created_at    BIGINT  NOT NULL
 );
 CREATE INDEX guests_by_org_name ON guests (org, name);
+ALTER TABLE guests ADD COLUMN blocked BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX operations_by_guest_at ON operations (guest_id, at);
