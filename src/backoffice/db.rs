@@ -57,35 +57,17 @@ impl From<String> for Val {
 
 pub type Rows = Vec<Vec<Val>>;
 
-/// Runs one statement on either store; the rows it returns (none for a plain statement).
+/// Runs one read on either store.
 pub async fn query(store: &Store, sql: &'static str, params: Vec<Val>) -> Result<Rows, LoyaltyError> {
-    match store {
-        Store::Sqlite(s) => {
-            s.read(move |ledger, _| sqlite_query(ledger.connection(), sql, &params))
-                .await
-        }
-        Store::Postgres(p) => {
-            let client = p.client().await?;
-            pg_query(&client, sql, &params).await
-        }
-    }
+    store.query(sql, params, false).await
 }
 
-/// Like [`query`], on the writer connection (SQLite) for statements that change rows.
+/// Runs a statement that changes rows (SQLite: on the writer connection).
 pub async fn execute(store: &Store, sql: &'static str, params: Vec<Val>) -> Result<Rows, LoyaltyError> {
-    match store {
-        Store::Sqlite(s) => {
-            s.blocking(move |ledger, _| sqlite_query(ledger.connection(), sql, &params))
-                .await
-        }
-        Store::Postgres(p) => {
-            let client = p.client().await?;
-            pg_query(&client, sql, &params).await
-        }
-    }
+    store.query(sql, params, true).await
 }
 
-fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
+pub(crate) fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
     use rusqlite::types::{ToSqlOutput, Value, ValueRef};
     let mut stmt = conn.prepare(sql)?;
     let bound: Vec<ToSqlOutput<'_>> = params
@@ -114,7 +96,7 @@ fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Val]) -> Resul
     Ok(out)
 }
 
-async fn pg_query(client: &tokio_postgres::Client, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
+pub(crate) async fn pg_query(client: &tokio_postgres::Client, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
     use tokio_postgres::types::{ToSql, Type};
     let storage = |e: tokio_postgres::Error| LoyaltyError::Storage(e.to_string());
     let stmt = client.prepare(sql).await.map_err(storage)?;
@@ -456,37 +438,4 @@ pub async fn groups(store: &Store) -> Result<Vec<crate::loyalty::rules::Group>, 
         },
     })
     .collect())
-}
-
-/// The organisation's programme, or the template when it has none yet.
-pub async fn program(store: &Store, org: &str) -> Result<crate::loyalty::rules::ProgramSettings, LoyaltyError> {
-    use crate::money::Kopecks;
-    let mut rows = query(
-        store,
-        "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
-         FROM programs WHERE org = $1",
-        vec![org.into()],
-    )
-    .await?;
-    if rows.is_empty() {
-        rows = query(
-            store,
-            "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
-             FROM program WHERE id = 1",
-            vec![],
-        )
-        .await?;
-    }
-    let r = rows
-        .into_iter()
-        .next()
-        .ok_or_else(|| LoyaltyError::Storage("no programme row".to_string()))?;
-    Ok(crate::loyalty::rules::ProgramSettings {
-        name: r[0].text(),
-        max_check_bp: r[1].int(),
-        spend_step: Kopecks(r[2].int()),
-        hold_ttl_secs: r[3].int(),
-        group_period_days: r[4].int(),
-        utc_offset_minutes: r[5].int(),
-    })
 }

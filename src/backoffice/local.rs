@@ -27,7 +27,7 @@ pub fn start(database: PathBuf, port: u16) {
             };
             runtime.block_on(async move {
                 let store = match SqliteStore::open(&database) {
-                    Ok(store) => Arc::new(Store::Sqlite(store)),
+                    Ok(store) => Arc::new(Store::new(store)),
                     Err(error) => {
                         tracing::error!(%error, "the back office could not open the ledger");
                         return;

@@ -488,7 +488,7 @@ async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
         group_id,
     };
     match bo.store.run(&ctx.caller(), op, (bo.clock)()).await {
-        Ok(Answer::Created(id)) => {
+        Ok(Answer::Id(id)) => {
             tracing::info!(guest = id, user = ctx.session.user_id, "back office: guest enrolled");
             Ok(Redirect::to(&format!("/admin/guests/{id}")).into_response())
         }
@@ -789,7 +789,7 @@ async fn create_group(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
     bo.store
-        .run(&ctx.caller(), Op::AddGroup { group }, (bo.clock)())
+        .run(&ctx.caller(), Op::AddGroup(group), (bo.clock)())
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, "back office: group created");
@@ -822,9 +822,7 @@ async fn edit_group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form
 async fn programme(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Page {
     let ctx = ctx(&bo, &headers, true)?;
     let tr = ctx.tr;
-    let p = db::program(&bo.store, &ctx.session.org)
-        .await
-        .map_err(|e| refused(&ctx, &e))?;
+    let p = current_programme(&bo, &ctx).await?;
     let body = html! {
         @if field(&query, "done") == "1" { p.ok role="status" { (tr.t("bo-saved")) } }
         form.box method="post" action="/admin/programme" {
@@ -842,8 +840,19 @@ async fn programme(State(bo): St, headers: HeaderMap, Query(query): Query<HashMa
     page(&ctx, &tr.t("bo-nav-programme"), body)
 }
 
+/// The organisation's programme (the template while it has none).
+async fn current_programme(bo: &BackOffice, ctx: &Ctx) -> Result<ProgramSettings, Refusal> {
+    bo.store
+        .run(&ctx.caller(), Op::Program, (bo.clock)())
+        .await
+        .and_then(|answer| answer.into_program())
+        .map_err(|e| refused(ctx, &e))
+}
+
 async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, true)?;
+    // What the form does not show is kept as it is.
+    let current = current_programme(&bo, &ctx).await?;
     let name = field(&form, "name");
     if name.is_empty() || name.chars().count() > 100 {
         return Err(bad_input(&ctx, "bo-err-name"));
@@ -866,9 +875,10 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
             .filter(|d| (1..=3660).contains(d))
             .ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
         utc_offset_minutes: whole("utc_offset").ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
+        accrual_basis: current.accrual_basis,
     };
     bo.store
-        .run(&ctx.caller(), Op::SetProgram { program }, (bo.clock)())
+        .run(&ctx.caller(), Op::SetProgram(program), (bo.clock)())
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, "back office: programme saved");
