@@ -37,6 +37,10 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
 
+    /// Print each start-up step's time on stderr (they are always in the log).
+    #[arg(long)]
+    pub trace_startup: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

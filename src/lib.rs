@@ -28,6 +28,7 @@ pub mod qr;
 pub mod remote;
 pub mod scan;
 pub mod server;
+pub mod startup;
 pub mod support;
 pub mod ui;
 pub mod wedge;

@@ -7,11 +7,13 @@ use loyalty_till::config::{Config, Paths};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    loyalty_till::startup::begin(loyalty_till::startup::asked_for(std::env::args_os()));
     // Before parsing, so `--help` and argument errors reach the console too.
     if std::env::args_os().len() > 1 {
         loyalty_till::platform::attach_parent_console();
     }
     let cli = Cli::parse();
+    loyalty_till::startup::step("arguments read");
     match &cli.command {
         Some(Command::ParseScan) => return parse_scan(&cli),
         Some(Command::DecodeImage { files }) => return decode_image(files),

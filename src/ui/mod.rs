@@ -629,6 +629,7 @@ impl eframe::App for TillApp {
         for event in events {
             self.session.dispatch(event);
         }
+        crate::startup::first_frame();
     }
 }
 
