@@ -15,8 +15,8 @@ use super::rules::{
     ProgramSettings, RefundPlan,
 };
 use crate::domain::{
-    CheckInfo, GuestCard, GuestId, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError, PaymentReceipt,
-    RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckInfo, DailyVisits, GuestCard, GuestId, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError,
+    PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 use serde::Serialize;
@@ -118,7 +118,8 @@ pub trait LedgerTx {
         value: &str,
     ) -> Result<Vec<(GuestId, IdentifierKind)>, Self::Error>;
     /// Locks the guest (for counting) and counts today's identifications.
-    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, Self::Error>;
+    /// Checks the guest paid since `since`: the visits a daily limit counts.
+    async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, Self::Error>;
     async fn record_identification(&mut self, guest: GuestId, via: &str, at: UnixSeconds) -> Result<(), Self::Error>;
     /// What the cashier sees about the guest.
     async fn card(&mut self, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, Self::Error>;
@@ -354,15 +355,16 @@ pub async fn identify<T: LedgerTx>(
         .await?
         .filter(|s| visible(s, org))
         .ok_or(LoyaltyError::UnknownCode)?;
+    let mut daily_visits = None;
     if let Some((limit, since)) = rules::daily_ops_window(&snapshot, now) {
-        let count = tx.identifications_since(guest, since).await?;
-        rules::check_daily_ops(limit, count)?;
+        let used = tx.visits_since(guest, since).await?;
+        rules::check_daily_ops(limit, used)?;
+        daily_visits = Some(DailyVisits { used, limit });
     }
     tx.record_identification(guest, &via, now).await?;
-    Ok(Identification {
-        card: tx.card(guest, now).await?,
-        gift,
-    })
+    let mut card = tx.card(guest, now).await?;
+    card.daily_visits = daily_visits;
+    Ok(Identification { card, gift })
 }
 
 /// The guest card of a guest of the organisation.
@@ -473,9 +475,10 @@ pub async fn commit<T: LedgerTx>(
     if let Some(answer) = repeat(first, "commit", &print)? {
         return Ok(answer);
     }
-    if spent < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
+    if spent < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
+    rules::check_closable(check)?;
     rules::ensure_step(spent, snapshot.program.spend_step)?;
     let context = payment_context(tx, &snapshot, hold, now).await?;
     match hold {
@@ -526,6 +529,7 @@ pub async fn commit_offline<T: LedgerTx>(
     if let Some(answer) = repeat(first, "offline_payment", &print)? {
         return Ok(answer);
     }
+    rules::check_closable(check)?;
     let spent = rules::offline_spend(&snapshot, requested, check.subtotal)?;
     let context = payment_context(tx, &snapshot, None, now).await?;
     let receipt = record_payment(
