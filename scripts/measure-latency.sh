@@ -38,7 +38,7 @@ work=$(mktemp -d)
 cleanup() {
   [ -n "$till_pid" ] && kill "$till_pid" 2>/dev/null || true
   kill "$xvfb_pid" 2>/dev/null || true
-  rm -rf "$work"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "measurements kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -180,6 +180,8 @@ def report(name, values, fs):
         return
     print(f"{name:14} n={len(ok):3}  p50={pct(ok, 50):6.1f} ms  p99={pct(ok, 99):6.1f} ms  "
           f"max={max(ok):6.1f} ms  missed={missed}  frame cost p50={pct(cpus, 50) if cpus else float('nan'):.1f} ms")
+    slowest = sorted(range(len(values)), key=lambda i: -(values[i] or 0))[:3]
+    print(f"{'':14} slowest: " + ", ".join(f"try {i + 1}: {values[i]:.1f} ms" for i in slowest if values[i] is not None))
 
 print(f"till {size} {layout}, under Xvfb with Mesa's software renderer")
 for run, name in (("enter", "scan (Enter)"), ("pause", "scan (pause)")):

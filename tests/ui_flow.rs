@@ -315,6 +315,14 @@ fn a_gift_code_is_typed_by_touch() {
     let mut till = open_till((420.0, 700.0), Lang::Ru);
     till.click("GetMeBack");
     till.click("Буквы A–Z");
+    // Every letter key is whole inside the side panel, none cut at its right edge.
+    for letter in ["A", "G", "N", "U", "Z", "-", "‹"] {
+        let rect = till.harness.get_by_role_and_label(Role::Button, letter).rect();
+        assert!(
+            rect.left() >= 0.0 && rect.right() <= 420.0 - 4.0,
+            "«{letter}» at {rect:?} is cut at a side"
+        );
+    }
     till.click("G");
     till.click("Цифры 0–9");
     till.type_on_keypad("100002");

@@ -45,7 +45,7 @@ notice-dismiss = Dismiss
 
 keypad-backspace = Delete
 keypad-clear = Clear
-keypad-backspace-short = ⬅
+keypad-backspace-short = ‹
 keypad-letters = Letters A–Z
 keypad-digits = Digits 0–9
 

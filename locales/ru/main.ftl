@@ -46,7 +46,7 @@ notice-dismiss = Скрыть сообщение
 
 keypad-backspace = Стереть
 keypad-clear = Очистить
-keypad-backspace-short = ⬅
+keypad-backspace-short = ‹
 keypad-letters = Буквы A–Z
 keypad-digits = Цифры 0–9
 

@@ -327,23 +327,22 @@ impl DevicesScreen {
                 ui.label(format!("USB {:04X}:{:04X} {name}", device.vendor_id, device.product_id).trim_end());
             }
         }
-        {
-            ui.add_space(6.0);
-            let key = match (self.show_all, hidden) {
-                (true, _) => "devices-show-less",
-                (false, 0) => "devices-show-check",
-                (false, _) => "devices-show-all",
-            };
-            let text = i18n.t_args(
-                key,
-                &[("count", Arg::Number(i64::try_from(hidden).unwrap_or(i64::MAX)))],
-            );
-            let button = egui::Button::new(text)
-                .min_size(egui::vec2(ui.available_width(), theme::TOUCH_HEIGHT))
-                .selected(self.show_all);
-            if ui.add(button).clicked() {
-                self.show_all = !self.show_all;
-            }
+        // «Показать все» / back: always there, it also opens the manual line check.
+        ui.add_space(6.0);
+        let key = match (self.show_all, hidden) {
+            (true, _) => "devices-show-less",
+            (false, 0) => "devices-show-check",
+            (false, _) => "devices-show-all",
+        };
+        let text = i18n.t_args(
+            key,
+            &[("count", Arg::Number(i64::try_from(hidden).unwrap_or(i64::MAX)))],
+        );
+        let button = egui::Button::new(text)
+            .min_size(egui::vec2(ui.available_width(), theme::TOUCH_HEIGHT))
+            .selected(self.show_all);
+        if ui.add(button).clicked() {
+            self.show_all = !self.show_all;
         }
         // Last: why a list is missing explains an empty screen, but is not what one looks for.
         // The system's own words were logged when the list was made.

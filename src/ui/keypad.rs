@@ -54,10 +54,15 @@ pub fn code_keypad(ui: &mut Ui, i18n: &I18n, enabled: bool, events: &mut Vec<Eve
     let id = ui.make_persistent_id("code_keypad_letters");
     let letters = ui.data(|d| d.get_temp::<bool>(id)).unwrap_or(false);
     if letters {
-        let width = theme::button_width(ui, 7);
+        // Seven to a row fit the side panel only below the usual 60 px minimum width (about
+        // 50 px there); the keys keep their full touch height.
+        let spacing = ui.spacing().item_spacing.x;
+        let width = ((ui.available_width() - spacing * 6.0) / 7.0).floor();
         let size = Vec2::new(width, theme::TOUCH_HEIGHT + 4.0);
         for (i, row) in LETTER_ROWS.iter().enumerate() {
             ui.horizontal(|ui| {
+                // A letter is narrower than the usual padding allows for at this width.
+                ui.spacing_mut().button_padding.x = 2.0;
                 let mut keys: Vec<KeypadKey> = row.chars().map(KeypadKey::Letter).collect();
                 if i + 1 == LETTER_ROWS.len() {
                     keys.push(KeypadKey::Backspace);
