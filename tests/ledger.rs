@@ -19,6 +19,7 @@ use loyalty_till::domain::{
     SpendLimitKind, SpendQuote, UnixSeconds,
 };
 use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
+use loyalty_till::loyalty::rules::AccrualBasis;
 use loyalty_till::money::Kopecks;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -155,6 +156,7 @@ fn plain_program() -> ProgramSettings {
         hold_ttl_secs: 900,
         group_period_days: 365,
         utc_offset_minutes: 180,
+        accrual_basis: AccrualBasis::PaidPart,
     }
 }
 
@@ -837,6 +839,27 @@ fn accrual_is_on_the_part_not_paid_with_bonuses_after_the_discount<L: Backing>()
     assert_eq!(paid.accrued, Kopecks(196));
 }
 
+fn accrual_on_the_whole_amount_due_when_the_programme_says_so<L: Backing>() {
+    let mut f = Fixture::<L>::demo();
+    let program = f.ledger.program().unwrap();
+    assert_eq!(program.accrual_basis, AccrualBasis::PaidPart, "the default basis");
+    f.ledger
+        .set_program(&ProgramSettings {
+            accrual_basis: AccrualBasis::AmountDue,
+            ..program
+        })
+        .unwrap();
+    assert_eq!(f.ledger.program().unwrap().accrual_basis, AccrualBasis::AmountDue);
+    let hold = f.hold("h1", IVAN, rub(100), rub(1_000));
+    let paid = f
+        .ledger
+        .commit_payment("p1", IVAN, Some(hold), rub(100), &check(rub(1_000)), NOW)
+        .unwrap();
+    // 7 % of the whole 950 due, the 100 paid with bonuses included.
+    assert_eq!(paid.accrued, Kopecks(6_650));
+    assert_eq!(paid.balance_after, Kopecks(121_650));
+}
+
 fn guests_move_up_at_the_threshold<L: Backing>() {
     let mut f = Fixture::<L>::demo();
     let pay = |f: &mut Fixture<L>, op: &str, guest: GuestId, subtotal: Kopecks| {
@@ -1185,6 +1208,7 @@ on_both_stores!(
     manual_debit_never_takes_held_bonuses,
     daily_spend_limit_counts_holds_and_debits,
     accrual_is_on_the_part_not_paid_with_bonuses_after_the_discount,
+    accrual_on_the_whole_amount_due_when_the_programme_says_so,
     guests_move_up_at_the_threshold,
     vip_is_never_downgraded_but_regulars_are_after_the_period,
     stamps_increment_and_stop_at_the_reward,

@@ -9,6 +9,7 @@ mod server_support;
 use loyalty_till::domain::{CheckInfo, IdentifierKind, LoyaltyError, ScanKind};
 use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
 use loyalty_till::loyalty::migrate::{Dialect, LATEST, MIGRATIONS};
+use loyalty_till::loyalty::rules::AccrualBasis;
 use loyalty_till::money::Kopecks;
 use loyalty_till::server::pg::PgStore;
 use loyalty_till::server::store::{Caller, SqliteStore, Store};
@@ -114,7 +115,7 @@ fn every_earlier_sqlite_version_upgrades_with_its_data() {
             conn.execute_batch(&format!("PRAGMA user_version = {from};")).unwrap();
             conn.execute_batch(&OLD_ROWS.replace("false", "0")).unwrap();
         }
-        let store = Store::Sqlite(SqliteStore::open(&path).unwrap());
+        let store = Store::new(SqliteStore::open(&path).unwrap());
         runtime().block_on(the_old_data_still_answers(&store));
         let version: i64 = rusqlite::Connection::open(&path)
             .unwrap()
@@ -145,7 +146,7 @@ fn a_postgres_database_of_the_released_shape_upgrades_with_its_data() {
             ))
             .await
             .unwrap();
-        let store = Store::Postgres(PgStore::connect(&url, Some(&schema), 2).await.unwrap());
+        let store = Store::new(PgStore::connect(&url, Some(&schema), 2).await.unwrap());
         the_old_data_still_answers(&store).await;
         // A second start finds nothing to do.
         drop(store);
@@ -254,6 +255,7 @@ async fn organisations_own_codes_and_programmes(store: &Store) {
         hold_ttl_secs: 120,
         group_period_days: 30,
         utc_offset_minutes: 180,
+        accrual_basis: AccrualBasis::PaidPart,
     };
     store.set_org_program("bistro", &tight).await.unwrap();
     let quote = store.calculate(&bistro, guests[1], &check(50_000), NOW).await.unwrap();
@@ -286,7 +288,7 @@ async fn organisations_own_codes_and_programmes(store: &Store) {
 #[test]
 fn organisations_own_their_codes_and_programme_on_sqlite() {
     let dir = TempDir::new().unwrap();
-    let store = Store::Sqlite(SqliteStore::open(&dir.path().join("orgs.sqlite")).unwrap());
+    let store = Store::new(SqliteStore::open(&dir.path().join("orgs.sqlite")).unwrap());
     runtime().block_on(organisations_own_codes_and_programmes(&store));
     // The embedded till's ledger API agrees.
     let ledger = Ledger::open(&dir.path().join("orgs.sqlite")).unwrap();

@@ -115,7 +115,7 @@ fn killed_during_payments(db: Db) {
     let (guest, token) = runtime.block_on(async {
         let store = match &schema {
             None => Store::open(&DbUrl::parse(&server_url).unwrap()).await.unwrap(),
-            Some((url, schema)) => Store::Postgres(PgStore::connect(url, Some(schema), 2).await.unwrap()),
+            Some((url, schema)) => Store::new(PgStore::connect(url, Some(schema), 2).await.unwrap()),
         };
         let group = store
             .add_group(&NewGroup {

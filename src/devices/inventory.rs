@@ -644,7 +644,7 @@ mod tests {
     fn idle_legacy_ports_are_told_apart() {
         let port = |name: &str, usb: bool, product: Option<&str>| PortInfo {
             name: name.to_string(),
-            usb: usb.then(|| UsbId {
+            usb: usb.then_some(UsbId {
                 vid: 0x1EAB,
                 pid: 0x1D06,
                 serial: None,

@@ -15,9 +15,13 @@ use crate::domain::{
     LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
 };
 use crate::loyalty::demo;
-use crate::loyalty::engine::{self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, StampCount, run_now};
+use crate::loyalty::engine::{
+    self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, ProgramScope, StampCount, run_now,
+};
 use crate::loyalty::migrate::{self, Dialect};
-use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at};
+use crate::loyalty::rows::{
+    Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at,
+};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
 };
@@ -73,6 +77,9 @@ impl Ledger {
         // FULL: a payment the cashier saw confirmed must survive a power cut.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // Room for every statement of the engine's operations (the default keeps 16, fewer than
+        // a payment and an identification use together, and an LRU that small thrashes).
+        conn.set_prepared_statement_cache_capacity(96);
         let mut ledger = Ledger { conn };
         ledger.migrate()?;
         Ok(ledger)
@@ -190,16 +197,8 @@ impl Ledger {
 
     /// Marks open holds whose time is up as expired; returns how many.
     pub fn expire_holds(&mut self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        self.transact(|tx| {
-            let expired = tx.conn.execute(
-                "UPDATE holds SET status = 'expired', closed_at = ?1 WHERE status = 'open' AND expires_at <= ?1",
-                [now],
-            )?;
-            if expired > 0 {
-                tracing::info!(expired, "released holds whose time was up");
-            }
-            Ok(expired)
-        })
+        let expired = self.run(&Op::ExpireHolds, None, now)?.into_count()?;
+        Ok(usize::try_from(expired).unwrap_or(usize::MAX))
     }
 
     // ----- Back office -----
@@ -213,18 +212,7 @@ impl Ledger {
         note: &str,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        self.transact(|tx| {
-            run_now(engine::manual(
-                tx,
-                None,
-                op_id,
-                guest,
-                OpKind::ManualCredit,
-                amount,
-                note,
-                now,
-            ))
-        })
+        self.manual(op_id, guest, OpKind::ManualCredit, amount, note, now)
     }
 
     /// Removes bonuses by hand, never more than are available; returns the balance after.
@@ -236,18 +224,19 @@ impl Ledger {
         note: &str,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        self.transact(|tx| {
-            run_now(engine::manual(
-                tx,
-                None,
-                op_id,
-                guest,
-                OpKind::ManualDebit,
-                amount,
-                note,
-                now,
-            ))
-        })
+        self.manual(op_id, guest, OpKind::ManualDebit, amount, note, now)
+    }
+
+    fn manual(
+        &mut self,
+        op_id: &str,
+        guest: GuestId,
+        kind: OpKind,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError> {
+        self.transact(|tx| run_now(engine::manual(tx, None, op_id, guest, kind, amount, note, now)))
     }
 
     /// Returns part (`Some(amount)` of the amount due) or all that is left (`None`) of the check
@@ -264,7 +253,7 @@ impl Ledger {
 
     /// Voids every open hold of the guest (Quick Resto's "reset holds"); returns how many.
     pub fn reset_holds(&mut self, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        let count = self.transact(|tx| run_now(engine::reset_holds(tx, None, guest, now)))?;
+        let count = self.transact(|tx| run_now(engine::reset_holds(tx, None, None, guest, now)))?;
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
@@ -285,17 +274,7 @@ impl Ledger {
 
     /// The guest's gift codes not yet redeemed (codes masked), oldest first.
     pub fn gifts(&self, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = ?1 AND redeemed_at IS NULL ORDER BY id",
-        )?;
-        let rows = stmt.query_map([guest], |row| {
-            Ok(Gift {
-                code: crate::mask::mask_code(&row.get::<_, String>(0)?),
-                name: row.get(1)?,
-                points: Kopecks(row.get(2)?),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        run_now(self.reader().gifts(guest))
     }
 
     /// The organisation the guest belongs to.
@@ -343,36 +322,12 @@ impl Ledger {
 
     /// The guest's operations, newest first.
     pub fn history(&self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT at, kind, amount, balance_after, note FROM operations
-             WHERE guest_id = ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![guest, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-            Ok(HistoryEntry {
-                at: row.get(0)?,
-                kind: row.get(1)?,
-                amount: Kopecks(row.get(2)?),
-                balance_after: Kopecks(row.get(3)?),
-                note: row.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        run_now(self.reader().history(guest, i64::try_from(limit).unwrap_or(i64::MAX)))
     }
 
     /// Holds with status 'open', of one guest or of everyone, oldest first.
     pub fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, amount, expires_at FROM holds
-             WHERE status = 'open' AND (?1 IS NULL OR guest_id = ?1) ORDER BY id",
-        )?;
-        let rows = stmt.query_map([guest], |row| {
-            Ok(HoldReceipt {
-                hold_id: row.get(0)?,
-                amount: Kopecks(row.get(1)?),
-                expires_at: row.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        run_now(self.reader().open_holds(guest))
     }
 
     // ----- Administration: the engine's, on this file -----
@@ -386,26 +341,29 @@ impl Ledger {
 
     /// Sets the programme of every organisation and the template for new ones.
     pub fn set_program(&mut self, program: &ProgramSettings) -> Result<(), LoyaltyError> {
-        self.transact(|tx| run_now(engine::set_program(tx, None, program)))
+        self.transact(|tx| run_now(engine::set_program(tx, ProgramScope::Everyone, program)))
     }
 
     /// Sets one organisation's programme.
     pub fn set_org_program(&mut self, org: &str, program: &ProgramSettings) -> Result<(), LoyaltyError> {
-        self.transact(|tx| run_now(engine::set_program(tx, Some(org), program)))
+        self.transact(|tx| run_now(engine::set_program(tx, ProgramScope::Org(org), program)))
     }
 
     /// Sets the hold time new organisations start with; existing ones keep theirs.
     pub fn set_default_hold_ttl(&mut self, secs: i64) -> Result<(), LoyaltyError> {
         self.transact(|tx| {
-            tx.conn
-                .execute("UPDATE program SET hold_ttl_secs = ?1 WHERE id = 1", [secs])?;
-            Ok(())
+            let template = run_now(tx.program(None))?;
+            let program = ProgramSettings {
+                hold_ttl_secs: secs,
+                ..template
+            };
+            run_now(engine::set_program(tx, ProgramScope::Template, &program))
         })
     }
 
     /// The embedded till's programme.
     pub fn program(&self) -> Result<ProgramSettings, LoyaltyError> {
-        load_program(&self.conn)
+        run_now(self.reader().program(Some(DEFAULT_ORG)))
     }
 
     pub fn add_group(&mut self, group: &NewGroup) -> Result<i64, LoyaltyError> {
@@ -504,6 +462,23 @@ pub struct SqliteTx<'c> {
     conn: &'c Connection,
 }
 
+/// Statements through the connection's cache: a payment runs about twenty, each parsed and
+/// planned anew on the one writer connection without it.
+impl SqliteTx<'_> {
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.conn.prepare_cached(sql)?.execute(params)
+    }
+
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, map)
+    }
+}
+
 /// The sum of a guest's holds that still reserve bonuses at `?2`, for `guests g`. Holds past
 /// their time count as released even before `expire_holds` marks them.
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
@@ -554,8 +529,7 @@ impl LedgerTx for SqliteTx<'_> {
         // The IMMEDIATE transaction holds the file's write lock already.
         let snapshot = self.snapshot(guest, now).await?;
         let first = self
-            .conn
-            .query_row(
+            .one(
                 "SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = ?1",
                 [op_key],
                 |row| {
@@ -573,13 +547,12 @@ impl LedgerTx for SqliteTx<'_> {
 
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> Result<Option<GuestSnapshot>, LoyaltyError> {
         Ok(self
-            .conn
-            .query_row(&snapshot_sql(), params![guest, now], |row| snapshot_at(row))
+            .one(&snapshot_sql(), params![guest, now], |row| snapshot_at(row))
             .optional()?)
     }
 
     async fn save_op_record(&mut self, record: &OpRecord) -> Result<(), LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO op_log (op_key, kind, fingerprint, answer) VALUES (?1, ?2, ?3, ?4)",
             params![record.key, record.kind, record.fingerprint, record.answer],
         )?;
@@ -588,8 +561,7 @@ impl LedgerTx for SqliteTx<'_> {
 
     async fn phone_owner(&mut self, org: Option<&str>, phone: &str) -> Result<Option<GuestId>, LoyaltyError> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 "SELECT guest_id FROM identifiers WHERE kind = 'phone' AND value = ?1 AND (?2 IS NULL OR org = ?2)",
                 params![phone, org],
                 |row| row.get(0),
@@ -599,8 +571,7 @@ impl LedgerTx for SqliteTx<'_> {
 
     async fn gift_code(&mut self, org: Option<&str>, code: &str) -> Result<Option<GiftCodeRow>, LoyaltyError> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
                  WHERE code = ?1 AND (?2 IS NULL OR org = ?2)",
                 params![code, org],
@@ -624,7 +595,7 @@ impl LedgerTx for SqliteTx<'_> {
         org: Option<&str>,
         value: &str,
     ) -> Result<Vec<(GuestId, IdentifierKind)>, LoyaltyError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT guest_id, kind FROM identifiers WHERE value = ?1 AND kind <> 'phone' AND (?2 IS NULL OR org = ?2)",
         )?;
         let rows = stmt.query_map(params![value, org], |row| {
@@ -641,7 +612,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, LoyaltyError> {
-        Ok(self.conn.query_row(
+        Ok(self.one(
             "SELECT COUNT(*) FROM payments WHERE guest_id = ?1 AND at >= ?2",
             params![guest, since],
             |row| row.get(0),
@@ -649,7 +620,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn record_identification(&mut self, guest: GuestId, via: &str, at: UnixSeconds) -> Result<(), LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO identifications (guest_id, via, at) VALUES (?1, ?2, ?3)",
             params![guest, via, at],
         )?;
@@ -666,7 +637,7 @@ impl LedgerTx for SqliteTx<'_> {
         since: UnixSeconds,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        let used: i64 = self.conn.query_row(
+        let used: i64 = self.one(
             &format!(
                 "SELECT COALESCE((SELECT -SUM(o.amount) FROM operations o
                                   WHERE o.guest_id = g.id AND o.kind = 'spend' AND o.at >= ?3), 0)
@@ -680,7 +651,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> Result<Kopecks, LoyaltyError> {
-        let spend: i64 = self.conn.query_row(
+        let spend: i64 = self.one(
             "SELECT COALESCE(SUM(p.amount_due), 0)
                     - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
                                 WHERE q.guest_id = ?1 AND q.at > ?2), 0)
@@ -692,7 +663,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn ranked_groups(&mut self) -> Result<Vec<Group>, LoyaltyError> {
-        let mut stmt = self.conn.prepare(&format!(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1"
         ))?;
         let rows = stmt.query_map([], group_from_row)?;
@@ -706,7 +677,7 @@ impl LedgerTx for SqliteTx<'_> {
         plan: &HoldPlan,
         now: UnixSeconds,
     ) -> Result<HoldId, LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
              VALUES (?1, ?2, ?3, 'open', ?4, ?5)",
             params![op_key, guest, plan.amount.0, now, plan.expires_at],
@@ -716,8 +687,7 @@ impl LedgerTx for SqliteTx<'_> {
 
     async fn hold_row(&mut self, hold: HoldId) -> Result<Option<HoldRow>, LoyaltyError> {
         let row = self
-            .conn
-            .query_row(
+            .one(
                 "SELECT guest_id, amount, status, expires_at FROM holds WHERE id = ?1",
                 [hold],
                 hold_from_row,
@@ -742,7 +712,7 @@ impl LedgerTx for SqliteTx<'_> {
         committed: Option<Kopecks>,
         now: UnixSeconds,
     ) -> Result<(), LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "UPDATE holds SET status = ?2, committed_amount = ?3, closed_at = ?4 WHERE id = ?1",
             params![hold, status.as_str(), committed.map(|k| k.0), now],
         )?;
@@ -750,7 +720,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn record_void(&mut self, op_key: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO hold_voids (op_id, hold_id, at) VALUES (?1, ?2, ?3)",
             params![op_key, hold, now],
         )?;
@@ -758,7 +728,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn void_open_holds(&mut self, guest: GuestId, now: UnixSeconds) -> Result<u64, LoyaltyError> {
-        let voided = self.conn.execute(
+        let voided = self.exec(
             "UPDATE holds SET status = CASE WHEN expires_at <= ?2 THEN 'expired' ELSE 'voided' END, closed_at = ?2
              WHERE guest_id = ?1 AND status = 'open'",
             params![guest, now],
@@ -767,7 +737,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn insert_payment(&mut self, p: &NewPayment<'_>) -> Result<i64, LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due,
                                    accrued, balance_after, new_group, at, offline_requested)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -800,7 +770,7 @@ impl LedgerTx for SqliteTx<'_> {
         payment_id: i64,
         now: UnixSeconds,
     ) -> Result<bool, LoyaltyError> {
-        let redeemed = self.conn.execute(
+        let redeemed = self.exec(
             "UPDATE gift_codes SET redeemed_at = ?3, payment_id = ?4
              WHERE code = ?1 AND guest_id = ?2 AND redeemed_at IS NULL
                AND org = (SELECT org FROM guests WHERE id = ?2)",
@@ -810,7 +780,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn stamp_counts(&mut self, guest: GuestId) -> Result<Vec<StampCount>, LoyaltyError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT c.id, COALESCE(s.collected, 0), c.needed FROM stamp_cards c
              LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = ?1 ORDER BY c.id",
         )?;
@@ -825,7 +795,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn set_stamps(&mut self, guest: GuestId, card_id: i64, collected: i64) -> Result<(), LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO stamps (guest_id, card_id, collected) VALUES (?1, ?2, ?3)
              ON CONFLICT (guest_id, card_id) DO UPDATE SET collected = excluded.collected",
             params![guest, card_id, collected],
@@ -834,7 +804,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn set_group(&mut self, guest: GuestId, group_id: i64) -> Result<(), LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "UPDATE guests SET group_id = ?2 WHERE id = ?1",
             params![guest, group_id],
         )?;
@@ -843,8 +813,7 @@ impl LedgerTx for SqliteTx<'_> {
 
     async fn paid_check(&mut self, payment_op_key: &str) -> Result<Option<PaidCheck>, LoyaltyError> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
                         (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)
                  FROM payments p WHERE p.op_id = ?1",
@@ -871,7 +840,7 @@ impl LedgerTx for SqliteTx<'_> {
         plan: &RefundPlan,
         now: UnixSeconds,
     ) -> Result<i64, LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
                                   balance_after, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
@@ -890,26 +859,128 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "UPDATE refunds SET balance_after = ?2 WHERE id = ?1",
             params![refund_id, balance_after.0],
         )?;
         Ok(())
     }
 
+    async fn gifts(&mut self, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = ?1 AND redeemed_at IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([guest], |row| {
+            Ok(Gift {
+                code: crate::mask::mask_code(&row.get::<_, String>(0)?),
+                name: row.get(1)?,
+                points: Kopecks(row.get(2)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn open_holds(&mut self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, amount, expires_at FROM holds
+             WHERE status = 'open' AND (?1 IS NULL OR guest_id = ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map([guest], |row| {
+            Ok(HoldReceipt {
+                hold_id: row.get(0)?,
+                amount: Kopecks(row.get(1)?),
+                expires_at: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn history(&mut self, guest: GuestId, limit: i64) -> Result<Vec<HistoryEntry>, LoyaltyError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, kind, amount, balance_after, note FROM operations
+             WHERE guest_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![guest, limit], |row| {
+            Ok(HistoryEntry {
+                at: row.get(0)?,
+                kind: row.get(1)?,
+                amount: Kopecks(row.get(2)?),
+                balance_after: Kopecks(row.get(3)?),
+                note: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn expire_holds(&mut self, now: UnixSeconds) -> Result<u64, LoyaltyError> {
+        let expired = self.exec(
+            "UPDATE holds SET status = 'expired', closed_at = ?1 WHERE status = 'open' AND expires_at <= ?1",
+            [now],
+        )?;
+        if expired > 0 {
+            tracing::info!(expired, "released holds whose time was up");
+        }
+        Ok(expired as u64)
+    }
+
     async fn has_guests(&mut self) -> Result<bool, LoyaltyError> {
         Ok(!has_no_guests(self.conn)?)
     }
 
-    async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), LoyaltyError> {
-        match org {
-            Some(org) => save_org_program(self.conn, org, program),
-            None => save_program(self.conn, program),
+    async fn program(&mut self, org: Option<&str>) -> Result<ProgramSettings, LoyaltyError> {
+        if let Some(org) = org {
+            let sql = format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE org = ?1");
+            if let Some(program) = self.one(&sql, [org], |row| program_at(row, 0)).optional()? {
+                return Ok(program);
+            }
         }
+        // The template, which an organisation without guests yet will start with.
+        let sql = format!("SELECT {PROGRAM_COLUMNS} FROM program WHERE id = 1");
+        Ok(self.one(&sql, [], |row| program_at(row, 0))?)
+    }
+
+    async fn save_program(&mut self, scope: ProgramScope<'_>, p: &ProgramSettings) -> Result<(), LoyaltyError> {
+        let set = "SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4, group_period_days = ?5,
+                       utc_offset_minutes = ?6, accrual_basis = ?7";
+        let values = params![
+            p.name,
+            p.max_check_bp,
+            p.spend_step.0,
+            p.hold_ttl_secs,
+            p.group_period_days,
+            p.utc_offset_minutes,
+            p.accrual_basis.as_str()
+        ];
+        match scope {
+            ProgramScope::Template => {
+                self.exec(&format!("UPDATE program {set} WHERE id = 1"), values)?;
+            }
+            ProgramScope::Everyone => {
+                self.exec(&format!("UPDATE program {set} WHERE id = 1"), values)?;
+                self.exec(&format!("UPDATE programs {set}"), values)?;
+            }
+            ProgramScope::Org(org) => {
+                ensure_org_program(self.conn, org)?;
+                self.exec(
+                    &format!("UPDATE programs {set} WHERE org = ?8"),
+                    params![
+                        p.name,
+                        p.max_check_bp,
+                        p.spend_step.0,
+                        p.hold_ttl_secs,
+                        p.group_period_days,
+                        p.utc_offset_minutes,
+                        p.accrual_basis.as_str(),
+                        org
+                    ],
+                )?;
+            }
+        }
+        Ok(())
     }
 
     async fn insert_group(&mut self, g: &NewGroup) -> Result<i64, LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
                                        daily_ops_limit, daily_spend_limit)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -936,7 +1007,7 @@ impl LedgerTx for SqliteTx<'_> {
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
         ensure_org_program(self.conn, org)?;
-        self.conn.execute(
+        self.exec(
             "INSERT INTO guests (org, name, phone, group_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![org, name, phone, group_id, now],
         )?;
@@ -949,7 +1020,7 @@ impl LedgerTx for SqliteTx<'_> {
         kind: IdentifierKind,
         value: &str,
     ) -> Result<(), LoyaltyError> {
-        let added = self.conn.execute(
+        let added = self.exec(
             "INSERT INTO identifiers (org, kind, value, guest_id) SELECT org, ?1, ?2, id FROM guests WHERE id = ?3",
             params![kind.as_str(), value, guest],
         )?;
@@ -967,7 +1038,7 @@ impl LedgerTx for SqliteTx<'_> {
         name: &str,
         points: Kopecks,
     ) -> Result<(), LoyaltyError> {
-        let added = self.conn.execute(
+        let added = self.exec(
             "INSERT INTO gift_codes (org, code, guest_id, gift_name, points)
              SELECT org, ?1, id, ?3, ?4 FROM guests WHERE id = ?2",
             params![code, guest, name, points.0],
@@ -980,7 +1051,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn insert_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO stamp_cards (name, needed, reward) VALUES (?1, ?2, ?3)",
             params![name, needed, reward],
         )?;
@@ -994,7 +1065,7 @@ impl LedgerTx for SqliteTx<'_> {
         starts_at: UnixSeconds,
         ends_at: UnixSeconds,
     ) -> Result<i64, LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO promotions (name, description, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, description, starts_at, ends_at],
         )?;
@@ -1008,13 +1079,13 @@ impl LedgerTx for SqliteTx<'_> {
         amount_due: Kopecks,
         at: UnixSeconds,
     ) -> Result<(), LoyaltyError> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO payments (op_id, guest_id, spent, subtotal, gift_codes, amount_due, accrued, balance_after, at)
              SELECT ?1, id, 0, ?3, '[]', ?3, 0, balance, ?4 FROM guests WHERE id = ?2",
             params![op_key, guest, amount_due.0, at],
         )?;
         // Recorded like a write from before idempotency records were kept: no request to compare.
-        self.conn.execute(
+        self.exec(
             "INSERT INTO op_log (op_key, kind, fingerprint, answer)
              SELECT op_id, 'commit', NULL, json_object('spent', 0, 'accrued', 0, 'balance_after', balance_after,
                                                        'new_group', NULL)
@@ -1064,11 +1135,12 @@ fn post_operation(conn: &Connection, posting: &Posting<'_>) -> Result<Kopecks, L
 fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
     // One statement, so the balance and the holds come from the same snapshot.
     let (name, phone, balance, available): (String, Option<String>, i64, i64) = conn
-        .query_row(
-            &format!("SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = ?1"),
-            params![guest, now],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )
+        .prepare_cached(&format!(
+            "SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = ?1"
+        ))?
+        .query_row(params![guest, now], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
         .optional()?
         .ok_or(LoyaltyError::UnknownCode)?;
     Ok(GuestCard {
@@ -1085,7 +1157,7 @@ fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Gues
 }
 
 fn load_stamps(conn: &Connection, guest: GuestId) -> Result<Vec<StampProgress>, LoyaltyError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
          LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = ?1 ORDER BY c.id",
     )?;
@@ -1101,7 +1173,7 @@ fn load_stamps(conn: &Connection, guest: GuestId) -> Result<Vec<StampProgress>, 
 }
 
 fn current_promotions(conn: &Connection, now: UnixSeconds) -> Result<Vec<Promotion>, LoyaltyError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT name, description, ends_at FROM promotions
          WHERE starts_at <= ?1 AND ?1 < ends_at ORDER BY ends_at, id",
     )?;
@@ -1115,63 +1187,13 @@ fn current_promotions(conn: &Connection, now: UnixSeconds) -> Result<Vec<Promoti
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn load_program(conn: &Connection) -> Result<ProgramSettings, LoyaltyError> {
-    Ok(conn.query_row(
-        "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
-         FROM programs WHERE org = ?1",
-        [DEFAULT_ORG],
-        |row| program_at(row, 0),
-    )?)
-}
-
-/// Sets the programme of every organisation and of those to come (the embedded till has one).
-fn save_program(conn: &Connection, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-    let values = params![
-        p.name,
-        p.max_check_bp,
-        p.spend_step.0,
-        p.hold_ttl_secs,
-        p.group_period_days,
-        p.utc_offset_minutes
-    ];
-    conn.execute(
-        "UPDATE program SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
-                            group_period_days = ?5, utc_offset_minutes = ?6 WHERE id = 1",
-        values,
-    )?;
-    conn.execute(
-        "UPDATE programs SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
-                             group_period_days = ?5, utc_offset_minutes = ?6",
-        values,
-    )?;
-    Ok(())
-}
-
-/// Sets one organisation's programme (a new organisation gets one from the template first).
-fn save_org_program(conn: &Connection, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-    ensure_org_program(conn, org)?;
-    conn.execute(
-        "UPDATE programs SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4,
-                             group_period_days = ?5, utc_offset_minutes = ?6 WHERE org = ?7",
-        params![
-            p.name,
-            p.max_check_bp,
-            p.spend_step.0,
-            p.hold_ttl_secs,
-            p.group_period_days,
-            p.utc_offset_minutes,
-            org
-        ],
-    )?;
-    Ok(())
-}
-
 /// A new organisation starts with the template programme (`program`, whose hold time
 /// `serve --hold-ttl` sets); an existing one keeps its own.
 fn ensure_org_program(conn: &Connection, org: &str) -> Result<(), LoyaltyError> {
     conn.execute(
         "INSERT OR IGNORE INTO programs
-             SELECT ?1, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+             SELECT ?1, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes,
+                    accrual_basis
              FROM program WHERE id = 1",
         [org],
     )?;
@@ -1179,11 +1201,10 @@ fn ensure_org_program(conn: &Connection, org: &str) -> Result<(), LoyaltyError> 
 }
 
 fn guest_group(conn: &Connection, guest: GuestId) -> Result<Group, LoyaltyError> {
-    conn.query_row(
-        &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = ?1"),
-        [guest],
-        group_from_row,
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = ?1"
+    ))?
+    .query_row([guest], group_from_row)
     .optional()?
     .ok_or(LoyaltyError::UnknownCode)
 }

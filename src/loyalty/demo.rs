@@ -3,7 +3,7 @@
 //! codes: change both together.
 
 use super::engine::{self, LedgerTx};
-use super::rules::{NewGroup, OpKind, ProgramSettings};
+use super::rules::{AccrualBasis, NewGroup, OpKind, ProgramSettings};
 use crate::domain::{IdentifierKind, UnixSeconds};
 use crate::money::Kopecks;
 
@@ -161,8 +161,9 @@ pub async fn seed<T: LedgerTx>(tx: &mut T, org: &str, now: UnixSeconds) -> Resul
         hold_ttl_secs: 900,
         group_period_days: 365,
         utc_offset_minutes: 180,
+        accrual_basis: AccrualBasis::PaidPart,
     };
-    engine::set_program(tx, None, &program).await?;
+    engine::set_program(tx, engine::ProgramScope::Everyone, &program).await?;
     let mut group_ids = Vec::with_capacity(GROUPS.len());
     for group in &GROUPS {
         group_ids.push(engine::add_group(tx, &new_group(group)).await?);

@@ -14,9 +14,10 @@ use super::rules::{
     self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck,
     ProgramSettings, RefundPlan,
 };
+use crate::domain::LoyaltyError::{UnknownCode, UnknownHold, UnknownPayment};
 use crate::domain::{
-    CheckInfo, DailyVisits, GuestCard, GuestId, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError,
-    PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckInfo, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 use serde::Serialize;
@@ -41,6 +42,17 @@ pub enum Link<'a> {
     Op(&'a str),
     Payment(i64),
     Refund(i64),
+}
+
+/// Whose programme a change sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramScope<'a> {
+    /// What a new organisation starts with (`serve --hold-ttl` sets its hold time).
+    Template,
+    /// The template and every organisation's (the embedded till's one programme, the demo).
+    Everyone,
+    /// One organisation's (it gets one from the template first if it has none yet).
+    Org(&'a str),
 }
 
 /// One balance change to record and apply.
@@ -217,10 +229,21 @@ pub trait LedgerTx {
     ) -> Result<i64, Self::Error>;
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), Self::Error>;
 
+    // What the back office and the till read about a guest.
+    /// The guest's gift codes not yet redeemed (codes masked), oldest first.
+    async fn gifts(&mut self, guest: GuestId) -> Result<Vec<Gift>, Self::Error>;
+    /// Open holds of one guest or of everyone, oldest first.
+    async fn open_holds(&mut self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, Self::Error>;
+    /// The guest's balance changes, newest first.
+    async fn history(&mut self, guest: GuestId, limit: i64) -> Result<Vec<HistoryEntry>, Self::Error>;
+    /// Marks every open hold whose time is up expired; returns how many.
+    async fn expire_holds(&mut self, now: UnixSeconds) -> Result<u64, Self::Error>;
+
     // The programme and its guests, as the back office and the demo set them up.
     async fn has_guests(&mut self) -> Result<bool, Self::Error>;
-    /// `None`: the template new organisations start with and every organisation's programme.
-    async fn save_program(&mut self, org: Option<&str>, program: &ProgramSettings) -> Result<(), Self::Error>;
+    /// An organisation's programme (`None`: the template new organisations start with).
+    async fn program(&mut self, org: Option<&str>) -> Result<ProgramSettings, Self::Error>;
+    async fn save_program(&mut self, scope: ProgramScope<'_>, program: &ProgramSettings) -> Result<(), Self::Error>;
     async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
     /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
     async fn insert_guest(
@@ -325,6 +348,36 @@ async fn guest_write<T: LedgerTx>(
     }
 }
 
+/// Where a write stands once its guest is locked: done before under the same operation id (its
+/// stored answer), or new, with the snapshot to decide on and the request's fingerprint.
+#[allow(clippy::large_enum_variant)] // lives for one call on the stack, never stored
+enum Begun<A> {
+    Repeat(A),
+    New { snapshot: GuestSnapshot, print: String },
+}
+
+/// The start every write about a guest shares: the guest locked and read, the request
+/// fingerprinted and compared with what was first sent under `op_key` (other content under the
+/// same id is a conflict).
+#[allow(clippy::too_many_arguments)]
+async fn begin_write<T: LedgerTx, A: DeserializeOwned>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    now: UnixSeconds,
+    op_key: &str,
+    kind: &str,
+    request: &impl Serialize,
+    unknown: LoyaltyError,
+) -> Result<Begun<A>, T::Error> {
+    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, unknown).await?;
+    let print = fingerprint(request)?;
+    Ok(match repeat(first, kind, &print)? {
+        Some(answer) => Begun::Repeat(answer),
+        None => Begun::New { snapshot, print },
+    })
+}
+
 // ----- Operations -----
 
 /// Resolves a scanned or typed code to a guest card (and a gift for gift codes), within the
@@ -426,11 +479,11 @@ pub async fn hold<T: LedgerTx>(
     check: &CheckInfo,
     now: UnixSeconds,
 ) -> Result<HoldReceipt, T::Error> {
-    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
-    let print = fingerprint(&HoldRequest { guest, amount, check })?;
-    if let Some(answer) = repeat(first, "hold", &print)? {
-        return Ok(answer);
-    }
+    let request = HoldRequest { guest, amount, check };
+    let (snapshot, print) = match begin_write(tx, org, guest, now, op_key, "hold", &request, UnknownCode).await? {
+        Begun::Repeat(answer) => return Ok(answer),
+        Begun::New { snapshot, print } => (snapshot, print),
+    };
     let quote = quote_for(tx, &snapshot, check, now).await?;
     let plan = rules::hold(&snapshot, amount, &quote, now)?;
     let hold_id = tx.insert_hold(op_key, guest, &plan, now).await?;
@@ -465,16 +518,16 @@ pub async fn commit<T: LedgerTx>(
     check: &CheckInfo,
     now: UnixSeconds,
 ) -> Result<PaymentReceipt, T::Error> {
-    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
-    let print = fingerprint(&CommitRequest {
+    let request = CommitRequest {
         guest,
         hold,
         spent,
         check,
-    })?;
-    if let Some(answer) = repeat(first, "commit", &print)? {
-        return Ok(answer);
-    }
+    };
+    let (snapshot, print) = match begin_write(tx, org, guest, now, op_key, "commit", &request, UnknownCode).await? {
+        Begun::Repeat(answer) => return Ok(answer),
+        Begun::New { snapshot, print } => (snapshot, print),
+    };
     if spent < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
@@ -520,15 +573,16 @@ pub async fn commit_offline<T: LedgerTx>(
     check: &CheckInfo,
     now: UnixSeconds,
 ) -> Result<PaymentReceipt, T::Error> {
-    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
-    let print = fingerprint(&OfflineRequest {
+    let request = OfflineRequest {
         guest,
         requested,
         check,
-    })?;
-    if let Some(answer) = repeat(first, "offline_payment", &print)? {
-        return Ok(answer);
-    }
+    };
+    let kind = "offline_payment";
+    let (snapshot, print) = match begin_write(tx, org, guest, now, op_key, kind, &request, UnknownCode).await? {
+        Begun::Repeat(answer) => return Ok(answer),
+        Begun::New { snapshot, print } => (snapshot, print),
+    };
     rules::check_closable(check)?;
     let spent = rules::offline_spend(&snapshot, requested, check.subtotal)?;
     let context = payment_context(tx, &snapshot, None, now).await?;
@@ -636,11 +690,10 @@ pub async fn void<T: LedgerTx>(
     now: UnixSeconds,
 ) -> Result<(), T::Error> {
     let guest = tx.hold_row(hold).await?.ok_or(LoyaltyError::UnknownHold)?.guest;
-    let (_, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownHold).await?;
-    let print = fingerprint(&hold)?;
-    if let Some(()) = repeat(first, "void", &print)? {
-        return Ok(());
-    }
+    let print = match begin_write(tx, org, guest, now, op_key, "void", &hold, UnknownHold).await? {
+        Begun::Repeat(()) => return Ok(()),
+        Begun::New { print, .. } => print,
+    };
     // Read again under the guest's lock: a commit may have closed it meanwhile.
     let row = tx.hold_row(hold).await?.ok_or(LoyaltyError::UnknownHold)?;
     if rules::void(&row, now)? {
@@ -673,14 +726,14 @@ pub async fn refund<T: LedgerTx>(
         .await?
         .ok_or(LoyaltyError::UnknownPayment)?
         .guest;
-    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownPayment).await?;
-    let print = fingerprint(&RefundRequest {
+    let request = RefundRequest {
         payment: payment_op_key,
         requested,
-    })?;
-    if let Some(answer) = repeat(first, "refund", &print)? {
-        return Ok(answer);
-    }
+    };
+    let (snapshot, print) = match begin_write(tx, org, guest, now, op_key, "refund", &request, UnknownPayment).await? {
+        Begun::Repeat(answer) => return Ok(answer),
+        Begun::New { snapshot, print } => (snapshot, print),
+    };
     // Read again under the guest's lock: another refund of the check may have been first.
     let check = tx
         .paid_check(payment_op_key)
@@ -738,16 +791,17 @@ pub async fn manual<T: LedgerTx>(
     note: &str,
     now: UnixSeconds,
 ) -> Result<Kopecks, T::Error> {
-    let (snapshot, first) = guest_write(tx, org, guest, now, op_key, LoyaltyError::UnknownCode).await?;
-    let print = fingerprint(&ManualRequest {
+    let request = ManualRequest {
         guest,
         kind: kind.as_str(),
         amount,
         note,
-    })?;
-    if let Some(answer) = repeat(first, kind.as_str(), &print)? {
-        return Ok(answer);
-    }
+    };
+    let (snapshot, print) = match begin_write(tx, org, guest, now, op_key, kind.as_str(), &request, UnknownCode).await?
+    {
+        Begun::Repeat(answer) => return Ok(answer),
+        Begun::New { snapshot, print } => (snapshot, print),
+    };
     rules::manual(&snapshot, amount, kind == OpKind::ManualDebit)?;
     let balance = tx
         .post(&Posting {
@@ -763,27 +817,93 @@ pub async fn manual<T: LedgerTx>(
     Ok(balance)
 }
 
-/// Voids every open hold of the guest (Quick Resto's «Сбросить холды»); returns how many.
+/// Voids every open hold of the guest (Quick Resto's «Сбросить холды»); returns how many. With
+/// an operation id (a back-office form carries one) a repeat answers the first count instead of
+/// voiding holds opened since; without one (the API's reset) it is simply done again.
 pub async fn reset_holds<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: Option<&str>,
+    guest: GuestId,
+    now: UnixSeconds,
+) -> Result<u64, T::Error> {
+    let Some(op_key) = op_key else {
+        guest_write(tx, org, guest, now, "", UnknownCode).await?;
+        return tx.void_open_holds(guest, now).await;
+    };
+    let print = match begin_write(tx, org, guest, now, op_key, "reset_holds", &guest, UnknownCode).await? {
+        Begun::Repeat(count) => return Ok(count),
+        Begun::New { print, .. } => print,
+    };
+    let count = tx.void_open_holds(guest, now).await?;
+    remember(tx, op_key, "reset_holds", print, &count).await?;
+    Ok(count)
+}
+
+// ----- What is read about a guest -----
+
+/// Fails with `UnknownCode` unless the guest exists and belongs to the caller's organisation.
+async fn own_guest<T: LedgerTx>(
     tx: &mut T,
     org: Option<&str>,
     guest: GuestId,
     now: UnixSeconds,
-) -> Result<u64, T::Error> {
-    guest_write(tx, org, guest, now, "", LoyaltyError::UnknownCode).await?;
-    tx.void_open_holds(guest, now).await
+) -> Result<(), T::Error> {
+    match tx.snapshot(guest, now).await? {
+        Some(snapshot) if visible(&snapshot, org) => Ok(()),
+        _ => Err(UnknownCode.into()),
+    }
+}
+
+/// The guest's gift codes not yet redeemed.
+pub async fn gifts<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    now: UnixSeconds,
+) -> Result<Vec<Gift>, T::Error> {
+    own_guest(tx, org, guest, now).await?;
+    tx.gifts(guest).await
+}
+
+/// The guest's open holds (the back office's «Сбросить холды» shows them first); without a
+/// guest, every open hold, for the server's operator only.
+pub async fn open_holds<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: Option<GuestId>,
+    now: UnixSeconds,
+) -> Result<Vec<HoldReceipt>, T::Error> {
+    match guest {
+        Some(guest) => own_guest(tx, org, guest, now).await?,
+        None if org.is_some() => return Err(UnknownCode.into()),
+        None => {}
+    }
+    tx.open_holds(guest).await
+}
+
+/// The guest's newest `limit` balance changes.
+pub async fn history<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    limit: usize,
+    now: UnixSeconds,
+) -> Result<Vec<HistoryEntry>, T::Error> {
+    own_guest(tx, org, guest, now).await?;
+    tx.history(guest, i64::try_from(limit).unwrap_or(i64::MAX)).await
 }
 
 // ----- The programme and its guests -----
 
-/// Sets an organisation's programme (`None`: the template and every organisation's).
+/// Sets a programme, checked by the rules first.
 pub async fn set_program<T: LedgerTx>(
     tx: &mut T,
-    org: Option<&str>,
+    scope: ProgramScope<'_>,
     program: &ProgramSettings,
 ) -> Result<(), T::Error> {
     rules::check_program(program)?;
-    tx.save_program(org, program).await
+    tx.save_program(scope, program).await
 }
 
 pub async fn add_group<T: LedgerTx>(tx: &mut T, group: &NewGroup) -> Result<i64, T::Error> {
@@ -891,7 +1011,7 @@ pub enum Op {
         requested: Option<Kopecks>,
     },
     /// See [`reset_holds`].
-    ResetHolds { guest: GuestId },
+    ResetHolds { op_key: Option<String>, guest: GuestId },
     /// See [`manual`].
     Manual {
         op_key: String,
@@ -899,6 +1019,43 @@ pub enum Op {
         kind: OpKind,
         amount: Kopecks,
         note: String,
+    },
+    /// See [`gifts`].
+    Gifts { guest: GuestId },
+    /// See [`open_holds`].
+    OpenHolds { guest: Option<GuestId> },
+    /// See [`history`].
+    History { guest: GuestId, limit: usize },
+    /// Releases every hold whose time is up, in every organisation; answers how many.
+    ExpireHolds,
+    /// The caller's organisation's programme (no organisation: the template).
+    Program,
+    /// See [`set_program`]: the caller's organisation's programme (no organisation: the template
+    /// and every organisation's).
+    SetProgram(ProgramSettings),
+    /// See [`set_program`]: what new organisations start with.
+    SetTemplate(ProgramSettings),
+    /// See [`add_group`].
+    AddGroup(NewGroup),
+    /// See [`add_guest`].
+    AddGuest {
+        org: String,
+        name: String,
+        phone: Option<String>,
+        group_id: i64,
+    },
+    /// See [`add_identifier`].
+    AddIdentifier {
+        guest: GuestId,
+        kind: IdentifierKind,
+        value: String,
+    },
+    /// See [`add_gift_code`].
+    AddGiftCode {
+        guest: GuestId,
+        code: String,
+        name: String,
+        points: Kopecks,
     },
 }
 
@@ -914,6 +1071,13 @@ pub enum Answer {
     Refund(RefundReceipt),
     Count(u64),
     Balance(Kopecks),
+    Gifts(Vec<Gift>),
+    Holds(Vec<HoldReceipt>),
+    History(Vec<HistoryEntry>),
+    Program(ProgramSettings),
+    /// The id of what was added (a group, a guest).
+    Id(i64),
+    Done,
 }
 
 impl Op {
@@ -963,7 +1127,9 @@ impl Op {
                 payment_op_key,
                 requested,
             } => Answer::Refund(refund(tx, org, op_key, payment_op_key, *requested, now).await?),
-            Op::ResetHolds { guest } => Answer::Count(reset_holds(tx, org, *guest, now).await?),
+            Op::ResetHolds { op_key, guest } => {
+                Answer::Count(reset_holds(tx, org, op_key.as_deref(), *guest, now).await?)
+            }
             Op::Manual {
                 op_key,
                 guest,
@@ -971,13 +1137,109 @@ impl Op {
                 amount,
                 note,
             } => Answer::Balance(manual(tx, org, op_key, *guest, *kind, *amount, note, now).await?),
+            Op::Gifts { guest } => Answer::Gifts(gifts(tx, org, *guest, now).await?),
+            Op::OpenHolds { guest } => Answer::Holds(open_holds(tx, org, *guest, now).await?),
+            Op::History { guest, limit } => Answer::History(history(tx, org, *guest, *limit, now).await?),
+            Op::ExpireHolds => Answer::Count(tx.expire_holds(now).await?),
+            Op::Program => Answer::Program(tx.program(org).await?),
+            Op::SetProgram(program) => {
+                let scope = org.map_or(ProgramScope::Everyone, ProgramScope::Org);
+                set_program(tx, scope, program).await?;
+                Answer::Done
+            }
+            Op::SetTemplate(program) => {
+                set_program(tx, ProgramScope::Template, program).await?;
+                Answer::Done
+            }
+            Op::AddGroup(group) => Answer::Id(add_group(tx, group).await?),
+            Op::AddGuest {
+                org: guest_org,
+                name,
+                phone,
+                group_id,
+            } => {
+                if org.is_some_and(|org| org != guest_org) {
+                    return Err(UnknownCode.into());
+                }
+                Answer::Id(add_guest(tx, guest_org, name, phone.as_deref(), *group_id, now).await?)
+            }
+            Op::AddIdentifier { guest, kind, value } => {
+                own_guest(tx, org, *guest, now).await?;
+                add_identifier(tx, *guest, *kind, value).await?;
+                Answer::Done
+            }
+            Op::AddGiftCode {
+                guest,
+                code,
+                name,
+                points,
+            } => {
+                own_guest(tx, org, *guest, now).await?;
+                add_gift_code(tx, *guest, code, name, *points).await?;
+                Answer::Done
+            }
         })
     }
 
     /// Whether the operation only reads (the SQLite store runs those on a reader connection).
     pub fn reads_only(&self) -> bool {
-        matches!(self, Op::Card { .. } | Op::Quote { .. })
+        matches!(
+            self,
+            Op::Card { .. }
+                | Op::Quote { .. }
+                | Op::Gifts { .. }
+                | Op::OpenHolds { .. }
+                | Op::History { .. }
+                | Op::Program
+        )
     }
+}
+
+/// The typed answer of each kind of [`Op`]: `Op::Hold { .. }` answers `into_hold()`, and an
+/// answer of another kind (a bug in the caller) is an error, not a panic.
+macro_rules! answer_accessors {
+    ($($accessor:ident: $variant:ident($value:ty);)*) => {
+        impl Answer {
+            $(
+                pub fn $accessor(self) -> Result<$value, LoyaltyError> {
+                    match self {
+                        Answer::$variant(value) => Ok(value),
+                        other => Err(unexpected(other)),
+                    }
+                }
+            )*
+
+            pub fn into_voided(self) -> Result<(), LoyaltyError> {
+                match self {
+                    Answer::Voided => Ok(()),
+                    other => Err(unexpected(other)),
+                }
+            }
+
+            pub fn into_done(self) -> Result<(), LoyaltyError> {
+                match self {
+                    Answer::Done => Ok(()),
+                    other => Err(unexpected(other)),
+                }
+            }
+        }
+    };
+}
+
+answer_accessors! {
+    into_identification: Identification(Identification);
+    into_card: Card(GuestCard);
+    into_quote: Quote(SpendQuote);
+    into_hold: Hold(HoldReceipt);
+    into_payment: Payment(PaymentReceipt);
+    into_refund: Refund(RefundReceipt);
+    into_count: Count(u64);
+    into_balance: Balance(Kopecks);
+    into_gifts: Gifts(Vec<Gift>);
+    into_holds: Holds(Vec<HoldReceipt>);
+    into_history: History(Vec<HistoryEntry>);
+    into_program: Program(ProgramSettings);
+    into_id: Id(i64);
 }
 
 /// An answer of the wrong kind: a bug in the caller's match, reported instead of a panic.

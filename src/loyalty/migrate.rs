@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 5] = [
+pub const MIGRATIONS: [Migration; 6] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -59,6 +59,12 @@ pub const MIGRATIONS: [Migration; 5] = [
         what: "identifiers, gift codes and the programme per organisation",
         sqlite: include_str!("../ledger/schema_v5.sql"),
         postgres: include_str!("../server/pg_schema_v5.sql"),
+    },
+    Migration {
+        version: 6,
+        what: "the accrual basis of each programme",
+        sqlite: include_str!("../ledger/schema_v6.sql"),
+        postgres: include_str!("../server/pg_schema_v6.sql"),
     },
 ];
 

@@ -1,7 +1,7 @@
 //! The rows both stores read for the engine, decoded once: a store only says how to read an
 //! integer, a text and a flag from its own row type ([`Columns`]).
 
-use super::rules::{Group, GuestSnapshot, NewGroup, ProgramSettings};
+use super::rules::{AccrualBasis, Group, GuestSnapshot, NewGroup, ProgramSettings};
 use crate::money::Kopecks;
 
 /// A row's columns by index, as a store's driver reads them.
@@ -16,9 +16,14 @@ pub trait Columns {
 pub const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.accrual_bp, gg.spend_threshold,
     gg.never_downgrade, gg.daily_ops_limit, gg.daily_spend_limit";
 
-/// The columns [`snapshot_at`] reads before the group's: the guest's four, then the programme's six.
+/// The columns [`program_at`] reads, from `program` or `programs`.
+pub const PROGRAM_COLUMNS: &str =
+    "name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes, accrual_basis";
+
+/// The columns [`snapshot_at`] reads before the group's: the guest's four, then the programme's seven.
 pub const SNAPSHOT_COLUMNS: &str = "g.id, g.org, g.balance, g.balance - {held},
-    p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes";
+    p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
+    p.accrual_basis";
 
 /// The group whose columns start at `at`.
 pub fn group_at<C: Columns>(row: &C, at: usize) -> Result<Group, C::Error> {
@@ -37,7 +42,8 @@ pub fn group_at<C: Columns>(row: &C, at: usize) -> Result<Group, C::Error> {
     })
 }
 
-/// The programme whose columns start at `at`.
+/// The programme whose columns ([`PROGRAM_COLUMNS`]) start at `at`. The schema allows only the
+/// bases this build knows.
 pub fn program_at<C: Columns>(row: &C, at: usize) -> Result<ProgramSettings, C::Error> {
     Ok(ProgramSettings {
         name: row.text(at)?,
@@ -46,6 +52,7 @@ pub fn program_at<C: Columns>(row: &C, at: usize) -> Result<ProgramSettings, C::
         hold_ttl_secs: row.int(at + 3)?,
         group_period_days: row.int(at + 4)?,
         utc_offset_minutes: row.int(at + 5)?,
+        accrual_basis: AccrualBasis::parse(&row.text(at + 6)?).unwrap_or_default(),
     })
 }
 
@@ -57,6 +64,6 @@ pub fn snapshot_at<C: Columns>(row: &C) -> Result<GuestSnapshot, C::Error> {
         balance: Kopecks(row.int(2)?),
         available: Kopecks(row.int(3)?),
         program: program_at(row, 4)?,
-        group: group_at(row, 10)?,
+        group: group_at(row, 11)?,
     })
 }

@@ -25,6 +25,34 @@ pub struct ProgramSettings {
     pub group_period_days: i64,
     /// The cafe's offset from UTC: daily limits reset at local midnight.
     pub utc_offset_minutes: i64,
+    pub accrual_basis: AccrualBasis,
+}
+
+/// What a group's accrual percentage is taken of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccrualBasis {
+    /// The part of the amount due paid with money: bonuses spent earn nothing.
+    #[default]
+    PaidPart,
+    /// The whole amount due, the part paid with bonuses included.
+    AmountDue,
+}
+
+impl AccrualBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccrualBasis::PaidPart => "paid",
+            AccrualBasis::AmountDue => "due",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AccrualBasis> {
+        match text {
+            "paid" => Some(AccrualBasis::PaidPart),
+            "due" => Some(AccrualBasis::AmountDue),
+            _ => None,
+        }
+    }
 }
 
 impl ProgramSettings {
@@ -37,6 +65,7 @@ impl ProgramSettings {
             hold_ttl_secs,
             group_period_days: 365,
             utc_offset_minutes: 0,
+            accrual_basis: AccrualBasis::PaidPart,
         }
     }
 }
@@ -467,7 +496,11 @@ pub fn payment(
     }
     let group = &snapshot.group;
     let amount_due = group.amount_due(subtotal);
-    let accrued = amount_due.saturating_sub(spent).percent_floor(group.rules.accrual_bp);
+    let basis = match snapshot.program.accrual_basis {
+        AccrualBasis::PaidPart => amount_due.saturating_sub(spent),
+        AccrualBasis::AmountDue => amount_due,
+    };
+    let accrued = basis.percent_floor(group.rules.accrual_bp);
     let new_group = group_after_visit(group, window_spend + amount_due, groups);
     Ok(PaymentPlan {
         amount_due,
@@ -707,6 +740,7 @@ mod tests {
                 hold_ttl_secs: 900,
                 group_period_days: 365,
                 utc_offset_minutes: 180,
+                accrual_basis: AccrualBasis::PaidPart,
             },
         }
     }
@@ -906,6 +940,12 @@ mod tests {
         assert_eq!(plan.accrued, Kopecks(1_500));
         assert_eq!(plan.balance_after, Kopecks(1_500));
         assert_eq!(plan.new_group, Some(five));
+        // A programme that accrues on the whole amount due: 3 % of 600,00.
+        let mut snap = snap;
+        snap.program.accrual_basis = AccrualBasis::AmountDue;
+        let plan = payment(&snap, Kopecks(10_000), Kopecks(60_000), Kopecks::ZERO, &groups).unwrap();
+        assert_eq!(plan.accrued, Kopecks(1_800));
+        assert_eq!(plan.balance_after, Kopecks(1_800));
     }
 
     #[test]
@@ -937,61 +977,56 @@ mod tests {
         assert!(refund(&done, None, Kopecks::ZERO).is_err());
     }
 
-    /// A small deterministic generator for the property tests below (no extra crate).
-    struct Rng(u64);
+    use proptest::prelude::*;
 
-    impl Rng {
-        fn below(&mut self, n: i64) -> i64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as i64
-        }
-    }
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4_000, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Properties of the quote over random guests, groups and checks: the maximum is never over
-    /// any limit, is on the step, is never negative, and equals the smallest limit rounded down.
-    #[test]
-    fn the_maximum_respects_every_limit() {
-        let mut rng = Rng(0xDEAD_BEEF_1234_5678);
-        for _ in 0..20_000 {
-            let mut g = group(1, 1, 0, rng.below(2_000), false);
-            g.rules.discount_bp = rng.below(10_001);
-            g.rules.daily_spend_limit = Kopecks(rng.below(3) * rng.below(100_000));
-            let available = rng.below(200_000) - 20_000;
+        /// The quote over random guests, groups and checks: the maximum is never over any limit,
+        /// is on the step, is never negative, and equals the smallest limit rounded down; a hold
+        /// of the maximum is accepted and one step more is not.
+        #[test]
+        fn the_maximum_respects_every_limit(
+            accrual_bp in 0..2_000i64,
+            discount_bp in 0..=10_000i64,
+            daily_spend_limit in prop_oneof![Just(0i64), 1..300_000i64],
+            available in -20_000..180_000i64,
+            max_check_bp in 0..=10_000i64,
+            step in prop_oneof![Just(1i64), Just(100), Just(199)],
+            subtotal in 0..500_000i64,
+            used in 0..120_000i64,
+        ) {
+            let mut g = group(1, 1, 0, accrual_bp, false);
+            g.rules.discount_bp = discount_bp;
+            g.rules.daily_spend_limit = Kopecks(daily_spend_limit);
             let mut snap = snapshot(available.max(0), available, g);
-            snap.program.max_check_bp = rng.below(10_001);
-            snap.program.spend_step = Kopecks(1 + rng.below(3) * 99);
-            let subtotal = Kopecks(rng.below(500_000));
-            let used = Kopecks(rng.below(120_000));
-            let q = quote(&snap, subtotal, Some(used)).unwrap();
-            assert!(q.max_spend >= Kopecks::ZERO);
-            assert_eq!(q.max_spend.floor_to_step(snap.program.spend_step), q.max_spend);
+            snap.program.max_check_bp = max_check_bp;
+            snap.program.spend_step = Kopecks(step);
+            let q = quote(&snap, Kopecks(subtotal), Some(Kopecks(used))).unwrap();
+            prop_assert!(q.max_spend >= Kopecks::ZERO);
+            prop_assert_eq!(q.max_spend.floor_to_step(snap.program.spend_step), q.max_spend);
             for limit in &q.limits {
-                assert!(q.max_spend <= limit.amount.max(Kopecks::ZERO), "{q:?}");
+                prop_assert!(q.max_spend <= limit.amount.max(Kopecks::ZERO), "{:?}", q);
             }
             let smallest = q.binding_limit().unwrap().amount;
-            assert_eq!(
-                q.max_spend,
-                smallest.floor_to_step(snap.program.spend_step).max(Kopecks::ZERO)
-            );
-            // A hold of the maximum is accepted, one step more is not.
+            prop_assert_eq!(q.max_spend, smallest.floor_to_step(snap.program.spend_step).max(Kopecks::ZERO));
             if q.max_spend > Kopecks::ZERO {
-                assert!(hold(&snap, q.max_spend, &q, 0).is_ok());
+                prop_assert!(hold(&snap, q.max_spend, &q, 0).is_ok());
             }
-            assert!(hold(&snap, q.max_spend + snap.program.spend_step, &q, 0).is_err());
+            prop_assert!(hold(&snap, q.max_spend + snap.program.spend_step, &q, 0).is_err());
         }
-    }
 
-    /// Partial refunds adding up to the whole check give back exactly what was spent and take
-    /// back exactly what was accrued, whatever the pieces.
-    #[test]
-    fn partial_refunds_add_up_exactly() {
-        let mut rng = Rng(0x0123_4567_89AB_CDEF);
-        for _ in 0..5_000 {
-            let due = 1 + rng.below(1_000_000);
-            let spent = rng.below(due + 1);
-            let accrued = rng.below(due / 5 + 1);
+        /// Partial refunds adding up to the whole check give back exactly what was spent and take
+        /// back exactly what was accrued, whatever the pieces.
+        #[test]
+        fn partial_refunds_add_up_exactly(
+            due in 1..=1_000_000i64,
+            spent_share in 0..=1_000i64,
+            accrued_share in 0..=200i64,
+            pieces in prop::collection::vec((0..3u8, 1..=1_000_000i64), 1..24),
+        ) {
+            let spent = due * spent_share / 1_000;
+            let accrued = due * accrued_share / 1_000;
             let mut check = PaidCheck {
                 payment_id: 1,
                 guest: 1,
@@ -1001,20 +1036,49 @@ mod tests {
                 refunded_before: Kopecks::ZERO,
             };
             let (mut back, mut taken) = (0, 0);
+            let mut next = pieces.iter().cycle();
             while check.refunded_before < check.amount_due {
                 let left = (check.amount_due - check.refunded_before).0;
-                let piece = if rng.below(3) == 0 {
-                    None
-                } else {
-                    Some(Kopecks(1 + rng.below(left)))
-                };
+                let (kind, size) = next.next().copied().unwrap_or((0, 1));
+                // One piece in three is "all that is left"; the others are any part of it.
+                let piece = (kind != 0).then(|| Kopecks(1 + (size - 1) % left));
                 let plan = refund(&check, piece, Kopecks(i64::MAX / 4)).unwrap();
-                assert_eq!(plan.unrecovered, Kopecks::ZERO);
+                prop_assert_eq!(plan.unrecovered, Kopecks::ZERO);
                 back += plan.spend_returned.0;
                 taken += plan.accrual_taken.0;
                 check.refunded_before = check.refunded_before + plan.amount;
             }
-            assert_eq!((back, taken), (spent, accrued));
+            prop_assert_eq!((back, taken), (spent, accrued));
+        }
+
+        /// Seed 004's groups (and random others): a guest moves to the best ranked group whose
+        /// threshold the spending reaches, and never leaves a never-downgrade group for a lower one.
+        #[test]
+        fn group_moves_follow_the_thresholds(
+            thresholds in prop::collection::vec(0..2_000_000i64, 1..5),
+            current in 0..5usize,
+            never_downgrade in any::<bool>(),
+            spend in 0..3_000_000i64,
+        ) {
+            let mut sorted = thresholds.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let groups: Vec<Group> = sorted
+                .iter()
+                .enumerate()
+                .map(|(i, t)| group(i as i64 + 1, i as i64 + 1, *t, 100 * (i as i64 + 1), never_downgrade))
+                .collect();
+            let now = &groups[current % groups.len()];
+            let reached = groups.iter().rev().find(|g| g.rules.spend_threshold <= Kopecks(spend));
+            let moved = group_after_visit(now, Kopecks(spend), &groups);
+            let after = moved.as_ref().unwrap_or(now);
+            match reached {
+                Some(best) if best.rules.rank >= now.rules.rank => prop_assert_eq!(after, best),
+                Some(_) | None if never_downgrade => prop_assert_eq!(after, now),
+                Some(best) => prop_assert_eq!(after, best),
+                None => prop_assert!(after.rules.rank <= now.rules.rank),
+            }
+            prop_assert!(moved.as_ref() != Some(now), "a move is to another group");
         }
     }
 }

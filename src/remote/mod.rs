@@ -903,6 +903,7 @@ pub fn offline_quote(
             hold_ttl_secs: 0,
             group_period_days: 0,
             utc_offset_minutes: 0,
+            accrual_basis: crate::loyalty::rules::AccrualBasis::PaidPart,
         },
     };
     let quote = rules::quote(&snapshot, check.subtotal, None)?;

@@ -529,7 +529,7 @@ pub(super) async fn guest_card(
     let caller = caller(&app, &headers).await?;
     let guest = path_id(guest, "guest")?;
     let card = app.store.guest_card(&caller, guest, app.now()).await?;
-    let gifts = app.store.gifts(&caller, guest).await?;
+    let gifts = app.store.gifts(&caller, guest, app.now()).await?;
     Ok(axum::Json(wire::CardAnswer {
         card: card.into(),
         gifts: gifts.into_iter().map(Into::into).collect(),
@@ -695,7 +695,7 @@ pub(super) async fn open_holds(
 ) -> ApiResult<Vec<wire::HoldReceipt>> {
     let caller = caller(&app, &headers).await?;
     let guest = path_id(guest, "guest")?;
-    let holds = app.store.open_holds(&caller, guest).await?;
+    let holds = app.store.open_holds(&caller, guest, app.now()).await?;
     Ok(axum::Json(holds.into_iter().map(Into::into).collect()))
 }
 
@@ -739,7 +739,7 @@ pub(super) async fn history(
         ));
     };
     let limit = query.limit.unwrap_or(wire::DEFAULT_HISTORY).min(wire::MAX_HISTORY);
-    let history = app.store.history(&caller, guest, limit).await?;
+    let history = app.store.history(&caller, guest, limit, app.now()).await?;
     Ok(axum::Json(history.into_iter().map(Into::into).collect()))
 }
 

@@ -18,17 +18,16 @@ use crate::domain::{
     StampProgress, UnixSeconds,
 };
 use crate::loyalty::engine::{
-    self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, StampCount,
+    Answer, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, ProgramScope, StampCount,
 };
 use crate::loyalty::migrate::{self, Dialect};
-use crate::loyalty::rows::{Columns, GROUP_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
+use crate::loyalty::rows::{Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
 use crate::loyalty::rules::{
-    GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck, ProgramSettings,
-    RefundPlan,
+    GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, PaidCheck, ProgramSettings, RefundPlan,
 };
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
-use crate::server::store::Caller;
+use crate::server::store::{BoxFuture, Caller, Database};
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
@@ -252,172 +251,21 @@ impl PgStore {
 
     // ----- Reads -----
 
-    /// The guest's gift codes not yet redeemed (codes masked), oldest first.
-    pub async fn gifts(&self, org: &str, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {
-        in_tx!(self, tx => async {
-            own_guest(&tx, org, guest).await?;
-            q_all(
-                &tx,
-                "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY id",
-                &[&guest],
-            )
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(Gift {
-                    code: crate::mask::mask_code(&row.try_get::<_, String>(0)?),
-                    name: row.try_get(1)?,
-                    points: Kopecks(row.try_get(2)?),
-                })
-            })
-            .collect::<TxResult<Vec<_>>>()
-        }.await)
-    }
-
-    pub async fn open_holds(&self, org: &str, guest: GuestId) -> Result<Vec<HoldReceipt>, LoyaltyError> {
-        in_tx!(self, tx => async {
-            own_guest(&tx, org, guest).await?;
-            let rows = q_all(&tx, "SELECT id, amount, expires_at FROM holds WHERE guest_id = $1 AND status = 'open' ORDER BY id",
-                    &[&guest],
-                )
-                .await?;
-            rows.iter().map(hold_receipt).collect::<TxResult<Vec<_>>>()
-        }.await)
-    }
-
-    pub async fn history(&self, org: &str, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        in_tx!(self, tx => async {
-            own_guest(&tx, org, guest).await?;
-            let rows = q_all(&tx, "SELECT at, kind, amount, balance_after, note FROM operations
-                     WHERE guest_id = $1 ORDER BY id DESC LIMIT $2",
-                    &[&guest, &limit],
-                )
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(HistoryEntry {
-                        at: row.try_get(0)?,
-                        kind: row.try_get(1)?,
-                        amount: Kopecks(row.try_get(2)?),
-                        balance_after: Kopecks(row.try_get(3)?),
-                        note: row.try_get(4)?,
-                    })
-                })
-                .collect::<TxResult<Vec<_>>>()
-        }.await)
-    }
-
-    /// Open holds of one guest or of everyone, oldest first (the back office's view).
-    pub async fn open_holds_of(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
-        in_tx!(self, tx => async {
-            let rows = q_all(&tx, "SELECT id, amount, expires_at FROM holds
-                     WHERE status = 'open' AND ($1::BIGINT IS NULL OR guest_id = $1) ORDER BY id",
-                    &[&guest],
-                )
-                .await?;
-            rows.iter().map(hold_receipt).collect::<TxResult<Vec<_>>>()
-        }.await)
-    }
-
     /// True when there are no guests.
     pub async fn is_empty(&self) -> Result<bool, LoyaltyError> {
         in_tx!(self, tx => async { Ok(!PgTx::new(&tx).has_guests().await?) }.await)
     }
 
-    /// An organisation's programme.
+    /// An organisation's programme (one without guests yet: the template it will start with).
     pub async fn program(&self, org: &str) -> Result<ProgramSettings, LoyaltyError> {
-        in_tx!(self, tx => async {
-            let row = q_opt(&tx,
-                "SELECT name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
-                 FROM programs WHERE org = $1",
-                &[&org],
-            )
-            .await?
-            .ok_or(LoyaltyError::UnknownCode)?;
-            crate::loyalty::rows::program_at(&row, 0)
-        }.await)
-    }
-
-    pub async fn expire_holds(&self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        in_tx!(self, tx => async {
-            let expired = exec(&tx, "UPDATE holds SET status = 'expired', closed_at = $1 WHERE status = 'open' AND expires_at <= $1",
-                    &[&now],
-                )
-                .await?;
-            Ok(expired as usize)
-        }.await)
+        self.run(&Op::Program, Some(org), 0).await?.into_program()
     }
 
     // ----- Back office and tests -----
 
-    /// Sets the hold time new organisations start with; existing ones keep theirs.
-    pub async fn set_hold_ttl(&self, secs: i64) -> Result<(), LoyaltyError> {
-        self.execute("UPDATE program SET hold_ttl_secs = $1 WHERE id = 1", &[&secs])
-            .await
-    }
-
-    /// Sets the check share limit and spend step of every organisation and of new ones.
-    pub async fn set_spend_rules(&self, max_check_bp: i64, spend_step: Kopecks) -> Result<(), LoyaltyError> {
-        let client = self.client().await?;
-        for table in ["program", "programs"] {
-            client
-                .execute(
-                    &format!("UPDATE {table} SET max_check_bp = $1, spend_step = $2"),
-                    &[&max_check_bp, &spend_step.0],
-                )
-                .await
-                .map_err(|e| storage(&e))?;
-        }
-        Ok(())
-    }
-
-    pub async fn set_org_program(&self, org: &str, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-        on_engine!(self, t => engine::set_program(&mut t, Some(org), p))
-    }
-
     /// Sets the programme of every organisation and the template for new ones.
     pub async fn set_program(&self, p: &ProgramSettings) -> Result<(), LoyaltyError> {
-        on_engine!(self, t => engine::set_program(&mut t, None, p))
-    }
-
-    async fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<(), LoyaltyError> {
-        let client = self.client().await?;
-        client.execute(sql, params).await.map_err(|e| storage(&e))?;
-        Ok(())
-    }
-
-    pub async fn add_group(&self, g: &NewGroup) -> Result<i64, LoyaltyError> {
-        on_engine!(self, t => engine::add_group(&mut t, g))
-    }
-
-    pub async fn add_guest(
-        &self,
-        org: &str,
-        name: &str,
-        phone: Option<&str>,
-        group_id: i64,
-        now: UnixSeconds,
-    ) -> Result<GuestId, LoyaltyError> {
-        on_engine!(self, t => engine::add_guest(&mut t, org, name, phone, group_id, now))
-    }
-
-    pub async fn add_identifier(&self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        on_engine!(self, t => engine::add_identifier(&mut t, guest, kind, value))
-    }
-
-    pub async fn add_gift_code(
-        &self,
-        code: &str,
-        guest: GuestId,
-        name: &str,
-        points: Kopecks,
-    ) -> Result<(), LoyaltyError> {
-        on_engine!(self, t => engine::add_gift_code(&mut t, guest, code, name, points))
+        self.run(&Op::SetProgram(p.clone()), None, 0).await?.into_done()
     }
 
     pub async fn add_stamp_card(&self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
@@ -441,41 +289,6 @@ impl PgStore {
         ends_at: UnixSeconds,
     ) -> Result<i64, LoyaltyError> {
         on_engine!(self, t => t.insert_promotion(name, description, starts_at, ends_at))
-    }
-
-    /// A back-office credit; the balance after. Idempotent by `op_id`.
-    pub async fn credit(
-        &self,
-        op_id: &str,
-        guest: GuestId,
-        amount: Kopecks,
-        now: UnixSeconds,
-    ) -> Result<Kopecks, LoyaltyError> {
-        self.manual(op_id, guest, OpKind::ManualCredit, amount, "back office", now)
-            .await
-    }
-
-    /// A back-office credit or debit of any organisation's guest; the balance after.
-    pub async fn manual(
-        &self,
-        op_id: &str,
-        guest: GuestId,
-        kind: OpKind,
-        amount: Kopecks,
-        note: &str,
-        now: UnixSeconds,
-    ) -> Result<Kopecks, LoyaltyError> {
-        let op = Op::Manual {
-            op_key: op_id.to_string(),
-            guest,
-            kind,
-            amount,
-            note: note.to_string(),
-        };
-        match self.run(&op, None, now).await? {
-            Answer::Balance(balance) => Ok(balance),
-            other => Err(engine::unexpected(other)),
-        }
     }
 
     /// The group a guest is in.
@@ -502,12 +315,32 @@ impl PgStore {
     }
 }
 
-/// Checks that the guest exists and belongs to `org`.
-async fn own_guest(tx: &Transaction<'_>, org: &str, guest: GuestId) -> TxResult<()> {
-    let row = q_opt(tx, "SELECT org FROM guests WHERE id = $1", &[&guest]).await?;
-    match row {
-        Some(row) if row.try_get::<_, String>(0)? == org => Ok(()),
-        _ => Err(LoyaltyError::UnknownCode.into()),
+impl Database for PgStore {
+    fn run<'a>(
+        &'a self,
+        op: Op,
+        org: Option<&'a str>,
+        now: UnixSeconds,
+    ) -> BoxFuture<'a, Result<Answer, LoyaltyError>> {
+        Box::pin(async move { PgStore::run(self, &op, org, now).await })
+    }
+
+    fn save_token<'a>(
+        &'a self,
+        org: &'a str,
+        till: &'a str,
+        hash: &'a str,
+        now: UnixSeconds,
+    ) -> BoxFuture<'a, Result<(), LoyaltyError>> {
+        Box::pin(PgStore::save_token(self, org, till, hash, now))
+    }
+
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<Caller>, LoyaltyError>> {
+        Box::pin(PgStore::find_token(self, hash))
+    }
+
+    fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(PgStore::check_invariants(self))
     }
 }
 
@@ -1129,11 +962,89 @@ impl LedgerTx for PgTx<'_> {
         Ok(())
     }
 
+    async fn gifts(&mut self, guest: GuestId) -> TxResult<Vec<Gift>> {
+        q_all(
+            self.tx,
+            "SELECT code, gift_name, points FROM gift_codes WHERE guest_id = $1 AND redeemed_at IS NULL ORDER BY id",
+            &[&guest],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Gift {
+                code: crate::mask::mask_code(&row.try_get::<_, String>(0)?),
+                name: row.try_get(1)?,
+                points: Kopecks(row.try_get(2)?),
+            })
+        })
+        .collect()
+    }
+
+    async fn open_holds(&mut self, guest: Option<GuestId>) -> TxResult<Vec<HoldReceipt>> {
+        q_all(
+            self.tx,
+            "SELECT id, amount, expires_at FROM holds
+             WHERE status = 'open' AND ($1::BIGINT IS NULL OR guest_id = $1) ORDER BY id",
+            &[&guest],
+        )
+        .await?
+        .iter()
+        .map(hold_receipt)
+        .collect()
+    }
+
+    async fn history(&mut self, guest: GuestId, limit: i64) -> TxResult<Vec<HistoryEntry>> {
+        q_all(
+            self.tx,
+            "SELECT at, kind, amount, balance_after, note FROM operations WHERE guest_id = $1 ORDER BY id DESC LIMIT $2",
+            &[&guest, &limit],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(HistoryEntry {
+                at: row.try_get(0)?,
+                kind: row.try_get(1)?,
+                amount: Kopecks(row.try_get(2)?),
+                balance_after: Kopecks(row.try_get(3)?),
+                note: row.try_get(4)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn expire_holds(&mut self, now: UnixSeconds) -> TxResult<u64> {
+        Ok(exec(
+            self.tx,
+            "UPDATE holds SET status = 'expired', closed_at = $1 WHERE status = 'open' AND expires_at <= $1",
+            &[&now],
+        )
+        .await?)
+    }
+
     async fn has_guests(&mut self) -> TxResult<bool> {
         Ok(q_opt(self.tx, "SELECT 1 FROM guests LIMIT 1", &[]).await?.is_some())
     }
 
-    async fn save_program(&mut self, org: Option<&str>, p: &ProgramSettings) -> TxResult<()> {
+    async fn program(&mut self, org: Option<&str>) -> TxResult<ProgramSettings> {
+        if let Some(org) = org {
+            let sql = format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE org = $1");
+            if let Some(row) = q_opt(self.tx, &sql, &[&org]).await? {
+                return crate::loyalty::rows::program_at(&row, 0);
+            }
+        }
+        // The template, which an organisation without guests yet will start with.
+        let row = q_one(
+            self.tx,
+            &format!("SELECT {PROGRAM_COLUMNS} FROM program WHERE id = 1"),
+            &[],
+        )
+        .await?;
+        crate::loyalty::rows::program_at(&row, 0)
+    }
+
+    async fn save_program(&mut self, scope: ProgramScope<'_>, p: &ProgramSettings) -> TxResult<()> {
+        let basis = p.accrual_basis.as_str();
         let values: Params<'_> = &[
             &p.name,
             &p.max_check_bp,
@@ -1141,22 +1052,23 @@ impl LedgerTx for PgTx<'_> {
             &p.hold_ttl_secs,
             &p.group_period_days,
             &p.utc_offset_minutes,
+            &basis,
         ];
         let set = "SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
-                       group_period_days = $5, utc_offset_minutes = $6";
-        match org {
-            Some(org) => {
-                exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
-                exec(
-                    self.tx,
-                    &format!("UPDATE programs {set} WHERE org = $7"),
-                    &[values[0], values[1], values[2], values[3], values[4], values[5], &org],
-                )
-                .await?;
+                       group_period_days = $5, utc_offset_minutes = $6, accrual_basis = $7";
+        match scope {
+            ProgramScope::Template => {
+                exec(self.tx, &format!("UPDATE program {set} WHERE id = 1"), values).await?;
             }
-            None => {
+            ProgramScope::Everyone => {
                 exec(self.tx, &format!("UPDATE program {set} WHERE id = 1"), values).await?;
                 exec(self.tx, &format!("UPDATE programs {set}"), values).await?;
+            }
+            ProgramScope::Org(org) => {
+                exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+                let mut with_org = values.to_vec();
+                with_org.push(&org);
+                exec(self.tx, &format!("UPDATE programs {set} WHERE org = $8"), &with_org).await?;
             }
         }
         Ok(())
@@ -1309,7 +1221,8 @@ fn stamp_count(row: &Row) -> TxResult<StampCount> {
 /// A new organisation starts with the template programme (`program`, whose hold time
 /// `serve --hold-ttl` sets); an existing one keeps its own.
 const ENSURE_PROGRAM_SQL: &str = "INSERT INTO programs
-     SELECT $1::TEXT, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes
+     SELECT $1::TEXT, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes,
+            accrual_basis
      FROM program WHERE id = 1
      ON CONFLICT (org) DO NOTHING";
 

@@ -1,22 +1,26 @@
-//! The server's storage: the same operations on the embedded SQLite ledger or on PostgreSQL.
+//! The server's storage: the loyalty engine's operations on the embedded SQLite ledger or on
+//! PostgreSQL, behind one [`Database`] trait.
 //!
-//! Both stores keep the ledger's rules: SQLite by calling [`Ledger`] itself, PostgreSQL by the
-//! same statements in its dialect (see `pg.rs`), sharing the ledger's pure helpers. One
-//! conformance suite (`tests/server_conformance.rs`) runs the same requests against both.
+//! The rules live once, in `loyalty::rules`, and the engine (`loyalty::engine`) applies them on
+//! either store; a store only reads and writes rows. One conformance suite
+//! (`tests/server_conformance.rs`) runs the same requests against both.
 //! Every call is scoped to the calling till's organisation: another organisation's guest, hold
 //! or payment is reported as unknown, exactly like one that does not exist.
 
 use super::pg::PgStore;
 use crate::domain::{
-    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError,
-    PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
+    LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::ledger::{Ledger, NewGroup, ProgramSettings};
-use crate::loyalty::engine::{Answer, Op, unexpected};
+use crate::loyalty::engine::{Answer, Op};
+use crate::loyalty::rules::OpKind;
 use crate::money::Kopecks;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -87,16 +91,43 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub enum Store {
-    Sqlite(SqliteStore),
-    Postgres(PgStore),
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the server needs of a database: the engine's operations, each in one transaction, the
+/// tills' tokens, and the invariants. SQLite ([`SqliteStore`]) and PostgreSQL
+/// ([`PgStore`](super::pg::PgStore)) each implement it; nothing else differs between them.
+pub trait Database: Send + Sync {
+    /// Runs `op` for a caller of `org` (`None`: the server's operator, every organisation).
+    fn run<'a>(&'a self, op: Op, org: Option<&'a str>, now: UnixSeconds)
+    -> BoxFuture<'a, Result<Answer, LoyaltyError>>;
+    /// Stores a till's token (its hash); a till has one, a new one replaces the old.
+    fn save_token<'a>(
+        &'a self,
+        org: &'a str,
+        till: &'a str,
+        hash: &'a str,
+        now: UnixSeconds,
+    ) -> BoxFuture<'a, Result<(), LoyaltyError>>;
+    /// The till a token's hash belongs to, if any.
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<Caller>, LoyaltyError>>;
+    /// The ledger's invariants; the error lists every violation.
+    fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// The server's ledger: typed calls over whichever [`Database`] `--db` named.
+pub struct Store {
+    db: Box<dyn Database>,
 }
 
 impl Store {
+    pub fn new(db: impl Database + 'static) -> Store {
+        Store { db: Box::new(db) }
+    }
+
     pub async fn open(url: &DbUrl) -> Result<Store, LoyaltyError> {
         match url {
-            DbUrl::Sqlite(path) => Ok(Store::Sqlite(SqliteStore::open(path)?)),
-            DbUrl::Postgres(url) => Ok(Store::Postgres(PgStore::connect(url, None, 16).await?)),
+            DbUrl::Sqlite(path) => Ok(Store::new(SqliteStore::open(path)?)),
+            DbUrl::Postgres(url) => Ok(Store::new(PgStore::connect(url, None, 16).await?)),
         }
     }
 
@@ -105,43 +136,23 @@ impl Store {
             return Err(LoyaltyError::BadCode { max: 32 });
         }
         let token = new_token()?;
-        let hash = token_hash(&token);
-        match self {
-            Store::Sqlite(s) => {
-                let (org, till) = (org.to_string(), till.to_string());
-                s.blocking(move |_, t| t.save_token(&org, &till, &hash, now)).await?
-            }
-            Store::Postgres(p) => p.save_token(org, till, &hash, now).await?,
-        }
+        self.db.save_token(org, till, &token_hash(&token), now).await?;
         Ok(token)
     }
 
     /// The till a token belongs to, if any.
     pub async fn caller_for(&self, hash: &str) -> Result<Option<Caller>, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let hash = hash.to_string();
-                s.read(move |_, t| t.find_token(&hash)).await
-            }
-            Store::Postgres(p) => p.find_token(hash).await,
-        }
+        self.db.find_token(hash).await
     }
 
-    /// Runs a loyalty operation for `caller`: the one place where the two stores part.
     async fn run(&self, caller: &Caller, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let org = caller.org.clone();
-                let reads_only = op.reads_only();
-                let work = move |l: &mut Ledger, _: &TokenTable| l.run(&op, Some(&org), now);
-                if reads_only {
-                    s.read(work).await
-                } else {
-                    s.blocking(work).await
-                }
-            }
-            Store::Postgres(p) => p.run(&op, Some(&caller.org), now).await,
-        }
+        self.db.run(op, Some(&caller.org), now).await
+    }
+
+    /// An operation of the server's operator (tests, the command line): every organisation's
+    /// guests.
+    async fn run_as_operator(&self, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        self.db.run(op, None, now).await
     }
 
     pub async fn identify(
@@ -155,10 +166,7 @@ impl Store {
             payload: payload.to_string(),
             kind,
         };
-        match self.run(caller, op, now).await? {
-            Answer::Identification(found) => Ok(found),
-            other => Err(unexpected(other)),
-        }
+        self.run(caller, op, now).await?.into_identification()
     }
 
     pub async fn guest_card(
@@ -167,24 +175,11 @@ impl Store {
         guest: GuestId,
         now: UnixSeconds,
     ) -> Result<GuestCard, LoyaltyError> {
-        match self.run(caller, Op::Card { guest }, now).await? {
-            Answer::Card(card) => Ok(card),
-            other => Err(unexpected(other)),
-        }
+        self.run(caller, Op::Card { guest }, now).await?.into_card()
     }
 
-    pub async fn gifts(&self, caller: &Caller, guest: GuestId) -> Result<Vec<crate::domain::Gift>, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let org = caller.org.clone();
-                s.read(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.gifts(guest)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.gifts(&caller.org, guest).await,
-        }
+    pub async fn gifts(&self, caller: &Caller, guest: GuestId, now: UnixSeconds) -> Result<Vec<Gift>, LoyaltyError> {
+        self.run(caller, Op::Gifts { guest }, now).await?.into_gifts()
     }
 
     pub async fn calculate(
@@ -198,10 +193,7 @@ impl Store {
             guest,
             check: check.clone(),
         };
-        match self.run(caller, op, now).await? {
-            Answer::Quote(quote) => Ok(quote),
-            other => Err(unexpected(other)),
-        }
+        self.run(caller, op, now).await?.into_quote()
     }
 
     pub async fn hold(
@@ -219,10 +211,7 @@ impl Store {
             amount,
             check: check.clone(),
         };
-        match self.run(caller, op, now).await? {
-            Answer::Hold(receipt) => Ok(receipt),
-            other => Err(unexpected(other)),
-        }
+        self.run(caller, op, now).await?.into_hold()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -243,13 +232,10 @@ impl Store {
             spent,
             check: check.clone(),
         };
-        match self.run(caller, op, now).await? {
-            Answer::Payment(receipt) => Ok(receipt),
-            other => Err(unexpected(other)),
-        }
+        self.run(caller, op, now).await?.into_payment()
     }
 
-    /// A check a till closed offline with bonuses; see `Ledger::commit_offline_payment`.
+    /// A check a till closed offline with bonuses; see `engine::commit_offline`.
     pub async fn commit_offline(
         &self,
         caller: &Caller,
@@ -265,10 +251,7 @@ impl Store {
             requested,
             check: check.clone(),
         };
-        match self.run(caller, op, now).await? {
-            Answer::Payment(receipt) => Ok(receipt),
-            other => Err(unexpected(other)),
-        }
+        self.run(caller, op, now).await?.into_payment()
     }
 
     pub async fn void(&self, caller: &Caller, op_id: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
@@ -276,10 +259,7 @@ impl Store {
             op_key: caller.op(op_id),
             hold,
         };
-        match self.run(caller, op, now).await? {
-            Answer::Voided => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(caller, op, now).await?.into_voided()
     }
 
     pub async fn refund(
@@ -295,31 +275,24 @@ impl Store {
             payment_op_key: payment_op.to_string(),
             requested: amount,
         };
-        match self.run(caller, op, now).await? {
-            Answer::Refund(receipt) => Ok(receipt),
-            other => Err(unexpected(other)),
-        }
+        self.run(caller, op, now).await?.into_refund()
     }
 
     pub async fn reset_holds(&self, caller: &Caller, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        match self.run(caller, Op::ResetHolds { guest }, now).await? {
-            Answer::Count(count) => Ok(usize::try_from(count).unwrap_or(usize::MAX)),
-            other => Err(unexpected(other)),
-        }
+        let op = Op::ResetHolds { op_key: None, guest };
+        let count = self.run(caller, op, now).await?.into_count()?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
-    pub async fn open_holds(&self, caller: &Caller, guest: GuestId) -> Result<Vec<HoldReceipt>, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let org = caller.org.clone();
-                s.read(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.open_holds(Some(guest))
-                })
-                .await
-            }
-            Store::Postgres(p) => p.open_holds(&caller.org, guest).await,
-        }
+    pub async fn open_holds(
+        &self,
+        caller: &Caller,
+        guest: GuestId,
+        now: UnixSeconds,
+    ) -> Result<Vec<HoldReceipt>, LoyaltyError> {
+        self.run(caller, Op::OpenHolds { guest: Some(guest) }, now)
+            .await?
+            .into_holds()
     }
 
     pub async fn history(
@@ -327,72 +300,53 @@ impl Store {
         caller: &Caller,
         guest: GuestId,
         limit: usize,
+        now: UnixSeconds,
     ) -> Result<Vec<HistoryEntry>, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let org = caller.org.clone();
-                s.read(move |l, _| {
-                    own_guest(l, &org, guest)?;
-                    l.history(guest, limit)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.history(&caller.org, guest, limit).await,
-        }
+        self.run(caller, Op::History { guest, limit }, now)
+            .await?
+            .into_history()
     }
 
     /// Releases every hold whose time is up; returns how many.
     pub async fn expire_holds(&self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => s.blocking(move |l, _| l.expire_holds(now)).await,
-            Store::Postgres(p) => p.expire_holds(now).await,
-        }
+        let count = self.run_as_operator(Op::ExpireHolds, now).await?.into_count()?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
     // ----- Back office and tests -----
 
+    /// Sets the hold time new organisations start with (`serve --hold-ttl`); existing ones keep
+    /// theirs.
     pub async fn set_hold_ttl(&self, secs: i64) -> Result<(), LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => s.blocking(move |l, _| l.set_default_hold_ttl(secs)).await,
-            Store::Postgres(p) => p.set_hold_ttl(secs).await,
-        }
+        let template = self.run_as_operator(Op::Program, 0).await?.into_program()?;
+        let program = ProgramSettings {
+            hold_ttl_secs: secs,
+            ..template
+        };
+        self.run_as_operator(Op::SetTemplate(program), 0).await?.into_done()
     }
 
-    /// Sets the programme's check share limit and spend step.
+    /// Sets the check share limit and spend step of the template and every organisation.
     pub async fn set_spend_rules(&self, max_check_bp: i64, spend_step: Kopecks) -> Result<(), LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                s.blocking(move |l, _| {
-                    let mut program = l.program()?;
-                    program.max_check_bp = max_check_bp;
-                    program.spend_step = spend_step;
-                    l.set_program(&program)
-                })
-                .await
-            }
-            Store::Postgres(p) => p.set_spend_rules(max_check_bp, spend_step).await,
-        }
+        let template = self.run_as_operator(Op::Program, 0).await?.into_program()?;
+        let program = ProgramSettings {
+            max_check_bp,
+            spend_step,
+            ..template
+        };
+        self.run_as_operator(Op::SetProgram(program), 0).await?.into_done()
     }
 
     /// Sets one organisation's programme.
     pub async fn set_org_program(&self, org: &str, program: &ProgramSettings) -> Result<(), LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let (org, program) = (org.to_string(), program.clone());
-                s.blocking(move |l, _| l.set_org_program(&org, &program)).await
-            }
-            Store::Postgres(p) => p.set_org_program(org, program).await,
-        }
+        self.db
+            .run(Op::SetProgram(program.clone()), Some(org), 0)
+            .await?
+            .into_done()
     }
 
     pub async fn add_group(&self, group: &NewGroup) -> Result<i64, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let group = group.clone();
-                s.blocking(move |l, _| l.add_group(&group)).await
-            }
-            Store::Postgres(p) => p.add_group(group).await,
-        }
+        self.run_as_operator(Op::AddGroup(group.clone()), 0).await?.into_id()
     }
 
     pub async fn add_guest(
@@ -403,24 +357,22 @@ impl Store {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let (org, name, phone) = (org.to_string(), name.to_string(), phone.map(str::to_string));
-                s.blocking(move |l, _| l.add_guest_in(&org, &name, phone.as_deref(), group_id, now))
-                    .await
-            }
-            Store::Postgres(p) => p.add_guest(org, name, phone, group_id, now).await,
-        }
+        let op = Op::AddGuest {
+            org: org.to_string(),
+            name: name.to_string(),
+            phone: phone.map(str::to_string),
+            group_id,
+        };
+        self.run_as_operator(op, now).await?.into_id()
     }
 
     pub async fn add_identifier(&self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let value = value.to_string();
-                s.blocking(move |l, _| l.add_identifier(guest, kind, &value)).await
-            }
-            Store::Postgres(p) => p.add_identifier(guest, kind, value).await,
-        }
+        let op = Op::AddIdentifier {
+            guest,
+            kind,
+            value: value.to_string(),
+        };
+        self.run_as_operator(op, 0).await?.into_done()
     }
 
     pub async fn add_gift_code(
@@ -430,14 +382,13 @@ impl Store {
         name: &str,
         points: Kopecks,
     ) -> Result<(), LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let (code, name) = (code.to_string(), name.to_string());
-                s.blocking(move |l, _| l.add_gift_code(&code, guest, &name, points))
-                    .await
-            }
-            Store::Postgres(p) => p.add_gift_code(code, guest, name, points).await,
-        }
+        let op = Op::AddGiftCode {
+            guest,
+            code: code.to_string(),
+            name: name.to_string(),
+            points,
+        };
+        self.run_as_operator(op, 0).await?.into_done()
     }
 
     /// A back-office credit, idempotent by `op_id`; returns the balance after.
@@ -448,33 +399,19 @@ impl Store {
         amount: Kopecks,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        match self {
-            Store::Sqlite(s) => {
-                let op_id = op_id.to_string();
-                s.blocking(move |l, _| l.credit(&op_id, guest, amount, "back office", now))
-                    .await
-            }
-            Store::Postgres(p) => p.credit(op_id, guest, amount, now).await,
-        }
+        let op = Op::Manual {
+            op_key: op_id.to_string(),
+            guest,
+            kind: OpKind::ManualCredit,
+            amount,
+            note: "back office".to_string(),
+        };
+        self.run_as_operator(op, now).await?.into_balance()
     }
 
     /// The ledger's invariants; the error lists every violation.
     pub async fn check_invariants(&self) -> Result<(), String> {
-        match self {
-            Store::Sqlite(s) => s
-                .blocking(|l, _| Ok(l.check_invariants()))
-                .await
-                .map_err(|e| e.to_string())?,
-            Store::Postgres(p) => p.check_invariants().await,
-        }
-    }
-}
-
-fn own_guest(ledger: &Ledger, org: &str, guest: GuestId) -> Result<(), LoyaltyError> {
-    if ledger.guest_org(guest)? == org {
-        Ok(())
-    } else {
-        Err(LoyaltyError::UnknownCode)
+        self.db.check_invariants().await
     }
 }
 
@@ -535,6 +472,50 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| LoyaltyError::Storage(format!("a ledger task failed: {e}")))?
+    }
+}
+
+impl Database for SqliteStore {
+    fn run<'a>(
+        &'a self,
+        op: Op,
+        org: Option<&'a str>,
+        now: UnixSeconds,
+    ) -> BoxFuture<'a, Result<Answer, LoyaltyError>> {
+        let org = org.map(str::to_string);
+        Box::pin(async move {
+            let reads_only = op.reads_only();
+            let work = move |l: &mut Ledger, _: &TokenTable| l.run(&op, org.as_deref(), now);
+            if reads_only {
+                self.read(work).await
+            } else {
+                self.blocking(work).await
+            }
+        })
+    }
+
+    fn save_token<'a>(
+        &'a self,
+        org: &'a str,
+        till: &'a str,
+        hash: &'a str,
+        now: UnixSeconds,
+    ) -> BoxFuture<'a, Result<(), LoyaltyError>> {
+        let (org, till, hash) = (org.to_string(), till.to_string(), hash.to_string());
+        Box::pin(self.blocking(move |_, t| t.save_token(&org, &till, &hash, now)))
+    }
+
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<Caller>, LoyaltyError>> {
+        let hash = hash.to_string();
+        Box::pin(self.read(move |_, t| t.find_token(&hash)))
+    }
+
+    fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.blocking(|l, _| Ok(l.check_invariants()))
+                .await
+                .map_err(|e| e.to_string())?
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use loyalty_till::domain::{
     PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use loyalty_till::ledger::{DEFAULT_ORG, Ledger, NewGroup, ProgramSettings};
-use loyalty_till::loyalty::engine::{Answer, Op, unexpected};
+use loyalty_till::loyalty::engine::{Answer, Op};
 use loyalty_till::loyalty::rules::OpKind;
 use loyalty_till::money::Kopecks;
 #[cfg(not(windows))]
@@ -257,6 +257,26 @@ impl PgLedger {
     fn run(&self, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
         self.runtime.block_on(self.store.run(&op, Some(DEFAULT_ORG), now))
     }
+
+    #[allow(clippy::too_many_arguments)]
+    fn manual(
+        &self,
+        op: &str,
+        guest: GuestId,
+        kind: OpKind,
+        amount: Kopecks,
+        note: &str,
+        now: UnixSeconds,
+    ) -> Result<Kopecks, LoyaltyError> {
+        let op = Op::Manual {
+            op_key: op.to_string(),
+            guest,
+            kind,
+            amount,
+            note: note.to_string(),
+        };
+        self.run(op, now)?.into_balance()
+    }
 }
 
 #[cfg(not(windows))]
@@ -274,7 +294,7 @@ impl LedgerApi for PgLedger {
         self.runtime.block_on(self.store.set_program(program))
     }
     fn add_group(&mut self, group: &NewGroup) -> Result<i64, LoyaltyError> {
-        self.runtime.block_on(self.store.add_group(group))
+        self.run(Op::AddGroup(group.clone()), 0)?.into_id()
     }
     fn add_guest(
         &mut self,
@@ -283,15 +303,26 @@ impl LedgerApi for PgLedger {
         group: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, LoyaltyError> {
-        self.runtime
-            .block_on(self.store.add_guest(DEFAULT_ORG, name, phone, group, now))
+        let op = Op::AddGuest {
+            org: DEFAULT_ORG.to_string(),
+            name: name.to_string(),
+            phone: phone.map(str::to_string),
+            group_id: group,
+        };
+        self.run(op, now)?.into_id()
     }
     fn add_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> Result<(), LoyaltyError> {
-        self.runtime.block_on(self.store.add_identifier(guest, kind, value))
+        let value = value.to_string();
+        self.run(Op::AddIdentifier { guest, kind, value }, 0)?.into_done()
     }
     fn add_gift_code(&mut self, code: &str, guest: GuestId, name: &str, points: Kopecks) -> Result<(), LoyaltyError> {
-        self.runtime
-            .block_on(self.store.add_gift_code(code, guest, name, points))
+        let op = Op::AddGiftCode {
+            guest,
+            code: code.to_string(),
+            name: name.to_string(),
+            points,
+        };
+        self.run(op, 0)?.into_done()
     }
     fn add_stamp_card(&mut self, name: &str, needed: i64, reward: &str) -> Result<i64, LoyaltyError> {
         self.runtime.block_on(self.store.add_stamp_card(name, needed, reward))
@@ -307,26 +338,17 @@ impl LedgerApi for PgLedger {
             payload: payload.to_string(),
             kind,
         };
-        match self.run(op, now)? {
-            Answer::Identification(found) => Ok(found),
-            other => Err(unexpected(other)),
-        }
+        self.run(op, now)?.into_identification()
     }
     fn guest_card(&self, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
-        match self.run(Op::Card { guest }, now)? {
-            Answer::Card(card) => Ok(card),
-            other => Err(unexpected(other)),
-        }
+        self.run(Op::Card { guest }, now)?.into_card()
     }
     fn calculate(&self, guest: GuestId, check: &CheckInfo, now: UnixSeconds) -> Result<SpendQuote, LoyaltyError> {
         let op = Op::Quote {
             guest,
             check: check.clone(),
         };
-        match self.run(op, now)? {
-            Answer::Quote(quote) => Ok(quote),
-            other => Err(unexpected(other)),
-        }
+        self.run(op, now)?.into_quote()
     }
     fn hold(
         &mut self,
@@ -342,10 +364,7 @@ impl LedgerApi for PgLedger {
             amount,
             check: check.clone(),
         };
-        match self.run(op, now)? {
-            Answer::Hold(receipt) => Ok(receipt),
-            other => Err(unexpected(other)),
-        }
+        self.run(op, now)?.into_hold()
     }
     fn commit_payment(
         &mut self,
@@ -363,29 +382,25 @@ impl LedgerApi for PgLedger {
             spent,
             check: check.clone(),
         };
-        match self.run(op, now)? {
-            Answer::Payment(receipt) => Ok(receipt),
-            other => Err(unexpected(other)),
-        }
+        self.run(op, now)?.into_payment()
     }
     fn void_hold(&mut self, op: &str, hold: HoldId, now: UnixSeconds) -> Result<(), LoyaltyError> {
         let op = Op::Void {
             op_key: op.to_string(),
             hold,
         };
-        match self.run(op, now)? {
-            Answer::Voided => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(op, now)?.into_voided()
     }
     fn expire_holds(&mut self, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        self.runtime.block_on(self.store.expire_holds(now))
+        let count = self
+            .runtime
+            .block_on(self.store.run(&Op::ExpireHolds, None, now))?
+            .into_count()?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
     fn reset_holds(&mut self, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {
-        match self.run(Op::ResetHolds { guest }, now)? {
-            Answer::Count(count) => Ok(count as usize),
-            other => Err(unexpected(other)),
-        }
+        let count = self.run(Op::ResetHolds { op_key: None, guest }, now)?.into_count()?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
     fn credit(
         &mut self,
@@ -395,8 +410,7 @@ impl LedgerApi for PgLedger {
         note: &str,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        self.runtime
-            .block_on(self.store.manual(op, guest, OpKind::ManualCredit, amount, note, now))
+        self.manual(op, guest, OpKind::ManualCredit, amount, note, now)
     }
     fn debit(
         &mut self,
@@ -406,8 +420,7 @@ impl LedgerApi for PgLedger {
         note: &str,
         now: UnixSeconds,
     ) -> Result<Kopecks, LoyaltyError> {
-        self.runtime
-            .block_on(self.store.manual(op, guest, OpKind::ManualDebit, amount, note, now))
+        self.manual(op, guest, OpKind::ManualDebit, amount, note, now)
     }
     fn refund(
         &mut self,
@@ -421,16 +434,16 @@ impl LedgerApi for PgLedger {
             payment_op_key: payment.to_string(),
             requested: amount,
         };
-        match self.run(op, now)? {
-            Answer::Refund(receipt) => Ok(receipt),
-            other => Err(unexpected(other)),
-        }
+        self.run(op, now)?.into_refund()
     }
     fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
-        self.runtime.block_on(self.store.open_holds_of(guest))
+        // Every organisation's holds when no guest is named: the operator's view.
+        let op = Op::OpenHolds { guest };
+        let org = guest.map(|_| DEFAULT_ORG);
+        self.runtime.block_on(self.store.run(&op, org, 0))?.into_holds()
     }
     fn history(&self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
-        self.runtime.block_on(self.store.history(DEFAULT_ORG, guest, limit))
+        self.run(Op::History { guest, limit }, 0)?.into_history()
     }
     fn check_invariants(&self) -> Result<(), String> {
         self.runtime.block_on(self.store.check_invariants())

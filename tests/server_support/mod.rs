@@ -109,8 +109,8 @@ pub fn new_store(
     };
     Some(async move {
         match pg {
-            None => Ok(Store::Sqlite(SqliteStore::open(&path)?)),
-            Some((url, schema)) => Ok(Store::Postgres(PgStore::connect(&url, Some(&schema), pool).await?)),
+            None => Ok(Store::new(SqliteStore::open(&path)?)),
+            Some((url, schema)) => Ok(Store::new(PgStore::connect(&url, Some(&schema), pool).await?)),
         }
     })
 }
