@@ -147,8 +147,13 @@ def marks(run):
 def scan_latencies(run):
     fs = frames(run)
     result = []
-    for t in marks(run):
-        after = [f for f in fs if f[0] >= t]
+    ts = marks(run)
+    for i, t in enumerate(ts):
+        # Only this try's frames: a scan the classifier took for typing (its keys more than
+        # max_gap_ms apart, as xdotool's are on a loaded machine) is "missed", never charged
+        # with the next try's answer.
+        end = ts[i + 1] if i + 1 < len(ts) else float("inf")
+        after = [f for f in fs if t <= f[0] < end]
         # The read is classified, the identification asked (busy), then answered on the card.
         busy = next((i for i, f in enumerate(after) if f[2]), None)
         if busy is None:
