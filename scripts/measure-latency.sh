@@ -188,10 +188,33 @@ def report(name, values, fs):
     slowest = sorted(range(len(values)), key=lambda i: -(values[i] or 0))[:3]
     print(f"{'':14} slowest: " + ", ".join(f"try {i + 1}: {values[i]:.1f} ms" for i in slowest if values[i] is not None))
 
+def identify_ms(run):
+    call = re.compile(r'call="identify".* ms=(\d+)')
+    out = []
+    for path in sorted(glob.glob(f"{work}/{run}/logs/*.log")):
+        out += [int(m.group(1)) for m in map(call.search, open(path, encoding="utf-8")) if m]
+    return out
+
+def to_request(run):
+    # From the last byte to the frame that sent the identification (the read classified).
+    fs = frames(run)
+    ts = marks(run)
+    out = []
+    for i, t in enumerate(ts):
+        end = ts[i + 1] if i + 1 < len(ts) else float("inf")
+        busy = next((f for f in fs if t <= f[0] < end and f[2]), None)
+        if busy:
+            out.append((busy[0] - t) * 1000)
+    return out
+
 print(f"till {size} {layout}, under Xvfb with Mesa's software renderer")
 for run, name in (("enter", "scan (Enter)"), ("pause", "scan (pause)")):
     values, fs = scan_latencies(run)
     report(name, values, fs)
+    sent, calls = to_request(run), identify_ms(run)
+    if sent and calls:
+        print(f"{'':14} of which: to the request p50={pct(sent, 50):.1f} p99={pct(sent, 99):.1f} ms; "
+              f"the ledger's identify p50={pct(calls, 50)} p99={pct(calls, 99)} ms")
 values, fs = tap_latencies()
 report("tap", values, fs)
 cpu = (int(t1) - int(t0)) / int(hz) / float(idle_s) * 100
