@@ -93,6 +93,31 @@ pub enum Command {
         #[command(subcommand)]
         action: TillTokenAction,
     },
+    /// Back-office accounts (owners and managers).
+    Owner {
+        #[command(subcommand)]
+        action: OwnerAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OwnerAction {
+    /// Creates an account (or sets a new password on an existing login). Asks for the password
+    /// twice on a terminal; reads one line from stdin otherwise. There is no default password.
+    Create {
+        #[arg(long)]
+        login: String,
+        /// sqlite://FILE or postgres://… of the server; without it, the till's own ledger (in
+        /// `--data-dir` or the platform's data folder; with `--demo`, the demo ledger).
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// The organisation the account manages (a single cafe's till uses `default`).
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// `owner` (everything) or `manager` (guests, accounts and holds only).
+        #[arg(long, default_value = "owner", value_parser = ["owner", "manager"])]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

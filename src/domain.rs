@@ -310,6 +310,14 @@ pub enum LoyaltyError {
     OperationIdConflict,
     #[error("{0} is out of range")]
     OutOfRange(String),
+    /// A phone or code another guest of the organisation already has.
+    #[error("the {0:?} belongs to another guest")]
+    IdentifierTaken(IdentifierKind),
+    /// A group whose spend threshold is another ranked group's, or out of order with the ranks.
+    #[error("the threshold clashes with the group {0}")]
+    GroupThresholdClash(String),
+    #[error("the guest is blocked")]
+    GuestBlocked,
     #[error("the loyalty backend is unreachable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod backoffice;
 pub mod cli;
 pub mod clipboard;
 pub mod config;

@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         Some(command @ (Command::Serve { .. } | Command::TillToken { .. })) => {
             return loyalty_till::server::cli::run(command);
         }
+        Some(Command::Owner { action }) => {
+            return loyalty_till::server::cli::owner(&cli, action);
+        }
         Some(Command::ExportLogs { out, no_upload }) => {
             return loyalty_till::support::cli::run(cli.data_dir.as_deref(), out.as_deref(), *no_upload);
         }

@@ -1267,6 +1267,7 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::UnknownCode => Notice::error("err-unknown-code"),
         LoyaltyError::BadCode { max } => Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64)),
         LoyaltyError::GiftAlreadyUsed => Notice::error("err-gift-used"),
+        LoyaltyError::GuestBlocked => Notice::error("err-guest-blocked"),
         LoyaltyError::DailyOperationsLimit { limit } => {
             Notice::error("err-daily-ops-limit").with("limit", NoticeArg::Number(*limit))
         }
@@ -1277,6 +1278,8 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::CommitOverHold { .. }
         | LoyaltyError::OperationIdConflict
         | LoyaltyError::OutOfRange(_)
+        | LoyaltyError::IdentifierTaken(_)
+        | LoyaltyError::GroupThresholdClash(_)
         | LoyaltyError::UnknownPayment
         | LoyaltyError::RefundOverPayment { .. } => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),

@@ -309,6 +309,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
         hid_bus: None,
         clipboard: None,
     };
+    // A single cafe's back office, over the same ledger file (a chain's is on its server).
+    if !config.server.is_set() {
+        crate::backoffice::local::start(options.paths.database(cli.demo), config.back_office_port);
+    }
     let fixed_size = cli.window_size.is_some();
     eframe::run_native(
         "loyalty-till",

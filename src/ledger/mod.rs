@@ -110,6 +110,11 @@ impl Ledger {
         Ok(value)
     }
 
+    /// The connection, for the back office's own reads (lists and pages; no rule is decided there).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// True when there are no guests.
     pub fn is_empty(&self) -> Result<bool, LoyaltyError> {
         has_no_guests(&self.conn)
@@ -996,6 +1001,36 @@ impl LedgerTx for SqliteTx<'_> {
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), LoyaltyError> {
+        self.conn
+            .execute("UPDATE guests SET blocked = ?1 WHERE id = ?2", params![blocked, guest])?;
+        Ok(())
+    }
+
+    async fn update_group(&mut self, id: i64, g: &NewGroup) -> Result<(), LoyaltyError> {
+        let changed = self.conn.execute(
+            "UPDATE guest_groups SET name = ?1, rank = ?2, discount_bp = ?3, accrual_bp = ?4, spend_threshold = ?5,
+                    never_downgrade = ?6, daily_ops_limit = ?7, daily_spend_limit = ?8
+             WHERE id = ?9",
+            params![
+                g.name,
+                g.rank,
+                g.discount_bp,
+                g.accrual_bp,
+                g.spend_threshold.0,
+                g.never_downgrade,
+                g.daily_ops_limit,
+                g.daily_spend_limit.0,
+                id
+            ],
+        )?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
     }
 
     async fn insert_guest(

@@ -121,6 +121,17 @@ pub struct GuestSnapshot {
     pub available: Kopecks,
     pub group: Group,
     pub program: ProgramSettings,
+    /// Blocked in the back office: not identified, no new holds.
+    pub blocked: bool,
+}
+
+/// A blocked guest is refused before anything else is decided.
+pub fn check_not_blocked(snapshot: &GuestSnapshot) -> Result<(), LoyaltyError> {
+    if snapshot.blocked {
+        Err(LoyaltyError::GuestBlocked)
+    } else {
+        Ok(())
+    }
 }
 
 // ----- The programme and its groups -----
@@ -153,6 +164,26 @@ pub fn check_group(group: &NewGroup) -> Result<(), LoyaltyError> {
     } else {
         Err(LoyaltyError::OutOfRange("a group setting".to_string()))
     }
+}
+
+/// A ranked group (rank >= 1, moved into by spending) must sit between the other ranked groups:
+/// a higher rank needs a strictly higher threshold, so no two groups claim the same spending.
+/// `existing` are the ranked groups stored; `replacing` is the id of the group being edited.
+pub fn check_group_among(group: &NewGroup, existing: &[Group], replacing: Option<i64>) -> Result<(), LoyaltyError> {
+    check_group(group)?;
+    if group.rank < 1 {
+        return Ok(());
+    }
+    for other in existing.iter().filter(|g| Some(g.id) != replacing && g.rules.rank >= 1) {
+        let o = &other.rules;
+        let clash = o.rank == group.rank
+            || o.spend_threshold == group.spend_threshold
+            || (o.rank < group.rank) != (o.spend_threshold < group.spend_threshold);
+        if clash {
+            return Err(LoyaltyError::GroupThresholdClash(o.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 // ----- Codes and identification -----
@@ -710,6 +741,45 @@ pub fn stamp_after_visit(collected: i64, needed: i64) -> i64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn group_thresholds_follow_the_ranks() {
+        // The seed's pair over a base group: 0 ₽, 5 % at 500 ₽, 10 % at 1 000 ₽.
+        let existing = [
+            group(1, 1, 0, 300, false),
+            group(2, 2, 50_000, 500, true),
+            group(3, 3, 100_000, 1_000, true),
+        ];
+        let new = |rank: i64, threshold: i64| group(9, rank, threshold, 1_500, true).rules;
+        assert_eq!(check_group_among(&new(4, 200_000), &existing, None), Ok(()));
+        let clash = |name: &str| Err(LoyaltyError::GroupThresholdClash(name.to_string()));
+        assert_eq!(
+            check_group_among(&new(4, 100_000), &existing, None),
+            clash("g3"),
+            "same threshold"
+        );
+        assert_eq!(
+            check_group_among(&new(3, 200_000), &existing, None),
+            clash("g3"),
+            "same rank"
+        );
+        assert_eq!(
+            check_group_among(&new(4, 70_000), &existing, None),
+            clash("g3"),
+            "higher rank, lower threshold"
+        );
+        // Hand-assigned groups (rank 0) take no part.
+        assert_eq!(check_group_among(&new(0, 100_000), &existing, None), Ok(()));
+        // Editing a group does not clash with itself.
+        assert_eq!(check_group_among(&new(3, 120_000), &existing, Some(3)), Ok(()));
+        // A bad percentage is refused before any comparison.
+        let mut bad = new(4, 200_000);
+        bad.discount_bp = 10_001;
+        assert!(matches!(
+            check_group_among(&bad, &existing, None),
+            Err(LoyaltyError::OutOfRange(_))
+        ));
+    }
+
     fn group(id: i64, rank: i64, threshold: i64, accrual_bp: i64, never_downgrade: bool) -> Group {
         Group {
             id,
@@ -742,6 +812,7 @@ mod tests {
                 utc_offset_minutes: 180,
                 accrual_basis: AccrualBasis::PaidPart,
             },
+            blocked: false,
         }
     }
 

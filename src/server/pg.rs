@@ -209,7 +209,7 @@ impl PgStore {
         tx.commit().await.map_err(|e| storage(&e))
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Client, LoyaltyError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, LoyaltyError> {
         self.pool
             .get()
             .await
@@ -341,6 +341,18 @@ impl Database for PgStore {
 
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(PgStore::check_invariants(self))
+    }
+
+    fn query<'a>(
+        &'a self,
+        sql: &'static str,
+        params: Vec<crate::backoffice::db::Val>,
+        _write: bool,
+    ) -> BoxFuture<'a, Result<crate::backoffice::db::Rows, LoyaltyError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            crate::backoffice::db::pg_query(&client, sql, &params).await
+        })
     }
 }
 
@@ -1093,6 +1105,42 @@ impl LedgerTx for PgTx<'_> {
         )
         .await?
         .try_get(0)?)
+    }
+
+    async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> TxResult<()> {
+        exec(
+            self.tx,
+            "UPDATE guests SET blocked = $1 WHERE id = $2",
+            &[&blocked, &guest],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_group(&mut self, id: i64, g: &NewGroup) -> TxResult<()> {
+        let changed = exec(
+            self.tx,
+            "UPDATE guest_groups SET name = $1, rank = $2, discount_bp = $3, accrual_bp = $4, spend_threshold = $5,
+                    never_downgrade = $6, daily_ops_limit = $7, daily_spend_limit = $8
+             WHERE id = $9",
+            &[
+                &g.name,
+                &g.rank,
+                &g.discount_bp,
+                &g.accrual_bp,
+                &g.spend_threshold.0,
+                &g.never_downgrade,
+                &g.daily_ops_limit,
+                &g.daily_spend_limit.0,
+                &id,
+            ],
+        )
+        .await?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
     }
 
     async fn insert_guest(

@@ -157,6 +157,10 @@ impl TillApp {
                 self.export.start(ctx, folder, &self.config);
                 return;
             }
+            AppCommand::OpenBackOffice(url) => {
+                crate::platform::open_in_browser(&url);
+                return;
+            }
         }
         self.save_config();
     }
@@ -382,6 +386,11 @@ impl TillApp {
                 commands.push(AppCommand::ExportLogs(folder));
             }
             ui.add_space(6.0);
+            let back_office = self.config.back_office_url();
+            if theme::wide_button(ui, &i18n.t("menu-back-office"), theme::Tone::Normal, true).clicked() {
+                commands.push(AppCommand::OpenBackOffice(back_office.clone()));
+            }
+            ui.label(RichText::new(back_office).small().color(theme::TEXT_MUTED));
             if theme::wide_button(ui, &i18n.t("devices-menu"), theme::Tone::Normal, true).clicked() {
                 commands.push(AppCommand::OpenDevices);
             }
@@ -518,6 +527,8 @@ enum AppCommand {
     ExportLogs(PathBuf),
     /// «Устройства»: opens the devices screen with a fresh device list.
     OpenDevices,
+    /// «Управление программой»: the back office in the default browser.
+    OpenBackOffice(String),
     /// What the devices screen asks for: a settings change (saved, readers restarted) or closing.
     Devices(device_settings::DevicesCommand),
 }
