@@ -151,6 +151,26 @@ pub struct GuestCard {
     pub group: GroupInfo,
     pub stamps: Vec<StampProgress>,
     pub promotions: Vec<Promotion>,
+    /// Today's paid visits against the group's daily limit, as of the identification; `None`
+    /// when the group has no limit (or the card was not read by an identification).
+    #[serde(default)]
+    pub daily_visits: Option<DailyVisits>,
+}
+
+/// A daily limit of visits: a visit is a paid check, so a guest added and removed without
+/// buying uses none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyVisits {
+    /// Checks paid today (local day), before this visit.
+    pub used: i64,
+    pub limit: i64,
+}
+
+impl DailyVisits {
+    /// Visits still allowed today, this one included.
+    pub fn left(&self) -> i64 {
+        (self.limit - self.used).max(0)
+    }
 }
 
 /// The result of `identify`: the seed's two actions, "authorise" and "authorise and give a gift".

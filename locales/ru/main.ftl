@@ -47,6 +47,9 @@ notice-dismiss = Скрыть сообщение
 
 keypad-backspace = Стереть
 keypad-clear = Очистить
+keypad-backspace-short = ‹
+keypad-letters = Буквы A–Z
+keypad-digits = Цифры 0–9
 
 idle-brand-hint = Нажмите, чтобы добавить гостя: отсканируйте QR-код или введите код карты.
 
@@ -73,6 +76,8 @@ guest-balance = Бонусы
 guest-available = Доступно к списанию
 guest-group = Группа
 guest-group-value = { $group } · скидка { $discount } %
+guest-visits-left = Визитов на сегодня
+guest-visits-left-value = осталось { $left } из { $limit }
 guest-promotions = Акции
 guest-promotions-count = { $count ->
     [0] нет
@@ -108,6 +113,7 @@ payment-choice-title = Оплата
 payment-subtotal = Сумма заказа
 payment-discount = Скидка группы
 payment-due = К оплате
+payment-gift = Подарок: { $gift } — выдаётся с этим чеком
 payment-keep = Копить бонусы (начислится { $accrual })
 payment-spend = Списать бонусы (до { $max })
 payment-nothing-to-spend = Списать бонусы сейчас нельзя:
@@ -144,6 +150,7 @@ done-title = Оплата проведена
 done-spent-accrued = Списано { $spent } бонусов, начислено { $accrued }
 done-accrued = Начислено { $accrued } бонусов
 done-balance = Баланс гостя
+done-gift = Подарок выдан: { $gift }
 done-new-group = Гость переведён в группу «{ $group }»
 done-new-order = Новый заказ
 done-title-provisional = Чек закрыт без связи с сервером
@@ -165,7 +172,7 @@ err-code-too-long = Код слишком длинный (больше { $max } 
 err-unknown-code = Гость с таким кодом не найден. Проверьте код и попробуйте ещё раз.
 err-gift-used = Этот подарок уже получен
 err-guest-blocked = Гость заблокирован в управлении программой
-err-daily-ops-limit = Гость исчерпал дневной лимит операций ({ $limit }). Попробуйте завтра.
+err-daily-ops-limit = Гость уже сделал сегодня все покупки, которые позволяет его группа ({ $limit }). Попробуйте завтра.
 err-finish-payment-first = Сначала завершите или отмените оплату
 err-order-empty = В заказе нет позиций: введите сумму чека
 err-amount-empty = Введите сумму
@@ -211,7 +218,8 @@ devices-title = Устройства
 devices-refresh = Обновить список
 devices-close = Закрыть
 devices-searching = Поиск устройств…
-devices-detect-failed = Список устройств не получен: { $reason }
+devices-detect-not-started = Поиск устройств не запустился. Закройте экран и откройте снова; подробности в журнале.
+devices-detect-no-list = Поиск устройств прервался. Нажмите «Обновить список»; подробности в журнале.
 devices-found = Найденные устройства
 devices-tap-hint = Нажмите на устройство, чтобы выбрать его роль.
 devices-none = Устройства не найдены
@@ -219,7 +227,7 @@ devices-none-hint = Подключите сканер или ридер карт
 devices-list-serial = COM-порты
 devices-list-hid = HID-устройства
 devices-list-usb = USB-устройства
-devices-list-unavailable = { $list }: список недоступен ({ $reason })
+devices-list-unavailable = { $list }: список недоступен на этом компьютере (подробности в журнале)
 devices-row = { $device }: { $role }
 devices-kind-serial = COM-порт
 devices-kind-keyboard = Режим клавиатуры (HID-клавиатура)
@@ -231,7 +239,7 @@ devices-usb = USB { $ids }
 devices-usb-serial = USB { $ids }, серийный номер { $serial }
 devices-not-present = Сейчас не найдено в системе; настройка хранится в config.toml.
 devices-status-connected = Порт открыт, устройство читается.
-devices-status-lost = Нет связи: { $reason }
+devices-status-lost = Нет связи с устройством: проверьте кабель (подробности в журнале).
 devices-status-reopening = Переподключение…
 devices-keyboard-windows-only = Режим клавиатуры читается только в Windows; здесь настройка только сохраняется.
 devices-role = Роль
@@ -284,12 +292,26 @@ devices-error-too-long = чтение длиной { $len } байт, допус
 devices-error-not-utf8 = это не текст (неверный байт на позиции { $at }): проверьте настройки устройства.
 devices-error-empty = пустое чтение.
 devices-typed-title = Проверить строку вручную
-devices-typed-hint = Как в «loyalty-till parse-scan»: служебные байты пишутся как \r, \n, \t, \\ и \xNN.
+devices-typed-hint = Для специалиста: строка в том виде, в каком её присылает устройство. Служебные символы вводятся так: \r — CR, \n — LF, \t — табуляция, \\ — обратная черта, \x03 — байт с кодом 03.
 devices-typed-placeholder = например %B…?;…?\r
 devices-typed-check = Разобрать строку
 devices-typed-error-trailing = Ошибка в строке: в конце стоит одиночная «\». Чтобы ввести саму обратную косую черту, напишите \\.
 devices-typed-error-unknown = Ошибка в строке: неизвестная последовательность «\{ $found }» на позиции { $at }. Допустимы \r, \n, \t, \\ и \xNN.
 devices-typed-error-hex = Ошибка в строке: после «\x» на позиции { $at } нужны две шестнадцатеричные цифры, например \x03.
+devices-show-all = Показать все ({ $count } { $count ->
+    [one] порт без устройства
+    [few] порта без устройств
+   *[many] портов без устройств
+} и ручная проверка строки)
+devices-show-less = Скрыть порты без устройств и ручную проверку
+devices-source-keyboard = клавиатура
+devices-source-clipboard = буфер обмена
+devices-detail-no-track = в чтении нет дорожек магнитной полосы.
+devices-detail-two-swipes = две карты прочитаны подряд: проведите карту ещё раз.
+devices-detail-track-missing = дорожки { $track } нет в этом чтении: проведите карту ещё раз или выберите другую дорожку в настройках.
+devices-detail-track-failed = дорожка { $track } прочитана с ошибкой: проведите карту ещё раз.
+devices-detail-no-card-number = на дорожке { $track } нет номера карты: выберите другую дорожку в настройках.
+devices-show-check = Показать все (ручная проверка строки)
 
 ## Back office (web pages under /admin)
 bo-title = Управление программой

@@ -616,9 +616,9 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(found)
     }
 
-    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, LoyaltyError> {
+    async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, LoyaltyError> {
         Ok(self.one(
-            "SELECT COUNT(*) FROM identifications WHERE guest_id = ?1 AND at >= ?2",
+            "SELECT COUNT(*) FROM payments WHERE guest_id = ?1 AND at >= ?2",
             params![guest, since],
             |row| row.get(0),
         )?)
@@ -1187,6 +1187,7 @@ fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Gues
         group: guest_group(conn, guest)?.info(),
         stamps: load_stamps(conn, guest)?,
         promotions: current_promotions(conn, now)?,
+        daily_visits: None,
     })
 }
 

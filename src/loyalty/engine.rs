@@ -16,8 +16,8 @@ use super::rules::{
 };
 use crate::domain::LoyaltyError::{UnknownCode, UnknownHold, UnknownPayment};
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckInfo, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 use serde::Serialize;
@@ -130,7 +130,8 @@ pub trait LedgerTx {
         value: &str,
     ) -> Result<Vec<(GuestId, IdentifierKind)>, Self::Error>;
     /// Locks the guest (for counting) and counts today's identifications.
-    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, Self::Error>;
+    /// Checks the guest paid since `since`: the visits a daily limit counts.
+    async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, Self::Error>;
     async fn record_identification(&mut self, guest: GuestId, via: &str, at: UnixSeconds) -> Result<(), Self::Error>;
     /// What the cashier sees about the guest.
     async fn card(&mut self, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, Self::Error>;
@@ -411,15 +412,16 @@ pub async fn identify<T: LedgerTx>(
         .filter(|s| visible(s, org))
         .ok_or(LoyaltyError::UnknownCode)?;
     rules::check_not_blocked(&snapshot)?;
+    let mut daily_visits = None;
     if let Some((limit, since)) = rules::daily_ops_window(&snapshot, now) {
-        let count = tx.identifications_since(guest, since).await?;
-        rules::check_daily_ops(limit, count)?;
+        let used = tx.visits_since(guest, since).await?;
+        rules::check_daily_ops(limit, used)?;
+        daily_visits = Some(DailyVisits { used, limit });
     }
     tx.record_identification(guest, &via, now).await?;
-    Ok(Identification {
-        card: tx.card(guest, now).await?,
-        gift,
-    })
+    let mut card = tx.card(guest, now).await?;
+    card.daily_visits = daily_visits;
+    Ok(Identification { card, gift })
 }
 
 /// The guest card of a guest of the organisation.
@@ -531,9 +533,10 @@ pub async fn commit<T: LedgerTx>(
         Begun::Repeat(answer) => return Ok(answer),
         Begun::New { snapshot, print } => (snapshot, print),
     };
-    if spent < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
+    if spent < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
+    rules::check_closable(check)?;
     rules::ensure_step(spent, snapshot.program.spend_step)?;
     let context = payment_context(tx, &snapshot, hold, now).await?;
     match hold {
@@ -585,6 +588,7 @@ pub async fn commit_offline<T: LedgerTx>(
         Begun::Repeat(answer) => return Ok(answer),
         Begun::New { snapshot, print } => (snapshot, print),
     };
+    rules::check_closable(check)?;
     let spent = rules::offline_spend(&snapshot, requested, check.subtotal)?;
     let context = payment_context(tx, &snapshot, None, now).await?;
     let receipt = record_payment(

@@ -5,8 +5,8 @@
 //! answer, on SQLite and PostgreSQL alike.
 
 use crate::domain::{
-    BasisPoints, Gift, GroupInfo, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind, SpendLimit,
-    SpendLimitKind, SpendQuote, UnixSeconds,
+    BasisPoints, CheckInfo, Gift, GroupInfo, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind,
+    SpendLimit, SpendLimitKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 
@@ -299,13 +299,14 @@ pub fn local_day_start(now: UnixSeconds, utc_offset_minutes: i64) -> UnixSeconds
     (now + offset).div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY - offset
 }
 
-/// Whether the group limits identifications, and from when today's count starts.
+/// Whether the group limits daily visits, and from when today's count starts.
 pub fn daily_ops_window(snapshot: &GuestSnapshot, now: UnixSeconds) -> Option<(i64, UnixSeconds)> {
     let limit = snapshot.group.rules.daily_ops_limit;
     (limit > 0).then(|| (limit, local_day_start(now, snapshot.program.utc_offset_minutes)))
 }
 
-/// An identification is refused once today's count reached the group's limit.
+/// An identification is refused once today's paid visits reached the group's limit. Visits are
+/// paid checks, not identifications: a guest added and removed without buying uses none.
 pub fn check_daily_ops(limit: i64, identified_today: i64) -> Result<(), LoyaltyError> {
     if identified_today >= limit {
         Err(LoyaltyError::DailyOperationsLimit { limit })
@@ -320,6 +321,17 @@ pub fn check_daily_ops(limit: i64, identified_today: i64) -> Result<(), LoyaltyE
 pub fn daily_spend_window(snapshot: &GuestSnapshot, now: UnixSeconds) -> Option<UnixSeconds> {
     (snapshot.group.rules.daily_spend_limit > Kopecks::ZERO)
         .then(|| local_day_start(now, snapshot.program.utc_offset_minutes))
+}
+
+/// Whether a check can be paid at all: it has something to pay, or it redeems a gift. A guest
+/// who comes only for the free coffee closes a check of 0,00 that redeems the gift; a check with
+/// neither pays nothing and redeems nothing, and is refused.
+pub fn check_closable(check: &CheckInfo) -> Result<(), LoyaltyError> {
+    if check.subtotal < Kopecks::ZERO || (check.subtotal == Kopecks::ZERO && check.gift_codes.is_empty()) {
+        Err(LoyaltyError::NonPositiveAmount)
+    } else {
+        Ok(())
+    }
 }
 
 /// The quote: every limit in a fixed order, the smallest rounded down to the spend step.
@@ -884,6 +896,33 @@ mod tests {
         assert_eq!(
             resolve_code(None, None, &[], ScanKind::Qr),
             Err(LoyaltyError::UnknownCode)
+        );
+    }
+
+    #[test]
+    fn a_check_of_only_a_gift_can_be_closed_an_empty_one_cannot() {
+        let check = |subtotal: i64, gifts: &[&str]| CheckInfo {
+            subtotal: Kopecks(subtotal),
+            gift_codes: gifts.iter().map(|g| g.to_string()).collect(),
+        };
+        assert_eq!(check_closable(&check(0, &["G100002"])), Ok(()));
+        assert_eq!(check_closable(&check(18_500, &[])), Ok(()));
+        assert_eq!(check_closable(&check(18_500, &["G100002"])), Ok(()));
+        assert_eq!(check_closable(&check(0, &[])), Err(LoyaltyError::NonPositiveAmount));
+        assert_eq!(
+            check_closable(&check(-100, &["G100002"])),
+            Err(LoyaltyError::NonPositiveAmount)
+        );
+        // The free check's quote: nothing due, nothing to spend, nothing accrued.
+        let q = quote(
+            &snapshot(10_000, 10_000, group(1, 0, 0, 500, false)),
+            Kopecks::ZERO,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (q.amount_due, q.max_spend, q.accrual_for(Kopecks::ZERO)),
+            (Kopecks::ZERO, Kopecks::ZERO, Kopecks::ZERO)
         );
     }
 

@@ -632,12 +632,12 @@ impl LedgerTx for PgTx<'_> {
         Ok(found)
     }
 
-    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<i64> {
+    async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<i64> {
         // Counted under the guest's lock, so two tills at once cannot both pass the limit.
         exec(self.tx, "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest]).await?;
         Ok(q_one(
             self.tx,
-            "SELECT COUNT(*) FROM identifications WHERE guest_id = $1 AND at >= $2",
+            "SELECT COUNT(*) FROM payments WHERE guest_id = $1 AND at >= $2",
             &[&guest, &since],
         )
         .await?
@@ -1385,5 +1385,6 @@ async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> Tx
         group: guest_group(tx, guest).await?.info(),
         stamps,
         promotions,
+        daily_visits: None,
     })
 }

@@ -552,7 +552,7 @@ impl eframe::App for TillApp {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let mut events = Vec::new();
         let mut commands = Vec::new();
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui, &mut commands));
@@ -630,6 +630,17 @@ impl eframe::App for TillApp {
             self.session.dispatch(event);
         }
         crate::startup::first_frame();
+        // For scripts/measure-latency.sh (LOYALTY_TILL_LOG=info,frames=trace): when each frame
+        // was laid out, on which screen, how many input events it took, and what the previous
+        // frame cost (layout, tessellation and painting).
+        tracing::trace!(
+            target: "frames",
+            screen = %screen_name(&self.session.state.screen),
+            busy = self.session.state.is_busy(),
+            input = ui.ctx().input(|i| i.events.len()),
+            prev_cpu_ms = frame.info().cpu_usage.map(|s| s * 1000.0),
+            "frame"
+        );
     }
 }
 
