@@ -21,6 +21,9 @@ packages=(
   # The loyalty server's PostgreSQL tests and benchmark: a throwaway server (scripts/pg-test-server.sh)
   # and pgbench (in postgresql-contrib's dependencies on Debian 12).
   postgresql postgresql-contrib
+  # The back office's browser test (scripts/web-test.sh): Debian's chromium, driven by npm's
+  # playwright-core (no browser download; the script installs Node.js when it is missing).
+  chromium
 )
 
 missing=()

@@ -2,6 +2,8 @@
 # Screenshots of the real window under Xvfb, in Russian, each on a fresh demo database:
 # the idle, guest, payment and success screens, at 1024x768 and as the 420 px side panel.
 # Usage: scripts/screenshots.sh [OUT_DIR]   (default: target/screenshots)
+# LANGS="ru en" adds other languages (files end in -en); SIDE_SIZES="420x700 420x1000" shoots the
+# side panel at those sizes (files named by size) instead of 420x900 (side-panel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/screenshots}
@@ -26,10 +28,10 @@ for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sl
 # screen the picture is named after, with no error shown, and the picture is not blank (50
 # colours or more: a blank or black window has a handful).
 failed=()
-shoot() { # scenario layout size file
+shoot() { # scenario layout size file [lang]
   local data; data=$(mktemp -d)
   DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$data" --scenario "$1" \
-    --layout "$2" --window-size "$3" --lang ru >"$data/stdout.log" 2>&1 &
+    --layout "$2" --window-size "$3" --lang "${5:-ru}" >"$data/stdout.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do DISPLAY=$display xdotool search --name GetMeBack >/dev/null 2>&1 && break; sleep 0.1; done
   # The scenario's end: `scenario <name> reached screen <screen>, error <notice key or none>`.
@@ -72,14 +74,21 @@ shoot() { # scenario layout size file
   rm -rf "$data"
 }
 
-for scenario in idle add-guest guest payment done; do
-  shoot "$scenario" full-screen 1024x768 "$scenario-1024x768.png"
-  shoot "$scenario" side-panel 420x900 "$scenario-side-panel.png"
+langs=${LANGS:-ru}
+side_sizes=${SIDE_SIZES:-420x900}
+# «Устройства» last: the devices found and the test view, with a sample line checked.
+for lang in $langs; do
+  suffix=""
+  [ "$lang" = ru ] || suffix="-$lang"
+  for scenario in idle add-guest guest payment done devices; do
+    shoot "$scenario" full-screen 1024x768 "$scenario-1024x768$suffix.png" "$lang"
+    for side in $side_sizes; do
+      name="$scenario-$side$suffix.png"
+      [ "$side" = 420x900 ] && name="$scenario-side-panel$suffix.png"
+      shoot "$scenario" side-panel "$side" "$name" "$lang"
+    done
+  done
 done
-
-# «Устройства»: the devices found and the test view, with a sample line checked.
-shoot devices full-screen 1024x768 devices-1024x768.png
-shoot devices side-panel 420x900 devices-side-panel.png
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "screenshots: wrong screen, an error shown or blank: ${failed[*]}" >&2

@@ -25,3 +25,5 @@ else
   trap 'bash scripts/pg-test-server.sh --stop; rm -rf "$PG_TEST_DIR"' EXIT
 fi
 cargo test --all-targets --locked "$@"
+# The back office in a real browser (Debian's chromium, headless, through playwright-core).
+bash scripts/web-test.sh

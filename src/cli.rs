@@ -37,6 +37,10 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
 
+    /// Print each start-up step's time on stderr (they are always in the log).
+    #[arg(long)]
+    pub trace_startup: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -92,6 +96,31 @@ pub enum Command {
     TillToken {
         #[command(subcommand)]
         action: TillTokenAction,
+    },
+    /// Back-office accounts (owners and managers).
+    Owner {
+        #[command(subcommand)]
+        action: OwnerAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OwnerAction {
+    /// Creates an account (or sets a new password on an existing login). Asks for the password
+    /// twice on a terminal; reads one line from stdin otherwise. There is no default password.
+    Create {
+        #[arg(long)]
+        login: String,
+        /// sqlite://FILE or postgres://… of the server; without it, the till's own ledger (in
+        /// `--data-dir` or the platform's data folder; with `--demo`, the demo ledger).
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// The organisation the account manages (a single cafe's till uses `default`).
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// `owner` (everything) or `manager` (guests, accounts and holds only).
+        #[arg(long, default_value = "owner", value_parser = ["owner", "manager"])]
+        role: String,
     },
 }
 

@@ -43,6 +43,9 @@ pub struct Config {
     pub hid: crate::devices::hid::bus::HidSettings,
     /// Support log export: where «Отправка логов» uploads the zip.
     pub support: crate::support::SupportSettings,
+    /// A single cafe's back office («Управление программой»): served by the till on
+    /// 127.0.0.1 at this port over the till's own ledger. A chain's is on its server.
+    pub back_office_port: u16,
 }
 
 /// The demo programme's token key. Public on purpose: it is only used with `--demo`.
@@ -106,6 +109,21 @@ impl Default for Config {
             keyboard_devices: Vec::new(),
             hid: crate::devices::hid::bus::HidSettings::default(),
             support: crate::support::SupportSettings::default(),
+            back_office_port: DEFAULT_BACK_OFFICE_PORT,
+        }
+    }
+}
+
+/// A port unlikely to be taken on a cafe's PC (not a usual web, database or iiko port).
+pub const DEFAULT_BACK_OFFICE_PORT: u16 = 8765;
+
+impl Config {
+    /// Where «Управление программой» opens: the till's own back office, or the chain server's.
+    pub fn back_office_url(&self) -> String {
+        if self.server.is_set() {
+            format!("{}/admin", self.server.url.trim_end_matches('/'))
+        } else {
+            crate::backoffice::local::url(self.back_office_port)
         }
     }
 }

@@ -151,6 +151,26 @@ pub struct GuestCard {
     pub group: GroupInfo,
     pub stamps: Vec<StampProgress>,
     pub promotions: Vec<Promotion>,
+    /// Today's paid visits against the group's daily limit, as of the identification; `None`
+    /// when the group has no limit (or the card was not read by an identification).
+    #[serde(default)]
+    pub daily_visits: Option<DailyVisits>,
+}
+
+/// A daily limit of visits: a visit is a paid check, so a guest added and removed without
+/// buying uses none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyVisits {
+    /// Checks paid today (local day), before this visit.
+    pub used: i64,
+    pub limit: i64,
+}
+
+impl DailyVisits {
+    /// Visits still allowed today, this one included.
+    pub fn left(&self) -> i64 {
+        (self.limit - self.used).max(0)
+    }
 }
 
 /// The result of `identify`: the seed's two actions, "authorise" and "authorise and give a gift".
@@ -290,6 +310,14 @@ pub enum LoyaltyError {
     OperationIdConflict,
     #[error("{0} is out of range")]
     OutOfRange(String),
+    /// A phone or code another guest of the organisation already has.
+    #[error("the {0:?} belongs to another guest")]
+    IdentifierTaken(IdentifierKind),
+    /// A group whose spend threshold is another ranked group's, or out of order with the ranks.
+    #[error("the threshold clashes with the group {0}")]
+    GroupThresholdClash(String),
+    #[error("the guest is blocked")]
+    GuestBlocked,
     #[error("the loyalty backend is unreachable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod backoffice;
 pub mod cli;
 pub mod clipboard;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod qr;
 pub mod remote;
 pub mod scan;
 pub mod server;
+pub mod startup;
 pub mod support;
 pub mod ui;
 pub mod wedge;

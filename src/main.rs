@@ -7,17 +7,22 @@ use loyalty_till::config::{Config, Paths};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    loyalty_till::startup::begin(loyalty_till::startup::asked_for(std::env::args_os()));
     // Before parsing, so `--help` and argument errors reach the console too.
     if std::env::args_os().len() > 1 {
         loyalty_till::platform::attach_parent_console();
     }
     let cli = Cli::parse();
+    loyalty_till::startup::step("arguments read");
     match &cli.command {
         Some(Command::ParseScan) => return parse_scan(&cli),
         Some(Command::DecodeImage { files }) => return decode_image(files),
         Some(Command::DecodeClipboard) => return decode_clipboard(&cli),
         Some(command @ (Command::Serve { .. } | Command::TillToken { .. })) => {
             return loyalty_till::server::cli::run(command);
+        }
+        Some(Command::Owner { action }) => {
+            return loyalty_till::server::cli::owner(&cli, action);
         }
         Some(Command::ExportLogs { out, no_upload }) => {
             return loyalty_till::support::cli::run(cli.data_dir.as_deref(), out.as_deref(), *no_upload);

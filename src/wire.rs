@@ -263,6 +263,17 @@ pub struct GuestCard {
     pub group: Group,
     pub stamps: Vec<StampProgress>,
     pub promotions: Vec<Promotion>,
+    /// Today's paid visits and the group's daily limit, on an identification of a guest whose
+    /// group has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_visits: Option<DailyVisits>,
+}
+
+/// Paid visits today against the group's daily limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DailyVisits {
+    pub used: i64,
+    pub limit: i64,
 }
 
 /// The guest behind a code, and the gift when the code was a gift code.
@@ -510,6 +521,10 @@ impl From<domain::GuestCard> for GuestCard {
             group: c.group.into(),
             stamps: c.stamps.into_iter().map(Into::into).collect(),
             promotions: c.promotions.into_iter().map(Into::into).collect(),
+            daily_visits: c.daily_visits.map(|v| DailyVisits {
+                used: v.used,
+                limit: v.limit,
+            }),
         }
     }
 }
@@ -525,6 +540,10 @@ impl From<GuestCard> for domain::GuestCard {
             group: c.group.into(),
             stamps: c.stamps.into_iter().map(Into::into).collect(),
             promotions: c.promotions.into_iter().map(Into::into).collect(),
+            daily_visits: c.daily_visits.map(|v| domain::DailyVisits {
+                used: v.used,
+                limit: v.limit,
+            }),
         }
     }
 }

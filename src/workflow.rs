@@ -113,6 +113,9 @@ pub enum KeypadKey {
     Comma,
     /// The leading plus of a phone number.
     Plus,
+    /// A Latin capital letter or a hyphen of a code (gift codes such as G100002); typed into
+    /// the code field only.
+    Letter(char),
     Backspace,
     Clear,
 }
@@ -498,10 +501,12 @@ impl State {
     }
 
     /// What keeps «Касса» disabled on the guest card, shown above it; `None`: it can be pressed.
+    /// An order with nothing on it has nothing to close. Which checks may be closed (a check of
+    /// only a gift may) is the ledger's rule, asked with the quote; it is not repeated here.
     pub fn start_payment_blocker(&self) -> Option<Notice> {
         if self.guest.is_none() {
             Some(Notice::error("err-no-guest"))
-        } else if self.order.subtotal() <= Kopecks::ZERO {
+        } else if self.order.lines.is_empty() {
             Some(Notice::error("err-order-empty"))
         } else {
             None
@@ -637,7 +642,9 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                         // The first key replaces what the till filled in.
                         text.clear();
                     }
-                    press_key(text, key);
+                    if field == Field::Code || !matches!(key, KeypadKey::Letter(_)) {
+                        press_key(text, key);
+                    }
                 });
             }
         }
@@ -825,6 +832,12 @@ fn press_key(text: &mut String, key: KeypadKey) {
                 text.push('+');
             }
         }
+        KeypadKey::Letter(c) if c.is_ascii_uppercase() || c == '-' => {
+            if text.chars().count() < MAX_FIELD_CHARS {
+                text.push(c);
+            }
+        }
+        KeypadKey::Letter(_) => {}
         KeypadKey::Backspace => {
             text.pop();
         }
@@ -1254,6 +1267,7 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::UnknownCode => Notice::error("err-unknown-code"),
         LoyaltyError::BadCode { max } => Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64)),
         LoyaltyError::GiftAlreadyUsed => Notice::error("err-gift-used"),
+        LoyaltyError::GuestBlocked => Notice::error("err-guest-blocked"),
         LoyaltyError::DailyOperationsLimit { limit } => {
             Notice::error("err-daily-ops-limit").with("limit", NoticeArg::Number(*limit))
         }
@@ -1264,6 +1278,8 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::CommitOverHold { .. }
         | LoyaltyError::OperationIdConflict
         | LoyaltyError::OutOfRange(_)
+        | LoyaltyError::IdentifierTaken(_)
+        | LoyaltyError::GroupThresholdClash(_)
         | LoyaltyError::UnknownPayment
         | LoyaltyError::RefundOverPayment { .. } => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),

@@ -105,6 +105,17 @@ impl Till {
         self.harness.step();
     }
 
+    /// Presses «Показать все», whatever count of idle ports this machine gives it.
+    fn show_all(&mut self) {
+        let label = self
+            .harness
+            .query_all_by_role(Role::Button)
+            .filter_map(|node| node.accesskit_node().label())
+            .find(|label| label.starts_with("Показать все"))
+            .unwrap_or_else(|| panic!("no «Показать все»:\n{}", self.screen_text()));
+        self.click(&label);
+    }
+
     fn sees(&self, text: &str) -> bool {
         self.harness.query_all_by_label_contains(text).next().is_some()
     }
@@ -352,6 +363,15 @@ fn roles_are_saved_to_config_toml_and_take_effect_at_once() {
 fn a_typed_line_is_checked_and_a_bad_one_gets_a_clear_error() {
     let mut till = open_till((1024.0, 1400.0), ScriptedHidBus::new());
     till.open_devices_screen();
+    // The manual check speaks in escapes: a technician's tool, behind «Показать все».
+    assert!(
+        till.harness.query_by_role(Role::TextInput).is_none(),
+        "{}",
+        till.screen_text()
+    );
+    till.assert_never_shows(&["parse-scan", r"\xNN"]);
+    till.show_all();
+    till.assert_never_shows(&["parse-scan", r"\xNN"]);
     let field = till.harness.get_by_role(Role::TextInput);
     field.set_text_value_accesskit(r"%B123\q");
     till.harness.run_steps(2);
@@ -383,6 +403,17 @@ fn a_typed_line_is_checked_and_a_bad_one_gets_a_clear_error() {
         "{}",
         till.screen_text()
     );
+    // Track 2 with a `=` but no bank layout: the reason in the screen's language only.
+    let field = till.harness.get_by_role(Role::TextInput);
+    field.set_text_value_accesskit(r";7001=55?\r");
+    till.harness.run_steps(2);
+    till.click("Разобрать строку");
+    assert!(
+        till.sees("на дорожке 2 нет номера карты: выберите другую дорожку в настройках"),
+        "{}",
+        till.screen_text()
+    );
+    till.assert_never_shows(&["Track 2", "holds no card number", "track 1:"]);
     assert!(till.app().state().guest.is_none(), "a typed check identifies no one");
 }
 
@@ -390,13 +421,20 @@ fn a_typed_line_is_checked_and_a_bad_one_gets_a_clear_error() {
 fn without_devices_the_screen_says_so_and_why() {
     let mut till = open_till((420.0, 1000.0), ScriptedHidBus::new());
     till.harness.state_mut().set_device_detector(std::sync::Arc::new(|| {
+        let legacy = |name: &str| loyalty_till::devices::serial::PortInfo {
+            name: name.to_string(),
+            usb: None,
+            product: None,
+        };
         inventory::collect(
-            Ok(Vec::new()),
+            Ok(vec![legacy("/dev/ttyS0"), legacy("/dev/ttyS1")]),
             Ok(Vec::new()),
             Err("USB is not available: Other error".to_string()),
         )
     }));
     till.open_devices_screen();
+    // Ports the system lists with nothing on them wait behind «Показать все».
+    till.assert_never_shows(&["/dev/ttyS0", "/dev/ttyS1"]);
     // The configured pty is a row until its line goes; then nothing is left to show.
     assert!(!till.sees("Устройства не найдены"), "{}", till.screen_text());
     let pty = till.socat.a();
@@ -405,11 +443,13 @@ fn without_devices_the_screen_says_so_and_why() {
     till.wait_for_saved("no serial line", |c| c.serial_devices.is_empty());
     assert!(till.sees("Устройства не найдены"), "{}", till.screen_text());
     assert!(till.sees("Подключите сканер или ридер карт"));
-    assert!(
-        till.sees("USB-устройства: список недоступен (USB is not available: Other error)"),
-        "{}",
-        till.screen_text()
-    );
+    assert!(till.sees("USB-устройства: список недоступен"), "{}", till.screen_text());
+    // The system's own words are for the log, not the owner.
+    till.assert_never_shows(&["USB is not available", "Other error"]);
+    till.click("Показать все (2 порта без устройств и ручная проверка строки)");
+    assert!(till.sees("/dev/ttyS0: Не использовать"), "{}", till.screen_text());
+    till.click("Скрыть порты без устройств и ручную проверку");
+    till.assert_never_shows(&["/dev/ttyS0"]);
     till.click("Обновить список");
     till.wait_for("the list again", |app| {
         app.device_screen().inventory().is_some() && !app.device_screen().detecting()

@@ -39,6 +39,26 @@ fn assert_on_screen(harness: &Harness<'static, TillApp>, size: (f32, f32), scree
     );
 }
 
+/// The button labelled `label` is inside the window and wholly above the pinned action bar
+/// whose button is `bar_button`: nothing of it is hidden under the bar.
+fn assert_clear_of_action_bar(
+    harness: &Harness<'static, TillApp>,
+    size: (f32, f32),
+    screen: &str,
+    label: &str,
+    bar_button: &str,
+) {
+    assert_on_screen(harness, size, screen, label);
+    let rect = harness.get_by_role_and_label(Role::Button, label).rect();
+    let bar_top = harness.get_by_role_and_label(Role::Button, bar_button).rect().top() - 8.0;
+    assert!(
+        rect.bottom() <= bar_top,
+        "{screen} at {}x{}: «{label}» at {rect:?} reaches under the action bar (its top at {bar_top})",
+        size.0,
+        size.1
+    );
+}
+
 #[test]
 fn every_screens_main_action_is_in_the_window() {
     for size in SIZES {
@@ -74,6 +94,16 @@ fn every_screens_main_action_is_in_the_window() {
         harness.state_mut().dispatch(Event::SubmitCode);
         wait_for(&mut harness, "the guest card", |s| s.screen == Screen::Guest);
         assert_on_screen(&harness, size, "guest card", "Касса");
+        // «Удалить гостя» is drawn whole, clear of the action bar that holds «Касса» (the bar
+        // starts 8 px above it), not half under it; so are the answers to its question.
+        assert_clear_of_action_bar(&harness, size, "guest card", "Удалить гостя", "Касса");
+        harness.state_mut().dispatch(Event::AskRemoveGuest(true));
+        settle(&mut harness);
+        for answer in ["Да, удалить", "Нет"] {
+            assert_clear_of_action_bar(&harness, size, "guest card", answer, "Касса");
+        }
+        harness.state_mut().dispatch(Event::AskRemoveGuest(false));
+        settle(&mut harness);
 
         harness.state_mut().dispatch(Event::StartPayment);
         wait_for(&mut harness, "the payment choice", |s| {

@@ -246,6 +246,101 @@ fn unknown_code_and_over_maximum_are_refused_on_screen() {
     ledger.check_invariants().expect("ledger invariants");
 }
 
+/// A guest who comes only for the free coffee: the check is the gift alone (0,00), it can be
+/// closed, and the payment and success screens name the gift; the ledger marks it used.
+#[test]
+fn a_check_of_only_a_gift_is_closed_and_the_gift_is_listed() {
+    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    till.click("GetMeBack");
+    till.harness
+        .state_mut()
+        .dispatch(loyalty_till::workflow::Event::FieldEdited(
+            loyalty_till::workflow::Field::Code,
+            "G100001".into(),
+        ));
+    till.click("Найти гостя");
+    till.wait_for("the guest card", |s| s.guest.is_some() || s.notice.is_some());
+    assert_eq!(till.state().screen, Screen::Guest, "notice: {:?}", till.state().notice);
+    assert_eq!(
+        till.state().order.subtotal(),
+        Kopecks::ZERO,
+        "only the gift is on the order"
+    );
+    assert!(
+        !till
+            .harness
+            .get_by_role_and_label(Role::Button, "Касса")
+            .accesskit_node()
+            .is_disabled(),
+        "a check of only a gift can be closed"
+    );
+
+    till.click("Касса");
+    till.wait_for("the payment choice", |s| {
+        matches!(s.screen, Screen::PaymentChoice { .. }) || s.notice.is_some()
+    });
+    assert!(
+        matches!(till.state().screen, Screen::PaymentChoice { .. }),
+        "notice: {:?}",
+        till.state().notice
+    );
+    assert!(till.sees("Подарок: Капучино"), "the payment choice lists the gift");
+    till.click_containing("Копить бонусы");
+    assert!(till.sees("Подарок: Капучино"), "the payment form lists the gift");
+    till.click("Провести оплату");
+    till.wait_for("the success message", |s| {
+        matches!(s.screen, Screen::Done { .. }) || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+    });
+    assert!(
+        matches!(till.state().screen, Screen::Done { .. }),
+        "notice: {:?}",
+        till.state().notice
+    );
+    assert!(till.sees("Подарок выдан: Капучино"), "the receipt lists the gift");
+
+    let mut ledger = till.ledger();
+    assert_eq!(
+        ledger
+            .identify("G100001", loyalty_till::domain::ScanKind::Manual, now())
+            .map(|_| ()),
+        Err(loyalty_till::domain::LoyaltyError::GiftAlreadyUsed),
+        "the gift was redeemed"
+    );
+    ledger.check_invariants().expect("ledger invariants");
+}
+
+/// A gift code has a letter: the code keypad types it by touch, letters and digits alike.
+#[test]
+fn a_gift_code_is_typed_by_touch() {
+    let mut till = open_till((420.0, 700.0), Lang::Ru);
+    till.click("GetMeBack");
+    till.click("Буквы A–Z");
+    // Every letter key is whole inside the side panel, none cut at its right edge.
+    for letter in ["A", "G", "N", "U", "Z", "-", "‹"] {
+        let rect = till.harness.get_by_role_and_label(Role::Button, letter).rect();
+        assert!(
+            rect.left() >= 0.0 && rect.right() <= 420.0 - 4.0,
+            "«{letter}» at {rect:?} is cut at a side"
+        );
+    }
+    till.click("G");
+    till.click("Цифры 0–9");
+    till.type_on_keypad("100002");
+    assert_eq!(till.state().fields.code, "G100002");
+    till.click("Найти гостя");
+    till.wait_for("the guest card", |s| s.guest.is_some() || s.notice.is_some());
+    assert_eq!(till.state().screen, Screen::Guest, "notice: {:?}", till.state().notice);
+    assert!(
+        till.state()
+            .order
+            .lines
+            .iter()
+            .any(|l| l.gift.as_ref().is_some_and(|g| g.code == "G100002")),
+        "the gift is on the order: {:?}",
+        till.state().order
+    );
+}
+
 #[test]
 fn english_is_a_setting_away() {
     let mut till = open_till((420.0, 1000.0), Lang::Ru);

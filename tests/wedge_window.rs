@@ -202,6 +202,9 @@ fn a_burst_on_the_devices_screen_is_a_test_read_not_a_guest() {
     burst(&mut harness, "2000000000015");
     step(&mut harness);
     assert_eq!(harness.state().device_screen().reads().count(), before + 1);
+    // The till's own input is named in the screen's language.
+    assert!(harness.query_by_label_contains("клавиатура, 13 байт").is_some());
+    assert!(harness.query_by_label_contains("keyboard").is_none());
     for _ in 0..20 {
         harness.step();
     }

@@ -31,6 +31,7 @@ fn card(id: GuestId, name: &str, balance: Kopecks) -> GuestCard {
             reward: "Кофе".into(),
         }],
         promotions: vec![],
+        daily_visits: None,
     }
 }
 
@@ -174,6 +175,25 @@ fn keypad_edits_the_active_field() {
     assert_eq!(state.fields.code, "");
     update(&mut state, Event::FieldEdited(Field::Code, "+7 916 123-45-67".into()));
     assert_eq!(state.fields.code, "+7 916 123-45-67");
+}
+
+#[test]
+fn letter_keys_type_codes_and_nothing_else() {
+    let mut state = ready_state();
+    update(&mut state, Event::OpenPlugin);
+    for key in [
+        KeypadKey::Letter('G'),
+        KeypadKey::Digit(1),
+        KeypadKey::Letter('-'),
+        KeypadKey::Letter('a'),
+    ] {
+        update(&mut state, Event::Keypad(key));
+    }
+    assert_eq!(state.fields.code, "G1-", "capitals and the hyphen; nothing else");
+    // An amount field takes no letter.
+    update(&mut state, Event::FocusField(Field::LinePrice));
+    update(&mut state, Event::Keypad(KeypadKey::Letter('G')));
+    assert_eq!(state.fields.line_price, "");
 }
 
 #[test]

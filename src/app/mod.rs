@@ -11,6 +11,7 @@ use crate::cli::{Cli, Scenario};
 use crate::config::{Config, ConfigSaver, Layout, Paths, SIDE_PANEL_WIDTH, ScanSettings};
 use crate::devices::{DeviceLines, DeviceMessage, DeviceStatus};
 use crate::domain::{LoyaltyError, ScanEvent};
+use crate::startup;
 use crate::ui::{TillApp, TillParts, device_settings, paste, window_level};
 use crate::worker::{Session, Worker};
 use crate::workflow::{Event, Field, PaymentMode, State};
@@ -50,9 +51,11 @@ pub fn start(ctx: &egui::Context, options: AppOptions) -> std::io::Result<TillAp
         }),
         Box::new(move || repaint.request_repaint()),
     )?;
+    startup::step("worker started (the ledger opens on it)");
     let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());
     let state = State::new(op_prefix, options.demo);
     let devices = Devices::start(ctx, &options.config, options.hid_bus);
+    startup::step("device readers started");
     let mut device_screen = device_settings::DevicesScreen::new(devices.detector());
     if options.scenario == Some(Scenario::Devices) {
         device_screen.open(ctx);
@@ -264,12 +267,17 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let paths = Paths::resolve(cli.data_dir.as_deref()).ok_or("no home folder to keep the till's data in")?;
     std::fs::create_dir_all(&paths.data_dir)
         .map_err(|e| format!("cannot create the data folder {}: {e}", paths.data_dir.display()))?;
+    startup::step("data folder");
     let _log_guard = crate::logging::init(&paths.logs_dir);
+    startup::log_opened();
+    startup::step("log opened");
     let _instance = match crate::platform::claim_single_instance(&paths.data_dir) {
         crate::platform::Instance::First(guard) => guard,
         crate::platform::Instance::AlreadyRunning => return Ok(()),
     };
+    startup::step("single instance claimed");
     let mut config = Config::load(&paths.config_file);
+    startup::step("config read");
     if let Some(lang) = cli.lang {
         config.language = lang;
     }
@@ -309,12 +317,19 @@ pub fn run(cli: Cli) -> Result<(), String> {
         hid_bus: None,
         clipboard: None,
     };
+    // A single cafe's back office, over the same ledger file (a chain's is on its server).
+    if !config.server.is_set() {
+        crate::backoffice::local::start(options.paths.database(cli.demo), config.back_office_port);
+    }
     let fixed_size = cli.window_size.is_some();
+    startup::step("window options");
     eframe::run_native(
         "loyalty-till",
         native,
         Box::new(move |cc| {
+            startup::step("window and GL context created");
             let mut app = start(&cc.egui_ctx, options)?;
+            startup::step("app built");
             app.set_placed(fixed_size);
             Ok(Box::new(app))
         }),

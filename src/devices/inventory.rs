@@ -226,6 +226,19 @@ pub struct DeviceEntry {
 }
 
 impl DeviceEntry {
+    /// A serial port the system lists with nothing known on it: no USB device behind it, no
+    /// product name, not read by the till (the motherboard's COM1..COM4, `/dev/ttyS*`). The
+    /// screen lists these only when asked to show everything.
+    pub fn is_idle_legacy_port(&self) -> bool {
+        matches!(self.key, DeviceKey::Serial { .. })
+            && self.present
+            && self.usb.is_none()
+            && self.product.as_deref().is_none_or(|p| p.trim().is_empty())
+            && self.role == DeviceRole::Ignore
+            // Linux without libudev lists USB adapters without their ids; their names tell.
+            && !["ttyUSB", "ttyACM"].iter().any(|usb| self.name.contains(usb))
+    }
+
     /// A HID POS page the till reads without being told to.
     pub fn pos_page(&self) -> Option<DeviceRole> {
         match self.usage {
@@ -625,6 +638,46 @@ mod tests {
                 assert!(reason.contains("USB"), "{reason}");
             }
         }
+    }
+
+    #[test]
+    fn idle_legacy_ports_are_told_apart() {
+        let port = |name: &str, usb: bool, product: Option<&str>| PortInfo {
+            name: name.to_string(),
+            usb: usb.then_some(UsbId {
+                vid: 0x1EAB,
+                pid: 0x1D06,
+                serial: None,
+            }),
+            product: product.map(str::to_string),
+        };
+        let found = collect(
+            Ok(vec![
+                port("/dev/ttyS0", false, None),
+                port("COM1", false, Some("")),
+                port("/dev/ttyUSB0", false, None),
+                port("COM3", true, None),
+                port("COM4", false, Some("Newland")),
+                port("/dev/ttyS1", false, None),
+            ]),
+            Ok(Vec::new()),
+            Ok(Vec::new()),
+        );
+        let lines = DeviceLines {
+            serial_devices: vec![SerialSettings {
+                port: "/dev/ttyS1".to_string(),
+                ..SerialSettings::default()
+            }],
+            ..DeviceLines::default()
+        };
+        let rows = entries(&found, &lines);
+        let idle: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.is_idle_legacy_port())
+            .map(|r| r.name.as_str())
+            .collect();
+        // A port the till reads, one behind USB (by ids or by name) and a named one stay listed.
+        assert_eq!(idle, ["/dev/ttyS0", "COM1"], "{rows:#?}");
     }
 
     #[test]

@@ -110,6 +110,11 @@ impl Ledger {
         Ok(value)
     }
 
+    /// The connection, for the back office's own reads (lists and pages; no rule is decided there).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// True when there are no guests.
     pub fn is_empty(&self) -> Result<bool, LoyaltyError> {
         has_no_guests(&self.conn)
@@ -611,9 +616,9 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(found)
     }
 
-    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, LoyaltyError> {
+    async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, LoyaltyError> {
         Ok(self.one(
-            "SELECT COUNT(*) FROM identifications WHERE guest_id = ?1 AND at >= ?2",
+            "SELECT COUNT(*) FROM payments WHERE guest_id = ?1 AND at >= ?2",
             params![guest, since],
             |row| row.get(0),
         )?)
@@ -998,6 +1003,36 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
+    async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), LoyaltyError> {
+        self.conn
+            .execute("UPDATE guests SET blocked = ?1 WHERE id = ?2", params![blocked, guest])?;
+        Ok(())
+    }
+
+    async fn update_group(&mut self, id: i64, g: &NewGroup) -> Result<(), LoyaltyError> {
+        let changed = self.conn.execute(
+            "UPDATE guest_groups SET name = ?1, rank = ?2, discount_bp = ?3, accrual_bp = ?4, spend_threshold = ?5,
+                    never_downgrade = ?6, daily_ops_limit = ?7, daily_spend_limit = ?8
+             WHERE id = ?9",
+            params![
+                g.name,
+                g.rank,
+                g.discount_bp,
+                g.accrual_bp,
+                g.spend_threshold.0,
+                g.never_downgrade,
+                g.daily_ops_limit,
+                g.daily_spend_limit.0,
+                id
+            ],
+        )?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
+    }
+
     async fn insert_guest(
         &mut self,
         org: &str,
@@ -1152,6 +1187,7 @@ fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Gues
         group: guest_group(conn, guest)?.info(),
         stamps: load_stamps(conn, guest)?,
         promotions: current_promotions(conn, now)?,
+        daily_visits: None,
     })
 }
 

@@ -16,8 +16,8 @@ use super::rules::{
 };
 use crate::domain::LoyaltyError::{UnknownCode, UnknownHold, UnknownPayment};
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckInfo, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 use serde::Serialize;
@@ -130,7 +130,8 @@ pub trait LedgerTx {
         value: &str,
     ) -> Result<Vec<(GuestId, IdentifierKind)>, Self::Error>;
     /// Locks the guest (for counting) and counts today's identifications.
-    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, Self::Error>;
+    /// Checks the guest paid since `since`: the visits a daily limit counts.
+    async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> Result<i64, Self::Error>;
     async fn record_identification(&mut self, guest: GuestId, via: &str, at: UnixSeconds) -> Result<(), Self::Error>;
     /// What the cashier sees about the guest.
     async fn card(&mut self, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, Self::Error>;
@@ -244,6 +245,9 @@ pub trait LedgerTx {
     async fn program(&mut self, org: Option<&str>) -> Result<ProgramSettings, Self::Error>;
     async fn save_program(&mut self, scope: ProgramScope<'_>, program: &ProgramSettings) -> Result<(), Self::Error>;
     async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
+    async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), Self::Error>;
+    /// Replaces a group's rules; UnknownCode when there is no such group.
+    async fn update_group(&mut self, id: i64, group: &NewGroup) -> Result<(), Self::Error>;
     /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
     async fn insert_guest(
         &mut self,
@@ -407,15 +411,17 @@ pub async fn identify<T: LedgerTx>(
         .await?
         .filter(|s| visible(s, org))
         .ok_or(LoyaltyError::UnknownCode)?;
+    rules::check_not_blocked(&snapshot)?;
+    let mut daily_visits = None;
     if let Some((limit, since)) = rules::daily_ops_window(&snapshot, now) {
-        let count = tx.identifications_since(guest, since).await?;
-        rules::check_daily_ops(limit, count)?;
+        let used = tx.visits_since(guest, since).await?;
+        rules::check_daily_ops(limit, used)?;
+        daily_visits = Some(DailyVisits { used, limit });
     }
     tx.record_identification(guest, &via, now).await?;
-    Ok(Identification {
-        card: tx.card(guest, now).await?,
-        gift,
-    })
+    let mut card = tx.card(guest, now).await?;
+    card.daily_visits = daily_visits;
+    Ok(Identification { card, gift })
 }
 
 /// The guest card of a guest of the organisation.
@@ -482,6 +488,7 @@ pub async fn hold<T: LedgerTx>(
         Begun::Repeat(answer) => return Ok(answer),
         Begun::New { snapshot, print } => (snapshot, print),
     };
+    rules::check_not_blocked(&snapshot)?;
     let quote = quote_for(tx, &snapshot, check, now).await?;
     let plan = rules::hold(&snapshot, amount, &quote, now)?;
     let hold_id = tx.insert_hold(op_key, guest, &plan, now).await?;
@@ -526,9 +533,10 @@ pub async fn commit<T: LedgerTx>(
         Begun::Repeat(answer) => return Ok(answer),
         Begun::New { snapshot, print } => (snapshot, print),
     };
-    if spent < Kopecks::ZERO || check.subtotal < Kopecks::ZERO {
+    if spent < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
+    rules::check_closable(check)?;
     rules::ensure_step(spent, snapshot.program.spend_step)?;
     let context = payment_context(tx, &snapshot, hold, now).await?;
     match hold {
@@ -580,6 +588,7 @@ pub async fn commit_offline<T: LedgerTx>(
         Begun::Repeat(answer) => return Ok(answer),
         Begun::New { snapshot, print } => (snapshot, print),
     };
+    rules::check_closable(check)?;
     let spent = rules::offline_spend(&snapshot, requested, check.subtotal)?;
     let context = payment_context(tx, &snapshot, None, now).await?;
     let receipt = record_payment(
@@ -903,8 +912,70 @@ pub async fn set_program<T: LedgerTx>(
 }
 
 pub async fn add_group<T: LedgerTx>(tx: &mut T, group: &NewGroup) -> Result<i64, T::Error> {
-    rules::check_group(group)?;
+    let existing = tx.ranked_groups().await?;
+    rules::check_group_among(group, &existing, None)?;
     tx.insert_group(group).await
+}
+
+/// Changes a group's rules, refused like [`add_group`] when the threshold clashes.
+pub async fn edit_group<T: LedgerTx>(tx: &mut T, id: i64, group: &NewGroup) -> Result<(), T::Error> {
+    let existing = tx.ranked_groups().await?;
+    rules::check_group_among(group, &existing, Some(id))?;
+    tx.update_group(id, group).await
+}
+
+/// Refuses a phone or code another guest of `org` already has (under any kind: the till looks
+/// codes up by value).
+async fn ensure_free<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    kind: IdentifierKind,
+    value: &str,
+    owner: Option<GuestId>,
+) -> Result<(), T::Error> {
+    let mut owners: Vec<GuestId> = tx
+        .identifier_owners(Some(org), value)
+        .await?
+        .into_iter()
+        .map(|(guest, _)| guest)
+        .collect();
+    owners.extend(tx.phone_owner(Some(org), value).await?);
+    let taken = owners.into_iter().any(|guest| Some(guest) != owner);
+    if taken {
+        return Err(LoyaltyError::IdentifierTaken(kind).into());
+    }
+    Ok(())
+}
+
+/// Enrols a guest in one go: the guest, the phone and a card (any may clash with another guest
+/// of the organisation: then nothing is added).
+#[allow(clippy::too_many_arguments)]
+pub async fn enrol<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    name: &str,
+    phone: Option<&str>,
+    card: Option<(IdentifierKind, &str)>,
+    group_id: i64,
+    now: UnixSeconds,
+) -> Result<GuestId, T::Error> {
+    let phone = phone
+        .map(|p| rules::identifier_value(IdentifierKind::Phone, p))
+        .transpose()?;
+    let card = card
+        .map(|(kind, value)| rules::identifier_value(kind, value).map(|value| (kind, value)))
+        .transpose()?;
+    if let Some(phone) = &phone {
+        ensure_free(tx, org, IdentifierKind::Phone, phone, None).await?;
+    }
+    if let Some((kind, value)) = &card {
+        ensure_free(tx, org, *kind, value, None).await?;
+    }
+    let guest = add_guest(tx, org, name, phone.as_deref(), group_id, now).await?;
+    if let Some((kind, value)) = &card {
+        tx.insert_identifier(guest, *kind, value).await?;
+    }
+    Ok(guest)
 }
 
 /// Adds a guest to an organisation; a phone is stored normalised (`+7XXXXXXXXXX`) and becomes an
@@ -935,6 +1006,10 @@ pub async fn add_identifier<T: LedgerTx>(
     value: &str,
 ) -> Result<(), T::Error> {
     let value = rules::identifier_value(kind, value)?;
+    let Some(snapshot) = tx.snapshot(guest, 0).await? else {
+        return Err(LoyaltyError::UnknownCode.into());
+    };
+    ensure_free(tx, &snapshot.org, kind, &value, Some(guest)).await?;
     tx.insert_identifier(guest, kind, &value).await
 }
 
@@ -1016,6 +1091,13 @@ pub enum Op {
         amount: Kopecks,
         note: String,
     },
+    /// See [`enrol`]; needs an organisation.
+    Enrol {
+        name: String,
+        phone: Option<String>,
+        card: Option<(IdentifierKind, String)>,
+        group_id: i64,
+    },
     /// See [`gifts`].
     Gifts { guest: GuestId },
     /// See [`open_holds`].
@@ -1053,6 +1135,10 @@ pub enum Op {
         name: String,
         points: Kopecks,
     },
+    /// See [`edit_group`].
+    EditGroup { id: i64, group: NewGroup },
+    /// Blocks or unblocks a guest of the caller's organisation.
+    SetBlocked { guest: GuestId, blocked: bool },
 }
 
 /// What an [`Op`] answers.
@@ -1133,6 +1219,25 @@ impl Op {
                 amount,
                 note,
             } => Answer::Balance(manual(tx, org, op_key, *guest, *kind, *amount, note, now).await?),
+            Op::Enrol {
+                name,
+                phone,
+                card,
+                group_id,
+            } => {
+                let org = org.ok_or_else(|| LoyaltyError::OutOfRange("the organisation".to_string()))?;
+                let card = card.as_ref().map(|(kind, value)| (*kind, value.as_str()));
+                Answer::Id(enrol(tx, org, name, phone.as_deref(), card, *group_id, now).await?)
+            }
+            Op::EditGroup { id, group } => {
+                edit_group(tx, *id, group).await?;
+                Answer::Done
+            }
+            Op::SetBlocked { guest, blocked } => {
+                own_guest(tx, org, *guest, now).await?;
+                tx.set_blocked(*guest, *blocked).await?;
+                Answer::Done
+            }
             Op::Gifts { guest } => Answer::Gifts(gifts(tx, org, *guest, now).await?),
             Op::OpenHolds { guest } => Answer::Holds(open_holds(tx, org, *guest, now).await?),
             Op::History { guest, limit } => Answer::History(history(tx, org, *guest, *limit, now).await?),

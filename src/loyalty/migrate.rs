@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 6] = [
+pub const MIGRATIONS: [Migration; 7] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -65,6 +65,12 @@ pub const MIGRATIONS: [Migration; 6] = [
         what: "the accrual basis of each programme",
         sqlite: include_str!("../ledger/schema_v6.sql"),
         postgres: include_str!("../server/pg_schema_v6.sql"),
+    },
+    Migration {
+        version: 7,
+        what: "back-office accounts, blocked guests and the guest search index",
+        sqlite: include_str!("../ledger/schema_v7.sql"),
+        postgres: include_str!("../server/pg_schema_v7.sql"),
     },
 ];
 

@@ -20,10 +20,11 @@ pub const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.acc
 pub const PROGRAM_COLUMNS: &str =
     "name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes, accrual_basis";
 
-/// The columns [`snapshot_at`] reads before the group's: the guest's four, then the programme's seven.
+/// The columns [`snapshot_at`] reads before the group's: the guest's four, the programme's seven,
+/// then whether the guest is blocked.
 pub const SNAPSHOT_COLUMNS: &str = "g.id, g.org, g.balance, g.balance - {held},
     p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
-    p.accrual_basis";
+    p.accrual_basis, g.blocked";
 
 /// The group whose columns start at `at`.
 pub fn group_at<C: Columns>(row: &C, at: usize) -> Result<Group, C::Error> {
@@ -64,6 +65,7 @@ pub fn snapshot_at<C: Columns>(row: &C) -> Result<GuestSnapshot, C::Error> {
         balance: Kopecks(row.int(2)?),
         available: Kopecks(row.int(3)?),
         program: program_at(row, 4)?,
-        group: group_at(row, 11)?,
+        blocked: row.flag(11)?,
+        group: group_at(row, 12)?,
     })
 }

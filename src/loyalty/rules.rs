@@ -5,8 +5,8 @@
 //! answer, on SQLite and PostgreSQL alike.
 
 use crate::domain::{
-    BasisPoints, Gift, GroupInfo, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind, SpendLimit,
-    SpendLimitKind, SpendQuote, UnixSeconds,
+    BasisPoints, CheckInfo, Gift, GroupInfo, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind,
+    SpendLimit, SpendLimitKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 
@@ -121,6 +121,17 @@ pub struct GuestSnapshot {
     pub available: Kopecks,
     pub group: Group,
     pub program: ProgramSettings,
+    /// Blocked in the back office: not identified, no new holds.
+    pub blocked: bool,
+}
+
+/// A blocked guest is refused before anything else is decided.
+pub fn check_not_blocked(snapshot: &GuestSnapshot) -> Result<(), LoyaltyError> {
+    if snapshot.blocked {
+        Err(LoyaltyError::GuestBlocked)
+    } else {
+        Ok(())
+    }
 }
 
 // ----- The programme and its groups -----
@@ -153,6 +164,26 @@ pub fn check_group(group: &NewGroup) -> Result<(), LoyaltyError> {
     } else {
         Err(LoyaltyError::OutOfRange("a group setting".to_string()))
     }
+}
+
+/// A ranked group (rank >= 1, moved into by spending) must sit between the other ranked groups:
+/// a higher rank needs a strictly higher threshold, so no two groups claim the same spending.
+/// `existing` are the ranked groups stored; `replacing` is the id of the group being edited.
+pub fn check_group_among(group: &NewGroup, existing: &[Group], replacing: Option<i64>) -> Result<(), LoyaltyError> {
+    check_group(group)?;
+    if group.rank < 1 {
+        return Ok(());
+    }
+    for other in existing.iter().filter(|g| Some(g.id) != replacing && g.rules.rank >= 1) {
+        let o = &other.rules;
+        let clash = o.rank == group.rank
+            || o.spend_threshold == group.spend_threshold
+            || (o.rank < group.rank) != (o.spend_threshold < group.spend_threshold);
+        if clash {
+            return Err(LoyaltyError::GroupThresholdClash(o.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 // ----- Codes and identification -----
@@ -268,13 +299,14 @@ pub fn local_day_start(now: UnixSeconds, utc_offset_minutes: i64) -> UnixSeconds
     (now + offset).div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY - offset
 }
 
-/// Whether the group limits identifications, and from when today's count starts.
+/// Whether the group limits daily visits, and from when today's count starts.
 pub fn daily_ops_window(snapshot: &GuestSnapshot, now: UnixSeconds) -> Option<(i64, UnixSeconds)> {
     let limit = snapshot.group.rules.daily_ops_limit;
     (limit > 0).then(|| (limit, local_day_start(now, snapshot.program.utc_offset_minutes)))
 }
 
-/// An identification is refused once today's count reached the group's limit.
+/// An identification is refused once today's paid visits reached the group's limit. Visits are
+/// paid checks, not identifications: a guest added and removed without buying uses none.
 pub fn check_daily_ops(limit: i64, identified_today: i64) -> Result<(), LoyaltyError> {
     if identified_today >= limit {
         Err(LoyaltyError::DailyOperationsLimit { limit })
@@ -289,6 +321,17 @@ pub fn check_daily_ops(limit: i64, identified_today: i64) -> Result<(), LoyaltyE
 pub fn daily_spend_window(snapshot: &GuestSnapshot, now: UnixSeconds) -> Option<UnixSeconds> {
     (snapshot.group.rules.daily_spend_limit > Kopecks::ZERO)
         .then(|| local_day_start(now, snapshot.program.utc_offset_minutes))
+}
+
+/// Whether a check can be paid at all: it has something to pay, or it redeems a gift. A guest
+/// who comes only for the free coffee closes a check of 0,00 that redeems the gift; a check with
+/// neither pays nothing and redeems nothing, and is refused.
+pub fn check_closable(check: &CheckInfo) -> Result<(), LoyaltyError> {
+    if check.subtotal < Kopecks::ZERO || (check.subtotal == Kopecks::ZERO && check.gift_codes.is_empty()) {
+        Err(LoyaltyError::NonPositiveAmount)
+    } else {
+        Ok(())
+    }
 }
 
 /// The quote: every limit in a fixed order, the smallest rounded down to the spend step.
@@ -698,6 +741,45 @@ pub fn stamp_after_visit(collected: i64, needed: i64) -> i64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn group_thresholds_follow_the_ranks() {
+        // The seed's pair over a base group: 0 ₽, 5 % at 500 ₽, 10 % at 1 000 ₽.
+        let existing = [
+            group(1, 1, 0, 300, false),
+            group(2, 2, 50_000, 500, true),
+            group(3, 3, 100_000, 1_000, true),
+        ];
+        let new = |rank: i64, threshold: i64| group(9, rank, threshold, 1_500, true).rules;
+        assert_eq!(check_group_among(&new(4, 200_000), &existing, None), Ok(()));
+        let clash = |name: &str| Err(LoyaltyError::GroupThresholdClash(name.to_string()));
+        assert_eq!(
+            check_group_among(&new(4, 100_000), &existing, None),
+            clash("g3"),
+            "same threshold"
+        );
+        assert_eq!(
+            check_group_among(&new(3, 200_000), &existing, None),
+            clash("g3"),
+            "same rank"
+        );
+        assert_eq!(
+            check_group_among(&new(4, 70_000), &existing, None),
+            clash("g3"),
+            "higher rank, lower threshold"
+        );
+        // Hand-assigned groups (rank 0) take no part.
+        assert_eq!(check_group_among(&new(0, 100_000), &existing, None), Ok(()));
+        // Editing a group does not clash with itself.
+        assert_eq!(check_group_among(&new(3, 120_000), &existing, Some(3)), Ok(()));
+        // A bad percentage is refused before any comparison.
+        let mut bad = new(4, 200_000);
+        bad.discount_bp = 10_001;
+        assert!(matches!(
+            check_group_among(&bad, &existing, None),
+            Err(LoyaltyError::OutOfRange(_))
+        ));
+    }
+
     fn group(id: i64, rank: i64, threshold: i64, accrual_bp: i64, never_downgrade: bool) -> Group {
         Group {
             id,
@@ -730,6 +812,7 @@ mod tests {
                 utc_offset_minutes: 180,
                 accrual_basis: AccrualBasis::PaidPart,
             },
+            blocked: false,
         }
     }
 
@@ -813,6 +896,33 @@ mod tests {
         assert_eq!(
             resolve_code(None, None, &[], ScanKind::Qr),
             Err(LoyaltyError::UnknownCode)
+        );
+    }
+
+    #[test]
+    fn a_check_of_only_a_gift_can_be_closed_an_empty_one_cannot() {
+        let check = |subtotal: i64, gifts: &[&str]| CheckInfo {
+            subtotal: Kopecks(subtotal),
+            gift_codes: gifts.iter().map(|g| g.to_string()).collect(),
+        };
+        assert_eq!(check_closable(&check(0, &["G100002"])), Ok(()));
+        assert_eq!(check_closable(&check(18_500, &[])), Ok(()));
+        assert_eq!(check_closable(&check(18_500, &["G100002"])), Ok(()));
+        assert_eq!(check_closable(&check(0, &[])), Err(LoyaltyError::NonPositiveAmount));
+        assert_eq!(
+            check_closable(&check(-100, &["G100002"])),
+            Err(LoyaltyError::NonPositiveAmount)
+        );
+        // The free check's quote: nothing due, nothing to spend, nothing accrued.
+        let q = quote(
+            &snapshot(10_000, 10_000, group(1, 0, 0, 500, false)),
+            Kopecks::ZERO,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (q.amount_due, q.max_spend, q.accrual_for(Kopecks::ZERO)),
+            (Kopecks::ZERO, Kopecks::ZERO, Kopecks::ZERO)
         );
     }
 

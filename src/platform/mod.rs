@@ -58,3 +58,32 @@ pub fn work_area_px() -> Option<[i32; 4]> {
         None
     }
 }
+
+/// Opens the address in the default browser, off the UI thread; a failure is logged (the menu
+/// shows the address beside the button, so it can be typed in by hand).
+pub fn open_in_browser(url: &str) {
+    let url = url.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("open-browser".to_string())
+        .spawn(move || {
+            #[cfg(windows)]
+            let mut command = {
+                let mut command = std::process::Command::new("rundll32.exe");
+                command.arg("url.dll,FileProtocolHandler");
+                command
+            };
+            #[cfg(target_os = "macos")]
+            let mut command = std::process::Command::new("open");
+            #[cfg(all(unix, not(target_os = "macos")))]
+            let mut command = std::process::Command::new("xdg-open");
+            // Waited for, so no zombie is left behind.
+            match command.arg(&url).status() {
+                Ok(status) if status.success() => tracing::info!("back office opened in the browser"),
+                Ok(status) => tracing::warn!(%status, "the browser could not be opened"),
+                Err(error) => tracing::warn!(%error, "the browser could not be opened"),
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "the browser could not be opened");
+    }
+}

@@ -142,6 +142,7 @@ impl GuestCache {
             group: card.group,
             stamps: Vec::new(),
             promotions: Vec::new(),
+            daily_visits: None,
         }))
     }
 
@@ -280,6 +281,7 @@ mod tests {
             },
             stamps: Vec::new(),
             promotions: Vec::new(),
+            daily_visits: None,
         }
     }
 

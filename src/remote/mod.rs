@@ -905,6 +905,7 @@ pub fn offline_quote(
             utc_offset_minutes: 0,
             accrual_basis: crate::loyalty::rules::AccrualBasis::PaidPart,
         },
+        blocked: false,
     };
     let quote = rules::quote(&snapshot, check.subtotal, None)?;
     let accrued = rules::payment(&snapshot, spent, check.subtotal, Kopecks::ZERO, &[])?.accrued;

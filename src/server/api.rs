@@ -220,6 +220,9 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::RefundOverPayment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refund_over_payment"),
             LoyaltyError::OperationIdConflict => (StatusCode::CONFLICT, "operation_id_conflict"),
             LoyaltyError::OutOfRange(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
+            LoyaltyError::IdentifierTaken(_) => (StatusCode::CONFLICT, "identifier_taken"),
+            LoyaltyError::GroupThresholdClash(_) => (StatusCode::CONFLICT, "group_threshold_clash"),
+            LoyaltyError::GuestBlocked => (StatusCode::UNPROCESSABLE_ENTITY, "guest_blocked"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             // Made by a till about its server; the server never returns it.

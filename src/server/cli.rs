@@ -3,7 +3,10 @@
 use super::api::system_clock;
 use super::store::{DbUrl, Store};
 use super::{ServeOptions, runtime, serve};
-use crate::cli::{Command, TillTokenAction};
+use crate::backoffice::auth::{MIN_PASSWORD, hash_password};
+use crate::backoffice::db::{Role, save_user};
+use crate::cli::{Cli, Command, OwnerAction, TillTokenAction};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,4 +85,94 @@ async fn open(db: &str) -> Result<Store, String> {
     Store::open(&url)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))
+}
+
+/// `loyalty-till owner create`: an account on the server's database or on the till's ledger.
+pub fn owner(cli: &Cli, action: &OwnerAction) -> ExitCode {
+    let OwnerAction::Create { login, db, org, role } = action;
+    let result = (|| {
+        if !crate::server::store::valid_name(login) || !crate::server::store::valid_name(org) {
+            return Err("the login and the organisation are 1 to 32 letters, digits, '-', '_' or '.'".to_string());
+        }
+        let role = Role::parse(role).ok_or("the role is owner or manager")?;
+        let url = match db {
+            Some(db) => db.clone(),
+            None => {
+                let paths = crate::config::Paths::resolve(cli.data_dir.as_deref())
+                    .ok_or("no data folder: pass --data-dir or --db")?;
+                format!("sqlite://{}", paths.database(cli.demo).display())
+            }
+        };
+        let password = read_password()?;
+        let hash = hash_password(&password).map_err(|e| e.to_string())?;
+        let runtime = runtime().map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let store = open(&url).await?;
+            save_user(&store, org, login, &hash, role, system_clock()())
+                .await
+                .map_err(|e| format!("cannot save the account: {e}"))
+        })?;
+        println!("account {login} ({}) saved for organisation {org}", role.as_str());
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("loyalty-till owner create: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The password: typed twice (unechoed where the terminal allows) or one line of stdin.
+fn read_password() -> Result<String, String> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = prompt("Password: ")?;
+        let second = prompt("Password again: ")?;
+        if first != second {
+            return Err("the passwords differ".to_string());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(format!("the password needs at least {MIN_PASSWORD} characters"));
+    }
+    Ok(password)
+}
+
+fn prompt(text: &str) -> Result<String, String> {
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{text}");
+    let _ = stderr.flush();
+    let echo_off = set_echo(false);
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if echo_off {
+        set_echo(true);
+        let _ = writeln!(stderr);
+    }
+    read.map_err(|e| e.to_string())?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Turns the terminal's echo off or on with `stty` (Unix); false when it could not.
+fn set_echo(on: bool) -> bool {
+    #[cfg(unix)]
+    {
+        std::process::Command::new("stty")
+            .arg(if on { "echo" } else { "-echo" })
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = on;
+        false
+    }
 }

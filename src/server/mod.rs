@@ -51,7 +51,9 @@ pub async fn serve(
     let mut app = App::new(Arc::clone(&store), Arc::clone(&clock));
     app.max_check_age_secs = options.max_check_age.as_secs() as i64;
     let expiry = tokio::spawn(expire_holds_forever(store, clock, options.expire_every));
-    let result = axum::serve(listener, api::router(app))
+    let back_office = crate::backoffice::BackOffice::new(Arc::clone(&app.store), Arc::clone(&app.clock));
+    let router = crate::backoffice::router(back_office).merge(api::router(app));
+    let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     expiry.abort();
@@ -129,9 +131,15 @@ impl ServerHandle {
             .map_err(|e| LoyaltyError::Unavailable(e.to_string()))?;
         let mut app = App::new(Arc::clone(&store), Arc::clone(&clock));
         app.max_check_age_secs = options.max_check_age.as_secs() as i64;
-        runtime.spawn(expire_holds_forever(Arc::clone(&store), clock, options.expire_every));
+        runtime.spawn(expire_holds_forever(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            options.expire_every,
+        ));
+        let back_office = crate::backoffice::BackOffice::new(Arc::clone(&store), Arc::clone(&clock));
+        let router = crate::backoffice::router(back_office).merge(api::router(app));
         runtime.spawn(async move {
-            if let Err(error) = axum::serve(listener, api::router(app)).await {
+            if let Err(error) = axum::serve(listener, router).await {
                 tracing::error!(%error, "the server stopped");
             }
         });

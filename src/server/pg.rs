@@ -209,7 +209,7 @@ impl PgStore {
         tx.commit().await.map_err(|e| storage(&e))
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Client, LoyaltyError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, LoyaltyError> {
         self.pool
             .get()
             .await
@@ -341,6 +341,18 @@ impl Database for PgStore {
 
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(PgStore::check_invariants(self))
+    }
+
+    fn query<'a>(
+        &'a self,
+        sql: &'static str,
+        params: Vec<crate::backoffice::db::Val>,
+        _write: bool,
+    ) -> BoxFuture<'a, Result<crate::backoffice::db::Rows, LoyaltyError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            crate::backoffice::db::pg_query(&client, sql, &params).await
+        })
     }
 }
 
@@ -620,12 +632,12 @@ impl LedgerTx for PgTx<'_> {
         Ok(found)
     }
 
-    async fn identifications_since(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<i64> {
+    async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<i64> {
         // Counted under the guest's lock, so two tills at once cannot both pass the limit.
         exec(self.tx, "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest]).await?;
         Ok(q_one(
             self.tx,
-            "SELECT COUNT(*) FROM identifications WHERE guest_id = $1 AND at >= $2",
+            "SELECT COUNT(*) FROM payments WHERE guest_id = $1 AND at >= $2",
             &[&guest, &since],
         )
         .await?
@@ -1095,6 +1107,42 @@ impl LedgerTx for PgTx<'_> {
         .try_get(0)?)
     }
 
+    async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> TxResult<()> {
+        exec(
+            self.tx,
+            "UPDATE guests SET blocked = $1 WHERE id = $2",
+            &[&blocked, &guest],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_group(&mut self, id: i64, g: &NewGroup) -> TxResult<()> {
+        let changed = exec(
+            self.tx,
+            "UPDATE guest_groups SET name = $1, rank = $2, discount_bp = $3, accrual_bp = $4, spend_threshold = $5,
+                    never_downgrade = $6, daily_ops_limit = $7, daily_spend_limit = $8
+             WHERE id = $9",
+            &[
+                &g.name,
+                &g.rank,
+                &g.discount_bp,
+                &g.accrual_bp,
+                &g.spend_threshold.0,
+                &g.never_downgrade,
+                &g.daily_ops_limit,
+                &g.daily_spend_limit.0,
+                &id,
+            ],
+        )
+        .await?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
+    }
+
     async fn insert_guest(
         &mut self,
         org: &str,
@@ -1337,5 +1385,6 @@ async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> Tx
         group: guest_group(tx, guest).await?.info(),
         stamps,
         promotions,
+        daily_visits: None,
     })
 }

@@ -8,6 +8,7 @@
 //! or payment is reported as unknown, exactly like one that does not exist.
 
 use super::pg::PgStore;
+use crate::backoffice::db::{Rows, Val};
 use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
     LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
@@ -112,6 +113,14 @@ pub trait Database: Send + Sync {
     fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<Caller>, LoyaltyError>>;
     /// The ledger's invariants; the error lists every violation.
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>>;
+    /// One statement of the back office's own (its lists and pages, and its accounts), in SQL
+    /// both dialects read (`crate::backoffice::db`); `write` runs it on the writer connection.
+    fn query<'a>(
+        &'a self,
+        sql: &'static str,
+        params: Vec<Val>,
+        write: bool,
+    ) -> BoxFuture<'a, Result<Rows, LoyaltyError>>;
 }
 
 /// The server's ledger: typed calls over whichever [`Database`] `--db` named.
@@ -145,8 +154,13 @@ impl Store {
         self.db.find_token(hash).await
     }
 
-    async fn run(&self, caller: &Caller, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+    pub async fn run(&self, caller: &Caller, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
         self.db.run(op, Some(&caller.org), now).await
+    }
+
+    /// See [`Database::query`].
+    pub async fn query(&self, sql: &'static str, params: Vec<Val>, write: bool) -> Result<Rows, LoyaltyError> {
+        self.db.query(sql, params, write).await
     }
 
     /// An operation of the server's operator (tests, the command line): every organisation's
@@ -516,6 +530,21 @@ impl Database for SqliteStore {
                 .await
                 .map_err(|e| e.to_string())?
         })
+    }
+
+    fn query<'a>(
+        &'a self,
+        sql: &'static str,
+        params: Vec<Val>,
+        write: bool,
+    ) -> BoxFuture<'a, Result<Rows, LoyaltyError>> {
+        let work =
+            move |l: &mut Ledger, _: &TokenTable| crate::backoffice::db::sqlite_query(l.connection(), sql, &params);
+        if write {
+            Box::pin(self.blocking(work))
+        } else {
+            Box::pin(self.read(work))
+        }
     }
 }
 

@@ -53,8 +53,11 @@ pub struct DevicesScreen {
     detector: Detector,
     detecting: Option<Receiver<Inventory>>,
     inventory: Option<Inventory>,
-    /// Detection could not start (no thread): the reason.
-    detect_error: Option<String>,
+    /// Detection could not start or ended without a list: the message key (the reason is logged).
+    detect_error: Option<&'static str>,
+    /// «Показать все»: also the serial ports the system lists with nothing known on them (the
+    /// legacy COM1..COM4 of a motherboard), and the manual line check for a technician.
+    show_all: bool,
     /// The row whose settings are shown, by [`DeviceEntry::id`].
     expanded: Option<String>,
     /// Newest first.
@@ -71,6 +74,7 @@ impl DevicesScreen {
             detecting: None,
             inventory: None,
             detect_error: None,
+            show_all: false,
             expanded: None,
             reads: VecDeque::new(),
             typed: String::new(),
@@ -111,8 +115,10 @@ impl DevicesScreen {
         self.reads.iter()
     }
 
-    /// Fills the typed line and checks it (the `--scenario devices` screenshot shows one).
+    /// Fills the typed line and checks it (the `--scenario devices` screenshot shows one, so the
+    /// technician's view under «Показать все» is opened).
     pub fn check_typed(&mut self, line: &str, config: &ScanParseConfig, now: i64) {
+        self.show_all = true;
         self.typed = line.to_string();
         self.typed_check = Some(check_line(line, config, now));
     }
@@ -139,7 +145,7 @@ impl DevicesScreen {
             }
             Err(error) => {
                 tracing::error!(%error, "device detection not started");
-                self.detect_error = Some(error.to_string());
+                self.detect_error = Some("devices-detect-not-started");
             }
         }
     }
@@ -155,7 +161,7 @@ impl DevicesScreen {
             Err(TryRecvError::Empty) => {}
             Err(TryRecvError::Disconnected) => {
                 tracing::error!("device detection ended without a list");
-                self.detect_error = Some("detection ended without a list".to_string());
+                self.detect_error = Some("devices-detect-no-list");
                 self.detecting = None;
             }
         }
@@ -172,9 +178,19 @@ impl DevicesScreen {
                 ..
             } => {
                 let now = received_at_ms.div_euclid(1000);
+                let check = check_read(bytes, &scan_config(now), now);
+                // The screen says it in the cashier's words; the parser's own go here.
+                match &check.outcome {
+                    Err(error) => tracing::info!(%source, %error, "device test read refused"),
+                    Ok(parsed) => {
+                        if let ReadDetail::Swipe(tracks) = &parsed.detail {
+                            tracing::info!(%source, %tracks, "device test read");
+                        }
+                    }
+                }
                 TestRead::Read {
                     source: source.clone(),
-                    check: check_read(bytes, &scan_config(now), now),
+                    check,
                 }
             }
             DeviceMessage::Noise {
@@ -257,14 +273,16 @@ impl DevicesScreen {
                 ui.label(i18n.t("devices-searching"));
             });
         }
-        if let Some(error) = &self.detect_error {
-            error_box(
-                ui,
-                &i18n.t_args("devices-detect-failed", &[("reason", Arg::Text(error.clone()))]),
-            );
+        if let Some(key) = self.detect_error {
+            error_box(ui, &i18n.t(key));
         }
         let Some(inventory) = &self.inventory else { return };
-        let rows = inventory::entries(inventory, config);
+        let all_rows = inventory::entries(inventory, config);
+        let hidden = all_rows.iter().filter(|row| row.is_idle_legacy_port()).count();
+        let rows: Vec<&DeviceEntry> = all_rows
+            .iter()
+            .filter(|row| self.show_all || !row.is_idle_legacy_port())
+            .collect();
         let others = inventory::other_usb(inventory);
         if rows.is_empty() && others.is_empty() {
             ui.label(
@@ -276,7 +294,7 @@ impl DevicesScreen {
         } else if !rows.is_empty() {
             muted(ui, &i18n.t("devices-tap-hint"));
         }
-        for row in &rows {
+        for row in rows.iter().copied() {
             let label = i18n.t_args(
                 "devices-row",
                 &[
@@ -309,8 +327,26 @@ impl DevicesScreen {
                 ui.label(format!("USB {:04X}:{:04X} {name}", device.vendor_id, device.product_id).trim_end());
             }
         }
+        // «Показать все» / back: always there, it also opens the manual line check.
+        ui.add_space(6.0);
+        let key = match (self.show_all, hidden) {
+            (true, _) => "devices-show-less",
+            (false, 0) => "devices-show-check",
+            (false, _) => "devices-show-all",
+        };
+        let text = i18n.t_args(
+            key,
+            &[("count", Arg::Number(i64::try_from(hidden).unwrap_or(i64::MAX)))],
+        );
+        let button = egui::Button::new(text)
+            .min_size(egui::vec2(ui.available_width(), theme::TOUCH_HEIGHT))
+            .selected(self.show_all);
+        if ui.add(button).clicked() {
+            self.show_all = !self.show_all;
+        }
         // Last: why a list is missing explains an empty screen, but is not what one looks for.
-        for (kind, reason) in &inventory.unavailable {
+        // The system's own words were logged when the list was made.
+        for (kind, _) in &inventory.unavailable {
             let list = i18n.t(match kind {
                 ListKind::Serial => "devices-list-serial",
                 ListKind::Hid => "devices-list-hid",
@@ -318,12 +354,9 @@ impl DevicesScreen {
             });
             ui.add(
                 egui::Label::new(
-                    RichText::new(i18n.t_args(
-                        "devices-list-unavailable",
-                        &[("list", Arg::Text(list)), ("reason", Arg::Text(reason.clone()))],
-                    ))
-                    .small()
-                    .color(theme::TEXT_MUTED),
+                    RichText::new(i18n.t_args("devices-list-unavailable", &[("list", Arg::Text(list))]))
+                        .small()
+                        .color(theme::TEXT_MUTED),
                 )
                 .wrap(),
             );
@@ -348,13 +381,18 @@ impl DevicesScreen {
                     &i18n.t_args(
                         "devices-test-dropped",
                         &[
-                            ("source", Arg::Text(source.clone())),
+                            ("source", Arg::Text(source_text(i18n, source))),
                             ("dropped", Arg::Number(i64::try_from(*dropped).unwrap_or(i64::MAX))),
                             ("reason", Arg::Text(drop_text(i18n, *reason))),
                         ],
                     ),
                 ),
             }
+        }
+        // The manual line check speaks in escapes (\r, \x03): a technician's tool, shown with
+        // «Показать все».
+        if !self.show_all {
+            return;
         }
         ui.add_space(6.0);
         ui.label(RichText::new(i18n.t("devices-typed-title")).strong());
@@ -376,7 +414,14 @@ impl DevicesScreen {
         let pressed = theme::wide_button(ui, &i18n.t("devices-typed-check"), theme::Tone::Primary, true).clicked();
         if pressed || entered {
             let now = unix_seconds();
-            self.typed_check = Some(check_line(&self.typed, scan_config, now));
+            let check = check_line(&self.typed, scan_config, now);
+            if let Ok(ReadCheck {
+                outcome: Err(error), ..
+            }) = &check
+            {
+                tracing::info!(%error, "typed line refused");
+            }
+            self.typed_check = Some(check);
         }
         match &self.typed_check {
             None => {}
@@ -518,7 +563,8 @@ fn describe(i18n: &I18n, row: &DeviceEntry, statuses: &BTreeMap<String, DeviceSt
     if let Some(status) = status {
         lines.push(match status {
             DeviceStatus::Connected => i18n.t("devices-status-connected"),
-            DeviceStatus::Lost(reason) => i18n.t_args("devices-status-lost", &[("reason", Arg::Text(reason.clone()))]),
+            // The system's reason is in the log, written when the reader lost the device.
+            DeviceStatus::Lost(_) => i18n.t("devices-status-lost"),
             DeviceStatus::Reopening => i18n.t("devices-status-reopening"),
         });
     }
@@ -526,6 +572,35 @@ fn describe(i18n: &I18n, row: &DeviceEntry, statuses: &BTreeMap<String, DeviceSt
         lines.push(i18n.t("devices-keyboard-windows-only"));
     }
     lines
+}
+
+/// A read's source for people: the till's own inputs by name, a port or device as it is called.
+pub fn source_text(i18n: &I18n, source: &str) -> String {
+    match source {
+        "keyboard" => i18n.t("devices-source-keyboard"),
+        "clipboard" => i18n.t("devices-source-clipboard"),
+        other => other.to_string(),
+    }
+}
+
+/// What a refused swipe lacked, in the screen's language; `None` when the refusal says it all.
+fn detail_text(i18n: &I18n, error: &ScanError) -> Option<String> {
+    use crate::scan::magstripe::MagError;
+    let track = |track: &u8| [("track", Arg::Number(i64::from(*track)))];
+    Some(match error {
+        ScanError::Magstripe(MagError::NoTrack) => i18n.t("devices-detail-no-track"),
+        ScanError::Magstripe(MagError::TwoSwipes) => i18n.t("devices-detail-two-swipes"),
+        ScanError::Magstripe(MagError::TrackMissing { track: t }) => {
+            i18n.t_args("devices-detail-track-missing", &track(t))
+        }
+        ScanError::Magstripe(MagError::TrackFailed { track: t, .. }) => {
+            i18n.t_args("devices-detail-track-failed", &track(t))
+        }
+        ScanError::Magstripe(MagError::NoCardNumber { track: t }) => {
+            i18n.t_args("devices-detail-no-card-number", &track(t))
+        }
+        _ => return None,
+    })
 }
 
 fn role_text(i18n: &I18n, role: DeviceRole) -> String {
@@ -613,7 +688,10 @@ fn check_box(ui: &mut Ui, i18n: &I18n, source: Option<&String>, check: &ReadChec
             ui.set_width(ui.available_width());
             let len = ("len", Arg::Number(i64::try_from(check.len).unwrap_or(i64::MAX)));
             let heading = match source {
-                Some(source) => i18n.t_args("devices-test-read", &[("source", Arg::Text(source.clone())), len]),
+                Some(source) => i18n.t_args(
+                    "devices-test-read",
+                    &[("source", Arg::Text(source_text(i18n, source))), len],
+                ),
                 None => i18n.t_args("devices-test-typed", &[len]),
             };
             ui.label(RichText::new(heading).small().color(theme::TEXT_MUTED));
@@ -634,18 +712,16 @@ fn check_box(ui: &mut Ui, i18n: &I18n, source: Option<&String>, check: &ReadChec
                             ("code", Arg::Text(parsed.masked.clone())),
                         ],
                     ),
-                    match &parsed.detail {
-                        ReadDetail::Swipe(tracks) => Some(tracks.clone()),
-                        ReadDetail::Payload(_) => None,
-                    },
+                    // The tracks' summary (masked, in the parser's words) is in the log only.
+                    None,
                 ),
                 Err(error) => (
                     i18n.t_args(
                         "devices-test-refused",
                         &[("reason", Arg::Text(refusal_text(i18n, error)))],
                     ),
-                    // The parser's own words where the cashier's message is a general one.
-                    matches!(error, ScanError::Magstripe(_) | ScanError::Payload(_)).then(|| error.to_string()),
+                    // What the swipe lacked, where the cashier's message is a general one.
+                    detail_text(i18n, error),
                 ),
             };
             ui.add(egui::Label::new(RichText::new(result).color(theme::TEXT_STRONG).strong()).wrap());

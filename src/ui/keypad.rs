@@ -31,6 +31,77 @@ pub fn field(ui: &mut Ui, state: &State, field: Field, hint: &str, events: &mut 
 /// Digits in a 3x4 grid with one extra key (`+` for phones on the code screen, `,` for
 /// amounts), backspace and clear.
 pub fn keypad(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events: &mut Vec<Event>) {
+    digit_rows(ui, i18n, extra, enabled, events);
+    let clear = theme::sized_button(
+        ui,
+        &i18n.t("keypad-clear"),
+        theme::Tone::Normal,
+        enabled,
+        Vec2::new(ui.available_width(), theme::TOUCH_HEIGHT),
+    );
+    if clear.clicked() {
+        events.push(Event::Keypad(KeypadKey::Clear));
+    }
+}
+
+/// The letters codes are made of (gift codes such as G100002; codes are Latin capitals, digits
+/// and the hyphen), seven to a row, with backspace in the last place.
+const LETTER_ROWS: [&str; 4] = ["ABCDEFG", "HIJKLMN", "OPQRSTU", "VWXYZ-"];
+
+/// The code screen's keypad: the digits with `+`, or the letters, switched by «ABC» / «123»
+/// beside «Очистить». Which one shows is the screen's own matter, kept in egui's memory.
+pub fn code_keypad(ui: &mut Ui, i18n: &I18n, enabled: bool, events: &mut Vec<Event>) {
+    let id = ui.make_persistent_id("code_keypad_letters");
+    let letters = ui.data(|d| d.get_temp::<bool>(id)).unwrap_or(false);
+    if letters {
+        // Seven to a row fit the side panel only below the usual 60 px minimum width (about
+        // 50 px there); the keys keep their full touch height.
+        let spacing = ui.spacing().item_spacing.x;
+        let width = ((ui.available_width() - spacing * 6.0) / 7.0).floor();
+        let size = Vec2::new(width, theme::TOUCH_HEIGHT + 4.0);
+        for (i, row) in LETTER_ROWS.iter().enumerate() {
+            ui.horizontal(|ui| {
+                // A letter is narrower than the usual padding allows for at this width.
+                ui.spacing_mut().button_padding.x = 2.0;
+                let mut keys: Vec<KeypadKey> = row.chars().map(KeypadKey::Letter).collect();
+                if i + 1 == LETTER_ROWS.len() {
+                    keys.push(KeypadKey::Backspace);
+                }
+                for key in keys {
+                    let label = match key {
+                        KeypadKey::Backspace => i18n.t("keypad-backspace-short"),
+                        key => key_label(i18n, key),
+                    };
+                    let button =
+                        egui::Button::new(RichText::new(label).text_style(egui::TextStyle::Heading)).min_size(size);
+                    let response = ui.add_enabled(enabled, button);
+                    let response = if key == KeypadKey::Backspace {
+                        response.on_hover_text(i18n.t("keypad-backspace"))
+                    } else {
+                        response
+                    };
+                    if response.clicked() {
+                        events.push(Event::Keypad(key));
+                    }
+                }
+            });
+        }
+    } else {
+        digit_rows(ui, i18n, KeypadKey::Plus, enabled, events);
+    }
+    ui.horizontal(|ui| {
+        let size = Vec2::new(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+        let switch = if letters { "keypad-digits" } else { "keypad-letters" };
+        if theme::sized_button(ui, &i18n.t(switch), theme::Tone::Normal, enabled, size).clicked() {
+            ui.data_mut(|d| d.insert_temp(id, !letters));
+        }
+        if theme::sized_button(ui, &i18n.t("keypad-clear"), theme::Tone::Normal, enabled, size).clicked() {
+            events.push(Event::Keypad(KeypadKey::Clear));
+        }
+    });
+}
+
+fn digit_rows(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events: &mut Vec<Event>) {
     let width = theme::button_width(ui, 3);
     let size = Vec2::new(width, theme::TOUCH_HEIGHT + 4.0);
     let rows: [[KeypadKey; 3]; 4] = [
@@ -51,16 +122,6 @@ pub fn keypad(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events:
             }
         });
     }
-    let clear = theme::sized_button(
-        ui,
-        &i18n.t("keypad-clear"),
-        theme::Tone::Normal,
-        enabled,
-        Vec2::new(ui.available_width(), theme::TOUCH_HEIGHT),
-    );
-    if clear.clicked() {
-        events.push(Event::Keypad(KeypadKey::Clear));
-    }
 }
 
 fn key_label(i18n: &I18n, key: KeypadKey) -> String {
@@ -68,6 +129,7 @@ fn key_label(i18n: &I18n, key: KeypadKey) -> String {
         KeypadKey::Digit(d) => d.to_string(),
         KeypadKey::Comma => ",".to_string(),
         KeypadKey::Plus => "+".to_string(),
+        KeypadKey::Letter(c) => c.to_string(),
         KeypadKey::Backspace => i18n.t("keypad-backspace"),
         KeypadKey::Clear => i18n.t("keypad-clear"),
     }

@@ -157,6 +157,10 @@ impl TillApp {
                 self.export.start(ctx, folder, &self.config);
                 return;
             }
+            AppCommand::OpenBackOffice(url) => {
+                crate::platform::open_in_browser(&url);
+                return;
+            }
         }
         self.save_config();
     }
@@ -382,6 +386,11 @@ impl TillApp {
                 commands.push(AppCommand::ExportLogs(folder));
             }
             ui.add_space(6.0);
+            let back_office = self.config.back_office_url();
+            if theme::wide_button(ui, &i18n.t("menu-back-office"), theme::Tone::Normal, true).clicked() {
+                commands.push(AppCommand::OpenBackOffice(back_office.clone()));
+            }
+            ui.label(RichText::new(back_office).small().color(theme::TEXT_MUTED));
             if theme::wide_button(ui, &i18n.t("devices-menu"), theme::Tone::Normal, true).clicked() {
                 commands.push(AppCommand::OpenDevices);
             }
@@ -518,6 +527,8 @@ enum AppCommand {
     ExportLogs(PathBuf),
     /// «Устройства»: opens the devices screen with a fresh device list.
     OpenDevices,
+    /// «Управление программой»: the back office in the default browser.
+    OpenBackOffice(String),
     /// What the devices screen asks for: a settings change (saved, readers restarted) or closing.
     Devices(device_settings::DevicesCommand),
 }
@@ -541,7 +552,7 @@ impl eframe::App for TillApp {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let mut events = Vec::new();
         let mut commands = Vec::new();
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui, &mut commands));
@@ -618,6 +629,18 @@ impl eframe::App for TillApp {
         for event in events {
             self.session.dispatch(event);
         }
+        crate::startup::first_frame();
+        // For scripts/measure-latency.sh (LOYALTY_TILL_LOG=info,frames=trace): when each frame
+        // was laid out, on which screen, how many input events it took, and what the previous
+        // frame cost (layout, tessellation and painting).
+        tracing::trace!(
+            target: "frames",
+            screen = %screen_name(&self.session.state.screen),
+            busy = self.session.state.is_busy(),
+            input = ui.ctx().input(|i| i.events.len()),
+            prev_cpu_ms = frame.info().cpu_usage.map(|s| s * 1000.0),
+            "frame"
+        );
     }
 }
 

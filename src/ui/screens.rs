@@ -1,6 +1,6 @@
 //! One function per workflow screen. They read the state and push events; nothing else.
 
-use super::keypad::{field, keypad};
+use super::keypad::{code_keypad, field, keypad};
 use super::theme::{self, Tone, card, value_row, wide_button};
 use crate::domain::{SpendLimitKind, SpendQuote};
 use crate::i18n::{Arg, I18n};
@@ -155,7 +155,7 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
     if state.is_busy() {
         busy_line(ui, &i18n.t("add-guest-searching"));
     }
-    keypad(ui, i18n, KeypadKey::Plus, !state.is_busy(), events);
+    code_keypad(ui, i18n, !state.is_busy(), events);
     let paste_enabled = !state.is_busy() && !cx.paste_busy;
     if wide_button(ui, &i18n.t("add-guest-paste"), Tone::Normal, paste_enabled).clicked() {
         cx.paste_requested.set(true);
@@ -203,11 +203,37 @@ fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Ev
         return;
     };
     card(ui, |ui| {
-        ui.label(
-            RichText::new(&card_data.name)
-                .text_style(egui::TextStyle::Heading)
-                .strong(),
-        );
+        // «Удалить гостя» at the top of the card, by the name it removes: far from «Касса» in the
+        // action bar, and never under it however long the card grows.
+        ui.horizontal(|ui| {
+            ui.label(
+                RichText::new(&card_data.name)
+                    .text_style(egui::TextStyle::Heading)
+                    .strong(),
+            );
+            if !state.confirm_remove {
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let remove = i18n.t("guest-remove");
+                    let size = egui::vec2(0.0, theme::TOUCH_HEIGHT);
+                    if theme::sized_button(ui, &remove, Tone::Danger, true, size).clicked() {
+                        events.push(Event::AskRemoveGuest(true));
+                    }
+                });
+            }
+        });
+        if state.confirm_remove {
+            let name = card_data.name.clone();
+            problem_line(ui, &i18n.t_args("guest-remove-question", &[("name", Arg::Text(name))]));
+            ui.horizontal(|ui| {
+                let half = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
+                if theme::sized_button(ui, &i18n.t("guest-remove-yes"), Tone::Danger, true, half).clicked() {
+                    events.push(Event::RemoveGuest);
+                }
+                if theme::sized_button(ui, &i18n.t("guest-remove-no"), Tone::Normal, true, half).clicked() {
+                    events.push(Event::AskRemoveGuest(false));
+                }
+            });
+        }
         if !card_data.phone_masked.is_empty() {
             ui.label(RichText::new(&card_data.phone_masked).color(theme::TEXT_MUTED));
         }
@@ -236,6 +262,16 @@ fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Ev
             &[("count", Arg::Number(card_data.promotions.len() as i64))],
         );
         value_row(ui, &i18n.t("guest-promotions"), &promos);
+        if let Some(visits) = card_data.daily_visits {
+            let left = i18n.t_args(
+                "guest-visits-left-value",
+                &[
+                    ("left", Arg::Number(visits.left())),
+                    ("limit", Arg::Number(visits.limit)),
+                ],
+            );
+            value_row(ui, &i18n.t("guest-visits-left"), &left);
+        }
     });
     // Side by side on a wide screen; stacked in the side panel, where the labels would not fit.
     let views = [
@@ -263,24 +299,6 @@ fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Ev
     }
     if state.is_busy() {
         busy_line(ui, &i18n.t("payment-calculating"));
-    }
-    // «Удалить гостя» sits at the end of the card, away from «Касса» in the action bar, and asks
-    // before it acts.
-    ui.add_space(24.0);
-    if state.confirm_remove {
-        let name = card_data.name.clone();
-        problem_line(ui, &i18n.t_args("guest-remove-question", &[("name", Arg::Text(name))]));
-        ui.horizontal(|ui| {
-            let half = egui::vec2(theme::button_width(ui, 2), theme::TOUCH_HEIGHT);
-            if theme::sized_button(ui, &i18n.t("guest-remove-yes"), Tone::Danger, true, half).clicked() {
-                events.push(Event::RemoveGuest);
-            }
-            if theme::sized_button(ui, &i18n.t("guest-remove-no"), Tone::Normal, true, half).clicked() {
-                events.push(Event::AskRemoveGuest(false));
-            }
-        });
-    } else if wide_button(ui, &i18n.t("guest-remove"), Tone::Danger, true).clicked() {
-        events.push(Event::AskRemoveGuest(true));
     }
 }
 
@@ -410,7 +428,17 @@ fn amounts_card(ui: &mut Ui, quote: &SpendQuote, cx: &ScreenContext<'_>, state: 
             value_row(ui, &i18n.t("payment-discount"), &format!("−{discount}"));
         }
         value_row(ui, &i18n.t("payment-due"), &quote.amount_due.to_string());
+        gift_lines(ui, state, i18n, "payment-gift");
     });
+}
+
+/// The gifts on the order, one line each: redeemed when the check is paid, and listed on the
+/// payment screens (`payment-gift`) and the receipt (`done-gift`).
+fn gift_lines(ui: &mut Ui, state: &State, i18n: &I18n, key: &str) {
+    for gift in state.order.lines.iter().filter_map(|l| l.gift.as_ref()) {
+        let text = i18n.t_args(key, &[("gift", Arg::Text(gift.name.clone()))]);
+        ui.add(egui::Label::new(RichText::new(text).color(theme::GIFT).strong()).wrap());
+    }
 }
 
 fn payment_choice(ui: &mut Ui, state: &State, quote: &SpendQuote, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
@@ -712,6 +740,7 @@ fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>) {
             if *provisional {
                 ui.label(RichText::new(i18n.t("done-provisional-note")).color(theme::TEXT_MUTED));
             }
+            gift_lines(ui, state, i18n, "done-gift");
             value_row(ui, &i18n.t(balance_key), &receipt.balance_after.to_string());
             if let Some(group) = &receipt.new_group {
                 ui.label(i18n.t_args("done-new-group", &[("group", Arg::Text(group.clone()))]));

@@ -51,6 +51,9 @@ pub fn apply(ctx: &egui::Context) {
         style.visuals.panel_fill = PANEL_BG;
         style.visuals.selection.bg_fill = ACCENT;
         style.visuals.selection.stroke = Stroke::new(1.0, ACCENT_TEXT);
+        // A blinking cursor redraws the whole window twice a second for as long as the code
+        // field waits for a guest (most of a till's day); a steady one costs nothing at idle.
+        style.visuals.text_cursor.blink = false;
         style.text_styles = [
             // Nothing the cashier must read is under 16 px.
             (TextStyle::Small, FontId::new(16.0, FontFamily::Proportional)),

@@ -193,7 +193,8 @@ impl LedgerModel {
         subtotal: Kopecks,
         now: UnixSeconds,
     ) -> Result<Payment, LoyaltyError> {
-        if spent.0 < 0 || subtotal.0 < 0 {
+        // The model's checks carry no gift: one of 0,00 pays and redeems nothing, and is refused.
+        if spent.0 < 0 || subtotal.0 <= 0 {
             return Err(LoyaltyError::NonPositiveAmount);
         }
         if spent.0 % self.programme.spend_step != 0 {

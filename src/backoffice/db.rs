@@ -1,0 +1,441 @@
+//! The back office's reads and its accounts, in SQL that SQLite and PostgreSQL both read (`$1`,
+//! `$2`… numbered in the order they first appear, which SQLite binds by position). Every rule
+//! stays in the engine: these are lists and pages, and the `users` table.
+
+use crate::domain::{GuestId, LoyaltyError};
+use crate::server::store::Store;
+
+/// A column value or a parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Val {
+    Int(i64),
+    Text(String),
+    Null,
+}
+
+impl Val {
+    pub fn int(&self) -> i64 {
+        match self {
+            Val::Int(v) => *v,
+            _ => 0,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Val::Text(v) => v.clone(),
+            Val::Int(v) => v.to_string(),
+            Val::Null => String::new(),
+        }
+    }
+
+    pub fn opt_text(&self) -> Option<String> {
+        match self {
+            Val::Null => None,
+            other => Some(other.text()),
+        }
+    }
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::Int(v)
+    }
+}
+
+impl From<&str> for Val {
+    fn from(v: &str) -> Val {
+        Val::Text(v.to_string())
+    }
+}
+
+impl From<String> for Val {
+    fn from(v: String) -> Val {
+        Val::Text(v)
+    }
+}
+
+pub type Rows = Vec<Vec<Val>>;
+
+/// Runs one read on either store.
+pub async fn query(store: &Store, sql: &'static str, params: Vec<Val>) -> Result<Rows, LoyaltyError> {
+    store.query(sql, params, false).await
+}
+
+/// Runs a statement that changes rows (SQLite: on the writer connection).
+pub async fn execute(store: &Store, sql: &'static str, params: Vec<Val>) -> Result<Rows, LoyaltyError> {
+    store.query(sql, params, true).await
+}
+
+pub(crate) fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
+    use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+    let mut stmt = conn.prepare(sql)?;
+    let bound: Vec<ToSqlOutput<'_>> = params
+        .iter()
+        .map(|p| match p {
+            Val::Int(v) => ToSqlOutput::Owned(Value::Integer(*v)),
+            Val::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Val::Null => ToSqlOutput::Owned(Value::Null),
+        })
+        .collect();
+    let columns = stmt.column_count();
+    let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter()))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(columns);
+        for i in 0..columns {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Integer(v) => Val::Int(v),
+                ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Real(r) => Val::Int(r as i64),
+                ValueRef::Null | ValueRef::Blob(_) => Val::Null,
+            });
+        }
+        out.push(values);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn pg_query(client: &tokio_postgres::Client, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
+    use tokio_postgres::types::{ToSql, Type};
+    let storage = |e: tokio_postgres::Error| LoyaltyError::Storage(e.to_string());
+    let stmt = client.prepare(sql).await.map_err(storage)?;
+    // Parameters take the type PostgreSQL inferred for their place.
+    let mut owned: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(params.len());
+    for (param, ty) in params.iter().zip(stmt.params()) {
+        owned.push(match (param, ty) {
+            (Val::Int(v), &Type::INT4) => Box::new(i32::try_from(*v).unwrap_or(i32::MAX)),
+            (Val::Int(v), &Type::BOOL) => Box::new(*v != 0),
+            (Val::Int(v), &Type::TEXT | &Type::VARCHAR) => Box::new(v.to_string()),
+            (Val::Int(v), _) => Box::new(*v),
+            (Val::Text(v), _) => Box::new(v.clone()),
+            (Val::Null, &Type::INT8) => Box::new(None::<i64>),
+            (Val::Null, _) => Box::new(None::<String>),
+        });
+    }
+    let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+    let rows = client.query(&stmt, &refs).await.map_err(storage)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut values = Vec::with_capacity(row.len());
+        for (i, column) in row.columns().iter().enumerate() {
+            let value = match *column.type_() {
+                Type::INT8 => row.try_get::<_, Option<i64>>(i).map(|v| v.map(Val::Int)),
+                Type::INT4 => row.try_get::<_, Option<i32>>(i).map(|v| v.map(|v| Val::Int(v.into()))),
+                Type::INT2 => row.try_get::<_, Option<i16>>(i).map(|v| v.map(|v| Val::Int(v.into()))),
+                Type::BOOL => row.try_get::<_, Option<bool>>(i).map(|v| v.map(|v| Val::Int(v.into()))),
+                _ => row.try_get::<_, Option<String>>(i).map(|v| v.map(Val::Text)),
+            }
+            .map_err(|e| LoyaltyError::Storage(e.to_string()))?;
+            values.push(value.unwrap_or(Val::Null));
+        }
+        out.push(values);
+    }
+    Ok(out)
+}
+
+// ----- Accounts -----
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Manager => "manager",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "manager" => Some(Role::Manager),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: i64,
+    pub org: String,
+    pub login: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+pub async fn find_user(store: &Store, login: &str) -> Result<Option<User>, LoyaltyError> {
+    let rows = query(
+        store,
+        "SELECT id, org, login, password_hash, role FROM users WHERE login = $1",
+        vec![login.into()],
+    )
+    .await?;
+    Ok(rows.into_iter().next().and_then(|r| {
+        Some(User {
+            id: r[0].int(),
+            org: r[1].text(),
+            login: r[2].text(),
+            password_hash: r[3].text(),
+            role: Role::parse(&r[4].text())?,
+        })
+    }))
+}
+
+/// Creates an account, or sets a new password (and role, organisation) on an existing login.
+pub async fn save_user(
+    store: &Store,
+    org: &str,
+    login: &str,
+    password_hash: &str,
+    role: Role,
+    now: i64,
+) -> Result<(), LoyaltyError> {
+    execute(
+        store,
+        "INSERT INTO users (org, login, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (login) DO UPDATE SET org = excluded.org, password_hash = excluded.password_hash,
+                                           role = excluded.role",
+        vec![
+            org.into(),
+            login.into(),
+            password_hash.into(),
+            role.as_str().into(),
+            now.into(),
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+// ----- Guests -----
+
+#[derive(Clone, Debug)]
+pub struct GuestRow {
+    pub id: GuestId,
+    pub name: String,
+    pub phone: Option<String>,
+    pub balance: i64,
+    pub group: String,
+}
+
+fn guest_rows(rows: Rows) -> Vec<GuestRow> {
+    rows.into_iter()
+        .map(|r| GuestRow {
+            id: r[0].int(),
+            name: r[1].text(),
+            phone: r[2].opt_text(),
+            balance: r[3].int(),
+            group: r[4].text(),
+        })
+        .collect()
+}
+
+/// One page of the organisation's guests: by identifier value (a phone or a card, exact) when
+/// `code` is given, else by name prefix, else everyone by name. Every branch reads an index in
+/// its order (guests_by_org_name, identifiers_by_value).
+pub async fn search_guests(
+    store: &Store,
+    org: &str,
+    code: Option<&str>,
+    name_prefix: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<GuestRow>, LoyaltyError> {
+    if let Some(code) = code {
+        let rows = query(
+            store,
+            // CROSS JOIN: SQLite then starts from the identifier (by value), not from every guest of
+            // the organisation; PostgreSQL plans it like any join.
+            "SELECT DISTINCT g.id, g.name, g.phone, g.balance, gg.name
+             FROM identifiers i CROSS JOIN guests g CROSS JOIN guest_groups gg
+             WHERE i.value = $1 AND i.org = $2 AND g.id = i.guest_id AND g.org = $2 AND gg.id = g.group_id
+             ORDER BY g.id LIMIT $3 OFFSET $4",
+            vec![code.into(), org.into(), limit.into(), offset.into()],
+        )
+        .await?;
+        if !rows.is_empty() || name_prefix.is_empty() {
+            return Ok(guest_rows(rows));
+        }
+    }
+    if name_prefix.is_empty() {
+        return Ok(guest_rows(
+            query(
+                store,
+                "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
+                 WHERE g.org = $1 ORDER BY g.name, g.id LIMIT $2 OFFSET $3",
+                vec![org.into(), limit.into(), offset.into()],
+            )
+            .await?,
+        ));
+    }
+    // A range rather than LIKE: both databases answer it from (org, name).
+    let upper = format!("{name_prefix}\u{10FFFF}");
+    Ok(guest_rows(
+        query(
+            store,
+            "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
+             WHERE g.org = $1 AND g.name >= $2 AND g.name < $3 ORDER BY g.name, g.id LIMIT $4 OFFSET $5",
+            vec![
+                org.into(),
+                name_prefix.into(),
+                upper.into(),
+                limit.into(),
+                offset.into(),
+            ],
+        )
+        .await?,
+    ))
+}
+
+#[derive(Clone, Debug)]
+pub struct GuestPage {
+    pub guest: GuestRow,
+    pub group_id: i64,
+    pub created_at: i64,
+    /// Bonuses held by open holds that are still in time.
+    pub held: i64,
+    pub holds: Vec<HoldLine>,
+    pub identifiers: Vec<(String, String)>,
+    pub blocked: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct HoldLine {
+    pub id: i64,
+    pub amount: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The till the hold came from (from its operation id), if known.
+    pub till: String,
+}
+
+/// The guest of `org`, or None (another organisation's guest is not found, like a missing one).
+pub async fn guest_page(store: &Store, org: &str, guest: GuestId, now: i64) -> Result<Option<GuestPage>, LoyaltyError> {
+    let rows = query(
+        store,
+        "SELECT g.id, g.name, g.phone, g.balance, gg.name, g.group_id, g.created_at, g.blocked
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.org = $1 AND g.id = $2",
+        vec![org.into(), guest.into()],
+    )
+    .await?;
+    let Some(r) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let (group_id, created_at, blocked) = (r[5].int(), r[6].int(), r[7].int() != 0);
+    let row = guest_rows(vec![r]).remove(0);
+    let holds: Vec<HoldLine> = query(
+        store,
+        "SELECT id, amount, created_at, expires_at, op_id FROM holds
+         WHERE guest_id = $1 AND status = 'open' AND expires_at > $2 ORDER BY id",
+        vec![guest.into(), now.into()],
+    )
+    .await?
+    .into_iter()
+    .map(|r| HoldLine {
+        id: r[0].int(),
+        amount: r[1].int(),
+        created_at: r[2].int(),
+        expires_at: r[3].int(),
+        till: till_of(&r[4].text()),
+    })
+    .collect();
+    let identifiers = query(
+        store,
+        "SELECT kind, value FROM identifiers WHERE org = $1 AND guest_id = $2 ORDER BY kind, value",
+        vec![org.into(), guest.into()],
+    )
+    .await?
+    .into_iter()
+    .map(|r| (r[0].text(), r[1].text()))
+    .collect();
+    Ok(Some(GuestPage {
+        held: holds.iter().map(|h| h.amount).sum(),
+        guest: row,
+        group_id,
+        created_at,
+        holds,
+        identifiers,
+        blocked,
+    }))
+}
+
+/// `org/till:op` → `till`.
+fn till_of(op_key: &str) -> String {
+    op_key
+        .split_once(':')
+        .and_then(|(scope, _)| scope.split_once('/'))
+        .map(|(_, till)| till.to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Debug)]
+pub struct HistoryLine {
+    pub at: i64,
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub note: String,
+    /// For a check: its amount due and the till.
+    pub check: Option<i64>,
+    pub till: String,
+}
+
+/// One page of the guest's operations, newest first (the caller has checked the organisation).
+pub async fn history(store: &Store, guest: GuestId, limit: i64, offset: i64) -> Result<Vec<HistoryLine>, LoyaltyError> {
+    Ok(query(
+        store,
+        "SELECT o.at, o.kind, o.amount, o.balance_after, o.note, p.amount_due, COALESCE(p.op_id, o.op_id, '')
+         FROM operations o LEFT JOIN payments p ON p.id = o.payment_id
+         WHERE o.guest_id = $1 ORDER BY o.at DESC, o.id DESC LIMIT $2 OFFSET $3",
+        vec![guest.into(), limit.into(), offset.into()],
+    )
+    .await?
+    .into_iter()
+    .map(|r| HistoryLine {
+        at: r[0].int(),
+        kind: r[1].text(),
+        amount: r[2].int(),
+        balance_after: r[3].int(),
+        note: r[4].text(),
+        check: match r[5] {
+            Val::Null => None,
+            ref v => Some(v.int()),
+        },
+        till: till_of(&r[6].text()),
+    })
+    .collect())
+}
+
+// ----- Groups and the programme -----
+
+pub async fn groups(store: &Store) -> Result<Vec<crate::loyalty::rules::Group>, LoyaltyError> {
+    use crate::loyalty::rules::{Group, NewGroup};
+    use crate::money::Kopecks;
+    Ok(query(
+        store,
+        "SELECT id, name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade, daily_ops_limit,
+                daily_spend_limit FROM guest_groups ORDER BY rank, spend_threshold, id",
+        vec![],
+    )
+    .await?
+    .into_iter()
+    .map(|r| Group {
+        id: r[0].int(),
+        rules: NewGroup {
+            name: r[1].text(),
+            rank: r[2].int(),
+            discount_bp: r[3].int(),
+            accrual_bp: r[4].int(),
+            spend_threshold: Kopecks(r[5].int()),
+            never_downgrade: r[6].int() != 0,
+            daily_ops_limit: r[7].int(),
+            daily_spend_limit: Kopecks(r[8].int()),
+        },
+    })
+    .collect())
+}

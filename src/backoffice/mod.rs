@@ -1,0 +1,156 @@
+//! The owner's back office: server-rendered pages under `/admin`, served by `serve` beside
+//! `/api/v1` (a chain) and by the till on 127.0.0.1 over its own ledger (a single cafe).
+//!
+//! Every change goes through the one loyalty engine ([`Op`]): enrolment, identifiers, manual
+//! credits and debits, «Сбросить холды», groups and the programme. [`db`] only reads lists and
+//! pages and keeps the accounts. Sessions live in memory (a restart logs everyone out); each
+//! has a CSRF token that every form carries; maud escapes everything it prints.
+
+pub mod auth;
+pub mod db;
+pub mod local;
+mod pages;
+
+use crate::domain::LoyaltyError;
+use crate::i18n::{I18n, Lang};
+use crate::server::api::ServerClock;
+use crate::server::store::Store;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+pub use auth::{Session, Sessions};
+
+/// Where the back office lives on the server.
+pub const PREFIX: &str = "/admin";
+
+/// The back office's state: the store, the clock, the sessions and the failed logins.
+pub struct BackOffice {
+    pub store: Arc<Store>,
+    pub clock: ServerClock,
+    pub sessions: Sessions,
+    /// On the till: the only Host headers answered (DNS rebinding would otherwise let a web page
+    /// the cashier opens talk to the ledger).
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+impl BackOffice {
+    pub fn new(store: Arc<Store>, clock: ServerClock) -> Arc<BackOffice> {
+        Arc::new(BackOffice {
+            store,
+            clock,
+            sessions: Sessions::default(),
+            allowed_hosts: None,
+        })
+    }
+
+    /// The till's back office: answers only to `127.0.0.1:PORT` and `localhost:PORT`.
+    pub fn local(store: Arc<Store>, clock: ServerClock, port: u16) -> Arc<BackOffice> {
+        Arc::new(BackOffice {
+            store,
+            clock,
+            sessions: Sessions::default(),
+            allowed_hosts: Some(vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")]),
+        })
+    }
+}
+
+/// The back office's routes, to merge beside the API.
+pub fn router(back_office: Arc<BackOffice>) -> Router {
+    let checked = Arc::clone(&back_office);
+    pages::routes()
+        .layer(axum::middleware::from_fn(move |request: Request<Body>, next: Next| {
+            let back_office = Arc::clone(&checked);
+            async move { guard(&back_office, request, next).await }
+        }))
+        .with_state(back_office)
+}
+
+/// The Host check (on the till) and the headers every page gets.
+async fn guard(back_office: &BackOffice, request: Request<Body>, next: Next) -> Response {
+    if let Some(allowed) = &back_office.allowed_hosts {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !allowed.iter().any(|a| a == host) {
+            tracing::warn!("back office: request with a foreign Host header refused");
+            return (StatusCode::MISDIRECTED_REQUEST, "wrong Host header").into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    // No framing (clickjacking), no sniffing, no inline script except the page's own.
+    headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The language of the page: the `lt_lang` cookie, Russian by default.
+pub fn lang_of(headers: &HeaderMap) -> Lang {
+    match auth::cookie(headers, "lt_lang").as_deref() {
+        Some("en") => Lang::En,
+        _ => Lang::Ru,
+    }
+}
+
+thread_local! {
+    // Parsed once per worker thread: a Fluent bundle is not Sync.
+    static RU: I18n = I18n::new(Lang::Ru);
+    static EN: I18n = I18n::new(Lang::En);
+}
+
+/// The page's translations.
+#[derive(Clone, Copy)]
+pub struct Tr(pub Lang);
+
+impl Tr {
+    pub fn t(&self, key: &str) -> String {
+        match self.0 {
+            Lang::Ru => RU.with(|i| i.t(key)),
+            Lang::En => EN.with(|i| i.t(key)),
+        }
+    }
+
+    pub fn t_args(&self, key: &str, args: &[(&str, crate::i18n::Arg)]) -> String {
+        match self.0 {
+            Lang::Ru => RU.with(|i| i.t_args(key, args)),
+            Lang::En => EN.with(|i| i.t_args(key, args)),
+        }
+    }
+
+    /// The reason an engine refusal is shown with.
+    pub fn error(&self, error: &LoyaltyError) -> String {
+        use crate::domain::IdentifierKind;
+        use crate::i18n::Arg;
+        match error {
+            LoyaltyError::IdentifierTaken(IdentifierKind::Phone) => self.t("bo-err-phone-taken"),
+            LoyaltyError::IdentifierTaken(_) => self.t("bo-err-card-taken"),
+            LoyaltyError::GroupThresholdClash(name) => {
+                self.t_args("bo-err-threshold-clash", &[("group", Arg::Text(name.clone()))])
+            }
+            LoyaltyError::OverMaximum { max, .. } => self.t_args("bo-err-over-available", &[("max", Arg::Money(*max))]),
+            LoyaltyError::NonPositiveAmount => self.t("bo-err-amount"),
+            LoyaltyError::OutOfRange(_) => self.t("bo-err-out-of-range"),
+            LoyaltyError::BadCode { .. } => self.t("bo-err-bad-code"),
+            LoyaltyError::UnknownCode => self.t("bo-err-not-found"),
+            LoyaltyError::OperationIdConflict => self.t("bo-err-op-conflict"),
+            LoyaltyError::GuestBlocked => self.t("bo-err-blocked"),
+            _ => self.t("bo-err-storage"),
+        }
+    }
+}

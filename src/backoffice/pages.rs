@@ -1,0 +1,886 @@
+//! The pages and their forms. Every handler starts from [`Ctx`]: the session (or the login
+//! page), the language, the role check, and on POST the CSRF check.
+
+use super::auth::{self, Session};
+use super::db::{self, Role};
+use super::{BackOffice, Tr, lang_of};
+use crate::domain::{IdentifierKind, LoyaltyError};
+use crate::loyalty::engine::{Answer, Op};
+use crate::loyalty::rules::{self, NewGroup, OpKind, ProgramSettings};
+use crate::money::{Kopecks, parse_amount};
+use crate::server::store::Caller;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+type St = State<Arc<BackOffice>>;
+type Fields = Form<HashMap<String, String>>;
+
+/// Rows on a page of guests or of history.
+const PAGE: i64 = 50;
+
+pub fn routes() -> Router<Arc<BackOffice>> {
+    Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/guests") }))
+        .route("/admin/login", get(login_page).post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/lang/{lang}", get(set_lang))
+        .route("/admin/guests", get(guests).post(create_guest))
+        .route("/admin/guests/new", get(new_guest))
+        .route("/admin/guests/{id}", get(guest))
+        .route("/admin/guests/{id}/identifiers", post(add_identifier))
+        .route("/admin/guests/{id}/manual", post(manual))
+        .route("/admin/guests/{id}/reset-holds", post(reset_holds))
+        .route("/admin/guests/{id}/block", post(block))
+        .route("/admin/groups", get(groups).post(create_group))
+        .route("/admin/groups/{id}", get(group).post(edit_group))
+        .route("/admin/programme", get(programme).post(save_programme))
+}
+
+// ----- Context, errors, layout -----
+
+struct Ctx {
+    tr: Tr,
+    session: Session,
+}
+
+impl Ctx {
+    fn caller(&self) -> Caller {
+        Caller {
+            org: self.session.org.clone(),
+            till: "backoffice".to_string(),
+        }
+    }
+}
+
+/// What a handler answers instead of its page.
+enum Refusal {
+    Login,
+    Page(StatusCode, Markup),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Login => Redirect::to("/admin/login").into_response(),
+            Refusal::Page(status, page) => (status, page).into_response(),
+        }
+    }
+}
+
+type Page = Result<Response, Refusal>;
+
+/// The session and language of a GET; managers only where `owner_only` is false.
+fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Refusal> {
+    let tr = Tr(lang_of(headers));
+    let session = bo.sessions.find(headers).ok_or(Refusal::Login)?;
+    let ctx = Ctx { tr, session };
+    if owner_only && ctx.session.role != Role::Owner {
+        tracing::warn!(
+            user = ctx.session.user_id,
+            "back office: a manager was refused an owner's page"
+        );
+        return Err(message(&ctx, StatusCode::FORBIDDEN, &tr.t("bo-err-owner-only")));
+    }
+    Ok(ctx)
+}
+
+/// Like [`ctx`], for a POST: the form's CSRF token must be the session's.
+fn ctx_post(
+    bo: &BackOffice,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    owner_only: bool,
+) -> Result<Ctx, Refusal> {
+    let ctx = ctx(bo, headers, owner_only)?;
+    let sent = form.get("csrf").map(String::as_str).unwrap_or_default();
+    if !auth::same_secret(sent, &ctx.session.csrf) {
+        tracing::warn!(
+            user = ctx.session.user_id,
+            "back office: a form without the session's CSRF token refused"
+        );
+        return Err(message(&ctx, StatusCode::FORBIDDEN, &ctx.tr.t("bo-err-csrf")));
+    }
+    Ok(ctx)
+}
+
+fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
+    let body = html! {
+        p.error role="alert" { (text) }
+        p { a href="/admin/guests" { (ctx.tr.t("bo-back")) } }
+    };
+    Refusal::Page(
+        status,
+        layout(ctx.tr, Some(&ctx.session), &ctx.tr.t("bo-error-title"), body),
+    )
+}
+
+/// An engine refusal on screen (the reason) and in the log (the kind, nothing personal).
+fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
+    let status = match error {
+        LoyaltyError::Storage(_) | LoyaltyError::Unavailable(_) => {
+            tracing::error!(%error, "back office: the store failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        LoyaltyError::UnknownCode => StatusCode::NOT_FOUND,
+        LoyaltyError::IdentifierTaken(_) | LoyaltyError::GroupThresholdClash(_) | LoyaltyError::OperationIdConflict => {
+            tracing::info!(%error, "back office: refused");
+            StatusCode::CONFLICT
+        }
+        _ => {
+            tracing::info!(%error, "back office: refused");
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    message(ctx, status, &ctx.tr.error(error))
+}
+
+fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
+    tracing::info!(field = key, "back office: bad input refused");
+    message(ctx, StatusCode::UNPROCESSABLE_ENTITY, &ctx.tr.t(key))
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#f6f6f4}
+header{background:#23412f;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:center;flex-wrap:wrap}
+header a{color:#fff;text-decoration:none}header .who{margin-left:auto;opacity:.85}
+header form{display:inline}header button{background:none;border:1px solid #fff;color:#fff;padding:.2em .6em;cursor:pointer}
+main{padding:1em;max-width:1100px}table{border-collapse:collapse;background:#fff;width:100%}
+th,td{border:1px solid #ddd;padding:.35em .5em;text-align:left}td.num,th.num{text-align:right}
+.error{background:#fde8e8;border:1px solid #e0a0a0;padding:.6em}.ok{background:#e6f4ea;border:1px solid #9c9;padding:.6em}
+form.box,section.box{background:#fff;border:1px solid #ddd;padding:.8em;margin:.8em 0;overflow-x:auto}
+label{display:block;margin:.3em 0}input,select{padding:.3em;font-size:1em}button{padding:.35em .9em;font-size:1em}
+.muted{color:#777}.pager a{margin-right:1em}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}";
+
+fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(if tr.0 == crate::i18n::Lang::En { "en" } else { "ru" }) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — " (tr.t("bo-title")) }
+                style { (STYLE) }
+            }
+            body {
+                header {
+                    strong { (tr.t("bo-title")) }
+                    @if let Some(session) = session {
+                        a href="/admin/guests" { (tr.t("bo-nav-guests")) }
+                        @if session.role == Role::Owner {
+                            a href="/admin/groups" { (tr.t("bo-nav-groups")) }
+                            a href="/admin/programme" { (tr.t("bo-nav-programme")) }
+                        }
+                        span.who { (session.login) " (" (session.org) ", " (tr.t(role_key(session.role))) ")" }
+                        form method="post" action="/admin/logout" {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            button type="submit" { (tr.t("bo-logout")) }
+                        }
+                    }
+                    a href="/admin/lang/ru" { "RU" }
+                    a href="/admin/lang/en" { "EN" }
+                }
+                main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+fn role_key(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "bo-role-owner",
+        Role::Manager => "bo-role-manager",
+    }
+}
+
+fn csrf(session: &Session) -> Markup {
+    html! { input type="hidden" name="csrf" value=(session.csrf); }
+}
+
+fn page(ctx: &Ctx, title: &str, body: Markup) -> Page {
+    Ok(layout(ctx.tr, Some(&ctx.session), title, body).into_response())
+}
+
+fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map(|v| v.trim()).unwrap_or_default()
+}
+
+fn time(tr: Tr, at: i64) -> String {
+    let _ = tr;
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn money(kopecks: i64) -> String {
+    Kopecks(kopecks).to_string()
+}
+
+/// A percentage as typed (`5`, `7,5`) in basis points.
+fn percent(text: &str) -> Option<i64> {
+    parse_amount(text).ok().map(|k| k.0)
+}
+
+fn percent_text(bp: i64) -> String {
+    crate::money::amount_input_text(Kopecks(bp))
+}
+
+fn number(text: &str) -> Option<i64> {
+    if text.is_empty() { Some(0) } else { text.parse().ok() }
+}
+
+// ----- Login -----
+
+async fn login_page(headers: HeaderMap) -> Response {
+    let tr = Tr(lang_of(&headers));
+    login_form(tr, None, StatusCode::OK)
+}
+
+/// The login form; its CSRF token is a cookie it sets and a field it carries (no session yet).
+fn login_form(tr: Tr, error: Option<String>, status: StatusCode) -> Response {
+    let token = match auth::random_token() {
+        Ok(token) => token,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let body = html! {
+        @if let Some(error) = &error { p.error role="alert" { (error) } }
+        form.box method="post" action="/admin/login" {
+            input type="hidden" name="csrf" value=(token);
+            label { (tr.t("bo-login")) br; input name="login" autocomplete="username" required autofocus; }
+            label { (tr.t("bo-password")) br; input name="password" type="password" autocomplete="current-password" required; }
+            button type="submit" { (tr.t("bo-sign-in")) }
+        }
+        p.muted { (tr.t("bo-login-hint")) }
+    };
+    let cookie = format!("lt_login={token}; Path=/admin; HttpOnly; SameSite=Strict");
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        layout(tr, None, &tr.t("bo-sign-in"), body),
+    )
+        .into_response()
+}
+
+async fn login(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Response {
+    let tr = Tr(lang_of(&headers));
+    let expected = auth::cookie(&headers, "lt_login").unwrap_or_default();
+    if expected.is_empty() || !auth::same_secret(field(&form, "csrf"), &expected) {
+        tracing::warn!("back office: a login without its CSRF token refused");
+        return login_form(tr, Some(tr.t("bo-err-csrf")), StatusCode::FORBIDDEN);
+    }
+    let login = field(&form, "login").to_string();
+    let password = form.get("password").cloned().unwrap_or_default();
+    if bo.sessions.locked(&login) {
+        tracing::warn!("back office: login locked after repeated failures");
+        return login_form(tr, Some(tr.t("bo-err-locked")), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let user = match db::find_user(&bo.store, &login).await {
+        Ok(user) => user,
+        Err(error) => {
+            tracing::error!(%error, "back office: cannot read the accounts");
+            return login_form(tr, Some(tr.t("bo-err-storage")), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    };
+    // The hash is checked even for an unknown login, so timing does not tell which logins exist.
+    let hash = match &user {
+        Some(user) => user.password_hash.clone(),
+        None => DUMMY_HASH
+            .get_or_init(|| auth::hash_password("unknown login").unwrap_or_default())
+            .clone(),
+    };
+    let good = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    match user {
+        Some(user) if good => {
+            bo.sessions.succeeded(&login);
+            let Ok((token, _)) = bo.sessions.open(user.id, &user.login, &user.org, user.role) else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
+            tracing::info!(user = user.id, "back office: signed in");
+            let cookie = format!("lt_session={token}; Path=/admin; HttpOnly; SameSite=Strict");
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/admin/guests")).into_response()
+        }
+        _ => {
+            bo.sessions.failed(&login);
+            tracing::info!("back office: a login failed");
+            login_form(tr, Some(tr.t("bo-err-login")), StatusCode::UNAUTHORIZED)
+        }
+    }
+}
+
+/// A hash checked for unknown logins (it matches no account).
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn logout(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
+    ctx_post(&bo, &headers, &form, false)?;
+    bo.sessions.close(&headers);
+    Ok((
+        [(
+            header::SET_COOKIE,
+            "lt_session=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0".to_string(),
+        )],
+        Redirect::to("/admin/login"),
+    )
+        .into_response())
+}
+
+async fn set_lang(Path(lang): Path<String>) -> Response {
+    let lang = if lang == "en" { "en" } else { "ru" };
+    (
+        [(
+            header::SET_COOKIE,
+            format!("lt_lang={lang}; Path=/admin; SameSite=Strict"),
+        )],
+        Redirect::to("/admin/guests"),
+    )
+        .into_response()
+}
+
+// ----- Guests -----
+
+async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Page {
+    let ctx = ctx(&bo, &headers, false)?;
+    let tr = ctx.tr;
+    let q = field(&query, "q").to_string();
+    let page_no: i64 = field(&query, "page").parse().unwrap_or(0).max(0);
+    // A phone in any spelling is looked up normalised; anything else as a code, then as a name.
+    let code = if q.is_empty() {
+        None
+    } else {
+        Some(rules::identifier_value(IdentifierKind::Phone, &q).unwrap_or_else(|_| q.clone()))
+    };
+    let rows = db::search_guests(
+        &bo.store,
+        &ctx.session.org,
+        code.as_deref(),
+        &q,
+        PAGE + 1,
+        page_no * PAGE,
+    )
+    .await
+    .map_err(|e| refused(&ctx, &e))?;
+    let more = rows.len() as i64 > PAGE;
+    let body = html! {
+        form.box method="get" action="/admin/guests" {
+            input name="q" value=(q) placeholder=(tr.t("bo-search-hint")) size="40" autofocus;
+            " " button type="submit" { (tr.t("bo-search")) }
+            " " a href="/admin/guests/new" { (tr.t("bo-new-guest")) }
+        }
+        @if rows.is_empty() {
+            p.muted { (tr.t("bo-no-guests")) }
+        } @else {
+            table {
+                tr { th { (tr.t("bo-name")) } th { (tr.t("bo-phone")) } th { (tr.t("bo-group")) } th.num { (tr.t("bo-balance")) } }
+                @for g in rows.iter().take(PAGE as usize) {
+                    tr {
+                        td { a href={ "/admin/guests/" (g.id) } { (display_name(tr, &g.name)) } }
+                        td { (g.phone.clone().unwrap_or_default()) }
+                        td { (g.group) }
+                        td.num { (money(g.balance)) }
+                    }
+                }
+            }
+        }
+        p.pager {
+            @if page_no > 0 { a href={ "/admin/guests?q=" (urlencode(&q)) "&page=" (page_no - 1) } { "← " (tr.t("bo-prev")) } }
+            @if more { a href={ "/admin/guests?q=" (urlencode(&q)) "&page=" (page_no + 1) } { (tr.t("bo-next")) " →" } }
+        }
+    };
+    page(&ctx, &tr.t("bo-nav-guests"), body)
+}
+
+fn display_name(tr: Tr, name: &str) -> String {
+    if name.is_empty() {
+        tr.t("bo-no-name")
+    } else {
+        name.to_string()
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+const CARD_KINDS: [IdentifierKind; 4] = [
+    IdentifierKind::CardBarcode,
+    IdentifierKind::MagneticStripe,
+    IdentifierKind::ManualCode,
+    IdentifierKind::AppQr,
+];
+
+fn kind_key(kind: &str) -> &'static str {
+    match kind {
+        "card_barcode" => "bo-kind-card-barcode",
+        "magnetic_stripe" => "bo-kind-magnetic-stripe",
+        "manual_code" => "bo-kind-manual-code",
+        "app_qr" => "bo-kind-app-qr",
+        _ => "bo-kind-phone",
+    }
+}
+
+fn kind_select(tr: Tr) -> Markup {
+    html! {
+        select name="kind" {
+            @for kind in CARD_KINDS { option value=(kind.as_str()) { (tr.t(kind_key(kind.as_str()))) } }
+        }
+    }
+}
+
+async fn new_guest(State(bo): St, headers: HeaderMap) -> Page {
+    let ctx = ctx(&bo, &headers, false)?;
+    let tr = ctx.tr;
+    let groups = db::groups(&bo.store).await.map_err(|e| refused(&ctx, &e))?;
+    if groups.is_empty() {
+        return Err(message(&ctx, StatusCode::CONFLICT, &tr.t("bo-err-no-groups")));
+    }
+    let body = html! {
+        form.box method="post" action="/admin/guests" {
+            (csrf(&ctx.session))
+            label { (tr.t("bo-name")) br; input name="name" maxlength="200"; }
+            label { (tr.t("bo-phone")) br; input name="phone" type="tel" placeholder="+7 900 000-00-00"; }
+            label { (tr.t("bo-card")) br; (kind_select(tr)) " " input name="card" placeholder=(tr.t("bo-card-hint")); }
+            label { (tr.t("bo-group")) br;
+                select name="group" { @for g in &groups { option value=(g.id) { (g.rules.name) } } }
+            }
+            button type="submit" { (tr.t("bo-create")) }
+        }
+    };
+    page(&ctx, &tr.t("bo-new-guest"), body)
+}
+
+async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, false)?;
+    let name = field(&form, "name").to_string();
+    if name.chars().count() > 200 {
+        return Err(bad_input(&ctx, "bo-err-name"));
+    }
+    let phone = Some(field(&form, "phone").to_string()).filter(|p| !p.is_empty());
+    let card = field(&form, "card");
+    let card = if card.is_empty() {
+        None
+    } else {
+        let kind = IdentifierKind::parse(field(&form, "kind")).ok_or_else(|| bad_input(&ctx, "bo-err-kind"))?;
+        Some((kind, card.to_string()))
+    };
+    if phone.is_none() && card.is_none() {
+        return Err(bad_input(&ctx, "bo-err-phone-or-card"));
+    }
+    let group_id: i64 = field(&form, "group")
+        .parse()
+        .map_err(|_| bad_input(&ctx, "bo-err-group"))?;
+    let op = Op::Enrol {
+        name,
+        phone,
+        card,
+        group_id,
+    };
+    match bo.store.run(&ctx.caller(), op, (bo.clock)()).await {
+        Ok(Answer::Id(id)) => {
+            tracing::info!(guest = id, user = ctx.session.user_id, "back office: guest enrolled");
+            Ok(Redirect::to(&format!("/admin/guests/{id}")).into_response())
+        }
+        Ok(other) => Err(refused(&ctx, &crate::loyalty::engine::unexpected(other))),
+        Err(error) => Err(refused(&ctx, &error)),
+    }
+}
+
+async fn guest(
+    State(bo): St,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Page {
+    let ctx = ctx(&bo, &headers, false)?;
+    let tr = ctx.tr;
+    let now = (bo.clock)();
+    let Some(g) = db::guest_page(&bo.store, &ctx.session.org, id, now)
+        .await
+        .map_err(|e| refused(&ctx, &e))?
+    else {
+        return Err(refused(&ctx, &LoyaltyError::UnknownCode));
+    };
+    let page_no: i64 = field(&query, "page").parse().unwrap_or(0).max(0);
+    let history = db::history(&bo.store, id, PAGE + 1, page_no * PAGE)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    let more = history.len() as i64 > PAGE;
+    let op_id = auth::random_token().map_err(|e| refused(&ctx, &e))?;
+    let done = field(&query, "done");
+    let body = html! {
+        @if !done.is_empty() { p.ok role="status" { (tr.t(done_key(done))) } }
+        div.grid {
+            section.box {
+                p { (tr.t("bo-phone")) ": " (g.guest.phone.clone().unwrap_or_default()) }
+                p { (tr.t("bo-group")) ": " (g.guest.group) }
+                p { (tr.t("bo-since")) ": " (time(tr, g.created_at)) }
+                p { strong { (tr.t("bo-balance")) ": " span #balance { (money(g.guest.balance)) } } }
+                p { (tr.t("bo-available")) ": " span #available { (money(g.guest.balance - g.held)) } }
+                @if g.blocked { p.error #blocked { (tr.t("bo-blocked")) } }
+                form method="post" action={ "/admin/guests/" (id) "/block" } {
+                    (csrf(&ctx.session))
+                    input type="hidden" name="blocked" value=(if g.blocked { "0" } else { "1" });
+                    button type="submit" { (tr.t(if g.blocked { "bo-unblock" } else { "bo-block" })) }
+                }
+            }
+            form.box method="post" action={ "/admin/guests/" (id) "/manual" } {
+                h2 { (tr.t("bo-manual")) }
+                (csrf(&ctx.session))
+                input type="hidden" name="op_id" value=(op_id);
+                label { select name="kind" {
+                    option value="credit" { (tr.t("bo-credit")) }
+                    option value="debit" { (tr.t("bo-debit")) }
+                } }
+                label { (tr.t("bo-amount")) br; input name="amount" inputmode="decimal" required; }
+                label { (tr.t("bo-reason")) br; input name="reason" required maxlength="200"; }
+                button type="submit" { (tr.t("bo-apply")) }
+            }
+        }
+        section.box {
+            h2 { (tr.t("bo-holds")) }
+            @if g.holds.is_empty() { p.muted { (tr.t("bo-no-holds")) } } @else {
+                table {
+                    tr { th { (tr.t("bo-hold-created")) } th { (tr.t("bo-hold-expires")) } th { (tr.t("bo-till")) } th.num { (tr.t("bo-amount")) } }
+                    @for h in &g.holds {
+                        tr { td { (time(tr, h.created_at)) } td { (time(tr, h.expires_at)) } td { (h.till) } td.num { (money(h.amount)) } }
+                    }
+                }
+                form method="post" action={ "/admin/guests/" (id) "/reset-holds" } {
+                    (csrf(&ctx.session))
+                    p { button type="submit" { (tr.t("bo-reset-holds")) } " " span.muted { (tr.t("bo-reset-holds-hint")) } }
+                }
+            }
+        }
+        section.box {
+            h2 { (tr.t("bo-identifiers")) }
+            table {
+                @for (kind, value) in &g.identifiers { tr { td { (tr.t(kind_key(kind))) } td { (value) } } }
+            }
+            form method="post" action={ "/admin/guests/" (id) "/identifiers" } {
+                (csrf(&ctx.session))
+                p { (kind_select(tr)) " " input name="value" required placeholder=(tr.t("bo-card-hint"));
+                    " " button type="submit" { (tr.t("bo-add")) } }
+            }
+        }
+        section.box {
+            h2 { (tr.t("bo-history")) }
+            @if history.is_empty() { p.muted { (tr.t("bo-no-history")) } } @else {
+                table #history {
+                    tr { th { (tr.t("bo-when")) } th { (tr.t("bo-operation")) } th.num { (tr.t("bo-check")) } th.num { (tr.t("bo-amount")) } th.num { (tr.t("bo-balance-after")) } th { (tr.t("bo-till")) } th { (tr.t("bo-note")) } }
+                    @for h in history.iter().take(PAGE as usize) {
+                        tr {
+                            td { (time(tr, h.at)) }
+                            td { (tr.t(op_key(&h.kind))) }
+                            td.num { @if let Some(check) = h.check { (money(check)) } }
+                            td.num { (money(h.amount)) }
+                            td.num { (money(h.balance_after)) }
+                            td { (h.till) }
+                            td { (h.note) }
+                        }
+                    }
+                }
+            }
+            p.pager {
+                @if page_no > 0 { a href={ "/admin/guests/" (id) "?page=" (page_no - 1) } { "← " (tr.t("bo-prev")) } }
+                @if more { a href={ "/admin/guests/" (id) "?page=" (page_no + 1) } { (tr.t("bo-next")) " →" } }
+            }
+        }
+    };
+    page(&ctx, &display_name(tr, &g.guest.name), body)
+}
+
+fn done_key(done: &str) -> &'static str {
+    match done {
+        "manual" => "bo-done-manual",
+        "holds" => "bo-done-holds",
+        "blocked" => "bo-done-blocked",
+        _ => "bo-done-identifier",
+    }
+}
+
+fn op_key(kind: &str) -> &'static str {
+    match kind {
+        "accrual" => "bo-op-accrual",
+        "spend" => "bo-op-spend",
+        "manual_credit" => "bo-op-manual-credit",
+        "manual_debit" => "bo-op-manual-debit",
+        "refund_spend" => "bo-op-refund-spend",
+        _ => "bo-op-refund-accrual",
+    }
+}
+
+async fn add_identifier(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, false)?;
+    let kind = IdentifierKind::parse(field(&form, "kind")).ok_or_else(|| bad_input(&ctx, "bo-err-kind"))?;
+    let op = Op::AddIdentifier {
+        guest: id,
+        kind,
+        value: field(&form, "value").to_string(),
+    };
+    bo.store
+        .run(&ctx.caller(), op, (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(guest = id, user = ctx.session.user_id, "back office: identifier added");
+    Ok(Redirect::to(&format!("/admin/guests/{id}?done=identifier")).into_response())
+}
+
+async fn manual(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, false)?;
+    let kind = match field(&form, "kind") {
+        "credit" => OpKind::ManualCredit,
+        "debit" => OpKind::ManualDebit,
+        _ => return Err(bad_input(&ctx, "bo-err-kind")),
+    };
+    let amount = parse_amount(field(&form, "amount")).map_err(|_| bad_input(&ctx, "bo-err-amount"))?;
+    let reason = field(&form, "reason");
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(bad_input(&ctx, "bo-err-reason"));
+    }
+    let op_id = field(&form, "op_id");
+    if op_id.len() < 16 || op_id.len() > 80 || !op_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(bad_input(&ctx, "bo-err-op-id"));
+    }
+    let caller = ctx.caller();
+    let op = Op::Manual {
+        op_key: caller.op(op_id),
+        guest: id,
+        kind,
+        amount,
+        note: format!("{}: {reason}", ctx.session.login),
+    };
+    bo.store
+        .run(&caller, op, (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(
+        guest = id,
+        user = ctx.session.user_id,
+        kind = kind.as_str(),
+        "back office: manual change"
+    );
+    Ok(Redirect::to(&format!("/admin/guests/{id}?done=manual")).into_response())
+}
+
+async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, false)?;
+    let released = bo
+        .store
+        .reset_holds(&ctx.caller(), id, (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(
+        guest = id,
+        user = ctx.session.user_id,
+        released,
+        "back office: holds reset"
+    );
+    Ok(Redirect::to(&format!("/admin/guests/{id}?done=holds")).into_response())
+}
+
+async fn block(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, false)?;
+    let blocked = match field(&form, "blocked") {
+        "1" => true,
+        "0" => false,
+        _ => return Err(bad_input(&ctx, "bo-err-kind")),
+    };
+    bo.store
+        .run(&ctx.caller(), Op::SetBlocked { guest: id, blocked }, (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(
+        guest = id,
+        user = ctx.session.user_id,
+        blocked,
+        "back office: block status changed"
+    );
+    Ok(Redirect::to(&format!("/admin/guests/{id}?done=blocked")).into_response())
+}
+
+// ----- Groups -----
+
+fn group_form(ctx: &Ctx, action: &str, g: Option<&NewGroup>) -> Markup {
+    let tr = ctx.tr;
+    let value = |f: fn(&NewGroup) -> String| g.map(f).unwrap_or_default();
+    html! {
+        form.box method="post" action=(action) {
+            (csrf(&ctx.session))
+            label { (tr.t("bo-group-name")) br; input name="name" required maxlength="100" value=(value(|g| g.name.clone())); }
+            label { (tr.t("bo-group-rank")) br; input name="rank" inputmode="numeric" value=(value(|g| g.rank.to_string())); span.muted { " " (tr.t("bo-group-rank-hint")) } }
+            label { (tr.t("bo-group-threshold")) br; input name="threshold" inputmode="decimal" value=(value(|g| crate::money::amount_input_text(g.spend_threshold))); }
+            label { (tr.t("bo-group-discount")) br; input name="discount" inputmode="decimal" value=(value(|g| percent_text(g.discount_bp))); }
+            label { (tr.t("bo-group-accrual")) br; input name="accrual" inputmode="decimal" value=(value(|g| percent_text(g.accrual_bp))); }
+            label { input type="checkbox" name="never_downgrade" value="1" checked[g.is_some_and(|g| g.never_downgrade)]; " " (tr.t("bo-group-never-downgrade")) }
+            label { (tr.t("bo-group-daily-ops")) br; input name="daily_ops" inputmode="numeric" value=(value(|g| g.daily_ops_limit.to_string())); }
+            label { (tr.t("bo-group-daily-spend")) br; input name="daily_spend" inputmode="decimal" value=(value(|g| crate::money::amount_input_text(g.daily_spend_limit))); }
+            button type="submit" { (tr.t("bo-save")) }
+        }
+    }
+}
+
+fn group_from_form(ctx: &Ctx, form: &HashMap<String, String>) -> Result<NewGroup, Refusal> {
+    let name = field(form, "name");
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(bad_input(ctx, "bo-err-name"));
+    }
+    let money_or_zero = |key: &str| {
+        let text = field(form, key);
+        if text.is_empty() {
+            Ok(Kopecks::ZERO)
+        } else {
+            parse_amount(text)
+        }
+    };
+    Ok(NewGroup {
+        name: name.to_string(),
+        rank: number(field(form, "rank")).ok_or_else(|| bad_input(ctx, "bo-err-number"))?,
+        discount_bp: percent(field(form, "discount"))
+            .filter(|bp| *bp <= 10_000)
+            .ok_or_else(|| bad_input(ctx, "bo-err-percent"))?,
+        accrual_bp: percent(field(form, "accrual"))
+            .filter(|bp| *bp <= 10_000)
+            .ok_or_else(|| bad_input(ctx, "bo-err-percent"))?,
+        spend_threshold: money_or_zero("threshold").map_err(|_| bad_input(ctx, "bo-err-amount"))?,
+        never_downgrade: field(form, "never_downgrade") == "1",
+        daily_ops_limit: number(field(form, "daily_ops")).ok_or_else(|| bad_input(ctx, "bo-err-number"))?,
+        daily_spend_limit: money_or_zero("daily_spend").map_err(|_| bad_input(ctx, "bo-err-amount"))?,
+    })
+}
+
+async fn groups(State(bo): St, headers: HeaderMap) -> Page {
+    let ctx = ctx(&bo, &headers, true)?;
+    let tr = ctx.tr;
+    let groups = db::groups(&bo.store).await.map_err(|e| refused(&ctx, &e))?;
+    let body = html! {
+        p.muted { (tr.t("bo-groups-hint")) }
+        table {
+            tr { th { (tr.t("bo-group-name")) } th.num { (tr.t("bo-group-rank")) } th.num { (tr.t("bo-group-threshold")) } th.num { (tr.t("bo-group-discount")) } th.num { (tr.t("bo-group-accrual")) } th { (tr.t("bo-group-never-downgrade")) } }
+            @for g in &groups {
+                tr {
+                    td { a href={ "/admin/groups/" (g.id) } { (g.rules.name) } }
+                    td.num { (g.rules.rank) }
+                    td.num { (money(g.rules.spend_threshold.0)) }
+                    td.num { (percent_text(g.rules.discount_bp)) " %" }
+                    td.num { (percent_text(g.rules.accrual_bp)) " %" }
+                    td { @if g.rules.never_downgrade { "✓" } }
+                }
+            }
+        }
+        h2 { (tr.t("bo-new-group")) }
+        (group_form(&ctx, "/admin/groups", None))
+    };
+    page(&ctx, &tr.t("bo-nav-groups"), body)
+}
+
+async fn create_group(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, true)?;
+    let group = group_from_form(&ctx, &form)?;
+    bo.store
+        .run(&ctx.caller(), Op::AddGroup(group), (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(user = ctx.session.user_id, "back office: group created");
+    Ok(Redirect::to("/admin/groups").into_response())
+}
+
+async fn group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Page {
+    let ctx = ctx(&bo, &headers, true)?;
+    let groups = db::groups(&bo.store).await.map_err(|e| refused(&ctx, &e))?;
+    let Some(g) = groups.into_iter().find(|g| g.id == id) else {
+        return Err(refused(&ctx, &LoyaltyError::UnknownCode));
+    };
+    let body = group_form(&ctx, &format!("/admin/groups/{id}"), Some(&g.rules));
+    page(&ctx, &g.rules.name, body)
+}
+
+async fn edit_group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, true)?;
+    let group = group_from_form(&ctx, &form)?;
+    bo.store
+        .run(&ctx.caller(), Op::EditGroup { id, group }, (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(user = ctx.session.user_id, group = id, "back office: group changed");
+    Ok(Redirect::to("/admin/groups").into_response())
+}
+
+// ----- Programme -----
+
+async fn programme(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Page {
+    let ctx = ctx(&bo, &headers, true)?;
+    let tr = ctx.tr;
+    let p = current_programme(&bo, &ctx).await?;
+    let body = html! {
+        @if field(&query, "done") == "1" { p.ok role="status" { (tr.t("bo-saved")) } }
+        form.box method="post" action="/admin/programme" {
+            (csrf(&ctx.session))
+            label { (tr.t("bo-prog-name")) br; input name="name" required maxlength="100" value=(p.name); }
+            label { (tr.t("bo-prog-max-check")) br; input name="max_check" inputmode="decimal" value=(percent_text(p.max_check_bp)); }
+            label { (tr.t("bo-prog-spend-step")) br; input name="spend_step" inputmode="decimal" value=(crate::money::amount_input_text(p.spend_step)); }
+            label { (tr.t("bo-prog-hold-minutes")) br; input name="hold_minutes" inputmode="numeric" value=(p.hold_ttl_secs / 60); }
+            label { (tr.t("bo-prog-group-days")) br; input name="group_days" inputmode="numeric" value=(p.group_period_days); }
+            label { (tr.t("bo-prog-utc-offset")) br; input name="utc_offset" inputmode="numeric" value=(p.utc_offset_minutes); }
+            button type="submit" { (tr.t("bo-save")) }
+        }
+        p.muted { (tr.t("bo-prog-not-built")) }
+    };
+    page(&ctx, &tr.t("bo-nav-programme"), body)
+}
+
+/// The organisation's programme (the template while it has none).
+async fn current_programme(bo: &BackOffice, ctx: &Ctx) -> Result<ProgramSettings, Refusal> {
+    bo.store
+        .run(&ctx.caller(), Op::Program, (bo.clock)())
+        .await
+        .and_then(|answer| answer.into_program())
+        .map_err(|e| refused(ctx, &e))
+}
+
+async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, true)?;
+    // What the form does not show is kept as it is.
+    let current = current_programme(&bo, &ctx).await?;
+    let name = field(&form, "name");
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(bad_input(&ctx, "bo-err-name"));
+    }
+    let whole = |key: &str| field(&form, key).parse::<i64>().ok();
+    let program = ProgramSettings {
+        name: name.to_string(),
+        max_check_bp: percent(field(&form, "max_check"))
+            .filter(|bp| *bp <= 10_000)
+            .ok_or_else(|| bad_input(&ctx, "bo-err-percent"))?,
+        spend_step: parse_amount(field(&form, "spend_step"))
+            .ok()
+            .filter(|s| s.0 > 0)
+            .ok_or_else(|| bad_input(&ctx, "bo-err-amount"))?,
+        hold_ttl_secs: whole("hold_minutes")
+            .filter(|m| (1..=24 * 60).contains(m))
+            .ok_or_else(|| bad_input(&ctx, "bo-err-hold-minutes"))?
+            * 60,
+        group_period_days: whole("group_days")
+            .filter(|d| (1..=3660).contains(d))
+            .ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
+        utc_offset_minutes: whole("utc_offset").ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
+        accrual_basis: current.accrual_basis,
+    };
+    bo.store
+        .run(&ctx.caller(), Op::SetProgram(program), (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(user = ctx.session.user_id, "back office: programme saved");
+    Ok(Redirect::to("/admin/programme?done=1").into_response())
+}

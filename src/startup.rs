@@ -1,0 +1,82 @@
+//! The till's start-up, step by step: each step's time since the process began goes to the log
+//! (`startup` lines, once the log is open) and, with `--trace-startup`, to stderr, so that what
+//! delays the first frame is measured rather than guessed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+static BEGAN: OnceLock<Instant> = OnceLock::new();
+static PRINT: AtomicBool = AtomicBool::new(false);
+/// Steps taken before the log was open, written to it by [`log_opened`].
+static EARLY: Mutex<Vec<(&'static str, f64)>> = Mutex::new(Vec::new());
+static LOG_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// The process began now; `print`: every step also goes to stderr.
+pub fn begin(print: bool) {
+    BEGAN.get_or_init(Instant::now);
+    PRINT.store(print, Ordering::Relaxed);
+}
+
+/// Whether the command line asks for the trace on stderr (read before the arguments are parsed,
+/// so that parsing is timed too).
+pub fn asked_for(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter().any(|arg| arg == "--trace-startup")
+}
+
+/// Milliseconds since [`begin`].
+fn elapsed_ms() -> f64 {
+    BEGAN.get().map_or(0.0, |began| began.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// One step of the start-up is done.
+pub fn step(name: &'static str) {
+    if BEGAN.get().is_none() {
+        return;
+    }
+    let at = elapsed_ms();
+    if PRINT.load(Ordering::Relaxed) {
+        eprintln!("startup {at:8.1} ms  {name}");
+    }
+    if LOG_OPEN.load(Ordering::Relaxed) {
+        tracing::info!(step = name, at_ms = format!("{at:.1}"), "startup");
+    } else if let Ok(mut early) = EARLY.lock() {
+        early.push((name, at));
+    }
+}
+
+/// The log is open: the steps taken before it go there now.
+pub fn log_opened() {
+    LOG_OPEN.store(true, Ordering::Relaxed);
+    let early = EARLY.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default();
+    for (name, at) in early {
+        tracing::info!(step = name, at_ms = format!("{at:.1}"), "startup");
+    }
+}
+
+static FIRST_FRAME: AtomicBool = AtomicBool::new(false);
+
+/// A frame was laid out; the first one ends the start-up.
+pub fn first_frame() {
+    if !FIRST_FRAME.swap(true, Ordering::Relaxed) {
+        step("first frame laid out");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_is_found_among_the_arguments() {
+        let args = |list: &[&str]| {
+            list.iter()
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert!(asked_for(args(&["loyalty-till", "--demo", "--trace-startup"])));
+        assert!(!asked_for(args(&["loyalty-till", "--demo"])));
+        assert!(!asked_for(args(&["loyalty-till", "--trace-startup-not"])));
+    }
+}

@@ -1,0 +1,584 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+//! The back office over HTTP, on SQLite and on PostgreSQL: sign-in and its throttle, CSRF,
+//! roles, a group pair and a guest made through the pages, a credit, the guest identified and
+//! paying through /api/v1, the history, «Сбросить холды», escaping, duplicate identifiers.
+
+mod server_support;
+
+use loyalty_till::backoffice::auth::hash_password;
+use loyalty_till::backoffice::db::{Role, save_user};
+use loyalty_till::money::Kopecks;
+use serde_json::json;
+use server_support::{Db, ORG, OTHER_ORG, START, Server, rub};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A client that keeps its cookies and does not follow redirects (so each answer is seen).
+struct Browser {
+    http: reqwest::blocking::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+struct Reply {
+    status: u16,
+    location: String,
+    body: String,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        Browser {
+            http: reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.url(""),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn keep(&mut self, response: reqwest::blocking::Response) -> Reply {
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap();
+            assert!(
+                text.contains("SameSite=Strict"),
+                "every cookie is SameSite=Strict: {text}"
+            );
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if name.starts_with("lt_session") || name.starts_with("lt_login") {
+                assert!(text.contains("HttpOnly"), "{text}");
+            }
+            self.cookies.insert(name.to_string(), value.to_string());
+        }
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        Reply {
+            status,
+            location,
+            body: response.text().unwrap(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn get(&mut self, path: &str) -> Reply {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .unwrap();
+        self.keep(response)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(form))
+            .send()
+            .unwrap();
+        self.keep(response)
+    }
+
+    /// Posts a form with the CSRF token (and hidden fields) of the page it is on.
+    fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
+        let html = self.get(page).body;
+        let csrf = hidden(&html, "csrf");
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        let op_id;
+        if html.contains("name=\"op_id\"") && !fields.iter().any(|(k, _)| *k == "op_id") {
+            op_id = hidden(&html, "op_id");
+            form.push(("op_id", &op_id));
+        }
+        form.extend_from_slice(fields);
+        self.post(action, &form)
+    }
+
+    fn login(&mut self, login: &str, password: &str) -> Reply {
+        let html = self.get("/admin/login").body;
+        let csrf = hidden(&html, "csrf");
+        self.post(
+            "/admin/login",
+            &[("csrf", &csrf), ("login", login), ("password", password)],
+        )
+    }
+}
+
+fn encode(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn pct(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The value of the first hidden input named `name`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// The text of the element with this id.
+fn by_id(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in {html}")) + marker.len();
+    html[start..].split('<').next().unwrap().to_string()
+}
+
+fn add_user(server: &Server, org: &str, login: &str, role: Role) {
+    let store = Arc::clone(&server.handle.store);
+    let (org, login) = (org.to_string(), login.to_string());
+    let hash = hash_password(PASSWORD).unwrap();
+    server
+        .handle
+        .block_on(async move { save_user(&store, &org, &login, &hash, role, START).await })
+        .unwrap();
+}
+
+/// The guest id a page redirected to.
+fn guest_id(reply: &Reply) -> i64 {
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    reply
+        .location
+        .trim_start_matches("/admin/guests/")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a guest page: {}", reply.location))
+}
+
+fn owner_journey(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, ORG, "owner", Role::Owner);
+    let mut owner = Browser::new(&server);
+
+    // Pages need a session; a wrong password is refused.
+    assert_eq!(owner.get("/admin/guests").location, "/admin/login");
+    let wrong = owner.login("owner", "wrong password");
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Неверный логин или пароль"), "{}", wrong.body);
+    // A login post without the login page's token is refused.
+    let forged = owner.post(
+        "/admin/login",
+        &[("csrf", "forged"), ("login", "owner"), ("password", PASSWORD)],
+    );
+    assert_eq!(forged.status, 403);
+    let signed_in = owner.login("owner", PASSWORD);
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.location, "/admin/guests");
+    let list = owner.get("/admin/guests");
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("Anna") && !list.body.contains("Olga"),
+        "own organisation only"
+    );
+
+    // CSRF: a form without the session's token changes nothing.
+    let anna = server.ids.anna;
+    let before = server.balance(anna).0;
+    let no_csrf = owner.post(
+        &format!("/admin/guests/{anna}/manual"),
+        &[
+            ("csrf", "x"),
+            ("op_id", "aaaaaaaaaaaaaaaaaaaa"),
+            ("kind", "credit"),
+            ("amount", "100"),
+            ("reason", "r"),
+        ],
+    );
+    assert_eq!(no_csrf.status, 403);
+    assert_eq!(server.balance(anna).0, before);
+
+    // The seed's group pair: 5 % at 500 ₽ and 10 % at 1 000 ₽, never downgrade.
+    for (name, rank, threshold, accrual) in [("Silver", "2", "500", "5"), ("Gold", "3", "1000", "10")] {
+        let made = owner.submit(
+            "/admin/groups",
+            "/admin/groups",
+            &[
+                ("name", name),
+                ("rank", rank),
+                ("threshold", threshold),
+                ("discount", "0"),
+                ("accrual", accrual),
+                ("never_downgrade", "1"),
+                ("daily_ops", "0"),
+                ("daily_spend", "0"),
+            ],
+        );
+        assert_eq!(made.status, 303, "{}", made.body);
+    }
+    let clash = owner.submit(
+        "/admin/groups",
+        "/admin/groups",
+        &[
+            ("name", "Platinum"),
+            ("rank", "4"),
+            ("threshold", "1000"),
+            ("discount", "0"),
+            ("accrual", "15"),
+        ],
+    );
+    assert_eq!(clash.status, 409, "{}", clash.body);
+    assert!(
+        clash.body.contains("Gold"),
+        "the clash names the other group: {}",
+        clash.body
+    );
+    let groups = owner.get("/admin/groups").body;
+    assert!(groups.contains("Silver") && groups.contains("Gold") && !groups.contains("Platinum"));
+
+    // A guest with a phone and a card, named like a script: shown as text.
+    let xss = "<script>alert(1)</script>";
+    let made = owner.submit(
+        "/admin/guests/new",
+        "/admin/guests",
+        &[
+            ("name", xss),
+            ("phone", "+7 903 555-01-02"),
+            ("kind", "card_barcode"),
+            ("card", "4600000000017"),
+            ("group", &server.ids.group.to_string()),
+        ],
+    );
+    let guest = guest_id(&made);
+    let page = owner.get(&format!("/admin/guests/{guest}")).body;
+    assert!(!page.contains(xss), "the name is escaped");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let found = owner.get("/admin/guests?q=4600000000017").body;
+    assert!(found.contains(&format!("/admin/guests/{guest}")), "search by card");
+    let found = owner.get("/admin/guests?q=8%20903%205550102").body;
+    assert!(
+        found.contains(&format!("/admin/guests/{guest}")),
+        "search by phone in another spelling"
+    );
+    let found = owner.get("/admin/guests?q=Ann").body;
+    assert!(
+        found.contains("Anna") && !found.contains("&lt;script"),
+        "search by name prefix"
+    );
+
+    // Duplicates are refused with the reason, and nothing is half-made.
+    let dup = owner.submit(
+        "/admin/guests/new",
+        "/admin/guests",
+        &[
+            ("name", "Copy"),
+            ("phone", "+7 900 111-22-33"),
+            ("kind", "manual_code"),
+            ("card", "4600000000017"),
+            ("group", &server.ids.group.to_string()),
+        ],
+    );
+    assert_eq!(dup.status, 409, "{}", dup.body);
+    assert!(dup.body.contains("уже принадлежит другому гостю"), "{}", dup.body);
+    assert!(
+        owner.get("/admin/guests?q=Copy").body.contains("Гостей не найдено"),
+        "no half-made guest"
+    );
+    assert!(
+        owner
+            .get("/admin/guests?q=%2B79001112233")
+            .body
+            .contains("Гостей не найдено"),
+        "its phone was not kept"
+    );
+    let dup_phone = owner.submit(
+        &format!("/admin/guests/{guest}"),
+        &format!("/admin/guests/{guest}/identifiers"),
+        &[("kind", "manual_code"), ("value", server_support::ANNA_CARD)],
+    );
+    assert_eq!(dup_phone.status, 409);
+
+    // A credit of 800 ₽; the same form posted twice credits once.
+    let page = format!("/admin/guests/{guest}");
+    let html = owner.get(&page).body;
+    let (csrf, op_id) = (hidden(&html, "csrf"), hidden(&html, "op_id"));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("op_id", op_id.as_str()),
+        ("kind", "credit"),
+        ("amount", "800"),
+        ("reason", "welcome"),
+    ];
+    let action = format!("/admin/guests/{guest}/manual");
+    assert_eq!(owner.post(&action, &form).status, 303);
+    assert_eq!(owner.post(&action, &form).status, 303);
+    assert_eq!(server.balance(guest), (rub(800), rub(800)));
+    assert_eq!(by_id(&owner.get(&page).body, "balance"), "800,00");
+    // A debit over what is available is refused.
+    let over = owner.submit(
+        &page,
+        &action,
+        &[("kind", "debit"), ("amount", "900"), ("reason", "typo")],
+    );
+    assert_eq!(over.status, 422, "{}", over.body);
+    // A missing reason is refused.
+    let no_reason = owner.submit(&page, &action, &[("kind", "credit"), ("amount", "10"), ("reason", "")]);
+    assert_eq!(no_reason.status, 422);
+
+    // The till identifies the guest by the new card and pays 300 ₽ of a 1 000 ₽ check.
+    let card = server.post(
+        "/api/v1/identify",
+        json!({"kind": "barcode", "payload": "4600000000017"}),
+    );
+    assert_eq!(card.ok()["card"]["guest_id"], guest, "{}", card.body);
+    let hold = server.hold("bo-h1", guest, rub(300), rub(1_000));
+    let hold_id = hold.ok()["hold_id"].as_i64().unwrap();
+    server.commit("bo-c1", guest, Some(hold_id), rub(300), rub(1_000)).ok();
+    let html = owner.get(&page).body;
+    let (paid_balance, _) = server.balance(guest);
+    assert!(
+        paid_balance > rub(500) && paid_balance < rub(600),
+        "800 - 300 + the accrual: {paid_balance}"
+    );
+    assert_eq!(by_id(&html, "balance"), Kopecks(paid_balance).to_string());
+    let history = by_id_section(&html);
+    assert!(
+        history.contains("Оплата бонусами") && history.contains("Начисление за чек"),
+        "{history}"
+    );
+    assert!(history.contains("till-1"), "the till is shown: {history}");
+    assert!(
+        history.contains("owner: welcome"),
+        "the manual credit names who and why"
+    );
+
+    // Blocked: the till does not find the guest, and no bonuses are held; unblocked: found again.
+    let blocked = owner.submit(&page, &format!("/admin/guests/{guest}/block"), &[("blocked", "1")]);
+    assert_eq!(blocked.status, 303, "{}", blocked.body);
+    assert!(owner.get(&page).body.contains("id=\"blocked\""));
+    server
+        .post(
+            "/api/v1/identify",
+            json!({"kind": "barcode", "payload": "4600000000017"}),
+        )
+        .error(422, "guest_blocked");
+    server
+        .hold("bo-hb", guest, rub(10), rub(1_000))
+        .error(422, "guest_blocked");
+    owner.submit(&page, &format!("/admin/guests/{guest}/block"), &[("blocked", "0")]);
+    assert!(!owner.get(&page).body.contains("id=\"blocked\""));
+    server
+        .post(
+            "/api/v1/identify",
+            json!({"kind": "barcode", "payload": "4600000000017"}),
+        )
+        .ok();
+
+    // A hold whose cancellation was lost: «Сбросить холды» releases it.
+    server.hold("bo-h2", guest, rub(100), rub(1_000)).ok();
+    let html = owner.get(&page).body;
+    assert_eq!(by_id(&html, "available"), Kopecks(paid_balance - rub(100)).to_string());
+    let reset = owner.submit(&page, &format!("/admin/guests/{guest}/reset-holds"), &[]);
+    assert_eq!(reset.status, 303);
+    assert_eq!(
+        by_id(&owner.get(&page).body, "available"),
+        Kopecks(paid_balance).to_string()
+    );
+    assert_eq!(server.balance(guest), (paid_balance, paid_balance));
+
+    // The programme: bonuses pay at most 30 % of a check from now on.
+    let saved = owner.submit(
+        "/admin/programme",
+        "/admin/programme",
+        &[
+            ("name", "Cafe"),
+            ("max_check", "30"),
+            ("spend_step", "1"),
+            ("hold_minutes", "15"),
+            ("group_days", "365"),
+            ("utc_offset", "180"),
+        ],
+    );
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let too_much = server.hold("bo-h3", guest, rub(400), rub(1_000));
+    too_much.error(422, "over_maximum");
+    let bad = owner.submit(
+        "/admin/programme",
+        "/admin/programme",
+        &[("name", "Cafe"), ("max_check", "150")],
+    );
+    assert_eq!(bad.status, 422);
+
+    // Another organisation's guest is not found.
+    assert_eq!(owner.get(&format!("/admin/guests/{}", server.ids.other)).status, 404);
+
+    // A manager: guests yes, programme and groups no.
+    add_user(&server, ORG, "manager", Role::Manager);
+    let mut manager = Browser::new(&server);
+    assert_eq!(manager.login("manager", PASSWORD).status, 303);
+    assert_eq!(manager.get("/admin/guests").status, 200);
+    assert_eq!(manager.get("/admin/programme").status, 403);
+    assert_eq!(manager.get("/admin/groups").status, 403);
+    let csrf = hidden(&manager.get("/admin/guests").body, "csrf");
+    let refused = manager.post(
+        "/admin/programme",
+        &[
+            ("csrf", &csrf),
+            ("name", "X"),
+            ("max_check", "100"),
+            ("spend_step", "1"),
+            ("hold_minutes", "15"),
+            ("group_days", "365"),
+            ("utc_offset", "0"),
+        ],
+    );
+    assert_eq!(refused.status, 403);
+    assert!(
+        server.hold("bo-h4", guest, rub(400), rub(1_000)).status != 200,
+        "the programme is unchanged"
+    );
+
+    // English pages.
+    owner.get("/admin/lang/en");
+    assert!(owner.get("/admin/guests").body.contains("Guests"));
+
+    // An owner of another organisation sees none of this one's guests.
+    add_user(&server, OTHER_ORG, "bistro", Role::Owner);
+    let mut other = Browser::new(&server);
+    other.login("bistro", PASSWORD);
+    assert_eq!(other.get(&page).status, 404);
+    assert!(other.get("/admin/guests").body.contains("Olga"));
+}
+
+/// The history table of a guest page.
+fn by_id_section(html: &str) -> String {
+    let start = html.find("id=\"history\"").expect("a history table");
+    html[start..].split("</table>").next().unwrap().to_string()
+}
+
+fn login_throttle(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, ORG, "owner", Role::Owner);
+    let mut browser = Browser::new(&server);
+    for _ in 0..5 {
+        assert_eq!(browser.login("owner", "nope nope").status, 401);
+    }
+    let locked = browser.login("owner", PASSWORD);
+    assert_eq!(locked.status, 429, "the right password waits out the lock");
+    assert!(browser.get("/admin/guests").location.ends_with("/admin/login"));
+}
+
+#[test]
+fn owner_journey_on_sqlite() {
+    owner_journey(Db::Sqlite);
+}
+
+#[test]
+fn owner_journey_on_postgres() {
+    owner_journey(Db::Postgres);
+}
+
+#[test]
+fn login_is_throttled_on_sqlite() {
+    login_throttle(Db::Sqlite);
+}
+
+#[test]
+fn login_is_throttled_on_postgres() {
+    login_throttle(Db::Postgres);
+}
+
+/// A single cafe: `owner create` on the till's data folder (password from stdin), then the
+/// till's own back office on 127.0.0.1, which answers only to its own Host.
+#[test]
+fn the_tills_back_office_and_owner_create() {
+    use std::io::Write as _;
+    let dir = tempfile::TempDir::new().unwrap();
+    let run = |password: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty-till"))
+            .args([
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "owner",
+                "create",
+                "--login",
+                "anna",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = run("short\n");
+    assert!(!short.status.success(), "a short password is refused");
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+    let made = run(&format!("{PASSWORD}\n"));
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port);
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/admin/login");
+    let mut answered = None;
+    for _ in 0..100 {
+        if let Ok(response) = http.get(&url).send() {
+            answered = Some(response);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(answered.expect("the back office listens").status(), 200);
+    let foreign = http.get(&url).header("host", "evil.example").send().unwrap();
+    assert_eq!(foreign.status(), 421, "a foreign Host is refused");
+    let foreign = http
+        .get(&url)
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .unwrap();
+    assert_eq!(foreign.status(), 421);
+
+    // The account made by the command signs in.
+    let mut browser = Browser {
+        http,
+        base: format!("http://127.0.0.1:{port}"),
+        cookies: HashMap::new(),
+    };
+    let signed_in = browser.login("anna", PASSWORD);
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let programme = browser.get("/admin/programme");
+    assert_eq!(programme.status, 200);
+    assert!(
+        programme.body.contains("anna (default, владелец)"),
+        "{}",
+        programme.body
+    );
+}
