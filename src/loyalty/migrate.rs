@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 7] = [
+pub const MIGRATIONS: [Migration; 8] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -71,6 +71,12 @@ pub const MIGRATIONS: [Migration; 7] = [
         what: "back-office accounts, blocked guests and the guest search index",
         sqlite: include_str!("../ledger/schema_v7.sql"),
         postgres: include_str!("../server/pg_schema_v7.sql"),
+    },
+    Migration {
+        version: 8,
+        what: "the idempotency record clustered on its key (SQLite; PostgreSQL's heap is unchanged)",
+        sqlite: include_str!("../ledger/schema_v8.sql"),
+        postgres: "",
     },
 ];
 
