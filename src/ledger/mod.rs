@@ -1135,11 +1135,8 @@ impl LedgerTx for SqliteTx<'_> {
 fn post_operation(conn: &Connection, posting: &Posting<'_>) -> Result<Kopecks, LoyaltyError> {
     let delta = posting.kind.signed(posting.amount);
     let balance_after: i64 = conn
-        .query_row(
-            "UPDATE guests SET balance = balance + ?2 WHERE id = ?1 RETURNING balance",
-            params![posting.guest, delta.0],
-            |row| row.get(0),
-        )
+        .prepare_cached("UPDATE guests SET balance = balance + ?2 WHERE id = ?1 RETURNING balance")?
+        .query_row(params![posting.guest, delta.0], |row| row.get(0))
         .optional()?
         .ok_or(LoyaltyError::UnknownCode)?;
     let (op_id, payment_id, refund_id) = match posting.link {
@@ -1147,21 +1144,21 @@ fn post_operation(conn: &Connection, posting: &Posting<'_>) -> Result<Kopecks, L
         Link::Payment(id) => (None, Some(id), None),
         Link::Refund(id) => (None, None, Some(id)),
     };
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            posting.guest,
-            posting.kind.as_str(),
-            delta.0,
-            balance_after,
-            posting.note,
-            posting.at,
-            op_id,
-            payment_id,
-            refund_id
-        ],
-    )?;
+    )?
+    .execute(params![
+        posting.guest,
+        posting.kind.as_str(),
+        delta.0,
+        balance_after,
+        posting.note,
+        posting.at,
+        op_id,
+        payment_id,
+        refund_id
+    ])?;
     Ok(Kopecks(balance_after))
 }
 

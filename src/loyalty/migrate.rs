@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 8] = [
+pub const MIGRATIONS: [Migration; 9] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -76,6 +76,12 @@ pub const MIGRATIONS: [Migration; 8] = [
         version: 8,
         what: "the idempotency record clustered on its key (SQLite; PostgreSQL's heap is unchanged)",
         sqlite: include_str!("../ledger/schema_v8.sql"),
+        postgres: "",
+    },
+    Migration {
+        version: 9,
+        what: "two index pages fewer for every balance change (SQLite; PostgreSQL's are unchanged)",
+        sqlite: include_str!("../ledger/schema_v9.sql"),
         postgres: "",
     },
 ];
