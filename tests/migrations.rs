@@ -27,28 +27,8 @@ fn check(subtotal: i64) -> CheckInfo {
 
 /// The data an earlier till left, in the shape of versions 2 and 3 (the same rows in both
 /// dialects): a guest with a card and a gift code, an open hold, a payment on a committed hold,
-/// a manual credit and a void.
-const OLD_ROWS: &str = "
-    INSERT INTO guest_groups (id, name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
-                              daily_ops_limit, daily_spend_limit)
-        VALUES (1, 'Guest', 1, 0, 500, 0, false, 0, 0);
-    INSERT INTO guests (id, org, name, phone, group_id, balance, created_at)
-        VALUES (1, 'cafe', 'Anna', '+79161234567', 1, 10475, 0);
-    INSERT INTO identifiers (kind, value, guest_id) VALUES ('card_barcode', '0001', 1), ('phone', '+79161234567', 1);
-    INSERT INTO gift_codes (code, guest_id, gift_name, points) VALUES ('G1', 1, 'Coffee', 100);
-    INSERT INTO operations (id, guest_id, kind, amount, balance_after, note, at, op_id)
-        VALUES (1, 1, 'manual_credit', 10000, 10000, 'old', 0, 'cafe/t:credit-1');
-    INSERT INTO holds (id, op_id, guest_id, amount, status, committed_amount, created_at, expires_at, closed_at)
-        VALUES (1, 'cafe/t:hold-1', 1, 500, 'committed', 500, 10, 910, 20),
-               (2, 'cafe/t:hold-2', 1, 300, 'voided', NULL, 30, 930, 40),
-               (3, 'cafe/t:hold-3', 1, 200, 'open', NULL, 50, 4000000000, NULL);
-    INSERT INTO hold_voids (op_id, hold_id, at) VALUES ('cafe/t:void-2', 2, 40);
-    INSERT INTO payments (id, op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
-                          balance_after, new_group, at)
-        VALUES (1, 'cafe/t:pay-1', 1, 1, 500, 20000, '[]', 20000, 975, 10475, NULL, 20);
-    INSERT INTO operations (id, guest_id, kind, amount, balance_after, note, at, payment_id)
-        VALUES (2, 1, 'spend', -500, 9500, 'check', 20, 1), (3, 1, 'accrual', 975, 10475, 'check', 20, 1);
-";
+/// a manual credit and a void. The Windows proof upgrades the same file under Wine.
+const OLD_ROWS: &str = include_str!("../installer/fixtures/previous-release/guests-v3.sql");
 
 /// After the upgrade: the repeats of the old writes answer as the first time did, the codes
 /// still find the guest, and new writes work.

@@ -989,42 +989,24 @@ impl LedgerTx for SqliteTx<'_> {
             "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
                                        daily_ops_limit, daily_spend_limit)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                g.name,
-                g.rank,
-                g.discount_bp,
-                g.accrual_bp,
-                g.spend_threshold.0,
-                g.never_downgrade,
-                g.daily_ops_limit,
-                g.daily_spend_limit.0
-            ],
+            group_values(g).as_slice(),
         )?;
         Ok(self.conn.last_insert_rowid())
     }
 
     async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), LoyaltyError> {
-        self.conn
-            .execute("UPDATE guests SET blocked = ?1 WHERE id = ?2", params![blocked, guest])?;
+        self.exec("UPDATE guests SET blocked = ?1 WHERE id = ?2", params![blocked, guest])?;
         Ok(())
     }
 
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> Result<(), LoyaltyError> {
-        let changed = self.conn.execute(
+        let mut values = group_values(g).to_vec();
+        values.push(&id);
+        let changed = self.exec(
             "UPDATE guest_groups SET name = ?1, rank = ?2, discount_bp = ?3, accrual_bp = ?4, spend_threshold = ?5,
                     never_downgrade = ?6, daily_ops_limit = ?7, daily_spend_limit = ?8
              WHERE id = ?9",
-            params![
-                g.name,
-                g.rank,
-                g.discount_bp,
-                g.accrual_bp,
-                g.spend_threshold.0,
-                g.never_downgrade,
-                g.daily_ops_limit,
-                g.daily_spend_limit.0,
-                id
-            ],
+            values.as_slice(),
         )?;
         if changed == 1 {
             Ok(())
@@ -1132,6 +1114,20 @@ impl LedgerTx for SqliteTx<'_> {
 }
 
 /// Records a balance change and applies it to the stored balance; returns the balance after.
+/// A group's columns in the order the insert and the update list them.
+fn group_values(g: &NewGroup) -> [&dyn rusqlite::ToSql; 8] {
+    [
+        &g.name,
+        &g.rank,
+        &g.discount_bp,
+        &g.accrual_bp,
+        &g.spend_threshold.0,
+        &g.never_downgrade,
+        &g.daily_ops_limit,
+        &g.daily_spend_limit.0,
+    ]
+}
+
 fn post_operation(conn: &Connection, posting: &Posting<'_>) -> Result<Kopecks, LoyaltyError> {
     let delta = posting.kind.signed(posting.amount);
     let balance_after: i64 = conn

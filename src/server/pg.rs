@@ -1092,16 +1092,7 @@ impl LedgerTx for PgTx<'_> {
             "INSERT INTO guest_groups (name, rank, discount_bp, accrual_bp, spend_threshold, never_downgrade,
                                        daily_ops_limit, daily_spend_limit)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            &[
-                &g.name,
-                &g.rank,
-                &g.discount_bp,
-                &g.accrual_bp,
-                &g.spend_threshold.0,
-                &g.never_downgrade,
-                &g.daily_ops_limit,
-                &g.daily_spend_limit.0,
-            ],
+            &group_values(g),
         )
         .await?
         .try_get(0)?)
@@ -1118,22 +1109,14 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> TxResult<()> {
+        let mut values = group_values(g).to_vec();
+        values.push(&id);
         let changed = exec(
             self.tx,
             "UPDATE guest_groups SET name = $1, rank = $2, discount_bp = $3, accrual_bp = $4, spend_threshold = $5,
                     never_downgrade = $6, daily_ops_limit = $7, daily_spend_limit = $8
              WHERE id = $9",
-            &[
-                &g.name,
-                &g.rank,
-                &g.discount_bp,
-                &g.accrual_bp,
-                &g.spend_threshold.0,
-                &g.never_downgrade,
-                &g.daily_ops_limit,
-                &g.daily_spend_limit.0,
-                &id,
-            ],
+            &values,
         )
         .await?;
         if changed == 1 {
@@ -1256,6 +1239,20 @@ const STAMP_COUNTS_SQL: &str = "SELECT c.id, COALESCE(s.collected, 0)::BIGINT, c
 
 fn ranked_groups_sql() -> String {
     format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1")
+}
+
+/// A group's columns in the order the insert and the update list them.
+fn group_values(g: &NewGroup) -> [&(dyn ToSql + Sync); 8] {
+    [
+        &g.name,
+        &g.rank,
+        &g.discount_bp,
+        &g.accrual_bp,
+        &g.spend_threshold.0,
+        &g.never_downgrade,
+        &g.daily_ops_limit,
+        &g.daily_spend_limit.0,
+    ]
 }
 
 fn stamp_count(row: &Row) -> TxResult<StampCount> {
