@@ -46,6 +46,8 @@ pub struct Config {
     /// A single cafe's back office («Управление программой»): served by the till on
     /// 127.0.0.1 at this port over the till's own ledger. A chain's is on its server.
     pub back_office_port: u16,
+    /// The waiters' handhelds (iikoWaiter's External Loyalty): address, port, path, PINs.
+    pub handhelds: crate::handhelds::HandheldSettings,
 }
 
 /// The demo programme's token key. Public on purpose: it is only used with `--demo`.
@@ -110,6 +112,7 @@ impl Default for Config {
             hid: crate::devices::hid::bus::HidSettings::default(),
             support: crate::support::SupportSettings::default(),
             back_office_port: DEFAULT_BACK_OFFICE_PORT,
+            handhelds: crate::handhelds::HandheldSettings::default(),
         }
     }
 }
@@ -233,6 +236,12 @@ impl Paths {
     /// The demo ledger is a file of its own, so demo visits never mix with a real programme.
     pub fn database(&self, demo: bool) -> PathBuf {
         self.data_dir.join(if demo { "demo.sqlite" } else { "loyalty.sqlite" })
+    }
+
+    /// What the waiters' handhelds put on orders, beside the ledger it belongs to.
+    pub fn handheld_orders(&self, demo: bool) -> PathBuf {
+        self.data_dir
+            .join(if demo { "demo-handhelds.sqlite" } else { "handhelds.sqlite" })
     }
 }
 

@@ -36,6 +36,10 @@ pub fn is_secret_key(key: &str) -> bool {
     ]
     .iter()
     .any(|word| key.contains(word))
+        // Waiters' PINs (`waiter_pins`, iikoWaiter's `WaiterPin`), without catching words that
+        // merely contain "pin" ("shipping").
+        || key.split(['_', '-']).any(|word| word == "pin" || word == "pins")
+        || key.ends_with("pin")
 }
 
 /// A stretch of text to replace: bytes `from..to` become `with`.
@@ -368,6 +372,11 @@ mod tests {
             "{\"api_key\":\"[removed]\",\"n\":1}"
         );
         assert_eq!(mask_text("password=swordfish next"), "password=[removed] next");
+        assert_eq!(
+            mask_text("{\"Value\":\"x\",\"WaiterPin\":\"4921\"}"),
+            "{\"Value\":\"x\",\"WaiterPin\":\"[removed]\"}"
+        );
+        assert_eq!(mask_text("shipping = \"fast\""), "shipping = \"fast\"");
         assert_eq!(mask_text("token = \"\""), "token = \"\"");
         assert_eq!(mask_text("kind=GuestToken"), "kind=GuestToken");
     }
