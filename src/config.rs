@@ -281,4 +281,25 @@ mod tests {
         assert_eq!(config.serial_devices[0].port, "COM3");
         assert_eq!(config.scan.token_max_age_secs, 600);
     }
+
+    /// The handhelds example in README.md is a config this version reads, with the defaults.
+    #[test]
+    fn readme_handhelds_example_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("    [handhelds]").unwrap();
+        let block: String = readme[start..]
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .map(str::trim_start)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config: Config = toml::from_str(&block).unwrap();
+        let defaults = crate::handhelds::HandheldSettings::default();
+        assert_eq!(config.handhelds.waiter_pins, ["4921", "7730"]);
+        assert_eq!(
+            (config.handhelds.address.as_str(), config.handhelds.port, config.handhelds.path.as_str()),
+            (defaults.address.as_str(), defaults.port, defaults.path.as_str())
+        );
+        assert!(config.handhelds.checkout_requires_pin);
+    }
 }
