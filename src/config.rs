@@ -240,8 +240,11 @@ impl Paths {
 
     /// What the waiters' handhelds put on orders, beside the ledger it belongs to.
     pub fn handheld_orders(&self, demo: bool) -> PathBuf {
-        self.data_dir
-            .join(if demo { "demo-handhelds.sqlite" } else { "handhelds.sqlite" })
+        self.data_dir.join(if demo {
+            "demo-handhelds.sqlite"
+        } else {
+            "handhelds.sqlite"
+        })
     }
 }
 
@@ -297,7 +300,11 @@ mod tests {
         let defaults = crate::handhelds::HandheldSettings::default();
         assert_eq!(config.handhelds.waiter_pins, ["4921", "7730"]);
         assert_eq!(
-            (config.handhelds.address.as_str(), config.handhelds.port, config.handhelds.path.as_str()),
+            (
+                config.handhelds.address.as_str(),
+                config.handhelds.port,
+                config.handhelds.path.as_str()
+            ),
             (defaults.address.as_str(), defaults.port, defaults.path.as_str())
         );
         assert!(config.handhelds.checkout_requires_pin);

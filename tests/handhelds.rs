@@ -78,12 +78,24 @@ impl Till {
 
     fn checkin(&self, order: &str, value: &str, pin: &str) -> Answer {
         let body = serde_json::json!({ "Value": value, "WaiterPin": pin }).to_string();
-        self.send("POST", &format!("/GetMeBack/orders/{order}/checkin"), &self.host(), Some("application/json"), body.as_bytes())
+        self.send(
+            "POST",
+            &format!("/GetMeBack/orders/{order}/checkin"),
+            &self.host(),
+            Some("application/json"),
+            body.as_bytes(),
+        )
     }
 
     fn checkout(&self, order: &str, pin: &str) -> Answer {
         let body = serde_json::json!({ "WaiterPin": pin }).to_string();
-        self.send("DELETE", &format!("/GetMeBack/orders/{order}/checkin"), &self.host(), Some("application/json"), body.as_bytes())
+        self.send(
+            "DELETE",
+            &format!("/GetMeBack/orders/{order}/checkin"),
+            &self.host(),
+            Some("application/json"),
+            body.as_bytes(),
+        )
     }
 
     fn send(&self, method: &str, path: &str, host: &str, content_type: Option<&str>, body: &[u8]) -> Answer {
@@ -110,8 +122,8 @@ struct Answer {
 
 impl Answer {
     fn message(&self) -> String {
-        let value: serde_json::Value = serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body));
+        let value: serde_json::Value =
+            serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body));
         value["WaiterMessage"].as_str().expect("a WaiterMessage").to_string()
     }
 
@@ -127,7 +139,10 @@ impl Answer {
 fn send(addr: SocketAddr, method: &str, path: &str, host: &str, content_type: Option<&str>, body: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if let Some(content_type) = content_type {
         head.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
@@ -138,7 +153,9 @@ fn send(addr: SocketAddr, method: &str, path: &str, host: &str, content_type: Op
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     Answer {
         status,
@@ -203,7 +220,11 @@ fn guest_gift_second_gift_and_check_out_survive_a_restart() {
     assert_eq!(state.guest.as_ref().map(|g| g.0), Some(guest));
     assert_eq!(gift_codes(&state), ["G100001", "G100003"]);
     let other = till.checkin(ORDER, "100002", PIN);
-    assert_eq!(other.message(), ru("waiter-other-guest"), "still one guest after the restart");
+    assert_eq!(
+        other.message(),
+        ru("waiter-other-guest"),
+        "still one guest after the restart"
+    );
     assert_eq!(till.checkout(ORDER, PIN).status, 204);
     // Guest 2 after guest 1's check-out: guest 1's gifts are still on the order.
     let foreign = till.checkin(ORDER, "100002", PIN);
@@ -232,7 +253,13 @@ fn refusals_carry_a_russian_waiter_message_and_change_nothing() {
     assert_eq!((long.status, long.message()), (200, ru("err-scan-garbled")));
 
     // Not JSON, JSON of another shape, and no JSON content type.
-    let garbage = till.send("POST", &path, &till.host(), Some("application/json"), b"Value=100001&WaiterPin=4921");
+    let garbage = till.send(
+        "POST",
+        &path,
+        &till.host(),
+        Some("application/json"),
+        b"Value=100001&WaiterPin=4921",
+    );
     assert_eq!((garbage.status, garbage.message()), (400, ru("waiter-bad-request")));
     let shape = till.send("POST", &path, &till.host(), Some("application/json"), br#"{"value":1}"#);
     assert_eq!(shape.status, 400, "{shape:?}");
@@ -250,11 +277,23 @@ fn refusals_carry_a_russian_waiter_message_and_change_nothing() {
     assert_eq!((bad_order.status, bad_order.message()), (404, ru("waiter-bad-order")));
     let bad_checkout = till.checkout("not-an-order", PIN);
     assert_eq!(bad_checkout.status, 404, "{bad_checkout:?}");
-    let elsewhere = till.send("POST", &format!("/Other/orders/{ORDER}/checkin"), &till.host(), Some("application/json"), b"{}");
+    let elsewhere = till.send(
+        "POST",
+        &format!("/Other/orders/{ORDER}/checkin"),
+        &till.host(),
+        Some("application/json"),
+        b"{}",
+    );
     assert_eq!((elsewhere.status, elsewhere.message()), (404, ru("waiter-not-found")));
 
     // A foreign Host (DNS rebinding from a web page) is refused before anything else.
-    let rebound = till.send("POST", &path, "evil.example:3000", Some("application/json"), br#"{"Value":"100001","WaiterPin":"4921"}"#);
+    let rebound = till.send(
+        "POST",
+        &path,
+        "evil.example:3000",
+        Some("application/json"),
+        br#"{"Value":"100001","WaiterPin":"4921"}"#,
+    );
     assert_eq!((rebound.status, rebound.message()), (421, ru("waiter-wrong-host")));
     // No CORS: a browser's preflight gets no Access-Control-Allow-Origin, nor does any answer.
     let preflight = till.send("OPTIONS", &path, &till.host(), None, b"");
@@ -308,11 +347,21 @@ fn concurrent_check_ins_on_one_order_leave_one_guest_and_only_their_gifts() {
         .map(|i| {
             let code = codes[i % codes.len()].to_string();
             let host = host.clone();
-            std::thread::spawn(move || {
-                let body = serde_json::json!({ "Value": code, "WaiterPin": PIN }).to_string();
-                let answer = send(addr, "POST", &format!("/GetMeBack/orders/{ORDER}/checkin"), &host, Some("application/json"), body.as_bytes());
-                (code, answer)
-            })
+            std::thread::Builder::new()
+                .name(format!("handheld-{i}"))
+                .spawn(move || {
+                    let body = serde_json::json!({ "Value": code, "WaiterPin": PIN }).to_string();
+                    let answer = send(
+                        addr,
+                        "POST",
+                        &format!("/GetMeBack/orders/{ORDER}/checkin"),
+                        &host,
+                        Some("application/json"),
+                        body.as_bytes(),
+                    );
+                    (code, answer)
+                })
+                .unwrap()
         })
         .collect();
     let answers: Vec<(String, Answer)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -326,7 +375,11 @@ fn concurrent_check_ins_on_one_order_leave_one_guest_and_only_their_gifts() {
         .card
         .guest_id;
     let first_guest_won = guest == first_guest;
-    let winners: &[&str] = if first_guest_won { &["100001", "G100001", "G100003"] } else { &["100002", "G100002"] };
+    let winners: &[&str] = if first_guest_won {
+        &["100001", "G100001", "G100003"]
+    } else {
+        &["100002", "G100002"]
+    };
     for (code, answer) in &answers {
         if winners.contains(&code.as_str()) {
             assert_eq!(answer.status, 204, "{code}: {answer:?}");
@@ -358,25 +411,38 @@ fn twenty_handhelds_at_once_round_trip() {
     let handles: Vec<_> = (0..20)
         .map(|i| {
             let host = host.clone();
-            std::thread::spawn(move || {
-                let mut times = Vec::new();
-                for round in 0..10 {
-                    let order = format!("00000000-0000-4000-8000-{:06}{:06}", i, round);
-                    let code = if i % 2 == 0 { "100001" } else { "100002" };
-                    let body = serde_json::json!({ "Value": code, "WaiterPin": PIN }).to_string();
-                    let started = Instant::now();
-                    let answer = send(addr, "POST", &format!("/GetMeBack/orders/{order}/checkin"), &host, Some("application/json"), body.as_bytes());
-                    times.push(started.elapsed());
-                    assert_eq!(answer.status, 204, "{answer:?}");
-                }
-                times
-            })
+            std::thread::Builder::new()
+                .name(format!("handheld-{i}"))
+                .spawn(move || {
+                    let mut times = Vec::new();
+                    for round in 0..10 {
+                        let order = format!("00000000-0000-4000-8000-{:06}{:06}", i, round);
+                        let code = if i % 2 == 0 { "100001" } else { "100002" };
+                        let body = serde_json::json!({ "Value": code, "WaiterPin": PIN }).to_string();
+                        let started = Instant::now();
+                        let answer = send(
+                            addr,
+                            "POST",
+                            &format!("/GetMeBack/orders/{order}/checkin"),
+                            &host,
+                            Some("application/json"),
+                            body.as_bytes(),
+                        );
+                        times.push(started.elapsed());
+                        assert_eq!(answer.status, 204, "{answer:?}");
+                    }
+                    times
+                })
+                .unwrap()
         })
         .collect();
     let mut times: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     times.sort_unstable();
     let p99 = times[times.len() * 99 / 100 - 1];
     let p50 = times[times.len() / 2];
-    println!("handhelds check-in round trip, 20 at once, {} calls: p50 {p50:?}, p99 {p99:?}", times.len());
+    println!(
+        "handhelds check-in round trip, 20 at once, {} calls: p50 {p50:?}, p99 {p99:?}",
+        times.len()
+    );
     assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
 }

@@ -23,8 +23,8 @@ pub fn pin_matches(pin: &str, configured: &[String]) -> bool {
         }
         let (a, b) = (pin.as_bytes(), candidate.as_bytes());
         let mut diff = u8::from(a.len() != b.len());
-        for i in 0..b.len() {
-            diff |= a.get(i).copied().unwrap_or(0) ^ b[i];
+        for (i, expected) in b.iter().enumerate() {
+            diff |= a.get(i).copied().unwrap_or(0) ^ expected;
         }
         found |= diff == 0;
     }
@@ -61,10 +61,11 @@ impl PinGate {
 
     /// Counts a wrong PIN; returns the lock-out it started, if any.
     pub fn wrong(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        if !self.tries.contains_key(&ip) && self.tries.len() >= MAX_TRACKED {
-            if let Some(oldest) = self.tries.iter().min_by_key(|(_, t)| t.since).map(|(ip, _)| *ip) {
-                self.tries.remove(&oldest);
-            }
+        if !self.tries.contains_key(&ip)
+            && self.tries.len() >= MAX_TRACKED
+            && let Some(oldest) = self.tries.iter().min_by_key(|(_, t)| t.since).map(|(ip, _)| *ip)
+        {
+            self.tries.remove(&oldest);
         }
         let tries = self.tries.entry(ip).or_insert(Tries {
             wrong: 0,
@@ -123,7 +124,10 @@ mod tests {
         assert_eq!(gate.locked(ip, start + Duration::from_secs(10) + WINDOW), None);
         // Wrong PINs spread wider than the window never add up to a lock-out.
         for i in 0..20u64 {
-            assert_eq!(gate.wrong(other, start + (WINDOW + Duration::from_secs(1)) * i as u32), None);
+            assert_eq!(
+                gate.wrong(other, start + (WINDOW + Duration::from_secs(1)) * i as u32),
+                None
+            );
         }
         gate.right(ip);
         assert_eq!(gate.locked(ip, start), None);

@@ -114,7 +114,11 @@ impl HandheldSettings {
 
     /// The `Host` headers answered.
     fn hosts(&self, port: u16) -> Vec<String> {
-        let mut hosts: Vec<String> = self.allowed_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let mut hosts: Vec<String> = self
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         let address = self.address.trim().to_ascii_lowercase();
         let unspecified = address == "0.0.0.0" || address == "::" || address == "[::]";
         if !unspecified {
@@ -207,28 +211,30 @@ pub fn start(settings: HandheldSettings, lang: Lang, scan: ScanSettings, orders:
         tracing::info!("handhelds endpoint off: no waiter PIN in [handhelds] waiter_pins");
         return;
     }
-    let spawned = std::thread::Builder::new().name("handhelds".to_string()).spawn(move || {
-        let runtime = match crate::server::runtime() {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                tracing::error!(%error, "the handhelds endpoint could not start");
-                return;
-            }
-        };
-        runtime.block_on(async move {
-            let listener = match tokio::net::TcpListener::bind((settings.address.as_str(), settings.port)).await {
-                Ok(listener) => listener,
+    let spawned = std::thread::Builder::new()
+        .name("handhelds".to_string())
+        .spawn(move || {
+            let runtime = match crate::server::runtime() {
+                Ok(runtime) => runtime,
                 Err(error) => {
-                    tracing::error!(%error, address = %settings.address, port = settings.port,
-                        "the handhelds endpoint could not listen (is the port taken?)");
+                    tracing::error!(%error, "the handhelds endpoint could not start");
                     return;
                 }
             };
-            if let Err(error) = serve(listener, settings, lang, scan, orders, open).await {
-                tracing::error!(%error, "the handhelds endpoint stopped");
-            }
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind((settings.address.as_str(), settings.port)).await {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        tracing::error!(%error, address = %settings.address, port = settings.port,
+                        "the handhelds endpoint could not listen (is the port taken?)");
+                        return;
+                    }
+                };
+                if let Err(error) = serve(listener, settings, lang, scan, orders, open).await {
+                    tracing::error!(%error, "the handhelds endpoint stopped");
+                }
+            });
         });
-    });
     if let Err(error) = spawned {
         tracing::error!(%error, "the handhelds thread could not start");
     }
@@ -261,7 +267,11 @@ pub async fn serve(
         gate: Mutex::new(PinGate::default()),
     });
     tracing::info!(url = %app.settings.base_url(), ?app.settings, "handhelds endpoint listening");
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>()).await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 fn router(app: Arc<Handhelds>) -> Router {
@@ -287,7 +297,7 @@ async fn host_guard(app: &Handhelds, request: Request<Body>, next: Next) -> Resp
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if !app.hosts.iter().any(|h| *h == host) {
+    if !app.hosts.contains(&host) {
         tracing::warn!(host = %host.chars().take(64).collect::<String>(), "handhelds: request with a foreign Host header refused");
         return app.reject(StatusCode::MISDIRECTED_REQUEST, "waiter-wrong-host");
     }
@@ -318,18 +328,18 @@ fn order_id(raw: &str) -> Option<String> {
 }
 
 /// Reads the body within the size and time limits.
-async fn read_body(app: &Handhelds, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, (StatusCode, &'static str)> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(app.reject(StatusCode::PAYLOAD_TOO_LARGE, "waiter-too-large"));
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, "waiter-too-large"));
     }
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(app.reject(StatusCode::PAYLOAD_TOO_LARGE, "waiter-too-large")),
-        Err(_) => Err(app.reject(StatusCode::REQUEST_TIMEOUT, "waiter-bad-request")),
+        Ok(Err(_)) => Err((StatusCode::PAYLOAD_TOO_LARGE, "waiter-too-large")),
+        Err(_) => Err((StatusCode::REQUEST_TIMEOUT, "waiter-bad-request")),
     }
 }
 
@@ -341,23 +351,23 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// The PIN check with its lock-out. `Err` is the answer to send.
-fn check_pin(app: &Handhelds, ip: std::net::IpAddr, pin: Option<&str>) -> Result<(), Response> {
+/// The PIN check with its lock-out: `None` when the PIN is right, else the answer to send.
+fn check_pin(app: &Handhelds, ip: std::net::IpAddr, pin: Option<&str>) -> Option<Response> {
     let now = Instant::now();
     let mut gate = app.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(wait) = gate.locked(ip, now) {
         tracing::warn!(%ip, "handhelds: PIN attempts locked out");
-        return Err(locked_out(app, wait));
+        return Some(locked_out(app, wait));
     }
     match pin {
         Some(pin) if guard::pin_matches(pin, &app.settings.waiter_pins) => {
             gate.right(ip);
-            Ok(())
+            None
         }
         _ => {
             let locked = gate.wrong(ip, now);
             tracing::warn!(%ip, locked = locked.is_some(), "handhelds: wrong or missing waiter PIN");
-            Err(match locked {
+            Some(match locked {
                 Some(wait) => locked_out(app, wait),
                 None => app.refuse(app.t(if pin.is_some_and(|p| !p.is_empty()) {
                     "waiter-wrong-pin"
@@ -374,7 +384,11 @@ fn locked_out(app: &Handhelds, wait: Duration) -> Response {
     let text = with_i18n(app.lang, |i| {
         i.t_args("waiter-pin-locked", &[("minutes", Arg::Number(minutes as i64))])
     });
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(WaiterMessage { message: text })).into_response();
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(WaiterMessage { message: text }),
+    )
+        .into_response();
     if let Ok(value) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -404,15 +418,18 @@ async fn checkin(
     if !is_json(&headers) {
         return app.reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, "waiter-bad-request");
     }
-    let bytes = match read_body(&app, &headers, body).await {
+    let bytes = match read_body(&headers, body).await {
         Ok(bytes) => bytes,
-        Err(response) => return response,
+        Err((status, key)) => return app.reject(status, key),
     };
     let Ok(request) = serde_json::from_slice::<CheckinRequest>(&bytes) else {
-        tracing::warn!(bytes = bytes.len(), "handhelds: check-in body is not the protocol's JSON");
+        tracing::warn!(
+            bytes = bytes.len(),
+            "handhelds: check-in body is not the protocol's JSON"
+        );
         return app.reject(StatusCode::BAD_REQUEST, "waiter-bad-request");
     };
-    if let Err(response) = check_pin(&app, peer.ip(), request.waiter_pin.as_deref()) {
+    if let Some(response) = check_pin(&app, peer.ip(), request.waiter_pin.as_deref()) {
         return response;
     }
     let Some(order) = order_id(&raw_order) else {
@@ -491,9 +508,9 @@ async fn checkout(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let bytes = match read_body(&app, &headers, body).await {
+    let bytes = match read_body(&headers, body).await {
         Ok(bytes) => bytes,
-        Err(response) => return response,
+        Err((status, key)) => return app.reject(status, key),
     };
     // The body is optional (its shape was not found in the protocol); when there is one it must
     // be JSON, so a browser's form post is never taken for a check-out.
@@ -508,7 +525,7 @@ async fn checkout(
         }
     };
     if app.settings.checkout_requires_pin
-        && let Err(response) = check_pin(&app, peer.ip(), request.waiter_pin.as_deref())
+        && let Some(response) = check_pin(&app, peer.ip(), request.waiter_pin.as_deref())
     {
         return response;
     }
@@ -562,20 +579,24 @@ impl HandheldServer {
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("handhelds-test".to_string()).spawn(move || {
-            let Ok(runtime) = crate::server::runtime() else { return };
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
-                tokio::select! {
-                    result = serve(listener, settings, lang, scan, orders, open) => {
-                        if let Err(error) = result {
-                            tracing::error!(%error, "handhelds test server stopped");
+        let thread = std::thread::Builder::new()
+            .name("handhelds-test".to_string())
+            .spawn(move || {
+                let Ok(runtime) = crate::server::runtime() else { return };
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        result = serve(listener, settings, lang, scan, orders, open) => {
+                            if let Err(error) = result {
+                                tracing::error!(%error, "handhelds test server stopped");
+                            }
                         }
+                        _ = stop => {}
                     }
-                    _ = stop => {}
-                }
-            });
-        })?;
+                });
+            })?;
         Ok(HandheldServer {
             addr,
             shutdown: Some(shutdown),
@@ -623,7 +644,10 @@ mod tests {
         assert_eq!(settings.hosts(3000), ["192.168.0.108:3000"]);
         settings.address = "0.0.0.0".into();
         settings.allowed_hosts = vec!["Till.local:3000".into()];
-        assert_eq!(settings.hosts(3000), ["till.local:3000", "127.0.0.1:3000", "localhost:3000"]);
+        assert_eq!(
+            settings.hosts(3000),
+            ["till.local:3000", "127.0.0.1:3000", "localhost:3000"]
+        );
         assert!(!settings.enabled());
         settings.waiter_pins = vec![String::new()];
         assert!(!settings.enabled(), "an empty PIN opens nothing");

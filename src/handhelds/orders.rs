@@ -94,7 +94,9 @@ impl OrderBook {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         forget_old(&tx, now)?;
         let current: Option<GuestId> = tx
-            .query_row("SELECT guest_id FROM checkin WHERE order_id = ?1", [order], |r| r.get(0))
+            .query_row("SELECT guest_id FROM checkin WHERE order_id = ?1", [order], |r| {
+                r.get(0)
+            })
             .optional()?;
         if current.is_some_and(|g| g != guest) {
             return Err(BookError::Refused(CheckinRefusal::OtherGuest));
@@ -111,9 +113,11 @@ impl OrderBook {
         }
         if let Some(gift) = &found.gift {
             let on: Option<String> = tx
-                .query_row("SELECT order_id FROM order_gift WHERE gift_code = ?1", [&gift.code], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT order_id FROM order_gift WHERE gift_code = ?1",
+                    [&gift.code],
+                    |r| r.get(0),
+                )
                 .optional()?;
             match on {
                 Some(other) if other != order => return Err(BookError::Refused(CheckinRefusal::GiftOnOtherOrder)),
@@ -250,7 +254,8 @@ mod tests {
         let codes: Vec<_> = state.gifts.iter().map(|(_, g)| g.code.as_str()).collect();
         assert_eq!(codes, ["G1", "G2"]);
         // A day later the forgotten order frees its gifts.
-        book.check_in("b", &found(1, Some("G1")), 106 + ORDER_TTL_SECS + 1).unwrap();
+        book.check_in("b", &found(1, Some("G1")), 106 + ORDER_TTL_SECS + 1)
+            .unwrap();
         assert_eq!(book.order("a").unwrap(), None);
     }
 }
