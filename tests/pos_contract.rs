@@ -19,7 +19,11 @@ fn walk<'a>(value: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                walk(child, format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")), out);
+                walk(
+                    child,
+                    format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
             }
         }
         Value::Array(items) => {
@@ -42,8 +46,13 @@ fn references_resolve_and_operations_are_named_once() {
     let mut refs = 0;
     for (at, value) in &all {
         if let Some(target) = value.get("$ref").and_then(Value::as_str) {
-            let pointer = target.strip_prefix('#').unwrap_or_else(|| panic!("{at}: external $ref {target}"));
-            assert!(doc.pointer(pointer).is_some(), "{at}: $ref {target} resolves to nothing");
+            let pointer = target
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("{at}: external $ref {target}"));
+            assert!(
+                doc.pointer(pointer).is_some(),
+                "{at}: $ref {target} resolves to nothing"
+            );
             refs += 1;
         }
     }
@@ -52,12 +61,23 @@ fn references_resolve_and_operations_are_named_once() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {
             let Some(operation) = item.get(method) else { continue };
-            let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
             assert!(ids.insert(id.to_string()), "operationId {id} twice");
-            assert!(operation["responses"]["200"].is_object(), "{method} {path}: no 200 answer");
+            assert!(
+                operation["responses"]["200"].is_object(),
+                "{method} {path}: no 200 answer"
+            );
         }
     }
-    for expected in ["pushOrder", "getLoyaltyResult", "reportPaid", "reportCancelled", "reportReturn"] {
+    for expected in [
+        "pushOrder",
+        "getLoyaltyResult",
+        "reportPaid",
+        "reportCancelled",
+        "reportReturn",
+    ] {
         assert!(ids.contains(expected), "{expected} missing from {ids:?}");
     }
 }
@@ -81,7 +101,9 @@ fn every_change_is_idempotent_and_every_error_a_problem() {
             for (status, answer) in operation["responses"].as_object().unwrap() {
                 if status.starts_with('4') || status.starts_with('5') {
                     assert_eq!(
-                        answer.pointer("/content/application~1json/schema/$ref").and_then(Value::as_str),
+                        answer
+                            .pointer("/content/application~1json/schema/$ref")
+                            .and_then(Value::as_str),
                         Some("#/components/schemas/Problem"),
                         "{method} {path} {status} is not a Problem"
                     );
@@ -90,7 +112,10 @@ fn every_change_is_idempotent_and_every_error_a_problem() {
         }
     }
     let key = &doc["components"]["parameters"]["IdempotencyKey"];
-    assert_eq!((key["in"].as_str(), key["required"].as_bool()), (Some("header"), Some(true)));
+    assert_eq!(
+        (key["in"].as_str(), key["required"].as_bool()),
+        (Some("header"), Some(true))
+    );
 }
 
 #[test]
@@ -100,7 +125,11 @@ fn money_and_quantities_are_integers() {
     walk(&doc, String::new(), &mut all);
     let mut money = 0;
     for (at, value) in &all {
-        assert_ne!(value.get("type").and_then(Value::as_str), Some("number"), "{at}: a float in the contract");
+        assert_ne!(
+            value.get("type").and_then(Value::as_str),
+            Some("number"),
+            "{at}: a float in the contract"
+        );
         let description = value.get("description").and_then(Value::as_str).unwrap_or_default();
         if at.contains("/properties/") && (description.contains("kopecks") || description.contains("Thousandths")) {
             assert_eq!(value["type"].as_str(), Some("integer"), "{at}");
