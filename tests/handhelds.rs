@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const PIN: &str = "4921";
+/// The programme's key for the guests' app QR tokens.
+const SECRET: &str = "programme-key";
 const ORDER: &str = "6f1c2b1e-0d1a-4c53-9a44-3b7e2f9d0a11";
 const OTHER_ORDER: &str = "0b8e7d6c-5a4f-4e3d-8c2b-1a0f9e8d7c6b";
 
@@ -54,7 +56,10 @@ impl Till {
         let server = HandheldServer::spawn(
             settings,
             Lang::Ru,
-            ScanSettings::default(),
+            ScanSettings {
+                token_secret: SECRET.to_string(),
+                ..ScanSettings::default()
+            },
             self.orders.clone(),
             Box::new(move || Ok(Box::new(EmbeddedBackend::open(ledger, Box::new(SystemClock))?))),
         )
@@ -304,6 +309,28 @@ fn refusals_carry_a_russian_waiter_message_and_change_nothing() {
     assert_eq!(till.order(), None, "no refusal left anything on the order");
     // After all that, a good check-in still works.
     assert_eq!(till.checkin(ORDER, "100001", PIN).status, 204);
+}
+
+#[test]
+fn app_qr_tokens_check_in_like_at_the_till() {
+    use loyalty_till::scan::payload::{sign_gift_token, sign_guest_token};
+    let till = Till::new();
+    let now = SystemClock_now();
+    // The guest's app shows a gift QR: the guest and the gift go on the order.
+    let gift = sign_gift_token(SECRET.as_bytes(), "100001", "G100003", now);
+    let answer = till.checkin(ORDER, &gift, PIN);
+    assert_eq!(answer.status, 204, "{answer:?}");
+    let state = till.order().unwrap();
+    assert_eq!(gift_codes(&state), ["G100003"]);
+    assert!(state.guest.is_some());
+    // A token signed with another key, and one issued long ago, are the scan parser's refusals.
+    let forged = sign_guest_token(b"another-key", "100001", now);
+    let forged = till.checkin(OTHER_ORDER, &forged, PIN);
+    assert_eq!((forged.status, forged.message()), (200, ru("err-qr-forged")));
+    let old = sign_guest_token(SECRET.as_bytes(), "100001", now - 3_600);
+    let old = till.checkin(OTHER_ORDER, &old, PIN);
+    assert_eq!((old.status, old.message()), (200, ru("err-qr-expired")));
+    assert_eq!(OrderBook::open(&till.orders).unwrap().order(OTHER_ORDER).unwrap(), None);
 }
 
 #[test]
