@@ -205,6 +205,12 @@ pub trait LedgerTx {
     async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<i64, Self::Error>;
     /// Applies and records a balance change; the balance after, or UnknownCode.
     async fn post(&mut self, posting: &Posting<'_>) -> Result<Kopecks, Self::Error>;
+    /// [`post`](LedgerTx::post) when nothing reads the balance after it: a store may send it
+    /// with the operation's last writes. A guest's row that is missing must still fail the
+    /// operation.
+    async fn post_unread(&mut self, posting: &Posting<'_>) -> Result<(), Self::Error> {
+        self.post(posting).await.map(|_| ())
+    }
     /// Marks the guest's unredeemed code redeemed by the payment; false when there is none.
     async fn redeem_gift(
         &mut self,
@@ -660,7 +666,7 @@ async fn record_payment<T: LedgerTx>(
                 at: now,
                 link: Link::Payment(payment_id),
             };
-            tx.post(&posting).await?;
+            tx.post_unread(&posting).await?;
         }
     }
     for code in &check.gift_codes {

@@ -246,6 +246,33 @@ impl PgLedger {
         })
     }
 
+    /// A new, empty ledger whose pool holds one connection: every operation reuses it.
+    pub fn empty_on_one_connection(url: &str) -> Option<PgLedger> {
+        let mut ledger = PgLedger::empty(url)?;
+        ledger.store = ledger
+            .runtime
+            .block_on(PgStore::connect(&ledger.url, Some(&ledger.schema), 1))
+            .ok()?;
+        Some(ledger)
+    }
+
+    /// Runs `op` but gives up after `polls` polls, as a server does with a request whose client
+    /// went away: the operation's future is dropped wherever it is. True when it finished first.
+    pub fn run_abandoned(&self, op: Op, polls: usize, now: UnixSeconds) -> bool {
+        self.runtime.block_on(async {
+            let mut run = std::pin::pin!(self.store.run(&op, Some(DEFAULT_ORG), now));
+            for _ in 0..polls {
+                let step = std::future::poll_fn(|cx| std::task::Poll::Ready(run.as_mut().poll(cx))).await;
+                if step.is_ready() {
+                    return true;
+                }
+                // Lets the connection's task send and receive.
+                tokio::task::yield_now().await;
+            }
+            false
+        })
+    }
+
     /// Connects again to the same schema, as a restarted server would.
     pub fn reopen(&mut self) {
         self.store = self
