@@ -34,7 +34,8 @@ pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec
         Screen::PaymentChoice { quote } => payment_choice(ui, state, quote, cx, events),
         Screen::Payment { mode, quote } => payment(ui, state, *mode, quote, cx, events),
         Screen::Processing { payment, .. } => processing(ui, payment, cx, events),
-        Screen::Done { .. } => done(ui, state, cx),
+        Screen::Done { .. } => done(ui, state, cx, events),
+        Screen::Returns(step) => super::returns::show(ui, state, step, cx, events),
     }
 }
 
@@ -709,7 +710,7 @@ fn processing(ui: &mut Ui, payment: &PaymentInProgress, cx: &ScreenContext<'_>, 
     }
 }
 
-fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>) {
+fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
     let Screen::Done {
         receipt, provisional, ..
@@ -746,6 +747,10 @@ fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>) {
                 ui.label(i18n.t_args("done-new-group", &[("group", Arg::Text(group.clone()))]));
             }
         });
+    // A provisional check is not on the server yet: it cannot be returned until it is.
+    if !*provisional && wide_button(ui, &i18n.t("done-return"), Tone::Normal, !state.is_busy()).clicked() {
+        events.push(Event::OpenReturns { last_check: true });
+    }
 }
 
 #[cfg(test)]
