@@ -21,18 +21,14 @@ pub fn show(ui: &mut Ui, state: &State, step: &ReturnStep, cx: &ScreenContext<'_
     match step {
         ReturnStep::Find { checks } => find(ui, state, checks.as_deref(), i18n, events),
         ReturnStep::Choose { check } => choose(ui, state, check, i18n, events),
+        // «Подтвердить возврат» is pinned at the bottom ([`actions`]): on screen at any height.
         ReturnStep::Preview { check, preview, .. } => {
             check_card(ui, check, i18n);
-            changes_card(ui, preview, i18n, "returns-preview-title");
-            let enabled = !state.is_busy();
-            if wide_button(ui, &i18n.t("returns-confirm"), Tone::Primary, enabled).clicked() {
-                events.push(Event::ConfirmReturn);
-            }
-            back_button(ui, i18n, events);
+            changes_card(ui, preview, i18n, false);
         }
         ReturnStep::Sending { check, preview, .. } => {
             check_card(ui, check, i18n);
-            changes_card(ui, preview, i18n, "returns-preview-title");
+            changes_card(ui, preview, i18n, false);
             ui.horizontal(|ui| {
                 ui.add(egui::Spinner::new().size(24.0));
                 ui.label(i18n.t("returns-sending"));
@@ -51,12 +47,44 @@ pub fn show(ui: &mut Ui, state: &State, step: &ReturnStep, cx: &ScreenContext<'_
                             .strong(),
                     );
                 });
-            changes_card(ui, receipt, i18n, "returns-done-changes");
+            changes_card(ui, receipt, i18n, true);
+        }
+    }
+}
+
+/// The step's main action, pinned above the status line with the notice: the preview's
+/// «Подтвердить возврат» (and «Назад»), the result's «Готово».
+pub fn actions(ui: &mut Ui, state: &State, step: &ReturnStep, i18n: &I18n, events: &mut Vec<Event>) {
+    match step {
+        ReturnStep::Preview { .. } => {
+            ui.horizontal(|ui| {
+                let back_width = (ui.available_width() * 0.32).max(110.0);
+                let confirm = egui::vec2(
+                    ui.available_width() - back_width - ui.spacing().item_spacing.x,
+                    theme::PRIMARY_HEIGHT,
+                );
+                let enabled = !state.is_busy();
+                if theme::sized_button(ui, &i18n.t("returns-confirm"), Tone::Primary, enabled, confirm).clicked() {
+                    events.push(Event::ConfirmReturn);
+                }
+                let back = egui::vec2(ui.available_width(), theme::PRIMARY_HEIGHT);
+                if theme::sized_button(ui, &i18n.t("back"), Tone::Normal, true, back).clicked() {
+                    events.push(Event::Back);
+                }
+            });
+        }
+        ReturnStep::Done { .. } => {
             if wide_button(ui, &i18n.t("returns-finish"), Tone::Primary, true).clicked() {
                 events.push(Event::Back);
             }
         }
+        ReturnStep::Find { .. } | ReturnStep::Choose { .. } | ReturnStep::Sending { .. } => {}
     }
+}
+
+/// Whether [`actions`] draws anything for the step.
+pub fn has_actions(step: &ReturnStep) -> bool {
+    matches!(step, ReturnStep::Preview { .. } | ReturnStep::Done { .. })
 }
 
 fn back_button(ui: &mut Ui, i18n: &I18n, events: &mut Vec<Event>) {
@@ -178,41 +206,52 @@ fn choose(ui: &mut Ui, state: &State, check: &CheckSummary, i18n: &I18n, events:
 
 /// What the return changes (or would change): every line the cashier must see before
 /// confirming, the shortfall in red.
-fn changes_card(ui: &mut Ui, receipt: &RefundReceipt, i18n: &I18n, title_key: &str) {
+/// `done`: the result of a return made (its own words: «возвращены», not «вернутся»).
+fn changes_card(ui: &mut Ui, receipt: &RefundReceipt, i18n: &I18n, done: bool) {
+    let key = |will: &'static str, did: &'static str| if done { did } else { will };
     card(ui, |ui| {
-        ui.label(RichText::new(i18n.t(title_key)).strong());
-        value_row(ui, &i18n.t("returns-returned-amount"), &receipt.amount.to_string());
+        let title = key("returns-preview-title", "returns-done-changes");
+        ui.label(RichText::new(i18n.t(title)).strong());
+        let amount = key("returns-returned-amount", "returns-returned-amount-done");
+        value_row(ui, &i18n.t(amount), &receipt.amount.to_string());
         value_row(
             ui,
-            &i18n.t("returns-bonuses-back"),
+            &i18n.t(key("returns-bonuses-back", "returns-bonuses-back-done")),
             &format!("+{}", receipt.spend_returned),
         );
         value_row(
             ui,
-            &i18n.t("returns-accrual-taken"),
+            &i18n.t(key("returns-accrual-taken", "returns-accrual-taken-done")),
             &format!("−{}", receipt.accrual_taken),
         );
         if receipt.unrecovered > Kopecks::ZERO {
             let text = i18n.t_args(
-                "returns-shortfall",
+                key("returns-shortfall", "returns-shortfall-done"),
                 &[("amount", Arg::Money(receipt.unrecovered))],
             );
             ui.add(egui::Label::new(RichText::new(text).color(theme::DANGER).strong()).wrap());
         }
         for gift in &receipt.gifts_restored {
-            let text = i18n.t_args("returns-gift-back", &[("gift", Arg::Text(gift.clone()))]);
+            let text = i18n.t_args(
+                key("returns-gift-back", "returns-gift-back-done"),
+                &[("gift", Arg::Text(gift.clone()))],
+            );
             ui.add(egui::Label::new(RichText::new(text).color(theme::GIFT).strong()).wrap());
         }
         if receipt.stamps_taken > 0 {
             value_row(
                 ui,
-                &i18n.t("returns-stamps-taken"),
+                &i18n.t(key("returns-stamps-taken", "returns-stamps-taken-done")),
                 &receipt.stamps_taken.to_string(),
             );
         }
         match &receipt.new_group {
             Some(group) => {
-                ui.label(i18n.t_args("returns-group-down", &[("group", Arg::Text(group.clone()))]));
+                let text = i18n.t_args(
+                    key("returns-group-down", "returns-group-down-done"),
+                    &[("group", Arg::Text(group.clone()))],
+                );
+                ui.label(text);
             }
             None => {
                 ui.label(RichText::new(i18n.t("returns-group-same")).color(theme::TEXT_MUTED));
@@ -222,6 +261,7 @@ fn changes_card(ui: &mut Ui, receipt: &RefundReceipt, i18n: &I18n, title_key: &s
             ui.label(RichText::new(i18n.t("returns-partial-note")).small().color(theme::TEXT_MUTED));
         }
         ui.separator();
-        value_row(ui, &i18n.t("returns-balance-after"), &receipt.balance_after.to_string());
+        let balance = key("returns-balance-after", "returns-balance-after-done");
+        value_row(ui, &i18n.t(balance), &receipt.balance_after.to_string());
     });
 }

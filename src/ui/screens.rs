@@ -633,10 +633,13 @@ fn payment_inputs(
 
 /// Whether [`actions`] draws anything for this screen.
 pub fn has_actions(state: &State) -> bool {
-    matches!(
-        state.screen,
-        Screen::AddGuest | Screen::Order | Screen::Guest | Screen::Payment { .. } | Screen::Done { .. }
-    )
+    match &state.screen {
+        Screen::Returns(step) => super::returns::has_actions(step),
+        screen => matches!(
+            screen,
+            Screen::AddGuest | Screen::Order | Screen::Guest | Screen::Payment { .. } | Screen::Done { .. }
+        ),
+    }
 }
 
 /// The screen's main action, in a bar pinned above the status line: on screen at 420x700 and
@@ -656,6 +659,7 @@ pub fn actions(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut 
         return;
     }
     match &state.screen {
+        Screen::Returns(step) => super::returns::actions(ui, state, step, i18n, events),
         Screen::Guest => {
             let blocker = state.start_payment_blocker();
             if let Some(problem) = &blocker {
