@@ -5,8 +5,8 @@
 //! Calls are blocking and run on the background worker, never on the UI thread.
 
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, RefundReceipt, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError, PaymentReceipt,
-    ScanEvent, SpendQuote, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote, UnixSeconds,
 };
 use crate::ledger::Ledger;
 use crate::money::Kopecks;

@@ -7,8 +7,8 @@
 
 use crate::domain::{AwayReason, BackendKind, ScanRefusal};
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, Gift, RefundReceipt, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError, MAX_CODE_LEN,
-    PaymentReceipt, ScanEvent, SpendQuote,
+    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError,
+    MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote,
 };
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
 
@@ -251,7 +251,10 @@ pub enum ReturnStep {
         op_id: String,
     },
     /// Done: what the return changed.
-    Done { check: CheckSummary, receipt: RefundReceipt },
+    Done {
+        check: CheckSummary,
+        receipt: RefundReceipt,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -418,7 +421,9 @@ pub enum Event {
     /// After the success message: a fresh order.
     NewOrder,
     /// «Возврат чека» from the menu (`false`) or the success screen (`true`: the check just paid).
-    OpenReturns { last_check: bool },
+    OpenReturns {
+        last_check: bool,
+    },
     /// Look for closed checks.
     FindChecks(ReturnSearch),
     /// A check of the list chosen, by its number.

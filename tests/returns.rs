@@ -54,11 +54,14 @@ impl Backing for Ledger {
                 let path = dir.path().join("ledger.sqlite");
                 let start = Arc::clone(&start);
                 let payment = payment.to_string();
-                std::thread::spawn(move || {
-                    let mut ledger = Ledger::open(&path).unwrap();
-                    start.wait();
-                    ledger.refund(&format!("race-{till}"), &payment, None, NOW + 60)
-                })
+                std::thread::Builder::new()
+                    .name(format!("till-{till}"))
+                    .spawn(move || {
+                        let mut ledger = Ledger::open(&path).unwrap();
+                        start.wait();
+                        ledger.refund(&format!("race-{till}"), &payment, None, NOW + 60)
+                    })
+                    .unwrap()
             })
             .collect();
         tills.into_iter().map(|t| t.join().unwrap()).collect()
@@ -130,7 +133,9 @@ impl<L: Backing> Cafe<L> {
         let guest = ledger
             .add_guest("Анна", Some("+7 916 123-45-67"), groups[0], NOW - 3600)
             .unwrap();
-        ledger.add_identifier(guest, IdentifierKind::CardBarcode, "2000000000015").unwrap();
+        ledger
+            .add_identifier(guest, IdentifierKind::CardBarcode, "2000000000015")
+            .unwrap();
         ledger.credit("start", guest, rub(500), "start", NOW - 3600).unwrap();
         let stamp_card = ledger.add_stamp_card("Кофе", 5, "Кофе в подарок").unwrap();
         ledger.add_gift_code("G1", guest, "Капучино", rub(150)).unwrap();
@@ -197,7 +202,12 @@ fn full_return_reverses_everything_the_check_did<L: Backing>() {
     let lines = cafe.history_len();
     let preview = cafe.ledger.refund_preview("p1", None, NOW + 60).unwrap();
     assert_eq!(
-        (preview.amount, preview.spend_returned, preview.accrual_taken, preview.unrecovered),
+        (
+            preview.amount,
+            preview.spend_returned,
+            preview.accrual_taken,
+            preview.unrecovered
+        ),
         (rub(600), rub(100), rub(25), Kopecks::ZERO)
     );
     assert!(preview.full);
@@ -306,7 +316,9 @@ fn an_accrual_already_spent_never_takes_the_balance_below_zero<L: Backing>() {
     let mut cafe = Cafe::<L>::new();
     cafe.pay("p1", rub(1_000), Kopecks::ZERO, &[]);
     assert_eq!(cafe.balance(), rub(550));
-    cafe.ledger.debit("spend-all", cafe.guest, rub(530), "spent", NOW + 10).unwrap();
+    cafe.ledger
+        .debit("spend-all", cafe.guest, rub(530), "spent", NOW + 10)
+        .unwrap();
     let preview = cafe.ledger.refund_preview("p1", None, NOW + 60).unwrap();
     assert_eq!(
         (preview.accrual_taken, preview.unrecovered, preview.balance_after),

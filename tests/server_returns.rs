@@ -79,7 +79,10 @@ fn the_till_finds_previews_and_returns_its_check(s: Server) {
 
     let found = till.find_checks(&today()).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].op_id, "pay-1", "the till's own id, without the server's prefix");
+    assert_eq!(
+        found[0].op_id, "pay-1",
+        "the till's own id, without the server's prefix"
+    );
     let by_card = CheckFilter {
         guest_code: Some(ANNA_CARD.to_string()),
         ..CheckFilter::default()

@@ -91,7 +91,9 @@ impl Till {
         self.click("Найти гостя");
         self.wait_for("the guest card", |s| s.guest.is_some() || s.notice.is_some());
         self.click("Касса");
-        self.wait_for("the payment choice", |s| matches!(s.screen, Screen::PaymentChoice { .. }));
+        self.wait_for("the payment choice", |s| {
+            matches!(s.screen, Screen::PaymentChoice { .. })
+        });
         match spend {
             Some(amount) => {
                 self.click_containing("Списать бонусы");
@@ -185,7 +187,11 @@ fn the_check_just_paid_is_returned_in_full_from_the_success_screen() {
     assert!(till.sees("Возврат проведён"));
 
     let mut ledger = till.ledger();
-    assert_eq!(anna_balance(&mut ledger), Kopecks(35_000), "everything is back as before");
+    assert_eq!(
+        anna_balance(&mut ledger),
+        Kopecks(35_000),
+        "everything is back as before"
+    );
     ledger.check_invariants().expect("ledger invariants");
     till.click("Готово");
     assert_eq!(till.state().screen, Screen::Idle);

@@ -81,11 +81,13 @@ fn previewed(preview: RefundReceipt) -> State {
     assert!(update(&mut state, Event::ChooseCheck(7)).is_empty());
     let effects = update(&mut state, Event::PreviewReturn(ReturnMode::Full));
     let request = match effects.as_slice() {
-        [Effect::PreviewReturn {
-            request,
-            payment_op_id,
-            amount: None,
-        }] if payment_op_id == "till-test-3" => *request,
+        [
+            Effect::PreviewReturn {
+                request,
+                payment_op_id,
+                amount: None,
+            },
+        ] if payment_op_id == "till-test-3" => *request,
         other => panic!("expected a full preview of till-test-3, got {other:?}"),
     };
     update(
@@ -112,17 +114,20 @@ fn a_full_return_goes_list_choose_preview_confirm_done() {
 
     let effects = update(&mut state, Event::ConfirmReturn);
     let (request, op_id) = match effects.as_slice() {
-        [Effect::Return {
-            request,
-            op_id,
-            payment_op_id,
-            amount: None,
-        }] if payment_op_id == "till-test-3" => (*request, op_id.clone()),
+        [
+            Effect::Return {
+                request,
+                op_id,
+                payment_op_id,
+                amount: None,
+            },
+        ] if payment_op_id == "till-test-3" => (*request, op_id.clone()),
         other => panic!("expected one return, got {other:?}"),
     };
     assert!(matches!(state.screen, Screen::Returns(ReturnStep::Sending { .. })));
     assert!(
-        update(&mut state, Event::Back).is_empty() && matches!(state.screen, Screen::Returns(ReturnStep::Sending { .. })),
+        update(&mut state, Event::Back).is_empty()
+            && matches!(state.screen, Screen::Returns(ReturnStep::Sending { .. })),
         "a return on its way cannot be left"
     );
     assert!(!op_id.is_empty());
@@ -232,7 +237,13 @@ fn a_partial_amount_is_checked_before_asking_the_ledger() {
         assert!(update(&mut state, Event::PreviewReturn(ReturnMode::Partial)).is_empty());
         assert_eq!(state.notice.as_ref().map(|n| n.key), Some(key), "typed {typed:?}");
     }
-    for key in [KeypadKey::Clear, KeypadKey::Digit(1), KeypadKey::Digit(5), KeypadKey::Comma, KeypadKey::Digit(5)] {
+    for key in [
+        KeypadKey::Clear,
+        KeypadKey::Digit(1),
+        KeypadKey::Digit(5),
+        KeypadKey::Comma,
+        KeypadKey::Digit(5),
+    ] {
         update(&mut state, Event::Keypad(key));
     }
     let effects = update(&mut state, Event::PreviewReturn(ReturnMode::Partial));
@@ -260,7 +271,10 @@ fn searches_by_number_and_by_guest_and_refuses_what_cannot_be_searched() {
         },
     );
     assert_eq!(state.notice.as_ref().map(|n| n.key), Some("err-backend-unavailable"));
-    update(&mut state, Event::FieldEdited(Field::ReturnQuery, "+79161234567".into()));
+    update(
+        &mut state,
+        Event::FieldEdited(Field::ReturnQuery, "+79161234567".into()),
+    );
     let (_, filter) = find_request(&update(&mut state, Event::FindChecks(ReturnSearch::Guest)));
     assert_eq!(filter.guest_code.as_deref(), Some("+79161234567"));
 }
@@ -317,7 +331,12 @@ fn the_success_screen_opens_the_returns_on_the_check_just_paid() {
         },
     );
     let effects = update(&mut state, Event::StartPayment);
-    let [Effect::Calculate { request, check: info, .. }] = effects.as_slice() else {
+    let [
+        Effect::Calculate {
+            request, check: info, ..
+        },
+    ] = effects.as_slice()
+    else {
         panic!("{effects:?}");
     };
     let due = info.subtotal;
@@ -359,8 +378,14 @@ fn the_success_screen_opens_the_returns_on_the_check_just_paid() {
 
     let effects = update(&mut state, Event::OpenReturns { last_check: true });
     let (request, _) = find_request(&effects);
-    assert!(state.guest.is_none() && state.order.lines.is_empty(), "the paid check is closed");
-    let list = vec![check(9, "other", rub(100), Kopecks::ZERO), check(8, &paid_op, due, Kopecks::ZERO)];
+    assert!(
+        state.guest.is_none() && state.order.lines.is_empty(),
+        "the paid check is closed"
+    );
+    let list = vec![
+        check(9, "other", rub(100), Kopecks::ZERO),
+        check(8, &paid_op, due, Kopecks::ZERO),
+    ];
     update(
         &mut state,
         Event::ChecksFound {

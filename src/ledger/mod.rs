@@ -11,8 +11,9 @@
 //! as released in every query even before [`Ledger::expire_holds`] marks them.
 
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress,
+    UnixSeconds,
 };
 use crate::loyalty::demo;
 use crate::loyalty::engine::{
@@ -915,7 +916,14 @@ impl LedgerTx for SqliteTx<'_> {
         let sql = crate::loyalty::rows::PAID_CHECKS_SQL.replace('$', "?");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
-            params![org, query.since, query.number, query.guest, query.op_prefix, query.limit],
+            params![
+                org,
+                query.since,
+                query.number,
+                query.guest,
+                query.op_prefix,
+                query.limit
+            ],
             |row| {
                 Ok(CheckSummary {
                     number: row.get(0)?,

@@ -16,8 +16,8 @@ use super::rules::{
 };
 use crate::domain::LoyaltyError::{UnknownCode, UnknownHold, UnknownPayment};
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
+    Identification, IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 use serde::Serialize;
@@ -233,8 +233,11 @@ pub trait LedgerTx {
     /// Gives the gifts the payment redeemed back to their guest, unredeemed.
     async fn restore_gifts(&mut self, payment_id: i64) -> Result<(), Self::Error>;
     /// Paid checks of `org` (`None`: every organisation) as `query` selects them, newest first.
-    async fn paid_checks(&mut self, org: Option<&str>, query: &ChecksQuery<'_>)
-    -> Result<Vec<CheckSummary>, Self::Error>;
+    async fn paid_checks(
+        &mut self,
+        org: Option<&str>,
+        query: &ChecksQuery<'_>,
+    ) -> Result<Vec<CheckSummary>, Self::Error>;
 
     // What the back office and the till read about a guest.
     /// The guest's gift codes not yet redeemed (codes masked), oldest first.

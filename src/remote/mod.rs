@@ -27,8 +27,8 @@ pub mod journal;
 
 use crate::backend::{BackendKind, Clock, LoyaltyBackend, ServerLink};
 use crate::domain::{
-    AwayReason, CheckFilter, CheckInfo, CheckSummary, RefundReceipt, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError,
-    PaymentReceipt, ScanEvent, SpendQuote,
+    AwayReason, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
+    Identification, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote,
 };
 use crate::money::Kopecks;
 use crate::wire::{self, ErrorBody};

@@ -1001,7 +1001,14 @@ impl LedgerTx for PgTx<'_> {
         q_all(
             self.tx,
             crate::loyalty::rows::PAID_CHECKS_SQL,
-            &[&org, &query.since, &query.number, &query.guest, &query.op_prefix, &query.limit],
+            &[
+                &org,
+                &query.since,
+                &query.number,
+                &query.guest,
+                &query.op_prefix,
+                &query.limit,
+            ],
         )
         .await?
         .iter()

@@ -10,8 +10,8 @@
 use super::pg::PgStore;
 use crate::backoffice::db::{Rows, Val};
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::ledger::{Ledger, NewGroup, ProgramSettings};
 use crate::loyalty::engine::{Answer, Op};

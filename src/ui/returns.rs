@@ -96,7 +96,13 @@ fn back_button(ui: &mut Ui, i18n: &I18n, events: &mut Vec<Event>) {
 fn find(ui: &mut Ui, state: &State, checks: Option<&[CheckSummary]>, i18n: &I18n, events: &mut Vec<Event>) {
     let enabled = !state.is_busy();
     ui.label(RichText::new(i18n.t("returns-find-hint")).color(theme::TEXT_MUTED));
-    let response = field(ui, state, Field::ReturnQuery, &i18n.t("returns-query-placeholder"), events);
+    let response = field(
+        ui,
+        state,
+        Field::ReturnQuery,
+        &i18n.t("returns-query-placeholder"),
+        events,
+    );
     if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
         events.push(Event::FindChecks(ReturnSearch::Number));
     }
@@ -164,9 +170,7 @@ fn check_button(ui: &mut Ui, check: &CheckSummary, i18n: &I18n, enabled: bool, e
 
 fn check_card(ui: &mut Ui, check: &CheckSummary, i18n: &I18n) {
     card(ui, |ui| {
-        ui.label(
-            RichText::new(i18n.t_args("returns-check-title", &[("number", Arg::Number(check.number))])).strong(),
-        );
+        ui.label(RichText::new(i18n.t_args("returns-check-title", &[("number", Arg::Number(check.number))])).strong());
         value_row(ui, &i18n.t("returns-guest"), &check.guest_name);
         value_row(ui, &i18n.t("returns-paid-at"), &super::local_time_of_day(check.at));
         value_row(ui, &i18n.t("returns-amount-due"), &check.amount_due.to_string());
@@ -189,8 +193,18 @@ fn choose(ui: &mut Ui, state: &State, check: &CheckSummary, i18n: &I18n, events:
     ui.add_space(6.0);
     ui.label(RichText::new(i18n.t("returns-partial-hint")).color(theme::TEXT_MUTED));
     // The till records a check's total, not its lines: a part is returned as an amount.
-    ui.label(RichText::new(i18n.t("returns-lines-not-recorded")).small().color(theme::TEXT_MUTED));
-    field(ui, state, Field::ReturnAmount, &i18n.t("returns-amount-placeholder"), events);
+    ui.label(
+        RichText::new(i18n.t("returns-lines-not-recorded"))
+            .small()
+            .color(theme::TEXT_MUTED),
+    );
+    field(
+        ui,
+        state,
+        Field::ReturnAmount,
+        &i18n.t("returns-amount-placeholder"),
+        events,
+    );
     if wide_button(ui, &i18n.t("returns-partial"), Tone::Normal, enabled).clicked() {
         events.push(Event::PreviewReturn(ReturnMode::Partial));
     }
@@ -258,7 +272,11 @@ fn changes_card(ui: &mut Ui, receipt: &RefundReceipt, i18n: &I18n, done: bool) {
             }
         }
         if !receipt.full {
-            ui.label(RichText::new(i18n.t("returns-partial-note")).small().color(theme::TEXT_MUTED));
+            ui.label(
+                RichText::new(i18n.t("returns-partial-note"))
+                    .small()
+                    .color(theme::TEXT_MUTED),
+            );
         }
         ui.separator();
         let balance = key("returns-balance-after", "returns-balance-after-done");
