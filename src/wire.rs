@@ -399,18 +399,24 @@ pub struct RefundReceipt {
     /// Accrual that could not be taken back because the guest had spent it.
     pub unrecovered: i64,
     pub balance_after: i64,
+    // The fields below are left out when empty: a receipt of a partial return reads exactly as
+    // servers before them wrote it.
     /// Whether the check is now returned in full.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub full: bool,
     /// Names of the gifts redeemed on the check, given back (a full return).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gifts_restored: Vec<String>,
     /// Stamps taken back (a full return).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub stamps_taken: i64,
     /// The group the guest falls back to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_group: Option<String>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A closed check the till may return.
