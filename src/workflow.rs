@@ -1637,6 +1637,11 @@ fn returned(state: &mut State, result: Result<RefundReceipt, LoyaltyError>) {
     };
     match result {
         Ok(receipt) => {
+            // A guest still on the order is this check's guest: their card shows the new balance.
+            if let Some(card) = state.guest.as_mut().filter(|g| g.guest_id == check.guest) {
+                card.available = card.available + receipt.spend_returned - receipt.accrual_taken;
+                card.balance = receipt.balance_after;
+            }
             state.notice = Some(if receipt.unrecovered > Kopecks::ZERO {
                 Notice::info("returns-done-shortfall").money("unrecovered", receipt.unrecovered)
             } else {

@@ -240,3 +240,47 @@ fn a_part_of_today_s_check_is_returned_from_the_menu() {
     });
     assert!(till.sees("уже возвращено 535,00"));
 }
+
+#[test]
+fn an_accrual_already_spent_is_shown_as_not_recovered_and_the_balance_stays_at_zero() {
+    let mut till = open_till((420.0, 2400.0));
+    till.pay_demo_order(None);
+    till.click("Новый заказ");
+    // Анна spends almost everything elsewhere: 403,50 − 400,00 leaves 3,50 of the 53,50 accrued.
+    let mut ledger = till.ledger();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let anna = ledger
+        .identify("100001", ScanKind::Manual, now)
+        .expect("Анна")
+        .card
+        .guest_id;
+    ledger
+        .debit("spent-elsewhere", anna, Kopecks(40_000), "test", now)
+        .expect("debit");
+    drop(ledger);
+
+    till.click("Меню");
+    till.click("Возврат чека");
+    till.wait_for("today's checks", |s| {
+        matches!(&s.screen, Screen::Returns(ReturnStep::Find { checks: Some(_) }))
+    });
+    till.click_containing("Анна Смирнова");
+    till.wait_for_step("the check chosen", |s| matches!(s, ReturnStep::Choose { .. }));
+    till.click("Вернуть полностью: 1\u{a0}070,00");
+    till.wait_for_step("the preview", |s| matches!(s, ReturnStep::Preview { .. }));
+    assert!(till.sees("−3,50"), "only what is there is taken back");
+    assert!(
+        till.sees("Не удалось списать 50,00"),
+        "the shortfall is shown before confirming"
+    );
+    till.click("Подтвердить возврат");
+    till.wait_for_step("the return made", |s| matches!(s, ReturnStep::Done { .. }));
+    assert!(till.sees("Возврат проведён; не удалось списать 50,00"));
+
+    let mut ledger = till.ledger();
+    assert_eq!(anna_balance(&mut ledger), Kopecks::ZERO, "never below zero");
+    ledger.check_invariants().expect("ledger invariants");
+}

@@ -415,3 +415,48 @@ fn returns_cannot_open_in_the_middle_of_a_payment() {
     assert!(update(&mut state, Event::OpenReturns { last_check: false }).is_empty());
     assert_eq!(state.notice.as_ref().map(|n| n.key), Some("err-finish-payment-first"));
 }
+
+#[test]
+fn the_guest_on_the_order_shows_the_balance_after_their_return() {
+    let mut state = ready_state();
+    let guest = |id: GuestId| GuestCard {
+        guest_id: id,
+        name: "Анна".into(),
+        phone_masked: String::new(),
+        balance: rub(425),
+        available: rub(425),
+        group: GroupInfo {
+            id: 1,
+            name: "Гость".into(),
+            discount_bp: 0,
+            accrual_bp: 500,
+        },
+        stamps: vec![],
+        promotions: vec![],
+        daily_visits: None,
+    };
+    for (attached, expected) in [(1, rub(500)), (2, rub(425))] {
+        state.guest = Some(guest(attached));
+        state.screen = Screen::Returns(ReturnStep::Preview {
+            check: check(7, "till-test-3", rub(600), Kopecks::ZERO),
+            amount: None,
+            preview: receipt(rub(600), Kopecks::ZERO),
+            op_id: None,
+        });
+        let effects = update(&mut state, Event::ConfirmReturn);
+        let [Effect::Return { request, .. }] = effects.as_slice() else {
+            panic!("{effects:?}");
+        };
+        update(
+            &mut state,
+            Event::Returned {
+                request: *request,
+                result: Ok(receipt(rub(600), Kopecks::ZERO)),
+            },
+        );
+        let card = state.guest.clone().unwrap();
+        assert_eq!((card.balance, card.available), (expected, expected), "guest {attached}");
+        update(&mut state, Event::Back);
+        assert_eq!(state.screen, Screen::Guest, "back to the guest on the order");
+    }
+}
