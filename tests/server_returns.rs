@@ -10,6 +10,7 @@ use loyalty_till::backend::{Clock, LoyaltyBackend};
 use loyalty_till::domain::{CheckFilter, CheckInfo, LoyaltyError, ScanEvent, ScanKind, UnixSeconds};
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::{ServerBackend, ServerSettings};
+use serde_json::json;
 use server_support::proxy::{Fault, Proxy};
 use server_support::{ANNA_CARD, Server, rub};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 on_both_stores!(
     the_till_finds_previews_and_returns_its_check,
     a_return_whose_answer_was_lost_happens_once,
+    bad_searches_and_previews_are_refused_with_the_reason,
 );
 
 struct TestClock(Arc<AtomicI64>);
@@ -137,4 +139,34 @@ fn a_return_whose_answer_was_lost_happens_once(s: Server) {
     assert_eq!(again.amount, Kopecks(rub(600)));
     assert_eq!(s.balance(anna).0, rub(1_000));
     assert_eq!(till.journal().count_pending().unwrap(), 0);
+}
+
+fn bad_searches_and_previews_are_refused_with_the_reason(s: Server) {
+    let mut till = open(&s, s.url(""), &s.token, "till-1");
+    pay(&mut till, "pay-1");
+    s.post("/api/v1/checks/search", json!({"today": true, "till": "x"}))
+        .error(400, "malformed_json");
+    s.post("/api/v1/checks/search", json!({"guest_code": "999"}))
+        .error(404, "unknown_guest");
+    s.post(
+        "/api/v1/refunds/preview",
+        json!({"payment_op_id": "pay-1", "amount": -5}),
+    )
+    .error(400, "invalid_amount");
+    s.post("/api/v1/refunds/preview", json!({"payment_op_id": "nope"}))
+        .error(404, "unknown_payment");
+    s.post(
+        "/api/v1/refunds/preview",
+        json!({"payment_op_id": "pay-1", "amount": rub(601)}),
+    )
+    .error(422, "refund_over_payment");
+    // Another organisation's till neither finds nor previews this cafe's check.
+    let other = s.post_as(&s.other_token, "/api/v1/checks/search", json!({"today": true}));
+    assert_eq!(other.ok().as_array().map(Vec::len), Some(0), "{}", other.body);
+    s.post_as(
+        &s.other_token,
+        "/api/v1/refunds/preview",
+        json!({"payment_op_id": "pay-1", "payment_till": "till-1"}),
+    )
+    .error(404, "unknown_payment");
 }
