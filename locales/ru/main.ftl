@@ -487,3 +487,17 @@ returns-gift-back-done = Подарок возвращён гостю: { $gift }
 returns-stamps-taken-done = Штампов списано
 returns-group-down-done = Гость переведён в группу: { $group }
 returns-balance-after-done = Баланс гостя
+
+## Ответы официантам на терминалах iikoWaiter (WaiterMessage)
+waiter-wrong-pin = Неверный ПИН официанта. Гость не привязан.
+waiter-no-pin = iikoWaiter не передал ПИН официанта. Гость не привязан.
+waiter-pin-locked = Слишком много неверных ПИН-кодов с этого терминала. Повторите через { $minutes } мин.
+waiter-bad-order = Касса не узнала номер заказа. Откройте заказ заново и повторите.
+waiter-bad-request = Касса не поняла запрос iikoWaiter. Проверьте адрес сервера в настройках External Loyalty.
+waiter-too-large = Запрос слишком большой: отсканированный код длиннее, чем бывает у карт и QR-кодов гостей.
+waiter-wrong-host = Этот адрес кассы не разрешён. Укажите в iikoWaiter адрес из настроек кассы.
+waiter-not-found = Касса не знает такого адреса. Проверьте путь (например, /GetMeBack) в настройках External Loyalty.
+waiter-other-guest = К заказу уже привязан другой гость. Сначала сделайте чекаут.
+waiter-other-guests-gifts = В заказе уже есть подарки другого гостя: гостя нельзя привязать к этому заказу.
+waiter-gift-on-other-order = Этот подарок уже добавлен в другой заказ.
+waiter-not-checked-in = К заказу не привязан гость.
