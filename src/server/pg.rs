@@ -14,11 +14,11 @@
 //! loopback/private network carries the connection).
 
 use crate::domain::{
-    Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
+    CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
     StampProgress, UnixSeconds,
 };
 use crate::loyalty::engine::{
-    Answer, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, ProgramScope, StampCount,
+    Answer, ChecksQuery, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, ProgramScope, StampCount,
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rows::{Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
@@ -990,7 +990,7 @@ impl LedgerTx for PgTx<'_> {
         let row = q_opt(
             self.tx,
             "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
-                    (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)::BIGINT
+                    (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)::BIGINT, p.at
              FROM payments p WHERE p.op_id = $1",
             &[&payment_op_key],
         )
@@ -1003,6 +1003,7 @@ impl LedgerTx for PgTx<'_> {
                 spent: Kopecks(row.try_get(3)?),
                 accrued: Kopecks(row.try_get(4)?),
                 refunded_before: Kopecks(row.try_get(5)?),
+                paid_at: row.try_get(6)?,
             })
         })
         .transpose()
@@ -1115,6 +1116,59 @@ impl LedgerTx for PgTx<'_> {
     /// The deferred writes go out with `COMMIT` ([`PgTx::commit`]), in one round trip.
     async fn finish(&mut self) -> TxResult<()> {
         Ok(())
+    }
+
+    async fn check_gifts(&mut self, payment_id: i64) -> TxResult<Vec<String>> {
+        q_all(
+            self.tx,
+            "SELECT gift_name FROM gift_codes WHERE payment_id = $1 ORDER BY id",
+            &[&payment_id],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+    }
+
+    async fn restore_gifts(&mut self, payment_id: i64) -> TxResult<()> {
+        exec(
+            self.tx,
+            "UPDATE gift_codes SET redeemed_at = NULL, payment_id = NULL WHERE payment_id = $1",
+            &[&payment_id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn paid_checks(&mut self, org: Option<&str>, query: &ChecksQuery<'_>) -> TxResult<Vec<CheckSummary>> {
+        q_all(
+            self.tx,
+            crate::loyalty::rows::PAID_CHECKS_SQL,
+            &[
+                &org,
+                &query.since,
+                &query.number,
+                &query.guest,
+                &query.op_prefix,
+                &query.limit,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(CheckSummary {
+                number: row.try_get(0)?,
+                op_id: row.try_get(1)?,
+                guest: row.try_get(2)?,
+                guest_name: row.try_get(3)?,
+                at: row.try_get(4)?,
+                amount_due: Kopecks(row.try_get(5)?),
+                spent: Kopecks(row.try_get(6)?),
+                accrued: Kopecks(row.try_get(7)?),
+                refunded: Kopecks(row.try_get(8)?),
+            })
+        })
+        .collect()
     }
 
     async fn gifts(&mut self, guest: GuestId) -> TxResult<Vec<Gift>> {
