@@ -6,7 +6,7 @@
 
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote, UnixSeconds,
+    LooseEnd, LooseEndKind, LoyaltyError, ShiftReport, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote, UnixSeconds,
 };
 use crate::ledger::Ledger;
 use crate::money::Kopecks;
@@ -78,6 +78,16 @@ pub trait LoyaltyBackend: Send {
     fn probe(&mut self) -> Option<std::time::Duration> {
         None
     }
+
+    /// What this till left in doubt: open holds, writes queued or unanswered (for «Закрыть смену»).
+    fn loose_ends(&mut self) -> Result<Vec<LooseEnd>, LoyaltyError>;
+
+    /// Finishes or releases one entry of [`LoyaltyBackend::loose_ends`]: an open hold is voided
+    /// with `op_id`; a queued or unanswered write is sent again (it keeps its own op id).
+    fn settle_loose_end(&mut self, op_id: &str, end: &LooseEnd) -> Result<(), LoyaltyError>;
+
+    /// The shift's figures (see [`ShiftReport`]).
+    fn shift_report(&mut self) -> Result<ShiftReport, LoyaltyError>;
 
     /// Whether the receipt of the payment `op_id` was made by the till itself, while its server
     /// was away (the server's own answer comes later).
@@ -186,5 +196,32 @@ impl LoyaltyBackend for EmbeddedBackend {
         amount: Option<Kopecks>,
     ) -> Result<RefundReceipt, LoyaltyError> {
         self.ledger.refund(op_id, payment_op_id, amount, self.clock.now())
+    }
+
+    /// On its own file every open hold is this till's.
+    fn loose_ends(&mut self) -> Result<Vec<LooseEnd>, LoyaltyError> {
+        let holds = self.ledger.open_holds(None)?;
+        Ok(holds
+            .into_iter()
+            .map(|hold| LooseEnd {
+                kind: LooseEndKind::OpenHold,
+                op_id: String::new(),
+                hold: Some(hold.hold_id),
+                amount: hold.amount,
+                needs_server: false,
+            })
+            .collect())
+    }
+
+    fn settle_loose_end(&mut self, op_id: &str, end: &LooseEnd) -> Result<(), LoyaltyError> {
+        match (end.kind, end.hold) {
+            (LooseEndKind::OpenHold, Some(hold)) => self.ledger.void_hold(op_id, hold, self.clock.now()),
+            // Nothing is ever queued on the till's own file.
+            _ => Err(LoyaltyError::UnknownHold),
+        }
+    }
+
+    fn shift_report(&mut self) -> Result<ShiftReport, LoyaltyError> {
+        self.ledger.shift_report(self.clock.now())
     }
 }

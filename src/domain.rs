@@ -460,3 +460,48 @@ impl BackendKind {
         )
     }
 }
+
+/// What a till may leave in doubt at the end of a shift («Закрыть смену»).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LooseEndKind {
+    /// Bonuses held and neither debited nor released (a till stopped between hold and commit);
+    /// released by voiding the hold.
+    OpenHold,
+    /// A check closed while the server was away, waiting in the journal to be sent.
+    QueuedPayment,
+    /// A return journalled and not yet confirmed by the server.
+    UnsentReturn,
+    /// A hold or a release sent without an answer: the journal sends it again.
+    InDoubt,
+}
+
+/// One entry of the «Закрыть смену» list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LooseEnd {
+    pub kind: LooseEndKind,
+    /// The operation id of the write concerned (the hold's, the payment's, the return's).
+    pub op_id: String,
+    pub hold: Option<HoldId>,
+    pub amount: Kopecks,
+    /// Only the loyalty server can finish it.
+    pub needs_server: bool,
+}
+
+/// The shift's figures. A shift is the local day (since the local midnight of the programme's
+/// time zone, the same day the returns screen's «Сегодня» lists).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShiftReport {
+    /// When the shift began (UTC).
+    pub since: UnixSeconds,
+    pub until: UnixSeconds,
+    /// Checks closed with a guest attached.
+    pub checks: i64,
+    /// The checks' amounts due, after bonuses.
+    pub revenue: Kopecks,
+    pub spent: Kopecks,
+    pub accrued: Kopecks,
+    pub gifts_redeemed: i64,
+    pub returns: i64,
+    pub returned: Kopecks,
+    pub new_guests: i64,
+}

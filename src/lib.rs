@@ -28,6 +28,7 @@ pub mod platform;
 pub mod qr;
 pub mod remote;
 pub mod scan;
+pub mod shift;
 pub mod server;
 pub mod startup;
 pub mod support;

@@ -205,6 +205,51 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
             }
             Event::Returned { request, result }
         }
+        Effect::LoadLooseEnds { request } => {
+            let result = backend.loose_ends();
+            let what = match &result {
+                Ok(ends) => format!("found={}", ends.len()),
+                Err(_) => String::new(),
+            };
+            log_result(request, "loose_ends", &result, &what, started);
+            Event::LooseEndsFound { request, result }
+        }
+        Effect::SettleLooseEnd { request, op_id, end } => {
+            let result = backend.settle_loose_end(&op_id, &end);
+            let what = format!("op={op_id} kind={:?} of={} hold={:?}", end.kind, end.op_id, end.hold);
+            log_result(request, "settle_loose_end", &result, &what, started);
+            Event::LooseEndSettled { request, result }
+        }
+        Effect::ShiftReport { request } => {
+            let result = backend.shift_report();
+            log_result(request, "shift_report", &result, "", started);
+            Event::ShiftReportReady { request, result }
+        }
+        Effect::SaveFile {
+            request,
+            dir,
+            file_name,
+            contents,
+        } => Event::ShiftReportSaved {
+            request,
+            result: save_file(&dir, &file_name, &contents),
+        },
+    }
+}
+
+/// Writes a report into `dir` (made if missing); a failure is logged and answered with its reason.
+fn save_file(dir: &std::path::Path, file_name: &str, contents: &str) -> Result<std::path::PathBuf, String> {
+    let path = dir.join(file_name);
+    let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, contents));
+    match written {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "shift report saved");
+            Ok(path)
+        }
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "the shift report could not be saved");
+            Err(error.to_string())
+        }
     }
 }
 
@@ -261,6 +306,28 @@ fn unavailable(effect: Effect) -> Event {
         Effect::Return { request, .. } => Event::Returned {
             request,
             result: error(),
+        },
+        Effect::LoadLooseEnds { request } => Event::LooseEndsFound {
+            request,
+            result: error(),
+        },
+        Effect::SettleLooseEnd { request, .. } => Event::LooseEndSettled {
+            request,
+            result: error(),
+        },
+        Effect::ShiftReport { request } => Event::ShiftReportReady {
+            request,
+            result: error(),
+        },
+        // Writing a file needs no backend.
+        Effect::SaveFile {
+            request,
+            dir,
+            file_name,
+            contents,
+        } => Event::ShiftReportSaved {
+            request,
+            result: save_file(&dir, &file_name, &contents),
         },
     }
 }
@@ -370,5 +437,13 @@ fn event_name(event: &Event) -> &'static str {
         Event::ChecksFound { .. } => "checks_found",
         Event::ReturnPreviewed { .. } => "return_previewed",
         Event::Returned { .. } => "returned",
+        Event::OpenShift => "open_shift",
+        Event::SettleLooseEnd(_) => "settle_loose_end",
+        Event::ShowShiftReport => "show_shift_report",
+        Event::SaveShiftReport { .. } => "save_shift_report",
+        Event::LooseEndsFound { .. } => "loose_ends_found",
+        Event::LooseEndSettled { .. } => "loose_end_settled",
+        Event::ShiftReportReady { .. } => "shift_report_ready",
+        Event::ShiftReportSaved { .. } => "shift_report_saved",
     }
 }

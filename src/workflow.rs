@@ -7,9 +7,10 @@
 
 use crate::domain::{AwayReason, BackendKind, ScanRefusal};
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError,
-    MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote,
+    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LooseEnd,
+    LoyaltyError, MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport, SpendQuote,
 };
+use std::path::PathBuf;
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
 
 /// Request numbers tie a result to the request that asked for it.
@@ -205,6 +206,20 @@ pub enum Screen {
     },
     /// «Возврат чека»: find a closed check, choose full or partial, see what changes, confirm.
     Returns(ReturnStep),
+    /// «Закрыть смену»: what is left in doubt at this till, and the shift report.
+    Shift(ShiftStep),
+}
+
+/// Where «Закрыть смену» stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShiftStep {
+    /// What is left in doubt (`None` while the list is on its way).
+    List { ends: Option<Vec<LooseEnd>> },
+    /// The shift report (`None` while it is on its way) and where it was last saved.
+    Report {
+        report: Option<ShiftReport>,
+        saved: Option<PathBuf>,
+    },
 }
 
 /// How much of a check goes back.
@@ -332,6 +347,10 @@ pub enum Waiting {
     FindChecks,
     PreviewReturn,
     Return,
+    LooseEnds,
+    Settle,
+    ShiftReport,
+    SaveReport,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -445,6 +464,36 @@ pub enum Event {
         result: Result<RefundReceipt, LoyaltyError>,
     },
     DismissNotice,
+    /// «Закрыть смену» from the menu: the list of what is left in doubt.
+    OpenShift,
+    /// Finish or release the entry at this index of the list.
+    SettleLooseEnd(usize),
+    /// «Отчёт за смену».
+    ShowShiftReport,
+    /// «Сохранить отчёт (CSV)»: the file's name and contents, made by the UI in its language, and
+    /// the folder the log export saves into.
+    SaveShiftReport {
+        dir: PathBuf,
+        file_name: String,
+        contents: String,
+    },
+    LooseEndsFound {
+        request: RequestId,
+        result: Result<Vec<LooseEnd>, LoyaltyError>,
+    },
+    LooseEndSettled {
+        request: RequestId,
+        result: Result<(), LoyaltyError>,
+    },
+    ShiftReportReady {
+        request: RequestId,
+        result: Result<ShiftReport, LoyaltyError>,
+    },
+    /// The report's file was written (its path) or not (why).
+    ShiftReportSaved {
+        request: RequestId,
+        result: Result<PathBuf, String>,
+    },
     Identified {
         request: RequestId,
         result: Result<Identification, LoyaltyError>,
@@ -520,6 +569,23 @@ pub enum Effect {
         op_id: String,
         payment_op_id: String,
         amount: Option<Kopecks>,
+    },
+    /// What this till left in doubt; answers `LooseEndsFound`.
+    LoadLooseEnds { request: RequestId },
+    /// Finish or release one of them (`op_id` for a release); answers `LooseEndSettled`.
+    SettleLooseEnd {
+        request: RequestId,
+        op_id: String,
+        end: LooseEnd,
+    },
+    /// The shift's figures; answers `ShiftReportReady`.
+    ShiftReport { request: RequestId },
+    /// Write a file into `dir`; answers `ShiftReportSaved`.
+    SaveFile {
+        request: RequestId,
+        dir: PathBuf,
+        file_name: String,
+        contents: String,
     },
 }
 
@@ -737,7 +803,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 state.go(next);
             }
         }
-        Event::Back => back(state),
+        Event::Back => back(state, &mut effects),
         Event::ShowStamps if state.guest.is_some() => {
             state.notice = None;
             state.go(Screen::Stamps);
@@ -882,6 +948,63 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 returned(state, result);
             }
         }
+        Event::OpenShift => open_shift(state, &mut effects),
+        Event::SettleLooseEnd(index) => settle_loose_end(state, index, &mut effects),
+        Event::ShowShiftReport => show_shift_report(state, &mut effects),
+        Event::SaveShiftReport {
+            dir,
+            file_name,
+            contents,
+        } => save_shift_report(state, dir, file_name, contents, &mut effects),
+        Event::LooseEndsFound { request, result } => {
+            if state.take_waiting(request, Waiting::LooseEnds) {
+                match result {
+                    Ok(ends) => state.screen = Screen::Shift(ShiftStep::List { ends: Some(ends) }),
+                    Err(error) => state.notice = Some(error_notice(&error)),
+                }
+            }
+        }
+        Event::LooseEndSettled { request, result } => {
+            if state.take_waiting(request, Waiting::Settle) {
+                match result {
+                    Ok(()) => {
+                        state.notice = Some(Notice::success("shift-settled"));
+                        // The list is read again: settling one entry may settle others.
+                        load_loose_ends(state, &mut effects);
+                    }
+                    Err(error) => state.notice = Some(error_notice(&error)),
+                }
+            }
+        }
+        Event::ShiftReportReady { request, result } => {
+            if state.take_waiting(request, Waiting::ShiftReport) {
+                match result {
+                    Ok(report) => {
+                        state.screen = Screen::Shift(ShiftStep::Report {
+                            report: Some(report),
+                            saved: None,
+                        })
+                    }
+                    Err(error) => state.notice = Some(error_notice(&error)),
+                }
+            }
+        }
+        Event::ShiftReportSaved { request, result } => {
+            if state.take_waiting(request, Waiting::SaveReport) {
+                match result {
+                    Ok(path) => {
+                        state.notice = Some(Notice::success("shift-report-saved"));
+                        if let Screen::Shift(ShiftStep::Report { saved, .. }) = &mut state.screen {
+                            *saved = Some(path);
+                        }
+                    }
+                    Err(reason) => {
+                        state.notice =
+                            Some(Notice::error("shift-report-save-failed").with("reason", NoticeArg::Text(reason)))
+                    }
+                }
+            }
+        }
         Event::Identified { request, result } => {
             if state.take_waiting(request, Waiting::Identify) {
                 identified(state, result);
@@ -915,7 +1038,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
     effects
 }
 
-fn back(state: &mut State) {
+fn back(state: &mut State, effects: &mut Vec<Effect>) {
     // A message belongs to the screen it was shown on.
     state.notice = None;
     match state.screen {
@@ -948,6 +1071,27 @@ fn back(state: &mut State) {
                 state.go(home);
             }
         },
+        Screen::Shift(ref step) => {
+            // Reads may be abandoned; a release or a send on its way is waited for, so that
+            // the cashier sees whether it went through.
+            match state.waiting {
+                Some((_, Waiting::Settle | Waiting::SaveReport)) => {}
+                Some((_, Waiting::LooseEnds | Waiting::ShiftReport)) | None => {
+                    state.waiting = None;
+                    match step {
+                        ShiftStep::Report { .. } => {
+                            state.go(Screen::Shift(ShiftStep::List { ends: None }));
+                            load_loose_ends(state, effects);
+                        }
+                        ShiftStep::List { .. } => {
+                            let home = state.home();
+                            state.go(home);
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
     }
 }
 
@@ -1407,6 +1551,93 @@ pub fn refusal_key(refusal: ScanRefusal) -> &'static str {
         ScanRefusal::ClipboardNoQr => "err-clipboard-no-qr",
         ScanRefusal::QrNoKey => "err-qr-no-key",
     }
+}
+
+// ----- Closing the shift -----
+
+fn open_shift(state: &mut State, effects: &mut Vec<Effect>) {
+    if state.in_payment() {
+        state.notice = Some(Notice::error("err-finish-payment-first"));
+        return;
+    }
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    if matches!(state.screen, Screen::Done { .. }) {
+        // The check on the success screen is closed: the till starts afresh, as «Новый заказ».
+        state.guest = None;
+        state.order = Order::default();
+    }
+    state.notice = None;
+    state.go(Screen::Shift(ShiftStep::List { ends: None }));
+    load_loose_ends(state, effects);
+}
+
+fn load_loose_ends(state: &mut State, effects: &mut Vec<Effect>) {
+    let request = state.next_request(Waiting::LooseEnds);
+    effects.push(Effect::LoadLooseEnds { request });
+}
+
+fn settle_loose_end(state: &mut State, index: usize, effects: &mut Vec<Effect>) {
+    let Screen::Shift(ShiftStep::List { ends: Some(ends) }) = &state.screen else {
+        return;
+    };
+    let Some(end) = ends.get(index).cloned() else {
+        return;
+    };
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    state.notice = None;
+    let op_id = state.next_op_id();
+    let request = state.next_request(Waiting::Settle);
+    effects.push(Effect::SettleLooseEnd { request, op_id, end });
+}
+
+fn show_shift_report(state: &mut State, effects: &mut Vec<Effect>) {
+    if !matches!(state.screen, Screen::Shift(_)) {
+        return;
+    }
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    if matches!(state.backend, BackendStatus::Ready(BackendKind::Server { .. })) {
+        // The server has no shift report to ask for yet: said plainly, not computed from guesses.
+        state.notice = Some(Notice::info("shift-report-server-not-built"));
+        return;
+    }
+    state.notice = None;
+    state.go(Screen::Shift(ShiftStep::Report {
+        report: None,
+        saved: None,
+    }));
+    let request = state.next_request(Waiting::ShiftReport);
+    effects.push(Effect::ShiftReport { request });
+}
+
+fn save_shift_report(state: &mut State, dir: PathBuf, file_name: String, contents: String, effects: &mut Vec<Effect>) {
+    if !matches!(state.screen, Screen::Shift(ShiftStep::Report { report: Some(_), .. })) {
+        return;
+    }
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    if dir.as_os_str().is_empty() {
+        state.notice = Some(Notice::error("shift-report-no-folder"));
+        return;
+    }
+    state.notice = None;
+    let request = state.next_request(Waiting::SaveReport);
+    effects.push(Effect::SaveFile {
+        request,
+        dir,
+        file_name,
+        contents,
+    });
 }
 
 // ----- Returns -----

@@ -12,7 +12,7 @@
 
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    IdentifierKind, LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress,
+    IdentifierKind, LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, ShiftReport, StampProgress,
     UnixSeconds,
 };
 use crate::loyalty::demo;
@@ -353,6 +353,43 @@ impl Ledger {
     /// Holds with status 'open', of one guest or of everyone, oldest first.
     pub fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
         run_now(self.reader().open_holds(guest))
+    }
+
+    /// The shift's figures: everything booked since the local midnight before `now` (the
+    /// programme's time zone). A report of what is recorded, not a rule: no balance changes here.
+    pub fn shift_report(&self, now: UnixSeconds) -> Result<ShiftReport, LoyaltyError> {
+        let since = crate::loyalty::rules::local_day_start(now, self.program()?.utc_offset_minutes);
+        let (checks, revenue, spent, accrued): (i64, i64, i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(amount_due), 0), COALESCE(SUM(spent), 0), COALESCE(SUM(accrued), 0)
+             FROM payments WHERE at >= ?1",
+            [since],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )?;
+        let gifts_redeemed: i64 =
+            self.conn
+                .query_row("SELECT COUNT(*) FROM gift_codes WHERE redeemed_at >= ?1", [since], |row| {
+                    row.get(0)
+                })?;
+        let (returns, returned): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM refunds WHERE at >= ?1",
+            [since],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let new_guests: i64 =
+            self.conn
+                .query_row("SELECT COUNT(*) FROM guests WHERE created_at >= ?1", [since], |row| row.get(0))?;
+        Ok(ShiftReport {
+            since,
+            until: now,
+            checks,
+            revenue: Kopecks(revenue),
+            spent: Kopecks(spent),
+            accrued: Kopecks(accrued),
+            gifts_redeemed,
+            returns,
+            returned: Kopecks(returned),
+            new_guests,
+        })
     }
 
     // ----- Administration: the engine's, on this file -----

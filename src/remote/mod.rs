@@ -28,7 +28,8 @@ pub mod journal;
 use crate::backend::{BackendKind, Clock, LoyaltyBackend, ServerLink};
 use crate::domain::{
     AwayReason, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
-    Identification, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote,
+    Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport,
+    SpendQuote,
 };
 use crate::money::Kopecks;
 use crate::wire::{self, ErrorBody};
@@ -1161,6 +1162,67 @@ impl LoyaltyBackend for ServerBackend {
 
     fn probe(&mut self) -> Option<Duration> {
         Some(ServerBackend::probe(self))
+    }
+
+    /// The journal's entries without an outcome, and holds the server granted that nothing
+    /// closed. All of them need the server.
+    fn loose_ends(&mut self) -> Result<Vec<LooseEnd>, LoyaltyError> {
+        let mut ends = Vec::new();
+        for entry in self.journal.pending()? {
+            let body: serde_json::Value = serde_json::from_str(&entry.body).unwrap_or_default();
+            let kind = match entry.kind {
+                OpKind::Commit => LooseEndKind::QueuedPayment,
+                OpKind::Refund => LooseEndKind::UnsentReturn,
+                OpKind::Hold | OpKind::Void => LooseEndKind::InDoubt,
+            };
+            // A payment shows what the check came to; a hold or return its own amount.
+            let amount = body["amount"]
+                .as_i64()
+                .or_else(|| body["check"]["subtotal"].as_i64())
+                .unwrap_or_default();
+            ends.push(LooseEnd {
+                kind,
+                op_id: entry.op_id,
+                hold: entry.hold_id,
+                amount: Kopecks(amount),
+                needs_server: true,
+            });
+        }
+        for entry in self.journal.unclosed_holds()? {
+            let body: serde_json::Value = serde_json::from_str(&entry.body).unwrap_or_default();
+            ends.push(LooseEnd {
+                kind: LooseEndKind::OpenHold,
+                op_id: entry.op_id,
+                hold: entry.hold_id,
+                amount: Kopecks(body["amount"].as_i64().unwrap_or_default()),
+                needs_server: true,
+            });
+        }
+        Ok(ends)
+    }
+
+    fn settle_loose_end(&mut self, op_id: &str, end: &LooseEnd) -> Result<(), LoyaltyError> {
+        if let (LooseEndKind::OpenHold, Some(hold)) = (end.kind, end.hold) {
+            return self.void_hold(op_id, hold);
+        }
+        // Sending what is in doubt is what `ready` does first; the entry is then checked.
+        self.ready()?;
+        if let Some(entry) = self.journal.get(&end.op_id)?
+            && entry.state == OpState::Pending
+        {
+            self.resolve_entry(&entry)?;
+        }
+        match self.journal.get(&end.op_id)? {
+            Some(entry) if entry.state == OpState::Pending => Err(self.away_error()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Not built: the server has no shift report to ask for yet.
+    fn shift_report(&mut self) -> Result<ShiftReport, LoyaltyError> {
+        Err(LoyaltyError::Unavailable(
+            "the shift report of a till on the loyalty server is not built".to_string(),
+        ))
     }
 
     /// Still pending in the journal: the server has not booked it yet.

@@ -6,6 +6,7 @@ pub mod keypad;
 pub mod paste;
 pub mod returns;
 pub mod screens;
+pub mod shift;
 pub mod support;
 pub mod theme;
 pub mod wedge_input;
@@ -140,6 +141,12 @@ impl TillApp {
                 self.menu_open = false;
                 self.device_screen.close();
                 self.session.dispatch(Event::OpenReturns { last_check: false });
+                return;
+            }
+            AppCommand::OpenShift => {
+                self.menu_open = false;
+                self.device_screen.close();
+                self.session.dispatch(Event::OpenShift);
                 return;
             }
             AppCommand::OpenDevices => {
@@ -401,6 +408,9 @@ impl TillApp {
             if theme::wide_button(ui, &i18n.t("returns-menu"), theme::Tone::Normal, true).clicked() {
                 commands.push(AppCommand::OpenReturns);
             }
+            if theme::wide_button(ui, &i18n.t("shift-menu"), theme::Tone::Normal, true).clicked() {
+                commands.push(AppCommand::OpenShift);
+            }
             if theme::wide_button(ui, &i18n.t("devices-menu"), theme::Tone::Normal, true).clicked() {
                 commands.push(AppCommand::OpenDevices);
             }
@@ -421,6 +431,7 @@ impl TillApp {
             wide,
             paste_requested,
             paste_busy: self.paste.is_busy(),
+            export_folder: self.export.folder(),
         }
     }
 
@@ -543,6 +554,8 @@ enum AppCommand {
     Devices(device_settings::DevicesCommand),
     /// «Возврат чека»: closes the menu and opens the returns screen.
     OpenReturns,
+    /// «Закрыть смену»: closes the menu and lists what is left in doubt.
+    OpenShift,
 }
 
 impl eframe::App for TillApp {
@@ -689,6 +702,8 @@ pub fn screen_name(screen: &Screen) -> &'static str {
         Screen::Payment { .. } => "payment",
         Screen::Processing { .. } => "processing",
         Screen::Done { .. } => "done",
+        Screen::Shift(crate::workflow::ShiftStep::List { .. }) => "shift",
+        Screen::Shift(crate::workflow::ShiftStep::Report { .. }) => "shift-report",
         Screen::Returns(step) => match step {
             crate::workflow::ReturnStep::Find { .. } => "return-find",
             crate::workflow::ReturnStep::Choose { .. } => "return-choose",

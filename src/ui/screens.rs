@@ -20,6 +20,8 @@ pub struct ScreenContext<'a> {
     pub paste_requested: &'a std::cell::Cell<bool>,
     /// A clipboard read is under way.
     pub paste_busy: bool,
+    /// The folder the log export saves into (the shift report goes there too).
+    pub export_folder: std::path::PathBuf,
 }
 
 pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
@@ -36,6 +38,7 @@ pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec
         Screen::Processing { payment, .. } => processing(ui, payment, cx, events),
         Screen::Done { .. } => done(ui, state, cx, events),
         Screen::Returns(step) => super::returns::show(ui, state, step, cx, events),
+        Screen::Shift(step) => super::shift::show(ui, state, step, cx, events),
     }
 }
 
@@ -129,6 +132,7 @@ pub fn order_column(ui: &mut Ui, state: &State, i18n: &I18n, events: &mut Vec<Ev
         wide: true,
         paste_requested: &no_paste,
         paste_busy: false,
+        export_folder: std::path::PathBuf::new(),
     };
     order_summary(ui, state, &cx, events);
 }

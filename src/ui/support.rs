@@ -44,6 +44,11 @@ impl ExportPanel {
         }
     }
 
+    /// The folder the log export saves into, as typed: the shift report is saved there too.
+    pub fn folder(&self) -> PathBuf {
+        PathBuf::from(self.folder.trim())
+    }
+
     pub fn running(&self) -> bool {
         self.job.is_some()
     }
