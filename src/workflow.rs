@@ -1600,13 +1600,13 @@ fn show_shift_report(state: &mut State, effects: &mut Vec<Effect>) {
     if !matches!(state.screen, Screen::Shift(_)) {
         return;
     }
-    if state.is_busy() {
-        state.notice = Some(Notice::info("info-wait"));
-        return;
-    }
     if matches!(state.backend, BackendStatus::Ready(BackendKind::Server { .. })) {
         // The server has no shift report to ask for yet: said plainly, not computed from guesses.
         state.notice = Some(Notice::info("shift-report-server-not-built"));
+        return;
+    }
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
         return;
     }
     state.notice = None;
