@@ -76,9 +76,10 @@ shoot() { # scenario layout size file [lang]
 
 langs=${LANGS:-ru}
 # SCENARIOS="return-find return-done" shoots only those.
-scenarios=${SCENARIOS:-idle add-guest guest payment done return-find return-preview return-done devices}
+scenarios=${SCENARIOS:-idle add-guest guest payment done return-find return-preview return-done shift shift-report devices}
 side_sizes=${SIDE_SIZES:-420x900}
 # «Возврат чека» after the success screen: today's checks, the preview and the result.
+# «Закрыть смену» after the same visit: the list (empty) and the shift report.
 # «Устройства» last: the devices found and the test view, with a sample line checked.
 for lang in $langs; do
   suffix=""

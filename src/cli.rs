@@ -169,6 +169,10 @@ pub enum Scenario {
     ReturnPreview,
     /// The same return confirmed: what changed.
     ReturnDone,
+    /// «Закрыть смену» from the menu after the `done` visit: what is left in doubt.
+    Shift,
+    /// Its «Отчёт за смену».
+    ShiftReport,
 }
 
 fn parse_size(text: &str) -> Result<(f32, f32), String> {

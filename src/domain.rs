@@ -494,9 +494,12 @@ pub struct ShiftReport {
     /// When the shift began (UTC).
     pub since: UnixSeconds,
     pub until: UnixSeconds,
+    /// The programme's offset from UTC: the report's times are shown in it, so that the shift
+    /// starts at 00:00 whatever the till's own clock zone.
+    pub utc_offset_minutes: i64,
     /// Checks closed with a guest attached.
     pub checks: i64,
-    /// The checks' amounts due, after bonuses.
+    /// The checks' amounts due (after the group discount; the part paid with bonuses included).
     pub revenue: Kopecks,
     pub spent: Kopecks,
     pub accrued: Kopecks,

@@ -65,6 +65,7 @@ mod tests {
         let report = ShiftReport {
             since: 0,
             until: 0,
+            utc_offset_minutes: 0,
             checks: 3,
             revenue: Kopecks(123_456),
             spent: Kopecks(10_000),

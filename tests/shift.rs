@@ -102,6 +102,11 @@ fn the_shift_report_counts_the_local_day_only() {
     );
     assert!(seeded.new_guests > 0, "the demo guests were made today: {seeded:?}");
     assert!(seeded.since <= NOON && NOON - seeded.since < 86_400);
+    assert_eq!(
+        (seeded.since + seeded.utc_offset_minutes * 60).rem_euclid(86_400),
+        0,
+        "the shift starts at the programme's local midnight"
+    );
 
     let anna = backend.identify(&scan("100001")).unwrap().card.guest_id;
     let hold = backend

@@ -287,6 +287,18 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
                 events.push(Event::ConfirmReturn);
             }
         }
+        Scenario::Shift | Scenario::ShiftReport => {
+            events.extend([
+                Event::StartPayment,
+                Event::ChoosePaymentMode(PaymentMode::Spend),
+                Event::ExactAmount,
+                Event::ConfirmPayment,
+                Event::OpenShift,
+            ]);
+            if scenario == Scenario::ShiftReport {
+                events.push(Event::ShowShiftReport);
+            }
+        }
         Scenario::Kept => events.extend([
             Event::StartPayment,
             Event::ChoosePaymentMode(PaymentMode::Keep),

@@ -358,7 +358,8 @@ impl Ledger {
     /// The shift's figures: everything booked since the local midnight before `now` (the
     /// programme's time zone). A report of what is recorded, not a rule: no balance changes here.
     pub fn shift_report(&self, now: UnixSeconds) -> Result<ShiftReport, LoyaltyError> {
-        let since = crate::loyalty::rules::local_day_start(now, self.program()?.utc_offset_minutes);
+        let utc_offset_minutes = self.program()?.utc_offset_minutes;
+        let since = crate::loyalty::rules::local_day_start(now, utc_offset_minutes);
         let (checks, revenue, spent, accrued): (i64, i64, i64, i64) = self.conn.query_row(
             "SELECT COUNT(*), COALESCE(SUM(amount_due), 0), COALESCE(SUM(spent), 0), COALESCE(SUM(accrued), 0)
              FROM payments WHERE at >= ?1",
@@ -381,6 +382,7 @@ impl Ledger {
         Ok(ShiftReport {
             since,
             until: now,
+            utc_offset_minutes,
             checks,
             revenue: Kopecks(revenue),
             spent: Kopecks(spent),

@@ -53,10 +53,10 @@ pub fn show(ui: &mut Ui, state: &State, step: &ShiftStep, cx: &ScreenContext<'_>
                         );
                     }
                     if wide_button(ui, &i18n.t("shift-report-save"), Tone::Primary, enabled).clicked() {
-                        let (since, until) = (date_time(report.since), date_time(report.until));
+                        let (since, until) = (date_time(report.since, report.utc_offset_minutes), date_time(report.until, report.utc_offset_minutes));
                         events.push(Event::SaveShiftReport {
                             dir: cx.export_folder.clone(),
-                            file_name: crate::shift::file_name(&file_day(report.since)),
+                            file_name: crate::shift::file_name(&file_day(report.since, report.utc_offset_minutes)),
                             contents: crate::shift::report_csv(report, &since, &until, |key| i18n.t(key)),
                         });
                     }
@@ -113,8 +113,8 @@ fn figures(ui: &mut Ui, report: &ShiftReport, i18n: &I18n) {
             RichText::new(i18n.t_args(
                 "shift-report-period",
                 &[
-                    ("since", Arg::Text(date_time(report.since))),
-                    ("until", Arg::Text(date_time(report.until))),
+                    ("since", Arg::Text(date_time(report.since, report.utc_offset_minutes))),
+                    ("until", Arg::Text(date_time(report.until, report.utc_offset_minutes))),
                 ],
             ))
             .color(theme::TEXT_MUTED),
@@ -135,18 +135,21 @@ fn figures(ui: &mut Ui, report: &ShiftReport, i18n: &I18n) {
     );
 }
 
-/// `DD.MM.YYYY HH:MM` in the till's local time zone.
-fn date_time(unix: crate::domain::UnixSeconds) -> String {
-    local(unix, "%d.%m.%Y %H:%M")
+/// `DD.MM.YYYY HH:MM` in the programme's time zone (the one its day, and so the shift, is in).
+fn date_time(unix: crate::domain::UnixSeconds, offset_minutes: i64) -> String {
+    local(unix, offset_minutes, "%d.%m.%Y %H:%M")
 }
 
-fn file_day(unix: crate::domain::UnixSeconds) -> String {
-    local(unix, "%Y-%m-%d")
+fn file_day(unix: crate::domain::UnixSeconds, offset_minutes: i64) -> String {
+    local(unix, offset_minutes, "%Y-%m-%d")
 }
 
-fn local(unix: crate::domain::UnixSeconds, format: &str) -> String {
+fn local(unix: crate::domain::UnixSeconds, offset_minutes: i64, format: &str) -> String {
     use chrono::TimeZone as _;
-    match chrono::Local.timestamp_opt(unix, 0).single() {
+    let offset = i32::try_from(offset_minutes * 60)
+        .ok()
+        .and_then(chrono::FixedOffset::east_opt);
+    match offset.and_then(|zone| zone.timestamp_opt(unix, 0).single()) {
         Some(time) => time.format(format).to_string(),
         None => unix.to_string(),
     }
