@@ -11,6 +11,7 @@ use crate::cli::{Cli, Scenario};
 use crate::config::{Config, ConfigSaver, Layout, Paths, SIDE_PANEL_WIDTH, ScanSettings};
 use crate::devices::{DeviceLines, DeviceMessage, DeviceStatus};
 use crate::domain::{LoyaltyError, ScanEvent};
+use crate::money::Kopecks;
 use crate::startup;
 use crate::ui::{TillApp, TillParts, device_settings, paste, window_level};
 use crate::worker::{Session, Worker};
@@ -44,10 +45,12 @@ pub fn start(ctx: &egui::Context, options: AppOptions) -> std::io::Result<TillAp
     // A chain's till talks to the loyalty server, with its journal beside the data.
     let server = (!demo && options.config.server.is_set()).then(|| options.config.server.clone());
     let journal = options.paths.data_dir.join("journal.sqlite");
+    // The «Закрыть смену» picture shows a hold left open, as a till stopped mid-payment leaves it.
+    let stopped_hold = demo && options.scenario == Some(Scenario::Shift);
     let worker = Worker::spawn(
         Box::new(move || match server {
             Some(server) => crate::remote::open_boxed(&server, &journal, clock),
-            None => open_embedded(database, demo, clock),
+            None => open_embedded(database, demo, stopped_hold, clock),
         }),
         Box::new(move || repaint.request_repaint()),
     )?;
@@ -187,11 +190,30 @@ fn start_inputs(
 
 /// Opens the embedded ledger on the worker thread; in demo mode, creates the demo programme on
 /// first run.
-fn open_embedded(path: PathBuf, demo: bool, clock: Box<dyn Clock>) -> Result<Box<dyn LoyaltyBackend>, LoyaltyError> {
+fn open_embedded(
+    path: PathBuf,
+    demo: bool,
+    stopped_hold: bool,
+    clock: Box<dyn Clock>,
+) -> Result<Box<dyn LoyaltyBackend>, LoyaltyError> {
     let now = clock.now();
     let mut backend = EmbeddedBackend::open(path, clock)?;
     if demo && backend.ledger().seed_demo(now)? {
         tracing::info!("demo programme created");
+    }
+    if stopped_hold {
+        let check = crate::domain::CheckInfo {
+            subtotal: Kopecks::from_roubles(500),
+            gift_codes: Vec::new(),
+        };
+        let guest = backend
+            .ledger()
+            .identify("100002", crate::domain::ScanKind::Manual, now)?
+            .card
+            .guest_id;
+        backend
+            .ledger()
+            .hold("scenario-stopped-till", guest, Kopecks::from_roubles(50), &check, now)?;
     }
     Ok(Box::new(backend))
 }
