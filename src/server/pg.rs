@@ -609,6 +609,21 @@ async fn all_in_order<T>(mut queries: Vec<Pipelined<'_, T>>) -> Result<Vec<T>, t
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
 
+/// The columns of an operation's record that [`snapshot_with_record_sql`] adds at the end.
+const RECORD_COLUMNS: usize = 4;
+
+/// [`snapshot_sql`] with the record of the operation id in `$3` (NULLs when there is none):
+/// one statement where a write's start would take two.
+fn snapshot_with_record_sql() -> String {
+    format!(
+        "SELECT {}, {GROUP_COLUMNS}, o.op_key, o.kind, o.fingerprint, o.answer
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+         LEFT JOIN op_log o ON o.op_key = $3
+         WHERE g.id = $1",
+        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
+    )
+}
+
 /// The guest, the programme and the group, for the guest in `$1` at the time in `$2`.
 fn snapshot_sql() -> String {
     format!(
@@ -646,15 +661,6 @@ async fn guest_group(tx: &ClientWrapper, guest: GuestId) -> TxResult<Group> {
     group_at(&row, 0)
 }
 
-fn op_record(row: &Row) -> TxResult<OpRecord> {
-    Ok(OpRecord {
-        key: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        fingerprint: row.try_get(2)?,
-        answer: row.try_get(3)?,
-    })
-}
-
 impl LedgerTx for PgTx<'_> {
     type Error = TxError;
 
@@ -665,23 +671,20 @@ impl LedgerTx for PgTx<'_> {
         op_key: &str,
     ) -> TxResult<(Option<GuestSnapshot>, Option<OpRecord>)> {
         let tx = self.tx;
-        // Prepared first (once per connection), so that the three queries below go out as one
+        // Prepared first (once per connection), so that the two queries below go out as one
         // pipeline: PostgreSQL runs them in this order. The lock is a statement of its own
         // because a statement that waited for a lock still reads other tables (the holds) as
-        // they were when it started, while the statements after it see everything the
-        // transaction that held the lock committed.
+        // they were when it started, while the statement after it sees everything the
+        // transaction that held the lock committed: the guest and the operation's record.
         let lock = tx
             .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
             .await?;
-        let read = tx.prepare_cached(&snapshot_sql()).await?;
-        let first = tx
-            .prepare_cached("SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = $1")
-            .await?;
-        let ((locked, row), record) = self
+        let read = tx.prepare_cached(&snapshot_with_record_sql()).await?;
+        let (locked, row) = self
             .after_begin(async {
                 Ok(in_order(
-                    in_order(tx.query_opt(&lock, &[&guest]), tx.query_opt(&read, &[&guest, &now])),
-                    tx.query_opt(&first, &[&op_key]),
+                    tx.query_opt(&lock, &[&guest]),
+                    tx.query_opt(&read, &[&guest, &now, &op_key]),
                 )
                 .await)
             })
@@ -689,9 +692,21 @@ impl LedgerTx for PgTx<'_> {
         if locked?.is_none() {
             return Ok((None, None));
         }
-        let snapshot = row?.as_ref().map(snapshot_at).transpose()?;
-        let record = record?.as_ref().map(op_record).transpose()?;
-        Ok((snapshot, record))
+        let Some(row) = row? else {
+            return Ok((None, None));
+        };
+        let snapshot = snapshot_at(&row)?;
+        let at = row.len() - RECORD_COLUMNS;
+        let record = match row.try_get::<_, Option<String>>(at)? {
+            Some(key) => Some(OpRecord {
+                key,
+                kind: row.try_get(at + 1)?,
+                fingerprint: row.try_get(at + 2)?,
+                answer: row.try_get(at + 3)?,
+            }),
+            None => None,
+        };
+        Ok((Some(snapshot), record))
     }
 
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> TxResult<Option<GuestSnapshot>> {
