@@ -236,6 +236,8 @@ async fn organisations_own_codes_and_programmes(store: &Store) {
         group_period_days: 30,
         utc_offset_minutes: 180,
         accrual_basis: AccrualBasis::PaidPart,
+        welcome_bonus: Kopecks::ZERO,
+        till_enrolment: false,
     };
     store.set_org_program("bistro", &tight).await.unwrap();
     let quote = store.calculate(&bistro, guests[1], &check(50_000), NOW).await.unwrap();

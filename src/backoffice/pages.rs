@@ -463,10 +463,7 @@ async fn new_guest(State(bo): St, headers: HeaderMap) -> Page {
 
 async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, false)?;
-    let name = field(&form, "name").to_string();
-    if name.chars().count() > 200 {
-        return Err(bad_input(&ctx, "bo-err-name"));
-    }
+    let name = rules::guest_name(field(&form, "name")).map_err(|_| bad_input(&ctx, "bo-err-name"))?;
     let phone = Some(field(&form, "phone").to_string()).filter(|p| !p.is_empty());
     let card = field(&form, "card");
     let card = if card.is_empty() {
@@ -833,6 +830,8 @@ async fn programme(State(bo): St, headers: HeaderMap, Query(query): Query<HashMa
             label { (tr.t("bo-prog-hold-minutes")) br; input name="hold_minutes" inputmode="numeric" value=(p.hold_ttl_secs / 60); }
             label { (tr.t("bo-prog-group-days")) br; input name="group_days" inputmode="numeric" value=(p.group_period_days); }
             label { (tr.t("bo-prog-utc-offset")) br; input name="utc_offset" inputmode="numeric" value=(p.utc_offset_minutes); }
+            label { (tr.t("bo-prog-welcome-bonus")) br; input name="welcome_bonus" inputmode="decimal" value=(crate::money::amount_input_text(p.welcome_bonus)); }
+            label { input type="checkbox" name="till_enrolment" value="1" checked[p.till_enrolment]; " " (tr.t("bo-prog-till-enrolment")) }
             button type="submit" { (tr.t("bo-save")) }
         }
         p.muted { (tr.t("bo-prog-not-built")) }
@@ -858,6 +857,14 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
         return Err(bad_input(&ctx, "bo-err-name"));
     }
     let whole = |key: &str| field(&form, key).parse::<i64>().ok();
+    // An empty field is no welcome bonus; anything else is an amount within the rules' bound.
+    let welcome_bonus = match field(&form, "welcome_bonus") {
+        "" => Kopecks::ZERO,
+        text => parse_amount(text)
+            .ok()
+            .filter(|b| *b <= rules::MAX_WELCOME_BONUS)
+            .ok_or_else(|| bad_input(&ctx, "bo-err-welcome-bonus"))?,
+    };
     let program = ProgramSettings {
         name: name.to_string(),
         max_check_bp: percent(field(&form, "max_check"))
@@ -876,6 +883,8 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
             .ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
         utc_offset_minutes: whole("utc_offset").ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
         accrual_basis: current.accrual_basis,
+        welcome_bonus,
+        till_enrolment: field(&form, "till_enrolment") == "1",
     };
     bo.store
         .run(&ctx.caller(), Op::SetProgram(program), (bo.clock)())

@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 9] = [
+pub const MIGRATIONS: [Migration; 10] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -83,6 +83,12 @@ pub const MIGRATIONS: [Migration; 9] = [
         what: "two index pages fewer for every balance change (SQLite; PostgreSQL's are unchanged)",
         sqlite: include_str!("../ledger/schema_v9.sql"),
         postgres: "",
+    },
+    Migration {
+        version: 10,
+        what: "the welcome bonus and enrolment at the till, per programme",
+        sqlite: include_str!("../ledger/schema_v10.sql"),
+        postgres: include_str!("../server/pg_schema_v10.sql"),
     },
 ];
 

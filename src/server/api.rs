@@ -4,6 +4,7 @@
 
 use super::store::{Caller, Store, token_hash, valid_name};
 use crate::domain::{CheckInfo, LoyaltyError, UnixSeconds};
+use crate::loyalty::engine::{Answer, Op};
 use crate::mask::mask_code;
 use crate::money::Kopecks;
 use crate::wire::{self, Amount, ErrorBody, MAX_GIFT_CODES, MAX_OP_ID_LEN};
@@ -140,6 +141,8 @@ pub fn routes() -> Routes {
         .get("/api/v1/health", health)
         .get("/api/v1/till", till)
         .post("/api/v1/identify", identify)
+        .get("/api/v1/enrolment", enrolment)
+        .post("/api/v1/guests", enrol)
         .get("/api/v1/guests/{guest}", guest_card)
         .post("/api/v1/guests/{guest}/calculate", calculate)
         .get("/api/v1/guests/{guest}/holds", open_holds)
@@ -223,6 +226,7 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::IdentifierTaken(_) => (StatusCode::CONFLICT, "identifier_taken"),
             LoyaltyError::GroupThresholdClash(_) => (StatusCode::CONFLICT, "group_threshold_clash"),
             LoyaltyError::GuestBlocked => (StatusCode::UNPROCESSABLE_ENTITY, "guest_blocked"),
+            LoyaltyError::EnrolmentOff => (StatusCode::FORBIDDEN, "enrolment_off"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             // Made by a till about its server; the server never returns it.
@@ -518,6 +522,48 @@ pub(super) async fn identify(
         tracing::info!(till = %caller.till, code = %mask_code(&request.payload), %error, "identify refused");
     }
     Ok(axum::Json(result?.into()))
+}
+
+/// Whether cashiers may enrol guests at the till, and the welcome bonus
+#[utoipa::path(get, path = "/api/v1/enrolment", tag = "guests",
+    responses((status = 200, description = "the programme's enrolment settings", body = wire::EnrolmentAnswer)))]
+pub(super) async fn enrolment(State(app): State<App>, headers: HeaderMap) -> ApiResult<wire::EnrolmentAnswer> {
+    let caller = caller(&app, &headers).await?;
+    let program = app.store.run(&caller, Op::Program, app.now()).await?.into_program()?;
+    Ok(axum::Json(wire::EnrolmentAnswer {
+        allowed: program.till_enrolment,
+        welcome_bonus: program.welcome_bonus.into(),
+    }))
+}
+
+/// Enrol a guest whose code was not found: the code becomes their card, the welcome bonus is credited
+#[utoipa::path(post, path = "/api/v1/guests", tag = "guests", request_body = wire::EnrolRequest,
+    responses((status = 200, description = "the new guest", body = wire::Identification)))]
+pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<wire::Identification> {
+    let caller = caller(&app, &headers).await?;
+    let request: wire::EnrolRequest = json_body(&headers, body).await?;
+    let op = op_id(&request.op_id)?;
+    for (text, what) in [(&request.code, "code"), (&request.phone, "phone"), (&request.name, "name")] {
+        plain_text(text, what)?;
+    }
+    let enrol = Op::EnrolAtTill {
+        op_key: caller.op(op),
+        name: request.name.clone(),
+        phone: request.phone.clone(),
+        code: request.code.clone(),
+        kind: request.kind.into(),
+    };
+    let result = app.store.run(&caller, enrol, app.now()).await.and_then(Answer::into_id);
+    let guest = match result {
+        Ok(guest) => guest,
+        Err(error) => {
+            tracing::info!(till = %caller.till, code = %mask_code(&request.code), %error, "enrolment refused");
+            return Err(error.into());
+        }
+    };
+    tracing::info!(till = %caller.till, guest, code = %mask_code(&request.code), "guest enrolled at the till");
+    let card = app.store.guest_card(&caller, guest, app.now()).await?;
+    Ok(axum::Json(crate::domain::Identification { card, gift: None }.into()))
 }
 
 /// Guest card: balance, available, group, stamps, promotions, and the gifts waiting (codes masked)
