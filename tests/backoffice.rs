@@ -429,6 +429,43 @@ fn owner_journey(db: Db) {
     );
     assert_eq!(bad.status, 422);
 
+    // Enrolment at the till: off until the owner allows it, with a welcome bonus.
+    assert_eq!(server.get("/api/v1/enrolment").ok()["allowed"], false);
+    let mut programme = vec![
+        ("name", "Cafe"),
+        ("max_check", "30"),
+        ("spend_step", "1"),
+        ("hold_minutes", "15"),
+        ("group_days", "365"),
+        ("utc_offset", "180"),
+    ];
+    for bad_bonus in ["-5", "abc", "100000,01"] {
+        let mut fields = programme.clone();
+        fields.push(("welcome_bonus", bad_bonus));
+        fields.push(("till_enrolment", "1"));
+        let refused = owner.submit("/admin/programme", "/admin/programme", &fields);
+        assert_eq!(refused.status, 422, "welcome bonus {bad_bonus}");
+        assert!(refused.body.contains("Приветственный бонус"), "{}", refused.body);
+    }
+    assert_eq!(server.get("/api/v1/enrolment").ok()["allowed"], false, "a refused form changes nothing");
+    programme.push(("welcome_bonus", "150,50"));
+    programme.push(("till_enrolment", "1"));
+    let saved = owner.submit("/admin/programme", "/admin/programme", &programme);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let enrolment = server.get("/api/v1/enrolment");
+    assert_eq!(enrolment.ok()["allowed"], true);
+    assert_eq!(enrolment.ok()["welcome_bonus"], 15_050);
+    let page_now = owner.get("/admin/programme").body;
+    assert!(page_now.contains(r#"value="150,50""#), "the bonus is shown as saved");
+    assert!(page_now.contains("checked"), "the switch is shown on");
+    let enrolled = server.enrol("bo-e1", "NEW-CARD-BO", "+7 916 555-77-88", "Zoya");
+    assert_eq!(enrolled.ok()["card"]["balance"], 15_050);
+    // Unticked: off again (a browser sends no field for an unticked box).
+    programme.retain(|(key, _)| *key != "till_enrolment");
+    let saved = owner.submit("/admin/programme", "/admin/programme", &programme);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(server.get("/api/v1/enrolment").ok()["allowed"], false);
+
     // Another organisation's guest is not found.
     assert_eq!(owner.get(&format!("/admin/guests/{}", server.ids.other)).status, 404);
 
