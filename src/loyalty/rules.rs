@@ -787,6 +787,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn till_enrolment_follows_the_programme_and_the_bonus_is_bounded() {
+        let mut program = ProgramSettings::default_for_new_org(900);
+        assert_eq!(till_enrolment(&program), Err(LoyaltyError::EnrolmentOff), "off by default");
+        program.till_enrolment = true;
+        assert_eq!(till_enrolment(&program), Ok(Kopecks::ZERO));
+        program.welcome_bonus = Kopecks(10_000);
+        assert_eq!(till_enrolment(&program), Ok(Kopecks(10_000)));
+        assert_eq!(check_program(&program), Ok(()));
+        for bad in [Kopecks(-1), Kopecks(MAX_WELCOME_BONUS.0 + 1)] {
+            program.welcome_bonus = bad;
+            assert!(check_program(&program).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_new_guest_starts_in_the_lowest_ranked_group_else_the_first() {
+        let manual = |id| group(id, 0, 0, 0, false);
+        assert_eq!(entry_group(&[]), None);
+        assert_eq!(entry_group(&[manual(4), manual(2)]), Some(2), "no ranked group: the first made");
+        let groups = [manual(1), group(5, 2, 100_000, 0, false), group(3, 1, 0, 0, false)];
+        assert_eq!(entry_group(&groups), Some(3), "the ranked group spending starts from");
+    }
+
+    #[test]
+    fn guest_names_are_trimmed_and_bounded() {
+        assert_eq!(guest_name("  Вера ").as_deref(), Ok("Вера"));
+        assert_eq!(guest_name("").as_deref(), Ok(""));
+        assert!(guest_name(&"я".repeat(MAX_GUEST_NAME_CHARS + 1)).is_err());
+        assert!(guest_name("a\u{0}b").is_err());
+    }
+
+    #[test]
     fn group_thresholds_follow_the_ranks() {
         // The seed's pair over a base group: 0 ₽, 5 % at 500 ₽, 10 % at 1 000 ₽.
         let existing = [
