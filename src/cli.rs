@@ -163,6 +163,10 @@ pub enum Scenario {
     Kept,
     /// «Устройства»: the devices found and the test view, with a sample line checked.
     Devices,
+    /// A code no guest has: the not-found message offering «Новый гость».
+    NotFound,
+    /// «Новый гость»: the enrolment form for that code, phone and name typed.
+    Enrol,
 }
 
 fn parse_size(text: &str) -> Result<(f32, f32), String> {

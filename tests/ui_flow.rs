@@ -414,20 +414,25 @@ fn now() -> i64 {
 #[test]
 fn a_new_guest_is_enrolled_from_the_not_found_message() {
     let mut till = open_till((420.0, 1000.0), Lang::Ru);
-    // Off in the demo programme: the message offers nothing.
+    let mut ledger = till.ledger();
+    let program = ledger.program().expect("programme");
+    assert!(program.till_enrolment, "the demo programme allows enrolment");
+    let set = |ledger: &mut Ledger, on: bool| {
+        ledger
+            .set_program(&loyalty_till::ledger::ProgramSettings {
+                till_enrolment: on,
+                welcome_bonus: Kopecks(10_000),
+                ..program.clone()
+            })
+            .expect("programme saved");
+    };
+    // Off in the programme: the message offers nothing.
+    set(&mut ledger, false);
     add_guest_by_keypad(&mut till, "777001");
     assert!(till.sees("Гость с таким кодом не найден"));
     assert!(!till.sees("Новый гость"), "enrolment is off in the programme");
 
-    let mut ledger = till.ledger();
-    let program = ledger.program().expect("programme");
-    ledger
-        .set_program(&loyalty_till::ledger::ProgramSettings {
-            till_enrolment: true,
-            welcome_bonus: Kopecks(10_000),
-            ..program
-        })
-        .expect("programme saved");
+    set(&mut ledger, true);
     till.click("Найти гостя");
     till.wait_for("the offer", |s| s.enrol_offer.is_some());
     till.click("Новый гость");
