@@ -571,6 +571,7 @@ impl eframe::App for TillApp {
         let order_beside = matches!(
             self.session.state.screen,
             Screen::AddGuest
+                | Screen::Enrol(_)
                 | Screen::Order
                 | Screen::Guest
                 | Screen::Stamps
