@@ -83,6 +83,19 @@ try {
   check((await page.content()).includes(guestUrl.replace(base, "")), "search by card");
   await shot("09-guests-search");
   await page.goto(base + "/admin/programme");
+  // Enrolment at the till: a bad welcome bonus is refused with the reason, a good one is kept.
+  await page.fill("input[name=welcome_bonus]", "-5");
+  await page.check("input[name=till_enrolment]");
+  await page.click("form[action=\"/admin/programme\"] button[type=submit]");
+  check((await page.content()).includes("сумма от 0 до 100 000"), "a bad welcome bonus is refused");
+  await shot("10-programme-refused");
+  await page.goto(base + "/admin/programme");
+  await page.fill("input[name=welcome_bonus]", "150,50");
+  await page.check("input[name=till_enrolment]");
+  await page.click("form[action=\"/admin/programme\"] button[type=submit]");
+  await page.waitForURL("**/admin/programme?done=1");
+  check(await page.isChecked("input[name=till_enrolment]"), "enrolment at the till is on");
+  check((await page.inputValue("input[name=welcome_bonus]")) === "150,50", "the welcome bonus is kept");
   await shot("10-programme");
   await page.goto(base + "/admin/lang/en");
   await page.goto(guestUrl);
