@@ -10,7 +10,7 @@ use loyalty_till::backoffice::auth::hash_password;
 use loyalty_till::backoffice::db::{Role, save_user};
 use loyalty_till::money::Kopecks;
 use serde_json::json;
-use server_support::{Db, ORG, OTHER_ORG, START, Server, rub};
+use server_support::{ANNA_CARD, Db, ORG, OTHER_ORG, START, Server, rub};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -523,6 +523,84 @@ fn login_throttle(db: Db) {
     let locked = browser.login("owner", PASSWORD);
     assert_eq!(locked.status, 429, "the right password waits out the lock");
     assert!(browser.get("/admin/guests").location.ends_with("/admin/login"));
+}
+
+/// «Кассы»: the owner lists the tokens, makes one (its secret shown once, working at once) and
+/// revokes one, which the API refuses on its very next request (no 30 s grace); a manager and
+/// another organisation's owner cannot touch them.
+fn tills_page(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, ORG, "owner", Role::Owner);
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.login("owner", PASSWORD).status, 303);
+
+    // The seeded till has been used (by this request): it is listed with its last use.
+    server.get("/api/v1/till").ok();
+    let list = owner.get("/admin/tills");
+    assert_eq!(list.status, 200);
+    let table = list.body[list.body.find("id=\"tills\"").unwrap()..].to_string();
+    assert!(table.contains("till-1"), "{table}");
+    assert!(table.contains("2025-03-10 12:00 UTC"), "created and last seen: {table}");
+    assert!(!list.body.contains("lt_"), "no secret on the list");
+
+    let created = owner.submit("/admin/tills", "/admin/tills", &[("till", "till-9")]);
+    assert_eq!(created.status, 200, "{}", created.body);
+    let token = by_id(&created.body, "token");
+    assert!(token.starts_with("lt_") && token.len() > 40, "the secret, once: {token}");
+    assert!(!owner.get("/admin/tills").body.contains(&token), "shown only once");
+    let answer = server.get_as(Some(&token), "/api/v1/till");
+    assert_eq!(answer.ok()["till"], "till-9", "the new token works at once");
+    assert!(
+        !owner.get("/admin/tills").body.contains("ещё не обращалась"),
+        "both tills have been seen"
+    );
+    // A till name twice, or a bad one: refused with the reason, nothing replaced.
+    let twice = owner.submit("/admin/tills", "/admin/tills", &[("till", "till-9")]);
+    assert_eq!(twice.status, 409);
+    assert!(twice.body.contains("уже есть"), "{}", twice.body);
+    let bad = owner.submit("/admin/tills", "/admin/tills", &[("till", "касса 1")]);
+    assert_eq!(bad.status, 422);
+    server.get_as(Some(&token), "/api/v1/till").ok();
+
+    // Revoked: refused on the next request, though the API had just looked the token up.
+    let revoked = owner.submit("/admin/tills", "/admin/tills/till-9/revoke", &[]);
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    server.get_as(Some(&token), "/api/v1/till").error(401, "unauthorized");
+    server
+        .post_as(&token, "/api/v1/identify", json!({"kind": "barcode", "payload": ANNA_CARD}))
+        .error(401, "unauthorized");
+    assert!(!owner.get("/admin/tills").body.contains("till-9"));
+    server.get("/api/v1/till").ok(); // the other till is untouched
+    let again = owner.submit("/admin/tills", "/admin/tills/till-9/revoke", &[]);
+    assert_eq!(again.status, 404, "nothing left to revoke");
+
+    // A manager is refused; another organisation's owner cannot revoke this one's till.
+    add_user(&server, ORG, "manager", Role::Manager);
+    let mut manager = Browser::new(&server);
+    manager.login("manager", PASSWORD);
+    assert_eq!(manager.get("/admin/tills").status, 403);
+    let csrf = hidden(&manager.get("/admin/guests").body, "csrf");
+    assert_eq!(manager.post("/admin/tills/till-1/revoke", &[("csrf", &csrf)]).status, 403);
+    add_user(&server, OTHER_ORG, "bistro", Role::Owner);
+    let mut other = Browser::new(&server);
+    other.login("bistro", PASSWORD);
+    let seven = owner.submit("/admin/tills", "/admin/tills", &[("till", "till-7")]);
+    let seven = by_id(&seven.body, "token");
+    assert!(!other.get("/admin/tills").body.contains("till-7"), "another organisation's till is not listed");
+    let refused = other.submit("/admin/tills", "/admin/tills/till-7/revoke", &[]);
+    assert_eq!(refused.status, 404);
+    server.get_as(Some(&seven), "/api/v1/till").ok();
+    server.get("/api/v1/till").ok();
+}
+
+#[test]
+fn tills_page_on_sqlite() {
+    tills_page(Db::Sqlite);
+}
+
+#[test]
+fn tills_page_on_postgres() {
+    tills_page(Db::Postgres);
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/groups", get(groups).post(create_group))
         .route("/admin/groups/{id}", get(group).post(edit_group))
         .route("/admin/programme", get(programme).post(save_programme))
+        .route("/admin/tills", get(tills).post(create_till))
+        .route("/admin/tills/{till}/revoke", post(revoke_till))
 }
 
 // ----- Context, errors, layout -----
@@ -174,6 +176,7 @@ fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Marku
                         @if session.role == Role::Owner {
                             a href="/admin/groups" { (tr.t("bo-nav-groups")) }
                             a href="/admin/programme" { (tr.t("bo-nav-programme")) }
+                            a href="/admin/tills" { (tr.t("bo-nav-tills")) }
                         }
                         span.who { (session.login) " (" (session.org) ", " (tr.t(role_key(session.role))) ")" }
                         form method="post" action="/admin/logout" {
@@ -892,4 +895,97 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, "back office: programme saved");
     Ok(Redirect::to("/admin/programme?done=1").into_response())
+}
+
+// ----- Tills -----
+
+/// The organisation's till tokens: name, created, last seen; a new one (its secret shown once);
+/// revoking one (refused by the API on its next request).
+async fn tills(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Page {
+    let ctx = ctx(&bo, &headers, true)?;
+    till_page(&bo, &ctx, None, field(&query, "revoked")).await
+}
+
+async fn till_page(bo: &BackOffice, ctx: &Ctx, created: Option<(&str, &str)>, revoked: &str) -> Page {
+    let tr = ctx.tr;
+    let tokens = bo.store.tokens(&ctx.session.org).await.map_err(|e| refused(ctx, &e))?;
+    let body = html! {
+        @if let Some((till, token)) = created {
+            div.ok role="status" {
+                p { (tr.t_args("bo-till-created", &[("till", crate::i18n::Arg::Text(till.to_string()))])) }
+                p { code #token { (token) } }
+                p { (tr.t("bo-till-secret-once")) }
+            }
+        }
+        @if !revoked.is_empty() {
+            p.ok role="status" { (tr.t_args("bo-till-revoked", &[("till", crate::i18n::Arg::Text(revoked.to_string()))])) }
+        }
+        p.muted { (tr.t("bo-tills-hint")) }
+        table #tills {
+            tr { th { (tr.t("bo-till-name")) } th { (tr.t("bo-till-created-at")) } th { (tr.t("bo-till-last-seen")) } th {} }
+            @for token in &tokens {
+                tr {
+                    td { (token.till) }
+                    td { (time(tr, token.created_at)) }
+                    td { @match token.last_seen_at { Some(at) => (time(tr, at)), None => (tr.t("bo-till-never")) } }
+                    td {
+                        form method="post" action={ "/admin/tills/" (token.till) "/revoke" } {
+                            (csrf(&ctx.session))
+                            button type="submit" { (tr.t("bo-till-revoke")) }
+                        }
+                    }
+                }
+            }
+        }
+        @if tokens.is_empty() { p.muted { (tr.t("bo-tills-none")) } }
+        h2 { (tr.t("bo-new-till")) }
+        form.box method="post" action="/admin/tills" {
+            (csrf(&ctx.session))
+            label { (tr.t("bo-till-name-hint")) br; input name="till" required maxlength="32" pattern="[A-Za-z0-9._-]+"; }
+            button type="submit" { (tr.t("bo-create")) }
+        }
+    };
+    page(ctx, &tr.t("bo-nav-tills"), body)
+}
+
+async fn create_till(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, true)?;
+    let till = field(&form, "till");
+    if !crate::server::store::valid_name(till) {
+        return Err(bad_input(&ctx, "bo-err-till-name"));
+    }
+    let tokens = bo.store.tokens(&ctx.session.org).await.map_err(|e| refused(&ctx, &e))?;
+    if tokens.iter().any(|t| t.till == till) {
+        return Err(message(&ctx, StatusCode::CONFLICT, &ctx.tr.t("bo-err-till-exists")));
+    }
+    let token = bo
+        .store
+        .create_token(&ctx.session.org, till, (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(user = ctx.session.user_id, till, "back office: till token created");
+    // The secret is shown on this answer only (the store keeps its hash): no redirect to a page
+    // that could show it again.
+    let mut page = till_page(&bo, &ctx, Some((till, &token)), "").await?;
+    page.headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(page)
+}
+
+async fn revoke_till(State(bo): St, headers: HeaderMap, Path(till): Path<String>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, true)?;
+    if !crate::server::store::valid_name(&till) {
+        return Err(refused(&ctx, &LoyaltyError::UnknownCode));
+    }
+    let revoked = bo
+        .store
+        .revoke_token(&ctx.session.org, &till)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    if !revoked {
+        return Err(refused(&ctx, &LoyaltyError::UnknownCode));
+    }
+    tracing::info!(user = ctx.session.user_id, till = %till, "back office: till token revoked");
+    // A valid till name is letters, digits, '.', '-' and '_': safe in a query as it is.
+    Ok(Redirect::to(&format!("/admin/tills?revoked={till}")).into_response())
 }

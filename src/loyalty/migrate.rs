@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 10] = [
+pub const MIGRATIONS: [Migration; 11] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -89,6 +89,12 @@ pub const MIGRATIONS: [Migration; 10] = [
         what: "the welcome bonus and enrolment at the till, per programme",
         sqlite: include_str!("../ledger/schema_v10.sql"),
         postgres: include_str!("../server/pg_schema_v10.sql"),
+    },
+    Migration {
+        version: 11,
+        what: "when each till token was last used",
+        sqlite: include_str!("../ledger/schema_v11.sql"),
+        postgres: include_str!("../server/pg_schema_v11.sql"),
     },
 ];
 

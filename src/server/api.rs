@@ -27,7 +27,8 @@ pub use crate::wire::MAX_AMOUNT;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How much of a too-large body is read and dropped before answering.
 const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-/// How long a looked-up token is trusted without asking the store again.
+/// How long a looked-up token is trusted without asking the store again (a revocation or a
+/// replacement in this process ends it at once).
 const TOKEN_CACHE: Duration = Duration::from_secs(30);
 
 /// Where "now" comes from: the system clock, or a test's hand.
@@ -55,7 +56,7 @@ pub struct App {
     pub max_check_age_secs: i64,
     /// Token hashes already looked up, kept for [`TOKEN_CACHE`]: a replaced token stops working
     /// within that time.
-    callers: Arc<RwLock<HashMap<String, (Caller, Instant)>>>,
+    callers: Arc<RwLock<HashMap<String, (Caller, Instant, u64)>>>,
 }
 
 impl App {
@@ -449,18 +450,25 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(ApiError::unauthorized)?;
     let hash = token_hash(token);
+    // Read before the lookup: a revocation while it runs makes the next request look again.
+    let revocations = app.store.revocations();
     let cached = app.callers.read().ok().and_then(|m| m.get(&hash).cloned());
-    if let Some((caller, at)) = cached
+    if let Some((caller, at, seen_revocations)) = cached
         && at.elapsed() < TOKEN_CACHE
+        && seen_revocations == revocations
     {
         return Ok(caller);
     }
     let caller = app.store.caller_for(&hash).await?.ok_or_else(ApiError::unauthorized)?;
+    // «Last seen» on the back office's till list: written once per lookup, not per request.
+    if let Err(error) = app.store.touch_token(&hash, app.now()).await {
+        tracing::warn!(%error, till = %caller.till, "the token's last use could not be noted");
+    }
     if let Ok(mut known) = app.callers.write() {
         if known.len() > 10_000 {
             known.clear();
         }
-        known.insert(hash, (caller.clone(), Instant::now()));
+        known.insert(hash, (caller.clone(), Instant::now(), revocations));
     }
     Ok(caller)
 }
