@@ -97,6 +97,20 @@ try {
   check(await page.isChecked("input[name=till_enrolment]"), "enrolment at the till is on");
   check((await page.inputValue("input[name=welcome_bonus]")) === "150,50", "the welcome bonus is kept");
   await shot("10-programme");
+  // «Кассы»: a till token made (its secret shown once) and revoked; the API refuses it at once.
+  await page.goto(base + "/admin/tills");
+  await page.fill("input[name=till]", "till-web");
+  await page.click("form[action=\"/admin/tills\"] button[type=submit]");
+  const token = (await page.textContent("#token")).trim();
+  check(token.startsWith("lt_"), "the new till's secret is shown");
+  const asTill = () => fetch(base + "/api/v1/till", { headers: { Authorization: `Bearer ${token}` } });
+  check((await asTill()).status === 200, "the new token works");
+  await shot("14-tills-created");
+  await page.goto(base + "/admin/tills");
+  check(!(await page.content()).includes(token), "the secret is not shown again");
+  await page.click("form[action=\"/admin/tills/till-web/revoke\"] button[type=submit]");
+  check((await asTill()).status === 401, "a revoked token is refused at once");
+  await shot("15-tills-revoked");
   await page.goto(base + "/admin/lang/en");
   await page.goto(guestUrl);
   check((await page.content()).includes("Operations history"), "English pages");

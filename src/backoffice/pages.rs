@@ -921,7 +921,7 @@ async fn till_page(bo: &BackOffice, ctx: &Ctx, created: Option<(&str, &str)>, re
             p.ok role="status" { (tr.t_args("bo-till-revoked", &[("till", crate::i18n::Arg::Text(revoked.to_string()))])) }
         }
         p.muted { (tr.t("bo-tills-hint")) }
-        table #tills {
+        @if !tokens.is_empty() { table #tills {
             tr { th { (tr.t("bo-till-name")) } th { (tr.t("bo-till-created-at")) } th { (tr.t("bo-till-last-seen")) } th {} }
             @for token in &tokens {
                 tr {
@@ -936,7 +936,7 @@ async fn till_page(bo: &BackOffice, ctx: &Ctx, created: Option<(&str, &str)>, re
                     }
                 }
             }
-        }
+        } }
         @if tokens.is_empty() { p.muted { (tr.t("bo-tills-none")) } }
         h2 { (tr.t("bo-new-till")) }
         form.box method="post" action="/admin/tills" {
