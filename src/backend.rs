@@ -63,7 +63,8 @@ pub trait LoyaltyBackend: Send {
     /// Enrols a guest whose code was not found: `code` becomes their card, `phone` is required,
     /// `name` may be empty; the welcome bonus is credited. Answers the new guest as identified.
     /// A repeat of `op_id` answers the same guest (one bonus).
-    fn enrol(&mut self, op_id: &str, code: &ScanEvent, phone: &str, name: &str) -> Result<Identification, LoyaltyError>;
+    fn enrol(&mut self, op_id: &str, code: &ScanEvent, phone: &str, name: &str)
+    -> Result<Identification, LoyaltyError>;
 
     /// A cheap check of a remote backend, run by the worker while no call is waiting: it learns
     /// whether the server answers, and sends what the till queued as soon as it does. Returns
@@ -169,9 +170,17 @@ impl LoyaltyBackend for EmbeddedBackend {
         Ok(program.till_enrolment.then_some(program.welcome_bonus))
     }
 
-    fn enrol(&mut self, op_id: &str, code: &ScanEvent, phone: &str, name: &str) -> Result<Identification, LoyaltyError> {
+    fn enrol(
+        &mut self,
+        op_id: &str,
+        code: &ScanEvent,
+        phone: &str,
+        name: &str,
+    ) -> Result<Identification, LoyaltyError> {
         let now = self.clock.now();
-        let guest = self.ledger.enrol_at_till(op_id, &code.payload, code.kind, phone, name, now)?;
+        let guest = self
+            .ledger
+            .enrol_at_till(op_id, &code.payload, code.kind, phone, name, now)?;
         let card = self.ledger.guest_card(guest, now)?;
         Ok(Identification { card, gift: None })
     }

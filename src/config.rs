@@ -46,6 +46,8 @@ pub struct Config {
     /// A single cafe's back office («Управление программой»): served by the till on
     /// 127.0.0.1 at this port over the till's own ledger. A chain's is on its server.
     pub back_office_port: u16,
+    /// The waiters' handhelds (iikoWaiter's External Loyalty): address, port, path, PINs.
+    pub handhelds: crate::handhelds::HandheldSettings,
 }
 
 /// The demo programme's token key. Public on purpose: it is only used with `--demo`.
@@ -110,6 +112,7 @@ impl Default for Config {
             hid: crate::devices::hid::bus::HidSettings::default(),
             support: crate::support::SupportSettings::default(),
             back_office_port: DEFAULT_BACK_OFFICE_PORT,
+            handhelds: crate::handhelds::HandheldSettings::default(),
         }
     }
 }
@@ -234,6 +237,15 @@ impl Paths {
     pub fn database(&self, demo: bool) -> PathBuf {
         self.data_dir.join(if demo { "demo.sqlite" } else { "loyalty.sqlite" })
     }
+
+    /// What the waiters' handhelds put on orders, beside the ledger it belongs to.
+    pub fn handheld_orders(&self, demo: bool) -> PathBuf {
+        self.data_dir.join(if demo {
+            "demo-handhelds.sqlite"
+        } else {
+            "handhelds.sqlite"
+        })
+    }
 }
 
 #[cfg(test)]
@@ -271,5 +283,30 @@ mod tests {
         assert_eq!(config.serial_devices.len(), 1);
         assert_eq!(config.serial_devices[0].port, "COM3");
         assert_eq!(config.scan.token_max_age_secs, 600);
+    }
+
+    /// The handhelds example in README.md is a config this version reads, with the defaults.
+    #[test]
+    fn readme_handhelds_example_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("    [handhelds]").unwrap();
+        let block: String = readme[start..]
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .map(str::trim_start)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config: Config = toml::from_str(&block).unwrap();
+        let defaults = crate::handhelds::HandheldSettings::default();
+        assert_eq!(config.handhelds.waiter_pins, ["4921", "7730"]);
+        assert_eq!(
+            (
+                config.handhelds.address.as_str(),
+                config.handhelds.port,
+                config.handhelds.path.as_str()
+            ),
+            (defaults.address.as_str(), defaults.port, defaults.path.as_str())
+        );
+        assert!(config.handhelds.checkout_requires_pin);
     }
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod devices;
 pub mod diagnostics;
 pub mod domain;
+pub mod handhelds;
 pub mod i18n;
 pub mod ledger;
 pub mod logging;

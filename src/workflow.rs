@@ -6,11 +6,11 @@
 //! abandoned are dropped, except a hold, which is voided so that nothing stays held.
 
 use crate::domain::{AwayReason, BackendKind, IdentifierKind, ScanRefusal};
-use crate::loyalty::rules;
 use crate::domain::{
     CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError, MAX_CODE_LEN,
     PaymentReceipt, ScanEvent, SpendQuote,
 };
+use crate::loyalty::rules;
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
 
 /// Request numbers tie a result to the request that asked for it.
@@ -844,10 +844,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 identified(state, Err(LoyaltyError::UnknownCode));
                 // A guest on the order keeps the screen: enrolment starts from an empty order.
                 if state.guest.is_none() {
-                    state.enrol_offer = enrolment.map(|welcome_bonus| EnrolOffer {
-                        code,
-                        welcome_bonus,
-                    });
+                    state.enrol_offer = enrolment.map(|welcome_bonus| EnrolOffer { code, welcome_bonus });
                 }
             }
         }
@@ -1060,9 +1057,8 @@ fn submit_enrol(state: &mut State, effects: &mut Vec<Effect>) {
         return;
     }
     let Ok(name) = rules::guest_name(&state.fields.name) else {
-        state.notice = Some(
-            Notice::error("err-enrol-name").with("max", NoticeArg::Number(rules::MAX_GUEST_NAME_CHARS as i64)),
-        );
+        state.notice =
+            Some(Notice::error("err-enrol-name").with("max", NoticeArg::Number(rules::MAX_GUEST_NAME_CHARS as i64)));
         state.active_field = Some(Field::Name);
         return;
     };
@@ -1116,8 +1112,9 @@ pub fn enrol_error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::IdentifierTaken(IdentifierKind::Phone) => Notice::error("err-enrol-phone-taken"),
         LoyaltyError::IdentifierTaken(_) => Notice::error("err-enrol-code-taken"),
         LoyaltyError::BadCode { .. } => Notice::error("err-enrol-phone-bad"),
-        LoyaltyError::OutOfRange(_) => Notice::error("err-enrol-name")
-            .with("max", NoticeArg::Number(rules::MAX_GUEST_NAME_CHARS as i64)),
+        LoyaltyError::OutOfRange(_) => {
+            Notice::error("err-enrol-name").with("max", NoticeArg::Number(rules::MAX_GUEST_NAME_CHARS as i64))
+        }
         LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(AwayReason::NoEnrolment) => {
             Notice::error("err-enrol-offline")
         }

@@ -447,7 +447,11 @@ fn owner_journey(db: Db) {
         assert_eq!(refused.status, 422, "welcome bonus {bad_bonus}");
         assert!(refused.body.contains("сумма от 0 до 100 000"), "{}", refused.body);
     }
-    assert_eq!(server.get("/api/v1/enrolment").ok()["allowed"], false, "a refused form changes nothing");
+    assert_eq!(
+        server.get("/api/v1/enrolment").ok()["allowed"],
+        false,
+        "a refused form changes nothing"
+    );
     programme.push(("welcome_bonus", "150,50"));
     programme.push(("till_enrolment", "1"));
     let saved = owner.submit("/admin/programme", "/admin/programme", &programme);
@@ -546,7 +550,10 @@ fn tills_page(db: Db) {
     let created = owner.submit("/admin/tills", "/admin/tills", &[("till", "till-9")]);
     assert_eq!(created.status, 200, "{}", created.body);
     let token = by_id(&created.body, "token");
-    assert!(token.starts_with("lt_") && token.len() > 40, "the secret, once: {token}");
+    assert!(
+        token.starts_with("lt_") && token.len() > 40,
+        "the secret, once: {token}"
+    );
     assert!(!owner.get("/admin/tills").body.contains(&token), "shown only once");
     let answer = server.get_as(Some(&token), "/api/v1/till");
     assert_eq!(answer.ok()["till"], "till-9", "the new token works at once");
@@ -567,7 +574,11 @@ fn tills_page(db: Db) {
     assert_eq!(revoked.status, 303, "{}", revoked.body);
     server.get_as(Some(&token), "/api/v1/till").error(401, "unauthorized");
     server
-        .post_as(&token, "/api/v1/identify", json!({"kind": "barcode", "payload": ANNA_CARD}))
+        .post_as(
+            &token,
+            "/api/v1/identify",
+            json!({"kind": "barcode", "payload": ANNA_CARD}),
+        )
         .error(401, "unauthorized");
     assert!(!owner.get("/admin/tills").body.contains("till-9"));
     server.get("/api/v1/till").ok(); // the other till is untouched
@@ -580,13 +591,19 @@ fn tills_page(db: Db) {
     manager.login("manager", PASSWORD);
     assert_eq!(manager.get("/admin/tills").status, 403);
     let csrf = hidden(&manager.get("/admin/guests").body, "csrf");
-    assert_eq!(manager.post("/admin/tills/till-1/revoke", &[("csrf", &csrf)]).status, 403);
+    assert_eq!(
+        manager.post("/admin/tills/till-1/revoke", &[("csrf", &csrf)]).status,
+        403
+    );
     add_user(&server, OTHER_ORG, "bistro", Role::Owner);
     let mut other = Browser::new(&server);
     other.login("bistro", PASSWORD);
     let seven = owner.submit("/admin/tills", "/admin/tills", &[("till", "till-7")]);
     let seven = by_id(&seven.body, "token");
-    assert!(!other.get("/admin/tills").body.contains("till-7"), "another organisation's till is not listed");
+    assert!(
+        !other.get("/admin/tills").body.contains("till-7"),
+        "another organisation's till is not listed"
+    );
     let refused = other.submit("/admin/tills", "/admin/tills/till-7/revoke", &[]);
     assert_eq!(refused.status, 404);
     server.get_as(Some(&seven), "/api/v1/till").ok();

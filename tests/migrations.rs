@@ -85,13 +85,21 @@ async fn the_old_data_still_answers(store: &Store) {
         store.run(&till, enrol.clone(), NOW).await,
         Err(LoyaltyError::EnrolmentOff)
     );
-    let mut program = store.run(&till, Op::Program, NOW).await.unwrap().into_program().unwrap();
+    let mut program = store
+        .run(&till, Op::Program, NOW)
+        .await
+        .unwrap()
+        .into_program()
+        .unwrap();
     assert_eq!((program.welcome_bonus, program.till_enrolment), (Kopecks::ZERO, false));
     program.till_enrolment = true;
     program.welcome_bonus = Kopecks(5_000);
     store.set_org_program("cafe", &program).await.unwrap();
     let vera = store.run(&till, enrol, NOW).await.unwrap().into_id().unwrap();
-    assert_eq!(store.guest_card(&till, vera, NOW).await.unwrap().balance, Kopecks(5_000));
+    assert_eq!(
+        store.guest_card(&till, vera, NOW).await.unwrap().balance,
+        Kopecks(5_000)
+    );
     store.check_invariants().await.unwrap();
 }
 

@@ -964,8 +964,12 @@ fn enrolment_at_the_till_follows_the_programme(s: Server) {
     // The code and the phone both find her now, at this till and at no other organisation's.
     assert_eq!(identify_code(&s, "NEW-CARD-1").ok()["card"]["guest_id"], vera);
     assert_eq!(identify_code(&s, "+79165551122").ok()["card"]["guest_id"], vera);
-    s.post_as(&s.other_token, "/api/v1/identify", json!({"kind": "manual", "payload": "NEW-CARD-1"}))
-        .error(404, "unknown_guest");
+    s.post_as(
+        &s.other_token,
+        "/api/v1/identify",
+        json!({"kind": "manual", "payload": "NEW-CARD-1"}),
+    )
+    .error(404, "unknown_guest");
 
     // Without a welcome bonus a guest starts at zero, with no balance change recorded.
     s.set_enrolment(true, 0);
@@ -982,7 +986,8 @@ fn enrolment_at_the_till_follows_the_programme(s: Server) {
 
     // Turned off again: refused, nothing added.
     s.set_enrolment(false, rub(100));
-    s.enrol("e4", "NEW-CARD-4", "+7 916 555-44-55", "").error(403, "enrolment_off");
+    s.enrol("e4", "NEW-CARD-4", "+7 916 555-44-55", "")
+        .error(403, "enrolment_off");
     identify_code(&s, "NEW-CARD-4").error(404, "unknown_guest");
 }
 
@@ -996,7 +1001,11 @@ fn enrolment_refuses_a_taken_phone_or_code_and_adds_nothing(s: Server) {
     // Anna's card with a new phone: refused as a code, and the phone stays unknown.
     let taken = s.enrol("t2", ANNA_CARD, "+7 916 555-55-66", "Eve");
     taken.error(409, "identifier_taken");
-    assert_eq!(taken.body["ledger"]["IdentifierTaken"], "card_barcode", "{}", taken.body);
+    assert_eq!(
+        taken.body["ledger"]["IdentifierTaken"], "card_barcode",
+        "{}",
+        taken.body
+    );
     identify_code(&s, "+7 916 555-55-66").error(404, "unknown_guest");
     // A phone that is no phone, an empty one, a name too long: refused.
     s.enrol("t3", "NEW-CARD-6", "12345", "").error(422, "bad_code");

@@ -644,9 +644,16 @@ fn enrolment_needs_the_server_and_a_lost_answer_makes_one_guest(s: Server) {
         backend.enrol("e1", &code, "+7 916 555-11-22", "Vera").unwrap_err(),
         LoyaltyError::ServerAway(AwayReason::NoEnrolment)
     );
-    s.post("/api/v1/identify", serde_json::json!({"kind": "barcode", "payload": "NEW-CARD-1"}))
-        .error(404, "unknown_guest");
-    assert_eq!(backend.journal().count_pending().unwrap(), 0, "nothing queued for later");
+    s.post(
+        "/api/v1/identify",
+        serde_json::json!({"kind": "barcode", "payload": "NEW-CARD-1"}),
+    )
+    .error(404, "unknown_guest");
+    assert_eq!(
+        backend.journal().count_pending().unwrap(),
+        0,
+        "nothing queued for later"
+    );
     till.proxy.set(Fault::Pass);
     assert_eq!(backend.enrolment().unwrap(), Some(Kopecks(rub(100))), "back online");
 
@@ -655,13 +662,20 @@ fn enrolment_needs_the_server_and_a_lost_answer_makes_one_guest(s: Server) {
         backend.enrol("e2", &code, "+7 916 555-11-22", "Vera").unwrap_err(),
         LoyaltyError::ServerAway(AwayReason::NoEnrolment)
     );
-    let made = s.post("/api/v1/identify", serde_json::json!({"kind": "barcode", "payload": "NEW-CARD-1"}));
+    let made = s.post(
+        "/api/v1/identify",
+        serde_json::json!({"kind": "barcode", "payload": "NEW-CARD-1"}),
+    );
     let vera = made.ok()["card"]["guest_id"].as_i64().unwrap();
     till.proxy.set(Fault::Pass);
     let again = backend.enrol("e2", &code, "+7 916 555-11-22", "Vera").unwrap();
     assert_eq!(again.card.guest_id, vera, "the same guest, learnt by the op id");
     assert_eq!(again.card.balance, Kopecks(rub(100)));
-    assert_eq!(history_kinds(&s, vera), vec!["manual_credit".to_string()], "one welcome bonus");
+    assert_eq!(
+        history_kinds(&s, vera),
+        vec!["manual_credit".to_string()],
+        "one welcome bonus"
+    );
     assert_eq!(backend.identify(&code).unwrap().card.guest_id, vera);
     // Another code with her phone: refused with the reason the till shows.
     assert_eq!(

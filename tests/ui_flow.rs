@@ -436,14 +436,20 @@ fn a_new_guest_is_enrolled_from_the_not_found_message() {
     till.click("Найти гостя");
     till.wait_for("the offer", |s| s.enrol_offer.is_some());
     till.click("Новый гость");
-    assert!(matches!(till.state().screen, Screen::Enrol(_)), "{:?}", till.state().screen);
+    assert!(
+        matches!(till.state().screen, Screen::Enrol(_)),
+        "{:?}",
+        till.state().screen
+    );
     assert!(till.sees("777001"), "the code that becomes the card is shown");
     assert!(till.sees("100,00"), "the welcome bonus is shown");
     till.click("Зарегистрировать");
     assert!(till.sees("Введите телефон гостя"), "the phone is required");
     till.type_on_keypad("89165551122");
     till.click("Зарегистрировать");
-    till.wait_for("the new guest", |s| s.guest.is_some() || s.notice.as_ref().is_some_and(|n| n.key != "err-enrol-phone-empty"));
+    till.wait_for("the new guest", |s| {
+        s.guest.is_some() || s.notice.as_ref().is_some_and(|n| n.key != "err-enrol-phone-empty")
+    });
     assert_eq!(till.state().screen, Screen::Guest, "notice: {:?}", till.state().notice);
     assert!(till.sees("Гость зарегистрирован"));
     assert!(till.sees("+7 *** ***-11-22"), "the phone is masked on the card");

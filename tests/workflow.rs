@@ -1154,7 +1154,10 @@ fn enrolment_checks_the_phone_then_puts_the_new_guest_on_the_order() {
 
     let effects = update(&mut state, Event::SubmitEnrol);
     let (request, op_id, code, phone, name) = enrol_effect(&effects);
-    assert_eq!((code.payload.as_str(), phone.as_str(), name.as_str()), ("CARD-77", "89165551122", "Вера"));
+    assert_eq!(
+        (code.payload.as_str(), phone.as_str(), name.as_str()),
+        ("CARD-77", "89165551122", "Вера")
+    );
     assert!(state.is_busy());
 
     // A taken phone: said as such, the form stays for a correction, which is a new request.
@@ -1208,7 +1211,10 @@ fn enrolment_refusals_and_back_keep_the_code() {
     update(&mut state, Event::StartEnrol);
     update(&mut state, Event::FieldEdited(Field::Phone, "+7 916 555-11-22".into()));
     for (refusal, key) in [
-        (LoyaltyError::IdentifierTaken(IdentifierKind::CardBarcode), "err-enrol-code-taken"),
+        (
+            LoyaltyError::IdentifierTaken(IdentifierKind::CardBarcode),
+            "err-enrol-code-taken",
+        ),
         (LoyaltyError::EnrolmentOff, "err-enrol-off"),
         (LoyaltyError::Unavailable("down".into()), "err-enrol-offline"),
     ] {

@@ -459,3 +459,17 @@ bo-block = Block
 bo-unblock = Unblock
 bo-done-blocked = The block status was changed.
 bo-err-blocked = The guest is blocked.
+
+## Answers to waiters on iikoWaiter handhelds (WaiterMessage)
+waiter-wrong-pin = Wrong waiter PIN. The guest was not checked in.
+waiter-no-pin = iikoWaiter sent no waiter PIN. The guest was not checked in.
+waiter-pin-locked = Too many wrong PINs from this handheld. Try again in { $minutes } min.
+waiter-bad-order = The till did not recognise the order id. Open the order again and retry.
+waiter-bad-request = The till did not understand iikoWaiter's request. Check the server address in the External Loyalty settings.
+waiter-too-large = The request is too large: the scanned code is longer than any guest card or QR code.
+waiter-wrong-host = This address of the till is not allowed. Use the address from the till's settings in iikoWaiter.
+waiter-not-found = The till has no such address. Check the path (e.g. /GetMeBack) in the External Loyalty settings.
+waiter-other-guest = Another guest is checked in on this order. Check them out first.
+waiter-other-guests-gifts = The order already carries another guest's gifts: this guest cannot be checked in on it.
+waiter-gift-on-other-order = This gift is already on another order.
+waiter-not-checked-in = No guest is checked in on this order.

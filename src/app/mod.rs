@@ -196,6 +196,24 @@ fn open_embedded(path: PathBuf, demo: bool, clock: Box<dyn Clock>) -> Result<Box
     Ok(Box::new(backend))
 }
 
+/// The waiters' handhelds endpoint, on the till's own backend: the embedded ledger file, or the
+/// chain's server with a journal of its own (two backends never share one journal file).
+fn start_handhelds(paths: &Paths, config: &Config, demo: bool) {
+    let database = paths.database(demo);
+    let server = (!demo && config.server.is_set()).then(|| config.server.clone());
+    let journal = paths.data_dir.join("handhelds-journal.sqlite");
+    crate::handhelds::start(
+        config.handhelds.clone(),
+        config.language,
+        config.scan.effective(demo),
+        paths.handheld_orders(demo),
+        Box::new(move || match server {
+            Some(server) => crate::remote::open_boxed(&server, &journal, Box::new(SystemClock)),
+            None => Ok(Box::new(EmbeddedBackend::open(database, Box::new(SystemClock))?)),
+        }),
+    );
+}
+
 /// A per-start stamp for operation ids (base 36 milliseconds), so ids never repeat across runs.
 fn start_stamp() -> String {
     let mut n = std::time::SystemTime::now()
@@ -341,6 +359,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if !config.server.is_set() {
         crate::backoffice::local::start(options.paths.database(cli.demo), config.back_office_port);
     }
+    start_handhelds(&options.paths, &config, cli.demo);
     let fixed_size = cli.window_size.is_some();
     startup::step("window options");
     eframe::run_native(

@@ -789,7 +789,11 @@ mod tests {
     #[test]
     fn till_enrolment_follows_the_programme_and_the_bonus_is_bounded() {
         let mut program = ProgramSettings::default_for_new_org(900);
-        assert_eq!(till_enrolment(&program), Err(LoyaltyError::EnrolmentOff), "off by default");
+        assert_eq!(
+            till_enrolment(&program),
+            Err(LoyaltyError::EnrolmentOff),
+            "off by default"
+        );
         program.till_enrolment = true;
         assert_eq!(till_enrolment(&program), Ok(Kopecks::ZERO));
         program.welcome_bonus = Kopecks(10_000);
@@ -805,7 +809,11 @@ mod tests {
     fn a_new_guest_starts_in_the_lowest_ranked_group_else_the_first() {
         let manual = |id| group(id, 0, 0, 0, false);
         assert_eq!(entry_group(&[]), None);
-        assert_eq!(entry_group(&[manual(4), manual(2)]), Some(2), "no ranked group: the first made");
+        assert_eq!(
+            entry_group(&[manual(4), manual(2)]),
+            Some(2),
+            "no ranked group: the first made"
+        );
         let groups = [manual(1), group(5, 2, 100_000, 0, false), group(3, 1, 0, 0, false)];
         assert_eq!(entry_group(&groups), Some(3), "the ranked group spending starts from");
     }

@@ -1129,7 +1129,13 @@ impl LoyaltyBackend for ServerBackend {
 
     /// Never journalled nor queued: offline the till refuses at once, and an answer lost on the
     /// way is learnt by sending the same op id again (the server answers the same guest).
-    fn enrol(&mut self, op_id: &str, code: &ScanEvent, phone: &str, name: &str) -> Result<Identification, LoyaltyError> {
+    fn enrol(
+        &mut self,
+        op_id: &str,
+        code: &ScanEvent,
+        phone: &str,
+        name: &str,
+    ) -> Result<Identification, LoyaltyError> {
         let request = wire::EnrolRequest {
             op_id: op_id.to_string(),
             kind: code.kind.into(),

@@ -551,7 +551,11 @@ pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body
     let caller = caller(&app, &headers).await?;
     let request: wire::EnrolRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
-    for (text, what) in [(&request.code, "code"), (&request.phone, "phone"), (&request.name, "name")] {
+    for (text, what) in [
+        (&request.code, "code"),
+        (&request.phone, "phone"),
+        (&request.name, "name"),
+    ] {
         plain_text(text, what)?;
     }
     let enrol = Op::EnrolAtTill {

@@ -574,7 +574,12 @@ impl LedgerTx for PgTx<'_> {
     async fn op_record(&mut self, op_key: &str) -> TxResult<Option<OpRecord>> {
         // A lock on the key's hash until the transaction ends: a repeat sent at once waits for
         // the first to commit, then finds its record.
-        exec(self.tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&op_key]).await?;
+        exec(
+            self.tx,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&op_key],
+        )
+        .await?;
         q_opt(
             self.tx,
             "SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = $1",

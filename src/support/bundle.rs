@@ -426,6 +426,13 @@ mod tests {
         assert!(broken.contains("does not parse"), "{broken}");
         // No key set is what support needs to see.
         assert!(redact_config("[scan]\ntoken_secret = \"\"\n").contains("token_secret = \"\""));
+        // The waiters' PINs go; the endpoint's address and port stay.
+        let handhelds = redact_config("[handhelds]\nport = 3000\nwaiter_pins = [\"4921\", \"7730\"]\n");
+        assert!(
+            !handhelds.contains("4921") && !handhelds.contains("7730"),
+            "{handhelds}"
+        );
+        assert!(handhelds.contains("port = 3000"), "{handhelds}");
     }
 
     #[test]

@@ -36,6 +36,14 @@ pub fn is_secret_key(key: &str) -> bool {
     ]
     .iter()
     .any(|word| key.contains(word))
+        || is_pin_key(&key)
+}
+
+/// Waiters' PINs (`waiter_pins`, iikoWaiter's `WaiterPin`), without catching words that merely
+/// contain "pin" ("shipping"). Their values are digits, so unlike other secrets' numbers they go.
+fn is_pin_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.split(['_', '-']).any(|word| word == "pin" || word == "pins") || key.ends_with("pin")
 }
 
 /// A stretch of text to replace: bytes `from..to` become `with`.
@@ -225,7 +233,7 @@ fn mask_secret_values(text: &str) -> String {
             || value == REMOVED
             || value == "true"
             || value == "false"
-            || value.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+            || (value.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') && !is_pin_key(key));
         if harmless {
             i = end.max(j);
             continue;
@@ -368,6 +376,13 @@ mod tests {
             "{\"api_key\":\"[removed]\",\"n\":1}"
         );
         assert_eq!(mask_text("password=swordfish next"), "password=[removed] next");
+        assert_eq!(
+            mask_text("{\"Value\":\"x\",\"WaiterPin\":\"4921\"}"),
+            "{\"Value\":\"x\",\"WaiterPin\":\"[removed]\"}"
+        );
+        assert_eq!(mask_text("WaiterPin=4921 ok"), "WaiterPin=[removed] ok");
+        assert_eq!(mask_text("token_max_age_secs = 600"), "token_max_age_secs = 600");
+        assert_eq!(mask_text("shipping = \"fast\""), "shipping = \"fast\"");
         assert_eq!(mask_text("token = \"\""), "token = \"\"");
         assert_eq!(mask_text("kind=GuestToken"), "kind=GuestToken");
     }

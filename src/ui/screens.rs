@@ -6,7 +6,8 @@ use crate::domain::{SpendLimitKind, SpendQuote};
 use crate::i18n::{Arg, I18n};
 use crate::money::Kopecks;
 use crate::workflow::{
-    Enrolment, Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, SpendPreset, State, TenderMethod,
+    Enrolment, Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, SpendPreset, State,
+    TenderMethod,
 };
 use egui::{RichText, Ui};
 
