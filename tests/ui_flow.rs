@@ -464,6 +464,17 @@ fn a_new_guest_is_enrolled_from_the_not_found_message() {
         .expect("the phone finds the guest");
     assert_eq!(by_phone.card.guest_id, found.card.guest_id);
     assert_eq!(ledger.history(found.card.guest_id, 10).expect("history").len(), 1);
+    // The enrolment is in the audit log, the phone and code masked.
+    let audit: (String, String, i64, String) = rusqlite::Connection::open(till.dir.path().join("demo.sqlite"))
+        .expect("ledger file")
+        .query_row("SELECT actor, action, guest_id, detail FROM audit_log", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .expect("one audit row");
+    assert_eq!(
+        audit,
+        ("till".to_string(), "enrol".to_string(), found.card.guest_id, "+7 *** ***-11-22, ******".to_string())
+    );
     ledger.check_invariants().expect("ledger invariants");
 
     // The same phone for another code: refused with the reason, on the form.

@@ -280,7 +280,21 @@ impl Ledger {
             code: code.to_string(),
             kind,
         };
-        self.run(&op, Some(DEFAULT_ORG), now)?.into_id()
+        let guest = self.run(&op, Some(DEFAULT_ORG), now)?.into_id()?;
+        let entry = crate::backoffice::db::AuditEntry {
+            at: now,
+            actor: "till".to_string(),
+            action: "enrol".to_string(),
+            guest_id: Some(guest),
+            detail: format!("{}, {}", crate::mask::mask_phone(phone), crate::mask::mask_code(code)),
+            reason: String::new(),
+        };
+        let params = crate::backoffice::db::audit_params(DEFAULT_ORG, &entry, Some(op_id));
+        // Logged after the enrolment (a failure to log is reported; the guest stays enrolled).
+        if let Err(error) = crate::backoffice::db::sqlite_query(&self.conn, crate::backoffice::db::AUDIT_INSERT, &params) {
+            tracing::error!(%error, "the enrolment could not be written to the audit log");
+        }
+        Ok(guest)
     }
 
     /// Runs a loyalty operation for a caller of `org` (`None`: every organisation): reads on the

@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 11] = [
+pub const MIGRATIONS: [Migration; 12] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -95,6 +95,12 @@ pub const MIGRATIONS: [Migration; 11] = [
         what: "when each till token was last used",
         sqlite: include_str!("../ledger/schema_v11.sql"),
         postgres: include_str!("../server/pg_schema_v11.sql"),
+    },
+    Migration {
+        version: 12,
+        what: "the audit log of manual changes",
+        sqlite: include_str!("../ledger/schema_v12.sql"),
+        postgres: include_str!("../server/pg_schema_v12.sql"),
     },
 ];
 

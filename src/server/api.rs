@@ -574,6 +574,16 @@ pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body
         }
     };
     tracing::info!(till = %caller.till, guest, code = %mask_code(&request.code), "guest enrolled at the till");
+    let entry = crate::backoffice::db::AuditEntry {
+        at: app.now(),
+        actor: format!("till {}", caller.till),
+        action: "enrol".to_string(),
+        guest_id: Some(guest),
+        detail: format!("{}, {}", crate::mask::mask_phone(&request.phone), mask_code(&request.code)),
+        reason: String::new(),
+    };
+    // Keyed by the till's op id: a repeat that learns a lost answer is not logged again.
+    crate::backoffice::db::record_audit(&app.store, &caller.org, &entry, Some(&caller.op(op))).await;
     let card = app.store.guest_card(&caller, guest, app.now()).await?;
     Ok(axum::Json(crate::domain::Identification { card, gift: None }.into()))
 }
