@@ -514,16 +514,35 @@ fn owner_journey(db: Db) {
     ] {
         assert!(log.contains(action), "{action} is logged: {log}");
     }
-    assert_eq!(log.matches("Начисление вручную").count(), 1, "a form posted twice is logged once");
+    assert_eq!(
+        log.matches("Начисление вручную").count(),
+        1,
+        "a form posted twice is logged once"
+    );
     assert!(log.contains("800,00") && log.contains("welcome"), "what and why: {log}");
     assert!(log.contains("<td>owner</td>"), "who: {log}");
-    assert!(log.contains("till till-1"), "the till's enrolment names the till: {log}");
-    assert!(log.contains("welcome bonus 150,50, till enrolment on"), "the programme as saved: {log}");
-    assert!(!log.contains("555-77-88") && log.contains("***-77-88"), "phones are masked: {log}");
+    assert!(
+        log.contains("till till-1"),
+        "the till's enrolment names the till: {log}"
+    );
+    assert!(
+        log.contains("приветственный бонус 150,50 ₽, регистрация на кассе: да"),
+        "the programme as saved: {log}"
+    );
+    assert!(
+        !log.contains("555-77-88") && log.contains("***-77-88"),
+        "phones are masked: {log}"
+    );
     let guest_page = owner.get(&page).body;
     let changes = &guest_page[guest_page.find("id=\"changes\"").expect("the guest's changes")..];
-    assert!(changes.contains("Начисление вручную") && changes.contains("welcome"), "{changes}");
-    assert!(!changes.contains("Программа изменена"), "only this guest's changes: {changes}");
+    assert!(
+        changes.contains("Начисление вручную") && changes.contains("welcome"),
+        "{changes}"
+    );
+    assert!(
+        !changes.contains("Программа изменена"),
+        "only this guest's changes: {changes}"
+    );
     assert_eq!(manager.get("/admin/audit").status, 403, "owner only");
 
     // English pages.
@@ -609,7 +628,10 @@ fn tills_page(db: Db) {
         .error(401, "unauthorized");
     assert!(!owner.get("/admin/tills").body.contains("till-9"));
     let log = owner.get("/admin/audit").body;
-    assert!(log.contains("Токен кассы создан") && log.contains("Токен кассы отозван"), "{log}");
+    assert!(
+        log.contains("Токен кассы создан") && log.contains("Токен кассы отозван"),
+        "{log}"
+    );
     assert!(!log.contains(&token), "the secret is never logged");
     server.get("/api/v1/till").ok(); // the other till is untouched
     let again = owner.submit("/admin/tills", "/admin/tills/till-9/revoke", &[]);

@@ -473,7 +473,12 @@ fn a_new_guest_is_enrolled_from_the_not_found_message() {
         .expect("one audit row");
     assert_eq!(
         audit,
-        ("till".to_string(), "enrol".to_string(), found.card.guest_id, "+7 *** ***-11-22, ******".to_string())
+        (
+            "till".to_string(),
+            "enrol".to_string(),
+            found.card.guest_id,
+            "+7 *** ***-11-22, ******".to_string()
+        )
     );
     ledger.check_invariants().expect("ledger invariants");
 

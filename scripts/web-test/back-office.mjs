@@ -111,6 +111,13 @@ try {
   await page.click("form[action=\"/admin/tills/till-web/revoke\"] button[type=submit]");
   check((await asTill()).status === 401, "a revoked token is refused at once");
   await shot("15-tills-revoked");
+  // «Журнал изменений»: the credit with its reason, the programme, the till token.
+  await page.goto(base + "/admin/audit");
+  const log = await page.textContent("#audit");
+  check(log.includes("Начисление вручную") && log.includes("Токен кассы отозван"), "the audit log lists the changes");
+  await shot("16-audit");
+  await page.goto(guestUrl);
+  check((await page.textContent("#changes")).includes("Начисление вручную"), "the guest's page lists its changes");
   await page.goto(base + "/admin/lang/en");
   await page.goto(guestUrl);
   check((await page.content()).includes("Operations history"), "English pages");

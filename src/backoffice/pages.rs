@@ -690,7 +690,16 @@ async fn manual(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(for
         kind = kind.as_str(),
         "back office: manual change"
     );
-    audit(&bo, &ctx, kind.as_str(), Some(id), amount.to_string(), reason, Some(&op_key)).await;
+    audit(
+        &bo,
+        &ctx,
+        kind.as_str(),
+        Some(id),
+        amount.to_string(),
+        reason,
+        Some(&op_key),
+    )
+    .await;
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=manual")).into_response())
 }
 
@@ -707,7 +716,10 @@ async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
         released,
         "back office: holds reset"
     );
-    let detail = ctx.tr.t_args("bo-audit-released", &[("count", crate::i18n::Arg::Number(released as i64))]);
+    let detail = ctx.tr.t_args(
+        "bo-audit-released",
+        &[("count", crate::i18n::Arg::Number(released as i64))],
+    );
     audit(&bo, &ctx, "reset_holds", Some(id), detail, "", None).await;
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=holds")).into_response())
 }
@@ -812,7 +824,7 @@ async fn groups(State(bo): St, headers: HeaderMap) -> Page {
 async fn create_group(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
-    let detail = group_detail(&group);
+    let detail = group_detail(ctx.tr, &group);
     bo.store
         .run(&ctx.caller(), Op::AddGroup(group), (bo.clock)())
         .await
@@ -835,7 +847,7 @@ async fn group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Page {
 async fn edit_group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
-    let detail = group_detail(&group);
+    let detail = group_detail(ctx.tr, &group);
     bo.store
         .run(&ctx.caller(), Op::EditGroup { id, group }, (bo.clock)())
         .await
@@ -917,7 +929,7 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
         welcome_bonus,
         till_enrolment: field(&form, "till_enrolment") == "1",
     };
-    let detail = programme_detail(&program);
+    let detail = programme_detail(ctx.tr, &program);
     bo.store
         .run(&ctx.caller(), Op::SetProgram(program), (bo.clock)())
         .await
@@ -1025,7 +1037,15 @@ async fn revoke_till(State(bo): St, headers: HeaderMap, Path(till): Path<String>
 // ----- Audit -----
 
 /// Logs a change the back office made, with who made it.
-async fn audit(bo: &BackOffice, ctx: &Ctx, action: &str, guest: Option<i64>, detail: String, reason: &str, op_key: Option<&str>) {
+async fn audit(
+    bo: &BackOffice,
+    ctx: &Ctx,
+    action: &str,
+    guest: Option<i64>,
+    detail: String,
+    reason: &str,
+    op_key: Option<&str>,
+) {
     let entry = db::AuditEntry {
         at: (bo.clock)(),
         actor: ctx.session.login.clone(),
@@ -1097,32 +1117,44 @@ async fn audit_page(State(bo): St, headers: HeaderMap, Query(query): Query<HashM
     page(&ctx, &tr.t("bo-nav-audit"), body)
 }
 
-/// A group's rules in one line, for the audit log.
-fn group_detail(g: &NewGroup) -> String {
-    format!(
-        "{}: rank {}, discount {} %, accrual {} %, threshold {}, never downgrade {}, daily ops {}, daily spend {}",
-        g.name,
-        g.rank,
-        percent_text(g.discount_bp),
-        percent_text(g.accrual_bp),
-        g.spend_threshold,
-        g.never_downgrade,
-        g.daily_ops_limit,
-        g.daily_spend_limit
+/// A group's rules in one line, for the audit log (in the language of whoever made the change).
+fn group_detail(tr: Tr, g: &NewGroup) -> String {
+    use crate::i18n::Arg;
+    tr.t_args(
+        "bo-audit-group-detail",
+        &[
+            ("name", Arg::Text(g.name.clone())),
+            ("rank", Arg::Number(g.rank)),
+            ("discount", Arg::Text(percent_text(g.discount_bp))),
+            ("accrual", Arg::Text(percent_text(g.accrual_bp))),
+            ("threshold", Arg::Money(g.spend_threshold)),
+            (
+                "never",
+                Arg::Text(tr.t(if g.never_downgrade { "bo-yes" } else { "bo-no" })),
+            ),
+            ("ops", Arg::Number(g.daily_ops_limit)),
+            ("spend", Arg::Money(g.daily_spend_limit)),
+        ],
     )
 }
 
-/// The programme in one line, for the audit log.
-fn programme_detail(p: &ProgramSettings) -> String {
-    format!(
-        "{}: max {} % of a check, step {}, hold {} min, group period {} d, UTC{:+} min, welcome bonus {}, till enrolment {}",
-        p.name,
-        percent_text(p.max_check_bp),
-        p.spend_step,
-        p.hold_ttl_secs / 60,
-        p.group_period_days,
-        p.utc_offset_minutes,
-        p.welcome_bonus,
-        if p.till_enrolment { "on" } else { "off" }
+/// The programme in one line, for the audit log (in the language of whoever made the change).
+fn programme_detail(tr: Tr, p: &ProgramSettings) -> String {
+    use crate::i18n::Arg;
+    tr.t_args(
+        "bo-audit-programme-detail",
+        &[
+            ("name", Arg::Text(p.name.clone())),
+            ("max", Arg::Text(percent_text(p.max_check_bp))),
+            ("step", Arg::Money(p.spend_step)),
+            ("hold", Arg::Number(p.hold_ttl_secs / 60)),
+            ("days", Arg::Number(p.group_period_days)),
+            ("offset", Arg::Text(format!("{:+}", p.utc_offset_minutes))),
+            ("bonus", Arg::Money(p.welcome_bonus)),
+            (
+                "enrolment",
+                Arg::Text(tr.t(if p.till_enrolment { "bo-yes" } else { "bo-no" })),
+            ),
+        ],
     )
 }

@@ -291,7 +291,9 @@ impl Ledger {
         };
         let params = crate::backoffice::db::audit_params(DEFAULT_ORG, &entry, Some(op_id));
         // Logged after the enrolment (a failure to log is reported; the guest stays enrolled).
-        if let Err(error) = crate::backoffice::db::sqlite_query(&self.conn, crate::backoffice::db::AUDIT_INSERT, &params) {
+        if let Err(error) =
+            crate::backoffice::db::sqlite_query(&self.conn, crate::backoffice::db::AUDIT_INSERT, &params)
+        {
             tracing::error!(%error, "the enrolment could not be written to the audit log");
         }
         Ok(guest)

@@ -579,7 +579,11 @@ pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body
         actor: format!("till {}", caller.till),
         action: "enrol".to_string(),
         guest_id: Some(guest),
-        detail: format!("{}, {}", crate::mask::mask_phone(&request.phone), mask_code(&request.code)),
+        detail: format!(
+            "{}, {}",
+            crate::mask::mask_phone(&request.phone),
+            mask_code(&request.code)
+        ),
         reason: String::new(),
     };
     // Keyed by the till's op id: a repeat that learns a lost answer is not logged again.
