@@ -48,6 +48,9 @@ pub const CHECK_TIME_AHEAD_SECS: i64 = 300;
 /// How old a check time the server books at by default (`--max-check-age-hours`).
 pub const DEFAULT_MAX_CHECK_AGE_SECS: i64 = 72 * 3_600;
 
+/// A looked-up token: its till, when it was looked up, and the store's revocation count then.
+type KnownCaller = (Caller, Instant, u64);
+
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<Store>,
@@ -56,7 +59,7 @@ pub struct App {
     pub max_check_age_secs: i64,
     /// Token hashes already looked up, kept for [`TOKEN_CACHE`]: a replaced token stops working
     /// within that time.
-    callers: Arc<RwLock<HashMap<String, (Caller, Instant, u64)>>>,
+    callers: Arc<RwLock<HashMap<String, KnownCaller>>>,
 }
 
 impl App {
