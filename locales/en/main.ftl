@@ -436,6 +436,7 @@ bo-audit-who = Who
 bo-audit-what = What
 bo-audit-guest = Guest
 bo-audit-detail = Details
+bo-audit-reason = Reason
 bo-audit-released = holds released: { $count }
 bo-audit-manual-credit = Manual credit
 bo-audit-manual-debit = Manual debit

@@ -442,6 +442,7 @@ bo-audit-who = Кто
 bo-audit-what = Что
 bo-audit-guest = Гость
 bo-audit-detail = Подробности
+bo-audit-reason = Причина
 bo-audit-released = снято холдов: { $count }
 bo-audit-manual-credit = Начисление вручную
 bo-audit-manual-debit = Списание вручную

@@ -1080,7 +1080,7 @@ fn audit_table(tr: Tr, entries: &[db::AuditEntry], with_guest: bool) -> Markup {
             tr {
                 th { (tr.t("bo-when")) } th { (tr.t("bo-audit-who")) } th { (tr.t("bo-audit-what")) }
                 @if with_guest { th { (tr.t("bo-audit-guest")) } }
-                th { (tr.t("bo-audit-detail")) } th { (tr.t("bo-reason")) }
+                th { (tr.t("bo-audit-detail")) } th { (tr.t("bo-audit-reason")) }
             }
             @for e in entries {
                 tr {
