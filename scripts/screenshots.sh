@@ -75,12 +75,15 @@ shoot() { # scenario layout size file [lang] [screen error]: what the scenario e
 }
 
 langs=${LANGS:-ru}
+# SCENARIOS="return-find return-done" shoots only those.
+scenarios=${SCENARIOS:-idle add-guest not-found enrol guest payment done return-find return-preview return-done devices}
 side_sizes=${SIDE_SIZES:-420x900}
+# «Возврат чека» after the success screen: today's checks, the preview and the result.
 # «Устройства» last: the devices found and the test view, with a sample line checked.
 for lang in $langs; do
   suffix=""
   [ "$lang" = ru ] || suffix="-$lang"
-  for scenario in idle add-guest not-found enrol guest payment done devices; do
+  for scenario in $scenarios; do
     # The not-found message is an error shown on the add-guest screen, by design.
     ends=()
     [ "$scenario" = not-found ] && ends=(add-guest err-unknown-code)

@@ -5,8 +5,8 @@
 //! Calls are blocking and run on the background worker, never on the UI thread.
 
 use crate::domain::{
-    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError, PaymentReceipt,
-    ScanEvent, SpendQuote, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote, UnixSeconds,
 };
 use crate::ledger::Ledger;
 use crate::money::Kopecks;
@@ -65,6 +65,22 @@ pub trait LoyaltyBackend: Send {
     /// A repeat of `op_id` answers the same guest (one bonus).
     fn enrol(&mut self, op_id: &str, code: &ScanEvent, phone: &str, name: &str)
     -> Result<Identification, LoyaltyError>;
+
+    /// This till's closed checks the filter names (today's, by number, by guest), newest first.
+    fn find_checks(&mut self, filter: &CheckFilter) -> Result<Vec<CheckSummary>, LoyaltyError>;
+
+    /// What returning `amount` (or the rest) of the check paid with `payment_op_id` would change;
+    /// nothing is written.
+    fn preview_refund(&mut self, payment_op_id: &str, amount: Option<Kopecks>) -> Result<RefundReceipt, LoyaltyError>;
+
+    /// Returns `amount` (or the rest) of the check paid with `payment_op_id`; a repeat of `op_id`
+    /// answers the first result and changes nothing.
+    fn refund(
+        &mut self,
+        op_id: &str,
+        payment_op_id: &str,
+        amount: Option<Kopecks>,
+    ) -> Result<RefundReceipt, LoyaltyError>;
 
     /// A cheap check of a remote backend, run by the worker while no call is waiting: it learns
     /// whether the server answers, and sends what the till queued as soon as it does. Returns
@@ -183,5 +199,22 @@ impl LoyaltyBackend for EmbeddedBackend {
             .enrol_at_till(op_id, &code.payload, code.kind, phone, name, now)?;
         let card = self.ledger.guest_card(guest, now)?;
         Ok(Identification { card, gift: None })
+    }
+
+    fn find_checks(&mut self, filter: &CheckFilter) -> Result<Vec<CheckSummary>, LoyaltyError> {
+        self.ledger.checks(filter, self.clock.now())
+    }
+
+    fn preview_refund(&mut self, payment_op_id: &str, amount: Option<Kopecks>) -> Result<RefundReceipt, LoyaltyError> {
+        self.ledger.refund_preview(payment_op_id, amount, self.clock.now())
+    }
+
+    fn refund(
+        &mut self,
+        op_id: &str,
+        payment_op_id: &str,
+        amount: Option<Kopecks>,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        self.ledger.refund(op_id, payment_op_id, amount, self.clock.now())
     }
 }

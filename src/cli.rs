@@ -167,6 +167,12 @@ pub enum Scenario {
     NotFound,
     /// «Новый гость»: the enrolment form for that code, phone and name typed.
     Enrol,
+    /// «Возврат чека» from the menu after the `done` visit: today's checks.
+    ReturnFind,
+    /// «Возврат этого чека» on the success screen, «Вернуть полностью»: what would change.
+    ReturnPreview,
+    /// The same return confirmed: what changed.
+    ReturnDone,
 }
 
 fn parse_size(text: &str) -> Result<(f32, f32), String> {
