@@ -709,6 +709,26 @@ impl LedgerTx for PgTx<'_> {
         Ok((Some(snapshot), record))
     }
 
+    async fn op_record(&mut self, op_key: &str) -> TxResult<Option<OpRecord>> {
+        // A lock on the key's hash until the transaction ends: a repeat sent at once waits for
+        // the first to commit, then finds its record.
+        exec(
+            self.tx,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&op_key],
+        )
+        .await?;
+        q_opt(
+            self.tx,
+            "SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = $1",
+            &[&op_key],
+        )
+        .await?
+        .as_ref()
+        .map(op_record)
+        .transpose()
+    }
+
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> TxResult<Option<GuestSnapshot>> {
         q_opt(self.tx, &snapshot_sql(), &[&guest, &now])
             .await?
@@ -819,6 +839,14 @@ impl LedgerTx for PgTx<'_> {
 
     async fn ranked_groups(&mut self) -> TxResult<Vec<Group>> {
         q_all(self.tx, &ranked_groups_sql(), &[])
+            .await?
+            .iter()
+            .map(|row| group_at(row, 0))
+            .collect()
+    }
+
+    async fn groups(&mut self) -> TxResult<Vec<Group>> {
+        q_all(self.tx, &format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg"), &[])
             .await?
             .iter()
             .map(|row| group_at(row, 0))
@@ -1277,9 +1305,12 @@ impl LedgerTx for PgTx<'_> {
             &p.group_period_days,
             &p.utc_offset_minutes,
             &basis,
+            &p.welcome_bonus.0,
+            &p.till_enrolment,
         ];
         let set = "SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
-                       group_period_days = $5, utc_offset_minutes = $6, accrual_basis = $7";
+                       group_period_days = $5, utc_offset_minutes = $6, accrual_basis = $7,
+                       welcome_bonus = $8, till_enrolment = $9";
         match scope {
             ProgramScope::Template => {
                 exec(self.tx, &format!("UPDATE program {set} WHERE id = 1"), values).await?;
@@ -1292,7 +1323,7 @@ impl LedgerTx for PgTx<'_> {
                 exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
                 let mut with_org = values.to_vec();
                 with_org.push(&org);
-                exec(self.tx, &format!("UPDATE programs {set} WHERE org = $8"), &with_org).await?;
+                exec(self.tx, &format!("UPDATE programs {set} WHERE org = $10"), &with_org).await?;
             }
         }
         Ok(())
@@ -1479,7 +1510,7 @@ fn stamp_count(row: &Row) -> TxResult<StampCount> {
 /// `serve --hold-ttl` sets); an existing one keeps its own.
 const ENSURE_PROGRAM_SQL: &str = "INSERT INTO programs
      SELECT $1::TEXT, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes,
-            accrual_basis
+            accrual_basis, welcome_bonus, till_enrolment
      FROM program WHERE id = 1
      ON CONFLICT (org) DO NOTHING";
 
