@@ -661,6 +661,15 @@ async fn guest_group(tx: &ClientWrapper, guest: GuestId) -> TxResult<Group> {
     group_at(&row, 0)
 }
 
+fn op_record(row: &Row) -> TxResult<OpRecord> {
+    Ok(OpRecord {
+        key: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        fingerprint: row.try_get(2)?,
+        answer: row.try_get(3)?,
+    })
+}
+
 impl LedgerTx for PgTx<'_> {
     type Error = TxError;
 
