@@ -6,7 +6,8 @@
 
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    LooseEnd, LooseEndKind, LoyaltyError, ShiftReport, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote, UnixSeconds,
+    LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport, SpendQuote,
+    UnixSeconds,
 };
 use crate::ledger::Ledger;
 use crate::money::Kopecks;
@@ -55,6 +56,16 @@ pub trait LoyaltyBackend: Send {
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError>;
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError>;
+
+    /// The welcome bonus when the programme lets this till enrol a guest whose code was not
+    /// found (zero: no bonus), `None` when it does not.
+    fn enrolment(&mut self) -> Result<Option<Kopecks>, LoyaltyError>;
+
+    /// Enrols a guest whose code was not found: `code` becomes their card, `phone` is required,
+    /// `name` may be empty; the welcome bonus is credited. Answers the new guest as identified.
+    /// A repeat of `op_id` answers the same guest (one bonus).
+    fn enrol(&mut self, op_id: &str, code: &ScanEvent, phone: &str, name: &str)
+    -> Result<Identification, LoyaltyError>;
 
     /// This till's closed checks the filter names (today's, by number, by guest), newest first.
     fn find_checks(&mut self, filter: &CheckFilter) -> Result<Vec<CheckSummary>, LoyaltyError>;
@@ -179,6 +190,26 @@ impl LoyaltyBackend for EmbeddedBackend {
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
         self.ledger.history(guest, limit)
+    }
+
+    fn enrolment(&mut self) -> Result<Option<Kopecks>, LoyaltyError> {
+        let program = self.ledger.program()?;
+        Ok(program.till_enrolment.then_some(program.welcome_bonus))
+    }
+
+    fn enrol(
+        &mut self,
+        op_id: &str,
+        code: &ScanEvent,
+        phone: &str,
+        name: &str,
+    ) -> Result<Identification, LoyaltyError> {
+        let now = self.clock.now();
+        let guest = self
+            .ledger
+            .enrol_at_till(op_id, &code.payload, code.kind, phone, name, now)?;
+        let card = self.ledger.guest_card(guest, now)?;
+        Ok(Identification { card, gift: None })
     }
 
     fn find_checks(&mut self, filter: &CheckFilter) -> Result<Vec<CheckSummary>, LoyaltyError> {

@@ -163,6 +163,10 @@ pub enum Scenario {
     Kept,
     /// «Устройства»: the devices found and the test view, with a sample line checked.
     Devices,
+    /// A code no guest has: the not-found message offering «Новый гость».
+    NotFound,
+    /// «Новый гость»: the enrolment form for that code, phone and name typed.
+    Enrol,
     /// «Возврат чека» from the menu after the `done` visit: today's checks.
     ReturnFind,
     /// «Возврат этого чека» on the success screen, «Вернуть полностью»: what would change.

@@ -367,6 +367,9 @@ pub enum LoyaltyError {
     GroupThresholdClash(String),
     #[error("the guest is blocked")]
     GuestBlocked,
+    /// The programme does not let cashiers enrol guests (or there is no group to put them in).
+    #[error("enrolment at the till is off in this programme")]
+    EnrolmentOff,
     #[error("the loyalty backend is unreachable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]
@@ -387,6 +390,9 @@ pub enum AwayReason {
     SpendingOff,
     /// The server answers but refuses the till's token.
     TokenRefused,
+    /// Offline: a new guest is enrolled only by the server (the till never makes guests the
+    /// server has not heard of). An enrolment whose answer was lost is repeated with its op id.
+    NoEnrolment,
 }
 
 impl std::fmt::Display for AwayReason {
@@ -395,6 +401,7 @@ impl std::fmt::Display for AwayReason {
             AwayReason::GuestNotCached => "the guest is not among the cards cached on this till",
             AwayReason::SpendingOff => "spending bonuses offline is off",
             AwayReason::TokenRefused => "the server refuses the till's token",
+            AwayReason::NoEnrolment => "a guest is enrolled only while the server answers",
         })
     }
 }

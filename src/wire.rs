@@ -138,6 +138,32 @@ pub struct HoldRequest {
     pub check: Check,
 }
 
+/// A guest a cashier enrols at the till after their code was not found: the code becomes their
+/// card, the phone is required, the name may be empty. A repeat of `op_id` answers the same guest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-.0-9;-~]+$")]
+    pub op_id: String,
+    /// How the code came in (the card's identifier kind follows from it).
+    pub kind: ScanKind,
+    #[schema(max_length = 128)]
+    pub code: String,
+    /// A Russian mobile number in any usual spelling.
+    #[schema(max_length = 32)]
+    pub phone: String,
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub name: String,
+}
+
+/// Whether the till may offer «Новый гость», and the welcome bonus it credits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EnrolmentAnswer {
+    pub allowed: bool,
+    pub welcome_bonus: Amount,
+}
+
 /// A paid check: the hold committed (possibly for less), accrual on the rest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -110,7 +110,38 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
                 &format!("{:?} {}", scan.kind, mask_code(&scan.payload)),
                 started,
             );
-            Event::Identified { request, result }
+            match result {
+                // Whether the cashier may enrol the code's owner is the programme's to say.
+                Err(LoyaltyError::UnknownCode) => {
+                    let enrolment = backend.enrolment().unwrap_or_else(|error| {
+                        tracing::warn!(request, %error, "the programme's enrolment setting could not be read");
+                        None
+                    });
+                    Event::NotFound {
+                        request,
+                        code: scan,
+                        enrolment,
+                    }
+                }
+                result => Event::Identified { request, result },
+            }
+        }
+        Effect::Enrol {
+            request,
+            op_id,
+            code,
+            phone,
+            name,
+        } => {
+            let result = backend.enrol(&op_id, &code, &phone, &name);
+            let what = format!(
+                "op={op_id} {:?} {} phone={}",
+                code.kind,
+                mask_code(&code.payload),
+                mask_code(&phone)
+            );
+            log_result(request, "enrol", &result, &what, started);
+            Event::Enrolled { request, result }
         }
         Effect::Calculate { request, guest, check } => {
             let result = backend.calculate(guest, &check);
@@ -295,6 +326,10 @@ fn unavailable(effect: Effect) -> Event {
             request,
             result: error(),
         },
+        Effect::Enrol { request, .. } => Event::Enrolled {
+            request,
+            result: error(),
+        },
         Effect::FindChecks { request, .. } => Event::ChecksFound {
             request,
             result: error(),
@@ -429,6 +464,10 @@ fn event_name(event: &Event) -> &'static str {
         Event::PaymentCommitted { .. } => "payment_committed",
         Event::PaymentProvisional { .. } => "payment_provisional",
         Event::HoldVoided { .. } => "hold_voided",
+        Event::NotFound { .. } => "not_found",
+        Event::StartEnrol => "start_enrol",
+        Event::SubmitEnrol => "submit_enrol",
+        Event::Enrolled { .. } => "enrolled",
         Event::OpenReturns { .. } => "open_returns",
         Event::FindChecks(_) => "find_checks",
         Event::ChooseCheck(_) => "choose_check",

@@ -5,13 +5,14 @@
 //! result event carrying the same request number. Results for requests the cashier has since
 //! abandoned are dropped, except a hold, which is voided so that nothing stays held.
 
-use crate::domain::{AwayReason, BackendKind, ScanRefusal};
+use crate::domain::{AwayReason, BackendKind, IdentifierKind, ScanRefusal};
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LooseEnd,
     LoyaltyError, MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport, SpendQuote,
 };
-use std::path::PathBuf;
+use crate::loyalty::rules;
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
+use std::path::PathBuf;
 
 /// Request numbers tie a result to the request that asked for it.
 pub type RequestId = u64;
@@ -76,6 +77,10 @@ pub enum Field {
     Spend,
     /// Cash handed over by the guest.
     Tendered,
+    /// A new guest's phone («Новый гость»).
+    Phone,
+    /// A new guest's name, optional.
+    Name,
     /// A check's number, or a guest's card code or phone, on the returns screen.
     ReturnQuery,
     /// The amount of a partial return.
@@ -88,6 +93,8 @@ pub struct Fields {
     pub line_price: String,
     pub spend: String,
     pub tendered: String,
+    pub phone: String,
+    pub name: String,
     pub return_query: String,
     pub return_amount: String,
 }
@@ -99,6 +106,8 @@ impl Fields {
             Field::LinePrice => &self.line_price,
             Field::Spend => &self.spend,
             Field::Tendered => &self.tendered,
+            Field::Phone => &self.phone,
+            Field::Name => &self.name,
             Field::ReturnQuery => &self.return_query,
             Field::ReturnAmount => &self.return_amount,
         }
@@ -110,6 +119,8 @@ impl Fields {
             Field::LinePrice => &mut self.line_price,
             Field::Spend => &mut self.spend,
             Field::Tendered => &mut self.tendered,
+            Field::Phone => &mut self.phone,
+            Field::Name => &mut self.name,
             Field::ReturnQuery => &mut self.return_query,
             Field::ReturnAmount => &mut self.return_amount,
         }
@@ -186,6 +197,8 @@ pub enum Screen {
     Stamps,
     /// «Проверка акций».
     Promotions,
+    /// «Новый гость»: the code that was not found becomes the card of a guest enrolled here.
+    Enrol(Enrolment),
     /// Another guest was identified while one is attached: replace them with this one?
     ConfirmReplace { identification: Identification },
     /// Keep or spend bonuses.
@@ -272,6 +285,24 @@ pub enum ReturnStep {
     },
 }
 
+/// A guest being enrolled at the till.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enrolment {
+    /// The code that was not found: it becomes the guest's card.
+    pub code: ScanEvent,
+    /// What the programme credits the new guest.
+    pub welcome_bonus: Kopecks,
+    /// Kept across a retry whose answer may have been lost, so that the guest is made once.
+    pub op_id: String,
+}
+
+/// A code was not found and the programme lets the cashier enrol its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnrolOffer {
+    pub code: ScanEvent,
+    pub welcome_bonus: Kopecks,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NoticeArg {
     Text(String),
@@ -344,6 +375,7 @@ pub enum Waiting {
     Hold,
     Commit,
     Void,
+    Enrol,
     FindChecks,
     PreviewReturn,
     Return,
@@ -372,6 +404,9 @@ pub struct State {
     pub prefilled: Option<Field>,
     /// «Удалить гостя» was pressed once: the guest card asks before removing.
     pub confirm_remove: bool,
+    /// The last code was not found and may be enrolled: the not-found message offers
+    /// «Новый гость».
+    pub enrol_offer: Option<EnrolOffer>,
     /// The operation id of the last check this till paid (the success screen's «Возврат чека»
     /// opens the returns screen on it).
     pub last_payment_op: Option<String>,
@@ -519,6 +554,21 @@ pub enum Event {
         request: RequestId,
         result: Result<(), LoyaltyError>,
     },
+    /// No guest has the code; `enrolment` is the welcome bonus when the programme lets the
+    /// cashier enrol one (`None`: it does not).
+    NotFound {
+        request: RequestId,
+        code: ScanEvent,
+        enrolment: Option<Kopecks>,
+    },
+    /// «Новый гость» on the not-found message.
+    StartEnrol,
+    /// «Зарегистрировать» on the enrolment form.
+    SubmitEnrol,
+    Enrolled {
+        request: RequestId,
+        result: Result<Identification, LoyaltyError>,
+    },
 }
 
 /// Work for the background: each answers with the result event of the same request number.
@@ -554,6 +604,14 @@ pub enum Effect {
         request: RequestId,
         op_id: String,
         hold: HoldId,
+    },
+    /// Enrol a guest with the code as their card; answers `Enrolled`.
+    Enrol {
+        request: RequestId,
+        op_id: String,
+        code: ScanEvent,
+        phone: String,
+        name: String,
     },
     /// This till's closed checks; answers `ChecksFound`.
     FindChecks { request: RequestId, filter: CheckFilter },
@@ -604,6 +662,7 @@ impl State {
             demo,
             prefilled: None,
             confirm_remove: false,
+            enrol_offer: None,
             last_payment_op: None,
             return_target: None,
             found_checks: None,
@@ -748,8 +807,12 @@ impl State {
 
     fn go(&mut self, screen: Screen) {
         self.confirm_remove = false;
+        if !matches!(screen, Screen::AddGuest) {
+            self.enrol_offer = None;
+        }
         self.active_field = match &screen {
             Screen::AddGuest => Some(Field::Code),
+            Screen::Enrol(_) => Some(Field::Phone),
             Screen::Order => Some(Field::LinePrice),
             Screen::Payment {
                 mode: PaymentMode::Spend,
@@ -827,7 +890,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                         // The first key replaces what the till filled in.
                         text.clear();
                     }
-                    if field == Field::Code || !matches!(key, KeypadKey::Letter(_)) {
+                    if matches!(field, Field::Code | Field::Name) || !matches!(key, KeypadKey::Letter(_)) {
                         press_key(text, key);
                     }
                 });
@@ -1034,6 +1097,26 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 hold_voided(state, result);
             }
         }
+        Event::NotFound {
+            request,
+            code,
+            enrolment,
+        } => {
+            if state.take_waiting(request, Waiting::Identify) {
+                identified(state, Err(LoyaltyError::UnknownCode));
+                // A guest on the order keeps the screen: enrolment starts from an empty order.
+                if state.guest.is_none() {
+                    state.enrol_offer = enrolment.map(|welcome_bonus| EnrolOffer { code, welcome_bonus });
+                }
+            }
+        }
+        Event::StartEnrol => start_enrol(state),
+        Event::SubmitEnrol => submit_enrol(state, &mut effects),
+        Event::Enrolled { request, result } => {
+            if state.take_waiting(request, Waiting::Enrol) {
+                enrolled(state, result);
+            }
+        }
     }
     effects
 }
@@ -1051,6 +1134,13 @@ fn back(state: &mut State, effects: &mut Vec<Effect>) {
             state.go(home);
         }
         Screen::ConfirmReplace { .. } => state.go(Screen::Guest),
+        // The form's answer, if it comes, is dropped; the code stays in the field.
+        Screen::Enrol(_) => {
+            if matches!(state.waiting, Some((_, Waiting::Enrol))) {
+                state.waiting = None;
+            }
+            state.go(Screen::AddGuest);
+        }
         Screen::PaymentChoice { .. } => state.go(Screen::Guest),
         Screen::Payment { .. } | Screen::Processing { .. } => {}
         Screen::Idle | Screen::Guest | Screen::Done { .. } => {}
@@ -1175,6 +1265,7 @@ fn submit_scan(state: &mut State, scan: ScanEvent, effects: &mut Vec<Effect>) {
 fn request_identify(state: &mut State, mut scan: ScanEvent, effects: &mut Vec<Effect>) {
     scan.payload = scan.payload.trim().to_string();
     state.notice = None;
+    state.enrol_offer = None;
     let request = state.next_request(Waiting::Identify);
     effects.push(Effect::Identify { request, scan });
 }
@@ -1221,6 +1312,114 @@ fn attach(state: &mut State, identification: Identification) {
     }
     state.guest = Some(identification.card);
     state.go(Screen::Guest);
+}
+
+/// «Новый гость»: the form, with the code as the card and the phone filled in when the code was
+/// one.
+fn start_enrol(state: &mut State) {
+    let Some(offer) = state.enrol_offer.take() else {
+        return;
+    };
+    if state.guest.is_some() || state.is_busy() {
+        return;
+    }
+    state.fields.phone = match rules::normalize_phone(&offer.code.payload) {
+        Some(_) => offer.code.payload.clone(),
+        None => String::new(),
+    };
+    state.fields.name.clear();
+    state.notice = None;
+    let op_id = state.next_op_id();
+    state.go(Screen::Enrol(Enrolment {
+        code: offer.code,
+        welcome_bonus: offer.welcome_bonus,
+        op_id,
+    }));
+}
+
+fn submit_enrol(state: &mut State, effects: &mut Vec<Effect>) {
+    let Screen::Enrol(enrolment) = &state.screen else {
+        return;
+    };
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    let phone = state.fields.phone.trim();
+    if phone.is_empty() {
+        state.notice = Some(Notice::error("err-enrol-phone-empty"));
+        state.active_field = Some(Field::Phone);
+        return;
+    }
+    if rules::normalize_phone(phone).is_none() {
+        state.notice = Some(Notice::error("err-enrol-phone-bad"));
+        state.active_field = Some(Field::Phone);
+        return;
+    }
+    let Ok(name) = rules::guest_name(&state.fields.name) else {
+        state.notice =
+            Some(Notice::error("err-enrol-name").with("max", NoticeArg::Number(rules::MAX_GUEST_NAME_CHARS as i64)));
+        state.active_field = Some(Field::Name);
+        return;
+    };
+    let (op_id, code, phone) = (enrolment.op_id.clone(), enrolment.code.clone(), phone.to_string());
+    state.notice = None;
+    let request = state.next_request(Waiting::Enrol);
+    effects.push(Effect::Enrol {
+        request,
+        op_id,
+        code,
+        phone,
+        name,
+    });
+}
+
+fn enrolled(state: &mut State, result: Result<Identification, LoyaltyError>) {
+    let Screen::Enrol(enrolment) = state.screen.clone() else {
+        return;
+    };
+    match result {
+        Ok(identification) => {
+            state.fields.phone.clear();
+            state.fields.name.clear();
+            attach(state, identification);
+            if state.notice.is_none() {
+                state.notice = Some(Notice::success("info-guest-enrolled").money("bonus", enrolment.welcome_bonus));
+            }
+        }
+        Err(error) => {
+            // The answer may have been lost on the way: the same op id again makes no second
+            // guest. A refusal is final, and the corrected form is a new request.
+            let in_doubt = matches!(error, LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(_));
+            if !in_doubt {
+                let op_id = state.next_op_id();
+                state.screen = Screen::Enrol(Enrolment { op_id, ..enrolment });
+            }
+            state.active_field = match error {
+                LoyaltyError::IdentifierTaken(IdentifierKind::Phone) | LoyaltyError::BadCode { .. } => {
+                    Some(Field::Phone)
+                }
+                _ => state.active_field,
+            };
+            state.notice = Some(enrol_error_notice(&error));
+        }
+    }
+}
+
+/// Why an enrolment was refused, in the cashier's words.
+pub fn enrol_error_notice(error: &LoyaltyError) -> Notice {
+    match error {
+        LoyaltyError::IdentifierTaken(IdentifierKind::Phone) => Notice::error("err-enrol-phone-taken"),
+        LoyaltyError::IdentifierTaken(_) => Notice::error("err-enrol-code-taken"),
+        LoyaltyError::BadCode { .. } => Notice::error("err-enrol-phone-bad"),
+        LoyaltyError::OutOfRange(_) => {
+            Notice::error("err-enrol-name").with("max", NoticeArg::Number(rules::MAX_GUEST_NAME_CHARS as i64))
+        }
+        LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(AwayReason::NoEnrolment) => {
+            Notice::error("err-enrol-offline")
+        }
+        other => error_notice(other),
+    }
 }
 
 fn remove_guest(state: &mut State) {
@@ -1925,6 +2124,7 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::BadCode { max } => Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64)),
         LoyaltyError::GiftAlreadyUsed => Notice::error("err-gift-used"),
         LoyaltyError::GuestBlocked => Notice::error("err-guest-blocked"),
+        LoyaltyError::EnrolmentOff => Notice::error("err-enrol-off"),
         LoyaltyError::DailyOperationsLimit { limit } => {
             Notice::error("err-daily-ops-limit").with("limit", NoticeArg::Number(*limit))
         }
@@ -1944,5 +2144,6 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::ServerAway(AwayReason::GuestNotCached) => Notice::error("err-offline-unknown-guest"),
         LoyaltyError::ServerAway(AwayReason::SpendingOff) => Notice::error("err-offline-no-spending"),
         LoyaltyError::ServerAway(AwayReason::TokenRefused) => Notice::error("err-token-refused"),
+        LoyaltyError::ServerAway(AwayReason::NoEnrolment) => Notice::error("err-enrol-offline"),
     }
 }

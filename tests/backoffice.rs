@@ -10,7 +10,7 @@ use loyalty_till::backoffice::auth::hash_password;
 use loyalty_till::backoffice::db::{Role, save_user};
 use loyalty_till::money::Kopecks;
 use serde_json::json;
-use server_support::{Db, ORG, OTHER_ORG, START, Server, rub};
+use server_support::{ANNA_CARD, Db, ORG, OTHER_ORG, START, Server, rub};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -429,6 +429,47 @@ fn owner_journey(db: Db) {
     );
     assert_eq!(bad.status, 422);
 
+    // Enrolment at the till: off until the owner allows it, with a welcome bonus.
+    assert_eq!(server.get("/api/v1/enrolment").ok()["allowed"], false);
+    let mut programme = vec![
+        ("name", "Cafe"),
+        ("max_check", "30"),
+        ("spend_step", "1"),
+        ("hold_minutes", "15"),
+        ("group_days", "365"),
+        ("utc_offset", "180"),
+    ];
+    for bad_bonus in ["-5", "abc", "100000,01"] {
+        let mut fields = programme.clone();
+        fields.push(("welcome_bonus", bad_bonus));
+        fields.push(("till_enrolment", "1"));
+        let refused = owner.submit("/admin/programme", "/admin/programme", &fields);
+        assert_eq!(refused.status, 422, "welcome bonus {bad_bonus}");
+        assert!(refused.body.contains("сумма от 0 до 100 000"), "{}", refused.body);
+    }
+    assert_eq!(
+        server.get("/api/v1/enrolment").ok()["allowed"],
+        false,
+        "a refused form changes nothing"
+    );
+    programme.push(("welcome_bonus", "150,50"));
+    programme.push(("till_enrolment", "1"));
+    let saved = owner.submit("/admin/programme", "/admin/programme", &programme);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let enrolment = server.get("/api/v1/enrolment");
+    assert_eq!(enrolment.ok()["allowed"], true);
+    assert_eq!(enrolment.ok()["welcome_bonus"], 15_050);
+    let page_now = owner.get("/admin/programme").body;
+    assert!(page_now.contains(r#"value="150,50""#), "the bonus is shown as saved");
+    assert!(page_now.contains("checked"), "the switch is shown on");
+    let enrolled = server.enrol("bo-e1", "NEW-CARD-BO", "+7 916 555-77-88", "Zoya");
+    assert_eq!(enrolled.ok()["card"]["balance"], 15_050);
+    // Unticked: off again (a browser sends no field for an unticked box).
+    programme.retain(|(key, _)| *key != "till_enrolment");
+    let saved = owner.submit("/admin/programme", "/admin/programme", &programme);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(server.get("/api/v1/enrolment").ok()["allowed"], false);
+
     // Another organisation's guest is not found.
     assert_eq!(owner.get(&format!("/admin/guests/{}", server.ids.other)).status, 404);
 
@@ -458,6 +499,52 @@ fn owner_journey(db: Db) {
         "the programme is unchanged"
     );
 
+    // The audit log: every manual change with who, when, what and why; a guest's own changes
+    // on their page too.
+    let log = owner.get("/admin/audit");
+    assert_eq!(log.status, 200);
+    let log = log.body[log.body.find("id=\"audit\"").expect("an audit table")..].to_string();
+    for action in [
+        "Гость зарегистрирован",
+        "Начисление вручную",
+        "Сброс холдов",
+        "Блокировка",
+        "Разблокировка",
+        "Программа изменена",
+    ] {
+        assert!(log.contains(action), "{action} is logged: {log}");
+    }
+    assert_eq!(
+        log.matches("Начисление вручную").count(),
+        1,
+        "a form posted twice is logged once"
+    );
+    assert!(log.contains("800,00") && log.contains("welcome"), "what and why: {log}");
+    assert!(log.contains("<td>owner</td>"), "who: {log}");
+    assert!(
+        log.contains("till till-1"),
+        "the till's enrolment names the till: {log}"
+    );
+    assert!(
+        log.contains("приветственный бонус 150,50 ₽, регистрация на кассе: да"),
+        "the programme as saved: {log}"
+    );
+    assert!(
+        !log.contains("555-77-88") && log.contains("***-77-88"),
+        "phones are masked: {log}"
+    );
+    let guest_page = owner.get(&page).body;
+    let changes = &guest_page[guest_page.find("id=\"changes\"").expect("the guest's changes")..];
+    assert!(
+        changes.contains("Начисление вручную") && changes.contains("welcome"),
+        "{changes}"
+    );
+    assert!(
+        !changes.contains("Программа изменена"),
+        "only this guest's changes: {changes}"
+    );
+    assert_eq!(manager.get("/admin/audit").status, 403, "owner only");
+
     // English pages.
     owner.get("/admin/lang/en");
     assert!(owner.get("/admin/guests").body.contains("Guests"));
@@ -486,6 +573,103 @@ fn login_throttle(db: Db) {
     let locked = browser.login("owner", PASSWORD);
     assert_eq!(locked.status, 429, "the right password waits out the lock");
     assert!(browser.get("/admin/guests").location.ends_with("/admin/login"));
+}
+
+/// «Кассы»: the owner lists the tokens, makes one (its secret shown once, working at once) and
+/// revokes one, which the API refuses on its very next request (no 30 s grace); a manager and
+/// another organisation's owner cannot touch them.
+fn tills_page(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, ORG, "owner", Role::Owner);
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.login("owner", PASSWORD).status, 303);
+
+    // The seeded till has been used (by this request): it is listed with its last use.
+    server.get("/api/v1/till").ok();
+    let list = owner.get("/admin/tills");
+    assert_eq!(list.status, 200);
+    let table = list.body[list.body.find("id=\"tills\"").unwrap()..].to_string();
+    assert!(table.contains("till-1"), "{table}");
+    assert!(table.contains("2025-03-10 12:00 UTC"), "created and last seen: {table}");
+    assert!(!list.body.contains("lt_"), "no secret on the list");
+
+    let created = owner.submit("/admin/tills", "/admin/tills", &[("till", "till-9")]);
+    assert_eq!(created.status, 200, "{}", created.body);
+    let token = by_id(&created.body, "token");
+    assert!(
+        token.starts_with("lt_") && token.len() > 40,
+        "the secret, once: {token}"
+    );
+    assert!(!owner.get("/admin/tills").body.contains(&token), "shown only once");
+    let answer = server.get_as(Some(&token), "/api/v1/till");
+    assert_eq!(answer.ok()["till"], "till-9", "the new token works at once");
+    assert!(
+        !owner.get("/admin/tills").body.contains("ещё не обращалась"),
+        "both tills have been seen"
+    );
+    // A till name twice, or a bad one: refused with the reason, nothing replaced.
+    let twice = owner.submit("/admin/tills", "/admin/tills", &[("till", "till-9")]);
+    assert_eq!(twice.status, 409);
+    assert!(twice.body.contains("уже есть"), "{}", twice.body);
+    let bad = owner.submit("/admin/tills", "/admin/tills", &[("till", "касса 1")]);
+    assert_eq!(bad.status, 422);
+    server.get_as(Some(&token), "/api/v1/till").ok();
+
+    // Revoked: refused on the next request, though the API had just looked the token up.
+    let revoked = owner.submit("/admin/tills", "/admin/tills/till-9/revoke", &[]);
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    server.get_as(Some(&token), "/api/v1/till").error(401, "unauthorized");
+    server
+        .post_as(
+            &token,
+            "/api/v1/identify",
+            json!({"kind": "barcode", "payload": ANNA_CARD}),
+        )
+        .error(401, "unauthorized");
+    assert!(!owner.get("/admin/tills").body.contains("till-9"));
+    let log = owner.get("/admin/audit").body;
+    assert!(
+        log.contains("Токен кассы создан") && log.contains("Токен кассы отозван"),
+        "{log}"
+    );
+    assert!(!log.contains(&token), "the secret is never logged");
+    server.get("/api/v1/till").ok(); // the other till is untouched
+    let again = owner.submit("/admin/tills", "/admin/tills/till-9/revoke", &[]);
+    assert_eq!(again.status, 404, "nothing left to revoke");
+
+    // A manager is refused; another organisation's owner cannot revoke this one's till.
+    add_user(&server, ORG, "manager", Role::Manager);
+    let mut manager = Browser::new(&server);
+    manager.login("manager", PASSWORD);
+    assert_eq!(manager.get("/admin/tills").status, 403);
+    let csrf = hidden(&manager.get("/admin/guests").body, "csrf");
+    assert_eq!(
+        manager.post("/admin/tills/till-1/revoke", &[("csrf", &csrf)]).status,
+        403
+    );
+    add_user(&server, OTHER_ORG, "bistro", Role::Owner);
+    let mut other = Browser::new(&server);
+    other.login("bistro", PASSWORD);
+    let seven = owner.submit("/admin/tills", "/admin/tills", &[("till", "till-7")]);
+    let seven = by_id(&seven.body, "token");
+    assert!(
+        !other.get("/admin/tills").body.contains("till-7"),
+        "another organisation's till is not listed"
+    );
+    let refused = other.submit("/admin/tills", "/admin/tills/till-7/revoke", &[]);
+    assert_eq!(refused.status, 404);
+    server.get_as(Some(&seven), "/api/v1/till").ok();
+    server.get("/api/v1/till").ok();
+}
+
+#[test]
+fn tills_page_on_sqlite() {
+    tills_page(Db::Sqlite);
+}
+
+#[test]
+fn tills_page_on_postgres() {
+    tills_page(Db::Postgres);
 }
 
 #[test]

@@ -157,6 +157,8 @@ fn plain_program() -> ProgramSettings {
         group_period_days: 365,
         utc_offset_minutes: 180,
         accrual_basis: AccrualBasis::PaidPart,
+        welcome_bonus: Kopecks::ZERO,
+        till_enrolment: false,
     }
 }
 

@@ -8,6 +8,7 @@ mod server_support;
 
 use loyalty_till::domain::{CheckInfo, IdentifierKind, LoyaltyError, ScanKind};
 use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
+use loyalty_till::loyalty::engine::Op;
 use loyalty_till::loyalty::migrate::{Dialect, LATEST, MIGRATIONS};
 use loyalty_till::loyalty::rules::AccrualBasis;
 use loyalty_till::money::Kopecks;
@@ -71,6 +72,34 @@ async fn the_old_data_still_answers(store: &Store) {
         .await
         .unwrap();
     assert_eq!(paid.accrued, Kopecks(500));
+    // Enrolment at the till (version 10) starts off, with no welcome bonus; once the owner
+    // allows it, a cashier enrols a guest and the bonus is credited.
+    let enrol = Op::EnrolAtTill {
+        op_key: till.op("enrol-1"),
+        name: "Vera".to_string(),
+        phone: "+7 916 555-11-22".to_string(),
+        code: "0009".to_string(),
+        kind: ScanKind::Barcode,
+    };
+    assert_eq!(
+        store.run(&till, enrol.clone(), NOW).await,
+        Err(LoyaltyError::EnrolmentOff)
+    );
+    let mut program = store
+        .run(&till, Op::Program, NOW)
+        .await
+        .unwrap()
+        .into_program()
+        .unwrap();
+    assert_eq!((program.welcome_bonus, program.till_enrolment), (Kopecks::ZERO, false));
+    program.till_enrolment = true;
+    program.welcome_bonus = Kopecks(5_000);
+    store.set_org_program("cafe", &program).await.unwrap();
+    let vera = store.run(&till, enrol, NOW).await.unwrap().into_id().unwrap();
+    assert_eq!(
+        store.guest_card(&till, vera, NOW).await.unwrap().balance,
+        Kopecks(5_000)
+    );
     store.check_invariants().await.unwrap();
 }
 
@@ -236,6 +265,8 @@ async fn organisations_own_codes_and_programmes(store: &Store) {
         group_period_days: 30,
         utc_offset_minutes: 180,
         accrual_basis: AccrualBasis::PaidPart,
+        welcome_bonus: Kopecks::ZERO,
+        till_enrolment: false,
     };
     store.set_org_program("bistro", &tight).await.unwrap();
     let quote = store.calculate(&bistro, guests[1], &check(50_000), NOW).await.unwrap();

@@ -113,6 +113,8 @@ impl<L: Backing> Cafe<L> {
                 group_period_days: 365,
                 utc_offset_minutes: 180,
                 accrual_basis: AccrualBasis::PaidPart,
+                welcome_bonus: Kopecks::ZERO,
+                till_enrolment: false,
             })
             .unwrap();
         let group = |name: &str, rank: i64, threshold: i64, accrual_bp: i64, never_downgrade: bool| NewGroup {

@@ -32,6 +32,8 @@ on_both_stores!(
     every_error_is_a_json_body,
     bodies_must_be_declared_json,
     out_of_range_numbers_are_invalid_amounts,
+    enrolment_at_the_till_follows_the_programme,
+    enrolment_refuses_a_taken_phone_or_code_and_adds_nothing,
 );
 
 fn check(subtotal: i64) -> Value {
@@ -921,4 +923,96 @@ fn out_of_range_numbers_are_invalid_amounts(s: Server) {
     s.post_raw("/api/v1/holds", token, hold("\"100\""))
         .error(400, "malformed_json");
     assert_eq!(s.balance(anna), (rub(1_000), rub(1_000)), "nothing was held");
+}
+
+fn identify_code(s: &Server, code: &str) -> server_support::Answer {
+    s.post("/api/v1/identify", json!({"kind": "manual", "payload": code}))
+}
+
+fn enrolment_at_the_till_follows_the_programme(s: Server) {
+    // Off by default: the till is told so, and a request is refused with a reason.
+    let off = s.get("/api/v1/enrolment");
+    assert_eq!(off.ok()["allowed"], false, "enrolment is off until the owner allows it");
+    s.enrol("e1", "NEW-CARD-1", "8 916 555-11-22", "Vera")
+        .error(403, "enrolment_off");
+    identify_code(&s, "NEW-CARD-1").error(404, "unknown_guest");
+
+    s.set_enrolment(true, rub(100));
+    let on = s.get("/api/v1/enrolment");
+    assert_eq!(on.ok()["allowed"], true);
+    assert_eq!(on.ok()["welcome_bonus"], rub(100));
+
+    let first = s.enrol("e1", "NEW-CARD-1", "8 916 555-11-22", "  Vera ");
+    let vera = first.ok()["card"]["guest_id"].as_i64().unwrap();
+    assert_eq!(first.ok()["card"]["name"], "Vera", "the name is trimmed");
+    assert_eq!(first.ok()["card"]["balance"], rub(100), "the welcome bonus is credited");
+    assert_eq!(first.ok()["card"]["group"]["name"], "Guest", "the entry group");
+
+    // The same op id again (a till retrying a lost answer): the same guest, one bonus.
+    let again = s.enrol("e1", "NEW-CARD-1", "8 916 555-11-22", "  Vera ");
+    assert_eq!(again.ok()["card"]["guest_id"], vera);
+    assert_eq!(s.balance(vera), (rub(100), rub(100)), "no second welcome bonus");
+    let history = s.get(&format!("/api/v1/guests/{vera}/history")).ok().clone();
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 1, "one balance change: {history:?}");
+    assert_eq!(history[0]["amount"], rub(100));
+    assert_eq!(history[0]["note"], "welcome bonus");
+    // The same op id with other content is another request: refused.
+    s.enrol("e1", "NEW-CARD-9", "8 916 555-11-99", "Vera")
+        .error(409, "operation_id_conflict");
+
+    // The code and the phone both find her now, at this till and at no other organisation's.
+    assert_eq!(identify_code(&s, "NEW-CARD-1").ok()["card"]["guest_id"], vera);
+    assert_eq!(identify_code(&s, "+79165551122").ok()["card"]["guest_id"], vera);
+    s.post_as(
+        &s.other_token,
+        "/api/v1/identify",
+        json!({"kind": "manual", "payload": "NEW-CARD-1"}),
+    )
+    .error(404, "unknown_guest");
+
+    // Without a welcome bonus a guest starts at zero, with no balance change recorded.
+    s.set_enrolment(true, 0);
+    let plain = s.enrol("e2", "NEW-CARD-2", "+7 916 555-22-33", "");
+    let plain_id = plain.ok()["card"]["guest_id"].as_i64().unwrap();
+    assert_eq!(s.balance(plain_id), (0, 0));
+    let history = s.get(&format!("/api/v1/guests/{plain_id}/history")).ok().clone();
+    assert_eq!(history, json!([]));
+
+    // A phone typed as the code is the phone identifier, not a card besides it.
+    let by_phone = s.enrol("e3", "8 916 555-33-44", "8 916 555-33-44", "");
+    let by_phone = by_phone.ok()["card"]["guest_id"].as_i64().unwrap();
+    assert_eq!(identify_code(&s, "+7 916 555-33-44").ok()["card"]["guest_id"], by_phone);
+
+    // Turned off again: refused, nothing added.
+    s.set_enrolment(false, rub(100));
+    s.enrol("e4", "NEW-CARD-4", "+7 916 555-44-55", "")
+        .error(403, "enrolment_off");
+    identify_code(&s, "NEW-CARD-4").error(404, "unknown_guest");
+}
+
+fn enrolment_refuses_a_taken_phone_or_code_and_adds_nothing(s: Server) {
+    s.set_enrolment(true, rub(50));
+    // Anna's phone with a new code: refused as a phone, and the code stays unknown.
+    let taken = s.enrol("t1", "NEW-CARD-5", ANNA_PHONE, "Eve");
+    taken.error(409, "identifier_taken");
+    assert_eq!(taken.body["ledger"]["IdentifierTaken"], "phone", "{}", taken.body);
+    identify_code(&s, "NEW-CARD-5").error(404, "unknown_guest");
+    // Anna's card with a new phone: refused as a code, and the phone stays unknown.
+    let taken = s.enrol("t2", ANNA_CARD, "+7 916 555-55-66", "Eve");
+    taken.error(409, "identifier_taken");
+    assert_eq!(
+        taken.body["ledger"]["IdentifierTaken"], "card_barcode",
+        "{}",
+        taken.body
+    );
+    identify_code(&s, "+7 916 555-55-66").error(404, "unknown_guest");
+    // A phone that is no phone, an empty one, a name too long: refused.
+    s.enrol("t3", "NEW-CARD-6", "12345", "").error(422, "bad_code");
+    s.enrol("t4", "NEW-CARD-6", "", "").error(422, "bad_code");
+    s.enrol("t5", "NEW-CARD-6", "+7 916 555-66-77", &"я".repeat(201))
+        .error(422, "out_of_range");
+    identify_code(&s, "NEW-CARD-6").error(404, "unknown_guest");
+    // Anna's balance is untouched by all of it.
+    assert_eq!(s.balance(s.ids.anna), (rub(1_000), rub(1_000)));
 }

@@ -31,6 +31,7 @@ on_both_stores!(
     an_outage_across_midnight_books_each_check_on_its_own_day,
     a_check_older_than_the_bound_is_booked_now_and_the_server_says_so,
     the_till_killed_while_the_queue_drains_sends_each_once,
+    enrolment_needs_the_server_and_a_lost_answer_makes_one_guest,
 );
 
 struct TestClock(Arc<AtomicI64>);
@@ -620,4 +621,67 @@ fn the_till_killed_while_the_queue_drains_sends_each_once(s: Server) {
     assert_eq!(backend.journal().count_pending().unwrap(), 0);
     assert_eq!(s.balance(anna), (rub(1_030), rub(1_030)), "each accrual once");
     assert_eq!(history_kinds(&s, anna).iter().filter(|k| *k == "accrual").count(), 3);
+}
+
+/// Enrolment from a till on a server: offered when the programme allows it; refused at once while
+/// the server is away (no guest the server never heard of); an answer lost on the way is learnt
+/// by the same op id, and the guest and their welcome bonus are made once.
+fn enrolment_needs_the_server_and_a_lost_answer_makes_one_guest(s: Server) {
+    let till = Till::new(&s);
+    let mut backend = till.open(&s);
+    let code = card_scan("NEW-CARD-1");
+    assert_eq!(backend.identify(&code).unwrap_err(), LoyaltyError::UnknownCode);
+    assert_eq!(backend.enrolment().unwrap(), None, "off in the programme");
+    assert_eq!(
+        backend.enrol("e0", &code, "+7 916 555-11-22", "Vera").unwrap_err(),
+        LoyaltyError::EnrolmentOff
+    );
+    s.set_enrolment(true, rub(100));
+    assert_eq!(backend.enrolment().unwrap(), Some(Kopecks(rub(100))));
+
+    till.proxy.set(Fault::Down);
+    assert_eq!(
+        backend.enrol("e1", &code, "+7 916 555-11-22", "Vera").unwrap_err(),
+        LoyaltyError::ServerAway(AwayReason::NoEnrolment)
+    );
+    s.post(
+        "/api/v1/identify",
+        serde_json::json!({"kind": "barcode", "payload": "NEW-CARD-1"}),
+    )
+    .error(404, "unknown_guest");
+    assert_eq!(
+        backend.journal().count_pending().unwrap(),
+        0,
+        "nothing queued for later"
+    );
+    till.proxy.set(Fault::Pass);
+    assert_eq!(backend.enrolment().unwrap(), Some(Kopecks(rub(100))), "back online");
+
+    till.proxy.set(Fault::LoseAnswer);
+    assert_eq!(
+        backend.enrol("e2", &code, "+7 916 555-11-22", "Vera").unwrap_err(),
+        LoyaltyError::ServerAway(AwayReason::NoEnrolment)
+    );
+    let made = s.post(
+        "/api/v1/identify",
+        serde_json::json!({"kind": "barcode", "payload": "NEW-CARD-1"}),
+    );
+    let vera = made.ok()["card"]["guest_id"].as_i64().unwrap();
+    till.proxy.set(Fault::Pass);
+    let again = backend.enrol("e2", &code, "+7 916 555-11-22", "Vera").unwrap();
+    assert_eq!(again.card.guest_id, vera, "the same guest, learnt by the op id");
+    assert_eq!(again.card.balance, Kopecks(rub(100)));
+    assert_eq!(
+        history_kinds(&s, vera),
+        vec!["manual_credit".to_string()],
+        "one welcome bonus"
+    );
+    assert_eq!(backend.identify(&code).unwrap().card.guest_id, vera);
+    // Another code with her phone: refused with the reason the till shows.
+    assert_eq!(
+        backend
+            .enrol("e3", &card_scan("NEW-CARD-2"), "8 916 555 11 22", "")
+            .unwrap_err(),
+        LoyaltyError::IdentifierTaken(IdentifierKind::Phone)
+    );
 }

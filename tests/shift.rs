@@ -57,7 +57,10 @@ fn a_hold_left_by_a_stopped_till_is_listed_and_released() {
     let clock = Arc::new(AtomicI64::new(NOON));
     let (anna, before) = {
         let mut backend = open_embedded(&path, &clock);
-        assert!(backend.loose_ends().unwrap().is_empty(), "a fresh till has nothing in doubt");
+        assert!(
+            backend.loose_ends().unwrap().is_empty(),
+            "a fresh till has nothing in doubt"
+        );
         let anna = backend.identify(&scan("100001")).unwrap().card.guest_id;
         let before = backend.guest_card(anna).unwrap().balance;
         backend
@@ -113,7 +116,13 @@ fn the_shift_report_counts_the_local_day_only() {
         .hold("op-hold", anna, Kopecks(rub(100)), &check(rub(1_070)))
         .unwrap();
     let paid = backend
-        .commit_payment("op-pay", anna, Some(hold.hold_id), Kopecks(rub(100)), &check(rub(1_070)))
+        .commit_payment(
+            "op-pay",
+            anna,
+            Some(hold.hold_id),
+            Kopecks(rub(100)),
+            &check(rub(1_070)),
+        )
         .unwrap();
     let kept = backend
         .commit_payment("op-keep", anna, None, Kopecks::ZERO, &check(rub(500)))

@@ -407,3 +407,89 @@ fn now() -> i64 {
         .expect("clock")
         .as_secs() as i64
 }
+
+/// «Новый гость»: a code no guest has is enrolled at the till where the programme allows it,
+/// with the phone typed on the keypad; the new guest is on the order with the welcome bonus,
+/// and the ledger finds them by the code and by the phone.
+#[test]
+fn a_new_guest_is_enrolled_from_the_not_found_message() {
+    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    let mut ledger = till.ledger();
+    let program = ledger.program().expect("programme");
+    assert!(program.till_enrolment, "the demo programme allows enrolment");
+    let set = |ledger: &mut Ledger, on: bool| {
+        ledger
+            .set_program(&loyalty_till::ledger::ProgramSettings {
+                till_enrolment: on,
+                welcome_bonus: Kopecks(10_000),
+                ..program.clone()
+            })
+            .expect("programme saved");
+    };
+    // Off in the programme: the message offers nothing.
+    set(&mut ledger, false);
+    add_guest_by_keypad(&mut till, "777001");
+    assert!(till.sees("Гость с таким кодом не найден"));
+    assert!(!till.sees("Новый гость"), "enrolment is off in the programme");
+
+    set(&mut ledger, true);
+    till.click("Найти гостя");
+    till.wait_for("the offer", |s| s.enrol_offer.is_some());
+    till.click("Новый гость");
+    assert!(
+        matches!(till.state().screen, Screen::Enrol(_)),
+        "{:?}",
+        till.state().screen
+    );
+    assert!(till.sees("777001"), "the code that becomes the card is shown");
+    assert!(till.sees("100,00"), "the welcome bonus is shown");
+    till.click("Зарегистрировать");
+    assert!(till.sees("Введите телефон гостя"), "the phone is required");
+    till.type_on_keypad("89165551122");
+    till.click("Зарегистрировать");
+    till.wait_for("the new guest", |s| {
+        s.guest.is_some() || s.notice.as_ref().is_some_and(|n| n.key != "err-enrol-phone-empty")
+    });
+    assert_eq!(till.state().screen, Screen::Guest, "notice: {:?}", till.state().notice);
+    assert!(till.sees("Гость зарегистрирован"));
+    assert!(till.sees("+7 *** ***-11-22"), "the phone is masked on the card");
+
+    let mut ledger = till.ledger();
+    let found = ledger
+        .identify("777001", loyalty_till::domain::ScanKind::Manual, now())
+        .expect("the code is the new guest's card");
+    assert_eq!(found.card.balance, Kopecks(10_000), "the welcome bonus once");
+    let by_phone = ledger
+        .identify("+7 916 555-11-22", loyalty_till::domain::ScanKind::Manual, now())
+        .expect("the phone finds the guest");
+    assert_eq!(by_phone.card.guest_id, found.card.guest_id);
+    assert_eq!(ledger.history(found.card.guest_id, 10).expect("history").len(), 1);
+    // The enrolment is in the audit log, the phone and code masked.
+    let audit: (String, String, i64, String) = rusqlite::Connection::open(till.dir.path().join("demo.sqlite"))
+        .expect("ledger file")
+        .query_row("SELECT actor, action, guest_id, detail FROM audit_log", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .expect("one audit row");
+    assert_eq!(
+        audit,
+        (
+            "till".to_string(),
+            "enrol".to_string(),
+            found.card.guest_id,
+            "+7 *** ***-11-22, ******".to_string()
+        )
+    );
+    ledger.check_invariants().expect("ledger invariants");
+
+    // The same phone for another code: refused with the reason, on the form.
+    till.click("Удалить гостя");
+    till.click("Да, удалить");
+    add_guest_by_keypad(&mut till, "777002");
+    till.click("Новый гость");
+    till.type_on_keypad("89165551122");
+    till.click("Зарегистрировать");
+    till.wait_for("the refusal", |s| s.notice.is_some());
+    assert!(till.sees("Этот телефон уже есть у другого гостя"));
+    assert!(till.state().guest.is_none());
+}

@@ -11,12 +11,12 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{AccessKitNode, NodeT as _, Queryable as _};
 use loyalty_till::config::Config;
+use loyalty_till::domain::CheckInfo;
 use loyalty_till::domain::ScanKind;
 use loyalty_till::i18n::Lang;
 use loyalty_till::ledger::Ledger;
 use loyalty_till::money::Kopecks;
 use loyalty_till::ui::TillApp;
-use loyalty_till::domain::CheckInfo;
 use loyalty_till::workflow::{Screen, ShiftStep, State};
 use std::time::Duration;
 
@@ -194,9 +194,10 @@ fn a_hold_left_open_is_released_and_the_shift_report_is_saved() {
     assert!(till.sees("Сервер не нужен"));
     assert_touch_sized(&till, "shift: list");
     till.click("Отменить холд (вернуть бонусы гостю)");
-    till.wait_for_step("the list read again", |s| {
-        matches!(s, ShiftStep::List { ends: Some(ends) } if ends.is_empty())
-    });
+    till.wait_for_step(
+        "the list read again",
+        |s| matches!(s, ShiftStep::List { ends: Some(ends) } if ends.is_empty()),
+    );
     assert!(till.sees("Всё завершено"));
     let mut ledger = till.ledger();
     assert!(ledger.open_holds(None).unwrap().is_empty(), "no hold stays open");
@@ -211,12 +212,17 @@ fn a_hold_left_open_is_released_and_the_shift_report_is_saved() {
     else {
         unreachable!()
     };
-    assert_eq!((report.checks, report.spent, report.accrued), (1, Kopecks::ZERO, Kopecks(5_350)));
+    assert_eq!(
+        (report.checks, report.spent, report.accrued),
+        (1, Kopecks::ZERO, Kopecks(5_350))
+    );
     assert!(till.sees("Чеков с гостем"));
     assert!(till.sees("53,50"), "the accrual is on screen");
     assert_touch_sized(&till, "shift: report");
     till.click("Сохранить отчёт (CSV)");
-    till.wait_for_step("the report saved", |s| matches!(s, ShiftStep::Report { saved: Some(_), .. }));
+    till.wait_for_step("the report saved", |s| {
+        matches!(s, ShiftStep::Report { saved: Some(_), .. })
+    });
     let Screen::Shift(ShiftStep::Report { saved: Some(path), .. }) = &till.state().screen else {
         unreachable!()
     };
@@ -225,6 +231,9 @@ fn a_hold_left_open_is_released_and_the_shift_report_is_saved() {
     assert!(csv.starts_with('\u{feff}'), "a BOM for Excel");
     assert!(csv.contains("\r\nЧеков с гостем;1\r\n"), "{csv}");
     assert!(csv.contains("\r\nНачислено бонусов;53,50\r\n"), "{csv}");
-    assert!(!csv.contains("100001") && !csv.contains("Анна"), "no card, phone or name: {csv}");
+    assert!(
+        !csv.contains("100001") && !csv.contains("Анна"),
+        "no card, phone or name: {csv}"
+    );
     assert!(till.sees("Сохранён:"));
 }

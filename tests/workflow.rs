@@ -1067,3 +1067,190 @@ fn the_keypad_replaces_a_prefilled_amount_and_quick_amounts_set_it() {
         "{effects:?}"
     );
 }
+
+/// The add-guest screen after `code` was looked up and not found; `enrolment` is what the
+/// worker learnt of the programme.
+fn not_found(code: &str, enrolment: Option<Kopecks>) -> State {
+    let mut state = ready_state();
+    update(&mut state, Event::UseDemoOrder);
+    update(&mut state, Event::OpenPlugin);
+    update(&mut state, Event::FieldEdited(Field::Code, code.into()));
+    let effects = update(&mut state, Event::SubmitCode);
+    let (request, scan) = identify_request(&effects);
+    update(
+        &mut state,
+        Event::NotFound {
+            request,
+            code: scan,
+            enrolment,
+        },
+    );
+    assert_eq!(state.screen, Screen::AddGuest);
+    assert_eq!(notice_key(&state), Some("err-unknown-code"));
+    state
+}
+
+fn enrol_effect(effects: &[Effect]) -> (RequestId, String, ScanEvent, String, String) {
+    match effects {
+        [
+            Effect::Enrol {
+                request,
+                op_id,
+                code,
+                phone,
+                name,
+            },
+        ] => (*request, op_id.clone(), code.clone(), phone.clone(), name.clone()),
+        other => panic!("expected one enrol effect, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_code_not_found_offers_enrolment_only_when_the_programme_allows_it() {
+    let mut state = not_found("CARD-77", None);
+    assert!(state.enrol_offer.is_none(), "the programme does not allow it");
+    assert!(update(&mut state, Event::StartEnrol).is_empty());
+    assert_eq!(state.screen, Screen::AddGuest, "nothing to start");
+
+    let mut state = not_found("CARD-77", Some(rub(100)));
+    let offer = state.enrol_offer.clone().expect("«Новый гость» is offered");
+    assert_eq!(offer.code.payload, "CARD-77");
+    assert_eq!(offer.welcome_bonus, rub(100));
+    // Typing another code withdraws the offer: it belongs to the code that was not found.
+    update(&mut state, Event::FieldEdited(Field::Code, "CARD-78".into()));
+    let effects = update(&mut state, Event::SubmitCode);
+    assert!(state.enrol_offer.is_none());
+    identify_request(&effects);
+}
+
+#[test]
+fn enrolment_checks_the_phone_then_puts_the_new_guest_on_the_order() {
+    let mut state = not_found("CARD-77", Some(rub(100)));
+    update(&mut state, Event::StartEnrol);
+    let Screen::Enrol(enrolment) = state.screen.clone() else {
+        panic!("the enrolment form, got {:?}", state.screen);
+    };
+    assert_eq!(enrolment.code.payload, "CARD-77", "the scanned code becomes the card");
+    assert_eq!(enrolment.welcome_bonus, rub(100));
+    assert_eq!(state.active_field, Some(Field::Phone), "the keypad types the phone");
+    assert!(state.fields.phone.is_empty());
+
+    // No phone, then a phone that is none: refused on the till, nothing sent.
+    assert!(update(&mut state, Event::SubmitEnrol).is_empty());
+    assert_eq!(notice_key(&state), Some("err-enrol-phone-empty"));
+    update(&mut state, Event::FieldEdited(Field::Phone, "12345".into()));
+    assert!(update(&mut state, Event::SubmitEnrol).is_empty());
+    assert_eq!(notice_key(&state), Some("err-enrol-phone-bad"));
+    update(&mut state, Event::FieldEdited(Field::Name, "я".repeat(201)));
+    update(&mut state, Event::FieldEdited(Field::Phone, String::new()));
+    for key in [8, 9, 1, 6, 5, 5, 5, 1, 1, 2, 2] {
+        update(&mut state, Event::Keypad(KeypadKey::Digit(key)));
+    }
+    assert_eq!(state.fields.phone, "89165551122");
+    assert!(update(&mut state, Event::SubmitEnrol).is_empty());
+    assert_eq!(notice_key(&state), Some("err-enrol-name"));
+    assert_eq!(state.active_field, Some(Field::Name));
+    update(&mut state, Event::FieldEdited(Field::Name, " Вера ".into()));
+
+    let effects = update(&mut state, Event::SubmitEnrol);
+    let (request, op_id, code, phone, name) = enrol_effect(&effects);
+    assert_eq!(
+        (code.payload.as_str(), phone.as_str(), name.as_str()),
+        ("CARD-77", "89165551122", "Вера")
+    );
+    assert!(state.is_busy());
+
+    // A taken phone: said as such, the form stays for a correction, which is a new request.
+    update(
+        &mut state,
+        Event::Enrolled {
+            request,
+            result: Err(LoyaltyError::IdentifierTaken(IdentifierKind::Phone)),
+        },
+    );
+    assert_eq!(notice_key(&state), Some("err-enrol-phone-taken"));
+    assert!(matches!(state.screen, Screen::Enrol(_)));
+    let effects = update(&mut state, Event::SubmitEnrol);
+    let (request, second_op, ..) = enrol_effect(&effects);
+    assert_ne!(second_op, op_id, "a refused request is not repeated under its id");
+
+    // The server away: refused with its own message, and the retry repeats the same op id
+    // (the first may have been made, its answer lost).
+    update(
+        &mut state,
+        Event::Enrolled {
+            request,
+            result: Err(LoyaltyError::ServerAway(AwayReason::NoEnrolment)),
+        },
+    );
+    assert_eq!(notice_key(&state), Some("err-enrol-offline"));
+    let effects = update(&mut state, Event::SubmitEnrol);
+    let (request, retry_op, ..) = enrol_effect(&effects);
+    assert_eq!(retry_op, second_op, "the retry is the same request");
+
+    update(
+        &mut state,
+        Event::Enrolled {
+            request,
+            result: Ok(Identification {
+                card: card(7, "Вера", rub(100)),
+                gift: None,
+            }),
+        },
+    );
+    assert_eq!(state.screen, Screen::Guest, "the new guest is on the order at once");
+    assert_eq!(state.guest.as_ref().map(|g| g.guest_id), Some(7));
+    assert_eq!(notice_key(&state), Some("info-guest-enrolled"));
+    assert!(state.fields.phone.is_empty() && state.fields.name.is_empty());
+    assert!(!state.order.lines.is_empty(), "the order is kept");
+}
+
+#[test]
+fn enrolment_refusals_and_back_keep_the_code() {
+    let mut state = not_found("CARD-77", Some(Kopecks::ZERO));
+    update(&mut state, Event::StartEnrol);
+    update(&mut state, Event::FieldEdited(Field::Phone, "+7 916 555-11-22".into()));
+    for (refusal, key) in [
+        (
+            LoyaltyError::IdentifierTaken(IdentifierKind::CardBarcode),
+            "err-enrol-code-taken",
+        ),
+        (LoyaltyError::EnrolmentOff, "err-enrol-off"),
+        (LoyaltyError::Unavailable("down".into()), "err-enrol-offline"),
+    ] {
+        let (request, ..) = enrol_effect(&update(&mut state, Event::SubmitEnrol));
+        update(
+            &mut state,
+            Event::Enrolled {
+                request,
+                result: Err(refusal),
+            },
+        );
+        assert_eq!(notice_key(&state), Some(key));
+        assert!(state.guest.is_none());
+    }
+    // Back while a request is on its way: its answer is dropped, the code is still there.
+    let (request, ..) = enrol_effect(&update(&mut state, Event::SubmitEnrol));
+    update(&mut state, Event::Back);
+    assert_eq!(state.screen, Screen::AddGuest);
+    assert_eq!(state.fields.code, "CARD-77");
+    update(
+        &mut state,
+        Event::Enrolled {
+            request,
+            result: Ok(Identification {
+                card: card(7, "Вера", rub(0)),
+                gift: None,
+            }),
+        },
+    );
+    assert!(state.guest.is_none(), "a late answer is dropped");
+    assert_eq!(state.screen, Screen::AddGuest);
+}
+
+#[test]
+fn a_phone_typed_as_the_code_fills_the_phone_field() {
+    let mut state = not_found("8 916 555-11-22", Some(Kopecks::ZERO));
+    update(&mut state, Event::StartEnrol);
+    assert_eq!(state.fields.phone, "8 916 555-11-22");
+}

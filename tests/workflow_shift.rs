@@ -87,7 +87,13 @@ fn releasing_a_hold_sends_it_with_a_fresh_op_id_and_reads_the_list_again() {
     assert!(update(&mut state, Event::SettleLooseEnd(1)).is_empty());
     assert_eq!(state.notice.as_ref().unwrap().key, "info-wait");
 
-    let effects = update(&mut state, Event::LooseEndSettled { request, result: Ok(()) });
+    let effects = update(
+        &mut state,
+        Event::LooseEndSettled {
+            request,
+            result: Ok(()),
+        },
+    );
     assert_eq!(state.notice.as_ref().unwrap().key, "shift-settled");
     let reload = load_request(&effects);
     update(

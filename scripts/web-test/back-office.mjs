@@ -83,7 +83,41 @@ try {
   check((await page.content()).includes(guestUrl.replace(base, "")), "search by card");
   await shot("09-guests-search");
   await page.goto(base + "/admin/programme");
+  // Enrolment at the till: a bad welcome bonus is refused with the reason, a good one is kept.
+  await page.fill("input[name=welcome_bonus]", "-5");
+  await page.check("input[name=till_enrolment]");
+  await page.click("form[action=\"/admin/programme\"] button[type=submit]");
+  check((await page.content()).includes("сумма от 0 до 100 000"), "a bad welcome bonus is refused");
+  await shot("10-programme-refused");
+  await page.goto(base + "/admin/programme");
+  await page.fill("input[name=welcome_bonus]", "150,50");
+  await page.check("input[name=till_enrolment]");
+  await page.click("form[action=\"/admin/programme\"] button[type=submit]");
+  await page.waitForURL("**/admin/programme?done=1");
+  check(await page.isChecked("input[name=till_enrolment]"), "enrolment at the till is on");
+  check((await page.inputValue("input[name=welcome_bonus]")) === "150,50", "the welcome bonus is kept");
   await shot("10-programme");
+  // «Кассы»: a till token made (its secret shown once) and revoked; the API refuses it at once.
+  await page.goto(base + "/admin/tills");
+  await page.fill("input[name=till]", "till-web");
+  await page.click("form[action=\"/admin/tills\"] button[type=submit]");
+  const token = (await page.textContent("#token")).trim();
+  check(token.startsWith("lt_"), "the new till's secret is shown");
+  const asTill = () => fetch(base + "/api/v1/till", { headers: { Authorization: `Bearer ${token}` } });
+  check((await asTill()).status === 200, "the new token works");
+  await shot("14-tills-created");
+  await page.goto(base + "/admin/tills");
+  check(!(await page.content()).includes(token), "the secret is not shown again");
+  await page.click("form[action=\"/admin/tills/till-web/revoke\"] button[type=submit]");
+  check((await asTill()).status === 401, "a revoked token is refused at once");
+  await shot("15-tills-revoked");
+  // «Журнал изменений»: the credit with its reason, the programme, the till token.
+  await page.goto(base + "/admin/audit");
+  const log = await page.textContent("#audit");
+  check(log.includes("Начисление вручную") && log.includes("Токен кассы отозван"), "the audit log lists the changes");
+  await shot("16-audit");
+  await page.goto(guestUrl);
+  check((await page.textContent("#changes")).includes("Начисление вручную"), "the guest's page lists its changes");
   await page.goto(base + "/admin/lang/en");
   await page.goto(guestUrl);
   check((await page.content()).includes("Operations history"), "English pages");

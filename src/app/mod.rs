@@ -270,6 +270,21 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
         events.push(Event::OpenPlugin);
         return events.into();
     }
+    if matches!(scenario, Scenario::NotFound | Scenario::Enrol) {
+        events.extend([
+            Event::OpenPlugin,
+            Event::FieldEdited(Field::Code, "777001".to_string()),
+            Event::SubmitCode,
+        ]);
+        if scenario == Scenario::Enrol {
+            events.extend([
+                Event::StartEnrol,
+                Event::FieldEdited(Field::Phone, "+7 916 555-11-22".to_string()),
+                Event::FieldEdited(Field::Name, "Вера".to_string()),
+            ]);
+        }
+        return events.into();
+    }
     // A guest with a gift; on a server, the guest's card (a gift needs the server).
     let code = if demo || scenario != Scenario::Kept {
         "G100001"
@@ -278,7 +293,12 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
     };
     events.extend([Event::FieldEdited(Field::Code, code.to_string()), Event::SubmitCode]);
     match scenario {
-        Scenario::Idle | Scenario::AddGuest | Scenario::Guest | Scenario::Devices => {}
+        Scenario::Idle
+        | Scenario::AddGuest
+        | Scenario::Guest
+        | Scenario::Devices
+        | Scenario::NotFound
+        | Scenario::Enrol => {}
         Scenario::Stamps => events.push(Event::ShowStamps),
         Scenario::Promotions => events.push(Event::ShowPromotions),
         Scenario::Replace => events.push(Event::Scan(ScanEvent::manual("100002", 0))),

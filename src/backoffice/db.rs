@@ -439,3 +439,83 @@ pub async fn groups(store: &Store) -> Result<Vec<crate::loyalty::rules::Group>, 
     })
     .collect())
 }
+
+// ----- The audit log -----
+
+/// One manual change as the audit log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub actor: String,
+    /// What was done: `manual_credit`, `manual_debit`, `reset_holds`, `block`, `unblock`,
+    /// `programme`, `group_add`, `group_edit`, `enrol`, `till_token_add`, `till_token_revoke`.
+    pub action: String,
+    pub guest_id: Option<GuestId>,
+    /// What changed, phones and codes masked.
+    pub detail: String,
+    pub reason: String,
+}
+
+/// The statement both stores (and the till's own ledger) log a change with; a repeat of an
+/// operation id (a form posted twice) is logged once.
+pub const AUDIT_INSERT: &str = "INSERT INTO audit_log (org, at, actor, action, guest_id, detail, reason, op_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (op_key) DO NOTHING";
+
+/// The parameters of [`AUDIT_INSERT`].
+pub fn audit_params(org: &str, entry: &AuditEntry, op_key: Option<&str>) -> Vec<Val> {
+    vec![
+        Val::from(org),
+        Val::Int(entry.at),
+        Val::from(entry.actor.as_str()),
+        Val::from(entry.action.as_str()),
+        entry.guest_id.map_or(Val::Null, Val::Int),
+        Val::from(entry.detail.as_str()),
+        Val::from(entry.reason.as_str()),
+        op_key.map_or(Val::Null, Val::from),
+    ]
+}
+
+/// Logs a change made (after the engine made it: a failure to log is reported, the change stands).
+pub async fn record_audit(store: &Store, org: &str, entry: &AuditEntry, op_key: Option<&str>) {
+    if let Err(error) = execute(store, AUDIT_INSERT, audit_params(org, entry, op_key)).await {
+        tracing::error!(%error, action = %entry.action, "a change could not be written to the audit log");
+    }
+}
+
+fn audit_row(row: &[Val]) -> AuditEntry {
+    AuditEntry {
+        at: row[0].int(),
+        actor: row[1].text(),
+        action: row[2].text(),
+        guest_id: match row[3] {
+            Val::Null => None,
+            ref id => Some(id.int()),
+        },
+        detail: row[4].text(),
+        reason: row[5].text(),
+    }
+}
+
+/// The organisation's changes, newest first.
+pub async fn audit(store: &Store, org: &str, limit: i64, offset: i64) -> Result<Vec<AuditEntry>, LoyaltyError> {
+    let rows = query(
+        store,
+        "SELECT at, actor, action, guest_id, detail, reason FROM audit_log WHERE org = $1
+         ORDER BY id DESC LIMIT $2 OFFSET $3",
+        vec![Val::from(org), Val::Int(limit), Val::Int(offset)],
+    )
+    .await?;
+    Ok(rows.iter().map(|r| audit_row(r)).collect())
+}
+
+/// The changes that touched one guest of the organisation, newest first.
+pub async fn guest_audit(store: &Store, org: &str, guest: GuestId) -> Result<Vec<AuditEntry>, LoyaltyError> {
+    let rows = query(
+        store,
+        "SELECT at, actor, action, guest_id, detail, reason FROM audit_log WHERE org = $1 AND guest_id = $2
+         ORDER BY id DESC LIMIT 200",
+        vec![Val::from(org), Val::Int(guest)],
+    )
+    .await?;
+    Ok(rows.iter().map(|r| audit_row(r)).collect())
+}

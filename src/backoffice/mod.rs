@@ -150,6 +150,7 @@ impl Tr {
             LoyaltyError::UnknownCode => self.t("bo-err-not-found"),
             LoyaltyError::OperationIdConflict => self.t("bo-err-op-conflict"),
             LoyaltyError::GuestBlocked => self.t("bo-err-blocked"),
+            LoyaltyError::EnrolmentOff => self.t("bo-err-enrolment-off"),
             _ => self.t("bo-err-storage"),
         }
     }

@@ -40,6 +40,9 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/groups", get(groups).post(create_group))
         .route("/admin/groups/{id}", get(group).post(edit_group))
         .route("/admin/programme", get(programme).post(save_programme))
+        .route("/admin/tills", get(tills).post(create_till))
+        .route("/admin/audit", get(audit_page))
+        .route("/admin/tills/{till}/revoke", post(revoke_till))
 }
 
 // ----- Context, errors, layout -----
@@ -174,6 +177,8 @@ fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Marku
                         @if session.role == Role::Owner {
                             a href="/admin/groups" { (tr.t("bo-nav-groups")) }
                             a href="/admin/programme" { (tr.t("bo-nav-programme")) }
+                            a href="/admin/tills" { (tr.t("bo-nav-tills")) }
+                            a href="/admin/audit" { (tr.t("bo-nav-audit")) }
                         }
                         span.who { (session.login) " (" (session.org) ", " (tr.t(role_key(session.role))) ")" }
                         form method="post" action="/admin/logout" {
@@ -463,10 +468,7 @@ async fn new_guest(State(bo): St, headers: HeaderMap) -> Page {
 
 async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, false)?;
-    let name = field(&form, "name").to_string();
-    if name.chars().count() > 200 {
-        return Err(bad_input(&ctx, "bo-err-name"));
-    }
+    let name = rules::guest_name(field(&form, "name")).map_err(|_| bad_input(&ctx, "bo-err-name"))?;
     let phone = Some(field(&form, "phone").to_string()).filter(|p| !p.is_empty());
     let card = field(&form, "card");
     let card = if card.is_empty() {
@@ -481,6 +483,14 @@ async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
     let group_id: i64 = field(&form, "group")
         .parse()
         .map_err(|_| bad_input(&ctx, "bo-err-group"))?;
+    let enrol_detail = [
+        phone.as_deref().map(crate::mask::mask_phone),
+        card.as_ref().map(|(_, value)| crate::mask::mask_code(value)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
     let op = Op::Enrol {
         name,
         phone,
@@ -490,6 +500,7 @@ async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
     match bo.store.run(&ctx.caller(), op, (bo.clock)()).await {
         Ok(Answer::Id(id)) => {
             tracing::info!(guest = id, user = ctx.session.user_id, "back office: guest enrolled");
+            audit(&bo, &ctx, "enrol", Some(id), enrol_detail.clone(), "", None).await;
             Ok(Redirect::to(&format!("/admin/guests/{id}")).into_response())
         }
         Ok(other) => Err(refused(&ctx, &crate::loyalty::engine::unexpected(other))),
@@ -517,6 +528,9 @@ async fn guest(
         .await
         .map_err(|e| refused(&ctx, &e))?;
     let more = history.len() as i64 > PAGE;
+    let changes = db::guest_audit(&bo.store, &ctx.session.org, id)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
     let op_id = auth::random_token().map_err(|e| refused(&ctx, &e))?;
     let done = field(&query, "done");
     let body = html! {
@@ -597,6 +611,10 @@ async fn guest(
                 @if more { a href={ "/admin/guests/" (id) "?page=" (page_no + 1) } { (tr.t("bo-next")) " →" } }
             }
         }
+        section.box #changes {
+            h2 { (tr.t("bo-nav-audit")) }
+            @if changes.is_empty() { p.muted { (tr.t("bo-audit-none")) } } @else { (audit_table(tr, &changes, false)) }
+        }
     };
     page(&ctx, &display_name(tr, &g.guest.name), body)
 }
@@ -654,8 +672,9 @@ async fn manual(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(for
         return Err(bad_input(&ctx, "bo-err-op-id"));
     }
     let caller = ctx.caller();
+    let op_key = caller.op(op_id);
     let op = Op::Manual {
-        op_key: caller.op(op_id),
+        op_key: op_key.clone(),
         guest: id,
         kind,
         amount,
@@ -671,6 +690,16 @@ async fn manual(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(for
         kind = kind.as_str(),
         "back office: manual change"
     );
+    audit(
+        &bo,
+        &ctx,
+        kind.as_str(),
+        Some(id),
+        amount.to_string(),
+        reason,
+        Some(&op_key),
+    )
+    .await;
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=manual")).into_response())
 }
 
@@ -687,6 +716,11 @@ async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
         released,
         "back office: holds reset"
     );
+    let detail = ctx.tr.t_args(
+        "bo-audit-released",
+        &[("count", crate::i18n::Arg::Number(released as i64))],
+    );
+    audit(&bo, &ctx, "reset_holds", Some(id), detail, "", None).await;
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=holds")).into_response())
 }
 
@@ -707,6 +741,8 @@ async fn block(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form
         blocked,
         "back office: block status changed"
     );
+    let action = if blocked { "block" } else { "unblock" };
+    audit(&bo, &ctx, action, Some(id), String::new(), "", None).await;
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=blocked")).into_response())
 }
 
@@ -788,11 +824,13 @@ async fn groups(State(bo): St, headers: HeaderMap) -> Page {
 async fn create_group(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
+    let detail = group_detail(ctx.tr, &group);
     bo.store
         .run(&ctx.caller(), Op::AddGroup(group), (bo.clock)())
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, "back office: group created");
+    audit(&bo, &ctx, "group_add", None, detail, "", None).await;
     Ok(Redirect::to("/admin/groups").into_response())
 }
 
@@ -809,11 +847,13 @@ async fn group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Page {
 async fn edit_group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
+    let detail = group_detail(ctx.tr, &group);
     bo.store
         .run(&ctx.caller(), Op::EditGroup { id, group }, (bo.clock)())
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, group = id, "back office: group changed");
+    audit(&bo, &ctx, "group_edit", None, detail, "", None).await;
     Ok(Redirect::to("/admin/groups").into_response())
 }
 
@@ -833,6 +873,8 @@ async fn programme(State(bo): St, headers: HeaderMap, Query(query): Query<HashMa
             label { (tr.t("bo-prog-hold-minutes")) br; input name="hold_minutes" inputmode="numeric" value=(p.hold_ttl_secs / 60); }
             label { (tr.t("bo-prog-group-days")) br; input name="group_days" inputmode="numeric" value=(p.group_period_days); }
             label { (tr.t("bo-prog-utc-offset")) br; input name="utc_offset" inputmode="numeric" value=(p.utc_offset_minutes); }
+            label { (tr.t("bo-prog-welcome-bonus")) br; input name="welcome_bonus" inputmode="decimal" value=(crate::money::amount_input_text(p.welcome_bonus)); }
+            label { input type="checkbox" name="till_enrolment" value="1" checked[p.till_enrolment]; " " (tr.t("bo-prog-till-enrolment")) }
             button type="submit" { (tr.t("bo-save")) }
         }
         p.muted { (tr.t("bo-prog-not-built")) }
@@ -858,6 +900,14 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
         return Err(bad_input(&ctx, "bo-err-name"));
     }
     let whole = |key: &str| field(&form, key).parse::<i64>().ok();
+    // An empty field is no welcome bonus; anything else is an amount within the rules' bound.
+    let welcome_bonus = match field(&form, "welcome_bonus") {
+        "" => Kopecks::ZERO,
+        text => parse_amount(text)
+            .ok()
+            .filter(|b| *b <= rules::MAX_WELCOME_BONUS)
+            .ok_or_else(|| bad_input(&ctx, "bo-err-welcome-bonus"))?,
+    };
     let program = ProgramSettings {
         name: name.to_string(),
         max_check_bp: percent(field(&form, "max_check"))
@@ -876,11 +926,235 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
             .ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
         utc_offset_minutes: whole("utc_offset").ok_or_else(|| bad_input(&ctx, "bo-err-number"))?,
         accrual_basis: current.accrual_basis,
+        welcome_bonus,
+        till_enrolment: field(&form, "till_enrolment") == "1",
     };
+    let detail = programme_detail(ctx.tr, &program);
     bo.store
         .run(&ctx.caller(), Op::SetProgram(program), (bo.clock)())
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, "back office: programme saved");
+    audit(&bo, &ctx, "programme", None, detail, "", None).await;
     Ok(Redirect::to("/admin/programme?done=1").into_response())
+}
+
+// ----- Tills -----
+
+/// The organisation's till tokens: name, created, last seen; a new one (its secret shown once);
+/// revoking one (refused by the API on its next request).
+async fn tills(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Page {
+    let ctx = ctx(&bo, &headers, true)?;
+    till_page(&bo, &ctx, None, field(&query, "revoked")).await
+}
+
+async fn till_page(bo: &BackOffice, ctx: &Ctx, created: Option<(&str, &str)>, revoked: &str) -> Page {
+    let tr = ctx.tr;
+    let tokens = bo.store.tokens(&ctx.session.org).await.map_err(|e| refused(ctx, &e))?;
+    let body = html! {
+        @if let Some((till, token)) = created {
+            div.ok role="status" {
+                p { (tr.t_args("bo-till-created", &[("till", crate::i18n::Arg::Text(till.to_string()))])) }
+                p { code #token { (token) } }
+                p { (tr.t("bo-till-secret-once")) }
+            }
+        }
+        @if !revoked.is_empty() {
+            p.ok role="status" { (tr.t_args("bo-till-revoked", &[("till", crate::i18n::Arg::Text(revoked.to_string()))])) }
+        }
+        p.muted { (tr.t("bo-tills-hint")) }
+        @if !tokens.is_empty() { table #tills {
+            tr { th { (tr.t("bo-till-name")) } th { (tr.t("bo-till-created-at")) } th { (tr.t("bo-till-last-seen")) } th {} }
+            @for token in &tokens {
+                tr {
+                    td { (token.till) }
+                    td { (time(tr, token.created_at)) }
+                    td { @match token.last_seen_at { Some(at) => (time(tr, at)), None => (tr.t("bo-till-never")) } }
+                    td {
+                        form method="post" action={ "/admin/tills/" (token.till) "/revoke" } {
+                            (csrf(&ctx.session))
+                            button type="submit" { (tr.t("bo-till-revoke")) }
+                        }
+                    }
+                }
+            }
+        } }
+        @if tokens.is_empty() { p.muted { (tr.t("bo-tills-none")) } }
+        h2 { (tr.t("bo-new-till")) }
+        form.box method="post" action="/admin/tills" {
+            (csrf(&ctx.session))
+            label { (tr.t("bo-till-name-hint")) br; input name="till" required maxlength="32" pattern="[A-Za-z0-9._-]+"; }
+            button type="submit" { (tr.t("bo-create")) }
+        }
+    };
+    page(ctx, &tr.t("bo-nav-tills"), body)
+}
+
+async fn create_till(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, true)?;
+    let till = field(&form, "till");
+    if !crate::server::store::valid_name(till) {
+        return Err(bad_input(&ctx, "bo-err-till-name"));
+    }
+    let tokens = bo.store.tokens(&ctx.session.org).await.map_err(|e| refused(&ctx, &e))?;
+    if tokens.iter().any(|t| t.till == till) {
+        return Err(message(&ctx, StatusCode::CONFLICT, &ctx.tr.t("bo-err-till-exists")));
+    }
+    let token = bo
+        .store
+        .create_token(&ctx.session.org, till, (bo.clock)())
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(user = ctx.session.user_id, till, "back office: till token created");
+    audit(&bo, &ctx, "till_token_add", None, till.to_string(), "", None).await;
+    // The secret is shown on this answer only (the store keeps its hash): no redirect to a page
+    // that could show it again.
+    let mut page = till_page(&bo, &ctx, Some((till, &token)), "").await?;
+    page.headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(page)
+}
+
+async fn revoke_till(State(bo): St, headers: HeaderMap, Path(till): Path<String>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, true)?;
+    if !crate::server::store::valid_name(&till) {
+        return Err(refused(&ctx, &LoyaltyError::UnknownCode));
+    }
+    let revoked = bo
+        .store
+        .revoke_token(&ctx.session.org, &till)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    if !revoked {
+        return Err(refused(&ctx, &LoyaltyError::UnknownCode));
+    }
+    tracing::info!(user = ctx.session.user_id, till = %till, "back office: till token revoked");
+    audit(&bo, &ctx, "till_token_revoke", None, till.clone(), "", None).await;
+    // A valid till name is letters, digits, '.', '-' and '_': safe in a query as it is.
+    Ok(Redirect::to(&format!("/admin/tills?revoked={till}")).into_response())
+}
+
+// ----- Audit -----
+
+/// Logs a change the back office made, with who made it.
+async fn audit(
+    bo: &BackOffice,
+    ctx: &Ctx,
+    action: &str,
+    guest: Option<i64>,
+    detail: String,
+    reason: &str,
+    op_key: Option<&str>,
+) {
+    let entry = db::AuditEntry {
+        at: (bo.clock)(),
+        actor: ctx.session.login.clone(),
+        action: action.to_string(),
+        guest_id: guest,
+        detail,
+        reason: reason.to_string(),
+    };
+    db::record_audit(&bo.store, &ctx.session.org, &entry, op_key).await;
+}
+
+fn audit_action_key(action: &str) -> &'static str {
+    match action {
+        "manual_credit" => "bo-audit-manual-credit",
+        "manual_debit" => "bo-audit-manual-debit",
+        "reset_holds" => "bo-audit-reset-holds",
+        "block" => "bo-audit-block",
+        "unblock" => "bo-audit-unblock",
+        "programme" => "bo-audit-programme",
+        "group_add" => "bo-audit-group-add",
+        "group_edit" => "bo-audit-group-edit",
+        "enrol" => "bo-audit-enrol",
+        "till_token_add" => "bo-audit-till-add",
+        "till_token_revoke" => "bo-audit-till-revoke",
+        _ => "bo-audit-other",
+    }
+}
+
+fn audit_table(tr: Tr, entries: &[db::AuditEntry], with_guest: bool) -> Markup {
+    html! {
+        table #audit {
+            tr {
+                th { (tr.t("bo-when")) } th { (tr.t("bo-audit-who")) } th { (tr.t("bo-audit-what")) }
+                @if with_guest { th { (tr.t("bo-audit-guest")) } }
+                th { (tr.t("bo-audit-detail")) } th { (tr.t("bo-audit-reason")) }
+            }
+            @for e in entries {
+                tr {
+                    td { (time(tr, e.at)) }
+                    td { (e.actor) }
+                    td { (tr.t(audit_action_key(&e.action))) }
+                    @if with_guest { td { @if let Some(guest) = e.guest_id { a href={ "/admin/guests/" (guest) } { "#" (guest) } } } }
+                    td { (e.detail) }
+                    td { (e.reason) }
+                }
+            }
+        }
+    }
+}
+
+/// «Журнал изменений»: every manual change of the organisation, newest first, paged.
+async fn audit_page(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Page {
+    let ctx = ctx(&bo, &headers, true)?;
+    let tr = ctx.tr;
+    let page_no: i64 = field(&query, "page").parse().unwrap_or(0).max(0);
+    let entries = db::audit(&bo.store, &ctx.session.org, PAGE + 1, page_no * PAGE)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    let more = entries.len() as i64 > PAGE;
+    let shown = &entries[..entries.len().min(PAGE as usize)];
+    let body = html! {
+        p.muted { (tr.t("bo-audit-hint")) }
+        @if shown.is_empty() { p.muted { (tr.t("bo-audit-none")) } } @else { (audit_table(tr, shown, true)) }
+        p.pager {
+            @if page_no > 0 { a href={ "/admin/audit?page=" (page_no - 1) } { "← " (tr.t("bo-prev")) } }
+            @if more { a href={ "/admin/audit?page=" (page_no + 1) } { (tr.t("bo-next")) " →" } }
+        }
+    };
+    page(&ctx, &tr.t("bo-nav-audit"), body)
+}
+
+/// A group's rules in one line, for the audit log (in the language of whoever made the change).
+fn group_detail(tr: Tr, g: &NewGroup) -> String {
+    use crate::i18n::Arg;
+    tr.t_args(
+        "bo-audit-group-detail",
+        &[
+            ("name", Arg::Text(g.name.clone())),
+            ("rank", Arg::Number(g.rank)),
+            ("discount", Arg::Text(percent_text(g.discount_bp))),
+            ("accrual", Arg::Text(percent_text(g.accrual_bp))),
+            ("threshold", Arg::Money(g.spend_threshold)),
+            (
+                "never",
+                Arg::Text(tr.t(if g.never_downgrade { "bo-yes" } else { "bo-no" })),
+            ),
+            ("ops", Arg::Number(g.daily_ops_limit)),
+            ("spend", Arg::Money(g.daily_spend_limit)),
+        ],
+    )
+}
+
+/// The programme in one line, for the audit log (in the language of whoever made the change).
+fn programme_detail(tr: Tr, p: &ProgramSettings) -> String {
+    use crate::i18n::Arg;
+    tr.t_args(
+        "bo-audit-programme-detail",
+        &[
+            ("name", Arg::Text(p.name.clone())),
+            ("max", Arg::Text(percent_text(p.max_check_bp))),
+            ("step", Arg::Money(p.spend_step)),
+            ("hold", Arg::Number(p.hold_ttl_secs / 60)),
+            ("days", Arg::Number(p.group_period_days)),
+            ("offset", Arg::Text(format!("{:+}", p.utc_offset_minutes))),
+            ("bonus", Arg::Money(p.welcome_bonus)),
+            (
+                "enrolment",
+                Arg::Text(tr.t(if p.till_enrolment { "bo-yes" } else { "bo-no" })),
+            ),
+        ],
+    )
 }

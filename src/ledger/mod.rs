@@ -12,8 +12,8 @@
 
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    IdentifierKind, LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, ShiftReport, StampProgress,
-    UnixSeconds,
+    IdentifierKind, LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, ShiftReport, SpendQuote,
+    StampProgress, UnixSeconds,
 };
 use crate::loyalty::demo;
 use crate::loyalty::engine::{
@@ -282,6 +282,43 @@ impl Ledger {
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
+    /// A cashier enrols a guest whose code was not found (see [`engine::enrol_at_till`]): the
+    /// single cafe's guests are all of [`DEFAULT_ORG`].
+    pub fn enrol_at_till(
+        &mut self,
+        op_id: &str,
+        code: &str,
+        kind: ScanKind,
+        phone: &str,
+        name: &str,
+        now: UnixSeconds,
+    ) -> Result<GuestId, LoyaltyError> {
+        let op = Op::EnrolAtTill {
+            op_key: op_id.to_string(),
+            name: name.to_string(),
+            phone: phone.to_string(),
+            code: code.to_string(),
+            kind,
+        };
+        let guest = self.run(&op, Some(DEFAULT_ORG), now)?.into_id()?;
+        let entry = crate::backoffice::db::AuditEntry {
+            at: now,
+            actor: "till".to_string(),
+            action: "enrol".to_string(),
+            guest_id: Some(guest),
+            detail: format!("{}, {}", crate::mask::mask_phone(phone), crate::mask::mask_code(code)),
+            reason: String::new(),
+        };
+        let params = crate::backoffice::db::audit_params(DEFAULT_ORG, &entry, Some(op_id));
+        // Logged after the enrolment (a failure to log is reported; the guest stays enrolled).
+        if let Err(error) =
+            crate::backoffice::db::sqlite_query(&self.conn, crate::backoffice::db::AUDIT_INSERT, &params)
+        {
+            tracing::error!(%error, "the enrolment could not be written to the audit log");
+        }
+        Ok(guest)
+    }
+
     /// Runs a loyalty operation for a caller of `org` (`None`: every organisation): reads on the
     /// connection as it is, writes in an IMMEDIATE transaction.
     pub fn run(&mut self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
@@ -366,11 +403,11 @@ impl Ledger {
             [since],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )?;
-        let gifts_redeemed: i64 =
-            self.conn
-                .query_row("SELECT COUNT(*) FROM gift_codes WHERE redeemed_at >= ?1", [since], |row| {
-                    row.get(0)
-                })?;
+        let gifts_redeemed: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM gift_codes WHERE redeemed_at >= ?1",
+            [since],
+            |row| row.get(0),
+        )?;
         let (returns, returned): (i64, i64) = self.conn.query_row(
             "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM refunds WHERE at >= ?1",
             [since],
@@ -378,7 +415,9 @@ impl Ledger {
         )?;
         let new_guests: i64 =
             self.conn
-                .query_row("SELECT COUNT(*) FROM guests WHERE created_at >= ?1", [since], |row| row.get(0))?;
+                .query_row("SELECT COUNT(*) FROM guests WHERE created_at >= ?1", [since], |row| {
+                    row.get(0)
+                })?;
         Ok(ShiftReport {
             since,
             until: now,
@@ -623,6 +662,24 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn op_record(&mut self, op_key: &str) -> Result<Option<OpRecord>, LoyaltyError> {
+        // The IMMEDIATE transaction holds the file's write lock: no other write runs meanwhile.
+        Ok(self
+            .one(
+                "SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = ?1",
+                [op_key],
+                |row| {
+                    Ok(OpRecord {
+                        key: row.get(0)?,
+                        kind: row.get(1)?,
+                        fingerprint: row.get(2)?,
+                        answer: row.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     async fn phone_owner(&mut self, org: Option<&str>, phone: &str) -> Result<Option<GuestId>, LoyaltyError> {
         Ok(self
             .one(
@@ -730,6 +787,14 @@ impl LedgerTx for SqliteTx<'_> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1"
         ))?;
+        let rows = stmt.query_map([], group_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn groups(&mut self) -> Result<Vec<Group>, LoyaltyError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg"))?;
         let rows = stmt.query_map([], group_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -1055,7 +1120,7 @@ impl LedgerTx for SqliteTx<'_> {
 
     async fn save_program(&mut self, scope: ProgramScope<'_>, p: &ProgramSettings) -> Result<(), LoyaltyError> {
         let set = "SET name = ?1, max_check_bp = ?2, spend_step = ?3, hold_ttl_secs = ?4, group_period_days = ?5,
-                       utc_offset_minutes = ?6, accrual_basis = ?7";
+                       utc_offset_minutes = ?6, accrual_basis = ?7, welcome_bonus = ?8, till_enrolment = ?9";
         let values = params![
             p.name,
             p.max_check_bp,
@@ -1063,7 +1128,9 @@ impl LedgerTx for SqliteTx<'_> {
             p.hold_ttl_secs,
             p.group_period_days,
             p.utc_offset_minutes,
-            p.accrual_basis.as_str()
+            p.accrual_basis.as_str(),
+            p.welcome_bonus.0,
+            p.till_enrolment
         ];
         match scope {
             ProgramScope::Template => {
@@ -1076,7 +1143,7 @@ impl LedgerTx for SqliteTx<'_> {
             ProgramScope::Org(org) => {
                 ensure_org_program(self.conn, org)?;
                 self.exec(
-                    &format!("UPDATE programs {set} WHERE org = ?8"),
+                    &format!("UPDATE programs {set} WHERE org = ?10"),
                     params![
                         p.name,
                         p.max_check_bp,
@@ -1085,6 +1152,8 @@ impl LedgerTx for SqliteTx<'_> {
                         p.group_period_days,
                         p.utc_offset_minutes,
                         p.accrual_basis.as_str(),
+                        p.welcome_bonus.0,
+                        p.till_enrolment,
                         org
                     ],
                 )?;
@@ -1330,7 +1399,7 @@ fn ensure_org_program(conn: &Connection, org: &str) -> Result<(), LoyaltyError> 
     conn.execute(
         "INSERT OR IGNORE INTO programs
              SELECT ?1, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes,
-                    accrual_basis
+                    accrual_basis, welcome_bonus, till_enrolment
              FROM program WHERE id = 1",
         [org],
     )?;

@@ -162,6 +162,9 @@ pub async fn seed<T: LedgerTx>(tx: &mut T, org: &str, now: UnixSeconds) -> Resul
         group_period_days: 365,
         utc_offset_minutes: 180,
         accrual_basis: AccrualBasis::PaidPart,
+        // The demo shows «Новый гость» with a welcome bonus; a real programme starts with both off.
+        welcome_bonus: Kopecks(10_000),
+        till_enrolment: true,
     };
     engine::set_program(tx, engine::ProgramScope::Everyone, &program).await?;
     let mut group_ids = Vec::with_capacity(GROUPS.len());

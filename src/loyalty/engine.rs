@@ -120,6 +120,10 @@ pub trait LedgerTx {
     /// The guest's snapshot without a lock (quotes and identification).
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> Result<Option<GuestSnapshot>, Self::Error>;
     async fn save_op_record(&mut self, record: &OpRecord) -> Result<(), Self::Error>;
+    /// The record of `op_key` for a write that has no guest yet (an enrolment), read under a
+    /// lock on the key until the transaction ends, so that a repeat sent at once waits for the
+    /// first instead of racing it.
+    async fn op_record(&mut self, op_key: &str) -> Result<Option<OpRecord>, Self::Error>;
 
     // Codes.
     async fn phone_owner(&mut self, org: Option<&str>, phone: &str) -> Result<Option<GuestId>, Self::Error>;
@@ -148,6 +152,8 @@ pub trait LedgerTx {
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> Result<Kopecks, Self::Error>;
     /// The groups that take part in automatic moves (rank >= 1).
     async fn ranked_groups(&mut self) -> Result<Vec<Group>, Self::Error>;
+    /// Every group.
+    async fn groups(&mut self) -> Result<Vec<Group>, Self::Error>;
 
     /// Everything a payment reads after the guest's lock: the hold, the window's spending and the
     /// groups (when `window_since` is given), the stamp cards. Stores may override this to send
@@ -1164,6 +1170,62 @@ pub async fn enrol<T: LedgerTx>(
     Ok(guest)
 }
 
+#[derive(Serialize)]
+struct TillEnrolRequest<'a> {
+    name: &'a str,
+    phone: &'a str,
+    code: &'a str,
+}
+
+/// The note of a welcome bonus in the guest's history.
+pub const WELCOME_NOTE: &str = "welcome bonus";
+
+/// A cashier enrols the guest whose code was not found: the phone (required) and the code become
+/// the guest's identifiers, the guest starts in the entry group, and the programme's welcome
+/// bonus is credited, all in one transaction. Refused unless the programme allows it; a phone or
+/// code another guest has is refused with which one. A repeat of `op_key` answers the first
+/// guest again (no second bonus).
+#[allow(clippy::too_many_arguments)]
+pub async fn enrol_at_till<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    op_key: &str,
+    name: &str,
+    phone: &str,
+    code: &str,
+    kind: ScanKind,
+    now: UnixSeconds,
+) -> Result<GuestId, T::Error> {
+    let request = TillEnrolRequest { name, phone, code };
+    let print = fingerprint(&request)?;
+    let first = tx.op_record(op_key).await?;
+    if let Some(guest) = repeat(first, "enrol", &print)? {
+        return Ok(guest);
+    }
+    let program = tx.program(Some(org)).await?;
+    let bonus = rules::till_enrolment(&program)?;
+    let group_id = rules::entry_group(&tx.groups().await?).ok_or(LoyaltyError::EnrolmentOff)?;
+    let name = rules::guest_name(name)?;
+    let phone = rules::identifier_value(IdentifierKind::Phone, phone)?;
+    // A phone typed as the code is the phone identifier already, not a card besides it.
+    let card = (rules::normalize_phone(rules::valid_code(code)?) != Some(phone.clone()))
+        .then_some((rules::expected_identifier(kind), code));
+    let guest = enrol(tx, org, &name, Some(&phone), card, group_id, now).await?;
+    if bonus > Kopecks::ZERO {
+        tx.post(&Posting {
+            guest,
+            kind: OpKind::ManualCredit,
+            amount: bonus,
+            note: WELCOME_NOTE,
+            at: now,
+            link: Link::Op(op_key),
+        })
+        .await?;
+    }
+    remember(tx, op_key, "enrol", print, &guest).await?;
+    Ok(guest)
+}
+
 /// Adds a guest to an organisation; a phone is stored normalised (`+7XXXXXXXXXX`) and becomes an
 /// identifier.
 pub async fn add_guest<T: LedgerTx>(
@@ -1290,6 +1352,14 @@ pub enum Op {
         phone: Option<String>,
         card: Option<(IdentifierKind, String)>,
         group_id: i64,
+    },
+    /// See [`enrol_at_till`]; needs an organisation.
+    EnrolAtTill {
+        op_key: String,
+        name: String,
+        phone: String,
+        code: String,
+        kind: ScanKind,
     },
     /// See [`gifts`].
     Gifts { guest: GuestId },
@@ -1427,6 +1497,16 @@ impl Op {
                 let org = org.ok_or_else(|| LoyaltyError::OutOfRange("the organisation".to_string()))?;
                 let card = card.as_ref().map(|(kind, value)| (*kind, value.as_str()));
                 Answer::Id(enrol(tx, org, name, phone.as_deref(), card, *group_id, now).await?)
+            }
+            Op::EnrolAtTill {
+                op_key,
+                name,
+                phone,
+                code,
+                kind,
+            } => {
+                let org = org.ok_or_else(|| LoyaltyError::OutOfRange("the organisation".to_string()))?;
+                Answer::Id(enrol_at_till(tx, org, op_key, name, phone, code, *kind, now).await?)
             }
             Op::EditGroup { id, group } => {
                 edit_group(tx, *id, group).await?;

@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 9] = [
+pub const MIGRATIONS: [Migration; 12] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -83,6 +83,24 @@ pub const MIGRATIONS: [Migration; 9] = [
         what: "two index pages fewer for every balance change (SQLite; PostgreSQL's are unchanged)",
         sqlite: include_str!("../ledger/schema_v9.sql"),
         postgres: "",
+    },
+    Migration {
+        version: 10,
+        what: "the welcome bonus and enrolment at the till, per programme",
+        sqlite: include_str!("../ledger/schema_v10.sql"),
+        postgres: include_str!("../server/pg_schema_v10.sql"),
+    },
+    Migration {
+        version: 11,
+        what: "when each till token was last used",
+        sqlite: include_str!("../ledger/schema_v11.sql"),
+        postgres: include_str!("../server/pg_schema_v11.sql"),
+    },
+    Migration {
+        version: 12,
+        what: "the audit log of manual changes",
+        sqlite: include_str!("../ledger/schema_v12.sql"),
+        postgres: include_str!("../server/pg_schema_v12.sql"),
     },
 ];
 

@@ -18,13 +18,14 @@ pub const GROUP_COLUMNS: &str = "gg.id, gg.name, gg.rank, gg.discount_bp, gg.acc
 
 /// The columns [`program_at`] reads, from `program` or `programs`.
 pub const PROGRAM_COLUMNS: &str =
-    "name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes, accrual_basis";
+    "name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes, accrual_basis,
+     welcome_bonus, till_enrolment";
 
-/// The columns [`snapshot_at`] reads before the group's: the guest's four, the programme's seven,
+/// The columns [`snapshot_at`] reads before the group's: the guest's four, the programme's nine,
 /// then whether the guest is blocked.
 pub const SNAPSHOT_COLUMNS: &str = "g.id, g.org, g.balance, g.balance - {held},
     p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
-    p.accrual_basis, g.blocked";
+    p.accrual_basis, p.welcome_bonus, p.till_enrolment, g.blocked";
 
 /// The group whose columns start at `at`.
 pub fn group_at<C: Columns>(row: &C, at: usize) -> Result<Group, C::Error> {
@@ -54,6 +55,8 @@ pub fn program_at<C: Columns>(row: &C, at: usize) -> Result<ProgramSettings, C::
         group_period_days: row.int(at + 4)?,
         utc_offset_minutes: row.int(at + 5)?,
         accrual_basis: AccrualBasis::parse(&row.text(at + 6)?).unwrap_or_default(),
+        welcome_bonus: Kopecks(row.int(at + 7)?),
+        till_enrolment: row.flag(at + 8)?,
     })
 }
 
@@ -65,8 +68,8 @@ pub fn snapshot_at<C: Columns>(row: &C) -> Result<GuestSnapshot, C::Error> {
         balance: Kopecks(row.int(2)?),
         available: Kopecks(row.int(3)?),
         program: program_at(row, 4)?,
-        blocked: row.flag(11)?,
-        group: group_at(row, 12)?,
+        blocked: row.flag(13)?,
+        group: group_at(row, 14)?,
     })
 }
 

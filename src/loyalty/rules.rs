@@ -26,6 +26,10 @@ pub struct ProgramSettings {
     /// The cafe's offset from UTC: daily limits reset at local midnight.
     pub utc_offset_minutes: i64,
     pub accrual_basis: AccrualBasis,
+    /// Credited to a guest a cashier enrols at the till; zero for none.
+    pub welcome_bonus: Kopecks,
+    /// Whether a cashier may enrol a guest whose code is not found («Новый гость»).
+    pub till_enrolment: bool,
 }
 
 /// What a group's accrual percentage is taken of.
@@ -66,6 +70,8 @@ impl ProgramSettings {
             group_period_days: 365,
             utc_offset_minutes: 0,
             accrual_basis: AccrualBasis::PaidPart,
+            welcome_bonus: Kopecks::ZERO,
+            till_enrolment: false,
         }
     }
 }
@@ -138,12 +144,38 @@ pub fn check_not_blocked(snapshot: &GuestSnapshot) -> Result<(), LoyaltyError> {
 
 /// A programme the rules can work with: shares within 0..100 %, a positive step, hold time and
 /// group period, a time zone within a day of UTC.
+/// The largest welcome bonus a programme may give: 100 000 ₽, far above any real one, so that a
+/// slip of the keyboard (an extra zero or three) is refused instead of handed out.
+pub const MAX_WELCOME_BONUS: Kopecks = Kopecks(10_000_000);
+
+/// A cashier may enrol a guest only where the programme allows it; the answer is the welcome
+/// bonus to credit (zero: none).
+pub fn till_enrolment(program: &ProgramSettings) -> Result<Kopecks, LoyaltyError> {
+    if program.till_enrolment {
+        Ok(program.welcome_bonus)
+    } else {
+        Err(LoyaltyError::EnrolmentOff)
+    }
+}
+
+/// The group a guest enrolled at the till starts in: the ranked group with the lowest threshold
+/// (where spending moves guests from), else the first group made. `None`: no group yet.
+pub fn entry_group(groups: &[Group]) -> Option<i64> {
+    groups
+        .iter()
+        .filter(|g| g.rules.rank >= 1)
+        .min_by_key(|g| (g.rules.spend_threshold, g.rules.rank, g.id))
+        .or_else(|| groups.iter().min_by_key(|g| g.id))
+        .map(|g| g.id)
+}
+
 pub fn check_program(program: &ProgramSettings) -> Result<(), LoyaltyError> {
     let fine = (0..=10_000).contains(&program.max_check_bp)
         && program.spend_step > Kopecks::ZERO
         && program.hold_ttl_secs > 0
         && program.group_period_days > 0
-        && (-1_440..=1_440).contains(&program.utc_offset_minutes);
+        && (-1_440..=1_440).contains(&program.utc_offset_minutes)
+        && (Kopecks::ZERO..=MAX_WELCOME_BONUS).contains(&program.welcome_bonus);
     if fine {
         Ok(())
     } else {
@@ -224,6 +256,19 @@ pub fn identifier_value(kind: IdentifierKind, value: &str) -> Result<String, Loy
         IdentifierKind::Phone => normalize_phone(code).ok_or(LoyaltyError::BadCode { max: MAX_CODE_LEN }),
         _ => Ok(code.to_string()),
     }
+}
+
+/// The longest guest name kept.
+pub const MAX_GUEST_NAME_CHARS: usize = 200;
+
+/// A guest's name as stored: trimmed, at most [`MAX_GUEST_NAME_CHARS`], no control characters;
+/// empty is allowed (a guest known by phone only).
+pub fn guest_name(name: &str) -> Result<String, LoyaltyError> {
+    let name = name.trim();
+    if name.chars().count() > MAX_GUEST_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(LoyaltyError::OutOfRange("the name".to_string()));
+    }
+    Ok(name.to_string())
 }
 
 /// The identifier kind a device normally delivers, tried before the others.
@@ -777,6 +822,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn till_enrolment_follows_the_programme_and_the_bonus_is_bounded() {
+        let mut program = ProgramSettings::default_for_new_org(900);
+        assert_eq!(
+            till_enrolment(&program),
+            Err(LoyaltyError::EnrolmentOff),
+            "off by default"
+        );
+        program.till_enrolment = true;
+        assert_eq!(till_enrolment(&program), Ok(Kopecks::ZERO));
+        program.welcome_bonus = Kopecks(10_000);
+        assert_eq!(till_enrolment(&program), Ok(Kopecks(10_000)));
+        assert_eq!(check_program(&program), Ok(()));
+        for bad in [Kopecks(-1), Kopecks(MAX_WELCOME_BONUS.0 + 1)] {
+            program.welcome_bonus = bad;
+            assert!(check_program(&program).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_new_guest_starts_in_the_lowest_ranked_group_else_the_first() {
+        let manual = |id| group(id, 0, 0, 0, false);
+        assert_eq!(entry_group(&[]), None);
+        assert_eq!(
+            entry_group(&[manual(4), manual(2)]),
+            Some(2),
+            "no ranked group: the first made"
+        );
+        let groups = [manual(1), group(5, 2, 100_000, 0, false), group(3, 1, 0, 0, false)];
+        assert_eq!(entry_group(&groups), Some(3), "the ranked group spending starts from");
+    }
+
+    #[test]
+    fn guest_names_are_trimmed_and_bounded() {
+        assert_eq!(guest_name("  Вера ").as_deref(), Ok("Вера"));
+        assert_eq!(guest_name("").as_deref(), Ok(""));
+        assert!(guest_name(&"я".repeat(MAX_GUEST_NAME_CHARS + 1)).is_err());
+        assert!(guest_name("a\u{0}b").is_err());
+    }
+
+    #[test]
     fn group_thresholds_follow_the_ranks() {
         // The seed's pair over a base group: 0 ₽, 5 % at 500 ₽, 10 % at 1 000 ₽.
         let existing = [
@@ -846,6 +931,8 @@ mod tests {
                 group_period_days: 365,
                 utc_offset_minutes: 180,
                 accrual_basis: AccrualBasis::PaidPart,
+                welcome_bonus: Kopecks::ZERO,
+                till_enrolment: false,
             },
             blocked: false,
         }

@@ -905,6 +905,8 @@ pub fn offline_quote(
             group_period_days: 0,
             utc_offset_minutes: 0,
             accrual_basis: crate::loyalty::rules::AccrualBasis::PaidPart,
+            welcome_bonus: Kopecks::ZERO,
+            till_enrolment: false,
         },
         blocked: false,
     };
@@ -1117,6 +1119,45 @@ impl LoyaltyBackend for ServerBackend {
         self.ready()?;
         let history: Vec<wire::HistoryEntry> = self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))?;
         Ok(history.into_iter().map(Into::into).collect())
+    }
+
+    fn enrolment(&mut self) -> Result<Option<Kopecks>, LoyaltyError> {
+        self.ready()?;
+        let answer: wire::EnrolmentAnswer = self.get("/api/v1/enrolment")?;
+        let bonus = answer.welcome_bonus.kopecks().unwrap_or(Kopecks::ZERO);
+        Ok(answer.allowed.then_some(bonus))
+    }
+
+    /// Never journalled nor queued: offline the till refuses at once, and an answer lost on the
+    /// way is learnt by sending the same op id again (the server answers the same guest).
+    fn enrol(
+        &mut self,
+        op_id: &str,
+        code: &ScanEvent,
+        phone: &str,
+        name: &str,
+    ) -> Result<Identification, LoyaltyError> {
+        let request = wire::EnrolRequest {
+            op_id: op_id.to_string(),
+            kind: code.kind.into(),
+            code: code.payload.clone(),
+            phone: phone.to_string(),
+            name: name.to_string(),
+        };
+        let answer = self
+            .ready()
+            .and_then(|()| self.post_read::<wire::Identification>("/api/v1/guests", &request));
+        match answer {
+            Ok(found) => {
+                let found = Identification::from(found);
+                self.remember_card(&found.card, Some(code));
+                Ok(found)
+            }
+            Err(error) if is_away(&error) && self.link != ServerLink::TokenRefused => {
+                Err(LoyaltyError::ServerAway(AwayReason::NoEnrolment))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn find_checks(&mut self, filter: &CheckFilter) -> Result<Vec<CheckSummary>, LoyaltyError> {

@@ -4,6 +4,7 @@
 
 use super::store::{Caller, Store, token_hash, valid_name};
 use crate::domain::{CheckInfo, LoyaltyError, UnixSeconds};
+use crate::loyalty::engine::{Answer, Op};
 use crate::mask::mask_code;
 use crate::money::Kopecks;
 use crate::wire::{self, Amount, ErrorBody, MAX_GIFT_CODES, MAX_OP_ID_LEN};
@@ -26,7 +27,8 @@ pub use crate::wire::MAX_AMOUNT;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How much of a too-large body is read and dropped before answering.
 const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-/// How long a looked-up token is trusted without asking the store again.
+/// How long a looked-up token is trusted without asking the store again (a revocation or a
+/// replacement in this process ends it at once).
 const TOKEN_CACHE: Duration = Duration::from_secs(30);
 
 /// Where "now" comes from: the system clock, or a test's hand.
@@ -46,6 +48,9 @@ pub const CHECK_TIME_AHEAD_SECS: i64 = 300;
 /// How old a check time the server books at by default (`--max-check-age-hours`).
 pub const DEFAULT_MAX_CHECK_AGE_SECS: i64 = 72 * 3_600;
 
+/// A looked-up token: its till, when it was looked up, and the store's revocation count then.
+type KnownCaller = (Caller, Instant, u64);
+
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<Store>,
@@ -54,7 +59,7 @@ pub struct App {
     pub max_check_age_secs: i64,
     /// Token hashes already looked up, kept for [`TOKEN_CACHE`]: a replaced token stops working
     /// within that time.
-    callers: Arc<RwLock<HashMap<String, (Caller, Instant)>>>,
+    callers: Arc<RwLock<HashMap<String, KnownCaller>>>,
 }
 
 impl App {
@@ -140,6 +145,8 @@ pub fn routes() -> Routes {
         .get("/api/v1/health", health)
         .get("/api/v1/till", till)
         .post("/api/v1/identify", identify)
+        .get("/api/v1/enrolment", enrolment)
+        .post("/api/v1/guests", enrol)
         .get("/api/v1/guests/{guest}", guest_card)
         .post("/api/v1/guests/{guest}/calculate", calculate)
         .get("/api/v1/guests/{guest}/holds", open_holds)
@@ -225,6 +232,7 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::IdentifierTaken(_) => (StatusCode::CONFLICT, "identifier_taken"),
             LoyaltyError::GroupThresholdClash(_) => (StatusCode::CONFLICT, "group_threshold_clash"),
             LoyaltyError::GuestBlocked => (StatusCode::UNPROCESSABLE_ENTITY, "guest_blocked"),
+            LoyaltyError::EnrolmentOff => (StatusCode::FORBIDDEN, "enrolment_off"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             // Made by a till about its server; the server never returns it.
@@ -447,18 +455,25 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(ApiError::unauthorized)?;
     let hash = token_hash(token);
+    // Read before the lookup: a revocation while it runs makes the next request look again.
+    let revocations = app.store.revocations();
     let cached = app.callers.read().ok().and_then(|m| m.get(&hash).cloned());
-    if let Some((caller, at)) = cached
+    if let Some((caller, at, seen_revocations)) = cached
         && at.elapsed() < TOKEN_CACHE
+        && seen_revocations == revocations
     {
         return Ok(caller);
     }
     let caller = app.store.caller_for(&hash).await?.ok_or_else(ApiError::unauthorized)?;
+    // «Last seen» on the back office's till list: written once per lookup, not per request.
+    if let Err(error) = app.store.touch_token(&hash, app.now()).await {
+        tracing::warn!(%error, till = %caller.till, "the token's last use could not be noted");
+    }
     if let Ok(mut known) = app.callers.write() {
         if known.len() > 10_000 {
             known.clear();
         }
-        known.insert(hash, (caller.clone(), Instant::now()));
+        known.insert(hash, (caller.clone(), Instant::now(), revocations));
     }
     Ok(caller)
 }
@@ -520,6 +535,66 @@ pub(super) async fn identify(
         tracing::info!(till = %caller.till, code = %mask_code(&request.payload), %error, "identify refused");
     }
     Ok(axum::Json(result?.into()))
+}
+
+/// Whether cashiers may enrol guests at the till, and the welcome bonus
+#[utoipa::path(get, path = "/api/v1/enrolment", tag = "guests",
+    responses((status = 200, description = "the programme's enrolment settings", body = wire::EnrolmentAnswer)))]
+pub(super) async fn enrolment(State(app): State<App>, headers: HeaderMap) -> ApiResult<wire::EnrolmentAnswer> {
+    let caller = caller(&app, &headers).await?;
+    let program = app.store.run(&caller, Op::Program, app.now()).await?.into_program()?;
+    Ok(axum::Json(wire::EnrolmentAnswer {
+        allowed: program.till_enrolment,
+        welcome_bonus: program.welcome_bonus.into(),
+    }))
+}
+
+/// Enrol a guest whose code was not found: the code becomes their card, the welcome bonus is credited
+#[utoipa::path(post, path = "/api/v1/guests", tag = "guests", request_body = wire::EnrolRequest,
+    responses((status = 200, description = "the new guest", body = wire::Identification)))]
+pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body) -> ApiResult<wire::Identification> {
+    let caller = caller(&app, &headers).await?;
+    let request: wire::EnrolRequest = json_body(&headers, body).await?;
+    let op = op_id(&request.op_id)?;
+    for (text, what) in [
+        (&request.code, "code"),
+        (&request.phone, "phone"),
+        (&request.name, "name"),
+    ] {
+        plain_text(text, what)?;
+    }
+    let enrol = Op::EnrolAtTill {
+        op_key: caller.op(op),
+        name: request.name.clone(),
+        phone: request.phone.clone(),
+        code: request.code.clone(),
+        kind: request.kind.into(),
+    };
+    let result = app.store.run(&caller, enrol, app.now()).await.and_then(Answer::into_id);
+    let guest = match result {
+        Ok(guest) => guest,
+        Err(error) => {
+            tracing::info!(till = %caller.till, code = %mask_code(&request.code), %error, "enrolment refused");
+            return Err(error.into());
+        }
+    };
+    tracing::info!(till = %caller.till, guest, code = %mask_code(&request.code), "guest enrolled at the till");
+    let entry = crate::backoffice::db::AuditEntry {
+        at: app.now(),
+        actor: format!("till {}", caller.till),
+        action: "enrol".to_string(),
+        guest_id: Some(guest),
+        detail: format!(
+            "{}, {}",
+            crate::mask::mask_phone(&request.phone),
+            mask_code(&request.code)
+        ),
+        reason: String::new(),
+    };
+    // Keyed by the till's op id: a repeat that learns a lost answer is not logged again.
+    crate::backoffice::db::record_audit(&app.store, &caller.org, &entry, Some(&caller.op(op))).await;
+    let card = app.store.guest_card(&caller, guest, app.now()).await?;
+    Ok(axum::Json(crate::domain::Identification { card, gift: None }.into()))
 }
 
 /// Guest card: balance, available, group, stamps, promotions, and the gifts waiting (codes masked)

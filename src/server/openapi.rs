@@ -27,6 +27,8 @@ const PUBLIC: [&str; 2] = ["/api/v1/openapi.json", "/api/v1/health"];
         api::health,
         api::till,
         api::identify,
+        api::enrolment,
+        api::enrol,
         api::guest_card,
         api::calculate,
         api::open_holds,

@@ -609,6 +609,21 @@ async fn all_in_order<T>(mut queries: Vec<Pipelined<'_, T>>) -> Result<Vec<T>, t
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
 
+/// The columns of an operation's record that [`snapshot_with_record_sql`] adds at the end.
+const RECORD_COLUMNS: usize = 4;
+
+/// [`snapshot_sql`] with the record of the operation id in `$3` (NULLs when there is none):
+/// one statement where a write's start would take two.
+fn snapshot_with_record_sql() -> String {
+    format!(
+        "SELECT {}, {GROUP_COLUMNS}, o.op_key, o.kind, o.fingerprint, o.answer
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+         LEFT JOIN op_log o ON o.op_key = $3
+         WHERE g.id = $1",
+        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
+    )
+}
+
 /// The guest, the programme and the group, for the guest in `$1` at the time in `$2`.
 fn snapshot_sql() -> String {
     format!(
@@ -635,14 +650,14 @@ impl Columns for Row {
     }
 }
 
+fn guest_group_sql() -> String {
+    format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1")
+}
+
 async fn guest_group(tx: &ClientWrapper, guest: GuestId) -> TxResult<Group> {
-    let row = q_opt(
-        tx,
-        &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1"),
-        &[&guest],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownCode)?;
+    let row = q_opt(tx, &guest_group_sql(), &[&guest])
+        .await?
+        .ok_or(LoyaltyError::UnknownCode)?;
     group_at(&row, 0)
 }
 
@@ -665,23 +680,20 @@ impl LedgerTx for PgTx<'_> {
         op_key: &str,
     ) -> TxResult<(Option<GuestSnapshot>, Option<OpRecord>)> {
         let tx = self.tx;
-        // Prepared first (once per connection), so that the three queries below go out as one
+        // Prepared first (once per connection), so that the two queries below go out as one
         // pipeline: PostgreSQL runs them in this order. The lock is a statement of its own
         // because a statement that waited for a lock still reads other tables (the holds) as
-        // they were when it started, while the statements after it see everything the
-        // transaction that held the lock committed.
+        // they were when it started, while the statement after it sees everything the
+        // transaction that held the lock committed: the guest and the operation's record.
         let lock = tx
             .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
             .await?;
-        let read = tx.prepare_cached(&snapshot_sql()).await?;
-        let first = tx
-            .prepare_cached("SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = $1")
-            .await?;
-        let ((locked, row), record) = self
+        let read = tx.prepare_cached(&snapshot_with_record_sql()).await?;
+        let (locked, row) = self
             .after_begin(async {
                 Ok(in_order(
-                    in_order(tx.query_opt(&lock, &[&guest]), tx.query_opt(&read, &[&guest, &now])),
-                    tx.query_opt(&first, &[&op_key]),
+                    tx.query_opt(&lock, &[&guest]),
+                    tx.query_opt(&read, &[&guest, &now, &op_key]),
                 )
                 .await)
             })
@@ -689,9 +701,41 @@ impl LedgerTx for PgTx<'_> {
         if locked?.is_none() {
             return Ok((None, None));
         }
-        let snapshot = row?.as_ref().map(snapshot_at).transpose()?;
-        let record = record?.as_ref().map(op_record).transpose()?;
-        Ok((snapshot, record))
+        let Some(row) = row? else {
+            return Ok((None, None));
+        };
+        let snapshot = snapshot_at(&row)?;
+        let at = row.len() - RECORD_COLUMNS;
+        let record = match row.try_get::<_, Option<String>>(at)? {
+            Some(key) => Some(OpRecord {
+                key,
+                kind: row.try_get(at + 1)?,
+                fingerprint: row.try_get(at + 2)?,
+                answer: row.try_get(at + 3)?,
+            }),
+            None => None,
+        };
+        Ok((Some(snapshot), record))
+    }
+
+    async fn op_record(&mut self, op_key: &str) -> TxResult<Option<OpRecord>> {
+        // A lock on the key's hash until the transaction ends: a repeat sent at once waits for
+        // the first to commit, then finds its record.
+        exec(
+            self.tx,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&op_key],
+        )
+        .await?;
+        q_opt(
+            self.tx,
+            "SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = $1",
+            &[&op_key],
+        )
+        .await?
+        .as_ref()
+        .map(op_record)
+        .transpose()
     }
 
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> TxResult<Option<GuestSnapshot>> {
@@ -804,6 +848,14 @@ impl LedgerTx for PgTx<'_> {
 
     async fn ranked_groups(&mut self) -> TxResult<Vec<Group>> {
         q_all(self.tx, &ranked_groups_sql(), &[])
+            .await?
+            .iter()
+            .map(|row| group_at(row, 0))
+            .collect()
+    }
+
+    async fn groups(&mut self) -> TxResult<Vec<Group>> {
+        q_all(self.tx, &format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg"), &[])
             .await?
             .iter()
             .map(|row| group_at(row, 0))
@@ -1262,9 +1314,12 @@ impl LedgerTx for PgTx<'_> {
             &p.group_period_days,
             &p.utc_offset_minutes,
             &basis,
+            &p.welcome_bonus.0,
+            &p.till_enrolment,
         ];
         let set = "SET name = $1, max_check_bp = $2, spend_step = $3, hold_ttl_secs = $4,
-                       group_period_days = $5, utc_offset_minutes = $6, accrual_basis = $7";
+                       group_period_days = $5, utc_offset_minutes = $6, accrual_basis = $7,
+                       welcome_bonus = $8, till_enrolment = $9";
         match scope {
             ProgramScope::Template => {
                 exec(self.tx, &format!("UPDATE program {set} WHERE id = 1"), values).await?;
@@ -1277,7 +1332,7 @@ impl LedgerTx for PgTx<'_> {
                 exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
                 let mut with_org = values.to_vec();
                 with_org.push(&org);
-                exec(self.tx, &format!("UPDATE programs {set} WHERE org = $8"), &with_org).await?;
+                exec(self.tx, &format!("UPDATE programs {set} WHERE org = $10"), &with_org).await?;
             }
         }
         Ok(())
@@ -1464,7 +1519,7 @@ fn stamp_count(row: &Row) -> TxResult<StampCount> {
 /// `serve --hold-ttl` sets); an existing one keeps its own.
 const ENSURE_PROGRAM_SQL: &str = "INSERT INTO programs
      SELECT $1::TEXT, name, max_check_bp, spend_step, hold_ttl_secs, group_period_days, utc_offset_minutes,
-            accrual_basis
+            accrual_basis, welcome_bonus, till_enrolment
      FROM program WHERE id = 1
      ON CONFLICT (org) DO NOTHING";
 
@@ -1536,55 +1591,69 @@ async fn in_order<A: std::future::Future, B: std::future::Future>(first: A, seco
     .await
 }
 
+/// The guest card's four reads, sent as one pipeline.
 async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
-    let row = q_opt(
-        tx,
-        &format!("SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
-        &[&guest, &now],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownCode)?;
-    let phone: Option<String> = row.try_get(1)?;
-    let stamps = q_all(
-        tx,
-        "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
+    let guest_statement = tx
+        .prepare_cached(&format!(
+            "SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"
+        ))
+        .await?;
+    let stamps_statement = tx
+        .prepare_cached(
+            "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
              LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id",
-        &[&guest],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(StampProgress {
-            card_name: r.try_get(0)?,
-            collected: r.try_get(1)?,
-            needed: r.try_get(2)?,
-            reward: r.try_get(3)?,
-        })
-    })
-    .collect::<TxResult<Vec<_>>>()?;
-    let promotions = q_all(
-        tx,
-        "SELECT name, description, ends_at FROM promotions
+        )
+        .await?;
+    let promotions_statement = tx
+        .prepare_cached(
+            "SELECT name, description, ends_at FROM promotions
              WHERE starts_at <= $1 AND $1 < ends_at ORDER BY ends_at, id",
-        &[&now],
-    )
+        )
+        .await?;
+    let group_statement = tx.prepare_cached(&guest_group_sql()).await?;
+    let guest_params: [&(dyn ToSql + Sync); 2] = [&guest, &now];
+    let one_guest: [&(dyn ToSql + Sync); 1] = [&guest];
+    let at_now: [&(dyn ToSql + Sync); 1] = [&now];
+    let [guest_rows, stamp_rows, promotion_rows, group_rows]: [Vec<Row>; 4] = all_in_order(vec![
+        Box::pin(tx.query(&guest_statement, &guest_params)),
+        Box::pin(tx.query(&stamps_statement, &one_guest)),
+        Box::pin(tx.query(&promotions_statement, &at_now)),
+        Box::pin(tx.query(&group_statement, &one_guest)),
+    ])
     .await?
-    .iter()
-    .map(|r| {
-        Ok(Promotion {
-            name: r.try_get(0)?,
-            description: r.try_get(1)?,
-            ends_at: r.try_get(2)?,
+    .try_into()
+    .map_err(|_| LoyaltyError::Storage("a pipeline lost an answer".to_string()))?;
+    let row = guest_rows.first().ok_or(LoyaltyError::UnknownCode)?;
+    let group = group_at(group_rows.first().ok_or(LoyaltyError::UnknownCode)?, 0)?;
+    let phone: Option<String> = row.try_get(1)?;
+    let stamps = stamp_rows
+        .iter()
+        .map(|r| {
+            Ok(StampProgress {
+                card_name: r.try_get(0)?,
+                collected: r.try_get(1)?,
+                needed: r.try_get(2)?,
+                reward: r.try_get(3)?,
+            })
         })
-    })
-    .collect::<TxResult<Vec<_>>>()?;
+        .collect::<TxResult<Vec<_>>>()?;
+    let promotions = promotion_rows
+        .iter()
+        .map(|r| {
+            Ok(Promotion {
+                name: r.try_get(0)?,
+                description: r.try_get(1)?,
+                ends_at: r.try_get(2)?,
+            })
+        })
+        .collect::<TxResult<Vec<_>>>()?;
     Ok(GuestCard {
         guest_id: guest,
         name: row.try_get(0)?,
         phone_masked: phone.as_deref().map(mask_phone).unwrap_or_default(),
         balance: Kopecks(row.try_get(2)?),
         available: Kopecks(row.try_get(3)?),
-        group: guest_group(tx, guest).await?.info(),
+        group: group.info(),
         stamps,
         promotions,
         daily_visits: None,

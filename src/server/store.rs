@@ -126,11 +126,82 @@ pub trait Database: Send + Sync {
 /// The server's ledger: typed calls over whichever [`Database`] `--db` named.
 pub struct Store {
     db: Box<dyn Database>,
+    /// Counts revocations (and replacements) of till tokens: a token the API remembers from
+    /// before the latest one is looked up again, so a revoked token is refused on its next request.
+    revocations: std::sync::atomic::AtomicU64,
+}
+
+/// A till's token as the back office lists it (never the token itself, which is not kept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TillToken {
+    pub till: String,
+    pub created_at: UnixSeconds,
+    pub last_seen_at: Option<UnixSeconds>,
 }
 
 impl Store {
     pub fn new(db: impl Database + 'static) -> Store {
-        Store { db: Box::new(db) }
+        Store {
+            db: Box::new(db),
+            revocations: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// See [`Store::revocations`]: compared by the API's token cache.
+    pub fn revocations(&self) -> u64 {
+        self.revocations.load(Ordering::SeqCst)
+    }
+
+    /// The organisation's till tokens, by till name.
+    pub async fn tokens(&self, org: &str) -> Result<Vec<TillToken>, LoyaltyError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT till, created_at, last_seen_at FROM till_tokens WHERE org = $1 ORDER BY till",
+                vec![Val::from(org)],
+                false,
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| TillToken {
+                till: row[0].text(),
+                created_at: row[1].int(),
+                last_seen_at: match row[2] {
+                    Val::Null => None,
+                    ref at => Some(at.int()),
+                },
+            })
+            .collect())
+    }
+
+    /// Deletes the till's token: refused on its next request, by every API worker of this
+    /// process at once. False when the organisation has no such till.
+    pub async fn revoke_token(&self, org: &str, till: &str) -> Result<bool, LoyaltyError> {
+        let rows = self
+            .db
+            .query(
+                "DELETE FROM till_tokens WHERE org = $1 AND till = $2 RETURNING till",
+                vec![Val::from(org), Val::from(till)],
+                true,
+            )
+            .await?;
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        Ok(!rows.is_empty())
+    }
+
+    /// Notes that a token was used (the API calls it when it looks a token up, at most every
+    /// 30 s per till, not on every request).
+    pub async fn touch_token(&self, hash: &str, now: UnixSeconds) -> Result<(), LoyaltyError> {
+        self.db
+            .query(
+                // SQLite numbers `$n` in the order they first appear: $1 comes first.
+                "UPDATE till_tokens SET last_seen_at = $1 WHERE token_hash = $2",
+                vec![Val::Int(now), Val::from(hash)],
+                true,
+            )
+            .await?;
+        Ok(())
     }
 
     pub async fn open(url: &DbUrl) -> Result<Store, LoyaltyError> {
@@ -146,6 +217,8 @@ impl Store {
         }
         let token = new_token()?;
         self.db.save_token(org, till, &token_hash(&token), now).await?;
+        // A till's new token replaces its old one, which stops working at once.
+        self.revocations.fetch_add(1, Ordering::SeqCst);
         Ok(token)
     }
 

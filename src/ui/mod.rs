@@ -467,6 +467,14 @@ impl TillApp {
                         });
                     });
                 });
+                // A code no guest has, which the programme lets the cashier enrol.
+                let state = &self.session.state;
+                if state.enrol_offer.is_some() && matches!(state.screen, Screen::AddGuest) {
+                    let enabled = !state.is_busy();
+                    if theme::wide_button(ui, &self.i18n.t("enrol-offer"), theme::Tone::Primary, enabled).clicked() {
+                        events.push(Event::StartEnrol);
+                    }
+                }
             });
     }
 
@@ -588,6 +596,7 @@ impl eframe::App for TillApp {
         let order_beside = matches!(
             self.session.state.screen,
             Screen::AddGuest
+                | Screen::Enrol(_)
                 | Screen::Order
                 | Screen::Guest
                 | Screen::Stamps
@@ -693,6 +702,7 @@ pub fn screen_name(screen: &Screen) -> &'static str {
     match screen {
         Screen::Idle => "idle",
         Screen::AddGuest => "add-guest",
+        Screen::Enrol(_) => "enrol",
         Screen::Order => "order",
         Screen::Guest => "guest",
         Screen::Stamps => "stamps",

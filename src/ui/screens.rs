@@ -6,7 +6,8 @@ use crate::domain::{SpendLimitKind, SpendQuote};
 use crate::i18n::{Arg, I18n};
 use crate::money::Kopecks;
 use crate::workflow::{
-    Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, SpendPreset, State, TenderMethod,
+    Enrolment, Event, Field, KeypadKey, PaymentInProgress, PaymentMode, PaymentStage, Screen, SpendPreset, State,
+    TenderMethod,
 };
 use egui::{RichText, Ui};
 
@@ -28,6 +29,7 @@ pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec
     match &state.screen {
         Screen::Idle => idle(ui, state, cx, events),
         Screen::AddGuest => add_guest(ui, state, cx, events),
+        Screen::Enrol(enrolment) => enrol(ui, state, enrolment, cx, events),
         Screen::Order => order_editor(ui, state, cx, events),
         Screen::Guest => guest(ui, state, cx, events),
         Screen::Stamps => stamps(ui, state, cx, events),
@@ -165,6 +167,43 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
     if wide_button(ui, &i18n.t("add-guest-paste"), Tone::Normal, paste_enabled).clicked() {
         cx.paste_requested.set(true);
     }
+    if wide_button(ui, &i18n.t("back"), Tone::Normal, true).clicked() {
+        events.push(Event::Back);
+    }
+}
+
+/// «Новый гость»: the phone (required) and name for the code that was not found; the keypad
+/// types the phone, the keyboard either field.
+fn enrol(ui: &mut Ui, state: &State, enrolment: &Enrolment, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
+    let i18n = cx.i18n;
+    title(ui, &i18n.t("enrol-title"));
+    value_row(ui, &i18n.t("enrol-card"), &enrolment.code.payload);
+    if enrolment.welcome_bonus > Kopecks::ZERO {
+        value_row(ui, &i18n.t("enrol-welcome-bonus"), &enrolment.welcome_bonus.to_string());
+    }
+    ui.label(RichText::new(i18n.t("enrol-phone")).color(theme::TEXT_MUTED));
+    let phone = field(ui, state, Field::Phone, &i18n.t("enrol-phone-placeholder"), events);
+    ui.label(RichText::new(i18n.t("enrol-name")).color(theme::TEXT_MUTED));
+    let name = field(ui, state, Field::Name, &i18n.t("enrol-name-placeholder"), events);
+    let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
+    if (phone.lost_focus() || name.lost_focus()) && enter {
+        events.push(Event::SubmitEnrol);
+    }
+    let focus = match state.active_field {
+        Some(Field::Phone) => Some(&phone),
+        Some(Field::Name) => Some(&name),
+        _ => None,
+    };
+    if let Some(response) = focus
+        && !state.is_busy()
+        && !response.has_focus()
+    {
+        response.request_focus();
+    }
+    if state.is_busy() {
+        busy_line(ui, &i18n.t("enrol-busy"));
+    }
+    keypad(ui, i18n, KeypadKey::Plus, !state.is_busy(), events);
     if wide_button(ui, &i18n.t("back"), Tone::Normal, true).clicked() {
         events.push(Event::Back);
     }
@@ -641,7 +680,12 @@ pub fn has_actions(state: &State) -> bool {
         Screen::Returns(step) => super::returns::has_actions(step),
         screen => matches!(
             screen,
-            Screen::AddGuest | Screen::Order | Screen::Guest | Screen::Payment { .. } | Screen::Done { .. }
+            Screen::AddGuest
+                | Screen::Enrol(_)
+                | Screen::Order
+                | Screen::Guest
+                | Screen::Payment { .. }
+                | Screen::Done { .. }
         ),
     }
 }
@@ -652,6 +696,7 @@ pub fn actions(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut 
     let i18n = cx.i18n;
     let single = match &state.screen {
         Screen::AddGuest => Some(("add-guest-find", !state.is_busy(), Event::SubmitCode)),
+        Screen::Enrol(_) => Some(("enrol-submit", !state.is_busy(), Event::SubmitEnrol)),
         Screen::Order => Some(("order-done", true, Event::Back)),
         Screen::Done { .. } => Some(("done-new-order", true, Event::NewOrder)),
         _ => None,

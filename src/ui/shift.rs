@@ -53,7 +53,10 @@ pub fn show(ui: &mut Ui, state: &State, step: &ShiftStep, cx: &ScreenContext<'_>
                         );
                     }
                     if wide_button(ui, &i18n.t("shift-report-save"), Tone::Primary, enabled).clicked() {
-                        let (since, until) = (date_time(report.since, report.utc_offset_minutes), date_time(report.until, report.utc_offset_minutes));
+                        let (since, until) = (
+                            date_time(report.since, report.utc_offset_minutes),
+                            date_time(report.until, report.utc_offset_minutes),
+                        );
                         events.push(Event::SaveShiftReport {
                             dir: cx.export_folder.clone(),
                             file_name: crate::shift::file_name(&file_day(report.since, report.utc_offset_minutes)),

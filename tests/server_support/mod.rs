@@ -328,6 +328,29 @@ impl Server {
         self.post(&format!("/api/v1/holds/{hold}/void"), json!({"op_id": op}))
     }
 
+    /// Sets ORG's programme to let cashiers enrol guests (or not), with this welcome bonus.
+    pub fn set_enrolment(&self, allowed: bool, welcome_bonus: i64) {
+        let store = Arc::clone(&self.handle.store);
+        self.handle.block_on(async move {
+            let caller = loyalty_till::server::store::Caller {
+                org: ORG.to_string(),
+                till: "setup".to_string(),
+            };
+            let op = loyalty_till::loyalty::engine::Op::Program;
+            let mut program = store.run(&caller, op, START).await.unwrap().into_program().unwrap();
+            program.till_enrolment = allowed;
+            program.welcome_bonus = Kopecks(welcome_bonus);
+            store.set_org_program(ORG, &program).await.unwrap();
+        });
+    }
+
+    pub fn enrol(&self, op: &str, code: &str, phone: &str, name: &str) -> Answer {
+        self.post(
+            "/api/v1/guests",
+            json!({"op_id": op, "kind": "barcode", "code": code, "phone": phone, "name": name}),
+        )
+    }
+
     pub fn invariants(&self) -> Result<(), String> {
         let store = Arc::clone(&self.handle.store);
         self.handle.block_on(async move { store.check_invariants().await })
