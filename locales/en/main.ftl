@@ -595,5 +595,5 @@ shift-report-save = Save the report (CSV)
 shift-report-saved = Report saved
 shift-report-saved-at = Saved: { $path }
 shift-report-save-failed = Report not saved: { $reason }. Check the folder in «Send logs».
-shift-report-no-folder = Set a folder in «Menu» → «Send logs»: the report is saved there.
+shift-report-no-folder = Set a folder in «Send logs» (in «Menu»): the report is saved there.
 shift-report-server-not-built = The shift report of a till on the loyalty server is not built yet: only a till with its own database has it.

@@ -601,5 +601,5 @@ shift-report-save = Сохранить отчёт (CSV)
 shift-report-saved = Отчёт сохранён
 shift-report-saved-at = Сохранён: { $path }
 shift-report-save-failed = Отчёт не сохранён: { $reason }. Проверьте папку в «Отправка логов».
-shift-report-no-folder = Укажите папку в «Меню» → «Отправка логов»: отчёт сохраняется туда.
+shift-report-no-folder = Укажите папку в «Отправка логов» (в «Меню»): отчёт сохраняется туда.
 shift-report-server-not-built = Отчёт за смену для кассы с сервером лояльности пока не сделан: он есть только у кассы со своей базой.
