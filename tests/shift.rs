@@ -1,7 +1,7 @@
 //! «Закрыть смену» below the UI: what the backends list as left in doubt, and how each entry is
 //! finished or released. A till stopped between hold and commit (on its own SQLite file, and on
-//! the loyalty server), a payment queued while the server was away, and the shift report's
-//! figures and its day boundary. The ledger's invariants are checked after each.
+//! the loyalty server), a payment queued while the server was away, a return whose answer was
+//! lost, and the shift report's figures and its day boundary. The ledger's invariants are checked after each.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod server_support;
@@ -256,4 +256,32 @@ fn a_server_hold_left_by_a_stopped_till_is_listed_and_released() {
     assert_eq!(s.balance(anna).0, before, "a released hold debits nothing");
     let (balance, available) = s.balance(anna);
     assert_eq!(available, balance, "no bonuses stay held on the server");
+}
+
+#[test]
+fn a_return_whose_answer_was_lost_is_listed_and_sent_once() {
+    let s = Server::start(Db::Sqlite).unwrap();
+    let till = ServerTill::new(&s);
+    let mut backend = till.open(&s);
+    let anna = meet_anna(&mut backend);
+    backend
+        .commit_payment("till-1-1", anna, None, Kopecks::ZERO, &check(rub(1_000)))
+        .unwrap();
+    let paid = s.balance(anna).0;
+
+    // The return reaches the server; its answer does not reach the till.
+    till.proxy.set(Fault::LoseAnswer);
+    assert!(backend.refund("till-1-2", "till-1-1", Some(Kopecks(rub(400)))).is_err());
+    till.proxy.set(Fault::Down);
+    let ends = backend.loose_ends().unwrap();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(ends[0].kind, LooseEndKind::UnsentReturn);
+    assert_eq!(ends[0].op_id, "till-1-2");
+    assert!(ends[0].needs_server);
+
+    till.proxy.set(Fault::Pass);
+    backend.settle_loose_end("till-1-3", &ends[0]).unwrap();
+    assert!(backend.loose_ends().unwrap().is_empty());
+    // 5 % of the 400 returned is taken back, once, though the return went out twice.
+    assert_eq!(s.balance(anna).0, paid - rub(20));
 }
