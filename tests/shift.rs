@@ -79,14 +79,16 @@ fn a_hold_left_by_a_stopped_till_is_listed_and_released() {
     assert_eq!(ends[0].kind, LooseEndKind::OpenHold);
     assert_eq!(ends[0].amount, Kopecks(rub(100)));
     assert!(!ends[0].needs_server, "the till's own file needs no server");
-    let held = backend.guest_card(anna).unwrap().balance;
+    let held = backend.guest_card(anna).unwrap();
+    assert_eq!(held.available, held.balance - Kopecks(rub(100)), "the hold is still on");
 
     backend.settle_loose_end("till-2-1", &ends[0]).unwrap();
     assert!(backend.loose_ends().unwrap().is_empty());
     // Released with an op id: the same release again changes nothing.
     backend.settle_loose_end("till-2-1", &ends[0]).unwrap();
-    let after = backend.guest_card(anna).unwrap().balance;
-    assert_eq!(after, before, "the guest has every bonus back (held showed {held:?})");
+    let after = backend.guest_card(anna).unwrap();
+    assert_eq!(after.balance, before, "nothing was debited");
+    assert_eq!(after.available, before, "the guest can spend every bonus again");
     let ledger = backend.ledger();
     assert!(ledger.open_holds(None).unwrap().is_empty());
     ledger.check_invariants().unwrap();
@@ -284,4 +286,70 @@ fn a_return_whose_answer_was_lost_is_listed_and_sent_once() {
     assert!(backend.loose_ends().unwrap().is_empty());
     // 5 % of the 400 returned is taken back, once, though the return went out twice.
     assert_eq!(s.balance(anna).0, paid - rub(20));
+}
+
+/// The child side of [`a_till_process_killed_between_hold_and_commit`]: holds, says so, and
+/// waits to be killed. Does nothing when run on its own.
+#[test]
+fn child_holds_and_waits_to_be_killed() {
+    let Some(path) = std::env::var_os("SHIFT_TEST_KILLED_TILL_DB") else {
+        return;
+    };
+    let clock = Arc::new(AtomicI64::new(NOON));
+    let mut backend = open_embedded(Path::new(&path), &clock);
+    let anna = backend.identify(&scan("100001")).unwrap().card.guest_id;
+    backend
+        .hold("killed-till-1", anna, Kopecks(rub(150)), &check(rub(1_070)))
+        .unwrap();
+    println!("HELD");
+    use std::io::Write as _;
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(60));
+    panic!("the parent was to kill this process");
+}
+
+#[test]
+fn a_till_process_killed_between_hold_and_commit() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("till.sqlite");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_holds_and_waits_to_be_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SHIFT_TEST_KILLED_TILL_DB", &path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let held = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("HELD"));
+    assert!(held, "the child held bonuses");
+    child.kill().unwrap(); // SIGKILL: nothing runs after the hold.
+    child.wait().unwrap();
+
+    let clock = Arc::new(AtomicI64::new(NOON + 60));
+    let mut backend = open_embedded(&path, &clock);
+    let anna = backend.identify(&scan("100001")).unwrap().card;
+    assert_eq!(
+        anna.available,
+        anna.balance - Kopecks(rub(150)),
+        "the killed till's hold is on"
+    );
+    let ends = backend.loose_ends().unwrap();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(
+        (ends[0].kind, ends[0].amount),
+        (LooseEndKind::OpenHold, Kopecks(rub(150)))
+    );
+    backend.settle_loose_end("till-2-1", &ends[0]).unwrap();
+    assert!(backend.loose_ends().unwrap().is_empty());
+    let after = backend.guest_card(anna.guest_id).unwrap();
+    assert_eq!((after.balance, after.available), (anna.balance, anna.balance));
+    backend.ledger().check_invariants().unwrap();
 }
