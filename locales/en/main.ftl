@@ -436,3 +436,25 @@ waiter-other-guest = Another guest is checked in on this order. Check them out f
 waiter-other-guests-gifts = The order already carries another guest's gifts: this guest cannot be checked in on it.
 waiter-gift-on-other-order = This gift is already on another order.
 waiter-not-checked-in = No guest is checked in on this order.
+
+## The POS on the till's endpoint
+pos-unauthorized = Wrong or missing POS token.
+pos-locked = Too many wrong tokens from this address. Try again later.
+pos-unknown-order = The till does not know this order.
+pos-hold-void = The bonus hold was voided (time over, order changed or cancelled): take the bonus payment off the check.
+pos-revision-mismatch = The paid revision of the order is not the one the result was made for.
+pos-already-paid = The order is already paid.
+pos-order-closed = The order was cancelled.
+pos-no-guest = No guest on the order.
+pos-over-hold = The bonus payment is more than was held.
+pos-no-call-id = The request carries no Idempotency-Key.
+pos-bad-request = The till did not understand the POS's request.
+pos-bad-order = The POS's order does not add up: the lines' sum is not the total, or a line is wrong.
+pos-too-large = The POS's request is too large.
+pos-call-id-reused = This Idempotency-Key was already used for another request.
+pos-returns-not-built = Returns from the POS are not supported yet: bonuses were not recalculated.
+pos-order-title = POS order No. { $number }
+pos-order-table = Table { $table }
+pos-order-total = POS order total
+pos-order-held = Bonuses held: { $amount }
+pos-connected-hint = The order came from the POS; no need to type the total.

@@ -442,3 +442,25 @@ waiter-other-guest = К заказу уже привязан другой гос
 waiter-other-guests-gifts = В заказе уже есть подарки другого гостя: гостя нельзя привязать к этому заказу.
 waiter-gift-on-other-order = Этот подарок уже добавлен в другой заказ.
 waiter-not-checked-in = К заказу не привязан гость.
+
+## The POS on the till's endpoint
+pos-unauthorized = Неверный или отсутствующий токен кассы (POS).
+pos-locked = Слишком много неверных токенов с этого адреса. Повторите позже.
+pos-unknown-order = Касса не знает этот заказ.
+pos-hold-void = Резерв бонусов снят (время вышло, заказ изменён или отменён): уберите оплату бонусами из чека.
+pos-revision-mismatch = Оплачена не та версия заказа, для которой посчитан результат.
+pos-already-paid = Заказ уже оплачен.
+pos-order-closed = Заказ отменён.
+pos-no-guest = На заказе нет гостя.
+pos-over-hold = Оплата бонусами больше, чем зарезервировано.
+pos-no-call-id = В запросе нет Idempotency-Key.
+pos-bad-request = Касса не поняла запрос POS.
+pos-bad-order = Заказ от POS не сходится: сумма строк не равна итогу или строка неверна.
+pos-too-large = Запрос POS слишком большой.
+pos-call-id-reused = Этот Idempotency-Key уже использован для другого запроса.
+pos-returns-not-built = Возвраты от POS пока не поддерживаются: бонусы не пересчитаны.
+pos-order-title = Заказ POS № { $number }
+pos-order-table = Стол { $table }
+pos-order-total = Итого по заказу POS
+pos-order-held = Зарезервировано бонусов: { $amount }
+pos-connected-hint = Заказ пришёл с кассы (POS); ввод суммы вручную не нужен.
