@@ -280,6 +280,7 @@ impl Session {
 fn event_name(event: &Event) -> &'static str {
     match event {
         Event::BackendReady(_) => "backend_ready",
+        Event::PosOrder(_) => "pos_order",
         Event::OpenPlugin => "open_plugin",
         Event::Back => "back",
         Event::ShowStamps => "show_stamps",

@@ -31,7 +31,19 @@ impl OrderLine {
     }
 }
 
-/// The check the cashier is closing. Until the POS bridge exists it is typed on the keypad.
+/// The order the POS has open, as the till shows it instead of a typed order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PosOrderShown {
+    pub order_id: String,
+    pub number: String,
+    pub table: Option<String>,
+    pub lines: Vec<OrderLine>,
+    /// Bonuses held for this order, waiting for the POS to report it paid.
+    pub held: Option<Kopecks>,
+}
+
+/// The check the cashier is closing: the POS's open order when a POS is connected, else typed
+/// on the keypad.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Order {
     pub lines: Vec<OrderLine>,
@@ -288,6 +300,8 @@ pub struct State {
     pub prefilled: Option<Field>,
     /// «Удалить гостя» was pressed once: the guest card asks before removing.
     pub confirm_remove: bool,
+    /// The order the POS has open; while it is set, the order is the POS's, not typed.
+    pub pos: Option<PosOrderShown>,
     /// Operation ids are `<prefix>-<n>`: unique per till and start, so a retry repeats one.
     op_prefix: String,
     next_seq: u64,
@@ -307,6 +321,8 @@ pub enum SpendPreset {
 pub enum Event {
     /// The background worker opened (or failed to open) the backend.
     BackendReady(Result<BackendKind, LoyaltyError>),
+    /// The POS's open order changed (`None`: no order open on the POS any more).
+    PosOrder(Option<PosOrderShown>),
     /// The big brand button: the guest flow.
     OpenPlugin,
     /// Back to the previous screen (never loses the guest or the order).
@@ -425,6 +441,7 @@ impl State {
             demo,
             prefilled: None,
             confirm_remove: false,
+            pos: None,
             op_prefix: op_prefix.into(),
             next_seq: 1,
         }
@@ -628,6 +645,8 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             state.go(Screen::Promotions);
         }
         Event::ShowStamps | Event::ShowPromotions => state.notice = Some(Notice::error("err-no-guest")),
+        Event::PosOrder(shown) => pos_order(state, shown),
+        Event::OpenOrder if state.pos.is_some() => state.notice = Some(Notice::info("pos-connected-hint")),
         Event::OpenOrder => {
             if !state.in_payment() {
                 state.go(Screen::Order);
@@ -1032,6 +1051,29 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
         then_remove_guest: false,
     };
     state.go(Screen::Processing { payment, quote });
+}
+
+/// The POS's order replaces the typed lines (gift lines stay: they come from gift codes). During
+/// a payment the check being paid is not changed under the cashier; the POS's next push (or
+/// the cashier's next order) brings it.
+fn pos_order(state: &mut State, shown: Option<PosOrderShown>) {
+    let had = state.pos.is_some();
+    state.pos = shown;
+    if state.in_payment() {
+        return;
+    }
+    match &state.pos {
+        Some(shown) => {
+            state.order.lines.retain(|l| l.gift.is_some());
+            state.order.lines.extend(shown.lines.iter().cloned());
+            if state.screen == Screen::Order {
+                state.go(Screen::Idle);
+            }
+        }
+        // The POS closed its order (paid or cancelled): its lines leave the till.
+        None if had => state.order.lines.retain(|l| l.gift.is_some()),
+        None => {}
+    }
 }
 
 fn cancel_payment(state: &mut State, remove_guest: bool) {

@@ -1067,3 +1067,38 @@ fn the_keypad_replaces_a_prefilled_amount_and_quick_amounts_set_it() {
         "{effects:?}"
     );
 }
+
+#[test]
+fn the_pos_order_replaces_typed_lines_and_typing_is_the_fallback() {
+    use loyalty_till::workflow::{OrderLine, PosOrderShown};
+    let mut state = State::new("t", false);
+    update(&mut state, Event::OpenOrder);
+    assert_eq!(state.screen, Screen::Order, "no POS: the order is typed");
+    update(&mut state, Event::FieldEdited(Field::LinePrice, "500".into()));
+    update(&mut state, Event::AddOrderLine);
+    assert_eq!(state.order.subtotal(), Kopecks(50_000));
+    let shown = PosOrderShown {
+        order_id: "6f1c2b1e-0d1a-4c53-9a44-3b7e2f9d0a11".into(),
+        number: "117".into(),
+        table: Some("5".into()),
+        lines: vec![OrderLine {
+            name: "Борщ".into(),
+            quantity: 2,
+            price: Kopecks(35_000),
+            gift: None,
+        }],
+        held: None,
+    };
+    update(&mut state, Event::PosOrder(Some(shown.clone())));
+    assert_eq!(state.screen, Screen::Idle, "the typing screen closes: the POS's order is the check");
+    assert_eq!(state.order.subtotal(), Kopecks(70_000));
+    assert_eq!(state.order.lines.len(), 1);
+    update(&mut state, Event::OpenOrder);
+    assert_eq!(state.screen, Screen::Idle);
+    assert_eq!(state.notice.as_ref().map(|n| n.key), Some("pos-connected-hint"));
+    // The POS closed its order: its lines leave, typing is back.
+    update(&mut state, Event::PosOrder(None));
+    assert!(state.order.lines.is_empty());
+    update(&mut state, Event::OpenOrder);
+    assert_eq!(state.screen, Screen::Order);
+}

@@ -209,6 +209,39 @@ pub struct PosView {
     pub held: Option<Kopecks>,
 }
 
+impl PosView {
+    /// As the till's workflow shows it: a line of whole units keeps its quantity; a line of
+    /// parts (0.25 kg) is one line of its amount, so the total is always the POS's.
+    pub fn shown(&self) -> crate::workflow::PosOrderShown {
+        let lines = self
+            .order
+            .lines
+            .iter()
+            .map(|line| {
+                let whole = line.quantity % 1_000 == 0 && line.price * (line.quantity / 1_000) == line.amount;
+                let (quantity, price) = if whole {
+                    (line.quantity / 1_000, line.price)
+                } else {
+                    (1, line.amount)
+                };
+                crate::workflow::OrderLine {
+                    name: line.name.clone(),
+                    quantity,
+                    price: Kopecks(price),
+                    gift: None,
+                }
+            })
+            .collect();
+        crate::workflow::PosOrderShown {
+            order_id: self.order_id.clone(),
+            number: self.order.number.clone(),
+            table: self.order.table.clone(),
+            lines,
+            held: self.held,
+        }
+    }
+}
+
 /// Why a POS call changes nothing: the contract's `Problem.error` codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PosRefusal {
