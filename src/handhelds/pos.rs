@@ -712,7 +712,19 @@ impl PosCore<'_> {
             return Err(PosError::Refused(PosRefusal::HoldVoid));
         }
         let Some(card) = self.guest(order_id, &row)? else {
-            return Err(PosError::Refused(PosRefusal::NoGuest));
+            if bonus > 0 {
+                return Err(PosError::Refused(PosRefusal::NoGuest));
+            }
+            // A check without a loyalty guest: closed, nothing for the engine to do.
+            row.state = ResultState::Paid;
+            row.result_revision += 1;
+            self.book.save(order_id, &row, self.now)?;
+            return Ok(PaidOut {
+                spent: 0,
+                accrued: 0,
+                balance: 0,
+                gifts_redeemed: Vec::new(),
+            });
         };
         let check = row.order.check_info();
         let receipt = self.backend.commit_payment(
