@@ -323,6 +323,11 @@ pub enum Event {
     BackendReady(Result<BackendKind, LoyaltyError>),
     /// The POS's open order changed (`None`: no order open on the POS any more).
     PosOrder(Option<PosOrderShown>),
+    /// The answer to `Effect::PosConfirm`: the bonuses held (zero when keeping them).
+    PosConfirmed {
+        request: RequestId,
+        result: Result<Kopecks, Notice>,
+    },
     /// The big brand button: the guest flow.
     OpenPlugin,
     /// Back to the previous screen (never loses the guest or the order).
@@ -423,6 +428,15 @@ pub enum Effect {
         request: RequestId,
         op_id: String,
         hold: HoldId,
+    },
+    /// The cashier confirmed on a POS order: bind the guest to it and hold `amount` until the
+    /// POS reports the check paid (the POS's `paid` commits, not the till); answers `PosConfirmed`.
+    PosConfirm {
+        request: RequestId,
+        op_id: String,
+        order_id: String,
+        guest: GuestId,
+        amount: Kopecks,
     },
 }
 
@@ -646,6 +660,31 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         }
         Event::ShowStamps | Event::ShowPromotions => state.notice = Some(Notice::error("err-no-guest")),
         Event::PosOrder(shown) => pos_order(state, shown),
+        Event::PosConfirmed { request, result } => {
+            if state.take_waiting(request, Waiting::Hold)
+                && let Screen::Processing { payment, quote } = state.screen.clone()
+            {
+                match result {
+                    Ok(held) => {
+                        state.fields.spend.clear();
+                        state.fields.tendered.clear();
+                        state.notice = Some(if held > Kopecks::ZERO {
+                            Notice::success("pos-held-wait").money("amount", held)
+                        } else {
+                            Notice::success("pos-guest-bound")
+                        });
+                        state.go(Screen::Guest);
+                    }
+                    Err(notice) => {
+                        state.notice = Some(notice);
+                        state.go(Screen::Payment {
+                            mode: payment.mode,
+                            quote,
+                        });
+                    }
+                }
+            }
+        }
         Event::OpenOrder if state.pos.is_some() => state.notice = Some(Notice::info("pos-connected-hint")),
         Event::OpenOrder => {
             if !state.in_payment() {
@@ -1016,6 +1055,30 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
     state.notice = None;
     let check = state.order.check_info();
     let op_id = state.next_op_id();
+    if let Some(pos) = &state.pos {
+        // The POS closes the check: the till binds the guest and holds; the POS's `paid`
+        // commits through the same engine, its `cancel` voids.
+        let order_id = pos.order_id.clone();
+        let amount = if mode == PaymentMode::Spend { spent } else { Kopecks::ZERO };
+        let request = state.next_request(Waiting::Hold);
+        effects.push(Effect::PosConfirm {
+            request,
+            op_id,
+            order_id,
+            guest,
+            amount,
+        });
+        let payment = PaymentInProgress {
+            mode,
+            spent: amount,
+            stage: PaymentStage::Holding,
+            hold: None,
+            cancel_requested: false,
+            then_remove_guest: false,
+        };
+        state.go(Screen::Processing { payment, quote });
+        return;
+    }
     // Nothing to spend is paid as when keeping bonuses: no hold.
     let (stage, effect) = if mode == PaymentMode::Spend && spent > Kopecks::ZERO {
         let request = state.next_request(Waiting::Hold);
@@ -1070,8 +1133,15 @@ fn pos_order(state: &mut State, shown: Option<PosOrderShown>) {
                 state.go(Screen::Idle);
             }
         }
-        // The POS closed its order (paid or cancelled): its lines leave the till.
-        None if had => state.order.lines.retain(|l| l.gift.is_some()),
+        // The POS closed its order (paid or cancelled): its lines and its guest leave the till.
+        None if had => {
+            state.order.lines.retain(|l| l.gift.is_some());
+            if state.guest.is_some() {
+                state.detach_guest();
+                state.notice = Some(Notice::info("pos-order-closed-on-pos"));
+                state.go(Screen::Idle);
+            }
+        }
         None => {}
     }
 }

@@ -458,3 +458,7 @@ pos-order-table = Table { $table }
 pos-order-total = POS order total
 pos-order-held = Bonuses held: { $amount }
 pos-connected-hint = The order came from the POS; no need to type the total.
+pos-held-wait = Bonuses held: { $amount }. Add the bonus payment to the check on the POS: they are debited when the POS closes the check.
+pos-guest-bound = The guest is bound to the POS order. Bonuses accrue when the POS closes the check.
+pos-order-closed-on-pos = The POS closed the order: the guest was removed.
+pos-not-running = The POS link is not running: check pos_token in [handhelds].

@@ -464,3 +464,7 @@ pos-order-table = Стол { $table }
 pos-order-total = Итого по заказу POS
 pos-order-held = Зарезервировано бонусов: { $amount }
 pos-connected-hint = Заказ пришёл с кассы (POS); ввод суммы вручную не нужен.
+pos-held-wait = Зарезервировано бонусов: { $amount }. Добавьте оплату бонусами в чек на кассе: бонусы спишутся, когда касса закроет чек.
+pos-guest-bound = Гость привязан к заказу POS. Бонусы начислятся, когда касса закроет чек.
+pos-order-closed-on-pos = Касса закрыла заказ: гость снят.
+pos-not-running = Связь с кассой (POS) не запущена: проверьте pos_token в [handhelds].
