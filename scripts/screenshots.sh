@@ -75,12 +75,15 @@ shoot() { # scenario layout size file [lang]
 }
 
 langs=${LANGS:-ru}
+# SCENARIOS="return-find return-done" shoots only those.
+scenarios=${SCENARIOS:-idle add-guest guest payment done return-find return-preview return-done devices}
 side_sizes=${SIDE_SIZES:-420x900}
+# «Возврат чека» after the success screen: today's checks, the preview and the result.
 # «Устройства» last: the devices found and the test view, with a sample line checked.
 for lang in $langs; do
   suffix=""
   [ "$lang" = ru ] || suffix="-$lang"
-  for scenario in idle add-guest guest payment done devices; do
+  for scenario in $scenarios; do
     shoot "$scenario" full-screen 1024x768 "$scenario-1024x768$suffix.png" "$lang"
     for side in $side_sizes; do
       name="$scenario-$side$suffix.png"

@@ -5,8 +5,8 @@
 //! Calls are blocking and run on the background worker, never on the UI thread.
 
 use crate::domain::{
-    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError, PaymentReceipt,
-    ScanEvent, SpendQuote, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote, UnixSeconds,
 };
 use crate::ledger::Ledger;
 use crate::money::Kopecks;
@@ -55,6 +55,22 @@ pub trait LoyaltyBackend: Send {
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError>;
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError>;
+
+    /// This till's closed checks the filter names (today's, by number, by guest), newest first.
+    fn find_checks(&mut self, filter: &CheckFilter) -> Result<Vec<CheckSummary>, LoyaltyError>;
+
+    /// What returning `amount` (or the rest) of the check paid with `payment_op_id` would change;
+    /// nothing is written.
+    fn preview_refund(&mut self, payment_op_id: &str, amount: Option<Kopecks>) -> Result<RefundReceipt, LoyaltyError>;
+
+    /// Returns `amount` (or the rest) of the check paid with `payment_op_id`; a repeat of `op_id`
+    /// answers the first result and changes nothing.
+    fn refund(
+        &mut self,
+        op_id: &str,
+        payment_op_id: &str,
+        amount: Option<Kopecks>,
+    ) -> Result<RefundReceipt, LoyaltyError>;
 
     /// A cheap check of a remote backend, run by the worker while no call is waiting: it learns
     /// whether the server answers, and sends what the till queued as soon as it does. Returns
@@ -153,5 +169,22 @@ impl LoyaltyBackend for EmbeddedBackend {
 
     fn history(&mut self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError> {
         self.ledger.history(guest, limit)
+    }
+
+    fn find_checks(&mut self, filter: &CheckFilter) -> Result<Vec<CheckSummary>, LoyaltyError> {
+        self.ledger.checks(filter, self.clock.now())
+    }
+
+    fn preview_refund(&mut self, payment_op_id: &str, amount: Option<Kopecks>) -> Result<RefundReceipt, LoyaltyError> {
+        self.ledger.refund_preview(payment_op_id, amount, self.clock.now())
+    }
+
+    fn refund(
+        &mut self,
+        op_id: &str,
+        payment_op_id: &str,
+        amount: Option<Kopecks>,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        self.ledger.refund(op_id, payment_op_id, amount, self.clock.now())
     }
 }

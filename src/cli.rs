@@ -163,6 +163,12 @@ pub enum Scenario {
     Kept,
     /// «Устройства»: the devices found and the test view, with a sample line checked.
     Devices,
+    /// «Возврат чека» from the menu after the `done` visit: today's checks.
+    ReturnFind,
+    /// «Возврат этого чека» on the success screen, «Вернуть полностью»: what would change.
+    ReturnPreview,
+    /// The same return confirmed: what changed.
+    ReturnDone,
 }
 
 fn parse_size(text: &str) -> Result<(f32, f32), String> {

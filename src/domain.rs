@@ -266,6 +266,55 @@ pub struct RefundReceipt {
     /// Accrual that could not be taken back because the guest had already spent it.
     pub unrecovered: Kopecks,
     pub balance_after: Kopecks,
+    /// Whether the check is now returned in full (gifts and stamps come back only then).
+    #[serde(default)]
+    pub full: bool,
+    /// The names of the gifts redeemed on the check, back with the guest (a full return).
+    #[serde(default)]
+    pub gifts_restored: Vec<String>,
+    /// Stamps taken back, one per stamp card the visit counted on (a full return).
+    #[serde(default)]
+    pub stamps_taken: i64,
+    /// The group the guest falls back to, when the return takes them below its threshold.
+    #[serde(default)]
+    pub new_group: Option<String>,
+}
+
+/// How the till looks for a closed check to return.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckFilter {
+    /// Only checks paid since the local midnight.
+    pub today: bool,
+    /// The check's number (as the till printed it).
+    pub number: Option<i64>,
+    /// A guest's card code, app QR or phone: only that guest's checks.
+    pub guest_code: Option<String>,
+    /// Only checks whose payment operation id starts with this (one till's checks on a server).
+    pub op_prefix: Option<String>,
+}
+
+/// A closed check as the returns screen lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    /// The check's number.
+    pub number: i64,
+    /// The operation id it was paid with (what a return names).
+    pub op_id: String,
+    pub guest: GuestId,
+    pub guest_name: String,
+    pub at: UnixSeconds,
+    pub amount_due: Kopecks,
+    pub spent: Kopecks,
+    pub accrued: Kopecks,
+    /// What earlier returns of the check took back already.
+    pub refunded: Kopecks,
+}
+
+impl CheckSummary {
+    /// What is left to return.
+    pub fn left(&self) -> Kopecks {
+        self.amount_due - self.refunded
+    }
 }
 
 /// One line of a guest's operations history.

@@ -212,6 +212,34 @@ pub struct RefundRequest {
     pub amount: Option<Amount>,
 }
 
+/// What a return would change, asked before it is made (nothing is written).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundPreviewRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-.0-9;-~]+$")]
+    pub payment_op_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_till: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+}
+
+/// Which closed checks of the calling till to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSearch {
+    /// Only today's (since the local midnight).
+    #[serde(default)]
+    pub today: bool,
+    /// The check's number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
+    /// A guest's card code, app QR or phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 512)]
+    pub guest_code: Option<String>,
+}
+
 // ----- Answers -----
 
 /// A client group.
@@ -371,6 +399,73 @@ pub struct RefundReceipt {
     /// Accrual that could not be taken back because the guest had spent it.
     pub unrecovered: i64,
     pub balance_after: i64,
+    // The fields below are left out when empty: a receipt of a partial return reads exactly as
+    // servers before them wrote it.
+    /// Whether the check is now returned in full.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full: bool,
+    /// Names of the gifts redeemed on the check, given back (a full return).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gifts_restored: Vec<String>,
+    /// Stamps taken back (a full return).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stamps_taken: i64,
+    /// The group the guest falls back to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_group: Option<String>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// A closed check the till may return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CheckSummary {
+    /// The check's number.
+    pub number: i64,
+    /// The operation id the till paid it with.
+    pub op_id: String,
+    pub guest: i64,
+    pub guest_name: String,
+    pub at: i64,
+    pub amount_due: i64,
+    pub spent: i64,
+    pub accrued: i64,
+    /// What earlier returns took back already.
+    pub refunded: i64,
+}
+
+impl From<domain::CheckSummary> for CheckSummary {
+    fn from(c: domain::CheckSummary) -> CheckSummary {
+        CheckSummary {
+            number: c.number,
+            op_id: c.op_id,
+            guest: c.guest,
+            guest_name: c.guest_name,
+            at: c.at,
+            amount_due: c.amount_due.0,
+            spent: c.spent.0,
+            accrued: c.accrued.0,
+            refunded: c.refunded.0,
+        }
+    }
+}
+
+impl From<CheckSummary> for domain::CheckSummary {
+    fn from(c: CheckSummary) -> domain::CheckSummary {
+        domain::CheckSummary {
+            number: c.number,
+            op_id: c.op_id,
+            guest: c.guest,
+            guest_name: c.guest_name,
+            at: c.at,
+            amount_due: Kopecks(c.amount_due),
+            spent: Kopecks(c.spent),
+            accrued: Kopecks(c.accrued),
+            refunded: Kopecks(c.refunded),
+        }
+    }
 }
 
 /// One line of a guest's history, newest first.
@@ -682,6 +777,10 @@ impl From<domain::RefundReceipt> for RefundReceipt {
             accrual_taken: r.accrual_taken.0,
             unrecovered: r.unrecovered.0,
             balance_after: r.balance_after.0,
+            full: r.full,
+            gifts_restored: r.gifts_restored,
+            stamps_taken: r.stamps_taken,
+            new_group: r.new_group,
         }
     }
 }
@@ -694,6 +793,10 @@ impl From<RefundReceipt> for domain::RefundReceipt {
             accrual_taken: Kopecks(r.accrual_taken),
             unrecovered: Kopecks(r.unrecovered),
             balance_after: Kopecks(r.balance_after),
+            full: r.full,
+            gifts_restored: r.gifts_restored,
+            stamps_taken: r.stamps_taken,
+            new_group: r.new_group,
         }
     }
 }

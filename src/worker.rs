@@ -201,6 +201,44 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
             log_result(request, "void", &result, &format!("op={op_id} hold={hold}"), started);
             Event::HoldVoided { request, result }
         }
+        Effect::FindChecks { request, filter } => {
+            let result = backend.find_checks(&filter);
+            let what = format!(
+                "today={} number={:?} guest={}",
+                filter.today,
+                filter.number,
+                filter.guest_code.as_deref().map(mask_code).unwrap_or_default()
+            );
+            log_result(request, "find_checks", &result, &what, started);
+            Event::ChecksFound { request, result }
+        }
+        Effect::PreviewReturn {
+            request,
+            payment_op_id,
+            amount,
+        } => {
+            let result = backend.preview_refund(&payment_op_id, amount);
+            let what = format!("payment={payment_op_id} amount={:?}", amount.map(|a| a.0));
+            log_result(request, "preview_refund", &result, &what, started);
+            Event::ReturnPreviewed { request, result }
+        }
+        Effect::Return {
+            request,
+            op_id,
+            payment_op_id,
+            amount,
+        } => {
+            let result = backend.refund(&op_id, &payment_op_id, amount);
+            let what = format!("op={op_id} payment={payment_op_id} amount={:?}", amount.map(|a| a.0));
+            log_result(request, "refund", &result, &what, started);
+            if let Ok(receipt) = &result
+                && receipt.unrecovered.0 > 0
+            {
+                tracing::warn!(request, op = %op_id, unrecovered = receipt.unrecovered.0,
+                    "the return could not take back the whole accrual: the guest had spent it");
+            }
+            Event::Returned { request, result }
+        }
     }
 }
 
@@ -251,6 +289,18 @@ fn unavailable(effect: Effect) -> Event {
             result: Err(crate::workflow::error_notice(&LoyaltyError::Unavailable(
                 "backend not open".to_string(),
             ))),
+        },
+        Effect::FindChecks { request, .. } => Event::ChecksFound {
+            request,
+            result: error(),
+        },
+        Effect::PreviewReturn { request, .. } => Event::ReturnPreviewed {
+            request,
+            result: error(),
+        },
+        Effect::Return { request, .. } => Event::Returned {
+            request,
+            result: error(),
         },
     }
 }
@@ -354,5 +404,13 @@ fn event_name(event: &Event) -> &'static str {
         Event::PaymentCommitted { .. } => "payment_committed",
         Event::PaymentProvisional { .. } => "payment_provisional",
         Event::HoldVoided { .. } => "hold_voided",
+        Event::OpenReturns { .. } => "open_returns",
+        Event::FindChecks(_) => "find_checks",
+        Event::ChooseCheck(_) => "choose_check",
+        Event::PreviewReturn(_) => "preview_return",
+        Event::ConfirmReturn => "confirm_return",
+        Event::ChecksFound { .. } => "checks_found",
+        Event::ReturnPreviewed { .. } => "return_previewed",
+        Event::Returned { .. } => "returned",
     }
 }

@@ -7,8 +7,8 @@
 
 use crate::domain::{AwayReason, BackendKind, ScanRefusal};
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError, MAX_CODE_LEN,
-    PaymentReceipt, ScanEvent, SpendQuote,
+    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LoyaltyError,
+    MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote,
 };
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
 
@@ -87,6 +87,10 @@ pub enum Field {
     Spend,
     /// Cash handed over by the guest.
     Tendered,
+    /// A check's number, or a guest's card code or phone, on the returns screen.
+    ReturnQuery,
+    /// The amount of a partial return.
+    ReturnAmount,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,6 +99,8 @@ pub struct Fields {
     pub line_price: String,
     pub spend: String,
     pub tendered: String,
+    pub return_query: String,
+    pub return_amount: String,
 }
 
 impl Fields {
@@ -104,6 +110,8 @@ impl Fields {
             Field::LinePrice => &self.line_price,
             Field::Spend => &self.spend,
             Field::Tendered => &self.tendered,
+            Field::ReturnQuery => &self.return_query,
+            Field::ReturnAmount => &self.return_amount,
         }
     }
 
@@ -113,6 +121,8 @@ impl Fields {
             Field::LinePrice => &mut self.line_price,
             Field::Spend => &mut self.spend,
             Field::Tendered => &mut self.tendered,
+            Field::ReturnQuery => &mut self.return_query,
+            Field::ReturnAmount => &mut self.return_amount,
         }
     }
 }
@@ -205,6 +215,58 @@ pub enum Screen {
         mode: PaymentMode,
         provisional: bool,
     },
+    /// «Возврат чека»: find a closed check, choose full or partial, see what changes, confirm.
+    Returns(ReturnStep),
+}
+
+/// How much of a check goes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnMode {
+    /// Everything not yet returned.
+    Full,
+    /// The amount typed in «Сумма возврата».
+    Partial,
+}
+
+/// How the cashier looks for the check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnSearch {
+    /// Today's checks at this till.
+    Today,
+    /// The number typed in the search field.
+    Number,
+    /// The guest whose card code or phone is typed in the search field.
+    Guest,
+}
+
+/// Where a return stands. Each step keeps what the next one needs, so «Назад» loses nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReturnStep {
+    /// The search and what it found (`None` while the first search is on its way).
+    Find { checks: Option<Vec<CheckSummary>> },
+    /// A check chosen: full or partial.
+    Choose { check: CheckSummary },
+    /// What the return would change, from the ledger, before the cashier confirms. `op_id` is
+    /// kept once a confirmation was sent and not answered, so that trying again repeats the
+    /// same return instead of making a second one.
+    Preview {
+        check: CheckSummary,
+        amount: Option<Kopecks>,
+        preview: RefundReceipt,
+        op_id: Option<String>,
+    },
+    /// Confirmed: the return is on its way.
+    Sending {
+        check: CheckSummary,
+        amount: Option<Kopecks>,
+        preview: RefundReceipt,
+        op_id: String,
+    },
+    /// Done: what the return changed.
+    Done {
+        check: CheckSummary,
+        receipt: RefundReceipt,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,6 +341,9 @@ pub enum Waiting {
     Hold,
     Commit,
     Void,
+    FindChecks,
+    PreviewReturn,
+    Return,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -302,6 +367,15 @@ pub struct State {
     pub confirm_remove: bool,
     /// The order the POS has open; while it is set, the order is the POS's, not typed.
     pub pos: Option<PosOrderShown>,
+    /// The operation id of the last check this till paid (the success screen's «Возврат чека»
+    /// opens the returns screen on it).
+    pub last_payment_op: Option<String>,
+    /// The returns screen was opened for this check: chosen as soon as the list shows it.
+    return_target: Option<String>,
+    /// The last list of checks found, kept while a check of it is being returned.
+    pub found_checks: Option<Vec<CheckSummary>>,
+    /// The amount of the preview on its way (`None`: the whole rest).
+    pending_return_amount: Option<Kopecks>,
     /// Operation ids are `<prefix>-<n>`: unique per till and start, so a retry repeats one.
     op_prefix: String,
     next_seq: u64,
@@ -367,6 +441,30 @@ pub enum Event {
     CancelPayment,
     /// After the success message: a fresh order.
     NewOrder,
+    /// «Возврат чека» from the menu (`false`) or the success screen (`true`: the check just paid).
+    OpenReturns {
+        last_check: bool,
+    },
+    /// Look for closed checks.
+    FindChecks(ReturnSearch),
+    /// A check of the list chosen, by its number.
+    ChooseCheck(i64),
+    /// «Вернуть полностью» / «Вернуть часть»: ask the ledger what it would change.
+    PreviewReturn(ReturnMode),
+    /// «Подтвердить возврат».
+    ConfirmReturn,
+    ChecksFound {
+        request: RequestId,
+        result: Result<Vec<CheckSummary>, LoyaltyError>,
+    },
+    ReturnPreviewed {
+        request: RequestId,
+        result: Result<RefundReceipt, LoyaltyError>,
+    },
+    Returned {
+        request: RequestId,
+        result: Result<RefundReceipt, LoyaltyError>,
+    },
     DismissNotice,
     Identified {
         request: RequestId,
@@ -438,6 +536,21 @@ pub enum Effect {
         guest: GuestId,
         amount: Kopecks,
     },
+    /// This till's closed checks; answers `ChecksFound`.
+    FindChecks { request: RequestId, filter: CheckFilter },
+    /// What a return would change (nothing written); answers `ReturnPreviewed`.
+    PreviewReturn {
+        request: RequestId,
+        payment_op_id: String,
+        amount: Option<Kopecks>,
+    },
+    /// Return part or all of a check; answers `Returned`.
+    Return {
+        request: RequestId,
+        op_id: String,
+        payment_op_id: String,
+        amount: Option<Kopecks>,
+    },
 }
 
 impl State {
@@ -456,6 +569,10 @@ impl State {
             prefilled: None,
             confirm_remove: false,
             pos: None,
+            last_payment_op: None,
+            return_target: None,
+            found_checks: None,
+            pending_return_amount: None,
             op_prefix: op_prefix.into(),
             next_seq: 1,
         }
@@ -607,6 +724,8 @@ impl State {
                 mode: PaymentMode::Keep,
                 ..
             } => Some(Field::Tendered),
+            Screen::Returns(ReturnStep::Find { .. }) => Some(Field::ReturnQuery),
+            Screen::Returns(ReturnStep::Choose { .. }) => Some(Field::ReturnAmount),
             _ => None,
         };
         self.screen = screen;
@@ -801,6 +920,26 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             }
         }
         Event::DismissNotice => state.notice = None,
+        Event::OpenReturns { last_check } => open_returns(state, last_check, &mut effects),
+        Event::FindChecks(search) => find_checks(state, search, &mut effects),
+        Event::ChooseCheck(number) => choose_check(state, number),
+        Event::PreviewReturn(mode) => preview_return(state, mode, &mut effects),
+        Event::ConfirmReturn => confirm_return(state, &mut effects),
+        Event::ChecksFound { request, result } => {
+            if state.take_waiting(request, Waiting::FindChecks) {
+                checks_found(state, result);
+            }
+        }
+        Event::ReturnPreviewed { request, result } => {
+            if state.take_waiting(request, Waiting::PreviewReturn) {
+                return_previewed(state, result);
+            }
+        }
+        Event::Returned { request, result } => {
+            if state.take_waiting(request, Waiting::Return) {
+                returned(state, result);
+            }
+        }
         Event::Identified { request, result } => {
             if state.take_waiting(request, Waiting::Identify) {
                 identified(state, result);
@@ -850,6 +989,23 @@ fn back(state: &mut State) {
         Screen::PaymentChoice { .. } => state.go(Screen::Guest),
         Screen::Payment { .. } | Screen::Processing { .. } => {}
         Screen::Idle | Screen::Guest | Screen::Done { .. } => {}
+        Screen::Returns(ref step) => match step.clone() {
+            // A return on its way cannot be abandoned: its answer is what the cashier must see.
+            ReturnStep::Sending { .. } => {}
+            ReturnStep::Preview { check, .. } => state.go(Screen::Returns(ReturnStep::Choose { check })),
+            ReturnStep::Choose { .. } => {
+                let checks = state.found_checks.take();
+                state.go(Screen::Returns(ReturnStep::Find { checks }));
+            }
+            ReturnStep::Find { .. } | ReturnStep::Done { .. } => {
+                if matches!(state.waiting, Some((_, Waiting::FindChecks | Waiting::PreviewReturn))) {
+                    state.waiting = None;
+                }
+                state.return_target = None;
+                let home = state.home();
+                state.go(home);
+            }
+        },
     }
 }
 
@@ -1094,6 +1250,7 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
         )
     } else {
         let request = state.next_request(Waiting::Commit);
+        state.last_payment_op = Some(op_id.clone());
         let effect = Effect::CommitPayment {
             request,
             op_id,
@@ -1228,6 +1385,7 @@ fn hold_placed(
                 });
             } else {
                 payment.stage = PaymentStage::Committing;
+                state.last_payment_op = Some(op_id.clone());
                 let request = state.next_request(Waiting::Commit);
                 effects.push(Effect::CommitPayment {
                     request,
@@ -1360,6 +1518,274 @@ pub fn refusal_key(refusal: ScanRefusal) -> &'static str {
         ScanRefusal::ClipboardEmpty => "err-clipboard-empty",
         ScanRefusal::ClipboardNoQr => "err-clipboard-no-qr",
         ScanRefusal::QrNoKey => "err-qr-no-key",
+    }
+}
+
+// ----- Returns -----
+
+fn open_returns(state: &mut State, last_check: bool, effects: &mut Vec<Effect>) {
+    let from_done = matches!(state.screen, Screen::Done { .. });
+    if state.in_payment() {
+        state.notice = Some(Notice::error("err-finish-payment-first"));
+        return;
+    }
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    if from_done {
+        // The check on the success screen is closed: the till starts afresh, as «Новый заказ».
+        state.guest = None;
+        state.order = Order::default();
+    }
+    state.fields.return_query.clear();
+    state.fields.return_amount.clear();
+    state.notice = None;
+    state.found_checks = None;
+    state.return_target = if last_check {
+        state.last_payment_op.clone()
+    } else {
+        None
+    };
+    state.go(Screen::Returns(ReturnStep::Find { checks: None }));
+    search(
+        state,
+        CheckFilter {
+            today: true,
+            ..CheckFilter::default()
+        },
+        effects,
+    );
+}
+
+fn search(state: &mut State, filter: CheckFilter, effects: &mut Vec<Effect>) {
+    let request = state.next_request(Waiting::FindChecks);
+    effects.push(Effect::FindChecks { request, filter });
+}
+
+fn find_checks(state: &mut State, how: ReturnSearch, effects: &mut Vec<Effect>) {
+    if !matches!(state.screen, Screen::Returns(ReturnStep::Find { .. })) {
+        return;
+    }
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    let query = state.fields.return_query.trim().to_string();
+    let filter = match how {
+        ReturnSearch::Today => CheckFilter {
+            today: true,
+            ..CheckFilter::default()
+        },
+        ReturnSearch::Number => match query.parse::<i64>() {
+            Ok(number) if number > 0 => CheckFilter {
+                number: Some(number),
+                ..CheckFilter::default()
+            },
+            _ => {
+                state.notice = Some(Notice::error("err-return-number"));
+                return;
+            }
+        },
+        ReturnSearch::Guest if query.is_empty() => {
+            state.notice = Some(Notice::error("err-code-empty"));
+            return;
+        }
+        ReturnSearch::Guest if query.chars().count() > MAX_CODE_LEN => {
+            state.notice = Some(Notice::error("err-code-too-long").with("max", NoticeArg::Number(MAX_CODE_LEN as i64)));
+            return;
+        }
+        ReturnSearch::Guest => CheckFilter {
+            guest_code: Some(query),
+            ..CheckFilter::default()
+        },
+    };
+    state.notice = None;
+    search(state, filter, effects);
+}
+
+fn checks_found(state: &mut State, result: Result<Vec<CheckSummary>, LoyaltyError>) {
+    if !matches!(state.screen, Screen::Returns(ReturnStep::Find { .. })) {
+        return;
+    }
+    match result {
+        Ok(checks) => {
+            state.notice = checks.is_empty().then(|| Notice::info("returns-none-found"));
+            let target = state.return_target.take();
+            let chosen = target.and_then(|op| checks.iter().find(|c| c.op_id == op).cloned());
+            state.found_checks = Some(checks.clone());
+            match chosen {
+                Some(check) => state.go(Screen::Returns(ReturnStep::Choose { check })),
+                None => state.screen = Screen::Returns(ReturnStep::Find { checks: Some(checks) }),
+            }
+        }
+        Err(error) => {
+            state.notice = Some(return_error_notice(&error));
+            state.screen = Screen::Returns(ReturnStep::Find {
+                checks: state.found_checks.clone(),
+            });
+        }
+    }
+}
+
+fn choose_check(state: &mut State, number: i64) {
+    let Screen::Returns(ReturnStep::Find { checks: Some(checks) }) = &state.screen else {
+        return;
+    };
+    let Some(check) = checks.iter().find(|c| c.number == number).cloned() else {
+        return;
+    };
+    if check.left() <= Kopecks::ZERO {
+        state.notice = Some(Notice::error("err-return-already-full"));
+        return;
+    }
+    state.notice = None;
+    state.fields.return_amount.clear();
+    state.go(Screen::Returns(ReturnStep::Choose { check }));
+}
+
+/// The amount of a partial return as typed, checked against what is left of the check (the
+/// ledger decides again; this only saves the cashier a round trip for a typing slip).
+pub fn return_amount(text: &str, check: &CheckSummary) -> Result<Kopecks, Notice> {
+    let amount = parse_amount(text).map_err(amount_notice)?;
+    if amount <= Kopecks::ZERO {
+        return Err(Notice::error("err-amount-zero"));
+    }
+    if amount > check.left() {
+        return Err(Notice::error("err-return-over").money("left", check.left()));
+    }
+    Ok(amount)
+}
+
+fn preview_return(state: &mut State, mode: ReturnMode, effects: &mut Vec<Effect>) {
+    let Screen::Returns(ReturnStep::Choose { check }) = &state.screen else {
+        return;
+    };
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    let amount = match mode {
+        ReturnMode::Full => None,
+        ReturnMode::Partial => match return_amount(&state.fields.return_amount, check) {
+            Ok(amount) => Some(amount),
+            Err(notice) => {
+                state.notice = Some(notice);
+                return;
+            }
+        },
+    };
+    let payment_op_id = check.op_id.clone();
+    state.notice = None;
+    state.pending_return_amount = amount;
+    let request = state.next_request(Waiting::PreviewReturn);
+    effects.push(Effect::PreviewReturn {
+        request,
+        payment_op_id,
+        amount,
+    });
+}
+
+fn return_previewed(state: &mut State, result: Result<RefundReceipt, LoyaltyError>) {
+    let Screen::Returns(ReturnStep::Choose { check }) = state.screen.clone() else {
+        return;
+    };
+    match result {
+        Ok(preview) => {
+            let amount = state.pending_return_amount.take();
+            state.go(Screen::Returns(ReturnStep::Preview {
+                check,
+                amount,
+                preview,
+                op_id: None,
+            }));
+        }
+        Err(error) => state.notice = Some(return_error_notice(&error)),
+    }
+}
+
+fn confirm_return(state: &mut State, effects: &mut Vec<Effect>) {
+    let Screen::Returns(ReturnStep::Preview {
+        check,
+        amount,
+        preview,
+        op_id,
+    }) = state.screen.clone()
+    else {
+        return;
+    };
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    // A confirmation that got no answer is sent again under its first id: the ledger answers
+    // the first result instead of returning the check twice.
+    let op_id = op_id.unwrap_or_else(|| state.next_op_id());
+    state.notice = None;
+    let request = state.next_request(Waiting::Return);
+    effects.push(Effect::Return {
+        request,
+        op_id: op_id.clone(),
+        payment_op_id: check.op_id.clone(),
+        amount,
+    });
+    state.go(Screen::Returns(ReturnStep::Sending {
+        check,
+        amount,
+        preview,
+        op_id,
+    }));
+}
+
+fn returned(state: &mut State, result: Result<RefundReceipt, LoyaltyError>) {
+    let Screen::Returns(ReturnStep::Sending {
+        check,
+        amount,
+        preview,
+        op_id,
+    }) = state.screen.clone()
+    else {
+        return;
+    };
+    match result {
+        Ok(receipt) => {
+            // A guest still on the order is this check's guest: their card shows the new balance.
+            if let Some(card) = state.guest.as_mut().filter(|g| g.guest_id == check.guest) {
+                card.available = card.available + receipt.spend_returned - receipt.accrual_taken;
+                card.balance = receipt.balance_after;
+            }
+            state.notice = Some(if receipt.unrecovered > Kopecks::ZERO {
+                Notice::info("returns-done-shortfall").money("unrecovered", receipt.unrecovered)
+            } else {
+                Notice::success("returns-done")
+            });
+            state.found_checks = None;
+            state.go(Screen::Returns(ReturnStep::Done { check, receipt }));
+        }
+        Err(error) => {
+            // Refused: the preview stays, with the reason. No answer: the same id is kept, so
+            // «Подтвердить» again cannot return the check twice.
+            let in_doubt = matches!(error, LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(_));
+            state.notice = Some(return_error_notice(&error));
+            state.go(Screen::Returns(ReturnStep::Preview {
+                check,
+                amount,
+                preview,
+                op_id: in_doubt.then_some(op_id),
+            }));
+        }
+    }
+}
+
+/// The refusals a return meets, each in its own words; the rest as any backend refusal.
+pub fn return_error_notice(error: &LoyaltyError) -> Notice {
+    match error {
+        LoyaltyError::RefundOverPayment { left, .. } if *left <= Kopecks::ZERO => {
+            Notice::error("err-return-already-full")
+        }
+        LoyaltyError::RefundOverPayment { left, .. } => Notice::error("err-return-over").money("left", *left),
+        LoyaltyError::UnknownPayment => Notice::error("err-return-unknown-check"),
+        other => error_notice(other),
     }
 }
 

@@ -1227,3 +1227,60 @@ on_both_stores!(
     the_ledger_survives_reopening,
     random_operations_keep_the_ledger_consistent,
 );
+
+/// A payment abandoned at every point of its two transactions (the request's future dropped, as
+/// when a till's connection breaks mid-request) leaves nothing half done: on the one pooled
+/// connection, another guest's write commits nothing of it, the same hold and commit asked again
+/// are answered exactly once, and the balance is what the payments make it.
+#[cfg(not(windows))]
+#[test]
+fn postgres_a_payment_abandoned_at_any_point_is_all_or_nothing() {
+    use loyalty_till::loyalty::engine::Op;
+    let Some(url) = server_support::pg_url() else {
+        return;
+    };
+    let mut ledger = PgLedger::empty_on_one_connection(&url).expect("PostgreSQL for the ledger suite");
+    assert!(ledger.seed_demo(NOW).unwrap());
+    let mut expected = ledger.guest_card(ANNA, NOW).unwrap().balance;
+    let payments = 30;
+    let mut abandoned = 0;
+    for polls in 0..payments {
+        let (hold_key, pay_key) = (format!("h{polls}"), format!("p{polls}"));
+        let hold = Op::Hold {
+            op_key: hold_key.clone(),
+            guest: ANNA,
+            amount: rub(10),
+            check: check(rub(1_000)),
+        };
+        abandoned += usize::from(!ledger.run_abandoned(hold, polls, NOW));
+        // Another guest's write next on the connection: it must not carry anything of the
+        // abandoned transaction into its own commit.
+        ledger.credit(&format!("c{polls}"), IVAN, rub(1), "test", NOW).unwrap();
+        let hold = ledger.hold(&hold_key, ANNA, rub(10), &check(rub(1_000)), NOW).unwrap();
+        let commit = Op::Commit {
+            op_key: pay_key.clone(),
+            guest: ANNA,
+            hold: Some(hold.hold_id),
+            spent: rub(10),
+            check: check(rub(1_000)),
+        };
+        abandoned += usize::from(!ledger.run_abandoned(commit, polls, NOW));
+        ledger.credit(&format!("d{polls}"), IVAN, rub(1), "test", NOW).unwrap();
+        let paid = ledger
+            .commit_payment(&pay_key, ANNA, Some(hold.hold_id), rub(10), &check(rub(1_000)), NOW)
+            .unwrap();
+        expected = expected - rub(10) + paid.accrued;
+        assert_eq!(paid.balance_after, expected, "payment {polls}");
+    }
+    assert!(abandoned >= 10, "only {abandoned} operations were abandoned half way");
+    assert_eq!(ledger.guest_card(ANNA, NOW).unwrap().balance, expected);
+    assert!(ledger.open_holds(None).unwrap().is_empty());
+    let history = ledger.history(ANNA, 1_000).unwrap();
+    for kind in ["spend", "accrual"] {
+        let count = history.iter().filter(|h| h.kind.as_str() == kind).count();
+        assert_eq!(count, payments, "{kind} postings");
+    }
+    if let Err(violations) = ledger.check_invariants() {
+        panic!("ledger invariants broken: {violations}");
+    }
+}

@@ -14,7 +14,7 @@ use crate::domain::{LoyaltyError, ScanEvent};
 use crate::startup;
 use crate::ui::{TillApp, TillParts, device_settings, paste, window_level};
 use crate::worker::{Session, Worker};
-use crate::workflow::{Event, Field, PaymentMode, State};
+use crate::workflow::{Event, Field, PaymentMode, ReturnMode, State};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -269,6 +269,23 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
             ]);
             if scenario == Scenario::Done {
                 events.push(Event::ConfirmPayment);
+            }
+        }
+        Scenario::ReturnFind | Scenario::ReturnPreview | Scenario::ReturnDone => {
+            events.extend([
+                Event::StartPayment,
+                Event::ChoosePaymentMode(PaymentMode::Spend),
+                Event::ExactAmount,
+                Event::ConfirmPayment,
+                Event::OpenReturns {
+                    last_check: scenario != Scenario::ReturnFind,
+                },
+            ]);
+            if scenario != Scenario::ReturnFind {
+                events.push(Event::PreviewReturn(ReturnMode::Full));
+            }
+            if scenario == Scenario::ReturnDone {
+                events.push(Event::ConfirmReturn);
             }
         }
         Scenario::Kept => events.extend([

@@ -11,12 +11,13 @@
 //! as released in every query even before [`Ledger::expire_holds`] marks them.
 
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, SpendQuote, StampProgress,
+    UnixSeconds,
 };
 use crate::loyalty::demo;
 use crate::loyalty::engine::{
-    self, Answer, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, ProgramScope, StampCount, run_now,
+    self, Answer, ChecksQuery, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, ProgramScope, StampCount, run_now,
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rows::{
@@ -254,6 +255,25 @@ impl Ledger {
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
         self.transact(|tx| run_now(engine::refund(tx, None, op_id, payment_op_id, amount, now)))
+    }
+
+    /// What [`Ledger::refund`] would change, written nowhere.
+    pub fn refund_preview(
+        &mut self,
+        payment_op_id: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        let op = Op::RefundPreview {
+            payment_op_key: payment_op_id.to_string(),
+            requested: amount,
+        };
+        self.run(&op, None, now)?.into_refund()
+    }
+
+    /// The closed checks the filter names, newest first.
+    pub fn checks(&mut self, filter: &CheckFilter, now: UnixSeconds) -> Result<Vec<CheckSummary>, LoyaltyError> {
+        self.run(&Op::Checks(filter.clone()), None, now)?.into_checks()
     }
 
     /// Voids every open hold of the guest (Quick Resto's "reset holds"); returns how many.
@@ -820,7 +840,7 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self
             .one(
                 "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
-                        (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)
+                        (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id), p.at
                  FROM payments p WHERE p.op_id = ?1",
                 [payment_op_key],
                 |row| {
@@ -831,6 +851,7 @@ impl LedgerTx for SqliteTx<'_> {
                         spent: Kopecks(row.get(3)?),
                         accrued: Kopecks(row.get(4)?),
                         refunded_before: Kopecks(row.get(5)?),
+                        paid_at: row.get(6)?,
                     })
                 },
             )
@@ -869,6 +890,55 @@ impl LedgerTx for SqliteTx<'_> {
             params![refund_id, balance_after.0],
         )?;
         Ok(())
+    }
+
+    async fn check_gifts(&mut self, payment_id: i64) -> Result<Vec<String>, LoyaltyError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT gift_name FROM gift_codes WHERE payment_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([payment_id], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn restore_gifts(&mut self, payment_id: i64) -> Result<(), LoyaltyError> {
+        self.exec(
+            "UPDATE gift_codes SET redeemed_at = NULL, payment_id = NULL WHERE payment_id = ?1",
+            [payment_id],
+        )?;
+        Ok(())
+    }
+
+    async fn paid_checks(
+        &mut self,
+        org: Option<&str>,
+        query: &ChecksQuery<'_>,
+    ) -> Result<Vec<CheckSummary>, LoyaltyError> {
+        let sql = crate::loyalty::rows::PAID_CHECKS_SQL.replace('$', "?");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                org,
+                query.since,
+                query.number,
+                query.guest,
+                query.op_prefix,
+                query.limit
+            ],
+            |row| {
+                Ok(CheckSummary {
+                    number: row.get(0)?,
+                    op_id: row.get(1)?,
+                    guest: row.get(2)?,
+                    guest_name: row.get(3)?,
+                    at: row.get(4)?,
+                    amount_due: Kopecks(row.get(5)?),
+                    spent: Kopecks(row.get(6)?),
+                    accrued: Kopecks(row.get(7)?),
+                    refunded: Kopecks(row.get(8)?),
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     async fn gifts(&mut self, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {

@@ -16,8 +16,8 @@ use super::rules::{
 };
 use crate::domain::LoyaltyError::{UnknownCode, UnknownHold, UnknownPayment};
 use crate::domain::{
-    CheckInfo, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
+    Identification, IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 use serde::Serialize;
@@ -205,6 +205,12 @@ pub trait LedgerTx {
     async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<i64, Self::Error>;
     /// Applies and records a balance change; the balance after, or UnknownCode.
     async fn post(&mut self, posting: &Posting<'_>) -> Result<Kopecks, Self::Error>;
+    /// [`post`](LedgerTx::post) when nothing reads the balance after it: a store may send it
+    /// with the operation's last writes. A guest's row that is missing must still fail the
+    /// operation.
+    async fn post_unread(&mut self, posting: &Posting<'_>) -> Result<(), Self::Error> {
+        self.post(posting).await.map(|_| ())
+    }
     /// Marks the guest's unredeemed code redeemed by the payment; false when there is none.
     async fn redeem_gift(
         &mut self,
@@ -228,6 +234,16 @@ pub trait LedgerTx {
         now: UnixSeconds,
     ) -> Result<i64, Self::Error>;
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), Self::Error>;
+    /// The names of the gifts the payment redeemed.
+    async fn check_gifts(&mut self, payment_id: i64) -> Result<Vec<String>, Self::Error>;
+    /// Gives the gifts the payment redeemed back to their guest, unredeemed.
+    async fn restore_gifts(&mut self, payment_id: i64) -> Result<(), Self::Error>;
+    /// Paid checks of `org` (`None`: every organisation) as `query` selects them, newest first.
+    async fn paid_checks(
+        &mut self,
+        org: Option<&str>,
+        query: &ChecksQuery<'_>,
+    ) -> Result<Vec<CheckSummary>, Self::Error>;
 
     // What the back office and the till read about a guest.
     /// The guest's gift codes not yet redeemed (codes masked), oldest first.
@@ -660,7 +676,7 @@ async fn record_payment<T: LedgerTx>(
                 at: now,
                 link: Link::Payment(payment_id),
             };
-            tx.post(&posting).await?;
+            tx.post_unread(&posting).await?;
         }
     }
     for code in &check.gift_codes {
@@ -716,8 +732,111 @@ struct RefundRequest<'a> {
     requested: Option<Kopecks>,
 }
 
+/// Everything a return changes, decided before anything is written: the balance plan, and on a
+/// full return the gifts and stamps of the visit; the group the guest falls back to.
+struct ReturnPlan {
+    plan: RefundPlan,
+    full: bool,
+    gifts: Vec<String>,
+    stamps: Vec<(i64, i64, i64)>,
+    new_group: Option<Group>,
+}
+
+/// Decides a return of `requested` (or the rest) of `check` for the guest of `snapshot`; reads
+/// only, so that the preview and the return itself are one decision.
+async fn plan_return<T: LedgerTx>(
+    tx: &mut T,
+    snapshot: &GuestSnapshot,
+    check: &PaidCheck,
+    requested: Option<Kopecks>,
+    now: UnixSeconds,
+) -> Result<ReturnPlan, T::Error> {
+    let plan = rules::refund(check, requested, snapshot.available)?;
+    let full = rules::refund_is_full(check, &plan);
+    let (gifts, stamps) = if full {
+        let gifts = tx.check_gifts(check.payment_id).await?;
+        let stamps = tx
+            .stamp_counts(check.guest)
+            .await?
+            .into_iter()
+            .map(|s| (s.card_id, s.collected, rules::stamp_after_return(s.collected)))
+            .filter(|(_, before, after)| before != after)
+            .collect();
+        (gifts, stamps)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let new_group = if rules::moves_by_spend(&snapshot.group) {
+        let since = rules::group_window_start(&snapshot.program, now);
+        let spend = tx.window_spend(check.guest, since).await?;
+        let spend = rules::window_spend_after_refund(spend, check, plan.amount, since);
+        let groups = tx.ranked_groups().await?;
+        rules::group_after_refund(&snapshot.group, spend, &groups)
+    } else {
+        None
+    };
+    Ok(ReturnPlan {
+        plan,
+        full,
+        gifts,
+        stamps,
+        new_group,
+    })
+}
+
+fn return_receipt(decided: &ReturnPlan, balance_after: Kopecks) -> RefundReceipt {
+    RefundReceipt {
+        amount: decided.plan.amount,
+        spend_returned: decided.plan.spend_returned,
+        accrual_taken: decided.plan.accrual_taken,
+        unrecovered: decided.plan.unrecovered,
+        balance_after,
+        full: decided.full,
+        gifts_restored: decided.gifts.clone(),
+        stamps_taken: i64::try_from(decided.stamps.len()).unwrap_or(i64::MAX),
+        new_group: decided.new_group.as_ref().map(|g| g.rules.name.clone()),
+    }
+}
+
+/// The check paid with `payment_op_key`, when it belongs to the caller's organisation.
+async fn visible_check<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    payment_op_key: &str,
+    now: UnixSeconds,
+) -> Result<(PaidCheck, GuestSnapshot), T::Error> {
+    let check = tx
+        .paid_check(payment_op_key)
+        .await?
+        .ok_or(LoyaltyError::UnknownPayment)?;
+    let snapshot = tx
+        .snapshot(check.guest, now)
+        .await?
+        .filter(|s| visible(s, org))
+        .ok_or(LoyaltyError::UnknownPayment)?;
+    Ok((check, snapshot))
+}
+
+/// What [`refund`] would change, written nowhere: the till shows it before the cashier confirms.
+/// `balance_after` is the balance the guest would have.
+pub async fn refund_preview<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    payment_op_key: &str,
+    requested: Option<Kopecks>,
+    now: UnixSeconds,
+) -> Result<RefundReceipt, T::Error> {
+    let (check, snapshot) = visible_check(tx, org, payment_op_key, now).await?;
+    let decided = plan_return(tx, &snapshot, &check, requested, now).await?;
+    let balance_after = snapshot.balance + decided.plan.spend_returned - decided.plan.accrual_taken;
+    Ok(return_receipt(&decided, balance_after))
+}
+
 /// Returns part (`Some(amount)` of the amount due) or all that is left (`None`) of the check
-/// paid with `payment_op_key`.
+/// paid with `payment_op_key`: the bonuses spent on the returned part come back, its accrual is
+/// taken back (never below zero available: the rest is reported as unrecovered), and a return
+/// of the whole check gives back its gifts and takes back its stamps. A guest whose spending
+/// falls below their group's threshold goes back down (unless the group never downgrades).
 pub async fn refund<T: LedgerTx>(
     tx: &mut T,
     org: Option<&str>,
@@ -744,8 +863,9 @@ pub async fn refund<T: LedgerTx>(
         .paid_check(payment_op_key)
         .await?
         .ok_or(LoyaltyError::UnknownPayment)?;
-    let plan = rules::refund(&check, requested, snapshot.available)?;
-    let refund_id = tx.insert_refund(op_key, &check, requested, &plan, now).await?;
+    let decided = plan_return(tx, &snapshot, &check, requested, now).await?;
+    let plan = &decided.plan;
+    let refund_id = tx.insert_refund(op_key, &check, requested, plan, now).await?;
     let note = format!("refund {}", plan.amount);
     let mut balance_after = snapshot.balance;
     for (kind, amount) in [
@@ -765,15 +885,81 @@ pub async fn refund<T: LedgerTx>(
         }
     }
     tx.set_refund_balance(refund_id, balance_after).await?;
-    let receipt = RefundReceipt {
-        amount: plan.amount,
-        spend_returned: plan.spend_returned,
-        accrual_taken: plan.accrual_taken,
-        unrecovered: plan.unrecovered,
-        balance_after,
-    };
+    if decided.full {
+        tx.restore_gifts(check.payment_id).await?;
+        for (card, _, collected) in &decided.stamps {
+            tx.set_stamps(guest, *card, *collected).await?;
+        }
+    }
+    if let Some(target) = &decided.new_group {
+        tx.set_group(guest, target.id).await?;
+    }
+    if plan.unrecovered > Kopecks::ZERO {
+        // The guest spent the accrual before the return: it stays with them, and the back
+        // office needs to know how much.
+        tracing::warn!(
+            guest,
+            payment = check.payment_id,
+            unrecovered = plan.unrecovered.0,
+            "refund could not take back the whole accrual: already spent"
+        );
+    }
+    let receipt = return_receipt(&decided, balance_after);
     remember(tx, op_key, "refund", print, &receipt).await?;
     Ok(receipt)
+}
+
+/// The closed checks of the caller's organisation that `filter` names, newest first (at most
+/// [`CHECKS_LIMIT`]). A guest code is looked up as identification does it, but nothing is
+/// recorded and no daily limit applies: looking for a check is not a visit.
+pub async fn checks<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    filter: &CheckFilter,
+    now: UnixSeconds,
+) -> Result<Vec<CheckSummary>, T::Error> {
+    let guest = match filter.guest_code.as_deref() {
+        Some(code) => {
+            let code = rules::valid_code(code)?;
+            let phone_owner = match rules::normalize_phone(code) {
+                Some(phone) => tx.phone_owner(org, &phone).await?,
+                None => None,
+            };
+            let identifiers = match phone_owner {
+                Some(_) => Vec::new(),
+                None => tx.identifier_owners(org, code).await?,
+            };
+            let found = rules::resolve_code(phone_owner, None, &identifiers, ScanKind::Manual)?;
+            Some(found.guest)
+        }
+        None => None,
+    };
+    let since = if filter.today {
+        rules::local_day_start(now, tx.program(org).await?.utc_offset_minutes)
+    } else {
+        0
+    };
+    let query = ChecksQuery {
+        since,
+        number: filter.number,
+        guest,
+        op_prefix: filter.op_prefix.as_deref(),
+        limit: CHECKS_LIMIT,
+    };
+    tx.paid_checks(org, &query).await
+}
+
+/// The most checks one search lists.
+pub const CHECKS_LIMIT: i64 = 50;
+
+/// What [`LedgerTx::paid_checks`] selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChecksQuery<'a> {
+    pub since: UnixSeconds,
+    pub number: Option<i64>,
+    pub guest: Option<GuestId>,
+    pub op_prefix: Option<&'a str>,
+    pub limit: i64,
 }
 
 #[derive(Serialize)]
@@ -1081,6 +1267,13 @@ pub enum Op {
         payment_op_key: String,
         requested: Option<Kopecks>,
     },
+    /// See [`refund_preview`].
+    RefundPreview {
+        payment_op_key: String,
+        requested: Option<Kopecks>,
+    },
+    /// See [`checks`].
+    Checks(CheckFilter),
     /// See [`reset_holds`].
     ResetHolds { op_key: Option<String>, guest: GuestId },
     /// See [`manual`].
@@ -1151,6 +1344,7 @@ pub enum Answer {
     Payment(PaymentReceipt),
     Voided,
     Refund(RefundReceipt),
+    Checks(Vec<CheckSummary>),
     Count(u64),
     Balance(Kopecks),
     Gifts(Vec<Gift>),
@@ -1209,6 +1403,11 @@ impl Op {
                 payment_op_key,
                 requested,
             } => Answer::Refund(refund(tx, org, op_key, payment_op_key, *requested, now).await?),
+            Op::RefundPreview {
+                payment_op_key,
+                requested,
+            } => Answer::Refund(refund_preview(tx, org, payment_op_key, *requested, now).await?),
+            Op::Checks(filter) => Answer::Checks(checks(tx, org, filter, now).await?),
             Op::ResetHolds { op_key, guest } => {
                 Answer::Count(reset_holds(tx, org, op_key.as_deref(), *guest, now).await?)
             }
@@ -1292,6 +1491,8 @@ impl Op {
                 | Op::OpenHolds { .. }
                 | Op::History { .. }
                 | Op::Program
+                | Op::RefundPreview { .. }
+                | Op::Checks(_)
         )
     }
 }
@@ -1334,6 +1535,7 @@ answer_accessors! {
     into_hold: Hold(HoldReceipt);
     into_payment: Payment(PaymentReceipt);
     into_refund: Refund(RefundReceipt);
+    into_checks: Checks(Vec<CheckSummary>);
     into_count: Count(u64);
     into_balance: Balance(Kopecks);
     into_gifts: Gifts(Vec<Gift>);

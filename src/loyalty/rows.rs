@@ -69,3 +69,18 @@ pub fn snapshot_at<C: Columns>(row: &C) -> Result<GuestSnapshot, C::Error> {
         group: group_at(row, 12)?,
     })
 }
+
+/// The closed checks the returns screen lists (`LedgerTx::paid_checks`), in PostgreSQL's
+/// placeholders (SQLite's store reads `$` as `?`): `$1` the organisation or NULL, `$2` paid
+/// since, `$3` the check's number or NULL, `$4` the guest or NULL, `$5` an operation-id prefix
+/// or NULL, `$6` how many.
+pub const PAID_CHECKS_SQL: &str = "SELECT p.id, p.op_id, p.guest_id, g.name, p.at, p.amount_due, p.spent, p.accrued,
+        CAST((SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id) AS BIGINT)
+    FROM payments p JOIN guests g ON g.id = p.guest_id
+    WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1)
+      AND p.at >= $2
+      AND (CAST($3 AS BIGINT) IS NULL OR p.id = $3)
+      AND (CAST($4 AS BIGINT) IS NULL OR p.guest_id = $4)
+      AND (CAST($5 AS TEXT) IS NULL OR substr(p.op_id, 1, length($5)) = $5)
+    ORDER BY p.id DESC
+    LIMIT $6";

@@ -618,6 +618,8 @@ pub struct PaidCheck {
     pub accrued: Kopecks,
     /// What earlier refunds of this check returned.
     pub refunded_before: Kopecks,
+    /// When the check was paid (whether it still counts towards the guest's group).
+    pub paid_at: UnixSeconds,
 }
 
 /// What a refund changes.
@@ -691,6 +693,39 @@ pub fn refund(check: &PaidCheck, requested: Option<Kopecks>, available: Kopecks)
         accrual_taken,
         unrecovered: accrual_due - accrual_taken,
     })
+}
+
+/// Whether the refund returns the rest of the check, so that the visit itself is undone: its
+/// gifts come back and its stamps are taken back.
+pub fn refund_is_full(check: &PaidCheck, plan: &RefundPlan) -> bool {
+    check.refunded_before + plan.amount == check.amount_due
+}
+
+/// A stamp card after the visit it counted on was returned: one stamp fewer, never below none.
+pub fn stamp_after_return(collected: i64) -> i64 {
+    (collected - 1).max(0)
+}
+
+/// The guest's spending in the group window once `amount` of `check` is returned: the return
+/// only lowers it when the check itself is inside the window.
+pub fn window_spend_after_refund(
+    window_spend: Kopecks,
+    check: &PaidCheck,
+    amount: Kopecks,
+    window_start: UnixSeconds,
+) -> Kopecks {
+    if check.paid_at >= window_start {
+        (window_spend - amount).max(Kopecks::ZERO)
+    } else {
+        window_spend
+    }
+}
+
+/// The group a guest in `current` falls back to once a return brings their spending in the
+/// window down to `spend`: only ever a lower one (a return never promotes), and never out of a
+/// group that never downgrades.
+pub fn group_after_refund(current: &Group, spend: Kopecks, groups: &[Group]) -> Option<Group> {
+    group_after_visit(current, spend, groups).filter(|target| target.rules.rank < current.rules.rank)
 }
 
 // ----- Balance changes -----
@@ -1028,6 +1063,7 @@ mod tests {
             spent: Kopecks(20_000),
             accrued: Kopecks(4_000),
             refunded_before: Kopecks::ZERO,
+            paid_at: 0,
         };
         let plan = refund(&check, Some(Kopecks(50_000)), Kopecks(1_000)).unwrap();
         assert_eq!(plan.spend_returned, Kopecks(10_000));
@@ -1046,6 +1082,59 @@ mod tests {
             ..check
         };
         assert!(refund(&done, None, Kopecks::ZERO).is_err());
+    }
+
+    #[test]
+    fn a_return_undoes_the_visit_only_when_it_is_full() {
+        let check = PaidCheck {
+            payment_id: 1,
+            guest: 1,
+            amount_due: Kopecks(100_000),
+            spent: Kopecks::ZERO,
+            accrued: Kopecks(5_000),
+            refunded_before: Kopecks(40_000),
+            paid_at: 1_000,
+        };
+        let part = refund(&check, Some(Kopecks(30_000)), Kopecks(10_000)).unwrap();
+        assert!(!refund_is_full(&check, &part));
+        let rest = refund(&check, None, Kopecks(10_000)).unwrap();
+        assert!(refund_is_full(&check, &rest), "the rest of the check is a full return");
+        assert_eq!((stamp_after_return(3), stamp_after_return(0)), (2, 0));
+        assert_eq!(
+            window_spend_after_refund(Kopecks(150_000), &check, Kopecks(60_000), 500),
+            Kopecks(90_000)
+        );
+        assert_eq!(
+            window_spend_after_refund(Kopecks(150_000), &check, Kopecks(60_000), 2_000),
+            Kopecks(150_000),
+            "a check outside the window does not count towards the group"
+        );
+    }
+
+    #[test]
+    fn a_return_moves_the_guest_down_never_up_and_never_out_of_a_sticky_group() {
+        let groups = [
+            group(1, 1, 0, 300, false),
+            group(2, 2, 50_000, 500, false),
+            group(3, 3, 100_000, 1_000, true),
+        ];
+        assert_eq!(
+            group_after_refund(&groups[1], Kopecks(20_000), &groups).map(|g| g.id),
+            Some(1)
+        );
+        assert_eq!(group_after_refund(&groups[1], Kopecks(60_000), &groups), None);
+        assert_eq!(
+            group_after_refund(&groups[0], Kopecks(200_000), &groups),
+            None,
+            "a return never promotes"
+        );
+        assert_eq!(
+            group_after_refund(&groups[2], Kopecks::ZERO, &groups),
+            None,
+            "a group that never downgrades"
+        );
+        let staff = group(4, 0, 0, 0, false);
+        assert_eq!(group_after_refund(&staff, Kopecks::ZERO, &groups), None);
     }
 
     use proptest::prelude::*;
@@ -1105,6 +1194,7 @@ mod tests {
                 spent: Kopecks(spent),
                 accrued: Kopecks(accrued),
                 refunded_before: Kopecks::ZERO,
+                paid_at: 0,
             };
             let (mut back, mut taken) = (0, 0);
             let mut next = pieces.iter().cycle();

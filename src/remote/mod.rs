@@ -27,8 +27,8 @@ pub mod journal;
 
 use crate::backend::{BackendKind, Clock, LoyaltyBackend, ServerLink};
 use crate::domain::{
-    AwayReason, CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, LoyaltyError,
-    PaymentReceipt, ScanEvent, SpendQuote,
+    AwayReason, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
+    Identification, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, SpendQuote,
 };
 use crate::money::Kopecks;
 use crate::wire::{self, ErrorBody};
@@ -1116,6 +1116,47 @@ impl LoyaltyBackend for ServerBackend {
         self.ready()?;
         let history: Vec<wire::HistoryEntry> = self.get(&format!("/api/v1/guests/{guest}/history?limit={limit}"))?;
         Ok(history.into_iter().map(Into::into).collect())
+    }
+
+    fn find_checks(&mut self, filter: &CheckFilter) -> Result<Vec<CheckSummary>, LoyaltyError> {
+        self.ready()?;
+        let search = wire::CheckSearch {
+            today: filter.today,
+            number: filter.number,
+            guest_code: filter.guest_code.clone(),
+        };
+        let checks: Vec<wire::CheckSummary> = self.post_read("/api/v1/checks/search", &search)?;
+        Ok(checks.into_iter().map(Into::into).collect())
+    }
+
+    fn preview_refund(&mut self, payment_op_id: &str, amount: Option<Kopecks>) -> Result<RefundReceipt, LoyaltyError> {
+        self.ready()?;
+        let body = wire::RefundPreviewRequest {
+            payment_op_id: payment_op_id.to_string(),
+            payment_till: None,
+            amount: amount.map(Into::into),
+        };
+        let receipt: wire::RefundReceipt = self.post_read("/api/v1/refunds/preview", &body)?;
+        Ok(receipt.into())
+    }
+
+    /// Journalled like every write: a return whose answer was lost stays in doubt and is sent
+    /// again (same op id, so at most once) when the server answers.
+    fn refund(
+        &mut self,
+        op_id: &str,
+        payment_op_id: &str,
+        amount: Option<Kopecks>,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        self.ready()?;
+        let body = wire::RefundRequest {
+            op_id: op_id.to_string(),
+            payment_op_id: payment_op_id.to_string(),
+            payment_till: None,
+            amount: amount.map(Into::into),
+        };
+        let sent = self.write::<wire::RefundReceipt>(op_id, OpKind::Refund, "/api/v1/refunds", &body, None)?;
+        self.done(sent).map(Into::into)
     }
 
     fn probe(&mut self) -> Option<Duration> {

@@ -151,6 +151,8 @@ pub fn routes() -> Routes {
         .post("/api/v1/accruals", accrue)
         .post("/api/v1/offline-payments", offline_payment)
         .post("/api/v1/refunds", refund)
+        .post("/api/v1/refunds/preview", refund_preview)
+        .post("/api/v1/checks/search", search_checks)
 }
 
 pub fn router(app: App) -> Router {
@@ -685,6 +687,56 @@ pub(super) async fn refund(State(app): State<App>, headers: HeaderMap, body: Bod
         .refund(&caller, op, &caller.op_of(till, payment_op), amount, app.now())
         .await?;
     Ok(axum::Json(receipt.into()))
+}
+
+/// What a return of part or all of a paid check would change; nothing is written
+#[utoipa::path(post, path = "/api/v1/refunds/preview", tag = "payments", request_body = wire::RefundPreviewRequest,
+    responses((status = 200, description = "what the refund would do", body = wire::RefundReceipt)))]
+pub(super) async fn refund_preview(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<wire::RefundReceipt> {
+    let caller = caller(&app, &headers).await?;
+    let request: wire::RefundPreviewRequest = json_body(&headers, body).await?;
+    let payment_op = op_id(&request.payment_op_id)?;
+    let till = request.payment_till.as_deref().unwrap_or(&caller.till);
+    if !valid_name(till) {
+        return Err(ApiError::bad("bad_till", "payment_till is not a till name"));
+    }
+    let amount = match &request.amount {
+        Some(amount) => Some(kopecks(amount, "amount")?),
+        None => None,
+    };
+    if amount.is_some_and(|a| a <= Kopecks::ZERO) {
+        return Err(LoyaltyError::NonPositiveAmount.into());
+    }
+    let receipt = app
+        .store
+        .refund_preview(&caller, &caller.op_of(till, payment_op), amount, app.now())
+        .await?;
+    Ok(axum::Json(receipt.into()))
+}
+
+/// The calling till's closed checks: today's, one by its number, or one guest's (by card code,
+/// app QR or phone, looked up without counting a visit); newest first, at most 50
+#[utoipa::path(post, path = "/api/v1/checks/search", tag = "payments", request_body = wire::CheckSearch,
+    responses((status = 200, description = "checks", body = Vec<wire::CheckSummary>)))]
+pub(super) async fn search_checks(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Vec<wire::CheckSummary>> {
+    let caller = caller(&app, &headers).await?;
+    let request: wire::CheckSearch = json_body(&headers, body).await?;
+    let filter = crate::domain::CheckFilter {
+        today: request.today,
+        number: request.number,
+        guest_code: request.guest_code,
+        op_prefix: None,
+    };
+    let checks = app.store.checks(&caller, filter, app.now()).await?;
+    Ok(axum::Json(checks.into_iter().map(Into::into).collect()))
 }
 
 /// The guest's open holds

@@ -38,6 +38,8 @@ const PUBLIC: [&str; 2] = ["/api/v1/openapi.json", "/api/v1/health"];
         api::accrue,
         api::offline_payment,
         api::refund,
+        api::refund_preview,
+        api::search_checks,
     ),
     components(schemas(wire::ErrorBody)),
     modifiers(&Conventions),

@@ -14,11 +14,11 @@
 //! loopback/private network carries the connection).
 
 use crate::domain::{
-    Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
+    CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
     StampProgress, UnixSeconds,
 };
 use crate::loyalty::engine::{
-    Answer, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, ProgramScope, StampCount,
+    Answer, ChecksQuery, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, ProgramScope, StampCount,
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rows::{Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
@@ -28,11 +28,11 @@ use crate::loyalty::rules::{
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
 use crate::server::store::{BoxFuture, Caller, Database};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{IsolationLevel, NoTls, Row};
+use tokio_postgres::{NoTls, Row};
 
 /// Serialises schema creation when several servers start on a new database.
 const SCHEMA_LOCK: i64 = 0x6c6f_7961_6c74;
@@ -75,24 +75,23 @@ fn retryable(error: &tokio_postgres::Error) -> bool {
     )
 }
 
-/// Runs `$body` (an expression using the transaction `$tx`) in a READ COMMITTED transaction,
+/// Runs `$body` (an expression using `$t`, a [`PgTx`]) in a READ COMMITTED transaction,
 /// committing on Ok and retrying when PostgreSQL asks for it.
 macro_rules! in_tx {
-    ($store:expr, $tx:ident => $body:expr) => {{
+    ($store:expr, $t:ident => $body:expr) => {{
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut client = $store.client().await?;
-            let $tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::ReadCommitted)
-                .start()
-                .await
-                .map_err(|e| storage(&e))?;
+            let client = $store.client().await?;
+            #[allow(unused_mut)]
+            let mut $t = PgTx::begin(&client).await.map_err(|e| storage(&e))?;
             let outcome: TxResult<_> = $body;
             let outcome = match outcome {
-                Ok(value) => $tx.commit().await.map(|()| value).map_err(TxError::Db),
-                Err(error) => Err(error),
+                Ok(value) => $t.commit().await.map(|()| value).map_err(TxError::Db),
+                Err(error) => {
+                    $t.rollback().await;
+                    Err(error)
+                }
             };
             match outcome {
                 Ok(value) => break Ok(value),
@@ -107,12 +106,11 @@ macro_rules! in_tx {
     }};
 }
 
-/// Runs `$body` (an expression using `&mut $t`, a [`PgTx`]) in a transaction, sending the writes
-/// the engine deferred before the commit.
+/// Runs `$body` (an expression using `&mut $t`, a [`PgTx`]) in a transaction and tells the
+/// engine's transaction it is done.
 macro_rules! on_engine {
     ($store:expr, $t:ident => $body:expr) => {
-        in_tx!($store, tx => async {
-            let mut $t = PgTx::new(&tx);
+        in_tx!($store, $t => async {
             let value = $body.await?;
             $t.finish().await?;
             Ok(value)
@@ -246,14 +244,14 @@ impl PgStore {
 
     /// Runs a loyalty operation for a caller of `org` (`None`: every organisation).
     pub async fn run(&self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
-        in_tx!(self, tx => op.run(&mut PgTx::new(&tx), org, now).await)
+        in_tx!(self, t => op.run(&mut t, org, now).await)
     }
 
     // ----- Reads -----
 
     /// True when there are no guests.
     pub async fn is_empty(&self) -> Result<bool, LoyaltyError> {
-        in_tx!(self, tx => async { Ok(!PgTx::new(&tx).has_guests().await?) }.await)
+        in_tx!(self, t => async { Ok(!t.has_guests().await?) }.await)
     }
 
     /// An organisation's programme (one without guests yet: the template it will start with).
@@ -293,7 +291,7 @@ impl PgStore {
 
     /// The group a guest is in.
     pub async fn guest_group_id(&self, guest: GuestId) -> Result<i64, LoyaltyError> {
-        in_tx!(self, tx => async { Ok(guest_group(&tx, guest).await?.id) }.await)
+        in_tx!(self, t => async { Ok(guest_group(t.tx, guest).await?.id) }.await)
     }
 
     /// Proves the ledger is consistent, with the same invariants as the SQLite ledger.
@@ -370,17 +368,117 @@ fn hold_receipt(row: &Row) -> TxResult<HoldReceipt> {
 /// by [`LedgerTx::begin_guest_write`] serialises every write about a guest: the available balance
 /// a hold is checked against cannot change under it, and the idempotency record is read after
 /// the lock, so a repeat that waited sees the first request's record.
+///
+/// Its `BEGIN` travels with its first statements and its `COMMIT` with its deferred writes: a
+/// payment's two transactions take 7 round trips to PostgreSQL instead of 13. PostgreSQL runs a
+/// connection's requests in the order they were sent, so a statement sent after `BEGIN` is in
+/// the transaction whether or not `BEGIN`'s answer has come back yet.
 struct PgTx<'a> {
-    tx: &'a Transaction<'a>,
-    /// Writes whose answer nothing waits for, sent together by [`LedgerTx::finish`].
+    tx: &'a ClientWrapper,
+    /// `BEGIN`, sent, its answer not read yet (read with the next pipeline that waits).
+    begin: Option<Pipelined<'a, u64>>,
+    /// Writes whose answer nothing waits for, sent together with `COMMIT`.
     deferred: Vec<Deferred>,
+    /// Neither committed nor rolled back: dropping it then rolls back.
+    open: bool,
 }
 
 impl<'a> PgTx<'a> {
-    fn new(tx: &'a Transaction<'a>) -> PgTx<'a> {
-        PgTx {
+    /// Sends `BEGIN` without waiting for its answer.
+    async fn begin(tx: &'a ClientWrapper) -> Result<PgTx<'a>, tokio_postgres::Error> {
+        let mut begin: Pipelined<'a, u64> = Box::pin(async move {
+            tx.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                .await
+                .map(|()| 0)
+        });
+        // tokio-postgres sends a request when its future is first polled.
+        let sent = std::future::poll_fn(|cx| std::task::Poll::Ready(begin.as_mut().poll(cx))).await;
+        let begin = match sent {
+            std::task::Poll::Ready(answer) => {
+                answer?;
+                None
+            }
+            std::task::Poll::Pending => Some(begin),
+        };
+        Ok(PgTx {
             tx,
+            begin,
             deferred: Vec::new(),
+            open: true,
+        })
+    }
+
+    /// Sends the deferred writes and `COMMIT` at once and waits for all their answers. After
+    /// a failure the transaction is rolled back (a `COMMIT` that follows a failed write ends the
+    /// transaction as a rollback anyway).
+    async fn commit(mut self) -> Result<(), tokio_postgres::Error> {
+        let outcome = self.send_with_commit().await;
+        if outcome.is_err() {
+            self.rollback().await;
+        }
+        self.open = false;
+        outcome
+    }
+
+    async fn send_with_commit(&mut self) -> Result<(), tokio_postgres::Error> {
+        let tx = self.tx;
+        let deferred = std::mem::take(&mut self.deferred);
+        let mut statements = Vec::with_capacity(deferred.len());
+        for write in &deferred {
+            statements.push(tx.prepare_cached(write.sql()).await?);
+        }
+        let params: Vec<_> = deferred.iter().map(Deferred::params).collect();
+        let mut pipeline: Vec<Pipelined<'_, u64>> = Vec::with_capacity(deferred.len() + 2);
+        if let Some(begin) = self.begin.take() {
+            pipeline.push(begin);
+        }
+        pipeline.extend(
+            statements
+                .iter()
+                .zip(&params)
+                .map(|(statement, params)| Box::pin(tx.execute(statement, params)) as Pipelined<'_, u64>),
+        );
+        pipeline.push(Box::pin(async move { tx.batch_execute("COMMIT").await.map(|()| 0) }));
+        all_in_order(pipeline).await?;
+        Ok(())
+    }
+
+    /// Ends the transaction without keeping anything. A connection that cannot even roll back
+    /// is broken, and the pool drops a closed connection when it is next taken.
+    async fn rollback(&mut self) {
+        self.begin = None;
+        if let Err(error) = self.tx.batch_execute("ROLLBACK").await {
+            tracing::warn!("PostgreSQL rollback failed: {error}");
+        }
+        self.open = false;
+    }
+
+    /// Waits for `BEGIN`'s answer with `query`'s (sent after it), so a failed `BEGIN` is seen
+    /// before anything is read.
+    async fn after_begin<T>(
+        &mut self,
+        query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        match self.begin.take() {
+            None => query.await,
+            Some(begin) => {
+                let (began, answer) = in_order(begin, query).await;
+                began?;
+                answer
+            }
+        }
+    }
+}
+
+impl Drop for PgTx<'_> {
+    /// A transaction abandoned half way (its request was cancelled) must not go back to the pool
+    /// open: `ROLLBACK` is sent now, ahead of whatever the connection's next user sends.
+    fn drop(&mut self) {
+        if self.open {
+            self.begin = None;
+            let mut rollback = std::pin::pin!(self.tx.batch_execute("ROLLBACK"));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let _ = rollback.as_mut().poll(&mut cx);
         }
     }
 }
@@ -412,6 +510,16 @@ enum Deferred {
         refund: i64,
         balance: i64,
     },
+    Post {
+        guest: GuestId,
+        delta: i64,
+        kind: &'static str,
+        note: String,
+        at: UnixSeconds,
+        op_id: Option<String>,
+        payment_id: Option<i64>,
+        refund_id: Option<i64>,
+    },
     Record(OpRecord),
 }
 
@@ -428,6 +536,7 @@ impl Deferred {
             }
             Deferred::Group { .. } => "UPDATE guests SET group_id = $2 WHERE id = $1",
             Deferred::RefundBalance { .. } => "UPDATE refunds SET balance_after = $2 WHERE id = $1",
+            Deferred::Post { .. } => POST_UNREAD_SQL,
             Deferred::Record(_) => "INSERT INTO op_log (op_key, kind, fingerprint, answer) VALUES ($1, $2, $3, $4)",
         }
     }
@@ -444,6 +553,16 @@ impl Deferred {
             Deferred::Stamps { guest, card, collected } => vec![guest, card, collected],
             Deferred::Group { guest, group } => vec![guest, group],
             Deferred::RefundBalance { refund, balance } => vec![refund, balance],
+            Deferred::Post {
+                guest,
+                delta,
+                kind,
+                note,
+                at,
+                op_id,
+                payment_id,
+                refund_id,
+            } => vec![guest, delta, kind, note, at, op_id, payment_id, refund_id],
             Deferred::Record(r) => vec![&r.key, &r.kind, &r.fingerprint, &r.answer],
         }
     }
@@ -490,6 +609,21 @@ async fn all_in_order<T>(mut queries: Vec<Pipelined<'_, T>>) -> Result<Vec<T>, t
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
 
+/// The columns of an operation's record that [`snapshot_with_record_sql`] adds at the end.
+const RECORD_COLUMNS: usize = 4;
+
+/// [`snapshot_sql`] with the record of the operation id in `$3` (NULLs when there is none):
+/// one statement where a write's start would take two.
+fn snapshot_with_record_sql() -> String {
+    format!(
+        "SELECT {}, {GROUP_COLUMNS}, o.op_key, o.kind, o.fingerprint, o.answer
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+         LEFT JOIN op_log o ON o.op_key = $3
+         WHERE g.id = $1",
+        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
+    )
+}
+
 /// The guest, the programme and the group, for the guest in `$1` at the time in `$2`.
 fn snapshot_sql() -> String {
     format!(
@@ -516,7 +650,7 @@ impl Columns for Row {
     }
 }
 
-async fn guest_group(tx: &Transaction<'_>, guest: GuestId) -> TxResult<Group> {
+async fn guest_group(tx: &ClientWrapper, guest: GuestId) -> TxResult<Group> {
     let row = q_opt(
         tx,
         &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1"),
@@ -525,15 +659,6 @@ async fn guest_group(tx: &Transaction<'_>, guest: GuestId) -> TxResult<Group> {
     .await?
     .ok_or(LoyaltyError::UnknownCode)?;
     group_at(&row, 0)
-}
-
-fn op_record(row: &Row) -> TxResult<OpRecord> {
-    Ok(OpRecord {
-        key: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        fingerprint: row.try_get(2)?,
-        answer: row.try_get(3)?,
-    })
 }
 
 impl LedgerTx for PgTx<'_> {
@@ -546,29 +671,42 @@ impl LedgerTx for PgTx<'_> {
         op_key: &str,
     ) -> TxResult<(Option<GuestSnapshot>, Option<OpRecord>)> {
         let tx = self.tx;
-        // Prepared first (once per connection), so that the three queries below go out as one
+        // Prepared first (once per connection), so that the two queries below go out as one
         // pipeline: PostgreSQL runs them in this order. The lock is a statement of its own
         // because a statement that waited for a lock still reads other tables (the holds) as
-        // they were when it started, while the statements after it see everything the
-        // transaction that held the lock committed.
+        // they were when it started, while the statement after it sees everything the
+        // transaction that held the lock committed: the guest and the operation's record.
         let lock = tx
             .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
             .await?;
-        let read = tx.prepare_cached(&snapshot_sql()).await?;
-        let first = tx
-            .prepare_cached("SELECT op_key, kind, fingerprint, answer FROM op_log WHERE op_key = $1")
+        let read = tx.prepare_cached(&snapshot_with_record_sql()).await?;
+        let (locked, row) = self
+            .after_begin(async {
+                Ok(in_order(
+                    tx.query_opt(&lock, &[&guest]),
+                    tx.query_opt(&read, &[&guest, &now, &op_key]),
+                )
+                .await)
+            })
             .await?;
-        let ((locked, row), record) = in_order(
-            in_order(tx.query_opt(&lock, &[&guest]), tx.query_opt(&read, &[&guest, &now])),
-            tx.query_opt(&first, &[&op_key]),
-        )
-        .await;
         if locked?.is_none() {
             return Ok((None, None));
         }
-        let snapshot = row?.as_ref().map(snapshot_at).transpose()?;
-        let record = record?.as_ref().map(op_record).transpose()?;
-        Ok((snapshot, record))
+        let Some(row) = row? else {
+            return Ok((None, None));
+        };
+        let snapshot = snapshot_at(&row)?;
+        let at = row.len() - RECORD_COLUMNS;
+        let record = match row.try_get::<_, Option<String>>(at)? {
+            Some(key) => Some(OpRecord {
+                key,
+                kind: row.try_get(at + 1)?,
+                fingerprint: row.try_get(at + 2)?,
+                answer: row.try_get(at + 3)?,
+            }),
+            None => None,
+        };
+        Ok((Some(snapshot), record))
     }
 
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> TxResult<Option<GuestSnapshot>> {
@@ -810,6 +948,25 @@ impl LedgerTx for PgTx<'_> {
         Ok(Kopecks(row.try_get(0)?))
     }
 
+    async fn post_unread(&mut self, posting: &Posting<'_>) -> TxResult<()> {
+        let (op_id, payment_id, refund_id) = match posting.link {
+            Link::Op(op) => (Some(op.to_string()), None, None),
+            Link::Payment(id) => (None, Some(id), None),
+            Link::Refund(id) => (None, None, Some(id)),
+        };
+        self.deferred.push(Deferred::Post {
+            guest: posting.guest,
+            delta: posting.kind.signed(posting.amount).0,
+            kind: posting.kind.as_str(),
+            note: posting.note.to_string(),
+            at: posting.at,
+            op_id,
+            payment_id,
+            refund_id,
+        });
+        Ok(())
+    }
+
     async fn redeem_gift(&mut self, code: &str, guest: GuestId, payment_id: i64, now: UnixSeconds) -> TxResult<bool> {
         let redeemed = exec(
             self.tx,
@@ -848,7 +1005,7 @@ impl LedgerTx for PgTx<'_> {
         let row = q_opt(
             self.tx,
             "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
-                    (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)::BIGINT
+                    (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)::BIGINT, p.at
              FROM payments p WHERE p.op_id = $1",
             &[&payment_op_key],
         )
@@ -861,6 +1018,7 @@ impl LedgerTx for PgTx<'_> {
                 spent: Kopecks(row.try_get(3)?),
                 accrued: Kopecks(row.try_get(4)?),
                 refunded_before: Kopecks(row.try_get(5)?),
+                paid_at: row.try_get(6)?,
             })
         })
         .transpose()
@@ -915,18 +1073,34 @@ impl LedgerTx for PgTx<'_> {
         let window_statement = tx.prepare_cached(WINDOW_SPEND_SQL).await?;
         let groups_statement = tx.prepare_cached(&ranked_groups_sql()).await?;
         let stamps_statement = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
-        let no_hold = -1_i64;
-        let hold_id = hold.unwrap_or(no_hold);
-        let since = window_since.unwrap_or(i64::MAX);
-        let [hold_rows, window_rows, group_rows, stamp_rows]: [Vec<Row>; 4] = all_in_order(vec![
-            Box::pin(tx.query(&hold_statement, &[&hold_id])),
-            Box::pin(tx.query(&window_statement, &[&guest, &since])),
-            Box::pin(tx.query(&groups_statement, &[])),
-            Box::pin(tx.query(&stamps_statement, &[&guest])),
-        ])
-        .await?
-        .try_into()
-        .map_err(|_| LoyaltyError::Storage("a pipeline lost an answer".to_string()))?;
+        let hold_id = hold.unwrap_or_default();
+        let since = window_since.unwrap_or_default();
+        // Only what this payment needs: no hold row without a hold, no window or groups for a
+        // guest whose group does not move by spend.
+        let stamps_params: [&(dyn ToSql + Sync); 1] = [&guest];
+        let hold_params: [&(dyn ToSql + Sync); 1] = [&hold_id];
+        let window_params: [&(dyn ToSql + Sync); 2] = [&guest, &since];
+        let mut queries: Vec<Pipelined<'_, Vec<Row>>> = vec![Box::pin(tx.query(&stamps_statement, &stamps_params))];
+        if hold.is_some() {
+            queries.push(Box::pin(tx.query(&hold_statement, &hold_params)));
+        }
+        if window_since.is_some() {
+            queries.push(Box::pin(tx.query(&window_statement, &window_params)));
+            queries.push(Box::pin(tx.query(&groups_statement, &[])));
+        }
+        let mut answers = self.after_begin(all_in_order(queries)).await?.into_iter();
+        let mut next = || {
+            answers
+                .next()
+                .ok_or_else(|| LoyaltyError::Storage("a pipeline lost an answer".to_string()))
+        };
+        let stamp_rows = next()?;
+        let hold_rows = if hold.is_some() { next()? } else { Vec::new() };
+        let (window_rows, group_rows) = if window_since.is_some() {
+            (next()?, next()?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let hold = match hold_rows.first() {
             Some(row) if hold.is_some() => Some(HoldRow {
                 id: hold_id,
@@ -954,24 +1128,62 @@ impl LedgerTx for PgTx<'_> {
         })
     }
 
+    /// The deferred writes go out with `COMMIT` ([`PgTx::commit`]), in one round trip.
     async fn finish(&mut self) -> TxResult<()> {
-        let deferred = std::mem::take(&mut self.deferred);
-        if deferred.is_empty() {
-            return Ok(());
-        }
-        let tx = self.tx;
-        let mut statements = Vec::with_capacity(deferred.len());
-        for write in &deferred {
-            statements.push(tx.prepare_cached(write.sql()).await?);
-        }
-        let params: Vec<_> = deferred.iter().map(Deferred::params).collect();
-        let writes = statements
-            .iter()
-            .zip(&params)
-            .map(|(statement, params)| Box::pin(tx.execute(statement, params)) as Pipelined<'_, u64>)
-            .collect();
-        all_in_order(writes).await?;
         Ok(())
+    }
+
+    async fn check_gifts(&mut self, payment_id: i64) -> TxResult<Vec<String>> {
+        q_all(
+            self.tx,
+            "SELECT gift_name FROM gift_codes WHERE payment_id = $1 ORDER BY id",
+            &[&payment_id],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+    }
+
+    async fn restore_gifts(&mut self, payment_id: i64) -> TxResult<()> {
+        exec(
+            self.tx,
+            "UPDATE gift_codes SET redeemed_at = NULL, payment_id = NULL WHERE payment_id = $1",
+            &[&payment_id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn paid_checks(&mut self, org: Option<&str>, query: &ChecksQuery<'_>) -> TxResult<Vec<CheckSummary>> {
+        q_all(
+            self.tx,
+            crate::loyalty::rows::PAID_CHECKS_SQL,
+            &[
+                &org,
+                &query.since,
+                &query.number,
+                &query.guest,
+                &query.op_prefix,
+                &query.limit,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(CheckSummary {
+                number: row.try_get(0)?,
+                op_id: row.try_get(1)?,
+                guest: row.try_get(2)?,
+                guest_name: row.try_get(3)?,
+                at: row.try_get(4)?,
+                amount_due: Kopecks(row.try_get(5)?),
+                spent: Kopecks(row.try_get(6)?),
+                accrued: Kopecks(row.try_get(7)?),
+                refunded: Kopecks(row.try_get(8)?),
+            })
+        })
+        .collect()
     }
 
     async fn gifts(&mut self, guest: GuestId) -> TxResult<Vec<Gift>> {
@@ -1278,26 +1490,34 @@ const POST_SQL: &str = "WITH changed AS (UPDATE guests SET balance = balance + $
      SELECT $1::BIGINT, $3::TEXT, $2::BIGINT, changed.balance, $4::TEXT, $5::BIGINT, $6::TEXT, $7::BIGINT, $8::BIGINT
      FROM changed RETURNING balance_after";
 
+/// [`POST_SQL`] sent with `COMMIT`, its answer unread: a guest's row that is missing leaves the
+/// balance after NULL, which the NOT NULL column refuses, so the transaction fails rather than
+/// losing the posting.
+const POST_UNREAD_SQL: &str =
+    "WITH changed AS (UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance)
+     INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
+     VALUES ($1, $3, $2, (SELECT balance FROM changed), $4, $5, $6, $7, $8)";
+
 // ----- Statements, prepared once per connection -----
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-async fn q_all(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {
+async fn q_all(tx: &ClientWrapper, sql: &str, params: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {
     let statement = tx.prepare_cached(sql).await?;
     tx.query(&statement, params).await
 }
 
-async fn q_opt(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Option<Row>, tokio_postgres::Error> {
+async fn q_opt(tx: &ClientWrapper, sql: &str, params: Params<'_>) -> Result<Option<Row>, tokio_postgres::Error> {
     let statement = tx.prepare_cached(sql).await?;
     tx.query_opt(&statement, params).await
 }
 
-async fn q_one(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Row, tokio_postgres::Error> {
+async fn q_one(tx: &ClientWrapper, sql: &str, params: Params<'_>) -> Result<Row, tokio_postgres::Error> {
     let statement = tx.prepare_cached(sql).await?;
     tx.query_one(&statement, params).await
 }
 
-async fn exec(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<u64, tokio_postgres::Error> {
+async fn exec(tx: &ClientWrapper, sql: &str, params: Params<'_>) -> Result<u64, tokio_postgres::Error> {
     let statement = tx.prepare_cached(sql).await?;
     tx.execute(&statement, params).await
 }
@@ -1331,7 +1551,7 @@ async fn in_order<A: std::future::Future, B: std::future::Future>(first: A, seco
     .await
 }
 
-async fn load_card(tx: &Transaction<'_>, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
+async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
     let row = q_opt(
         tx,
         &format!("SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),

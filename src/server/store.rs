@@ -10,8 +10,8 @@
 use super::pg::PgStore;
 use crate::backoffice::db::{Rows, Val};
 use crate::domain::{
-    CheckInfo, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind,
-    LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::ledger::{Ledger, NewGroup, ProgramSettings};
 use crate::loyalty::engine::{Answer, Op};
@@ -290,6 +290,43 @@ impl Store {
             requested: amount,
         };
         self.run(caller, op, now).await?.into_refund()
+    }
+
+    /// What a return of the check would change (nothing is written).
+    pub async fn refund_preview(
+        &self,
+        caller: &Caller,
+        payment_op: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        let op = Op::RefundPreview {
+            payment_op_key: payment_op.to_string(),
+            requested: amount,
+        };
+        self.run(caller, op, now).await?.into_refund()
+    }
+
+    /// The caller till's closed checks the filter names; their operation ids as the till made
+    /// them (without the organisation and till in front).
+    pub async fn checks(
+        &self,
+        caller: &Caller,
+        mut filter: CheckFilter,
+        now: UnixSeconds,
+    ) -> Result<Vec<CheckSummary>, LoyaltyError> {
+        let prefix = caller.op("");
+        filter.op_prefix = Some(prefix.clone());
+        let checks = self.run(caller, Op::Checks(filter), now).await?.into_checks()?;
+        Ok(checks
+            .into_iter()
+            .map(|mut check| {
+                if let Some(own) = check.op_id.strip_prefix(&prefix) {
+                    check.op_id = own.to_string();
+                }
+                check
+            })
+            .collect())
     }
 
     pub async fn reset_holds(&self, caller: &Caller, guest: GuestId, now: UnixSeconds) -> Result<usize, LoyaltyError> {

@@ -4,6 +4,7 @@
 pub mod device_settings;
 pub mod keypad;
 pub mod paste;
+pub mod returns;
 pub mod screens;
 pub mod support;
 pub mod theme;
@@ -152,6 +153,12 @@ impl TillApp {
             AppCommand::ToggleMenu => {
                 self.menu_open = !self.menu_open;
                 self.device_screen.close();
+                return;
+            }
+            AppCommand::OpenReturns => {
+                self.menu_open = false;
+                self.device_screen.close();
+                self.session.dispatch(Event::OpenReturns { last_check: false });
                 return;
             }
             AppCommand::OpenDevices => {
@@ -410,6 +417,9 @@ impl TillApp {
                 commands.push(AppCommand::OpenBackOffice(back_office.clone()));
             }
             ui.label(RichText::new(back_office).small().color(theme::TEXT_MUTED));
+            if theme::wide_button(ui, &i18n.t("returns-menu"), theme::Tone::Normal, true).clicked() {
+                commands.push(AppCommand::OpenReturns);
+            }
             if theme::wide_button(ui, &i18n.t("devices-menu"), theme::Tone::Normal, true).clicked() {
                 commands.push(AppCommand::OpenDevices);
             }
@@ -528,7 +538,7 @@ impl TillApp {
 }
 
 /// `HH:MM` of a moment in the till's local time zone (the status line's "offline since").
-fn local_time_of_day(unix: crate::domain::UnixSeconds) -> String {
+pub(crate) fn local_time_of_day(unix: crate::domain::UnixSeconds) -> String {
     use chrono::TimeZone as _;
     match chrono::Local.timestamp_opt(unix, 0).single() {
         Some(time) => time.format("%H:%M").to_string(),
@@ -550,6 +560,8 @@ enum AppCommand {
     OpenBackOffice(String),
     /// What the devices screen asks for: a settings change (saved, readers restarted) or closing.
     Devices(device_settings::DevicesCommand),
+    /// «Возврат чека»: closes the menu and opens the returns screen.
+    OpenReturns,
 }
 
 impl eframe::App for TillApp {
@@ -697,5 +709,12 @@ pub fn screen_name(screen: &Screen) -> &'static str {
         Screen::Payment { .. } => "payment",
         Screen::Processing { .. } => "processing",
         Screen::Done { .. } => "done",
+        Screen::Returns(step) => match step {
+            crate::workflow::ReturnStep::Find { .. } => "return-find",
+            crate::workflow::ReturnStep::Choose { .. } => "return-choose",
+            crate::workflow::ReturnStep::Preview { .. } => "return-preview",
+            crate::workflow::ReturnStep::Sending { .. } => "return-sending",
+            crate::workflow::ReturnStep::Done { .. } => "return-done",
+        },
     }
 }

@@ -34,7 +34,8 @@ pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec
         Screen::PaymentChoice { quote } => payment_choice(ui, state, quote, cx, events),
         Screen::Payment { mode, quote } => payment(ui, state, *mode, quote, cx, events),
         Screen::Processing { payment, .. } => processing(ui, payment, cx, events),
-        Screen::Done { .. } => done(ui, state, cx),
+        Screen::Done { .. } => done(ui, state, cx, events),
+        Screen::Returns(step) => super::returns::show(ui, state, step, cx, events),
     }
 }
 
@@ -650,10 +651,13 @@ fn payment_inputs(
 
 /// Whether [`actions`] draws anything for this screen.
 pub fn has_actions(state: &State) -> bool {
-    matches!(
-        state.screen,
-        Screen::AddGuest | Screen::Order | Screen::Guest | Screen::Payment { .. } | Screen::Done { .. }
-    )
+    match &state.screen {
+        Screen::Returns(step) => super::returns::has_actions(step),
+        screen => matches!(
+            screen,
+            Screen::AddGuest | Screen::Order | Screen::Guest | Screen::Payment { .. } | Screen::Done { .. }
+        ),
+    }
 }
 
 /// The screen's main action, in a bar pinned above the status line: on screen at 420x700 and
@@ -673,6 +677,7 @@ pub fn actions(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut 
         return;
     }
     match &state.screen {
+        Screen::Returns(step) => super::returns::actions(ui, state, step, i18n, events),
         Screen::Guest => {
             let blocker = state.start_payment_blocker();
             if let Some(problem) = &blocker {
@@ -727,7 +732,7 @@ fn processing(ui: &mut Ui, payment: &PaymentInProgress, cx: &ScreenContext<'_>, 
     }
 }
 
-fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>) {
+fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
     let Screen::Done {
         receipt, provisional, ..
@@ -764,6 +769,10 @@ fn done(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>) {
                 ui.label(i18n.t_args("done-new-group", &[("group", Arg::Text(group.clone()))]));
             }
         });
+    // A provisional check is not on the server yet: it cannot be returned until it is.
+    if !*provisional && wide_button(ui, &i18n.t("done-return"), Tone::Normal, !state.is_busy()).clicked() {
+        events.push(Event::OpenReturns { last_check: true });
+    }
 }
 
 #[cfg(test)]

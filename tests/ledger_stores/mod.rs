@@ -4,8 +4,8 @@
 //! of its own per test) through the same engine.
 
 use loyalty_till::domain::{
-    CheckInfo, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError,
-    PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
+    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
 use loyalty_till::ledger::{DEFAULT_ORG, Ledger, NewGroup, ProgramSettings};
 use loyalty_till::loyalty::engine::{Answer, Op};
@@ -82,6 +82,13 @@ pub trait LedgerApi {
         amount: Option<Kopecks>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError>;
+    fn refund_preview(
+        &mut self,
+        payment: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError>;
+    fn checks(&mut self, filter: &CheckFilter, now: UnixSeconds) -> Result<Vec<CheckSummary>, LoyaltyError>;
     fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError>;
     fn history(&self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError>;
     fn check_invariants(&self) -> Result<(), String>;
@@ -195,6 +202,17 @@ impl LedgerApi for Ledger {
     ) -> Result<RefundReceipt, LoyaltyError> {
         Ledger::refund(self, op, payment, amount, now)
     }
+    fn refund_preview(
+        &mut self,
+        payment: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        Ledger::refund_preview(self, payment, amount, now)
+    }
+    fn checks(&mut self, filter: &CheckFilter, now: UnixSeconds) -> Result<Vec<CheckSummary>, LoyaltyError> {
+        Ledger::checks(self, filter, now)
+    }
     fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
         Ledger::open_holds(self, guest)
     }
@@ -246,6 +264,33 @@ impl PgLedger {
         })
     }
 
+    /// A new, empty ledger whose pool holds one connection: every operation reuses it.
+    pub fn empty_on_one_connection(url: &str) -> Option<PgLedger> {
+        let mut ledger = PgLedger::empty(url)?;
+        ledger.store = ledger
+            .runtime
+            .block_on(PgStore::connect(&ledger.url, Some(&ledger.schema), 1))
+            .ok()?;
+        Some(ledger)
+    }
+
+    /// Runs `op` but gives up after `polls` polls, as a server does with a request whose client
+    /// went away: the operation's future is dropped wherever it is. True when it finished first.
+    pub fn run_abandoned(&self, op: Op, polls: usize, now: UnixSeconds) -> bool {
+        self.runtime.block_on(async {
+            let mut run = std::pin::pin!(self.store.run(&op, Some(DEFAULT_ORG), now));
+            for _ in 0..polls {
+                let step = std::future::poll_fn(|cx| std::task::Poll::Ready(run.as_mut().poll(cx))).await;
+                if step.is_ready() {
+                    return true;
+                }
+                // Lets the connection's task send and receive.
+                tokio::task::yield_now().await;
+            }
+            false
+        })
+    }
+
     /// Connects again to the same schema, as a restarted server would.
     pub fn reopen(&mut self) {
         self.store = self
@@ -256,6 +301,13 @@ impl PgLedger {
 
     fn run(&self, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
         self.runtime.block_on(self.store.run(&op, Some(DEFAULT_ORG), now))
+    }
+
+    /// Runs the operations at once, each in its own transaction on its own connection of the
+    /// pool: what two tills sending at the same moment do.
+    pub fn run_together(&self, ops: &[Op], now: UnixSeconds) -> Vec<Result<Answer, LoyaltyError>> {
+        let runs = ops.iter().map(|op| self.store.run(op, Some(DEFAULT_ORG), now));
+        self.runtime.block_on(futures_join_all(runs))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -436,6 +488,21 @@ impl LedgerApi for PgLedger {
         };
         self.run(op, now)?.into_refund()
     }
+    fn refund_preview(
+        &mut self,
+        payment: &str,
+        amount: Option<Kopecks>,
+        now: UnixSeconds,
+    ) -> Result<RefundReceipt, LoyaltyError> {
+        let op = Op::RefundPreview {
+            payment_op_key: payment.to_string(),
+            requested: amount,
+        };
+        self.run(op, now)?.into_refund()
+    }
+    fn checks(&mut self, filter: &CheckFilter, now: UnixSeconds) -> Result<Vec<CheckSummary>, LoyaltyError> {
+        self.run(Op::Checks(filter.clone()), now)?.into_checks()
+    }
     fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError> {
         // Every organisation's holds when no guest is named: the operator's view.
         let op = Op::OpenHolds { guest };
@@ -465,4 +532,29 @@ impl Drop for PgLedger {
             }
         });
     }
+}
+
+/// Polls every future until all are done (the runtime interleaves them at each await).
+#[cfg(not(windows))]
+async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (future, slot) in pending.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *slot = Some(value),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
 }

@@ -1,0 +1,286 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+//! «Возврат чека» on the real app, driven by role and label through the AccessKit tree (no
+//! GPU), on a real SQLite file: from the success screen and from the menu, in full and in part;
+//! afterwards the ledger itself is checked.
+
+mod common;
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{AccessKitNode, NodeT as _, Queryable as _};
+use loyalty_till::config::Config;
+use loyalty_till::domain::ScanKind;
+use loyalty_till::i18n::Lang;
+use loyalty_till::ledger::Ledger;
+use loyalty_till::money::Kopecks;
+use loyalty_till::ui::TillApp;
+use loyalty_till::workflow::{ReturnStep, Screen, State};
+use std::time::Duration;
+
+struct Till {
+    harness: Harness<'static, TillApp>,
+    dir: tempfile::TempDir,
+}
+
+fn open_till(size: (f32, f32)) -> Till {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config {
+        language: Lang::Ru,
+        ..Config::default()
+    };
+    let harness = common::open_demo_app(dir.path(), config, size);
+    Till { harness, dir }
+}
+
+impl Till {
+    fn state(&self) -> &State {
+        self.harness.state().state()
+    }
+
+    fn wait_for(&mut self, what: &str, done: impl Fn(&State) -> bool) {
+        common::step_until(&mut self.harness, Duration::from_secs(10), what, done);
+    }
+
+    fn settle(&mut self) {
+        for _ in 0..30 {
+            self.harness.step();
+        }
+    }
+
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_role_and_label(Role::Button, label).scroll_to_me();
+        self.settle();
+        self.harness.get_by_role_and_label(Role::Button, label).click();
+        self.harness.step();
+        self.harness.step();
+    }
+
+    fn click_containing(&mut self, text: &str) {
+        let button = |text: String| {
+            move |node: &AccessKitNode<'_>| {
+                node.role() == Role::Button && node.label().is_some_and(|l| l.contains(&text))
+            }
+        };
+        self.harness.get_by(button(text.to_string())).scroll_to_me();
+        self.settle();
+        self.harness.get_by(button(text.to_string())).click();
+        self.harness.step();
+        self.harness.step();
+    }
+
+    fn sees(&self, text: &str) -> bool {
+        self.harness.query_all_by_label_contains(text).next().is_some()
+    }
+
+    fn type_on_keypad(&mut self, digits: &str) {
+        for d in digits.chars() {
+            self.click(&d.to_string());
+        }
+    }
+
+    fn ledger(&self) -> Ledger {
+        Ledger::open(&self.dir.path().join("demo.sqlite")).expect("ledger opens")
+    }
+
+    /// Анна (100001, 350,00) pays the demo order of 1 070,00; `spend` bonuses or keeps them.
+    fn pay_demo_order(&mut self, spend: Option<&str>) {
+        self.click("Демо-заказ");
+        self.click("GetMeBack");
+        self.type_on_keypad("100001");
+        self.click("Найти гостя");
+        self.wait_for("the guest card", |s| s.guest.is_some() || s.notice.is_some());
+        self.click("Касса");
+        self.wait_for("the payment choice", |s| {
+            matches!(s.screen, Screen::PaymentChoice { .. })
+        });
+        match spend {
+            Some(amount) => {
+                self.click_containing("Списать бонусы");
+                self.click("Очистить");
+                self.type_on_keypad(amount);
+            }
+            None => self.click_containing("Копить бонусы"),
+        }
+        self.click("Точная сумма");
+        self.click("Провести оплату");
+        self.wait_for("the success message", |s| {
+            matches!(s.screen, Screen::Done { .. }) || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+        });
+        assert!(
+            matches!(self.state().screen, Screen::Done { .. }),
+            "notice: {:?}",
+            self.state().notice
+        );
+    }
+
+    fn wait_for_step(&mut self, what: &str, step: fn(&ReturnStep) -> bool) {
+        self.wait_for(what, |s| {
+            matches!(&s.screen, Screen::Returns(now) if step(now))
+                || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+        });
+        assert!(
+            matches!(&self.state().screen, Screen::Returns(now) if step(now)),
+            "{what}: screen {:?}, notice {:?}",
+            self.state().screen,
+            self.state().notice
+        );
+    }
+}
+
+/// Every button and text field on the screen is at least 56 logical pixels tall.
+fn assert_touch_sized(till: &Till, screen: &str) {
+    let mut checked = 0;
+    for role in [Role::Button, Role::TextInput] {
+        for node in till.harness.query_all_by_role(role) {
+            let rect = node.rect();
+            assert!(
+                rect.height() >= 55.9,
+                "{screen}: {role:?} {:?} is {} px tall",
+                node.accesskit_node().label(),
+                rect.height()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "{screen}: only {checked} controls found");
+}
+
+fn anna_balance(ledger: &mut Ledger) -> Kopecks {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    ledger
+        .identify("100001", ScanKind::Manual, now)
+        .expect("demo guest 100001")
+        .card
+        .balance
+}
+
+#[test]
+fn the_check_just_paid_is_returned_in_full_from_the_success_screen() {
+    let mut till = open_till((420.0, 2400.0));
+    till.pay_demo_order(Some("200"));
+    // 350 − 200 + 5 % of 870 = 193,50.
+    assert_eq!(anna_balance(&mut till.ledger()), Kopecks(19_350));
+
+    till.click("Возврат этого чека");
+    till.wait_for_step("the paid check chosen", |s| matches!(s, ReturnStep::Choose { .. }));
+    assert!(till.sees("Анна Смирнова"));
+    assert_touch_sized(&till, "returns: choose");
+    till.click("Вернуть полностью: 1\u{a0}070,00");
+    till.wait_for_step("the preview", |s| matches!(s, ReturnStep::Preview { .. }));
+    assert!(till.sees("+200,00"), "the bonuses spent come back");
+    assert!(till.sees("−43,50"), "the accrual is taken back");
+    assert!(till.sees("Группа гостя не меняется"));
+    assert_eq!(
+        anna_balance(&mut till.ledger()),
+        Kopecks(19_350),
+        "the preview changes nothing"
+    );
+    assert_touch_sized(&till, "returns: preview");
+
+    till.click("Подтвердить возврат");
+    till.wait_for_step("the return made", |s| matches!(s, ReturnStep::Done { .. }));
+    assert!(till.sees("возвращён"));
+    assert!(till.sees("Возврат проведён"));
+
+    let mut ledger = till.ledger();
+    assert_eq!(
+        anna_balance(&mut ledger),
+        Kopecks(35_000),
+        "everything is back as before"
+    );
+    ledger.check_invariants().expect("ledger invariants");
+    till.click("Готово");
+    assert_eq!(till.state().screen, Screen::Idle);
+}
+
+#[test]
+fn a_part_of_today_s_check_is_returned_from_the_menu() {
+    let mut till = open_till((1024.0, 2400.0));
+    till.pay_demo_order(None);
+    // 350 + 5 % of 1 070 = 403,50.
+    assert_eq!(anna_balance(&mut till.ledger()), Kopecks(40_350));
+    till.click("Новый заказ");
+
+    till.click("Меню");
+    till.click("Возврат чека");
+    till.wait_for("today's checks", |s| {
+        matches!(&s.screen, Screen::Returns(ReturnStep::Find { checks: Some(_) }))
+    });
+    assert_touch_sized(&till, "returns: find");
+    till.click_containing("Анна Смирнова · 1\u{a0}070,00");
+    till.wait_for_step("the check chosen", |s| matches!(s, ReturnStep::Choose { .. }));
+
+    // More than the check: refused on screen, nothing asked of the ledger.
+    till.type_on_keypad("2000");
+    till.click("Вернуть часть");
+    assert!(till.sees("Можно вернуть не больше 1\u{a0}070,00"));
+    till.click("Очистить");
+    till.type_on_keypad("535");
+    till.click("Вернуть часть");
+    till.wait_for_step("the preview", |s| matches!(s, ReturnStep::Preview { .. }));
+    assert!(till.sees("−26,75"), "half the accrual is taken back");
+    assert!(till.sees("Подарки и штампы возвращаются только с возвратом всего чека."));
+    till.click("Подтвердить возврат");
+    till.wait_for_step("the return made", |s| matches!(s, ReturnStep::Done { .. }));
+
+    let mut ledger = till.ledger();
+    assert_eq!(anna_balance(&mut ledger), Kopecks(40_350 - 2_675));
+    ledger.check_invariants().expect("ledger invariants");
+
+    // The rest of the check is what is left; the list says what was returned already.
+    till.click("Готово");
+    till.click("Меню");
+    till.click("Возврат чека");
+    till.wait_for("today's checks", |s| {
+        matches!(&s.screen, Screen::Returns(ReturnStep::Find { checks: Some(_) }))
+    });
+    assert!(till.sees("уже возвращено 535,00"));
+}
+
+#[test]
+fn an_accrual_already_spent_is_shown_as_not_recovered_and_the_balance_stays_at_zero() {
+    let mut till = open_till((420.0, 2400.0));
+    till.pay_demo_order(None);
+    till.click("Новый заказ");
+    // Анна spends almost everything elsewhere: 403,50 − 400,00 leaves 3,50 of the 53,50 accrued.
+    let mut ledger = till.ledger();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let anna = ledger
+        .identify("100001", ScanKind::Manual, now)
+        .expect("Анна")
+        .card
+        .guest_id;
+    ledger
+        .debit("spent-elsewhere", anna, Kopecks(40_000), "test", now)
+        .expect("debit");
+    drop(ledger);
+
+    till.click("Меню");
+    till.click("Возврат чека");
+    till.wait_for("today's checks", |s| {
+        matches!(&s.screen, Screen::Returns(ReturnStep::Find { checks: Some(_) }))
+    });
+    till.click_containing("Анна Смирнова");
+    till.wait_for_step("the check chosen", |s| matches!(s, ReturnStep::Choose { .. }));
+    till.click("Вернуть полностью: 1\u{a0}070,00");
+    till.wait_for_step("the preview", |s| matches!(s, ReturnStep::Preview { .. }));
+    assert!(till.sees("−3,50"), "only what is there is taken back");
+    assert!(
+        till.sees("Не удалось списать 50,00"),
+        "the shortfall is shown before confirming"
+    );
+    till.click("Подтвердить возврат");
+    till.wait_for_step("the return made", |s| matches!(s, ReturnStep::Done { .. }));
+    assert!(till.sees("Возврат проведён; не удалось списать 50,00"));
+
+    let mut ledger = till.ledger();
+    assert_eq!(anna_balance(&mut ledger), Kopecks::ZERO, "never below zero");
+    ledger.check_invariants().expect("ledger invariants");
+}
