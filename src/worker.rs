@@ -175,7 +175,10 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
             let result = match answer {
                 Some(Ok(result)) => {
                     tracing::info!(request, %what, "pos confirm ok");
-                    Ok(result.bonus_payment.map(|b| crate::money::Kopecks(b.amount)).unwrap_or(crate::money::Kopecks::ZERO))
+                    Ok(result
+                        .bonus_payment
+                        .map(|b| crate::money::Kopecks(b.amount))
+                        .unwrap_or(crate::money::Kopecks::ZERO))
                 }
                 Some(Err(PosError::Refused(refusal))) => {
                     tracing::warn!(request, %what, code = refusal.code(), "pos confirm refused");

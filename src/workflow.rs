@@ -1215,7 +1215,11 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
         // The POS closes the check: the till binds the guest and holds; the POS's `paid`
         // commits through the same engine, its `cancel` voids.
         let order_id = pos.order_id.clone();
-        let amount = if mode == PaymentMode::Spend { spent } else { Kopecks::ZERO };
+        let amount = if mode == PaymentMode::Spend {
+            spent
+        } else {
+            Kopecks::ZERO
+        };
         let request = state.next_request(Waiting::Hold);
         effects.push(Effect::PosConfirm {
             request,

@@ -375,8 +375,13 @@ fn every_operation_of_the_contract_is_served() {
                 till.call(&method.to_uppercase(), &path, Some(&key), TOKEN, Some(&body))
             };
             if status != 200 {
-                let code = answer["error"].as_str().unwrap_or_else(|| panic!("{method} {path}: {status} {answer}"));
-                assert!(codes.contains(code), "{method} {path}: code {code} is not in the contract");
+                let code = answer["error"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path}: {status} {answer}"));
+                assert!(
+                    codes.contains(code),
+                    "{method} {path}: code {code} is not in the contract"
+                );
                 assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
             }
             served += 1;

@@ -32,7 +32,15 @@ impl Emulator {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pos-emulator");
         let output = Command::new("python3")
             .arg(script)
-            .args(["--url", &self.url, "--token", TOKEN, "--bonus-type", BONUS_TYPE, "--state"])
+            .args([
+                "--url",
+                &self.url,
+                "--token",
+                TOKEN,
+                "--bonus-type",
+                BONUS_TYPE,
+                "--state",
+            ])
             .arg(&self.state)
             .args(args)
             .output()
@@ -61,7 +69,11 @@ fn the_emulator_opens_pays_cancels_and_returns_against_the_till_binary() {
     }
     let dir = tempfile::tempdir().unwrap();
     // A free port for the till's endpoint.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     std::fs::write(
         dir.path().join("config.toml"),
         format!("[handhelds]\nport = {port}\npos_token = \"{TOKEN}\"\nbonus_payment_type = \"{BONUS_TYPE}\"\n"),
@@ -85,7 +97,10 @@ fn the_emulator_opens_pays_cancels_and_returns_against_the_till_binary() {
     };
     let started = Instant::now();
     while !pos.run(&["health"]).0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "the till's endpoint never answered");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the till's endpoint never answered"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let holds = || -> i64 {
@@ -141,6 +156,9 @@ impl Emulator {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&output.stdout).to_string();
-        (output.status.success(), serde_json::from_str(&text).unwrap_or(Value::Null))
+        (
+            output.status.success(),
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
     }
 }

@@ -1090,7 +1090,11 @@ fn the_pos_order_replaces_typed_lines_and_typing_is_the_fallback() {
         held: None,
     };
     update(&mut state, Event::PosOrder(Some(shown.clone())));
-    assert_eq!(state.screen, Screen::Idle, "the typing screen closes: the POS's order is the check");
+    assert_eq!(
+        state.screen,
+        Screen::Idle,
+        "the typing screen closes: the POS's order is the check"
+    );
     assert_eq!(state.order.subtotal(), Kopecks(70_000));
     assert_eq!(state.order.lines.len(), 1);
     update(&mut state, Event::OpenOrder);
@@ -1126,13 +1130,15 @@ fn on_a_pos_order_the_confirmation_holds_for_the_pos_and_never_commits() {
     update(&mut state, Event::ExactAmount);
     let effects = update(&mut state, Event::ConfirmPayment);
     let request = match effects.as_slice() {
-        [Effect::PosConfirm {
-            request,
-            order_id: id,
-            guest,
-            amount,
-            ..
-        }] => {
+        [
+            Effect::PosConfirm {
+                request,
+                order_id: id,
+                guest,
+                amount,
+                ..
+            },
+        ] => {
             assert_eq!((id, *guest, *amount), (&order_id, 1, rub(300)));
             *request
         }
@@ -1159,7 +1165,10 @@ fn on_a_pos_order_the_confirmation_holds_for_the_pos_and_never_commits() {
             result: Ok(rub(300)),
         },
     );
-    assert!(effects.is_empty(), "nothing is committed by the till: the POS's paid commits");
+    assert!(
+        effects.is_empty(),
+        "nothing is committed by the till: the POS's paid commits"
+    );
     assert_eq!(state.screen, Screen::Guest);
     assert_eq!(notice_key(&state), Some("pos-held-wait"));
     // The POS paid (or cancelled): the order and its guest leave the till.

@@ -301,6 +301,15 @@ struct Row {
     result_revision: i64,
 }
 
+/// What a call id was used for before.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// The same request: its first status and answer.
+    Same(u16, String),
+    /// Another request under the same id.
+    Conflict,
+}
+
 /// The POS orders, their holds and the answers to their calls.
 pub struct PosBook {
     conn: Connection,
@@ -338,7 +347,7 @@ impl PosBook {
 
     /// The stored answer to a call id: `Ok(Some)` for a repeat of the same request, `Err` for
     /// the same id with another request.
-    pub fn replay(&self, key: &str, request: &str) -> Result<Option<Result<(u16, String), ()>>, rusqlite::Error> {
+    pub fn replay(&self, key: &str, request: &str) -> Result<Option<Replay>, rusqlite::Error> {
         let found: Option<(String, u16, String)> = self
             .conn
             .query_row(
@@ -349,9 +358,9 @@ impl PosBook {
             .optional()?;
         Ok(found.map(|(stored, status, answer)| {
             if stored == request {
-                Ok((status, answer))
+                Replay::Same(status, answer)
             } else {
-                Err(())
+                Replay::Conflict
             }
         }))
     }

@@ -1,7 +1,7 @@
 //! The HTTP side of the POS calls: token, call ids and the `Problem` answers. The decisions are
 //! [`super::pos::PosCore`]'s.
 
-use super::pos::{CancelledIn, MAX_POS_BODY_BYTES, PaidIn, PosError, PosOrder, PosRefusal};
+use super::pos::{CancelledIn, MAX_POS_BODY_BYTES, PaidIn, PosError, PosOrder, PosRefusal, Replay};
 use super::{Handhelds, guard, unix_now, with_i18n};
 use axum::Router;
 use axum::body::Body;
@@ -90,8 +90,15 @@ fn authorize(app: &Handhelds, ip: std::net::IpAddr, headers: &HeaderMap) -> Opti
     }
 }
 
-fn valid_order_id(app: &Handhelds, raw: &str) -> Result<String, Response> {
-    super::order_id(raw).ok_or_else(|| problem(app, StatusCode::NOT_FOUND, "unknown_order", "pos-unknown-order"))
+fn valid_order_id(app: &Handhelds, raw: &str) -> Result<String, Box<Response>> {
+    super::order_id(raw).ok_or_else(|| {
+        Box::new(problem(
+            app,
+            StatusCode::NOT_FOUND,
+            "unknown_order",
+            "pos-unknown-order",
+        ))
+    })
 }
 
 async fn health(
@@ -126,7 +133,7 @@ async fn get_order(
     }
     let order = match valid_order_id(&app, &raw) {
         Ok(order) => order,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let worker = Arc::clone(&app);
     let done = tokio::task::spawn_blocking(move || {
@@ -207,7 +214,7 @@ async fn changing(
     }
     let order = match valid_order_id(&app, &raw_order) {
         Ok(order) => order,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Some(key) = headers
         .get("idempotency-key")
@@ -246,11 +253,11 @@ async fn changing(
             let mut core = worker.core.lock().unwrap_or_else(|p| p.into_inner());
             let now = unix_now();
             match core.pos.replay(&key, &request) {
-                Ok(Some(Ok((status, answer)))) => {
+                Ok(Some(Replay::Same(status, answer))) => {
                     tracing::info!(order = %order, call = %key, "POS: repeated call answered as the first time");
                     return Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::OK), answer));
                 }
-                Ok(Some(Err(()))) => {
+                Ok(Some(Replay::Conflict)) => {
                     return Err((StatusCode::CONFLICT, "idempotency_conflict", "pos-call-id-reused"));
                 }
                 Ok(None) => {}

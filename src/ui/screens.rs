@@ -76,7 +76,10 @@ fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mu
     card(ui, |ui| {
         match &state.pos {
             Some(pos) => {
-                title(ui, &i18n.t_args("pos-order-title", &[("number", Arg::Text(pos.number.clone()))]));
+                title(
+                    ui,
+                    &i18n.t_args("pos-order-title", &[("number", Arg::Text(pos.number.clone()))]),
+                );
                 if let Some(table) = &pos.table {
                     ui.label(
                         RichText::new(i18n.t_args("pos-order-table", &[("table", Arg::Text(table.clone()))]))
@@ -114,7 +117,11 @@ fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mu
             });
         }
         ui.separator();
-        let total_key = if state.pos.is_some() { "pos-order-total" } else { "order-total" };
+        let total_key = if state.pos.is_some() {
+            "pos-order-total"
+        } else {
+            "order-total"
+        };
         value_row(ui, &i18n.t(total_key), &state.order.subtotal().to_string());
         if let Some(held) = state.pos.as_ref().and_then(|p| p.held) {
             ui.label(RichText::new(i18n.t_args("pos-order-held", &[("amount", money_arg(held))])).color(theme::GIFT));
