@@ -60,6 +60,13 @@ static FIRST_FRAME: AtomicBool = AtomicBool::new(false);
 pub fn first_frame() {
     if !FIRST_FRAME.swap(true, Ordering::Relaxed) {
         step("first frame laid out");
+        if PRINT.load(Ordering::Relaxed) {
+            // For scripts/till-bench.sh, which knows when it launched the process.
+            let epoch_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+            eprintln!("startup first frame laid out at epoch {epoch_ms:.1} ms");
+        }
     }
 }
 

@@ -650,14 +650,14 @@ impl Columns for Row {
     }
 }
 
+fn guest_group_sql() -> String {
+    format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1")
+}
+
 async fn guest_group(tx: &ClientWrapper, guest: GuestId) -> TxResult<Group> {
-    let row = q_opt(
-        tx,
-        &format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1"),
-        &[&guest],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownCode)?;
+    let row = q_opt(tx, &guest_group_sql(), &[&guest])
+        .await?
+        .ok_or(LoyaltyError::UnknownCode)?;
     group_at(&row, 0)
 }
 
@@ -1551,55 +1551,69 @@ async fn in_order<A: std::future::Future, B: std::future::Future>(first: A, seco
     .await
 }
 
+/// The guest card's four reads, sent as one pipeline.
 async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
-    let row = q_opt(
-        tx,
-        &format!("SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"),
-        &[&guest, &now],
-    )
-    .await?
-    .ok_or(LoyaltyError::UnknownCode)?;
-    let phone: Option<String> = row.try_get(1)?;
-    let stamps = q_all(
-        tx,
-        "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
+    let guest_statement = tx
+        .prepare_cached(&format!(
+            "SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"
+        ))
+        .await?;
+    let stamps_statement = tx
+        .prepare_cached(
+            "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
              LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id",
-        &[&guest],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(StampProgress {
-            card_name: r.try_get(0)?,
-            collected: r.try_get(1)?,
-            needed: r.try_get(2)?,
-            reward: r.try_get(3)?,
-        })
-    })
-    .collect::<TxResult<Vec<_>>>()?;
-    let promotions = q_all(
-        tx,
-        "SELECT name, description, ends_at FROM promotions
+        )
+        .await?;
+    let promotions_statement = tx
+        .prepare_cached(
+            "SELECT name, description, ends_at FROM promotions
              WHERE starts_at <= $1 AND $1 < ends_at ORDER BY ends_at, id",
-        &[&now],
-    )
+        )
+        .await?;
+    let group_statement = tx.prepare_cached(&guest_group_sql()).await?;
+    let guest_params: [&(dyn ToSql + Sync); 2] = [&guest, &now];
+    let one_guest: [&(dyn ToSql + Sync); 1] = [&guest];
+    let at_now: [&(dyn ToSql + Sync); 1] = [&now];
+    let [guest_rows, stamp_rows, promotion_rows, group_rows]: [Vec<Row>; 4] = all_in_order(vec![
+        Box::pin(tx.query(&guest_statement, &guest_params)),
+        Box::pin(tx.query(&stamps_statement, &one_guest)),
+        Box::pin(tx.query(&promotions_statement, &at_now)),
+        Box::pin(tx.query(&group_statement, &one_guest)),
+    ])
     .await?
-    .iter()
-    .map(|r| {
-        Ok(Promotion {
-            name: r.try_get(0)?,
-            description: r.try_get(1)?,
-            ends_at: r.try_get(2)?,
+    .try_into()
+    .map_err(|_| LoyaltyError::Storage("a pipeline lost an answer".to_string()))?;
+    let row = guest_rows.first().ok_or(LoyaltyError::UnknownCode)?;
+    let group = group_at(group_rows.first().ok_or(LoyaltyError::UnknownCode)?, 0)?;
+    let phone: Option<String> = row.try_get(1)?;
+    let stamps = stamp_rows
+        .iter()
+        .map(|r| {
+            Ok(StampProgress {
+                card_name: r.try_get(0)?,
+                collected: r.try_get(1)?,
+                needed: r.try_get(2)?,
+                reward: r.try_get(3)?,
+            })
         })
-    })
-    .collect::<TxResult<Vec<_>>>()?;
+        .collect::<TxResult<Vec<_>>>()?;
+    let promotions = promotion_rows
+        .iter()
+        .map(|r| {
+            Ok(Promotion {
+                name: r.try_get(0)?,
+                description: r.try_get(1)?,
+                ends_at: r.try_get(2)?,
+            })
+        })
+        .collect::<TxResult<Vec<_>>>()?;
     Ok(GuestCard {
         guest_id: guest,
         name: row.try_get(0)?,
         phone_masked: phone.as_deref().map(mask_phone).unwrap_or_default(),
         balance: Kopecks(row.try_get(2)?),
         available: Kopecks(row.try_get(3)?),
-        group: guest_group(tx, guest).await?.info(),
+        group: group.info(),
         stamps,
         promotions,
         daily_visits: None,

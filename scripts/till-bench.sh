@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The till against a minimal eframe window (bench/minimal-window: the same eframe version and
+# features, a heading and a button), both release builds, under Xvfb with Mesa's software GL,
+# alternating the two ROUNDS times. Printed per run and as medians with the till/minimal ratio:
+#
+#   first frame   from just before the process is launched to its first frame laid out (each
+#                 program prints the wall-clock time of that frame with --trace-startup);
+#   RSS           resident memory after SETTLE seconds idle (VmRSS);
+#   idle CPU      user+system CPU over IDLE seconds with no input, as % of one core; for the till
+#                 on each screen in SCREENS (reached with --scenario on the demo database).
+#
+# A measurement, not a test: nothing here fails on a slow machine. Keep the machine quiet.
+# Usage: scripts/till-bench.sh   (ROUNDS=3 SETTLE=15 IDLE=10 SCREENS="idle add-guest guest payment done")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${ROUNDS:-3}
+settle=${SETTLE:-15}
+idle=${IDLE:-10}
+screens=${SCREENS:-idle add-guest guest payment done}
+size=${WINDOW_SIZE:-1024x768}
+bash scripts/deps.sh
+target=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build --release --locked
+CARGO_TARGET_DIR="$target" cargo build --release --locked --manifest-path bench/minimal-window/Cargo.toml
+till="$target/release/loyalty-till"
+minimal="$target/release/minimal-window"
+
+display=:94
+Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp -noreset >/dev/null 2>&1 &
+xvfb_pid=$!
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  kill "$xvfb_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
+
+ticks=$(getconf CLK_TCK)
+now_ms() { date +%s%3N; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# run NAME SCREEN CMD...: launches, waits for the first frame, settles, measures, stops.
+# Appends "name screen first_ms rss_mb cpu_pct" to $work/results.
+run() {
+  local name=$1 screen=$2; shift 2
+  local log="$work/$name-$screen.log"
+  local launched; launched=$(now_ms)
+  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$@" 2>"$log" >/dev/null &
+  pid=$!
+  local frame=""
+  for _ in $(seq 200); do
+    frame=$(grep -oE 'first frame laid out at epoch [0-9.]+' "$log" | grep -oE '[0-9.]+$' || true)
+    [ -n "$frame" ] && break
+    sleep 0.05
+  done
+  if [ -z "$frame" ]; then
+    echo "till-bench: $name ($screen) printed no first frame; its log:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  local first; first=$(awk -v f="$frame" -v l="$launched" 'BEGIN {printf "%.0f", f - l}')
+  sleep "$settle"
+  local rss; rss=$(rss_mb "$pid")
+  local before; before=$(cpu_ticks "$pid")
+  sleep "$idle"
+  local after; after=$(cpu_ticks "$pid")
+  local cpu; cpu=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v s="$idle" \
+    'BEGIN {printf "%.2f", (a - b) / t / s * 100}')
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=""
+  printf '%-8s %-10s first frame %5s ms  RSS %6s MB  idle CPU %5s %%\n' "$name" "$screen" "$first" "$rss" "$cpu"
+  echo "$name $screen $first $rss $cpu" >>"$work/results"
+}
+
+echo "till-bench: $rounds rounds, RSS after ${settle} s, idle CPU over ${idle} s, window $size, $(nproc) cores"
+for round in $(seq "$rounds"); do
+  echo "-- round $round"
+  run minimal window "$minimal" --trace-startup --window-size "$size"
+  for screen in $screens; do
+    data="$work/data-$round-$screen"
+    run till "$screen" "$till" --demo --data-dir "$data" --scenario "$screen" --window-size "$size" \
+      --layout full-screen --trace-startup
+  done
+done
+
+echo "-- medians"
+python3 - "$work/results" <<'PY'
+import statistics
+import sys
+
+rows = [line.split() for line in open(sys.argv[1], encoding="utf-8")]
+def median(name, screen, column):
+    values = [float(r[column]) for r in rows if r[0] == name and (screen is None or r[1] == screen)]
+    return statistics.median(values)
+
+peer = {c: median("minimal", None, c) for c in (2, 3, 4)}
+print(f"minimal window: first frame {peer[2]:.0f} ms, RSS {peer[3]:.1f} MB, idle CPU {peer[4]:.2f} %")
+for screen in dict.fromkeys(r[1] for r in rows if r[0] == "till"):
+    first, rss, cpu = (median("till", screen, c) for c in (2, 3, 4))
+    print(
+        f"till {screen:10} first frame {first:5.0f} ms ({first / peer[2]:.2f}x)  "
+        f"RSS {rss:6.1f} MB ({rss / peer[3]:.2f}x)  idle CPU {cpu:5.2f} %"
+    )
+PY
