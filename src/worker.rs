@@ -193,6 +193,43 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
                 result => Event::PaymentCommitted { request, result },
             }
         }
+        Effect::PosConfirm {
+            request,
+            op_id,
+            order_id,
+            guest,
+            amount,
+        } => {
+            use crate::handhelds::pos::PosError;
+            let answer = crate::handhelds::pos::shared_feed().confirm(&order_id, guest, amount, &op_id);
+            let what = format!("op={op_id} order={order_id} guest={guest} amount={}", amount.0);
+            let result = match answer {
+                Some(Ok(result)) => {
+                    tracing::info!(request, %what, "pos confirm ok");
+                    Ok(result
+                        .bonus_payment
+                        .map(|b| crate::money::Kopecks(b.amount))
+                        .unwrap_or(crate::money::Kopecks::ZERO))
+                }
+                Some(Err(PosError::Refused(refusal))) => {
+                    tracing::warn!(request, %what, code = refusal.code(), "pos confirm refused");
+                    Err(crate::workflow::Notice::error(refusal.message_key()))
+                }
+                Some(Err(PosError::Loyalty(error))) => {
+                    tracing::warn!(request, %what, %error, "pos confirm refused by the engine");
+                    Err(crate::workflow::error_notice(&error))
+                }
+                Some(Err(PosError::Storage(error))) => {
+                    tracing::error!(request, %what, %error, "pos confirm failed");
+                    Err(crate::workflow::Notice::error("err-storage"))
+                }
+                None => {
+                    tracing::error!(request, %what, "pos confirm: the POS endpoint is not running");
+                    Err(crate::workflow::Notice::error("pos-not-running"))
+                }
+            };
+            Event::PosConfirmed { request, result }
+        }
         Effect::VoidHold { request, op_id, hold } => {
             let result = backend.void_hold(&op_id, hold);
             log_result(request, "void", &result, &format!("op={op_id} hold={hold}"), started);
@@ -330,6 +367,12 @@ fn unavailable(effect: Effect) -> Event {
             request,
             result: error(),
         },
+        Effect::PosConfirm { request, .. } => Event::PosConfirmed {
+            request,
+            result: Err(crate::workflow::error_notice(&LoyaltyError::Unavailable(
+                "backend not open".to_string(),
+            ))),
+        },
         Effect::FindChecks { request, .. } => Event::ChecksFound {
             request,
             result: error(),
@@ -432,6 +475,8 @@ impl Session {
 fn event_name(event: &Event) -> &'static str {
     match event {
         Event::BackendReady(_) => "backend_ready",
+        Event::PosOrder(_) => "pos_order",
+        Event::PosConfirmed { .. } => "pos_confirmed",
         Event::OpenPlugin => "open_plugin",
         Event::Back => "back",
         Event::ShowStamps => "show_stamps",

@@ -33,7 +33,19 @@ impl OrderLine {
     }
 }
 
-/// The check the cashier is closing. Until the POS bridge exists it is typed on the keypad.
+/// The order the POS has open, as the till shows it instead of a typed order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PosOrderShown {
+    pub order_id: String,
+    pub number: String,
+    pub table: Option<String>,
+    pub lines: Vec<OrderLine>,
+    /// Bonuses held for this order, waiting for the POS to report it paid.
+    pub held: Option<Kopecks>,
+}
+
+/// The check the cashier is closing: the POS's open order when a POS is connected, else typed
+/// on the keypad.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Order {
     pub lines: Vec<OrderLine>,
@@ -407,6 +419,8 @@ pub struct State {
     /// The last code was not found and may be enrolled: the not-found message offers
     /// «Новый гость».
     pub enrol_offer: Option<EnrolOffer>,
+    /// The order the POS has open; while it is set, the order is the POS's, not typed.
+    pub pos: Option<PosOrderShown>,
     /// The operation id of the last check this till paid (the success screen's «Возврат чека»
     /// opens the returns screen on it).
     pub last_payment_op: Option<String>,
@@ -435,6 +449,13 @@ pub enum SpendPreset {
 pub enum Event {
     /// The background worker opened (or failed to open) the backend.
     BackendReady(Result<BackendKind, LoyaltyError>),
+    /// The POS's open order changed (`None`: no order open on the POS any more).
+    PosOrder(Option<PosOrderShown>),
+    /// The answer to `Effect::PosConfirm`: the bonuses held (zero when keeping them).
+    PosConfirmed {
+        request: RequestId,
+        result: Result<Kopecks, Notice>,
+    },
     /// The big brand button: the guest flow.
     OpenPlugin,
     /// Back to the previous screen (never loses the guest or the order).
@@ -613,6 +634,15 @@ pub enum Effect {
         phone: String,
         name: String,
     },
+    /// The cashier confirmed on a POS order: bind the guest to it and hold `amount` until the
+    /// POS reports the check paid (the POS's `paid` commits, not the till); answers `PosConfirmed`.
+    PosConfirm {
+        request: RequestId,
+        op_id: String,
+        order_id: String,
+        guest: GuestId,
+        amount: Kopecks,
+    },
     /// This till's closed checks; answers `ChecksFound`.
     FindChecks { request: RequestId, filter: CheckFilter },
     /// What a return would change (nothing written); answers `ReturnPreviewed`.
@@ -663,6 +693,7 @@ impl State {
             prefilled: None,
             confirm_remove: false,
             enrol_offer: None,
+            pos: None,
             last_payment_op: None,
             return_target: None,
             found_checks: None,
@@ -876,6 +907,33 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             state.go(Screen::Promotions);
         }
         Event::ShowStamps | Event::ShowPromotions => state.notice = Some(Notice::error("err-no-guest")),
+        Event::PosOrder(shown) => pos_order(state, shown),
+        Event::PosConfirmed { request, result } => {
+            if state.take_waiting(request, Waiting::Hold)
+                && let Screen::Processing { payment, quote } = state.screen.clone()
+            {
+                match result {
+                    Ok(held) => {
+                        state.fields.spend.clear();
+                        state.fields.tendered.clear();
+                        state.notice = Some(if held > Kopecks::ZERO {
+                            Notice::success("pos-held-wait").money("amount", held)
+                        } else {
+                            Notice::success("pos-guest-bound")
+                        });
+                        state.go(Screen::Guest);
+                    }
+                    Err(notice) => {
+                        state.notice = Some(notice);
+                        state.go(Screen::Payment {
+                            mode: payment.mode,
+                            quote,
+                        });
+                    }
+                }
+            }
+        }
+        Event::OpenOrder if state.pos.is_some() => state.notice = Some(Notice::info("pos-connected-hint")),
         Event::OpenOrder => {
             if !state.in_payment() {
                 state.go(Screen::Order);
@@ -1496,6 +1554,34 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
     state.notice = None;
     let check = state.order.check_info();
     let op_id = state.next_op_id();
+    if let Some(pos) = &state.pos {
+        // The POS closes the check: the till binds the guest and holds; the POS's `paid`
+        // commits through the same engine, its `cancel` voids.
+        let order_id = pos.order_id.clone();
+        let amount = if mode == PaymentMode::Spend {
+            spent
+        } else {
+            Kopecks::ZERO
+        };
+        let request = state.next_request(Waiting::Hold);
+        effects.push(Effect::PosConfirm {
+            request,
+            op_id,
+            order_id,
+            guest,
+            amount,
+        });
+        let payment = PaymentInProgress {
+            mode,
+            spent: amount,
+            stage: PaymentStage::Holding,
+            hold: None,
+            cancel_requested: false,
+            then_remove_guest: false,
+        };
+        state.go(Screen::Processing { payment, quote });
+        return;
+    }
     // Nothing to spend is paid as when keeping bonuses: no hold.
     let (stage, effect) = if mode == PaymentMode::Spend && spent > Kopecks::ZERO {
         let request = state.next_request(Waiting::Hold);
@@ -1532,6 +1618,36 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
         then_remove_guest: false,
     };
     state.go(Screen::Processing { payment, quote });
+}
+
+/// The POS's order replaces the typed lines (gift lines stay: they come from gift codes). During
+/// a payment the check being paid is not changed under the cashier; the POS's next push (or
+/// the cashier's next order) brings it.
+fn pos_order(state: &mut State, shown: Option<PosOrderShown>) {
+    let had = state.pos.is_some();
+    state.pos = shown;
+    if state.in_payment() {
+        return;
+    }
+    match &state.pos {
+        Some(shown) => {
+            state.order.lines.retain(|l| l.gift.is_some());
+            state.order.lines.extend(shown.lines.iter().cloned());
+            if state.screen == Screen::Order {
+                state.go(Screen::Idle);
+            }
+        }
+        // The POS closed its order (paid or cancelled): its lines and its guest leave the till.
+        None if had => {
+            state.order.lines.retain(|l| l.gift.is_some());
+            if state.guest.is_some() {
+                state.detach_guest();
+                state.notice = Some(Notice::info("pos-order-closed-on-pos"));
+                state.go(Screen::Idle);
+            }
+        }
+        None => {}
+    }
 }
 
 fn cancel_payment(state: &mut State, remove_guest: bool) {

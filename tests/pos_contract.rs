@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
-//! The POS contract (`docs/pos-contract.openapi.json`, designed, not built yet) keeps the
+//! The POS contract (`docs/pos-contract.openapi.json`, served by the till; `tests/pos.rs` checks
+//! that every path it names is answered) keeps the
 //! contract's own rules: it is OpenAPI 3 whose references all resolve, every call that changes
 //! anything requires an `Idempotency-Key`, money and quantities are integers (never a float
 //! anywhere), and every operation answers its errors as `Problem` bodies.

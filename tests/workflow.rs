@@ -1254,3 +1254,113 @@ fn a_phone_typed_as_the_code_fills_the_phone_field() {
     update(&mut state, Event::StartEnrol);
     assert_eq!(state.fields.phone, "8 916 555-11-22");
 }
+
+#[test]
+fn the_pos_order_replaces_typed_lines_and_typing_is_the_fallback() {
+    use loyalty_till::workflow::{OrderLine, PosOrderShown};
+    let mut state = State::new("t", false);
+    update(&mut state, Event::OpenOrder);
+    assert_eq!(state.screen, Screen::Order, "no POS: the order is typed");
+    update(&mut state, Event::FieldEdited(Field::LinePrice, "500".into()));
+    update(&mut state, Event::AddOrderLine);
+    assert_eq!(state.order.subtotal(), Kopecks(50_000));
+    let shown = PosOrderShown {
+        order_id: "6f1c2b1e-0d1a-4c53-9a44-3b7e2f9d0a11".into(),
+        number: "117".into(),
+        table: Some("5".into()),
+        lines: vec![OrderLine {
+            name: "Борщ".into(),
+            quantity: 2,
+            price: Kopecks(35_000),
+            gift: None,
+        }],
+        held: None,
+    };
+    update(&mut state, Event::PosOrder(Some(shown.clone())));
+    assert_eq!(
+        state.screen,
+        Screen::Idle,
+        "the typing screen closes: the POS's order is the check"
+    );
+    assert_eq!(state.order.subtotal(), Kopecks(70_000));
+    assert_eq!(state.order.lines.len(), 1);
+    update(&mut state, Event::OpenOrder);
+    assert_eq!(state.screen, Screen::Idle);
+    assert_eq!(state.notice.as_ref().map(|n| n.key), Some("pos-connected-hint"));
+    // The POS closed its order: its lines leave, typing is back.
+    update(&mut state, Event::PosOrder(None));
+    assert!(state.order.lines.is_empty());
+    update(&mut state, Event::OpenOrder);
+    assert_eq!(state.screen, Screen::Order);
+}
+
+#[test]
+fn on_a_pos_order_the_confirmation_holds_for_the_pos_and_never_commits() {
+    use loyalty_till::workflow::{OrderLine, PosOrderShown};
+    let mut state = with_guest(false);
+    let order_id = "6f1c2b1e-0d1a-4c53-9a44-3b7e2f9d0a11".to_string();
+    let shown = PosOrderShown {
+        order_id: order_id.clone(),
+        number: "117".into(),
+        table: None,
+        lines: vec![OrderLine {
+            name: "Борщ".into(),
+            quantity: 1,
+            price: rub(1_000),
+            gift: None,
+        }],
+        held: None,
+    };
+    update(&mut state, Event::PosOrder(Some(shown)));
+    assert_eq!(state.order.subtotal(), rub(1_000));
+    to_payment(&mut state, PaymentMode::Spend, quote(rub(1_000), rub(300)));
+    update(&mut state, Event::ExactAmount);
+    let effects = update(&mut state, Event::ConfirmPayment);
+    let request = match effects.as_slice() {
+        [
+            Effect::PosConfirm {
+                request,
+                order_id: id,
+                guest,
+                amount,
+                ..
+            },
+        ] => {
+            assert_eq!((id, *guest, *amount), (&order_id, 1, rub(300)));
+            *request
+        }
+        other => panic!("expected one POS confirm and no hold or commit of the till's own, got {other:?}"),
+    };
+    // The POS order's engine refused: back to the form with the reason.
+    update(
+        &mut state,
+        Event::PosConfirmed {
+            request,
+            result: Err(Notice::error("pos-order-closed")),
+        },
+    );
+    assert!(matches!(state.screen, Screen::Payment { .. }));
+    assert_eq!(notice_key(&state), Some("pos-order-closed"));
+    let effects = update(&mut state, Event::ConfirmPayment);
+    let [Effect::PosConfirm { request, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let effects = update(
+        &mut state,
+        Event::PosConfirmed {
+            request: *request,
+            result: Ok(rub(300)),
+        },
+    );
+    assert!(
+        effects.is_empty(),
+        "nothing is committed by the till: the POS's paid commits"
+    );
+    assert_eq!(state.screen, Screen::Guest);
+    assert_eq!(notice_key(&state), Some("pos-held-wait"));
+    // The POS paid (or cancelled): the order and its guest leave the till.
+    update(&mut state, Event::PosOrder(None));
+    assert!(state.guest.is_none());
+    assert!(state.order.lines.is_empty());
+    assert_eq!(state.screen, Screen::Idle);
+}

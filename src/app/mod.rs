@@ -233,6 +233,7 @@ fn start_handhelds(paths: &Paths, config: &Config, demo: bool) {
             Some(server) => crate::remote::open_boxed(&server, &journal, Box::new(SystemClock)),
             None => Ok(Box::new(EmbeddedBackend::open(database, Box::new(SystemClock))?)),
         }),
+        crate::handhelds::pos::shared_feed(),
     );
 }
 

@@ -15,6 +15,8 @@
 
 pub mod guard;
 pub mod orders;
+pub mod pos;
+mod posapi;
 
 use crate::backend::LoyaltyBackend;
 use crate::config::ScanSettings;
@@ -62,6 +64,12 @@ pub struct HandheldSettings {
     /// protocol's text on the check-out body was not found; set false if your iikoWaiter sends
     /// none, and the check-out is then guarded by the address and Host check only.
     pub checkout_requires_pin: bool,
+    /// The POS plugin's token (`Authorization: Bearer …`). Empty: the POS calls are not served.
+    pub pos_token: String,
+    /// The POS payment type id the bonus payment is made with («Bonus payment type»).
+    pub bonus_payment_type: String,
+    /// Gift name → the POS item code the POS adds for it.
+    pub gift_item_codes: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for HandheldSettings {
@@ -73,6 +81,9 @@ impl Default for HandheldSettings {
             waiter_pins: Vec::new(),
             allowed_hosts: Vec::new(),
             checkout_requires_pin: true,
+            pos_token: String::new(),
+            bonus_payment_type: String::new(),
+            gift_item_codes: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -87,6 +98,12 @@ impl std::fmt::Debug for HandheldSettings {
             .field("waiter_pins", &format_args!("<{} PINs>", self.waiter_pins.len()))
             .field("allowed_hosts", &self.allowed_hosts)
             .field("checkout_requires_pin", &self.checkout_requires_pin)
+            .field(
+                "pos_token",
+                &format_args!("<{}>", if self.pos_token.is_empty() { "unset" } else { "set" }),
+            )
+            .field("bonus_payment_type", &self.bonus_payment_type)
+            .field("gift_item_codes", &self.gift_item_codes)
             .finish()
     }
 }
@@ -107,9 +124,14 @@ impl HandheldSettings {
         format!("http://{}:{}{}", self.address, self.port, self.base_path())
     }
 
-    /// Whether the endpoint listens: only with at least one waiter PIN configured.
+    /// Whether the endpoint listens: only with at least one waiter PIN or a POS token configured.
     pub fn enabled(&self) -> bool {
-        self.waiter_pins.iter().any(|p| !p.is_empty())
+        self.waiter_pins.iter().any(|p| !p.is_empty()) || self.pos_enabled()
+    }
+
+    /// Whether the POS calls are served: only with a POS token.
+    pub fn pos_enabled(&self) -> bool {
+        !self.pos_token.trim().is_empty()
     }
 
     /// The `Host` headers answered.
@@ -146,13 +168,31 @@ struct Handhelds {
     scan: ScanSettings,
     /// The backend and the order book, used one request at a time: identify and the order's
     /// update happen together, so concurrent check-ins on one order never interleave.
-    core: Mutex<Core>,
+    core: Arc<Mutex<Core>>,
     gate: Mutex<PinGate>,
+    feed: Arc<pos::PosFeed>,
+    pos_config: pos::PosConfig,
 }
 
 struct Core {
     backend: Box<dyn LoyaltyBackend>,
     orders: OrderBook,
+    pos: pos::PosBook,
+    /// Operation ids of the POS calls are `pos-<start>-<what>-<call id>`.
+    op_prefix: String,
+}
+
+impl Core {
+    fn pos<'a>(&'a mut self, config: &'a pos::PosConfig, now: i64) -> pos::PosCore<'a> {
+        pos::PosCore {
+            backend: self.backend.as_mut(),
+            book: &self.pos,
+            orders: &self.orders,
+            config,
+            op_prefix: &self.op_prefix,
+            now,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -206,9 +246,16 @@ impl Handhelds {
 
 /// Starts serving in the background when PINs are configured; returns at once. A port already
 /// taken is logged and the till works on without it.
-pub fn start(settings: HandheldSettings, lang: Lang, scan: ScanSettings, orders: PathBuf, open: OpenBackend) {
+pub fn start(
+    settings: HandheldSettings,
+    lang: Lang,
+    scan: ScanSettings,
+    orders: PathBuf,
+    open: OpenBackend,
+    feed: Arc<pos::PosFeed>,
+) {
     if !settings.enabled() {
-        tracing::info!("handhelds endpoint off: no waiter PIN in [handhelds] waiter_pins");
+        tracing::info!("handhelds endpoint off: no waiter PIN in [handhelds] waiter_pins and no pos_token");
         return;
     }
     let spawned = std::thread::Builder::new()
@@ -230,7 +277,7 @@ pub fn start(settings: HandheldSettings, lang: Lang, scan: ScanSettings, orders:
                         return;
                     }
                 };
-                if let Err(error) = serve(listener, settings, lang, scan, orders, open).await {
+                if let Err(error) = serve(listener, settings, lang, scan, orders, open, feed).await {
                     tracing::error!(%error, "the handhelds endpoint stopped");
                 }
             });
@@ -248,24 +295,41 @@ pub async fn serve(
     scan: ScanSettings,
     orders: PathBuf,
     open: OpenBackend,
+    feed: Arc<pos::PosFeed>,
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
     let opened = tokio::task::spawn_blocking(move || -> Result<Core, String> {
         let backend = open().map_err(|e| e.to_string())?;
+        let pos = pos::PosBook::open(&orders).map_err(|e| format!("POS book {}: {e}", orders.display()))?;
         let orders = OrderBook::open(&orders).map_err(|e| format!("order book {}: {e}", orders.display()))?;
-        Ok(Core { backend, orders })
+        let op_prefix = format!("pos-{}", unix_now());
+        Ok(Core {
+            backend,
+            orders,
+            pos,
+            op_prefix,
+        })
     })
     .await
     .map_err(std::io::Error::other)?
     .map_err(std::io::Error::other)?;
+    let pos_config = pos::PosConfig {
+        bonus_payment_type: settings.bonus_payment_type.clone(),
+        gift_item_codes: settings.gift_item_codes.clone(),
+    };
     let app = Arc::new(Handhelds {
         hosts: settings.hosts(port),
         settings,
         lang,
         scan,
-        core: Mutex::new(opened),
+        core: Arc::new(Mutex::new(opened)),
         gate: Mutex::new(PinGate::default()),
+        feed,
+        pos_config,
     });
+    if app.settings.pos_enabled() {
+        posapi::connect_feed(&app);
+    }
     tracing::info!(url = %app.settings.base_url(), ?app.settings, "handhelds endpoint listening");
     axum::serve(
         listener,
@@ -277,7 +341,12 @@ pub async fn serve(
 fn router(app: Arc<Handhelds>) -> Router {
     let route = format!("{}/orders/{{order_id}}/checkin", app.settings.base_path());
     let checked = Arc::clone(&app);
-    Router::new()
+    let router = if app.settings.pos_enabled() {
+        posapi::routes(&app.settings.base_path())
+    } else {
+        Router::new()
+    };
+    router
         .route(&route, post(checkin).delete(checkout))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(move |request: Request<Body>, next: Next| {
@@ -575,6 +644,19 @@ impl HandheldServer {
         orders: PathBuf,
         open: OpenBackend,
     ) -> std::io::Result<HandheldServer> {
+        HandheldServer::spawn_with_feed(settings, lang, scan, orders, open, pos::PosFeed::new())
+    }
+
+    /// As [`HandheldServer::spawn`], publishing the POS's open order (and the cashier's confirm
+    /// call) on `feed`.
+    pub fn spawn_with_feed(
+        settings: HandheldSettings,
+        lang: Lang,
+        scan: ScanSettings,
+        orders: PathBuf,
+        open: OpenBackend,
+        feed: Arc<pos::PosFeed>,
+    ) -> std::io::Result<HandheldServer> {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
@@ -588,7 +670,7 @@ impl HandheldServer {
                         return;
                     };
                     tokio::select! {
-                        result = serve(listener, settings, lang, scan, orders, open) => {
+                        result = serve(listener, settings, lang, scan, orders, open, feed) => {
                             if let Err(error) = result {
                                 tracing::error!(%error, "handhelds test server stopped");
                             }

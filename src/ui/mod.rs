@@ -41,6 +41,9 @@ pub struct TillApp {
     device_screen: device_settings::DevicesScreen,
     /// Window placement is applied once the monitor size is known.
     placed: bool,
+    /// The POS's open order as the endpoint publishes it, and the last one handed to the core.
+    pos_feed: std::sync::Arc<crate::handhelds::pos::PosFeed>,
+    pos_seen: Option<crate::handhelds::pos::PosView>,
 }
 
 /// What `app` hands the window: the session with its worker, the device readers and the rest.
@@ -60,7 +63,13 @@ pub struct TillParts {
 impl TillApp {
     pub fn from_parts(ctx: &egui::Context, parts: TillParts) -> TillApp {
         theme::apply(ctx);
+        let pos_feed = crate::handhelds::pos::shared_feed();
+        let repaint = ctx.clone();
+        // The endpoint wakes the window only when the POS's order changed.
+        pos_feed.set_waker(Box::new(move || repaint.request_repaint()));
         TillApp {
+            pos_feed,
+            pos_seen: None,
             session: parts.session,
             i18n: I18n::new(parts.config.language),
             devices: parts.devices,
@@ -104,6 +113,16 @@ impl TillApp {
     /// Replaces what the devices screen lists: tests and demonstrations without the hardware.
     pub fn set_device_detector(&mut self, detector: device_settings::Detector) {
         self.device_screen.set_detector(detector);
+    }
+
+    /// Hands the POS's open order to the core when it changed since the last frame.
+    fn take_pos_order(&mut self) {
+        let current = self.pos_feed.current();
+        if current != self.pos_seen {
+            let shown = current.as_ref().map(crate::handhelds::pos::PosView::shown);
+            self.pos_seen = current;
+            self.session.dispatch(Event::PosOrder(shown));
+        }
     }
 
     /// For tests and the scenario driver: the same path a button press takes.
@@ -573,6 +592,7 @@ impl eframe::App for TillApp {
 
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.session.poll();
+        self.take_pos_order();
         self.export.poll();
         self.device_screen.poll();
         self.take_device_input(ctx);

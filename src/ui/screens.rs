@@ -79,7 +79,21 @@ fn idle(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Eve
 fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
     card(ui, |ui| {
-        title(ui, &i18n.t("order-title"));
+        match &state.pos {
+            Some(pos) => {
+                title(
+                    ui,
+                    &i18n.t_args("pos-order-title", &[("number", Arg::Text(pos.number.clone()))]),
+                );
+                if let Some(table) = &pos.table {
+                    ui.label(
+                        RichText::new(i18n.t_args("pos-order-table", &[("table", Arg::Text(table.clone()))]))
+                            .color(theme::TEXT_MUTED),
+                    );
+                }
+            }
+            None => title(ui, &i18n.t("order-title")),
+        }
         if state.order.lines.is_empty() {
             ui.label(RichText::new(i18n.t("order-empty")).color(theme::TEXT_MUTED));
         }
@@ -108,10 +122,21 @@ fn order_summary(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mu
             });
         }
         ui.separator();
-        value_row(ui, &i18n.t("order-total"), &state.order.subtotal().to_string());
+        let total_key = if state.pos.is_some() {
+            "pos-order-total"
+        } else {
+            "order-total"
+        };
+        value_row(ui, &i18n.t(total_key), &state.order.subtotal().to_string());
+        if let Some(held) = state.pos.as_ref().and_then(|p| p.held) {
+            ui.label(RichText::new(i18n.t_args("pos-order-held", &[("amount", money_arg(held))])).color(theme::GIFT));
+        }
     });
     let in_flow = matches!(state.screen, Screen::Idle | Screen::Guest);
-    if in_flow {
+    if in_flow && state.pos.is_some() {
+        // The POS's order is the check: nothing to type.
+        ui.label(RichText::new(i18n.t("pos-connected-hint")).color(theme::TEXT_MUTED));
+    } else if in_flow {
         ui.horizontal(|ui| {
             let n = if state.demo { 2 } else { 1 };
             let size = egui::vec2(theme::button_width(ui, n), theme::TOUCH_HEIGHT);

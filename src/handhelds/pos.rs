@@ -1,0 +1,840 @@
+//! The POS side of the till's local endpoint (`docs/pos-contract.openapi.json`): the POS pushes
+//! its open order, the till answers with the loyalty result, and a bonus hold the cashier
+//! confirmed on the till is committed only when the POS reports the check paid.
+//!
+//! Every loyalty decision (the guest, the discount, the maximum, the hold, the debit and the
+//! accrual) is the engine's, through the same [`LoyaltyBackend`] the check-ins use; this module
+//! keeps the orders, the holds made for them and the answers to repeated calls, in the order
+//! book's SQLite file so that a restart of the till loses none of them.
+//!
+//! Not built: returns (`.../returns` answers 501 `not_built`), the long poll of
+//! `GET .../orders/{id}` (`after`/`wait` are ignored: the answer is immediate).
+
+use crate::backend::LoyaltyBackend;
+use crate::domain::{CheckInfo, GuestCard, GuestId, HoldId, LoyaltyError, UnixSeconds};
+use crate::money::Kopecks;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Largest POS request body: 500 lines of an order fit well within it.
+pub const MAX_POS_BODY_BYTES: usize = 256 * 1024;
+/// Answers to calls are kept this long for the POS's retries.
+const CALL_TTL_SECS: i64 = 7 * 24 * 3_600;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PosLine {
+    pub line_id: String,
+    pub item_code: String,
+    pub name: String,
+    /// Thousandths of a unit.
+    pub quantity: i64,
+    pub price: i64,
+    pub amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gift_code: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PosStatus {
+    Open,
+    Precheck,
+    Closing,
+}
+
+/// The order as the POS pushed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PosOrder {
+    pub revision: i64,
+    pub number: String,
+    #[serde(default)]
+    pub table: Option<String>,
+    pub status: PosStatus,
+    pub lines: Vec<PosLine>,
+    pub total: i64,
+}
+
+impl PosOrder {
+    /// What is wrong with the order, if anything: the till refuses it whole rather than show
+    /// the cashier a total that is not the sum of the lines.
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.revision < 1 {
+            return Some("revision");
+        }
+        if self.lines.len() > 500 {
+            return Some("lines");
+        }
+        let mut sum: i64 = 0;
+        for line in &self.lines {
+            if line.quantity < 1 || line.price < 0 || line.amount < 0 {
+                return Some("line");
+            }
+            sum = sum.checked_add(line.amount)?;
+        }
+        (sum != self.total || self.total < 0).then_some("total")
+    }
+
+    /// The lines as the engine compares them: a reopened order with other lines voids a hold.
+    fn lines_key(&self) -> String {
+        serde_json::to_string(&self.lines).unwrap_or_default()
+    }
+
+    fn check_info(&self) -> CheckInfo {
+        CheckInfo {
+            subtotal: Kopecks(self.total),
+            gift_codes: self.lines.iter().filter_map(|l| l.gift_code.clone()).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultState {
+    None,
+    Identified,
+    Held,
+    Paid,
+    Voided,
+    Cancelled,
+}
+
+impl ResultState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ResultState::None => "none",
+            ResultState::Identified => "identified",
+            ResultState::Held => "held",
+            ResultState::Paid => "paid",
+            ResultState::Voided => "voided",
+            ResultState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(text: &str) -> ResultState {
+        match text {
+            "identified" => ResultState::Identified,
+            "held" => ResultState::Held,
+            "paid" => ResultState::Paid,
+            "voided" => ResultState::Voided,
+            "cancelled" => ResultState::Cancelled,
+            _ => ResultState::None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestOut {
+    pub name: String,
+    pub phone_masked: String,
+    pub balance: i64,
+    pub available: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GiftOut {
+    pub gift_code: String,
+    pub name: String,
+    pub item_code: String,
+    pub points: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BonusPaymentOut {
+    pub payment_type_id: String,
+    pub amount: i64,
+    pub maximum: i64,
+    pub hold_expires_at: i64,
+}
+
+/// The loyalty result, as the contract's `LoyaltyResult`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoyaltyResult {
+    pub order_revision: i64,
+    pub result_revision: i64,
+    pub state: ResultState,
+    pub guest: Option<GuestOut>,
+    pub discount: i64,
+    pub gifts: Vec<GiftOut>,
+    pub bonus_payment: Option<BonusPaymentOut>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentIn {
+    pub payment_type_id: String,
+    pub amount: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaidIn {
+    pub order_revision: i64,
+    pub total: i64,
+    pub payments: Vec<PaymentIn>,
+    #[serde(default)]
+    pub receipt_number: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelledIn {
+    pub order_revision: i64,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaidOut {
+    pub spent: i64,
+    pub accrued: i64,
+    pub balance: i64,
+    pub gifts_redeemed: Vec<String>,
+}
+
+/// What the till shows of the order the POS has open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PosView {
+    pub order_id: String,
+    pub order: PosOrder,
+    pub state: ResultState,
+    pub held: Option<Kopecks>,
+}
+
+impl PosView {
+    /// As the till's workflow shows it: a line of whole units keeps its quantity; a line of
+    /// parts (0.25 kg) is one line of its amount, so the total is always the POS's.
+    pub fn shown(&self) -> crate::workflow::PosOrderShown {
+        let lines = self
+            .order
+            .lines
+            .iter()
+            .map(|line| {
+                let whole = line.quantity % 1_000 == 0 && line.price * (line.quantity / 1_000) == line.amount;
+                let (quantity, price) = if whole {
+                    (line.quantity / 1_000, line.price)
+                } else {
+                    (1, line.amount)
+                };
+                crate::workflow::OrderLine {
+                    name: line.name.clone(),
+                    quantity,
+                    price: Kopecks(price),
+                    gift: None,
+                }
+            })
+            .collect();
+        crate::workflow::PosOrderShown {
+            order_id: self.order_id.clone(),
+            number: self.order.number.clone(),
+            table: self.order.table.clone(),
+            lines,
+            held: self.held,
+        }
+    }
+}
+
+/// Why a POS call changes nothing: the contract's `Problem.error` codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PosRefusal {
+    UnknownOrder,
+    HoldVoid,
+    RevisionMismatch,
+    AlreadyPaid,
+    OrderClosed,
+    NoGuest,
+    OverHold,
+}
+
+impl PosRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            PosRefusal::UnknownOrder => "unknown_order",
+            PosRefusal::HoldVoid => "hold_void",
+            PosRefusal::RevisionMismatch => "revision_mismatch",
+            PosRefusal::AlreadyPaid => "already_paid",
+            PosRefusal::OrderClosed => "order_closed",
+            PosRefusal::NoGuest => "no_guest",
+            PosRefusal::OverHold => "over_hold",
+        }
+    }
+
+    /// The locale key of the cashier's message.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            PosRefusal::UnknownOrder => "pos-unknown-order",
+            PosRefusal::HoldVoid => "pos-hold-void",
+            PosRefusal::RevisionMismatch => "pos-revision-mismatch",
+            PosRefusal::AlreadyPaid => "pos-already-paid",
+            PosRefusal::OrderClosed => "pos-order-closed",
+            PosRefusal::NoGuest => "pos-no-guest",
+            PosRefusal::OverHold => "pos-over-hold",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PosError {
+    #[error("{0:?}")]
+    Refused(PosRefusal),
+    #[error("{0}")]
+    Loyalty(#[from] LoyaltyError),
+    #[error("POS book: {0}")]
+    Storage(#[from] rusqlite::Error),
+}
+
+/// One order's row.
+#[derive(Clone, Debug)]
+struct Row {
+    order: PosOrder,
+    state: ResultState,
+    guest: Option<GuestId>,
+    hold: Option<(HoldId, Kopecks, UnixSeconds, String)>,
+    result_revision: i64,
+}
+
+/// What a call id was used for before.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// The same request: its first status and answer.
+    Same(u16, String),
+    /// Another request under the same id.
+    Conflict,
+}
+
+/// The POS orders, their holds and the answers to their calls.
+pub struct PosBook {
+    conn: Connection,
+}
+
+impl PosBook {
+    pub fn open(path: &Path) -> Result<PosBook, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS pos_order (
+                 order_id TEXT PRIMARY KEY,
+                 body TEXT NOT NULL,
+                 state TEXT NOT NULL,
+                 guest_id INTEGER,
+                 hold_id INTEGER,
+                 hold_amount INTEGER,
+                 hold_expires INTEGER,
+                 hold_lines TEXT,
+                 result_revision INTEGER NOT NULL,
+                 at INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS pos_call (
+                 key TEXT PRIMARY KEY,
+                 request TEXT NOT NULL,
+                 status INTEGER NOT NULL,
+                 answer TEXT NOT NULL,
+                 at INTEGER NOT NULL
+             ) WITHOUT ROWID;",
+        )?;
+        Ok(PosBook { conn })
+    }
+
+    /// The stored answer to a call id: `Ok(Some)` for a repeat of the same request, `Err` for
+    /// the same id with another request.
+    pub fn replay(&self, key: &str, request: &str) -> Result<Option<Replay>, rusqlite::Error> {
+        let found: Option<(String, u16, String)> = self
+            .conn
+            .query_row(
+                "SELECT request, status, answer FROM pos_call WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(found.map(|(stored, status, answer)| {
+            if stored == request {
+                Replay::Same(status, answer)
+            } else {
+                Replay::Conflict
+            }
+        }))
+    }
+
+    pub fn remember(
+        &self,
+        key: &str,
+        request: &str,
+        status: u16,
+        answer: &str,
+        now: UnixSeconds,
+    ) -> Result<(), rusqlite::Error> {
+        self.conn
+            .execute("DELETE FROM pos_call WHERE at < ?1", [now - CALL_TTL_SECS])?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO pos_call (key, request, status, answer, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key, request, status, answer, now],
+        )?;
+        Ok(())
+    }
+
+    fn row(&self, order_id: &str) -> Result<Option<Row>, PosError> {
+        type Raw = (
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            i64,
+        );
+        let raw: Option<Raw> = self
+            .conn
+            .query_row(
+                "SELECT body, state, guest_id, hold_id, hold_amount, hold_expires, hold_lines, result_revision
+                 FROM pos_order WHERE order_id = ?1",
+                [order_id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((body, state, guest, hold_id, amount, expires, lines, result_revision)) = raw else {
+            return Ok(None);
+        };
+        let order: PosOrder =
+            serde_json::from_str(&body).map_err(|e| LoyaltyError::Storage(format!("stored POS order: {e}")))?;
+        let hold = match (hold_id, amount, expires, lines) {
+            (Some(id), Some(amount), Some(expires), Some(lines)) => Some((id, Kopecks(amount), expires, lines)),
+            _ => None,
+        };
+        Ok(Some(Row {
+            order,
+            state: ResultState::parse(&state),
+            guest,
+            hold,
+            result_revision,
+        }))
+    }
+
+    fn save(&self, order_id: &str, row: &Row, now: UnixSeconds) -> Result<(), rusqlite::Error> {
+        let body = serde_json::to_string(&row.order).unwrap_or_default();
+        let (hold_id, amount, expires, lines) = match &row.hold {
+            Some((id, amount, expires, lines)) => (Some(*id), Some(amount.0), Some(*expires), Some(lines.clone())),
+            None => (None, None, None, None),
+        };
+        self.conn.execute(
+            "INSERT INTO pos_order (order_id, body, state, guest_id, hold_id, hold_amount, hold_expires, hold_lines,
+                                    result_revision, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(order_id) DO UPDATE SET body = ?2, state = ?3, guest_id = ?4, hold_id = ?5,
+                 hold_amount = ?6, hold_expires = ?7, hold_lines = ?8, result_revision = ?9, at = ?10",
+            params![
+                order_id,
+                body,
+                row.state.as_str(),
+                row.guest,
+                hold_id,
+                amount,
+                expires,
+                lines,
+                row.result_revision,
+                now
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The order most recently pushed and still open (not paid, not cancelled): what the till
+    /// shows.
+    pub fn open_order(&self) -> Result<Option<PosView>, PosError> {
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT order_id FROM pos_order WHERE state NOT IN ('paid', 'cancelled') ORDER BY at DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
+        Ok(self.row(&id)?.map(|row| PosView {
+            order_id: id,
+            held: row.hold.as_ref().map(|h| h.1),
+            order: row.order,
+            state: row.state,
+        }))
+    }
+}
+
+/// The POS settings the calls need.
+#[derive(Clone, Debug, Default)]
+pub struct PosConfig {
+    pub bonus_payment_type: String,
+    /// Gift name → POS item code.
+    pub gift_item_codes: std::collections::BTreeMap<String, String>,
+}
+
+/// The engine and the books behind the POS calls, one call at a time.
+pub struct PosCore<'a> {
+    pub backend: &'a mut dyn LoyaltyBackend,
+    pub book: &'a PosBook,
+    pub orders: &'a super::orders::OrderBook,
+    pub config: &'a PosConfig,
+    pub op_prefix: &'a str,
+    pub now: UnixSeconds,
+}
+
+impl PosCore<'_> {
+    fn op(&self, call: &str, what: &str) -> String {
+        format!("{}-{what}-{call}", self.op_prefix)
+    }
+
+    /// A hold whose time is over is voided before anything else looks at the order.
+    fn expire(&mut self, row: &mut Row, call: &str) -> Result<(), PosError> {
+        if row.state == ResultState::Held
+            && let Some((hold, _, expires, _)) = &row.hold
+            && *expires <= self.now
+        {
+            self.backend.void_hold(&self.op(call, "expire"), *hold)?;
+            row.hold = None;
+            row.state = ResultState::Voided;
+            row.result_revision += 1;
+        }
+        Ok(())
+    }
+
+    /// `PUT /pos/orders/{id}`.
+    pub fn push(&mut self, order_id: &str, order: PosOrder, call: &str) -> Result<LoyaltyResult, PosError> {
+        let mut row = match self.book.row(order_id)? {
+            Some(row) => row,
+            None => Row {
+                order: order.clone(),
+                state: ResultState::None,
+                guest: None,
+                hold: None,
+                result_revision: 0,
+            },
+        };
+        if matches!(row.state, ResultState::Paid | ResultState::Cancelled) {
+            return Err(PosError::Refused(if row.state == ResultState::Paid {
+                PosRefusal::AlreadyPaid
+            } else {
+                PosRefusal::OrderClosed
+            }));
+        }
+        self.expire(&mut row, call)?;
+        if order.revision < row.order.revision {
+            // An older revision changes nothing: the till's current state is the answer.
+            return self.result(order_id, &row);
+        }
+        let changed = order != row.order || row.result_revision == 0;
+        if row.state == ResultState::Held
+            && let Some((hold, _, _, lines)) = &row.hold
+            && *lines != order.lines_key()
+        {
+            self.backend.void_hold(&self.op(call, "reopen"), *hold)?;
+            tracing::info!(order = %order_id, "POS: order reopened with other lines, hold voided");
+            row.hold = None;
+            row.state = ResultState::Voided;
+        }
+        row.order = order;
+        if changed {
+            row.result_revision += 1;
+        }
+        self.book.save(order_id, &row, self.now)?;
+        self.result(order_id, &row)
+    }
+
+    /// The guest on the order: the cashier's, else the one a waiter checked in.
+    fn guest(&mut self, order_id: &str, row: &Row) -> Result<Option<GuestCard>, PosError> {
+        let id = match row.guest {
+            Some(id) => Some(id),
+            None => self
+                .orders
+                .order(order_id)
+                .map_err(LoyaltyError::from)?
+                .and_then(|o| o.guest.map(|g| g.0)),
+        };
+        match id {
+            Some(id) => Ok(Some(self.backend.guest_card(id)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn result(&mut self, order_id: &str, row: &Row) -> Result<LoyaltyResult, PosError> {
+        let card = self.guest(order_id, row)?;
+        let gifts: Vec<GiftOut> = self
+            .orders
+            .order(order_id)
+            .map_err(LoyaltyError::from)?
+            .map(|o| o.gifts)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, gift)| match self.config.gift_item_codes.get(&gift.name) {
+                Some(item) => Some(GiftOut {
+                    gift_code: gift.code,
+                    name: gift.name,
+                    item_code: item.clone(),
+                    points: gift.points.0,
+                }),
+                None => {
+                    tracing::warn!(gift = %gift.name, "POS: no item code configured for this gift; it is left off the result");
+                    None
+                }
+            })
+            .collect();
+        let (discount, bonus) = match &card {
+            Some(card) => {
+                let quote = self.backend.calculate(card.guest_id, &row.order.check_info())?;
+                let discount = row.order.total.saturating_sub(quote.amount_due.0).max(0);
+                let bonus = row.hold.as_ref().map(|(_, amount, expires, _)| BonusPaymentOut {
+                    payment_type_id: self.config.bonus_payment_type.clone(),
+                    amount: amount.0,
+                    maximum: quote.max_spend.0.max(amount.0),
+                    hold_expires_at: *expires,
+                });
+                (discount, bonus)
+            }
+            None => (0, None),
+        };
+        let state = match (row.state, &card) {
+            (ResultState::None, Some(_)) => ResultState::Identified,
+            (state, _) => state,
+        };
+        Ok(LoyaltyResult {
+            order_revision: row.order.revision,
+            result_revision: row.result_revision,
+            state,
+            guest: card.map(|c| GuestOut {
+                name: c.name,
+                phone_masked: c.phone_masked,
+                balance: c.balance.0,
+                available: c.available.0,
+            }),
+            discount,
+            gifts,
+            bonus_payment: bonus,
+        })
+    }
+
+    /// `GET /pos/orders/{id}`.
+    pub fn get(&mut self, order_id: &str) -> Result<LoyaltyResult, PosError> {
+        let mut row = self
+            .book
+            .row(order_id)?
+            .ok_or(PosError::Refused(PosRefusal::UnknownOrder))?;
+        let before = row.result_revision;
+        self.expire(&mut row, "get")?;
+        if row.result_revision != before {
+            self.book.save(order_id, &row, self.now)?;
+        }
+        self.result(order_id, &row)
+    }
+
+    /// The cashier confirmed on the till: the guest is bound to the POS order and, with an
+    /// amount, bonuses are held for it until the POS reports the check paid.
+    pub fn confirm(
+        &mut self,
+        order_id: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        call: &str,
+    ) -> Result<LoyaltyResult, PosError> {
+        let mut row = self
+            .book
+            .row(order_id)?
+            .ok_or(PosError::Refused(PosRefusal::UnknownOrder))?;
+        match row.state {
+            ResultState::Paid => return Err(PosError::Refused(PosRefusal::AlreadyPaid)),
+            ResultState::Cancelled => return Err(PosError::Refused(PosRefusal::OrderClosed)),
+            _ => {}
+        }
+        if let Some((hold, ..)) = row.hold.take() {
+            self.backend.void_hold(&self.op(call, "replace"), hold)?;
+        }
+        row.guest = Some(guest);
+        row.state = ResultState::Identified;
+        if amount > Kopecks::ZERO {
+            let receipt = self
+                .backend
+                .hold(&self.op(call, "hold"), guest, amount, &row.order.check_info())?;
+            row.hold = Some((
+                receipt.hold_id,
+                receipt.amount,
+                receipt.expires_at,
+                row.order.lines_key(),
+            ));
+            row.state = ResultState::Held;
+        }
+        row.result_revision += 1;
+        self.book.save(order_id, &row, self.now)?;
+        self.result(order_id, &row)
+    }
+
+    /// `POST /pos/orders/{id}/paid`: commits the hold (for the bonus payment's amount, never
+    /// more) and accrues on the rest, through the engine.
+    pub fn paid(&mut self, order_id: &str, paid: &PaidIn, call: &str) -> Result<PaidOut, PosError> {
+        let mut row = self
+            .book
+            .row(order_id)?
+            .ok_or(PosError::Refused(PosRefusal::UnknownOrder))?;
+        match row.state {
+            ResultState::Paid => return Err(PosError::Refused(PosRefusal::AlreadyPaid)),
+            ResultState::Cancelled => return Err(PosError::Refused(PosRefusal::OrderClosed)),
+            _ => {}
+        }
+        self.expire(&mut row, call)?;
+        let bonus: i64 = paid
+            .payments
+            .iter()
+            .filter(|p| p.payment_type_id.eq_ignore_ascii_case(&self.config.bonus_payment_type))
+            .map(|p| p.amount)
+            .sum();
+        if row.state == ResultState::Voided && bonus > 0 {
+            self.book.save(order_id, &row, self.now)?;
+            return Err(PosError::Refused(PosRefusal::HoldVoid));
+        }
+        if paid.order_revision != row.order.revision {
+            return Err(PosError::Refused(PosRefusal::RevisionMismatch));
+        }
+        let hold = row.hold.as_ref().map(|h| (h.0, h.1));
+        if let Some((_, held)) = hold
+            && bonus > held.0
+        {
+            return Err(PosError::Refused(PosRefusal::OverHold));
+        }
+        if hold.is_none() && bonus > 0 {
+            return Err(PosError::Refused(PosRefusal::HoldVoid));
+        }
+        let Some(card) = self.guest(order_id, &row)? else {
+            if bonus > 0 {
+                return Err(PosError::Refused(PosRefusal::NoGuest));
+            }
+            // A check without a loyalty guest: closed, nothing for the engine to do.
+            row.state = ResultState::Paid;
+            row.result_revision += 1;
+            self.book.save(order_id, &row, self.now)?;
+            return Ok(PaidOut {
+                spent: 0,
+                accrued: 0,
+                balance: 0,
+                gifts_redeemed: Vec::new(),
+            });
+        };
+        let check = row.order.check_info();
+        let receipt = self.backend.commit_payment(
+            &self.op(call, "paid"),
+            card.guest_id,
+            hold.map(|h| h.0),
+            Kopecks(bonus),
+            &check,
+        )?;
+        row.state = ResultState::Paid;
+        row.result_revision += 1;
+        self.book.save(order_id, &row, self.now)?;
+        Ok(PaidOut {
+            spent: receipt.spent.0,
+            accrued: receipt.accrued.0,
+            balance: receipt.balance_after.0,
+            gifts_redeemed: check.gift_codes,
+        })
+    }
+
+    /// `POST /pos/orders/{id}/cancel`: voids any hold.
+    pub fn cancel(&mut self, order_id: &str, call: &str) -> Result<LoyaltyResult, PosError> {
+        let mut row = self
+            .book
+            .row(order_id)?
+            .ok_or(PosError::Refused(PosRefusal::UnknownOrder))?;
+        if row.state == ResultState::Paid {
+            return Err(PosError::Refused(PosRefusal::AlreadyPaid));
+        }
+        if let Some((hold, ..)) = row.hold.take() {
+            self.backend.void_hold(&self.op(call, "cancel"), hold)?;
+        }
+        if row.state != ResultState::Cancelled {
+            row.state = ResultState::Cancelled;
+            row.result_revision += 1;
+        }
+        self.book.save(order_id, &row, self.now)?;
+        self.result(order_id, &row)
+    }
+}
+
+/// What the till's screen learns of the POS: the endpoint writes the open order here and wakes
+/// the UI only when it changed, so an idle till stays idle.
+/// The cashier's confirmation on the till, carried out by the endpoint on its engine:
+/// `(order id, guest, bonuses to hold, call id)`.
+pub type ConfirmFn = Box<dyn Fn(&str, GuestId, Kopecks, &str) -> Result<LoyaltyResult, PosError> + Send>;
+
+#[derive(Default)]
+pub struct PosFeed {
+    current: Mutex<Option<PosView>>,
+    waker: Mutex<Option<Box<dyn Fn() + Send>>>,
+    confirm: Mutex<Option<ConfirmFn>>,
+}
+
+impl PosFeed {
+    pub fn new() -> Arc<PosFeed> {
+        Arc::new(PosFeed::default())
+    }
+
+    pub fn set_waker(&self, waker: Box<dyn Fn() + Send>) {
+        *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(waker);
+    }
+
+    /// Publishes the open order; wakes the UI only on a change.
+    pub fn publish(&self, view: Option<PosView>) {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if *current == view {
+            return;
+        }
+        *current = view;
+        drop(current);
+        if let Some(wake) = self.waker.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            wake();
+        }
+    }
+
+    pub fn set_confirm(&self, confirm: ConfirmFn) {
+        *self.confirm.lock().unwrap_or_else(|p| p.into_inner()) = Some(confirm);
+    }
+
+    /// The cashier confirmed a guest (and bonuses to hold) for the POS order. Blocking: call
+    /// it from the worker, never from the UI thread. `None` when no POS endpoint runs.
+    pub fn confirm(
+        &self,
+        order_id: &str,
+        guest: GuestId,
+        amount: Kopecks,
+        call: &str,
+    ) -> Option<Result<LoyaltyResult, PosError>> {
+        let confirm = self.confirm.lock().unwrap_or_else(|p| p.into_inner());
+        confirm.as_ref().map(|f| f(order_id, guest, amount, call))
+    }
+
+    pub fn current(&self) -> Option<PosView> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The till's one feed: the endpoint (started before the window) and the screen (built with the
+/// window) both reach it here.
+pub fn shared_feed() -> Arc<PosFeed> {
+    static FEED: std::sync::OnceLock<Arc<PosFeed>> = std::sync::OnceLock::new();
+    Arc::clone(FEED.get_or_init(PosFeed::new))
+}

@@ -1,0 +1,374 @@
+//! The HTTP side of the POS calls: token, call ids and the `Problem` answers. The decisions are
+//! [`super::pos::PosCore`]'s.
+
+use super::pos::{CancelledIn, MAX_POS_BODY_BYTES, PaidIn, PosError, PosOrder, PosRefusal, Replay};
+use super::{Handhelds, guard, unix_now, with_i18n};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path as UrlPath, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Serialize)]
+struct Problem {
+    error: &'static str,
+    message: String,
+}
+
+fn problem(app: &Handhelds, status: StatusCode, error: &'static str, key: &str) -> Response {
+    let message = with_i18n(app.lang, |i| i.t(key));
+    (status, axum::Json(Problem { error, message })).into_response()
+}
+
+pub(super) fn routes(base: &str) -> Router<Arc<Handhelds>> {
+    Router::new()
+        .route(&format!("{base}/pos/health"), get(health))
+        .route(
+            &format!("{base}/pos/orders/{{order_id}}"),
+            get(get_order).put(push_order),
+        )
+        .route(&format!("{base}/pos/orders/{{order_id}}/paid"), post(paid))
+        .route(&format!("{base}/pos/orders/{{order_id}}/cancel"), post(cancel))
+        .route(&format!("{base}/pos/orders/{{order_id}}/returns"), post(returns))
+}
+
+/// Wires the cashier's confirmation into the feed and shows the order open at start.
+pub(super) fn connect_feed(app: &Arc<Handhelds>) {
+    let core = Arc::clone(&app.core);
+    let config = app.pos_config.clone();
+    let feed = Arc::downgrade(&app.feed);
+    app.feed.set_confirm(Box::new(move |order, guest, amount, call| {
+        let mut core = core.lock().unwrap_or_else(|p| p.into_inner());
+        let result = core.pos(&config, unix_now()).confirm(order, guest, amount, call);
+        if let Some(feed) = feed.upgrade() {
+            feed.publish(core.pos.open_order().ok().flatten());
+        }
+        result
+    }));
+    let core = app.core.lock().unwrap_or_else(|p| p.into_inner());
+    app.feed.publish(core.pos.open_order().ok().flatten());
+}
+
+/// The POS token, under the same brake on guessing as the waiters' PINs.
+fn authorize(app: &Handhelds, ip: std::net::IpAddr, headers: &HeaderMap) -> Option<Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let now = Instant::now();
+    let mut gate = app.gate.lock().unwrap_or_else(|p| p.into_inner());
+    if gate.locked(ip, now).is_some() {
+        tracing::warn!(%ip, "POS: token attempts locked out");
+        return Some(problem(
+            app,
+            StatusCode::TOO_MANY_REQUESTS,
+            "unauthorized",
+            "pos-locked",
+        ));
+    }
+    match token {
+        Some(token) if guard::pin_matches(token, std::slice::from_ref(&app.settings.pos_token)) => {
+            gate.right(ip);
+            None
+        }
+        _ => {
+            gate.wrong(ip, now);
+            tracing::warn!(%ip, "POS: wrong or missing token");
+            Some(problem(
+                app,
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "pos-unauthorized",
+            ))
+        }
+    }
+}
+
+fn valid_order_id(app: &Handhelds, raw: &str) -> Result<String, Box<Response>> {
+    super::order_id(raw).ok_or_else(|| {
+        Box::new(problem(
+            app,
+            StatusCode::NOT_FOUND,
+            "unknown_order",
+            "pos-unknown-order",
+        ))
+    })
+}
+
+async fn health(
+    State(app): State<Arc<Handhelds>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = authorize(&app, peer.ip(), &headers) {
+        return refused;
+    }
+    let core = Arc::clone(&app.core);
+    let backend = tokio::task::spawn_blocking(move || {
+        let core = core.lock().unwrap_or_else(|p| p.into_inner());
+        match core.backend.kind() {
+            crate::domain::BackendKind::Embedded { .. } => "embedded",
+            _ => "server",
+        }
+    })
+    .await
+    .unwrap_or("server");
+    axum::Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "backend": backend })).into_response()
+}
+
+async fn get_order(
+    State(app): State<Arc<Handhelds>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(raw): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = authorize(&app, peer.ip(), &headers) {
+        return refused;
+    }
+    let order = match valid_order_id(&app, &raw) {
+        Ok(order) => order,
+        Err(refused) => return *refused,
+    };
+    let worker = Arc::clone(&app);
+    let done = tokio::task::spawn_blocking(move || {
+        let mut core = worker.core.lock().unwrap_or_else(|p| p.into_inner());
+        core.pos(&worker.pos_config, unix_now())
+            .get(&order)
+            .map(|r| serde_json::to_string(&r).unwrap_or_default())
+    })
+    .await;
+    answer(
+        &app,
+        done.unwrap_or_else(|e| Err(PosError::Loyalty(crate::domain::LoyaltyError::Storage(e.to_string())))),
+    )
+}
+
+fn answer(app: &Handhelds, result: Result<String, PosError>) -> Response {
+    let (status, body) = settle(app, result);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The status and body of an answer, as stored for a repeat of the call.
+fn settle(app: &Handhelds, result: Result<String, PosError>) -> (StatusCode, String) {
+    let (status, error, key) = match result {
+        Ok(body) => return (StatusCode::OK, body),
+        Err(PosError::Refused(refusal)) => {
+            let status = if refusal == PosRefusal::UnknownOrder {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::CONFLICT
+            };
+            (status, refusal.code(), refusal.message_key())
+        }
+        Err(PosError::Loyalty(error)) => {
+            tracing::error!(%error, "POS: the engine refused or failed");
+            let notice = crate::workflow::error_notice(&error);
+            let message = with_i18n(app.lang, |i| i.notice(&notice));
+            let status = match error {
+                crate::domain::LoyaltyError::Storage(_) | crate::domain::LoyaltyError::Unavailable(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                _ => StatusCode::CONFLICT,
+            };
+            let error = if status == StatusCode::SERVICE_UNAVAILABLE {
+                "ledger_unavailable"
+            } else {
+                "refused"
+            };
+            return (
+                status,
+                serde_json::to_string(&Problem { error, message }).unwrap_or_default(),
+            );
+        }
+        Err(PosError::Storage(error)) => {
+            tracing::error!(%error, "POS: book failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable", "err-storage")
+        }
+    };
+    let message = with_i18n(app.lang, |i| i.t(key));
+    (
+        status,
+        serde_json::to_string(&Problem { error, message }).unwrap_or_default(),
+    )
+}
+
+/// A call that changes something: token, JSON body within its limit, call id; a repeat of the
+/// same call id answers as the first time and does nothing again.
+async fn changing(
+    app: Arc<Handhelds>,
+    peer: SocketAddr,
+    method: Method,
+    raw_order: String,
+    what: &'static str,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(refused) = authorize(&app, peer.ip(), &headers) {
+        return refused;
+    }
+    let order = match valid_order_id(&app, &raw_order) {
+        Ok(order) => order,
+        Err(refused) => return *refused,
+    };
+    let Some(key) = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 64)
+        .map(str::to_string)
+    else {
+        return problem(&app, StatusCode::BAD_REQUEST, "bad_request", "pos-no-call-id");
+    };
+    if !super::is_json(&headers) {
+        return problem(
+            &app,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_request",
+            "pos-bad-request",
+        );
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_POS_BODY_BYTES as u64) {
+        return problem(&app, StatusCode::PAYLOAD_TOO_LARGE, "bad_request", "pos-too-large");
+    }
+    let bytes =
+        match tokio::time::timeout(Duration::from_secs(10), axum::body::to_bytes(body, MAX_POS_BODY_BYTES)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => return problem(&app, StatusCode::PAYLOAD_TOO_LARGE, "bad_request", "pos-too-large"),
+            Err(_) => return problem(&app, StatusCode::REQUEST_TIMEOUT, "bad_request", "pos-bad-request"),
+        };
+    let request = format!("{method} {order} {what} {}", String::from_utf8_lossy(&bytes));
+    let worker = Arc::clone(&app);
+    let done = tokio::task::spawn_blocking(
+        move || -> Result<(StatusCode, String), (StatusCode, &'static str, &'static str)> {
+            let mut core = worker.core.lock().unwrap_or_else(|p| p.into_inner());
+            let now = unix_now();
+            match core.pos.replay(&key, &request) {
+                Ok(Some(Replay::Same(status, answer))) => {
+                    tracing::info!(order = %order, call = %key, "POS: repeated call answered as the first time");
+                    return Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::OK), answer));
+                }
+                Ok(Some(Replay::Conflict)) => {
+                    return Err((StatusCode::CONFLICT, "idempotency_conflict", "pos-call-id-reused"));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, "POS: call book failed");
+                    return Err((StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable", "err-storage"));
+                }
+            }
+            let result = match what {
+                "push" => match serde_json::from_slice::<PosOrder>(&bytes) {
+                    Ok(pushed) => {
+                        if let Some(problem) = pushed.problem() {
+                            tracing::warn!(order = %order, problem, "POS: order refused");
+                            return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-order"));
+                        }
+                        core.pos(&worker.pos_config, now)
+                            .push(&order, pushed, &key)
+                            .map(|r| serde_json::to_string(&r).unwrap_or_default())
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "POS: order body is not the contract's JSON");
+                        return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request"));
+                    }
+                },
+                "paid" => match serde_json::from_slice::<PaidIn>(&bytes) {
+                    Ok(paid) => core
+                        .pos(&worker.pos_config, now)
+                        .paid(&order, &paid, &key)
+                        .map(|r| serde_json::to_string(&r).unwrap_or_default()),
+                    Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
+                },
+                _ => match serde_json::from_slice::<CancelledIn>(&bytes) {
+                    Ok(_) => core
+                        .pos(&worker.pos_config, now)
+                        .cancel(&order, &key)
+                        .map(|r| serde_json::to_string(&r).unwrap_or_default()),
+                    Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
+                },
+            };
+            let transient = matches!(
+                &result,
+                Err(PosError::Storage(_))
+                    | Err(PosError::Loyalty(crate::domain::LoyaltyError::Storage(_)))
+                    | Err(PosError::Loyalty(crate::domain::LoyaltyError::Unavailable(_)))
+            );
+            let (status, body) = settle(&worker, result);
+            // A failure of storage or of the link may pass: the retry must be tried again, not
+            // answered with the failure.
+            if !transient && let Err(error) = core.pos.remember(&key, &request, status.as_u16(), &body, now) {
+                tracing::error!(%error, "POS: the answer could not be kept for a repeat");
+            }
+            tracing::info!(order = %order, call = %key, what, status = status.as_u16(), "POS: call");
+            worker.feed.publish(core.pos.open_order().ok().flatten());
+            Ok((status, body))
+        },
+    )
+    .await;
+    match done {
+        Ok(Ok((status, body))) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(Err((status, error, key))) => problem(&app, status, error, key),
+        Err(error) => {
+            tracing::error!(%error, "POS: call task failed");
+            problem(
+                &app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ledger_unavailable",
+                "err-storage",
+            )
+        }
+    }
+}
+
+async fn push_order(
+    State(app): State<Arc<Handhelds>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(raw): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    changing(app, peer, Method::PUT, raw, "push", headers, body).await
+}
+
+async fn paid(
+    State(app): State<Arc<Handhelds>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(raw): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    changing(app, peer, Method::POST, raw, "paid", headers, body).await
+}
+
+async fn cancel(
+    State(app): State<Arc<Handhelds>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(raw): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    changing(app, peer, Method::POST, raw, "cancel", headers, body).await
+}
+
+/// Returns are designed in the contract but not built: answered as such, nothing changes.
+async fn returns(
+    State(app): State<Arc<Handhelds>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = authorize(&app, peer.ip(), &headers) {
+        return refused;
+    }
+    tracing::warn!("POS: a return was reported; returns are not built, nothing was reversed");
+    problem(&app, StatusCode::NOT_IMPLEMENTED, "not_built", "pos-returns-not-built")
+}

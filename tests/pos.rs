@@ -1,0 +1,391 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+//! The POS calls of the till's endpoint over real HTTP on loopback, on a real SQLite ledger
+//! file (the demo programme): the order pushed, the cashier's hold, and what `paid`, `cancel`
+//! and a repeated call id do to the guest's balance and history.
+
+use loyalty_till::backend::{Clock, EmbeddedBackend, SystemClock};
+use loyalty_till::config::ScanSettings;
+use loyalty_till::domain::{GuestId, ScanKind};
+use loyalty_till::handhelds::pos::{PosFeed, ResultState};
+use loyalty_till::handhelds::{HandheldServer, HandheldSettings};
+use loyalty_till::i18n::Lang;
+use loyalty_till::ledger::Ledger;
+use loyalty_till::money::Kopecks;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const TOKEN: &str = "pos-secret-7f3a";
+const BONUS_TYPE: &str = "9b2f6a1e-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+const ORDER: &str = "6f1c2b1e-0d1a-4c53-9a44-3b7e2f9d0a11";
+
+struct Till {
+    _dir: tempfile::TempDir,
+    ledger: PathBuf,
+    orders: PathBuf,
+    feed: Arc<PosFeed>,
+    server: Option<HandheldServer>,
+}
+
+impl Till {
+    fn new() -> Till {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("demo.sqlite");
+        assert!(Ledger::open(&ledger).unwrap().seed_demo(SystemClock.now()).unwrap());
+        let orders = dir.path().join("demo-handhelds.sqlite");
+        let mut till = Till {
+            _dir: dir,
+            ledger,
+            orders,
+            feed: PosFeed::new(),
+            server: None,
+        };
+        till.start();
+        till
+    }
+
+    fn start(&mut self) {
+        let settings = HandheldSettings {
+            pos_token: TOKEN.to_string(),
+            bonus_payment_type: BONUS_TYPE.to_string(),
+            ..HandheldSettings::default()
+        };
+        let ledger = self.ledger.clone();
+        self.feed = PosFeed::new();
+        self.server = Some(
+            HandheldServer::spawn_with_feed(
+                settings,
+                Lang::Ru,
+                ScanSettings::default(),
+                self.orders.clone(),
+                Box::new(move || Ok(Box::new(EmbeddedBackend::open(ledger, Box::new(SystemClock))?))),
+                Arc::clone(&self.feed),
+            )
+            .unwrap(),
+        );
+    }
+
+    fn restart(&mut self) {
+        self.server = None;
+        self.start();
+    }
+
+    /// One HTTP/1.1 exchange; waits for the endpoint to open its backend first.
+    fn call(&self, method: &str, path: &str, key: Option<&str>, token: &str, body: Option<&Value>) -> (u16, Value) {
+        let addr = self.server.as_ref().unwrap().addr;
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut head = format!(
+            "{method} /GetMeBack{path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            addr.port(),
+            body.len()
+        );
+        if let Some(key) = key {
+            head.push_str(&format!("Idempotency-Key: {key}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no answer: {text:?}"));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    fn push(&self, key: &str, order: &Value) -> (u16, Value) {
+        self.call("PUT", &format!("/pos/orders/{ORDER}"), Some(key), TOKEN, Some(order))
+    }
+
+    fn ledger(&self) -> Ledger {
+        Ledger::open(&self.ledger).unwrap()
+    }
+
+    fn guest(&self) -> GuestId {
+        self.ledger()
+            .identify("100001", ScanKind::Manual, SystemClock.now())
+            .unwrap()
+            .card
+            .guest_id
+    }
+
+    fn balance(&self, guest: GuestId) -> i64 {
+        self.ledger().guest_card(guest, SystemClock.now()).unwrap().balance.0
+    }
+
+    fn debits(&self, guest: GuestId) -> usize {
+        self.ledger()
+            .history(guest, 100)
+            .unwrap()
+            .iter()
+            .filter(|e| e.amount.0 < 0)
+            .count()
+    }
+
+    fn open_holds(&self, guest: GuestId) -> usize {
+        self.ledger().open_holds(Some(guest)).unwrap().len()
+    }
+}
+
+fn order(revision: i64, lines: &[(&str, &str, i64)]) -> Value {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(id, code, price)| {
+            json!({"lineId": id, "itemCode": code, "name": format!("Блюдо {code}"), "quantity": 1000,
+                   "price": price, "amount": price})
+        })
+        .collect();
+    let total: i64 = lines.iter().map(|l| l["amount"].as_i64().unwrap()).sum();
+    json!({"revision": revision, "number": "117", "table": "5", "status": "open", "lines": lines, "total": total})
+}
+
+/// Waits until the endpoint has opened its backend and answers.
+fn ready(till: &Till) {
+    for _ in 0..200 {
+        if till.call("GET", "/pos/health", None, TOKEN, None).0 == 200 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the endpoint never answered");
+}
+
+#[test]
+fn pushed_order_held_then_paid_debits_exactly_once_and_repeats_change_nothing() {
+    let mut till = Till::new();
+    ready(&till);
+    let guest = till.guest();
+    let before = till.balance(guest);
+    let debits_before = till.debits(guest);
+
+    let (status, result) = till.push("c1", &order(1, &[("l1", "A1", 150_000), ("l2", "B7", 50_000)]));
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["state"], "none");
+    let shown = till.feed.current().expect("the till shows the pushed order");
+    assert_eq!(shown.order.total, 200_000);
+    assert_eq!(shown.order.number, "117");
+
+    // The cashier identifies the guest and confirms 100 roubles of bonuses on the till.
+    let held = till
+        .feed
+        .confirm(ORDER, guest, Kopecks(10_000), "cashier-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.state, ResultState::Held);
+    assert_eq!(till.open_holds(guest), 1);
+    let (_, result) = till.call("GET", &format!("/pos/orders/{ORDER}"), None, TOKEN, None);
+    assert_eq!(result["state"], "held");
+    assert_eq!(result["bonusPayment"]["amount"], 10_000);
+    assert_eq!(result["bonusPayment"]["paymentTypeId"], BONUS_TYPE);
+    assert!(result["guest"]["name"].as_str().is_some_and(|n| !n.is_empty()));
+    assert!(result["guest"]["phoneMasked"].as_str().unwrap().contains('*'));
+
+    // The hold survives a restart of the till.
+    till.restart();
+    ready(&till);
+    let paid = json!({"orderRevision": 1, "total": 200_000,
+        "payments": [{"paymentTypeId": BONUS_TYPE, "amount": 10_000},
+                     {"paymentTypeId": "00000000-0000-0000-0000-000000000001", "amount": 190_000}]});
+    let (status, receipt) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/paid"),
+        Some("c2"),
+        TOKEN,
+        Some(&paid),
+    );
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["spent"], 10_000);
+    let after = till.balance(guest);
+    assert_eq!(after, before - 10_000 + receipt["accrued"].as_i64().unwrap());
+    assert_eq!(till.debits(guest), debits_before + 1);
+    assert_eq!(till.open_holds(guest), 0);
+
+    // The POS retries the same call: the first answer, nothing debited again.
+    let (status, again) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/paid"),
+        Some("c2"),
+        TOKEN,
+        Some(&paid),
+    );
+    assert_eq!((status, &again), (200, &receipt));
+    assert_eq!(till.balance(guest), after);
+    assert_eq!(till.debits(guest), debits_before + 1);
+    // The same id with another body is a conflict; a new id for a paid order is refused.
+    let other = json!({"orderRevision": 1, "total": 1, "payments": []});
+    let (status, problem) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/paid"),
+        Some("c2"),
+        TOKEN,
+        Some(&other),
+    );
+    assert_eq!((status, problem["error"].as_str()), (409, Some("idempotency_conflict")));
+    let (status, problem) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/paid"),
+        Some("c3"),
+        TOKEN,
+        Some(&paid),
+    );
+    assert_eq!((status, problem["error"].as_str()), (409, Some("already_paid")));
+    assert_eq!(till.debits(guest), debits_before + 1);
+    assert!(till.feed.current().is_none(), "a paid order is no longer shown");
+}
+
+#[test]
+fn cancel_and_reopen_void_the_hold_and_debit_nothing() {
+    let till = Till::new();
+    ready(&till);
+    let guest = till.guest();
+    let before = till.balance(guest);
+    let debits_before = till.debits(guest);
+
+    assert_eq!(till.push("p1", &order(1, &[("l1", "A1", 100_000)])).0, 200);
+    till.feed
+        .confirm(ORDER, guest, Kopecks(5_000), "cashier-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(till.open_holds(guest), 1);
+    // Reopened with other lines: the hold is voided; the same lines again would keep it.
+    let (status, result) = till.push("p2", &order(2, &[("l1", "A1", 100_000), ("l2", "C3", 30_000)]));
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["state"], "voided");
+    assert_eq!(till.open_holds(guest), 0);
+    // A paid with a bonus payment after the void: refused, nothing debited.
+    let paid =
+        json!({"orderRevision": 2, "total": 130_000, "payments": [{"paymentTypeId": BONUS_TYPE, "amount": 5_000}]});
+    let (status, problem) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/paid"),
+        Some("p3"),
+        TOKEN,
+        Some(&paid),
+    );
+    assert_eq!(
+        (status, problem["error"].as_str()),
+        (409, Some("hold_void")),
+        "{problem}"
+    );
+
+    // Held again, then the POS cancels: voided, nothing debited, no open hold.
+    till.feed
+        .confirm(ORDER, guest, Kopecks(5_000), "cashier-2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(till.open_holds(guest), 1);
+    let cancel = json!({"orderRevision": 2});
+    let (status, result) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/cancel"),
+        Some("p4"),
+        TOKEN,
+        Some(&cancel),
+    );
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["state"], "cancelled");
+    assert_eq!(till.open_holds(guest), 0);
+    let (status, again) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/cancel"),
+        Some("p4"),
+        TOKEN,
+        Some(&cancel),
+    );
+    assert_eq!((status, &again), (200, &result));
+    assert_eq!(till.balance(guest), before);
+    assert_eq!(till.debits(guest), debits_before);
+    assert!(till.feed.current().is_none());
+}
+
+#[test]
+fn token_call_id_and_bad_orders_are_refused_and_returns_are_not_built() {
+    let till = Till::new();
+    ready(&till);
+    let good = order(1, &[("l1", "A1", 100_000)]);
+    let (status, problem) = till.call("PUT", &format!("/pos/orders/{ORDER}"), Some("k1"), "wrong", Some(&good));
+    assert_eq!((status, problem["error"].as_str()), (401, Some("unauthorized")));
+    let (status, problem) = till.call("PUT", &format!("/pos/orders/{ORDER}"), None, TOKEN, Some(&good));
+    assert_eq!((status, problem["error"].as_str()), (400, Some("bad_request")));
+    assert!(problem["message"].as_str().unwrap().contains("Idempotency-Key"));
+    let mut wrong_total = good.clone();
+    wrong_total["total"] = json!(1);
+    let (status, _) = till.push("k2", &wrong_total);
+    assert_eq!(status, 400);
+    assert!(till.feed.current().is_none(), "a refused order is not shown");
+    let (status, problem) = till.call(
+        "GET",
+        "/pos/orders/0b8e7d6c-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+        None,
+        TOKEN,
+        None,
+    );
+    assert_eq!((status, problem["error"].as_str()), (404, Some("unknown_order")));
+    let ret = json!({"returnId": "r1", "lines": [{"lineId": "l1", "quantity": 1000, "amount": 100_000}]});
+    let (status, problem) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/returns"),
+        Some("k3"),
+        TOKEN,
+        Some(&ret),
+    );
+    assert_eq!((status, problem["error"].as_str()), (501, Some("not_built")));
+    // An older revision changes nothing.
+    assert_eq!(till.push("k4", &order(3, &[("l1", "A1", 70_000)])).0, 200);
+    let (_, result) = till.push("k5", &order(2, &[("l1", "A1", 90_000)]));
+    assert_eq!(result["orderRevision"], 3);
+    assert_eq!(till.feed.current().unwrap().order.total, 70_000);
+}
+
+/// What `docs/pos-contract.openapi.json` names is what the till serves: every path and method
+/// of the contract is answered by the POS routes (200 or a `Problem` with a code the contract
+/// lists), never by the endpoint's fallback.
+#[test]
+fn every_operation_of_the_contract_is_served() {
+    let contract: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pos-contract.openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let codes = contract["components"]["schemas"]["Problem"]["properties"]["error"]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let till = Till::new();
+    ready(&till);
+    let mut served = 0;
+    for (path, item) in contract["paths"].as_object().unwrap() {
+        for method in ["get", "put", "post"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let path = path.replace("{orderId}", ORDER);
+            let key = format!("contract-{served}");
+            let body = json!({});
+            let (status, answer) = if method == "get" {
+                till.call("GET", &path, None, TOKEN, None)
+            } else {
+                till.call(&method.to_uppercase(), &path, Some(&key), TOKEN, Some(&body))
+            };
+            if status != 200 {
+                let code = answer["error"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path}: {status} {answer}"));
+                assert!(
+                    codes.contains(code),
+                    "{method} {path}: code {code} is not in the contract"
+                );
+                assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+            }
+            served += 1;
+        }
+    }
+    assert!(served >= 6, "only {served} operations");
+}

@@ -1,0 +1,164 @@
+//! `scripts/pos-emulator` against the real till binary under Xvfb: the POS side of the contract
+//! from the command line, as the README's walk-through runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+#![cfg(unix)]
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "pos-token-e2e";
+const BONUS_TYPE: &str = "9b2f6a1e-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+/// A process killed on drop: the virtual display or the till.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Emulator {
+    url: String,
+    state: std::path::PathBuf,
+}
+
+impl Emulator {
+    /// Runs one emulator command: its exit success and the answer it printed.
+    fn run(&self, args: &[&str]) -> (bool, Value) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pos-emulator");
+        let output = Command::new("python3")
+            .arg(script)
+            .args([
+                "--url",
+                &self.url,
+                "--token",
+                TOKEN,
+                "--bonus-type",
+                BONUS_TYPE,
+                "--state",
+            ])
+            .arg(&self.state)
+            .args(args)
+            .output()
+            .expect("python3 is needed");
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (output.status.success(), value)
+    }
+}
+
+#[test]
+fn the_emulator_opens_pays_cancels_and_returns_against_the_till_binary() {
+    let display = format!(":{}", 500 + std::process::id() % 150);
+    let _xvfb = Killed(
+        Command::new("Xvfb")
+            .args([display.as_str(), "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is needed (scripts/deps.sh installs it)"),
+    );
+    let started = Instant::now();
+    while !Path::new(&format!("/tmp/.X11-unix/X{}", &display[1..])).exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "Xvfb did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A free port for the till's endpoint.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[handhelds]\nport = {port}\npos_token = \"{TOKEN}\"\nbonus_payment_type = \"{BONUS_TYPE}\"\n"),
+    )
+    .unwrap();
+    let _till = Killed(
+        Command::new(env!("CARGO_BIN_EXE_loyalty-till"))
+            .args(["--demo", "--data-dir"])
+            .arg(dir.path())
+            .args(["--layout", "side-panel", "--window-size", "420x700"])
+            .env("DISPLAY", &display)
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pos = Emulator {
+        url: format!("http://127.0.0.1:{port}/GetMeBack"),
+        state: dir.path().join("pos.json"),
+    };
+    let started = Instant::now();
+    while !pos.run(&["health"]).0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the till's endpoint never answered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let holds = || -> i64 {
+        let conn = rusqlite::Connection::open(dir.path().join("demo.sqlite")).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM holds", [], |r| r.get(0)).unwrap()
+    };
+    let holds_before = holds();
+
+    let (ok, opened) = pos.run(&["open", "--number", "117", "--table", "5"]);
+    assert!(ok, "{opened}");
+    assert_eq!(opened["answer"]["state"], "none");
+    let (ok, added) = pos.run(&["add", "1001", "Борщ", "350,50", "--qty", "2"]);
+    assert!(ok, "{added}");
+    assert_eq!(added["answer"]["orderRevision"], 2);
+    let (ok, result) = pos.run(&["result"]);
+    assert!(ok && result["answer"]["bonusPayment"].is_null(), "{result}");
+    // A bonus payment nobody held is refused: nothing debited.
+    let (ok, refused) = pos.run(&["pay", "--bonus", "100"]);
+    assert!(!ok);
+    assert_eq!(refused["answer"]["error"], "hold_void", "{refused}");
+    // Paid without a guest: closed; the same call id again answers the same.
+    let (ok, paid) = pos.run(&["--call-id", "e2e-pay-1", "pay"]);
+    assert!(ok, "{paid}");
+    let (ok, again) = pos.run(&["--call-id", "e2e-pay-1", "pay"]);
+    assert!(ok);
+    assert_eq!(again, paid);
+    let (ok, late) = pos.run(&["cancel"]);
+    assert!(!ok);
+    assert_eq!(late["answer"]["error"], "already_paid");
+
+    assert!(pos.run(&["open", "--number", "118"]).0);
+    assert!(pos.run(&["add", "2002", "Морс", "180"]).0);
+    let (ok, cancelled) = pos.run(&["cancel"]);
+    assert!(ok);
+    assert_eq!(cancelled["answer"]["state"], "cancelled");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(&pos.state).unwrap()).unwrap();
+    let line = state["lines"][0]["lineId"].as_str().unwrap().to_string();
+    let (ok, returned) = pos.run(&["return", &line]);
+    assert!(!ok);
+    assert_eq!(returned["answer"]["error"], "not_built");
+    let (ok, wrong) = Emulator { ..pos }.run_with_token("wrong");
+    assert!(!ok);
+    assert_eq!(wrong["status"], 401);
+    assert_eq!(holds(), holds_before, "no hold was made by any of these calls");
+}
+
+impl Emulator {
+    fn run_with_token(&self, token: &str) -> (bool, Value) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pos-emulator");
+        let output = Command::new("python3")
+            .arg(script)
+            .args(["--url", &self.url, "--token", token, "health"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        (
+            output.status.success(),
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+}
