@@ -7,6 +7,7 @@ use loyalty_till::config::{Config, Paths};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    loyalty_till::platform::no_input_method_unless_configured();
     loyalty_till::startup::begin(loyalty_till::startup::asked_for(std::env::args_os()));
     // Before parsing, so `--help` and argument errors reach the console too.
     if std::env::args_os().len() > 1 {
