@@ -515,3 +515,35 @@ pub struct ShiftReport {
     pub returned: Kopecks,
     pub new_guests: i64,
 }
+
+/// `+7XXXXXXXXXX` when the text is a Russian phone number in any usual spelling
+/// (`8 916 123-45-67`, `+7 (916) 123-45-67`, `9161234567`).
+pub fn normalize_phone(text: &str) -> Option<String> {
+    let body = text.strip_prefix('+').unwrap_or(text);
+    if !body
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'))
+    {
+        return None;
+    }
+    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    let national = match (digits.len(), digits.as_bytes().first()) {
+        (11, Some(b'7' | b'8')) => &digits[1..],
+        (10, Some(b'9')) => digits.as_str(),
+        _ => return None,
+    };
+    Some(format!("+7{national}"))
+}
+
+/// The longest guest name kept.
+pub const MAX_GUEST_NAME_CHARS: usize = 200;
+
+/// A guest's name as stored: trimmed, at most [`MAX_GUEST_NAME_CHARS`], no control characters;
+/// empty is allowed (a guest known by phone only).
+pub fn guest_name(name: &str) -> Result<String, LoyaltyError> {
+    let name = name.trim();
+    if name.chars().count() > MAX_GUEST_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(LoyaltyError::OutOfRange("the name".to_string()));
+    }
+    Ok(name.to_string())
+}

@@ -10,7 +10,6 @@ use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LooseEnd,
     LoyaltyError, MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport, SpendQuote,
 };
-use crate::loyalty::rules;
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
 use std::path::PathBuf;
 
@@ -1381,7 +1380,7 @@ fn start_enrol(state: &mut State) {
     if state.guest.is_some() || state.is_busy() {
         return;
     }
-    state.fields.phone = match rules::normalize_phone(&offer.code.payload) {
+    state.fields.phone = match crate::domain::normalize_phone(&offer.code.payload) {
         Some(_) => offer.code.payload.clone(),
         None => String::new(),
     };
@@ -1409,14 +1408,15 @@ fn submit_enrol(state: &mut State, effects: &mut Vec<Effect>) {
         state.active_field = Some(Field::Phone);
         return;
     }
-    if rules::normalize_phone(phone).is_none() {
+    if crate::domain::normalize_phone(phone).is_none() {
         state.notice = Some(Notice::error("err-enrol-phone-bad"));
         state.active_field = Some(Field::Phone);
         return;
     }
-    let Ok(name) = rules::guest_name(&state.fields.name) else {
-        state.notice =
-            Some(Notice::error("err-enrol-name").with("max", NoticeArg::Number(rules::MAX_GUEST_NAME_CHARS as i64)));
+    let Ok(name) = crate::domain::guest_name(&state.fields.name) else {
+        state.notice = Some(
+            Notice::error("err-enrol-name").with("max", NoticeArg::Number(crate::domain::MAX_GUEST_NAME_CHARS as i64)),
+        );
         state.active_field = Some(Field::Name);
         return;
     };
@@ -1471,7 +1471,7 @@ pub fn enrol_error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::IdentifierTaken(_) => Notice::error("err-enrol-code-taken"),
         LoyaltyError::BadCode { .. } => Notice::error("err-enrol-phone-bad"),
         LoyaltyError::OutOfRange(_) => {
-            Notice::error("err-enrol-name").with("max", NoticeArg::Number(rules::MAX_GUEST_NAME_CHARS as i64))
+            Notice::error("err-enrol-name").with("max", NoticeArg::Number(crate::domain::MAX_GUEST_NAME_CHARS as i64))
         }
         LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(AwayReason::NoEnrolment) => {
             Notice::error("err-enrol-offline")

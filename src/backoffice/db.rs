@@ -456,10 +456,7 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
-/// The statement both stores (and the till's own ledger) log a change with; a repeat of an
-/// operation id (a form posted twice) is logged once.
-pub const AUDIT_INSERT: &str = "INSERT INTO audit_log (org, at, actor, action, guest_id, detail, reason, op_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (op_key) DO NOTHING";
+pub use crate::loyalty::rows::AUDIT_INSERT;
 
 /// The parameters of [`AUDIT_INSERT`].
 pub fn audit_params(org: &str, entry: &AuditEntry, op_key: Option<&str>) -> Vec<Val> {

@@ -301,19 +301,13 @@ impl Ledger {
             kind,
         };
         let guest = self.run(&op, Some(DEFAULT_ORG), now)?.into_id()?;
-        let entry = crate::backoffice::db::AuditEntry {
-            at: now,
-            actor: "till".to_string(),
-            action: "enrol".to_string(),
-            guest_id: Some(guest),
-            detail: format!("{}, {}", crate::mask::mask_phone(phone), crate::mask::mask_code(code)),
-            reason: String::new(),
-        };
-        let params = crate::backoffice::db::audit_params(DEFAULT_ORG, &entry, Some(op_id));
+        let detail = format!("{}, {}", crate::mask::mask_phone(phone), crate::mask::mask_code(code));
         // Logged after the enrolment (a failure to log is reported; the guest stays enrolled).
-        if let Err(error) =
-            crate::backoffice::db::sqlite_query(&self.conn, crate::backoffice::db::AUDIT_INSERT, &params)
-        {
+        let logged = self.conn.execute(
+            crate::loyalty::rows::AUDIT_INSERT,
+            rusqlite::params![DEFAULT_ORG, now, "till", "enrol", guest, detail, "", op_id],
+        );
+        if let Err(error) = logged {
             tracing::error!(%error, "the enrolment could not be written to the audit log");
         }
         Ok(guest)

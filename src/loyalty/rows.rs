@@ -87,3 +87,9 @@ pub const PAID_CHECKS_SQL: &str = "SELECT p.id, p.op_id, p.guest_id, g.name, p.a
       AND (CAST($5 AS TEXT) IS NULL OR substr(p.op_id, 1, length($5)) = $5)
     ORDER BY p.id DESC
     LIMIT $6";
+
+/// The statement both stores (and the till's own ledger) log a manual change with: org, at,
+/// actor, action, guest id, detail, reason, op key. A repeat of an operation id (a form posted
+/// twice) is logged once.
+pub const AUDIT_INSERT: &str = "INSERT INTO audit_log (org, at, actor, action, guest_id, detail, reason, op_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (op_key) DO NOTHING";

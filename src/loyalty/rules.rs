@@ -230,24 +230,8 @@ pub fn valid_code(payload: &str) -> Result<&str, LoyaltyError> {
     Ok(code)
 }
 
-/// `+7XXXXXXXXXX` when the text is a Russian phone number in any usual spelling
-/// (`8 916 123-45-67`, `+7 (916) 123-45-67`, `9161234567`).
-pub fn normalize_phone(text: &str) -> Option<String> {
-    let body = text.strip_prefix('+').unwrap_or(text);
-    if !body
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'))
-    {
-        return None;
-    }
-    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
-    let national = match (digits.len(), digits.as_bytes().first()) {
-        (11, Some(b'7' | b'8')) => &digits[1..],
-        (10, Some(b'9')) => digits.as_str(),
-        _ => return None,
-    };
-    Some(format!("+7{national}"))
-}
+// Phones and names are read alike by the workflow core and the rules.
+pub use crate::domain::{MAX_GUEST_NAME_CHARS, guest_name, normalize_phone};
 
 /// The value an identifier is stored (and looked up) as: trimmed, phones normalised.
 pub fn identifier_value(kind: IdentifierKind, value: &str) -> Result<String, LoyaltyError> {
@@ -256,19 +240,6 @@ pub fn identifier_value(kind: IdentifierKind, value: &str) -> Result<String, Loy
         IdentifierKind::Phone => normalize_phone(code).ok_or(LoyaltyError::BadCode { max: MAX_CODE_LEN }),
         _ => Ok(code.to_string()),
     }
-}
-
-/// The longest guest name kept.
-pub const MAX_GUEST_NAME_CHARS: usize = 200;
-
-/// A guest's name as stored: trimmed, at most [`MAX_GUEST_NAME_CHARS`], no control characters;
-/// empty is allowed (a guest known by phone only).
-pub fn guest_name(name: &str) -> Result<String, LoyaltyError> {
-    let name = name.trim();
-    if name.chars().count() > MAX_GUEST_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(LoyaltyError::OutOfRange("the name".to_string()));
-    }
-    Ok(name.to_string())
 }
 
 /// The identifier kind a device normally delivers, tried before the others.
