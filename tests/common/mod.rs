@@ -3,6 +3,7 @@
 //! real app until its state says so, and a reproducible random number generator.
 
 pub mod hid_fixture;
+pub mod till;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
