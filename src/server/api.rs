@@ -745,22 +745,13 @@ pub(super) async fn refund(State(app): State<App>, headers: HeaderMap, body: Bod
     let caller = caller(&app, &headers).await?;
     let request: wire::RefundRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
-    let payment_op = op_id(&request.payment_op_id)?;
-    let till = request.payment_till.as_deref().unwrap_or(&caller.till);
-    if !valid_name(till) {
-        return Err(ApiError::bad("bad_till", "payment_till is not a till name"));
-    }
-    let amount = match &request.amount {
-        Some(amount) => Some(kopecks(amount, "amount")?),
-        None => None,
-    };
-    if amount.is_some_and(|a| a <= Kopecks::ZERO) {
-        return Err(LoyaltyError::NonPositiveAmount.into());
-    }
-    let receipt = app
-        .store
-        .refund(&caller, op, &caller.op_of(till, payment_op), amount, app.now())
-        .await?;
+    let (payment, amount) = returned_part(
+        &caller,
+        &request.payment_op_id,
+        request.payment_till.as_deref(),
+        request.amount.as_ref(),
+    )?;
+    let receipt = app.store.refund(&caller, op, &payment, amount, app.now()).await?;
     Ok(axum::Json(receipt.into()))
 }
 
@@ -774,23 +765,34 @@ pub(super) async fn refund_preview(
 ) -> ApiResult<wire::RefundReceipt> {
     let caller = caller(&app, &headers).await?;
     let request: wire::RefundPreviewRequest = json_body(&headers, body).await?;
-    let payment_op = op_id(&request.payment_op_id)?;
-    let till = request.payment_till.as_deref().unwrap_or(&caller.till);
+    let (payment, amount) = returned_part(
+        &caller,
+        &request.payment_op_id,
+        request.payment_till.as_deref(),
+        request.amount.as_ref(),
+    )?;
+    let receipt = app.store.refund_preview(&caller, &payment, amount, app.now()).await?;
+    Ok(axum::Json(receipt.into()))
+}
+
+/// The check a return names (its payment's operation key, from the till that took it: the caller
+/// by default) and the amount returned (`None`: all that is left), checked.
+fn returned_part(
+    caller: &Caller,
+    payment_op_id: &str,
+    payment_till: Option<&str>,
+    amount: Option<&Amount>,
+) -> Result<(String, Option<Kopecks>), ApiError> {
+    let payment_op = op_id(payment_op_id)?;
+    let till = payment_till.unwrap_or(&caller.till);
     if !valid_name(till) {
         return Err(ApiError::bad("bad_till", "payment_till is not a till name"));
     }
-    let amount = match &request.amount {
-        Some(amount) => Some(kopecks(amount, "amount")?),
-        None => None,
-    };
+    let amount = amount.map(|amount| kopecks(amount, "amount")).transpose()?;
     if amount.is_some_and(|a| a <= Kopecks::ZERO) {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
-    let receipt = app
-        .store
-        .refund_preview(&caller, &caller.op_of(till, payment_op), amount, app.now())
-        .await?;
-    Ok(axum::Json(receipt.into()))
+    Ok((caller.op_of(till, payment_op), amount))
 }
 
 /// The calling till's closed checks: today's, one by its number, or one guest's (by card code,
