@@ -5,6 +5,7 @@
 
 mod common;
 mod ledger_model;
+#[macro_use]
 mod ledger_stores;
 #[cfg(not(windows))]
 mod server_support;
@@ -1180,29 +1181,7 @@ fn refusal<T>(result: &Result<T, LoyaltyError>) -> &'static str {
     }
 }
 
-/// Each generic test above, once per store.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $name() {
-                super::$name::<loyalty_till::ledger::Ledger>();
-            })*
-        }
-
-        #[cfg(not(windows))]
-        mod postgres {
-            $(#[test]
-            fn $name() {
-                if super::server_support::pg_url().is_some() {
-                    super::$name::<super::PgLedger>();
-                }
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+on_both_ledgers!(
     demo_is_seeded_once,
     identifies_by_every_identifier_kind,
     identifies_phones_in_several_spellings,

@@ -4,6 +4,7 @@
 //! does, and the closed checks the till finds. Every test ends with the invariant check.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod ledger_stores;
 #[cfg(not(windows))]
 mod server_support;
@@ -429,28 +430,7 @@ fn closed_checks_are_found_today_by_number_and_by_guest<L: Backing>() {
     assert_eq!(cafe.ledger.checks(&unknown, NOW), Err(LoyaltyError::UnknownCode));
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $name() {
-                super::$name::<loyalty_till::ledger::Ledger>();
-            })*
-        }
-
-        #[cfg(not(windows))]
-        mod postgres {
-            $(#[test]
-            fn $name() {
-                if super::server_support::pg_url().is_some() {
-                    super::$name::<super::PgLedger>();
-                }
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+on_both_ledgers!(
     full_return_reverses_everything_the_check_did,
     partial_returns_add_up_and_keep_the_gift_until_the_last,
     the_same_return_sent_again_changes_nothing,

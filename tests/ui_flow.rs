@@ -5,49 +5,15 @@
 
 mod common;
 
+use common::till::{Till, assert_touch_sized, open_till};
+
 use egui::accesskit::Role;
-use egui_kittest::Harness;
 use egui_kittest::kittest::{AccessKitNode, NodeT as _, Queryable as _};
-use loyalty_till::config::Config;
-use loyalty_till::i18n::Lang;
 use loyalty_till::ledger::Ledger;
 use loyalty_till::money::Kopecks;
-use loyalty_till::ui::TillApp;
-use loyalty_till::workflow::{Screen, State};
-use std::time::Duration;
-
-struct Till {
-    harness: Harness<'static, TillApp>,
-    dir: tempfile::TempDir,
-}
-
-fn open_till(size: (f32, f32), lang: Lang) -> Till {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
-        language: lang,
-        ..Config::default()
-    };
-    let harness = common::open_demo_app(dir.path(), config, size);
-    Till { harness, dir }
-}
+use loyalty_till::workflow::Screen;
 
 impl Till {
-    fn state(&self) -> &State {
-        self.harness.state().state()
-    }
-
-    /// Steps the app until `done` holds for its state, or fails after 10 s with the state shown.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&State) -> bool) {
-        common::step_until(&mut self.harness, Duration::from_secs(10), what, done);
-    }
-
-    /// Lets a scroll animation finish, so a click lands where the button is.
-    fn settle(&mut self) {
-        for _ in 0..30 {
-            self.harness.step();
-        }
-    }
-
     /// Taps the text field that shows `value`.
     fn tap_field_showing(&mut self, value: &str) {
         let field = |value: String| {
@@ -60,42 +26,6 @@ impl Till {
         self.harness.get_by(field(value.to_string())).click();
         self.harness.step();
         self.harness.step();
-    }
-
-    /// Presses the button labelled exactly `label`.
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_role_and_label(Role::Button, label).scroll_to_me();
-        self.settle();
-        self.harness.get_by_role_and_label(Role::Button, label).click();
-        self.harness.step();
-        self.harness.step();
-    }
-
-    fn click_containing(&mut self, text: &str) {
-        let button = |text: String| {
-            move |node: &AccessKitNode<'_>| {
-                node.role() == Role::Button && node.label().is_some_and(|l| l.contains(&text))
-            }
-        };
-        self.harness.get_by(button(text.to_string())).scroll_to_me();
-        self.settle();
-        self.harness.get_by(button(text.to_string())).click();
-        self.harness.step();
-        self.harness.step();
-    }
-
-    fn sees(&self, text: &str) -> bool {
-        self.harness.query_all_by_label_contains(text).next().is_some()
-    }
-
-    fn type_on_keypad(&mut self, digits: &str) {
-        for d in digits.chars() {
-            self.click(&d.to_string());
-        }
-    }
-
-    fn ledger(&self) -> Ledger {
-        Ledger::open(&self.dir.path().join("demo.sqlite")).expect("ledger opens")
     }
 }
 
@@ -110,7 +40,7 @@ fn add_guest_by_keypad(till: &mut Till, code: &str) {
 
 #[test]
 fn add_guest_see_card_stamps_promotions_and_remove() {
-    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    let mut till = open_till((420.0, 1000.0));
     add_guest_by_keypad(&mut till, "100001");
     assert_eq!(till.state().screen, Screen::Guest, "notice: {:?}", till.state().notice);
     assert!(till.sees("Анна Смирнова"));
@@ -145,7 +75,7 @@ fn add_guest_see_card_stamps_promotions_and_remove() {
 
 #[test]
 fn pay_part_with_bonuses_using_exact_amount_then_check_the_ledger() {
-    let mut till = open_till((1024.0, 1400.0), Lang::Ru);
+    let mut till = open_till((1024.0, 1400.0));
     till.click("Демо-заказ");
     assert_eq!(till.state().order.subtotal(), Kopecks(107_000));
     add_guest_by_keypad(&mut till, "100001");
@@ -204,7 +134,7 @@ fn pay_part_with_bonuses_using_exact_amount_then_check_the_ledger() {
 
 #[test]
 fn unknown_code_and_over_maximum_are_refused_on_screen() {
-    let mut till = open_till((1024.0, 1400.0), Lang::Ru);
+    let mut till = open_till((1024.0, 1400.0));
     add_guest_by_keypad(&mut till, "999");
     assert!(till.sees("Гость с таким кодом не найден"));
     assert!(till.state().guest.is_none());
@@ -250,7 +180,7 @@ fn unknown_code_and_over_maximum_are_refused_on_screen() {
 /// closed, and the payment and success screens name the gift; the ledger marks it used.
 #[test]
 fn a_check_of_only_a_gift_is_closed_and_the_gift_is_listed() {
-    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    let mut till = open_till((420.0, 1000.0));
     till.click("GetMeBack");
     till.harness
         .state_mut()
@@ -312,7 +242,7 @@ fn a_check_of_only_a_gift_is_closed_and_the_gift_is_listed() {
 /// A gift code has a letter: the code keypad types it by touch, letters and digits alike.
 #[test]
 fn a_gift_code_is_typed_by_touch() {
-    let mut till = open_till((420.0, 700.0), Lang::Ru);
+    let mut till = open_till((420.0, 700.0));
     till.click("GetMeBack");
     till.click("Буквы A–Z");
     // Every letter key is whole inside the side panel, none cut at its right edge.
@@ -343,7 +273,7 @@ fn a_gift_code_is_typed_by_touch() {
 
 #[test]
 fn english_is_a_setting_away() {
-    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    let mut till = open_till((420.0, 1000.0));
     till.click("Меню");
     till.click("English");
     assert!(till.sees("Check total"), "the order buttons are in English now");
@@ -352,27 +282,9 @@ fn english_is_a_setting_away() {
     assert!(till.sees("Find guest"));
 }
 
-/// Every button and text field on the screen is at least 56 logical pixels tall.
-fn assert_touch_sized(till: &Till, screen: &str) {
-    let mut checked = 0;
-    for role in [Role::Button, Role::TextInput] {
-        for node in till.harness.query_all_by_role(role) {
-            let rect = node.rect();
-            assert!(
-                rect.height() >= 55.9,
-                "{screen}: {role:?} {:?} is {} px tall",
-                node.accesskit_node().label(),
-                rect.height()
-            );
-            checked += 1;
-        }
-    }
-    assert!(checked >= 3, "{screen}: only {checked} controls found");
-}
-
 #[test]
 fn every_pressable_control_is_touch_sized() {
-    let mut till = open_till((420.0, 3000.0), Lang::Ru);
+    let mut till = open_till((420.0, 3000.0));
     assert_touch_sized(&till, "idle");
     till.click("Демо-заказ");
     add_guest_by_keypad(&mut till, "100001");
@@ -413,7 +325,7 @@ fn now() -> i64 {
 /// and the ledger finds them by the code and by the phone.
 #[test]
 fn a_new_guest_is_enrolled_from_the_not_found_message() {
-    let mut till = open_till((420.0, 1000.0), Lang::Ru);
+    let mut till = open_till((420.0, 1000.0));
     let mut ledger = till.ledger();
     let program = ledger.program().expect("programme");
     assert!(program.till_enrolment, "the demo programme allows enrolment");

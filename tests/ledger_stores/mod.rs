@@ -558,3 +558,27 @@ async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Ite
     .await;
     done.into_iter().flatten().collect()
 }
+
+/// Each generic test named, once per store: `sqlite::name` on the embedded ledger and
+/// `postgres::name` on `PgLedger` (run when the test PostgreSQL is there). The test file has
+/// `server_support` and `PgLedger` in scope.
+macro_rules! on_both_ledgers {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name::<loyalty_till::ledger::Ledger>();
+            })*
+        }
+
+        #[cfg(not(windows))]
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                if super::server_support::pg_url().is_some() {
+                    super::$name::<super::PgLedger>();
+                }
+            })*
+        }
+    };
+}
