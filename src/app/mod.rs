@@ -409,7 +409,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
     };
     // A single cafe's back office, over the same ledger file (a chain's is on its server).
     if !config.server.is_set() {
-        crate::backoffice::local::start(options.paths.database(cli.demo), config.back_office_port);
+        let scan = config.scan.effective(cli.demo);
+        let qr = crate::backoffice::QrKey::new(&scan.token_secret, scan.token_max_age_secs);
+        crate::backoffice::local::start(options.paths.database(cli.demo), config.back_office_port, qr);
     }
     start_handhelds(&options.paths, &config, cli.demo);
     let fixed_size = cli.window_size.is_some();

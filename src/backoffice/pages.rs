@@ -18,8 +18,8 @@ use maud::{DOCTYPE, Markup, html};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type St = State<Arc<BackOffice>>;
-type Fields = Form<HashMap<String, String>>;
+pub(super) type St = State<Arc<BackOffice>>;
+pub(super) type Fields = Form<HashMap<String, String>>;
 
 /// Rows on a page of guests or of history.
 const PAGE: i64 = 50;
@@ -43,17 +43,18 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/tills", get(tills).post(create_till))
         .route("/admin/audit", get(audit_page))
         .route("/admin/tills/{till}/revoke", post(revoke_till))
+        .merge(super::rewards::routes())
 }
 
 // ----- Context, errors, layout -----
 
-struct Ctx {
-    tr: Tr,
-    session: Session,
+pub(super) struct Ctx {
+    pub(super) tr: Tr,
+    pub(super) session: Session,
 }
 
 impl Ctx {
-    fn caller(&self) -> Caller {
+    pub(super) fn caller(&self) -> Caller {
         Caller {
             org: self.session.org.clone(),
             till: "backoffice".to_string(),
@@ -62,7 +63,7 @@ impl Ctx {
 }
 
 /// What a handler answers instead of its page.
-enum Refusal {
+pub(super) enum Refusal {
     Login,
     Page(StatusCode, Markup),
 }
@@ -76,10 +77,10 @@ impl IntoResponse for Refusal {
     }
 }
 
-type Page = Result<Response, Refusal>;
+pub(super) type Page = Result<Response, Refusal>;
 
 /// The session and language of a GET; managers only where `owner_only` is false.
-fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Refusal> {
+pub(super) fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Refusal> {
     let tr = Tr(lang_of(headers));
     let session = bo.sessions.find(headers).ok_or(Refusal::Login)?;
     let ctx = Ctx { tr, session };
@@ -94,7 +95,7 @@ fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Re
 }
 
 /// Like [`ctx`], for a POST: the form's CSRF token must be the session's.
-fn ctx_post(
+pub(super) fn ctx_post(
     bo: &BackOffice,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
@@ -112,7 +113,7 @@ fn ctx_post(
     Ok(ctx)
 }
 
-fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
+pub(super) fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
     let body = html! {
         p.error role="alert" { (text) }
         p { a href="/admin/guests" { (ctx.tr.t("bo-back")) } }
@@ -124,7 +125,7 @@ fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
 }
 
 /// An engine refusal on screen (the reason) and in the log (the kind, nothing personal).
-fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
+pub(super) fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
     let status = match error {
         LoyaltyError::Storage(_) | LoyaltyError::Unavailable(_) => {
             tracing::error!(%error, "back office: the store failed");
@@ -143,7 +144,7 @@ fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
     message(ctx, status, &ctx.tr.error(error))
 }
 
-fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
+pub(super) fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
     tracing::info!(field = key, "back office: bad input refused");
     message(ctx, StatusCode::UNPROCESSABLE_ENTITY, &ctx.tr.t(key))
 }
@@ -159,7 +160,7 @@ form.box,section.box{background:#fff;border:1px solid #ddd;padding:.8em;margin:.
 label{display:block;margin:.3em 0}input,select{padding:.3em;font-size:1em}button{padding:.35em .9em;font-size:1em}
 .muted{color:#777}.pager a{margin-right:1em}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}";
 
-fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(if tr.0 == crate::i18n::Lang::En { "en" } else { "ru" }) {
@@ -179,6 +180,7 @@ fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Marku
                             a href="/admin/programme" { (tr.t("bo-nav-programme")) }
                             a href="/admin/tills" { (tr.t("bo-nav-tills")) }
                             a href="/admin/audit" { (tr.t("bo-nav-audit")) }
+                            a href="/admin/rewards" { (tr.t("bo-nav-rewards")) }
                         }
                         span.who { (session.login) " (" (session.org) ", " (tr.t(role_key(session.role))) ")" }
                         form method="post" action="/admin/logout" {
@@ -205,26 +207,26 @@ fn role_key(role: Role) -> &'static str {
     }
 }
 
-fn csrf(session: &Session) -> Markup {
+pub(super) fn csrf(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
 }
 
-fn page(ctx: &Ctx, title: &str, body: Markup) -> Page {
+pub(super) fn page(ctx: &Ctx, title: &str, body: Markup) -> Page {
     Ok(layout(ctx.tr, Some(&ctx.session), title, body).into_response())
 }
 
-fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+pub(super) fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
     form.get(name).map(|v| v.trim()).unwrap_or_default()
 }
 
-fn time(tr: Tr, at: i64) -> String {
+pub(super) fn time(tr: Tr, at: i64) -> String {
     let _ = tr;
     chrono::DateTime::from_timestamp(at, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
 }
 
-fn money(kopecks: i64) -> String {
+pub(super) fn money(kopecks: i64) -> String {
     Kopecks(kopecks).to_string()
 }
 
@@ -402,7 +404,7 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
     page(&ctx, &tr.t("bo-nav-guests"), body)
 }
 
-fn display_name(tr: Tr, name: &str) -> String {
+pub(super) fn display_name(tr: Tr, name: &str) -> String {
     if name.is_empty() {
         tr.t("bo-no-name")
     } else {
@@ -410,7 +412,7 @@ fn display_name(tr: Tr, name: &str) -> String {
     }
 }
 
-fn urlencode(text: &str) -> String {
+pub(super) fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -577,6 +579,7 @@ async fn guest(
                 }
             }
         }
+        p { a #rewards-link href={ "/admin/guests/" (id) "/rewards" } { (tr.t("bo-rw-guest-link")) } }
         section.box {
             h2 { (tr.t("bo-identifiers")) }
             table {
@@ -883,7 +886,7 @@ async fn programme(State(bo): St, headers: HeaderMap, Query(query): Query<HashMa
 }
 
 /// The organisation's programme (the template while it has none).
-async fn current_programme(bo: &BackOffice, ctx: &Ctx) -> Result<ProgramSettings, Refusal> {
+pub(super) async fn current_programme(bo: &BackOffice, ctx: &Ctx) -> Result<ProgramSettings, Refusal> {
     bo.store
         .run(&ctx.caller(), Op::Program, (bo.clock)())
         .await
@@ -1037,7 +1040,7 @@ async fn revoke_till(State(bo): St, headers: HeaderMap, Path(till): Path<String>
 // ----- Audit -----
 
 /// Logs a change the back office made, with who made it.
-async fn audit(
+pub(super) async fn audit(
     bo: &BackOffice,
     ctx: &Ctx,
     action: &str,
@@ -1070,6 +1073,7 @@ fn audit_action_key(action: &str) -> &'static str {
         "enrol" => "bo-audit-enrol",
         "till_token_add" => "bo-audit-till-add",
         "till_token_revoke" => "bo-audit-till-revoke",
+        action if action.starts_with("rw_") => super::rewards::audit_action_key(action),
         _ => "bo-audit-other",
     }
 }

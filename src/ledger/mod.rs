@@ -20,9 +20,11 @@ use crate::loyalty::engine::{
     self, Answer, ChecksQuery, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, ProgramScope, StampCount, run_now,
 };
 use crate::loyalty::migrate::{self, Dialect};
+use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
     Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at,
 };
+use crate::loyalty::rows::{GIFT_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, gift_at, promotion_at};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
 };
@@ -903,10 +905,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn stamp_counts(&mut self, guest: GuestId) -> Result<Vec<StampCount>, LoyaltyError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.id, COALESCE(s.collected, 0), c.needed FROM stamp_cards c
-             LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = ?1 ORDER BY c.id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(GUEST_STAMP_CARDS_SQL)?;
         let rows = stmt.query_map([guest], |row| {
             Ok(StampCount {
                 card_id: row.get(0)?,
@@ -1261,6 +1260,115 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
+    async fn save_stamp_card(&mut self, org: &str, id: Option<i64>, card: &StampCardDef) -> Result<i64, LoyaltyError> {
+        match id {
+            None => {
+                self.exec(
+                    "INSERT INTO stamp_cards (org, name, needed, reward) VALUES (?1, ?2, ?3, ?4)",
+                    params![org, card.name, card.needed, card.reward],
+                )?;
+                Ok(self.conn.last_insert_rowid())
+            }
+            Some(id) => {
+                let changed = self.exec(
+                    "UPDATE stamp_cards SET name = ?3, needed = ?4, reward = ?5 WHERE id = ?1 AND org = ?2",
+                    params![id, org, card.name, card.needed, card.reward],
+                )?;
+                if changed == 1 {
+                    Ok(id)
+                } else {
+                    Err(LoyaltyError::UnknownCode)
+                }
+            }
+        }
+    }
+
+    async fn save_promotion(&mut self, org: &str, id: Option<i64>, p: &PromotionDef) -> Result<i64, LoyaltyError> {
+        match id {
+            None => {
+                self.exec(
+                    "INSERT INTO promotions (org, name, description, starts_at, ends_at, weekdays, day_start_min, day_end_min)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![org, p.name, p.description, p.starts_at, p.ends_at, p.weekdays, p.day_start_min, p.day_end_min],
+                )?;
+                Ok(self.conn.last_insert_rowid())
+            }
+            Some(id) => {
+                let changed = self.exec(
+                    "UPDATE promotions SET name = ?3, description = ?4, starts_at = ?5, ends_at = ?6, weekdays = ?7,
+                            day_start_min = ?8, day_end_min = ?9
+                     WHERE id = ?1 AND org = ?2",
+                    params![
+                        id,
+                        org,
+                        p.name,
+                        p.description,
+                        p.starts_at,
+                        p.ends_at,
+                        p.weekdays,
+                        p.day_start_min,
+                        p.day_end_min
+                    ],
+                )?;
+                if changed == 1 {
+                    Ok(id)
+                } else {
+                    Err(LoyaltyError::UnknownCode)
+                }
+            }
+        }
+    }
+
+    async fn save_gift(&mut self, org: &str, id: Option<i64>, g: &GiftDef) -> Result<i64, LoyaltyError> {
+        match id {
+            None => {
+                self.exec(
+                    "INSERT INTO gifts (org, name, pos_code, points, active) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![org, g.name, g.pos_code, g.points.0, g.active],
+                )?;
+                Ok(self.conn.last_insert_rowid())
+            }
+            Some(id) => {
+                let changed = self.exec(
+                    "UPDATE gifts SET name = ?3, pos_code = ?4, points = ?5, active = ?6 WHERE id = ?1 AND org = ?2",
+                    params![id, org, g.name, g.pos_code, g.points.0, g.active],
+                )?;
+                if changed == 1 {
+                    Ok(id)
+                } else {
+                    Err(LoyaltyError::UnknownCode)
+                }
+            }
+        }
+    }
+
+    async fn gift_defs(&mut self, org: &str) -> Result<Vec<(i64, GiftDef)>, LoyaltyError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {GIFT_COLUMNS} FROM gifts WHERE org = ?1 ORDER BY id"))?;
+        let rows = stmt.query_map([org], |row| gift_at(row))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn insert_issued_gift(
+        &mut self,
+        guest: GuestId,
+        code: &str,
+        gift_id: i64,
+        gift: &GiftDef,
+    ) -> Result<(), LoyaltyError> {
+        let added = self.exec(
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points, gift_id)
+             SELECT org, ?1, id, ?3, ?4, ?5 FROM guests WHERE id = ?2",
+            params![code, guest, gift.name, gift.points.0, gift_id],
+        )?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
+    }
+
     async fn insert_past_visit(
         &mut self,
         op_key: &str,
@@ -1351,40 +1459,28 @@ fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Gues
         available: Kopecks(available),
         group: guest_group(conn, guest)?.info(),
         stamps: load_stamps(conn, guest)?,
-        promotions: current_promotions(conn, now)?,
+        promotions: current_promotions(conn, guest, now)?,
         daily_visits: None,
     })
 }
 
 fn load_stamps(conn: &Connection, guest: GuestId) -> Result<Vec<StampProgress>, LoyaltyError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
-         LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = ?1 ORDER BY c.id",
-    )?;
+    let mut stmt = conn.prepare_cached(GUEST_STAMP_CARDS_SQL)?;
     let rows = stmt.query_map([guest], |row| {
         Ok(StampProgress {
-            card_name: row.get(0)?,
+            card_name: row.get(3)?,
             collected: row.get(1)?,
             needed: row.get(2)?,
-            reward: row.get(3)?,
+            reward: row.get(4)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn current_promotions(conn: &Connection, now: UnixSeconds) -> Result<Vec<Promotion>, LoyaltyError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT name, description, ends_at FROM promotions
-         WHERE starts_at <= ?1 AND ?1 < ends_at ORDER BY ends_at, id",
-    )?;
-    let rows = stmt.query_map([now], |row| {
-        Ok(Promotion {
-            name: row.get(0)?,
-            description: row.get(1)?,
-            ends_at: row.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+fn current_promotions(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Vec<Promotion>, LoyaltyError> {
+    let mut stmt = conn.prepare_cached(GUEST_PROMOTIONS_SQL)?;
+    let rows = stmt.query_map([guest], |row| promotion_at(row))?;
+    Ok(rewards::current_promotions(rows.collect::<Result<_, _>>()?, now))
 }
 
 /// A new organisation starts with the template programme (`program`, whose hold time
