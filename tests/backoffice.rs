@@ -726,7 +726,7 @@ fn the_tills_back_office_and_owner_create() {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port);
+    loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port, None);
     let http = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
