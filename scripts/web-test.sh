@@ -39,7 +39,9 @@ trap cleanup EXIT
 db="sqlite://$work/server.sqlite"
 printf 'web-test-password\n' | "$bin" owner create --db "$db" --login owner >/dev/null
 printf 'web-test-password\n' | "$bin" owner create --db "$db" --login manager --role manager >/dev/null
-"$bin" serve --listen 127.0.0.1:0 --db "$db" >"$work/serve.out" 2>"$work/serve.err" &
+# The programme's key: the server signs printable QR tokens with it, the till below checks them.
+qr_key="web-test-programme-key"
+LOYALTY_TOKEN_SECRET="$qr_key" "$bin" serve --listen 127.0.0.1:0 --db "$db" >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 url=""
 for _ in $(seq 1 100); do
@@ -55,4 +57,10 @@ fi
 
 NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
   node scripts/web-test/back-office.mjs
+# «Бонусы и подарки»: the printed QR codes read back by the till's decoder and parser.
+mkdir -p "$work/till"
+printf '[scan]\ntoken_secret = "%s"\n' "$qr_key" >"$work/till/config.toml"
+till_token="$("$bin" till-token create --db "$db" --org default --till web-qr)"
+NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
+  BIN="$bin" TILL_DIR="$work/till" TILL_TOKEN="$till_token" node scripts/web-test/rewards.mjs
 echo "web-test: passed; screenshots in $out"

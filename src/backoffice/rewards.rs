@@ -86,7 +86,8 @@ pub fn audit_action_key(action: &str) -> &'static str {
 const PRINT_STYLE: &str = "@media print{header,.noprint{display:none}main{padding:0}body{background:#fff}}
 .ticket{background:#fff;border:1px dashed #999;padding:1em;max-width:90mm;text-align:center}
 .ticket svg{width:60mm;height:60mm}.ticket h2{margin:.3em 0}.ticket p{margin:.3em 0}
-.weekdays label{display:inline-block;margin-right:.8em}";
+.weekdays label{display:inline-block;margin-right:.8em}input.wide{width:100%;max-width:40em;box-sizing:border-box}
+.nowrap{white-space:nowrap}";
 
 // ----- Reading what is defined -----
 
@@ -297,7 +298,7 @@ fn promotion_form(ctx: &Ctx, action: &str, p: Option<&PromotionDef>, offset: i64
         form.box method="post" action=(action) {
             (csrf(&ctx.session))
             label { (tr.t("bo-rw-promotion-name")) br; input name="name" required maxlength="100" value=(p.map(|p| p.name.clone()).unwrap_or_default()); }
-            label { (tr.t("bo-rw-description")) br; input name="description" maxlength="500" size="60" value=(p.map(|p| p.description.clone()).unwrap_or_default()); }
+            label { (tr.t("bo-rw-description")) br; input.wide name="description" maxlength="500" value=(p.map(|p| p.description.clone()).unwrap_or_default()); }
             label { (tr.t("bo-rw-starts")) br; input name="starts" type="datetime-local" required value=(p.map(|p| when(p.starts_at)).unwrap_or_default()); }
             label { (tr.t("bo-rw-ends")) br; input name="ends" type="datetime-local" required value=(p.map(|p| when(p.ends_at)).unwrap_or_default()); }
             fieldset.weekdays {
@@ -306,7 +307,7 @@ fn promotion_form(ctx: &Ctx, action: &str, p: Option<&PromotionDef>, offset: i64
                     label { input type="checkbox" name={ "wd" (day) } value="1" checked[weekdays & (1 << day) != 0]; " " (tr.t(&format!("bo-rw-wd-{day}"))) }
                 }
             }
-            label { (tr.t("bo-rw-hours-from")) br; input name="from" type="time" value=(minutes_text(p.map_or(0, |p| p.day_start_min))); }
+            label { (tr.t("bo-rw-hours-from")) br; input name="from" inputmode="numeric" placeholder="00:00" value=(minutes_text(p.map_or(0, |p| p.day_start_min))); }
             label { (tr.t("bo-rw-hours-to")) br; input name="to" inputmode="numeric" placeholder="24:00" value=(p.map(|p| minutes_text(p.day_end_min)).unwrap_or_else(|| "24:00".to_string())); }
             p.muted { (tr.t("bo-rw-hours-hint")) }
             button type="submit" { (tr.t("bo-save")) }
@@ -744,7 +745,7 @@ fn ticket(ctx: &Ctx, title: &str, lines: Markup, token: &str, valid_until: Strin
         }
         div.noprint {
             p.muted { (tr.t("bo-rw-print-hint")) }
-            p { a href=(back) { (tr.t("bo-back")) } }
+            p { a href=(back) { "← " (tr.t("bo-rw-guest-title")) } }
         }
         style { (PRINT_STYLE) }
     };
@@ -785,7 +786,7 @@ async fn guest_qr(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Pag
     let token = crate::scan::payload::sign_guest_token(&key.secret, &code, now);
     let lines = html! {
         h2 #who { (display_name(tr, &g.guest.name)) }
-        p #phone { (g.guest.phone.as_deref().map(mask_phone).unwrap_or_default()) }
+        p #phone.nowrap { (g.guest.phone.as_deref().map(mask_phone).unwrap_or_default()) }
         p { (tr.t("bo-rw-guest-card")) }
     };
     audit(&bo, &ctx, "rw_qr_print", Some(id), tr.t("bo-rw-guest-qr"), "", None).await;
@@ -847,7 +848,7 @@ async fn gift_qr(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Page
     let token = crate::scan::payload::sign_gift_token(&key.secret, &guest_code, &code.code, now);
     let lines = html! {
         h2 #what { (code.name) }
-        p #who { (display_name(tr, &g.guest.name)) " · " (g.guest.phone.as_deref().map(mask_phone).unwrap_or_default()) }
+        p #who { (display_name(tr, &g.guest.name)) " · " span.nowrap { (g.guest.phone.as_deref().map(mask_phone).unwrap_or_default()) } }
         p { (tr.t_args("bo-rw-gift-cost", &[("points", Arg::Money(Kopecks(code.points)))])) }
     };
     audit(&bo, &ctx, "rw_qr_print", Some(code.guest), code.name.clone(), "", None).await;
