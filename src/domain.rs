@@ -136,6 +136,10 @@ pub struct Gift {
     pub name: String,
     /// What the guest paid for it in the app, in points (minor units).
     pub points: Kopecks,
+    /// The POS item code of the catalogue's gift the code was issued for (the back office's
+    /// «Бонусы и подарки»); `None` for a code issued before the catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_code: Option<String>,
 }
 
 /// Everything the cashier sees about an identified guest.

@@ -421,6 +421,11 @@ fn definitions_reach_the_till(db: Db) {
     assert_eq!(found.ok()["card"]["guest_id"], anna);
     assert_eq!(found.ok()["gift"]["name"], "Капучино");
     assert_eq!(found.ok()["gift"]["points"], 15_000);
+    assert_eq!(
+        found.ok()["gift"]["pos_code"],
+        "1001",
+        "the POS rings it up by the catalogue's code"
+    );
     // Redeemed at the till with a check of only the gift; then used.
     server
         .post(

@@ -68,7 +68,8 @@ pub struct HandheldSettings {
     pub pos_token: String,
     /// The POS payment type id the bonus payment is made with («Bonus payment type»).
     pub bonus_payment_type: String,
-    /// Gift name → the POS item code the POS adds for it.
+    /// Gift name → the POS item code the POS adds for it, for gift codes issued before the back
+    /// office's gift catalogue (a catalogue gift's own POS item code comes first).
     pub gift_item_codes: std::collections::BTreeMap<String, String>,
 }
 

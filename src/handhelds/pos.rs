@@ -584,11 +584,11 @@ impl PosCore<'_> {
             .map(|o| o.gifts)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|(_, gift)| match self.config.gift_item_codes.get(&gift.name) {
+            .filter_map(|(_, gift)| match gift_item_code(&gift, &self.config.gift_item_codes) {
                 Some(item) => Some(GiftOut {
                     gift_code: gift.code,
                     name: gift.name,
-                    item_code: item.clone(),
+                    item_code: item,
                     points: gift.points.0,
                 }),
                 None => {
@@ -837,4 +837,36 @@ impl PosFeed {
 pub fn shared_feed() -> Arc<PosFeed> {
     static FEED: std::sync::OnceLock<Arc<PosFeed>> = std::sync::OnceLock::new();
     Arc::clone(FEED.get_or_init(PosFeed::new))
+}
+
+/// The POS item a gift is rung up as: the one the back office's gift catalogue names for the
+/// code's gift, else (a code issued before the catalogue) the one `[handhelds] gift_item_codes`
+/// configures for its name.
+fn gift_item_code(
+    gift: &crate::domain::Gift,
+    configured: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    gift.pos_code.clone().or_else(|| configured.get(&gift.name).cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gift_is_rung_up_by_its_catalogue_code_else_the_configured_one() {
+        let configured = std::collections::BTreeMap::from([("Капучино".to_string(), "cfg-1".to_string())]);
+        let gift = |pos_code: Option<&str>| crate::domain::Gift {
+            code: "G1".to_string(),
+            name: "Капучино".to_string(),
+            points: crate::money::Kopecks(15_000),
+            pos_code: pos_code.map(str::to_string),
+        };
+        assert_eq!(
+            gift_item_code(&gift(Some("1001")), &configured).as_deref(),
+            Some("1001")
+        );
+        assert_eq!(gift_item_code(&gift(None), &configured).as_deref(), Some("cfg-1"));
+        assert_eq!(gift_item_code(&gift(None), &Default::default()), None);
+    }
 }

@@ -689,8 +689,9 @@ impl LedgerTx for SqliteTx<'_> {
     async fn gift_code(&mut self, org: Option<&str>, code: &str) -> Result<Option<GiftCodeRow>, LoyaltyError> {
         Ok(self
             .one(
-                "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
-                 WHERE code = ?1 AND (?2 IS NULL OR org = ?2)",
+                "SELECT c.guest_id, c.gift_name, c.points, c.redeemed_at IS NOT NULL, g.pos_code
+                 FROM gift_codes c LEFT JOIN gifts g ON g.id = c.gift_id
+                 WHERE c.code = ?1 AND (?2 IS NULL OR c.org = ?2)",
                 params![code, org],
                 |row| {
                     Ok(GiftCodeRow {
@@ -699,6 +700,7 @@ impl LedgerTx for SqliteTx<'_> {
                             code: code.to_string(),
                             name: row.get(1)?,
                             points: Kopecks(row.get(2)?),
+                            pos_code: row.get(4)?,
                         },
                         redeemed: row.get(3)?,
                     })
@@ -1047,6 +1049,7 @@ impl LedgerTx for SqliteTx<'_> {
                 code: crate::mask::mask_code(&row.get::<_, String>(0)?),
                 name: row.get(1)?,
                 points: Kopecks(row.get(2)?),
+                pos_code: None,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

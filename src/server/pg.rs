@@ -768,8 +768,9 @@ impl LedgerTx for PgTx<'_> {
     async fn gift_code(&mut self, org: Option<&str>, code: &str) -> TxResult<Option<GiftCodeRow>> {
         let row = q_opt(
             self.tx,
-            "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
-             WHERE code = $1 AND ($2::TEXT IS NULL OR org = $2)",
+            "SELECT c.guest_id, c.gift_name, c.points, c.redeemed_at IS NOT NULL, g.pos_code
+             FROM gift_codes c LEFT JOIN gifts g ON g.id = c.gift_id
+             WHERE c.code = $1 AND ($2::TEXT IS NULL OR c.org = $2)",
             &[&code, &org],
         )
         .await?;
@@ -780,6 +781,7 @@ impl LedgerTx for PgTx<'_> {
                     code: code.to_string(),
                     name: row.try_get(1)?,
                     points: Kopecks(row.try_get(2)?),
+                    pos_code: row.try_get(4)?,
                 },
                 redeemed: row.try_get(3)?,
             })
@@ -1240,6 +1242,7 @@ impl LedgerTx for PgTx<'_> {
                 code: crate::mask::mask_code(&row.try_get::<_, String>(0)?),
                 name: row.try_get(1)?,
                 points: Kopecks(row.try_get(2)?),
+                pos_code: None,
             })
         })
         .collect()
