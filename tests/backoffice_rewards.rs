@@ -241,6 +241,11 @@ fn definitions_reach_the_till(db: Db) {
             &[("name", "Чай"), ("needed", needed), ("reward", "Чай")],
         );
         refused_with(&bad, 422, "Штампов до награды");
+        assert!(
+            bad.body.contains(&format!("value=\"{needed}\"")) && bad.body.contains("value=\"Чай\""),
+            "the form comes back as typed: {}",
+            bad.body
+        );
     }
     assert_eq!(names(&server.card(anna)["stamps"], "card_name"), ["Кофе"]);
     // An edit is seen by the till at once.

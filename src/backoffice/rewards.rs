@@ -267,59 +267,112 @@ fn hours_text(p: &PromotionDef) -> String {
     format!("{}–{}", minutes_text(p.day_start_min), minutes_text(p.day_end_min))
 }
 
-fn stamp_card_form(ctx: &Ctx, action: &str, card: Option<&StampCardDef>) -> Markup {
+/// A form's fields as typed (or as a saved definition reads), so that a refused form comes back
+/// with what was typed in it.
+type Values = HashMap<String, String>;
+
+fn value<'a>(v: &'a Values, key: &str) -> &'a str {
+    v.get(key).map(String::as_str).unwrap_or_default()
+}
+
+fn values(pairs: &[(&str, String)]) -> Values {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+fn card_values(c: &StampCardDef) -> Values {
+    values(&[
+        ("name", c.name.clone()),
+        ("needed", c.needed.to_string()),
+        ("reward", c.reward.clone()),
+    ])
+}
+
+fn promotion_values(p: &PromotionDef, offset: i64) -> Values {
+    let when = |at: i64| local_time_text(at, offset, "%Y-%m-%dT%H:%M");
+    let mut v = values(&[
+        ("name", p.name.clone()),
+        ("description", p.description.clone()),
+        ("starts", when(p.starts_at)),
+        ("ends", when(p.ends_at)),
+        ("from", minutes_text(p.day_start_min)),
+        ("to", minutes_text(p.day_end_min)),
+    ]);
+    for day in (0..7).filter(|day| p.weekdays & (1 << day) != 0) {
+        v.insert(format!("wd{day}"), "1".to_string());
+    }
+    v
+}
+
+/// A new promotion's form: every day, the whole day.
+fn new_promotion_values() -> Values {
+    let mut v = values(&[("from", "00:00".to_string()), ("to", "24:00".to_string())]);
+    for day in 0..7 {
+        v.insert(format!("wd{day}"), "1".to_string());
+    }
+    v
+}
+
+fn gift_values(g: &GiftDef) -> Values {
+    let mut v = values(&[
+        ("name", g.name.clone()),
+        ("pos_code", g.pos_code.clone()),
+        ("points", amount_input_text(g.points)),
+    ]);
+    if g.active {
+        v.insert("active".to_string(), "1".to_string());
+    }
+    v
+}
+
+fn stamp_card_form(ctx: &Ctx, action: &str, v: &Values) -> Markup {
     let tr = ctx.tr;
     html! {
         form.box method="post" action=(action) {
             (csrf(&ctx.session))
-            label { (tr.t("bo-rw-card-name")) br; input name="name" required maxlength="100" value=(card.map(|c| c.name.clone()).unwrap_or_default()); }
-            label { (tr.t("bo-rw-needed")) br; input name="needed" inputmode="numeric" required value=(card.map(|c| c.needed.to_string()).unwrap_or_default()); }
-            label { (tr.t("bo-rw-reward")) br; input name="reward" required maxlength="100" value=(card.map(|c| c.reward.clone()).unwrap_or_default()); }
+            label { (tr.t("bo-rw-card-name")) br; input name="name" required maxlength="100" value=(value(v, "name")); }
+            label { (tr.t("bo-rw-needed")) br; input name="needed" inputmode="numeric" required value=(value(v, "needed")); }
+            label { (tr.t("bo-rw-reward")) br; input name="reward" required maxlength="100" value=(value(v, "reward")); }
             button type="submit" { (tr.t("bo-save")) }
         }
     }
 }
 
-fn stamp_card_from_form(ctx: &Ctx, form: &HashMap<String, String>) -> Result<StampCardDef, Refusal> {
+fn stamp_card_from_form(form: &Values) -> Result<StampCardDef, &'static str> {
     Ok(StampCardDef {
         name: field(form, "name").to_string(),
-        needed: field(form, "needed")
-            .parse()
-            .map_err(|_| bad_input(ctx, "bo-rw-err-needed"))?,
+        needed: field(form, "needed").parse().map_err(|_| "bo-rw-err-needed")?,
         reward: field(form, "reward").to_string(),
     })
 }
 
-fn promotion_form(ctx: &Ctx, action: &str, p: Option<&PromotionDef>, offset: i64) -> Markup {
+fn promotion_form(ctx: &Ctx, action: &str, v: &Values) -> Markup {
     let tr = ctx.tr;
-    let weekdays = p.map_or(ALL_WEEKDAYS, |p| p.weekdays);
-    let when = |at: i64| local_time_text(at, offset, "%Y-%m-%dT%H:%M");
     html! {
         form.box method="post" action=(action) {
             (csrf(&ctx.session))
-            label { (tr.t("bo-rw-promotion-name")) br; input name="name" required maxlength="100" value=(p.map(|p| p.name.clone()).unwrap_or_default()); }
-            label { (tr.t("bo-rw-description")) br; input.wide name="description" maxlength="500" value=(p.map(|p| p.description.clone()).unwrap_or_default()); }
-            label { (tr.t("bo-rw-starts")) br; input name="starts" type="datetime-local" required value=(p.map(|p| when(p.starts_at)).unwrap_or_default()); }
-            label { (tr.t("bo-rw-ends")) br; input name="ends" type="datetime-local" required value=(p.map(|p| when(p.ends_at)).unwrap_or_default()); }
+            label { (tr.t("bo-rw-promotion-name")) br; input name="name" required maxlength="100" value=(value(v, "name")); }
+            label { (tr.t("bo-rw-description")) br; input.wide name="description" maxlength="500" value=(value(v, "description")); }
+            label { (tr.t("bo-rw-starts")) br; input name="starts" type="datetime-local" required value=(value(v, "starts")); }
+            label { (tr.t("bo-rw-ends")) br; input name="ends" type="datetime-local" required value=(value(v, "ends")); }
             fieldset.weekdays {
                 legend { (tr.t("bo-rw-weekdays")) }
                 @for day in 0..7 {
-                    label { input type="checkbox" name={ "wd" (day) } value="1" checked[weekdays & (1 << day) != 0]; " " (tr.t(&format!("bo-rw-wd-{day}"))) }
+                    label { input type="checkbox" name={ "wd" (day) } value="1" checked[value(v, &format!("wd{day}")) == "1"]; " " (tr.t(&format!("bo-rw-wd-{day}"))) }
                 }
             }
-            label { (tr.t("bo-rw-hours-from")) br; input name="from" inputmode="numeric" placeholder="00:00" value=(minutes_text(p.map_or(0, |p| p.day_start_min))); }
-            label { (tr.t("bo-rw-hours-to")) br; input name="to" inputmode="numeric" placeholder="24:00" value=(p.map(|p| minutes_text(p.day_end_min)).unwrap_or_else(|| "24:00".to_string())); }
+            label { (tr.t("bo-rw-hours-from")) br; input name="from" inputmode="numeric" placeholder="00:00" value=(value(v, "from")); }
+            label { (tr.t("bo-rw-hours-to")) br; input name="to" inputmode="numeric" placeholder="24:00" value=(value(v, "to")); }
             p.muted { (tr.t("bo-rw-hours-hint")) }
             button type="submit" { (tr.t("bo-save")) }
         }
     }
 }
 
-fn promotion_from_form(ctx: &Ctx, form: &HashMap<String, String>, offset: i64) -> Result<PromotionDef, Refusal> {
-    let date = |key: &str| local_time(field(form, key), offset).ok_or_else(|| bad_input(ctx, "bo-rw-err-date"));
+fn promotion_from_form(form: &Values, offset: i64) -> Result<PromotionDef, &'static str> {
+    let date = |key: &str| local_time(field(form, key), offset).ok_or("bo-rw-err-date");
     let hour = |key: &str, empty: i64| match field(form, key) {
         "" => Ok(empty),
-        text => minutes(text).ok_or_else(|| bad_input(ctx, "bo-rw-err-hours")),
+        text => minutes(text).ok_or("bo-rw-err-hours"),
     };
     Ok(PromotionDef {
         name: field(form, "name").to_string(),
@@ -338,28 +391,28 @@ fn promotion_from_form(ctx: &Ctx, form: &HashMap<String, String>, offset: i64) -
     })
 }
 
-fn gift_form(ctx: &Ctx, action: &str, g: Option<&GiftDef>) -> Markup {
+fn gift_form(ctx: &Ctx, action: &str, v: &Values) -> Markup {
     let tr = ctx.tr;
     html! {
         form.box method="post" action=(action) {
             (csrf(&ctx.session))
-            label { (tr.t("bo-rw-gift-name")) br; input name="name" required maxlength="100" value=(g.map(|g| g.name.clone()).unwrap_or_default()); }
-            label { (tr.t("bo-rw-pos-code")) br; input name="pos_code" required maxlength="64" value=(g.map(|g| g.pos_code.clone()).unwrap_or_default()); }
-            label { (tr.t("bo-rw-cost")) br; input name="points" inputmode="decimal" required value=(g.map(|g| amount_input_text(g.points)).unwrap_or_default()); }
-            label { input type="checkbox" name="active" value="1" checked[g.is_none_or(|g| g.active)]; " " (tr.t("bo-rw-active")) }
+            label { (tr.t("bo-rw-gift-name")) br; input name="name" required maxlength="100" value=(value(v, "name")); }
+            label { (tr.t("bo-rw-pos-code")) br; input name="pos_code" required maxlength="64" value=(value(v, "pos_code")); }
+            label { (tr.t("bo-rw-cost")) br; input name="points" inputmode="decimal" required value=(value(v, "points")); }
+            label { input type="checkbox" name="active" value="1" checked[value(v, "active") == "1"]; " " (tr.t("bo-rw-active")) }
             button type="submit" { (tr.t("bo-save")) }
         }
     }
 }
 
-fn gift_from_form(ctx: &Ctx, form: &HashMap<String, String>) -> Result<GiftDef, Refusal> {
+fn gift_from_form(form: &Values) -> Result<GiftDef, &'static str> {
     // A minus sign is read as such, so that a negative cost gets the rule's own reason.
     let text = field(form, "points");
     let points = match text.strip_prefix('-') {
         Some(rest) => parse_amount(rest.trim()).map(|k| Kopecks(-k.0)),
         None => parse_amount(text),
     }
-    .map_err(|_| bad_input(ctx, "bo-rw-err-cost"))?;
+    .map_err(|_| "bo-rw-err-cost")?;
     Ok(GiftDef {
         name: field(form, "name").to_string(),
         pos_code: field(form, "pos_code").to_string(),
@@ -413,15 +466,57 @@ fn gift_detail(tr: Tr, g: &GiftDef) -> String {
 
 async fn rewards_page(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Page {
     let ctx = ctx(&bo, &headers, true)?;
+    let saved = field(&query, "done") == "1";
+    definitions(&bo, &ctx, saved, None).await
+}
+
+/// What a definition form is about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Card,
+    Promotion,
+    Gift,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Card => "/admin/rewards/stamp-cards",
+            Kind::Promotion => "/admin/rewards/promotions",
+            Kind::Gift => "/admin/rewards/gifts",
+        }
+    }
+}
+
+/// A refused form: which, what was typed in it, and why.
+struct Refused<'a> {
+    kind: Kind,
+    values: &'a Values,
+    reason: String,
+}
+
+/// The definitions page; a refused new definition comes back in its form with the reason.
+async fn definitions(bo: &BackOffice, ctx: &Ctx, saved: bool, refused_form: Option<Refused<'_>>) -> Page {
     let tr = ctx.tr;
     let org = ctx.session.org.clone();
-    let offset = current_programme(&bo, &ctx).await?.utc_offset_minutes;
-    let cards = stamp_cards(&bo, &org).await.map_err(|e| refused(&ctx, &e))?;
-    let promos = promotions(&bo, &org).await.map_err(|e| refused(&ctx, &e))?;
-    let catalogue = gifts(&bo, &org).await.map_err(|e| refused(&ctx, &e))?;
+    let offset = current_programme(bo, ctx).await?.utc_offset_minutes;
+    let cards = stamp_cards(bo, &org).await.map_err(|e| refused(ctx, &e))?;
+    let promos = promotions(bo, &org).await.map_err(|e| refused(ctx, &e))?;
+    let catalogue = gifts(bo, &org).await.map_err(|e| refused(ctx, &e))?;
     let now = (bo.clock)();
+    let empty = Values::new();
+    let new_promotion = new_promotion_values();
+    let new_gift = values(&[("active", "1".to_string())]);
+    let typed = |kind: Kind| refused_form.as_ref().filter(|r| r.kind == kind).map(|r| r.values);
+    let reason = |kind: Kind| {
+        refused_form
+            .as_ref()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.reason.clone())
+    };
     let body = html! {
-        @if field(&query, "done") == "1" { p.ok role="status" { (tr.t("bo-saved")) } }
+        @if saved { p.ok role="status" { (tr.t("bo-saved")) } }
+        @if let Some(r) = &refused_form { p.error role="alert" { (r.reason) } }
         p.muted { (tr.t("bo-rw-hint")) }
         section.box #stamp-cards {
             h2 { (tr.t("bo-rw-stamp-cards")) }
@@ -438,7 +533,8 @@ async fn rewards_page(State(bo): St, headers: HeaderMap, Query(query): Query<Has
                 }
             }
             h3 { (tr.t("bo-rw-new-card")) }
-            (stamp_card_form(&ctx, "/admin/rewards/stamp-cards", None))
+            @if let Some(reason) = reason(Kind::Card) { p.error { (reason) } }
+            (stamp_card_form(ctx, Kind::Card.path(), typed(Kind::Card).unwrap_or(&empty)))
         }
         section.box #promotions {
             h2 { (tr.t("bo-rw-promotions")) }
@@ -458,7 +554,8 @@ async fn rewards_page(State(bo): St, headers: HeaderMap, Query(query): Query<Has
                 }
             }
             h3 { (tr.t("bo-rw-new-promotion")) }
-            (promotion_form(&ctx, "/admin/rewards/promotions", None, offset))
+            @if let Some(reason) = reason(Kind::Promotion) { p.error { (reason) } }
+            (promotion_form(ctx, Kind::Promotion.path(), typed(Kind::Promotion).unwrap_or(&new_promotion)))
         }
         section.box #gifts {
             h2 { (tr.t("bo-rw-gifts")) }
@@ -477,54 +574,107 @@ async fn rewards_page(State(bo): St, headers: HeaderMap, Query(query): Query<Has
             }
             p.muted { (tr.t("bo-rw-pos-not-read")) }
             h3 { (tr.t("bo-rw-new-gift")) }
-            (gift_form(&ctx, "/admin/rewards/gifts", None))
+            @if let Some(reason) = reason(Kind::Gift) { p.error { (reason) } }
+            (gift_form(ctx, Kind::Gift.path(), typed(Kind::Gift).unwrap_or(&new_gift)))
         }
         style { (PRINT_STYLE) }
     };
-    page(&ctx, &tr.t("bo-nav-rewards"), body)
+    page(ctx, &tr.t("bo-nav-rewards"), body)
 }
 
-/// Runs a definition's engine operation and logs it; back to the definitions page.
-async fn save(bo: &BackOffice, ctx: &Ctx, op: Op, action: &str, detail: String) -> Page {
-    bo.store
-        .run(&ctx.caller(), op, (bo.clock)())
-        .await
-        .map_err(|e| refused(ctx, &e))?;
-    tracing::info!(
-        user = ctx.session.user_id,
-        action,
-        "back office: reward definition saved"
-    );
-    audit(bo, ctx, action, None, detail, "", None).await;
-    Ok(Redirect::to("/admin/rewards?done=1").into_response())
+/// A definition's own page: its form, with the reason when it was refused.
+fn edit_page(ctx: &Ctx, kind: Kind, id: i64, title: &str, v: &Values, reason: Option<&str>) -> Page {
+    let action = format!("{}/{id}", kind.path());
+    let body = html! {
+        @if let Some(reason) = reason { p.error role="alert" { (reason) } }
+        @match kind {
+            Kind::Card => (stamp_card_form(ctx, &action, v)),
+            Kind::Promotion => (promotion_form(ctx, &action, v)),
+            Kind::Gift => (gift_form(ctx, &action, v)),
+        }
+        p { a href="/admin/rewards" { "← " (ctx.tr.t("bo-nav-rewards")) } }
+        style { (PRINT_STYLE) }
+    };
+    page(ctx, title, body)
+}
+
+/// A posted definition (new when `id` is `None`): read, run through the engine, logged. Bad
+/// input and the engine's refusals come back in the form as typed, with the reason (422).
+async fn submit(bo: &BackOffice, headers: &HeaderMap, kind: Kind, id: Option<i64>, form: &Values) -> Page {
+    let ctx = ctx_post(bo, headers, form, true)?;
+    let tr = ctx.tr;
+    let offset = current_programme(bo, &ctx).await?.utc_offset_minutes;
+    let read = match kind {
+        Kind::Card => stamp_card_from_form(form).map(|card| {
+            let detail = card_detail(tr, &card);
+            (Op::SaveStampCard { id, card }, "rw_stamp_card", detail)
+        }),
+        Kind::Promotion => promotion_from_form(form, offset).map(|promotion| {
+            let detail = promotion_detail(tr, &promotion, offset);
+            (Op::SavePromotion { id, promotion }, "rw_promotion", detail)
+        }),
+        Kind::Gift => gift_from_form(form).map(|gift| {
+            let detail = gift_detail(tr, &gift);
+            (Op::SaveGift { id, gift }, "rw_gift", detail)
+        }),
+    };
+    let reason = match read {
+        Err(key) => {
+            tracing::info!(field = key, "back office: bad input refused");
+            tr.t(key)
+        }
+        Ok((op, action, detail)) => match bo.store.run(&ctx.caller(), op, (bo.clock)()).await {
+            Ok(_) => {
+                let action = format!("{action}_{}", if id.is_some() { "edit" } else { "add" });
+                tracing::info!(user = ctx.session.user_id, %action, "back office: reward definition saved");
+                audit(bo, &ctx, &action, None, detail, "", None).await;
+                return Ok(Redirect::to("/admin/rewards?done=1").into_response());
+            }
+            Err(error @ LoyaltyError::InvalidReward(_)) => {
+                tracing::info!(%error, "back office: refused");
+                tr.error(&error)
+            }
+            // Another organisation's definition or none, a store failure: the usual pages.
+            Err(error) => return Err(refused(&ctx, &error)),
+        },
+    };
+    let mut answer = match id {
+        None => {
+            let refused_form = Refused {
+                kind,
+                values: form,
+                reason,
+            };
+            definitions(bo, &ctx, false, Some(refused_form)).await?
+        }
+        Some(id) => edit_page(&ctx, kind, id, &tr.t("bo-nav-rewards"), form, Some(&reason))?,
+    };
+    *answer.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(answer)
 }
 
 async fn new_stamp_card(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
-    let ctx = ctx_post(&bo, &headers, &form, true)?;
-    let card = stamp_card_from_form(&ctx, &form)?;
-    let detail = card_detail(ctx.tr, &card);
-    save(
-        &bo,
-        &ctx,
-        Op::SaveStampCard { id: None, card },
-        "rw_stamp_card_add",
-        detail,
-    )
-    .await
+    submit(&bo, &headers, Kind::Card, None, &form).await
 }
 
 async fn edit_stamp_card(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
-    let ctx = ctx_post(&bo, &headers, &form, true)?;
-    let card = stamp_card_from_form(&ctx, &form)?;
-    let detail = card_detail(ctx.tr, &card);
-    save(
-        &bo,
-        &ctx,
-        Op::SaveStampCard { id: Some(id), card },
-        "rw_stamp_card_edit",
-        detail,
-    )
-    .await
+    submit(&bo, &headers, Kind::Card, Some(id), &form).await
+}
+
+async fn new_promotion(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
+    submit(&bo, &headers, Kind::Promotion, None, &form).await
+}
+
+async fn edit_promotion(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    submit(&bo, &headers, Kind::Promotion, Some(id), &form).await
+}
+
+async fn new_gift(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
+    submit(&bo, &headers, Kind::Gift, None, &form).await
+}
+
+async fn edit_gift(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    submit(&bo, &headers, Kind::Gift, Some(id), &form).await
 }
 
 async fn stamp_card_page(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Page {
@@ -535,35 +685,7 @@ async fn stamp_card_page(State(bo): St, headers: HeaderMap, Path(id): Path<i64>)
     let Some(row) = cards.into_iter().find(|c| c.id == id && !c.shared) else {
         return Err(refused(&ctx, &LoyaltyError::UnknownCode));
     };
-    let body = stamp_card_form(&ctx, &format!("/admin/rewards/stamp-cards/{id}"), Some(&row.card));
-    page(&ctx, &row.card.name, body)
-}
-
-async fn new_promotion(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
-    let ctx = ctx_post(&bo, &headers, &form, true)?;
-    let offset = current_programme(&bo, &ctx).await?.utc_offset_minutes;
-    let promotion = promotion_from_form(&ctx, &form, offset)?;
-    let detail = promotion_detail(ctx.tr, &promotion, offset);
-    save(
-        &bo,
-        &ctx,
-        Op::SavePromotion { id: None, promotion },
-        "rw_promotion_add",
-        detail,
-    )
-    .await
-}
-
-async fn edit_promotion(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
-    let ctx = ctx_post(&bo, &headers, &form, true)?;
-    let offset = current_programme(&bo, &ctx).await?.utc_offset_minutes;
-    let promotion = promotion_from_form(&ctx, &form, offset)?;
-    let detail = promotion_detail(ctx.tr, &promotion, offset);
-    let op = Op::SavePromotion {
-        id: Some(id),
-        promotion,
-    };
-    save(&bo, &ctx, op, "rw_promotion_edit", detail).await
+    edit_page(&ctx, Kind::Card, id, &row.card.name, &card_values(&row.card), None)
 }
 
 async fn promotion_page(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Page {
@@ -573,25 +695,8 @@ async fn promotion_page(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) 
     let Some(row) = promos.into_iter().find(|p| p.id == id && !p.shared) else {
         return Err(refused(&ctx, &LoyaltyError::UnknownCode));
     };
-    let body = html! {
-        (promotion_form(&ctx, &format!("/admin/rewards/promotions/{id}"), Some(&row.promotion), offset))
-        style { (PRINT_STYLE) }
-    };
-    page(&ctx, &row.promotion.name, body)
-}
-
-async fn new_gift(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
-    let ctx = ctx_post(&bo, &headers, &form, true)?;
-    let gift = gift_from_form(&ctx, &form)?;
-    let detail = gift_detail(ctx.tr, &gift);
-    save(&bo, &ctx, Op::SaveGift { id: None, gift }, "rw_gift_add", detail).await
-}
-
-async fn edit_gift(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
-    let ctx = ctx_post(&bo, &headers, &form, true)?;
-    let gift = gift_from_form(&ctx, &form)?;
-    let detail = gift_detail(ctx.tr, &gift);
-    save(&bo, &ctx, Op::SaveGift { id: Some(id), gift }, "rw_gift_edit", detail).await
+    let v = promotion_values(&row.promotion, offset);
+    edit_page(&ctx, Kind::Promotion, id, &row.promotion.name, &v, None)
 }
 
 async fn gift_page(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Page {
@@ -600,8 +705,7 @@ async fn gift_page(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Pa
     let Some((_, gift)) = catalogue.into_iter().find(|(gift, _)| *gift == id) else {
         return Err(refused(&ctx, &LoyaltyError::UnknownCode));
     };
-    let body = gift_form(&ctx, &format!("/admin/rewards/gifts/{id}"), Some(&gift));
-    page(&ctx, &gift.name, body)
+    edit_page(&ctx, Kind::Gift, id, &gift.name, &gift_values(&gift), None)
 }
 
 // ----- A guest's gift codes (owner and manager) -----
