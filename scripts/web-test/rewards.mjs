@@ -152,6 +152,12 @@ try {
   check(byGuest.card.guest_id === Number(guestId) && !byGuest.gift, "the guest's token identifies the guest");
   check(byGuest.card.stamps.some((s) => s.card_name === "Кофе" && s.needed === 6), "the till's card shows the stamp card");
 
+  await page.goto(base + "/admin/lang/en");
+  await page.goto(base + "/admin/rewards");
+  check((await page.textContent("h1")).includes("Rewards and gifts"), "English pages");
+  await shot("26-rewards-en");
+  await page.goto(base + "/admin/lang/ru");
+
   await page.goto(base + "/admin/audit");
   const log = await page.textContent("#audit");
   check(log.includes("Новая штамп-карта") && log.includes("Выдан код подарка") && log.includes("Новый подарок"), "the audit log lists the definitions");
