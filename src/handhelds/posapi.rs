@@ -40,9 +40,11 @@ pub(super) fn routes(base: &str) -> Router<Arc<Handhelds>> {
 /// Wires the cashier's confirmation into the feed and shows the order open at start.
 pub(super) fn connect_feed(app: &Arc<Handhelds>) {
     let core = Arc::clone(&app.core);
-    let config = app.pos_config.clone();
+    let live = Arc::clone(&app.pos_config);
     let feed = Arc::downgrade(&app.feed);
     app.feed.set_confirm(Box::new(move |order, guest, amount, call| {
+        // Read per call: the settings page changes the bonus payment type and the gift codes.
+        let config = live.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut core = core.lock().unwrap_or_else(|p| p.into_inner());
         let result = core.pos(&config, unix_now()).confirm(order, guest, amount, call);
         if let Some(feed) = feed.upgrade() {
@@ -138,7 +140,8 @@ async fn get_order(
     let worker = Arc::clone(&app);
     let done = tokio::task::spawn_blocking(move || {
         let mut core = worker.core.lock().unwrap_or_else(|p| p.into_inner());
-        core.pos(&worker.pos_config, unix_now())
+        let config = worker.pos_config();
+        core.pos(&config, unix_now())
             .get(&order)
             .map(|r| serde_json::to_string(&r).unwrap_or_default())
     })
@@ -250,6 +253,7 @@ async fn changing(
     let worker = Arc::clone(&app);
     let done = tokio::task::spawn_blocking(
         move || -> Result<(StatusCode, String), (StatusCode, &'static str, &'static str)> {
+            let config = worker.pos_config();
             let mut core = worker.core.lock().unwrap_or_else(|p| p.into_inner());
             let now = unix_now();
             match core.pos.replay(&key, &request) {
@@ -273,7 +277,7 @@ async fn changing(
                             tracing::warn!(order = %order, problem, "POS: order refused");
                             return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-order"));
                         }
-                        core.pos(&worker.pos_config, now)
+                        core.pos(&config, now)
                             .push(&order, pushed, &key)
                             .map(|r| serde_json::to_string(&r).unwrap_or_default())
                     }
@@ -284,14 +288,14 @@ async fn changing(
                 },
                 "paid" => match serde_json::from_slice::<PaidIn>(&bytes) {
                     Ok(paid) => core
-                        .pos(&worker.pos_config, now)
+                        .pos(&config, now)
                         .paid(&order, &paid, &key)
                         .map(|r| serde_json::to_string(&r).unwrap_or_default()),
                     Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
                 },
                 _ => match serde_json::from_slice::<CancelledIn>(&bytes) {
                     Ok(_) => core
-                        .pos(&worker.pos_config, now)
+                        .pos(&config, now)
                         .cancel(&order, &key)
                         .map(|r| serde_json::to_string(&r).unwrap_or_default()),
                     Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
