@@ -490,6 +490,58 @@ mod tests {
         assert_eq!(Config::load(&path), Config::default());
     }
 
+    /// The screens' save writes only their keys into the file as it is now: a change the
+    /// settings page made meanwhile is kept, and so are the owner's comments.
+    #[test]
+    fn the_screens_save_keeps_the_pages_change_and_the_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "# owner's note\nprogram_name = \"GetMeBack\" # brand\n\n[handhelds]\nport = 3000\n",
+        )
+        .unwrap();
+        let mut screens = Config::load(&path);
+        edit(&path, |current| {
+            let mut next = current.clone();
+            next.handhelds.port = 3100;
+            Ok::<_, ConfigWriteError>((next, vec!["handhelds.port"]))
+        })
+        .unwrap();
+        screens.language = Lang::En;
+        screens.serial_devices.push(crate::devices::serial::SerialSettings {
+            port: "COM3".into(),
+            ..crate::devices::serial::SerialSettings::default()
+        });
+        screens.save_screen_keys(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = Config::load(&path);
+        assert_eq!(config.handhelds.port, 3100, "the page's change survives:\n{text}");
+        assert_eq!(config.language, Lang::En);
+        assert_eq!(config.serial_devices.len(), 1);
+        assert!(
+            text.starts_with("# owner's note\nprogram_name = \"GetMeBack\" # brand\n"),
+            "{text}"
+        );
+    }
+
+    /// A file that is not a config this version reads is never overwritten.
+    #[test]
+    fn a_broken_file_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for broken in ["language = 42 [", "language = \"klingon\"\n"] {
+            std::fs::write(&path, broken).unwrap();
+            let result = edit(&path, |current| {
+                let mut next = current.clone();
+                next.program_name = "Кофейня".into();
+                Ok::<_, ConfigWriteError>((next, vec!["program_name"]))
+            });
+            assert!(matches!(result, Err(ConfigWriteError::Unreadable(_))), "{result:?}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
+        }
+    }
+
     /// The device example in README.md is a config this version reads.
     #[test]
     fn readme_device_example_parses() {

@@ -388,6 +388,9 @@ fn bad_input_is_named_next_to_its_field_and_the_file_is_unchanged() {
     assert_eq!(answer.hidden("port"), "70000");
     assert_eq!(answer.hidden("program_name"), "Кофейня");
     assert_eq!(till.file(), OWNER_CONFIG, "nothing written, not even the good fields");
+    // The gift rows shown back: the configured one, the one typed, and three blank ones.
+    assert_eq!(answer.hidden("gift_rows"), "5");
+    assert_eq!(answer.hidden("gift_name_1"), "Десерт дня");
 }
 
 #[test]

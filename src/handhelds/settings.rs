@@ -148,7 +148,8 @@ fn secured(status: StatusCode, markup: Markup) -> Response {
 
 const EXTRA_STYLE: &str = ".field-error{color:#a00;display:block;margin-top:.2em}
 input[aria-invalid=true]{border:2px solid #c00}fieldset{border:1px solid #ddd;background:#fff;margin:.8em 0;padding:.6em .8em}
-legend{font-weight:bold}.hint{color:#666;font-size:.9em;display:block}td input{width:95%}";
+legend{font-weight:bold}.hint{color:#666;font-size:.9em;display:block}td input{width:100%}
+input,select{max-width:100%;box-sizing:border-box}fieldset{min-width:0}";
 
 fn layout(app: &Handhelds, session: Option<&PageSession>, title: &str, body: Markup) -> Markup {
     let lang = if app.lang == crate::i18n::Lang::En { "en" } else { "ru" };
@@ -325,6 +326,16 @@ impl Values {
     fn posted(form: &HashMap<String, String>) -> Values {
         let field = |name: &str| form.get(name).map(|v| v.trim().to_string()).unwrap_or_default();
         let rows = field("gift_rows").parse::<usize>().unwrap_or(0).min(MAX_GIFT_ROWS);
+        let mut gifts: Vec<(String, String)> = (0..rows)
+            .map(|i| (field(&format!("gift_name_{i}")), field(&format!("gift_code_{i}"))))
+            .collect();
+        // Blank rows at the end are offered again when the form is shown back, not piled up.
+        while gifts
+            .last()
+            .is_some_and(|(gift, code)| gift.is_empty() && code.is_empty())
+        {
+            gifts.pop();
+        }
         Values {
             address: field("address"),
             port: field("port"),
@@ -333,9 +344,7 @@ impl Values {
             backend: field("backend"),
             server_url: field("server_url"),
             bonus_payment_type: field("bonus_payment_type"),
-            gifts: (0..rows)
-                .map(|i| (field(&format!("gift_name_{i}")), field(&format!("gift_code_{i}"))))
-                .collect(),
+            gifts,
             log_level: field("log_level"),
         }
     }
