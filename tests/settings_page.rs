@@ -380,7 +380,7 @@ fn bad_input_is_named_next_to_its_field_and_the_file_is_unchanged() {
         ("bonus_payment_type", "st-err-bonus-type"),
         ("gift_1", "st-err-gift"),
     ] {
-        let marker = format!("id=\"err-{field}\" role=\"alert\">{}", ru(key));
+        let marker = format!("id=\"invalid_{field}\" role=\"alert\">{}", ru(key));
         assert!(answer.body.contains(&marker), "{field}: {marker} not in the page");
     }
     assert!(answer.body.contains(&ru("st-not-saved")));

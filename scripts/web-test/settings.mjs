@@ -45,9 +45,9 @@ try {
   await page.fill("input[name=port]", "70000");
   await page.fill("input[name=path]", "GetMeBack");
   await page.click("form[method=post] >> text=Сохранить");
-  check((await page.textContent("#err-port")).includes("от 1 до 65535"), "the port is refused beside its field");
-  check((await page.textContent("#err-path")).includes("начинается с «/»"), "the path is refused beside its field");
-  check((await page.textContent("#not-saved")).includes("не изменён"), "the page says nothing was saved");
+  check((await page.textContent("#invalid_port")).includes("от 1 до 65535"), "the port is refused beside its field");
+  check((await page.textContent("#invalid_path")).includes("начинается с «/»"), "the path is refused beside its field");
+  check((await page.textContent("#not_saved")).includes("не изменён"), "the page says nothing was saved");
   await shot("settings-03-bad-port");
 
   await page.fill("input[name=port]", process.env.TILL_PORT);

@@ -687,7 +687,7 @@ fn apply(app: &Handhelds, before: &Config, after: &Config) -> Saved {
 fn field_error(errors: &FieldErrors, field: &str) -> Markup {
     html! {
         @if let Some(message) = errors.get(field) {
-            span.field-error id={ "err-" (field) } role="alert" { (message) }
+            span.field-error id={ "invalid_" (field) } role="alert" { (message) }
         }
     }
 }
@@ -787,7 +787,7 @@ fn form_page(
                     }
                 }
             }
-            Some(Err(text)) => { p.error role="alert" id="not-saved" { (text) } }
+            Some(Err(text)) => { p.error role="alert" id="not_saved" { (text) } }
             None => {}
         }
         form method="post" action=(base(app)) {
