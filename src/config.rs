@@ -291,12 +291,21 @@ pub fn edit<E: From<ConfigWriteError>>(
         .map_err(|e: toml_edit::TomlError| ConfigWriteError::Unreadable(e.to_string()))?;
     let current: Config = toml::from_str(&text).map_err(|e| ConfigWriteError::Unreadable(e.to_string()))?;
     let (next, keys) = change(&current)?;
-    let fresh: toml_edit::DocumentMut = toml::to_string(&next)
-        .map_err(|e| ConfigWriteError::NotFaithful(e.to_string()))?
-        .parse()
-        .map_err(|e: toml_edit::TomlError| ConfigWriteError::NotFaithful(e.to_string()))?;
+    let serialized = |config: &Config| -> Result<toml_edit::DocumentMut, ConfigWriteError> {
+        toml::to_string(config)
+            .map_err(|e| ConfigWriteError::NotFaithful(e.to_string()))?
+            .parse()
+            .map_err(|e: toml_edit::TomlError| ConfigWriteError::NotFaithful(e.to_string()))
+    };
+    let fresh = serialized(&next)?;
+    let was = serialized(&current)?;
     let mut changed = false;
     for key in keys {
+        // A key whose value did not change is not written, not even when the file leaves it
+        // to its default: the file stays as the owner wrote it.
+        if item_text(was.as_table(), key) == item_text(fresh.as_table(), key) {
+            continue;
+        }
         changed |= merge_key(document.as_table_mut(), fresh.as_table(), key);
     }
     if !changed {
@@ -370,6 +379,15 @@ fn merge_key(document: &mut toml_edit::Table, fresh: &toml_edit::Table, key: &st
         }
     }
     true
+}
+
+/// The item at a dotted key, as text (None when absent).
+fn item_text(table: &toml_edit::Table, key: &str) -> Option<String> {
+    let mut item = table.get(key.split('.').next()?)?;
+    for part in key.split('.').skip(1) {
+        item = item.as_table_like()?.get(part)?;
+    }
+    Some(item.to_string())
 }
 
 fn same_value(a: &toml_edit::Value, b: &toml_edit::Value) -> bool {

@@ -47,11 +47,15 @@ struct Till {
 
 impl Till {
     fn new() -> Till {
+        Till::with_config(OWNER_CONFIG)
+    }
+
+    fn with_config(text: &str) -> Till {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("demo.sqlite");
         assert!(Ledger::open(&ledger).unwrap().seed_demo(SystemClock.now()).unwrap());
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, OWNER_CONFIG).unwrap();
+        std::fs::write(&config, text).unwrap();
         let settings = Config::load(&config).handhelds;
         assert_eq!(settings.settings_pin, SETTINGS_PIN, "the test's config reads");
         let server = HandheldServer::spawn_with_config(
@@ -462,6 +466,10 @@ fn a_save_is_in_the_file_with_the_comments_and_says_what_needs_a_restart() {
         "the inline table stays inline:\n{text}"
     );
     assert!(
+        !text.contains("token") && !text.contains("timeout_secs"),
+        "a key left unchanged is not written with its default:\n{text}"
+    );
+    assert!(
         !till.config.with_extension("toml.tmp").exists(),
         "no temporary file left"
     );
@@ -576,4 +584,93 @@ fn the_page_is_not_served_without_a_settings_pin() {
     let host = format!("127.0.0.1:{}", server.addr.port());
     let answer = send(server.addr, "GET", "/GetMeBack/settings", &host, "", None);
     assert_eq!(answer.status, 404);
+}
+
+/// One JSON exchange with the endpoint (a check-in, a POS call).
+fn json_call(
+    till: &Till,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(till.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        stream,
+        "{method} /GetMeBack{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        till.host(),
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no answer: {raw:?}"));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// The gift item codes saved on the page are what the POS gets next, without a restart.
+#[test]
+fn gift_item_codes_reach_the_pos_at_once() {
+    const ORDER: &str = "6f1c2b1e-0d1a-4c53-9a44-3b7e2f9d0a11";
+    let till = Till::with_config(&OWNER_CONFIG.replace(
+        "settings_pin = \"2468\"\n",
+        "settings_pin = \"2468\"\npos_token = \"pos-secret-7f3a\"\n",
+    ));
+    let auth = "Authorization: Bearer pos-secret-7f3a\r\n";
+    // The endpoint opens its backend on its own thread: wait for it.
+    let mut answered = false;
+    for _ in 0..200 {
+        let (status, _) = json_call(&till, "GET", "/pos/health", auth, &serde_json::Value::Null);
+        if status == 200 {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(answered, "the endpoint never answered");
+    let checkin = serde_json::json!({ "Value": "G100001", "WaiterPin": WAITER_PIN });
+    let (status, _) = json_call(&till, "POST", &format!("/orders/{ORDER}/checkin"), "", &checkin);
+    assert_eq!(status, 204, "the waiter checks the gift in");
+    let order = serde_json::json!({"revision": 1, "number": "117", "table": "5", "status": "open", "total": 35_000,
+        "lines": [{"lineId": "l1", "itemCode": "1001", "name": "Борщ", "quantity": 1000, "price": 35_000, "amount": 35_000}]});
+    let (status, _) = json_call(
+        &till,
+        "PUT",
+        &format!("/pos/orders/{ORDER}"),
+        &format!("{auth}Idempotency-Key: p1\r\n"),
+        &order,
+    );
+    assert_eq!(status, 200);
+    let item_code = || {
+        let (status, result) = json_call(
+            &till,
+            "GET",
+            &format!("/pos/orders/{ORDER}"),
+            auth,
+            &serde_json::Value::Null,
+        );
+        assert_eq!(status, 200, "{result}");
+        result["gifts"][0]["itemCode"].as_str().map(str::to_string)
+    };
+    assert_eq!(
+        item_code().as_deref(),
+        Some("00123"),
+        "the code from config.toml at start"
+    );
+    let (cookie, page) = till.session();
+    assert_eq!(page.hidden("gift_name_0"), "Капучино");
+    let saved = till.save(&cookie, &page, &[("gift_code_0", "00999")]);
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains(&ru("st-what-pos")));
+    assert!(!saved.body.contains("id=\"restart\""), "nothing waits for a restart");
+    assert_eq!(
+        item_code().as_deref(),
+        Some("00999"),
+        "the POS gets the new code at once"
+    );
 }
