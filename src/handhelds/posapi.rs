@@ -1,7 +1,7 @@
 //! The HTTP side of the POS calls: token, call ids and the `Problem` answers. The decisions are
 //! [`super::pos::PosCore`]'s.
 
-use super::pos::{CancelledIn, MAX_POS_BODY_BYTES, PaidIn, PosError, PosOrder, PosRefusal, Replay};
+use super::pos::{CancelledIn, MAX_POS_BODY_BYTES, PaidIn, PosError, PosOrder, PosRefusal, Replay, ReturnIn};
 use super::{Handhelds, guard, unix_now, with_i18n};
 use axum::Router;
 use axum::body::Body;
@@ -162,7 +162,7 @@ fn settle(app: &Handhelds, result: Result<String, PosError>) -> (StatusCode, Str
     let (status, error, key) = match result {
         Ok(body) => return (StatusCode::OK, body),
         Err(PosError::Refused(refusal)) => {
-            let status = if refusal == PosRefusal::UnknownOrder {
+            let status = if matches!(refusal, PosRefusal::UnknownOrder | PosRefusal::NotPaid) {
                 StatusCode::NOT_FOUND
             } else {
                 StatusCode::CONFLICT
@@ -293,6 +293,18 @@ async fn changing(
                         .map(|r| serde_json::to_string(&r).unwrap_or_default()),
                     Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
                 },
+                "return" => match serde_json::from_slice::<ReturnIn>(&bytes) {
+                    Ok(returned) => {
+                        if let Some(problem) = returned.problem() {
+                            tracing::warn!(order = %order, problem, "POS: return refused");
+                            return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-return"));
+                        }
+                        core.pos(&config, now)
+                            .returned(&order, &returned, &key)
+                            .map(|r| serde_json::to_string(&r).unwrap_or_default())
+                    }
+                    Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
+                },
                 _ => match serde_json::from_slice::<CancelledIn>(&bytes) {
                     Ok(_) => core
                         .pos(&config, now)
@@ -364,15 +376,12 @@ async fn cancel(
     changing(app, peer, Method::POST, raw, "cancel", headers, body).await
 }
 
-/// Returns are designed in the contract but not built: answered as such, nothing changes.
 async fn returns(
     State(app): State<Arc<Handhelds>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(raw): UrlPath<String>,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    if let Some(refused) = authorize(&app, peer.ip(), &headers) {
-        return refused;
-    }
-    tracing::warn!("POS: a return was reported; returns are not built, nothing was reversed");
-    problem(&app, StatusCode::NOT_IMPLEMENTED, "not_built", "pos-returns-not-built")
+    changing(app, peer, Method::POST, raw, "return", headers, body).await
 }
