@@ -421,11 +421,7 @@ fn a_save_is_in_the_file_with_the_comments_and_says_what_needs_a_restart() {
         answer.body.contains(&ru("st-what-endpoint")) && answer.body.contains("id=\"restart\""),
         "the port waits for a restart, and the page says so"
     );
-    assert!(
-        answer
-            .body
-            .contains(&format!("http://127.0.0.1:3100/GetMeBack/settings"))
-    );
+    assert!(answer.body.contains("http://127.0.0.1:3100/GetMeBack/settings"));
 
     let text = till.file();
     let config = Config::load(&till.config);
