@@ -230,6 +230,10 @@ impl Config {
     /// The keys the till's own screens change (language, layout, on top, devices), written
     /// into the file as it is now: a change made meanwhile by the settings page is kept.
     pub fn save_screen_keys(&self, path: &Path) -> Result<(), ConfigWriteError> {
+        // No file yet: the till's first save writes the whole config it runs with, as before.
+        if !path.exists() {
+            return self.save(path).map_err(ConfigWriteError::Io);
+        }
         edit(path, |current| {
             let mut next = current.clone();
             next.language = self.language;
