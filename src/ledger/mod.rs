@@ -1199,6 +1199,24 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> Result<(), LoyaltyError> {
+        let changed = self.exec(
+            "UPDATE guests SET name = ?1, phone = ?2 WHERE id = ?3",
+            params![name, phone, guest],
+        )?;
+        if changed != 1 {
+            return Err(LoyaltyError::UnknownCode);
+        }
+        self.exec(
+            "DELETE FROM identifiers WHERE guest_id = ?1 AND kind = 'phone'",
+            params![guest],
+        )?;
+        match phone {
+            Some(phone) => self.insert_identifier(guest, IdentifierKind::Phone, phone).await,
+            None => Ok(()),
+        }
+    }
+
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> Result<(), LoyaltyError> {
         let mut values = group_values(g).to_vec();
         values.push(&id);
