@@ -514,6 +514,7 @@ bo-rep-expiry-not-built = Bonus expiry is not built: bonuses do not expire in th
 bo-rep-err-date = The date was not understood: use YYYY-MM-DD.
 bo-rep-err-order = The period starts after it ends.
 bo-rep-err-too-long = The period is longer than 367 days: choose a shorter one.
+bo-setup-pointer = There is no owner yet: create one on the first-run page, /admin/setup (from this computer only).
 bo-setup-title = First run: the programme's owner
 bo-setup-hint = There is no owner yet. Create the owner's account: a login and a password (8 characters or more, twice). There is no default password. This page is gone as soon as the owner exists.
 bo-setup-org = Organisation

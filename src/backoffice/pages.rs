@@ -252,11 +252,10 @@ fn number(text: &str) -> Option<i64> {
 
 async fn login_page(State(bo): St, headers: HeaderMap) -> Response {
     let tr = Tr(lang_of(&headers));
-    // No account can sign in before the first owner exists: the first-run page instead.
-    if let Ok(false) = super::account::owner_exists(&bo).await {
-        return Redirect::to("/admin/setup").into_response();
-    }
-    login_form(tr, None, StatusCode::OK)
+    // Before the first owner exists the page points to the first-run page (a manager made by
+    // `owner create --role manager` still signs in here).
+    let first_run = matches!(super::account::owner_exists(&bo).await, Ok(false));
+    login_form(tr, first_run.then(|| tr.t("bo-setup-pointer")), StatusCode::OK)
 }
 
 /// The login form; its CSRF token is a cookie it sets and a field it carries (no session yet).
