@@ -190,7 +190,7 @@ pub async fn report_page(
         @if rows.is_empty() {
             p.muted #empty { (tr.t("bo-rep-none")) }
         } @else {
-            div.box { table #report {
+            section.box { table #report {
                 tr {
                     th { (tr.t("bo-rep-day")) } th { (tr.t("bo-till")) }
                     @for (key, _, _) in COLUMNS { th.num { (tr.t(key)) } }
