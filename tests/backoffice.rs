@@ -8,6 +8,7 @@ mod server_support;
 
 use loyalty_till::backoffice::auth::hash_password;
 use loyalty_till::backoffice::db::{Role, save_user};
+use loyalty_till::domain::UnixSeconds;
 use loyalty_till::money::Kopecks;
 use serde_json::json;
 use server_support::{ANNA_CARD, Db, ORG, OTHER_ORG, START, Server, rub};
@@ -1136,4 +1137,92 @@ fn password_and_contact_on_sqlite() {
 #[test]
 fn password_and_contact_on_postgres() {
     password_and_contact(Db::Postgres);
+}
+
+struct FixedClock(UnixSeconds);
+
+impl loyalty_till::backend::Clock for FixedClock {
+    fn now(&self) -> UnixSeconds {
+        self.0
+    }
+}
+
+/// The till's «Закрыть смену» report and the back office's report of the same local day, over
+/// one ledger file with payments, a return and the demo's guests: the same figures.
+#[test]
+fn the_shift_report_and_the_back_office_report_agree() {
+    use loyalty_till::backend::{EmbeddedBackend, LoyaltyBackend};
+    use loyalty_till::domain::{CheckInfo, ScanEvent, ScanKind};
+    // 2025-03-10 12:00 UTC; the demo programme is at UTC+3.
+    const NOON: UnixSeconds = 1_741_608_000;
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("till.sqlite");
+    let mut backend = EmbeddedBackend::open(path.clone(), Box::new(FixedClock(NOON))).unwrap();
+    backend.ledger().seed_demo(NOON).unwrap();
+    let scan = ScanEvent {
+        source: "test".to_string(),
+        kind: ScanKind::Manual,
+        payload: "100001".to_string(),
+        symbology: None,
+        received_at_ms: 0,
+    };
+    let check = |subtotal: i64| CheckInfo {
+        subtotal: Kopecks(subtotal),
+        gift_codes: Vec::new(),
+    };
+    let anna = backend.identify(&scan).unwrap().card.guest_id;
+    let hold = backend.hold("op-hold", anna, Kopecks(rub(100)), &check(rub(1_070))).unwrap();
+    backend
+        .commit_payment("op-pay", anna, Some(hold.hold_id), Kopecks(rub(100)), &check(rub(1_070)))
+        .unwrap();
+    backend
+        .commit_payment("op-keep", anna, None, Kopecks::ZERO, &check(rub(500)))
+        .unwrap();
+    backend.refund("op-ret", "op-keep", Some(Kopecks(rub(200)))).unwrap();
+    let shift = backend.shift_report().unwrap();
+    assert_eq!(shift.checks, 2, "{shift:?}");
+    drop(backend);
+
+    // The back office over the same file, at the same moment.
+    let clock: loyalty_till::server::api::ServerClock = Arc::new(|| NOON);
+    let open = async move {
+        Ok(loyalty_till::server::store::Store::new(
+            loyalty_till::server::store::SqliteStore::open(&path)?,
+        ))
+    };
+    let handle = loyalty_till::server::ServerHandle::start(
+        open,
+        clock,
+        "127.0.0.1:0".parse().unwrap(),
+        loyalty_till::server::ServeOptions::default(),
+    )
+    .unwrap();
+    let store = Arc::clone(&handle.store);
+    let hash = hash_password(PASSWORD).unwrap();
+    handle
+        .block_on(async move { save_user(&store, "default", "owner", &hash, Role::Owner, NOON).await })
+        .unwrap();
+    let mut owner = Browser {
+        http: reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: handle.url(),
+        cookies: HashMap::new(),
+    };
+    owner.login("owner", PASSWORD);
+    let html = owner.get("/admin/reports?from=2025-03-10&to=2025-03-10").body;
+    assert!(html.contains("UTC+03:00"), "the demo programme's zone");
+    let total = report_row(&html, "Итого", "");
+    let money = |k: Kopecks| shown(k.0);
+    assert_eq!(total[2], shift.checks.to_string());
+    assert_eq!(total[3], money(shift.revenue));
+    assert_eq!(total[4], money(shift.accrued));
+    assert_eq!(total[5], money(shift.spent));
+    assert_eq!(total[6], shift.gifts_redeemed.to_string());
+    assert_eq!(total[7], shift.new_guests.to_string());
+    assert_eq!(total[8], shift.returns.to_string());
+    assert_eq!(total[9], money(shift.returned));
+    // The till's own operations carry no till name: «эта касса».
+    assert_eq!(report_row(&html, "2025-03-10", "эта касса")[2], "2");
 }
