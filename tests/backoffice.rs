@@ -843,7 +843,10 @@ fn reports_follow_the_ledger(db: Db) {
     assert_eq!(page.status, 200, "{}", page.body);
     let html = page.body;
     assert!(html.contains("UTC+00:00"), "the zone is stated");
-    assert!(html.contains("<svg") && html.contains("class=\"accrued\""), "the chart is drawn");
+    assert!(
+        html.contains("<svg") && html.contains("class=\"accrued\""),
+        "the chart is drawn"
+    );
 
     // Columns: day, till, checks, revenue, accrued, spent, gifts, new guests, returns, returned,
     // accrual taken back, spend given back.
@@ -855,7 +858,10 @@ fn reports_follow_the_ledger(db: Db) {
     assert_eq!(row[6], "1", "Anna's gift");
     assert_eq!(row[7], "1", "Vera, enrolled at till-1");
     let row = report_row(&html, day1, "till-2");
-    assert_eq!((row[2].as_str(), row[4].clone(), row[7].as_str()), ("1", shown(vera_accrued), "0"));
+    assert_eq!(
+        (row[2].as_str(), row[4].clone(), row[7].as_str()),
+        ("1", shown(vera_accrued), "0")
+    );
     let row = report_row(&html, day1, "не записано");
     assert_eq!(row[7], "2", "Anna and Boris were added without an enrolment record");
     let row = report_row(&html, day2, "till-2");
@@ -863,7 +869,11 @@ fn reports_follow_the_ledger(db: Db) {
     assert_eq!(row[8], "1", "the return is counted where and when it was taken");
     assert_eq!(row[9], shown(rub(400)));
     assert_eq!(row[10], shown(returned["accrual_taken"].as_i64().unwrap()));
-    assert_eq!(row[10], shown(boris_accrued), "a whole return takes the whole accrual back");
+    assert_eq!(
+        row[10],
+        shown(boris_accrued),
+        "a whole return takes the whole accrual back"
+    );
     let total = report_row(&html, "Итого", "");
     assert_eq!(total[2], "3");
     assert_eq!(total[4], shown(anna_accrued + boris_accrued + vera_accrued));
@@ -905,7 +915,10 @@ fn reports_follow_the_ledger(db: Db) {
     // A manager sees the reports (totals, nothing personal); without a session there is none.
     let mut manager = Browser::new(&server);
     manager.login("manager", PASSWORD);
-    assert_eq!(manager.get(&format!("/admin/reports?from={day1}&to={day2}")).status, 200);
+    assert_eq!(
+        manager.get(&format!("/admin/reports?from={day1}&to={day2}")).status,
+        200
+    );
     assert_eq!(Browser::new(&server).get("/admin/reports").location, "/admin/login");
 }
 
@@ -933,7 +946,9 @@ fn non_loopback_address() -> Option<std::net::IpAddr> {
 /// pretend otherwise), creates the owner (password twice, hashed with argon2id) and is gone.
 fn first_run(db: Db) {
     let dir = tempfile::TempDir::new().unwrap();
-    let Some(store) = server_support::new_store(db, &dir, 4) else { return };
+    let Some(store) = server_support::new_store(db, &dir, 4) else {
+        return;
+    };
     let clock = Arc::new(std::sync::atomic::AtomicI64::new(server_support::START));
     let now = Arc::clone(&clock);
     let server_clock: loyalty_till::server::api::ServerClock =
@@ -989,26 +1004,50 @@ fn first_run(db: Db) {
     let csrf = hidden(&html, "csrf");
     let short = browser.post(
         "/admin/setup",
-        &[("csrf", &csrf), ("org", "cafe"), ("login", "anna"), ("password", "short"), ("password2", "short")],
+        &[
+            ("csrf", &csrf),
+            ("org", "cafe"),
+            ("login", "anna"),
+            ("password", "short"),
+            ("password2", "short"),
+        ],
     );
     assert_eq!(short.status, 422);
     assert!(short.body.contains("короче 8"), "{}", short.body);
     let csrf = hidden(&short.body, "csrf");
     let differ = browser.post(
         "/admin/setup",
-        &[("csrf", &csrf), ("org", "cafe"), ("login", "anna"), ("password", PASSWORD), ("password2", "another password")],
+        &[
+            ("csrf", &csrf),
+            ("org", "cafe"),
+            ("login", "anna"),
+            ("password", PASSWORD),
+            ("password2", "another password"),
+        ],
     );
     assert_eq!(differ.status, 422);
     assert!(differ.body.contains("не совпадают"));
     let forged = browser.post(
         "/admin/setup",
-        &[("csrf", "forged"), ("org", "cafe"), ("login", "anna"), ("password", PASSWORD), ("password2", PASSWORD)],
+        &[
+            ("csrf", "forged"),
+            ("org", "cafe"),
+            ("login", "anna"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
     );
     assert_eq!(forged.status, 403);
     let csrf = hidden(&forged.body, "csrf");
     let made = browser.post(
         "/admin/setup",
-        &[("csrf", &csrf), ("org", "cafe"), ("login", "anna"), ("password", PASSWORD), ("password2", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("org", "cafe"),
+            ("login", "anna"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
     );
     assert_eq!(made.status, 303, "{}", made.body);
     assert_eq!(made.location, "/admin/guests");
@@ -1036,7 +1075,13 @@ fn first_run(db: Db) {
     assert_eq!(stranger.get("/admin").location, "/admin/guests");
     let again = stranger.post(
         "/admin/setup",
-        &[("csrf", "x"), ("org", "cafe"), ("login", "eve"), ("password", PASSWORD), ("password2", PASSWORD)],
+        &[
+            ("csrf", "x"),
+            ("org", "cafe"),
+            ("login", "eve"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
     );
     assert_eq!(again.location, "/admin/login");
     assert_eq!(stranger.login("anna", PASSWORD).status, 303);
@@ -1064,29 +1109,50 @@ fn password_and_contact(db: Db) {
     let wrong = manager.submit(
         "/admin/account",
         "/admin/account",
-        &[("old", "not the password"), ("password", new_password), ("password2", new_password)],
+        &[
+            ("old", "not the password"),
+            ("password", new_password),
+            ("password2", new_password),
+        ],
     );
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("Текущий пароль неверен"));
     let differ = manager.submit(
         "/admin/account",
         "/admin/account",
-        &[("old", PASSWORD), ("password", new_password), ("password2", "a much longer secreT")],
+        &[
+            ("old", PASSWORD),
+            ("password", new_password),
+            ("password2", "a much longer secreT"),
+        ],
     );
     assert_eq!(differ.status, 422);
     let no_csrf = manager.post(
         "/admin/account",
-        &[("csrf", "x"), ("old", PASSWORD), ("password", new_password), ("password2", new_password)],
+        &[
+            ("csrf", "x"),
+            ("old", PASSWORD),
+            ("password", new_password),
+            ("password2", new_password),
+        ],
     );
     assert_eq!(no_csrf.status, 403);
     let changed = manager.submit(
         "/admin/account",
         "/admin/account",
-        &[("old", PASSWORD), ("password", new_password), ("password2", new_password)],
+        &[
+            ("old", PASSWORD),
+            ("password", new_password),
+            ("password2", new_password),
+        ],
     );
     assert_eq!(changed.status, 303, "{}", changed.body);
     assert!(manager.get(&changed.location).body.contains("id=\"changed\""));
-    assert_eq!(Browser::new(&server).login("manager", PASSWORD).status, 401, "the old password is gone");
+    assert_eq!(
+        Browser::new(&server).login("manager", PASSWORD).status,
+        401,
+        "the old password is gone"
+    );
     assert_eq!(Browser::new(&server).login("manager", new_password).status, 303);
 
     // Boris takes Anna's phone: refused, and nothing changes.
@@ -1097,10 +1163,15 @@ fn password_and_contact(db: Db) {
     assert_eq!(taken.status, 409, "{}", taken.body);
     assert!(taken.body.contains("уже принадлежит другому гостю"), "{}", taken.body);
     let html = manager.get(&page).body;
-    assert!(html.contains("Boris") && !html.contains("Boris B."), "the name is unchanged");
+    assert!(
+        html.contains("Boris") && !html.contains("Boris B."),
+        "the name is unchanged"
+    );
     // A bad phone is refused too.
     assert_eq!(
-        manager.submit(&page, &action, &[("name", "Boris"), ("phone", "12")]).status,
+        manager
+            .submit(&page, &action, &[("name", "Boris"), ("phone", "12")])
+            .status,
         422
     );
     // A good change: the new phone finds him, the till identifies him by it, the log says so.
@@ -1109,7 +1180,10 @@ fn password_and_contact(db: Db) {
     let html = manager.get(&page).body;
     assert!(html.contains("Boris B."));
     let found = manager.get("/admin/guests?q=89260001122").body;
-    assert!(found.contains(&format!("/admin/guests/{boris}")), "found by the new phone");
+    assert!(
+        found.contains(&format!("/admin/guests/{boris}")),
+        "found by the new phone"
+    );
     let card = server.post("/api/v1/identify", json!({"kind": "manual", "payload": "+79260001122"}));
     assert_eq!(card.ok()["card"]["guest_id"], boris, "{}", card.body);
     let changes = html.split("id=\"changes\"").nth(1).unwrap();
@@ -1118,7 +1192,12 @@ fn password_and_contact(db: Db) {
     assert!(!changes.contains("+79260001122"), "the phone is masked in the log");
     // A new phone replaces the old one: the old no longer finds him.
     manager.submit(&page, &action, &[("name", "Boris B."), ("phone", "+7 926 000-33-44")]);
-    assert!(manager.get("/admin/guests?q=89260001122").body.contains("Гостей не найдено"));
+    assert!(
+        manager
+            .get("/admin/guests?q=89260001122")
+            .body
+            .contains("Гостей не найдено")
+    );
     // Another organisation's guest cannot be edited.
     let other = server.ids.other;
     let refused = manager.submit(
@@ -1171,9 +1250,17 @@ fn the_shift_report_and_the_back_office_report_agree() {
         gift_codes: Vec::new(),
     };
     let anna = backend.identify(&scan).unwrap().card.guest_id;
-    let hold = backend.hold("op-hold", anna, Kopecks(rub(100)), &check(rub(1_070))).unwrap();
+    let hold = backend
+        .hold("op-hold", anna, Kopecks(rub(100)), &check(rub(1_070)))
+        .unwrap();
     backend
-        .commit_payment("op-pay", anna, Some(hold.hold_id), Kopecks(rub(100)), &check(rub(1_070)))
+        .commit_payment(
+            "op-pay",
+            anna,
+            Some(hold.hold_id),
+            Kopecks(rub(100)),
+            &check(rub(1_070)),
+        )
         .unwrap();
     backend
         .commit_payment("op-keep", anna, None, Kopecks::ZERO, &check(rub(500)))

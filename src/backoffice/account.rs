@@ -37,12 +37,7 @@ fn peer_of(extensions: &Extensions) -> Option<SocketAddr> {
 
 /// Whether any owner account exists (in any organisation).
 pub async fn owner_exists(bo: &BackOffice) -> Result<bool, LoyaltyError> {
-    let rows = db::query(
-        &bo.store,
-        "SELECT COUNT(*) FROM users WHERE role = 'owner'",
-        vec![],
-    )
-    .await?;
+    let rows = db::query(&bo.store, "SELECT COUNT(*) FROM users WHERE role = 'owner'", vec![]).await?;
     Ok(rows.first().is_some_and(|r| r[0].int() > 0))
 }
 
@@ -71,7 +66,12 @@ async fn setup_refusal(bo: &BackOffice, tr: Tr, extensions: &Extensions) -> Opti
         Err(error) => {
             tracing::error!(%error, "back office: cannot read the accounts");
             let body = html! { p.error role="alert" { (tr.t("bo-err-storage")) } };
-            return Some(bare(tr, StatusCode::INTERNAL_SERVER_ERROR, &tr.t("bo-error-title"), body));
+            return Some(bare(
+                tr,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &tr.t("bo-error-title"),
+                body,
+            ));
         }
     }
     if !local_peer(peer_of(extensions)) {
@@ -135,7 +135,9 @@ fn new_password_problem(password: &str, again: &str) -> Option<&'static str> {
 }
 
 fn valid_login(login: &str) -> bool {
-    !login.is_empty() && login.chars().count() <= MAX_LOGIN && !login.chars().any(|c| c.is_whitespace() || c.is_control())
+    !login.is_empty()
+        && login.chars().count() <= MAX_LOGIN
+        && !login.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 async fn hash(password: String) -> Result<String, LoyaltyError> {
@@ -146,7 +148,12 @@ async fn hash(password: String) -> Result<String, LoyaltyError> {
 
 /// `POST /admin/setup`: creates the first owner and signs them in. Refused once an owner
 /// exists (the insert itself checks, so a second form posted meanwhile makes none).
-pub async fn setup(axum::extract::State(bo): St, headers: HeaderMap, extensions: Extensions, Form(form): Fields) -> Response {
+pub async fn setup(
+    axum::extract::State(bo): St,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Form(form): Fields,
+) -> Response {
     let tr = Tr(lang_of(&headers));
     if let Some(refusal) = setup_refusal(&bo, tr, &extensions).await {
         return refusal;
@@ -166,7 +173,12 @@ pub async fn setup(axum::extract::State(bo): St, headers: HeaderMap, extensions:
     }
     let login = field(&form, "login").to_string();
     if !valid_login(&login) {
-        return setup_form(&bo, tr, Some(tr.t("bo-err-login-name")), StatusCode::UNPROCESSABLE_ENTITY);
+        return setup_form(
+            &bo,
+            tr,
+            Some(tr.t("bo-err-login-name")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
     }
     let password = form.get("password").cloned().unwrap_or_default();
     let again = form.get("password2").cloned().unwrap_or_default();
@@ -204,7 +216,10 @@ pub async fn setup(axum::extract::State(bo): St, headers: HeaderMap, extensions:
             return setup_form(&bo, tr, Some(tr.t("bo-err-login-taken")), StatusCode::CONFLICT);
         }
     };
-    tracing::info!(user = id, "back office: the first owner was created on the first-run page");
+    tracing::info!(
+        user = id,
+        "back office: the first owner was created on the first-run page"
+    );
     let entry = db::AuditEntry {
         at: (bo.clock)(),
         actor: login.clone(),
@@ -251,7 +266,10 @@ pub async fn change_password(axum::extract::State(bo): St, headers: HeaderMap, F
     let ctx = ctx_post(&bo, &headers, &form, false)?;
     let login = ctx.session.login.clone();
     if bo.sessions.locked(&login) {
-        tracing::warn!(user = ctx.session.user_id, "back office: password change while the login is locked");
+        tracing::warn!(
+            user = ctx.session.user_id,
+            "back office: password change while the login is locked"
+        );
         return Err(message(&ctx, StatusCode::TOO_MANY_REQUESTS, &ctx.tr.t("bo-err-locked")));
     }
     let Some(user) = db::find_user(&bo.store, &login).await.map_err(|e| refused(&ctx, &e))? else {
@@ -264,8 +282,15 @@ pub async fn change_password(axum::extract::State(bo): St, headers: HeaderMap, F
         .unwrap_or(false);
     if !good {
         bo.sessions.failed(&login);
-        tracing::info!(user = ctx.session.user_id, "back office: password change with a wrong current password");
-        return Err(message(&ctx, StatusCode::UNAUTHORIZED, &ctx.tr.t("bo-err-password-old")));
+        tracing::info!(
+            user = ctx.session.user_id,
+            "back office: password change with a wrong current password"
+        );
+        return Err(message(
+            &ctx,
+            StatusCode::UNAUTHORIZED,
+            &ctx.tr.t("bo-err-password-old"),
+        ));
     }
     let password = form.get("password").cloned().unwrap_or_default();
     let again = form.get("password2").cloned().unwrap_or_default();
@@ -316,11 +341,17 @@ pub async fn edit_contact(
         .run(&ctx.caller(), op, now)
         .await
         .map_err(|e| refused(&ctx, &e))?;
-    tracing::info!(guest = id, user = ctx.session.user_id, "back office: contact data changed");
-    let masked = |p: &Option<String>| p.as_deref().map(crate::mask::mask_phone).unwrap_or_else(|| "—".to_string());
-    let new_phone = phone
-        .as_deref()
-        .and_then(|p| crate::loyalty::rules::normalize_phone(p));
+    tracing::info!(
+        guest = id,
+        user = ctx.session.user_id,
+        "back office: contact data changed"
+    );
+    let masked = |p: &Option<String>| {
+        p.as_deref()
+            .map(crate::mask::mask_phone)
+            .unwrap_or_else(|| "—".to_string())
+    };
+    let new_phone = phone.as_deref().and_then(|p| crate::loyalty::rules::normalize_phone(p));
     let detail = ctx.tr.t_args(
         "bo-audit-contact-detail",
         &[
@@ -355,11 +386,19 @@ mod tests {
 
     #[test]
     fn only_loopback_peers_are_local() {
-        let at = |text: &str| Some(text.parse::<SocketAddr>().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))));
+        let at = |text: &str| {
+            Some(
+                text.parse::<SocketAddr>()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+            )
+        };
         assert!(local_peer(at("127.0.0.1:5000")));
         assert!(local_peer(at("127.8.9.10:5000")));
         assert!(local_peer(at("[::1]:5000")));
-        assert!(local_peer(at("[::ffff:127.0.0.1]:5000")), "IPv4 loopback mapped into IPv6");
+        assert!(
+            local_peer(at("[::ffff:127.0.0.1]:5000")),
+            "IPv4 loopback mapped into IPv6"
+        );
         assert!(!local_peer(at("192.0.2.2:5000")));
         assert!(!local_peer(at("[::ffff:192.0.2.2]:5000")));
         assert!(!local_peer(at("[fd00::2]:5000")));
@@ -369,7 +408,10 @@ mod tests {
     #[test]
     fn new_passwords_are_long_enough_and_typed_twice() {
         assert_eq!(new_password_problem("short", "short"), Some("bo-err-password-short"));
-        assert_eq!(new_password_problem("long enough", "long enougH"), Some("bo-err-password-mismatch"));
+        assert_eq!(
+            new_password_problem("long enough", "long enougH"),
+            Some("bo-err-password-mismatch")
+        );
         assert_eq!(new_password_problem("long enough", "long enough"), None);
         assert!(valid_login("anna"));
         assert!(!valid_login("an na"));

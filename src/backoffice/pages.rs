@@ -45,8 +45,14 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/tills/{till}/revoke", post(revoke_till))
         .route("/admin/reports", get(super::reports::report_page))
         .route("/admin/reports.csv", get(super::reports::report_csv))
-        .route("/admin/setup", get(super::account::setup_page).post(super::account::setup))
-        .route("/admin/account", get(super::account::account_page).post(super::account::change_password))
+        .route(
+            "/admin/setup",
+            get(super::account::setup_page).post(super::account::setup),
+        )
+        .route(
+            "/admin/account",
+            get(super::account::account_page).post(super::account::change_password),
+        )
         .route("/admin/guests/{id}/contact", post(super::account::edit_contact))
 }
 

@@ -319,11 +319,19 @@ pub async fn report_csv(
     for ((day, source), figures) in &rows {
         sum.add(figures);
         let mut cells = vec![date(*day), source_label(tr, source)];
-        cells.extend(COLUMNS.iter().map(|(_, value, is_money)| csv_cell(value(figures), *is_money)));
+        cells.extend(
+            COLUMNS
+                .iter()
+                .map(|(_, value, is_money)| csv_cell(value(figures), *is_money)),
+        );
         line(&mut out, cells);
     }
     let mut cells = vec![tr.t("bo-rep-total"), String::new()];
-    cells.extend(COLUMNS.iter().map(|(_, value, is_money)| csv_cell(value(&sum), *is_money)));
+    cells.extend(
+        COLUMNS
+            .iter()
+            .map(|(_, value, is_money)| csv_cell(value(&sum), *is_money)),
+    );
     line(&mut out, cells);
     line(
         &mut out,
@@ -332,7 +340,11 @@ pub async fn report_csv(
             &[("zone", crate::i18n::Arg::Text(zone(period.utc_offset_minutes)))],
         )],
     );
-    tracing::info!(user = ctx.session.user_id, days = period.to - period.from + 1, "back office: report downloaded");
+    tracing::info!(
+        user = ctx.session.user_id,
+        days = period.to - period.from + 1,
+        "back office: report downloaded"
+    );
     let name = format!("report-{}-{}.csv", date(period.from), date(period.to));
     Ok((
         [

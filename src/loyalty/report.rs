@@ -161,12 +161,7 @@ pub fn day_start(day: Day, utc_offset_minutes: i64) -> UnixSeconds {
 /// the day and at the till where it was booked.
 pub fn per_day_and_source(facts: &Facts, utc_offset_minutes: i64) -> BTreeMap<(Day, Source), Figures> {
     let mut rows: BTreeMap<(Day, Source), Figures> = BTreeMap::new();
-    fn at(
-        rows: &mut BTreeMap<(Day, Source), Figures>,
-        offset: i64,
-        when: UnixSeconds,
-        source: Source,
-    ) -> &mut Figures {
+    fn at(rows: &mut BTreeMap<(Day, Source), Figures>, offset: i64, when: UnixSeconds, source: Source) -> &mut Figures {
         rows.entry((day_of(when, offset), source)).or_default()
     }
     for p in &facts.payments {
@@ -270,7 +265,10 @@ mod tests {
         let rows = per_day_and_source(&facts, 0);
         let d0 = day_of(day, 0);
         let till1 = rows[&(d0, Source::Till("till-1".into()))];
-        assert_eq!((till1.checks, till1.spent, till1.accrued, till1.gifts_redeemed), (1, Kopecks(30_000), Kopecks(3_500), 1));
+        assert_eq!(
+            (till1.checks, till1.spent, till1.accrued, till1.gifts_redeemed),
+            (1, Kopecks(30_000), Kopecks(3_500), 1)
+        );
         let till2 = rows[&(d0, Source::Till("till-2".into()))];
         assert_eq!((till2.checks, till2.new_guests), (1, 1));
         assert_eq!(rows[&(d0, Source::BackOffice)].new_guests, 1);
@@ -280,6 +278,9 @@ mod tests {
         assert_eq!(days[&d0].accrued, Kopecks(6_000));
         assert_eq!(days[&(d0 + 1)].accrued, Kopecks(950));
         let sum = total(&facts);
-        assert_eq!((sum.checks, sum.revenue, sum.new_guests, sum.returned), (3, Kopecks(170_000), 2, Kopecks(50_000)));
+        assert_eq!(
+            (sum.checks, sum.revenue, sum.new_guests, sum.returned),
+            (3, Kopecks(170_000), 2, Kopecks(50_000))
+        );
     }
 }
