@@ -351,7 +351,7 @@ pub async fn edit_contact(
             .map(crate::mask::mask_phone)
             .unwrap_or_else(|| "—".to_string())
     };
-    let new_phone = phone.as_deref().and_then(|p| crate::loyalty::rules::normalize_phone(p));
+    let new_phone = phone.as_deref().and_then(crate::loyalty::rules::normalize_phone);
     let detail = ctx.tr.t_args(
         "bo-audit-contact-detail",
         &[

@@ -139,8 +139,10 @@ fn source_label(tr: Tr, source: &Source) -> String {
     }
 }
 
-/// The columns of the table and the CSV: caption key, and whether the figure is money.
-const COLUMNS: [(&str, fn(&Figures) -> i64, bool); 10] = [
+/// A column of the table and the CSV: its caption's key, its figure, and whether that is money.
+type Column = (&'static str, fn(&Figures) -> i64, bool);
+
+const COLUMNS: [Column; 10] = [
     ("bo-rep-checks", |f| f.checks, false),
     ("bo-rep-revenue", |f| f.revenue.0, true),
     ("bo-rep-accrued", |f| f.accrued.0, true),
