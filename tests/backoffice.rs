@@ -1313,3 +1313,48 @@ fn the_shift_report_and_the_back_office_report_agree() {
     // The till's own operations carry no till name: «эта касса».
     assert_eq!(report_row(&html, "2025-03-10", "эта касса")[2], "2");
 }
+
+/// A single cafe's till with no account: its own back office opens on the first-run page, with no
+/// organisation to choose (the till's is the only one), and the owner made there signs in.
+#[test]
+fn the_tills_back_office_first_run() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port);
+    let mut browser = Browser {
+        http: reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+        cookies: HashMap::new(),
+    };
+    let mut first = None;
+    for _ in 0..100 {
+        if let Ok(response) = browser.http.get(format!("{}/admin", browser.base)).send() {
+            first = Some(browser.keep(response));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(first.expect("the back office listens").location, "/admin/setup");
+    let html = browser.get("/admin/setup").body;
+    assert!(!html.contains("name=\"org\""), "the till has one organisation: {html}");
+    let csrf = hidden(&html, "csrf");
+    let made = browser.post(
+        "/admin/setup",
+        &[
+            ("csrf", &csrf),
+            ("org", "elsewhere"),
+            ("login", "anna"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
+    );
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert!(browser.get("/admin/guests").body.contains("anna (default, владелец)"));
+    assert_eq!(browser.get("/admin/setup").location, "/admin/login");
+}
