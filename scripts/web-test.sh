@@ -44,8 +44,9 @@ printf 'web-test-password\n' | "$bin" owner create --db "$db" --login manager --
 "$bin" serve --listen 127.0.0.1:0 --db "$db" >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 url=""
+# The server opens its output file as it starts: until then there is nothing to read.
 for _ in $(seq 1 100); do
-  url="$(sed -n 's/^listening on //p' "$work/serve.out")"
+  url="$(sed -n 's/^listening on //p' "$work/serve.out" 2>/dev/null || true)"
   [ -n "$url" ] && break
   sleep 0.1
 done
@@ -65,7 +66,7 @@ wait "$server_pid" 2>/dev/null || true
 server_pid=$!
 url=""
 for _ in $(seq 1 100); do
-  url="$(sed -n 's/^listening on //p' "$work/serve2.out")"
+  url="$(sed -n 's/^listening on //p' "$work/serve2.out" 2>/dev/null || true)"
   [ -n "$url" ] && break
   sleep 0.1
 done
