@@ -6,11 +6,16 @@
 //! pages and keeps the accounts. Sessions live in memory (a restart logs everyone out); each
 //! has a CSRF token that every form carries; maud escapes everything it prints.
 
+mod account;
 pub mod auth;
 pub mod db;
 pub mod local;
 mod pages;
+mod reports;
 pub mod rewards;
+
+/// The pages' style sheet, shared with the till's settings page.
+pub(crate) use pages::STYLE;
 
 use crate::domain::LoyaltyError;
 use crate::i18n::{I18n, Lang};

@@ -26,7 +26,7 @@ const PAGE: i64 = 50;
 
 pub fn routes() -> Router<Arc<BackOffice>> {
     Router::new()
-        .route("/admin", get(|| async { Redirect::to("/admin/guests") }))
+        .route("/admin", get(super::account::admin_root))
         .route("/admin/login", get(login_page).post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/lang/{lang}", get(set_lang))
@@ -43,6 +43,17 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/tills", get(tills).post(create_till))
         .route("/admin/audit", get(audit_page))
         .route("/admin/tills/{till}/revoke", post(revoke_till))
+        .route("/admin/reports", get(super::reports::report_page))
+        .route("/admin/reports.csv", get(super::reports::report_csv))
+        .route(
+            "/admin/setup",
+            get(super::account::setup_page).post(super::account::setup),
+        )
+        .route(
+            "/admin/account",
+            get(super::account::account_page).post(super::account::change_password),
+        )
+        .route("/admin/guests/{id}/contact", post(super::account::edit_contact))
         .merge(super::rewards::routes())
 }
 
@@ -149,7 +160,7 @@ pub(super) fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
     message(ctx, StatusCode::UNPROCESSABLE_ENTITY, &ctx.tr.t(key))
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#f6f6f4}
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#f6f6f4}
 header{background:#23412f;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:center;flex-wrap:wrap}
 header a{color:#fff;text-decoration:none}header .who{margin-left:auto;opacity:.85}
 header form{display:inline}header button{background:none;border:1px solid #fff;color:#fff;padding:.2em .6em;cursor:pointer}
@@ -182,6 +193,8 @@ pub(super) fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Marku
                             a href="/admin/audit" { (tr.t("bo-nav-audit")) }
                             a href="/admin/rewards" { (tr.t("bo-nav-rewards")) }
                         }
+                        a href="/admin/reports" { (tr.t("bo-nav-reports")) }
+                        a href="/admin/account" { (tr.t("bo-nav-account")) }
                         span.who { (session.login) " (" (session.org) ", " (tr.t(role_key(session.role))) ")" }
                         form method="post" action="/admin/logout" {
                             input type="hidden" name="csrf" value=(session.csrf);
@@ -245,9 +258,12 @@ fn number(text: &str) -> Option<i64> {
 
 // ----- Login -----
 
-async fn login_page(headers: HeaderMap) -> Response {
+async fn login_page(State(bo): St, headers: HeaderMap) -> Response {
     let tr = Tr(lang_of(&headers));
-    login_form(tr, None, StatusCode::OK)
+    // Before the first owner exists the page points to the first-run page (a manager made by
+    // `owner create --role manager` still signs in here).
+    let first_run = matches!(super::account::owner_exists(&bo).await, Ok(false));
+    login_form(tr, first_run.then(|| tr.t("bo-setup-pointer")), StatusCode::OK)
 }
 
 /// The login form; its CSRF token is a cookie it sets and a field it carries (no session yet).
@@ -564,6 +580,7 @@ async fn guest(
                 button type="submit" { (tr.t("bo-apply")) }
             }
         }
+        (super::account::contact_form(&ctx, id, &g.guest.name, g.guest.phone.as_deref()))
         section.box {
             h2 { (tr.t("bo-holds")) }
             @if g.holds.is_empty() { p.muted { (tr.t("bo-no-holds")) } } @else {
@@ -627,6 +644,7 @@ fn done_key(done: &str) -> &'static str {
         "manual" => "bo-done-manual",
         "holds" => "bo-done-holds",
         "blocked" => "bo-done-blocked",
+        "contact" => "bo-done-contact",
         _ => "bo-done-identifier",
     }
 }
@@ -1073,6 +1091,9 @@ fn audit_action_key(action: &str) -> &'static str {
         "enrol" => "bo-audit-enrol",
         "till_token_add" => "bo-audit-till-add",
         "till_token_revoke" => "bo-audit-till-revoke",
+        "contact" => "bo-audit-contact",
+        "password" => "bo-audit-password",
+        "owner_first" => "bo-audit-owner-first",
         action if action.starts_with("rw_") => super::rewards::audit_action_key(action),
         _ => "bo-audit-other",
     }

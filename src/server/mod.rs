@@ -57,7 +57,9 @@ pub async fn serve(
     let back_office =
         crate::backoffice::BackOffice::with_qr(Arc::clone(&app.store), Arc::clone(&app.clock), options.qr.clone());
     let router = crate::backoffice::router(back_office).merge(api::router(app));
-    let result = axum::serve(listener, router)
+    // With the peer's address: the back office's first-run page answers loopback peers only.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     expiry.abort();
@@ -144,7 +146,8 @@ impl ServerHandle {
             crate::backoffice::BackOffice::with_qr(Arc::clone(&store), Arc::clone(&clock), options.qr.clone());
         let router = crate::backoffice::router(back_office).merge(api::router(app));
         runtime.spawn(async move {
-            if let Err(error) = axum::serve(listener, router).await {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            if let Err(error) = axum::serve(listener, service).await {
                 tracing::error!(%error, "the server stopped");
             }
         });
