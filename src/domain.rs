@@ -254,6 +254,24 @@ pub struct PaymentReceipt {
     pub new_group: Option<String>,
 }
 
+/// One account's part of a check paid from several accounts (seed 003: cards presented one
+/// after another, an amount for each).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardShare {
+    pub guest: GuestId,
+    /// Bonuses to pay from this account (zero: the card is on the check without paying).
+    pub amount: Kopecks,
+}
+
+/// One account's part of a check paid from several accounts, as it is closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardPayment {
+    pub guest: GuestId,
+    /// The hold placed for this account (none when it pays nothing).
+    pub hold: Option<HoldId>,
+    pub spent: Kopecks,
+}
+
 /// The result of returning part or all of a paid check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundReceipt {
@@ -278,6 +296,9 @@ pub struct RefundReceipt {
     /// The group the guest falls back to, when the return takes them below its threshold.
     #[serde(default)]
     pub new_group: Option<String>,
+    /// Bonuses given back to the other accounts that paid part of the check (several cards).
+    #[serde(default)]
+    pub others_returned: Kopecks,
 }
 
 /// How the till looks for a closed check to return.
@@ -367,6 +388,14 @@ pub enum LoyaltyError {
     GroupThresholdClash(String),
     #[error("the guest is blocked")]
     GuestBlocked,
+    /// A check paid from several accounts names one account twice (the same card, or another
+    /// card of the same guest: each guest has one bonus account).
+    #[error("this account is already on the check")]
+    SameAccountOnCheck,
+    /// One card of a check paid from several accounts was refused, so nothing was held or paid
+    /// for any of them; `card` counts from 1 in the order the cards were presented.
+    #[error("card {card}: {reason}")]
+    CardRefused { card: usize, reason: Box<LoyaltyError> },
     /// The programme does not let cashiers enrol guests (or there is no group to put them in).
     #[error("enrolment at the till is off in this programme")]
     EnrolmentOff,

@@ -439,6 +439,9 @@ pub struct RefundReceipt {
     /// The group the guest falls back to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_group: Option<String>,
+    /// Bonuses given back to the other accounts that paid part of the check (several cards).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub others_returned: i64,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -807,6 +810,7 @@ impl From<domain::RefundReceipt> for RefundReceipt {
             gifts_restored: r.gifts_restored,
             stamps_taken: r.stamps_taken,
             new_group: r.new_group,
+            others_returned: r.others_returned.0,
         }
     }
 }
@@ -823,6 +827,7 @@ impl From<RefundReceipt> for domain::RefundReceipt {
             gifts_restored: r.gifts_restored,
             stamps_taken: r.stamps_taken,
             new_group: r.new_group,
+            others_returned: Kopecks(r.others_returned),
         }
     }
 }

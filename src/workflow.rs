@@ -2240,6 +2240,10 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::BadCode { max } => Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64)),
         LoyaltyError::GiftAlreadyUsed => Notice::error("err-gift-used"),
         LoyaltyError::GuestBlocked => Notice::error("err-guest-blocked"),
+        LoyaltyError::SameAccountOnCheck => Notice::error("err-same-account"),
+        LoyaltyError::CardRefused { card, reason } => {
+            error_notice(reason).with("card", NoticeArg::Number(i64::try_from(*card).unwrap_or(i64::MAX)))
+        }
         LoyaltyError::EnrolmentOff => Notice::error("err-enrol-off"),
         LoyaltyError::DailyOperationsLimit { limit } => {
             Notice::error("err-daily-ops-limit").with("limit", NoticeArg::Number(*limit))

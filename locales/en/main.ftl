@@ -623,3 +623,7 @@ pos-held-wait = Bonuses held: { $amount }. Add the bonus payment to the check on
 pos-guest-bound = The guest is bound to the POS order. Bonuses accrue when the POS closes the check.
 pos-order-closed-on-pos = The POS closed the order: the guest was removed.
 pos-not-running = The POS link is not running: check pos_token in [handhelds].
+
+## Several cards on one check
+notice-card-refused = Card { $card }: { $reason }
+err-same-account = This account is already on the check: a guest has one bonus account, so the same card or another card of the same guest is not added.

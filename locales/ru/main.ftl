@@ -629,3 +629,7 @@ pos-held-wait = Зарезервировано бонусов: { $amount }. До
 pos-guest-bound = Гость привязан к заказу POS. Бонусы начислятся, когда касса закроет чек.
 pos-order-closed-on-pos = Касса закрыла заказ: гость снят.
 pos-not-running = Связь с кассой (POS) не запущена: проверьте pos_token в [handhelds].
+
+## Several cards on one check
+notice-card-refused = Карта { $card }: { $reason }
+err-same-account = Этот счёт уже на чеке: у гостя один бонусный счёт, вторая карта того же гостя или та же карта не добавляется.

@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 12] = [
+pub const MIGRATIONS: [Migration; 13] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -101,6 +101,12 @@ pub const MIGRATIONS: [Migration; 12] = [
         what: "the audit log of manual changes",
         sqlite: include_str!("../ledger/schema_v12.sql"),
         postgres: include_str!("../server/pg_schema_v12.sql"),
+    },
+    Migration {
+        version: 13,
+        what: "checks paid from several accounts: each share linked to the owner's payment",
+        sqlite: include_str!("../ledger/schema_v13.sql"),
+        postgres: include_str!("../server/pg_schema_v13.sql"),
     },
 ];
 

@@ -538,13 +538,26 @@ pub fn payment(
     window_spend: Kopecks,
     groups: &[Group],
 ) -> Result<PaymentPlan, LoyaltyError> {
-    if spent < Kopecks::ZERO || subtotal < Kopecks::ZERO {
+    owner_payment(snapshot, spent, Kopecks::ZERO, subtotal, window_spend, groups)
+}
+
+/// [`payment`] for the guest who owns a check that other accounts paid `others_spent` of: the
+/// part not paid with bonuses is what no account paid, so the accrual is on that.
+pub fn owner_payment(
+    snapshot: &GuestSnapshot,
+    spent: Kopecks,
+    others_spent: Kopecks,
+    subtotal: Kopecks,
+    window_spend: Kopecks,
+    groups: &[Group],
+) -> Result<PaymentPlan, LoyaltyError> {
+    if spent < Kopecks::ZERO || others_spent < Kopecks::ZERO || subtotal < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount);
     }
     let group = &snapshot.group;
     let amount_due = group.amount_due(subtotal);
     let basis = match snapshot.program.accrual_basis {
-        AccrualBasis::PaidPart => amount_due.saturating_sub(spent),
+        AccrualBasis::PaidPart => amount_due.saturating_sub(spent + others_spent),
         AccrualBasis::AmountDue => amount_due,
     };
     let accrued = basis.percent_floor(group.rules.accrual_bp);
@@ -556,6 +569,84 @@ pub fn payment(
         balance_after: snapshot.balance + accrued - spent,
         new_group,
     })
+}
+
+/// What another account's share of a check debits: its bonuses, against the check's amount due
+/// (the owner's), with no accrual and no group move: the visit is the owner's.
+pub fn share_payment(snapshot: &GuestSnapshot, spent: Kopecks, amount_due: Kopecks) -> PaymentPlan {
+    PaymentPlan {
+        amount_due,
+        spent,
+        accrued: Kopecks::ZERO,
+        balance_after: snapshot.balance - spent,
+        new_group: None,
+    }
+}
+
+// ----- Several cards on one check -----
+
+/// Wraps the refusal of one card of a check paid from several (`index` from 0) so that the
+/// cashier is told which card it was.
+pub fn card_refused(index: usize, reason: LoyaltyError) -> LoyaltyError {
+    match reason {
+        // Already about a card (or not about any): kept as it is.
+        LoyaltyError::CardRefused { .. } | LoyaltyError::Storage(_) | LoyaltyError::Unavailable(_) => reason,
+        reason => LoyaltyError::CardRefused {
+            card: index + 1,
+            reason: Box::new(reason),
+        },
+    }
+}
+
+/// The accounts of a check paid from several: at least one, none twice, and the owner (who gets
+/// the accrual) among them. Answers the owner's position.
+pub fn shared_accounts(guests: &[GuestId], owner: GuestId) -> Result<usize, LoyaltyError> {
+    if guests.is_empty() {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    for (index, guest) in guests.iter().enumerate() {
+        if guests[..index].contains(guest) {
+            return Err(card_refused(index, LoyaltyError::SameAccountOnCheck));
+        }
+    }
+    guests
+        .iter()
+        .position(|g| *g == owner)
+        .ok_or_else(|| LoyaltyError::OutOfRange("the check's owner".to_string()))
+}
+
+/// The most all accounts together may pay on the check: the check's own limits (its share that
+/// bonuses may pay, its amount due) as the owner's quote sets them, on the step. Each account's
+/// own limits (available, daily) are its own quote's.
+pub fn shared_check_max(owner_quote: &SpendQuote) -> Kopecks {
+    owner_quote
+        .limits
+        .iter()
+        .filter(|l| matches!(l.kind, SpendLimitKind::CheckPercent | SpendLimitKind::AmountDue))
+        .map(|l| l.amount)
+        .fold(owner_quote.amount_due, Kopecks::min)
+        .floor_to_step(owner_quote.spend_step)
+        .max(Kopecks::ZERO)
+}
+
+/// Whether the amounts (in the order the cards were presented) together stay within the
+/// check's maximum; the card that takes the sum over it is the one refused.
+pub fn check_shared_total(amounts: &[Kopecks], max: Kopecks) -> Result<(), LoyaltyError> {
+    let mut total = Kopecks::ZERO;
+    for (index, amount) in amounts.iter().enumerate() {
+        total = total + *amount;
+        if total > max {
+            let left = max - (total - *amount);
+            return Err(card_refused(
+                index,
+                LoyaltyError::OverMaximum {
+                    requested: *amount,
+                    max: left.max(Kopecks::ZERO),
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a payment needs the window spend and the groups (only guests in ranked groups move).
@@ -636,6 +727,8 @@ pub struct PaidCheck {
     pub refunded_before: Kopecks,
     /// When the check was paid (whether it still counts towards the guest's group).
     pub paid_at: UnixSeconds,
+    /// Set on another account's share of a check paid from several: the owner's payment.
+    pub owner_payment: Option<i64>,
 }
 
 /// What a refund changes.
@@ -1122,6 +1215,7 @@ mod tests {
             accrued: Kopecks(4_000),
             refunded_before: Kopecks::ZERO,
             paid_at: 0,
+            owner_payment: None,
         };
         let plan = refund(&check, Some(Kopecks(50_000)), Kopecks(1_000)).unwrap();
         assert_eq!(plan.spend_returned, Kopecks(10_000));
@@ -1152,6 +1246,7 @@ mod tests {
             accrued: Kopecks(5_000),
             refunded_before: Kopecks(40_000),
             paid_at: 1_000,
+            owner_payment: None,
         };
         let part = refund(&check, Some(Kopecks(30_000)), Kopecks(10_000)).unwrap();
         assert!(!refund_is_full(&check, &part));
@@ -1253,6 +1348,8 @@ mod tests {
                 accrued: Kopecks(accrued),
                 refunded_before: Kopecks::ZERO,
                 paid_at: 0,
+                owner_payment: None,
+            owner_payment: None,
             };
             let (mut back, mut taken) = (0, 0);
             let mut next = pieces.iter().cycle();

@@ -232,6 +232,8 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::IdentifierTaken(_) => (StatusCode::CONFLICT, "identifier_taken"),
             LoyaltyError::GroupThresholdClash(_) => (StatusCode::CONFLICT, "group_threshold_clash"),
             LoyaltyError::GuestBlocked => (StatusCode::UNPROCESSABLE_ENTITY, "guest_blocked"),
+            LoyaltyError::SameAccountOnCheck => (StatusCode::UNPROCESSABLE_ENTITY, "same_account_on_check"),
+            LoyaltyError::CardRefused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "card_refused"),
             LoyaltyError::EnrolmentOff => (StatusCode::FORBIDDEN, "enrolment_off"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
