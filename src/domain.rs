@@ -226,6 +226,19 @@ impl SpendQuote {
     pub fn accrual_for(&self, spent: Kopecks) -> Kopecks {
         self.amount_due.saturating_sub(spent).percent_floor(self.accrual_bp)
     }
+
+    /// The most all accounts together may pay on this check when several cards pay it: the
+    /// check's own limits (the share bonuses may pay, the amount due), on the step; each
+    /// account's own limits (available, daily) are in its own quote.
+    pub fn check_max(&self) -> Kopecks {
+        self.limits
+            .iter()
+            .filter(|l| matches!(l.kind, SpendLimitKind::CheckPercent | SpendLimitKind::AmountDue))
+            .map(|l| l.amount)
+            .fold(self.amount_due, Kopecks::min)
+            .floor_to_step(self.spend_step)
+            .max(Kopecks::ZERO)
+    }
 }
 
 /// The check the cashier is closing, as the backend needs it.
@@ -422,6 +435,9 @@ pub enum AwayReason {
     /// Offline: a new guest is enrolled only by the server (the till never makes guests the
     /// server has not heard of). An enrolment whose answer was lost is repeated with its op id.
     NoEnrolment,
+    /// Offline: a check is paid from several cards only while the server answers (each
+    /// account's hold is the server's; the till cannot hold several accounts together).
+    NoSharedPayment,
 }
 
 impl std::fmt::Display for AwayReason {
@@ -431,6 +447,7 @@ impl std::fmt::Display for AwayReason {
             AwayReason::SpendingOff => "spending bonuses offline is off",
             AwayReason::TokenRefused => "the server refuses the till's token",
             AwayReason::NoEnrolment => "a guest is enrolled only while the server answers",
+            AwayReason::NoSharedPayment => "several cards pay one check only while the server answers",
         })
     }
 }

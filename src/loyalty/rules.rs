@@ -615,18 +615,10 @@ pub fn shared_accounts(guests: &[GuestId], owner: GuestId) -> Result<usize, Loya
         .ok_or_else(|| LoyaltyError::OutOfRange("the check's owner".to_string()))
 }
 
-/// The most all accounts together may pay on the check: the check's own limits (its share that
-/// bonuses may pay, its amount due) as the owner's quote sets them, on the step. Each account's
-/// own limits (available, daily) are its own quote's.
+/// The most all accounts together may pay on the check, as the owner's quote sets it (see
+/// [`SpendQuote::check_max`]).
 pub fn shared_check_max(owner_quote: &SpendQuote) -> Kopecks {
-    owner_quote
-        .limits
-        .iter()
-        .filter(|l| matches!(l.kind, SpendLimitKind::CheckPercent | SpendLimitKind::AmountDue))
-        .map(|l| l.amount)
-        .fold(owner_quote.amount_due, Kopecks::min)
-        .floor_to_step(owner_quote.spend_step)
-        .max(Kopecks::ZERO)
+    owner_quote.check_max()
 }
 
 /// Whether the amounts (in the order the cards were presented) together stay within the

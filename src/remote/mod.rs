@@ -27,9 +27,9 @@ pub mod journal;
 
 use crate::backend::{BackendKind, Clock, LoyaltyBackend, ServerLink};
 use crate::domain::{
-    AwayReason, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
-    Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport,
-    SpendQuote,
+    AwayReason, CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId,
+    HoldReceipt, Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent,
+    ShiftReport, SpendQuote,
 };
 use crate::money::Kopecks;
 use crate::wire::{self, ErrorBody};
@@ -1076,6 +1076,26 @@ impl LoyaltyBackend for ServerBackend {
             }
             Sent::InDoubt(trouble) => Err(self.went_offline(trouble)),
         }
+    }
+
+    fn hold_shared(
+        &mut self,
+        _op_id: &str,
+        _owner: GuestId,
+        _shares: &[CardShare],
+        _check: &CheckInfo,
+    ) -> Result<Vec<Option<HoldReceipt>>, LoyaltyError> {
+        Err(LoyaltyError::ServerAway(AwayReason::NoSharedPayment))
+    }
+
+    fn commit_shared(
+        &mut self,
+        _op_id: &str,
+        _owner: GuestId,
+        _payments: &[CardPayment],
+        _check: &CheckInfo,
+    ) -> Result<Vec<PaymentReceipt>, LoyaltyError> {
+        Err(LoyaltyError::ServerAway(AwayReason::NoSharedPayment))
     }
 
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError> {
