@@ -224,7 +224,7 @@ pub fn done(ui: &mut Ui, state: &State, lines: &[SplitLine], cx: &ScreenContext<
             ui.label(RichText::new(title).strong());
             value_row(ui, &i18n.t("split-card-spent"), &line.receipt.spent.to_string());
             if line.owner {
-                value_row(ui, &i18n.t("payment-accrual"), &line.receipt.accrued.to_string());
+                value_row(ui, &i18n.t("split-card-accrued"), &line.receipt.accrued.to_string());
             }
             value_row(ui, &i18n.t("done-balance"), &line.receipt.balance_after.to_string());
         });
