@@ -878,6 +878,74 @@ mod tests {
     use super::*;
 
     #[test]
+    fn several_accounts_on_one_check() {
+        let refused = |card, reason| LoyaltyError::CardRefused {
+            card,
+            reason: Box::new(reason),
+        };
+        assert_eq!(shared_accounts(&[7, 8, 9], 8), Ok(1));
+        assert_eq!(
+            shared_accounts(&[7, 8, 7], 7),
+            Err(refused(3, LoyaltyError::SameAccountOnCheck))
+        );
+        assert!(matches!(shared_accounts(&[7, 8], 9), Err(LoyaltyError::OutOfRange(_))));
+        assert_eq!(shared_accounts(&[], 9), Err(LoyaltyError::NonPositiveAmount));
+        // A refusal already about a card, or about no card at all, is kept as it is.
+        assert_eq!(
+            card_refused(0, refused(2, LoyaltyError::GuestBlocked)),
+            refused(2, LoyaltyError::GuestBlocked)
+        );
+        assert_eq!(
+            card_refused(0, LoyaltyError::Storage("x".to_string())),
+            LoyaltyError::Storage("x".to_string())
+        );
+
+        let rub = |r: i64| Kopecks(r * 100);
+        assert_eq!(check_shared_total(&[rub(200), rub(300)], rub(500)), Ok(()));
+        assert_eq!(
+            check_shared_total(&[rub(200), rub(250), rub(100)], rub(500)),
+            Err(refused(
+                3,
+                LoyaltyError::OverMaximum {
+                    requested: rub(100),
+                    max: rub(50),
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn the_owner_accrues_on_what_no_account_paid_and_a_share_accrues_nothing() {
+        let snapshot = GuestSnapshot {
+            guest: 1,
+            org: "cafe".to_string(),
+            balance: Kopecks(50_000),
+            available: Kopecks(50_000),
+            group: group(1, 1, 0, 500, false),
+            program: ProgramSettings::default_for_new_org(900),
+            blocked: false,
+        };
+        let alone = payment(&snapshot, Kopecks(20_000), Kopecks(100_000), Kopecks::ZERO, &[]).unwrap();
+        let shared = owner_payment(
+            &snapshot,
+            Kopecks(20_000),
+            Kopecks(30_000),
+            Kopecks(100_000),
+            Kopecks::ZERO,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(alone.accrued, Kopecks(4_000), "5 % of 800");
+        assert_eq!(shared.accrued, Kopecks(2_500), "5 % of the 500 no account paid");
+        assert_eq!(shared.balance_after, Kopecks(50_000 - 20_000 + 2_500));
+        let share = share_payment(&snapshot, Kopecks(30_000), shared.amount_due);
+        assert_eq!(
+            (share.accrued, share.balance_after, share.amount_due, share.new_group),
+            (Kopecks::ZERO, Kopecks(20_000), Kopecks(100_000), None)
+        );
+    }
+
+    #[test]
     fn till_enrolment_follows_the_programme_and_the_bonus_is_bounded() {
         let mut program = ProgramSettings::default_for_new_org(900);
         assert_eq!(
@@ -1341,7 +1409,6 @@ mod tests {
                 refunded_before: Kopecks::ZERO,
                 paid_at: 0,
                 owner_payment: None,
-            owner_payment: None,
             };
             let (mut back, mut taken) = (0, 0);
             let mut next = pieces.iter().cycle();
