@@ -136,6 +136,12 @@ fn two_guests_pay_one_check_and_a_return_gives_both_their_share_back() {
     );
     assert!(ledger.open_holds(None).unwrap().is_empty());
     ledger.check_invariants().expect("ledger invariants");
+    // The shift counts one check, and every card's bonuses.
+    let report = ledger.shift_report(now()).unwrap();
+    assert_eq!(
+        (report.checks, report.revenue, report.spent, report.accrued),
+        (1, Kopecks(107_000), Kopecks(53_500), Kopecks(2_675))
+    );
 
     // The whole check returned: each card gets its bonuses back, the accrual is taken back.
     till.click("Возврат этого чека");
@@ -155,6 +161,12 @@ fn two_guests_pay_one_check_and_a_return_gives_both_their_share_back() {
     let mut ledger = till.ledger();
     assert_eq!(guest(&mut ledger, "100001").1, Kopecks(35_000));
     assert_eq!(guest(&mut ledger, "100002").1, ivan_before);
+    let report = ledger.shift_report(now()).unwrap();
+    assert_eq!(
+        (report.returns, report.returned),
+        (1, Kopecks(107_000)),
+        "one return of one check"
+    );
     ledger.check_invariants().expect("ledger invariants");
 }
 

@@ -407,7 +407,9 @@ impl Ledger {
             |row| row.get(0),
         )?;
         let (returns, returned): (i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM refunds WHERE at >= ?1",
+            // One return of a check paid with several cards is one return (its shares go with it).
+            "SELECT COUNT(*), COALESCE(SUM(r.amount), 0) FROM refunds r JOIN payments p ON p.id = r.payment_id
+             WHERE r.at >= ?1 AND p.owner_payment_id IS NULL",
             [since],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
