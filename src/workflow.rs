@@ -2755,7 +2755,7 @@ fn shared_payment_committed(
             state.fields.card_amounts.clear();
             state.go(Screen::SplitDone { lines });
         }
-        Err(error) if matches!(error, LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(_)) => {
+        Err(LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(_)) => {
             state.notice = Some(Notice::error("split-in-doubt"));
             split.stage = SplitStage::InDoubt { op_id, holds };
             state.screen = Screen::Split(split);

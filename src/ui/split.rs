@@ -189,10 +189,8 @@ pub fn actions(ui: &mut Ui, state: &State, i18n: &I18n, events: &mut Vec<Event>)
                 }
             });
         }
-        Screen::SplitDone { .. } => {
-            if wide_button(ui, &i18n.t("done-new-order"), Tone::Primary, true).clicked() {
-                events.push(Event::NewOrder);
-            }
+        Screen::SplitDone { .. } if wide_button(ui, &i18n.t("done-new-order"), Tone::Primary, true).clicked() => {
+            events.push(Event::NewOrder);
         }
         _ => {}
     }
