@@ -2,7 +2,8 @@
 # The back office in a real browser: Debian's chromium, headless, driven by playwright-core (no
 # browser download). Starts `loyalty-till serve` on a fresh SQLite file with an owner made by
 # `owner create`, then signs in, creates a group and a guest, credits the guest, and takes a
-# screenshot of every page into target/web-test/ (WEB_TEST_OUT to change).
+# screenshot of every page into target/web-test/ (WEB_TEST_OUT to change). A second server on an
+# empty file goes through the first-run page, the reports, the password change and a contact edit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${WEB_TEST_OUT:-$PWD/target/web-test}"
@@ -55,4 +56,23 @@ fi
 
 NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
   node scripts/web-test/back-office.mjs
+
+# A second server on a file with no account: the first-run page, then the reports.
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+"$bin" serve --listen 127.0.0.1:0 --db "sqlite://$work/first-run.sqlite" >"$work/serve2.out" 2>"$work/serve2.err" &
+server_pid=$!
+url=""
+for _ in $(seq 1 100); do
+  url="$(sed -n 's/^listening on //p' "$work/serve2.out")"
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+if [ -z "$url" ]; then
+  echo "web-test: the second server did not start" >&2
+  cat "$work/serve2.err" >&2
+  exit 1
+fi
+NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
+  node scripts/web-test/first-run-reports.mjs
 echo "web-test: passed; screenshots in $out"

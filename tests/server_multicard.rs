@@ -9,12 +9,14 @@
 mod server_support;
 
 use loyalty_till::backend::{Clock, LoyaltyBackend};
+use loyalty_till::backoffice::db::{self, Val};
 use loyalty_till::domain::{AwayReason, CardPayment, CardShare, CheckInfo, HoldReceipt, LoyaltyError, UnixSeconds};
+use loyalty_till::loyalty::report;
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::{ServerBackend, ServerSettings};
 use serde_json::json;
 use server_support::proxy::{Fault, Proxy};
-use server_support::{START, Server, rub};
+use server_support::{ORG, START, Server, rub};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -127,6 +129,28 @@ fn two_guests_pay_one_check_through_the_till_and_return_it(s: Server) {
     assert!(rest.full);
     assert_eq!(s.balance(anna).0, rub(1_000));
     assert_eq!(s.balance(boris).0, rub(400));
+
+    // The back office's report reads one check with every card's bonuses, and two returns.
+    let store = Arc::clone(&s.handle.store);
+    let (payments, refunds) = s.handle.block_on(async move {
+        let params = || vec![Val::from(ORG), Val::Int(0), Val::Int(i64::MAX)];
+        (
+            db::query(&store, report::PAYMENTS_SQL, params()).await.unwrap(),
+            db::query(&store, report::REFUNDS_SQL, params()).await.unwrap(),
+        )
+    });
+    let row = |r: &Vec<Val>| (r[2].int(), r[3].int(), r[4].int());
+    assert_eq!(
+        payments.iter().map(row).collect::<Vec<_>>(),
+        [(rub(1_000), rub(500), rub(25))]
+    );
+    let returned: Vec<(i64, i64, i64)> = refunds.iter().map(row).collect();
+    assert_eq!(returned.len(), 2, "{returned:?}");
+    assert_eq!(
+        returned.iter().map(|r| r.1).sum::<i64>(),
+        rub(500),
+        "every card's bonuses came back"
+    );
 }
 
 fn refusals_name_the_card_and_hold_nothing(s: Server) {

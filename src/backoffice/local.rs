@@ -42,7 +42,8 @@ pub fn start(database: PathBuf, port: u16) {
                 };
                 tracing::info!(url = %url(port), "back office listening");
                 let router = super::router(BackOffice::local(store, system_clock(), port));
-                if let Err(error) = axum::serve(listener, router).await {
+                let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                if let Err(error) = axum::serve(listener, service).await {
                     tracing::error!(%error, "the back office stopped");
                 }
             });

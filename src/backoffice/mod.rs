@@ -6,10 +6,12 @@
 //! pages and keeps the accounts. Sessions live in memory (a restart logs everyone out); each
 //! has a CSRF token that every form carries; maud escapes everything it prints.
 
+mod account;
 pub mod auth;
 pub mod db;
 pub mod local;
 mod pages;
+mod reports;
 
 use crate::domain::LoyaltyError;
 use crate::i18n::{I18n, Lang};

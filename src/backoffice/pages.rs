@@ -18,15 +18,15 @@ use maud::{DOCTYPE, Markup, html};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type St = State<Arc<BackOffice>>;
-type Fields = Form<HashMap<String, String>>;
+pub(super) type St = State<Arc<BackOffice>>;
+pub(super) type Fields = Form<HashMap<String, String>>;
 
 /// Rows on a page of guests or of history.
 const PAGE: i64 = 50;
 
 pub fn routes() -> Router<Arc<BackOffice>> {
     Router::new()
-        .route("/admin", get(|| async { Redirect::to("/admin/guests") }))
+        .route("/admin", get(super::account::admin_root))
         .route("/admin/login", get(login_page).post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/lang/{lang}", get(set_lang))
@@ -43,17 +43,28 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/tills", get(tills).post(create_till))
         .route("/admin/audit", get(audit_page))
         .route("/admin/tills/{till}/revoke", post(revoke_till))
+        .route("/admin/reports", get(super::reports::report_page))
+        .route("/admin/reports.csv", get(super::reports::report_csv))
+        .route(
+            "/admin/setup",
+            get(super::account::setup_page).post(super::account::setup),
+        )
+        .route(
+            "/admin/account",
+            get(super::account::account_page).post(super::account::change_password),
+        )
+        .route("/admin/guests/{id}/contact", post(super::account::edit_contact))
 }
 
 // ----- Context, errors, layout -----
 
-struct Ctx {
-    tr: Tr,
-    session: Session,
+pub(super) struct Ctx {
+    pub(super) tr: Tr,
+    pub(super) session: Session,
 }
 
 impl Ctx {
-    fn caller(&self) -> Caller {
+    pub(super) fn caller(&self) -> Caller {
         Caller {
             org: self.session.org.clone(),
             till: "backoffice".to_string(),
@@ -62,7 +73,7 @@ impl Ctx {
 }
 
 /// What a handler answers instead of its page.
-enum Refusal {
+pub(super) enum Refusal {
     Login,
     Page(StatusCode, Markup),
 }
@@ -76,10 +87,10 @@ impl IntoResponse for Refusal {
     }
 }
 
-type Page = Result<Response, Refusal>;
+pub(super) type Page = Result<Response, Refusal>;
 
 /// The session and language of a GET; managers only where `owner_only` is false.
-fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Refusal> {
+pub(super) fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Refusal> {
     let tr = Tr(lang_of(headers));
     let session = bo.sessions.find(headers).ok_or(Refusal::Login)?;
     let ctx = Ctx { tr, session };
@@ -94,7 +105,7 @@ fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Re
 }
 
 /// Like [`ctx`], for a POST: the form's CSRF token must be the session's.
-fn ctx_post(
+pub(super) fn ctx_post(
     bo: &BackOffice,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
@@ -112,7 +123,7 @@ fn ctx_post(
     Ok(ctx)
 }
 
-fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
+pub(super) fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
     let body = html! {
         p.error role="alert" { (text) }
         p { a href="/admin/guests" { (ctx.tr.t("bo-back")) } }
@@ -124,7 +135,7 @@ fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
 }
 
 /// An engine refusal on screen (the reason) and in the log (the kind, nothing personal).
-fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
+pub(super) fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
     let status = match error {
         LoyaltyError::Storage(_) | LoyaltyError::Unavailable(_) => {
             tracing::error!(%error, "back office: the store failed");
@@ -143,7 +154,7 @@ fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
     message(ctx, status, &ctx.tr.error(error))
 }
 
-fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
+pub(super) fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
     tracing::info!(field = key, "back office: bad input refused");
     message(ctx, StatusCode::UNPROCESSABLE_ENTITY, &ctx.tr.t(key))
 }
@@ -159,7 +170,7 @@ form.box,section.box{background:#fff;border:1px solid #ddd;padding:.8em;margin:.
 label{display:block;margin:.3em 0}input,select{padding:.3em;font-size:1em}button{padding:.35em .9em;font-size:1em}
 .muted{color:#777}.pager a{margin-right:1em}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}";
 
-fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(if tr.0 == crate::i18n::Lang::En { "en" } else { "ru" }) {
@@ -180,6 +191,8 @@ fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Marku
                             a href="/admin/tills" { (tr.t("bo-nav-tills")) }
                             a href="/admin/audit" { (tr.t("bo-nav-audit")) }
                         }
+                        a href="/admin/reports" { (tr.t("bo-nav-reports")) }
+                        a href="/admin/account" { (tr.t("bo-nav-account")) }
                         span.who { (session.login) " (" (session.org) ", " (tr.t(role_key(session.role))) ")" }
                         form method="post" action="/admin/logout" {
                             input type="hidden" name="csrf" value=(session.csrf);
@@ -205,26 +218,26 @@ fn role_key(role: Role) -> &'static str {
     }
 }
 
-fn csrf(session: &Session) -> Markup {
+pub(super) fn csrf(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
 }
 
-fn page(ctx: &Ctx, title: &str, body: Markup) -> Page {
+pub(super) fn page(ctx: &Ctx, title: &str, body: Markup) -> Page {
     Ok(layout(ctx.tr, Some(&ctx.session), title, body).into_response())
 }
 
-fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+pub(super) fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
     form.get(name).map(|v| v.trim()).unwrap_or_default()
 }
 
-fn time(tr: Tr, at: i64) -> String {
+pub(super) fn time(tr: Tr, at: i64) -> String {
     let _ = tr;
     chrono::DateTime::from_timestamp(at, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
 }
 
-fn money(kopecks: i64) -> String {
+pub(super) fn money(kopecks: i64) -> String {
     Kopecks(kopecks).to_string()
 }
 
@@ -243,9 +256,12 @@ fn number(text: &str) -> Option<i64> {
 
 // ----- Login -----
 
-async fn login_page(headers: HeaderMap) -> Response {
+async fn login_page(State(bo): St, headers: HeaderMap) -> Response {
     let tr = Tr(lang_of(&headers));
-    login_form(tr, None, StatusCode::OK)
+    // Before the first owner exists the page points to the first-run page (a manager made by
+    // `owner create --role manager` still signs in here).
+    let first_run = matches!(super::account::owner_exists(&bo).await, Ok(false));
+    login_form(tr, first_run.then(|| tr.t("bo-setup-pointer")), StatusCode::OK)
 }
 
 /// The login form; its CSRF token is a cookie it sets and a field it carries (no session yet).
@@ -402,7 +418,7 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
     page(&ctx, &tr.t("bo-nav-guests"), body)
 }
 
-fn display_name(tr: Tr, name: &str) -> String {
+pub(super) fn display_name(tr: Tr, name: &str) -> String {
     if name.is_empty() {
         tr.t("bo-no-name")
     } else {
@@ -562,6 +578,7 @@ async fn guest(
                 button type="submit" { (tr.t("bo-apply")) }
             }
         }
+        (super::account::contact_form(&ctx, id, &g.guest.name, g.guest.phone.as_deref()))
         section.box {
             h2 { (tr.t("bo-holds")) }
             @if g.holds.is_empty() { p.muted { (tr.t("bo-no-holds")) } } @else {
@@ -624,6 +641,7 @@ fn done_key(done: &str) -> &'static str {
         "manual" => "bo-done-manual",
         "holds" => "bo-done-holds",
         "blocked" => "bo-done-blocked",
+        "contact" => "bo-done-contact",
         _ => "bo-done-identifier",
     }
 }
@@ -1037,7 +1055,7 @@ async fn revoke_till(State(bo): St, headers: HeaderMap, Path(till): Path<String>
 // ----- Audit -----
 
 /// Logs a change the back office made, with who made it.
-async fn audit(
+pub(super) async fn audit(
     bo: &BackOffice,
     ctx: &Ctx,
     action: &str,
@@ -1070,6 +1088,9 @@ fn audit_action_key(action: &str) -> &'static str {
         "enrol" => "bo-audit-enrol",
         "till_token_add" => "bo-audit-till-add",
         "till_token_revoke" => "bo-audit-till-revoke",
+        "contact" => "bo-audit-contact",
+        "password" => "bo-audit-password",
+        "owner_first" => "bo-audit-owner-first",
         _ => "bo-audit-other",
     }
 }

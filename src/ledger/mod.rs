@@ -20,6 +20,7 @@ use crate::loyalty::engine::{
     self, Answer, ChecksQuery, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, ProgramScope, StampCount, run_now,
 };
 use crate::loyalty::migrate::{self, Dialect};
+use crate::loyalty::report;
 use crate::loyalty::rows::{
     Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at,
 };
@@ -388,49 +389,70 @@ impl Ledger {
 
     /// The shift's figures: everything booked since the local midnight before `now` (the
     /// programme's time zone). A report of what is recorded, not a rule: no balance changes here.
+    /// The figures are the back office's report's ([`report`]): the same statements, added up
+    /// by the same code.
     pub fn shift_report(&self, now: UnixSeconds) -> Result<ShiftReport, LoyaltyError> {
         let utc_offset_minutes = self.program()?.utc_offset_minutes;
         let since = crate::loyalty::rules::local_day_start(now, utc_offset_minutes);
-        let (checks, revenue, spent, accrued): (i64, i64, i64, i64) = self.conn.query_row(
-            // Another account's share of a check is no check of its own: its bonuses count, not
-            // its amount due.
-            "SELECT COALESCE(SUM(owner_payment_id IS NULL), 0),
-                    COALESCE(SUM(CASE WHEN owner_payment_id IS NULL THEN amount_due ELSE 0 END), 0),
-                    COALESCE(SUM(spent), 0), COALESCE(SUM(accrued), 0)
-             FROM payments WHERE at >= ?1",
-            [since],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )?;
-        let gifts_redeemed: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM gift_codes WHERE redeemed_at >= ?1",
-            [since],
-            |row| row.get(0),
-        )?;
-        let (returns, returned): (i64, i64) = self.conn.query_row(
-            // One return of a check paid with several cards is one return (its shares go with it).
-            "SELECT COUNT(*), COALESCE(SUM(r.amount), 0) FROM refunds r JOIN payments p ON p.id = r.payment_id
-             WHERE r.at >= ?1 AND p.owner_payment_id IS NULL",
-            [since],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
-        let new_guests: i64 =
-            self.conn
-                .query_row("SELECT COUNT(*) FROM guests WHERE created_at >= ?1", [since], |row| {
-                    row.get(0)
-                })?;
+        // `until` is exclusive: what is booked in this very second counts.
+        let sum = report::total(&self.report_facts(None, since, now + 1)?);
         Ok(ShiftReport {
             since,
             until: now,
             utc_offset_minutes,
-            checks,
-            revenue: Kopecks(revenue),
-            spent: Kopecks(spent),
-            accrued: Kopecks(accrued),
-            gifts_redeemed,
-            returns,
-            returned: Kopecks(returned),
-            new_guests,
+            checks: sum.checks,
+            revenue: sum.revenue,
+            spent: sum.spent,
+            accrued: sum.accrued,
+            gifts_redeemed: sum.gifts_redeemed,
+            returns: sum.returns,
+            returned: sum.returned,
+            new_guests: sum.new_guests,
         })
+    }
+
+    /// What [`report`]'s statements read for `[since, until)`, of one organisation or of all.
+    pub fn report_facts(
+        &self,
+        org: Option<&str>,
+        since: UnixSeconds,
+        until: UnixSeconds,
+    ) -> Result<report::Facts, LoyaltyError> {
+        let args = params![org, since, until];
+        let mut facts = report::Facts::default();
+        let mut stmt = self.conn.prepare_cached(report::PAYMENTS_SQL)?;
+        for row in stmt.query_map(args, |r| {
+            Ok(report::PaymentFact {
+                at: r.get(0)?,
+                op_key: r.get(1)?,
+                amount_due: Kopecks(r.get(2)?),
+                spent: Kopecks(r.get(3)?),
+                accrued: Kopecks(r.get(4)?),
+            })
+        })? {
+            facts.payments.push(row?);
+        }
+        let mut stmt = self.conn.prepare_cached(report::REFUNDS_SQL)?;
+        for row in stmt.query_map(args, |r| {
+            Ok(report::RefundFact {
+                at: r.get(0)?,
+                op_key: r.get(1)?,
+                amount: Kopecks(r.get(2)?),
+                spend_returned: Kopecks(r.get(3)?),
+                accrual_taken: Kopecks(r.get(4)?),
+            })
+        })? {
+            facts.refunds.push(row?);
+        }
+        let mut stmt = self.conn.prepare_cached(report::GIFTS_SQL)?;
+        for row in stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))? {
+            facts.gifts.push(row?);
+        }
+        let mut stmt = self.conn.prepare_cached(report::NEW_GUESTS_SQL)?;
+        for row in stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))? {
+            facts.new_guests.push(row?);
+        }
+        Ok(facts)
     }
 
     // ----- Administration: the engine's, on this file -----
@@ -1186,6 +1208,24 @@ impl LedgerTx for SqliteTx<'_> {
     async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), LoyaltyError> {
         self.exec("UPDATE guests SET blocked = ?1 WHERE id = ?2", params![blocked, guest])?;
         Ok(())
+    }
+
+    async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> Result<(), LoyaltyError> {
+        let changed = self.exec(
+            "UPDATE guests SET name = ?1, phone = ?2 WHERE id = ?3",
+            params![name, phone, guest],
+        )?;
+        if changed != 1 {
+            return Err(LoyaltyError::UnknownCode);
+        }
+        self.exec(
+            "DELETE FROM identifiers WHERE guest_id = ?1 AND kind = 'phone'",
+            params![guest],
+        )?;
+        match phone {
+            Some(phone) => self.insert_identifier(guest, IdentifierKind::Phone, phone).await,
+            None => Ok(()),
+        }
     }
 
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> Result<(), LoyaltyError> {

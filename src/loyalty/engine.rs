@@ -274,6 +274,9 @@ pub trait LedgerTx {
     async fn save_program(&mut self, scope: ProgramScope<'_>, program: &ProgramSettings) -> Result<(), Self::Error>;
     async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
     async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), Self::Error>;
+    /// Sets the guest's name and phone (normalised, or none) and makes the phone identifier match:
+    /// the old one goes, the new one (if any) is added.
+    async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> Result<(), Self::Error>;
     /// Replaces a group's rules; UnknownCode when there is no such group.
     async fn update_group(&mut self, id: i64, group: &NewGroup) -> Result<(), Self::Error>;
     /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
@@ -1592,6 +1595,31 @@ pub async fn add_guest<T: LedgerTx>(
     Ok(guest)
 }
 
+/// Changes a guest's contact data: the name (as [`rules::guest_name`] allows) and the phone
+/// (normalised; empty removes it). A phone another guest of the organisation has is refused with
+/// the reason, and nothing changes.
+pub async fn edit_contact<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    name: &str,
+    phone: Option<&str>,
+    now: UnixSeconds,
+) -> Result<(), T::Error> {
+    let snapshot = match tx.snapshot(guest, now).await? {
+        Some(snapshot) if visible(&snapshot, org) => snapshot,
+        _ => return Err(UnknownCode.into()),
+    };
+    let name = rules::guest_name(name)?;
+    let phone = phone
+        .map(|p| rules::identifier_value(IdentifierKind::Phone, p))
+        .transpose()?;
+    if let Some(phone) = &phone {
+        ensure_free(tx, &snapshot.org, IdentifierKind::Phone, phone, Some(guest)).await?;
+    }
+    tx.set_contact(guest, &name, phone.as_deref()).await
+}
+
 /// Stores the identifier as `identify` will look it up: trimmed, phones normalised.
 pub async fn add_identifier<T: LedgerTx>(
     tx: &mut T,
@@ -1762,6 +1790,12 @@ pub enum Op {
     EditGroup { id: i64, group: NewGroup },
     /// Blocks or unblocks a guest of the caller's organisation.
     SetBlocked { guest: GuestId, blocked: bool },
+    /// See [`edit_contact`].
+    EditContact {
+        guest: GuestId,
+        name: String,
+        phone: Option<String>,
+    },
 }
 
 /// What an [`Op`] answers.
@@ -1886,6 +1920,10 @@ impl Op {
             }
             Op::EditGroup { id, group } => {
                 edit_group(tx, *id, group).await?;
+                Answer::Done
+            }
+            Op::EditContact { guest, name, phone } => {
+                edit_contact(tx, org, *guest, name, phone.as_deref(), now).await?;
                 Answer::Done
             }
             Op::SetBlocked { guest, blocked } => {

@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod engine;
 pub mod migrate;
+pub mod report;
 pub mod rows;
 pub mod rules;
 

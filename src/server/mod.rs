@@ -53,7 +53,9 @@ pub async fn serve(
     let expiry = tokio::spawn(expire_holds_forever(store, clock, options.expire_every));
     let back_office = crate::backoffice::BackOffice::new(Arc::clone(&app.store), Arc::clone(&app.clock));
     let router = crate::backoffice::router(back_office).merge(api::router(app));
-    let result = axum::serve(listener, router)
+    // With the peer's address: the back office's first-run page answers loopback peers only.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     expiry.abort();
@@ -139,7 +141,8 @@ impl ServerHandle {
         let back_office = crate::backoffice::BackOffice::new(Arc::clone(&store), Arc::clone(&clock));
         let router = crate::backoffice::router(back_office).merge(api::router(app));
         runtime.spawn(async move {
-            if let Err(error) = axum::serve(listener, router).await {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            if let Err(error) = axum::serve(listener, service).await {
                 tracing::error!(%error, "the server stopped");
             }
         });

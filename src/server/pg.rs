@@ -1375,6 +1375,28 @@ impl LedgerTx for PgTx<'_> {
         Ok(())
     }
 
+    async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> TxResult<()> {
+        let changed = exec(
+            self.tx,
+            "UPDATE guests SET name = $1, phone = $2 WHERE id = $3",
+            &[&name, &phone, &guest],
+        )
+        .await?;
+        if changed != 1 {
+            return Err(LoyaltyError::UnknownCode.into());
+        }
+        exec(
+            self.tx,
+            "DELETE FROM identifiers WHERE guest_id = $1 AND kind = 'phone'",
+            &[&guest],
+        )
+        .await?;
+        match phone {
+            Some(phone) => self.insert_identifier(guest, IdentifierKind::Phone, phone).await,
+            None => Ok(()),
+        }
+    }
+
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> TxResult<()> {
         let mut values = group_values(g).to_vec();
         values.push(&id);
