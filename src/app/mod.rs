@@ -234,6 +234,7 @@ fn start_handhelds(paths: &Paths, config: &Config, demo: bool) {
             None => Ok(Box::new(EmbeddedBackend::open(database, Box::new(SystemClock))?)),
         }),
         crate::handhelds::pos::shared_feed(),
+        Some(paths.config_file.clone()),
     );
 }
 
@@ -371,7 +372,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
     std::fs::create_dir_all(&paths.data_dir)
         .map_err(|e| format!("cannot create the data folder {}: {e}", paths.data_dir.display()))?;
     startup::step("data folder");
-    let _log_guard = crate::logging::init(&paths.logs_dir);
+    let _log_guard =
+        crate::logging::init_with_level(&paths.logs_dir, &Config::load_quietly(&paths.config_file).log_level);
     startup::log_opened();
     startup::step("log opened");
     let _instance = match crate::platform::claim_single_instance(&paths.data_dir) {

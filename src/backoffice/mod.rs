@@ -13,6 +13,9 @@ pub mod local;
 mod pages;
 mod reports;
 
+/// The pages' style sheet, shared with the till's settings page.
+pub(crate) use pages::STYLE;
+
 use crate::domain::LoyaltyError;
 use crate::i18n::{I18n, Lang};
 use crate::server::api::ServerClock;

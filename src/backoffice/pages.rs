@@ -159,7 +159,7 @@ pub(super) fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
     message(ctx, StatusCode::UNPROCESSABLE_ENTITY, &ctx.tr.t(key))
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#f6f6f4}
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#f6f6f4}
 header{background:#23412f;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:center;flex-wrap:wrap}
 header a{color:#fff;text-decoration:none}header .who{margin-left:auto;opacity:.85}
 header form{display:inline}header button{background:none;border:1px solid #fff;color:#fff;padding:.2em .6em;cursor:pointer}
