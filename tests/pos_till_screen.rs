@@ -393,22 +393,26 @@ fn held_by_the_cashier(s: &Setup) -> (Till, i64) {
     };
     click(&s.display, cash.right + (cash.right - cash.left) / 2 + 4, cash.y);
     let buttons = wait_buttons(&s.display, 2, |b| b[0].left > cash.right);
-    // «Провести оплату», clicked in the window.
-    click(&s.display, buttons[1].x(), buttons[1].y);
-    let started = Instant::now();
-    let result = loop {
-        let (ok, result) = s.pos.run(&["result"]);
-        assert!(ok, "{result}");
-        if result["answer"]["state"] == "held" {
-            break result;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the POS never saw the hold: {result}; the till's log ends:\n{}",
-            tail(&till.log())
-        );
-        std::thread::sleep(Duration::from_millis(200));
+    // The POS long-polls the result (from the last resultRevision it saw) while the cashier
+    // clicks «Провести оплату» in the window: the confirmation wakes it.
+    let waiting = {
+        let pos = Emulator {
+            url: s.pos.url.clone(),
+            state: s.pos.state.clone(),
+        };
+        std::thread::spawn(move || pos.run(&["result", "--wait", "30"]))
     };
+    std::thread::sleep(Duration::from_millis(300));
+    click(&s.display, buttons[1].x(), buttons[1].y);
+    let clicked = Instant::now();
+    let (ok, result) = waiting.join().unwrap();
+    assert!(ok, "{result}");
+    assert_eq!(
+        result["answer"]["state"], "held",
+        "the long poll answers the hold: {result}; the till's log ends:\n{}",
+        tail(&till.log())
+    );
+    assert!(clicked.elapsed() < Duration::from_secs(25), "woken, not timed out");
     let held = result["answer"]["bonusPayment"]["amount"].as_i64().unwrap();
     assert!(held > 0, "{result}");
     assert_eq!(result["answer"]["bonusPayment"]["paymentTypeId"], BONUS_TYPE);

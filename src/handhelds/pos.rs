@@ -985,6 +985,9 @@ pub struct PosFeed {
     current: Mutex<Option<PosView>>,
     waker: Mutex<Option<Box<dyn Fn() + Send>>>,
     confirm: Mutex<Option<ConfirmFn>>,
+    /// Counts the changes of the POS book (a POS call, the cashier's confirmation): a long poll
+    /// of the loyalty result sleeps on it instead of polling the book.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl PosFeed {
@@ -996,8 +999,15 @@ impl PosFeed {
         *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(waker);
     }
 
-    /// Publishes the open order; wakes the UI only on a change.
+    /// A receiver that sees every change of the POS book from now on.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Publishes the open order after the POS book may have changed: wakes the long polls of
+    /// the loyalty result always, the UI only when the open order changed.
     pub fn publish(&self, view: Option<PosView>) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if *current == view {
             return;
