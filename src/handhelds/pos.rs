@@ -378,6 +378,9 @@ pub enum Replay {
 /// The POS orders, their holds and the answers to their calls.
 pub struct PosBook {
     conn: Connection,
+    /// The order saved last: `at` is in whole seconds, and of two orders changed within one
+    /// second this one is the one the POS has open.
+    last_saved: std::sync::Mutex<String>,
 }
 
 impl PosBook {
@@ -419,7 +422,10 @@ impl PosBook {
                  at INTEGER NOT NULL
              ) WITHOUT ROWID;",
         )?;
-        Ok(PosBook { conn })
+        Ok(PosBook {
+            conn,
+            last_saved: std::sync::Mutex::new(String::new()),
+        })
     }
 
     /// The stored answer to a call id: `Ok(Some)` for a repeat of the same request, `Err` for
@@ -509,6 +515,7 @@ impl PosBook {
     }
 
     fn save(&self, order_id: &str, row: &Row, now: UnixSeconds) -> Result<(), rusqlite::Error> {
+        order_id.clone_into(&mut self.last_saved.lock().unwrap_or_else(|p| p.into_inner()));
         let body = serde_json::to_string(&row.order).unwrap_or_default();
         let (hold_id, amount, expires, lines) = match &row.hold {
             Some((id, amount, expires, lines)) => (Some(*id), Some(amount.0), Some(*expires), Some(lines.clone())),
@@ -582,11 +589,13 @@ impl PosBook {
     /// The order most recently pushed and still open (not paid, not cancelled): what the till
     /// shows.
     pub fn open_order(&self) -> Result<Option<PosView>, PosError> {
+        let last = self.last_saved.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let id: Option<String> = self
             .conn
             .query_row(
-                "SELECT order_id FROM pos_order WHERE state NOT IN ('paid', 'cancelled') ORDER BY at DESC LIMIT 1",
-                [],
+                "SELECT order_id FROM pos_order WHERE state NOT IN ('paid', 'cancelled')
+                 ORDER BY at DESC, order_id = ?1 DESC LIMIT 1",
+                [&last],
                 |r| r.get(0),
             )
             .optional()?;
