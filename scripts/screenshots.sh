@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 out=${1:-target/screenshots}
 mkdir -p "$out"
 bash scripts/deps.sh
+# SERVER=1: the till on a loyalty server instead (`serve` on a copy of the demo ledger, each shot a
+# till of its own with a fresh token, so that each shift report holds that till's check alone).
 # LOYALTY_TILL_BIN: an already built till to take the pictures with (default: the release build).
 bin=${LOYALTY_TILL_BIN:-}
 if [ -z "$bin" ]; then
@@ -28,9 +30,36 @@ for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sl
 # screen the picture is named after, with no error shown, and the picture is not blank (50
 # colours or more: a blank or black window has a handful).
 failed=()
+server_url="" server_db="" server_pid="" shot=0
+if [ -n "${SERVER:-}" ]; then
+  seed=$(mktemp -d)
+  # The demo ledger, made by a till started once on it.
+  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$seed" --scenario idle >"$seed/stdout.log" 2>&1 &
+  seed_pid=$!
+  for _ in $(seq 150); do grep -q 'scenario idle reached' "$seed/stdout.log" 2>/dev/null && break; sleep 0.1; done
+  kill "$seed_pid" 2>/dev/null || true
+  wait "$seed_pid" 2>/dev/null || true
+  server_db="sqlite://$seed/demo.sqlite"
+  "$bin" serve --listen 127.0.0.1:0 --db "$server_db" >"$seed/serve.out" 2>"$seed/serve.err" &
+  server_pid=$!
+  trap 'kill $xvfb_pid $server_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do
+    server_url="$(sed -n 's/^listening on //p' "$seed/serve.out" 2>/dev/null || true)"
+    [ -n "$server_url" ] && break
+    sleep 0.1
+  done
+  [ -n "$server_url" ] || { echo "screenshots: the server did not start" >&2; cat "$seed/serve.err" >&2; exit 1; }
+fi
 shoot() { # scenario layout size file [lang] [screen error]: what the scenario ends on, if not itself with no error
   local data; data=$(mktemp -d)
-  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$data" --scenario "$1" \
+  local ledger=(--demo)
+  if [ -n "$server_url" ]; then
+    ledger=()
+    shot=$((shot + 1))
+    local token; token=$("$bin" till-token create --db "$server_db" --org default --till "kassa-$shot")
+    printf '[server]\nurl = "%s"\ntoken = "%s"\n' "$server_url" "$token" >"$data/config.toml"
+  fi
+  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" "${ledger[@]}" --data-dir "$data" --scenario "$1" \
     --layout "$2" --window-size "$3" --lang "${5:-ru}" >"$data/stdout.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do DISPLAY=$display xdotool search --name GetMeBack >/dev/null 2>&1 && break; sleep 0.1; done
