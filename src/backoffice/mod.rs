@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod db;
+mod import;
 pub mod local;
 mod pages;
 

@@ -43,17 +43,25 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/tills", get(tills).post(create_till))
         .route("/admin/audit", get(audit_page))
         .route("/admin/tills/{till}/revoke", post(revoke_till))
+        .route(
+            "/admin/guests/import",
+            get(super::import::import_page)
+                .post(super::import::upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/admin/guests/import/confirm", post(super::import::confirm))
+        .route("/admin/guests/export.csv", get(super::import::export))
 }
 
 // ----- Context, errors, layout -----
 
-struct Ctx {
-    tr: Tr,
-    session: Session,
+pub(super) struct Ctx {
+    pub(super) tr: Tr,
+    pub(super) session: Session,
 }
 
 impl Ctx {
-    fn caller(&self) -> Caller {
+    pub(super) fn caller(&self) -> Caller {
         Caller {
             org: self.session.org.clone(),
             till: "backoffice".to_string(),
@@ -62,7 +70,7 @@ impl Ctx {
 }
 
 /// What a handler answers instead of its page.
-enum Refusal {
+pub(super) enum Refusal {
     Login,
     Page(StatusCode, Markup),
 }
@@ -76,10 +84,10 @@ impl IntoResponse for Refusal {
     }
 }
 
-type Page = Result<Response, Refusal>;
+pub(super) type Page = Result<Response, Refusal>;
 
 /// The session and language of a GET; managers only where `owner_only` is false.
-fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Refusal> {
+pub(super) fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Refusal> {
     let tr = Tr(lang_of(headers));
     let session = bo.sessions.find(headers).ok_or(Refusal::Login)?;
     let ctx = Ctx { tr, session };
@@ -94,7 +102,7 @@ fn ctx(bo: &BackOffice, headers: &HeaderMap, owner_only: bool) -> Result<Ctx, Re
 }
 
 /// Like [`ctx`], for a POST: the form's CSRF token must be the session's.
-fn ctx_post(
+pub(super) fn ctx_post(
     bo: &BackOffice,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
@@ -112,7 +120,7 @@ fn ctx_post(
     Ok(ctx)
 }
 
-fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
+pub(super) fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
     let body = html! {
         p.error role="alert" { (text) }
         p { a href="/admin/guests" { (ctx.tr.t("bo-back")) } }
@@ -124,7 +132,7 @@ fn message(ctx: &Ctx, status: StatusCode, text: &str) -> Refusal {
 }
 
 /// An engine refusal on screen (the reason) and in the log (the kind, nothing personal).
-fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
+pub(super) fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
     let status = match error {
         LoyaltyError::Storage(_) | LoyaltyError::Unavailable(_) => {
             tracing::error!(%error, "back office: the store failed");
@@ -205,15 +213,15 @@ fn role_key(role: Role) -> &'static str {
     }
 }
 
-fn csrf(session: &Session) -> Markup {
+pub(super) fn csrf(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
 }
 
-fn page(ctx: &Ctx, title: &str, body: Markup) -> Page {
+pub(super) fn page(ctx: &Ctx, title: &str, body: Markup) -> Page {
     Ok(layout(ctx.tr, Some(&ctx.session), title, body).into_response())
 }
 
-fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+pub(super) fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
     form.get(name).map(|v| v.trim()).unwrap_or_default()
 }
 
@@ -378,6 +386,7 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
             input name="q" value=(q) placeholder=(tr.t("bo-search-hint")) size="40" autofocus;
             " " button type="submit" { (tr.t("bo-search")) }
             " " a href="/admin/guests/new" { (tr.t("bo-new-guest")) }
+            @if ctx.session.role == Role::Owner { " " a #import href="/admin/guests/import" { (tr.t("bo-imp-link")) } }
         }
         @if rows.is_empty() {
             p.muted { (tr.t("bo-no-guests")) }
@@ -1070,6 +1079,7 @@ fn audit_action_key(action: &str) -> &'static str {
         "enrol" => "bo-audit-enrol",
         "till_token_add" => "bo-audit-till-add",
         "till_token_revoke" => "bo-audit-till-revoke",
+        "import" => "bo-audit-import",
         _ => "bo-audit-other",
     }
 }
