@@ -24,6 +24,8 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 pub use auth::{Session, Sessions};
+/// The largest CSV file the guests' import takes.
+pub use import::MAX_UPLOAD as IMPORT_MAX_UPLOAD;
 
 /// Where the back office lives on the server.
 pub const PREFIX: &str = "/admin";
