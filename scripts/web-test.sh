@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The back office in a real browser: Debian's chromium, headless, driven by playwright-core (no
 # browser download). Starts `loyalty-till serve` on a fresh SQLite file with an owner made by
-# `owner create`, then signs in, creates a group and a guest, credits the guest, and takes a
-# screenshot of every page into target/web-test/ (WEB_TEST_OUT to change).
+# `owner create`, then signs in, creates a group and a guest, credits the guest, imports and
+# exports guests as CSV, and takes a screenshot of every page into target/web-test/ (WEB_TEST_OUT
+# to change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${WEB_TEST_OUT:-$PWD/target/web-test}"
@@ -55,4 +56,6 @@ fi
 
 NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
   node scripts/web-test/back-office.mjs
+NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
+  node scripts/web-test/import.mjs
 echo "web-test: passed; screenshots in $out"

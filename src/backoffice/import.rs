@@ -245,10 +245,13 @@ pub async fn upload(State(bo): St, headers: HeaderMap, body: Body) -> Page {
         }
         @if !read.first_rows.is_empty() {
             h2 { (tr.t("bo-imp-first-rows")) }
-            table #first-rows {
-                tr { th.num { (tr.t("bo-imp-line")) } @for name in import::HEADER_RU { th { (name) } } }
-                @for row in &read.first_rows {
-                    tr { td.num { (row.line) } @for f in &row.fields { td { (f) } } }
+            // In a box that scrolls sideways: seven columns do not fit a narrow window.
+            section.box {
+                table #first-rows {
+                    tr { th.num { (tr.t("bo-imp-line")) } @for name in import::HEADER_RU { th { (name) } } }
+                    @for row in &read.first_rows {
+                        tr { td.num { (row.line) } @for f in &row.fields { td { (f) } } }
+                    }
                 }
             }
         }
@@ -264,7 +267,7 @@ pub async fn upload(State(bo): St, headers: HeaderMap, body: Body) -> Page {
                 (csrf(&ctx.session))
                 input type="hidden" name="token" value=(token);
                 input type="hidden" name="op_id" value=(op_id);
-                label { (tr.t("bo-imp-reason")) br; input name="reason" required maxlength="200" value=(tr.t("bo-imp-reason-default")); }
+                label { (tr.t("bo-imp-reason")) br; input name="reason" required maxlength="200" size="50" value=(tr.t("bo-imp-reason-default")); }
                 button type="submit" { (tr.t_args("bo-imp-confirm", &[("count", Arg::Number(count(read.rows.len())))])) }
             }
         }
