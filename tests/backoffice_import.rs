@@ -443,6 +443,71 @@ fn import_journey(db: Db) {
     assert!(refused.body.contains("больше 20 МБ"), "{}", refused.body);
 }
 
+/// The names of the guests a list page shows, and its «Назад» and «Дальше» links.
+fn list_page(browser: &mut Browser, path: &str) -> (Vec<String>, Option<String>, Option<String>) {
+    let html = browser.get(path).body;
+    let names = html
+        .split("<td><a href=\"/admin/guests/")
+        .skip(1)
+        .map(|cell| cell.split('>').nth(1).unwrap().split('<').next().unwrap().to_string())
+        .collect();
+    let pager = html.split("class=\"pager\"").nth(1).unwrap_or_default();
+    let link = |arrow: &str| {
+        pager
+            .split("<a href=\"")
+            .skip(1)
+            .find(|a| a.contains(arrow))
+            .map(|a| a.split('"').next().unwrap().replace("&amp;", "&"))
+    };
+    (names, link("←"), link("→"))
+}
+
+/// The guests list pages by the guest a page ends (or starts) on, forward and back, with and
+/// without a name prefix; 120 guests made by an import.
+fn guests_pages(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, "owner", Role::Owner);
+    let mut owner = Browser::new(&server);
+    owner.login("owner");
+    let rows: Vec<String> = (0..120).map(|i| format!("Гость {i:03};;P-{i:03};;Guest;")).collect();
+    let preview = owner.upload("many.csv", rows.join("\n").as_bytes());
+    assert!(by_id(&owner.confirm(&preview.body).body, "imported").contains("120"));
+    let names = |range: std::ops::Range<usize>| -> Vec<String> { range.map(|i| format!("Гость {i:03}")).collect() };
+
+    let (first, prev, next) = list_page(&mut owner, "/admin/guests");
+    let mut expected = vec!["Anna".to_string(), "Boris".to_string()];
+    expected.extend(names(0..48));
+    assert_eq!(first, expected);
+    assert!(prev.is_none());
+    let (second, prev, next) = list_page(&mut owner, &next.expect("a next page"));
+    assert_eq!(second, names(48..98));
+    let (third, _, last_next) = list_page(&mut owner, &next.expect("a third page"));
+    assert_eq!(third, names(98..120));
+    assert!(last_next.is_none(), "the last page has no next");
+    let (back, back_prev, _) = list_page(&mut owner, &prev.expect("back from the second page"));
+    assert_eq!(back, expected, "back to the first page");
+    assert!(back_prev.is_none(), "the first page has no previous");
+
+    let (prefixed, _, next) = list_page(&mut owner, &format!("/admin/guests?q={}", pct("Гость")));
+    assert_eq!(prefixed, names(0..50));
+    let (prefixed, prev, _) = list_page(&mut owner, &next.unwrap());
+    assert_eq!(prefixed, names(50..100));
+    let (prefixed, _, _) = list_page(&mut owner, &prev.unwrap());
+    assert_eq!(prefixed, names(0..50));
+    let (narrow, prev, next) = list_page(&mut owner, &format!("/admin/guests?q={}", pct("Гость 11")));
+    assert_eq!((narrow, prev, next), (names(110..120), None, None));
+}
+
+#[test]
+fn guests_pages_on_sqlite() {
+    guests_pages(Db::Sqlite);
+}
+
+#[test]
+fn guests_pages_on_postgres() {
+    guests_pages(Db::Postgres);
+}
+
 #[test]
 fn import_journey_on_sqlite() {
     import_journey(Db::Sqlite);
