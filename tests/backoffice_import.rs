@@ -218,7 +218,13 @@ fn csv(separator: char, header: bool, rows: &[[&str; 6]]) -> String {
         // Quoted only where the separator needs it: a file as a person would write it.
         let fields: Vec<String> = row
             .iter()
-            .map(|f| if f.contains(separator) { format!("\"{f}\"") } else { f.to_string() })
+            .map(|f| {
+                if f.contains(separator) {
+                    format!("\"{f}\"")
+                } else {
+                    f.to_string()
+                }
+            })
             .collect();
         out.push_str(&fields.join(&separator.to_string()));
         out.push_str("\r\n");
@@ -233,7 +239,10 @@ fn import_journey(db: Db) {
     let mut owner = Browser::new(&server);
     owner.login("owner");
     let guests_page = owner.get("/admin/guests").body;
-    assert!(guests_page.contains("href=\"/admin/guests/import\""), "the guests page links the import");
+    assert!(
+        guests_page.contains("href=\"/admin/guests/import\""),
+        "the guests page links the import"
+    );
     let before = guests_in_org(&server);
 
     // Each encoding and separator, with and without a header and a BOM.
@@ -250,7 +259,14 @@ fn import_journey(db: Db) {
         csv(
             ',',
             true,
-            &[["Ёлка, ООО", "", "IMP-0003|IMP-0004", "manual_code|app_qr", "Guest", "0.05"]],
+            &[[
+                "Ёлка, ООО",
+                "",
+                "IMP-0003|IMP-0004",
+                "manual_code|app_qr",
+                "Guest",
+                "0.05",
+            ]],
         )
         .as_bytes(),
     );
@@ -265,7 +281,10 @@ fn import_journey(db: Db) {
         let preview = owner.upload(file, &bytes);
         assert_eq!(preview.status, 200, "{}", preview.body);
         let read_as = preview.body.split("Прочитан как ").nth(1).unwrap_or_default();
-        assert!(read_as.starts_with(encoding), "{file} read as {encoding}: {read_as:.40}");
+        assert!(
+            read_as.starts_with(encoding),
+            "{file} read as {encoding}: {read_as:.40}"
+        );
         assert!(
             read_as.contains(&format!("разделитель «{separator}»")),
             "{file}: {read_as:.60}"
@@ -286,9 +305,20 @@ fn import_journey(db: Db) {
     }
     assert_eq!(guests_in_org(&server), before + 4);
     let vera = guest_by_phone(&server, "+79001112201").expect("Вера imported");
-    assert_eq!((vera.1.as_str(), vera.2, vera.3.as_str()), ("Вера Иванова", 150_050, "Guest"));
-    assert_eq!(guest_by_phone(&server, "IMP-0001").unwrap().0, vera.0, "the card is Вера's");
-    assert_eq!(guest_by_phone(&server, "+79001112202").unwrap().2, 0, "an empty balance is zero");
+    assert_eq!(
+        (vera.1.as_str(), vera.2, vera.3.as_str()),
+        ("Вера Иванова", 150_050, "Guest")
+    );
+    assert_eq!(
+        guest_by_phone(&server, "IMP-0001").unwrap().0,
+        vera.0,
+        "the card is Вера's"
+    );
+    assert_eq!(
+        guest_by_phone(&server, "+79001112202").unwrap().2,
+        0,
+        "an empty balance is zero"
+    );
     let elka = guest_by_phone(&server, "IMP-0004").expect("the BOM file's guest");
     assert_eq!((elka.1.as_str(), elka.2), ("Ёлка, ООО", 5));
     let kinds = sql(
@@ -313,13 +343,24 @@ fn import_journey(db: Db) {
     );
     assert_eq!(ops[0][3].text(), "owner: Перенос из прежней системы");
     assert!(
-        sql(&server, "SELECT 1 FROM operations WHERE guest_id = $1", vec![guest_by_phone(&server, "+79001112202").unwrap().0.into()]).is_empty(),
+        sql(
+            &server,
+            "SELECT 1 FROM operations WHERE guest_id = $1",
+            vec![guest_by_phone(&server, "+79001112202").unwrap().0.into()]
+        )
+        .is_empty(),
         "no posting for a zero balance"
     );
     let audit = owner.get(&format!("/admin/guests/{}", vera.0)).body;
     let changes = audit.split("id=\"changes\"").nth(1).unwrap();
-    assert!(changes.contains("Импорт гостя") && changes.contains("Перенос из прежней системы"), "{changes}");
-    assert!(changes.contains("+7 *** ***-22-01"), "the phone masked in the audit log: {changes}");
+    assert!(
+        changes.contains("Импорт гостя") && changes.contains("Перенос из прежней системы"),
+        "{changes}"
+    );
+    assert!(
+        changes.contains("+7 *** ***-22-01"),
+        "the phone masked in the audit log: {changes}"
+    );
     assert!(!changes.contains("9001112201"), "never in full in the audit log");
 
     // Every reason a row is refused, each with its line; nothing is imported.
@@ -358,17 +399,25 @@ fn import_journey(db: Db) {
         (12, "Столбцов 2, а нужно 6"),
     ] {
         let row = format!("<td class=\"num\">{line}</td><td>");
-        let at = rejected.find(&row).unwrap_or_else(|| panic!("line {line} refused: {rejected:.3000}"));
+        let at = rejected
+            .find(&row)
+            .unwrap_or_else(|| panic!("line {line} refused: {rejected:.3000}"));
         let cell = rejected[at + row.len()..].split("</td>").next().unwrap();
         assert!(cell.contains(why), "line {line}: {why}, not {cell}");
     }
     assert_eq!(by_id(&preview.body, "rejected-count"), "Не подходят: 10");
-    assert!(!rejected.contains("<td class=\"num\">2</td>"), "the good row is not refused");
+    assert!(
+        !rejected.contains("<td class=\"num\">2</td>"),
+        "the good row is not refused"
+    );
     assert!(
         !rejected.contains("<td class=\"num\">13</td>"),
         "another organisation's card is free here"
     );
-    assert!(!preview.body.contains("name=\"token\""), "no import is offered while a row is wrong");
+    assert!(
+        !preview.body.contains("name=\"token\""),
+        "no import is offered while a row is wrong"
+    );
     let table = rejected.split("</table>").next().unwrap();
     assert!(!table.contains("900 222-00"), "refusals name lines, not phones");
     assert!(guest_by_phone(&server, "+79002220001").is_none(), "nothing imported");
@@ -388,7 +437,11 @@ fn import_journey(db: Db) {
     let group = server.ids.group;
     server
         .handle
-        .block_on(async move { store.add_guest(ORG, "Конкурент", Some("+79003330002"), group, START).await })
+        .block_on(async move {
+            store
+                .add_guest(ORG, "Конкурент", Some("+79003330002"), group, START)
+                .await
+        })
         .unwrap();
     let count = guests_in_org(&server);
     let done = owner.confirm(&preview.body);
@@ -407,29 +460,53 @@ fn import_journey(db: Db) {
     let once = guest_by_phone(&server, "+79004440001").unwrap();
     assert_eq!(once.2, 700, "credited once");
     assert_eq!(
-        sql(&server, "SELECT COUNT(*) FROM guests WHERE name = $1", vec!["Раз".into()])[0][0].int(),
+        sql(
+            &server,
+            "SELECT COUNT(*) FROM guests WHERE name = $1",
+            vec!["Раз".into()]
+        )[0][0]
+            .int(),
         1
     );
     let repeat = owner.upload("again.csv", again.as_bytes());
-    assert!(repeat.body.contains("уже есть у гостя организации"), "a re-import is refused");
+    assert!(
+        repeat.body.contains("уже есть у гостя организации"),
+        "a re-import is refused"
+    );
     assert!(!repeat.body.contains("name=\"token\""));
 
     // The export: UTF-8 with a BOM, `;`, every guest of the organisation in full, read back the same.
     let export = owner.get("/admin/guests/export.csv");
     assert_eq!(export.status, 200);
     assert!(export.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
-    assert!(export.headers["content-disposition"].to_str().unwrap().contains("attachment"));
+    assert!(
+        export.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
     assert!(export.bytes.starts_with(b"\xEF\xBB\xBF"), "a BOM for Excel");
     let read = import::read_file(&export.bytes);
-    assert!(read.header && read.separator == ';' && read.rejected.is_empty(), "{:?}", read.rejected);
+    assert!(
+        read.header && read.separator == ';' && read.rejected.is_empty(),
+        "{:?}",
+        read.rejected
+    );
     assert_eq!(read.rows.len() as i64, guests_in_org(&server));
     let anna = read.rows.iter().find(|r| r.name == "Anna").unwrap();
-    assert_eq!(anna.phone.as_deref(), Some("+79161234567"), "the owner's file holds phones in full");
+    assert_eq!(
+        anna.phone.as_deref(),
+        Some("+79161234567"),
+        "the owner's file holds phones in full"
+    );
     assert_eq!(anna.cards[0].1, ANNA_CARD);
     assert_eq!(anna.balance.0, 100_000);
     let elka_row = read.rows.iter().find(|r| r.name == "Ёлка, ООО").unwrap();
     assert_eq!(elka_row.cards.len(), 2, "several cards kept");
-    assert!(!read.rows.iter().any(|r| r.name == "Olga"), "another organisation's guest is not exported");
+    assert!(
+        !read.rows.iter().any(|r| r.name == "Olga"),
+        "another organisation's guest is not exported"
+    );
 
     // Owner only; a file over the limit is refused with a message.
     let mut manager = Browser::new(&server);
@@ -472,7 +549,8 @@ fn guests_pages(db: Db) {
     let rows: Vec<String> = (0..120).map(|i| format!("Гость {i:03};;P-{i:03};;Guest;")).collect();
     let preview = owner.upload("many.csv", rows.join("\n").as_bytes());
     assert!(by_id(&owner.confirm(&preview.body).body, "imported").contains("120"));
-    let names = |range: std::ops::Range<usize>| -> Vec<String> { range.map(|i| format!("Гость {i:03}")).collect() };
+    let names =
+        |range: std::ops::Range<usize>| -> Vec<String> { range.map(|i| format!("Гость {i:03}")).collect() };
 
     let (first, prev, next) = list_page(&mut owner, "/admin/guests");
     let mut expected = vec!["Anna".to_string(), "Boris".to_string()];

@@ -25,8 +25,26 @@ use std::time::{Duration, Instant};
 
 const ORG: &str = "bench";
 const SURNAMES: [&str; 20] = [
-    "Иванов", "Петров", "Сидоров", "Смирнов", "Кузнецов", "Попов", "Васильев", "Соколов", "Михайлов", "Новиков",
-    "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов", "Степанов",
+    "Иванов",
+    "Петров",
+    "Сидоров",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
 ];
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -57,9 +75,13 @@ async fn stores(dir: &tempfile::TempDir, bench: &str) -> Vec<(&'static str, Stor
 /// temporary folder).
 async fn drop_bench_schema(name: &str, store: &Store) {
     if name == "PostgreSQL" {
-        db::execute(store, "DO $$ BEGIN EXECUTE 'DROP SCHEMA ' || current_schema() || ' CASCADE'; END $$", vec![])
-            .await
-            .unwrap();
+        db::execute(
+            store,
+            "DO $$ BEGIN EXECUTE 'DROP SCHEMA ' || current_schema() || ' CASCADE'; END $$",
+            vec![],
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -86,11 +108,21 @@ fn generated_file(rows: usize) -> Vec<u8> {
     text.push_str("\r\n");
     for i in 0..rows {
         let phone = if i % 2 == 0 {
-            format!("+7 9{:02} {:03}-{:02}-{:02}", i / 10_000_000 % 100, i / 10_000 % 1000, i / 100 % 100, i % 100)
+            format!(
+                "+7 9{:02} {:03}-{:02}-{:02}",
+                i / 10_000_000 % 100,
+                i / 10_000 % 1000,
+                i / 100 % 100,
+                i % 100
+            )
         } else {
             format!("89{:02}{:07}", i / 10_000_000 % 100, i % 10_000_000)
         };
-        let balance = if i % 3 == 0 { String::new() } else { format!("{},{:02}", i % 5000, i % 100) };
+        let balance = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!("{},{:02}", i % 5000, i % 100)
+        };
         text.push_str(&format!(
             "{} Гость {i};{phone};CARD{i:09};card_barcode;Гость;{balance}\r\n",
             SURNAMES[i % SURNAMES.len()]
@@ -112,7 +144,11 @@ fn import_100k() {
     let started = Instant::now();
     let read = import::read_file(&file);
     let parse = started.elapsed();
-    assert!(read.rejected.is_empty(), "{:?}", &read.rejected[..read.rejected.len().min(5)]);
+    assert!(
+        read.rejected.is_empty(),
+        "{:?}",
+        &read.rejected[..read.rejected.len().min(5)]
+    );
     assert_eq!(read.rows.len(), rows);
     println!("  read and checked row by row: {:.2} s", parse.as_secs_f64());
     let dir = tempfile::TempDir::new().unwrap();
@@ -193,8 +229,8 @@ fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
 /// One search as the guests page runs it for the text typed `q`, starting after the guest `after`
 /// (the «Дальше» link of the page before).
 async fn page_search(store: &Store, q: &str, after: Option<i64>) -> usize {
-    let code = (!q.is_empty())
-        .then(|| rules::identifier_value(IdentifierKind::Phone, q).unwrap_or_else(|_| q.to_string()));
+    let code =
+        (!q.is_empty()).then(|| rules::identifier_value(IdentifierKind::Phone, q).unwrap_or_else(|_| q.to_string()));
     let cursor = after.map_or(db::Cursor::First, db::Cursor::After);
     db::search_guests(store, ORG, code.as_deref(), q, cursor, 51)
         .await
@@ -235,11 +271,16 @@ fn search_1m() {
             let group = group(&store).await;
             let started = Instant::now();
             let load = if name == "SQLite" { LOAD_SQLITE } else { LOAD_PG };
-            db::execute(&store, load[0], vec![Val::Int(group), Val::Int(guests)]).await.unwrap();
+            db::execute(&store, load[0], vec![Val::Int(group), Val::Int(guests)])
+                .await
+                .unwrap();
             db::execute(&store, load[1], vec![]).await.unwrap();
             db::execute(&store, load[2], vec![]).await.unwrap();
             db::execute(&store, "ANALYZE", vec![]).await.unwrap();
-            println!("search, {name}: {guests} guests loaded in {:.1} s", started.elapsed().as_secs_f64());
+            println!(
+                "search, {name}: {guests} guests loaded in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             let pick = move |k: i64| (k * 7919) % guests + 1;
             type Case = (&'static str, Box<dyn Fn(i64) -> (String, i64)>);
             let cases: Vec<Case> = vec![
@@ -265,13 +306,23 @@ fn search_1m() {
                 ("no match", Box::new(|k| (format!("Нет такого {k}"), 0))),
                 ("list, page 1", Box::new(|_| (String::new(), 0))),
                 ("list, page 1 000", Box::new(|_| (String::new(), 1_000))),
-                ("list, page 10 000 (500 000th guest)", Box::new(|_| (String::new(), 10_000))),
-                ("name prefix, page 100", Box::new(|k| (SURNAMES[(k % 20) as usize].to_string(), 100))),
+                (
+                    "list, page 10 000 (500 000th guest)",
+                    Box::new(|_| (String::new(), 10_000)),
+                ),
+                (
+                    "name prefix, page 100",
+                    Box::new(|k| (SURNAMES[(k % 20) as usize].to_string(), 100)),
+                ),
             ];
             for (label, case) in &cases {
                 let mut times = Vec::with_capacity(samples);
                 let mut found = 0;
-                let runs = if label.contains("10 000") { samples / 10 } else { samples };
+                let runs = if label.contains("10 000") {
+                    samples / 10
+                } else {
+                    samples
+                };
                 for k in 0..runs as i64 {
                     let (q, page) = case(k);
                     let after = start_of_page(&store, &q, page).await;

@@ -332,7 +332,11 @@ pub async fn search_guests(
             "6"
         ),
         (true, _, false) => concat!(
-            page_sql!("", "AND g.name <= $2 AND (g.name < $2 OR g.id < $3)", "g.name DESC, g.id DESC"),
+            page_sql!(
+                "",
+                "AND g.name <= $2 AND (g.name < $2 OR g.id < $3)",
+                "g.name DESC, g.id DESC"
+            ),
             "4"
         ),
         (false, _, false) => concat!(

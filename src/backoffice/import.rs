@@ -182,14 +182,27 @@ pub async fn upload(State(bo): St, headers: HeaderMap, body: Body) -> Page {
         return Err(message(&ctx, StatusCode::FORBIDDEN, &tr.t("bo-err-csrf")));
     }
     let Some((file_name, content)) = upload.file.filter(|(_, c)| !c.is_empty()) else {
-        return Err(message(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &tr.t("bo-imp-err-no-file")));
+        return Err(message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &tr.t("bo-imp-err-no-file"),
+        ));
     };
     if content.len() > MAX_UPLOAD {
-        return Err(message(&ctx, StatusCode::PAYLOAD_TOO_LARGE, &tr.t("bo-imp-err-too-large")));
+        return Err(message(
+            &ctx,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &tr.t("bo-imp-err-too-large"),
+        ));
     }
     let read = tokio::task::spawn_blocking(move || import::read_file(&content))
         .await
-        .map_err(|_| refused(&ctx, &crate::domain::LoyaltyError::Storage("the file reader stopped".into())))?;
+        .map_err(|_| {
+            refused(
+                &ctx,
+                &crate::domain::LoyaltyError::Storage("the file reader stopped".into()),
+            )
+        })?;
     // The rows read are checked by the engine as the import will be (groups, the organisation's
     // phones and cards), writing nothing.
     let op = Op::ImportGuests {
@@ -385,7 +398,11 @@ pub async fn confirm(State(bo): St, headers: HeaderMap, Form(form): Form<HashMap
 /// The organisation's guests as CSV: UTF-8 with a BOM (so Excel reads it), `;` between fields,
 /// the import's columns and Russian header. Phones and cards in full: it is the owner's data.
 /// Written as it is read, [`EXPORT_PAGE`] guests at a time, never as one string.
-pub async fn export(State(bo): St, headers: HeaderMap, Query(_): Query<HashMap<String, String>>) -> Result<Response, Refusal> {
+pub async fn export(
+    State(bo): St,
+    headers: HeaderMap,
+    Query(_): Query<HashMap<String, String>>,
+) -> Result<Response, Refusal> {
     let ctx = ctx(&bo, &headers, true)?;
     let org = ctx.session.org.clone();
     let user = ctx.session.user_id;

@@ -1265,7 +1265,9 @@ impl LedgerTx for SqliteTx<'_> {
     async fn insert_audit(&mut self, org: &str, entries: &[AuditRow]) -> Result<(), LoyaltyError> {
         let mut stmt = self.conn.prepare_cached(crate::loyalty::rows::AUDIT_INSERT)?;
         for e in entries {
-            stmt.execute(params![org, e.at, e.actor, e.action, e.guest, e.detail, e.reason, e.op_key])?;
+            stmt.execute(params![
+                org, e.at, e.actor, e.action, e.guest, e.detail, e.reason, e.op_key
+            ])?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! lock before the record is looked up, so two requests at once cannot both pass a limit or
 //! both find no record.
 
+use super::import::{self, ImportOutcome, ImportRow};
 use super::rules::{
     self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck,
     ProgramSettings, RefundPlan,
@@ -19,7 +20,6 @@ use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
     Identification, IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
 };
-use super::import::{self, ImportOutcome, ImportRow};
 use crate::money::Kopecks;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -1386,12 +1386,8 @@ pub async fn import_guests<T: LedgerTx>(
     if !dry_run && reason.trim().is_empty() {
         return Err(LoyaltyError::OutOfRange("the reason".to_string()).into());
     }
-    let groups: std::collections::HashMap<String, i64> = tx
-        .groups()
-        .await?
-        .into_iter()
-        .map(|g| (g.rules.name, g.id))
-        .collect();
+    let groups: std::collections::HashMap<String, i64> =
+        tx.groups().await?.into_iter().map(|g| (g.rules.name, g.id)).collect();
     let taken: std::collections::HashSet<String> = tx
         .taken_values(org, &import::identifier_values(rows))
         .await?

@@ -51,7 +51,9 @@ impl Encoding {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
     /// Not [`COLUMNS`] fields.
-    ColumnCount { found: usize },
+    ColumnCount {
+        found: usize,
+    },
     /// A quote opened and never closed (the rest of the file is this one field).
     UnclosedQuote,
     BadName,
@@ -67,7 +69,9 @@ pub enum Reason {
     TooLargeBalance,
     UnknownGroup,
     /// The phone or a card of an earlier row of the file.
-    DuplicateInFile { first_line: usize },
+    DuplicateInFile {
+        first_line: usize,
+    },
     /// A phone or card another guest of the organisation has.
     TakenInOrg,
 }
@@ -381,7 +385,11 @@ pub fn check_rows(
             if !guest_name(&row.name).is_ok_and(|n| n == row.name) {
                 return Some(Reason::BadName);
             }
-            if row.phone.as_deref().is_some_and(|p| normalize_phone(p).as_deref() != Some(p)) {
+            if row
+                .phone
+                .as_deref()
+                .is_some_and(|p| normalize_phone(p).as_deref() != Some(p))
+            {
                 return Some(Reason::BadPhone);
             }
             if row.cards.iter().any(|(kind, value)| {
@@ -432,7 +440,11 @@ pub fn check_rows(
             (None, Some(id)) => group_ids.push(id),
         }
     }
-    if rejected.is_empty() { Ok(group_ids) } else { Err(rejected) }
+    if rejected.is_empty() {
+        Ok(group_ids)
+    } else {
+        Err(rejected)
+    }
 }
 
 /// One field of the export, quoted when it must be (and a leading `=`, `+`, `-`, `@` made plain
@@ -445,7 +457,11 @@ pub fn csv_field(value: &str, separator: char) -> String {
         Some('+') => !chars.next().is_some_and(|c| c.is_ascii_digit()),
         _ => false,
     };
-    let value = if formula { format!("'{value}") } else { value.to_string() };
+    let value = if formula {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
     if value.contains([separator, '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -485,7 +501,10 @@ mod tests {
     fn encodings_and_separators_are_detected() {
         let text = "name;phone;card;card_kind;group;balance\nВера;+79161234567;;;Гость;10\n";
         let utf8 = read_file(text.as_bytes());
-        assert_eq!((utf8.encoding, utf8.separator, utf8.header), (Encoding::Utf8, ';', true));
+        assert_eq!(
+            (utf8.encoding, utf8.separator, utf8.header),
+            (Encoding::Utf8, ';', true)
+        );
         let mut bom = b"\xEF\xBB\xBF".to_vec();
         bom.extend_from_slice(text.as_bytes());
         assert_eq!(read_file(&bom).encoding, Encoding::Utf8Bom);
