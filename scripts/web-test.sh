@@ -2,8 +2,10 @@
 # The back office in a real browser: Debian's chromium, headless, driven by playwright-core (no
 # browser download). Starts `loyalty-till serve` on a fresh SQLite file with an owner made by
 # `owner create`, then signs in, creates a group and a guest, credits the guest, imports and
-# exports guests as CSV, and takes a screenshot of every page into target/web-test/ (WEB_TEST_OUT
-# to change).
+# exports guests as CSV (scripts/web-test/import.mjs), and takes a screenshot of every page into
+# target/web-test/ (WEB_TEST_OUT to change). A second server on an empty file goes through the
+# first-run page, the reports, the password change and a contact edit.
+# Then the till's settings page, on the real till under Xvfb (scripts/web-test/settings.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${WEB_TEST_OUT:-$PWD/target/web-test}"
@@ -40,11 +42,14 @@ trap cleanup EXIT
 db="sqlite://$work/server.sqlite"
 printf 'web-test-password\n' | "$bin" owner create --db "$db" --login owner >/dev/null
 printf 'web-test-password\n' | "$bin" owner create --db "$db" --login manager --role manager >/dev/null
-"$bin" serve --listen 127.0.0.1:0 --db "$db" >"$work/serve.out" 2>"$work/serve.err" &
+# The programme's key: the server signs printable QR tokens with it, the till below checks them.
+qr_key="web-test-programme-key"
+LOYALTY_TOKEN_SECRET="$qr_key" "$bin" serve --listen 127.0.0.1:0 --db "$db" >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 url=""
+# The server opens its output file as it starts: until then there is nothing to read.
 for _ in $(seq 1 100); do
-  url="$(sed -n 's/^listening on //p' "$work/serve.out")"
+  url="$(sed -n 's/^listening on //p' "$work/serve.out" 2>/dev/null || true)"
   [ -n "$url" ] && break
   sleep 0.1
 done
@@ -58,4 +63,96 @@ NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-te
   node scripts/web-test/back-office.mjs
 NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
   node scripts/web-test/import.mjs
+# «Бонусы и подарки»: the printed QR codes read back by the till's decoder and parser.
+mkdir -p "$work/qr-till"
+printf '[scan]\ntoken_secret = "%s"\n' "$qr_key" >"$work/qr-till/config.toml"
+till_token="$("$bin" till-token create --db "$db" --org default --till web-qr)"
+NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
+  BIN="$bin" TILL_DIR="$work/qr-till" TILL_TOKEN="$till_token" node scripts/web-test/rewards.mjs
+
+# A second server on a file with no account: the first-run page, then the reports.
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+"$bin" serve --listen 127.0.0.1:0 --db "sqlite://$work/first-run.sqlite" >"$work/serve2.out" 2>"$work/serve2.err" &
+server_pid=$!
+url=""
+for _ in $(seq 1 100); do
+  url="$(sed -n 's/^listening on //p' "$work/serve2.out" 2>/dev/null || true)"
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+if [ -z "$url" ]; then
+  echo "web-test: the second server did not start" >&2
+  cat "$work/serve2.err" >&2
+  exit 1
+fi
+NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
+  node scripts/web-test/first-run-reports.mjs
+
+# The till's settings page: the real till under Xvfb on a demo database, its endpoint on a free
+# loopback port, config.toml written as an owner would (with comments).
+if ! command -v Xvfb >/dev/null || ! command -v xdotool >/dev/null || ! command -v import >/dev/null; then
+  echo "web-test: installing Xvfb" >&2
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq xvfb x11-utils xdotool imagemagick >/dev/null
+fi
+till_dir="$work/till"
+mkdir -p "$till_dir"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+cat >"$till_dir/config.toml" <<TOML
+# The till of the web test.
+program_name = "GetMeBack"   # the brand on the big button
+
+[handhelds]
+address = "127.0.0.1"        # loopback only
+port = $port
+path = "/GetMeBack"
+settings_pin = "2468"
+gift_item_codes = { "Капучино" = "00123" }
+TOML
+display=:95
+Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp -noreset >/dev/null 2>&1 &
+xvfb_pid=$!
+DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$till_dir" --window-size 420x700 \
+  >"$work/till.out" 2>&1 &
+till_pid=$!
+stop_till() {
+  kill "$till_pid" 2>/dev/null || true; wait "$till_pid" 2>/dev/null || true
+  kill "$xvfb_pid" 2>/dev/null || true; wait "$xvfb_pid" 2>/dev/null || true
+}
+trap 'stop_till; cleanup' EXIT
+settings_url="http://127.0.0.1:$port/GetMeBack/settings"
+for _ in $(seq 1 150); do
+  python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" "$settings_url" 2>/dev/null && break
+  sleep 0.1
+done
+window=""
+for _ in $(seq 1 100); do
+  window="$(DISPLAY=$display xdotool search --name GetMeBack 2>/dev/null | head -n 1 || true)"
+  [ -n "$window" ] && break
+  sleep 0.1
+done
+[ -n "$window" ] || { echo "web-test: the till's window did not open:" >&2; cat "$work/till.out" >&2; exit 1; }
+brand="Кофейня «Ромашка»"
+NODE_PATH="$node_dir/node_modules" SETTINGS_URL="$settings_url" SHOTS="$out" SETTINGS_PIN=2468 \
+  TILL_PORT="$port" NEW_BRAND="$brand" node scripts/web-test/settings.mjs
+# Read back from the file: the values, and the owner's comments kept.
+grep -qx 'program_name = "Кофейня «Ромашка»"   # the brand on the big button' "$till_dir/config.toml" \
+  || { echo "web-test: the brand or its comment is not in config.toml:" >&2; cat "$till_dir/config.toml" >&2; exit 1; }
+for line in 'bonus_payment_type = "9b2f6a1e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"' 'log_level = "debug"' \
+  '# The till of the web test.' 'address = "127.0.0.1"        # loopback only'; do
+  grep -qxF "$line" "$till_dir/config.toml" \
+    || { echo "web-test: '$line' not in config.toml:" >&2; cat "$till_dir/config.toml" >&2; exit 1; }
+done
+grep -qF '"Десерт дня" = "00456"' "$till_dir/config.toml" \
+  || { echo "web-test: the gift code is not in config.toml" >&2; exit 1; }
+# The window took the new name without a restart (its UTF-8 title: xdotool's search reads the
+# Latin-1 WM_NAME).
+titled=""
+for _ in $(seq 1 50); do
+  titled="$(DISPLAY=$display xprop -id "$window" _NET_WM_NAME 2>/dev/null || true)"
+  [[ "$titled" == *"$brand"* ]] && break
+  sleep 0.1
+done
+[[ "$titled" == *"$brand"* ]] || { echo "web-test: the till's window did not take the new name: $titled" >&2; exit 1; }
+DISPLAY=$display import -window root -crop 420x700+0+0 "$out/settings-06-till-window.png"
 echo "web-test: passed; screenshots in $out"

@@ -136,6 +136,10 @@ pub struct Gift {
     pub name: String,
     /// What the guest paid for it in the app, in points (minor units).
     pub points: Kopecks,
+    /// The POS item code of the catalogue's gift the code was issued for (the back office's
+    /// «Бонусы и подарки»); `None` for a code issued before the catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_code: Option<String>,
 }
 
 /// Everything the cashier sees about an identified guest.
@@ -378,6 +382,37 @@ pub enum LoyaltyError {
     /// queued for it.
     #[error("the loyalty server is away: {0}")]
     ServerAway(AwayReason),
+    /// A stamp card, promotion, gift or gift code the back office was asked to save is refused.
+    #[error("the definition is refused: {0:?}")]
+    InvalidReward(RewardProblem),
+}
+
+/// Why a stamp card, promotion or gift definition (or an issued gift code) is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardProblem {
+    /// Empty, too long, or with control characters.
+    Name,
+    /// A stamp card needs at least one stamp (and not absurdly many).
+    StampsNeeded,
+    /// A stamp card's reward text is empty or too long.
+    Reward,
+    /// A gift's cost in points is negative or absurdly large.
+    Cost,
+    /// A promotion ends before (or when) it starts.
+    EndBeforeStart,
+    /// A promotion runs on no weekday.
+    NoWeekday,
+    /// A promotion's hours are out of the day or end before they start.
+    Hours,
+    /// A POS item code that is empty, too long or not printable ASCII.
+    PosCode,
+    /// Another gift of the organisation has this POS item code.
+    PosCodeTaken,
+    /// The gift is switched off: no new codes are issued for it.
+    GiftOff,
+    /// The gift code is another guest's, another gift's, or a guest's card code.
+    CodeTaken,
 }
 
 /// Why a call was refused by the till itself while its loyalty server is away.

@@ -3,12 +3,12 @@
 use std::path::Path;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 /// How many daily files are kept: two weeks is what support asks about.
 const KEPT_LOG_FILES: usize = 14;
@@ -16,7 +16,19 @@ const KEPT_LOG_FILES: usize = 14;
 /// Starts logging. Keep the guard alive for the whole run: dropping it flushes the file.
 /// A logs folder that cannot be created leaves stderr logging only, and says so.
 pub fn init(logs_dir: &Path) -> Option<WorkerGuard> {
-    let filter = EnvFilter::try_from_env("LOYALTY_TILL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_level(logs_dir, crate::config::DEFAULT_LOG_LEVEL)
+}
+
+/// The filter the running process logs through, changed by [`set_level`].
+static FILTER: std::sync::OnceLock<reload::Handle<EnvFilter, Registry>> = std::sync::OnceLock::new();
+
+/// Starts logging at `level` (the config's `log_level`); `LOYALTY_TILL_LOG` wins when set.
+pub fn init_with_level(logs_dir: &Path, level: &str) -> Option<WorkerGuard> {
+    let filter = EnvFilter::try_from_env("LOYALTY_TILL_LOG")
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new(crate::config::DEFAULT_LOG_LEVEL));
+    let (filter, handle) = reload::Layer::new(filter);
+    let _ = FILTER.set(handle);
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
@@ -64,5 +76,27 @@ struct PlainFields(DefaultFields);
 impl<'writer> FormatFields<'writer> for PlainFields {
     fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> std::fmt::Result {
         self.0.format_fields(writer, fields)
+    }
+}
+
+/// The log levels the settings page offers.
+pub const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// Changes what the running process logs, at once. False when logging was not started here
+/// (tests), or the level is not one of [`LEVELS`].
+pub fn set_level(level: &str) -> bool {
+    if !LEVELS.contains(&level) {
+        return false;
+    }
+    let Some(handle) = FILTER.get() else { return false };
+    match handle.reload(EnvFilter::new(level)) {
+        Ok(()) => {
+            tracing::info!(level, "log level changed");
+            true
+        }
+        Err(error) => {
+            tracing::error!(%error, "the log level could not be changed");
+            false
+        }
     }
 }

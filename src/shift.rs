@@ -1,6 +1,7 @@
 //! The shift report as a file for Excel: UTF-8 with a BOM (so Excel reads Cyrillic), `;` between
 //! fields (Excel's separator where the decimal mark is a comma). Only totals: no phone, card or
-//! guest name can end up in it.
+//! guest name can end up in it. The back office's report (`backoffice::reports`) writes its
+//! file with the same two helpers.
 
 use crate::domain::ShiftReport;
 use crate::money::Kopecks;
@@ -12,38 +13,38 @@ pub fn report_csv(report: &ShiftReport, since: &str, until: &str, label: impl Fn
         ("shift-report-since", since.to_string()),
         ("shift-report-until", until.to_string()),
         ("shift-report-checks", report.checks.to_string()),
-        ("shift-report-revenue", money(report.revenue)),
-        ("shift-report-spent", money(report.spent)),
-        ("shift-report-accrued", money(report.accrued)),
+        ("shift-report-revenue", csv_money(report.revenue)),
+        ("shift-report-spent", csv_money(report.spent)),
+        ("shift-report-accrued", csv_money(report.accrued)),
         ("shift-report-gifts", report.gifts_redeemed.to_string()),
         ("shift-report-returns", report.returns.to_string()),
-        ("shift-report-returned", money(report.returned)),
+        ("shift-report-returned", csv_money(report.returned)),
         ("shift-report-new-guests", report.new_guests.to_string()),
         ("shift-report-basis", label("shift-report-basis-local-day")),
     ];
     let mut out = String::from("\u{feff}");
-    out.push_str(&field(&label("shift-report-csv-what")));
+    out.push_str(&csv_field(&label("shift-report-csv-what")));
     out.push(';');
-    out.push_str(&field(&label("shift-report-csv-value")));
+    out.push_str(&csv_field(&label("shift-report-csv-value")));
     out.push_str("\r\n");
     for (key, value) in rows {
-        out.push_str(&field(&label(key)));
+        out.push_str(&csv_field(&label(key)));
         out.push(';');
-        out.push_str(&field(&value));
+        out.push_str(&csv_field(&value));
         out.push_str("\r\n");
     }
     out
 }
 
 /// Roubles with a decimal comma and no grouping, which Excel in a Russian locale reads as a number.
-fn money(amount: Kopecks) -> String {
+pub fn csv_money(amount: Kopecks) -> String {
     let sign = if amount.0 < 0 { "-" } else { "" };
     let abs = amount.0.unsigned_abs();
     format!("{sign}{},{:02}", abs / 100, abs % 100)
 }
 
 /// Quotes a field that holds the separator, a quote or a line break.
-fn field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     if text.contains([';', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

@@ -302,6 +302,9 @@ pub struct Gift {
     pub name: String,
     /// Points, in kopecks.
     pub points: i64,
+    /// The POS item code of the catalogue's gift, when the code was issued for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_code: Option<String>,
 }
 
 /// Everything the cashier sees about a guest. Amounts in kopecks.
@@ -617,6 +620,7 @@ impl From<domain::Gift> for Gift {
             code: g.code,
             name: g.name,
             points: g.points.0,
+            pos_code: g.pos_code,
         }
     }
 }
@@ -627,6 +631,7 @@ impl From<Gift> for domain::Gift {
             code: g.code,
             name: g.name,
             points: Kopecks(g.points),
+            pos_code: g.pos_code,
         }
     }
 }

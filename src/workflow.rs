@@ -2254,7 +2254,8 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         | LoyaltyError::IdentifierTaken(_)
         | LoyaltyError::GroupThresholdClash(_)
         | LoyaltyError::UnknownPayment
-        | LoyaltyError::RefundOverPayment { .. } => Notice::error("err-ledger-refused"),
+        | LoyaltyError::RefundOverPayment { .. }
+        | LoyaltyError::InvalidReward(_) => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),
         LoyaltyError::Storage(_) => Notice::error("err-storage"),
         LoyaltyError::ServerAway(AwayReason::GuestNotCached) => Notice::error("err-offline-unknown-guest"),

@@ -8,6 +8,7 @@ mod server_support;
 
 use loyalty_till::backoffice::auth::hash_password;
 use loyalty_till::backoffice::db::{Role, save_user};
+use loyalty_till::domain::UnixSeconds;
 use loyalty_till::money::Kopecks;
 use serde_json::json;
 use server_support::{ANNA_CARD, Db, ORG, OTHER_ORG, START, Server, rub};
@@ -726,7 +727,7 @@ fn the_tills_back_office_and_owner_create() {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port);
+    loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port, None);
     let http = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -765,4 +766,595 @@ fn the_tills_back_office_and_owner_create() {
         "{}",
         programme.body
     );
+}
+
+// ----- Reports, the first-run page, the password change and contact data -----
+
+/// The text of each cell of the report row whose first two cells are `day` and `till`.
+fn report_row(html: &str, day: &str, till: &str) -> Vec<String> {
+    let table = html.split("id=\"report\"").nth(1).expect("a report table");
+    let table = table.split("</table>").next().unwrap();
+    for row in table.split("<tr").skip(1) {
+        let cells: Vec<String> = row
+            .split("<t")
+            .skip(1)
+            .filter(|c| c.starts_with('d') || c.starts_with('h'))
+            .map(|c| c.split_once('>').unwrap().1.split('<').next().unwrap().to_string())
+            .collect();
+        if cells.len() > 2 && cells[0] == day && cells[1] == till {
+            return cells;
+        }
+    }
+    panic!("no row {day} / {till} in {table}");
+}
+
+/// Money as the pages show it.
+fn shown(kopecks: i64) -> String {
+    Kopecks(kopecks).to_string()
+}
+
+/// The report's figures against a ledger built by real payments, a return, an enrolment at a
+/// till and a gift, through /api/v1 from two tills over two days; the CSV carries the same rows.
+fn reports_follow_the_ledger(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, ORG, "owner", Role::Owner);
+    add_user(&server, ORG, "manager", Role::Manager);
+    let (anna, boris) = (server.ids.anna, server.ids.boris);
+    let till2 = server.token_for("till-2");
+    // START is 2025-03-10 12:00 UTC; the programme's zone is UTC (the default).
+    let day1 = "2025-03-10";
+    let day2 = "2025-03-11";
+
+    // Day 1, till-1: a guest enrolled at the till (a welcome bonus of 100 ₽, not an accrual),
+    // Anna pays 300 ₽ of a 1 000 ₽ check in bonuses and redeems her gift, Boris pays 400 ₽ in money.
+    server.set_enrolment(true, rub(100));
+    let vera = server.enrol("r-e1", "4600000000024", "+7 905 111-22-33", "Vera");
+    let vera = vera.ok()["card"]["guest_id"].as_i64().expect("the enrolled guest's id");
+    let hold = server.hold("r-h1", anna, rub(300), rub(1_000));
+    let hold_id = hold.ok()["hold_id"].as_i64().unwrap();
+    let paid_anna = server.post(
+        "/api/v1/payments",
+        json!({"op_id": "r-p1", "guest_id": anna, "hold_id": hold_id, "spent": rub(300),
+               "check": {"subtotal": rub(1_000), "gift_codes": [server_support::GIFT]}}),
+    );
+    let anna_accrued = paid_anna.ok()["accrued"].as_i64().unwrap();
+    let paid_boris = server.commit("r-p2", boris, None, 0, rub(400));
+    let boris_accrued = paid_boris.ok()["accrued"].as_i64().unwrap();
+    // Day 1, till-2: Vera pays 200 ₽ in money.
+    let paid_vera = server.post_as(
+        &till2,
+        "/api/v1/payments",
+        json!({"op_id": "r-p3", "guest_id": vera, "hold_id": null, "spent": 0, "check": {"subtotal": rub(200)}}),
+    );
+    let vera_accrued = paid_vera.ok()["accrued"].as_i64().unwrap();
+    // Day 2, till-2: Boris's check comes back whole.
+    server.advance(86_400);
+    let returned = server.post_as(
+        &till2,
+        "/api/v1/refunds",
+        json!({"op_id": "r-r1", "payment_op_id": "r-p2", "payment_till": "till-1"}),
+    );
+    let returned = returned.ok().clone();
+    assert_eq!(returned["amount"].as_i64(), Some(rub(400)), "{returned}");
+
+    let mut owner = Browser::new(&server);
+    owner.login("owner", PASSWORD);
+    let page = owner.get(&format!("/admin/reports?from={day1}&to={day2}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let html = page.body;
+    assert!(html.contains("UTC+00:00"), "the zone is stated");
+    assert!(
+        html.contains("<svg") && html.contains("class=\"accrued\""),
+        "the chart is drawn"
+    );
+
+    // Columns: day, till, checks, revenue, accrued, spent, gifts, new guests, returns, returned,
+    // accrual taken back, spend given back.
+    let row = report_row(&html, day1, "till-1");
+    assert_eq!(row[2], "2", "two checks at till-1: {row:?}");
+    assert_eq!(row[3], shown(rub(1_000) + rub(400)));
+    assert_eq!(row[4], shown(anna_accrued + boris_accrued));
+    assert_eq!(row[5], shown(rub(300)));
+    assert_eq!(row[6], "1", "Anna's gift");
+    assert_eq!(row[7], "1", "Vera, enrolled at till-1");
+    let row = report_row(&html, day1, "till-2");
+    assert_eq!(
+        (row[2].as_str(), row[4].clone(), row[7].as_str()),
+        ("1", shown(vera_accrued), "0")
+    );
+    let row = report_row(&html, day1, "не записано");
+    assert_eq!(row[7], "2", "Anna and Boris were added without an enrolment record");
+    let row = report_row(&html, day2, "till-2");
+    assert_eq!(row[2], "0");
+    assert_eq!(row[8], "1", "the return is counted where and when it was taken");
+    assert_eq!(row[9], shown(rub(400)));
+    assert_eq!(row[10], shown(returned["accrual_taken"].as_i64().unwrap()));
+    assert_eq!(
+        row[10],
+        shown(boris_accrued),
+        "a whole return takes the whole accrual back"
+    );
+    let total = report_row(&html, "Итого", "");
+    assert_eq!(total[2], "3");
+    assert_eq!(total[4], shown(anna_accrued + boris_accrued + vera_accrued));
+    assert_eq!(total[7], "3");
+    assert!(
+        !html.contains("Olga"),
+        "another organisation's guests are not in this one's report"
+    );
+
+    // Only day 2: the first day's figures are gone.
+    let html = owner.get(&format!("/admin/reports?from={day2}&to={day2}")).body;
+    assert_eq!(report_row(&html, "Итого", "")[2], "0");
+    // The CSV: the same rows, for Excel.
+    let csv = owner.get(&format!("/admin/reports.csv?from={day1}&to={day2}"));
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with('\u{feff}'));
+    let line = csv
+        .body
+        .lines()
+        .find(|l| l.starts_with(&format!("{day1};till-1;")))
+        .expect("till-1's first day in the CSV");
+    let money = |k: i64| format!("{},{:02}", k / 100, k % 100);
+    assert_eq!(
+        line,
+        format!(
+            "{day1};till-1;2;{};{};{};1;1;0;0,00;0,00;0,00",
+            money(rub(1_400)),
+            money(anna_accrued + boris_accrued),
+            money(rub(300))
+        )
+    );
+    assert!(!csv.body.contains("+7"), "no phone in the file");
+    // Bad periods are refused with the reason.
+    let bad = owner.get("/admin/reports?from=2025-03-12&to=2025-03-10");
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("Начало периода позже конца"), "{}", bad.body);
+    assert_eq!(owner.get("/admin/reports?from=10.03.2025").status, 422);
+    assert_eq!(owner.get("/admin/reports?from=2020-01-01&to=2025-03-10").status, 422);
+    // A manager sees the reports (totals, nothing personal); without a session there is none.
+    let mut manager = Browser::new(&server);
+    manager.login("manager", PASSWORD);
+    assert_eq!(
+        manager.get(&format!("/admin/reports?from={day1}&to={day2}")).status,
+        200
+    );
+    assert_eq!(Browser::new(&server).get("/admin/reports").location, "/admin/login");
+}
+
+#[test]
+fn reports_follow_the_ledger_on_sqlite() {
+    reports_follow_the_ledger(Db::Sqlite);
+}
+
+#[test]
+fn reports_follow_the_ledger_on_postgres() {
+    reports_follow_the_ledger(Db::Postgres);
+}
+
+/// An address of this machine that is not loopback (the one it would reach the network from),
+/// if it has one.
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connecting a UDP socket only picks the route and the local address.
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// The first-run page: shown while there is no owner, to a loopback peer only (a header cannot
+/// pretend otherwise), creates the owner (password twice, hashed with argon2id) and is gone.
+fn first_run(db: Db) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let Some(store) = server_support::new_store(db, &dir, 4) else {
+        return;
+    };
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(server_support::START));
+    let now = Arc::clone(&clock);
+    let server_clock: loyalty_till::server::api::ServerClock =
+        Arc::new(move || now.load(std::sync::atomic::Ordering::SeqCst));
+    // On every interface, so that a peer that is not loopback can reach it.
+    let handle = loyalty_till::server::ServerHandle::start(
+        store,
+        server_clock,
+        "0.0.0.0:0".parse().unwrap(),
+        loyalty_till::server::ServeOptions::default(),
+    )
+    .unwrap();
+    let port = handle.addr.port();
+    let local = format!("http://127.0.0.1:{port}");
+    let mut browser = Browser {
+        http: reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: local.clone(),
+        cookies: HashMap::new(),
+    };
+    assert_eq!(browser.get("/admin").location, "/admin/setup");
+    assert!(
+        browser.get("/admin/login").body.contains("/admin/setup"),
+        "the sign-in page points to the first-run page"
+    );
+
+    match non_loopback_address() {
+        Some(ip) => {
+            let remote = reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let url = format!("http://{ip}:{port}/admin/setup");
+            let refused = remote.get(&url).header("x-forwarded-for", "127.0.0.1").send().unwrap();
+            assert_eq!(refused.status(), 403, "a peer at {ip} is refused");
+            assert!(refused.text().unwrap().contains("id=\"not-local\""));
+            let posted = remote
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", "lt_setup=t")
+                .body("csrf=t&org=default&login=mallory&password=mallory123&password2=mallory123")
+                .send()
+                .unwrap();
+            assert_eq!(posted.status(), 403, "nor can it post the form");
+        }
+        None => panic!("this machine has no address but loopback: the non-loopback refusal cannot be checked"),
+    }
+
+    // Bad input: a short password, two that differ, a form without its token.
+    let html = browser.get("/admin/setup").body;
+    let csrf = hidden(&html, "csrf");
+    let short = browser.post(
+        "/admin/setup",
+        &[
+            ("csrf", &csrf),
+            ("org", "cafe"),
+            ("login", "anna"),
+            ("password", "short"),
+            ("password2", "short"),
+        ],
+    );
+    assert_eq!(short.status, 422);
+    assert!(short.body.contains("короче 8"), "{}", short.body);
+    let csrf = hidden(&short.body, "csrf");
+    let differ = browser.post(
+        "/admin/setup",
+        &[
+            ("csrf", &csrf),
+            ("org", "cafe"),
+            ("login", "anna"),
+            ("password", PASSWORD),
+            ("password2", "another password"),
+        ],
+    );
+    assert_eq!(differ.status, 422);
+    assert!(differ.body.contains("не совпадают"));
+    let forged = browser.post(
+        "/admin/setup",
+        &[
+            ("csrf", "forged"),
+            ("org", "cafe"),
+            ("login", "anna"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
+    );
+    assert_eq!(forged.status, 403);
+    let csrf = hidden(&forged.body, "csrf");
+    let made = browser.post(
+        "/admin/setup",
+        &[
+            ("csrf", &csrf),
+            ("org", "cafe"),
+            ("login", "anna"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
+    );
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert_eq!(made.location, "/admin/guests");
+    let guests = browser.get("/admin/guests");
+    assert_eq!(guests.status, 200, "signed in at once");
+    assert!(guests.body.contains("anna (cafe, владелец)"), "{}", guests.body);
+    let store = Arc::clone(&handle.store);
+    let user = handle
+        .block_on(async move { loyalty_till::backoffice::db::find_user(&store, "anna").await })
+        .unwrap()
+        .expect("the owner exists");
+    assert!(user.password_hash.starts_with("$argon2id$"), "hashed like owner create");
+    assert_eq!(user.role, Role::Owner);
+
+    // Gone: the page and its form now lead to the sign-in.
+    let mut stranger = Browser {
+        http: reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: local,
+        cookies: HashMap::new(),
+    };
+    assert_eq!(stranger.get("/admin/setup").location, "/admin/login");
+    assert_eq!(stranger.get("/admin").location, "/admin/guests");
+    let again = stranger.post(
+        "/admin/setup",
+        &[
+            ("csrf", "x"),
+            ("org", "cafe"),
+            ("login", "eve"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
+    );
+    assert_eq!(again.location, "/admin/login");
+    assert_eq!(stranger.login("anna", PASSWORD).status, 303);
+    assert_eq!(stranger.login("eve", PASSWORD).status, 401, "no second owner was made");
+}
+
+#[test]
+fn first_run_on_sqlite() {
+    first_run(Db::Sqlite);
+}
+
+#[test]
+fn first_run_on_postgres() {
+    first_run(Db::Postgres);
+}
+
+/// A user's own password change, and a guest's contact edit: a phone another guest has is refused
+/// with the reason and nothing changes; a good change is found by the new phone and audited.
+fn password_and_contact(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, ORG, "manager", Role::Manager);
+    let mut manager = Browser::new(&server);
+    manager.login("manager", PASSWORD);
+    let new_password = "a much longer secret";
+    let wrong = manager.submit(
+        "/admin/account",
+        "/admin/account",
+        &[
+            ("old", "not the password"),
+            ("password", new_password),
+            ("password2", new_password),
+        ],
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Текущий пароль неверен"));
+    let differ = manager.submit(
+        "/admin/account",
+        "/admin/account",
+        &[
+            ("old", PASSWORD),
+            ("password", new_password),
+            ("password2", "a much longer secreT"),
+        ],
+    );
+    assert_eq!(differ.status, 422);
+    let no_csrf = manager.post(
+        "/admin/account",
+        &[
+            ("csrf", "x"),
+            ("old", PASSWORD),
+            ("password", new_password),
+            ("password2", new_password),
+        ],
+    );
+    assert_eq!(no_csrf.status, 403);
+    let changed = manager.submit(
+        "/admin/account",
+        "/admin/account",
+        &[
+            ("old", PASSWORD),
+            ("password", new_password),
+            ("password2", new_password),
+        ],
+    );
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    assert!(manager.get(&changed.location).body.contains("id=\"changed\""));
+    assert_eq!(
+        Browser::new(&server).login("manager", PASSWORD).status,
+        401,
+        "the old password is gone"
+    );
+    assert_eq!(Browser::new(&server).login("manager", new_password).status, 303);
+
+    // Boris takes Anna's phone: refused, and nothing changes.
+    let boris = server.ids.boris;
+    let page = format!("/admin/guests/{boris}");
+    let action = format!("/admin/guests/{boris}/contact");
+    let taken = manager.submit(&page, &action, &[("name", "Boris B."), ("phone", "8 (916) 123-45-67")]);
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    assert!(taken.body.contains("уже принадлежит другому гостю"), "{}", taken.body);
+    let html = manager.get(&page).body;
+    assert!(
+        html.contains("Boris") && !html.contains("Boris B."),
+        "the name is unchanged"
+    );
+    // A bad phone is refused too.
+    assert_eq!(
+        manager
+            .submit(&page, &action, &[("name", "Boris"), ("phone", "12")])
+            .status,
+        422
+    );
+    // A good change: the new phone finds him, the till identifies him by it, the log says so.
+    let done = manager.submit(&page, &action, &[("name", "Boris B."), ("phone", "+7 926 000-11-22")]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    let html = manager.get(&page).body;
+    assert!(html.contains("Boris B."));
+    let found = manager.get("/admin/guests?q=89260001122").body;
+    assert!(
+        found.contains(&format!("/admin/guests/{boris}")),
+        "found by the new phone"
+    );
+    let card = server.post("/api/v1/identify", json!({"kind": "manual", "payload": "+79260001122"}));
+    assert_eq!(card.ok()["card"]["guest_id"], boris, "{}", card.body);
+    let changes = html.split("id=\"changes\"").nth(1).unwrap();
+    assert!(changes.contains("Изменены контактные данные"), "{changes}");
+    assert!(changes.contains("было «Boris», стало «Boris B.»"), "{changes}");
+    assert!(!changes.contains("+79260001122"), "the phone is masked in the log");
+    // A new phone replaces the old one: the old no longer finds him.
+    manager.submit(&page, &action, &[("name", "Boris B."), ("phone", "+7 926 000-33-44")]);
+    assert!(
+        manager
+            .get("/admin/guests?q=89260001122")
+            .body
+            .contains("Гостей не найдено")
+    );
+    // Another organisation's guest cannot be edited.
+    let other = server.ids.other;
+    let refused = manager.submit(
+        &page,
+        &format!("/admin/guests/{other}/contact"),
+        &[("name", "Hacked"), ("phone", "")],
+    );
+    assert_eq!(refused.status, 404);
+}
+
+#[test]
+fn password_and_contact_on_sqlite() {
+    password_and_contact(Db::Sqlite);
+}
+
+#[test]
+fn password_and_contact_on_postgres() {
+    password_and_contact(Db::Postgres);
+}
+
+struct FixedClock(UnixSeconds);
+
+impl loyalty_till::backend::Clock for FixedClock {
+    fn now(&self) -> UnixSeconds {
+        self.0
+    }
+}
+
+/// The till's «Закрыть смену» report and the back office's report of the same local day, over
+/// one ledger file with payments, a return and the demo's guests: the same figures.
+#[test]
+fn the_shift_report_and_the_back_office_report_agree() {
+    use loyalty_till::backend::{EmbeddedBackend, LoyaltyBackend};
+    use loyalty_till::domain::{CheckInfo, ScanEvent, ScanKind};
+    // 2025-03-10 12:00 UTC; the demo programme is at UTC+3.
+    const NOON: UnixSeconds = 1_741_608_000;
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("till.sqlite");
+    let mut backend = EmbeddedBackend::open(path.clone(), Box::new(FixedClock(NOON))).unwrap();
+    backend.ledger().seed_demo(NOON).unwrap();
+    let scan = ScanEvent {
+        source: "test".to_string(),
+        kind: ScanKind::Manual,
+        payload: "100001".to_string(),
+        symbology: None,
+        received_at_ms: 0,
+    };
+    let check = |subtotal: i64| CheckInfo {
+        subtotal: Kopecks(subtotal),
+        gift_codes: Vec::new(),
+    };
+    let anna = backend.identify(&scan).unwrap().card.guest_id;
+    let hold = backend
+        .hold("op-hold", anna, Kopecks(rub(100)), &check(rub(1_070)))
+        .unwrap();
+    backend
+        .commit_payment(
+            "op-pay",
+            anna,
+            Some(hold.hold_id),
+            Kopecks(rub(100)),
+            &check(rub(1_070)),
+        )
+        .unwrap();
+    backend
+        .commit_payment("op-keep", anna, None, Kopecks::ZERO, &check(rub(500)))
+        .unwrap();
+    backend.refund("op-ret", "op-keep", Some(Kopecks(rub(200)))).unwrap();
+    let shift = backend.shift_report().unwrap();
+    assert_eq!(shift.checks, 2, "{shift:?}");
+    drop(backend);
+
+    // The back office over the same file, at the same moment.
+    let clock: loyalty_till::server::api::ServerClock = Arc::new(|| NOON);
+    let open = async move {
+        Ok(loyalty_till::server::store::Store::new(
+            loyalty_till::server::store::SqliteStore::open(&path)?,
+        ))
+    };
+    let handle = loyalty_till::server::ServerHandle::start(
+        open,
+        clock,
+        "127.0.0.1:0".parse().unwrap(),
+        loyalty_till::server::ServeOptions::default(),
+    )
+    .unwrap();
+    let store = Arc::clone(&handle.store);
+    let hash = hash_password(PASSWORD).unwrap();
+    handle
+        .block_on(async move { save_user(&store, "default", "owner", &hash, Role::Owner, NOON).await })
+        .unwrap();
+    let mut owner = Browser {
+        http: reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: handle.url(),
+        cookies: HashMap::new(),
+    };
+    owner.login("owner", PASSWORD);
+    let html = owner.get("/admin/reports?from=2025-03-10&to=2025-03-10").body;
+    assert!(html.contains("UTC+03:00"), "the demo programme's zone");
+    let total = report_row(&html, "Итого", "");
+    let money = |k: Kopecks| shown(k.0);
+    assert_eq!(total[2], shift.checks.to_string());
+    assert_eq!(total[3], money(shift.revenue));
+    assert_eq!(total[4], money(shift.accrued));
+    assert_eq!(total[5], money(shift.spent));
+    assert_eq!(total[6], shift.gifts_redeemed.to_string());
+    assert_eq!(total[7], shift.new_guests.to_string());
+    assert_eq!(total[8], shift.returns.to_string());
+    assert_eq!(total[9], money(shift.returned));
+    // The till's own operations carry no till name: «эта касса».
+    assert_eq!(report_row(&html, "2025-03-10", "эта касса")[2], "2");
+}
+
+/// A single cafe's till with no account: its own back office opens on the first-run page, with no
+/// organisation to choose (the till's is the only one), and the owner made there signs in.
+#[test]
+fn the_tills_back_office_first_run() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port, None);
+    let mut browser = Browser {
+        http: reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+        cookies: HashMap::new(),
+    };
+    let mut first = None;
+    for _ in 0..100 {
+        if let Ok(response) = browser.http.get(format!("{}/admin", browser.base)).send() {
+            first = Some(browser.keep(response));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(first.expect("the back office listens").location, "/admin/setup");
+    let html = browser.get("/admin/setup").body;
+    assert!(!html.contains("name=\"org\""), "the till has one organisation: {html}");
+    let csrf = hidden(&html, "csrf");
+    let made = browser.post(
+        "/admin/setup",
+        &[
+            ("csrf", &csrf),
+            ("org", "elsewhere"),
+            ("login", "anna"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ],
+    );
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert!(browser.get("/admin/guests").body.contains("anna (default, владелец)"));
+    assert_eq!(browser.get("/admin/setup").location, "/admin/login");
 }

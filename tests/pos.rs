@@ -307,7 +307,7 @@ fn cancel_and_reopen_void_the_hold_and_debit_nothing() {
 }
 
 #[test]
-fn token_call_id_and_bad_orders_are_refused_and_returns_are_not_built() {
+fn token_call_id_and_bad_orders_are_refused_and_returns_of_unpaid_orders_too() {
     let till = Till::new();
     ready(&till);
     let good = order(1, &[("l1", "A1", 100_000)]);
@@ -337,9 +337,21 @@ fn token_call_id_and_bad_orders_are_refused_and_returns_are_not_built() {
         TOKEN,
         Some(&ret),
     );
-    assert_eq!((status, problem["error"].as_str()), (501, Some("not_built")));
+    assert_eq!((status, problem["error"].as_str()), (404, Some("unknown_order")));
     // An older revision changes nothing.
     assert_eq!(till.push("k4", &order(3, &[("l1", "A1", 70_000)])).0, 200);
+    let (status, problem) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/returns"),
+        Some("k6"),
+        TOKEN,
+        Some(&ret),
+    );
+    assert_eq!(
+        (status, problem["error"].as_str()),
+        (404, Some("not_paid")),
+        "an open order has nothing to return"
+    );
     let (_, result) = till.push("k5", &order(2, &[("l1", "A1", 90_000)]));
     assert_eq!(result["orderRevision"], 3);
     assert_eq!(till.feed.current().unwrap().order.total, 70_000);
@@ -388,4 +400,125 @@ fn every_operation_of_the_contract_is_served() {
         }
     }
     assert!(served >= 6, "only {served} operations");
+}
+
+/// A line returned on the POS after payment gives back its share of the bonuses spent and takes
+/// back its share of the accrual, once per call id, never more than was paid.
+#[test]
+fn returned_lines_reverse_their_share_once() {
+    let mut till = Till::new();
+    ready(&till);
+    let guest = till.guest();
+    let ret = |till: &Till, key: &str, lines: Value| {
+        let body = json!({"returnId": format!("ret-{key}"), "lines": lines});
+        till.call(
+            "POST",
+            &format!("/pos/orders/{ORDER}/returns"),
+            Some(key),
+            TOKEN,
+            Some(&body),
+        )
+    };
+    assert_eq!(
+        till.push("o1", &order(1, &[("l1", "A1", 150_000), ("l2", "B7", 50_000)]))
+            .0,
+        200
+    );
+    till.feed
+        .confirm(ORDER, guest, Kopecks(10_000), "cashier-1")
+        .unwrap()
+        .unwrap();
+    let paid = json!({"orderRevision": 1, "total": 200_000,
+        "payments": [{"paymentTypeId": BONUS_TYPE, "amount": 10_000},
+                     {"paymentTypeId": "00000000-0000-0000-0000-000000000001", "amount": 190_000}]});
+    let (status, receipt) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/paid"),
+        Some("o2"),
+        TOKEN,
+        Some(&paid),
+    );
+    assert_eq!(status, 200, "{receipt}");
+    let accrued = receipt["accrued"].as_i64().unwrap();
+    assert!(accrued > 0, "the guest's group accrues: {receipt}");
+    let paid_balance = till.balance(guest);
+
+    // Line l2 (50 000 of the 200 000 paid) comes back: a quarter of the spend and the accrual.
+    let (status, back) = ret(
+        &till,
+        "r1",
+        json!([{"lineId": "l2", "quantity": 1000, "amount": 50_000}]),
+    );
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["bonusesBack"], 2_500, "{back}");
+    let taken = back["accrualTakenBack"].as_i64().unwrap();
+    assert!(
+        (taken - accrued / 4).abs() <= 1,
+        "a quarter of {accrued} taken back: {back}"
+    );
+    assert_eq!(back["fullyReturned"], false);
+    let after_first = paid_balance + 2_500 - taken;
+    assert_eq!(back["balance"], after_first);
+    assert_eq!(till.balance(guest), after_first);
+
+    // The POS retries the call, also after a restart of the till: nothing reversed twice.
+    let (status, again) = ret(
+        &till,
+        "r1",
+        json!([{"lineId": "l2", "quantity": 1000, "amount": 50_000}]),
+    );
+    assert_eq!((status, &again), (200, &back));
+    till.restart();
+    ready(&till);
+    let (status, again) = ret(
+        &till,
+        "r1",
+        json!([{"lineId": "l2", "quantity": 1000, "amount": 50_000}]),
+    );
+    assert_eq!((status, &again), (200, &back));
+    assert_eq!(till.balance(guest), after_first);
+
+    // More than was paid on a line, or a line the check never had: refused, nothing reversed.
+    for (key, lines) in [
+        ("r2", json!([{"lineId": "l2", "quantity": 1, "amount": 1}])),
+        ("r3", json!([{"lineId": "l1", "quantity": 1000, "amount": 150_001}])),
+        ("r4", json!([{"lineId": "nope", "quantity": 1000, "amount": 1}])),
+    ] {
+        let (status, problem) = ret(&till, key, lines);
+        assert_eq!(
+            (status, problem["error"].as_str()),
+            (409, Some("over_return")),
+            "{key}: {problem}"
+        );
+    }
+    let (status, problem) = ret(&till, "r5", json!([]));
+    assert_eq!((status, problem["error"].as_str()), (400, Some("bad_request")));
+    assert_eq!(till.balance(guest), after_first);
+
+    // The rest of l1 in two parts: the check is then returned in full, spend and accrual all back.
+    let (status, half) = ret(
+        &till,
+        "r6",
+        json!([{"lineId": "l1", "quantity": 500, "amount": 75_000}]),
+    );
+    assert_eq!(status, 200, "{half}");
+    assert_eq!(half["fullyReturned"], false);
+    let (status, rest) = ret(
+        &till,
+        "r7",
+        json!([{"lineId": "l1", "quantity": 500, "amount": 75_000}]),
+    );
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(rest["fullyReturned"], true, "{rest}");
+    let spent_back = [&back, &half, &rest]
+        .iter()
+        .map(|r| r["bonusesBack"].as_i64().unwrap())
+        .sum::<i64>();
+    let accrual_back = [&back, &half, &rest]
+        .iter()
+        .map(|r| r["accrualTakenBack"].as_i64().unwrap() + r["notRecovered"].as_i64().unwrap())
+        .sum::<i64>();
+    assert_eq!(spent_back, 10_000, "all the spend came back");
+    assert_eq!(accrual_back, accrued, "all the accrual was taken back");
+    assert_eq!(till.balance(guest), paid_balance + 10_000 - accrued);
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "pos-token-e2e";
 const BONUS_TYPE: &str = "9b2f6a1e-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+const WAITER_PIN: &str = "4921";
 
 /// A process killed on drop: the virtual display or the till.
 struct Killed(Child);
@@ -76,7 +77,9 @@ fn the_emulator_opens_pays_cancels_and_returns_against_the_till_binary() {
         .port();
     std::fs::write(
         dir.path().join("config.toml"),
-        format!("[handhelds]\nport = {port}\npos_token = \"{TOKEN}\"\nbonus_payment_type = \"{BONUS_TYPE}\"\n"),
+        format!(
+            "[handhelds]\nport = {port}\npos_token = \"{TOKEN}\"\nbonus_payment_type = \"{BONUS_TYPE}\"\nwaiter_pins = [\"{WAITER_PIN}\"]\n"
+        ),
     )
     .unwrap();
     let _till = Killed(
@@ -138,9 +141,57 @@ fn the_emulator_opens_pays_cancels_and_returns_against_the_till_binary() {
     assert_eq!(cancelled["answer"]["state"], "cancelled");
     let state: Value = serde_json::from_str(&std::fs::read_to_string(&pos.state).unwrap()).unwrap();
     let line = state["lines"][0]["lineId"].as_str().unwrap().to_string();
-    let (ok, returned) = pos.run(&["return", &line]);
+    let (ok, returned) = pos.run(&["return-line", &line]);
     assert!(!ok);
-    assert_eq!(returned["answer"]["error"], "not_built");
+    assert_eq!(
+        returned["answer"]["error"], "not_paid",
+        "a cancelled order has nothing to return"
+    );
+
+    // A guest on the order (checked in by a waiter), paid: the accrual on a returned line comes
+    // back, once.
+    assert!(pos.run(&["open", "--number", "119"]).0);
+    assert!(pos.run(&["add", "1001", "Борщ", "350", "--qty", "2"]).0);
+    assert!(pos.run(&["add", "2002", "Морс", "180"]).0);
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(&pos.state).unwrap()).unwrap();
+    let order_id = state["id"].as_str().unwrap().to_string();
+    let drink = state["lines"][1]["lineId"].as_str().unwrap().to_string();
+    let checkin = format!("{{\"Value\": \"100001\", \"WaiterPin\": \"{WAITER_PIN}\"}}");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "POST /GetMeBack/orders/{order_id}/checkin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{checkin}",
+        checkin.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 204"),
+        "the waiter checks the guest in: {answer}"
+    );
+    let (ok, paid) = pos.run(&["pay"]);
+    assert!(ok, "{paid}");
+    let accrued = paid["answer"]["accrued"].as_i64().unwrap();
+    let balance = paid["answer"]["balance"].as_i64().unwrap();
+    assert!(accrued > 0, "the guest's group accrues: {paid}");
+    let (ok, back) = pos.run(&["--call-id", "e2e-return-1", "return-line", &drink]);
+    assert!(ok, "{back}");
+    // The drink is 18 000 of the 88 000 paid.
+    let taken = back["answer"]["accrualTakenBack"].as_i64().unwrap();
+    assert!(
+        (taken - accrued * 18_000 / 88_000).abs() <= 1,
+        "the drink's share of {accrued} taken back: {back}"
+    );
+    assert_eq!(back["answer"]["bonusesBack"], 0);
+    assert_eq!(back["answer"]["balance"], balance - taken);
+    let (ok, again) = pos.run(&["--call-id", "e2e-return-1", "return-line", &drink]);
+    assert!(ok);
+    assert_eq!(again, back, "the same call again reverses nothing more");
+    let (ok, over) = pos.run(&["return-line", &drink]);
+    assert!(!ok);
+    assert_eq!(over["answer"]["error"], "over_return", "{over}");
     let (ok, wrong) = Emulator { ..pos }.run_with_token("wrong");
     assert!(!ok);
     assert_eq!(wrong["status"], 401);

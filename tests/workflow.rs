@@ -60,6 +60,7 @@ fn gift() -> Gift {
         code: "G100001".into(),
         name: "Капучино".into(),
         points: rub(150),
+        pos_code: None,
     }
 }
 

@@ -234,6 +234,7 @@ fn start_handhelds(paths: &Paths, config: &Config, demo: bool) {
             None => Ok(Box::new(EmbeddedBackend::open(database, Box::new(SystemClock))?)),
         }),
         crate::handhelds::pos::shared_feed(),
+        Some(paths.config_file.clone()),
     );
 }
 
@@ -358,7 +359,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
     std::fs::create_dir_all(&paths.data_dir)
         .map_err(|e| format!("cannot create the data folder {}: {e}", paths.data_dir.display()))?;
     startup::step("data folder");
-    let _log_guard = crate::logging::init(&paths.logs_dir);
+    let _log_guard =
+        crate::logging::init_with_level(&paths.logs_dir, &Config::load_quietly(&paths.config_file).log_level);
     startup::log_opened();
     startup::step("log opened");
     let _instance = match crate::platform::claim_single_instance(&paths.data_dir) {
@@ -409,7 +411,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
     };
     // A single cafe's back office, over the same ledger file (a chain's is on its server).
     if !config.server.is_set() {
-        crate::backoffice::local::start(options.paths.database(cli.demo), config.back_office_port);
+        let scan = config.scan.effective(cli.demo);
+        let qr = crate::backoffice::QrKey::new(&scan.token_secret, scan.token_max_age_secs);
+        crate::backoffice::local::start(options.paths.database(cli.demo), config.back_office_port, qr);
     }
     start_handhelds(&options.paths, &config, cli.demo);
     let fixed_size = cli.window_size.is_some();

@@ -14,7 +14,7 @@ pub fn url(port: u16) -> String {
 }
 
 /// Starts serving in the background; returns at once.
-pub fn start(database: PathBuf, port: u16) {
+pub fn start(database: PathBuf, port: u16, qr: Option<super::QrKey>) {
     let spawned = std::thread::Builder::new()
         .name("back-office".to_string())
         .spawn(move || {
@@ -41,8 +41,9 @@ pub fn start(database: PathBuf, port: u16) {
                     }
                 };
                 tracing::info!(url = %url(port), "back office listening");
-                let router = super::router(BackOffice::local(store, system_clock(), port));
-                if let Err(error) = axum::serve(listener, router).await {
+                let router = super::router(BackOffice::local(store, system_clock(), port, qr));
+                let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                if let Err(error) = axum::serve(listener, service).await {
                     tracing::error!(%error, "the back office stopped");
                 }
             });

@@ -6,11 +6,17 @@
 //! pages and keeps the accounts. Sessions live in memory (a restart logs everyone out); each
 //! has a CSRF token that every form carries; maud escapes everything it prints.
 
+mod account;
 pub mod auth;
 pub mod db;
 mod import;
 pub mod local;
 mod pages;
+mod reports;
+pub mod rewards;
+
+/// The pages' style sheet, shared with the till's settings page.
+pub(crate) use pages::STYLE;
 
 use crate::domain::LoyaltyError;
 use crate::i18n::{I18n, Lang};
@@ -38,25 +44,75 @@ pub struct BackOffice {
     /// On the till: the only Host headers answered (DNS rebinding would otherwise let a web page
     /// the cashier opens talk to the ledger).
     pub allowed_hosts: Option<Vec<String>>,
+    /// The programme's key for signed guest and gift QR tokens (the printable QR pages); `None`:
+    /// those pages say no key is set.
+    pub qr: Option<QrKey>,
+}
+
+/// The key the tills verify app QR tokens with (`[scan] token_secret`), and how long they take a
+/// token to stay valid (`token_max_age_secs`).
+#[derive(Clone)]
+pub struct QrKey {
+    pub secret: Vec<u8>,
+    pub max_age_secs: i64,
+}
+
+impl QrKey {
+    /// A key, or `None` for an empty secret (the tills refuse every token then).
+    pub fn new(secret: &str, max_age_secs: i64) -> Option<QrKey> {
+        (!secret.is_empty()).then(|| QrKey {
+            secret: secret.as_bytes().to_vec(),
+            max_age_secs,
+        })
+    }
+
+    /// The server's key: `LOYALTY_TOKEN_SECRET` (the same secret as the tills' `token_secret`),
+    /// tokens valid for `LOYALTY_TOKEN_MAX_AGE_SECS` (600, the tills' default).
+    pub fn from_env() -> Option<QrKey> {
+        let secret = std::env::var("LOYALTY_TOKEN_SECRET").ok()?;
+        let max_age = std::env::var("LOYALTY_TOKEN_MAX_AGE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(600);
+        QrKey::new(&secret, max_age)
+    }
+}
+
+/// The secret never reaches a log line.
+impl std::fmt::Debug for QrKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QrKey")
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .field("max_age_secs", &self.max_age_secs)
+            .finish()
+    }
 }
 
 impl BackOffice {
     pub fn new(store: Arc<Store>, clock: ServerClock) -> Arc<BackOffice> {
+        BackOffice::with_qr(store, clock, None)
+    }
+
+    /// A chain's back office that signs QR tokens with `qr`.
+    pub fn with_qr(store: Arc<Store>, clock: ServerClock, qr: Option<QrKey>) -> Arc<BackOffice> {
         Arc::new(BackOffice {
             store,
             clock,
             sessions: Sessions::default(),
             allowed_hosts: None,
+            qr,
         })
     }
 
-    /// The till's back office: answers only to `127.0.0.1:PORT` and `localhost:PORT`.
-    pub fn local(store: Arc<Store>, clock: ServerClock, port: u16) -> Arc<BackOffice> {
+    /// The till's back office: answers only to `127.0.0.1:PORT` and `localhost:PORT`, and signs
+    /// QR tokens with the till's own key.
+    pub fn local(store: Arc<Store>, clock: ServerClock, port: u16, qr: Option<QrKey>) -> Arc<BackOffice> {
         Arc::new(BackOffice {
             store,
             clock,
             sessions: Sessions::default(),
             allowed_hosts: Some(vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")]),
+            qr,
         })
     }
 }
@@ -154,6 +210,7 @@ impl Tr {
             LoyaltyError::OperationIdConflict => self.t("bo-err-op-conflict"),
             LoyaltyError::GuestBlocked => self.t("bo-err-blocked"),
             LoyaltyError::EnrolmentOff => self.t("bo-err-enrolment-off"),
+            LoyaltyError::InvalidReward(problem) => self.t(rewards::problem_key(*problem)),
             _ => self.t("bo-err-storage"),
         }
     }

@@ -18,15 +18,15 @@ use maud::{DOCTYPE, Markup, html};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type St = State<Arc<BackOffice>>;
-type Fields = Form<HashMap<String, String>>;
+pub(super) type St = State<Arc<BackOffice>>;
+pub(super) type Fields = Form<HashMap<String, String>>;
 
 /// Rows on a page of guests or of history.
 const PAGE: i64 = 50;
 
 pub fn routes() -> Router<Arc<BackOffice>> {
     Router::new()
-        .route("/admin", get(|| async { Redirect::to("/admin/guests") }))
+        .route("/admin", get(super::account::admin_root))
         .route("/admin/login", get(login_page).post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/lang/{lang}", get(set_lang))
@@ -51,6 +51,18 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         )
         .route("/admin/guests/import/confirm", post(super::import::confirm))
         .route("/admin/guests/export.csv", get(super::import::export))
+        .route("/admin/reports", get(super::reports::report_page))
+        .route("/admin/reports.csv", get(super::reports::report_csv))
+        .route(
+            "/admin/setup",
+            get(super::account::setup_page).post(super::account::setup),
+        )
+        .route(
+            "/admin/account",
+            get(super::account::account_page).post(super::account::change_password),
+        )
+        .route("/admin/guests/{id}/contact", post(super::account::edit_contact))
+        .merge(super::rewards::routes())
 }
 
 // ----- Context, errors, layout -----
@@ -151,12 +163,12 @@ pub(super) fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
     message(ctx, status, &ctx.tr.error(error))
 }
 
-fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
+pub(super) fn bad_input(ctx: &Ctx, key: &str) -> Refusal {
     tracing::info!(field = key, "back office: bad input refused");
     message(ctx, StatusCode::UNPROCESSABLE_ENTITY, &ctx.tr.t(key))
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#f6f6f4}
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#f6f6f4}
 header{background:#23412f;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:center;flex-wrap:wrap}
 header a{color:#fff;text-decoration:none}header .who{margin-left:auto;opacity:.85}
 header form{display:inline}header button{background:none;border:1px solid #fff;color:#fff;padding:.2em .6em;cursor:pointer}
@@ -167,7 +179,7 @@ form.box,section.box{background:#fff;border:1px solid #ddd;padding:.8em;margin:.
 label{display:block;margin:.3em 0}input,select{padding:.3em;font-size:1em}button{padding:.35em .9em;font-size:1em}
 .muted{color:#777}.pager a{margin-right:1em}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}";
 
-fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(if tr.0 == crate::i18n::Lang::En { "en" } else { "ru" }) {
@@ -187,7 +199,10 @@ fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Marku
                             a href="/admin/programme" { (tr.t("bo-nav-programme")) }
                             a href="/admin/tills" { (tr.t("bo-nav-tills")) }
                             a href="/admin/audit" { (tr.t("bo-nav-audit")) }
+                            a href="/admin/rewards" { (tr.t("bo-nav-rewards")) }
                         }
+                        a href="/admin/reports" { (tr.t("bo-nav-reports")) }
+                        a href="/admin/account" { (tr.t("bo-nav-account")) }
                         span.who { (session.login) " (" (session.org) ", " (tr.t(role_key(session.role))) ")" }
                         form method="post" action="/admin/logout" {
                             input type="hidden" name="csrf" value=(session.csrf);
@@ -225,14 +240,14 @@ pub(super) fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a st
     form.get(name).map(|v| v.trim()).unwrap_or_default()
 }
 
-fn time(tr: Tr, at: i64) -> String {
+pub(super) fn time(tr: Tr, at: i64) -> String {
     let _ = tr;
     chrono::DateTime::from_timestamp(at, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
 }
 
-fn money(kopecks: i64) -> String {
+pub(super) fn money(kopecks: i64) -> String {
     Kopecks(kopecks).to_string()
 }
 
@@ -251,9 +266,12 @@ fn number(text: &str) -> Option<i64> {
 
 // ----- Login -----
 
-async fn login_page(headers: HeaderMap) -> Response {
+async fn login_page(State(bo): St, headers: HeaderMap) -> Response {
     let tr = Tr(lang_of(&headers));
-    login_form(tr, None, StatusCode::OK)
+    // Before the first owner exists the page points to the first-run page (a manager made by
+    // `owner create --role manager` still signs in here).
+    let first_run = matches!(super::account::owner_exists(&bo).await, Ok(false));
+    login_form(tr, first_run.then(|| tr.t("bo-setup-pointer")), StatusCode::OK)
 }
 
 /// The login form; its CSRF token is a cookie it sets and a field it carries (no session yet).
@@ -422,7 +440,7 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
     page(&ctx, &tr.t("bo-nav-guests"), body)
 }
 
-fn display_name(tr: Tr, name: &str) -> String {
+pub(super) fn display_name(tr: Tr, name: &str) -> String {
     if name.is_empty() {
         tr.t("bo-no-name")
     } else {
@@ -430,7 +448,7 @@ fn display_name(tr: Tr, name: &str) -> String {
     }
 }
 
-fn urlencode(text: &str) -> String {
+pub(super) fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -582,6 +600,7 @@ async fn guest(
                 button type="submit" { (tr.t("bo-apply")) }
             }
         }
+        (super::account::contact_form(&ctx, id, &g.guest.name, g.guest.phone.as_deref()))
         section.box {
             h2 { (tr.t("bo-holds")) }
             @if g.holds.is_empty() { p.muted { (tr.t("bo-no-holds")) } } @else {
@@ -597,6 +616,7 @@ async fn guest(
                 }
             }
         }
+        p { a #rewards-link href={ "/admin/guests/" (id) "/rewards" } { (tr.t("bo-rw-guest-link")) } }
         section.box {
             h2 { (tr.t("bo-identifiers")) }
             table {
@@ -644,6 +664,7 @@ fn done_key(done: &str) -> &'static str {
         "manual" => "bo-done-manual",
         "holds" => "bo-done-holds",
         "blocked" => "bo-done-blocked",
+        "contact" => "bo-done-contact",
         _ => "bo-done-identifier",
     }
 }
@@ -903,7 +924,7 @@ async fn programme(State(bo): St, headers: HeaderMap, Query(query): Query<HashMa
 }
 
 /// The organisation's programme (the template while it has none).
-async fn current_programme(bo: &BackOffice, ctx: &Ctx) -> Result<ProgramSettings, Refusal> {
+pub(super) async fn current_programme(bo: &BackOffice, ctx: &Ctx) -> Result<ProgramSettings, Refusal> {
     bo.store
         .run(&ctx.caller(), Op::Program, (bo.clock)())
         .await
@@ -1057,7 +1078,7 @@ async fn revoke_till(State(bo): St, headers: HeaderMap, Path(till): Path<String>
 // ----- Audit -----
 
 /// Logs a change the back office made, with who made it.
-async fn audit(
+pub(super) async fn audit(
     bo: &BackOffice,
     ctx: &Ctx,
     action: &str,
@@ -1091,6 +1112,10 @@ fn audit_action_key(action: &str) -> &'static str {
         "till_token_add" => "bo-audit-till-add",
         "till_token_revoke" => "bo-audit-till-revoke",
         "import" => "bo-audit-import",
+        "contact" => "bo-audit-contact",
+        "password" => "bo-audit-password",
+        "owner_first" => "bo-audit-owner-first",
+        action if action.starts_with("rw_") => super::rewards::audit_action_key(action),
         _ => "bo-audit-other",
     }
 }

@@ -17,6 +17,7 @@ pub mod guard;
 pub mod orders;
 pub mod pos;
 mod posapi;
+pub mod settings;
 
 use crate::backend::LoyaltyBackend;
 use crate::config::ScanSettings;
@@ -64,11 +65,14 @@ pub struct HandheldSettings {
     /// protocol's text on the check-out body was not found; set false if your iikoWaiter sends
     /// none, and the check-out is then guarded by the address and Host check only.
     pub checkout_requires_pin: bool,
+    /// The PIN of the settings page (`{base}/settings`). Empty: the page is not served.
+    pub settings_pin: String,
     /// The POS plugin's token (`Authorization: Bearer …`). Empty: the POS calls are not served.
     pub pos_token: String,
     /// The POS payment type id the bonus payment is made with («Bonus payment type»).
     pub bonus_payment_type: String,
-    /// Gift name → the POS item code the POS adds for it.
+    /// Gift name → the POS item code the POS adds for it, for gift codes issued before the back
+    /// office's gift catalogue (a catalogue gift's own POS item code comes first).
     pub gift_item_codes: std::collections::BTreeMap<String, String>,
 }
 
@@ -81,6 +85,7 @@ impl Default for HandheldSettings {
             waiter_pins: Vec::new(),
             allowed_hosts: Vec::new(),
             checkout_requires_pin: true,
+            settings_pin: String::new(),
             pos_token: String::new(),
             bonus_payment_type: String::new(),
             gift_item_codes: std::collections::BTreeMap::new(),
@@ -98,6 +103,10 @@ impl std::fmt::Debug for HandheldSettings {
             .field("waiter_pins", &format_args!("<{} PINs>", self.waiter_pins.len()))
             .field("allowed_hosts", &self.allowed_hosts)
             .field("checkout_requires_pin", &self.checkout_requires_pin)
+            .field(
+                "settings_pin",
+                &format_args!("<{}>", if self.settings_pin.is_empty() { "unset" } else { "set" }),
+            )
             .field(
                 "pos_token",
                 &format_args!("<{}>", if self.pos_token.is_empty() { "unset" } else { "set" }),
@@ -124,9 +133,15 @@ impl HandheldSettings {
         format!("http://{}:{}{}", self.address, self.port, self.base_path())
     }
 
-    /// Whether the endpoint listens: only with at least one waiter PIN or a POS token configured.
+    /// Whether the endpoint listens: only with at least one waiter PIN, a POS token or a
+    /// settings PIN configured.
     pub fn enabled(&self) -> bool {
-        self.waiter_pins.iter().any(|p| !p.is_empty()) || self.pos_enabled()
+        self.waiter_pins.iter().any(|p| !p.is_empty()) || self.pos_enabled() || self.settings_enabled()
+    }
+
+    /// Whether the settings page is served: only with its PIN set.
+    pub fn settings_enabled(&self) -> bool {
+        !self.settings_pin.trim().is_empty()
     }
 
     /// Whether the POS calls are served: only with a POS token.
@@ -171,7 +186,10 @@ struct Handhelds {
     core: Arc<Mutex<Core>>,
     gate: Mutex<PinGate>,
     feed: Arc<pos::PosFeed>,
-    pos_config: pos::PosConfig,
+    /// Changed by the settings page while the endpoint runs.
+    pos_config: Arc<std::sync::RwLock<pos::PosConfig>>,
+    /// The settings page, when the endpoint knows its config file.
+    settings_page: Option<settings::SettingsPage>,
 }
 
 struct Core {
@@ -229,6 +247,11 @@ fn with_i18n<T>(lang: Lang, f: impl FnOnce(&I18n) -> T) -> T {
 }
 
 impl Handhelds {
+    /// The POS settings in force now.
+    fn pos_config(&self) -> pos::PosConfig {
+        self.pos_config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn t(&self, key: &str) -> String {
         with_i18n(self.lang, |i| i.t(key))
     }
@@ -253,9 +276,12 @@ pub fn start(
     orders: PathBuf,
     open: OpenBackend,
     feed: Arc<pos::PosFeed>,
+    config_file: Option<PathBuf>,
 ) {
     if !settings.enabled() {
-        tracing::info!("handhelds endpoint off: no waiter PIN in [handhelds] waiter_pins and no pos_token");
+        tracing::info!(
+            "handhelds endpoint off: no waiter PIN in [handhelds] waiter_pins, no pos_token and no settings_pin"
+        );
         return;
     }
     let spawned = std::thread::Builder::new()
@@ -277,7 +303,7 @@ pub fn start(
                         return;
                     }
                 };
-                if let Err(error) = serve(listener, settings, lang, scan, orders, open, feed).await {
+                if let Err(error) = serve(listener, settings, lang, scan, orders, open, feed, config_file).await {
                     tracing::error!(%error, "the handhelds endpoint stopped");
                 }
             });
@@ -287,7 +313,9 @@ pub fn start(
     }
 }
 
-/// Serves on `listener` until the runtime stops. The backend opens on a blocking thread.
+/// Serves on `listener` until the runtime stops. The backend opens on a blocking thread. With
+/// `config_file` (and a settings PIN) the settings page is served too, and saves to that file.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: tokio::net::TcpListener,
     settings: HandheldSettings,
@@ -296,6 +324,7 @@ pub async fn serve(
     orders: PathBuf,
     open: OpenBackend,
     feed: Arc<pos::PosFeed>,
+    config_file: Option<PathBuf>,
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
     let opened = tokio::task::spawn_blocking(move || -> Result<Core, String> {
@@ -325,7 +354,8 @@ pub async fn serve(
         core: Arc::new(Mutex::new(opened)),
         gate: Mutex::new(PinGate::default()),
         feed,
-        pos_config,
+        pos_config: Arc::new(std::sync::RwLock::new(pos_config)),
+        settings_page: config_file.map(settings::SettingsPage::new),
     });
     if app.settings.pos_enabled() {
         posapi::connect_feed(&app);
@@ -341,11 +371,14 @@ pub async fn serve(
 fn router(app: Arc<Handhelds>) -> Router {
     let route = format!("{}/orders/{{order_id}}/checkin", app.settings.base_path());
     let checked = Arc::clone(&app);
-    let router = if app.settings.pos_enabled() {
+    let mut router = if app.settings.pos_enabled() {
         posapi::routes(&app.settings.base_path())
     } else {
         Router::new()
     };
+    if app.settings.settings_enabled() && app.settings_page.is_some() {
+        router = router.merge(settings::routes(&app.settings.base_path()));
+    }
     router
         .route(&route, post(checkin).delete(checkout))
         .fallback(not_found)
@@ -647,6 +680,26 @@ impl HandheldServer {
         HandheldServer::spawn_with_feed(settings, lang, scan, orders, open, pos::PosFeed::new())
     }
 
+    /// As [`HandheldServer::spawn`], with the settings page saving to `config_file`.
+    pub fn spawn_with_config(
+        settings: HandheldSettings,
+        lang: Lang,
+        scan: ScanSettings,
+        orders: PathBuf,
+        open: OpenBackend,
+        config_file: PathBuf,
+    ) -> std::io::Result<HandheldServer> {
+        HandheldServer::spawn_inner(
+            settings,
+            lang,
+            scan,
+            orders,
+            open,
+            pos::PosFeed::new(),
+            Some(config_file),
+        )
+    }
+
     /// As [`HandheldServer::spawn`], publishing the POS's open order (and the cashier's confirm
     /// call) on `feed`.
     pub fn spawn_with_feed(
@@ -656,6 +709,18 @@ impl HandheldServer {
         orders: PathBuf,
         open: OpenBackend,
         feed: Arc<pos::PosFeed>,
+    ) -> std::io::Result<HandheldServer> {
+        HandheldServer::spawn_inner(settings, lang, scan, orders, open, feed, None)
+    }
+
+    fn spawn_inner(
+        settings: HandheldSettings,
+        lang: Lang,
+        scan: ScanSettings,
+        orders: PathBuf,
+        open: OpenBackend,
+        feed: Arc<pos::PosFeed>,
+        config_file: Option<PathBuf>,
     ) -> std::io::Result<HandheldServer> {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
@@ -670,7 +735,7 @@ impl HandheldServer {
                         return;
                     };
                     tokio::select! {
-                        result = serve(listener, settings, lang, scan, orders, open, feed) => {
+                        result = serve(listener, settings, lang, scan, orders, open, feed, config_file) => {
                             if let Err(error) = result {
                                 tracing::error!(%error, "handhelds test server stopped");
                             }

@@ -14,7 +14,8 @@ use std::path::Path;
 /// hours, and a gift left on a forgotten order must become usable again on another one.
 pub const ORDER_TTL_SECS: i64 = 24 * 3_600;
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: a gift on an order keeps the POS item code of the catalogue's gift.
+const SCHEMA_VERSION: i64 = 2;
 
 /// What is on one order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,12 +76,18 @@ impl OrderBook {
                  guest_id INTEGER NOT NULL,
                  name TEXT NOT NULL,
                  points INTEGER NOT NULL,
-                 at INTEGER NOT NULL
+                 at INTEGER NOT NULL,
+                 pos_code TEXT
              );
              CREATE INDEX IF NOT EXISTS order_gift_by_order ON order_gift(order_id, at);",
         )?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if version == 0 {
+        // A book of version 1 was made without the POS item code: the column is added, its gifts
+        // have none (as before, the configured codes name them).
+        if version == 1 {
+            conn.execute_batch("ALTER TABLE order_gift ADD COLUMN pos_code TEXT")?;
+        }
+        if version < SCHEMA_VERSION {
             conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         Ok(OrderBook { conn })
@@ -125,9 +132,9 @@ impl OrderBook {
                 Some(_) => {}
                 None => {
                     tx.execute(
-                        "INSERT INTO order_gift (gift_code, order_id, guest_id, name, points, at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![gift.code, order, guest, gift.name, gift.points.0, now],
+                        "INSERT INTO order_gift (gift_code, order_id, guest_id, name, points, at, pos_code)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![gift.code, order, guest, gift.name, gift.points.0, now, gift.pos_code],
                     )?;
                 }
             }
@@ -162,7 +169,7 @@ impl OrderBook {
             )
             .optional()?;
         let mut statement = self.conn.prepare_cached(
-            "SELECT guest_id, gift_code, name, points FROM order_gift WHERE order_id = ?1 ORDER BY at, rowid",
+            "SELECT guest_id, gift_code, name, points, pos_code FROM order_gift WHERE order_id = ?1 ORDER BY at, rowid",
         )?;
         let gifts = statement
             .query_map([order], |r| {
@@ -172,6 +179,7 @@ impl OrderBook {
                         code: r.get(1)?,
                         name: r.get(2)?,
                         points: crate::money::Kopecks(r.get(3)?),
+                        pos_code: r.get(4)?,
                     },
                 ))
             })?
@@ -220,6 +228,7 @@ mod tests {
                 code: code.to_string(),
                 name: format!("Подарок {code}"),
                 points: Kopecks(100),
+                pos_code: Some(format!("POS-{code}")),
             }),
         }
     }
@@ -253,9 +262,36 @@ mod tests {
         assert_eq!(state.guest, Some((1, "Гость 1".to_string())));
         let codes: Vec<_> = state.gifts.iter().map(|(_, g)| g.code.as_str()).collect();
         assert_eq!(codes, ["G1", "G2"]);
+        assert_eq!(
+            state.gifts[0].1.pos_code.as_deref(),
+            Some("POS-G1"),
+            "the POS item code is kept"
+        );
         // A day later the forgotten order frees its gifts.
         book.check_in("b", &found(1, Some("G1")), 106 + ORDER_TTL_SECS + 1)
             .unwrap();
         assert_eq!(book.order("a").unwrap(), None);
+    }
+
+    #[test]
+    fn a_book_made_before_pos_codes_opens_with_its_gifts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE order_gift (gift_code TEXT PRIMARY KEY, order_id TEXT NOT NULL, guest_id INTEGER NOT NULL,
+                                      name TEXT NOT NULL, points INTEGER NOT NULL, at INTEGER NOT NULL);
+             INSERT INTO order_gift VALUES ('G9', 'a', 1, 'Кофе', 100, 100);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(old);
+        let mut book = OrderBook::open(&path).unwrap();
+        let state = book.order("a").unwrap().unwrap();
+        assert_eq!(state.gifts[0].1.code, "G9");
+        assert_eq!(state.gifts[0].1.pos_code, None);
+        book.check_in("a", &found(1, Some("G3")), 101).unwrap();
+        let state = book.order("a").unwrap().unwrap();
+        assert_eq!(state.gifts[1].1.pos_code.as_deref(), Some("POS-G3"));
     }
 }

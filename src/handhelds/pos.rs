@@ -7,8 +7,12 @@
 //! keeps the orders, the holds made for them and the answers to repeated calls, in the order
 //! book's SQLite file so that a restart of the till loses none of them.
 //!
-//! Not built: returns (`.../returns` answers 501 `not_built`), the long poll of
-//! `GET .../orders/{id}` (`after`/`wait` are ignored: the answer is immediate).
+//! A line returned on the POS after payment (`.../returns`) goes to the engine's refund of that
+//! payment for the returned amount, which gives back its share of the bonuses spent and takes
+//! back its share of the accrual.
+//!
+//! Not built: the long poll of `GET .../orders/{id}` (`after`/`wait` are ignored: the answer is
+//! immediate).
 
 use crate::backend::LoyaltyBackend;
 use crate::domain::{CheckInfo, GuestCard, GuestId, HoldId, LoyaltyError, UnixSeconds};
@@ -200,6 +204,55 @@ pub struct PaidOut {
     pub gifts_redeemed: Vec<String>,
 }
 
+/// `POST .../returns`: lines of a paid check returned on the POS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnIn {
+    pub return_id: String,
+    pub lines: Vec<ReturnedLineIn>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnedLineIn {
+    pub line_id: String,
+    /// Thousandths of a unit.
+    pub quantity: i64,
+    /// What the guest got back for the line, in kopecks.
+    pub amount: i64,
+}
+
+impl ReturnIn {
+    /// What makes the body unusable, before anything is looked up.
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.return_id.trim().is_empty() || self.return_id.len() > 64 {
+            return Some("returnId empty or longer than 64");
+        }
+        if self.lines.is_empty() || self.lines.len() > 500 {
+            return Some("no lines, or more than 500");
+        }
+        if self.lines.iter().any(|l| l.quantity < 1 || l.amount < 0) {
+            return Some("a quantity below 1 or a negative amount");
+        }
+        None
+    }
+}
+
+/// What a return reversed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnOut {
+    /// Bonuses spent on the returned part, given back to the guest.
+    pub bonuses_back: i64,
+    /// The accrual on the returned part, taken back.
+    pub accrual_taken_back: i64,
+    /// Accrual that could not be taken back: the guest had spent it already.
+    pub not_recovered: i64,
+    pub balance: i64,
+    /// The whole check is now returned (its gifts and stamps came back too).
+    pub fully_returned: bool,
+}
+
 /// What the till shows of the order the POS has open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PosView {
@@ -252,6 +305,12 @@ pub enum PosRefusal {
     OrderClosed,
     NoGuest,
     OverHold,
+    /// A return for an order never reported paid.
+    NotPaid,
+    /// A return of more than was paid on a line, or on the check.
+    OverReturn,
+    /// A return for a check paid before the till kept its payment (an older version).
+    PaymentNotRecorded,
 }
 
 impl PosRefusal {
@@ -264,6 +323,9 @@ impl PosRefusal {
             PosRefusal::OrderClosed => "order_closed",
             PosRefusal::NoGuest => "no_guest",
             PosRefusal::OverHold => "over_hold",
+            PosRefusal::NotPaid => "not_paid",
+            PosRefusal::OverReturn => "over_return",
+            PosRefusal::PaymentNotRecorded => "payment_not_recorded",
         }
     }
 
@@ -277,6 +339,9 @@ impl PosRefusal {
             PosRefusal::OrderClosed => "pos-order-closed",
             PosRefusal::NoGuest => "pos-no-guest",
             PosRefusal::OverHold => "pos-over-hold",
+            PosRefusal::NotPaid => "pos-not-paid",
+            PosRefusal::OverReturn => "pos-over-return",
+            PosRefusal::PaymentNotRecorded => "pos-payment-not-recorded",
         }
     }
 }
@@ -333,6 +398,18 @@ impl PosBook {
                  hold_lines TEXT,
                  result_revision INTEGER NOT NULL,
                  at INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS pos_paid (
+                 order_id TEXT PRIMARY KEY,
+                 payment_op TEXT,
+                 at INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS pos_returned (
+                 order_id TEXT NOT NULL,
+                 line_id TEXT NOT NULL,
+                 quantity INTEGER NOT NULL,
+                 amount INTEGER NOT NULL,
+                 PRIMARY KEY (order_id, line_id)
              ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS pos_call (
                  key TEXT PRIMARY KEY,
@@ -457,6 +534,49 @@ impl PosBook {
             ],
         )?;
         Ok(())
+    }
+
+    /// Keeps the engine's operation id of an order's payment (none: paid without a guest), so a
+    /// later return refunds that payment.
+    fn record_paid(&self, order_id: &str, payment_op: Option<&str>, now: UnixSeconds) -> Result<(), rusqlite::Error> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO pos_paid (order_id, payment_op, at) VALUES (?1, ?2, ?3)",
+            params![order_id, payment_op, now],
+        )?;
+        Ok(())
+    }
+
+    /// `None`: no payment kept for the order; `Some(None)`: paid without a guest.
+    fn paid_op(&self, order_id: &str) -> Result<Option<Option<String>>, rusqlite::Error> {
+        self.conn
+            .query_row("SELECT payment_op FROM pos_paid WHERE order_id = ?1", [order_id], |r| {
+                r.get(0)
+            })
+            .optional()
+    }
+
+    /// What was returned of each line so far: line id → (quantity, amount).
+    fn returned(&self, order_id: &str) -> Result<std::collections::HashMap<String, (i64, i64)>, rusqlite::Error> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT line_id, quantity, amount FROM pos_returned WHERE order_id = ?1")?;
+        let rows = statement.query_map([order_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+        rows.collect()
+    }
+
+    /// Adds a return's lines to what was returned, all or none.
+    fn add_returned(&self, order_id: &str, lines: &[(String, i64, i64)]) -> Result<(), rusqlite::Error> {
+        // The book is used one call at a time (under the endpoint's lock), so no other
+        // transaction can be open on this connection.
+        let tx = self.conn.unchecked_transaction()?;
+        for (line, quantity, amount) in lines {
+            tx.execute(
+                "INSERT INTO pos_returned (order_id, line_id, quantity, amount) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(order_id, line_id) DO UPDATE SET quantity = quantity + ?3, amount = amount + ?4",
+                params![order_id, line, quantity, amount],
+            )?;
+        }
+        tx.commit()
     }
 
     /// The order most recently pushed and still open (not paid, not cancelled): what the till
@@ -584,11 +704,11 @@ impl PosCore<'_> {
             .map(|o| o.gifts)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|(_, gift)| match self.config.gift_item_codes.get(&gift.name) {
+            .filter_map(|(_, gift)| match gift_item_code(&gift, &self.config.gift_item_codes) {
                 Some(item) => Some(GiftOut {
                     gift_code: gift.code,
                     name: gift.name,
-                    item_code: item.clone(),
+                    item_code: item,
                     points: gift.points.0,
                 }),
                 None => {
@@ -728,6 +848,7 @@ impl PosCore<'_> {
             row.state = ResultState::Paid;
             row.result_revision += 1;
             self.book.save(order_id, &row, self.now)?;
+            self.book.record_paid(order_id, None, self.now)?;
             return Ok(PaidOut {
                 spent: 0,
                 accrued: 0,
@@ -736,22 +857,91 @@ impl PosCore<'_> {
             });
         };
         let check = row.order.check_info();
-        let receipt = self.backend.commit_payment(
-            &self.op(call, "paid"),
-            card.guest_id,
-            hold.map(|h| h.0),
-            Kopecks(bonus),
-            &check,
-        )?;
+        let payment_op = self.op(call, "paid");
+        let receipt =
+            self.backend
+                .commit_payment(&payment_op, card.guest_id, hold.map(|h| h.0), Kopecks(bonus), &check)?;
         row.state = ResultState::Paid;
         row.result_revision += 1;
         self.book.save(order_id, &row, self.now)?;
+        self.book.record_paid(order_id, Some(&payment_op), self.now)?;
         Ok(PaidOut {
             spent: receipt.spent.0,
             accrued: receipt.accrued.0,
             balance: receipt.balance_after.0,
             gifts_redeemed: check.gift_codes,
         })
+    }
+
+    /// `POST /pos/orders/{id}/returns`: lines of the paid check returned on the POS. Each line
+    /// may come back in parts, never more than its quantity and amount on the check; the sum of
+    /// the returned amounts is refunded through the engine on the order's payment, which gives
+    /// back that share of the bonuses spent and takes back that share of the accrual. The
+    /// engine's operation id is made from the order and the call id alone, so a repeat after a
+    /// restart (or after an answer that was lost) refunds nothing twice.
+    pub fn returned(&mut self, order_id: &str, returned: &ReturnIn, call: &str) -> Result<ReturnOut, PosError> {
+        let row = self
+            .book
+            .row(order_id)?
+            .ok_or(PosError::Refused(PosRefusal::UnknownOrder))?;
+        if row.state != ResultState::Paid {
+            return Err(PosError::Refused(PosRefusal::NotPaid));
+        }
+        let payment_op = self
+            .book
+            .paid_op(order_id)?
+            .ok_or(PosError::Refused(PosRefusal::PaymentNotRecorded))?;
+        // This return's lines, one entry per line, checked against the check and what was
+        // returned of it before.
+        let mut lines: Vec<(String, i64, i64)> = Vec::new();
+        for line in &returned.lines {
+            match lines.iter_mut().find(|(id, ..)| *id == line.line_id) {
+                Some(entry) => {
+                    entry.1 = entry.1.saturating_add(line.quantity);
+                    entry.2 = entry.2.saturating_add(line.amount);
+                }
+                None => lines.push((line.line_id.clone(), line.quantity, line.amount)),
+            }
+        }
+        let before = self.book.returned(order_id)?;
+        for (id, quantity, amount) in &lines {
+            let Some(paid) = row.order.lines.iter().find(|l| l.line_id == *id) else {
+                return Err(PosError::Refused(PosRefusal::OverReturn));
+            };
+            let (q0, a0) = before.get(id).copied().unwrap_or((0, 0));
+            if q0.saturating_add(*quantity) > paid.quantity || a0.saturating_add(*amount) > paid.amount {
+                return Err(PosError::Refused(PosRefusal::OverReturn));
+            }
+        }
+        let requested: i64 = lines.iter().map(|(_, _, amount)| *amount).sum();
+        let out = match payment_op {
+            Some(payment_op) if requested > 0 => {
+                let op = return_op_id(order_id, call);
+                match self.backend.refund(&op, &payment_op, Some(Kopecks(requested))) {
+                    Ok(receipt) => ReturnOut {
+                        bonuses_back: receipt.spend_returned.0,
+                        accrual_taken_back: receipt.accrual_taken.0,
+                        not_recovered: receipt.unrecovered.0,
+                        balance: receipt.balance_after.0,
+                        fully_returned: receipt.full,
+                    },
+                    Err(LoyaltyError::RefundOverPayment { .. }) => {
+                        return Err(PosError::Refused(PosRefusal::OverReturn));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            // Nothing to reverse: a check without a loyalty guest, or lines returned for free.
+            _ => ReturnOut {
+                bonuses_back: 0,
+                accrual_taken_back: 0,
+                not_recovered: 0,
+                balance: self.guest(order_id, &row)?.map(|card| card.balance.0).unwrap_or(0),
+                fully_returned: false,
+            },
+        };
+        self.book.add_returned(order_id, &lines)?;
+        Ok(out)
     }
 
     /// `POST /pos/orders/{id}/cancel`: voids any hold.
@@ -773,6 +963,15 @@ impl PosCore<'_> {
         self.book.save(order_id, &row, self.now)?;
         self.result(order_id, &row)
     }
+}
+
+/// The engine's operation id of a POS return: the same for the same order and call id in every
+/// run of the till, and short enough for the loyalty server's limit (64).
+fn return_op_id(order_id: &str, call: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{order_id}\n{call}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("pos-return-{hex}")
 }
 
 /// What the till's screen learns of the POS: the endpoint writes the open order here and wakes
@@ -837,4 +1036,36 @@ impl PosFeed {
 pub fn shared_feed() -> Arc<PosFeed> {
     static FEED: std::sync::OnceLock<Arc<PosFeed>> = std::sync::OnceLock::new();
     Arc::clone(FEED.get_or_init(PosFeed::new))
+}
+
+/// The POS item a gift is rung up as: the one the back office's gift catalogue names for the
+/// code's gift, else (a code issued before the catalogue) the one `[handhelds] gift_item_codes`
+/// configures for its name.
+fn gift_item_code(
+    gift: &crate::domain::Gift,
+    configured: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    gift.pos_code.clone().or_else(|| configured.get(&gift.name).cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gift_is_rung_up_by_its_catalogue_code_else_the_configured_one() {
+        let configured = std::collections::BTreeMap::from([("Капучино".to_string(), "cfg-1".to_string())]);
+        let gift = |pos_code: Option<&str>| crate::domain::Gift {
+            code: "G1".to_string(),
+            name: "Капучино".to_string(),
+            points: crate::money::Kopecks(15_000),
+            pos_code: pos_code.map(str::to_string),
+        };
+        assert_eq!(
+            gift_item_code(&gift(Some("1001")), &configured).as_deref(),
+            Some("1001")
+        );
+        assert_eq!(gift_item_code(&gift(None), &configured).as_deref(), Some("cfg-1"));
+        assert_eq!(gift_item_code(&gift(None), &Default::default()), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! The HTTP side of the POS calls: token, call ids and the `Problem` answers. The decisions are
 //! [`super::pos::PosCore`]'s.
 
-use super::pos::{CancelledIn, MAX_POS_BODY_BYTES, PaidIn, PosError, PosOrder, PosRefusal, Replay};
+use super::pos::{CancelledIn, MAX_POS_BODY_BYTES, PaidIn, PosError, PosOrder, PosRefusal, Replay, ReturnIn};
 use super::{Handhelds, guard, unix_now, with_i18n};
 use axum::Router;
 use axum::body::Body;
@@ -40,9 +40,11 @@ pub(super) fn routes(base: &str) -> Router<Arc<Handhelds>> {
 /// Wires the cashier's confirmation into the feed and shows the order open at start.
 pub(super) fn connect_feed(app: &Arc<Handhelds>) {
     let core = Arc::clone(&app.core);
-    let config = app.pos_config.clone();
+    let live = Arc::clone(&app.pos_config);
     let feed = Arc::downgrade(&app.feed);
     app.feed.set_confirm(Box::new(move |order, guest, amount, call| {
+        // Read per call: the settings page changes the bonus payment type and the gift codes.
+        let config = live.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut core = core.lock().unwrap_or_else(|p| p.into_inner());
         let result = core.pos(&config, unix_now()).confirm(order, guest, amount, call);
         if let Some(feed) = feed.upgrade() {
@@ -138,7 +140,8 @@ async fn get_order(
     let worker = Arc::clone(&app);
     let done = tokio::task::spawn_blocking(move || {
         let mut core = worker.core.lock().unwrap_or_else(|p| p.into_inner());
-        core.pos(&worker.pos_config, unix_now())
+        let config = worker.pos_config();
+        core.pos(&config, unix_now())
             .get(&order)
             .map(|r| serde_json::to_string(&r).unwrap_or_default())
     })
@@ -159,7 +162,7 @@ fn settle(app: &Handhelds, result: Result<String, PosError>) -> (StatusCode, Str
     let (status, error, key) = match result {
         Ok(body) => return (StatusCode::OK, body),
         Err(PosError::Refused(refusal)) => {
-            let status = if refusal == PosRefusal::UnknownOrder {
+            let status = if matches!(refusal, PosRefusal::UnknownOrder | PosRefusal::NotPaid) {
                 StatusCode::NOT_FOUND
             } else {
                 StatusCode::CONFLICT
@@ -250,6 +253,7 @@ async fn changing(
     let worker = Arc::clone(&app);
     let done = tokio::task::spawn_blocking(
         move || -> Result<(StatusCode, String), (StatusCode, &'static str, &'static str)> {
+            let config = worker.pos_config();
             let mut core = worker.core.lock().unwrap_or_else(|p| p.into_inner());
             let now = unix_now();
             match core.pos.replay(&key, &request) {
@@ -273,7 +277,7 @@ async fn changing(
                             tracing::warn!(order = %order, problem, "POS: order refused");
                             return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-order"));
                         }
-                        core.pos(&worker.pos_config, now)
+                        core.pos(&config, now)
                             .push(&order, pushed, &key)
                             .map(|r| serde_json::to_string(&r).unwrap_or_default())
                     }
@@ -284,14 +288,26 @@ async fn changing(
                 },
                 "paid" => match serde_json::from_slice::<PaidIn>(&bytes) {
                     Ok(paid) => core
-                        .pos(&worker.pos_config, now)
+                        .pos(&config, now)
                         .paid(&order, &paid, &key)
                         .map(|r| serde_json::to_string(&r).unwrap_or_default()),
                     Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
                 },
+                "return" => match serde_json::from_slice::<ReturnIn>(&bytes) {
+                    Ok(returned) => {
+                        if let Some(problem) = returned.problem() {
+                            tracing::warn!(order = %order, problem, "POS: return refused");
+                            return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-return"));
+                        }
+                        core.pos(&config, now)
+                            .returned(&order, &returned, &key)
+                            .map(|r| serde_json::to_string(&r).unwrap_or_default())
+                    }
+                    Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
+                },
                 _ => match serde_json::from_slice::<CancelledIn>(&bytes) {
                     Ok(_) => core
-                        .pos(&worker.pos_config, now)
+                        .pos(&config, now)
                         .cancel(&order, &key)
                         .map(|r| serde_json::to_string(&r).unwrap_or_default()),
                     Err(_) => return Err((StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request")),
@@ -360,15 +376,12 @@ async fn cancel(
     changing(app, peer, Method::POST, raw, "cancel", headers, body).await
 }
 
-/// Returns are designed in the contract but not built: answered as such, nothing changes.
 async fn returns(
     State(app): State<Arc<Handhelds>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(raw): UrlPath<String>,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    if let Some(refused) = authorize(&app, peer.ip(), &headers) {
-        return refused;
-    }
-    tracing::warn!("POS: a return was reported; returns are not built, nothing was reversed");
-    problem(&app, StatusCode::NOT_IMPLEMENTED, "not_built", "pos-returns-not-built")
+    changing(app, peer, Method::POST, raw, "return", headers, body).await
 }

@@ -21,9 +21,12 @@ use crate::loyalty::engine::{
     run_now,
 };
 use crate::loyalty::migrate::{self, Dialect};
+use crate::loyalty::report;
+use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
     Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at,
 };
+use crate::loyalty::rows::{GIFT_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, gift_at, promotion_at};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
 };
@@ -389,43 +392,70 @@ impl Ledger {
 
     /// The shift's figures: everything booked since the local midnight before `now` (the
     /// programme's time zone). A report of what is recorded, not a rule: no balance changes here.
+    /// The figures are the back office's report's ([`report`]): the same statements, added up
+    /// by the same code.
     pub fn shift_report(&self, now: UnixSeconds) -> Result<ShiftReport, LoyaltyError> {
         let utc_offset_minutes = self.program()?.utc_offset_minutes;
         let since = crate::loyalty::rules::local_day_start(now, utc_offset_minutes);
-        let (checks, revenue, spent, accrued): (i64, i64, i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(amount_due), 0), COALESCE(SUM(spent), 0), COALESCE(SUM(accrued), 0)
-             FROM payments WHERE at >= ?1",
-            [since],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )?;
-        let gifts_redeemed: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM gift_codes WHERE redeemed_at >= ?1",
-            [since],
-            |row| row.get(0),
-        )?;
-        let (returns, returned): (i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM refunds WHERE at >= ?1",
-            [since],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
-        let new_guests: i64 =
-            self.conn
-                .query_row("SELECT COUNT(*) FROM guests WHERE created_at >= ?1", [since], |row| {
-                    row.get(0)
-                })?;
+        // `until` is exclusive: what is booked in this very second counts.
+        let sum = report::total(&self.report_facts(None, since, now + 1)?);
         Ok(ShiftReport {
             since,
             until: now,
             utc_offset_minutes,
-            checks,
-            revenue: Kopecks(revenue),
-            spent: Kopecks(spent),
-            accrued: Kopecks(accrued),
-            gifts_redeemed,
-            returns,
-            returned: Kopecks(returned),
-            new_guests,
+            checks: sum.checks,
+            revenue: sum.revenue,
+            spent: sum.spent,
+            accrued: sum.accrued,
+            gifts_redeemed: sum.gifts_redeemed,
+            returns: sum.returns,
+            returned: sum.returned,
+            new_guests: sum.new_guests,
         })
+    }
+
+    /// What [`report`]'s statements read for `[since, until)`, of one organisation or of all.
+    pub fn report_facts(
+        &self,
+        org: Option<&str>,
+        since: UnixSeconds,
+        until: UnixSeconds,
+    ) -> Result<report::Facts, LoyaltyError> {
+        let args = params![org, since, until];
+        let mut facts = report::Facts::default();
+        let mut stmt = self.conn.prepare_cached(report::PAYMENTS_SQL)?;
+        for row in stmt.query_map(args, |r| {
+            Ok(report::PaymentFact {
+                at: r.get(0)?,
+                op_key: r.get(1)?,
+                amount_due: Kopecks(r.get(2)?),
+                spent: Kopecks(r.get(3)?),
+                accrued: Kopecks(r.get(4)?),
+            })
+        })? {
+            facts.payments.push(row?);
+        }
+        let mut stmt = self.conn.prepare_cached(report::REFUNDS_SQL)?;
+        for row in stmt.query_map(args, |r| {
+            Ok(report::RefundFact {
+                at: r.get(0)?,
+                op_key: r.get(1)?,
+                amount: Kopecks(r.get(2)?),
+                spend_returned: Kopecks(r.get(3)?),
+                accrual_taken: Kopecks(r.get(4)?),
+            })
+        })? {
+            facts.refunds.push(row?);
+        }
+        let mut stmt = self.conn.prepare_cached(report::GIFTS_SQL)?;
+        for row in stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))? {
+            facts.gifts.push(row?);
+        }
+        let mut stmt = self.conn.prepare_cached(report::NEW_GUESTS_SQL)?;
+        for row in stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))? {
+            facts.new_guests.push(row?);
+        }
+        Ok(facts)
     }
 
     // ----- Administration: the engine's, on this file -----
@@ -688,8 +718,9 @@ impl LedgerTx for SqliteTx<'_> {
     async fn gift_code(&mut self, org: Option<&str>, code: &str) -> Result<Option<GiftCodeRow>, LoyaltyError> {
         Ok(self
             .one(
-                "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
-                 WHERE code = ?1 AND (?2 IS NULL OR org = ?2)",
+                "SELECT c.guest_id, c.gift_name, c.points, c.redeemed_at IS NOT NULL, g.pos_code
+                 FROM gift_codes c LEFT JOIN gifts g ON g.id = c.gift_id
+                 WHERE c.code = ?1 AND (?2 IS NULL OR c.org = ?2)",
                 params![code, org],
                 |row| {
                     Ok(GiftCodeRow {
@@ -698,6 +729,7 @@ impl LedgerTx for SqliteTx<'_> {
                             code: code.to_string(),
                             name: row.get(1)?,
                             points: Kopecks(row.get(2)?),
+                            pos_code: row.get(4)?,
                         },
                         redeemed: row.get(3)?,
                     })
@@ -904,10 +936,7 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn stamp_counts(&mut self, guest: GuestId) -> Result<Vec<StampCount>, LoyaltyError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.id, COALESCE(s.collected, 0), c.needed FROM stamp_cards c
-             LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = ?1 ORDER BY c.id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(GUEST_STAMP_CARDS_SQL)?;
         let rows = stmt.query_map([guest], |row| {
             Ok(StampCount {
                 card_id: row.get(0)?,
@@ -1049,6 +1078,7 @@ impl LedgerTx for SqliteTx<'_> {
                 code: crate::mask::mask_code(&row.get::<_, String>(0)?),
                 name: row.get(1)?,
                 points: Kopecks(row.get(2)?),
+                pos_code: None,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1172,6 +1202,24 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> Result<(), LoyaltyError> {
+        let changed = self.exec(
+            "UPDATE guests SET name = ?1, phone = ?2 WHERE id = ?3",
+            params![name, phone, guest],
+        )?;
+        if changed != 1 {
+            return Err(LoyaltyError::UnknownCode);
+        }
+        self.exec(
+            "DELETE FROM identifiers WHERE guest_id = ?1 AND kind = 'phone'",
+            params![guest],
+        )?;
+        match phone {
+            Some(phone) => self.insert_identifier(guest, IdentifierKind::Phone, phone).await,
+            None => Ok(()),
+        }
+    }
+
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> Result<(), LoyaltyError> {
         let mut values = group_values(g).to_vec();
         values.push(&id);
@@ -1272,6 +1320,115 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn save_stamp_card(&mut self, org: &str, id: Option<i64>, card: &StampCardDef) -> Result<i64, LoyaltyError> {
+        match id {
+            None => {
+                self.exec(
+                    "INSERT INTO stamp_cards (org, name, needed, reward) VALUES (?1, ?2, ?3, ?4)",
+                    params![org, card.name, card.needed, card.reward],
+                )?;
+                Ok(self.conn.last_insert_rowid())
+            }
+            Some(id) => {
+                let changed = self.exec(
+                    "UPDATE stamp_cards SET name = ?3, needed = ?4, reward = ?5 WHERE id = ?1 AND org = ?2",
+                    params![id, org, card.name, card.needed, card.reward],
+                )?;
+                if changed == 1 {
+                    Ok(id)
+                } else {
+                    Err(LoyaltyError::UnknownCode)
+                }
+            }
+        }
+    }
+
+    async fn save_promotion(&mut self, org: &str, id: Option<i64>, p: &PromotionDef) -> Result<i64, LoyaltyError> {
+        match id {
+            None => {
+                self.exec(
+                    "INSERT INTO promotions (org, name, description, starts_at, ends_at, weekdays, day_start_min, day_end_min)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![org, p.name, p.description, p.starts_at, p.ends_at, p.weekdays, p.day_start_min, p.day_end_min],
+                )?;
+                Ok(self.conn.last_insert_rowid())
+            }
+            Some(id) => {
+                let changed = self.exec(
+                    "UPDATE promotions SET name = ?3, description = ?4, starts_at = ?5, ends_at = ?6, weekdays = ?7,
+                            day_start_min = ?8, day_end_min = ?9
+                     WHERE id = ?1 AND org = ?2",
+                    params![
+                        id,
+                        org,
+                        p.name,
+                        p.description,
+                        p.starts_at,
+                        p.ends_at,
+                        p.weekdays,
+                        p.day_start_min,
+                        p.day_end_min
+                    ],
+                )?;
+                if changed == 1 {
+                    Ok(id)
+                } else {
+                    Err(LoyaltyError::UnknownCode)
+                }
+            }
+        }
+    }
+
+    async fn save_gift(&mut self, org: &str, id: Option<i64>, g: &GiftDef) -> Result<i64, LoyaltyError> {
+        match id {
+            None => {
+                self.exec(
+                    "INSERT INTO gifts (org, name, pos_code, points, active) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![org, g.name, g.pos_code, g.points.0, g.active],
+                )?;
+                Ok(self.conn.last_insert_rowid())
+            }
+            Some(id) => {
+                let changed = self.exec(
+                    "UPDATE gifts SET name = ?3, pos_code = ?4, points = ?5, active = ?6 WHERE id = ?1 AND org = ?2",
+                    params![id, org, g.name, g.pos_code, g.points.0, g.active],
+                )?;
+                if changed == 1 {
+                    Ok(id)
+                } else {
+                    Err(LoyaltyError::UnknownCode)
+                }
+            }
+        }
+    }
+
+    async fn gift_defs(&mut self, org: &str) -> Result<Vec<(i64, GiftDef)>, LoyaltyError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {GIFT_COLUMNS} FROM gifts WHERE org = ?1 ORDER BY id"))?;
+        let rows = stmt.query_map([org], |row| gift_at(row))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn insert_issued_gift(
+        &mut self,
+        guest: GuestId,
+        code: &str,
+        gift_id: i64,
+        gift: &GiftDef,
+    ) -> Result<(), LoyaltyError> {
+        let added = self.exec(
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points, gift_id)
+             SELECT org, ?1, id, ?3, ?4, ?5 FROM guests WHERE id = ?2",
+            params![code, guest, gift.name, gift.points.0, gift_id],
+        )?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode)
+        }
+    }
+
     async fn insert_past_visit(
         &mut self,
         op_key: &str,
@@ -1362,40 +1519,28 @@ fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Gues
         available: Kopecks(available),
         group: guest_group(conn, guest)?.info(),
         stamps: load_stamps(conn, guest)?,
-        promotions: current_promotions(conn, now)?,
+        promotions: current_promotions(conn, guest, now)?,
         daily_visits: None,
     })
 }
 
 fn load_stamps(conn: &Connection, guest: GuestId) -> Result<Vec<StampProgress>, LoyaltyError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
-         LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = ?1 ORDER BY c.id",
-    )?;
+    let mut stmt = conn.prepare_cached(GUEST_STAMP_CARDS_SQL)?;
     let rows = stmt.query_map([guest], |row| {
         Ok(StampProgress {
-            card_name: row.get(0)?,
+            card_name: row.get(3)?,
             collected: row.get(1)?,
             needed: row.get(2)?,
-            reward: row.get(3)?,
+            reward: row.get(4)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn current_promotions(conn: &Connection, now: UnixSeconds) -> Result<Vec<Promotion>, LoyaltyError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT name, description, ends_at FROM promotions
-         WHERE starts_at <= ?1 AND ?1 < ends_at ORDER BY ends_at, id",
-    )?;
-    let rows = stmt.query_map([now], |row| {
-        Ok(Promotion {
-            name: row.get(0)?,
-            description: row.get(1)?,
-            ends_at: row.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+fn current_promotions(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Vec<Promotion>, LoyaltyError> {
+    let mut stmt = conn.prepare_cached(GUEST_PROMOTIONS_SQL)?;
+    let rows = stmt.query_map([guest], |row| promotion_at(row))?;
+    Ok(rewards::current_promotions(rows.collect::<Result<_, _>>()?, now))
 }
 
 /// A new organisation starts with the template programme (`program`, whose hold time

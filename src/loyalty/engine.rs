@@ -11,6 +11,7 @@
 //! both find no record.
 
 use super::import::{self, ImportOutcome, ImportRow};
+use super::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use super::rules::{
     self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck,
     ProgramSettings, RefundPlan,
@@ -292,6 +293,9 @@ pub trait LedgerTx {
     async fn save_program(&mut self, scope: ProgramScope<'_>, program: &ProgramSettings) -> Result<(), Self::Error>;
     async fn insert_group(&mut self, group: &NewGroup) -> Result<i64, Self::Error>;
     async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), Self::Error>;
+    /// Sets the guest's name and phone (normalised, or none) and makes the phone identifier match:
+    /// the old one goes, the new one (if any) is added.
+    async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> Result<(), Self::Error>;
     /// Replaces a group's rules; UnknownCode when there is no such group.
     async fn update_group(&mut self, id: i64, group: &NewGroup) -> Result<(), Self::Error>;
     /// A guest of `org` (which gets the template programme if it has none yet); `phone` normalised.
@@ -368,6 +372,29 @@ pub trait LedgerTx {
     /// Writes audit entries of `org` (the shared `AUDIT_INSERT`: a repeated operation key is
     /// written once).
     async fn insert_audit(&mut self, org: &str, entries: &[AuditRow]) -> Result<(), Self::Error>;
+    /// Saves a stamp card of `org`: a new one when `id` is `None` (answers its id), else the
+    /// organisation's card `id` (`UnknownCode` when the organisation has none such).
+    async fn save_stamp_card(&mut self, org: &str, id: Option<i64>, card: &StampCardDef) -> Result<i64, Self::Error>;
+    /// Saves a promotion of `org`, like [`save_stamp_card`](LedgerTx::save_stamp_card).
+    async fn save_promotion(
+        &mut self,
+        org: &str,
+        id: Option<i64>,
+        promotion: &PromotionDef,
+    ) -> Result<i64, Self::Error>;
+    /// Saves a gift of `org`'s catalogue, like [`save_stamp_card`](LedgerTx::save_stamp_card).
+    async fn save_gift(&mut self, org: &str, id: Option<i64>, gift: &GiftDef) -> Result<i64, Self::Error>;
+    /// The gifts of `org`'s catalogue with their ids, by id.
+    async fn gift_defs(&mut self, org: &str) -> Result<Vec<(i64, GiftDef)>, Self::Error>;
+    /// A gift code of the guest for the catalogue's gift `gift_id`: the code carries the gift's
+    /// name and cost as they are now (the till reads those when the code is scanned).
+    async fn insert_issued_gift(
+        &mut self,
+        guest: GuestId,
+        code: &str,
+        gift_id: i64,
+        gift: &GiftDef,
+    ) -> Result<(), Self::Error>;
     /// A check paid before the guest's history was kept here (an import): it counts towards the
     /// group and changes no balance.
     async fn insert_past_visit(
@@ -1317,6 +1344,31 @@ pub async fn add_guest<T: LedgerTx>(
     Ok(guest)
 }
 
+/// Changes a guest's contact data: the name (as [`rules::guest_name`] allows) and the phone
+/// (normalised; empty removes it). A phone another guest of the organisation has is refused with
+/// the reason, and nothing changes.
+pub async fn edit_contact<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    name: &str,
+    phone: Option<&str>,
+    now: UnixSeconds,
+) -> Result<(), T::Error> {
+    let snapshot = match tx.snapshot(guest, now).await? {
+        Some(snapshot) if visible(&snapshot, org) => snapshot,
+        _ => return Err(UnknownCode.into()),
+    };
+    let name = rules::guest_name(name)?;
+    let phone = phone
+        .map(|p| rules::identifier_value(IdentifierKind::Phone, p))
+        .transpose()?;
+    if let Some(phone) = &phone {
+        ensure_free(tx, &snapshot.org, IdentifierKind::Phone, phone, Some(guest)).await?;
+    }
+    tx.set_contact(guest, &name, phone.as_deref()).await
+}
+
 /// Stores the identifier as `identify` will look it up: trimmed, phones normalised.
 pub async fn add_identifier<T: LedgerTx>(
     tx: &mut T,
@@ -1477,6 +1529,97 @@ fn import_detail(row: &ImportRow) -> String {
     parts.join(", ")
 }
 
+// ----- Stamp cards, promotions and gifts -----
+
+fn org_needed(org: Option<&str>) -> Result<&str, LoyaltyError> {
+    org.ok_or_else(|| LoyaltyError::OutOfRange("the organisation".to_string()))
+}
+
+/// Defines or changes a stamp card of the organisation, checked by the rules first.
+pub async fn save_stamp_card<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    id: Option<i64>,
+    card: &StampCardDef,
+) -> Result<i64, T::Error> {
+    let org = org_needed(org)?;
+    let card = rewards::check_stamp_card(card)?;
+    tx.save_stamp_card(org, id, &card).await
+}
+
+/// Defines or changes a promotion of the organisation, checked by the rules first.
+pub async fn save_promotion<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    id: Option<i64>,
+    promotion: &PromotionDef,
+) -> Result<i64, T::Error> {
+    let org = org_needed(org)?;
+    let promotion = rewards::check_promotion(promotion)?;
+    tx.save_promotion(org, id, &promotion).await
+}
+
+/// Defines or changes a gift of the organisation's catalogue; its POS item code must be the
+/// only one of its kind in the catalogue.
+pub async fn save_gift<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    id: Option<i64>,
+    gift: &GiftDef,
+) -> Result<i64, T::Error> {
+    let org = org_needed(org)?;
+    let others = tx.gift_defs(org).await?;
+    if id.is_some_and(|id| !others.iter().any(|(other, _)| *other == id)) {
+        return Err(UnknownCode.into());
+    }
+    let gift = rewards::check_gift(gift, &others, id)?;
+    tx.save_gift(org, id, &gift).await
+}
+
+#[derive(Serialize)]
+struct IssueGiftRequest<'a> {
+    guest: GuestId,
+    gift_id: i64,
+    code: &'a str,
+}
+
+/// Gives a guest of the organisation a gift code for a gift of its catalogue. The code must be
+/// free: no other gift code, card code or phone of the organisation (the till looks a code up
+/// as a phone, then a gift code, then a card). A repeat of `op_key` (a form posted twice)
+/// issues nothing more.
+pub async fn issue_gift<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    guest: GuestId,
+    gift_id: i64,
+    code: &str,
+    now: UnixSeconds,
+) -> Result<(), T::Error> {
+    let org = org_needed(org)?;
+    let request = IssueGiftRequest { guest, gift_id, code };
+    let print = fingerprint(&request)?;
+    let first = tx.op_record(op_key).await?;
+    if let Some(()) = repeat(first, "issue_gift", &print)? {
+        return Ok(());
+    }
+    own_guest(tx, Some(org), guest, now).await?;
+    let gifts = tx.gift_defs(org).await?;
+    let (_, gift) = gifts.iter().find(|(id, _)| *id == gift_id).ok_or(UnknownCode)?;
+    if !gift.active {
+        return Err(LoyaltyError::InvalidReward(crate::domain::RewardProblem::GiftOff).into());
+    }
+    let code = rules::valid_code(code)?;
+    let taken = tx.gift_code(Some(org), code).await?.is_some()
+        || !tx.identifier_owners(Some(org), code).await?.is_empty()
+        || tx.phone_owner(Some(org), code).await?.is_some();
+    if taken {
+        return Err(LoyaltyError::InvalidReward(crate::domain::RewardProblem::CodeTaken).into());
+    }
+    tx.insert_issued_gift(guest, code, gift_id, gift).await?;
+    remember(tx, op_key, "issue_gift", print, &()).await
+}
+
 /// Runs an engine operation on a store whose calls never wait (SQLite's are synchronous): the
 /// future is polled once and must be done.
 pub fn run_now<F: std::future::Future>(future: F) -> F::Output {
@@ -1612,6 +1755,25 @@ pub enum Op {
         rows: Vec<ImportRow>,
         dry_run: bool,
     },
+    /// See [`save_stamp_card`]; answers the card's id.
+    SaveStampCard { id: Option<i64>, card: StampCardDef },
+    /// See [`save_promotion`]; answers the promotion's id.
+    SavePromotion { id: Option<i64>, promotion: PromotionDef },
+    /// See [`save_gift`]; answers the gift's id.
+    SaveGift { id: Option<i64>, gift: GiftDef },
+    /// See [`issue_gift`].
+    IssueGift {
+        op_key: String,
+        guest: GuestId,
+        gift_id: i64,
+        code: String,
+    },
+    /// See [`edit_contact`].
+    EditContact {
+        guest: GuestId,
+        name: String,
+        phone: Option<String>,
+    },
 }
 
 /// What an [`Op`] answers.
@@ -1733,6 +1895,10 @@ impl Op {
                 let org = org.ok_or_else(|| LoyaltyError::OutOfRange("the organisation".to_string()))?;
                 Answer::Import(import_guests(tx, org, op_key, actor, reason, rows, *dry_run, now).await?)
             }
+            Op::EditContact { guest, name, phone } => {
+                edit_contact(tx, org, *guest, name, phone.as_deref(), now).await?;
+                Answer::Done
+            }
             Op::SetBlocked { guest, blocked } => {
                 own_guest(tx, org, *guest, now).await?;
                 tx.set_blocked(*guest, *blocked).await?;
@@ -1777,6 +1943,18 @@ impl Op {
             } => {
                 own_guest(tx, org, *guest, now).await?;
                 add_gift_code(tx, *guest, code, name, *points).await?;
+                Answer::Done
+            }
+            Op::SaveStampCard { id, card } => Answer::Id(save_stamp_card(tx, org, *id, card).await?),
+            Op::SavePromotion { id, promotion } => Answer::Id(save_promotion(tx, org, *id, promotion).await?),
+            Op::SaveGift { id, gift } => Answer::Id(save_gift(tx, org, *id, gift).await?),
+            Op::IssueGift {
+                op_key,
+                guest,
+                gift_id,
+                code,
+            } => {
+                issue_gift(tx, org, op_key, *guest, *gift_id, code, now).await?;
                 Answer::Done
             }
         })

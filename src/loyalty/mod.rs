@@ -8,6 +8,8 @@ pub mod demo;
 pub mod engine;
 pub mod import;
 pub mod migrate;
+pub mod report;
+pub mod rewards;
 pub mod rows;
 pub mod rules;
 

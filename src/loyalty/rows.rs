@@ -1,6 +1,7 @@
 //! The rows both stores read for the engine, decoded once: a store only says how to read an
 //! integer, a text and a flag from its own row type ([`Columns`]).
 
+use super::rewards::PromotionDef;
 use super::rules::{AccrualBasis, Group, GuestSnapshot, NewGroup, ProgramSettings};
 use crate::money::Kopecks;
 
@@ -93,3 +94,51 @@ pub const PAID_CHECKS_SQL: &str = "SELECT p.id, p.op_id, p.guest_id, g.name, p.a
 /// twice) is logged once.
 pub const AUDIT_INSERT: &str = "INSERT INTO audit_log (org, at, actor, action, guest_id, detail, reason, op_key)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (op_key) DO NOTHING";
+
+/// The stamp cards a guest (`$1`) collects on: the organisation's and those made before cards
+/// had one (no organisation), with the guest's count, by id. Both stores read these columns.
+pub const GUEST_STAMP_CARDS_SQL: &str =
+    "SELECT c.id, CAST(COALESCE(s.collected, 0) AS BIGINT), c.needed, c.name, c.reward
+    FROM guests g JOIN stamp_cards c ON c.org IS NULL OR c.org = g.org
+    LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = g.id
+    WHERE g.id = $1 ORDER BY c.id";
+
+/// Every promotion a guest (`$1`) may see, with the programme's UTC offset: which of them run
+/// now is the rules' call (`rewards::current_promotions`), not the query's.
+pub const GUEST_PROMOTIONS_SQL: &str = "SELECT pr.name, pr.description, pr.starts_at, pr.ends_at, pr.weekdays,
+        pr.day_start_min, pr.day_end_min, CAST(COALESCE(p.utc_offset_minutes, 0) AS BIGINT)
+    FROM guests g JOIN promotions pr ON pr.org IS NULL OR pr.org = g.org
+    LEFT JOIN programs p ON p.org = g.org
+    WHERE g.id = $1 ORDER BY pr.id";
+
+/// A row of [`GUEST_PROMOTIONS_SQL`]: the promotion and its programme's UTC offset.
+pub fn promotion_at<C: Columns>(row: &C) -> Result<(PromotionDef, i64), C::Error> {
+    Ok((
+        PromotionDef {
+            name: row.text(0)?,
+            description: row.text(1)?,
+            starts_at: row.int(2)?,
+            ends_at: row.int(3)?,
+            weekdays: row.int(4)?,
+            day_start_min: row.int(5)?,
+            day_end_min: row.int(6)?,
+        },
+        row.int(7)?,
+    ))
+}
+
+/// The columns of a gift of the catalogue, from `gifts`: id, name, POS item code, points, active.
+pub const GIFT_COLUMNS: &str = "id, name, pos_code, points, active";
+
+/// A row of [`GIFT_COLUMNS`].
+pub fn gift_at<C: Columns>(row: &C) -> Result<(i64, super::rewards::GiftDef), C::Error> {
+    Ok((
+        row.int(0)?,
+        super::rewards::GiftDef {
+            name: row.text(1)?,
+            pos_code: row.text(2)?,
+            points: Kopecks(row.int(3)?),
+            active: row.flag(4)?,
+        },
+    ))
+}

@@ -957,6 +957,7 @@ mod tests {
                 code: "G1".to_string(),
                 name: "Кофе".to_string(),
                 points: Kopecks(100),
+                pos_code: None,
             },
             redeemed: false,
         };

@@ -237,6 +237,8 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             // Made by a till about its server; the server never returns it.
             LoyaltyError::ServerAway(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            // Made by the back office's definitions, never by a till's call.
+            LoyaltyError::InvalidReward(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reward"),
         };
         if status.is_server_error() {
             // The store's own words (a database's error text, a path) stay in the log.

@@ -59,6 +59,7 @@ async fn run_async(command: &Command) -> Result<(), String> {
             let options = ServeOptions {
                 expire_every: Duration::from_secs((*expire_every).max(1)),
                 max_check_age: Duration::from_secs(max_check_age_hours.saturating_mul(3_600)),
+                qr: crate::backoffice::QrKey::from_env(),
             };
             serve(listener, Arc::new(store), system_clock(), options)
                 .await

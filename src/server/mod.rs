@@ -30,6 +30,8 @@ pub struct ServeOptions {
     pub expire_every: Duration,
     /// A payment's check time older than this is booked at the server's time instead.
     pub max_check_age: Duration,
+    /// The key the back office signs printable guest and gift QR tokens with.
+    pub qr: Option<crate::backoffice::QrKey>,
 }
 
 impl Default for ServeOptions {
@@ -37,6 +39,7 @@ impl Default for ServeOptions {
         ServeOptions {
             expire_every: Duration::from_secs(5),
             max_check_age: Duration::from_secs(api::DEFAULT_MAX_CHECK_AGE_SECS as u64),
+            qr: None,
         }
     }
 }
@@ -51,9 +54,12 @@ pub async fn serve(
     let mut app = App::new(Arc::clone(&store), Arc::clone(&clock));
     app.max_check_age_secs = options.max_check_age.as_secs() as i64;
     let expiry = tokio::spawn(expire_holds_forever(store, clock, options.expire_every));
-    let back_office = crate::backoffice::BackOffice::new(Arc::clone(&app.store), Arc::clone(&app.clock));
+    let back_office =
+        crate::backoffice::BackOffice::with_qr(Arc::clone(&app.store), Arc::clone(&app.clock), options.qr.clone());
     let router = crate::backoffice::router(back_office).merge(api::router(app));
-    let result = axum::serve(listener, router)
+    // With the peer's address: the back office's first-run page answers loopback peers only.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     expiry.abort();
@@ -136,10 +142,12 @@ impl ServerHandle {
             Arc::clone(&clock),
             options.expire_every,
         ));
-        let back_office = crate::backoffice::BackOffice::new(Arc::clone(&store), Arc::clone(&clock));
+        let back_office =
+            crate::backoffice::BackOffice::with_qr(Arc::clone(&store), Arc::clone(&clock), options.qr.clone());
         let router = crate::backoffice::router(back_office).merge(api::router(app));
         runtime.spawn(async move {
-            if let Err(error) = axum::serve(listener, router).await {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            if let Err(error) = axum::serve(listener, service).await {
                 tracing::error!(%error, "the server stopped");
             }
         });

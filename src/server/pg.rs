@@ -14,7 +14,7 @@
 //! loopback/private network carries the connection).
 
 use crate::domain::{
-    CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError, Promotion,
+    CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, IdentifierKind, LoyaltyError,
     StampProgress, UnixSeconds,
 };
 use crate::loyalty::engine::{
@@ -22,7 +22,11 @@ use crate::loyalty::engine::{
     ProgramScope, StampCount,
 };
 use crate::loyalty::migrate::{self, Dialect};
-use crate::loyalty::rows::{Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, snapshot_at};
+use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
+use crate::loyalty::rows::{
+    Columns, GIFT_COLUMNS, GROUP_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, PROGRAM_COLUMNS,
+    SNAPSHOT_COLUMNS, gift_at, group_at, promotion_at, snapshot_at,
+};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, PaidCheck, ProgramSettings, RefundPlan,
 };
@@ -765,8 +769,9 @@ impl LedgerTx for PgTx<'_> {
     async fn gift_code(&mut self, org: Option<&str>, code: &str) -> TxResult<Option<GiftCodeRow>> {
         let row = q_opt(
             self.tx,
-            "SELECT guest_id, gift_name, points, redeemed_at IS NOT NULL FROM gift_codes
-             WHERE code = $1 AND ($2::TEXT IS NULL OR org = $2)",
+            "SELECT c.guest_id, c.gift_name, c.points, c.redeemed_at IS NOT NULL, g.pos_code
+             FROM gift_codes c LEFT JOIN gifts g ON g.id = c.gift_id
+             WHERE c.code = $1 AND ($2::TEXT IS NULL OR c.org = $2)",
             &[&code, &org],
         )
         .await?;
@@ -777,6 +782,7 @@ impl LedgerTx for PgTx<'_> {
                     code: code.to_string(),
                     name: row.try_get(1)?,
                     points: Kopecks(row.try_get(2)?),
+                    pos_code: row.try_get(4)?,
                 },
                 redeemed: row.try_get(3)?,
             })
@@ -1237,6 +1243,7 @@ impl LedgerTx for PgTx<'_> {
                 code: crate::mask::mask_code(&row.try_get::<_, String>(0)?),
                 name: row.try_get(1)?,
                 points: Kopecks(row.try_get(2)?),
+                pos_code: None,
             })
         })
         .collect()
@@ -1359,6 +1366,28 @@ impl LedgerTx for PgTx<'_> {
         )
         .await?;
         Ok(())
+    }
+
+    async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> TxResult<()> {
+        let changed = exec(
+            self.tx,
+            "UPDATE guests SET name = $1, phone = $2 WHERE id = $3",
+            &[&name, &phone, &guest],
+        )
+        .await?;
+        if changed != 1 {
+            return Err(LoyaltyError::UnknownCode.into());
+        }
+        exec(
+            self.tx,
+            "DELETE FROM identifiers WHERE guest_id = $1 AND kind = 'phone'",
+            &[&guest],
+        )
+        .await?;
+        match phone {
+            Some(phone) => self.insert_identifier(guest, IdentifierKind::Phone, phone).await,
+            None => Ok(()),
+        }
     }
 
     async fn update_group(&mut self, id: i64, g: &NewGroup) -> TxResult<()> {
@@ -1574,6 +1603,119 @@ impl LedgerTx for PgTx<'_> {
         Ok(())
     }
 
+    async fn save_stamp_card(&mut self, org: &str, id: Option<i64>, card: &StampCardDef) -> TxResult<i64> {
+        let row = match id {
+            None => {
+                q_opt(
+                    self.tx,
+                    "INSERT INTO stamp_cards (org, name, needed, reward) VALUES ($1, $2, $3, $4) RETURNING id",
+                    &[&org, &card.name, &card.needed, &card.reward],
+                )
+                .await?
+            }
+            Some(id) => q_opt(
+                self.tx,
+                "UPDATE stamp_cards SET name = $3, needed = $4, reward = $5 WHERE id = $1 AND org = $2 RETURNING id",
+                &[&id, &org, &card.name, &card.needed, &card.reward],
+            )
+            .await?,
+        };
+        Ok(row.ok_or(LoyaltyError::UnknownCode)?.try_get(0)?)
+    }
+
+    async fn save_promotion(&mut self, org: &str, id: Option<i64>, p: &PromotionDef) -> TxResult<i64> {
+        let row = match id {
+            None => {
+                q_opt(
+                    self.tx,
+                    "INSERT INTO promotions (org, name, description, starts_at, ends_at, weekdays, day_start_min, day_end_min)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    &[
+                        &org,
+                        &p.name,
+                        &p.description,
+                        &p.starts_at,
+                        &p.ends_at,
+                        &p.weekdays,
+                        &p.day_start_min,
+                        &p.day_end_min,
+                    ],
+                )
+                .await?
+            }
+            Some(id) => {
+                q_opt(
+                    self.tx,
+                    "UPDATE promotions SET name = $3, description = $4, starts_at = $5, ends_at = $6, weekdays = $7,
+                            day_start_min = $8, day_end_min = $9
+                     WHERE id = $1 AND org = $2 RETURNING id",
+                    &[
+                        &id,
+                        &org,
+                        &p.name,
+                        &p.description,
+                        &p.starts_at,
+                        &p.ends_at,
+                        &p.weekdays,
+                        &p.day_start_min,
+                        &p.day_end_min,
+                    ],
+                )
+                .await?
+            }
+        };
+        Ok(row.ok_or(LoyaltyError::UnknownCode)?.try_get(0)?)
+    }
+
+    async fn save_gift(&mut self, org: &str, id: Option<i64>, g: &GiftDef) -> TxResult<i64> {
+        let row =
+            match id {
+                None => q_opt(
+                    self.tx,
+                    "INSERT INTO gifts (org, name, pos_code, points, active) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &[&org, &g.name, &g.pos_code, &g.points.0, &g.active],
+                )
+                .await?,
+                Some(id) => {
+                    q_opt(
+                        self.tx,
+                        "UPDATE gifts SET name = $3, pos_code = $4, points = $5, active = $6 WHERE id = $1 AND org = $2
+                     RETURNING id",
+                        &[&id, &org, &g.name, &g.pos_code, &g.points.0, &g.active],
+                    )
+                    .await?
+                }
+            };
+        Ok(row.ok_or(LoyaltyError::UnknownCode)?.try_get(0)?)
+    }
+
+    async fn gift_defs(&mut self, org: &str) -> TxResult<Vec<(i64, GiftDef)>> {
+        q_all(
+            self.tx,
+            &format!("SELECT {GIFT_COLUMNS} FROM gifts WHERE org = $1 ORDER BY id"),
+            &[&org],
+        )
+        .await?
+        .iter()
+        .map(gift_at)
+        .collect()
+    }
+
+    async fn insert_issued_gift(&mut self, guest: GuestId, code: &str, gift_id: i64, gift: &GiftDef) -> TxResult<()> {
+        let added = exec(
+            self.tx,
+            "INSERT INTO gift_codes (org, code, guest_id, gift_name, points, gift_id)
+             SELECT org, $1, id, $3, $4, $5 FROM guests WHERE id = $2",
+            &[&code, &guest, &gift.name, &gift.points.0, &gift_id],
+        )
+        .await?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(LoyaltyError::UnknownCode.into())
+        }
+    }
+
     async fn insert_past_visit(
         &mut self,
         op_key: &str,
@@ -1609,8 +1751,7 @@ const WINDOW_SPEND_SQL: &str = "SELECT (COALESCE(SUM(p.amount_due), 0)
      FROM payments p WHERE p.guest_id = $1 AND p.at > $2";
 
 /// Every stamp card with the guest's (`$1`) count.
-const STAMP_COUNTS_SQL: &str = "SELECT c.id, COALESCE(s.collected, 0)::BIGINT, c.needed FROM stamp_cards c
-     LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id";
+const STAMP_COUNTS_SQL: &str = GUEST_STAMP_CARDS_SQL;
 
 fn ranked_groups_sql() -> String {
     format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1")
@@ -1733,26 +1874,15 @@ async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxRe
             "SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"
         ))
         .await?;
-    let stamps_statement = tx
-        .prepare_cached(
-            "SELECT c.name, COALESCE(s.collected, 0), c.needed, c.reward FROM stamp_cards c
-             LEFT JOIN stamps s ON s.card_id = c.id AND s.guest_id = $1 ORDER BY c.id",
-        )
-        .await?;
-    let promotions_statement = tx
-        .prepare_cached(
-            "SELECT name, description, ends_at FROM promotions
-             WHERE starts_at <= $1 AND $1 < ends_at ORDER BY ends_at, id",
-        )
-        .await?;
+    let stamps_statement = tx.prepare_cached(GUEST_STAMP_CARDS_SQL).await?;
+    let promotions_statement = tx.prepare_cached(GUEST_PROMOTIONS_SQL).await?;
     let group_statement = tx.prepare_cached(&guest_group_sql()).await?;
     let guest_params: [&(dyn ToSql + Sync); 2] = [&guest, &now];
     let one_guest: [&(dyn ToSql + Sync); 1] = [&guest];
-    let at_now: [&(dyn ToSql + Sync); 1] = [&now];
     let [guest_rows, stamp_rows, promotion_rows, group_rows]: [Vec<Row>; 4] = all_in_order(vec![
         Box::pin(tx.query(&guest_statement, &guest_params)),
         Box::pin(tx.query(&stamps_statement, &one_guest)),
-        Box::pin(tx.query(&promotions_statement, &at_now)),
+        Box::pin(tx.query(&promotions_statement, &one_guest)),
         Box::pin(tx.query(&group_statement, &one_guest)),
     ])
     .await?
@@ -1765,23 +1895,17 @@ async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxRe
         .iter()
         .map(|r| {
             Ok(StampProgress {
-                card_name: r.try_get(0)?,
+                card_name: r.try_get(3)?,
                 collected: r.try_get(1)?,
                 needed: r.try_get(2)?,
-                reward: r.try_get(3)?,
+                reward: r.try_get(4)?,
             })
         })
         .collect::<TxResult<Vec<_>>>()?;
-    let promotions = promotion_rows
-        .iter()
-        .map(|r| {
-            Ok(Promotion {
-                name: r.try_get(0)?,
-                description: r.try_get(1)?,
-                ends_at: r.try_get(2)?,
-            })
-        })
-        .collect::<TxResult<Vec<_>>>()?;
+    let promotions = rewards::current_promotions(
+        promotion_rows.iter().map(promotion_at).collect::<TxResult<Vec<_>>>()?,
+        now,
+    );
     Ok(GuestCard {
         guest_id: guest,
         name: row.try_get(0)?,

@@ -433,6 +433,9 @@ mod tests {
             "{handhelds}"
         );
         assert!(handhelds.contains("port = 3000"), "{handhelds}");
+        // And so does the settings page's PIN.
+        let page = redact_config("[handhelds]\nsettings_pin = \"2468\"\n");
+        assert!(!page.contains("2468"), "{page}");
     }
 
     #[test]

@@ -67,6 +67,9 @@ impl TillApp {
         let repaint = ctx.clone();
         // The endpoint wakes the window only when the POS's order changed.
         pos_feed.set_waker(Box::new(move || repaint.request_repaint()));
+        // The settings page's brand name reaches the window without a restart.
+        let repaint = ctx.clone();
+        crate::config::LiveWindow::shared().set_waker(Box::new(move || repaint.request_repaint()));
         TillApp {
             pos_feed,
             pos_seen: None,
@@ -593,6 +596,10 @@ impl eframe::App for TillApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.session.poll();
         self.take_pos_order();
+        if let Some(brand) = crate::config::LiveWindow::shared().take_brand() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(brand.clone()));
+            self.config.program_name = brand;
+        }
         self.export.poll();
         self.device_screen.poll();
         self.take_device_input(ctx);
