@@ -280,7 +280,7 @@ pub async fn upload(State(bo): St, headers: HeaderMap, body: Body) -> Page {
                 (csrf(&ctx.session))
                 input type="hidden" name="token" value=(token);
                 input type="hidden" name="op_id" value=(op_id);
-                label { (tr.t("bo-imp-reason")) br; input name="reason" required maxlength="200" size="50" value=(tr.t("bo-imp-reason-default")); }
+                label { (tr.t("bo-imp-reason")) br; input name="reason" required maxlength="200" size="50" style="max-width:100%" value=(tr.t("bo-imp-reason-default")); }
                 button type="submit" { (tr.t_args("bo-imp-confirm", &[("count", Arg::Number(count(read.rows.len())))])) }
             }
         }
