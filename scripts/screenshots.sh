@@ -76,7 +76,7 @@ shoot() { # scenario layout size file [lang] [screen error]: what the scenario e
 
 langs=${LANGS:-ru}
 # SCENARIOS="return-find return-done" shoots only those.
-scenarios=${SCENARIOS:-idle add-guest not-found enrol guest payment done return-find return-preview return-done shift shift-report devices}
+scenarios=${SCENARIOS:-idle add-guest not-found enrol guest payment done return-find return-preview return-done shift shift-report split split-done devices}
 side_sizes=${SIDE_SIZES:-420x900}
 # «Возврат чека» after the success screen: today's checks, the preview and the result.
 # «Закрыть смену» after the same visit: a hold a stopped till left open, and the shift report.

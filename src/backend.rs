@@ -5,11 +5,12 @@
 //! Calls are blocking and run on the background worker, never on the UI thread.
 
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport, SpendQuote,
-    UnixSeconds,
+    CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId,
+    HoldReceipt, Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent,
+    ShiftReport, SpendQuote, UnixSeconds,
 };
 use crate::ledger::Ledger;
+use crate::loyalty::engine::Op;
 use crate::money::Kopecks;
 use std::path::PathBuf;
 
@@ -51,6 +52,27 @@ pub trait LoyaltyBackend: Send {
         spent: Kopecks,
         check: &CheckInfo,
     ) -> Result<PaymentReceipt, LoyaltyError>;
+
+    /// Holds bonuses on several accounts for one check (cards presented one after another), all
+    /// or none: a refusal names its card (`LoyaltyError::CardRefused`) and nothing is held.
+    /// Answers each account's hold in order (none for an account paying nothing).
+    fn hold_shared(
+        &mut self,
+        op_id: &str,
+        owner: GuestId,
+        shares: &[CardShare],
+        check: &CheckInfo,
+    ) -> Result<Vec<Option<HoldReceipt>>, LoyaltyError>;
+
+    /// Closes a check paid from several accounts, all or nothing: each account debited against
+    /// the check, the accrual to `owner`. Answers each account's receipt in order.
+    fn commit_shared(
+        &mut self,
+        op_id: &str,
+        owner: GuestId,
+        payments: &[CardPayment],
+        check: &CheckInfo,
+    ) -> Result<Vec<PaymentReceipt>, LoyaltyError>;
 
     /// Releases a hold. Voiding a hold that is already void or expired succeeds.
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError>;
@@ -182,6 +204,38 @@ impl LoyaltyBackend for EmbeddedBackend {
     ) -> Result<PaymentReceipt, LoyaltyError> {
         self.ledger
             .commit_payment(op_id, guest, hold, spent, check, self.clock.now())
+    }
+
+    fn hold_shared(
+        &mut self,
+        op_id: &str,
+        owner: GuestId,
+        shares: &[CardShare],
+        check: &CheckInfo,
+    ) -> Result<Vec<Option<HoldReceipt>>, LoyaltyError> {
+        let op = Op::HoldShared {
+            op_key: op_id.to_string(),
+            owner,
+            shares: shares.to_vec(),
+            check: check.clone(),
+        };
+        self.ledger.run(&op, None, self.clock.now())?.into_shared_holds()
+    }
+
+    fn commit_shared(
+        &mut self,
+        op_id: &str,
+        owner: GuestId,
+        payments: &[CardPayment],
+        check: &CheckInfo,
+    ) -> Result<Vec<PaymentReceipt>, LoyaltyError> {
+        let op = Op::CommitShared {
+            op_key: op_id.to_string(),
+            owner,
+            payments: payments.to_vec(),
+            check: check.clone(),
+        };
+        self.ledger.run(&op, None, self.clock.now())?.into_payments()
     }
 
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError> {

@@ -177,6 +177,10 @@ pub enum Scenario {
     Shift,
     /// Its «Отчёт за смену».
     ShiftReport,
+    /// «Добавить карту» on the spend form: a second guest's card added, «Точная сумма» pressed.
+    Split,
+    /// The same check paid from both cards.
+    SplitDone,
 }
 
 fn parse_size(text: &str) -> Result<(f32, f32), String> {

@@ -230,6 +230,19 @@ impl SpendQuote {
     pub fn accrual_for(&self, spent: Kopecks) -> Kopecks {
         self.amount_due.saturating_sub(spent).percent_floor(self.accrual_bp)
     }
+
+    /// The most all accounts together may pay on this check when several cards pay it: the
+    /// check's own limits (the share bonuses may pay, the amount due), on the step; each
+    /// account's own limits (available, daily) are in its own quote.
+    pub fn check_max(&self) -> Kopecks {
+        self.limits
+            .iter()
+            .filter(|l| matches!(l.kind, SpendLimitKind::CheckPercent | SpendLimitKind::AmountDue))
+            .map(|l| l.amount)
+            .fold(self.amount_due, Kopecks::min)
+            .floor_to_step(self.spend_step)
+            .max(Kopecks::ZERO)
+    }
 }
 
 /// The check the cashier is closing, as the backend needs it.
@@ -258,6 +271,24 @@ pub struct PaymentReceipt {
     pub new_group: Option<String>,
 }
 
+/// One account's part of a check paid from several accounts (seed 003: cards presented one
+/// after another, an amount for each).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardShare {
+    pub guest: GuestId,
+    /// Bonuses to pay from this account (zero: the card is on the check without paying).
+    pub amount: Kopecks,
+}
+
+/// One account's part of a check paid from several accounts, as it is closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardPayment {
+    pub guest: GuestId,
+    /// The hold placed for this account (none when it pays nothing).
+    pub hold: Option<HoldId>,
+    pub spent: Kopecks,
+}
+
 /// The result of returning part or all of a paid check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundReceipt {
@@ -282,6 +313,9 @@ pub struct RefundReceipt {
     /// The group the guest falls back to, when the return takes them below its threshold.
     #[serde(default)]
     pub new_group: Option<String>,
+    /// Bonuses given back to the other accounts that paid part of the check (several cards).
+    #[serde(default)]
+    pub others_returned: Kopecks,
 }
 
 /// How the till looks for a closed check to return.
@@ -371,6 +405,14 @@ pub enum LoyaltyError {
     GroupThresholdClash(String),
     #[error("the guest is blocked")]
     GuestBlocked,
+    /// A check paid from several accounts names one account twice (the same card, or another
+    /// card of the same guest: each guest has one bonus account).
+    #[error("this account is already on the check")]
+    SameAccountOnCheck,
+    /// One card of a check paid from several accounts was refused, so nothing was held or paid
+    /// for any of them; `card` counts from 1 in the order the cards were presented.
+    #[error("card {card}: {reason}")]
+    CardRefused { card: usize, reason: Box<LoyaltyError> },
     /// The programme does not let cashiers enrol guests (or there is no group to put them in).
     #[error("enrolment at the till is off in this programme")]
     EnrolmentOff,
@@ -428,6 +470,9 @@ pub enum AwayReason {
     /// Offline: a new guest is enrolled only by the server (the till never makes guests the
     /// server has not heard of). An enrolment whose answer was lost is repeated with its op id.
     NoEnrolment,
+    /// Offline: a check is paid from several cards only while the server answers (each
+    /// account's hold is the server's; the till cannot hold several accounts together).
+    NoSharedPayment,
 }
 
 impl std::fmt::Display for AwayReason {
@@ -437,6 +482,7 @@ impl std::fmt::Display for AwayReason {
             AwayReason::SpendingOff => "spending bonuses offline is off",
             AwayReason::TokenRefused => "the server refuses the till's token",
             AwayReason::NoEnrolment => "a guest is enrolled only while the server answers",
+            AwayReason::NoSharedPayment => "several cards pay one check only while the server answers",
         })
     }
 }

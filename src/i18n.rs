@@ -92,7 +92,15 @@ impl I18n {
                 (*name, arg)
             })
             .collect();
-        self.t_args(notice.key, &args)
+        let text = self.t_args(notice.key, &args);
+        // A refusal of one card of several names the card before the reason.
+        match notice.args.iter().find(|(name, _)| *name == "card") {
+            Some((_, NoticeArg::Number(card))) => self.t_args(
+                "notice-card-refused",
+                &[("card", Arg::Number(*card)), ("reason", Arg::Text(text))],
+            ),
+            _ => text,
+        }
     }
 
     fn format(&self, key: &str, args: Option<&FluentArgs>) -> String {

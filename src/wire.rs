@@ -182,6 +182,66 @@ pub struct PaymentRequest {
     pub check_time: Option<i64>,
 }
 
+/// One account's amount on a check paid from several accounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardShare {
+    pub guest_id: i64,
+    /// Zero: the card is on the check without paying (no hold).
+    pub amount: Amount,
+}
+
+/// Holds on several accounts for one check (cards presented one after another), all or none.
+/// Every account is checked first; a refusal names its card (`ledger.CardRefused.card`, from 1)
+/// and nothing is held. The same account twice is refused (`same_account_on_check`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedHoldRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-.0-9;-~]+$")]
+    pub op_id: String,
+    /// The guest who owns the check (their group sets its amount due and limits); one of the cards.
+    pub owner_id: i64,
+    #[schema(min_items = 1, max_items = 16)]
+    pub shares: Vec<CardShare>,
+    pub check: Check,
+}
+
+/// Each account's hold, in the order of the request (null for an account paying nothing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SharedHoldAnswer {
+    pub holds: Vec<Option<HoldReceipt>>,
+}
+
+/// One account's part of a check paid from several accounts, as it is closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardPayment {
+    pub guest_id: i64,
+    /// Null when the account pays nothing.
+    pub hold_id: Option<i64>,
+    pub spent: Amount,
+}
+
+/// Closes a check paid from several accounts, all or nothing: each account is debited against the
+/// check (in its own history), the owner's payment (named by `op_id` in a return) accrues on the
+/// part no account paid. A return of the check gives each account its share back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPaymentRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-.0-9;-~]+$")]
+    pub op_id: String,
+    pub owner_id: i64,
+    #[schema(min_items = 1, max_items = 16)]
+    pub payments: Vec<CardPayment>,
+    pub check: Check,
+}
+
+/// Each account's receipt, in the order of the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SharedPaymentAnswer {
+    pub receipts: Vec<PaymentReceipt>,
+}
+
 /// A paid check without bonuses spent: the accrual only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -442,6 +502,9 @@ pub struct RefundReceipt {
     /// The group the guest falls back to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_group: Option<String>,
+    /// Bonuses given back to the other accounts that paid part of the check (several cards).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub others_returned: i64,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -812,6 +875,7 @@ impl From<domain::RefundReceipt> for RefundReceipt {
             gifts_restored: r.gifts_restored,
             stamps_taken: r.stamps_taken,
             new_group: r.new_group,
+            others_returned: r.others_returned.0,
         }
     }
 }
@@ -828,6 +892,7 @@ impl From<RefundReceipt> for domain::RefundReceipt {
             gifts_restored: r.gifts_restored,
             stamps_taken: r.stamps_taken,
             new_group: r.new_group,
+            others_returned: Kopecks(r.others_returned),
         }
     }
 }

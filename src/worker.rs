@@ -171,6 +171,42 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
             );
             Event::HoldPlaced { request, result }
         }
+        Effect::HoldShared {
+            request,
+            op_id,
+            owner,
+            shares,
+            check,
+        } => {
+            let result = backend.hold_shared(&op_id, owner, &shares, &check);
+            let what: Vec<String> = shares.iter().map(|s| format!("{}:{}", s.guest, s.amount.0)).collect();
+            log_result(
+                request,
+                "hold_shared",
+                &result,
+                &format!("op={op_id} owner={owner} shares={}", what.join(",")),
+                started,
+            );
+            Event::SharedHoldsPlaced { request, result }
+        }
+        Effect::CommitShared {
+            request,
+            op_id,
+            owner,
+            payments,
+            check,
+        } => {
+            let result = backend.commit_shared(&op_id, owner, &payments, &check);
+            let what: Vec<String> = payments.iter().map(|p| format!("{}:{}", p.guest, p.spent.0)).collect();
+            log_result(
+                request,
+                "commit_shared",
+                &result,
+                &format!("op={op_id} owner={owner} payments={}", what.join(",")),
+                started,
+            );
+            Event::SharedPaymentCommitted { request, result }
+        }
         Effect::CommitPayment {
             request,
             op_id,
@@ -359,6 +395,14 @@ fn unavailable(effect: Effect) -> Event {
             request,
             result: error(),
         },
+        Effect::HoldShared { request, .. } => Event::SharedHoldsPlaced {
+            request,
+            result: error(),
+        },
+        Effect::CommitShared { request, .. } => Event::SharedPaymentCommitted {
+            request,
+            result: error(),
+        },
         Effect::VoidHold { request, .. } => Event::HoldVoided {
             request,
             result: error(),
@@ -513,6 +557,11 @@ fn event_name(event: &Event) -> &'static str {
         Event::StartEnrol => "start_enrol",
         Event::SubmitEnrol => "submit_enrol",
         Event::Enrolled { .. } => "enrolled",
+        Event::AddCard => "add_card",
+        Event::RemoveCard(_) => "remove_card",
+        Event::SetOwner(_) => "set_owner",
+        Event::SharedHoldsPlaced { .. } => "shared_holds_placed",
+        Event::SharedPaymentCommitted { .. } => "shared_payment_committed",
         Event::OpenReturns { .. } => "open_returns",
         Event::FindChecks(_) => "find_checks",
         Event::ChooseCheck(_) => "choose_check",

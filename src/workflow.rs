@@ -7,8 +7,9 @@
 
 use crate::domain::{AwayReason, BackendKind, IdentifierKind, ScanRefusal};
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt, Identification, LooseEnd,
-    LoyaltyError, MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport, SpendQuote,
+    CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt,
+    Identification, LooseEnd, LoyaltyError, MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport,
+    SpendQuote,
 };
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
 use std::path::PathBuf;
@@ -96,6 +97,8 @@ pub enum Field {
     ReturnQuery,
     /// The amount of a partial return.
     ReturnAmount,
+    /// The amount of the card at this position on a check paid from several cards.
+    CardAmount(usize),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,6 +111,8 @@ pub struct Fields {
     pub name: String,
     pub return_query: String,
     pub return_amount: String,
+    /// The amount of each card on a check paid from several cards, in the cards' order.
+    pub card_amounts: Vec<String>,
 }
 
 impl Fields {
@@ -121,6 +126,7 @@ impl Fields {
             Field::Name => &self.name,
             Field::ReturnQuery => &self.return_query,
             Field::ReturnAmount => &self.return_amount,
+            Field::CardAmount(index) => self.card_amounts.get(index).map_or("", String::as_str),
         }
     }
 
@@ -134,6 +140,12 @@ impl Fields {
             Field::Name => &mut self.name,
             Field::ReturnQuery => &mut self.return_query,
             Field::ReturnAmount => &mut self.return_amount,
+            Field::CardAmount(index) => {
+                if self.card_amounts.len() <= index {
+                    self.card_amounts.resize(index + 1, String::new());
+                }
+                &mut self.card_amounts[index]
+            }
         }
     }
 }
@@ -232,6 +244,10 @@ pub enum Screen {
     Returns(ReturnStep),
     /// «Закрыть смену»: what is left in doubt at this till, and the shift report.
     Shift(ShiftStep),
+    /// «Добавить карту»: the check paid from several bonus accounts.
+    Split(SplitPayment),
+    /// A check paid from several accounts is closed: what each card paid.
+    SplitDone { lines: Vec<SplitLine> },
 }
 
 /// Where «Закрыть смену» stands.
@@ -394,6 +410,8 @@ pub enum Waiting {
     Settle,
     ShiftReport,
     SaveReport,
+    SharedHold,
+    SharedCommit,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -585,6 +603,20 @@ pub enum Event {
     StartEnrol,
     /// «Зарегистрировать» on the enrolment form.
     SubmitEnrol,
+    /// «Добавить карту» on the payment form.
+    AddCard,
+    /// Takes the card at this position off the check (not the first).
+    RemoveCard(usize),
+    /// The guest of the card at this position owns the check (gets the accrual).
+    SetOwner(usize),
+    SharedHoldsPlaced {
+        request: RequestId,
+        result: Result<Vec<Option<HoldReceipt>>, LoyaltyError>,
+    },
+    SharedPaymentCommitted {
+        request: RequestId,
+        result: Result<Vec<PaymentReceipt>, LoyaltyError>,
+    },
     Enrolled {
         request: RequestId,
         result: Result<Identification, LoyaltyError>,
@@ -641,6 +673,22 @@ pub enum Effect {
         order_id: String,
         guest: GuestId,
         amount: Kopecks,
+    },
+    /// Hold on several accounts for one check, all or none; answers `SharedHoldsPlaced`.
+    HoldShared {
+        request: RequestId,
+        op_id: String,
+        owner: GuestId,
+        shares: Vec<CardShare>,
+        check: CheckInfo,
+    },
+    /// Close a check paid from several accounts; answers `SharedPaymentCommitted`.
+    CommitShared {
+        request: RequestId,
+        op_id: String,
+        owner: GuestId,
+        payments: Vec<CardPayment>,
+        check: CheckInfo,
     },
     /// This till's closed checks; answers `ChecksFound`.
     FindChecks { request: RequestId, filter: CheckFilter },
@@ -854,6 +902,7 @@ impl State {
             } => Some(Field::Tendered),
             Screen::Returns(ReturnStep::Find { .. }) => Some(Field::ReturnQuery),
             Screen::Returns(ReturnStep::Choose { .. }) => Some(Field::ReturnAmount),
+            Screen::Split(_) => Some(Field::Code),
             _ => None,
         };
         self.screen = screen;
@@ -862,7 +911,7 @@ impl State {
     fn in_payment(&self) -> bool {
         matches!(
             self.screen,
-            Screen::PaymentChoice { .. } | Screen::Payment { .. } | Screen::Processing { .. }
+            Screen::PaymentChoice { .. } | Screen::Payment { .. } | Screen::Processing { .. } | Screen::Split(_)
         )
     }
 
@@ -1024,6 +1073,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 state.active_field = Some(Field::Tendered);
             }
         }
+        Event::ExactAmount if matches!(state.screen, Screen::Split(_)) => split_exact_amount(state),
         Event::ExactAmount => {
             if let Screen::Payment { mode, quote } = &state.screen {
                 match state.form_spent(*mode) {
@@ -1036,10 +1086,28 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 }
             }
         }
+        Event::ConfirmPayment if matches!(state.screen, Screen::Split(_)) => split_confirm(state, &mut effects),
         Event::ConfirmPayment => confirm_payment(state, &mut effects),
+        Event::CancelPayment if matches!(state.screen, Screen::Split(_)) => split_cancel(state),
         Event::CancelPayment => cancel_payment(state, false),
+        Event::AddCard => add_card(state),
+        Event::RemoveCard(index) => remove_card(state, index),
+        Event::SetOwner(index) => {
+            if let Screen::Split(split) = &mut state.screen
+                && split.stage == SplitStage::Editing
+                && index < split.cards.len()
+            {
+                split.owner = index;
+            }
+        }
+        Event::SharedHoldsPlaced { request, result } => shared_holds_placed(state, request, result, &mut effects),
+        Event::SharedPaymentCommitted { request, result } => {
+            if state.take_waiting(request, Waiting::SharedCommit) {
+                shared_payment_committed(state, result, &mut effects);
+            }
+        }
         Event::NewOrder => {
-            if matches!(state.screen, Screen::Done { .. }) {
+            if matches!(state.screen, Screen::Done { .. } | Screen::SplitDone { .. }) {
                 state.guest = None;
                 state.order = Order::default();
                 state.fields = Fields::default();
@@ -1127,7 +1195,16 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         }
         Event::Identified { request, result } => {
             if state.take_waiting(request, Waiting::Identify) {
-                identified(state, result);
+                if matches!(state.screen, Screen::Split(_)) {
+                    split_identified(state, result, &mut effects);
+                } else {
+                    identified(state, result);
+                }
+            }
+        }
+        Event::Calculated { request, result } if matches!(state.screen, Screen::Split(_)) => {
+            if state.take_waiting(request, Waiting::Calculate) {
+                split_quoted(state, result);
             }
         }
         Event::Calculated { request, result } => {
@@ -1160,6 +1237,11 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             enrolment,
         } => {
             if state.take_waiting(request, Waiting::Identify) {
+                if matches!(state.screen, Screen::Split(_)) {
+                    // Another card for the check is looked up, not enrolled.
+                    state.notice = Some(error_notice(&LoyaltyError::UnknownCode));
+                    return effects;
+                }
                 identified(state, Err(LoyaltyError::UnknownCode));
                 // A guest on the order keeps the screen: enrolment starts from an empty order.
                 if state.guest.is_none() {
@@ -1199,7 +1281,8 @@ fn back(state: &mut State, effects: &mut Vec<Effect>) {
             state.go(Screen::AddGuest);
         }
         Screen::PaymentChoice { .. } => state.go(Screen::Guest),
-        Screen::Payment { .. } | Screen::Processing { .. } => {}
+        Screen::Split(_) => split_cancel(state),
+        Screen::Payment { .. } | Screen::Processing { .. } | Screen::SplitDone { .. } => {}
         Screen::Idle | Screen::Guest | Screen::Done { .. } => {}
         Screen::Returns(ref step) => match step.clone() {
             // A return on its way cannot be abandoned: its answer is what the cashier must see.
@@ -1300,6 +1383,15 @@ fn submit_scan(state: &mut State, scan: ScanEvent, effects: &mut Vec<Effect>) {
     }
     if payload.chars().count() > MAX_CODE_LEN {
         state.notice = Some(Notice::error("err-code-too-long").with("max", NoticeArg::Number(MAX_CODE_LEN as i64)));
+        return;
+    }
+    if let Screen::Split(split) = &state.screen {
+        // «Добавить карту»: the code is another card for the check.
+        if split.stage != SplitStage::Editing || state.is_busy() {
+            state.notice = Some(Notice::info("info-wait"));
+        } else {
+            request_identify(state, scan, effects);
+        }
         return;
     }
     if state.in_payment() {
@@ -1958,7 +2050,7 @@ fn save_shift_report(state: &mut State, dir: PathBuf, file_name: String, content
 // ----- Returns -----
 
 fn open_returns(state: &mut State, last_check: bool, effects: &mut Vec<Effect>) {
-    let from_done = matches!(state.screen, Screen::Done { .. });
+    let from_done = matches!(state.screen, Screen::Done { .. } | Screen::SplitDone { .. });
     if state.in_payment() {
         state.notice = Some(Notice::error("err-finish-payment-first"));
         return;
@@ -2211,6 +2303,478 @@ fn returned(state: &mut State, result: Result<RefundReceipt, LoyaltyError>) {
     }
 }
 
+// ----- Several cards on one check (seed 003) -----
+
+/// One card on a check paid from several bonus accounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitCard {
+    pub card: GuestCard,
+    /// This account's own quote on the check: its available balance and every limit of it.
+    pub quote: SpendQuote,
+    /// Why the ledger refused this card at the last attempt, shown on its row.
+    pub refused: Option<Notice>,
+}
+
+/// Where a check paid from several accounts stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SplitStage {
+    /// The cashier adds cards and types amounts.
+    Editing,
+    /// Waiting for the holds (all placed or none).
+    Holding,
+    /// Waiting for the commit of these holds, sent with `op_id`.
+    Committing { op_id: String, holds: Vec<Option<HoldId>> },
+    /// The commit got no answer: it may have been booked. «Провести оплату» sends the same
+    /// commit again (its operation id makes a repeat harmless); nothing is released meanwhile.
+    InDoubt { op_id: String, holds: Vec<Option<HoldId>> },
+}
+
+/// «Добавить карту»: the cards presented one after another, each with its own amount (in
+/// `Fields::card_amounts`, same order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitPayment {
+    pub cards: Vec<SplitCard>,
+    /// The card whose guest owns the check and gets the accrual: the first by default.
+    pub owner: usize,
+    pub stage: SplitStage,
+    /// A card identified and waiting for its quote.
+    pub pending: Option<GuestCard>,
+}
+
+/// What one card paid of a check paid from several.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitLine {
+    pub name: String,
+    pub owner: bool,
+    pub receipt: PaymentReceipt,
+}
+
+impl SplitPayment {
+    /// The check's quote: the owner's (their group sets the amount due and the check's limits).
+    pub fn check_quote(&self) -> &SpendQuote {
+        &self.cards[self.owner.min(self.cards.len() - 1)].quote
+    }
+}
+
+impl State {
+    /// Each card's amount as typed, or the first card whose amount is wrong, with why.
+    pub fn split_amounts(&self, split: &SplitPayment) -> Result<Vec<Kopecks>, Notice> {
+        let card_notice = |index: usize, notice: Notice| notice.with("card", NoticeArg::Number(index as i64 + 1));
+        let mut amounts = Vec::with_capacity(split.cards.len());
+        for (index, card) in split.cards.iter().enumerate() {
+            let text = self.fields.get(Field::CardAmount(index));
+            let amount = match parse_amount(text) {
+                Ok(amount) => amount,
+                Err(AmountError::Empty) => Kopecks::ZERO,
+                Err(error) => return Err(card_notice(index, amount_notice(error))),
+            };
+            if amount < Kopecks::ZERO {
+                return Err(card_notice(index, Notice::error("err-amount-zero")));
+            }
+            if amount > card.quote.max_spend {
+                return Err(card_notice(
+                    index,
+                    Notice::error("err-over-max").money("max", card.quote.max_spend),
+                ));
+            }
+            if amount.floor_to_step(card.quote.spend_step) != amount {
+                return Err(card_notice(
+                    index,
+                    Notice::error("err-spend-step").money("step", card.quote.spend_step),
+                ));
+            }
+            amounts.push(amount);
+        }
+        Ok(amounts)
+    }
+
+    /// The sum of the cards' amounts, when every amount is right.
+    pub fn split_total(&self, split: &SplitPayment) -> Option<Kopecks> {
+        let amounts = self.split_amounts(split).ok()?;
+        Some(amounts.iter().fold(Kopecks::ZERO, |sum, a| sum + *a))
+    }
+
+    /// What keeps «Провести оплату» disabled on the several-cards form; `None`: it can be pressed.
+    pub fn split_blocker(&self, split: &SplitPayment) -> Option<Notice> {
+        let total = match self.split_amounts(split) {
+            Ok(amounts) => amounts.iter().fold(Kopecks::ZERO, |sum, a| sum + *a),
+            Err(notice) => return Some(notice),
+        };
+        let check_max = split.check_quote().check_max();
+        if total > check_max {
+            return Some(Notice::error("split-over-check").money("max", check_max));
+        }
+        let remainder = State::remainder(split.check_quote(), total);
+        if self.tender != TenderMethod::Cash || remainder <= Kopecks::ZERO {
+            return None;
+        }
+        match parse_amount(&self.fields.tendered) {
+            Ok(tendered) if tendered >= remainder => None,
+            Ok(_) | Err(AmountError::Empty) => Some(Notice::error("err-tendered-short").money("remainder", remainder)),
+            Err(error) => Some(amount_notice(error)),
+        }
+    }
+}
+
+/// «Добавить карту» on the spend form: the check goes on the several-cards form, the first
+/// guest's card with the amount typed so far.
+fn add_card(state: &mut State) {
+    let Screen::Payment { quote, .. } = state.screen.clone() else {
+        return;
+    };
+    let Some(card) = state.guest.clone() else {
+        return;
+    };
+    if state.pos.is_some() {
+        // The POS closes its orders through one guest's hold: not built for several cards.
+        state.notice = Some(Notice::error("split-not-with-pos"));
+        return;
+    }
+    if state.is_busy() {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    state.fields.card_amounts = vec![state.fields.spend.clone()];
+    state.fields.code.clear();
+    state.notice = Some(Notice::info("split-scan-next"));
+    state.go(Screen::Split(SplitPayment {
+        cards: vec![SplitCard {
+            card,
+            quote,
+            refused: None,
+        }],
+        owner: 0,
+        stage: SplitStage::Editing,
+        pending: None,
+    }));
+}
+
+/// Another card was read: the same account twice is refused here with the reason (the ledger
+/// refuses it too); a new one is quoted on the check before it joins.
+fn split_identified(state: &mut State, result: Result<Identification, LoyaltyError>, effects: &mut Vec<Effect>) {
+    let Screen::Split(split) = &mut state.screen else {
+        return;
+    };
+    let identification = match result {
+        Ok(identification) => identification,
+        Err(error) => {
+            state.notice = Some(error_notice(&error));
+            return;
+        }
+    };
+    state.fields.code.clear();
+    let guest = identification.card.guest_id;
+    if split.cards.iter().any(|c| c.card.guest_id == guest) {
+        let card = split.cards.len() + 1;
+        state.notice = Some(error_notice(&LoyaltyError::CardRefused {
+            card,
+            reason: Box::new(LoyaltyError::SameAccountOnCheck),
+        }));
+        return;
+    }
+    split.pending = Some(identification.card);
+    let check = state.order.check_info();
+    let request = state.next_request(Waiting::Calculate);
+    effects.push(Effect::Calculate { request, guest, check });
+}
+
+fn split_quoted(state: &mut State, result: Result<SpendQuote, LoyaltyError>) {
+    let Screen::Split(split) = &mut state.screen else {
+        return;
+    };
+    let Some(card) = split.pending.take() else {
+        return;
+    };
+    match result {
+        Ok(quote) => {
+            // The new card offers what it can still pay: its own maximum, within what the
+            // check has left.
+            let amounts = state
+                .fields
+                .card_amounts
+                .iter()
+                .map(|t| parse_amount(t).unwrap_or(Kopecks::ZERO));
+            let used = amounts.fold(Kopecks::ZERO, |sum, a| sum + a);
+            let room = split.check_quote().check_max().saturating_sub(used);
+            let offer = quote
+                .max_spend
+                .min(room)
+                .floor_to_step(quote.spend_step)
+                .max(Kopecks::ZERO);
+            let index = split.cards.len();
+            split.cards.push(SplitCard {
+                card,
+                quote,
+                refused: None,
+            });
+            state.fields.card_amounts.resize(index, String::new());
+            state.fields.card_amounts.push(amount_input_text(offer));
+            state.notice = None;
+            state.prefilled = Some(Field::CardAmount(index));
+            state.active_field = Some(Field::CardAmount(index));
+        }
+        Err(error) => {
+            let card = split.cards.len() + 1;
+            state.notice = Some(error_notice(&LoyaltyError::CardRefused {
+                card,
+                reason: Box::new(error),
+            }));
+        }
+    }
+}
+
+fn remove_card(state: &mut State, index: usize) {
+    let Screen::Split(split) = &mut state.screen else {
+        return;
+    };
+    if split.stage != SplitStage::Editing || index == 0 || index >= split.cards.len() {
+        return;
+    }
+    split.cards.remove(index);
+    if index < state.fields.card_amounts.len() {
+        state.fields.card_amounts.remove(index);
+    }
+    split.owner = match split.owner {
+        owner if owner == index => 0,
+        owner if owner > index => owner - 1,
+        owner => owner,
+    };
+    state.notice = None;
+    state.active_field = Some(Field::Code);
+}
+
+fn split_exact_amount(state: &mut State) {
+    let Screen::Split(split) = &state.screen else {
+        return;
+    };
+    match state.split_amounts(split) {
+        Ok(amounts) => {
+            let total = amounts.iter().fold(Kopecks::ZERO, |sum, a| sum + *a);
+            state.fields.tendered = amount_input_text(State::remainder(split.check_quote(), total));
+            state.prefilled = Some(Field::Tendered);
+            state.notice = None;
+        }
+        Err(notice) => state.notice = Some(notice),
+    }
+}
+
+/// Back to one card: the first card's amount returns to the spend form.
+fn split_cancel(state: &mut State) {
+    let Screen::Split(split) = state.screen.clone() else {
+        return;
+    };
+    if split.stage != SplitStage::Editing {
+        state.notice = Some(Notice::info("info-wait"));
+        return;
+    }
+    if matches!(state.waiting, Some((_, Waiting::Identify | Waiting::Calculate))) {
+        state.waiting = None;
+    }
+    state.fields.spend = state.fields.card_amounts.first().cloned().unwrap_or_default();
+    state.fields.card_amounts.clear();
+    state.notice = None;
+    let quote = split.cards[0].quote.clone();
+    state.go(Screen::Payment {
+        mode: PaymentMode::Spend,
+        quote,
+    });
+}
+
+fn split_confirm(state: &mut State, effects: &mut Vec<Effect>) {
+    let Screen::Split(mut split) = state.screen.clone() else {
+        return;
+    };
+    if state.is_busy() {
+        return;
+    }
+    let owner = split.cards[split.owner].card.guest_id;
+    let check = state.order.check_info();
+    if let SplitStage::InDoubt { op_id, holds } = split.stage.clone() {
+        // The same commit again: booked once whatever happened to the first.
+        let payments = split_payments(state, &split, &holds);
+        let request = state.next_request(Waiting::SharedCommit);
+        state.last_payment_op = Some(op_id.clone());
+        effects.push(Effect::CommitShared {
+            request,
+            op_id: op_id.clone(),
+            owner,
+            payments,
+            check,
+        });
+        state.notice = None;
+        split.stage = SplitStage::Committing { op_id, holds };
+        state.screen = Screen::Split(split);
+        return;
+    }
+    if split.stage != SplitStage::Editing {
+        return;
+    }
+    if let Some(problem) = state.split_blocker(&split) {
+        state.notice = Some(problem);
+        return;
+    }
+    let Ok(amounts) = state.split_amounts(&split) else {
+        return;
+    };
+    for card in &mut split.cards {
+        card.refused = None;
+    }
+    let shares = split
+        .cards
+        .iter()
+        .zip(&amounts)
+        .map(|(card, amount)| CardShare {
+            guest: card.card.guest_id,
+            amount: *amount,
+        })
+        .collect();
+    let op_id = state.next_op_id();
+    let request = state.next_request(Waiting::SharedHold);
+    effects.push(Effect::HoldShared {
+        request,
+        op_id,
+        owner,
+        shares,
+        check,
+    });
+    state.notice = None;
+    split.stage = SplitStage::Holding;
+    state.screen = Screen::Split(split);
+}
+
+/// Each card's part of the commit: its hold and its amount as typed.
+fn split_payments(state: &State, split: &SplitPayment, holds: &[Option<HoldId>]) -> Vec<CardPayment> {
+    let amounts = state.split_amounts(split).unwrap_or_default();
+    split
+        .cards
+        .iter()
+        .enumerate()
+        .map(|(index, card)| CardPayment {
+            guest: card.card.guest_id,
+            hold: holds.get(index).copied().flatten(),
+            spent: amounts.get(index).copied().unwrap_or(Kopecks::ZERO),
+        })
+        .collect()
+}
+
+/// Marks the card a refusal names (the ledger counts cards from 1) and says why.
+fn split_refused(state: &mut State, split: &mut SplitPayment, error: &LoyaltyError) {
+    if let LoyaltyError::CardRefused { card, reason } = error
+        && let Some(row) = split.cards.get_mut(card.saturating_sub(1))
+    {
+        row.refused = Some(error_notice(reason));
+    }
+    state.notice = Some(error_notice(error));
+}
+
+fn shared_holds_placed(
+    state: &mut State,
+    request: RequestId,
+    result: Result<Vec<Option<HoldReceipt>>, LoyaltyError>,
+    effects: &mut Vec<Effect>,
+) {
+    if !state.take_waiting(request, Waiting::SharedHold) {
+        // An answer nobody waits for any more: never leave its bonuses held.
+        for receipt in result.into_iter().flatten().flatten() {
+            let op_id = state.next_op_id();
+            let request = state.untracked_request();
+            effects.push(Effect::VoidHold {
+                request,
+                op_id,
+                hold: receipt.hold_id,
+            });
+        }
+        return;
+    }
+    let Screen::Split(mut split) = state.screen.clone() else {
+        return;
+    };
+    match result {
+        Ok(receipts) => {
+            let holds: Vec<Option<HoldId>> = receipts.iter().map(|r| r.as_ref().map(|r| r.hold_id)).collect();
+            let payments = split_payments(state, &split, &holds);
+            let owner = split.cards[split.owner].card.guest_id;
+            let op_id = state.next_op_id();
+            state.last_payment_op = Some(op_id.clone());
+            let request = state.next_request(Waiting::SharedCommit);
+            effects.push(Effect::CommitShared {
+                request,
+                op_id: op_id.clone(),
+                owner,
+                payments,
+                check: state.order.check_info(),
+            });
+            split.stage = SplitStage::Committing { op_id, holds };
+        }
+        Err(error) => {
+            // Nothing was held for any card: the cashier corrects the one named and tries again.
+            split.stage = SplitStage::Editing;
+            split_refused(state, &mut split, &error);
+        }
+    }
+    state.screen = Screen::Split(split);
+}
+
+fn shared_payment_committed(
+    state: &mut State,
+    result: Result<Vec<PaymentReceipt>, LoyaltyError>,
+    effects: &mut Vec<Effect>,
+) {
+    let Screen::Split(mut split) = state.screen.clone() else {
+        return;
+    };
+    let SplitStage::Committing { op_id, holds } = split.stage.clone() else {
+        return;
+    };
+    match result {
+        Ok(receipts) => {
+            let lines: Vec<SplitLine> = split
+                .cards
+                .iter()
+                .zip(receipts)
+                .enumerate()
+                .map(|(index, (card, receipt))| SplitLine {
+                    name: card.card.name.clone(),
+                    owner: index == split.owner,
+                    receipt,
+                })
+                .collect();
+            // The guest on the order is the first card's: their card shows the new balance.
+            if let (Some(guest), Some(first)) = (state.guest.as_mut(), lines.first()) {
+                guest.balance = first.receipt.balance_after;
+                guest.available = first.receipt.balance_after;
+            }
+            let spent = lines.iter().fold(Kopecks::ZERO, |sum, l| sum + l.receipt.spent);
+            let accrued = lines.iter().fold(Kopecks::ZERO, |sum, l| sum + l.receipt.accrued);
+            state.notice = Some(
+                Notice::success("split-done")
+                    .money("spent", spent)
+                    .money("accrued", accrued)
+                    .with("cards", NoticeArg::Number(lines.len() as i64)),
+            );
+            state.fields.card_amounts.clear();
+            state.go(Screen::SplitDone { lines });
+        }
+        Err(LoyaltyError::Unavailable(_) | LoyaltyError::ServerAway(_)) => {
+            state.notice = Some(Notice::error("split-in-doubt"));
+            split.stage = SplitStage::InDoubt { op_id, holds };
+            state.screen = Screen::Split(split);
+        }
+        Err(error) => {
+            // Refused, so nothing was debited: every hold is released, and the cashier sees
+            // which card and why.
+            for hold in holds.into_iter().flatten() {
+                let op_id = state.next_op_id();
+                let request = state.untracked_request();
+                effects.push(Effect::VoidHold { request, op_id, hold });
+            }
+            split.stage = SplitStage::Editing;
+            split_refused(state, &mut split, &error);
+            state.screen = Screen::Split(split);
+        }
+    }
+}
+
 /// The refusals a return meets, each in its own words; the rest as any backend refusal.
 pub fn return_error_notice(error: &LoyaltyError) -> Notice {
     match error {
@@ -2240,6 +2804,10 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::BadCode { max } => Notice::error("err-code-too-long").with("max", NoticeArg::Number(*max as i64)),
         LoyaltyError::GiftAlreadyUsed => Notice::error("err-gift-used"),
         LoyaltyError::GuestBlocked => Notice::error("err-guest-blocked"),
+        LoyaltyError::SameAccountOnCheck => Notice::error("err-same-account"),
+        LoyaltyError::CardRefused { card, reason } => {
+            error_notice(reason).with("card", NoticeArg::Number(i64::try_from(*card).unwrap_or(i64::MAX)))
+        }
         LoyaltyError::EnrolmentOff => Notice::error("err-enrol-off"),
         LoyaltyError::DailyOperationsLimit { limit } => {
             Notice::error("err-daily-ops-limit").with("limit", NoticeArg::Number(*limit))
@@ -2262,5 +2830,6 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::ServerAway(AwayReason::SpendingOff) => Notice::error("err-offline-no-spending"),
         LoyaltyError::ServerAway(AwayReason::TokenRefused) => Notice::error("err-token-refused"),
         LoyaltyError::ServerAway(AwayReason::NoEnrolment) => Notice::error("err-enrol-offline"),
+        LoyaltyError::ServerAway(AwayReason::NoSharedPayment) => Notice::error("err-split-offline"),
     }
 }

@@ -47,6 +47,7 @@ fn receipt(amount: Kopecks, unrecovered: Kopecks) -> RefundReceipt {
         gifts_restored: vec!["Капучино".to_string()],
         stamps_taken: 1,
         new_group: None,
+        others_returned: Kopecks::ZERO,
     }
 }
 

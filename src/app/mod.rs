@@ -343,6 +343,19 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
                 events.push(Event::ShowShiftReport);
             }
         }
+        Scenario::Split | Scenario::SplitDone => {
+            events.extend([
+                Event::StartPayment,
+                Event::ChoosePaymentMode(PaymentMode::Spend),
+                Event::AddCard,
+                Event::FieldEdited(Field::Code, "100002".to_string()),
+                Event::SubmitCode,
+                Event::ExactAmount,
+            ]);
+            if scenario == Scenario::SplitDone {
+                events.push(Event::ConfirmPayment);
+            }
+        }
         Scenario::Kept => events.extend([
             Event::StartPayment,
             Event::ChoosePaymentMode(PaymentMode::Keep),

@@ -802,8 +802,8 @@ impl LedgerTx for SqliteTx<'_> {
         let spend: i64 = self.one(
             "SELECT COALESCE(SUM(p.amount_due), 0)
                     - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
-                                WHERE q.guest_id = ?1 AND q.at > ?2), 0)
-             FROM payments p WHERE p.guest_id = ?1 AND p.at > ?2",
+                                WHERE q.guest_id = ?1 AND q.at > ?2 AND q.owner_payment_id IS NULL), 0)
+             FROM payments p WHERE p.guest_id = ?1 AND p.at > ?2 AND p.owner_payment_id IS NULL",
             params![guest, since],
             |row| row.get(0),
         )?;
@@ -895,8 +895,8 @@ impl LedgerTx for SqliteTx<'_> {
     async fn insert_payment(&mut self, p: &NewPayment<'_>) -> Result<i64, LoyaltyError> {
         self.exec(
             "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due,
-                                   accrued, balance_after, new_group, at, offline_requested)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                   accrued, balance_after, new_group, at, offline_requested, owner_payment_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 p.op_key,
                 p.guest,
@@ -910,6 +910,7 @@ impl LedgerTx for SqliteTx<'_> {
                 p.plan.new_group.as_ref().map(|g| &g.rules.name),
                 p.at,
                 p.offline_requested.map(|k| k.0),
+                p.owner_payment,
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -968,7 +969,8 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self
             .one(
                 "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
-                        (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id), p.at
+                        (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id), p.at,
+                        p.owner_payment_id
                  FROM payments p WHERE p.op_id = ?1",
                 [payment_op_key],
                 |row| {
@@ -980,6 +982,7 @@ impl LedgerTx for SqliteTx<'_> {
                         accrued: Kopecks(row.get(4)?),
                         refunded_before: Kopecks(row.get(5)?),
                         paid_at: row.get(6)?,
+                        owner_payment: row.get(7)?,
                     })
                 },
             )
@@ -1024,6 +1027,14 @@ impl LedgerTx for SqliteTx<'_> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT gift_name FROM gift_codes WHERE payment_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([payment_id], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn check_shares(&mut self, payment_id: i64) -> Result<Vec<String>, LoyaltyError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT op_id FROM payments WHERE owner_payment_id = ?1 ORDER BY guest_id")?;
         let rows = stmt.query_map([payment_id], |row| row.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

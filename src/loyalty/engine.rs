@@ -18,8 +18,9 @@ use super::rules::{
 };
 use crate::domain::LoyaltyError::{UnknownCode, UnknownHold, UnknownPayment};
 use crate::domain::{
-    CheckFilter, CheckInfo, CheckSummary, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
-    Identification, IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry,
+    HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind,
+    SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 use serde::Serialize;
@@ -82,6 +83,8 @@ pub struct NewPayment<'a> {
     pub at: UnixSeconds,
     /// What a till that took the payment offline asked to debit.
     pub offline_requested: Option<Kopecks>,
+    /// For another account's share of a check paid from several: the owner's payment.
+    pub owner_payment: Option<i64>,
 }
 
 /// What a payment needs besides the guest's snapshot, read in one go (a prefetch: the store may
@@ -267,6 +270,9 @@ pub trait LedgerTx {
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), Self::Error>;
     /// The names of the gifts the payment redeemed.
     async fn check_gifts(&mut self, payment_id: i64) -> Result<Vec<String>, Self::Error>;
+    /// The operation ids of the shares other accounts paid of the owner's payment `payment_id`
+    /// (a check paid from several accounts), by guest id.
+    async fn check_shares(&mut self, payment_id: i64) -> Result<Vec<String>, Self::Error>;
     /// Gives the gifts the payment redeemed back to their guest, unredeemed.
     async fn restore_gifts(&mut self, payment_id: i64) -> Result<(), Self::Error>;
     /// Paid checks of `org` (`None`: every organisation) as `query` selects them, newest first.
@@ -674,7 +680,19 @@ pub async fn commit<T: LedgerTx>(
         }
         None => {}
     }
-    let receipt = record_payment(tx, &snapshot, &context, op_key, hold, spent, check, now, None).await?;
+    let (receipt, _) = record_payment(
+        tx,
+        &snapshot,
+        &context,
+        op_key,
+        hold,
+        spent,
+        Kopecks::ZERO,
+        check,
+        now,
+        None,
+    )
+    .await?;
     remember(tx, op_key, "commit", print, &receipt).await?;
     Ok(receipt)
 }
@@ -711,13 +729,14 @@ pub async fn commit_offline<T: LedgerTx>(
     rules::check_closable(check)?;
     let spent = rules::offline_spend(&snapshot, requested, check.subtotal)?;
     let context = payment_context(tx, &snapshot, None, now).await?;
-    let receipt = record_payment(
+    let (receipt, _) = record_payment(
         tx,
         &snapshot,
         &context,
         op_key,
         None,
         spent,
+        Kopecks::ZERO,
         check,
         now,
         Some(requested),
@@ -741,7 +760,8 @@ async fn payment_context<T: LedgerTx>(
 }
 
 /// Everything a paid check does once the hold is settled: the receipt, the debit and accrual,
-/// gift codes, stamps and the group move.
+/// gift codes, stamps and the group move. `others_spent` is what other accounts paid of the
+/// check (several cards). Answers the receipt and the payment's id.
 #[allow(clippy::too_many_arguments)]
 async fn record_payment<T: LedgerTx>(
     tx: &mut T,
@@ -750,12 +770,20 @@ async fn record_payment<T: LedgerTx>(
     op_key: &str,
     hold: Option<HoldId>,
     spent: Kopecks,
+    others_spent: Kopecks,
     check: &CheckInfo,
     now: UnixSeconds,
     offline_requested: Option<Kopecks>,
-) -> Result<PaymentReceipt, T::Error> {
+) -> Result<(PaymentReceipt, i64), T::Error> {
     let guest = snapshot.guest;
-    let plan = rules::payment(snapshot, spent, check.subtotal, context.window_spend, &context.groups)?;
+    let plan = rules::owner_payment(
+        snapshot,
+        spent,
+        others_spent,
+        check.subtotal,
+        context.window_spend,
+        &context.groups,
+    )?;
     let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
     let payment_id = tx
         .insert_payment(&NewPayment {
@@ -767,6 +795,7 @@ async fn record_payment<T: LedgerTx>(
             plan: &plan,
             at: now,
             offline_requested,
+            owner_payment: None,
         })
         .await?;
     let note = format!("check {}", plan.amount_due);
@@ -798,12 +827,13 @@ async fn record_payment<T: LedgerTx>(
     if let Some(target) = &plan.new_group {
         tx.set_group(guest, target.id).await?;
     }
-    Ok(PaymentReceipt {
+    let receipt = PaymentReceipt {
         spent: plan.spent,
         accrued: plan.accrued,
         balance_after: plan.balance_after,
         new_group: plan.new_group.map(|g| g.rules.name),
-    })
+    };
+    Ok((receipt, payment_id))
 }
 
 /// Releases an open hold. Voiding a voided or expired hold succeeds; a committed one does not.
@@ -888,7 +918,7 @@ async fn plan_return<T: LedgerTx>(
     })
 }
 
-fn return_receipt(decided: &ReturnPlan, balance_after: Kopecks) -> RefundReceipt {
+fn return_receipt(decided: &ReturnPlan, balance_after: Kopecks, others_returned: Kopecks) -> RefundReceipt {
     RefundReceipt {
         amount: decided.plan.amount,
         spend_returned: decided.plan.spend_returned,
@@ -899,6 +929,7 @@ fn return_receipt(decided: &ReturnPlan, balance_after: Kopecks) -> RefundReceipt
         gifts_restored: decided.gifts.clone(),
         stamps_taken: i64::try_from(decided.stamps.len()).unwrap_or(i64::MAX),
         new_group: decided.new_group.as_ref().map(|g| g.rules.name.clone()),
+        others_returned,
     }
 }
 
@@ -931,9 +962,18 @@ pub async fn refund_preview<T: LedgerTx>(
     now: UnixSeconds,
 ) -> Result<RefundReceipt, T::Error> {
     let (check, snapshot) = visible_check(tx, org, payment_op_key, now).await?;
+    if check.owner_payment.is_some() {
+        return Err(UnknownPayment.into());
+    }
     let decided = plan_return(tx, &snapshot, &check, requested, now).await?;
     let balance_after = snapshot.balance + decided.plan.spend_returned - decided.plan.accrual_taken;
-    Ok(return_receipt(&decided, balance_after))
+    let mut others_returned = Kopecks::ZERO;
+    for key in tx.check_shares(check.payment_id).await? {
+        let share = tx.paid_check(&key).await?.ok_or(UnknownPayment)?;
+        let available = tx.snapshot(share.guest, now).await?.ok_or(UnknownPayment)?.available;
+        others_returned = others_returned + rules::refund(&share, Some(decided.plan.amount), available)?.spend_returned;
+    }
+    Ok(return_receipt(&decided, balance_after, others_returned))
 }
 
 /// Returns part (`Some(amount)` of the amount due) or all that is left (`None`) of the check
@@ -967,6 +1007,10 @@ pub async fn refund<T: LedgerTx>(
         .paid_check(payment_op_key)
         .await?
         .ok_or(LoyaltyError::UnknownPayment)?;
+    // Another account's share is returned with its check, never alone.
+    if check.owner_payment.is_some() {
+        return Err(UnknownPayment.into());
+    }
     let decided = plan_return(tx, &snapshot, &check, requested, now).await?;
     let plan = &decided.plan;
     let refund_id = tx.insert_refund(op_key, &check, requested, plan, now).await?;
@@ -1008,9 +1052,311 @@ pub async fn refund<T: LedgerTx>(
             "refund could not take back the whole accrual: already spent"
         );
     }
-    let receipt = return_receipt(&decided, balance_after);
+    let others_returned = refund_shares(tx, op_key, check.payment_id, plan.amount, now).await?;
+    let receipt = return_receipt(&decided, balance_after, others_returned);
     remember(tx, op_key, "refund", print, &receipt).await?;
     Ok(receipt)
+}
+
+// ----- Several cards on one check -----
+
+/// The operation id of one account's part of a write about a check paid from several accounts:
+/// the write's id and the guest, so that each part has its own record and row.
+pub fn share_key(op_key: &str, guest: GuestId) -> String {
+    format!("{op_key}/guest-{guest}")
+}
+
+/// The positions of the accounts in the order their locks are taken: by guest id, so that two
+/// writes about the same guests never wait on each other crosswise.
+fn lock_order(guests: &[GuestId]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..guests.len()).collect();
+    order.sort_by_key(|&index| guests[index]);
+    order
+}
+
+/// Locks every account of a shared write (in lock order) and reads their snapshots, in the
+/// order of `guests`. An account the caller may not see is refused as its card.
+async fn lock_accounts<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guests: &[GuestId],
+    op_key: &str,
+    now: UnixSeconds,
+) -> Result<Vec<GuestSnapshot>, T::Error> {
+    let mut snapshots: Vec<Option<GuestSnapshot>> = vec![None; guests.len()];
+    for index in lock_order(guests) {
+        let (snapshot, first) = tx
+            .begin_guest_write(guests[index], now, &share_key(op_key, guests[index]))
+            .await?;
+        let snapshot = snapshot
+            .filter(|s| visible(s, org))
+            .ok_or_else(|| rules::card_refused(index, UnknownCode))?;
+        // The whole write was not done before (its own record says so): a part's id in use is
+        // another request's.
+        if first.is_some() {
+            return Err(LoyaltyError::OperationIdConflict.into());
+        }
+        snapshots[index] = Some(snapshot);
+    }
+    Ok(snapshots.into_iter().flatten().collect())
+}
+
+#[derive(Serialize)]
+struct SharedHoldRequest<'a> {
+    owner: GuestId,
+    shares: &'a [CardShare],
+    check: &'a CheckInfo,
+}
+
+/// Holds bonuses on several accounts for one check (cards presented one after another): one
+/// hold per account that pays something, all placed or none. Every account is checked first (its
+/// guest known and not blocked, its amount within its own limits, no account twice) and the sum
+/// within the check's maximum as the owner's quote sets it; the first refusal names its card and
+/// nothing is written. Answers each account's hold in the order given (none for a zero amount).
+pub async fn hold_shared<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    owner: GuestId,
+    shares: &[CardShare],
+    check: &CheckInfo,
+    now: UnixSeconds,
+) -> Result<Vec<Option<HoldReceipt>>, T::Error> {
+    let request = SharedHoldRequest { owner, shares, check };
+    let print = fingerprint(&request)?;
+    if let Some(answer) = repeat(tx.op_record(op_key).await?, "hold_shared", &print)? {
+        return Ok(answer);
+    }
+    let guests: Vec<GuestId> = shares.iter().map(|s| s.guest).collect();
+    let owner_at = rules::shared_accounts(&guests, owner)?;
+    let snapshots = lock_accounts(tx, org, &guests, op_key, now).await?;
+    let mut plans = Vec::with_capacity(shares.len());
+    let mut check_max = Kopecks::ZERO;
+    for (index, (share, snapshot)) in shares.iter().zip(&snapshots).enumerate() {
+        let refused = |error| rules::card_refused(index, error);
+        rules::check_not_blocked(snapshot).map_err(refused)?;
+        let spent_today = match rules::daily_spend_window(snapshot, now) {
+            Some(since) => Some(tx.spent_since(snapshot.guest, since, now).await?),
+            None => None,
+        };
+        let quote = rules::quote(snapshot, check.subtotal, spent_today).map_err(refused)?;
+        if index == owner_at {
+            check_max = rules::shared_check_max(&quote);
+        }
+        plans.push(match share.amount {
+            amount if amount == Kopecks::ZERO => None,
+            amount => Some(rules::hold(snapshot, amount, &quote, now).map_err(refused)?),
+        });
+    }
+    let amounts: Vec<Kopecks> = shares.iter().map(|s| s.amount).collect();
+    rules::check_shared_total(&amounts, check_max)?;
+    let mut receipts = Vec::with_capacity(shares.len());
+    for (share, plan) in shares.iter().zip(plans) {
+        let Some(plan) = plan else {
+            receipts.push(None);
+            continue;
+        };
+        // Each hold is an ordinary one under its own id: the till voids it like any other.
+        let key = share_key(op_key, share.guest);
+        let hold_id = tx.insert_hold(&key, share.guest, &plan, now).await?;
+        let receipt = HoldReceipt {
+            hold_id,
+            amount: plan.amount,
+            expires_at: plan.expires_at,
+        };
+        let part = HoldRequest {
+            guest: share.guest,
+            amount: share.amount,
+            check,
+        };
+        remember(tx, &key, "hold", fingerprint(&part)?, &receipt).await?;
+        receipts.push(Some(receipt));
+    }
+    remember(tx, op_key, "hold_shared", print, &receipts).await?;
+    Ok(receipts)
+}
+
+#[derive(Serialize)]
+struct SharedCommitRequest<'a> {
+    owner: GuestId,
+    payments: &'a [CardPayment],
+    check: &'a CheckInfo,
+}
+
+/// Closes a check paid from several accounts, all or nothing: each account's hold is debited
+/// with its amount and recorded as its own payment linked to the owner's (in its guest's
+/// history); the owner's payment (under `op_key`, what a return names) accrues on the part no
+/// account paid, redeems the gift codes, adds stamps and moves the owner's group. A refusal names
+/// its card; nothing is written then. Answers each account's receipt in the order given.
+pub async fn commit_shared<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    op_key: &str,
+    owner: GuestId,
+    payments: &[CardPayment],
+    check: &CheckInfo,
+    now: UnixSeconds,
+) -> Result<Vec<PaymentReceipt>, T::Error> {
+    let request = SharedCommitRequest { owner, payments, check };
+    let print = fingerprint(&request)?;
+    if let Some(answer) = repeat(tx.op_record(op_key).await?, "commit_shared", &print)? {
+        return Ok(answer);
+    }
+    let guests: Vec<GuestId> = payments.iter().map(|p| p.guest).collect();
+    let owner_at = rules::shared_accounts(&guests, owner)?;
+    rules::check_closable(check)?;
+    let snapshots = lock_accounts(tx, org, &guests, op_key, now).await?;
+    for (index, (part, snapshot)) in payments.iter().zip(&snapshots).enumerate() {
+        let refused = |error| rules::card_refused(index, error);
+        if part.spent < Kopecks::ZERO {
+            return Err(refused(LoyaltyError::NonPositiveAmount).into());
+        }
+        rules::ensure_step(part.spent, snapshot.program.spend_step).map_err(refused)?;
+        match part.hold {
+            Some(hold) => {
+                let row = tx.hold_row(hold).await?.ok_or_else(|| refused(UnknownHold))?;
+                rules::settle(&row, part.guest, part.spent, now).map_err(refused)?;
+            }
+            None if part.spent > Kopecks::ZERO => {
+                return Err(refused(LoyaltyError::OverMaximum {
+                    requested: part.spent,
+                    max: Kopecks::ZERO,
+                })
+                .into());
+            }
+            None => {}
+        }
+    }
+    let owner_snapshot = &snapshots[owner_at];
+    let owner_quote = rules::quote(owner_snapshot, check.subtotal, None)?;
+    let spents: Vec<Kopecks> = payments.iter().map(|p| p.spent).collect();
+    rules::check_shared_total(&spents, rules::shared_check_max(&owner_quote))?;
+    let owner_part = &payments[owner_at];
+    let others_spent = spents.iter().fold(Kopecks::ZERO, |sum, s| sum + *s) - owner_part.spent;
+
+    let context = payment_context(tx, owner_snapshot, owner_part.hold, now).await?;
+    if let Some(hold) = owner_part.hold {
+        tx.close_hold(hold, HoldStatus::Committed, Some(owner_part.spent), now)
+            .await?;
+    }
+    let (owner_receipt, owner_payment) = record_payment(
+        tx,
+        owner_snapshot,
+        &context,
+        op_key,
+        owner_part.hold,
+        owner_part.spent,
+        others_spent,
+        check,
+        now,
+        None,
+    )
+    .await?;
+    let note = format!("check {}", owner_quote.amount_due);
+    let mut receipts = Vec::with_capacity(payments.len());
+    for (index, (part, snapshot)) in payments.iter().zip(&snapshots).enumerate() {
+        if index == owner_at {
+            receipts.push(owner_receipt.clone());
+            continue;
+        }
+        if part.spent == Kopecks::ZERO {
+            // On the check without paying: its hold (if any) is released, nothing is recorded.
+            if let Some(hold) = part.hold {
+                tx.close_hold(hold, HoldStatus::Voided, None, now).await?;
+            }
+            receipts.push(PaymentReceipt {
+                spent: Kopecks::ZERO,
+                accrued: Kopecks::ZERO,
+                balance_after: snapshot.balance,
+                new_group: None,
+            });
+            continue;
+        }
+        let key = share_key(op_key, part.guest);
+        let plan = rules::share_payment(snapshot, part.spent, owner_quote.amount_due);
+        if let Some(hold) = part.hold {
+            tx.close_hold(hold, HoldStatus::Committed, Some(part.spent), now)
+                .await?;
+        }
+        let payment_id = tx
+            .insert_payment(&NewPayment {
+                op_key: &key,
+                guest: part.guest,
+                hold: part.hold,
+                subtotal: check.subtotal,
+                gift_codes: "[]",
+                plan: &plan,
+                at: now,
+                offline_requested: None,
+                owner_payment: Some(owner_payment),
+            })
+            .await?;
+        tx.post_unread(&Posting {
+            guest: part.guest,
+            kind: OpKind::Spend,
+            amount: part.spent,
+            note: &note,
+            at: now,
+            link: Link::Payment(payment_id),
+        })
+        .await?;
+        let receipt = PaymentReceipt {
+            spent: plan.spent,
+            accrued: plan.accrued,
+            balance_after: plan.balance_after,
+            new_group: None,
+        };
+        remember(tx, &key, "commit_share", fingerprint(part)?, &receipt).await?;
+        receipts.push(receipt);
+    }
+    remember(tx, op_key, "commit_shared", print, &receipts).await?;
+    Ok(receipts)
+}
+
+/// Returns `amount` of each share other accounts paid of the owner's payment `payment_id`, in
+/// the same proportion as the owner's part (the shares carry the check's amount due): their
+/// bonuses on the returned part come back. Answers how much came back to them together.
+async fn refund_shares<T: LedgerTx>(
+    tx: &mut T,
+    op_key: &str,
+    payment_id: i64,
+    amount: Kopecks,
+    now: UnixSeconds,
+) -> Result<Kopecks, T::Error> {
+    let mut returned = Kopecks::ZERO;
+    for share_op in tx.check_shares(payment_id).await? {
+        let guest = tx.paid_check(&share_op).await?.ok_or(UnknownPayment)?.guest;
+        let key = share_key(op_key, guest);
+        let (snapshot, first) = tx.begin_guest_write(guest, now, &key).await?;
+        let snapshot = snapshot.ok_or(UnknownPayment)?;
+        if first.is_some() {
+            return Err(LoyaltyError::OperationIdConflict.into());
+        }
+        let share = tx.paid_check(&share_op).await?.ok_or(UnknownPayment)?;
+        let plan = rules::refund(&share, Some(amount), snapshot.available)?;
+        let refund_id = tx.insert_refund(&key, &share, Some(amount), &plan, now).await?;
+        let mut balance_after = snapshot.balance;
+        if plan.spend_returned > Kopecks::ZERO {
+            balance_after = tx
+                .post(&Posting {
+                    guest,
+                    kind: OpKind::RefundSpend,
+                    amount: plan.spend_returned,
+                    note: &format!("refund {}", plan.amount),
+                    at: now,
+                    link: Link::Refund(refund_id),
+                })
+                .await?;
+        }
+        tx.set_refund_balance(refund_id, balance_after).await?;
+        let part = RefundRequest {
+            payment: &share_op,
+            requested: Some(amount),
+        };
+        remember(tx, &key, "refund_share", fingerprint(&part)?, &plan.spend_returned).await?;
+        returned = returned + plan.spend_returned;
+    }
+    Ok(returned)
 }
 
 /// The closed checks of the caller's organisation that `filter` names, newest first (at most
@@ -1668,6 +2014,20 @@ pub enum Op {
     },
     /// See [`void`].
     Void { op_key: String, hold: HoldId },
+    /// See [`hold_shared`].
+    HoldShared {
+        op_key: String,
+        owner: GuestId,
+        shares: Vec<CardShare>,
+        check: CheckInfo,
+    },
+    /// See [`commit_shared`].
+    CommitShared {
+        op_key: String,
+        owner: GuestId,
+        payments: Vec<CardPayment>,
+        check: CheckInfo,
+    },
     /// See [`refund`].
     Refund {
         op_key: String,
@@ -1784,6 +2144,10 @@ pub enum Answer {
     Quote(SpendQuote),
     Hold(HoldReceipt),
     Payment(PaymentReceipt),
+    /// Each account's hold of a check paid from several (none for an account paying nothing).
+    SharedHolds(Vec<Option<HoldReceipt>>),
+    /// Each account's receipt of a check paid from several.
+    Payments(Vec<PaymentReceipt>),
     Voided,
     Refund(RefundReceipt),
     Checks(Vec<CheckSummary>),
@@ -1841,6 +2205,18 @@ impl Op {
                 void(tx, org, op_key, *hold, now).await?;
                 Answer::Voided
             }
+            Op::HoldShared {
+                op_key,
+                owner,
+                shares,
+                check,
+            } => Answer::SharedHolds(hold_shared(tx, org, op_key, *owner, shares, check, now).await?),
+            Op::CommitShared {
+                op_key,
+                owner,
+                payments,
+                check,
+            } => Answer::Payments(commit_shared(tx, org, op_key, *owner, payments, check, now).await?),
             Op::Refund {
                 op_key,
                 payment_op_key,
@@ -2013,6 +2389,8 @@ answer_accessors! {
     into_quote: Quote(SpendQuote);
     into_hold: Hold(HoldReceipt);
     into_payment: Payment(PaymentReceipt);
+    into_shared_holds: SharedHolds(Vec<Option<HoldReceipt>>);
+    into_payments: Payments(Vec<PaymentReceipt>);
     into_refund: Refund(RefundReceipt);
     into_checks: Checks(Vec<CheckSummary>);
     into_count: Count(u64);

@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 13] = [
+pub const MIGRATIONS: [Migration; 14] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -102,9 +102,14 @@ pub const MIGRATIONS: [Migration; 13] = [
         sqlite: include_str!("../ledger/schema_v12.sql"),
         postgres: include_str!("../server/pg_schema_v12.sql"),
     },
-    // Written as version 14 (13 is another change's); it follows 12 until that one lands.
     Migration {
         version: 13,
+        what: "checks paid from several accounts: each share linked to the owner's payment",
+        sqlite: include_str!("../ledger/schema_v13.sql"),
+        postgres: include_str!("../server/pg_schema_v13.sql"),
+    },
+    Migration {
+        version: 14,
         what: "stamp cards, promotions (weekdays, hours) and the gift catalogue per organisation",
         sqlite: include_str!("../ledger/schema_v14.sql"),
         postgres: include_str!("../server/pg_schema_v14.sql"),

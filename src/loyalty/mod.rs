@@ -15,7 +15,7 @@ pub mod rules;
 
 /// The ledger's invariants: each query returns one text row per violation, in SQL that SQLite
 /// and PostgreSQL both read, so both stores prove the same things.
-pub const INVARIANT_QUERIES: [(&str, &str); 14] = [
+pub const INVARIANT_QUERIES: [(&str, &str); 15] = [
     (
         "payment on a hold that is not committed",
         "SELECT 'payment ' || p.id FROM payments p JOIN holds h ON h.id = p.hold_id
@@ -76,6 +76,13 @@ pub const INVARIANT_QUERIES: [(&str, &str); 14] = [
         "spend without a payment",
         "SELECT 'operation ' || o.id FROM operations o WHERE o.kind = 'spend'
          AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = o.payment_id AND -o.amount = p.spent)",
+    ),
+    (
+        "share of a check out of step with its owner's payment",
+        "SELECT 'payment ' || s.id FROM payments s JOIN payments o ON o.id = s.owner_payment_id
+         WHERE s.accrued <> 0 OR o.owner_payment_id IS NOT NULL OR s.amount_due <> o.amount_due
+            OR (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = s.id)
+               <> (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = o.id)",
     ),
     (
         "write without its idempotency record",

@@ -16,15 +16,26 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /// Checks closed with a guest: when, the operation key (its till), the amount due, the bonuses
 /// spent and accrued.
-pub const PAYMENTS_SQL: &str = "SELECT p.at, p.op_id, p.amount_due, p.spent, p.accrued
+/// A check paid with several cards is one check, its owner's payment: the other accounts'
+/// shares add their bonuses to it.
+pub const PAYMENTS_SQL: &str = "SELECT p.at, p.op_id, p.amount_due,
+        p.spent + CAST(COALESCE((SELECT SUM(s.spent) FROM payments s WHERE s.owner_payment_id = p.id), 0) AS BIGINT),
+        p.accrued
     FROM payments p JOIN guests g ON g.id = p.guest_id
-    WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1) AND p.at >= $2 AND p.at < $3";
+    WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1) AND p.at >= $2 AND p.at < $3 AND p.owner_payment_id IS NULL";
 
 /// Returns: when, the return's operation key (the till that took it back), the amount returned,
 /// the bonuses given back to the guest and the accrual taken back.
-pub const REFUNDS_SQL: &str = "SELECT r.at, r.op_id, r.amount, r.spend_returned, r.accrual_taken
+/// A return of a check paid with several cards is one return: the shares it gave back to the
+/// other accounts (their refunds' keys are the return's, `/guest-` and the guest) are added to it.
+pub const REFUNDS_SQL: &str = "SELECT r.at, r.op_id, r.amount,
+        r.spend_returned + CAST(COALESCE((SELECT SUM(x.spend_returned) FROM refunds x
+                JOIN payments s ON s.id = x.payment_id
+                WHERE s.owner_payment_id = p.id AND substr(x.op_id, 1, length(r.op_id) + 7) = r.op_id || '/guest-'), 0)
+            AS BIGINT),
+        r.accrual_taken
     FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN guests g ON g.id = p.guest_id
-    WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1) AND r.at >= $2 AND r.at < $3";
+    WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1) AND r.at >= $2 AND r.at < $3 AND p.owner_payment_id IS NULL";
 
 /// Gifts redeemed: when, and the operation key of the check they were redeemed on (empty when
 /// the check is not known).

@@ -86,6 +86,7 @@ pub const PAID_CHECKS_SQL: &str = "SELECT p.id, p.op_id, p.guest_id, g.name, p.a
       AND (CAST($3 AS BIGINT) IS NULL OR p.id = $3)
       AND (CAST($4 AS BIGINT) IS NULL OR p.guest_id = $4)
       AND (CAST($5 AS TEXT) IS NULL OR substr(p.op_id, 1, length($5)) = $5)
+      AND p.owner_payment_id IS NULL
     ORDER BY p.id DESC
     LIMIT $6";
 

@@ -538,13 +538,26 @@ pub fn payment(
     window_spend: Kopecks,
     groups: &[Group],
 ) -> Result<PaymentPlan, LoyaltyError> {
-    if spent < Kopecks::ZERO || subtotal < Kopecks::ZERO {
+    owner_payment(snapshot, spent, Kopecks::ZERO, subtotal, window_spend, groups)
+}
+
+/// [`payment`] for the guest who owns a check that other accounts paid `others_spent` of: the
+/// part not paid with bonuses is what no account paid, so the accrual is on that.
+pub fn owner_payment(
+    snapshot: &GuestSnapshot,
+    spent: Kopecks,
+    others_spent: Kopecks,
+    subtotal: Kopecks,
+    window_spend: Kopecks,
+    groups: &[Group],
+) -> Result<PaymentPlan, LoyaltyError> {
+    if spent < Kopecks::ZERO || others_spent < Kopecks::ZERO || subtotal < Kopecks::ZERO {
         return Err(LoyaltyError::NonPositiveAmount);
     }
     let group = &snapshot.group;
     let amount_due = group.amount_due(subtotal);
     let basis = match snapshot.program.accrual_basis {
-        AccrualBasis::PaidPart => amount_due.saturating_sub(spent),
+        AccrualBasis::PaidPart => amount_due.saturating_sub(spent + others_spent),
         AccrualBasis::AmountDue => amount_due,
     };
     let accrued = basis.percent_floor(group.rules.accrual_bp);
@@ -556,6 +569,76 @@ pub fn payment(
         balance_after: snapshot.balance + accrued - spent,
         new_group,
     })
+}
+
+/// What another account's share of a check debits: its bonuses, against the check's amount due
+/// (the owner's), with no accrual and no group move: the visit is the owner's.
+pub fn share_payment(snapshot: &GuestSnapshot, spent: Kopecks, amount_due: Kopecks) -> PaymentPlan {
+    PaymentPlan {
+        amount_due,
+        spent,
+        accrued: Kopecks::ZERO,
+        balance_after: snapshot.balance - spent,
+        new_group: None,
+    }
+}
+
+// ----- Several cards on one check -----
+
+/// Wraps the refusal of one card of a check paid from several (`index` from 0) so that the
+/// cashier is told which card it was.
+pub fn card_refused(index: usize, reason: LoyaltyError) -> LoyaltyError {
+    match reason {
+        // Already about a card (or not about any): kept as it is.
+        LoyaltyError::CardRefused { .. } | LoyaltyError::Storage(_) | LoyaltyError::Unavailable(_) => reason,
+        reason => LoyaltyError::CardRefused {
+            card: index + 1,
+            reason: Box::new(reason),
+        },
+    }
+}
+
+/// The accounts of a check paid from several: at least one, none twice, and the owner (who gets
+/// the accrual) among them. Answers the owner's position.
+pub fn shared_accounts(guests: &[GuestId], owner: GuestId) -> Result<usize, LoyaltyError> {
+    if guests.is_empty() {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    for (index, guest) in guests.iter().enumerate() {
+        if guests[..index].contains(guest) {
+            return Err(card_refused(index, LoyaltyError::SameAccountOnCheck));
+        }
+    }
+    guests
+        .iter()
+        .position(|g| *g == owner)
+        .ok_or_else(|| LoyaltyError::OutOfRange("the check's owner".to_string()))
+}
+
+/// The most all accounts together may pay on the check, as the owner's quote sets it (see
+/// [`SpendQuote::check_max`]).
+pub fn shared_check_max(owner_quote: &SpendQuote) -> Kopecks {
+    owner_quote.check_max()
+}
+
+/// Whether the amounts (in the order the cards were presented) together stay within the
+/// check's maximum; the card that takes the sum over it is the one refused.
+pub fn check_shared_total(amounts: &[Kopecks], max: Kopecks) -> Result<(), LoyaltyError> {
+    let mut total = Kopecks::ZERO;
+    for (index, amount) in amounts.iter().enumerate() {
+        total = total + *amount;
+        if total > max {
+            let left = max - (total - *amount);
+            return Err(card_refused(
+                index,
+                LoyaltyError::OverMaximum {
+                    requested: *amount,
+                    max: left.max(Kopecks::ZERO),
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a payment needs the window spend and the groups (only guests in ranked groups move).
@@ -636,6 +719,8 @@ pub struct PaidCheck {
     pub refunded_before: Kopecks,
     /// When the check was paid (whether it still counts towards the guest's group).
     pub paid_at: UnixSeconds,
+    /// Set on another account's share of a check paid from several: the owner's payment.
+    pub owner_payment: Option<i64>,
 }
 
 /// What a refund changes.
@@ -791,6 +876,74 @@ pub fn stamp_after_visit(collected: i64, needed: i64) -> i64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_accounts_on_one_check() {
+        let refused = |card, reason| LoyaltyError::CardRefused {
+            card,
+            reason: Box::new(reason),
+        };
+        assert_eq!(shared_accounts(&[7, 8, 9], 8), Ok(1));
+        assert_eq!(
+            shared_accounts(&[7, 8, 7], 7),
+            Err(refused(3, LoyaltyError::SameAccountOnCheck))
+        );
+        assert!(matches!(shared_accounts(&[7, 8], 9), Err(LoyaltyError::OutOfRange(_))));
+        assert_eq!(shared_accounts(&[], 9), Err(LoyaltyError::NonPositiveAmount));
+        // A refusal already about a card, or about no card at all, is kept as it is.
+        assert_eq!(
+            card_refused(0, refused(2, LoyaltyError::GuestBlocked)),
+            refused(2, LoyaltyError::GuestBlocked)
+        );
+        assert_eq!(
+            card_refused(0, LoyaltyError::Storage("x".to_string())),
+            LoyaltyError::Storage("x".to_string())
+        );
+
+        let rub = |r: i64| Kopecks(r * 100);
+        assert_eq!(check_shared_total(&[rub(200), rub(300)], rub(500)), Ok(()));
+        assert_eq!(
+            check_shared_total(&[rub(200), rub(250), rub(100)], rub(500)),
+            Err(refused(
+                3,
+                LoyaltyError::OverMaximum {
+                    requested: rub(100),
+                    max: rub(50),
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn the_owner_accrues_on_what_no_account_paid_and_a_share_accrues_nothing() {
+        let snapshot = GuestSnapshot {
+            guest: 1,
+            org: "cafe".to_string(),
+            balance: Kopecks(50_000),
+            available: Kopecks(50_000),
+            group: group(1, 1, 0, 500, false),
+            program: ProgramSettings::default_for_new_org(900),
+            blocked: false,
+        };
+        let alone = payment(&snapshot, Kopecks(20_000), Kopecks(100_000), Kopecks::ZERO, &[]).unwrap();
+        let shared = owner_payment(
+            &snapshot,
+            Kopecks(20_000),
+            Kopecks(30_000),
+            Kopecks(100_000),
+            Kopecks::ZERO,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(alone.accrued, Kopecks(4_000), "5 % of 800");
+        assert_eq!(shared.accrued, Kopecks(2_500), "5 % of the 500 no account paid");
+        assert_eq!(shared.balance_after, Kopecks(50_000 - 20_000 + 2_500));
+        let share = share_payment(&snapshot, Kopecks(30_000), shared.amount_due);
+        assert_eq!(
+            (share.accrued, share.balance_after, share.amount_due, share.new_group),
+            (Kopecks::ZERO, Kopecks(20_000), Kopecks(100_000), None)
+        );
+    }
 
     #[test]
     fn till_enrolment_follows_the_programme_and_the_bonus_is_bounded() {
@@ -1123,6 +1276,7 @@ mod tests {
             accrued: Kopecks(4_000),
             refunded_before: Kopecks::ZERO,
             paid_at: 0,
+            owner_payment: None,
         };
         let plan = refund(&check, Some(Kopecks(50_000)), Kopecks(1_000)).unwrap();
         assert_eq!(plan.spend_returned, Kopecks(10_000));
@@ -1153,6 +1307,7 @@ mod tests {
             accrued: Kopecks(5_000),
             refunded_before: Kopecks(40_000),
             paid_at: 1_000,
+            owner_payment: None,
         };
         let part = refund(&check, Some(Kopecks(30_000)), Kopecks(10_000)).unwrap();
         assert!(!refund_is_full(&check, &part));
@@ -1254,6 +1409,7 @@ mod tests {
                 accrued: Kopecks(accrued),
                 refunded_before: Kopecks::ZERO,
                 paid_at: 0,
+                owner_payment: None,
             };
             let (mut back, mut taken) = (0, 0);
             let mut next = pieces.iter().cycle();

@@ -27,9 +27,9 @@ pub mod journal;
 
 use crate::backend::{BackendKind, Clock, LoyaltyBackend, ServerLink};
 use crate::domain::{
-    AwayReason, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt,
-    Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport,
-    SpendQuote,
+    AwayReason, CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId,
+    HoldReceipt, Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent,
+    ShiftReport, SpendQuote,
 };
 use crate::money::Kopecks;
 use crate::wire::{self, ErrorBody};
@@ -1076,6 +1076,72 @@ impl LoyaltyBackend for ServerBackend {
             }
             Sent::InDoubt(trouble) => Err(self.went_offline(trouble)),
         }
+    }
+
+    /// Only while the server answers: offline the till cannot hold several accounts together.
+    /// Not journalled: a hold whose answer is lost is released by its hold time on the server
+    /// (the shift's list of what is in doubt does not show it).
+    fn hold_shared(
+        &mut self,
+        op_id: &str,
+        owner: GuestId,
+        shares: &[CardShare],
+        check: &CheckInfo,
+    ) -> Result<Vec<Option<HoldReceipt>>, LoyaltyError> {
+        match self.ready() {
+            Ok(()) => {}
+            Err(error) if is_away(&error) => return Err(LoyaltyError::ServerAway(AwayReason::NoSharedPayment)),
+            Err(error) => return Err(error),
+        }
+        let body = wire::SharedHoldRequest {
+            op_id: op_id.to_string(),
+            owner_id: owner,
+            shares: shares
+                .iter()
+                .map(|s| wire::CardShare {
+                    guest_id: s.guest,
+                    amount: s.amount.into(),
+                })
+                .collect(),
+            check: check.into(),
+        };
+        let answer: wire::SharedHoldAnswer = match self.post_raw("/api/v1/shared-holds", &to_body(&body)?) {
+            // No answer: the cashier is told the server is away (the holds, if the server made
+            // them, run out with their hold time).
+            Sent::InDoubt(trouble) => {
+                self.went_offline(trouble);
+                return Err(LoyaltyError::ServerAway(AwayReason::NoSharedPayment));
+            }
+            sent => self.read(sent)?,
+        };
+        Ok(answer.holds.into_iter().map(|h| h.map(HoldReceipt::from)).collect())
+    }
+
+    /// Only while the server answers. A lost answer is reported as the server being away: the
+    /// workflow sends the same `op_id` again, which the server answers without booking twice.
+    fn commit_shared(
+        &mut self,
+        op_id: &str,
+        owner: GuestId,
+        payments: &[CardPayment],
+        check: &CheckInfo,
+    ) -> Result<Vec<PaymentReceipt>, LoyaltyError> {
+        self.ready()?;
+        let body = wire::SharedPaymentRequest {
+            op_id: op_id.to_string(),
+            owner_id: owner,
+            payments: payments
+                .iter()
+                .map(|p| wire::CardPayment {
+                    guest_id: p.guest,
+                    hold_id: p.hold,
+                    spent: p.spent.into(),
+                })
+                .collect(),
+            check: check.into(),
+        };
+        let answer: wire::SharedPaymentAnswer = self.post_read("/api/v1/shared-payments", &body)?;
+        Ok(answer.receipts.into_iter().map(PaymentReceipt::from).collect())
     }
 
     fn void_hold(&mut self, op_id: &str, hold: HoldId) -> Result<(), LoyaltyError> {

@@ -155,6 +155,8 @@ pub fn routes() -> Routes {
         .post("/api/v1/holds", hold)
         .post("/api/v1/holds/{hold}/void", void)
         .post("/api/v1/payments", commit)
+        .post("/api/v1/shared-holds", shared_hold)
+        .post("/api/v1/shared-payments", shared_commit)
         .post("/api/v1/accruals", accrue)
         .post("/api/v1/offline-payments", offline_payment)
         .post("/api/v1/refunds", refund)
@@ -232,6 +234,8 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::IdentifierTaken(_) => (StatusCode::CONFLICT, "identifier_taken"),
             LoyaltyError::GroupThresholdClash(_) => (StatusCode::CONFLICT, "group_threshold_clash"),
             LoyaltyError::GuestBlocked => (StatusCode::UNPROCESSABLE_ENTITY, "guest_blocked"),
+            LoyaltyError::SameAccountOnCheck => (StatusCode::UNPROCESSABLE_ENTITY, "same_account_on_check"),
+            LoyaltyError::CardRefused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "card_refused"),
             LoyaltyError::EnrolmentOff => (StatusCode::FORBIDDEN, "enrolment_off"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
@@ -673,6 +677,98 @@ pub(super) async fn commit(State(app): State<App>, headers: HeaderMap, body: Bod
         .commit(&caller, op, request.guest_id, request.hold_id, spent, &check, booking.0)
         .await?;
     paid(&caller, op, receipt, booking)
+}
+
+/// The most cards one check is paid from: far above a real table, low enough that one request
+/// cannot lock a crowd of guests.
+const MAX_CARDS: usize = 16;
+
+fn card_count(count: usize) -> Result<(), ApiError> {
+    if count == 0 || count > MAX_CARDS {
+        return Err(ApiError::bad(
+            "bad_card_count",
+            format!("one check is paid from 1 to {MAX_CARDS} cards"),
+        ));
+    }
+    Ok(())
+}
+
+/// Hold bonuses on several accounts for one check (cards presented one after another), all or none
+#[utoipa::path(post, path = "/api/v1/shared-holds", tag = "payments", request_body = wire::SharedHoldRequest,
+    responses((status = 200, description = "each account's hold", body = wire::SharedHoldAnswer)))]
+pub(super) async fn shared_hold(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<wire::SharedHoldAnswer> {
+    let caller = caller(&app, &headers).await?;
+    let request: wire::SharedHoldRequest = json_body(&headers, body).await?;
+    let op = op_id(&request.op_id)?;
+    card_count(request.shares.len())?;
+    let shares = request
+        .shares
+        .iter()
+        .map(|share| {
+            Ok(crate::domain::CardShare {
+                guest: share.guest_id,
+                amount: kopecks(&share.amount, "amount")?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let hold = Op::HoldShared {
+        op_key: caller.op(op),
+        owner: request.owner_id,
+        shares,
+        check: check_info(&request.check)?,
+    };
+    let holds = app
+        .store
+        .run(&caller, hold, app.now())
+        .await
+        .and_then(Answer::into_shared_holds)?;
+    Ok(axum::Json(wire::SharedHoldAnswer {
+        holds: holds.into_iter().map(|h| h.map(Into::into)).collect(),
+    }))
+}
+
+/// Close a check paid from several accounts, all or nothing; the accrual goes to the owner
+#[utoipa::path(post, path = "/api/v1/shared-payments", tag = "payments", request_body = wire::SharedPaymentRequest,
+    responses((status = 200, description = "each account's receipt", body = wire::SharedPaymentAnswer)))]
+pub(super) async fn shared_commit(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<wire::SharedPaymentAnswer> {
+    let caller = caller(&app, &headers).await?;
+    let request: wire::SharedPaymentRequest = json_body(&headers, body).await?;
+    let op = op_id(&request.op_id)?;
+    card_count(request.payments.len())?;
+    let payments = request
+        .payments
+        .iter()
+        .map(|payment| {
+            Ok(crate::domain::CardPayment {
+                guest: payment.guest_id,
+                hold: payment.hold_id,
+                spent: kopecks(&payment.spent, "spent")?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let commit = Op::CommitShared {
+        op_key: caller.op(op),
+        owner: request.owner_id,
+        payments,
+        check: check_info(&request.check)?,
+    };
+    // Paid on holds: booked when committed, as a one-card payment on a hold.
+    let receipts = app
+        .store
+        .run(&caller, commit, app.now())
+        .await
+        .and_then(Answer::into_payments)?;
+    Ok(axum::Json(wire::SharedPaymentAnswer {
+        receipts: receipts.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// Close a paid check without spending bonuses: the accrual (what an offline till sends later)

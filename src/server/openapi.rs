@@ -37,6 +37,8 @@ const PUBLIC: [&str; 2] = ["/api/v1/openapi.json", "/api/v1/health"];
         api::hold,
         api::void,
         api::commit,
+        api::shared_hold,
+        api::shared_commit,
         api::accrue,
         api::offline_payment,
         api::refund,

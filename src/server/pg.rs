@@ -945,8 +945,8 @@ impl LedgerTx for PgTx<'_> {
         Ok(q_one(
             self.tx,
             "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
-                                   balance_after, new_group, at, offline_requested)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                                   balance_after, new_group, at, offline_requested, owner_payment_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
             &[
                 &p.op_key,
                 &p.guest,
@@ -960,6 +960,7 @@ impl LedgerTx for PgTx<'_> {
                 &new_group,
                 &p.at,
                 &p.offline_requested.map(|k| k.0),
+                &p.owner_payment,
             ],
         )
         .await?
@@ -1049,7 +1050,8 @@ impl LedgerTx for PgTx<'_> {
         let row = q_opt(
             self.tx,
             "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
-                    (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)::BIGINT, p.at
+                    (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)::BIGINT, p.at,
+                    p.owner_payment_id
              FROM payments p WHERE p.op_id = $1",
             &[&payment_op_key],
         )
@@ -1063,6 +1065,7 @@ impl LedgerTx for PgTx<'_> {
                 accrued: Kopecks(row.try_get(4)?),
                 refunded_before: Kopecks(row.try_get(5)?),
                 paid_at: row.try_get(6)?,
+                owner_payment: row.try_get(7)?,
             })
         })
         .transpose()
@@ -1181,6 +1184,18 @@ impl LedgerTx for PgTx<'_> {
         q_all(
             self.tx,
             "SELECT gift_name FROM gift_codes WHERE payment_id = $1 ORDER BY id",
+            &[&payment_id],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+    }
+
+    async fn check_shares(&mut self, payment_id: i64) -> TxResult<Vec<String>> {
+        q_all(
+            self.tx,
+            "SELECT op_id FROM payments WHERE owner_payment_id = $1 ORDER BY guest_id",
             &[&payment_id],
         )
         .await?
@@ -1747,8 +1762,8 @@ impl LedgerTx for PgTx<'_> {
 /// The amount due of the guest's (`$1`) checks after `$2`, returns deducted.
 const WINDOW_SPEND_SQL: &str = "SELECT (COALESCE(SUM(p.amount_due), 0)
          - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
-                     WHERE q.guest_id = $1 AND q.at > $2), 0))::BIGINT
-     FROM payments p WHERE p.guest_id = $1 AND p.at > $2";
+                     WHERE q.guest_id = $1 AND q.at > $2 AND q.owner_payment_id IS NULL), 0))::BIGINT
+     FROM payments p WHERE p.guest_id = $1 AND p.at > $2 AND p.owner_payment_id IS NULL";
 
 /// Every stamp card with the guest's (`$1`) count.
 const STAMP_COUNTS_SQL: &str = GUEST_STAMP_CARDS_SQL;

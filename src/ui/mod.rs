@@ -7,6 +7,7 @@ pub mod paste;
 pub mod returns;
 pub mod screens;
 pub mod shift;
+pub mod split;
 pub mod support;
 pub mod theme;
 pub mod wedge_input;
@@ -739,6 +740,8 @@ pub fn screen_name(screen: &Screen) -> &'static str {
         Screen::Payment { .. } => "payment",
         Screen::Processing { .. } => "processing",
         Screen::Done { .. } => "done",
+        Screen::Split(_) => "split",
+        Screen::SplitDone { .. } => "split-done",
         Screen::Shift(crate::workflow::ShiftStep::List { .. }) => "shift",
         Screen::Shift(crate::workflow::ShiftStep::Report { .. }) => "shift-report",
         Screen::Returns(step) => match step {

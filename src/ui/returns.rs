@@ -238,6 +238,14 @@ fn changes_card(ui: &mut Ui, receipt: &RefundReceipt, i18n: &I18n, done: bool) {
             &i18n.t(key("returns-accrual-taken", "returns-accrual-taken-done")),
             &format!("−{}", receipt.accrual_taken),
         );
+        // A check paid with several cards: the other cards get their share back too.
+        if receipt.others_returned > Kopecks::ZERO {
+            value_row(
+                ui,
+                &i18n.t(key("returns-others-back", "returns-others-back-done")),
+                &format!("+{}", receipt.others_returned),
+            );
+        }
         if receipt.unrecovered > Kopecks::ZERO {
             let text = i18n.t_args(
                 key("returns-shortfall", "returns-shortfall-done"),

@@ -41,6 +41,8 @@ pub fn show(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec
         Screen::Done { .. } => done(ui, state, cx, events),
         Screen::Returns(step) => super::returns::show(ui, state, step, cx, events),
         Screen::Shift(step) => super::shift::show(ui, state, step, cx, events),
+        Screen::Split(split) => super::split::show(ui, state, split, cx, events),
+        Screen::SplitDone { lines } => super::split::done(ui, state, lines, cx, events),
     }
 }
 
@@ -644,6 +646,11 @@ fn payment_inputs(
                 }
             }
         });
+        // Seed 003: more cards, of this guest or another, pay the same check.
+        let add_card = egui::vec2(ui.available_width(), theme::TOUCH_HEIGHT);
+        if theme::sized_button(ui, &i18n.t("split-add-card"), Tone::Normal, !state.is_busy(), add_card).clicked() {
+            events.push(Event::AddCard);
+        }
     }
     // A wrong amount shows its reason under the field at once, and no remainder or change
     // computed from it.
@@ -711,6 +718,8 @@ pub fn has_actions(state: &State) -> bool {
                 | Screen::Guest
                 | Screen::Payment { .. }
                 | Screen::Done { .. }
+                | Screen::Split(_)
+                | Screen::SplitDone { .. }
         ),
     }
 }
@@ -734,6 +743,7 @@ pub fn actions(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut 
     }
     match &state.screen {
         Screen::Returns(step) => super::returns::actions(ui, state, step, i18n, events),
+        Screen::Split(_) | Screen::SplitDone { .. } => super::split::actions(ui, state, i18n, events),
         Screen::Guest => {
             let blocker = state.start_payment_blocker();
             if let Some(problem) = &blocker {

@@ -92,9 +92,14 @@ pub trait LedgerApi {
     fn open_holds(&self, guest: Option<GuestId>) -> Result<Vec<HoldReceipt>, LoyaltyError>;
     fn history(&self, guest: GuestId, limit: usize) -> Result<Vec<HistoryEntry>, LoyaltyError>;
     fn check_invariants(&self) -> Result<(), String>;
+    /// Any engine operation, for a caller of the till's organisation.
+    fn run_op(&mut self, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError>;
 }
 
 impl LedgerApi for Ledger {
+    fn run_op(&mut self, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        Ledger::run(self, &op, Some(DEFAULT_ORG), now)
+    }
     fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
         Ledger::seed_demo(self, now)
     }
@@ -333,6 +338,9 @@ impl PgLedger {
 
 #[cfg(not(windows))]
 impl LedgerApi for PgLedger {
+    fn run_op(&mut self, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
+        self.run(op, now)
+    }
     fn seed_demo(&mut self, now: UnixSeconds) -> Result<bool, LoyaltyError> {
         self.runtime.block_on(self.store.seed_demo(DEFAULT_ORG, now))
     }
