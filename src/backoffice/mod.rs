@@ -9,9 +9,12 @@
 mod account;
 pub mod auth;
 pub mod db;
+mod import;
 pub mod local;
 mod pages;
 mod reports;
+// The report's facts, read through the store: the till's shift report on the server reads them too.
+pub(crate) use reports::read_facts;
 pub mod rewards;
 
 /// The pages' style sheet, shared with the till's settings page.
@@ -29,6 +32,8 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 pub use auth::{Session, Sessions};
+/// The largest CSV file the guests' import takes.
+pub use import::MAX_UPLOAD as IMPORT_MAX_UPLOAD;
 
 /// Where the back office lives on the server.
 pub const PREFIX: &str = "/admin";
