@@ -560,10 +560,13 @@ fn the_long_poll_is_woken_by_a_change_and_answers_unchanged_when_the_wait_is_ove
     let waiting = {
         let till = Arc::clone(&till);
         let path = path.clone();
-        std::thread::spawn(move || {
-            let (status, result) = till.call("GET", &path, None, TOKEN, None);
-            (status, result, std::time::Instant::now())
-        })
+        std::thread::Builder::new()
+            .name("long-poll-confirm".into())
+            .spawn(move || {
+                let (status, result) = till.call("GET", &path, None, TOKEN, None);
+                (status, result, std::time::Instant::now())
+            })
+            .unwrap()
     };
     std::thread::sleep(Duration::from_millis(500));
     assert!(!waiting.is_finished(), "nothing changed yet: it waits");
@@ -589,7 +592,10 @@ fn the_long_poll_is_woken_by_a_change_and_answers_unchanged_when_the_wait_is_ove
     let path = format!("/pos/orders/{ORDER}?after={}&wait=15", held.result_revision);
     let waiting = {
         let till = Arc::clone(&till);
-        std::thread::spawn(move || till.call("GET", &path, None, TOKEN, None))
+        std::thread::Builder::new()
+            .name("long-poll-push".into())
+            .spawn(move || till.call("GET", &path, None, TOKEN, None))
+            .unwrap()
     };
     std::thread::sleep(Duration::from_millis(500));
     assert!(!waiting.is_finished());

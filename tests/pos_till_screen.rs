@@ -39,7 +39,15 @@ fn display(offset: u32) -> Display {
     let name = format!(":{}", 300 + offset * 60 + std::process::id() % 60);
     let xvfb = Killed(
         Command::new("Xvfb")
-            .args([name.as_str(), "-screen", "0", "1024x768x24", "-nolisten", "tcp", "-noreset"])
+            .args([
+                name.as_str(),
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -62,10 +70,14 @@ struct Till {
 fn start_till(display: &Display, dir: &Path, run: usize, add_guest: bool) -> Till {
     let log = dir.join(format!("till-{run}.log"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_loyalty-till"));
-    command
-        .args(["--demo", "--data-dir"])
-        .arg(dir)
-        .args(["--layout", "side-panel", "--window-size", "420x700", "--lang", "ru"]);
+    command.args(["--demo", "--data-dir"]).arg(dir).args([
+        "--layout",
+        "side-panel",
+        "--window-size",
+        "420x700",
+        "--lang",
+        "ru",
+    ]);
     if add_guest {
         command.args(["--scenario", "add-guest"]);
     }
@@ -248,7 +260,15 @@ impl Emulator {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pos-emulator");
         let output = Command::new("python3")
             .arg(script)
-            .args(["--url", &self.url, "--token", TOKEN, "--bonus-type", BONUS_TYPE, "--state"])
+            .args([
+                "--url",
+                &self.url,
+                "--token",
+                TOKEN,
+                "--bonus-type",
+                BONUS_TYPE,
+                "--state",
+            ])
             .arg(&self.state)
             .args(args)
             .output()
@@ -400,7 +420,10 @@ fn held_by_the_cashier(s: &Setup) -> (Till, i64) {
             url: s.pos.url.clone(),
             state: s.pos.state.clone(),
         };
-        std::thread::spawn(move || pos.run(&["result", "--wait", "30"]))
+        std::thread::Builder::new()
+            .name("long-poll".into())
+            .spawn(move || pos.run(&["result", "--wait", "30"]))
+            .unwrap()
     };
     std::thread::sleep(Duration::from_millis(300));
     click(&s.display, buttons[1].x(), buttons[1].y);
@@ -408,7 +431,8 @@ fn held_by_the_cashier(s: &Setup) -> (Till, i64) {
     let (ok, result) = waiting.join().unwrap();
     assert!(ok, "{result}");
     assert_eq!(
-        result["answer"]["state"], "held",
+        result["answer"]["state"],
+        "held",
         "the long poll answers the hold: {result}; the till's log ends:\n{}",
         tail(&till.log())
     );
@@ -489,10 +513,7 @@ fn the_till_killed_between_hold_and_a_cancel_keeps_the_balance_whole() {
     assert!(ok, "{cancelled}");
     assert_eq!(cancelled["answer"]["state"], "cancelled");
     assert_eq!(s.ledger.open_holds(), 0, "the hold is voided");
-    assert_eq!(
-        s.ledger.query("SELECT COUNT(*) FROM holds WHERE status = 'voided'"),
-        1
-    );
+    assert_eq!(s.ledger.query("SELECT COUNT(*) FROM holds WHERE status = 'voided'"), 1);
     assert_eq!(s.ledger.debits(), debits, "nothing debited");
     assert_eq!(s.ledger.balance(), balance, "the balance is whole");
     let (ok, late) = s.pos.run(&["pay", "--bonus", "100"]);

@@ -179,9 +179,7 @@ async fn get_order(
             Ok(result) => after.is_none_or(|a| result.result_revision > a) || tokio::time::Instant::now() >= deadline,
             Err(_) => true,
         };
-        if settled
-            || !matches!(tokio::time::timeout_at(deadline, changes.changed()).await, Ok(Ok(())))
-        {
+        if settled || !matches!(tokio::time::timeout_at(deadline, changes.changed()).await, Ok(Ok(()))) {
             // On a timeout (or the endpoint stopping) the result is read once more: a hold that
             // ran out of time during the wait is answered voided.
             let done = if settled { done } else { read_result(&app, &order).await };
