@@ -9,7 +9,7 @@
 //! with the till's key (`[scan] token_secret`), so what is printed here is what the till reads.
 
 use super::pages::{
-    Ctx, Fields, Page, Refusal, St, audit, bad_input, csrf, ctx, ctx_post, current_programme, display_name, field,
+    Ctx, Fields, Page, Refusal, St, audit, bad_input, logged, csrf, ctx, ctx_post, current_programme, display_name, field,
     message, money, page, refused,
 };
 use super::{BackOffice, Tr, db};
@@ -623,11 +623,12 @@ async fn submit(bo: &BackOffice, headers: &HeaderMap, kind: Kind, id: Option<i64
             tracing::info!(field = key, "back office: bad input refused");
             tr.t(key)
         }
-        Ok((op, action, detail)) => match bo.store.run(&ctx.caller(), op, (bo.clock)()).await {
+        Ok((op, action, detail)) => {
+            let action = format!("{action}_{}", if id.is_some() { "edit" } else { "add" });
+            let logged = logged(bo, &ctx, &action, None, detail, "", None);
+            match bo.store.run_audited(&ctx.caller(), op, (bo.clock)(), logged).await {
             Ok(_) => {
-                let action = format!("{action}_{}", if id.is_some() { "edit" } else { "add" });
                 tracing::info!(user = ctx.session.user_id, %action, "back office: reward definition saved");
-                audit(bo, &ctx, &action, None, detail, "", None).await;
                 return Ok(Redirect::to("/admin/rewards?done=1").into_response());
             }
             Err(error @ LoyaltyError::InvalidReward(_)) => {
@@ -636,7 +637,8 @@ async fn submit(bo: &BackOffice, headers: &HeaderMap, kind: Kind, id: Option<i64
             }
             // Another organisation's definition or none, a store failure: the usual pages.
             Err(error) => return Err(refused(&ctx, &error)),
-        },
+            }
+        }
     };
     let mut answer = match id {
         None => {
@@ -800,16 +802,16 @@ async fn issue_gift(State(bo): St, headers: HeaderMap, Path(guest): Path<i64>, F
         gift_id,
         code: code.to_string(),
     };
-    bo.store
-        .run(&caller, op, (bo.clock)())
-        .await
-        .map_err(|e| refused(&ctx, &e))?;
-    tracing::info!(guest, user = ctx.session.user_id, "back office: gift code issued");
     let detail = ctx.tr.t_args(
         "bo-audit-rw-gift-issue-detail",
         &[("gift", Arg::Text(name)), ("code", Arg::Text(mask_code(code)))],
     );
-    audit(&bo, &ctx, "rw_gift_issue", Some(guest), detail, "", Some(&op_key)).await;
+    let logged = logged(&bo, &ctx, "rw_gift_issue", Some(guest), detail, "", Some(&op_key));
+    bo.store
+        .run_audited(&caller, op, (bo.clock)(), logged)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(guest, user = ctx.session.user_id, "back office: gift code issued");
     Ok(Redirect::to(&format!("/admin/guests/{guest}/rewards?done=issued")).into_response())
 }
 
@@ -918,12 +920,12 @@ async fn add_qr_code(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
         kind: IdentifierKind::AppQr,
         value: value.clone(),
     };
+    let logged = logged(&bo, &ctx, "rw_qr_code_add", Some(id), mask_code(&value), "", None);
     bo.store
-        .run(&ctx.caller(), op, (bo.clock)())
+        .run_audited(&ctx.caller(), op, (bo.clock)(), logged)
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(guest = id, user = ctx.session.user_id, "back office: app QR code added");
-    audit(&bo, &ctx, "rw_qr_code_add", Some(id), mask_code(&value), "", None).await;
     Ok(Redirect::to(&format!("/admin/guests/{id}/qr")).into_response())
 }
 
