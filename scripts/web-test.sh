@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The back office in a real browser: Debian's chromium, headless, driven by playwright-core (no
 # browser download). Starts `loyalty-till serve` on a fresh SQLite file with an owner made by
-# `owner create`, then signs in, creates a group and a guest, credits the guest, and takes a
-# screenshot of every page into target/web-test/ (WEB_TEST_OUT to change). A second server on an
-# empty file goes through the first-run page, the reports, the password change and a contact edit.
+# `owner create`, then signs in, creates a group and a guest, credits the guest, imports and
+# exports guests as CSV (scripts/web-test/import.mjs), and takes a screenshot of every page into
+# target/web-test/ (WEB_TEST_OUT to change). A second server on an empty file goes through the
+# first-run page, the reports, the password change and a contact edit.
 # Then the till's settings page, on the real till under Xvfb (scripts/web-test/settings.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,8 @@ fi
 
 NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
   node scripts/web-test/back-office.mjs
+NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
+  node scripts/web-test/import.mjs
 # «Бонусы и подарки»: the printed QR codes read back by the till's decoder and parser.
 mkdir -p "$work/qr-till"
 printf '[scan]\ntoken_secret = "%s"\n' "$qr_key" >"$work/qr-till/config.toml"

@@ -251,18 +251,29 @@ fn guest_rows(rows: Rows) -> Vec<GuestRow> {
         .collect()
 }
 
-/// One page of the organisation's guests: by identifier value (a phone or a card, exact) when
-/// `code` is given, else by name prefix, else everyone by name. Every branch reads an index in
-/// its order (guests_by_org_name, identifiers_by_value).
+/// Where a page of the guests list starts: at the first guest, or just after or before a guest
+/// (by name, then id). A guest rather than a row number, so a page deep in a million guests is
+/// read from the index where it starts, not counted up to (OFFSET).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    First,
+    After(GuestId),
+    Before(GuestId),
+}
+
+/// One page of the organisation's guests (at most `limit`, in name order): by identifier value
+/// (a phone or a card, exact) when `code` is given and someone has it, else by name prefix, else
+/// everyone by name, from `cursor`. Every branch reads an index in its order
+/// (guests_by_org_name, identifiers_by_value).
 pub async fn search_guests(
     store: &Store,
     org: &str,
     code: Option<&str>,
     name_prefix: &str,
+    cursor: Cursor,
     limit: i64,
-    offset: i64,
 ) -> Result<Vec<GuestRow>, LoyaltyError> {
-    if let Some(code) = code {
+    if let Some(code) = code.filter(|_| cursor == Cursor::First) {
         let rows = query(
             store,
             // CROSS JOIN: SQLite then starts from the identifier (by value), not from every guest of
@@ -270,42 +281,94 @@ pub async fn search_guests(
             "SELECT DISTINCT g.id, g.name, g.phone, g.balance, gg.name
              FROM identifiers i CROSS JOIN guests g CROSS JOIN guest_groups gg
              WHERE i.value = $1 AND i.org = $2 AND g.id = i.guest_id AND g.org = $2 AND gg.id = g.group_id
-             ORDER BY g.id LIMIT $3 OFFSET $4",
-            vec![code.into(), org.into(), limit.into(), offset.into()],
+             ORDER BY g.id LIMIT $3",
+            vec![code.into(), org.into(), limit.into()],
         )
         .await?;
         if !rows.is_empty() || name_prefix.is_empty() {
             return Ok(guest_rows(rows));
         }
     }
-    if name_prefix.is_empty() {
-        return Ok(guest_rows(
-            query(
+    // The guest the page starts after (or before): its name, within the organisation.
+    let (mark_name, mark_id, forward) = match cursor {
+        Cursor::First => (None, 0, true),
+        Cursor::After(id) | Cursor::Before(id) => {
+            let rows = query(
                 store,
-                "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
-                 WHERE g.org = $1 ORDER BY g.name, g.id LIMIT $2 OFFSET $3",
-                vec![org.into(), limit.into(), offset.into()],
+                "SELECT name FROM guests WHERE id = $1 AND org = $2",
+                vec![id.into(), org.into()],
             )
-            .await?,
-        ));
+            .await?;
+            let Some(row) = rows.first() else {
+                return Ok(Vec::new());
+            };
+            (Some(row[0].text()), id, matches!(cursor, Cursor::After(_)))
+        }
+    };
+    // A range rather than LIKE: both databases answer it from (org, name). The statements differ
+    // (rather than one with optional conditions) so each one's index range is plain to the planner.
+    macro_rules! page_sql {
+        ($range:literal, $mark:literal, $order:literal) => {
+            concat!(
+                "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
+                 WHERE g.org = $1 ",
+                $range,
+                $mark,
+                " ORDER BY ",
+                $order,
+                " LIMIT $"
+            )
+        };
     }
-    // A range rather than LIKE: both databases answer it from (org, name).
-    let upper = format!("{name_prefix}\u{10FFFF}");
-    Ok(guest_rows(
-        query(
-            store,
-            "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
-             WHERE g.org = $1 AND g.name >= $2 AND g.name < $3 ORDER BY g.name, g.id LIMIT $4 OFFSET $5",
-            vec![
-                org.into(),
-                name_prefix.into(),
-                upper.into(),
-                limit.into(),
-                offset.into(),
-            ],
-        )
-        .await?,
-    ))
+    let mut params: Vec<Val> = vec![org.into()];
+    if !name_prefix.is_empty() {
+        params.push(name_prefix.into());
+        params.push(format!("{name_prefix}\u{10FFFF}").into());
+    }
+    if let Some(mark) = mark_name {
+        params.push(mark.into());
+        params.push(mark_id.into());
+    }
+    params.push(limit.into());
+    // `name >= mark` (or `<=`) first, so the index range starts at the mark; the id orders equal
+    // names. Parameters are numbered in the order they appear (SQLite binds them by position).
+    let sql: &'static str = match (name_prefix.is_empty(), cursor, forward) {
+        (true, Cursor::First, _) => concat!(page_sql!("", "", "g.name, g.id"), "2"),
+        (false, Cursor::First, _) => concat!(page_sql!("AND g.name >= $2 AND g.name < $3", "", "g.name, g.id"), "4"),
+        (true, _, true) => concat!(
+            page_sql!("", "AND g.name >= $2 AND (g.name > $2 OR g.id > $3)", "g.name, g.id"),
+            "4"
+        ),
+        (false, _, true) => concat!(
+            page_sql!(
+                "AND g.name >= $2 AND g.name < $3 ",
+                "AND g.name >= $4 AND (g.name > $4 OR g.id > $5)",
+                "g.name, g.id"
+            ),
+            "6"
+        ),
+        (true, _, false) => concat!(
+            page_sql!(
+                "",
+                "AND g.name <= $2 AND (g.name < $2 OR g.id < $3)",
+                "g.name DESC, g.id DESC"
+            ),
+            "4"
+        ),
+        (false, _, false) => concat!(
+            page_sql!(
+                "AND g.name >= $2 AND g.name < $3 ",
+                "AND g.name <= $4 AND (g.name < $4 OR g.id < $5)",
+                "g.name DESC, g.id DESC"
+            ),
+            "6"
+        ),
+    };
+    let mut rows = query(store, sql, params).await?;
+    if !forward {
+        rows.reverse();
+    }
+    Ok(guest_rows(rows))
 }
 
 #[derive(Clone, Debug)]

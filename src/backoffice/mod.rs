@@ -9,6 +9,7 @@
 mod account;
 pub mod auth;
 pub mod db;
+mod import;
 pub mod local;
 mod pages;
 mod reports;
@@ -29,6 +30,8 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 pub use auth::{Session, Sessions};
+/// The largest CSV file the guests' import takes.
+pub use import::MAX_UPLOAD as IMPORT_MAX_UPLOAD;
 
 /// Where the back office lives on the server.
 pub const PREFIX: &str = "/admin";

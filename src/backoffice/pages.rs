@@ -43,6 +43,14 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/tills", get(tills).post(create_till))
         .route("/admin/audit", get(audit_page))
         .route("/admin/tills/{till}/revoke", post(revoke_till))
+        .route(
+            "/admin/guests/import",
+            get(super::import::import_page)
+                .post(super::import::upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/admin/guests/import/confirm", post(super::import::confirm))
+        .route("/admin/guests/export.csv", get(super::import::export))
         .route("/admin/reports", get(super::reports::report_page))
         .route("/admin/reports.csv", get(super::reports::report_csv))
         .route(
@@ -373,36 +381,48 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
     let ctx = ctx(&bo, &headers, false)?;
     let tr = ctx.tr;
     let q = field(&query, "q").to_string();
-    let page_no: i64 = field(&query, "page").parse().unwrap_or(0).max(0);
+    // Pages start after (or before) a guest, not at a row number: see `db::Cursor`.
+    let cursor = match (field(&query, "after").parse(), field(&query, "before").parse()) {
+        (Ok(id), _) => db::Cursor::After(id),
+        (_, Ok(id)) => db::Cursor::Before(id),
+        _ => db::Cursor::First,
+    };
     // A phone in any spelling is looked up normalised; anything else as a code, then as a name.
     let code = if q.is_empty() {
         None
     } else {
         Some(rules::identifier_value(IdentifierKind::Phone, &q).unwrap_or_else(|_| q.clone()))
     };
-    let rows = db::search_guests(
-        &bo.store,
-        &ctx.session.org,
-        code.as_deref(),
-        &q,
-        PAGE + 1,
-        page_no * PAGE,
-    )
-    .await
-    .map_err(|e| refused(&ctx, &e))?;
-    let more = rows.len() as i64 > PAGE;
+    let mut rows = db::search_guests(&bo.store, &ctx.session.org, code.as_deref(), &q, cursor, PAGE + 1)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    // One row more than a page tells whether there is more in the direction read.
+    let beyond = rows.len() as i64 > PAGE;
+    let (prev, more) = match cursor {
+        db::Cursor::First => (false, beyond),
+        db::Cursor::After(_) => (true, beyond),
+        db::Cursor::Before(_) => {
+            if beyond {
+                rows.remove(0);
+            }
+            (beyond, true)
+        }
+    };
+    rows.truncate(PAGE as usize);
+    let (first_id, last_id) = (rows.first().map(|g| g.id), rows.last().map(|g| g.id));
     let body = html! {
         form.box method="get" action="/admin/guests" {
             input name="q" value=(q) placeholder=(tr.t("bo-search-hint")) size="40" autofocus;
             " " button type="submit" { (tr.t("bo-search")) }
             " " a href="/admin/guests/new" { (tr.t("bo-new-guest")) }
+            @if ctx.session.role == Role::Owner { " " a #import href="/admin/guests/import" { (tr.t("bo-imp-link")) } }
         }
         @if rows.is_empty() {
             p.muted { (tr.t("bo-no-guests")) }
         } @else {
             table {
                 tr { th { (tr.t("bo-name")) } th { (tr.t("bo-phone")) } th { (tr.t("bo-group")) } th.num { (tr.t("bo-balance")) } }
-                @for g in rows.iter().take(PAGE as usize) {
+                @for g in &rows {
                     tr {
                         td { a href={ "/admin/guests/" (g.id) } { (display_name(tr, &g.name)) } }
                         td { (g.phone.clone().unwrap_or_default()) }
@@ -413,8 +433,8 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
             }
         }
         p.pager {
-            @if page_no > 0 { a href={ "/admin/guests?q=" (urlencode(&q)) "&page=" (page_no - 1) } { "← " (tr.t("bo-prev")) } }
-            @if more { a href={ "/admin/guests?q=" (urlencode(&q)) "&page=" (page_no + 1) } { (tr.t("bo-next")) " →" } }
+            @if let (true, Some(id)) = (prev, first_id) { a href={ "/admin/guests?q=" (urlencode(&q)) "&before=" (id) } { "← " (tr.t("bo-prev")) } }
+            @if let (true, Some(id)) = (more, last_id) { a href={ "/admin/guests?q=" (urlencode(&q)) "&after=" (id) } { (tr.t("bo-next")) " →" } }
         }
     };
     page(&ctx, &tr.t("bo-nav-guests"), body)
@@ -1153,6 +1173,7 @@ fn audit_action_key(action: &str) -> &'static str {
         "account_save" => "bo-audit-account-save",
         "till_token_add" => "bo-audit-till-add",
         "till_token_revoke" => "bo-audit-till-revoke",
+        "import" => "bo-audit-import",
         "contact" => "bo-audit-contact",
         "password" => "bo-audit-password",
         "owner_first" => "bo-audit-owner-first",

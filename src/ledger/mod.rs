@@ -17,7 +17,8 @@ use crate::domain::{
 };
 use crate::loyalty::demo;
 use crate::loyalty::engine::{
-    self, Answer, ChecksQuery, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, ProgramScope, StampCount, run_now,
+    self, Answer, AuditRow, ChecksQuery, LedgerTx, Link, NewPayment, Op, OpRecord, Posting, ProgramScope, StampCount,
+    run_now,
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::report;
@@ -1360,6 +1361,16 @@ impl LedgerTx for SqliteTx<'_> {
             params![name, description, starts_at, ends_at],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_audit(&mut self, org: &str, entries: &[AuditRow]) -> Result<(), LoyaltyError> {
+        let mut stmt = self.conn.prepare_cached(crate::loyalty::rows::AUDIT_INSERT)?;
+        for e in entries {
+            stmt.execute(params![
+                org, e.at, e.actor, e.action, e.guest, e.detail, e.reason, e.op_key
+            ])?;
+        }
+        Ok(())
     }
 
     async fn save_stamp_card(&mut self, org: &str, id: Option<i64>, card: &StampCardDef) -> Result<i64, LoyaltyError> {

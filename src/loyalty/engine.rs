@@ -10,6 +10,7 @@
 //! lock before the record is looked up, so two requests at once cannot both pass a limit or
 //! both find no record.
 
+use super::import::{self, ImportOutcome, ImportRow};
 use super::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use super::rules::{
     self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck,
@@ -105,6 +106,29 @@ pub struct StampCount {
     pub card_id: i64,
     pub collected: i64,
     pub needed: i64,
+}
+
+/// A guest to add in a batch ([`LedgerTx::insert_guests`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewGuestRow {
+    pub name: String,
+    /// Normalised.
+    pub phone: Option<String>,
+    pub cards: Vec<(IdentifierKind, String)>,
+    pub group_id: i64,
+}
+
+/// One entry of the audit log, as the engine writes it in the change's own transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub at: UnixSeconds,
+    pub actor: String,
+    pub action: String,
+    pub guest: Option<GuestId>,
+    /// Phones and codes masked.
+    pub detail: String,
+    pub reason: String,
+    pub op_key: Option<String>,
 }
 
 /// The rows a store reads and writes for the engine, inside one transaction. Implementations
@@ -307,6 +331,53 @@ pub trait LedgerTx {
         starts_at: UnixSeconds,
         ends_at: UnixSeconds,
     ) -> Result<i64, Self::Error>;
+    /// Which of `values` a guest of `org` has as an identifier (any kind). The default asks
+    /// value by value; a store with round trips answers in one query.
+    async fn taken_values(&mut self, org: &str, values: &[String]) -> Result<Vec<String>, Self::Error> {
+        let mut taken = Vec::new();
+        for value in values {
+            let owned = !self.identifier_owners(Some(org), value).await?.is_empty()
+                || self.phone_owner(Some(org), value).await?.is_some();
+            if owned {
+                taken.push(value.clone());
+            }
+        }
+        Ok(taken)
+    }
+    /// Adds guests of `org` with their identifiers (a phone also as the phone identifier), as
+    /// [`add_guest`] and `insert_identifier` would one by one; answers their ids in order.
+    async fn insert_guests(
+        &mut self,
+        org: &str,
+        guests: &[NewGuestRow],
+        now: UnixSeconds,
+    ) -> Result<Vec<GuestId>, Self::Error> {
+        let mut ids = Vec::with_capacity(guests.len());
+        for guest in guests {
+            let id = self
+                .insert_guest(org, &guest.name, guest.phone.as_deref(), guest.group_id, now)
+                .await?;
+            if let Some(phone) = &guest.phone {
+                self.insert_identifier(id, IdentifierKind::Phone, phone).await?;
+            }
+            for (kind, value) in &guest.cards {
+                self.insert_identifier(id, *kind, value).await?;
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+    /// Applies postings, each to a different guest (the caller makes sure), their balances after
+    /// unread.
+    async fn post_many(&mut self, postings: &[Posting<'_>]) -> Result<(), Self::Error> {
+        for posting in postings {
+            self.post_unread(posting).await?;
+        }
+        Ok(())
+    }
+    /// Writes audit entries of `org` (the shared `AUDIT_INSERT`: a repeated operation key is
+    /// written once).
+    async fn insert_audit(&mut self, org: &str, entries: &[AuditRow]) -> Result<(), Self::Error>;
     /// Saves a stamp card of `org`: a new one when `id` is `None` (answers its id), else the
     /// organisation's card `id` (`UnknownCode` when the organisation has none such).
     async fn save_stamp_card(&mut self, org: &str, id: Option<i64>, card: &StampCardDef) -> Result<i64, Self::Error>;
@@ -1673,6 +1744,137 @@ pub async fn add_gift_code<T: LedgerTx>(
     tx.insert_gift_code(guest, code, name, points).await
 }
 
+/// What an import is asked for (its fingerprint: the same file imported twice under one
+/// operation id is one import).
+#[derive(Serialize)]
+struct ImportRequest<'a> {
+    actor: &'a str,
+    reason: &'a str,
+    rows: &'a [ImportRow],
+}
+
+/// The audit action of an imported guest.
+pub const IMPORT_ACTION: &str = "import";
+
+/// Imports guests all or nothing: every row is checked ([`import::check_rows`]: groups, phones
+/// and cards unique in the file and in `org`); if any is refused nothing is written and every
+/// refusal is answered. Otherwise each guest is added with its identifiers, an opening balance is
+/// a manual credit posted to the ledger under `op_key#line` with `actor: reason` as its note,
+/// and each guest gets an audit entry (who, the masked phone and cards, the balance, the reason),
+/// all in the store's one transaction. `dry_run` checks and writes nothing (the preview). A
+/// repeat of `op_key` answers the first import again.
+#[allow(clippy::too_many_arguments)]
+pub async fn import_guests<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    op_key: &str,
+    actor: &str,
+    reason: &str,
+    rows: &[ImportRow],
+    dry_run: bool,
+    now: UnixSeconds,
+) -> Result<ImportOutcome, T::Error> {
+    let print = fingerprint(&ImportRequest { actor, reason, rows })?;
+    if !dry_run {
+        let first = tx.op_record(op_key).await?;
+        if let Some(outcome) = repeat(first, IMPORT_ACTION, &print)? {
+            return Ok(outcome);
+        }
+    }
+    if !dry_run && reason.trim().is_empty() {
+        return Err(LoyaltyError::OutOfRange("the reason".to_string()).into());
+    }
+    let groups: std::collections::HashMap<String, i64> =
+        tx.groups().await?.into_iter().map(|g| (g.rules.name, g.id)).collect();
+    let taken: std::collections::HashSet<String> = tx
+        .taken_values(org, &import::identifier_values(rows))
+        .await?
+        .into_iter()
+        .collect();
+    let credited = Kopecks(rows.iter().map(|r| r.balance.0).sum());
+    let group_ids = match import::check_rows(rows, &groups, &taken) {
+        Ok(ids) => ids,
+        Err(rejected) => {
+            return Ok(ImportOutcome {
+                imported: 0,
+                accepted: rows.len() - rejected.len(),
+                credited: Kopecks::ZERO,
+                rejected,
+            });
+        }
+    };
+    if dry_run {
+        return Ok(ImportOutcome {
+            imported: 0,
+            accepted: rows.len(),
+            credited,
+            rejected: Vec::new(),
+        });
+    }
+    let new: Vec<NewGuestRow> = rows
+        .iter()
+        .zip(&group_ids)
+        .map(|(row, group_id)| NewGuestRow {
+            name: row.name.clone(),
+            phone: row.phone.clone(),
+            cards: row.cards.clone(),
+            group_id: *group_id,
+        })
+        .collect();
+    let ids = tx.insert_guests(org, &new, now).await?;
+    if ids.len() != rows.len() {
+        return Err(LoyaltyError::Storage("the store added another number of guests".to_string()).into());
+    }
+    let note = format!("{actor}: {reason}");
+    let keys: Vec<String> = rows.iter().map(|r| format!("{op_key}#{}", r.line)).collect();
+    let postings: Vec<Posting<'_>> = rows
+        .iter()
+        .zip(&ids)
+        .zip(&keys)
+        .filter(|((row, _), _)| row.balance > Kopecks::ZERO)
+        .map(|((row, guest), key)| Posting {
+            guest: *guest,
+            kind: OpKind::ManualCredit,
+            amount: row.balance,
+            note: &note,
+            at: now,
+            link: Link::Op(key),
+        })
+        .collect();
+    tx.post_many(&postings).await?;
+    let audit: Vec<AuditRow> = rows
+        .iter()
+        .zip(&ids)
+        .zip(keys)
+        .map(|((row, guest), key)| AuditRow {
+            at: now,
+            actor: actor.to_string(),
+            action: IMPORT_ACTION.to_string(),
+            guest: Some(*guest),
+            detail: import_detail(row),
+            reason: reason.to_string(),
+            op_key: Some(key),
+        })
+        .collect();
+    tx.insert_audit(org, &audit).await?;
+    let outcome = ImportOutcome {
+        imported: rows.len(),
+        accepted: rows.len(),
+        credited,
+        rejected: Vec::new(),
+    };
+    remember(tx, op_key, IMPORT_ACTION, print, &outcome).await?;
+    Ok(outcome)
+}
+
+/// An imported guest in the audit log: phone and cards masked, the opening balance.
+fn import_detail(row: &ImportRow) -> String {
+    let mut parts: Vec<String> = row.phone.iter().map(|p| crate::mask::mask_phone(p)).collect();
+    parts.extend(row.cards.iter().map(|(_, code)| crate::mask::mask_code(code)));
+    parts.push(row.balance.to_string());
+    parts.join(", ")
+}
+
 // ----- Stamp cards, promotions and gifts -----
 
 fn org_needed(org: Option<&str>) -> Result<&str, LoyaltyError> {
@@ -1905,6 +2107,14 @@ pub enum Op {
     EditGroup { id: i64, group: NewGroup },
     /// Blocks or unblocks a guest of the caller's organisation.
     SetBlocked { guest: GuestId, blocked: bool },
+    /// See [`import_guests`]; needs an organisation.
+    ImportGuests {
+        op_key: String,
+        actor: String,
+        reason: String,
+        rows: Vec<ImportRow>,
+        dry_run: bool,
+    },
     /// See [`save_stamp_card`]; answers the card's id.
     SaveStampCard { id: Option<i64>, card: StampCardDef },
     /// See [`save_promotion`]; answers the promotion's id.
@@ -1949,6 +2159,7 @@ pub enum Answer {
     Program(ProgramSettings),
     /// The id of what was added (a group, a guest).
     Id(i64),
+    Import(ImportOutcome),
     Done,
 }
 
@@ -2049,6 +2260,16 @@ impl Op {
             Op::EditGroup { id, group } => {
                 edit_group(tx, *id, group).await?;
                 Answer::Done
+            }
+            Op::ImportGuests {
+                op_key,
+                actor,
+                reason,
+                rows,
+                dry_run,
+            } => {
+                let org = org.ok_or_else(|| LoyaltyError::OutOfRange("the organisation".to_string()))?;
+                Answer::Import(import_guests(tx, org, op_key, actor, reason, rows, *dry_run, now).await?)
             }
             Op::EditContact { guest, name, phone } => {
                 edit_contact(tx, org, *guest, name, phone.as_deref(), now).await?;
@@ -2179,6 +2400,7 @@ answer_accessors! {
     into_history: History(Vec<HistoryEntry>);
     into_program: Program(ProgramSettings);
     into_id: Id(i64);
+    into_import: Import(ImportOutcome);
 }
 
 /// An answer of the wrong kind: a bug in the caller's match, reported instead of a panic.

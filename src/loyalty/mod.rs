@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod engine;
+pub mod import;
 pub mod migrate;
 pub mod report;
 pub mod rewards;

@@ -18,7 +18,8 @@ use crate::domain::{
     StampProgress, UnixSeconds,
 };
 use crate::loyalty::engine::{
-    Answer, ChecksQuery, LedgerTx, Link, NewPayment, Op, OpRecord, PaymentContext, Posting, ProgramScope, StampCount,
+    Answer, AuditRow, ChecksQuery, LedgerTx, Link, NewGuestRow, NewPayment, Op, OpRecord, PaymentContext, Posting,
+    ProgramScope, StampCount,
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
@@ -1567,6 +1568,128 @@ impl LedgerTx for PgTx<'_> {
         .try_get(0)?)
     }
 
+    async fn taken_values(&mut self, org: &str, values: &[String]) -> TxResult<Vec<String>> {
+        let mut taken = Vec::new();
+        // In slices, so one statement's array stays a reasonable size.
+        for chunk in values.chunks(BATCH) {
+            let rows = q_all(
+                self.tx,
+                "SELECT DISTINCT value FROM identifiers WHERE org = $1 AND value = ANY($2::TEXT[])",
+                &[&org, &chunk],
+            )
+            .await?;
+            for row in rows {
+                taken.push(row.try_get(0)?);
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn insert_guests(&mut self, org: &str, guests: &[NewGuestRow], now: UnixSeconds) -> TxResult<Vec<GuestId>> {
+        exec(self.tx, ENSURE_PROGRAM_SQL, &[&org]).await?;
+        let mut ids: Vec<GuestId> = Vec::with_capacity(guests.len());
+        for chunk in guests.chunks(BATCH) {
+            // The ids first, so each guest's identifiers know their guest without relying on the
+            // order INSERT … RETURNING answers in.
+            let count = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+            let chunk_ids: Vec<i64> = q_all(
+                self.tx,
+                "SELECT nextval(pg_get_serial_sequence('guests', 'id')) FROM generate_series(1, $1::BIGINT)",
+                &[&count],
+            )
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+            let names: Vec<&str> = chunk.iter().map(|g| g.name.as_str()).collect();
+            let phones: Vec<Option<&str>> = chunk.iter().map(|g| g.phone.as_deref()).collect();
+            let groups: Vec<i64> = chunk.iter().map(|g| g.group_id).collect();
+            exec(
+                self.tx,
+                "INSERT INTO guests (id, org, name, phone, group_id, created_at)
+                 SELECT u.id, $1, u.name, u.phone, u.group_id, $2
+                 FROM unnest($3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[]) AS u(id, name, phone, group_id)",
+                &[&org, &now, &chunk_ids, &names, &phones, &groups],
+            )
+            .await?;
+            let (mut kinds, mut values, mut owners) = (Vec::new(), Vec::new(), Vec::new());
+            for (guest, id) in chunk.iter().zip(&chunk_ids) {
+                for (kind, value) in guest
+                    .phone
+                    .iter()
+                    .map(|p| (IdentifierKind::Phone, p.as_str()))
+                    .chain(guest.cards.iter().map(|(k, v)| (*k, v.as_str())))
+                {
+                    kinds.push(kind.as_str());
+                    values.push(value);
+                    owners.push(*id);
+                }
+            }
+            exec(
+                self.tx,
+                "INSERT INTO identifiers (org, kind, value, guest_id)
+                 SELECT $1, u.kind, u.value, u.guest_id FROM unnest($2::TEXT[], $3::TEXT[], $4::BIGINT[]) AS u(kind, value, guest_id)",
+                &[&org, &kinds, &values, &owners],
+            )
+            .await?;
+            ids.extend(chunk_ids);
+        }
+        Ok(ids)
+    }
+
+    async fn post_many(&mut self, postings: &[Posting<'_>]) -> TxResult<()> {
+        let distinct: std::collections::HashSet<GuestId> = postings.iter().map(|p| p.guest).collect();
+        let all_ops = postings.iter().all(|p| matches!(p.link, Link::Op(_)));
+        if distinct.len() != postings.len() || !all_ops {
+            for posting in postings {
+                self.post_unread(posting).await?;
+            }
+            return Ok(());
+        }
+        for chunk in postings.chunks(BATCH) {
+            let guests: Vec<i64> = chunk.iter().map(|p| p.guest).collect();
+            let deltas: Vec<i64> = chunk.iter().map(|p| p.kind.signed(p.amount).0).collect();
+            let kinds: Vec<&str> = chunk.iter().map(|p| p.kind.as_str()).collect();
+            let notes: Vec<&str> = chunk.iter().map(|p| p.note).collect();
+            let ats: Vec<i64> = chunk.iter().map(|p| p.at).collect();
+            let ops: Vec<&str> = chunk
+                .iter()
+                .map(|p| match p.link {
+                    Link::Op(op) => op,
+                    _ => "",
+                })
+                .collect();
+            let added = exec(self.tx, POST_MANY_SQL, &[&guests, &deltas, &kinds, &notes, &ats, &ops]).await?;
+            if added != chunk.len() as u64 {
+                return Err(LoyaltyError::UnknownCode.into());
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_audit(&mut self, org: &str, entries: &[AuditRow]) -> TxResult<()> {
+        for chunk in entries.chunks(BATCH) {
+            let ats: Vec<i64> = chunk.iter().map(|e| e.at).collect();
+            let actors: Vec<&str> = chunk.iter().map(|e| e.actor.as_str()).collect();
+            let actions: Vec<&str> = chunk.iter().map(|e| e.action.as_str()).collect();
+            let guests: Vec<Option<i64>> = chunk.iter().map(|e| e.guest).collect();
+            let details: Vec<&str> = chunk.iter().map(|e| e.detail.as_str()).collect();
+            let reasons: Vec<&str> = chunk.iter().map(|e| e.reason.as_str()).collect();
+            let keys: Vec<Option<&str>> = chunk.iter().map(|e| e.op_key.as_deref()).collect();
+            exec(
+                self.tx,
+                "INSERT INTO audit_log (org, at, actor, action, guest_id, detail, reason, op_key)
+                 SELECT $1, u.at, u.actor, u.action, u.guest_id, u.detail, u.reason, u.op_key
+                 FROM unnest($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
+                      AS u(at, actor, action, guest_id, detail, reason, op_key)
+                 ON CONFLICT (op_key) DO NOTHING",
+                &[&org, &ats, &actors, &actions, &guests, &details, &reasons, &keys],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn save_stamp_card(&mut self, org: &str, id: Option<i64>, card: &StampCardDef) -> TxResult<i64> {
         let row = match id {
             None => {
@@ -1757,6 +1880,18 @@ const POST_SQL: &str = "WITH changed AS (UPDATE guests SET balance = balance + $
      INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
      SELECT $1::BIGINT, $3::TEXT, $2::BIGINT, changed.balance, $4::TEXT, $5::BIGINT, $6::TEXT, $7::BIGINT, $8::BIGINT
      FROM changed RETURNING balance_after";
+
+/// Rows sent in one statement by the batch writes (an import).
+const BATCH: usize = 5_000;
+
+/// [`POST_SQL`] for many guests at once, each once (an `UPDATE … FROM` changes a row once however
+/// many rows it joins): every balance changed and its operation recorded with the balance after.
+const POST_MANY_SQL: &str = "WITH d AS (SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[])
+                   AS d(guest, delta, kind, note, at, op_id)),
+          changed AS (UPDATE guests g SET balance = g.balance + d.delta FROM d WHERE g.id = d.guest
+                      RETURNING g.id, g.balance)
+     INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id)
+     SELECT d.guest, d.kind, d.delta, changed.balance, d.note, d.at, d.op_id FROM d JOIN changed ON changed.id = d.guest";
 
 /// [`POST_SQL`] sent with `COMMIT`, its answer unread: a guest's row that is missing leaves the
 /// balance after NULL, which the NOT NULL column refuses, so the transaction fails rather than
