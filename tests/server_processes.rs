@@ -214,8 +214,16 @@ fn two_processes(db: &str) {
     let start = log.find("id=\"audit\"").unwrap();
     let log = &log[start..start + log[start..].find("</table>").unwrap()];
     let rows = |action: &str| log.matches(action).count();
-    assert_eq!(rows("Токен кассы создан"), 2, "till-1 and till-2 from the command line: {log}");
-    assert_eq!(rows("Токен кассы отозван"), 2, "one on the page, one from the command line: {log}");
+    assert_eq!(
+        rows("Токен кассы создан"),
+        2,
+        "till-1 and till-2 from the command line: {log}"
+    );
+    assert_eq!(
+        rows("Токен кассы отозван"),
+        2,
+        "one on the page, one from the command line: {log}"
+    );
     assert_eq!(rows("Учётная запись создана или изменена"), 1, "{log}");
     assert_eq!(rows("command line"), 4, "{log}");
     assert!(log.contains("owner (owner)"), "the login and role: {log}");
@@ -226,10 +234,7 @@ fn two_processes(db: &str) {
 #[test]
 fn revoked_at_once_on_sqlite() {
     let dir = tempfile::TempDir::new().unwrap();
-    two_processes(&format!(
-        "sqlite://{}",
-        dir.path().join("ledger.sqlite").display()
-    ));
+    two_processes(&format!("sqlite://{}", dir.path().join("ledger.sqlite").display()));
 }
 
 #[test]

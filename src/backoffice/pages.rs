@@ -779,7 +779,10 @@ async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
             }
         }),
     };
-    let op = Op::ResetHolds { op_key: None, guest: id };
+    let op = Op::ResetHolds {
+        op_key: None,
+        guest: id,
+    };
     let released = bo
         .store
         .run_audited(&ctx.caller(), op, (bo.clock)(), logged)
@@ -805,7 +808,12 @@ async fn block(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form
     let action = if blocked { "block" } else { "unblock" };
     let logged = logged(&bo, &ctx, action, Some(id), String::new(), "", None);
     bo.store
-        .run_audited(&ctx.caller(), Op::SetBlocked { guest: id, blocked }, (bo.clock)(), logged)
+        .run_audited(
+            &ctx.caller(),
+            Op::SetBlocked { guest: id, blocked },
+            (bo.clock)(),
+            logged,
+        )
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(

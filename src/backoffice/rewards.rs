@@ -9,8 +9,8 @@
 //! with the till's key (`[scan] token_secret`), so what is printed here is what the till reads.
 
 use super::pages::{
-    Ctx, Fields, Page, Refusal, St, audit, bad_input, logged, csrf, ctx, ctx_post, current_programme, display_name, field,
-    message, money, page, refused,
+    Ctx, Fields, Page, Refusal, St, audit, bad_input, csrf, ctx, ctx_post, current_programme, display_name, field,
+    logged, message, money, page, refused,
 };
 use super::{BackOffice, Tr, db};
 use crate::domain::{IdentifierKind, LoyaltyError, MAX_CODE_LEN, RewardProblem};
@@ -627,16 +627,16 @@ async fn submit(bo: &BackOffice, headers: &HeaderMap, kind: Kind, id: Option<i64
             let action = format!("{action}_{}", if id.is_some() { "edit" } else { "add" });
             let logged = logged(bo, &ctx, &action, None, detail, "", None);
             match bo.store.run_audited(&ctx.caller(), op, (bo.clock)(), logged).await {
-            Ok(_) => {
-                tracing::info!(user = ctx.session.user_id, %action, "back office: reward definition saved");
-                return Ok(Redirect::to("/admin/rewards?done=1").into_response());
-            }
-            Err(error @ LoyaltyError::InvalidReward(_)) => {
-                tracing::info!(%error, "back office: refused");
-                tr.error(&error)
-            }
-            // Another organisation's definition or none, a store failure: the usual pages.
-            Err(error) => return Err(refused(&ctx, &error)),
+                Ok(_) => {
+                    tracing::info!(user = ctx.session.user_id, %action, "back office: reward definition saved");
+                    return Ok(Redirect::to("/admin/rewards?done=1").into_response());
+                }
+                Err(error @ LoyaltyError::InvalidReward(_)) => {
+                    tracing::info!(%error, "back office: refused");
+                    tr.error(&error)
+                }
+                // Another organisation's definition or none, a store failure: the usual pages.
+                Err(error) => return Err(refused(&ctx, &error)),
             }
         }
     };

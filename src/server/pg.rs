@@ -241,10 +241,7 @@ impl PgStore {
             .prepare_cached("SELECT org, till, last_seen_at FROM till_tokens WHERE token_hash = $1")
             .await
             .map_err(|e| storage(&e))?;
-        let row = client
-            .query_opt(&statement, &[&hash])
-            .await
-            .map_err(|e| storage(&e))?;
+        let row = client.query_opt(&statement, &[&hash]).await.map_err(|e| storage(&e))?;
         Ok(row.map(|row| {
             (
                 Caller {
@@ -301,7 +298,11 @@ impl PgStore {
             Ok(Some(answers))
         }
         .await;
-        let end = if matches!(outcome, Ok(Some(_))) { "COMMIT" } else { "ROLLBACK" };
+        let end = if matches!(outcome, Ok(Some(_))) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
         client.batch_execute(end).await.map_err(|e| storage(&e))?;
         outcome
     }
@@ -410,7 +411,10 @@ impl Database for PgStore {
         Box::pin(PgStore::save_token(self, org, till, hash, now))
     }
 
-    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>> {
+    fn find_token<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>> {
         Box::pin(PgStore::find_token(self, hash))
     }
 

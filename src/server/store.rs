@@ -126,7 +126,10 @@ pub trait Database: Send + Sync {
         now: UnixSeconds,
     ) -> BoxFuture<'a, Result<(), LoyaltyError>>;
     /// The till a token's hash belongs to, if any, and when it was last seen.
-    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>>;
+    fn find_token<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>>;
     /// The ledger's invariants; the error lists every violation.
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>>;
     /// One statement of the back office's own (its lists and pages, and its accounts), in SQL
@@ -708,7 +711,10 @@ impl Database for SqliteStore {
         Box::pin(self.blocking(move |_, t| t.save_token(&org, &till, &hash, now)))
     }
 
-    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>> {
+    fn find_token<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>> {
         let hash = hash.to_string();
         Box::pin(self.read(move |_, t| t.find_token(&hash)))
     }
@@ -773,15 +779,14 @@ impl TokenTable {
             .conn
             .prepare_cached("SELECT org, till, last_seen_at FROM till_tokens WHERE token_hash = ?1")?
             .query_row([hash], |row| {
-                    Ok((
-                        Caller {
-                            org: row.get(0)?,
-                            till: row.get(1)?,
-                        },
-                        row.get(2)?,
-                    ))
-                },
-            )
+                Ok((
+                    Caller {
+                        org: row.get(0)?,
+                        till: row.get(1)?,
+                    },
+                    row.get(2)?,
+                ))
+            })
             .optional()?)
     }
 }
