@@ -235,7 +235,7 @@ impl PgStore {
 
     /// Run on every request (no cache: a revocation on any server is seen at once): one
     /// prepared, indexed read.
-    pub async fn find_token(&self, hash: &str) -> Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError> {
+    pub async fn find_token(&self, hash: &str) -> Result<Option<super::store::KnownToken>, LoyaltyError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached("SELECT org, till, last_seen_at FROM till_tokens WHERE token_hash = $1")
@@ -414,7 +414,7 @@ impl Database for PgStore {
     fn find_token<'a>(
         &'a self,
         hash: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>> {
+    ) -> BoxFuture<'a, Result<Option<super::store::KnownToken>, LoyaltyError>> {
         Box::pin(PgStore::find_token(self, hash))
     }
 

@@ -126,10 +126,7 @@ pub trait Database: Send + Sync {
         now: UnixSeconds,
     ) -> BoxFuture<'a, Result<(), LoyaltyError>>;
     /// The till a token's hash belongs to, if any, and when it was last seen.
-    fn find_token<'a>(
-        &'a self,
-        hash: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>>;
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<KnownToken>, LoyaltyError>>;
     /// The ledger's invariants; the error lists every violation.
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>>;
     /// One statement of the back office's own (its lists and pages, and its accounts), in SQL
@@ -146,6 +143,9 @@ pub trait Database: Send + Sync {
 pub struct Store {
     db: Box<dyn Database>,
 }
+
+/// The till a token belongs to, and when the token was last used (if ever).
+pub type KnownToken = (Caller, Option<UnixSeconds>);
 
 /// A till's token as the back office lists it (never the token itself, which is not kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -266,7 +266,7 @@ impl Store {
     }
 
     /// The till a token belongs to, if any, and when it was last seen.
-    pub async fn caller_for(&self, hash: &str) -> Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError> {
+    pub async fn caller_for(&self, hash: &str) -> Result<Option<KnownToken>, LoyaltyError> {
         self.db.find_token(hash).await
     }
 
@@ -711,10 +711,7 @@ impl Database for SqliteStore {
         Box::pin(self.blocking(move |_, t| t.save_token(&org, &till, &hash, now)))
     }
 
-    fn find_token<'a>(
-        &'a self,
-        hash: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError>> {
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<KnownToken>, LoyaltyError>> {
         let hash = hash.to_string();
         Box::pin(self.read(move |_, t| t.find_token(&hash)))
     }
@@ -774,7 +771,7 @@ impl TokenTable {
         Ok(())
     }
 
-    fn find_token(&self, hash: &str) -> Result<Option<(Caller, Option<UnixSeconds>)>, LoyaltyError> {
+    fn find_token(&self, hash: &str) -> Result<Option<KnownToken>, LoyaltyError> {
         Ok(self
             .conn
             .prepare_cached("SELECT org, till, last_seen_at FROM till_tokens WHERE token_hash = ?1")?
