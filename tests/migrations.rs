@@ -318,3 +318,29 @@ fn organisations_own_their_codes_and_programme_on_postgres() {
         organisations_own_codes_and_programmes(&store).await;
     });
 }
+
+/// The guest page, a contact edit and the export read a guest's identifiers by guest id: on a
+/// million guests that must be an index search, not a scan of every identifier.
+#[test]
+fn a_guests_identifiers_are_found_through_an_index() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    drop(Ledger::open(&path).unwrap());
+    let db = rusqlite::Connection::open(&path).unwrap();
+    for sql in [
+        "EXPLAIN QUERY PLAN SELECT kind, value FROM identifiers WHERE org = 'cafe' AND guest_id = 7",
+        "EXPLAIN QUERY PLAN DELETE FROM identifiers WHERE guest_id = 7 AND kind = 'phone'",
+    ] {
+        let plan: Vec<String> = db
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("USING INDEX identifiers_by_guest")),
+            "{sql}: {plan:?}"
+        );
+    }
+}

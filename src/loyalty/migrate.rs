@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 14] = [
+pub const MIGRATIONS: [Migration; 15] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -113,6 +113,12 @@ pub const MIGRATIONS: [Migration; 14] = [
         what: "stamp cards, promotions (weekdays, hours) and the gift catalogue per organisation",
         sqlite: include_str!("../ledger/schema_v14.sql"),
         postgres: include_str!("../server/pg_schema_v14.sql"),
+    },
+    Migration {
+        version: 15,
+        what: "a guest's identifiers found by the guest",
+        sqlite: include_str!("../ledger/schema_v15.sql"),
+        postgres: include_str!("../server/pg_schema_v15.sql"),
     },
 ];
 
