@@ -445,6 +445,7 @@ impl Ledger {
             since,
             until: now,
             utc_offset_minutes,
+            till: None,
             checks: sum.checks,
             revenue: sum.revenue,
             spent: sum.spent,

@@ -154,6 +154,7 @@ pub fn routes() -> Routes {
         .post("/api/v1/refunds", refund)
         .post("/api/v1/refunds/preview", refund_preview)
         .post("/api/v1/checks/search", search_checks)
+        .get("/api/v1/shift-report", shift_report)
 }
 
 pub fn router(app: App) -> Router {
@@ -351,6 +352,11 @@ fn plain_text(text: &str, what: &str) -> Result<(), ApiError> {
 #[derive(Deserialize)]
 pub(super) struct HistoryQuery {
     limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ShiftReportQuery {
+    day: Option<String>,
 }
 
 /// Reads a JSON body (declared `application/json`, at most [`MAX_BODY_BYTES`]) and parses it as
@@ -908,6 +914,81 @@ pub(super) async fn search_checks(
     };
     let checks = app.store.checks(&caller, filter, app.now()).await?;
     Ok(axum::Json(checks.into_iter().map(Into::into).collect()))
+}
+
+/// The calling till's shift report for a local day of the programme's zone (today's up to now by
+/// default): its checks with a guest, bonuses spent and accrued, gifts redeemed on its checks,
+/// its returns and the guests enrolled at it; never another till's
+#[utoipa::path(get, path = "/api/v1/shift-report", tag = "payments",
+    params(("day" = Option<String>, Query, description = "the local day, YYYY-MM-DD (default today); not after today")),
+    responses((status = 200, description = "the till's figures", body = wire::ShiftReportAnswer)))]
+pub(super) async fn shift_report(
+    State(app): State<App>,
+    headers: HeaderMap,
+    query: Result<Query<ShiftReportQuery>, QueryRejection>,
+) -> ApiResult<wire::ShiftReportAnswer> {
+    use crate::loyalty::report::{self, Figures, Source};
+    let caller = caller(&app, &headers).await?;
+    let now = app.now();
+    let program = app.store.run(&caller, Op::Program, now).await?.into_program()?;
+    let offset = program.utc_offset_minutes;
+    let today = report::day_of(now, offset);
+    let bad_day = || ApiError::bad("bad_day", "day must be a date YYYY-MM-DD, not after today");
+    let day = match query {
+        Ok(Query(ShiftReportQuery { day: None })) => today,
+        Ok(Query(ShiftReportQuery { day: Some(text) })) => parse_day(&text).ok_or_else(bad_day)?,
+        Err(_) => return Err(bad_day()),
+    };
+    if day > today {
+        return Err(bad_day());
+    }
+    let since = report::day_start(day, offset);
+    // Exclusive: what is booked in this very second counts today.
+    let until = report::day_start(day + 1, offset).min(now + 1);
+    // The organisation's facts, through the statements the back office's report reads; this
+    // till's share is picked by the source each fact names (the till in its operation key, the
+    // till in the enrolment's actor), so the two reports add up the same facts the same way.
+    let facts = crate::backoffice::read_facts(&app.store, &caller.org, since, until).await?;
+    let this_till = Source::Till(caller.till.clone());
+    let mut sum = Figures::default();
+    for ((_, source), figures) in report::per_day_and_source(&facts, offset) {
+        if source == this_till {
+            sum.add(&figures);
+        }
+    }
+    Ok(axum::Json(wire::ShiftReportAnswer {
+        till: caller.till,
+        day: date_of(day),
+        since,
+        until: until.min(now).max(since),
+        utc_offset_minutes: offset,
+        checks: sum.checks,
+        revenue: sum.revenue.0,
+        spent: sum.spent.0,
+        accrued: sum.accrued.0,
+        gifts_redeemed: sum.gifts_redeemed,
+        returns: sum.returns,
+        returned: sum.returned.0,
+        spend_returned: sum.spend_returned.0,
+        accrual_taken: sum.accrual_taken.0,
+        new_guests: sum.new_guests,
+    }))
+}
+
+/// A local day (days since 1970-01-01) from `YYYY-MM-DD`.
+fn parse_day(text: &str) -> Option<i64> {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .map(|d| d.signed_duration_since(epoch).num_days())
+}
+
+/// `YYYY-MM-DD` of a local day.
+fn date_of(day: i64) -> String {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(day)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// The guest's open holds
