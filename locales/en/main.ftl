@@ -628,6 +628,8 @@ bo-audit-contact = Contact data changed
 bo-audit-contact-detail = Name: was «{ $old_name }», now «{ $name }»; phone: was { $old_phone }, now { $phone }
 bo-audit-password = Password changed
 bo-audit-owner-first = First owner created
+bo-audit-identifier-add = Identifier added
+bo-audit-account-save = Account created or changed
 
 # Guests' CSV import and export
 bo-imp-link = CSV import and export

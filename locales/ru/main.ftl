@@ -634,6 +634,8 @@ bo-audit-contact = Изменены контактные данные
 bo-audit-contact-detail = Имя: было «{ $old_name }», стало «{ $name }»; телефон: был { $old_phone }, стал { $phone }
 bo-audit-password = Изменён пароль
 bo-audit-owner-first = Создан первый владелец
+bo-audit-identifier-add = Добавлен идентификатор
+bo-audit-account-save = Учётная запись создана или изменена
 
 # Импорт и экспорт гостей (CSV)
 bo-imp-link = Импорт и экспорт CSV

@@ -17,9 +17,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 pub use crate::wire::MAX_AMOUNT;
 
@@ -27,9 +25,10 @@ pub use crate::wire::MAX_AMOUNT;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How much of a too-large body is read and dropped before answering.
 const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-/// How long a looked-up token is trusted without asking the store again (a revocation or a
-/// replacement in this process ends it at once).
-const TOKEN_CACHE: Duration = Duration::from_secs(30);
+/// How often a till's «last seen» is written (seconds): every request reads its token (so a
+/// revocation on any server of the database is refused at once), but writes its last use only
+/// when the one noted is older than this.
+const TOUCH_EVERY: UnixSeconds = 30;
 
 /// Where "now" comes from: the system clock, or a test's hand.
 pub type ServerClock = Arc<dyn Fn() -> UnixSeconds + Send + Sync>;
@@ -48,18 +47,12 @@ pub const CHECK_TIME_AHEAD_SECS: i64 = 300;
 /// How old a check time the server books at by default (`--max-check-age-hours`).
 pub const DEFAULT_MAX_CHECK_AGE_SECS: i64 = 72 * 3_600;
 
-/// A looked-up token: its till, when it was looked up, and the store's revocation count then.
-type KnownCaller = (Caller, Instant, u64);
-
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<Store>,
     pub clock: ServerClock,
     /// A payment's `check_time` older than this is booked at the server's time instead.
     pub max_check_age_secs: i64,
-    /// Token hashes already looked up, kept for [`TOKEN_CACHE`]: a replaced token stops working
-    /// within that time.
-    callers: Arc<RwLock<HashMap<String, KnownCaller>>>,
 }
 
 impl App {
@@ -68,7 +61,6 @@ impl App {
             store,
             clock,
             max_check_age_secs: DEFAULT_MAX_CHECK_AGE_SECS,
-            callers: Arc::new(RwLock::new(HashMap::new())),
         }
     }
 
@@ -467,25 +459,14 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(ApiError::unauthorized)?;
     let hash = token_hash(token);
-    // Read before the lookup: a revocation while it runs makes the next request look again.
-    let revocations = app.store.revocations();
-    let cached = app.callers.read().ok().and_then(|m| m.get(&hash).cloned());
-    if let Some((caller, at, seen_revocations)) = cached
-        && at.elapsed() < TOKEN_CACHE
-        && seen_revocations == revocations
+    // No cache: another server on the same database may have revoked the token a moment ago.
+    let (caller, last_seen) = app.store.caller_for(&hash).await?.ok_or_else(ApiError::unauthorized)?;
+    let now = app.now();
+    // «Last seen» on the back office's till list: a write per till every TOUCH_EVERY seconds.
+    if last_seen.is_none_or(|at| now - at >= TOUCH_EVERY || at > now)
+        && let Err(error) = app.store.touch_token(&hash, now).await
     {
-        return Ok(caller);
-    }
-    let caller = app.store.caller_for(&hash).await?.ok_or_else(ApiError::unauthorized)?;
-    // «Last seen» on the back office's till list: written once per lookup, not per request.
-    if let Err(error) = app.store.touch_token(&hash, app.now()).await {
         tracing::warn!(%error, till = %caller.till, "the token's last use could not be noted");
-    }
-    if let Ok(mut known) = app.callers.write() {
-        if known.len() > 10_000 {
-            known.clear();
-        }
-        known.insert(hash, (caller.clone(), Instant::now(), revocations));
     }
     Ok(caller)
 }
@@ -582,7 +563,36 @@ pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body
         code: request.code.clone(),
         kind: request.kind.into(),
     };
-    let result = app.store.run(&caller, enrol, app.now()).await.and_then(Answer::into_id);
+    let entry = crate::backoffice::db::AuditEntry {
+        at: app.now(),
+        actor: format!("till {}", caller.till),
+        action: "enrol".to_string(),
+        guest_id: None,
+        detail: format!(
+            "{}, {}",
+            crate::mask::mask_phone(&request.phone),
+            mask_code(&request.code)
+        ),
+        reason: String::new(),
+    };
+    let logged = crate::backoffice::db::Audit {
+        org: caller.org.clone(),
+        // Keyed by the till's op id: a repeat that learns a lost answer is not logged again.
+        op_key: Some(caller.op(op)),
+        // The new guest's id is the enrolment's answer; the row is in the enrolment's transaction.
+        entry: Box::new(move |answer| crate::backoffice::db::AuditEntry {
+            guest_id: match answer {
+                Answer::Id(id) => Some(*id),
+                _ => None,
+            },
+            ..entry.clone()
+        }),
+    };
+    let result = app
+        .store
+        .run_audited(&caller, enrol, app.now(), logged)
+        .await
+        .and_then(Answer::into_id);
     let guest = match result {
         Ok(guest) => guest,
         Err(error) => {
@@ -591,20 +601,6 @@ pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body
         }
     };
     tracing::info!(till = %caller.till, guest, code = %mask_code(&request.code), "guest enrolled at the till");
-    let entry = crate::backoffice::db::AuditEntry {
-        at: app.now(),
-        actor: format!("till {}", caller.till),
-        action: "enrol".to_string(),
-        guest_id: Some(guest),
-        detail: format!(
-            "{}, {}",
-            crate::mask::mask_phone(&request.phone),
-            mask_code(&request.code)
-        ),
-        reason: String::new(),
-    };
-    // Keyed by the till's op id: a repeat that learns a lost answer is not logged again.
-    crate::backoffice::db::record_audit(&app.store, &caller.org, &entry, Some(&caller.op(op))).await;
     let card = app.store.guest_card(&caller, guest, app.now()).await?;
     Ok(axum::Json(crate::domain::Identification { card, gift: None }.into()))
 }
