@@ -165,10 +165,16 @@ impl Xvfb {
                 .stderr(Stdio::null())
                 .output()
                 .expect("xclip");
-            if String::from_utf8_lossy(&targets.stdout).lines().any(|line| line.trim() == mime) {
+            if String::from_utf8_lossy(&targets.stdout)
+                .lines()
+                .any(|line| line.trim() == mime)
+            {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "the clipboard never offered {mime}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clipboard never offered {mime}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
