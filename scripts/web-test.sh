@@ -77,7 +77,8 @@ start_server() {
 # /DATABASE, as scripts/pg-test-server.sh prints), dropped at the end; prints its URL.
 new_pg_database() {
   local name="web_test_$$_$1"
-  psql -q "$LOYALTY_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+  PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 "$LOYALTY_TEST_PG_URL" \
+    -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
   printf '%s/%s\n' "${LOYALTY_TEST_PG_URL%/*}" "$name"
 }
 
