@@ -302,6 +302,13 @@ fn owner_journey(db: Db) {
     assert_eq!(dup.status, 409, "{}", dup.body);
     assert!(dup.body.contains("уже принадлежит другому гостю"), "{}", dup.body);
     assert!(
+        dup.body.contains(r#"value="Copy""#)
+            && dup.body.contains(r#"value="4600000000017""#)
+            && dup.body.contains(r#"<option value="manual_code" selected>"#),
+        "the refused form comes back with what was typed: {}",
+        dup.body
+    );
+    assert!(
         owner.get("/admin/guests?q=Copy").body.contains("Гостей не найдено"),
         "no half-made guest"
     );

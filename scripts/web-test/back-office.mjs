@@ -164,6 +164,11 @@ try {
   await page.fill("input[name=card]", "2000000000015");
   await page.click("form.box button[type=submit]");
   check((await page.textContent(".error")).includes("другому гостю"), "a duplicate card is refused");
+  check(
+    (await page.inputValue("input[name=name]")) === "Копия" &&
+      (await page.inputValue("input[name=card]")) === "2000000000015",
+    "the refused form keeps what was typed",
+  );
   await shot("08-duplicate-refused");
 
   await page.goto(base + "/admin/guests?q=2000000000015");

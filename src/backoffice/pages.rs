@@ -484,12 +484,26 @@ fn kind_select(tr: Tr) -> Markup {
 
 async fn new_guest(State(bo): St, headers: HeaderMap) -> Page {
     let ctx = ctx(&bo, &headers, false)?;
+    new_guest_page(&bo, &ctx, &HashMap::new(), None).await
+}
+
+/// The new guest's form, filled with what was typed and the reason it was refused, if it was:
+/// a refusal never throws away what the owner typed.
+async fn new_guest_page(
+    bo: &BackOffice,
+    ctx: &Ctx,
+    typed: &HashMap<String, String>,
+    refusal: Option<(StatusCode, String)>,
+) -> Page {
     let tr = ctx.tr;
-    let groups = db::groups(&bo.store).await.map_err(|e| refused(&ctx, &e))?;
+    let groups = db::groups(&bo.store).await.map_err(|e| refused(ctx, &e))?;
     if groups.is_empty() {
-        return Err(message(&ctx, StatusCode::CONFLICT, &tr.t("bo-err-no-groups")));
+        return Err(message(ctx, StatusCode::CONFLICT, &tr.t("bo-err-no-groups")));
     }
+    let kind = field(typed, "kind");
+    let group = field(typed, "group");
     let body = html! {
+        @if let Some((_, reason)) = &refusal { p.error role="alert" { (reason) } }
         form.box method="post" action="/admin/guests" {
             (csrf(&ctx.session))
             // A keyboard-wedge scanner ends the card with Enter: that must not send a form whose
@@ -497,35 +511,66 @@ async fn new_guest(State(bo): St, headers: HeaderMap) -> Page {
             // turns Enter's implicit submission off (the page may run no script); «Создать»
             // sends it.
             input type="submit" disabled hidden aria-hidden="true" tabindex="-1";
-            label { (tr.t("bo-name")) br; input name="name" maxlength="200"; }
-            label { (tr.t("bo-phone")) br; input name="phone" type="tel" placeholder="+7 900 000-00-00"; }
-            label { (tr.t("bo-card")) br; (kind_select(tr)) " " input name="card" placeholder=(tr.t("bo-card-hint")); }
+            label { (tr.t("bo-name")) br; input name="name" maxlength="200" value=(field(typed, "name")); }
+            label { (tr.t("bo-phone")) br;
+                input name="phone" type="tel" placeholder="+7 900 000-00-00" value=(field(typed, "phone"));
+            }
+            label { (tr.t("bo-card")) br;
+                select name="kind" {
+                    @for k in CARD_KINDS {
+                        option value=(k.as_str()) selected[k.as_str() == kind] { (tr.t(kind_key(k.as_str()))) }
+                    }
+                }
+                " " input name="card" placeholder=(tr.t("bo-card-hint")) value=(field(typed, "card"));
+            }
             label { (tr.t("bo-group")) br;
-                select name="group" { @for g in &groups { option value=(g.id) { (g.rules.name) } } }
+                select name="group" {
+                    @for g in &groups {
+                        option value=(g.id) selected[g.id.to_string() == group] { (g.rules.name) }
+                    }
+                }
             }
             button type="submit" { (tr.t("bo-create")) }
         }
     };
-    page(&ctx, &tr.t("bo-new-guest"), body)
+    let status = refusal.map_or(StatusCode::OK, |(status, _)| status);
+    Ok((status, layout(tr, Some(&ctx.session), &tr.t("bo-new-guest"), body)).into_response())
 }
 
 async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, false)?;
-    let name = rules::guest_name(field(&form, "name")).map_err(|_| bad_input(&ctx, "bo-err-name"))?;
-    let phone = Some(field(&form, "phone").to_string()).filter(|p| !p.is_empty());
-    let card = field(&form, "card");
+    match enrol_from_form(&bo, &ctx, &form).await {
+        Ok(id) => {
+            tracing::info!(guest = id, user = ctx.session.user_id, "back office: guest enrolled");
+            Ok(Redirect::to(&format!("/admin/guests/{id}")).into_response())
+        }
+        Err(refusal) => new_guest_page(&bo, &ctx, &form, Some(refusal)).await,
+    }
+}
+
+/// Enrols the guest the form describes, or says why not (logged here, shown by the caller).
+async fn enrol_from_form(
+    bo: &BackOffice,
+    ctx: &Ctx,
+    form: &HashMap<String, String>,
+) -> Result<i64, (StatusCode, String)> {
+    let bad = |key: &str| {
+        tracing::info!(field = key, "back office: bad input refused");
+        (StatusCode::UNPROCESSABLE_ENTITY, ctx.tr.t(key))
+    };
+    let name = rules::guest_name(field(form, "name")).map_err(|_| bad("bo-err-name"))?;
+    let phone = Some(field(form, "phone").to_string()).filter(|p| !p.is_empty());
+    let card = field(form, "card");
     let card = if card.is_empty() {
         None
     } else {
-        let kind = IdentifierKind::parse(field(&form, "kind")).ok_or_else(|| bad_input(&ctx, "bo-err-kind"))?;
+        let kind = IdentifierKind::parse(field(form, "kind")).ok_or_else(|| bad("bo-err-kind"))?;
         Some((kind, card.to_string()))
     };
     if phone.is_none() && card.is_none() {
-        return Err(bad_input(&ctx, "bo-err-phone-or-card"));
+        return Err(bad("bo-err-phone-or-card"));
     }
-    let group_id: i64 = field(&form, "group")
-        .parse()
-        .map_err(|_| bad_input(&ctx, "bo-err-group"))?;
+    let group_id: i64 = field(form, "group").parse().map_err(|_| bad("bo-err-group"))?;
     let enrol_detail = [
         phone.as_deref().map(crate::mask::mask_phone),
         card.as_ref().map(|(_, value)| crate::mask::mask_code(value)),
@@ -540,7 +585,7 @@ async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
         card,
         group_id,
     };
-    let entry = audit_entry(&bo, &ctx, "enrol", None, enrol_detail, "");
+    let entry = audit_entry(bo, ctx, "enrol", None, enrol_detail, "");
     let logged = db::Audit {
         org: ctx.session.org.clone(),
         op_key: None,
@@ -553,13 +598,14 @@ async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
             ..entry.clone()
         }),
     };
+    let refusal = |error: &LoyaltyError| match refused(ctx, error) {
+        Refusal::Page(status, _) => (status, ctx.tr.error(error)),
+        Refusal::Login => (StatusCode::UNAUTHORIZED, ctx.tr.error(error)),
+    };
     match bo.store.run_audited(&ctx.caller(), op, (bo.clock)(), logged).await {
-        Ok(Answer::Id(id)) => {
-            tracing::info!(guest = id, user = ctx.session.user_id, "back office: guest enrolled");
-            Ok(Redirect::to(&format!("/admin/guests/{id}")).into_response())
-        }
-        Ok(other) => Err(refused(&ctx, &crate::loyalty::engine::unexpected(other))),
-        Err(error) => Err(refused(&ctx, &error)),
+        Ok(Answer::Id(id)) => Ok(id),
+        Ok(other) => Err(refusal(&crate::loyalty::engine::unexpected(other))),
+        Err(error) => Err(refusal(&error)),
     }
 }
 
