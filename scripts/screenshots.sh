@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 out=${1:-target/screenshots}
 mkdir -p "$out"
 bash scripts/deps.sh
+# SERVER=1: the till on a loyalty server instead (each shot `serve` on a fresh copy of the demo
+# ledger, the till `kassa-1` with a token of its own; the demo order typed as one line).
 # LOYALTY_TILL_BIN: an already built till to take the pictures with (default: the release build).
 bin=${LOYALTY_TILL_BIN:-}
 if [ -z "$bin" ]; then
@@ -28,9 +30,44 @@ for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sl
 # screen the picture is named after, with no error shown, and the picture is not blank (50
 # colours or more: a blank or black window has a handful).
 failed=()
+seed="" server_pid=""
+if [ -n "${SERVER:-}" ]; then
+  seed=$(mktemp -d)
+  # The demo ledger, made by a till started once on it; each shot serves a fresh copy of it.
+  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$seed" --scenario idle >"$seed/stdout.log" 2>&1 &
+  seed_pid=$!
+  for _ in $(seq 150); do grep -q 'scenario idle reached' "$seed/stdout.log" 2>/dev/null && break; sleep 0.1; done
+  kill "$seed_pid" 2>/dev/null || true
+  wait "$seed_pid" 2>/dev/null || true
+  [ -f "$seed/demo.sqlite" ] || { echo "screenshots: the demo ledger was not made" >&2; exit 1; }
+  trap 'kill $xvfb_pid $server_pid 2>/dev/null || true' EXIT
+fi
+# SERVER=1: `serve` on a copy of the demo ledger in $1, a till token for it, and the till's
+# config.toml pointing at it.
+serve_for() {
+  local data=$1 db="sqlite://$1/server.sqlite" url=""
+  # With its write-ahead log: the till that made it was stopped, not closed.
+  local file
+  for file in "$seed"/demo.sqlite*; do cp "$file" "$data/server.sqlite${file#"$seed"/demo.sqlite}"; done
+  "$bin" serve --listen 127.0.0.1:0 --db "$db" >"$data/serve.out" 2>"$data/serve.err" &
+  server_pid=$!
+  for _ in $(seq 100); do
+    url="$(sed -n 's/^listening on //p' "$data/serve.out" 2>/dev/null || true)"
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "screenshots: the server did not start" >&2; cat "$data/serve.err" >&2; exit 1; }
+  local token; token=$("$bin" till-token create --db "$db" --org default --till kassa-1)
+  printf '[server]\nurl = "%s"\ntoken = "%s"\n' "$url" "$token" >"$data/config.toml"
+}
 shoot() { # scenario layout size file [lang] [screen error]: what the scenario ends on, if not itself with no error
   local data; data=$(mktemp -d)
-  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$data" --scenario "$1" \
+  local ledger=(--demo)
+  if [ -n "$seed" ]; then
+    ledger=()
+    serve_for "$data"
+  fi
+  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" "${ledger[@]}" --data-dir "$data" --scenario "$1" \
     --layout "$2" --window-size "$3" --lang "${5:-ru}" >"$data/stdout.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do DISPLAY=$display xdotool search --name GetMeBack >/dev/null 2>&1 && break; sleep 0.1; done
@@ -71,6 +108,11 @@ shoot() { # scenario layout size file [lang] [screen error]: what the scenario e
   fi
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
   rm -rf "$data"
 }
 

@@ -92,7 +92,7 @@ pub enum Command {
         #[arg(long, value_name = "HOURS", default_value_t = 72)]
         max_check_age_hours: u64,
     },
-    /// Till tokens for the server.
+    /// Till tokens for the server (each change is in the back office's audit log).
     TillToken {
         #[command(subcommand)]
         action: TillTokenAction,
@@ -135,6 +135,17 @@ pub enum TillTokenAction {
         #[arg(long)]
         org: String,
         /// The till's name, unique within the organisation.
+        #[arg(long)]
+        till: String,
+    },
+    /// Revokes a till's token: every server on the database refuses it on its next request.
+    /// Fails when the organisation has no such till.
+    Revoke {
+        /// sqlite://FILE or postgres://…, as for `serve`.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        #[arg(long)]
+        org: String,
         #[arg(long)]
         till: String,
     },

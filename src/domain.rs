@@ -473,6 +473,9 @@ pub enum AwayReason {
     /// Offline: a check is paid from several cards only while the server answers (each
     /// account's hold is the server's; the till cannot hold several accounts together).
     NoSharedPayment,
+    /// Offline: a till on a server has no shift report of its own (its checks are booked by the
+    /// server, and a queued one is not booked yet); the report is asked for when it answers.
+    NoShiftReport,
 }
 
 impl std::fmt::Display for AwayReason {
@@ -483,6 +486,7 @@ impl std::fmt::Display for AwayReason {
             AwayReason::TokenRefused => "the server refuses the till's token",
             AwayReason::NoEnrolment => "a guest is enrolled only while the server answers",
             AwayReason::NoSharedPayment => "several cards pay one check only while the server answers",
+            AwayReason::NoShiftReport => "the shift report is read from the server only while it answers",
         })
     }
 }
@@ -585,6 +589,10 @@ pub struct ShiftReport {
     /// The programme's offset from UTC: the report's times are shown in it, so that the shift
     /// starts at 00:00 whatever the till's own clock zone.
     pub utc_offset_minutes: i64,
+    /// The till the report is limited to, as the loyalty server knows it; `None` on the embedded
+    /// ledger, whose file is this till's alone.
+    #[serde(default)]
+    pub till: Option<String>,
     /// Checks closed with a guest attached.
     pub checks: i64,
     /// The checks' amounts due (after the group discount; the part paid with bonuses included).

@@ -9,7 +9,7 @@ use crate::money::Kopecks;
 /// The CSV text. `label` gives each row's caption in the till's language: the keys are the
 /// locale keys `shift-report-*`.
 pub fn report_csv(report: &ShiftReport, since: &str, until: &str, label: impl Fn(&str) -> String) -> String {
-    let rows: [(&str, String); 11] = [
+    let mut rows: Vec<(&str, String)> = vec![
         ("shift-report-since", since.to_string()),
         ("shift-report-until", until.to_string()),
         ("shift-report-checks", report.checks.to_string()),
@@ -22,6 +22,11 @@ pub fn report_csv(report: &ShiftReport, since: &str, until: &str, label: impl Fn
         ("shift-report-new-guests", report.new_guests.to_string()),
         ("shift-report-basis", label("shift-report-basis-local-day")),
     ];
+    // A till on a loyalty server: the figures are this till's among the chain's, so the file
+    // names the till they belong to.
+    if let Some(till) = &report.till {
+        rows.insert(2, ("shift-report-till", till.clone()));
+    }
     let mut out = String::from("\u{feff}");
     out.push_str(&csv_field(&label("shift-report-csv-what")));
     out.push(';');
@@ -67,6 +72,7 @@ mod tests {
             since: 0,
             until: 0,
             utc_offset_minutes: 0,
+            till: None,
             checks: 3,
             revenue: Kopecks(123_456),
             spent: Kopecks(10_000),
@@ -91,5 +97,15 @@ mod tests {
         assert_eq!(lines[6], "shift-report-accrued;-0,05");
         assert_eq!(lines[9], "shift-report-returned;500,05");
         assert_eq!(lines.len(), 13, "12 rows and the trailing empty split");
+
+        let on_server = ShiftReport {
+            till: Some("kassa-2".to_string()),
+            ..report
+        };
+        let csv = report_csv(&on_server, "a", "b", |k| k.to_string());
+        let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
+        assert_eq!(lines[3], "shift-report-till;kassa-2");
+        assert_eq!(lines[4], "shift-report-checks;3");
+        assert_eq!(lines.len(), 14);
     }
 }

@@ -599,6 +599,62 @@ pub struct TillAnswer {
     pub now: i64,
 }
 
+/// The calling till's shift report: its own figures for one local day of the programme's time
+/// zone (today's up to now). Only what this till booked: its checks with a guest, their returns,
+/// the gifts redeemed on its checks and the guests enrolled at it. Amounts in kopecks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ShiftReportAnswer {
+    /// The till the token belongs to: the report is never another till's.
+    pub till: String,
+    /// The local day, `YYYY-MM-DD`.
+    pub day: String,
+    /// When the day began, Unix seconds (the local midnight).
+    pub since: i64,
+    /// The end of the period, Unix seconds: the server's clock for today, the next midnight for
+    /// an earlier day.
+    pub until: i64,
+    /// The programme's offset from UTC, minutes east.
+    pub utc_offset_minutes: i64,
+    /// Checks closed with a guest attached.
+    pub checks: i64,
+    /// Their amounts due (after the group discount, the part paid with bonuses included).
+    pub revenue: i64,
+    /// Bonuses spent on those checks, as booked at payment.
+    pub spent: i64,
+    /// Bonuses accrued for those checks, as booked at payment.
+    pub accrued: i64,
+    pub gifts_redeemed: i64,
+    /// Returns this till took back.
+    pub returns: i64,
+    /// The amount they returned.
+    pub returned: i64,
+    /// Bonuses the returns gave back to the guests.
+    pub spend_returned: i64,
+    /// Accrual the returns took back.
+    pub accrual_taken: i64,
+    /// Guests enrolled at this till.
+    pub new_guests: i64,
+}
+
+impl From<ShiftReportAnswer> for domain::ShiftReport {
+    fn from(r: ShiftReportAnswer) -> domain::ShiftReport {
+        domain::ShiftReport {
+            since: r.since,
+            until: r.until,
+            utc_offset_minutes: r.utc_offset_minutes,
+            till: Some(r.till),
+            checks: r.checks,
+            revenue: Kopecks(r.revenue),
+            spent: Kopecks(r.spent),
+            accrued: Kopecks(r.accrued),
+            gifts_redeemed: r.gifts_redeemed,
+            returns: r.returns,
+            returned: Kopecks(r.returned),
+            new_guests: r.new_guests,
+        }
+    }
+}
+
 /// Every refusal: a machine-readable code, a reason for people, and for a rule of the ledger
 /// the ledger's error itself, so that a till shows the same message as with its own ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -1173,7 +1173,15 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                             saved: None,
                         })
                     }
-                    Err(error) => state.notice = Some(error_notice(&error)),
+                    Err(error) => {
+                        // Back to the list, where the cashier was: a spinner that never ends
+                        // would hide the reason.
+                        if matches!(state.screen, Screen::Shift(ShiftStep::Report { report: None, .. })) {
+                            state.go(Screen::Shift(ShiftStep::List { ends: None }));
+                            load_loose_ends(state, &mut effects);
+                        }
+                        state.notice = Some(error_notice(&error));
+                    }
                 }
             }
         }
@@ -2007,11 +2015,6 @@ fn show_shift_report(state: &mut State, effects: &mut Vec<Effect>) {
     if !matches!(state.screen, Screen::Shift(_)) {
         return;
     }
-    if matches!(state.backend, BackendStatus::Ready(BackendKind::Server { .. })) {
-        // The server has no shift report to ask for yet: said plainly, not computed from guesses.
-        state.notice = Some(Notice::info("shift-report-server-not-built"));
-        return;
-    }
     if state.is_busy() {
         state.notice = Some(Notice::info("info-wait"));
         return;
@@ -2831,5 +2834,6 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         LoyaltyError::ServerAway(AwayReason::TokenRefused) => Notice::error("err-token-refused"),
         LoyaltyError::ServerAway(AwayReason::NoEnrolment) => Notice::error("err-enrol-offline"),
         LoyaltyError::ServerAway(AwayReason::NoSharedPayment) => Notice::error("err-split-offline"),
+        LoyaltyError::ServerAway(AwayReason::NoShiftReport) => Notice::error("err-shift-report-offline"),
     }
 }

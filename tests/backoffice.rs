@@ -1358,3 +1358,98 @@ fn the_tills_back_office_first_run() {
     assert!(browser.get("/admin/guests").body.contains("anna (default, владелец)"));
     assert_eq!(browser.get("/admin/setup").location, "/admin/login");
 }
+
+/// The audit table of a page (the log, or a guest's history).
+fn audit_rows(html: &str) -> String {
+    let start = html
+        .find("id=\"audit\"")
+        .unwrap_or_else(|| panic!("no audit table in {html}"));
+    let end = start + html[start..].find("</table>").unwrap();
+    html[start..end].to_string()
+}
+
+/// «Журнал изменений»: an identifier added on the guest's page is logged, its value masked, in
+/// the log and in the guest's history. Every change writes its row in its own transaction: while
+/// the log cannot be written, a credit, an identifier, a till token made or revoked are refused
+/// and nothing of them is kept; the same credit form posted again once the log is back credits
+/// once and is logged once.
+fn audit_in_the_change(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, ORG, "owner", Role::Owner);
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.login("owner", PASSWORD).status, 303);
+    let anna = server.ids.anna;
+    let page = format!("/admin/guests/{anna}");
+    let identifiers = format!("/admin/guests/{anna}/identifiers");
+    let code = "7700123456789";
+    let added = owner.submit(&page, &identifiers, &[("kind", "manual_code"), ("value", code)]);
+    assert_eq!(added.status, 303, "{}", added.body);
+    let masked = loyalty_till::mask::mask_code(code);
+    for html in [owner.get("/admin/audit").body, owner.get(&page).body] {
+        let table = audit_rows(&html);
+        assert!(table.contains("Добавлен идентификатор"), "{table}");
+        assert!(table.contains(&masked), "{table}");
+        assert!(!table.contains(code), "the code is masked in the log: {table}");
+        assert!(table.contains("owner"), "who: {table}");
+    }
+
+    // The log cannot be written (its table is away for a moment).
+    let store = Arc::clone(&server.handle.store);
+    let ddl = |sql: &'static str| {
+        let store = Arc::clone(&store);
+        server
+            .handle
+            .block_on(async move { store.query(sql, vec![], true).await })
+            .unwrap();
+    };
+    let html = owner.get(&page).body;
+    let (csrf, op_id) = (hidden(&html, "csrf"), hidden(&html, "op_id"));
+    let credit = [
+        ("csrf", csrf.as_str()),
+        ("op_id", op_id.as_str()),
+        ("kind", "credit"),
+        ("amount", "100"),
+        ("reason", "goodwill"),
+    ];
+    let before = server.balance(anna);
+    ddl("ALTER TABLE audit_log RENAME TO audit_log_away");
+    let refused = owner.post(&format!("/admin/guests/{anna}/manual"), &credit);
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    assert_eq!(server.balance(anna), before, "no credit without its audit row");
+    let other = "7700999999990";
+    let refused = owner.post(
+        &identifiers,
+        &[("csrf", &csrf), ("kind", "manual_code"), ("value", other)],
+    );
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    let refused = owner.post("/admin/tills", &[("csrf", &csrf), ("till", "till-5")]);
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    let refused = owner.post("/admin/tills/till-1/revoke", &[("csrf", &csrf)]);
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    let tills = owner.get("/admin/tills").body;
+    assert!(!tills.contains("till-5"), "no token without its audit row: {tills}");
+    server.get("/api/v1/till").ok(); // till-1 was not revoked
+    ddl("ALTER TABLE audit_log_away RENAME TO audit_log");
+
+    assert!(
+        !owner.get(&page).body.contains(other),
+        "no identifier without its audit row"
+    );
+    // The form posted again once the log is back: credited and logged, once each.
+    assert_eq!(owner.post(&format!("/admin/guests/{anna}/manual"), &credit).status, 303);
+    assert_eq!(owner.post(&format!("/admin/guests/{anna}/manual"), &credit).status, 303);
+    assert_eq!(server.balance(anna).0, before.0 + rub(100));
+    let log = audit_rows(&owner.get("/admin/audit").body);
+    assert_eq!(log.matches("goodwill").count(), 1, "{log}");
+    assert!(!log.contains("till-5") && !log.contains("Токен кассы отозван"), "{log}");
+}
+
+#[test]
+fn audit_in_the_change_on_sqlite() {
+    audit_in_the_change(Db::Sqlite);
+}
+
+#[test]
+fn audit_in_the_change_on_postgres() {
+    audit_in_the_change(Db::Postgres);
+}

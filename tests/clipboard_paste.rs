@@ -154,6 +154,29 @@ impl Xvfb {
             .status()
             .expect("xclip is needed (scripts/deps.sh installs it)");
         assert!(status.success());
+        // xclip serves the selection from a child it forks; on a loaded machine that child may
+        // not own the clipboard yet when xclip returns, and the reader would get the previous
+        // owner's content. Wait until the clipboard offers this type.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let targets = Command::new("xclip")
+                .args(["-selection", "clipboard", "-t", "TARGETS", "-o"])
+                .env("DISPLAY", &self.display)
+                .stderr(Stdio::null())
+                .output()
+                .expect("xclip");
+            if String::from_utf8_lossy(&targets.stdout)
+                .lines()
+                .any(|line| line.trim() == mime)
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clipboard never offered {mime}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     fn decode_clipboard(&self, data_dir: &Path) -> (bool, serde_json::Value) {

@@ -339,7 +339,8 @@ fn a_guests_identifiers_are_found_through_an_index() {
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(
-            plan.iter().any(|step| step.contains("USING INDEX identifiers_by_guest")),
+            plan.iter()
+                .any(|step| step.contains("USING INDEX identifiers_by_guest")),
             "{sql}: {plan:?}"
         );
     }

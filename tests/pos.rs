@@ -522,3 +522,128 @@ fn returned_lines_reverse_their_share_once() {
     assert_eq!(accrual_back, accrued, "all the accrual was taken back");
     assert_eq!(till.balance(guest), paid_balance + 10_000 - accrued);
 }
+
+/// The long poll: `GET …?after=R&wait=S` sleeps until the result changes and answers the change
+/// at once (woken by the change, whether a POS call or the cashier's confirmation); with nothing
+/// changing it answers the same `resultRevision` when the wait is over.
+#[test]
+fn the_long_poll_is_woken_by_a_change_and_answers_unchanged_when_the_wait_is_over() {
+    let till = Arc::new(Till::new());
+    ready(&till);
+    let guest = till.guest();
+    let (status, first) = till.push("lp-1", &order(1, &[("l1", "A1", 150_000)]));
+    assert_eq!(status, 200, "{first}");
+    let seen = first["resultRevision"].as_i64().unwrap();
+    let path = format!("/pos/orders/{ORDER}?after={seen}&wait=15");
+
+    // Nothing changes: answered after the wait, unchanged.
+    let started = std::time::Instant::now();
+    let (status, same) = till.call(
+        "GET",
+        &format!("/pos/orders/{ORDER}?after={seen}&wait=1"),
+        None,
+        TOKEN,
+        None,
+    );
+    let waited = started.elapsed();
+    assert_eq!(status, 200, "{same}");
+    assert_eq!(same["resultRevision"], seen, "unchanged: the same resultRevision");
+    assert!(waited >= Duration::from_millis(950), "it waited the second: {waited:?}");
+
+    // Without `after` the answer is immediate, as before.
+    let started = std::time::Instant::now();
+    let (status, _) = till.call("GET", &format!("/pos/orders/{ORDER}?wait=15"), None, TOKEN, None);
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The cashier confirms while the POS waits: the waiting call answers the hold.
+    let waiting = {
+        let till = Arc::clone(&till);
+        let path = path.clone();
+        std::thread::Builder::new()
+            .name("long-poll-confirm".into())
+            .spawn(move || {
+                let (status, result) = till.call("GET", &path, None, TOKEN, None);
+                (status, result, std::time::Instant::now())
+            })
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!waiting.is_finished(), "nothing changed yet: it waits");
+    let confirmed_at = std::time::Instant::now();
+    let held = till
+        .feed
+        .confirm(ORDER, guest, Kopecks(10_000), "lp-cashier")
+        .unwrap()
+        .unwrap();
+    let (status, woken, answered_at) = waiting.join().unwrap();
+    assert_eq!(status, 200, "{woken}");
+    assert_eq!(woken["state"], "held", "{woken}");
+    assert_eq!(woken["resultRevision"], held.result_revision);
+    assert!(held.result_revision > seen);
+    // Woken by the change, long before the 15 s wait was over.
+    assert!(
+        answered_at.duration_since(confirmed_at) < Duration::from_secs(5),
+        "{:?}",
+        answered_at.duration_since(confirmed_at)
+    );
+
+    // A POS call (the order reopened with other lines voids the hold) wakes a waiting call too.
+    let path = format!("/pos/orders/{ORDER}?after={}&wait=15", held.result_revision);
+    let waiting = {
+        let till = Arc::clone(&till);
+        std::thread::Builder::new()
+            .name("long-poll-push".into())
+            .spawn(move || till.call("GET", &path, None, TOKEN, None))
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!waiting.is_finished());
+    let pushed_at = std::time::Instant::now();
+    let (status, reopened) = till.push("lp-2", &order(2, &[("l1", "A1", 150_000), ("l2", "B7", 50_000)]));
+    assert_eq!(status, 200, "{reopened}");
+    let (status, woken) = waiting.join().unwrap();
+    assert!(pushed_at.elapsed() < Duration::from_secs(5));
+    assert_eq!(status, 200);
+    assert_eq!(woken["orderRevision"], 2, "{woken}");
+    assert!(woken["resultRevision"].as_i64().unwrap() > held.result_revision);
+    assert_eq!(till.open_holds(guest), 0, "the reopened order's hold is voided");
+
+    // A wait that is not a number is refused.
+    let (status, refused) = till.call(
+        "GET",
+        &format!("/pos/orders/{ORDER}?after=1&wait=soon"),
+        None,
+        TOKEN,
+        None,
+    );
+    assert_eq!(status, 400, "{refused}");
+}
+
+/// Two POS orders pushed within one second: the till shows the one pushed last (the measurement
+/// of push-to-screen latency found the earlier one shown when both carried the same second).
+#[test]
+fn of_two_orders_pushed_in_one_second_the_later_is_shown() {
+    let till = Till::new();
+    ready(&till);
+    for round in 0..5 {
+        // The later order's id sorts after the earlier's: a tie left to the table's order would
+        // show the earlier.
+        let first = format!("0a000000-0d1a-4c53-9a44-3b7e2f9d{round:04}");
+        let second = format!("6f1c2b1e-0d1a-4c53-9a44-3b7e2f9d{round:04}");
+        for (id, number) in [(&first, "1"), (&second, "2")] {
+            let mut body = order(1, &[("l1", "A1", 150_000)]);
+            body["number"] = json!(format!("{round}-{number}"));
+            let (status, answer) = till.call(
+                "PUT",
+                &format!("/pos/orders/{id}"),
+                Some(&format!("two-{round}-{number}")),
+                TOKEN,
+                Some(&body),
+            );
+            assert_eq!(status, 200, "{answer}");
+        }
+        let shown = till.feed.current().expect("an order is shown");
+        assert_eq!(shown.order.number, format!("{round}-2"), "round {round}");
+    }
+}

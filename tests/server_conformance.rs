@@ -34,6 +34,8 @@ on_both_stores!(
     out_of_range_numbers_are_invalid_amounts,
     enrolment_at_the_till_follows_the_programme,
     enrolment_refuses_a_taken_phone_or_code_and_adds_nothing,
+    shift_report_is_the_calling_tills_own,
+    the_tills_backend_reads_its_shift_report_and_offline_refuses,
 );
 
 fn check(subtotal: i64) -> Value {
@@ -1015,4 +1017,232 @@ fn enrolment_refuses_a_taken_phone_or_code_and_adds_nothing(s: Server) {
     identify_code(&s, "NEW-CARD-6").error(404, "unknown_guest");
     // Anna's balance is untouched by all of it.
     assert_eq!(s.balance(s.ids.anna), (rub(1_000), rub(1_000)));
+}
+
+/// `/api/v1/shift-report` as `token` sees it (`query` after `?`, empty for today).
+fn shift_report(s: &Server, token: &str, query: &str) -> server_support::Answer {
+    let path = if query.is_empty() {
+        "/api/v1/shift-report".to_string()
+    } else {
+        format!("/api/v1/shift-report?{query}")
+    };
+    s.get_as(Some(token), &path)
+}
+
+/// The figures of a report, in a fixed order, for comparing.
+fn figures(report: &Value) -> [i64; 11] {
+    [
+        "checks",
+        "revenue",
+        "spent",
+        "accrued",
+        "gifts_redeemed",
+        "returns",
+        "returned",
+        "spend_returned",
+        "accrual_taken",
+        "new_guests",
+        "utc_offset_minutes",
+    ]
+    .map(|key| report[key].as_i64().unwrap_or_else(|| panic!("{key} in {report}")))
+}
+
+fn shift_report_is_the_calling_tills_own(s: Server) {
+    let (anna, boris) = (s.ids.anna, s.ids.boris);
+    let till2 = s.token_for("till-2");
+    // Nothing booked yet: zeros, today (START is 2025-03-10 12:00 UTC; the zone is UTC).
+    let empty = shift_report(&s, &s.token, "").ok().clone();
+    assert_eq!(empty["till"], "till-1");
+    assert_eq!(empty["day"], "2025-03-10");
+    assert_eq!(
+        empty["since"],
+        server_support::START - 12 * 3_600,
+        "since the local midnight"
+    );
+    assert_eq!(empty["until"], server_support::START);
+    assert_eq!(figures(&empty), [0; 11]);
+
+    // till-1: Anna pays 300 ₽ of a 1 000 ₽ check in bonuses and redeems her gift; Boris's
+    // 500 ₽ check only accrues.
+    let hold = s.hold("sr-h1", anna, rub(300), rub(1_000)).ok()["hold_id"].as_i64();
+    let paid_anna = s.post(
+        "/api/v1/payments",
+        json!({"op_id": "sr-p1", "guest_id": anna, "hold_id": hold, "spent": rub(300),
+               "check": {"subtotal": rub(1_000), "gift_codes": [GIFT]}}),
+    );
+    let anna_accrued = paid_anna.ok()["accrued"].as_i64().unwrap();
+    let paid_boris = s.post(
+        "/api/v1/accruals",
+        json!({"op_id": "sr-p2", "guest_id": boris, "check": check(rub(500))}),
+    );
+    let boris_accrued = paid_boris.ok()["accrued"].as_i64().unwrap();
+    // till-2: enrols Vera, who pays 200 ₽ in money; it also takes back 250 ₽ of till-1's check
+    // (the return is till-2's: it was made there).
+    s.set_enrolment(true, rub(100));
+    let vera = s.post_as(
+        &till2,
+        "/api/v1/guests",
+        json!({"op_id": "sr-e1", "kind": "barcode", "code": "4600000000031", "phone": "+7 905 222-33-44", "name": "Vera"}),
+    );
+    let vera = vera.ok()["card"]["guest_id"].as_i64().unwrap();
+    let paid_vera = s.post_as(
+        &till2,
+        "/api/v1/payments",
+        json!({"op_id": "sr-p3", "guest_id": vera, "hold_id": null, "spent": 0, "check": check(rub(200))}),
+    );
+    let vera_accrued = paid_vera.ok()["accrued"].as_i64().unwrap();
+    let back = s.post_as(
+        &till2,
+        "/api/v1/refunds",
+        json!({"op_id": "sr-r1", "payment_op_id": "sr-p1", "payment_till": "till-1", "amount": rub(250)}),
+    );
+    let back = back.ok().clone();
+    // till-1 takes back 100 ₽ of Boris's check.
+    let back_boris = s.post(
+        "/api/v1/refunds",
+        json!({"op_id": "sr-r2", "payment_op_id": "sr-p2", "amount": rub(100)}),
+    );
+    let back_boris = back_boris.ok().clone();
+    // The other organisation's till of the same name pays too: never in this report.
+    s.post_as(
+        &s.other_token,
+        "/api/v1/accruals",
+        json!({"op_id": "sr-o1", "guest_id": s.ids.other, "check": check(rub(700))}),
+    )
+    .ok();
+
+    let one = shift_report(&s, &s.token, "").ok().clone();
+    assert_eq!(one["till"], "till-1");
+    assert_eq!(
+        figures(&one),
+        [
+            2,
+            rub(1_500),
+            rub(300),
+            anna_accrued + boris_accrued,
+            1,
+            1,
+            rub(100),
+            back_boris["spend_returned"].as_i64().unwrap(),
+            back_boris["accrual_taken"].as_i64().unwrap(),
+            0,
+            0,
+        ],
+        "till-1: its two checks, its gift, its own return only: {one}"
+    );
+    let two = shift_report(&s, &till2, "").ok().clone();
+    assert_eq!(two["till"], "till-2");
+    assert_eq!(
+        figures(&two),
+        [
+            1,
+            rub(200),
+            0,
+            vera_accrued,
+            0,
+            1,
+            rub(250),
+            back["spend_returned"].as_i64().unwrap(),
+            back["accrual_taken"].as_i64().unwrap(),
+            1,
+            0,
+        ],
+        "till-2: Vera's check and enrolment, the return it made of till-1's check: {two}"
+    );
+    assert!(
+        back["spend_returned"].as_i64().unwrap() > 0,
+        "the return gave bonuses back: {back}"
+    );
+    let other = shift_report(&s, &s.other_token, "").ok().clone();
+    assert_eq!(other["till"], "till-1");
+    assert_eq!(
+        (
+            other["checks"].as_i64(),
+            other["revenue"].as_i64(),
+            other["returns"].as_i64()
+        ),
+        (Some(1), Some(rub(700)), Some(0)),
+        "the other organisation's till-1 sees its own check alone: {other}"
+    );
+
+    // The next day: today is empty, the day before is asked for by its date and has not moved.
+    s.advance(86_400);
+    let today = shift_report(&s, &s.token, "").ok().clone();
+    assert_eq!(today["day"], "2025-03-11");
+    assert_eq!(figures(&today), [0; 11]);
+    let yesterday = shift_report(&s, &s.token, "day=2025-03-10").ok().clone();
+    assert_eq!(figures(&yesterday), figures(&one));
+    assert_eq!(
+        yesterday["until"],
+        server_support::START + 12 * 3_600,
+        "a past day ends at midnight"
+    );
+
+    // Bad input: a reason, never another day's figures; no token, no report.
+    for query in ["day=2025-13-01", "day=10.03.2025", "day=", "day=2025-03-12", "day=%00"] {
+        shift_report(&s, &s.token, query).error(400, "bad_day");
+    }
+    s.get_as(None, "/api/v1/shift-report").error(401, "unauthorized");
+}
+
+struct ServerClockForTill(Arc<std::sync::atomic::AtomicI64>);
+
+impl loyalty_till::backend::Clock for ServerClockForTill {
+    fn now(&self) -> loyalty_till::domain::UnixSeconds {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn the_tills_backend_reads_its_shift_report_and_offline_refuses(s: Server) {
+    use loyalty_till::backend::LoyaltyBackend as _;
+    use loyalty_till::domain::{AwayReason, CheckInfo, LoyaltyError};
+    use loyalty_till::money::Kopecks;
+    use server_support::proxy::{Fault, Proxy};
+    let proxy = Proxy::start(s.handle.addr);
+    let settings = loyalty_till::remote::ServerSettings {
+        url: proxy.url(),
+        token: s.token.clone(),
+        timeout_secs: 5,
+        ..loyalty_till::remote::ServerSettings::default()
+    };
+    let journal = s.dir.path().join("till-1").join("journal.sqlite");
+    let mut till = loyalty_till::remote::ServerBackend::open(
+        &settings,
+        &journal,
+        Box::new(ServerClockForTill(Arc::clone(&s.clock))),
+    )
+    .unwrap();
+    let check = CheckInfo {
+        subtotal: Kopecks(rub(800)),
+        gift_codes: Vec::new(),
+    };
+    let paid = till
+        .commit_payment("b-p1", s.ids.anna, None, Kopecks::ZERO, &check)
+        .unwrap();
+    let report = till.shift_report().unwrap();
+    assert_eq!(report.till.as_deref(), Some("till-1"));
+    assert_eq!(
+        (report.checks, report.revenue, report.accrued),
+        (1, Kopecks(rub(800)), paid.accrued)
+    );
+    assert_eq!(
+        (report.since, report.until),
+        (server_support::START - 12 * 3_600, server_support::START)
+    );
+
+    // Offline: the reason, nothing made up, and the journal as it was.
+    proxy.set(Fault::Down);
+    let pending_before = till.journal().pending().unwrap().len();
+    assert_eq!(
+        till.shift_report(),
+        Err(LoyaltyError::ServerAway(AwayReason::NoShiftReport))
+    );
+    assert_eq!(till.journal().pending().unwrap().len(), pending_before);
+    proxy.set(Fault::Pass);
+    s.advance(1);
+    assert_eq!(
+        till.shift_report().unwrap().checks,
+        1,
+        "asked again once the server answers"
+    );
 }

@@ -277,3 +277,208 @@ fn the_till_on_a_server_says_when_it_is_away() {
         server_online(true),
     );
 }
+
+fn sees(harness: &Harness<'static, TillApp>, text: &str) -> bool {
+    harness
+        .query_all_by(|n| {
+            [n.value(), n.label()]
+                .into_iter()
+                .flatten()
+                .any(|shown| shown.contains(text))
+        })
+        .next()
+        .is_some()
+}
+
+/// Closes a check of 600 ₽ for Anna keeping bonuses, on the real screens; ends on the success
+/// screen (provisional offline).
+fn close_check_keeping_bonuses(harness: &mut Harness<'static, TillApp>) {
+    let wait = Duration::from_secs(10);
+    harness.state_mut().dispatch(scan());
+    common::step_until(harness, wait, "the guest", |s| s.guest.is_some());
+    harness
+        .state_mut()
+        .dispatch(Event::FieldEdited(Field::LinePrice, "600".to_string()));
+    harness.state_mut().dispatch(Event::AddOrderLine);
+    harness.run_steps(2);
+    click(harness, "Касса");
+    common::step_until(harness, wait, "the payment choice", |s| {
+        matches!(s.screen, Screen::PaymentChoice { .. })
+    });
+    harness.run_steps(2);
+    click(harness, "Копить бонусы");
+    click(harness, "Точная сумма");
+    click(harness, "Провести оплату");
+    common::step_until(harness, wait, "the receipt", |s| {
+        matches!(s.screen, Screen::Done { .. }) || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+    });
+    assert!(
+        matches!(harness.state().state().screen, Screen::Done { .. }),
+        "{:?}",
+        harness.state().state().notice
+    );
+    harness.run_steps(2);
+}
+
+fn the_report(harness: &Harness<'static, TillApp>) -> Option<loyalty_till::domain::ShiftReport> {
+    match &harness.state().state().screen {
+        Screen::Shift(loyalty_till::workflow::ShiftStep::Report { report, .. }) => report.clone(),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_shift_report_of_a_till_on_a_server_is_the_servers_and_offline_it_says_so() {
+    use loyalty_till::workflow::ShiftStep;
+    let server = Server::start(Db::Sqlite).unwrap();
+    let proxy = Proxy::start(server.handle.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = till_on(&server, proxy.url(), server.token.clone(), dir.path());
+    let wait = Duration::from_secs(10);
+    common::step_until(&mut harness, wait, "the server backend", server_online(true));
+
+    // A check at this till, through the screens; another till's check through the API.
+    close_check_keeping_bonuses(&mut harness);
+    click(&mut harness, "Новый заказ");
+    let till2 = server.token_for("till-2");
+    server
+        .post_as(
+            &till2,
+            "/api/v1/accruals",
+            serde_json::json!({"op_id": "t2-1", "guest_id": server.ids.boris, "check": {"subtotal": rub(400)}}),
+        )
+        .ok();
+
+    // The report goes where the logs are exported, set in the menu.
+    let out = dir.path().join("exports");
+    click(&mut harness, "Меню");
+    harness
+        .get_by_role(Role::TextInput)
+        .set_text_value_accesskit(&out.display().to_string());
+    harness.run_steps(30);
+    click(&mut harness, "Закрыть смену");
+    common::step_until(&mut harness, wait, "the list", |s| {
+        matches!(s.screen, Screen::Shift(ShiftStep::List { ends: Some(_) }))
+    });
+    click(&mut harness, "Отчёт за смену");
+    common::step_until(&mut harness, wait, "the server's report", |s| {
+        matches!(&s.screen, Screen::Shift(ShiftStep::Report { report: Some(_), .. }))
+            || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+    });
+    let report = the_report(&harness).unwrap_or_else(|| panic!("{:?}", harness.state().state().notice));
+    assert_eq!(report.till.as_deref(), Some("till-1"));
+    assert_eq!(
+        (
+            report.checks,
+            report.revenue,
+            report.spent,
+            report.accrued,
+            report.returns
+        ),
+        (1, Kopecks(rub(600)), Kopecks::ZERO, Kopecks(rub(30)), 0),
+        "this till's check alone, not till-2's"
+    );
+    assert_eq!(
+        report.since,
+        server_support::START - 12 * 3_600,
+        "the server's day, in its zone"
+    );
+    harness.run_steps(2);
+    assert!(sees(&harness, "till-1"), "the till is named");
+    assert!(sees(&harness, "30,00"), "the accrual is on screen");
+    assert!(sees(&harness, "как их провёл сервер лояльности"));
+    click(&mut harness, "Сохранить отчёт (CSV)");
+    common::step_until(&mut harness, wait, "the report saved", |s| {
+        matches!(&s.screen, Screen::Shift(ShiftStep::Report { saved: Some(_), .. }))
+            || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+    });
+    let Screen::Shift(ShiftStep::Report { saved: Some(path), .. }) = &harness.state().state().screen else {
+        panic!("not saved: {:?}", harness.state().state().notice);
+    };
+    assert!(path.starts_with(&out), "{path:?}");
+    assert!(
+        path.ends_with("shift-report-2025-03-10.csv"),
+        "the server's day: {path:?}"
+    );
+    let csv = std::fs::read_to_string(path).unwrap();
+    assert!(csv.starts_with('\u{feff}'));
+    for row in [
+        "\r\nКасса;till-1\r\n",
+        "\r\nЧеков с гостем;1\r\n",
+        "\r\nНачислено бонусов;30,00\r\n",
+    ] {
+        assert!(csv.contains(row), "{row:?} in {csv}");
+    }
+    assert!(
+        !csv.contains(ANNA_CARD) && !csv.contains("Anna"),
+        "no card or name: {csv}"
+    );
+
+    // The server goes away; a check is closed offline and waits in the journal.
+    click(&mut harness, "Назад");
+    click(&mut harness, "Назад");
+    proxy.set(Fault::Down);
+    common::step_until(
+        &mut harness,
+        Duration::from_secs(4),
+        "offline",
+        server_link(|l| matches!(l, ServerLink::Offline { .. })),
+    );
+    close_check_keeping_bonuses(&mut harness);
+    assert!(matches!(
+        harness.state().state().screen,
+        Screen::Done { provisional: true, .. }
+    ));
+    click(&mut harness, "Новый заказ");
+    click(&mut harness, "Меню");
+    click(&mut harness, "Закрыть смену");
+    common::step_until(
+        &mut harness,
+        wait,
+        "the list offline",
+        |s| matches!(&s.screen, Screen::Shift(ShiftStep::List { ends: Some(ends) }) if ends.len() == 1),
+    );
+    // Offline: refused with the reason, back on the list, the queued payment still there.
+    click(&mut harness, "Отчёт за смену");
+    common::step_until(&mut harness, wait, "the refusal", |s| s.notice.is_some());
+    assert_eq!(
+        harness.state().state().notice.as_ref().map(|n| n.key),
+        Some("err-shift-report-offline")
+    );
+    common::step_until(
+        &mut harness,
+        wait,
+        "the list again",
+        |s| matches!(&s.screen, Screen::Shift(ShiftStep::List { ends: Some(ends) }) if ends.len() == 1),
+    );
+    harness.run_steps(2);
+    assert!(sees(&harness, "Отчёт за смену берётся с сервера лояльности"));
+    assert!(sees(&harness, "600,00"), "the queued payment is listed");
+    assert!(the_report(&harness).is_none(), "no figures made up offline");
+    assert_eq!(
+        server.balance(server.ids.anna).0,
+        rub(1_030),
+        "the offline check is not sent yet"
+    );
+
+    // Back online: the queued check is sent first, then counted.
+    proxy.set(Fault::Pass);
+    common::step_until(
+        &mut harness,
+        Duration::from_secs(4),
+        "online again",
+        server_online(true),
+    );
+    click(&mut harness, "Отчёт за смену");
+    common::step_until(&mut harness, wait, "the report online", |s| {
+        matches!(&s.screen, Screen::Shift(ShiftStep::Report { report: Some(_), .. }))
+            || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+    });
+    let report = the_report(&harness).unwrap_or_else(|| panic!("{:?}", harness.state().state().notice));
+    assert_eq!(
+        (report.checks, report.accrued),
+        (2, Kopecks(rub(60))),
+        "the check closed offline is counted"
+    );
+    assert_eq!(server.balance(server.ids.anna).0, rub(1_060));
+}

@@ -213,16 +213,82 @@ fn the_report_is_asked_for_shown_and_saved_where_the_logs_go() {
 }
 
 #[test]
-fn a_server_till_is_told_the_report_is_not_built() {
+fn a_server_till_asks_its_server_and_offline_is_told_the_report_needs_it() {
     let mut state = state_with(BackendKind::Server {
         url: "http://x".to_string(),
         link: ServerLink::Online,
     });
-    update(&mut state, Event::OpenShift);
+    let effects = update(&mut state, Event::OpenShift);
+    let request = load_request(&effects);
+    update(
+        &mut state,
+        Event::LooseEndsFound {
+            request,
+            result: Ok(vec![queued()]),
+        },
+    );
+    // Asked like the embedded ledger's: the backend (the server's endpoint) answers.
     let effects = update(&mut state, Event::ShowShiftReport);
-    assert!(effects.is_empty());
-    assert_eq!(state.notice.as_ref().unwrap().key, "shift-report-server-not-built");
-    assert!(matches!(state.screen, Screen::Shift(ShiftStep::List { .. })));
+    let [Effect::ShiftReport { request }] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    let request = *request;
+    // Offline: the reason, back on the list read again (its queued payment still there), and
+    // no figures.
+    let effects = update(
+        &mut state,
+        Event::ShiftReportReady {
+            request,
+            result: Err(LoyaltyError::ServerAway(AwayReason::NoShiftReport)),
+        },
+    );
+    assert_eq!(state.notice.as_ref().unwrap().key, "err-shift-report-offline");
+    assert_eq!(state.screen, Screen::Shift(ShiftStep::List { ends: None }));
+    let request = load_request(&effects);
+    update(
+        &mut state,
+        Event::LooseEndsFound {
+            request,
+            result: Ok(vec![queued()]),
+        },
+    );
+    assert_eq!(
+        state.screen,
+        Screen::Shift(ShiftStep::List {
+            ends: Some(vec![queued()])
+        })
+    );
+    assert_eq!(
+        state.notice.as_ref().unwrap().key,
+        "err-shift-report-offline",
+        "the reason stays while the list comes back"
+    );
+
+    // Online again: the server's report, with its till, is shown.
+    let effects = update(&mut state, Event::ShowShiftReport);
+    let [Effect::ShiftReport { request }] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    let report = ShiftReport {
+        till: Some("till-1".to_string()),
+        checks: 3,
+        ..ShiftReport::default()
+    };
+    update(
+        &mut state,
+        Event::ShiftReportReady {
+            request: *request,
+            result: Ok(report.clone()),
+        },
+    );
+    assert_eq!(
+        state.screen,
+        Screen::Shift(ShiftStep::Report {
+            report: Some(report),
+            saved: None
+        })
+    );
+    assert!(state.notice.is_none());
 }
 
 #[test]

@@ -628,6 +628,8 @@ bo-audit-contact = Contact data changed
 bo-audit-contact-detail = Name: was «{ $old_name }», now «{ $name }»; phone: was { $old_phone }, now { $phone }
 bo-audit-password = Password changed
 bo-audit-owner-first = First owner created
+bo-audit-identifier-add = Identifier added
+bo-audit-account-save = Account created or changed
 
 # Guests' CSV import and export
 bo-imp-link = CSV import and export
@@ -792,7 +794,9 @@ shift-report-saved = Report saved
 shift-report-saved-at = Saved: { $path }
 shift-report-save-failed = Report not saved: { $reason }. Check the folder in «Send logs».
 shift-report-no-folder = Set a folder in «Send logs» (in «Menu»): the report is saved there.
-shift-report-server-not-built = The shift report of a till on the loyalty server is not built yet: only a till with its own database has it.
+shift-report-till = Till
+shift-report-basis-server = This till's figures as the loyalty server booked them; operations this till was still sending were sent first.
+err-shift-report-offline = The shift report is read from the loyalty server, and it does not answer now. Nothing is lost: payments waiting to be sent stay in this list; ask for the report again once the server is back.
 
 ## The POS on the till's endpoint
 pos-unauthorized = Wrong or missing POS token.

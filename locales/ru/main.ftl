@@ -634,6 +634,8 @@ bo-audit-contact = Изменены контактные данные
 bo-audit-contact-detail = Имя: было «{ $old_name }», стало «{ $name }»; телефон: был { $old_phone }, стал { $phone }
 bo-audit-password = Изменён пароль
 bo-audit-owner-first = Создан первый владелец
+bo-audit-identifier-add = Добавлен идентификатор
+bo-audit-account-save = Учётная запись создана или изменена
 
 # Импорт и экспорт гостей (CSV)
 bo-imp-link = Импорт и экспорт CSV
@@ -798,7 +800,9 @@ shift-report-saved = Отчёт сохранён
 shift-report-saved-at = Сохранён: { $path }
 shift-report-save-failed = Отчёт не сохранён: { $reason }. Проверьте папку в «Отправка логов».
 shift-report-no-folder = Укажите папку в «Отправка логов» (в «Меню»): отчёт сохраняется туда.
-shift-report-server-not-built = Отчёт за смену для кассы с сервером лояльности пока не сделан: он есть только у кассы со своей базой.
+shift-report-till = Касса
+shift-report-basis-server = Цифры этой кассы, как их провёл сервер лояльности; операции, которые касса ещё отправляла, отправлены перед отчётом.
+err-shift-report-offline = Отчёт за смену берётся с сервера лояльности, а он сейчас не отвечает. Ничего не потеряно: неотправленные оплаты остаются в этом списке; запросите отчёт снова, когда связь появится.
 
 ## The POS on the till's endpoint
 pos-unauthorized = Неверный или отсутствующий токен кассы (POS).

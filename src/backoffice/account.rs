@@ -186,30 +186,46 @@ pub async fn setup(
         tracing::info!(reason = problem, "back office: first owner refused");
         return setup_form(&bo, tr, Some(tr.t(problem)), StatusCode::UNPROCESSABLE_ENTITY);
     }
+    let entry = db::AuditEntry {
+        at: (bo.clock)(),
+        actor: login.clone(),
+        action: "owner_first".to_string(),
+        guest_id: None,
+        detail: login.clone(),
+        reason: String::new(),
+    };
     let created = async {
         let hashed = hash(password).await?;
-        db::execute(
-            &bo.store,
-            "INSERT INTO users (org, login, password_hash, role, created_at)
-             SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), 'owner', CAST($4 AS BIGINT)
-             WHERE NOT EXISTS (SELECT 1 FROM users WHERE role = 'owner')
-             RETURNING id",
-            vec![
-                Val::from(org.as_str()),
-                Val::from(login.as_str()),
-                Val::from(hashed),
-                Val::Int((bo.clock)()),
-            ],
-        )
-        .await
+        // The account and its audit row in one transaction.
+        bo.store
+            .write_all(
+                vec![
+                    (
+                        "INSERT INTO users (org, login, password_hash, role, created_at)
+                         SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), 'owner', CAST($4 AS BIGINT)
+                         WHERE NOT EXISTS (SELECT 1 FROM users WHERE role = 'owner')
+                         RETURNING id",
+                        vec![
+                            Val::from(org.as_str()),
+                            Val::from(login.as_str()),
+                            Val::from(hashed),
+                            Val::Int((bo.clock)()),
+                        ],
+                    ),
+                    (db::AUDIT_INSERT, db::audit_params(&org, &entry, None)),
+                ],
+                true,
+            )
+            .await
     }
     .await;
     let id = match created {
-        Ok(rows) => match rows.first() {
+        Ok(Some(rows)) => match rows.first().and_then(|rows| rows.first()) {
             Some(row) => row[0].int(),
-            // Another first-run form won the race.
             None => return Redirect::to("/admin/login").into_response(),
         },
+        // Another first-run form won the race.
+        Ok(None) => return Redirect::to("/admin/login").into_response(),
         Err(error) => {
             // The login is taken (by a manager made with `owner create --role manager`).
             tracing::info!(%error, "back office: first owner not created");
@@ -220,15 +236,6 @@ pub async fn setup(
         user = id,
         "back office: the first owner was created on the first-run page"
     );
-    let entry = db::AuditEntry {
-        at: (bo.clock)(),
-        actor: login.clone(),
-        action: "owner_first".to_string(),
-        guest_id: None,
-        detail: login.clone(),
-        reason: String::new(),
-    };
-    db::record_audit(&bo.store, &org, &entry, None).await;
     let Ok((token, _)) = bo.sessions.open(id, &login, &org, Role::Owner) else {
         return Redirect::to("/admin/login").into_response();
     };
@@ -299,15 +306,21 @@ pub async fn change_password(axum::extract::State(bo): St, headers: HeaderMap, F
     }
     bo.sessions.succeeded(&login);
     let hashed = hash(password).await.map_err(|e| refused(&ctx, &e))?;
-    db::execute(
-        &bo.store,
-        "UPDATE users SET password_hash = $1 WHERE id = $2",
-        vec![Val::from(hashed), Val::Int(user.id)],
-    )
-    .await
-    .map_err(|e| refused(&ctx, &e))?;
+    let entry = super::pages::audit_entry(&bo, &ctx, "password", None, String::new(), "");
+    bo.store
+        .write_all(
+            vec![
+                (
+                    "UPDATE users SET password_hash = $1 WHERE id = $2",
+                    vec![Val::from(hashed), Val::Int(user.id)],
+                ),
+                (db::AUDIT_INSERT, db::audit_params(&ctx.session.org, &entry, None)),
+            ],
+            false,
+        )
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, "back office: password changed");
-    super::pages::audit(&bo, &ctx, "password", None, String::new(), "", None).await;
     Ok(Redirect::to("/admin/account?done=1").into_response())
 }
 
@@ -332,20 +345,6 @@ pub async fn edit_contact(
     };
     let name = field(&form, "name").to_string();
     let phone = Some(field(&form, "phone").to_string()).filter(|p| !p.is_empty());
-    let op = Op::EditContact {
-        guest: id,
-        name: name.clone(),
-        phone: phone.clone(),
-    };
-    bo.store
-        .run(&ctx.caller(), op, now)
-        .await
-        .map_err(|e| refused(&ctx, &e))?;
-    tracing::info!(
-        guest = id,
-        user = ctx.session.user_id,
-        "back office: contact data changed"
-    );
     let masked = |p: &Option<String>| {
         p.as_deref()
             .map(crate::mask::mask_phone)
@@ -361,7 +360,17 @@ pub async fn edit_contact(
             ("phone", crate::i18n::Arg::Text(masked(&new_phone))),
         ],
     );
-    super::pages::audit(&bo, &ctx, "contact", Some(id), detail, "", None).await;
+    let logged = super::pages::logged(&bo, &ctx, "contact", Some(id), detail, "", None);
+    let op = Op::EditContact { guest: id, name, phone };
+    bo.store
+        .run_audited(&ctx.caller(), op, now, logged)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(
+        guest = id,
+        user = ctx.session.user_id,
+        "back office: contact data changed"
+    );
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=contact")).into_response())
 }
 

@@ -195,11 +195,25 @@ pub async fn save_user(
     role: Role,
     now: i64,
 ) -> Result<(), LoyaltyError> {
-    execute(
-        store,
-        "INSERT INTO users (org, login, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (login) DO UPDATE SET org = excluded.org, password_hash = excluded.password_hash,
-                                           role = excluded.role",
+    save_user_logged(store, org, login, password_hash, role, now, None).await
+}
+
+const SAVE_USER: &str = "INSERT INTO users (org, login, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (login) DO UPDATE SET org = excluded.org, password_hash = excluded.password_hash,
+                                       role = excluded.role";
+
+/// [`save_user`], with its audit row (if any) in the same transaction.
+pub async fn save_user_logged(
+    store: &Store,
+    org: &str,
+    login: &str,
+    password_hash: &str,
+    role: Role,
+    now: i64,
+    audit: Option<&AuditEntry>,
+) -> Result<(), LoyaltyError> {
+    let mut statements = vec![(
+        SAVE_USER,
         vec![
             org.into(),
             login.into(),
@@ -207,9 +221,11 @@ pub async fn save_user(
             role.as_str().into(),
             now.into(),
         ],
-    )
-    .await
-    .map(drop)
+    )];
+    if let Some(entry) = audit {
+        statements.push((AUDIT_INSERT, audit_params(org, entry, None)));
+    }
+    store.write_all(statements, false).await.map(drop)
 }
 
 // ----- Guests -----
@@ -535,10 +551,54 @@ pub fn audit_params(org: &str, entry: &AuditEntry, op_key: Option<&str>) -> Vec<
     ]
 }
 
-/// Logs a change made (after the engine made it: a failure to log is reported, the change stands).
+/// Logs a change that has no transaction of its own to join (a page only opened, not changed):
+/// a failure to log is reported, and what it records stands. Changes log with [`Audit`] instead.
 pub async fn record_audit(store: &Store, org: &str, entry: &AuditEntry, op_key: Option<&str>) {
     if let Err(error) = execute(store, AUDIT_INSERT, audit_params(org, entry, op_key)).await {
         tracing::error!(%error, action = %entry.action, "a change could not be written to the audit log");
+    }
+}
+
+/// The audit row of an engine operation, written in the operation's own transaction: the change
+/// is never kept without its row (nor the row without the change). Built from the operation's
+/// answer, since some details are known only then (an enrolled guest's id, the holds a reset
+/// released); a `Fn`, as a transaction PostgreSQL asks to retry runs again.
+pub struct Audit {
+    pub org: String,
+    pub op_key: Option<String>,
+    pub entry: Box<dyn Fn(&crate::loyalty::engine::Answer) -> AuditEntry + Send + Sync>,
+}
+
+impl Audit {
+    /// A row that does not depend on the answer.
+    pub fn fixed(org: &str, entry: AuditEntry, op_key: Option<String>) -> Audit {
+        Audit {
+            org: org.to_string(),
+            op_key,
+            entry: Box::new(move |_| entry.clone()),
+        }
+    }
+
+    /// The parameters of [`AUDIT_INSERT`] for this answer.
+    pub fn params(&self, answer: &crate::loyalty::engine::Answer) -> Vec<Val> {
+        audit_params(&self.org, &(self.entry)(answer), self.op_key.as_deref())
+    }
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit").field("org", &self.org).finish_non_exhaustive()
+    }
+}
+
+/// Who the command line's changes are logged as: the system account that ran it.
+pub fn command_line_actor() -> String {
+    let user = ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    match user {
+        Some(user) => format!("command line ({user})"),
+        None => "command line".to_string(),
     }
 }
 

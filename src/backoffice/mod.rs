@@ -13,6 +13,8 @@ mod import;
 pub mod local;
 mod pages;
 mod reports;
+// The report's facts, read through the store: the till's shift report on the server reads them too.
+pub(crate) use reports::read_facts;
 pub mod rewards;
 
 /// The pages' style sheet, shared with the till's settings page.

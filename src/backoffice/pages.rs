@@ -535,10 +535,22 @@ async fn create_guest(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
         card,
         group_id,
     };
-    match bo.store.run(&ctx.caller(), op, (bo.clock)()).await {
+    let entry = audit_entry(&bo, &ctx, "enrol", None, enrol_detail, "");
+    let logged = db::Audit {
+        org: ctx.session.org.clone(),
+        op_key: None,
+        // The new guest's id is the enrolment's answer.
+        entry: Box::new(move |answer| db::AuditEntry {
+            guest_id: match answer {
+                Answer::Id(id) => Some(*id),
+                _ => None,
+            },
+            ..entry.clone()
+        }),
+    };
+    match bo.store.run_audited(&ctx.caller(), op, (bo.clock)(), logged).await {
         Ok(Answer::Id(id)) => {
             tracing::info!(guest = id, user = ctx.session.user_id, "back office: guest enrolled");
-            audit(&bo, &ctx, "enrol", Some(id), enrol_detail.clone(), "", None).await;
             Ok(Redirect::to(&format!("/admin/guests/{id}")).into_response())
         }
         Ok(other) => Err(refused(&ctx, &crate::loyalty::engine::unexpected(other))),
@@ -683,13 +695,18 @@ fn op_key(kind: &str) -> &'static str {
 async fn add_identifier(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, false)?;
     let kind = IdentifierKind::parse(field(&form, "kind")).ok_or_else(|| bad_input(&ctx, "bo-err-kind"))?;
-    let op = Op::AddIdentifier {
-        guest: id,
-        kind,
-        value: field(&form, "value").to_string(),
+    let value = field(&form, "value").to_string();
+    // The audit log keeps the kind and the value masked, as every log does.
+    let masked = if matches!(kind, IdentifierKind::Phone) {
+        crate::mask::mask_phone(&value)
+    } else {
+        crate::mask::mask_code(&value)
     };
+    let detail = format!("{}: {masked}", ctx.tr.t(kind_key(kind.as_str())));
+    let logged = logged(&bo, &ctx, "identifier_add", Some(id), detail, "", None);
+    let op = Op::AddIdentifier { guest: id, kind, value };
     bo.store
-        .run(&ctx.caller(), op, (bo.clock)())
+        .run_audited(&ctx.caller(), op, (bo.clock)(), logged)
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(guest = id, user = ctx.session.user_id, "back office: identifier added");
@@ -721,8 +738,17 @@ async fn manual(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(for
         amount,
         note: format!("{}: {reason}", ctx.session.login),
     };
+    let logged = logged(
+        &bo,
+        &ctx,
+        kind.as_str(),
+        Some(id),
+        amount.to_string(),
+        reason,
+        Some(&op_key),
+    );
     bo.store
-        .run(&caller, op, (bo.clock)())
+        .run_audited(&caller, op, (bo.clock)(), logged)
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(
@@ -731,25 +757,37 @@ async fn manual(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(for
         kind = kind.as_str(),
         "back office: manual change"
     );
-    audit(
-        &bo,
-        &ctx,
-        kind.as_str(),
-        Some(id),
-        amount.to_string(),
-        reason,
-        Some(&op_key),
-    )
-    .await;
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=manual")).into_response())
 }
 
 async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, false)?;
+    let entry = audit_entry(&bo, &ctx, "reset_holds", Some(id), String::new(), "");
+    let tr = ctx.tr;
+    let logged = db::Audit {
+        org: ctx.session.org.clone(),
+        op_key: None,
+        // How many holds were released is the reset's answer.
+        entry: Box::new(move |answer| {
+            let released = match answer {
+                Answer::Count(n) => i64::try_from(*n).unwrap_or(i64::MAX),
+                _ => 0,
+            };
+            db::AuditEntry {
+                detail: tr.t_args("bo-audit-released", &[("count", crate::i18n::Arg::Number(released))]),
+                ..entry.clone()
+            }
+        }),
+    };
+    let op = Op::ResetHolds {
+        op_key: None,
+        guest: id,
+    };
     let released = bo
         .store
-        .reset_holds(&ctx.caller(), id, (bo.clock)())
+        .run_audited(&ctx.caller(), op, (bo.clock)(), logged)
         .await
+        .and_then(Answer::into_count)
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(
         guest = id,
@@ -757,11 +795,6 @@ async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
         released,
         "back office: holds reset"
     );
-    let detail = ctx.tr.t_args(
-        "bo-audit-released",
-        &[("count", crate::i18n::Arg::Number(released as i64))],
-    );
-    audit(&bo, &ctx, "reset_holds", Some(id), detail, "", None).await;
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=holds")).into_response())
 }
 
@@ -772,8 +805,15 @@ async fn block(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form
         "0" => false,
         _ => return Err(bad_input(&ctx, "bo-err-kind")),
     };
+    let action = if blocked { "block" } else { "unblock" };
+    let logged = logged(&bo, &ctx, action, Some(id), String::new(), "", None);
     bo.store
-        .run(&ctx.caller(), Op::SetBlocked { guest: id, blocked }, (bo.clock)())
+        .run_audited(
+            &ctx.caller(),
+            Op::SetBlocked { guest: id, blocked },
+            (bo.clock)(),
+            logged,
+        )
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(
@@ -782,8 +822,6 @@ async fn block(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form
         blocked,
         "back office: block status changed"
     );
-    let action = if blocked { "block" } else { "unblock" };
-    audit(&bo, &ctx, action, Some(id), String::new(), "", None).await;
     Ok(Redirect::to(&format!("/admin/guests/{id}?done=blocked")).into_response())
 }
 
@@ -866,12 +904,12 @@ async fn create_group(State(bo): St, headers: HeaderMap, Form(form): Fields) -> 
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
     let detail = group_detail(ctx.tr, &group);
+    let logged = logged(&bo, &ctx, "group_add", None, detail, "", None);
     bo.store
-        .run(&ctx.caller(), Op::AddGroup(group), (bo.clock)())
+        .run_audited(&ctx.caller(), Op::AddGroup(group), (bo.clock)(), logged)
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, "back office: group created");
-    audit(&bo, &ctx, "group_add", None, detail, "", None).await;
     Ok(Redirect::to("/admin/groups").into_response())
 }
 
@@ -889,12 +927,12 @@ async fn edit_group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
     let detail = group_detail(ctx.tr, &group);
+    let logged = logged(&bo, &ctx, "group_edit", None, detail, "", None);
     bo.store
-        .run(&ctx.caller(), Op::EditGroup { id, group }, (bo.clock)())
+        .run_audited(&ctx.caller(), Op::EditGroup { id, group }, (bo.clock)(), logged)
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, group = id, "back office: group changed");
-    audit(&bo, &ctx, "group_edit", None, detail, "", None).await;
     Ok(Redirect::to("/admin/groups").into_response())
 }
 
@@ -971,12 +1009,12 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
         till_enrolment: field(&form, "till_enrolment") == "1",
     };
     let detail = programme_detail(ctx.tr, &program);
+    let logged = logged(&bo, &ctx, "programme", None, detail, "", None);
     bo.store
-        .run(&ctx.caller(), Op::SetProgram(program), (bo.clock)())
+        .run_audited(&ctx.caller(), Op::SetProgram(program), (bo.clock)(), logged)
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, "back office: programme saved");
-    audit(&bo, &ctx, "programme", None, detail, "", None).await;
     Ok(Redirect::to("/admin/programme?done=1").into_response())
 }
 
@@ -1041,13 +1079,13 @@ async fn create_till(State(bo): St, headers: HeaderMap, Form(form): Fields) -> P
     if tokens.iter().any(|t| t.till == till) {
         return Err(message(&ctx, StatusCode::CONFLICT, &ctx.tr.t("bo-err-till-exists")));
     }
+    let entry = audit_entry(&bo, &ctx, "till_token_add", None, till.to_string(), "");
     let token = bo
         .store
-        .create_token(&ctx.session.org, till, (bo.clock)())
+        .create_token_logged(&ctx.session.org, till, (bo.clock)(), Some(&entry))
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(user = ctx.session.user_id, till, "back office: till token created");
-    audit(&bo, &ctx, "till_token_add", None, till.to_string(), "", None).await;
     // The secret is shown on this answer only (the store keeps its hash): no redirect to a page
     // that could show it again.
     let mut page = till_page(&bo, &ctx, Some((till, &token)), "").await?;
@@ -1061,23 +1099,60 @@ async fn revoke_till(State(bo): St, headers: HeaderMap, Path(till): Path<String>
     if !crate::server::store::valid_name(&till) {
         return Err(refused(&ctx, &LoyaltyError::UnknownCode));
     }
+    let entry = audit_entry(&bo, &ctx, "till_token_revoke", None, till.clone(), "");
     let revoked = bo
         .store
-        .revoke_token(&ctx.session.org, &till)
+        .revoke_token(&ctx.session.org, &till, &entry)
         .await
         .map_err(|e| refused(&ctx, &e))?;
     if !revoked {
         return Err(refused(&ctx, &LoyaltyError::UnknownCode));
     }
     tracing::info!(user = ctx.session.user_id, till = %till, "back office: till token revoked");
-    audit(&bo, &ctx, "till_token_revoke", None, till.clone(), "", None).await;
     // A valid till name is letters, digits, '.', '-' and '_': safe in a query as it is.
     Ok(Redirect::to(&format!("/admin/tills?revoked={till}")).into_response())
 }
 
 // ----- Audit -----
 
-/// Logs a change the back office made, with who made it.
+/// A change the back office makes, with who made it, for the audit log.
+pub(super) fn audit_entry(
+    bo: &BackOffice,
+    ctx: &Ctx,
+    action: &str,
+    guest: Option<i64>,
+    detail: String,
+    reason: &str,
+) -> db::AuditEntry {
+    db::AuditEntry {
+        at: (bo.clock)(),
+        actor: ctx.session.login.clone(),
+        action: action.to_string(),
+        guest_id: guest,
+        detail,
+        reason: reason.to_string(),
+    }
+}
+
+/// The audit row of an engine change, written in the change's own transaction.
+pub(super) fn logged(
+    bo: &BackOffice,
+    ctx: &Ctx,
+    action: &str,
+    guest: Option<i64>,
+    detail: String,
+    reason: &str,
+    op_key: Option<&str>,
+) -> db::Audit {
+    db::Audit::fixed(
+        &ctx.session.org,
+        audit_entry(bo, ctx, action, guest, detail, reason),
+        op_key.map(str::to_string),
+    )
+}
+
+/// Logs a change after it was made, for the changes that do not yet write their row in their
+/// own transaction (a failure to log is reported; the change stands).
 pub(super) async fn audit(
     bo: &BackOffice,
     ctx: &Ctx,
@@ -1087,14 +1162,7 @@ pub(super) async fn audit(
     reason: &str,
     op_key: Option<&str>,
 ) {
-    let entry = db::AuditEntry {
-        at: (bo.clock)(),
-        actor: ctx.session.login.clone(),
-        action: action.to_string(),
-        guest_id: guest,
-        detail,
-        reason: reason.to_string(),
-    };
+    let entry = audit_entry(bo, ctx, action, guest, detail, reason);
     db::record_audit(&bo.store, &ctx.session.org, &entry, op_key).await;
 }
 
@@ -1109,6 +1177,8 @@ fn audit_action_key(action: &str) -> &'static str {
         "group_add" => "bo-audit-group-add",
         "group_edit" => "bo-audit-group-edit",
         "enrol" => "bo-audit-enrol",
+        "identifier_add" => "bo-audit-identifier-add",
+        "account_save" => "bo-audit-account-save",
         "till_token_add" => "bo-audit-till-add",
         "till_token_revoke" => "bo-audit-till-revoke",
         "import" => "bo-audit-import",

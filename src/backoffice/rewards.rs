@@ -10,7 +10,7 @@
 
 use super::pages::{
     Ctx, Fields, Page, Refusal, St, audit, bad_input, csrf, ctx, ctx_post, current_programme, display_name, field,
-    message, money, page, refused,
+    logged, message, money, page, refused,
 };
 use super::{BackOffice, Tr, db};
 use crate::domain::{IdentifierKind, LoyaltyError, MAX_CODE_LEN, RewardProblem};
@@ -623,20 +623,22 @@ async fn submit(bo: &BackOffice, headers: &HeaderMap, kind: Kind, id: Option<i64
             tracing::info!(field = key, "back office: bad input refused");
             tr.t(key)
         }
-        Ok((op, action, detail)) => match bo.store.run(&ctx.caller(), op, (bo.clock)()).await {
-            Ok(_) => {
-                let action = format!("{action}_{}", if id.is_some() { "edit" } else { "add" });
-                tracing::info!(user = ctx.session.user_id, %action, "back office: reward definition saved");
-                audit(bo, &ctx, &action, None, detail, "", None).await;
-                return Ok(Redirect::to("/admin/rewards?done=1").into_response());
+        Ok((op, action, detail)) => {
+            let action = format!("{action}_{}", if id.is_some() { "edit" } else { "add" });
+            let logged = logged(bo, &ctx, &action, None, detail, "", None);
+            match bo.store.run_audited(&ctx.caller(), op, (bo.clock)(), logged).await {
+                Ok(_) => {
+                    tracing::info!(user = ctx.session.user_id, %action, "back office: reward definition saved");
+                    return Ok(Redirect::to("/admin/rewards?done=1").into_response());
+                }
+                Err(error @ LoyaltyError::InvalidReward(_)) => {
+                    tracing::info!(%error, "back office: refused");
+                    tr.error(&error)
+                }
+                // Another organisation's definition or none, a store failure: the usual pages.
+                Err(error) => return Err(refused(&ctx, &error)),
             }
-            Err(error @ LoyaltyError::InvalidReward(_)) => {
-                tracing::info!(%error, "back office: refused");
-                tr.error(&error)
-            }
-            // Another organisation's definition or none, a store failure: the usual pages.
-            Err(error) => return Err(refused(&ctx, &error)),
-        },
+        }
     };
     let mut answer = match id {
         None => {
@@ -800,16 +802,16 @@ async fn issue_gift(State(bo): St, headers: HeaderMap, Path(guest): Path<i64>, F
         gift_id,
         code: code.to_string(),
     };
-    bo.store
-        .run(&caller, op, (bo.clock)())
-        .await
-        .map_err(|e| refused(&ctx, &e))?;
-    tracing::info!(guest, user = ctx.session.user_id, "back office: gift code issued");
     let detail = ctx.tr.t_args(
         "bo-audit-rw-gift-issue-detail",
         &[("gift", Arg::Text(name)), ("code", Arg::Text(mask_code(code)))],
     );
-    audit(&bo, &ctx, "rw_gift_issue", Some(guest), detail, "", Some(&op_key)).await;
+    let logged = logged(&bo, &ctx, "rw_gift_issue", Some(guest), detail, "", Some(&op_key));
+    bo.store
+        .run_audited(&caller, op, (bo.clock)(), logged)
+        .await
+        .map_err(|e| refused(&ctx, &e))?;
+    tracing::info!(guest, user = ctx.session.user_id, "back office: gift code issued");
     Ok(Redirect::to(&format!("/admin/guests/{guest}/rewards?done=issued")).into_response())
 }
 
@@ -918,12 +920,12 @@ async fn add_qr_code(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
         kind: IdentifierKind::AppQr,
         value: value.clone(),
     };
+    let logged = logged(&bo, &ctx, "rw_qr_code_add", Some(id), mask_code(&value), "", None);
     bo.store
-        .run(&ctx.caller(), op, (bo.clock)())
+        .run_audited(&ctx.caller(), op, (bo.clock)(), logged)
         .await
         .map_err(|e| refused(&ctx, &e))?;
     tracing::info!(guest = id, user = ctx.session.user_id, "back office: app QR code added");
-    audit(&bo, &ctx, "rw_qr_code_add", Some(id), mask_code(&value), "", None).await;
     Ok(Redirect::to(&format!("/admin/guests/{id}/qr")).into_response())
 }
 

@@ -378,6 +378,9 @@ pub enum Replay {
 /// The POS orders, their holds and the answers to their calls.
 pub struct PosBook {
     conn: Connection,
+    /// The order saved last: `at` is in whole seconds, and of two orders changed within one
+    /// second this one is the one the POS has open.
+    last_saved: std::sync::Mutex<String>,
 }
 
 impl PosBook {
@@ -419,7 +422,10 @@ impl PosBook {
                  at INTEGER NOT NULL
              ) WITHOUT ROWID;",
         )?;
-        Ok(PosBook { conn })
+        Ok(PosBook {
+            conn,
+            last_saved: std::sync::Mutex::new(String::new()),
+        })
     }
 
     /// The stored answer to a call id: `Ok(Some)` for a repeat of the same request, `Err` for
@@ -509,6 +515,7 @@ impl PosBook {
     }
 
     fn save(&self, order_id: &str, row: &Row, now: UnixSeconds) -> Result<(), rusqlite::Error> {
+        order_id.clone_into(&mut self.last_saved.lock().unwrap_or_else(|p| p.into_inner()));
         let body = serde_json::to_string(&row.order).unwrap_or_default();
         let (hold_id, amount, expires, lines) = match &row.hold {
             Some((id, amount, expires, lines)) => (Some(*id), Some(amount.0), Some(*expires), Some(lines.clone())),
@@ -582,11 +589,13 @@ impl PosBook {
     /// The order most recently pushed and still open (not paid, not cancelled): what the till
     /// shows.
     pub fn open_order(&self) -> Result<Option<PosView>, PosError> {
+        let last = self.last_saved.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let id: Option<String> = self
             .conn
             .query_row(
-                "SELECT order_id FROM pos_order WHERE state NOT IN ('paid', 'cancelled') ORDER BY at DESC LIMIT 1",
-                [],
+                "SELECT order_id FROM pos_order WHERE state NOT IN ('paid', 'cancelled')
+                 ORDER BY at DESC, order_id = ?1 DESC LIMIT 1",
+                [&last],
                 |r| r.get(0),
             )
             .optional()?;
@@ -985,6 +994,9 @@ pub struct PosFeed {
     current: Mutex<Option<PosView>>,
     waker: Mutex<Option<Box<dyn Fn() + Send>>>,
     confirm: Mutex<Option<ConfirmFn>>,
+    /// Counts the changes of the POS book (a POS call, the cashier's confirmation): a long poll
+    /// of the loyalty result sleeps on it instead of polling the book.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl PosFeed {
@@ -996,8 +1008,15 @@ impl PosFeed {
         *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(waker);
     }
 
-    /// Publishes the open order; wakes the UI only on a change.
+    /// A receiver that sees every change of the POS book from now on.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Publishes the open order after the POS book may have changed: wakes the long polls of
+    /// the loyalty result always, the UI only when the open order changed.
     pub fn publish(&self, view: Option<PosView>) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if *current == view {
             return;

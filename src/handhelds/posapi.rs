@@ -124,10 +124,36 @@ async fn health(
     axum::Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "backend": backend })).into_response()
 }
 
+/// The contract's most a long poll waits, in seconds.
+const MAX_WAIT_SECONDS: u64 = 30;
+
+/// `after` and `wait` of the long poll; anything else in the query is ignored.
+#[derive(serde::Deserialize, Default)]
+struct PollQuery {
+    after: Option<String>,
+    wait: Option<String>,
+}
+
+impl PollQuery {
+    /// `(after, wait)`, or `None` when either is not a non-negative integer.
+    fn parse(&self) -> Option<(Option<i64>, Duration)> {
+        let after = match &self.after {
+            Some(raw) => Some(raw.trim().parse::<i64>().ok().filter(|n| *n >= 0)?),
+            None => None,
+        };
+        let wait = match &self.wait {
+            Some(raw) => raw.trim().parse::<u64>().ok()?.min(MAX_WAIT_SECONDS),
+            None => 0,
+        };
+        Some((after, Duration::from_secs(wait)))
+    }
+}
+
 async fn get_order(
     State(app): State<Arc<Handhelds>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     UrlPath(raw): UrlPath<String>,
+    query: Result<axum::extract::Query<PollQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(refused) = authorize(&app, peer.ip(), &headers) {
@@ -137,19 +163,41 @@ async fn get_order(
         Ok(order) => order,
         Err(refused) => return *refused,
     };
-    let worker = Arc::clone(&app);
-    let done = tokio::task::spawn_blocking(move || {
+    let Some((after, wait)) = query.ok().and_then(|q| q.parse()) else {
+        return problem(&app, StatusCode::BAD_REQUEST, "bad_request", "pos-bad-request");
+    };
+    // Subscribed before the first read, so a change between the read and the wait still wakes it.
+    let mut changes = app.feed.subscribe();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        changes.mark_unchanged();
+        let done = read_result(&app, &order).await;
+        // Answered now: no `after`, a newer result, an error, or the time is up (the same
+        // `resultRevision`: unchanged). Otherwise it sleeps until the book changes: a POS call
+        // or the cashier's confirmation wakes it, never a timer of its own.
+        let settled = match &done {
+            Ok(result) => after.is_none_or(|a| result.result_revision > a) || tokio::time::Instant::now() >= deadline,
+            Err(_) => true,
+        };
+        if settled || !matches!(tokio::time::timeout_at(deadline, changes.changed()).await, Ok(Ok(()))) {
+            // On a timeout (or the endpoint stopping) the result is read once more: a hold that
+            // ran out of time during the wait is answered voided.
+            let done = if settled { done } else { read_result(&app, &order).await };
+            return answer(&app, done.map(|r| serde_json::to_string(&r).unwrap_or_default()));
+        }
+    }
+}
+
+async fn read_result(app: &Arc<Handhelds>, order: &str) -> Result<super::pos::LoyaltyResult, PosError> {
+    let worker = Arc::clone(app);
+    let order = order.to_string();
+    tokio::task::spawn_blocking(move || {
         let mut core = worker.core.lock().unwrap_or_else(|p| p.into_inner());
         let config = worker.pos_config();
-        core.pos(&config, unix_now())
-            .get(&order)
-            .map(|r| serde_json::to_string(&r).unwrap_or_default())
+        core.pos(&config, unix_now()).get(&order)
     })
-    .await;
-    answer(
-        &app,
-        done.unwrap_or_else(|e| Err(PosError::Loyalty(crate::domain::LoyaltyError::Storage(e.to_string())))),
-    )
+    .await
+    .unwrap_or_else(|e| Err(PosError::Loyalty(crate::domain::LoyaltyError::Storage(e.to_string()))))
 }
 
 fn answer(app: &Handhelds, result: Result<String, PosError>) -> Response {

@@ -304,17 +304,59 @@ impl Ledger {
             code: code.to_string(),
             kind,
         };
-        let guest = self.run(&op, Some(DEFAULT_ORG), now)?.into_id()?;
         let detail = format!("{}, {}", crate::mask::mask_phone(phone), crate::mask::mask_code(code));
-        // Logged after the enrolment (a failure to log is reported; the guest stays enrolled).
-        let logged = self.conn.execute(
-            crate::loyalty::rows::AUDIT_INSERT,
-            rusqlite::params![DEFAULT_ORG, now, "till", "enrol", guest, detail, "", op_id],
-        );
-        if let Err(error) = logged {
-            tracing::error!(%error, "the enrolment could not be written to the audit log");
+        let audit = crate::backoffice::db::Audit {
+            org: DEFAULT_ORG.to_string(),
+            op_key: Some(op_id.to_string()),
+            entry: Box::new(move |answer| crate::backoffice::db::AuditEntry {
+                at: now,
+                actor: "till".to_string(),
+                action: "enrol".to_string(),
+                guest_id: match answer {
+                    Answer::Id(id) => Some(*id),
+                    _ => None,
+                },
+                detail: detail.clone(),
+                reason: String::new(),
+            }),
+        };
+        self.run_audited(&op, Some(DEFAULT_ORG), now, &audit)?.into_id()
+    }
+
+    /// Runs a change and writes its audit row in the same transaction (both kept, or neither).
+    pub fn run_audited(
+        &mut self,
+        op: &Op,
+        org: Option<&str>,
+        now: UnixSeconds,
+        audit: &crate::backoffice::db::Audit,
+    ) -> Result<Answer, LoyaltyError> {
+        self.transact(|tx| {
+            let answer = run_now(op.run(tx, org, now))?;
+            crate::backoffice::db::sqlite_query(tx.conn, crate::loyalty::rows::AUDIT_INSERT, &audit.params(&answer))?;
+            Ok(answer)
+        })
+    }
+
+    /// Runs statements in one transaction (see `Database::write_all`): `None`, with nothing
+    /// kept, when `first_must_match` and the first answers no row.
+    pub(crate) fn write_all(
+        &mut self,
+        statements: &[(&'static str, Vec<crate::backoffice::db::Val>)],
+        first_must_match: bool,
+    ) -> Result<Option<Vec<crate::backoffice::db::Rows>>, LoyaltyError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut answers = Vec::with_capacity(statements.len());
+        for (index, (sql, params)) in statements.iter().enumerate() {
+            let rows = crate::backoffice::db::sqlite_query(&tx, sql, params)?;
+            if index == 0 && first_must_match && rows.is_empty() {
+                // Dropping the transaction rolls it back.
+                return Ok(None);
+            }
+            answers.push(rows);
         }
-        Ok(guest)
+        tx.commit()?;
+        Ok(Some(answers))
     }
 
     /// Runs a loyalty operation for a caller of `org` (`None`: every organisation): reads on the
@@ -403,6 +445,7 @@ impl Ledger {
             since,
             until: now,
             utc_offset_minutes,
+            till: None,
             checks: sum.checks,
             revenue: sum.revenue,
             spent: sum.spent,

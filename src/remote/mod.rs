@@ -1325,11 +1325,20 @@ impl LoyaltyBackend for ServerBackend {
         }
     }
 
-    /// Not built: the server has no shift report to ask for yet.
+    /// This till's figures for the server's current day, as the server booked them. Never made
+    /// up on the till: offline it says the report needs the server. What is in doubt is sent
+    /// first (`ready`), so that payments queued while the server was away are counted.
     fn shift_report(&mut self) -> Result<ShiftReport, LoyaltyError> {
-        Err(LoyaltyError::Unavailable(
-            "the shift report of a till on the loyalty server is not built".to_string(),
-        ))
+        let answer = self
+            .ready()
+            .and_then(|()| self.get::<wire::ShiftReportAnswer>("/api/v1/shift-report"));
+        match answer {
+            Ok(report) => Ok(report.into()),
+            Err(error) if is_away(&error) && self.link != ServerLink::TokenRefused => {
+                Err(LoyaltyError::ServerAway(AwayReason::NoShiftReport))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Still pending in the journal: the server has not booked it yet.

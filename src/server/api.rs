@@ -17,9 +17,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 pub use crate::wire::MAX_AMOUNT;
 
@@ -27,9 +25,10 @@ pub use crate::wire::MAX_AMOUNT;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How much of a too-large body is read and dropped before answering.
 const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-/// How long a looked-up token is trusted without asking the store again (a revocation or a
-/// replacement in this process ends it at once).
-const TOKEN_CACHE: Duration = Duration::from_secs(30);
+/// How often a till's «last seen» is written (seconds): every request reads its token (so a
+/// revocation on any server of the database is refused at once), but writes its last use only
+/// when the one noted is older than this.
+const TOUCH_EVERY: UnixSeconds = 30;
 
 /// Where "now" comes from: the system clock, or a test's hand.
 pub type ServerClock = Arc<dyn Fn() -> UnixSeconds + Send + Sync>;
@@ -48,18 +47,12 @@ pub const CHECK_TIME_AHEAD_SECS: i64 = 300;
 /// How old a check time the server books at by default (`--max-check-age-hours`).
 pub const DEFAULT_MAX_CHECK_AGE_SECS: i64 = 72 * 3_600;
 
-/// A looked-up token: its till, when it was looked up, and the store's revocation count then.
-type KnownCaller = (Caller, Instant, u64);
-
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<Store>,
     pub clock: ServerClock,
     /// A payment's `check_time` older than this is booked at the server's time instead.
     pub max_check_age_secs: i64,
-    /// Token hashes already looked up, kept for [`TOKEN_CACHE`]: a replaced token stops working
-    /// within that time.
-    callers: Arc<RwLock<HashMap<String, KnownCaller>>>,
 }
 
 impl App {
@@ -68,7 +61,6 @@ impl App {
             store,
             clock,
             max_check_age_secs: DEFAULT_MAX_CHECK_AGE_SECS,
-            callers: Arc::new(RwLock::new(HashMap::new())),
         }
     }
 
@@ -162,6 +154,7 @@ pub fn routes() -> Routes {
         .post("/api/v1/refunds", refund)
         .post("/api/v1/refunds/preview", refund_preview)
         .post("/api/v1/checks/search", search_checks)
+        .get("/api/v1/shift-report", shift_report)
 }
 
 pub fn router(app: App) -> Router {
@@ -361,6 +354,11 @@ pub(super) struct HistoryQuery {
     limit: Option<usize>,
 }
 
+#[derive(Deserialize)]
+pub(super) struct ShiftReportQuery {
+    day: Option<String>,
+}
+
 /// Reads a JSON body (declared `application/json`, at most [`MAX_BODY_BYTES`]) and parses it as
 /// `T`. A body that is too large is read on and dropped (up to [`DRAIN_BYTES`]) before the 413,
 /// so that the client, still sending, gets the answer instead of a reset connection.
@@ -461,25 +459,14 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(ApiError::unauthorized)?;
     let hash = token_hash(token);
-    // Read before the lookup: a revocation while it runs makes the next request look again.
-    let revocations = app.store.revocations();
-    let cached = app.callers.read().ok().and_then(|m| m.get(&hash).cloned());
-    if let Some((caller, at, seen_revocations)) = cached
-        && at.elapsed() < TOKEN_CACHE
-        && seen_revocations == revocations
+    // No cache: another server on the same database may have revoked the token a moment ago.
+    let (caller, last_seen) = app.store.caller_for(&hash).await?.ok_or_else(ApiError::unauthorized)?;
+    let now = app.now();
+    // «Last seen» on the back office's till list: a write per till every TOUCH_EVERY seconds.
+    if last_seen.is_none_or(|at| now - at >= TOUCH_EVERY || at > now)
+        && let Err(error) = app.store.touch_token(&hash, now).await
     {
-        return Ok(caller);
-    }
-    let caller = app.store.caller_for(&hash).await?.ok_or_else(ApiError::unauthorized)?;
-    // «Last seen» on the back office's till list: written once per lookup, not per request.
-    if let Err(error) = app.store.touch_token(&hash, app.now()).await {
         tracing::warn!(%error, till = %caller.till, "the token's last use could not be noted");
-    }
-    if let Ok(mut known) = app.callers.write() {
-        if known.len() > 10_000 {
-            known.clear();
-        }
-        known.insert(hash, (caller.clone(), Instant::now(), revocations));
     }
     Ok(caller)
 }
@@ -576,7 +563,36 @@ pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body
         code: request.code.clone(),
         kind: request.kind.into(),
     };
-    let result = app.store.run(&caller, enrol, app.now()).await.and_then(Answer::into_id);
+    let entry = crate::backoffice::db::AuditEntry {
+        at: app.now(),
+        actor: format!("till {}", caller.till),
+        action: "enrol".to_string(),
+        guest_id: None,
+        detail: format!(
+            "{}, {}",
+            crate::mask::mask_phone(&request.phone),
+            mask_code(&request.code)
+        ),
+        reason: String::new(),
+    };
+    let logged = crate::backoffice::db::Audit {
+        org: caller.org.clone(),
+        // Keyed by the till's op id: a repeat that learns a lost answer is not logged again.
+        op_key: Some(caller.op(op)),
+        // The new guest's id is the enrolment's answer; the row is in the enrolment's transaction.
+        entry: Box::new(move |answer| crate::backoffice::db::AuditEntry {
+            guest_id: match answer {
+                Answer::Id(id) => Some(*id),
+                _ => None,
+            },
+            ..entry.clone()
+        }),
+    };
+    let result = app
+        .store
+        .run_audited(&caller, enrol, app.now(), logged)
+        .await
+        .and_then(Answer::into_id);
     let guest = match result {
         Ok(guest) => guest,
         Err(error) => {
@@ -585,20 +601,6 @@ pub(super) async fn enrol(State(app): State<App>, headers: HeaderMap, body: Body
         }
     };
     tracing::info!(till = %caller.till, guest, code = %mask_code(&request.code), "guest enrolled at the till");
-    let entry = crate::backoffice::db::AuditEntry {
-        at: app.now(),
-        actor: format!("till {}", caller.till),
-        action: "enrol".to_string(),
-        guest_id: Some(guest),
-        detail: format!(
-            "{}, {}",
-            crate::mask::mask_phone(&request.phone),
-            mask_code(&request.code)
-        ),
-        reason: String::new(),
-    };
-    // Keyed by the till's op id: a repeat that learns a lost answer is not logged again.
-    crate::backoffice::db::record_audit(&app.store, &caller.org, &entry, Some(&caller.op(op))).await;
     let card = app.store.guest_card(&caller, guest, app.now()).await?;
     Ok(axum::Json(crate::domain::Identification { card, gift: None }.into()))
 }
@@ -912,6 +914,81 @@ pub(super) async fn search_checks(
     };
     let checks = app.store.checks(&caller, filter, app.now()).await?;
     Ok(axum::Json(checks.into_iter().map(Into::into).collect()))
+}
+
+/// The calling till's shift report for a local day of the programme's zone (today's up to now by
+/// default): its checks with a guest, bonuses spent and accrued, gifts redeemed on its checks,
+/// its returns and the guests enrolled at it; never another till's
+#[utoipa::path(get, path = "/api/v1/shift-report", tag = "payments",
+    params(("day" = Option<String>, Query, description = "the local day, YYYY-MM-DD (default today); not after today")),
+    responses((status = 200, description = "the till's figures", body = wire::ShiftReportAnswer)))]
+pub(super) async fn shift_report(
+    State(app): State<App>,
+    headers: HeaderMap,
+    query: Result<Query<ShiftReportQuery>, QueryRejection>,
+) -> ApiResult<wire::ShiftReportAnswer> {
+    use crate::loyalty::report::{self, Figures, Source};
+    let caller = caller(&app, &headers).await?;
+    let now = app.now();
+    let program = app.store.run(&caller, Op::Program, now).await?.into_program()?;
+    let offset = program.utc_offset_minutes;
+    let today = report::day_of(now, offset);
+    let bad_day = || ApiError::bad("bad_day", "day must be a date YYYY-MM-DD, not after today");
+    let day = match query {
+        Ok(Query(ShiftReportQuery { day: None })) => today,
+        Ok(Query(ShiftReportQuery { day: Some(text) })) => parse_day(&text).ok_or_else(bad_day)?,
+        Err(_) => return Err(bad_day()),
+    };
+    if day > today {
+        return Err(bad_day());
+    }
+    let since = report::day_start(day, offset);
+    // Exclusive: what is booked in this very second counts today.
+    let until = report::day_start(day + 1, offset).min(now + 1);
+    // The organisation's facts, through the statements the back office's report reads; this
+    // till's share is picked by the source each fact names (the till in its operation key, the
+    // till in the enrolment's actor), so the two reports add up the same facts the same way.
+    let facts = crate::backoffice::read_facts(&app.store, &caller.org, since, until).await?;
+    let this_till = Source::Till(caller.till.clone());
+    let mut sum = Figures::default();
+    for ((_, source), figures) in report::per_day_and_source(&facts, offset) {
+        if source == this_till {
+            sum.add(&figures);
+        }
+    }
+    Ok(axum::Json(wire::ShiftReportAnswer {
+        till: caller.till,
+        day: date_of(day),
+        since,
+        until: until.min(now).max(since),
+        utc_offset_minutes: offset,
+        checks: sum.checks,
+        revenue: sum.revenue.0,
+        spent: sum.spent.0,
+        accrued: sum.accrued.0,
+        gifts_redeemed: sum.gifts_redeemed,
+        returns: sum.returns,
+        returned: sum.returned.0,
+        spend_returned: sum.spend_returned.0,
+        accrual_taken: sum.accrual_taken.0,
+        new_guests: sum.new_guests,
+    }))
+}
+
+/// A local day (days since 1970-01-01) from `YYYY-MM-DD`.
+fn parse_day(text: &str) -> Option<i64> {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .map(|d| d.signed_duration_since(epoch).num_days())
+}
+
+/// `YYYY-MM-DD` of a local day.
+fn date_of(day: i64) -> String {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(day)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// The guest's open holds

@@ -1,10 +1,12 @@
-//! `loyalty-till serve` and `loyalty-till till-token create`.
+//! `loyalty-till serve`, `loyalty-till till-token create|revoke` and `loyalty-till owner create`.
+//! The command line's changes are in the audit log like the back office's, as made by the
+//! system account that ran it.
 
 use super::api::system_clock;
 use super::store::{DbUrl, Store};
 use super::{ServeOptions, runtime, serve};
 use crate::backoffice::auth::{MIN_PASSWORD, hash_password};
-use crate::backoffice::db::{Role, save_user};
+use crate::backoffice::db::{AuditEntry, Role, command_line_actor, save_user_logged};
 use crate::cli::{Cli, Command, OwnerAction, TillTokenAction};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -69,15 +71,44 @@ async fn run_async(command: &Command) -> Result<(), String> {
             action: TillTokenAction::Create { db, org, till },
         } => {
             let store = open(db).await?;
+            let now = system_clock()();
+            let entry = cli_audit(now, "till_token_add", till.clone());
             let token = store
-                .create_token(org, till, system_clock()())
+                .create_token_logged(org, till, now, Some(&entry))
                 .await
                 .map_err(|e| format!("cannot create the token: {e}"))?;
             // Printed once: only its hash is kept.
             println!("{token}");
             Ok(())
         }
+        Command::TillToken {
+            action: TillTokenAction::Revoke { db, org, till },
+        } => {
+            let store = open(db).await?;
+            let entry = cli_audit(system_clock()(), "till_token_revoke", till.clone());
+            let revoked = store
+                .revoke_token(org, till, &entry)
+                .await
+                .map_err(|e| format!("cannot revoke the token: {e}"))?;
+            if !revoked {
+                return Err(format!("organisation {org} has no till {till}"));
+            }
+            println!("the token of till {till} ({org}) is revoked");
+            Ok(())
+        }
         _ => Err("not a server command".to_string()),
+    }
+}
+
+/// The audit log's row for a change made here.
+fn cli_audit(now: i64, action: &str, detail: String) -> AuditEntry {
+    AuditEntry {
+        at: now,
+        actor: command_line_actor(),
+        action: action.to_string(),
+        guest_id: None,
+        detail,
+        reason: String::new(),
     }
 }
 
@@ -109,7 +140,10 @@ pub fn owner(cli: &Cli, action: &OwnerAction) -> ExitCode {
         let runtime = runtime().map_err(|e| e.to_string())?;
         runtime.block_on(async {
             let store = open(&url).await?;
-            save_user(&store, org, login, &hash, role, system_clock()())
+            let now = system_clock()();
+            // The login and role only: never the password or its hash.
+            let entry = cli_audit(now, "account_save", format!("{login} ({})", role.as_str()));
+            save_user_logged(&store, org, login, &hash, role, now, Some(&entry))
                 .await
                 .map_err(|e| format!("cannot save the account: {e}"))
         })?;

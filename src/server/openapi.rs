@@ -44,6 +44,7 @@ const PUBLIC: [&str; 2] = ["/api/v1/openapi.json", "/api/v1/health"];
         api::refund,
         api::refund_preview,
         api::search_checks,
+        api::shift_report,
     ),
     components(schemas(wire::ErrorBody)),
     modifiers(&Conventions),

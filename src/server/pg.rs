@@ -233,15 +233,23 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn find_token(&self, hash: &str) -> Result<Option<Caller>, LoyaltyError> {
+    /// Run on every request (no cache: a revocation on any server is seen at once): one
+    /// prepared, indexed read.
+    pub async fn find_token(&self, hash: &str) -> Result<Option<super::store::KnownToken>, LoyaltyError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt("SELECT org, till FROM till_tokens WHERE token_hash = $1", &[&hash])
+        let statement = client
+            .prepare_cached("SELECT org, till, last_seen_at FROM till_tokens WHERE token_hash = $1")
             .await
             .map_err(|e| storage(&e))?;
-        Ok(row.map(|row| Caller {
-            org: row.get(0),
-            till: row.get(1),
+        let row = client.query_opt(&statement, &[&hash]).await.map_err(|e| storage(&e))?;
+        Ok(row.map(|row| {
+            (
+                Caller {
+                    org: row.get(0),
+                    till: row.get(1),
+                },
+                row.get(2),
+            )
         }))
     }
 
@@ -250,6 +258,53 @@ impl PgStore {
     /// Runs a loyalty operation for a caller of `org` (`None`: every organisation).
     pub async fn run(&self, op: &Op, org: Option<&str>, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
         in_tx!(self, t => op.run(&mut t, org, now).await)
+    }
+
+    /// [`PgStore::run`] with the change's audit row written in the same transaction.
+    pub async fn run_audited(
+        &self,
+        op: &Op,
+        org: Option<&str>,
+        now: UnixSeconds,
+        audit: &crate::backoffice::db::Audit,
+    ) -> Result<Answer, LoyaltyError> {
+        in_tx!(self, t => async {
+            let answer = op.run(&mut t, org, now).await?;
+            // On the transaction's connection, after the operation's statements: PostgreSQL runs
+            // them in order, inside the transaction (its deferred writes follow with COMMIT).
+            let client: &ClientWrapper = t.tx;
+            crate::backoffice::db::pg_query(client, crate::loyalty::rows::AUDIT_INSERT, &audit.params(&answer)).await?;
+            Ok(answer)
+        }.await)
+    }
+
+    /// Statements in one transaction (see `Database::write_all`).
+    pub async fn write_all(
+        &self,
+        statements: &[(&'static str, Vec<crate::backoffice::db::Val>)],
+        first_must_match: bool,
+    ) -> Result<Option<Vec<crate::backoffice::db::Rows>>, LoyaltyError> {
+        let client = self.client().await?;
+        client.batch_execute("BEGIN").await.map_err(|e| storage(&e))?;
+        let outcome = async {
+            let mut answers = Vec::with_capacity(statements.len());
+            for (index, (sql, params)) in statements.iter().enumerate() {
+                let rows = crate::backoffice::db::pg_query(&client, sql, params).await?;
+                if index == 0 && first_must_match && rows.is_empty() {
+                    return Ok(None);
+                }
+                answers.push(rows);
+            }
+            Ok(Some(answers))
+        }
+        .await;
+        let end = if matches!(outcome, Ok(Some(_))) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        client.batch_execute(end).await.map_err(|e| storage(&e))?;
+        outcome
     }
 
     // ----- Reads -----
@@ -328,6 +383,24 @@ impl Database for PgStore {
         Box::pin(async move { PgStore::run(self, &op, org, now).await })
     }
 
+    fn run_audited<'a>(
+        &'a self,
+        op: Op,
+        org: Option<&'a str>,
+        now: UnixSeconds,
+        audit: crate::backoffice::db::Audit,
+    ) -> BoxFuture<'a, Result<Answer, LoyaltyError>> {
+        Box::pin(async move { PgStore::run_audited(self, &op, org, now, &audit).await })
+    }
+
+    fn write_all(
+        &self,
+        statements: Vec<(&'static str, Vec<crate::backoffice::db::Val>)>,
+        first_must_match: bool,
+    ) -> BoxFuture<'_, Result<Option<Vec<crate::backoffice::db::Rows>>, LoyaltyError>> {
+        Box::pin(async move { PgStore::write_all(self, &statements, first_must_match).await })
+    }
+
     fn save_token<'a>(
         &'a self,
         org: &'a str,
@@ -338,7 +411,10 @@ impl Database for PgStore {
         Box::pin(PgStore::save_token(self, org, till, hash, now))
     }
 
-    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<Caller>, LoyaltyError>> {
+    fn find_token<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<super::store::KnownToken>, LoyaltyError>> {
         Box::pin(PgStore::find_token(self, hash))
     }
 

@@ -8,7 +8,7 @@
 //! or payment is reported as unknown, exactly like one that does not exist.
 
 use super::pg::PgStore;
-use crate::backoffice::db::{Rows, Val};
+use crate::backoffice::db::{AUDIT_INSERT, Audit, AuditEntry, Rows, Val, audit_params};
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
     IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
@@ -101,6 +101,22 @@ pub trait Database: Send + Sync {
     /// Runs `op` for a caller of `org` (`None`: the server's operator, every organisation).
     fn run<'a>(&'a self, op: Op, org: Option<&'a str>, now: UnixSeconds)
     -> BoxFuture<'a, Result<Answer, LoyaltyError>>;
+    /// Runs a change and writes its audit row in the same transaction.
+    fn run_audited<'a>(
+        &'a self,
+        op: Op,
+        org: Option<&'a str>,
+        now: UnixSeconds,
+        audit: Audit,
+    ) -> BoxFuture<'a, Result<Answer, LoyaltyError>>;
+    /// Runs `statements` (SQL as for [`Database::query`]) in one transaction and answers each
+    /// one's rows. With `first_must_match`, a first statement that answers no row ends it with
+    /// nothing kept, and `None` (a revocation of a token that is not there logs nothing).
+    fn write_all(
+        &self,
+        statements: Vec<(&'static str, Vec<Val>)>,
+        first_must_match: bool,
+    ) -> BoxFuture<'_, Result<Option<Vec<Rows>>, LoyaltyError>>;
     /// Stores a till's token (its hash); a till has one, a new one replaces the old.
     fn save_token<'a>(
         &'a self,
@@ -109,8 +125,8 @@ pub trait Database: Send + Sync {
         hash: &'a str,
         now: UnixSeconds,
     ) -> BoxFuture<'a, Result<(), LoyaltyError>>;
-    /// The till a token's hash belongs to, if any.
-    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<Caller>, LoyaltyError>>;
+    /// The till a token's hash belongs to, if any, and when it was last seen.
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<KnownToken>, LoyaltyError>>;
     /// The ledger's invariants; the error lists every violation.
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>>;
     /// One statement of the back office's own (its lists and pages, and its accounts), in SQL
@@ -126,10 +142,10 @@ pub trait Database: Send + Sync {
 /// The server's ledger: typed calls over whichever [`Database`] `--db` named.
 pub struct Store {
     db: Box<dyn Database>,
-    /// Counts revocations (and replacements) of till tokens: a token the API remembers from
-    /// before the latest one is looked up again, so a revoked token is refused on its next request.
-    revocations: std::sync::atomic::AtomicU64,
 }
+
+/// The till a token belongs to, and when the token was last used (if ever).
+pub type KnownToken = (Caller, Option<UnixSeconds>);
 
 /// A till's token as the back office lists it (never the token itself, which is not kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,15 +157,7 @@ pub struct TillToken {
 
 impl Store {
     pub fn new(db: impl Database + 'static) -> Store {
-        Store {
-            db: Box::new(db),
-            revocations: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    /// See [`Store::revocations`]: compared by the API's token cache.
-    pub fn revocations(&self) -> u64 {
-        self.revocations.load(Ordering::SeqCst)
+        Store { db: Box::new(db) }
     }
 
     /// The organisation's till tokens, by till name.
@@ -175,23 +183,29 @@ impl Store {
             .collect())
     }
 
-    /// Deletes the till's token: refused on its next request, by every API worker of this
-    /// process at once. False when the organisation has no such till.
-    pub async fn revoke_token(&self, org: &str, till: &str) -> Result<bool, LoyaltyError> {
-        let rows = self
+    /// Deletes the till's token, with its audit row in the same transaction: refused on its next
+    /// request by every server on this database, since each request looks its token up. False
+    /// (and nothing logged) when the organisation has no such till.
+    pub async fn revoke_token(&self, org: &str, till: &str, audit: &AuditEntry) -> Result<bool, LoyaltyError> {
+        let done = self
             .db
-            .query(
-                "DELETE FROM till_tokens WHERE org = $1 AND till = $2 RETURNING till",
-                vec![Val::from(org), Val::from(till)],
+            .write_all(
+                vec![
+                    (
+                        "DELETE FROM till_tokens WHERE org = $1 AND till = $2 RETURNING till",
+                        vec![Val::from(org), Val::from(till)],
+                    ),
+                    (AUDIT_INSERT, audit_params(org, audit, None)),
+                ],
                 true,
             )
             .await?;
-        self.revocations.fetch_add(1, Ordering::SeqCst);
-        Ok(!rows.is_empty())
+        Ok(done.is_some())
     }
 
-    /// Notes that a token was used (the API calls it when it looks a token up, at most every
-    /// 30 s per till, not on every request).
+    /// Notes that a token was used (the API calls it when the last note is older than
+    /// [`TOUCH_EVERY`](super::api) seconds, not on every request: a read per request, a write
+    /// per till every half minute).
     pub async fn touch_token(&self, hash: &str, now: UnixSeconds) -> Result<(), LoyaltyError> {
         self.db
             .query(
@@ -212,23 +226,72 @@ impl Store {
     }
 
     pub async fn create_token(&self, org: &str, till: &str, now: UnixSeconds) -> Result<String, LoyaltyError> {
+        self.create_token_logged(org, till, now, None).await
+    }
+
+    /// A new token for the till (replacing its old one, which then stops working at once: every
+    /// request looks its token up), with its audit row, if any, in the same transaction.
+    pub async fn create_token_logged(
+        &self,
+        org: &str,
+        till: &str,
+        now: UnixSeconds,
+        audit: Option<&AuditEntry>,
+    ) -> Result<String, LoyaltyError> {
         if !valid_name(org) || !valid_name(till) {
             return Err(LoyaltyError::BadCode { max: 32 });
         }
         let token = new_token()?;
-        self.db.save_token(org, till, &token_hash(&token), now).await?;
-        // A till's new token replaces its old one, which stops working at once.
-        self.revocations.fetch_add(1, Ordering::SeqCst);
+        let hash = token_hash(&token);
+        match audit {
+            None => self.db.save_token(org, till, &hash, now).await?,
+            Some(entry) => {
+                self.db
+                    .write_all(
+                        vec![
+                            (
+                                "INSERT INTO till_tokens (org, till, token_hash, created_at) VALUES ($1, $2, $3, $4)
+                                 ON CONFLICT (org, till) DO UPDATE SET token_hash = excluded.token_hash,
+                                                                       created_at = excluded.created_at",
+                                vec![Val::from(org), Val::from(till), Val::from(hash), Val::Int(now)],
+                            ),
+                            (AUDIT_INSERT, audit_params(org, entry, None)),
+                        ],
+                        false,
+                    )
+                    .await?;
+            }
+        }
         Ok(token)
     }
 
-    /// The till a token belongs to, if any.
-    pub async fn caller_for(&self, hash: &str) -> Result<Option<Caller>, LoyaltyError> {
+    /// The till a token belongs to, if any, and when it was last seen.
+    pub async fn caller_for(&self, hash: &str) -> Result<Option<KnownToken>, LoyaltyError> {
         self.db.find_token(hash).await
     }
 
     pub async fn run(&self, caller: &Caller, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
         self.db.run(op, Some(&caller.org), now).await
+    }
+
+    /// A change by a caller of its organisation, with its audit row in the same transaction.
+    pub async fn run_audited(
+        &self,
+        caller: &Caller,
+        op: Op,
+        now: UnixSeconds,
+        audit: Audit,
+    ) -> Result<Answer, LoyaltyError> {
+        self.db.run_audited(op, Some(&caller.org), now, audit).await
+    }
+
+    /// See [`Database::write_all`].
+    pub async fn write_all(
+        &self,
+        statements: Vec<(&'static str, Vec<Val>)>,
+        first_must_match: bool,
+    ) -> Result<Option<Vec<Rows>>, LoyaltyError> {
+        self.db.write_all(statements, first_must_match).await
     }
 
     /// See [`Database::query`].
@@ -618,6 +681,25 @@ impl Database for SqliteStore {
         })
     }
 
+    fn run_audited<'a>(
+        &'a self,
+        op: Op,
+        org: Option<&'a str>,
+        now: UnixSeconds,
+        audit: Audit,
+    ) -> BoxFuture<'a, Result<Answer, LoyaltyError>> {
+        let org = org.map(str::to_string);
+        Box::pin(self.blocking(move |l, _| l.run_audited(&op, org.as_deref(), now, &audit)))
+    }
+
+    fn write_all(
+        &self,
+        statements: Vec<(&'static str, Vec<Val>)>,
+        first_must_match: bool,
+    ) -> BoxFuture<'_, Result<Option<Vec<Rows>>, LoyaltyError>> {
+        Box::pin(self.blocking(move |l, _| l.write_all(&statements, first_must_match)))
+    }
+
     fn save_token<'a>(
         &'a self,
         org: &'a str,
@@ -629,7 +711,7 @@ impl Database for SqliteStore {
         Box::pin(self.blocking(move |_, t| t.save_token(&org, &till, &hash, now)))
     }
 
-    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<Caller>, LoyaltyError>> {
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<KnownToken>, LoyaltyError>> {
         let hash = hash.to_string();
         Box::pin(self.read(move |_, t| t.find_token(&hash)))
     }
@@ -689,19 +771,19 @@ impl TokenTable {
         Ok(())
     }
 
-    fn find_token(&self, hash: &str) -> Result<Option<Caller>, LoyaltyError> {
+    fn find_token(&self, hash: &str) -> Result<Option<KnownToken>, LoyaltyError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT org, till FROM till_tokens WHERE token_hash = ?1",
-                [hash],
-                |row| {
-                    Ok(Caller {
+            .prepare_cached("SELECT org, till, last_seen_at FROM till_tokens WHERE token_hash = ?1")?
+            .query_row([hash], |row| {
+                Ok((
+                    Caller {
                         org: row.get(0)?,
                         till: row.get(1)?,
-                    })
-                },
-            )
+                    },
+                    row.get(2)?,
+                ))
+            })
             .optional()?)
     }
 }

@@ -694,13 +694,15 @@ impl eframe::App for TillApp {
         crate::startup::first_frame();
         // For scripts/measure-latency.sh (LOYALTY_TILL_LOG=info,frames=trace): when each frame
         // was laid out, on which screen, how many input events it took, and what the previous
-        // frame cost (layout, tessellation and painting).
+        // frame cost (layout, tessellation and painting); for scripts/measure-pos-push.sh, the
+        // number of the POS order shown.
         tracing::trace!(
             target: "frames",
             screen = %screen_name(&self.session.state.screen),
             busy = self.session.state.is_busy(),
             input = ui.ctx().input(|i| i.events.len()),
             prev_cpu_ms = frame.info().cpu_usage.map(|s| s * 1000.0),
+            pos = self.session.state.pos.as_ref().map_or("-", |p| p.number.as_str()),
             "frame"
         );
     }

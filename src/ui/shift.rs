@@ -122,6 +122,9 @@ fn figures(ui: &mut Ui, report: &ShiftReport, i18n: &I18n) {
             ))
             .color(theme::TEXT_MUTED),
         );
+        if let Some(till) = &report.till {
+            value_row(ui, &i18n.t("shift-report-till"), till);
+        }
         value_row(ui, &i18n.t("shift-report-checks"), &report.checks.to_string());
         value_row(ui, &i18n.t("shift-report-revenue"), &report.revenue.to_string());
         value_row(ui, &i18n.t("shift-report-spent"), &report.spent.to_string());
@@ -136,6 +139,13 @@ fn figures(ui: &mut Ui, report: &ShiftReport, i18n: &I18n) {
             .color(theme::TEXT_MUTED)
             .small(),
     );
+    if report.till.is_some() {
+        ui.label(
+            RichText::new(i18n.t("shift-report-basis-server"))
+                .color(theme::TEXT_MUTED)
+                .small(),
+        );
+    }
 }
 
 /// `DD.MM.YYYY HH:MM` in the programme's time zone (the one its day, and so the shift, is in).
