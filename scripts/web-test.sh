@@ -5,6 +5,8 @@
 # exports guests as CSV (scripts/web-test/import.mjs), and takes a screenshot of every page into
 # target/web-test/ (WEB_TEST_OUT to change). A second server on an empty file goes through the
 # first-run page, the reports, the password change and a contact edit.
+# All of it on SQLite, and again on PostgreSQL (screenshots in pg/) when LOYALTY_TEST_PG_URL is
+# set (WEB_TEST_BIN: a built binary to use instead of building).
 # Then the till's settings page, on the real till under Xvfb (scripts/web-test/settings.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,65 +31,101 @@ if [ ! -d "$node_dir/node_modules/playwright-core" ]; then
   npm install --prefix "$node_dir" --no-save --no-audit --no-fund --silent playwright-core@1.65.2 >&2
 fi
 
-cargo build --locked --quiet --bin loyalty-till
-bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/loyalty-till"
+# WEB_TEST_BIN: an already built binary of this tree (skips the build).
+if [ -n "${WEB_TEST_BIN:-}" ]; then
+  bin="$WEB_TEST_BIN"
+else
+  cargo build --locked --quiet --bin loyalty-till
+  bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/loyalty-till"
+fi
 work="$(mktemp -d)"
 server_pid=""
-cleanup() {
+pg_databases=()
+stop_server() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  server_pid=""
+}
+cleanup() {
+  stop_server
+  for name in "${pg_databases[@]}"; do
+    psql -q "$LOYALTY_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $name" >/dev/null 2>&1 || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-db="sqlite://$work/server.sqlite"
-printf 'web-test-password\n' | "$bin" owner create --db "$db" --login owner >/dev/null
-printf 'web-test-password\n' | "$bin" owner create --db "$db" --login manager --role manager >/dev/null
+# Starts `loyalty-till serve` on $1 (logs named $2) and sets server_pid and url.
+start_server() {
+  local db="$1" log="$2"
+  LOYALTY_TOKEN_SECRET="$qr_key" "$bin" serve --listen 127.0.0.1:0 --db "$db" >"$work/$log.out" 2>"$work/$log.err" &
+  server_pid=$!
+  url=""
+  # The server opens its output file as it starts: until then there is nothing to read.
+  for _ in $(seq 1 100); do
+    url="$(sed -n 's/^listening on //p' "$work/$log.out" 2>/dev/null || true)"
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  if [ -z "$url" ]; then
+    echo "web-test: the server on $db did not start" >&2
+    cat "$work/$log.err" >&2
+    exit 1
+  fi
+}
+
+# A new empty PostgreSQL database on the server of LOYALTY_TEST_PG_URL (a URL ending in
+# /DATABASE, as scripts/pg-test-server.sh prints), dropped at the end; prints its URL.
+new_pg_database() {
+  local name="web_test_$$_$1"
+  PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 "$LOYALTY_TEST_PG_URL" \
+    -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+  printf '%s/%s\n' "${LOYALTY_TEST_PG_URL%/*}" "$name"
+}
+
 # The programme's key: the server signs printable QR tokens with it, the till below checks them.
 qr_key="web-test-programme-key"
-LOYALTY_TOKEN_SECRET="$qr_key" "$bin" serve --listen 127.0.0.1:0 --db "$db" >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-url=""
-# The server opens its output file as it starts: until then there is nothing to read.
-for _ in $(seq 1 100); do
-  url="$(sed -n 's/^listening on //p' "$work/serve.out" 2>/dev/null || true)"
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "web-test: the server did not start" >&2
-  cat "$work/serve.err" >&2
-  exit 1
-fi
 
-NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
-  node scripts/web-test/back-office.mjs
-NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
-  node scripts/web-test/import.mjs
-# «Бонусы и подарки»: the printed QR codes read back by the till's decoder and parser.
-mkdir -p "$work/qr-till"
-printf '[scan]\ntoken_secret = "%s"\n' "$qr_key" >"$work/qr-till/config.toml"
-till_token="$("$bin" till-token create --db "$db" --org default --till web-qr)"
-NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
-  BIN="$bin" TILL_DIR="$work/qr-till" TILL_TOKEN="$till_token" node scripts/web-test/rewards.mjs
+# The back-office suites on one kind of store: $1 a new empty database, $2 a second one (the
+# first-run page), $3 the folder of its screenshots, $4 its name in the logs.
+back_office_suites() {
+  local db="$1" first_run_db="$2" shots="$3" label="$4"
+  mkdir -p "$shots"
+  echo "web-test: the back office on $label" >&2
+  printf 'web-test-password\n' | "$bin" owner create --db "$db" --login owner >/dev/null
+  printf 'web-test-password\n' | "$bin" owner create --db "$db" --login manager --role manager >/dev/null
+  start_server "$db" "serve-$label"
+  NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$shots" PASSWORD="web-test-password" \
+    node scripts/web-test/back-office.mjs
+  NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$shots" PASSWORD="web-test-password" \
+    node scripts/web-test/import.mjs
+  # «Бонусы и подарки»: the printed QR codes read back by the till's decoder and parser.
+  mkdir -p "$work/qr-till-$label"
+  printf '[scan]\ntoken_secret = "%s"\n' "$qr_key" >"$work/qr-till-$label/config.toml"
+  local till_token
+  till_token="$("$bin" till-token create --db "$db" --org default --till web-qr)"
+  NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$shots" PASSWORD="web-test-password" \
+    BIN="$bin" TILL_DIR="$work/qr-till-$label" TILL_TOKEN="$till_token" node scripts/web-test/rewards.mjs
+  stop_server
 
-# A second server on a file with no account: the first-run page, then the reports.
-kill "$server_pid" 2>/dev/null || true
-wait "$server_pid" 2>/dev/null || true
-"$bin" serve --listen 127.0.0.1:0 --db "sqlite://$work/first-run.sqlite" >"$work/serve2.out" 2>"$work/serve2.err" &
-server_pid=$!
-url=""
-for _ in $(seq 1 100); do
-  url="$(sed -n 's/^listening on //p' "$work/serve2.out" 2>/dev/null || true)"
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "web-test: the second server did not start" >&2
-  cat "$work/serve2.err" >&2
-  exit 1
+  # A second server on a store with no account: the first-run page, then the reports.
+  start_server "$first_run_db" "serve-first-run-$label"
+  NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$shots" PASSWORD="web-test-password" \
+    node scripts/web-test/first-run-reports.mjs
+  stop_server
+}
+
+back_office_suites "sqlite://$work/server.sqlite" "sqlite://$work/first-run.sqlite" "$out" sqlite
+# The same on PostgreSQL when there is one (scripts/test.sh starts it; CI always has it), its
+# screenshots in pg/.
+if [ -n "${LOYALTY_TEST_PG_URL:-}" ]; then
+  pg_db="$(new_pg_database main)"
+  pg_databases+=("web_test_$$_main")
+  pg_first="$(new_pg_database first_run)"
+  pg_databases+=("web_test_$$_first_run")
+  back_office_suites "$pg_db" "$pg_first" "$out/pg" postgres
+else
+  echo "web-test: LOYALTY_TEST_PG_URL is not set: the back office was NOT run on PostgreSQL" >&2
 fi
-NODE_PATH="$node_dir/node_modules" BASE_URL="$url" SHOTS="$out" PASSWORD="web-test-password" \
-  node scripts/web-test/first-run-reports.mjs
 
 # The till's settings page: the real till under Xvfb on a demo database, its endpoint on a free
 # loopback port, config.toml written as an owner would (with comments).

@@ -1,5 +1,7 @@
-// Signs in, creates a group and a guest, credits the guest and checks the balance, in Debian's
-// chromium; a screenshot of every page on the way. Fails (exit 1) on the first wrong answer.
+// Signs in, creates a group and a guest, credits the guest and checks the balance, scans cards
+// into the forms as a keyboard-wedge scanner does, pays at the till through /api/v1 and sees the
+// guest's history and the report change, resets a hold left open, in Debian's chromium; a
+// screenshot of every page on the way. Fails (exit 1) on the first wrong answer.
 import { createRequire } from "node:module";
 const require = createRequire(process.env.NODE_PATH + "/");
 const { chromium } = require("playwright-core");
@@ -70,6 +72,91 @@ try {
   await page.click("text=Провести");
   check((await page.textContent("#balance")).replace(/\s/g, "") === "250,50", "the credit shows in the balance");
   await shot("07-guest-credited");
+
+  // A keyboard-wedge scanner: the digits typed fast, then Enter, into the focused field.
+  const scan = async (selector, code) => {
+    await page.click(selector);
+    await page.keyboard.type(code, { delay: 3 });
+    await page.keyboard.press("Enter");
+  };
+  // On the guest's page: Enter sends the small form, the card is added.
+  await scan("input[name=value]", "2000000000022");
+  await page.waitForURL("**/admin/guests/*?done=identifier");
+  check((await page.textContent("main")).includes("2000000000022"), "the scanned card is added to the guest");
+  await shot("17-guest-card-scanned");
+  // On the new guest's form the scan fills the field and sends nothing: name and phone follow.
+  await page.goto(base + "/admin/guests/new");
+  await scan("input[name=card]", "2000000000039");
+  await page.waitForTimeout(300);
+  check(page.url().endsWith("/admin/guests/new"), "a scan does not send the half-filled form: " + page.url());
+  check((await page.inputValue("input[name=card]")) === "2000000000039", "the scan fills the card field");
+  await page.fill("input[name=name]", "Борис");
+  await page.fill("input[name=phone]", "+7 916 765-43-21");
+  await shot("18-guest-new-scanned");
+  await page.click("form.box button[type=submit]");
+  check(/\/admin\/guests\/\d+$/.test(page.url()), "the guest with the scanned card is created: " + page.url());
+  check((await page.textContent("main")).includes("2000000000039"), "the new guest has the scanned card");
+
+  // The till through /api/v1 with a till token made on «Кассы»: identify the guest by card, a
+  // hold paid, a second hold left open; the report's figures before and after.
+  const totals = async () => {
+    await page.goto(base + "/admin/reports");
+    if (await page.$("#empty")) return Array(10).fill(0);
+    const cells = await page.$$eval("#total th", (c) => c.slice(2).map((x) => x.textContent.replace(/\s/g, "")));
+    return cells.map((c) => (c.includes(",") ? Number(c.replace(",", "")) : Number(c)));
+  };
+  const before = await totals();
+  await page.goto(base + "/admin/tills");
+  await page.fill("input[name=till]", "till-pay");
+  await page.click("form[action=\"/admin/tills\"] button[type=submit]");
+  const payToken = (await page.textContent("#token")).trim();
+  const api = async (path, body) => {
+    const answer = await fetch(base + path, {
+      method: body ? "POST" : "GET",
+      headers: { Authorization: `Bearer ${payToken}`, "Content-Type": "application/json" },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: answer.status, body: await answer.json() };
+  };
+  const guestId = Number(guestUrl.match(/(\d+)$/)[1]);
+  const found = await api("/api/v1/identify", { kind: "barcode", payload: "2000000000015" });
+  check(found.status === 200 && found.body.card.guest_id === guestId, "the till identifies the guest: " + JSON.stringify(found));
+  check(found.body.card.balance === 25050, "the till sees the credit: " + found.body.card.balance);
+  const scanned = await api("/api/v1/identify", { kind: "barcode", payload: "2000000000022" });
+  check(scanned.status === 200 && scanned.body.card.guest_id === guestId, "the scanned card identifies the guest");
+  const check500 = { gift_codes: [], subtotal: 50000 };
+  const held = await api("/api/v1/holds", { op_id: "web-hold-1", guest_id: guestId, amount: 10000, check: check500 });
+  check(held.status === 200 && held.body.amount === 10000, "a hold: " + JSON.stringify(held));
+  const paid = await api("/api/v1/payments", {
+    op_id: "web-pay-1", guest_id: guestId, hold_id: held.body.hold_id, spent: 10000, check: check500,
+  });
+  check(paid.status === 200 && paid.body.spent === 10000 && paid.body.accrued > 0, "paid: " + JSON.stringify(paid));
+  check(paid.body.balance_after === 25050 - 10000 + paid.body.accrued, "the balance after: " + paid.body.balance_after);
+  const open = await api("/api/v1/holds", {
+    op_id: "web-hold-2", guest_id: guestId, amount: 5000, check: { gift_codes: [], subtotal: 30000 },
+  });
+  check(open.status === 200, "a second hold: " + JSON.stringify(open));
+  const money = (k) => (k / 100).toFixed(2).replace(".", ",");
+  const figure = async (sel) => (await page.textContent(sel)).replace(/\s/g, "");
+  await page.goto(guestUrl);
+  check((await figure("#balance")) === money(paid.body.balance_after), "the page shows the balance after the payment");
+  check((await figure("#available")) === money(paid.body.balance_after - 5000), "the open hold is not available");
+  const row = await page.$$eval("#history tr", (rows) => rows[1].textContent);
+  check(row.includes("500,00") && row.includes("till-pay"), "the payment is the history's first row: " + row);
+  await shot("19-guest-paid-hold-open");
+  await page.click("text=Сбросить холды");
+  await page.waitForURL("**?done=holds");
+  check((await page.textContent("main")).includes("Открытых холдов нет"), "no hold is left");
+  check((await figure("#available")) === (await figure("#balance")), "the whole balance is available again");
+  const card = await api(`/api/v1/guests/${guestId}`);
+  check(card.body.available === card.body.balance && card.body.balance === paid.body.balance_after, "the till sees the hold gone");
+  await shot("19-guest-holds-reset");
+  const after = await totals();
+  check(after[0] === before[0] + 1, `one more check in the report: ${before} -> ${after}`);
+  check(after[1] === before[1] + 50000, `the revenue: ${before} -> ${after}`);
+  check(after[2] === before[2] + paid.body.accrued, `the accrual: ${before} -> ${after}`);
+  check(after[3] === before[3] + 10000, `the spending: ${before} -> ${after}`);
+  await shot("19-reports-after-payment");
 
   // The same guest's card again: refused with the reason, nothing made.
   await page.goto(base + "/admin/guests/new");

@@ -5,57 +5,7 @@
 use crate::domain::{GuestId, LoyaltyError};
 use crate::server::store::Store;
 
-/// A column value or a parameter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Val {
-    Int(i64),
-    Text(String),
-    Null,
-}
-
-impl Val {
-    pub fn int(&self) -> i64 {
-        match self {
-            Val::Int(v) => *v,
-            _ => 0,
-        }
-    }
-
-    pub fn text(&self) -> String {
-        match self {
-            Val::Text(v) => v.clone(),
-            Val::Int(v) => v.to_string(),
-            Val::Null => String::new(),
-        }
-    }
-
-    pub fn opt_text(&self) -> Option<String> {
-        match self {
-            Val::Null => None,
-            other => Some(other.text()),
-        }
-    }
-}
-
-impl From<i64> for Val {
-    fn from(v: i64) -> Val {
-        Val::Int(v)
-    }
-}
-
-impl From<&str> for Val {
-    fn from(v: &str) -> Val {
-        Val::Text(v.to_string())
-    }
-}
-
-impl From<String> for Val {
-    fn from(v: String) -> Val {
-        Val::Text(v)
-    }
-}
-
-pub type Rows = Vec<Vec<Val>>;
+pub use crate::loyalty::rows::{Rows, Val};
 
 /// Runs one read on either store.
 pub async fn query(store: &Store, sql: &'static str, params: Vec<Val>) -> Result<Rows, LoyaltyError> {
@@ -67,34 +17,7 @@ pub async fn execute(store: &Store, sql: &'static str, params: Vec<Val>) -> Resu
     store.query(sql, params, true).await
 }
 
-pub(crate) fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
-    use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-    let mut stmt = conn.prepare(sql)?;
-    let bound: Vec<ToSqlOutput<'_>> = params
-        .iter()
-        .map(|p| match p {
-            Val::Int(v) => ToSqlOutput::Owned(Value::Integer(*v)),
-            Val::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
-            Val::Null => ToSqlOutput::Owned(Value::Null),
-        })
-        .collect();
-    let columns = stmt.column_count();
-    let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter()))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let mut values = Vec::with_capacity(columns);
-        for i in 0..columns {
-            values.push(match row.get_ref(i)? {
-                ValueRef::Integer(v) => Val::Int(v),
-                ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Real(r) => Val::Int(r as i64),
-                ValueRef::Null | ValueRef::Blob(_) => Val::Null,
-            });
-        }
-        out.push(values);
-    }
-    Ok(out)
-}
+pub(crate) use crate::ledger::sqlite_query;
 
 pub(crate) async fn pg_query(client: &tokio_postgres::Client, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
     use tokio_postgres::types::{ToSql, Type};
@@ -521,73 +444,14 @@ pub async fn groups(store: &Store) -> Result<Vec<crate::loyalty::rules::Group>, 
 
 // ----- The audit log -----
 
-/// One manual change as the audit log keeps it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub at: i64,
-    pub actor: String,
-    /// What was done: `manual_credit`, `manual_debit`, `reset_holds`, `block`, `unblock`,
-    /// `programme`, `group_add`, `group_edit`, `enrol`, `till_token_add`, `till_token_revoke`.
-    pub action: String,
-    pub guest_id: Option<GuestId>,
-    /// What changed, phones and codes masked.
-    pub detail: String,
-    pub reason: String,
-}
-
+pub use crate::loyalty::audit::{Audit, AuditEntry, audit_params};
 pub use crate::loyalty::rows::AUDIT_INSERT;
-
-/// The parameters of [`AUDIT_INSERT`].
-pub fn audit_params(org: &str, entry: &AuditEntry, op_key: Option<&str>) -> Vec<Val> {
-    vec![
-        Val::from(org),
-        Val::Int(entry.at),
-        Val::from(entry.actor.as_str()),
-        Val::from(entry.action.as_str()),
-        entry.guest_id.map_or(Val::Null, Val::Int),
-        Val::from(entry.detail.as_str()),
-        Val::from(entry.reason.as_str()),
-        op_key.map_or(Val::Null, Val::from),
-    ]
-}
 
 /// Logs a change that has no transaction of its own to join (a page only opened, not changed):
 /// a failure to log is reported, and what it records stands. Changes log with [`Audit`] instead.
 pub async fn record_audit(store: &Store, org: &str, entry: &AuditEntry, op_key: Option<&str>) {
     if let Err(error) = execute(store, AUDIT_INSERT, audit_params(org, entry, op_key)).await {
         tracing::error!(%error, action = %entry.action, "a change could not be written to the audit log");
-    }
-}
-
-/// The audit row of an engine operation, written in the operation's own transaction: the change
-/// is never kept without its row (nor the row without the change). Built from the operation's
-/// answer, since some details are known only then (an enrolled guest's id, the holds a reset
-/// released); a `Fn`, as a transaction PostgreSQL asks to retry runs again.
-pub struct Audit {
-    pub org: String,
-    pub op_key: Option<String>,
-    pub entry: Box<dyn Fn(&crate::loyalty::engine::Answer) -> AuditEntry + Send + Sync>,
-}
-
-impl Audit {
-    /// A row that does not depend on the answer.
-    pub fn fixed(org: &str, entry: AuditEntry, op_key: Option<String>) -> Audit {
-        Audit {
-            org: org.to_string(),
-            op_key,
-            entry: Box::new(move |_| entry.clone()),
-        }
-    }
-
-    /// The parameters of [`AUDIT_INSERT`] for this answer.
-    pub fn params(&self, answer: &crate::loyalty::engine::Answer) -> Vec<Val> {
-        audit_params(&self.org, &(self.entry)(answer), self.op_key.as_deref())
-    }
-}
-
-impl std::fmt::Debug for Audit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Audit").field("org", &self.org).finish_non_exhaustive()
     }
 }
 

@@ -492,6 +492,11 @@ async fn new_guest(State(bo): St, headers: HeaderMap) -> Page {
     let body = html! {
         form.box method="post" action="/admin/guests" {
             (csrf(&ctx.session))
+            // A keyboard-wedge scanner ends the card with Enter: that must not send a form whose
+            // name and phone are still to be typed. The form's first submit button, disabled,
+            // turns Enter's implicit submission off (the page may run no script); «Создать»
+            // sends it.
+            input type="submit" disabled hidden aria-hidden="true" tabindex="-1";
             label { (tr.t("bo-name")) br; input name="name" maxlength="200"; }
             label { (tr.t("bo-phone")) br; input name="phone" type="tel" placeholder="+7 900 000-00-00"; }
             label { (tr.t("bo-card")) br; (kind_select(tr)) " " input name="card" placeholder=(tr.t("bo-card-hint")); }

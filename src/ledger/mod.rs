@@ -26,7 +26,9 @@ use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
     Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at,
 };
-use crate::loyalty::rows::{GIFT_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, gift_at, promotion_at};
+use crate::loyalty::rows::{
+    GIFT_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, Rows, Val, gift_at, promotion_at,
+};
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
 };
@@ -305,10 +307,10 @@ impl Ledger {
             kind,
         };
         let detail = format!("{}, {}", crate::mask::mask_phone(phone), crate::mask::mask_code(code));
-        let audit = crate::backoffice::db::Audit {
+        let audit = crate::loyalty::audit::Audit {
             org: DEFAULT_ORG.to_string(),
             op_key: Some(op_id.to_string()),
-            entry: Box::new(move |answer| crate::backoffice::db::AuditEntry {
+            entry: Box::new(move |answer| crate::loyalty::audit::AuditEntry {
                 at: now,
                 actor: "till".to_string(),
                 action: "enrol".to_string(),
@@ -329,11 +331,11 @@ impl Ledger {
         op: &Op,
         org: Option<&str>,
         now: UnixSeconds,
-        audit: &crate::backoffice::db::Audit,
+        audit: &crate::loyalty::audit::Audit,
     ) -> Result<Answer, LoyaltyError> {
         self.transact(|tx| {
             let answer = run_now(op.run(tx, org, now))?;
-            crate::backoffice::db::sqlite_query(tx.conn, crate::loyalty::rows::AUDIT_INSERT, &audit.params(&answer))?;
+            sqlite_query(tx.conn, crate::loyalty::rows::AUDIT_INSERT, &audit.params(&answer))?;
             Ok(answer)
         })
     }
@@ -342,13 +344,13 @@ impl Ledger {
     /// kept, when `first_must_match` and the first answers no row.
     pub(crate) fn write_all(
         &mut self,
-        statements: &[(&'static str, Vec<crate::backoffice::db::Val>)],
+        statements: &[(&'static str, Vec<Val>)],
         first_must_match: bool,
-    ) -> Result<Option<Vec<crate::backoffice::db::Rows>>, LoyaltyError> {
+    ) -> Result<Option<Vec<Rows>>, LoyaltyError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut answers = Vec::with_capacity(statements.len());
         for (index, (sql, params)) in statements.iter().enumerate() {
-            let rows = crate::backoffice::db::sqlite_query(&tx, sql, params)?;
+            let rows = sqlite_query(&tx, sql, params)?;
             if index == 0 && first_must_match && rows.is_empty() {
                 // Dropping the transaction rolls it back.
                 return Ok(None);
@@ -1627,6 +1629,36 @@ fn guest_org_of(conn: &Connection, guest: GuestId) -> Result<String, LoyaltyErro
     conn.query_row("SELECT org FROM guests WHERE id = ?1", [guest], |row| row.get(0))
         .optional()?
         .ok_or(LoyaltyError::UnknownCode)
+}
+
+/// Runs one statement of the shared SQL (`$1`… bound by position) on a SQLite connection.
+pub(crate) fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Val]) -> Result<Rows, LoyaltyError> {
+    use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+    let mut stmt = conn.prepare(sql)?;
+    let bound: Vec<ToSqlOutput<'_>> = params
+        .iter()
+        .map(|p| match p {
+            Val::Int(v) => ToSqlOutput::Owned(Value::Integer(*v)),
+            Val::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Val::Null => ToSqlOutput::Owned(Value::Null),
+        })
+        .collect();
+    let columns = stmt.column_count();
+    let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter()))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(columns);
+        for i in 0..columns {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Integer(v) => Val::Int(v),
+                ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Real(r) => Val::Int(r as i64),
+                ValueRef::Null | ValueRef::Blob(_) => Val::Null,
+            });
+        }
+        out.push(values);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

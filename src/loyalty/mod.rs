@@ -4,6 +4,7 @@
 //! (`crate::server::pg`) only read and write rows. [`migrate`] brings either database's schema
 //! up to date by one list of versions; [`INVARIANT_QUERIES`] prove either consistent.
 
+pub mod audit;
 pub mod demo;
 pub mod engine;
 pub mod import;

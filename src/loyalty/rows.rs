@@ -143,3 +143,55 @@ pub fn gift_at<C: Columns>(row: &C) -> Result<(i64, super::rewards::GiftDef), C:
         },
     ))
 }
+
+/// A column value or a parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Val {
+    Int(i64),
+    Text(String),
+    Null,
+}
+
+impl Val {
+    pub fn int(&self) -> i64 {
+        match self {
+            Val::Int(v) => *v,
+            _ => 0,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Val::Text(v) => v.clone(),
+            Val::Int(v) => v.to_string(),
+            Val::Null => String::new(),
+        }
+    }
+
+    pub fn opt_text(&self) -> Option<String> {
+        match self {
+            Val::Null => None,
+            other => Some(other.text()),
+        }
+    }
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::Int(v)
+    }
+}
+
+impl From<&str> for Val {
+    fn from(v: &str) -> Val {
+        Val::Text(v.to_string())
+    }
+}
+
+impl From<String> for Val {
+    fn from(v: String) -> Val {
+        Val::Text(v)
+    }
+}
+
+pub type Rows = Vec<Vec<Val>>;
