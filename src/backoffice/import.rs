@@ -45,22 +45,26 @@ struct Staged {
     at: Instant,
 }
 
-/// One staged file per account (a new upload replaces it), so memory stays bounded.
-static STAGED: Mutex<Option<HashMap<i64, Staged>>> = Mutex::new(None);
+/// The files waiting for their confirmation: one per account (a new upload replaces it), so
+/// memory stays bounded. Each back office keeps its own: two servers in one process (tests, or a
+/// till's back office beside a chain's) have accounts with the same ids.
+#[derive(Default)]
+pub struct StagedImports(Mutex<HashMap<i64, Staged>>);
 
-fn stage(user: i64, staged: Staged) {
-    let mut map = STAGED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let map = map.get_or_insert_with(HashMap::new);
-    map.retain(|_, s| s.at.elapsed() < STAGED_FOR);
-    map.insert(user, staged);
-}
+impl StagedImports {
+    fn stage(&self, user: i64, staged: Staged) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, s| s.at.elapsed() < STAGED_FOR);
+        map.insert(user, staged);
+    }
 
-/// The staged file of `user` under `token`, if it is still there.
-fn staged(user: i64, org: &str, token: &str) -> Option<(String, Vec<import::ImportRow>)> {
-    let map = STAGED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let s = map.as_ref()?.get(&user)?;
-    let fresh = s.at.elapsed() < STAGED_FOR;
-    (fresh && s.org == org && auth::same_secret(token, &s.token)).then(|| (s.file_name.clone(), s.rows.clone()))
+    /// The staged file of `user` under `token`, if it is still there.
+    fn staged(&self, user: i64, org: &str, token: &str) -> Option<(String, Vec<import::ImportRow>)> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = map.get(&user)?;
+        let fresh = s.at.elapsed() < STAGED_FOR;
+        (fresh && s.org == org && auth::same_secret(token, &s.token)).then(|| (s.file_name.clone(), s.rows.clone()))
+    }
 }
 
 // ----- The upload form -----
@@ -232,7 +236,7 @@ pub async fn upload(State(bo): St, headers: HeaderMap, body: Body) -> Page {
     let op_id = auth::random_token().map_err(|e| refused(&ctx, &e))?;
     let good = rejected.is_empty() && !read.rows.is_empty();
     if good {
-        stage(
+        bo.staged_imports.stage(
             ctx.session.user_id,
             Staged {
                 token: token.clone(),
@@ -348,7 +352,10 @@ pub async fn confirm(State(bo): St, headers: HeaderMap, Form(form): Form<HashMap
     if op_id.len() < 16 || op_id.len() > 80 || !op_id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(message(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &tr.t("bo-err-op-id")));
     }
-    let Some((file_name, rows)) = staged(ctx.session.user_id, &ctx.session.org, field(&form, "token")) else {
+    let Some((file_name, rows)) =
+        bo.staged_imports
+            .staged(ctx.session.user_id, &ctx.session.org, field(&form, "token"))
+    else {
         return Err(message(&ctx, StatusCode::GONE, &tr.t("bo-imp-err-expired")));
     };
     let caller = ctx.caller();

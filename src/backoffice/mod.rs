@@ -49,6 +49,8 @@ pub struct BackOffice {
     /// The programme's key for signed guest and gift QR tokens (the printable QR pages); `None`:
     /// those pages say no key is set.
     pub qr: Option<QrKey>,
+    /// Guest files uploaded for import, waiting for the owner's confirmation.
+    staged_imports: import::StagedImports,
 }
 
 /// The key the tills verify app QR tokens with (`[scan] token_secret`), and how long they take a
@@ -103,6 +105,7 @@ impl BackOffice {
             sessions: Sessions::default(),
             allowed_hosts: None,
             qr,
+            staged_imports: import::StagedImports::default(),
         })
     }
 
@@ -115,6 +118,7 @@ impl BackOffice {
             sessions: Sessions::default(),
             allowed_hosts: Some(vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")]),
             qr,
+            staged_imports: import::StagedImports::default(),
         })
     }
 }
