@@ -1112,6 +1112,10 @@ fn password_and_contact(db: Db) {
     add_user(&server, ORG, "manager", Role::Manager);
     let mut manager = Browser::new(&server);
     manager.login("manager", PASSWORD);
+    // The same user signed in elsewhere with the old password: signed out by the change.
+    let mut elsewhere = Browser::new(&server);
+    elsewhere.login("manager", PASSWORD);
+    assert_eq!(elsewhere.get("/admin/guests").status, 200);
     let new_password = "a much longer secret";
     let wrong = manager.submit(
         "/admin/account",
@@ -1155,6 +1159,12 @@ fn password_and_contact(db: Db) {
     );
     assert_eq!(changed.status, 303, "{}", changed.body);
     assert!(manager.get(&changed.location).body.contains("id=\"changed\""));
+    assert_eq!(
+        elsewhere.get("/admin/guests").location,
+        "/admin/login",
+        "the other session is closed"
+    );
+    assert_eq!(manager.get("/admin/guests").status, 200, "the changing session stays");
     assert_eq!(
         Browser::new(&server).login("manager", PASSWORD).status,
         401,

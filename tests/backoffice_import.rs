@@ -421,6 +421,35 @@ fn import_journey(db: Db) {
     let table = rejected.split("</table>").next().unwrap();
     assert!(!table.contains("900 222-00"), "refusals name lines, not phones");
     assert!(guest_by_phone(&server, "+79002220001").is_none(), "nothing imported");
+    // Every refused row, as a file: the lines and reasons the page shows.
+    let list = owner.get("/admin/guests/import/rejected.csv");
+    assert_eq!(list.status, 200);
+    let lines: Vec<&str> = list.body.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines.len(), 1 + 10, "{}", list.body);
+    assert!(
+        lines[1].starts_with("3;") && lines[1].contains("Телефон не похож"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[10].starts_with("12;") && lines[10].contains("Столбцов 2"),
+        "{}",
+        lines[10]
+    );
+    assert!(!list.body.contains("900 222-00"), "refusals name lines, not phones");
+
+    // More refused rows than a page lists: the page counts the rest, the file has them all.
+    let mut many = String::new();
+    for i in 0..1_200 {
+        many.push_str(&format!("Гость {i};12{i};;;Guest;1\r\n"));
+    }
+    let preview = owner.upload("many.csv", many.as_bytes());
+    assert_eq!(by_id(&preview.body, "rejected-count"), "Не подходят: 1200");
+    assert!(preview.body.contains("ещё 200 строк"), "the rest is counted");
+    assert!(preview.body.contains("id=\"rejected-csv\""));
+    let list = owner.get("/admin/guests/import/rejected.csv");
+    assert_eq!(list.body.lines().count(), 1 + 1_200, "every refused row is listed");
+    assert!(list.body.contains("\r\n1200;\"Телефон не похож"), "the last row too");
 
     // All or nothing after the preview too: a clash that appears before the confirmation.
     let late = csv(

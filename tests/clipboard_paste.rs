@@ -18,9 +18,8 @@ use loyalty_till::ui::TillApp;
 use loyalty_till::ui::paste::ClipboardSource;
 use loyalty_till::workflow::Screen;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 const PASTE: &str = "QR из буфера обмена";
 
@@ -119,41 +118,26 @@ fn copied_text_identifies_the_guest() {
     assert_eq!(harness.state().state().guest.as_ref().unwrap().name, "Анна Смирнова");
 }
 
-/// A virtual X display of this test's own; killed on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
+/// The test's own X display, whose CLIPBOARD xclip serves and the till reads.
+struct X(common::xvfb::Xvfb);
 
-impl Xvfb {
-    fn start() -> Xvfb {
-        // A display number per process, so parallel test runs never share one.
-        let display = format!(":{}", 200 + std::process::id() % 500);
-        let child = Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "640x480x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is needed (scripts/deps.sh installs it)");
-        let started = Instant::now();
-        while !Path::new(&format!("/tmp/.X11-unix/X{}", &display[1..])).exists() {
-            assert!(started.elapsed() < WAIT, "Xvfb did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Xvfb { child, display }
-    }
-
+impl X {
     /// Puts a file on the CLIPBOARD selection as `mime`; xclip serves it in the background.
     fn copy(&self, file: &Path, mime: &str) {
         let status = Command::new("xclip")
             .args(["-selection", "clipboard", "-t", mime, "-i"])
             .arg(file)
-            .env("DISPLAY", &self.display)
+            .env("DISPLAY", &self.0.display)
             .stdout(Stdio::null())
+            // Not inherited: xclip's serving child prints a line when the display goes away.
             .stderr(Stdio::null())
             .status()
             .expect("xclip is needed (scripts/deps.sh installs it)");
-        assert!(status.success());
+        assert!(
+            status.success(),
+            "xclip could not take the clipboard of {}",
+            self.0.display
+        );
         // xclip serves the selection from a child it forks; on a loaded machine that child may
         // not own the clipboard yet when xclip returns, and the reader would get the previous
         // owner's content. Wait until the clipboard offers this type.
@@ -161,7 +145,7 @@ impl Xvfb {
         loop {
             let targets = Command::new("xclip")
                 .args(["-selection", "clipboard", "-t", "TARGETS", "-o"])
-                .env("DISPLAY", &self.display)
+                .env("DISPLAY", &self.0.display)
                 .stderr(Stdio::null())
                 .output()
                 .expect("xclip");
@@ -185,7 +169,7 @@ impl Xvfb {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("decode-clipboard")
-            .env("DISPLAY", &self.display)
+            .env("DISPLAY", &self.0.display)
             .output()
             .unwrap();
         let line = String::from_utf8(output.stdout).unwrap();
@@ -193,17 +177,10 @@ impl Xvfb {
     }
 }
 
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_x_clipboard_is_read_for_a_qr_picture_and_for_text() {
     let dir = tempfile::tempdir().unwrap();
-    let x = Xvfb::start();
+    let x = X(common::xvfb::Xvfb::start(640, 480));
 
     let png = dir.path().join("qr.png");
     let status = Command::new("qrencode")

@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 #![cfg(unix)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -48,21 +50,8 @@ fn frames(data: &Path) -> usize {
             repaint cause). Without the focus and the key, `XMODIFIERS=@im=none` (set by the till) \
             stopped the same loop. Run it by hand; scripts/till-bench.sh prints the idle CPU figure"]
 fn the_add_guest_screen_draws_no_frame_at_idle() {
-    // A display number per process, so parallel test runs never share one.
-    let display = format!(":{}", 700 + std::process::id() % 200);
-    let _xvfb = Killed(
-        Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is needed (scripts/deps.sh installs it)"),
-    );
-    let started = Instant::now();
-    while !Path::new(&format!("/tmp/.X11-unix/X{}", &display[1..])).exists() {
-        assert!(started.elapsed() < WAIT, "Xvfb did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let xvfb = common::xvfb::Xvfb::start(1280, 1024);
+    let display = xvfb.display.clone();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("till.log");
     let _till = Killed(

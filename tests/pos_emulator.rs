@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 #![cfg(unix)]
 
+mod common;
+
 use serde_json::Value;
-use std::path::Path;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -54,20 +56,8 @@ impl Emulator {
 
 #[test]
 fn the_emulator_opens_pays_cancels_and_returns_against_the_till_binary() {
-    let display = format!(":{}", 500 + std::process::id() % 150);
-    let _xvfb = Killed(
-        Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is needed (scripts/deps.sh installs it)"),
-    );
-    let started = Instant::now();
-    while !Path::new(&format!("/tmp/.X11-unix/X{}", &display[1..])).exists() {
-        assert!(started.elapsed() < Duration::from_secs(30), "Xvfb did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let xvfb = common::xvfb::Xvfb::start(1024, 768);
+    let display = xvfb.display.clone();
     let dir = tempfile::tempdir().unwrap();
     // A free port for the till's endpoint.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

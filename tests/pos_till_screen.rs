@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 #![cfg(unix)]
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,55 +31,18 @@ impl Drop for Killed {
     }
 }
 
+/// The test's own X display (see `common::xvfb`).
 struct Display {
     name: String,
-    _xvfb: Killed,
+    _xvfb: common::xvfb::Xvfb,
 }
 
-fn display(offset: u32) -> Display {
-    // A display number per test and process, so parallel runs never share one; a number taken
-    // (its lock file left by a killed Xvfb, or another program's display) is skipped, and the
-    // display is used only once it answers, not when its socket file exists.
-    let first = 300 + offset * 60 + std::process::id() % 60;
-    for number in first..first + 40 {
-        if Path::new(&format!("/tmp/.X{number}-lock")).exists() {
-            continue;
-        }
-        let name = format!(":{number}");
-        let mut xvfb = Killed(
-            Command::new("Xvfb")
-                .args([
-                    name.as_str(),
-                    "-screen",
-                    "0",
-                    "1024x768x24",
-                    "-nolisten",
-                    "tcp",
-                    "-noreset",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb is needed (scripts/deps.sh installs it)"),
-        );
-        let started = Instant::now();
-        loop {
-            let answers = Command::new("xdpyinfo")
-                .args(["-display", &name])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if answers {
-                return Display { name, _xvfb: xvfb };
-            }
-            if xvfb.0.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(30) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+fn display() -> Display {
+    let xvfb = common::xvfb::Xvfb::start(SCREEN.0 as u32, SCREEN.1 as u32);
+    Display {
+        name: xvfb.display.clone(),
+        _xvfb: xvfb,
     }
-    panic!("no Xvfb display could be started from :{first}");
 }
 
 struct Till {
@@ -354,8 +319,8 @@ struct Setup {
     ledger: Ledger,
 }
 
-fn setup(offset: u32) -> Setup {
-    let display = display(offset);
+fn setup() -> Setup {
+    let display = display();
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -480,7 +445,7 @@ fn held_by_the_cashier(s: &Setup) -> (Till, i64) {
 
 #[test]
 fn the_cashier_confirms_in_the_window_and_the_pos_pays_once() {
-    let s = setup(0);
+    let s = setup();
     // The ledger exists once the till has started; the guest's figures are read after that.
     let (till, held) = held_by_the_cashier(&s);
     let debits = s.ledger.debits();
@@ -503,7 +468,7 @@ fn the_cashier_confirms_in_the_window_and_the_pos_pays_once() {
 
 #[test]
 fn the_till_killed_between_hold_and_paid_loses_nothing_and_debits_once() {
-    let s = setup(1);
+    let s = setup();
     let (till, held) = held_by_the_cashier(&s);
     let debits = s.ledger.debits();
     let balance = s.ledger.balance();
@@ -535,7 +500,7 @@ fn the_till_killed_between_hold_and_paid_loses_nothing_and_debits_once() {
 
 #[test]
 fn the_till_killed_between_hold_and_a_cancel_keeps_the_balance_whole() {
-    let s = setup(2);
+    let s = setup();
     let (till, _held) = held_by_the_cashier(&s);
     let debits = s.ledger.debits();
     let balance = s.ledger.balance();

@@ -651,6 +651,7 @@ bo-imp-credited = Bonuses to credit: { $amount }
 bo-imp-first-rows = The first rows as read
 bo-imp-line = Line
 bo-imp-rejected = Rows that are wrong
+bo-imp-rejected-download = Download every wrong row (CSV)
 bo-imp-why = Why
 bo-imp-more-rejected = …and { $count } more wrong rows not shown. Fix those shown and check the file again.
 bo-imp-nothing-until-fixed = Nothing is imported while the file has wrong rows. Fix them and upload the file again.

@@ -320,7 +320,12 @@ pub async fn change_password(axum::extract::State(bo): St, headers: HeaderMap, F
         )
         .await
         .map_err(|e| refused(&ctx, &e))?;
-    tracing::info!(user = ctx.session.user_id, "back office: password changed");
+    let closed = bo.sessions.close_others(ctx.session.user_id, &headers);
+    tracing::info!(
+        user = ctx.session.user_id,
+        other_sessions_closed = closed,
+        "back office: password changed"
+    );
     Ok(Redirect::to("/admin/account?done=1").into_response())
 }
 

@@ -67,6 +67,19 @@ impl Sessions {
         }
     }
 
+    /// Closes every other session of `user_id` than the request's own: after a password change,
+    /// whoever signed in with the old password (a browser left open, someone who learnt it) is
+    /// signed out at their next request. Returns how many were closed.
+    pub fn close_others(&self, user_id: i64, headers: &HeaderMap) -> usize {
+        let own = cookie(headers, "lt_session");
+        let Ok(mut sessions) = self.by_token.lock() else {
+            return 0;
+        };
+        let before = sessions.len();
+        sessions.retain(|token, s| s.user_id != user_id || Some(token) == own.as_ref());
+        before - sessions.len()
+    }
+
     /// True while the login is locked after too many failures.
     pub fn locked(&self, login: &str) -> bool {
         let Ok(failures) = self.failures.lock() else {

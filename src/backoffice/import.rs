@@ -41,7 +41,10 @@ struct Staged {
     token: String,
     org: String,
     file_name: String,
+    /// Empty when anything was rejected: such a file cannot be confirmed.
     rows: Vec<import::ImportRow>,
+    /// Every rejected row, for the list to download (the page shows the first ones).
+    rejected: Vec<Rejection>,
     at: Instant,
 }
 
@@ -63,7 +66,15 @@ impl StagedImports {
         let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let s = map.get(&user)?;
         let fresh = s.at.elapsed() < STAGED_FOR;
-        (fresh && s.org == org && auth::same_secret(token, &s.token)).then(|| (s.file_name.clone(), s.rows.clone()))
+        (fresh && s.rejected.is_empty() && s.org == org && auth::same_secret(token, &s.token))
+            .then(|| (s.file_name.clone(), s.rows.clone()))
+    }
+
+    /// The rejected rows of the last file `user` checked, and its name.
+    fn rejected(&self, user: i64, org: &str) -> Option<(String, Vec<Rejection>)> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = map.get(&user)?;
+        (s.at.elapsed() < STAGED_FOR && s.org == org).then(|| (s.file_name.clone(), s.rejected.clone()))
     }
 }
 
@@ -235,18 +246,17 @@ pub async fn upload(State(bo): St, headers: HeaderMap, body: Body) -> Page {
     let token = auth::random_token().map_err(|e| refused(&ctx, &e))?;
     let op_id = auth::random_token().map_err(|e| refused(&ctx, &e))?;
     let good = rejected.is_empty() && !read.rows.is_empty();
-    if good {
-        bo.staged_imports.stage(
-            ctx.session.user_id,
-            Staged {
-                token: token.clone(),
-                org: ctx.session.org.clone(),
-                file_name: file_name.clone(),
-                rows: read.rows.clone(),
-                at: Instant::now(),
-            },
-        );
-    }
+    bo.staged_imports.stage(
+        ctx.session.user_id,
+        Staged {
+            token: token.clone(),
+            org: ctx.session.org.clone(),
+            file_name: file_name.clone(),
+            rows: if good { read.rows.clone() } else { Vec::new() },
+            rejected: rejected.clone(),
+            at: Instant::now(),
+        },
+    );
     let body = html! {
         section.box #summary {
             p { (tr.t("bo-imp-file")) ": " strong { (file_name) } }
@@ -273,7 +283,7 @@ pub async fn upload(State(bo): St, headers: HeaderMap, body: Body) -> Page {
             }
         }
         @if !rejected.is_empty() {
-            (rejection_table(tr, &rejected))
+            (rejection_table(tr, &rejected, true))
             p.error role="alert" { (tr.t("bo-imp-nothing-until-fixed")) }
         }
         @if read.rows.is_empty() && rejected.is_empty() {
@@ -297,7 +307,8 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn rejection_table(tr: Tr, rejected: &[Rejection]) -> Markup {
+/// The rejected rows; with `downloadable`, a link to all of them as CSV (the preview's file).
+fn rejection_table(tr: Tr, rejected: &[Rejection], downloadable: bool) -> Markup {
     html! {
         h2 { (tr.t("bo-imp-rejected")) }
         table #rejected {
@@ -309,7 +320,47 @@ fn rejection_table(tr: Tr, rejected: &[Rejection]) -> Markup {
         @if rejected.len() > SHOWN_REJECTIONS {
             p.muted { (tr.t_args("bo-imp-more-rejected", &[("count", Arg::Number(count(rejected.len() - SHOWN_REJECTIONS)))])) }
         }
+        @if downloadable {
+            p { a #rejected-csv href="/admin/guests/import/rejected.csv" download { (tr.t("bo-imp-rejected-download")) } }
+        }
     }
+}
+
+/// `GET /admin/guests/import/rejected.csv`: every rejected row of the last file checked, with its
+/// line and why (in the user's language), for a file with more of them than a page shows.
+pub async fn rejected_csv(State(bo): St, headers: HeaderMap) -> Result<Response, Refusal> {
+    let ctx = ctx(&bo, &headers, true)?;
+    let tr = ctx.tr;
+    let Some((file_name, rejected)) = bo.staged_imports.rejected(ctx.session.user_id, &ctx.session.org) else {
+        return Err(message(&ctx, StatusCode::NOT_FOUND, &tr.t("bo-imp-err-expired")));
+    };
+    // A BOM and `;`: what a spreadsheet in a Russian locale opens as columns.
+    let mut csv = String::from("\u{feff}");
+    csv.push_str(&format!("{};{}\r\n", tr.t("bo-imp-line"), tr.t("bo-imp-why")));
+    for r in &rejected {
+        csv.push_str(&format!(
+            "{};\"{}\"\r\n",
+            r.line,
+            reason_text(tr, &r.reason).replace('"', "\"\"")
+        ));
+    }
+    tracing::info!(
+        user = ctx.session.user_id,
+        rejected = rejected.len(),
+        "back office: rejected import rows downloaded"
+    );
+    let name = format!(
+        "rejected-{}.csv",
+        file_name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-', "_")
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        csv,
+    )
+        .into_response())
 }
 
 /// Why a row was refused, in the page's language.
@@ -393,7 +444,7 @@ pub async fn confirm(State(bo): St, headers: HeaderMap, Form(form): Form<HashMap
         } @else {
             // Something changed since the preview (a guest added meanwhile): still nothing imported.
             p.error role="alert" #not-imported { (tr.t("bo-imp-nothing-imported")) }
-            (rejection_table(tr, &outcome.rejected))
+            (rejection_table(tr, &outcome.rejected, false))
             p { a href="/admin/guests/import" { (tr.t("bo-imp-another")) } }
         }
     };

@@ -50,6 +50,7 @@ pub fn routes() -> Router<Arc<BackOffice>> {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/admin/guests/import/confirm", post(super::import::confirm))
+        .route("/admin/guests/import/rejected.csv", get(super::import::rejected_csv))
         .route("/admin/guests/export.csv", get(super::import::export))
         .route("/admin/reports", get(super::reports::report_page))
         .route("/admin/reports.csv", get(super::reports::report_csv))
@@ -177,7 +178,7 @@ th,td{border:1px solid #ddd;padding:.35em .5em;text-align:left}td.num,th.num{tex
 .error{background:#fde8e8;border:1px solid #e0a0a0;padding:.6em}.ok{background:#e6f4ea;border:1px solid #9c9;padding:.6em}
 form.box,section.box{background:#fff;border:1px solid #ddd;padding:.8em;margin:.8em 0;overflow-x:auto}
 label{display:block;margin:.3em 0}input,select{padding:.3em;font-size:1em}button{padding:.35em .9em;font-size:1em}
-.muted{color:#777}.pager a{margin-right:1em}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}";
+.muted{color:#777}.pager a{margin-right:1em}.scroll{overflow-x:auto;max-width:100%}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}";
 
 pub(super) fn layout(tr: Tr, session: Option<&Session>, title: &str, body: Markup) -> Markup {
     html! {
@@ -1242,8 +1243,10 @@ fn audit_action_key(action: &str) -> &'static str {
 }
 
 fn audit_table(tr: Tr, entries: &[db::AuditEntry], with_guest: bool) -> Markup {
+    // Six columns of free text do not fit a side panel's 420 pixels: the table scrolls, the page
+    // does not.
     html! {
-        table #audit {
+        div.scroll { table #audit {
             tr {
                 th { (tr.t("bo-when")) } th { (tr.t("bo-audit-who")) } th { (tr.t("bo-audit-what")) }
                 @if with_guest { th { (tr.t("bo-audit-guest")) } }
@@ -1259,7 +1262,7 @@ fn audit_table(tr: Tr, entries: &[db::AuditEntry], with_guest: bool) -> Markup {
                     td { (e.reason) }
                 }
             }
-        }
+        } }
     }
 }
 

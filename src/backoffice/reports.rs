@@ -10,7 +10,7 @@ use super::db::{self, Val};
 use super::pages::{Ctx, Page, Refusal, St, bad_input, ctx, field, money, page, refused};
 use super::{BackOffice, Tr};
 use crate::loyalty::engine::Op;
-use crate::loyalty::report::{self, Day, Facts, Figures, PaymentFact, RefundFact, Source};
+use crate::loyalty::report::{self, Booked, Day, Facts, Figures, Source};
 use crate::money::Kopecks;
 use axum::extract::Query;
 use axum::http::{HeaderMap, header};
@@ -91,43 +91,25 @@ async fn period(bo: &BackOffice, ctx: &Ctx, query: &HashMap<String, String>) -> 
     })
 }
 
-/// What the report's statements read for the organisation and period, through the store (either
-/// database).
+/// What the report's statements book for the organisation and period, per local day
+/// `utc_offset_minutes` east of UTC, through the store (either database).
 pub async fn read_facts(
     store: &crate::server::store::Store,
     org: &str,
     since: i64,
     until: i64,
+    utc_offset_minutes: i64,
 ) -> Result<Facts, crate::domain::LoyaltyError> {
-    let params = || vec![Val::from(org), Val::Int(since), Val::Int(until)];
-    let payments = db::query(store, report::PAYMENTS_SQL, params()).await?;
-    let refunds = db::query(store, report::REFUNDS_SQL, params()).await?;
-    let gifts = db::query(store, report::GIFTS_SQL, params()).await?;
-    let new_guests = db::query(store, report::NEW_GUESTS_SQL, params()).await?;
-    Ok(Facts {
-        payments: payments
-            .iter()
-            .map(|r| PaymentFact {
-                at: r[0].int(),
-                op_key: r[1].text(),
-                amount_due: Kopecks(r[2].int()),
-                spent: Kopecks(r[3].int()),
-                accrued: Kopecks(r[4].int()),
-            })
-            .collect(),
-        refunds: refunds
-            .iter()
-            .map(|r| RefundFact {
-                at: r[0].int(),
-                op_key: r[1].text(),
-                amount: Kopecks(r[2].int()),
-                spend_returned: Kopecks(r[3].int()),
-                accrual_taken: Kopecks(r[4].int()),
-            })
-            .collect(),
-        gifts: gifts.iter().map(|r| (r[0].int(), r[1].text())).collect(),
-        new_guests: new_guests.iter().map(|r| (r[0].int(), r[1].text())).collect(),
-    })
+    let offset = report::offset_seconds(utc_offset_minutes);
+    let mut facts = Facts::new();
+    for (statement, sql) in report::STATEMENTS {
+        let params = vec![Val::Int(offset), Val::from(org), Val::Int(since), Val::Int(until)];
+        for row in db::query(store, sql, params).await? {
+            let numbers: Vec<i64> = row.iter().skip(2).map(Val::int).collect();
+            facts.push(Booked::of_row(statement, row[0].int(), &row[1].text(), &numbers));
+        }
+    }
+    Ok(facts)
 }
 
 fn source_label(tr: Tr, source: &Source) -> String {
@@ -168,10 +150,16 @@ pub async fn report_page(
     let ctx = ctx(&bo, &headers, false)?;
     let tr = ctx.tr;
     let period = period(&bo, &ctx, &query).await?;
-    let facts = read_facts(&bo.store, &ctx.session.org, period.since(), period.until())
-        .await
-        .map_err(|e| refused(&ctx, &e))?;
-    let rows = report::per_day_and_source(&facts, period.utc_offset_minutes);
+    let facts = read_facts(
+        &bo.store,
+        &ctx.session.org,
+        period.since(),
+        period.until(),
+        period.utc_offset_minutes,
+    )
+    .await
+    .map_err(|e| refused(&ctx, &e))?;
+    let rows = report::per_day_and_source(&facts);
     let days = report::per_day(&rows);
     let mut sum = Figures::default();
     for figures in rows.values() {
@@ -297,10 +285,16 @@ pub async fn report_csv(
     let ctx = ctx(&bo, &headers, false)?;
     let tr = ctx.tr;
     let period = period(&bo, &ctx, &query).await?;
-    let facts = read_facts(&bo.store, &ctx.session.org, period.since(), period.until())
-        .await
-        .map_err(|e| refused(&ctx, &e))?;
-    let rows = report::per_day_and_source(&facts, period.utc_offset_minutes);
+    let facts = read_facts(
+        &bo.store,
+        &ctx.session.org,
+        period.since(),
+        period.until(),
+        period.utc_offset_minutes,
+    )
+    .await
+    .map_err(|e| refused(&ctx, &e))?;
+    let rows = report::per_day_and_source(&facts);
     let mut sum = Figures::default();
     let mut out = String::from("\u{feff}");
     let line = |out: &mut String, cells: Vec<String>| {

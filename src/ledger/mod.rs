@@ -56,6 +56,27 @@ pub struct Ledger {
     conn: Connection,
 }
 
+/// PostgreSQL's `strpos(text, substring)` on an embedded ledger's connection: the position of the
+/// first `substring` in `text` in characters from 1, 0 when it is not there (NULL for NULL), so
+/// that the statements both databases run may use it ([`report`]).
+fn define_strpos(conn: &Connection) -> Result<(), LoyaltyError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "strpos",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text: Option<String> = ctx.get(0)?;
+            let needle: Option<String> = ctx.get(1)?;
+            Ok(text.zip(needle).map(|(text, needle)| match text.find(&needle) {
+                Some(at) => text[..at].chars().count() as i64 + 1,
+                None => 0,
+            }))
+        },
+    )?;
+    Ok(())
+}
+
 impl Ledger {
     /// Opens or creates the ledger file (and its folder).
     pub fn open(path: &Path) -> Result<Ledger, LoyaltyError> {
@@ -87,6 +108,7 @@ impl Ledger {
         // Room for every statement of the engine's operations (the default keeps 16, fewer than
         // a payment and an identification use together, and an LRU that small thrashes).
         conn.set_prepared_statement_cache_capacity(96);
+        define_strpos(&conn)?;
         let mut ledger = Ledger { conn };
         ledger.migrate()?;
         Ok(ledger)
@@ -442,7 +464,7 @@ impl Ledger {
         let utc_offset_minutes = self.program()?.utc_offset_minutes;
         let since = crate::loyalty::rules::local_day_start(now, utc_offset_minutes);
         // `until` is exclusive: what is booked in this very second counts.
-        let sum = report::total(&self.report_facts(None, since, now + 1)?);
+        let sum = report::total(&self.report_facts(None, since, now + 1, utc_offset_minutes)?);
         Ok(ShiftReport {
             since,
             until: now,
@@ -459,46 +481,26 @@ impl Ledger {
         })
     }
 
-    /// What [`report`]'s statements read for `[since, until)`, of one organisation or of all.
+    /// What [`report`]'s statements book for `[since, until)`, of one organisation or of all,
+    /// per local day `utc_offset_minutes` east of UTC.
     pub fn report_facts(
         &self,
         org: Option<&str>,
         since: UnixSeconds,
         until: UnixSeconds,
+        utc_offset_minutes: i64,
     ) -> Result<report::Facts, LoyaltyError> {
-        let args = params![org, since, until];
-        let mut facts = report::Facts::default();
-        let mut stmt = self.conn.prepare_cached(report::PAYMENTS_SQL)?;
-        for row in stmt.query_map(args, |r| {
-            Ok(report::PaymentFact {
-                at: r.get(0)?,
-                op_key: r.get(1)?,
-                amount_due: Kopecks(r.get(2)?),
-                spent: Kopecks(r.get(3)?),
-                accrued: Kopecks(r.get(4)?),
-            })
-        })? {
-            facts.payments.push(row?);
-        }
-        let mut stmt = self.conn.prepare_cached(report::REFUNDS_SQL)?;
-        for row in stmt.query_map(args, |r| {
-            Ok(report::RefundFact {
-                at: r.get(0)?,
-                op_key: r.get(1)?,
-                amount: Kopecks(r.get(2)?),
-                spend_returned: Kopecks(r.get(3)?),
-                accrual_taken: Kopecks(r.get(4)?),
-            })
-        })? {
-            facts.refunds.push(row?);
-        }
-        let mut stmt = self.conn.prepare_cached(report::GIFTS_SQL)?;
-        for row in stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))? {
-            facts.gifts.push(row?);
-        }
-        let mut stmt = self.conn.prepare_cached(report::NEW_GUESTS_SQL)?;
-        for row in stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))? {
-            facts.new_guests.push(row?);
+        let offset = report::offset_seconds(utc_offset_minutes);
+        let mut facts = report::Facts::new();
+        for (statement, sql) in report::STATEMENTS {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query(params![offset, org, since, until])?;
+            while let Some(row) = rows.next()? {
+                let numbers = (2..columns).map(|i| row.get(i)).collect::<Result<Vec<i64>, _>>()?;
+                let key: String = row.get(1)?;
+                facts.push(report::Booked::of_row(statement, row.get(0)?, &key, &numbers));
+            }
         }
         Ok(facts)
     }

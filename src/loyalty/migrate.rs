@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 15] = [
+pub const MIGRATIONS: [Migration; 16] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -119,6 +119,12 @@ pub const MIGRATIONS: [Migration; 15] = [
         what: "a guest's identifiers found by the guest",
         sqlite: include_str!("../ledger/schema_v15.sql"),
         postgres: include_str!("../server/pg_schema_v15.sql"),
+    },
+    Migration {
+        version: 16,
+        what: "the reports' periods found by time",
+        sqlite: include_str!("../ledger/schema_v16.sql"),
+        postgres: include_str!("../server/pg_schema_v16.sql"),
     },
 ];
 

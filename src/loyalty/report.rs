@@ -4,9 +4,19 @@
 //! accrual or a new guest is.
 //!
 //! The statements read the ledger as it is recorded (payments, refunds, gift codes, guests and
-//! the audit log of enrolments) in SQL both SQLite and PostgreSQL read: `$1` the organisation or
-//! NULL (every organisation: the single cafe's own file), `$2` from (inclusive), `$3` until
-//! (exclusive), both UTC seconds. Nothing here changes a balance.
+//! the audit log of enrolments) in SQL both SQLite and PostgreSQL read: `$1` the programme's
+//! offset from UTC in seconds, `$2` the organisation or NULL (every organisation: the single
+//! cafe's own file), `$3` from (inclusive), `$4` until (exclusive), both UTC seconds (numbered in
+//! the order they first appear: SQLite binds them by position). They add up
+//! in the database, per local day and per operation key's scope (its till): a month of a chain's
+//! checks is a million rows, and carrying each of them out to be summed here took more than the
+//! report's second. Each row they answer is a day, a key naming where it was booked, and the
+//! figures the statement's [`Statement`] says. Nothing here changes a balance.
+//!
+//! The day is `(at + offset) / 86400` in SQL: integer division, which rounds towards zero and
+//! equals [`day_of`]'s floor for every moment after 1970-01-01 12:00 UTC, which every ledger's
+//! moments are. `strpos` is PostgreSQL's; the embedded ledger defines the same function on its
+//! connections (`Ledger::init`).
 
 use crate::domain::UnixSeconds;
 use crate::money::Kopecks;
@@ -14,43 +24,80 @@ use std::collections::BTreeMap;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// Checks closed with a guest: when, the operation key (its till), the amount due, the bonuses
-/// spent and accrued.
-/// A check paid with several cards is one check, its owner's payment: the other accounts'
-/// shares add their bonuses to it.
-pub const PAYMENTS_SQL: &str = "SELECT p.at, p.op_id, p.amount_due,
-        p.spent + CAST(COALESCE((SELECT SUM(s.spent) FROM payments s WHERE s.owner_payment_id = p.id), 0) AS BIGINT),
-        p.accrued
-    FROM payments p JOIN guests g ON g.id = p.guest_id
-    WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1) AND p.at >= $2 AND p.at < $3 AND p.owner_payment_id IS NULL";
+/// Checks closed with a guest, per day and scope: their count, amounts due, the bonuses spent
+/// and accrued. A check paid with several cards is one check, its owner's payment: the other
+/// accounts' shares add their bonuses to it.
+pub const PAYMENTS_SQL: &str = "SELECT day, scope, COUNT(*), CAST(SUM(amount_due) AS BIGINT),
+        CAST(SUM(spent) AS BIGINT), CAST(SUM(accrued) AS BIGINT)
+    FROM (SELECT CAST((p.at + $1) / 86400 AS BIGINT) AS day,
+            CASE WHEN strpos(p.op_id, ':') > 0 THEN substr(p.op_id, 1, strpos(p.op_id, ':'))
+                 WHEN p.op_id = '' THEN '' ELSE 'till' END AS scope,
+            p.amount_due, p.spent + COALESCE(sh.spent, 0) AS spent, p.accrued
+        FROM payments p JOIN guests g ON g.id = p.guest_id
+        LEFT JOIN (SELECT owner_payment_id, SUM(spent) AS spent FROM payments
+                   WHERE owner_payment_id IS NOT NULL GROUP BY owner_payment_id) sh
+            ON sh.owner_payment_id = p.id
+        WHERE (CAST($2 AS TEXT) IS NULL OR g.org = $2) AND p.at >= $3 AND p.at < $4
+            AND p.owner_payment_id IS NULL) x
+    GROUP BY day, scope";
 
-/// Returns: when, the return's operation key (the till that took it back), the amount returned,
-/// the bonuses given back to the guest and the accrual taken back.
+/// Returns, per day and scope (the till that took them back): their count, the amount returned,
+/// the bonuses given back to the guests and the accrual taken back.
 /// A return of a check paid with several cards is one return: the shares it gave back to the
 /// other accounts (their refunds' keys are the return's, `/guest-` and the guest) are added to it.
-pub const REFUNDS_SQL: &str = "SELECT r.at, r.op_id, r.amount,
-        r.spend_returned + CAST(COALESCE((SELECT SUM(x.spend_returned) FROM refunds x
+pub const REFUNDS_SQL: &str = "SELECT day, scope, COUNT(*), CAST(SUM(amount) AS BIGINT),
+        CAST(SUM(spend_returned) AS BIGINT), CAST(SUM(accrual_taken) AS BIGINT)
+    FROM (SELECT CAST((r.at + $1) / 86400 AS BIGINT) AS day,
+            CASE WHEN strpos(r.op_id, ':') > 0 THEN substr(r.op_id, 1, strpos(r.op_id, ':'))
+                 WHEN r.op_id = '' THEN '' ELSE 'till' END AS scope,
+            r.amount,
+            r.spend_returned + COALESCE((SELECT SUM(x.spend_returned) FROM refunds x
                 JOIN payments s ON s.id = x.payment_id
                 WHERE s.owner_payment_id = p.id AND substr(x.op_id, 1, length(r.op_id) + 7) = r.op_id || '/guest-'), 0)
-            AS BIGINT),
-        r.accrual_taken
-    FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN guests g ON g.id = p.guest_id
-    WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1) AND r.at >= $2 AND r.at < $3 AND p.owner_payment_id IS NULL";
+                AS spend_returned,
+            r.accrual_taken
+        FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN guests g ON g.id = p.guest_id
+        WHERE (CAST($2 AS TEXT) IS NULL OR g.org = $2) AND r.at >= $3 AND r.at < $4
+            AND p.owner_payment_id IS NULL) x
+    GROUP BY day, scope";
 
-/// Gifts redeemed: when, and the operation key of the check they were redeemed on (empty when
-/// the check is not known).
-pub const GIFTS_SQL: &str = "SELECT c.redeemed_at, COALESCE(p.op_id, '')
-    FROM gift_codes c LEFT JOIN payments p ON p.id = c.payment_id
-    WHERE (CAST($1 AS TEXT) IS NULL OR c.org = $1) AND c.redeemed_at >= $2 AND c.redeemed_at < $3";
+/// Gifts redeemed, per day and the scope of the check they were redeemed on (empty when the
+/// check is not known): their count.
+pub const GIFTS_SQL: &str = "SELECT day, scope, COUNT(*)
+    FROM (SELECT CAST((c.redeemed_at + $1) / 86400 AS BIGINT) AS day,
+            CASE WHEN strpos(p.op_id, ':') > 0 THEN substr(p.op_id, 1, strpos(p.op_id, ':'))
+                 WHEN COALESCE(p.op_id, '') = '' THEN '' ELSE 'till' END AS scope
+        FROM gift_codes c LEFT JOIN payments p ON p.id = c.payment_id
+        WHERE (CAST($2 AS TEXT) IS NULL OR c.org = $2) AND c.redeemed_at >= $3 AND c.redeemed_at < $4) x
+    GROUP BY day, scope";
 
-/// New guests: when, and who enrolled them as the audit log recorded it (`till NAME` on the
+/// New guests, per day and who enrolled them as the audit log recorded it (`till NAME` on the
 /// server, `till` on a single cafe's till, a login in the back office; empty when no enrolment
-/// was logged: the demo, `add_guest`, guests older than the audit log).
-pub const NEW_GUESTS_SQL: &str = "SELECT g.created_at,
-        COALESCE((SELECT a.actor FROM audit_log a WHERE a.guest_id = g.id AND a.action = 'enrol'
-                  ORDER BY a.id LIMIT 1), '')
-    FROM guests g
-    WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1) AND g.created_at >= $2 AND g.created_at < $3";
+/// was logged: the demo, `add_guest`, guests older than the audit log): their count.
+pub const NEW_GUESTS_SQL: &str = "SELECT day, actor, COUNT(*)
+    FROM (SELECT CAST((g.created_at + $1) / 86400 AS BIGINT) AS day,
+            COALESCE((SELECT a.actor FROM audit_log a WHERE a.guest_id = g.id AND a.action = 'enrol'
+                      ORDER BY a.id LIMIT 1), '') AS actor
+        FROM guests g
+        WHERE (CAST($2 AS TEXT) IS NULL OR g.org = $2) AND g.created_at >= $3 AND g.created_at < $4) x
+    GROUP BY day, actor";
+
+/// What a statement's rows are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statement {
+    Payments,
+    Refunds,
+    Gifts,
+    NewGuests,
+}
+
+/// The four statements, in the order the readers run them.
+pub const STATEMENTS: [(Statement, &str); 4] = [
+    (Statement::Payments, PAYMENTS_SQL),
+    (Statement::Refunds, REFUNDS_SQL),
+    (Statement::Gifts, GIFTS_SQL),
+    (Statement::NewGuests, NEW_GUESTS_SQL),
+];
 
 /// Where a figure was booked.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,7 +114,8 @@ pub enum Source {
 
 impl Source {
     /// The till of a stored operation key: `org/till:op` on the server; a single cafe's till
-    /// stores its own ids as they are.
+    /// stores its own ids as they are. The statements answer the key's scope (`org/till:`, or
+    /// `till` for a key without one), which this reads the same way.
     pub fn of_op_key(op_key: &str) -> Source {
         match op_key.split_once(':').and_then(|(scope, _)| scope.split_once('/')) {
             Some((_, till)) if !till.is_empty() => Source::Till(till.to_string()),
@@ -89,36 +137,50 @@ impl Source {
     }
 }
 
-/// A row of [`PAYMENTS_SQL`].
+/// What a statement booked on a day at a source.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PaymentFact {
-    pub at: UnixSeconds,
-    pub op_key: String,
-    pub amount_due: Kopecks,
-    pub spent: Kopecks,
-    pub accrued: Kopecks,
+pub struct Booked {
+    pub day: Day,
+    pub source: Source,
+    pub figures: Figures,
 }
 
-/// A row of [`REFUNDS_SQL`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefundFact {
-    pub at: UnixSeconds,
-    pub op_key: String,
-    pub amount: Kopecks,
-    pub spend_returned: Kopecks,
-    pub accrual_taken: Kopecks,
+impl Booked {
+    /// One row of `statement`: its day, its key (a scope, or an enrolment's actor) and its
+    /// numbers in the statement's column order. Missing numbers read as zero.
+    pub fn of_row(statement: Statement, day: Day, key: &str, numbers: &[i64]) -> Booked {
+        let n = |i: usize| numbers.get(i).copied().unwrap_or(0);
+        let mut figures = Figures::default();
+        let source = match statement {
+            Statement::Payments => {
+                figures.checks = n(0);
+                figures.revenue = Kopecks(n(1));
+                figures.spent = Kopecks(n(2));
+                figures.accrued = Kopecks(n(3));
+                Source::of_op_key(key)
+            }
+            Statement::Refunds => {
+                figures.returns = n(0);
+                figures.returned = Kopecks(n(1));
+                figures.spend_returned = Kopecks(n(2));
+                figures.accrual_taken = Kopecks(n(3));
+                Source::of_op_key(key)
+            }
+            Statement::Gifts => {
+                figures.gifts_redeemed = n(0);
+                Source::of_op_key(key)
+            }
+            Statement::NewGuests => {
+                figures.new_guests = n(0);
+                Source::of_enrolment(key)
+            }
+        };
+        Booked { day, source, figures }
+    }
 }
 
-/// What the four statements read for a period.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Facts {
-    pub payments: Vec<PaymentFact>,
-    pub refunds: Vec<RefundFact>,
-    /// When, and the check's operation key.
-    pub gifts: Vec<(UnixSeconds, String)>,
-    /// When, and the enrolment's actor.
-    pub new_guests: Vec<(UnixSeconds, String)>,
-}
+/// What the four statements booked for a period.
+pub type Facts = Vec<Booked>;
 
 /// The figures of a day and till, of a day, or of a whole period.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -170,30 +232,12 @@ pub fn day_start(day: Day, utc_offset_minutes: i64) -> UnixSeconds {
 
 /// The figures per local day and source, in day then source order. Every fact counts once, in
 /// the day and at the till where it was booked.
-pub fn per_day_and_source(facts: &Facts, utc_offset_minutes: i64) -> BTreeMap<(Day, Source), Figures> {
+pub fn per_day_and_source(facts: &[Booked]) -> BTreeMap<(Day, Source), Figures> {
     let mut rows: BTreeMap<(Day, Source), Figures> = BTreeMap::new();
-    fn at(rows: &mut BTreeMap<(Day, Source), Figures>, offset: i64, when: UnixSeconds, source: Source) -> &mut Figures {
-        rows.entry((day_of(when, offset), source)).or_default()
-    }
-    for p in &facts.payments {
-        let f = at(&mut rows, utc_offset_minutes, p.at, Source::of_op_key(&p.op_key));
-        f.checks += 1;
-        f.revenue = f.revenue + p.amount_due;
-        f.spent = f.spent + p.spent;
-        f.accrued = f.accrued + p.accrued;
-    }
-    for r in &facts.refunds {
-        let f = at(&mut rows, utc_offset_minutes, r.at, Source::of_op_key(&r.op_key));
-        f.returns += 1;
-        f.returned = f.returned + r.amount;
-        f.spend_returned = f.spend_returned + r.spend_returned;
-        f.accrual_taken = f.accrual_taken + r.accrual_taken;
-    }
-    for (when, op_key) in &facts.gifts {
-        at(&mut rows, utc_offset_minutes, *when, Source::of_op_key(op_key)).gifts_redeemed += 1;
-    }
-    for (when, actor) in &facts.new_guests {
-        at(&mut rows, utc_offset_minutes, *when, Source::of_enrolment(actor)).new_guests += 1;
+    for booked in facts {
+        rows.entry((booked.day, booked.source.clone()))
+            .or_default()
+            .add(&booked.figures);
     }
     rows
 }
@@ -208,12 +252,17 @@ pub fn per_day(rows: &BTreeMap<(Day, Source), Figures>) -> BTreeMap<Day, Figures
 }
 
 /// The whole period's figures.
-pub fn total(facts: &Facts) -> Figures {
+pub fn total(facts: &[Booked]) -> Figures {
     let mut sum = Figures::default();
-    for figures in per_day_and_source(facts, 0).values() {
-        sum.add(figures);
+    for booked in facts {
+        sum.add(&booked.figures);
     }
     sum
+}
+
+/// The offset the statements take as `$1`: the programme's, in seconds.
+pub fn offset_seconds(utc_offset_minutes: i64) -> i64 {
+    utc_offset_minutes * 60
 }
 
 /// The longest period a report covers: a year and a day, so that a year's report fits and a
@@ -223,16 +272,6 @@ pub const MAX_DAYS: i64 = 367;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pay(at: UnixSeconds, op_key: &str, due: i64, spent: i64, accrued: i64) -> PaymentFact {
-        PaymentFact {
-            at,
-            op_key: op_key.to_string(),
-            amount_due: Kopecks(due),
-            spent: Kopecks(spent),
-            accrued: Kopecks(accrued),
-        }
-    }
 
     #[test]
     fn sources_come_from_the_operation_key_and_the_enrolment() {
@@ -255,26 +294,26 @@ mod tests {
     }
 
     #[test]
-    fn facts_add_up_per_day_and_till() {
-        let day = 1_741_608_000; // 2025-03-10 12:00 UTC
-        let facts = Facts {
-            payments: vec![
-                pay(day, "cafe/till-1:a", 100_000, 30_000, 3_500),
-                pay(day + 60, "cafe/till-2:b", 50_000, 0, 2_500),
-                pay(day + 86_400, "cafe/till-1:c", 20_000, 1_000, 950),
-            ],
-            refunds: vec![RefundFact {
-                at: day + 86_400,
-                op_key: "cafe/till-2:r".into(),
-                amount: Kopecks(50_000),
-                spend_returned: Kopecks(0),
-                accrual_taken: Kopecks(2_500),
-            }],
-            gifts: vec![(day, "cafe/till-1:a".into())],
-            new_guests: vec![(day, "till till-2".into()), (day, "anna".into())],
-        };
-        let rows = per_day_and_source(&facts, 0);
-        let d0 = day_of(day, 0);
+    fn scopes_name_the_till_like_whole_keys() {
+        // What the statements answer for `cafe/till-1:p1`, `till-1-1700000000-7` and ''.
+        assert_eq!(Source::of_op_key("cafe/till-1:"), Source::of_op_key("cafe/till-1:p1"));
+        assert_eq!(Source::of_op_key("till"), Source::of_op_key("till-1-1700000000-7"));
+        assert_eq!(Source::of_op_key(""), Source::Unknown);
+    }
+
+    #[test]
+    fn rows_add_up_per_day_and_till() {
+        let d0: Day = 20_157; // 2025-03-10
+        let facts = vec![
+            Booked::of_row(Statement::Payments, d0, "cafe/till-1:", &[1, 100_000, 30_000, 3_500]),
+            Booked::of_row(Statement::Payments, d0, "cafe/till-2:", &[1, 50_000, 0, 2_500]),
+            Booked::of_row(Statement::Payments, d0 + 1, "cafe/till-1:", &[1, 20_000, 1_000, 950]),
+            Booked::of_row(Statement::Refunds, d0 + 1, "cafe/till-2:", &[1, 50_000, 0, 2_500]),
+            Booked::of_row(Statement::Gifts, d0, "cafe/till-1:", &[1]),
+            Booked::of_row(Statement::NewGuests, d0, "till till-2", &[1]),
+            Booked::of_row(Statement::NewGuests, d0, "anna", &[1]),
+        ];
+        let rows = per_day_and_source(&facts);
         let till1 = rows[&(d0, Source::Till("till-1".into()))];
         assert_eq!(
             (till1.checks, till1.spent, till1.accrued, till1.gifts_redeemed),

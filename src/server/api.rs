@@ -948,10 +948,10 @@ pub(super) async fn shift_report(
     // The organisation's facts, through the statements the back office's report reads; this
     // till's share is picked by the source each fact names (the till in its operation key, the
     // till in the enrolment's actor), so the two reports add up the same facts the same way.
-    let facts = crate::backoffice::read_facts(&app.store, &caller.org, since, until).await?;
+    let facts = crate::backoffice::read_facts(&app.store, &caller.org, since, until, offset).await?;
     let this_till = Source::Till(caller.till.clone());
     let mut sum = Figures::default();
-    for ((_, source), figures) in report::per_day_and_source(&facts, offset) {
+    for ((_, source), figures) in report::per_day_and_source(&facts) {
         if source == this_till {
             sum.add(&figures);
         }

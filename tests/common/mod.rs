@@ -4,6 +4,7 @@
 
 pub mod hid_fixture;
 pub mod till;
+pub mod xvfb;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
