@@ -504,6 +504,39 @@ fn import_journey(db: Db) {
     );
     assert!(!repeat.body.contains("name=\"token\""));
 
+    // The seventh column: a guest imported blocked is not identified at the till; a mark that is
+    // neither a yes nor a no is refused with the reason.
+    let blocked = format!(
+        "{}\r\nЗаблок;+7 900 555-00-01;;;Guest;3;да\r\nОткрыт;+7 900 555-00-02;;;Guest;0;нет\r\n",
+        import::HEADER_RU.join(";")
+    );
+    let preview = owner.upload("blocked.csv", blocked.as_bytes());
+    assert_eq!(owner.confirm(&preview.body).status, 200, "{}", preview.body);
+    let locked = sql(
+        &server,
+        "SELECT CASE WHEN blocked THEN 1 ELSE 0 END FROM guests WHERE name = $1",
+        vec!["Заблок".into()],
+    );
+    assert_eq!(locked[0][0].int(), 1, "imported blocked");
+    let open = sql(
+        &server,
+        "SELECT CASE WHEN blocked THEN 1 ELSE 0 END FROM guests WHERE name = $1",
+        vec!["Открыт".into()],
+    );
+    assert_eq!(open[0][0].int(), 0);
+    let refused = server.post("/api/v1/identify", serde_json::json!({"kind": "manual", "payload": "+79005550001"}));
+    assert_ne!(
+        refused.status, 200,
+        "a blocked guest is not identified: {}",
+        refused.body
+    );
+    let unsure = format!(
+        "{}\r\nМожет;+7 900 555-00-03;;;Guest;0;может быть\r\n",
+        import::HEADER_RU.join(";")
+    );
+    let preview = owner.upload("unsure.csv", unsure.as_bytes());
+    assert!(preview.body.contains("В столбце «заблокирован»"), "{}", preview.body);
+
     // The export: UTF-8 with a BOM, `;`, every guest of the organisation in full, read back the same.
     let export = owner.get("/admin/guests/export.csv");
     assert_eq!(export.status, 200);
@@ -530,6 +563,11 @@ fn import_journey(db: Db) {
     );
     assert_eq!(anna.cards[0].1, ANNA_CARD);
     assert_eq!(anna.balance.0, 100_000);
+    assert!(
+        read.rows.iter().find(|r| r.name == "Заблок").unwrap().blocked,
+        "blocked is exported"
+    );
+    assert!(!anna.blocked);
     let elka_row = read.rows.iter().find(|r| r.name == "Ёлка, ООО").unwrap();
     assert_eq!(elka_row.cards.len(), 2, "several cards kept");
     assert!(

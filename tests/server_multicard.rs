@@ -133,24 +133,26 @@ fn two_guests_pay_one_check_through_the_till_and_return_it(s: Server) {
     // The back office's report reads one check with every card's bonuses, and two returns.
     let store = Arc::clone(&s.handle.store);
     let (payments, refunds) = s.handle.block_on(async move {
-        let params = || vec![Val::from(ORG), Val::Int(0), Val::Int(i64::MAX)];
+        // The offset, the organisation, the whole of time.
+        let params = || vec![Val::Int(0), Val::from(ORG), Val::Int(0), Val::Int(i64::MAX)];
         (
             db::query(&store, report::PAYMENTS_SQL, params()).await.unwrap(),
             db::query(&store, report::REFUNDS_SQL, params()).await.unwrap(),
         )
     });
-    let row = |r: &Vec<Val>| (r[2].int(), r[3].int(), r[4].int());
-    assert_eq!(
-        payments.iter().map(row).collect::<Vec<_>>(),
-        [(rub(1_000), rub(500), rub(25))]
-    );
-    let returned: Vec<(i64, i64, i64)> = refunds.iter().map(row).collect();
-    assert_eq!(returned.len(), 2, "{returned:?}");
-    assert_eq!(
-        returned.iter().map(|r| r.1).sum::<i64>(),
-        rub(500),
-        "every card's bonuses came back"
-    );
+    // Each row: a day, a till, how many, then the sums.
+    let sums = |rows: &[Vec<Val>]| {
+        rows.iter().fold([0i64; 4], |mut sum, r| {
+            for (i, s) in sum.iter_mut().enumerate() {
+                *s += r[2 + i].int();
+            }
+            sum
+        })
+    };
+    assert_eq!(sums(&payments), [1, rub(1_000), rub(500), rub(25)], "{payments:?}");
+    let returned = sums(&refunds);
+    assert_eq!(returned[0], 2, "two returns: {refunds:?}");
+    assert_eq!(returned[2], rub(500), "every card's bonuses came back");
 }
 
 fn refusals_name_the_card_and_hold_nothing(s: Server) {

@@ -370,7 +370,7 @@ pub fn reason_text(tr: Tr, reason: &Reason) -> String {
             "bo-imp-why-columns",
             &[
                 ("found", Arg::Number(count(*found))),
-                ("expected", Arg::Number(count(import::COLUMNS))),
+                ("expected", Arg::Number(count(import::REQUIRED_COLUMNS))),
             ],
         ),
         Reason::UnclosedQuote => tr.t("bo-imp-why-quote"),
@@ -379,6 +379,7 @@ pub fn reason_text(tr: Tr, reason: &Reason) -> String {
         Reason::BadPhone => tr.t("bo-imp-why-phone"),
         Reason::BadCard => tr.t("bo-imp-why-card"),
         Reason::BadCardKind => tr.t("bo-imp-why-card-kind"),
+        Reason::BadBlocked => tr.t("bo-imp-why-blocked"),
         Reason::NegativeBalance => tr.t("bo-imp-why-negative"),
         Reason::BadBalance => tr.t("bo-imp-why-balance"),
         Reason::TooLargeBalance => tr.t("bo-imp-why-too-large"),
@@ -524,7 +525,7 @@ async fn export_page(
 ) -> Result<(String, i64, usize), crate::domain::LoyaltyError> {
     let guests = db::query(
         store,
-        "SELECT g.id, g.name, g.phone, gg.name, g.balance FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
+        "SELECT g.id, g.name, g.phone, gg.name, g.balance, CASE WHEN g.blocked THEN 1 ELSE 0 END FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
          WHERE g.org = $1 AND g.id > $2 ORDER BY g.id LIMIT $3",
         vec![Val::from(org), Val::Int(after), Val::Int(EXPORT_PAGE)],
     )
@@ -558,6 +559,7 @@ async fn export_page(
             import::csv_field(&kinds.join(&sep_str), sep),
             import::csv_field(&g[3].text(), sep),
             import::balance_text(Kopecks(g[4].int())),
+            if g[5].int() != 0 { import::BLOCKED_MARK } else { "" }.to_string(),
         ];
         text.push_str(&fields.join(";"));
         text.push_str("\r\n");

@@ -1842,6 +1842,9 @@ pub async fn import_guests<T: LedgerTx>(
         })
         .collect();
     tx.post_many(&postings).await?;
+    for (_, guest) in rows.iter().zip(&ids).filter(|(row, _)| row.blocked) {
+        tx.set_blocked(*guest, true).await?;
+    }
     let audit: Vec<AuditRow> = rows
         .iter()
         .zip(&ids)
@@ -1872,6 +1875,9 @@ fn import_detail(row: &ImportRow) -> String {
     let mut parts: Vec<String> = row.phone.iter().map(|p| crate::mask::mask_phone(p)).collect();
     parts.extend(row.cards.iter().map(|(_, code)| crate::mask::mask_code(code)));
     parts.push(row.balance.to_string());
+    if row.blocked {
+        parts.push(import::BLOCKED_MARK.to_string());
+    }
     parts.join(", ")
 }
 

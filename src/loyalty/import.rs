@@ -16,11 +16,24 @@ use crate::money::Kopecks;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
-/// The columns of a row, in order.
-pub const COLUMNS: usize = 6;
+/// The columns of a row, in order: the six of every file, then whether the guest is blocked,
+/// which a file may leave out (files written before the export carried it have six).
+pub const COLUMNS: usize = 7;
+/// The columns a row must have.
+pub const REQUIRED_COLUMNS: usize = 6;
 /// The header the export writes, and the import recognises (with [`HEADER_RU`]).
-pub const HEADER_EN: [&str; COLUMNS] = ["name", "phone", "card", "card_kind", "group", "balance"];
-pub const HEADER_RU: [&str; COLUMNS] = ["имя", "телефон", "карта", "тип карты", "группа", "баланс"];
+pub const HEADER_EN: [&str; COLUMNS] = ["name", "phone", "card", "card_kind", "group", "balance", "blocked"];
+pub const HEADER_RU: [&str; COLUMNS] = [
+    "имя",
+    "телефон",
+    "карта",
+    "тип карты",
+    "группа",
+    "баланс",
+    "заблокирован",
+];
+/// What the export writes in the blocked column of a blocked guest (empty for the others).
+pub const BLOCKED_MARK: &str = "да";
 /// The largest opening balance taken: 100 000 000 ₽ (far beyond any real one, far from overflow).
 pub const MAX_BALANCE: Kopecks = Kopecks(10_000_000_000);
 /// Rows shown as read on the preview.
@@ -50,7 +63,7 @@ impl Encoding {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
-    /// Not [`COLUMNS`] fields.
+    /// Neither [`REQUIRED_COLUMNS`] nor [`COLUMNS`] fields.
     ColumnCount {
         found: usize,
     },
@@ -67,6 +80,8 @@ pub enum Reason {
     /// Not roubles with at most two decimals.
     BadBalance,
     TooLargeBalance,
+    /// The blocked column is neither empty nor a yes or a no.
+    BadBlocked,
     UnknownGroup,
     /// The phone or a card of an earlier row of the file.
     DuplicateInFile {
@@ -94,6 +109,9 @@ pub struct ImportRow {
     pub cards: Vec<(IdentifierKind, String)>,
     pub group: String,
     pub balance: Kopecks,
+    /// Imported blocked: not identified at a till until unblocked.
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 /// A row's fields as read, for the preview.
@@ -266,14 +284,14 @@ pub fn balance_text(amount: Kopecks) -> String {
 
 fn is_header(fields: &[String]) -> bool {
     let names: Vec<String> = fields.iter().map(|f| f.trim().to_lowercase()).collect();
-    [HEADER_EN, HEADER_RU]
-        .iter()
-        .any(|header| names.len() == COLUMNS && names.iter().zip(header).all(|(a, b)| a == b))
+    [HEADER_EN, HEADER_RU].iter().any(|header| {
+        (REQUIRED_COLUMNS..=COLUMNS).contains(&names.len()) && names.iter().zip(header).all(|(a, b)| a == b)
+    })
 }
 
 /// One row checked on its own.
 fn read_row(row: &RawRow) -> Result<ImportRow, Reason> {
-    if row.fields.len() != COLUMNS {
+    if !(REQUIRED_COLUMNS..=COLUMNS).contains(&row.fields.len()) {
         return Err(Reason::ColumnCount {
             found: row.fields.len(),
         });
@@ -317,6 +335,10 @@ fn read_row(row: &RawRow) -> Result<ImportRow, Reason> {
         return Err(Reason::NoIdentifier);
     }
     let balance = parse_balance(f(5))?;
+    let blocked = match row.fields.get(6) {
+        None => false,
+        Some(text) => parse_blocked(text).ok_or(Reason::BadBlocked)?,
+    };
     Ok(ImportRow {
         line: row.line,
         name,
@@ -324,7 +346,17 @@ fn read_row(row: &RawRow) -> Result<ImportRow, Reason> {
         cards,
         group: f(4).to_string(),
         balance,
+        blocked,
     })
+}
+
+/// The blocked column: empty or a no is false, a yes true (Russian or English, any case).
+pub fn parse_blocked(text: &str) -> Option<bool> {
+    match text.trim().to_lowercase().as_str() {
+        "" | "нет" | "no" | "0" | "false" => Some(false),
+        "да" | "yes" | "1" | "true" => Some(true),
+        _ => None,
+    }
 }
 
 /// Reads a file: decoded, split, each row checked on its own (see [`check_rows`] for the rest).
@@ -540,7 +572,10 @@ mod tests {
                     Frac;+79161234570;;;Гость;1.005\n\
                     None;;;;Гость;0\n\
                     Kind;;C1;phone;Гость;0\n\
-                    Two;;C2|C3;manual_code|app_qr;Гость;0\n";
+                    Two;;C2|C3;manual_code|app_qr;Гость;0\n\
+                    Blocked;+79161234571;;;Гость;0;Да\n\
+                    Unsure;+79161234572;;;Гость;0;может\n\
+                    Long;+79161234573;;;Гость;0;;\n";
         let read = read_file(file.as_bytes());
         let reasons: Vec<(usize, Reason)> = read.rejected.iter().map(|r| (r.line, r.reason.clone())).collect();
         assert_eq!(
@@ -552,10 +587,13 @@ mod tests {
                 (5, Reason::BadBalance),
                 (6, Reason::NoIdentifier),
                 (7, Reason::BadCardKind),
+                (10, Reason::BadBlocked),
+                (11, Reason::ColumnCount { found: 8 }),
             ]
         );
-        assert_eq!(read.total, 8);
-        assert_eq!(read.rows.len(), 2);
+        assert_eq!(read.total, 11);
+        assert_eq!(read.rows.len(), 3);
+        assert!(!read.rows[0].blocked && read.rows[2].blocked, "a seventh «да» blocks");
         assert_eq!(
             read.rows[1].cards,
             vec![
