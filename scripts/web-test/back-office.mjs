@@ -208,6 +208,12 @@ try {
   const log = await page.textContent("#audit");
   check(log.includes("Начисление вручную") && log.includes("Токен кассы отозван"), "the audit log lists the changes");
   await shot("16-audit");
+  // In a side panel the log's table scrolls inside its box; the page itself does not widen.
+  await page.setViewportSize({ width: 420, height: 700 });
+  const pageWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(pageWidth <= 420, `the audit page fits 420 px (scroll width ${pageWidth})`);
+  await shot("16-audit-narrow");
+  await page.setViewportSize({ width: 1024, height: 768 });
   await page.goto(guestUrl);
   check((await page.textContent("#changes")).includes("Начисление вручную"), "the guest's page lists its changes");
   await page.goto(base + "/admin/lang/en");

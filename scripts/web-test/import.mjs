@@ -63,6 +63,11 @@ try {
   }
   check((await page.locator("form[action='/admin/guests/import/confirm']").count()) === 0, "no import while a row is wrong");
   await shot("21-import-preview-rejected");
+  // Every refused row as a file, downloaded by its link.
+  const [rejectedFile] = await Promise.all([page.waitForEvent("download"), page.click("#rejected-csv")]);
+  const listed = readFileSync(await rejectedFile.path(), "utf8").trim().split(/\r?\n/);
+  check(listed.length === 1 + 5, `the list of refused rows has all five (${listed.length - 1})`);
+  check(listed[1].startsWith("3;") && listed[1].includes("Телефон не похож"), "each with its line and reason");
 
   await page.goto(base + "/admin/guests/import");
   const good =
