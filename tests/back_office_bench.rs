@@ -149,6 +149,8 @@ fn load(db: Db) -> Vec<String> {
              SELECT 2 * {payments} + 2 * r.id, p.guest_id, 'refund_accrual', -r.accrual_taken, r.balance_after, '', r.at, r.id
              FROM refunds r JOIN payments p ON p.id = r.payment_id"
         ),
+        // The report's sums, as schema 17 fills them from a ledger loaded before it.
+        loyalty_till::loyalty::report::REBUILD_SQL.to_string(),
         "ANALYZE".to_string(),
     ]
 }

@@ -524,7 +524,10 @@ fn import_journey(db: Db) {
         vec!["Открыт".into()],
     );
     assert_eq!(open[0][0].int(), 0);
-    let refused = server.post("/api/v1/identify", serde_json::json!({"kind": "manual", "payload": "+79005550001"}));
+    let refused = server.post(
+        "/api/v1/identify",
+        serde_json::json!({"kind": "manual", "payload": "+79005550001"}),
+    );
     assert_ne!(
         refused.status, 200,
         "a blocked guest is not identified: {}",

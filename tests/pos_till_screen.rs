@@ -364,8 +364,9 @@ fn held_by_the_cashier(s: &Setup) -> (Till, i64) {
     let window = window.lines().next().unwrap().to_string();
     // The scanner: the code and Enter, into the focused code field. Under a bare Xvfb the first
     // keys sometimes arrive before the window takes the keyboard (about one run in five here):
-    // then the field is cleared and the code typed again, as a cashier scans again.
-    for attempt in 0..3 {
+    // then the field is cleared and the code typed again, as a cashier scans again. On a loaded
+    // machine (the test suite beside a benchmark) three tries were not always enough.
+    for attempt in 0..5 {
         xdotool(&s.display, &["windowfocus", "--sync", &window]);
         std::thread::sleep(Duration::from_millis(300));
         if attempt > 0 {
@@ -374,7 +375,7 @@ fn held_by_the_cashier(s: &Setup) -> (Till, i64) {
         xdotool(&s.display, &["type", "--delay", "15", GUEST_CODE]);
         xdotool(&s.display, &["key", "Return"]);
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(6) && !till.log().contains(" frame screen=guest ") {
+        while started.elapsed() < Duration::from_secs(8) && !till.log().contains(" frame screen=guest ") {
             std::thread::sleep(Duration::from_millis(50));
         }
         if till.log().contains(" frame screen=guest ") {

@@ -963,6 +963,18 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
+    async fn add_to_report(
+        &mut self,
+        org: &str,
+        quarter: i64,
+        scope: &str,
+        figures: &[i64; report::CHECK_FIGURES],
+    ) -> Result<(), LoyaltyError> {
+        let [a, b, c, d, e, f, g, h] = *figures;
+        self.exec(report::BOOK_SQL, params![org, quarter, scope, a, b, c, d, e, f, g, h])?;
+        Ok(())
+    }
+
     async fn post(&mut self, posting: &Posting<'_>) -> Result<Kopecks, LoyaltyError> {
         post_operation(self.conn, posting)
     }

@@ -196,8 +196,14 @@ pub async fn seed<T: LedgerTx>(tx: &mut T, org: &str, now: UnixSeconds) -> Resul
     }
     for (number, (guest, amount_due, days_ago)) in (1..).zip(PAST_VISITS) {
         let op_key = format!("demo-visit-{number}");
-        tx.insert_past_visit(&op_key, guest_ids[guest], amount_due, now - days_ago * DAY)
-            .await?;
+        let at = now - days_ago * DAY;
+        tx.insert_past_visit(&op_key, guest_ids[guest], amount_due, at).await?;
+        let visit = super::report::Figures {
+            checks: 1,
+            revenue: amount_due,
+            ..Default::default()
+        };
+        engine::book_checks(tx, org, &op_key, at, &visit).await?;
     }
     for (code, owner, gift, points) in GIFT_CODES {
         engine::add_gift_code(tx, guest_ids[owner], code, gift, points).await?;

@@ -11,6 +11,7 @@
 //! both find no record.
 
 use super::import::{self, ImportOutcome, ImportRow};
+use super::report::{self, Figures};
 use super::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use super::rules::{
     self, CodeMatch, GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, OpKind, PaidCheck,
@@ -237,6 +238,15 @@ pub trait LedgerTx {
 
     // Payments and balance changes.
     async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<i64, Self::Error>;
+    /// Adds `figures` ([`report::CHECK_FIGURES`]) to the organisation's sums of the quarter and
+    /// scope ([`report::BOOK_SQL`]).
+    async fn add_to_report(
+        &mut self,
+        org: &str,
+        quarter: i64,
+        scope: &str,
+        figures: &[i64; report::CHECK_FIGURES],
+    ) -> Result<(), Self::Error>;
     /// Applies and records a balance change; the balance after, or UnknownCode.
     async fn post(&mut self, posting: &Posting<'_>) -> Result<Kopecks, Self::Error>;
     /// [`post`](LedgerTx::post) when nothing reads the balance after it: a store may send it
@@ -759,6 +769,21 @@ async fn payment_context<T: LedgerTx>(
     tx.payment_context(snapshot.guest, hold, window_since).await
 }
 
+/// Adds a payment's or refund's figures to the report's sums of its quarter and till, in its own
+/// transaction ([`report::REPORT_TABLE`]); the invariant «report sums out of step» proves every
+/// booking made here.
+pub(crate) async fn book_checks<T: LedgerTx>(
+    tx: &mut T,
+    org: &str,
+    op_key: &str,
+    at: UnixSeconds,
+    figures: &Figures,
+) -> Result<(), T::Error> {
+    let sums = report::check_figures(figures);
+    tx.add_to_report(org, report::quarter_of(at), report::scope_of(op_key), &sums)
+        .await
+}
+
 /// Everything a paid check does once the hold is settled: the receipt, the debit and accrual,
 /// gift codes, stamps and the group move. `others_spent` is what other accounts paid of the
 /// check (several cards). Answers the receipt and the payment's id.
@@ -798,6 +823,14 @@ async fn record_payment<T: LedgerTx>(
             owner_payment: None,
         })
         .await?;
+    let booked = Figures {
+        checks: 1,
+        revenue: plan.amount_due,
+        spent: plan.spent,
+        accrued: plan.accrued,
+        ..Figures::default()
+    };
+    book_checks(tx, &snapshot.org, op_key, now, &booked).await?;
     let note = format!("check {}", plan.amount_due);
     for (kind, amount) in [(OpKind::Spend, plan.spent), (OpKind::Accrual, plan.accrued)] {
         if amount > Kopecks::ZERO {
@@ -1014,6 +1047,14 @@ pub async fn refund<T: LedgerTx>(
     let decided = plan_return(tx, &snapshot, &check, requested, now).await?;
     let plan = &decided.plan;
     let refund_id = tx.insert_refund(op_key, &check, requested, plan, now).await?;
+    let booked = Figures {
+        returns: 1,
+        returned: plan.amount,
+        spend_returned: plan.spend_returned,
+        accrual_taken: plan.accrual_taken,
+        ..Figures::default()
+    };
+    book_checks(tx, &snapshot.org, op_key, now, &booked).await?;
     let note = format!("refund {}", plan.amount);
     let mut balance_after = snapshot.balance;
     for (kind, amount) in [
@@ -1291,6 +1332,12 @@ pub async fn commit_shared<T: LedgerTx>(
                 owner_payment: Some(owner_payment),
             })
             .await?;
+        // A share adds its spend to the owner's check (the same moment and till).
+        let booked = Figures {
+            spent: plan.spent,
+            ..Figures::default()
+        };
+        book_checks(tx, &snapshot.org, &key, now, &booked).await?;
         tx.post_unread(&Posting {
             guest: part.guest,
             kind: OpKind::Spend,
@@ -1335,6 +1382,12 @@ async fn refund_shares<T: LedgerTx>(
         let share = tx.paid_check(&share_op).await?.ok_or(UnknownPayment)?;
         let plan = rules::refund(&share, Some(amount), snapshot.available)?;
         let refund_id = tx.insert_refund(&key, &share, Some(amount), &plan, now).await?;
+        // A share's return adds the spend it gave back to the owner's return.
+        let booked = Figures {
+            spend_returned: plan.spend_returned,
+            ..Figures::default()
+        };
+        book_checks(tx, &snapshot.org, &key, now, &booked).await?;
         let mut balance_after = snapshot.balance;
         if plan.spend_returned > Kopecks::ZERO {
             balance_after = tx

@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 16] = [
+pub const MIGRATIONS: [Migration; 17] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -125,6 +125,15 @@ pub const MIGRATIONS: [Migration; 16] = [
         what: "the reports' periods found by time",
         sqlite: include_str!("../ledger/schema_v16.sql"),
         postgres: include_str!("../server/pg_schema_v16.sql"),
+    },
+    Migration {
+        version: 17,
+        what: "the checks' and returns' figures summed per quarter of an hour and till, for the reports",
+        sqlite: concat!(include_str!("../ledger/schema_v17.sql"), crate::report_rebuild_sql!()),
+        postgres: concat!(
+            include_str!("../server/pg_schema_v17.sql"),
+            crate::report_rebuild_sql!()
+        ),
     },
 ];
 

@@ -16,7 +16,7 @@ pub mod rules;
 
 /// The ledger's invariants: each query returns one text row per violation, in SQL that SQLite
 /// and PostgreSQL both read, so both stores prove the same things.
-pub const INVARIANT_QUERIES: [(&str, &str); 15] = [
+pub const INVARIANT_QUERIES: [(&str, &str); 16] = [
     (
         "payment on a hold that is not committed",
         "SELECT 'payment ' || p.id FROM payments p JOIN holds h ON h.id = p.hold_id
@@ -84,6 +84,10 @@ pub const INVARIANT_QUERIES: [(&str, &str); 15] = [
          WHERE s.accrued <> 0 OR o.owner_payment_id IS NOT NULL OR s.amount_due <> o.amount_due
             OR (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = s.id)
                <> (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = o.id)",
+    ),
+    (
+        "report sums out of step with the payments and refunds",
+        report::CHECK_SUMS_DIFFER_SQL,
     ),
     (
         "write without its idempotency record",

@@ -24,42 +24,162 @@ use std::collections::BTreeMap;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// Checks closed with a guest, per day and scope: their count, amounts due, the bonuses spent
-/// and accrued. A check paid with several cards is one check, its owner's payment: the other
-/// accounts' shares add their bonuses to it.
-pub const PAYMENTS_SQL: &str = "SELECT day, scope, COUNT(*), CAST(SUM(amount_due) AS BIGINT),
-        CAST(SUM(spent) AS BIGINT), CAST(SUM(accrued) AS BIGINT)
-    FROM (SELECT CAST((p.at + $1) / 86400 AS BIGINT) AS day,
+/// How long a stretch of [`REPORT_TABLE`] sums: a quarter of an hour, so that a local day in
+/// any real time zone (all are whole quarters from UTC) is a whole number of them.
+pub const QUARTER: i64 = 900;
+
+/// The checks' and returns' figures, summed per organisation, quarter of an hour and operation
+/// key's scope as they are booked, in the booking's own transaction (the engine's `book_checks`):
+/// a month of a chain's checks is read as a few thousand sums, not a million rows. The invariant
+/// «report sums out of step» proves them equal to the payments and refunds they sum.
+pub const REPORT_TABLE: &str = "report_quarters";
+
+/// Adds a booking to its quarter's sums: `$1` organisation, `$2` quarter, `$3` scope, then the
+/// eight figures in [`CHECK_FIGURES`]' order.
+pub const BOOK_SQL: &str = "INSERT INTO report_quarters (org, quarter, scope, checks, revenue, spent, accrued,
+        returns, returned, spend_returned, accrual_taken)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT (org, quarter, scope) DO UPDATE SET
+        checks = report_quarters.checks + excluded.checks,
+        revenue = report_quarters.revenue + excluded.revenue,
+        spent = report_quarters.spent + excluded.spent,
+        accrued = report_quarters.accrued + excluded.accrued,
+        returns = report_quarters.returns + excluded.returns,
+        returned = report_quarters.returned + excluded.returned,
+        spend_returned = report_quarters.spend_returned + excluded.spend_returned,
+        accrual_taken = report_quarters.accrual_taken + excluded.accrual_taken";
+
+/// What each payment and refund adds to the sums, per organisation, quarter and scope, read from
+/// the tables themselves: the rebuild of [`REPORT_TABLE`] (schema 17 fills it from the ledger
+/// with this) and the invariant that proves the sums. A check paid with several cards is one
+/// check, its owner's payment: the other accounts' shares add only their spend; a return of it is
+/// one return, and the shares it gave back (their refunds' keys are the return's, `/guest-` and
+/// the guest) add only the spend they returned.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! check_contributions_sql {
+    () => {
+        "SELECT g.org AS org, CAST(p.at / 900 AS BIGINT) AS quarter,
             CASE WHEN strpos(p.op_id, ':') > 0 THEN substr(p.op_id, 1, strpos(p.op_id, ':'))
                  WHEN p.op_id = '' THEN '' ELSE 'till' END AS scope,
-            p.amount_due, p.spent + COALESCE(sh.spent, 0) AS spent, p.accrued
+            CASE WHEN p.owner_payment_id IS NULL THEN 1 ELSE 0 END AS checks,
+            CASE WHEN p.owner_payment_id IS NULL THEN p.amount_due ELSE 0 END AS revenue,
+            p.spent AS spent,
+            CASE WHEN p.owner_payment_id IS NULL THEN p.accrued ELSE 0 END AS accrued,
+            0 AS returns, 0 AS returned, 0 AS spend_returned, 0 AS accrual_taken
         FROM payments p JOIN guests g ON g.id = p.guest_id
-        LEFT JOIN (SELECT owner_payment_id, SUM(spent) AS spent FROM payments
-                   WHERE owner_payment_id IS NOT NULL GROUP BY owner_payment_id) sh
-            ON sh.owner_payment_id = p.id
-        WHERE (CAST($2 AS TEXT) IS NULL OR g.org = $2) AND p.at >= $3 AND p.at < $4
-            AND p.owner_payment_id IS NULL) x
-    GROUP BY day, scope";
-
-/// Returns, per day and scope (the till that took them back): their count, the amount returned,
-/// the bonuses given back to the guests and the accrual taken back.
-/// A return of a check paid with several cards is one return: the shares it gave back to the
-/// other accounts (their refunds' keys are the return's, `/guest-` and the guest) are added to it.
-pub const REFUNDS_SQL: &str = "SELECT day, scope, COUNT(*), CAST(SUM(amount) AS BIGINT),
-        CAST(SUM(spend_returned) AS BIGINT), CAST(SUM(accrual_taken) AS BIGINT)
-    FROM (SELECT CAST((r.at + $1) / 86400 AS BIGINT) AS day,
+        UNION ALL
+        SELECT g.org, CAST(r.at / 900 AS BIGINT),
             CASE WHEN strpos(r.op_id, ':') > 0 THEN substr(r.op_id, 1, strpos(r.op_id, ':'))
-                 WHEN r.op_id = '' THEN '' ELSE 'till' END AS scope,
-            r.amount,
-            r.spend_returned + COALESCE((SELECT SUM(x.spend_returned) FROM refunds x
-                JOIN payments s ON s.id = x.payment_id
-                WHERE s.owner_payment_id = p.id AND substr(x.op_id, 1, length(r.op_id) + 7) = r.op_id || '/guest-'), 0)
-                AS spend_returned,
-            r.accrual_taken
-        FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN guests g ON g.id = p.guest_id
-        WHERE (CAST($2 AS TEXT) IS NULL OR g.org = $2) AND r.at >= $3 AND r.at < $4
-            AND p.owner_payment_id IS NULL) x
-    GROUP BY day, scope";
+                 WHEN r.op_id = '' THEN '' ELSE 'till' END,
+            0, 0, 0, 0,
+            CASE WHEN p.owner_payment_id IS NULL THEN 1 ELSE 0 END,
+            CASE WHEN p.owner_payment_id IS NULL THEN r.amount ELSE 0 END,
+            r.spend_returned,
+            CASE WHEN p.owner_payment_id IS NULL THEN r.accrual_taken ELSE 0 END
+        FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN guests g ON g.id = p.guest_id"
+    };
+}
+
+/// The sums [`REPORT_TABLE`] should hold, from the payments and refunds.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! check_sums_sql {
+    () => {
+        concat!(
+            "SELECT org, quarter, scope, SUM(checks) AS checks, SUM(revenue) AS revenue, SUM(spent) AS spent,
+                SUM(accrued) AS accrued, SUM(returns) AS returns, SUM(returned) AS returned,
+                SUM(spend_returned) AS spend_returned, SUM(accrual_taken) AS accrual_taken
+            FROM (",
+            $crate::check_contributions_sql!(),
+            ") c GROUP BY org, quarter, scope"
+        )
+    };
+}
+
+/// Fills an empty [`REPORT_TABLE`] from the payments and refunds (schema 17, a bulk load).
+#[macro_export]
+macro_rules! report_rebuild_sql {
+    () => {
+        concat!(
+            "INSERT INTO report_quarters (org, quarter, scope, checks, revenue, spent, accrued, returns, returned,
+                spend_returned, accrual_taken) ",
+            $crate::check_sums_sql!(),
+            ";\n"
+        )
+    };
+}
+
+/// See [`report_rebuild_sql`].
+pub const REBUILD_SQL: &str = crate::report_rebuild_sql!();
+
+/// The sums held that differ from the ledger's, both ways: one row per quarter out of step.
+pub const CHECK_SUMS_DIFFER_SQL: &str = concat!(
+    "SELECT 'report ' || d.org || ' ' || d.quarter || ' ' || d.scope FROM (
+        SELECT org, quarter, scope, CAST(checks AS BIGINT) a, CAST(revenue AS BIGINT) b, CAST(spent AS BIGINT) c,
+            CAST(accrued AS BIGINT) d, CAST(returns AS BIGINT) e, CAST(returned AS BIGINT) f,
+            CAST(spend_returned AS BIGINT) g, CAST(accrual_taken AS BIGINT) h FROM (",
+    crate::check_sums_sql!(),
+    ") s
+        EXCEPT
+        SELECT org, quarter, scope, checks, revenue, spent, accrued, returns, returned, spend_returned, accrual_taken
+        FROM report_quarters) d
+    UNION ALL
+    SELECT 'report ' || d.org || ' ' || d.quarter || ' ' || d.scope FROM (
+        SELECT org, quarter, scope, checks, revenue, spent, accrued, returns, returned, spend_returned, accrual_taken
+        FROM report_quarters
+        EXCEPT
+        SELECT org, quarter, scope, CAST(checks AS BIGINT), CAST(revenue AS BIGINT), CAST(spent AS BIGINT),
+            CAST(accrued AS BIGINT), CAST(returns AS BIGINT), CAST(returned AS BIGINT),
+            CAST(spend_returned AS BIGINT), CAST(accrual_taken AS BIGINT) FROM (",
+    crate::check_sums_sql!(),
+    ") s) d"
+);
+
+/// Checks closed with a guest and returns, per local day and scope, from [`REPORT_TABLE`]: the
+/// checks' count, amounts due, bonuses spent and accrued, then the returns' count, the amount
+/// returned, the bonuses given back and the accrual taken back. The period is whole quarters: a
+/// local day's bounds are, and the shift report's end (now) rounds up to a quarter nothing
+/// later is booked in yet.
+pub const CHECKS_SQL: &str = "SELECT CAST((q.quarter * 900 + CAST($1 AS BIGINT)) / 86400 AS BIGINT) AS day, q.scope,
+        CAST(SUM(q.checks) AS BIGINT), CAST(SUM(q.revenue) AS BIGINT), CAST(SUM(q.spent) AS BIGINT),
+        CAST(SUM(q.accrued) AS BIGINT), CAST(SUM(q.returns) AS BIGINT), CAST(SUM(q.returned) AS BIGINT),
+        CAST(SUM(q.spend_returned) AS BIGINT), CAST(SUM(q.accrual_taken) AS BIGINT)
+    FROM report_quarters q
+    WHERE (CAST($2 AS TEXT) IS NULL OR q.org = $2) AND q.quarter >= CAST($3 AS BIGINT) / 900 AND q.quarter < (CAST($4 AS BIGINT) + 899) / 900
+    GROUP BY 1, 2";
+
+/// The operation key's scope, as the statements write it: `org/till:` on the server, `till` for
+/// a single cafe's own ids (which have no `:`), empty for none ([`Source::of_op_key`] reads it).
+pub fn scope_of(op_key: &str) -> &str {
+    match op_key.find(':') {
+        Some(at) => &op_key[..=at],
+        None if op_key.is_empty() => "",
+        None => "till",
+    }
+}
+
+/// The quarter `at` falls in.
+pub fn quarter_of(at: UnixSeconds) -> i64 {
+    at.div_euclid(QUARTER)
+}
+
+/// The figures of [`CHECKS_SQL`] and [`BOOK_SQL`], in their column order.
+pub const CHECK_FIGURES: usize = 8;
+
+/// What one booking adds to its quarter, in [`CHECK_FIGURES`]' order.
+pub fn check_figures(f: &Figures) -> [i64; CHECK_FIGURES] {
+    [
+        f.checks,
+        f.revenue.0,
+        f.spent.0,
+        f.accrued.0,
+        f.returns,
+        f.returned.0,
+        f.spend_returned.0,
+        f.accrual_taken.0,
+    ]
+}
 
 /// Gifts redeemed, per day and the scope of the check they were redeemed on (empty when the
 /// check is not known): their count.
@@ -85,16 +205,14 @@ pub const NEW_GUESTS_SQL: &str = "SELECT day, actor, COUNT(*)
 /// What a statement's rows are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Statement {
-    Payments,
-    Refunds,
+    Checks,
     Gifts,
     NewGuests,
 }
 
-/// The four statements, in the order the readers run them.
-pub const STATEMENTS: [(Statement, &str); 4] = [
-    (Statement::Payments, PAYMENTS_SQL),
-    (Statement::Refunds, REFUNDS_SQL),
+/// The three statements, in the order the readers run them.
+pub const STATEMENTS: [(Statement, &str); 3] = [
+    (Statement::Checks, CHECKS_SQL),
     (Statement::Gifts, GIFTS_SQL),
     (Statement::NewGuests, NEW_GUESTS_SQL),
 ];
@@ -152,18 +270,15 @@ impl Booked {
         let n = |i: usize| numbers.get(i).copied().unwrap_or(0);
         let mut figures = Figures::default();
         let source = match statement {
-            Statement::Payments => {
+            Statement::Checks => {
                 figures.checks = n(0);
                 figures.revenue = Kopecks(n(1));
                 figures.spent = Kopecks(n(2));
                 figures.accrued = Kopecks(n(3));
-                Source::of_op_key(key)
-            }
-            Statement::Refunds => {
-                figures.returns = n(0);
-                figures.returned = Kopecks(n(1));
-                figures.spend_returned = Kopecks(n(2));
-                figures.accrual_taken = Kopecks(n(3));
+                figures.returns = n(4);
+                figures.returned = Kopecks(n(5));
+                figures.spend_returned = Kopecks(n(6));
+                figures.accrual_taken = Kopecks(n(7));
                 Source::of_op_key(key)
             }
             Statement::Gifts => {
@@ -294,6 +409,15 @@ mod tests {
     }
 
     #[test]
+    fn scopes_are_cut_as_the_statements_cut_them() {
+        assert_eq!(scope_of("cafe/till-1:p1/guest-7"), "cafe/till-1:");
+        assert_eq!(scope_of("till-1-1700000000-7"), "till");
+        assert_eq!(scope_of(""), "");
+        assert_eq!(quarter_of(899), 0);
+        assert_eq!(quarter_of(900), 1);
+    }
+
+    #[test]
     fn scopes_name_the_till_like_whole_keys() {
         // What the statements answer for `cafe/till-1:p1`, `till-1-1700000000-7` and ''.
         assert_eq!(Source::of_op_key("cafe/till-1:"), Source::of_op_key("cafe/till-1:p1"));
@@ -305,10 +429,15 @@ mod tests {
     fn rows_add_up_per_day_and_till() {
         let d0: Day = 20_157; // 2025-03-10
         let facts = vec![
-            Booked::of_row(Statement::Payments, d0, "cafe/till-1:", &[1, 100_000, 30_000, 3_500]),
-            Booked::of_row(Statement::Payments, d0, "cafe/till-2:", &[1, 50_000, 0, 2_500]),
-            Booked::of_row(Statement::Payments, d0 + 1, "cafe/till-1:", &[1, 20_000, 1_000, 950]),
-            Booked::of_row(Statement::Refunds, d0 + 1, "cafe/till-2:", &[1, 50_000, 0, 2_500]),
+            Booked::of_row(Statement::Checks, d0, "cafe/till-1:", &[1, 100_000, 30_000, 3_500]),
+            Booked::of_row(Statement::Checks, d0, "cafe/till-2:", &[1, 50_000, 0, 2_500]),
+            Booked::of_row(Statement::Checks, d0 + 1, "cafe/till-1:", &[1, 20_000, 1_000, 950]),
+            Booked::of_row(
+                Statement::Checks,
+                d0 + 1,
+                "cafe/till-2:",
+                &[0, 0, 0, 0, 1, 50_000, 0, 2_500],
+            ),
             Booked::of_row(Statement::Gifts, d0, "cafe/till-1:", &[1]),
             Booked::of_row(Statement::NewGuests, d0, "till till-2", &[1]),
             Booked::of_row(Statement::NewGuests, d0, "anna", &[1]),

@@ -1449,6 +1449,23 @@ impl LedgerTx for PgTx<'_> {
         .try_get(0)?)
     }
 
+    async fn add_to_report(
+        &mut self,
+        org: &str,
+        quarter: i64,
+        scope: &str,
+        figures: &[i64; crate::loyalty::report::CHECK_FIGURES],
+    ) -> TxResult<()> {
+        let [a, b, c, d, e, f, g, h] = figures;
+        exec(
+            self.tx,
+            crate::loyalty::report::BOOK_SQL,
+            &[&org, &quarter, &scope, a, b, c, d, e, f, g, h],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> TxResult<()> {
         exec(
             self.tx,
