@@ -1207,6 +1207,17 @@ fn password_and_contact(db: Db) {
     assert!(changes.contains("Изменены контактные данные"), "{changes}");
     assert!(changes.contains("было «Boris», стало «Boris B.»"), "{changes}");
     assert!(!changes.contains("+79260001122"), "the phone is masked in the log");
+    assert!(
+        !changes.contains("Name: was"),
+        "the Russian page shows the Russian detail"
+    );
+    // Made in Russian, read in English: the detail is in the reader's language.
+    manager.get("/admin/lang/en");
+    let english = manager.get(&page).body;
+    let changes = english.split("id=\"changes\"").nth(1).unwrap();
+    assert!(changes.contains("Name: was «Boris», now «Boris B.»"), "{changes}");
+    assert!(!changes.contains("было «Boris»"), "{changes}");
+    manager.get("/admin/lang/ru");
     // A new phone replaces the old one: the old no longer finds him.
     manager.submit(&page, &action, &[("name", "Boris B."), ("phone", "+7 926 000-33-44")]);
     assert!(

@@ -356,15 +356,17 @@ pub async fn edit_contact(
             .unwrap_or_else(|| "—".to_string())
     };
     let new_phone = phone.as_deref().and_then(crate::loyalty::rules::normalize_phone);
-    let detail = ctx.tr.t_args(
-        "bo-audit-contact-detail",
-        &[
-            ("old_name", crate::i18n::Arg::Text(before.guest.name.clone())),
-            ("name", crate::i18n::Arg::Text(name.trim().to_string())),
-            ("old_phone", crate::i18n::Arg::Text(masked(&before.guest.phone))),
-            ("phone", crate::i18n::Arg::Text(masked(&new_phone))),
-        ],
-    );
+    let detail = super::in_both_languages(|tr| {
+        tr.t_args(
+            "bo-audit-contact-detail",
+            &[
+                ("old_name", crate::i18n::Arg::Text(before.guest.name.clone())),
+                ("name", crate::i18n::Arg::Text(name.trim().to_string())),
+                ("old_phone", crate::i18n::Arg::Text(masked(&before.guest.phone))),
+                ("phone", crate::i18n::Arg::Text(masked(&new_phone))),
+            ],
+        )
+    });
     let logged = super::pages::logged(&bo, &ctx, "contact", Some(id), detail, "", None);
     let op = Op::EditContact { guest: id, name, phone };
     bo.store

@@ -183,11 +183,31 @@ thread_local! {
 #[derive(Clone, Copy)]
 pub struct Tr(pub Lang);
 
+/// Between the Russian and the English text of an audit entry's detail: a control character no
+/// name, code or reason can hold (names and reasons are refused with control characters).
+const DETAIL_LANGUAGES: char = '\u{1f}';
+
+/// An audit entry's detail in both languages, so that the log reads in the language of whoever
+/// reads it, not of whoever made the change: `text` is called once per language.
+pub fn in_both_languages(text: impl Fn(Tr) -> String) -> String {
+    format!("{}{DETAIL_LANGUAGES}{}", text(Tr(Lang::Ru)), text(Tr(Lang::En)))
+}
+
 impl Tr {
     pub fn t(&self, key: &str) -> String {
         match self.0 {
             Lang::Ru => RU.with(|i| i.t(key)),
             Lang::En => EN.with(|i| i.t(key)),
+        }
+    }
+
+    /// An audit entry's detail in this language ([`in_both_languages`]); a detail written in
+    /// one language only (older entries, the till's and the command line's) as it is.
+    pub fn detail<'a>(&self, detail: &'a str) -> &'a str {
+        match (detail.split_once(DETAIL_LANGUAGES), self.0) {
+            (Some((ru, _)), Lang::Ru) => ru,
+            (Some((_, en)), Lang::En) => en,
+            (None, _) => detail,
         }
     }
 

@@ -754,7 +754,7 @@ async fn add_identifier(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, 
     } else {
         crate::mask::mask_code(&value)
     };
-    let detail = format!("{}: {masked}", ctx.tr.t(kind_key(kind.as_str())));
+    let detail = super::in_both_languages(|tr| format!("{}: {masked}", tr.t(kind_key(kind.as_str()))));
     let logged = logged(&bo, &ctx, "identifier_add", Some(id), detail, "", None);
     let op = Op::AddIdentifier { guest: id, kind, value };
     bo.store
@@ -815,7 +815,6 @@ async fn manual(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(for
 async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, false)?;
     let entry = audit_entry(&bo, &ctx, "reset_holds", Some(id), String::new(), "");
-    let tr = ctx.tr;
     let logged = db::Audit {
         org: ctx.session.org.clone(),
         op_key: None,
@@ -826,7 +825,9 @@ async fn reset_holds(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, For
                 _ => 0,
             };
             db::AuditEntry {
-                detail: tr.t_args("bo-audit-released", &[("count", crate::i18n::Arg::Number(released))]),
+                detail: super::in_both_languages(|tr| {
+                    tr.t_args("bo-audit-released", &[("count", crate::i18n::Arg::Number(released))])
+                }),
                 ..entry.clone()
             }
         }),
@@ -955,7 +956,7 @@ async fn groups(State(bo): St, headers: HeaderMap) -> Page {
 async fn create_group(State(bo): St, headers: HeaderMap, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
-    let detail = group_detail(ctx.tr, &group);
+    let detail = super::in_both_languages(|tr| group_detail(tr, &group));
     let logged = logged(&bo, &ctx, "group_add", None, detail, "", None);
     bo.store
         .run_audited(&ctx.caller(), Op::AddGroup(group), (bo.clock)(), logged)
@@ -978,7 +979,7 @@ async fn group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>) -> Page {
 async fn edit_group(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
     let ctx = ctx_post(&bo, &headers, &form, true)?;
     let group = group_from_form(&ctx, &form)?;
-    let detail = group_detail(ctx.tr, &group);
+    let detail = super::in_both_languages(|tr| group_detail(tr, &group));
     let logged = logged(&bo, &ctx, "group_edit", None, detail, "", None);
     bo.store
         .run_audited(&ctx.caller(), Op::EditGroup { id, group }, (bo.clock)(), logged)
@@ -1060,7 +1061,7 @@ async fn save_programme(State(bo): St, headers: HeaderMap, Form(form): Fields) -
         welcome_bonus,
         till_enrolment: field(&form, "till_enrolment") == "1",
     };
-    let detail = programme_detail(ctx.tr, &program);
+    let detail = super::in_both_languages(|tr| programme_detail(tr, &program));
     let logged = logged(&bo, &ctx, "programme", None, detail, "", None);
     bo.store
         .run_audited(&ctx.caller(), Op::SetProgram(program), (bo.clock)(), logged)
@@ -1258,7 +1259,7 @@ fn audit_table(tr: Tr, entries: &[db::AuditEntry], with_guest: bool) -> Markup {
                     td { (e.actor) }
                     td { (tr.t(audit_action_key(&e.action))) }
                     @if with_guest { td { @if let Some(guest) = e.guest_id { a href={ "/admin/guests/" (guest) } { "#" (guest) } } } }
-                    td { (e.detail) }
+                    td { (tr.detail(&e.detail)) }
                     td { (e.reason) }
                 }
             }

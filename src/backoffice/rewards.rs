@@ -606,15 +606,15 @@ async fn submit(bo: &BackOffice, headers: &HeaderMap, kind: Kind, id: Option<i64
     let offset = current_programme(bo, &ctx).await?.utc_offset_minutes;
     let read = match kind {
         Kind::Card => stamp_card_from_form(form).map(|card| {
-            let detail = card_detail(tr, &card);
+            let detail = super::in_both_languages(|tr| card_detail(tr, &card));
             (Op::SaveStampCard { id, card }, "rw_stamp_card", detail)
         }),
         Kind::Promotion => promotion_from_form(form, offset).map(|promotion| {
-            let detail = promotion_detail(tr, &promotion, offset);
+            let detail = super::in_both_languages(|tr| promotion_detail(tr, &promotion, offset));
             (Op::SavePromotion { id, promotion }, "rw_promotion", detail)
         }),
         Kind::Gift => gift_from_form(form).map(|gift| {
-            let detail = gift_detail(tr, &gift);
+            let detail = super::in_both_languages(|tr| gift_detail(tr, &gift));
             (Op::SaveGift { id, gift }, "rw_gift", detail)
         }),
     };
@@ -802,10 +802,13 @@ async fn issue_gift(State(bo): St, headers: HeaderMap, Path(guest): Path<i64>, F
         gift_id,
         code: code.to_string(),
     };
-    let detail = ctx.tr.t_args(
-        "bo-audit-rw-gift-issue-detail",
-        &[("gift", Arg::Text(name)), ("code", Arg::Text(mask_code(code)))],
-    );
+    let masked = mask_code(code);
+    let detail = super::in_both_languages(|tr| {
+        tr.t_args(
+            "bo-audit-rw-gift-issue-detail",
+            &[("gift", Arg::Text(name.clone())), ("code", Arg::Text(masked.clone()))],
+        )
+    });
     let logged = logged(&bo, &ctx, "rw_gift_issue", Some(guest), detail, "", Some(&op_key));
     bo.store
         .run_audited(&caller, op, (bo.clock)(), logged)

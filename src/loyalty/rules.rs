@@ -175,6 +175,9 @@ pub fn check_program(program: &ProgramSettings) -> Result<(), LoyaltyError> {
         && program.hold_ttl_secs > 0
         && program.group_period_days > 0
         && (-1_440..=1_440).contains(&program.utc_offset_minutes)
+        // Whole quarters of an hour, as every real zone is: the reports sum per quarter
+        // (`report::QUARTER`), so a local day must start on one.
+        && program.utc_offset_minutes % 15 == 0
         && (Kopecks::ZERO..=MAX_WELCOME_BONUS).contains(&program.welcome_bonus);
     if fine {
         Ok(())
@@ -961,6 +964,19 @@ mod tests {
         for bad in [Kopecks(-1), Kopecks(MAX_WELCOME_BONUS.0 + 1)] {
             program.welcome_bonus = bad;
             assert!(check_program(&program).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_zone_is_whole_quarters_of_an_hour_within_a_day() {
+        let mut program = ProgramSettings::default_for_new_org(900);
+        for good in [0, 180, 330, 345, -210, 1_440] {
+            program.utc_offset_minutes = good;
+            assert_eq!(check_program(&program), Ok(()), "{good}");
+        }
+        for bad in [7, 181, -1_455, 1_500] {
+            program.utc_offset_minutes = bad;
+            assert!(check_program(&program).is_err(), "{bad}");
         }
     }
 
