@@ -1047,14 +1047,6 @@ pub async fn refund<T: LedgerTx>(
     let decided = plan_return(tx, &snapshot, &check, requested, now).await?;
     let plan = &decided.plan;
     let refund_id = tx.insert_refund(op_key, &check, requested, plan, now).await?;
-    let booked = Figures {
-        returns: 1,
-        returned: plan.amount,
-        spend_returned: plan.spend_returned,
-        accrual_taken: plan.accrual_taken,
-        ..Figures::default()
-    };
-    book_checks(tx, &snapshot.org, op_key, now, &booked).await?;
     let note = format!("refund {}", plan.amount);
     let mut balance_after = snapshot.balance;
     for (kind, amount) in [
@@ -1094,6 +1086,16 @@ pub async fn refund<T: LedgerTx>(
         );
     }
     let others_returned = refund_shares(tx, op_key, check.payment_id, plan.amount, now).await?;
+    // Booked after every guest's lock is taken (the other accounts' too): the report's row is
+    // always the last lock, so two returns at one till cannot wait on each other in a circle.
+    let booked = Figures {
+        returns: 1,
+        returned: plan.amount,
+        spend_returned: plan.spend_returned,
+        accrual_taken: plan.accrual_taken,
+        ..Figures::default()
+    };
+    book_checks(tx, &snapshot.org, op_key, now, &booked).await?;
     let receipt = return_receipt(&decided, balance_after, others_returned);
     remember(tx, op_key, "refund", print, &receipt).await?;
     Ok(receipt)
@@ -1371,6 +1373,7 @@ async fn refund_shares<T: LedgerTx>(
     now: UnixSeconds,
 ) -> Result<Kopecks, T::Error> {
     let mut returned = Kopecks::ZERO;
+    let mut bookings = Vec::new();
     for share_op in tx.check_shares(payment_id).await? {
         let guest = tx.paid_check(&share_op).await?.ok_or(UnknownPayment)?.guest;
         let key = share_key(op_key, guest);
@@ -1382,12 +1385,13 @@ async fn refund_shares<T: LedgerTx>(
         let share = tx.paid_check(&share_op).await?.ok_or(UnknownPayment)?;
         let plan = rules::refund(&share, Some(amount), snapshot.available)?;
         let refund_id = tx.insert_refund(&key, &share, Some(amount), &plan, now).await?;
-        // A share's return adds the spend it gave back to the owner's return.
+        // A share's return adds the spend it gave back to the owner's return; booked once
+        // every share's guest is locked (see `refund`).
         let booked = Figures {
             spend_returned: plan.spend_returned,
             ..Figures::default()
         };
-        book_checks(tx, &snapshot.org, &key, now, &booked).await?;
+        bookings.push((snapshot.org.clone(), key.clone(), booked));
         let mut balance_after = snapshot.balance;
         if plan.spend_returned > Kopecks::ZERO {
             balance_after = tx
@@ -1408,6 +1412,9 @@ async fn refund_shares<T: LedgerTx>(
         };
         remember(tx, &key, "refund_share", fingerprint(&part)?, &plan.spend_returned).await?;
         returned = returned + plan.spend_returned;
+    }
+    for (org, key, booked) in &bookings {
+        book_checks(tx, org, key, now, booked).await?;
     }
     Ok(returned)
 }
