@@ -996,7 +996,9 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                         // The first key replaces what the till filled in.
                         text.clear();
                     }
-                    if matches!(field, Field::Code | Field::Name) || !matches!(key, KeypadKey::Letter(_)) {
+                    if field == Field::Name {
+                        press_name_key(text, key);
+                    } else if field == Field::Code || !matches!(key, KeypadKey::Letter(_)) {
                         press_key(text, key);
                     }
                 });
@@ -1349,6 +1351,31 @@ fn edit_field(state: &mut State, field: Field, edit: impl FnOnce(&mut State)) {
             Some(remainder) => state.fields.tendered = amount_input_text(remainder),
             None => state.fields.tendered.clear(),
         }
+    }
+}
+
+/// A key of the name keypad: letters of any alphabet, a space or a hyphen between words; a
+/// word starts with a capital and goes on in small letters, as a name is written, so the
+/// cashier never needs a shift key. Digits and the rest are not part of a name.
+fn press_name_key(text: &mut String, key: KeypadKey) {
+    match key {
+        KeypadKey::Letter(c) if c.is_alphabetic() => {
+            if text.chars().count() < MAX_FIELD_CHARS {
+                let word_start = text.is_empty() || text.ends_with([' ', '-']);
+                if word_start {
+                    text.extend(c.to_uppercase());
+                } else {
+                    text.extend(c.to_lowercase());
+                }
+            }
+        }
+        KeypadKey::Letter(c @ (' ' | '-')) => {
+            if !text.is_empty() && !text.ends_with([' ', '-']) && text.chars().count() < MAX_FIELD_CHARS {
+                text.push(c);
+            }
+        }
+        KeypadKey::Backspace | KeypadKey::Clear => press_key(text, key),
+        _ => {}
     }
 }
 

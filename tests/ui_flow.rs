@@ -358,6 +358,17 @@ fn a_new_guest_is_enrolled_from_the_not_found_message() {
     till.click("Зарегистрировать");
     assert!(till.sees("Введите телефон гостя"), "the phone is required");
     till.type_on_keypad("89165551122");
+    // The name field: its keypad has the Russian letters (no keyboard on a touch till).
+    till.harness
+        .query_all_by_role(Role::TextInput)
+        .nth(1)
+        .expect("the name field")
+        .click();
+    till.settle();
+    for letter in ["В", "Е", "Р", "А"] {
+        till.click(letter);
+    }
+    assert_eq!(till.state().fields.name, "Вера");
     till.click("Зарегистрировать");
     till.wait_for("the new guest", |s| {
         s.guest.is_some() || s.notice.as_ref().is_some_and(|n| n.key != "err-enrol-phone-empty")
@@ -371,6 +382,7 @@ fn a_new_guest_is_enrolled_from_the_not_found_message() {
         .identify("777001", loyalty_till::domain::ScanKind::Manual, now())
         .expect("the code is the new guest's card");
     assert_eq!(found.card.balance, Kopecks(10_000), "the welcome bonus once");
+    assert_eq!(found.card.name, "Вера", "the name typed on the letters");
     let by_phone = ledger
         .identify("+7 916 555-11-22", loyalty_till::domain::ScanKind::Manual, now())
         .expect("the phone finds the guest");

@@ -198,6 +198,31 @@ fn letter_keys_type_codes_and_nothing_else() {
 }
 
 #[test]
+fn the_name_keypad_writes_a_name_as_it_is_written() {
+    let mut state = ready_state();
+    update(&mut state, Event::FocusField(Field::Name));
+    // Capitals from the keypad; a word starts capital and goes on small.
+    for c in ['В', 'Е', 'Р', 'А', ' ', ' ', 'Ё', 'Л', 'К', 'И', 'Н', 'А', '-', 'Б'] {
+        update(&mut state, Event::Keypad(KeypadKey::Letter(c)));
+    }
+    assert_eq!(state.fields.name, "Вера Ёлкина-Б", "one space between words");
+    // Digits, signs and a space or hyphen first are not part of a name.
+    update(&mut state, Event::Keypad(KeypadKey::Clear));
+    for key in [
+        KeypadKey::Letter(' '),
+        KeypadKey::Letter('-'),
+        KeypadKey::Digit(7),
+        KeypadKey::Plus,
+        KeypadKey::Letter('я'),
+    ] {
+        update(&mut state, Event::Keypad(key));
+    }
+    assert_eq!(state.fields.name, "Я");
+    update(&mut state, Event::Keypad(KeypadKey::Backspace));
+    assert_eq!(state.fields.name, "");
+}
+
+#[test]
 fn guest_is_identified_and_shown() {
     let state = with_guest(false);
     assert_eq!(state.guest.as_ref().map(|g| g.name.as_str()), Some("Анна"));

@@ -47,6 +47,7 @@ notice-dismiss = Dismiss
 keypad-backspace = Delete
 keypad-clear = Clear
 keypad-backspace-short = ‹
+keypad-space = Space
 keypad-letters = Letters A–Z
 keypad-digits = Digits 0–9
 

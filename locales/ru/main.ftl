@@ -48,6 +48,7 @@ notice-dismiss = Скрыть сообщение
 keypad-backspace = Стереть
 keypad-clear = Очистить
 keypad-backspace-short = ‹
+keypad-space = Пробел
 keypad-letters = Буквы A–Z
 keypad-digits = Цифры 0–9
 

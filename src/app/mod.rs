@@ -283,6 +283,8 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
                 Event::StartEnrol,
                 Event::FieldEdited(Field::Phone, "+7 916 555-11-22".to_string()),
                 Event::FieldEdited(Field::Name, "Вера".to_string()),
+                // The name field in use: its keypad of Russian letters shows.
+                Event::FocusField(Field::Name),
             ]);
         }
         return events.into();

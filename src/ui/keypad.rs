@@ -101,6 +101,53 @@ pub fn code_keypad(ui: &mut Ui, i18n: &I18n, enabled: bool, events: &mut Vec<Eve
     });
 }
 
+/// The Russian alphabet, eight to a row, for a guest's name; the last row has the space and the
+/// hyphen. The workflow writes a word's first letter capital and the rest small.
+const NAME_ROWS: [&str; 4] = ["АБВГДЕЁЖ", "ЗИЙКЛМНО", "ПРСТУФХЦ", "ЧШЩЪЫЬЭЮ"];
+
+/// The name field's keypad: the letters, then «Я», the hyphen, «Пробел» and backspace, then
+/// «Очистить».
+pub fn name_keypad(ui: &mut Ui, i18n: &I18n, enabled: bool, events: &mut Vec<Event>) {
+    let spacing = ui.spacing().item_spacing.x;
+    // Eight to a row fit the side panel only below the usual 60 px minimum width (about 46 px
+    // there), as the code keypad's letters do; the keys keep their full touch height.
+    let width = ((ui.available_width() - spacing * 7.0) / 8.0).floor();
+    let size = Vec2::new(width, theme::TOUCH_HEIGHT + 4.0);
+    let mut key = |ui: &mut Ui, label: String, key: KeypadKey, size: Vec2| {
+        let button = egui::Button::new(RichText::new(label).text_style(egui::TextStyle::Heading)).min_size(size);
+        if ui.add_enabled(enabled, button).clicked() {
+            events.push(Event::Keypad(key));
+        }
+    };
+    for row in NAME_ROWS {
+        ui.horizontal(|ui| {
+            ui.spacing_mut().button_padding.x = 2.0;
+            for c in row.chars() {
+                key(ui, c.to_string(), KeypadKey::Letter(c), size);
+            }
+        });
+    }
+    ui.horizontal(|ui| {
+        ui.spacing_mut().button_padding.x = 2.0;
+        key(ui, "Я".to_string(), KeypadKey::Letter('Я'), size);
+        key(ui, "-".to_string(), KeypadKey::Letter('-'), size);
+        let space = Vec2::new(width * 4.0 + spacing * 3.0, size.y);
+        key(ui, i18n.t("keypad-space"), KeypadKey::Letter(' '), space);
+        let backspace = Vec2::new(width * 2.0 + spacing, size.y);
+        key(ui, i18n.t("keypad-backspace-short"), KeypadKey::Backspace, backspace);
+    });
+    let clear = theme::sized_button(
+        ui,
+        &i18n.t("keypad-clear"),
+        theme::Tone::Normal,
+        enabled,
+        Vec2::new(ui.available_width(), theme::TOUCH_HEIGHT),
+    );
+    if clear.clicked() {
+        events.push(Event::Keypad(KeypadKey::Clear));
+    }
+}
+
 fn digit_rows(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events: &mut Vec<Event>) {
     let width = theme::button_width(ui, 3);
     let size = Vec2::new(width, theme::TOUCH_HEIGHT + 4.0);

@@ -1,6 +1,6 @@
 //! One function per workflow screen. They read the state and push events; nothing else.
 
-use super::keypad::{code_keypad, field, keypad};
+use super::keypad::{code_keypad, field, keypad, name_keypad};
 use super::theme::{self, Tone, card, value_row, wide_button};
 use crate::domain::{SpendLimitKind, SpendQuote};
 use crate::i18n::{Arg, I18n};
@@ -230,7 +230,11 @@ fn enrol(ui: &mut Ui, state: &State, enrolment: &Enrolment, cx: &ScreenContext<'
     if state.is_busy() {
         busy_line(ui, &i18n.t("enrol-busy"));
     }
-    keypad(ui, i18n, KeypadKey::Plus, !state.is_busy(), events);
+    if state.active_field == Some(Field::Name) {
+        name_keypad(ui, i18n, !state.is_busy(), events);
+    } else {
+        keypad(ui, i18n, KeypadKey::Plus, !state.is_busy(), events);
+    }
     if wide_button(ui, &i18n.t("back"), Tone::Normal, true).clicked() {
         events.push(Event::Back);
     }
