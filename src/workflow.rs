@@ -1358,22 +1358,12 @@ fn edit_field(state: &mut State, field: Field, edit: impl FnOnce(&mut State)) {
 /// word starts with a capital and goes on in small letters, as a name is written, so the
 /// cashier never needs a shift key. Digits and the rest are not part of a name.
 fn press_name_key(text: &mut String, key: KeypadKey) {
+    let room = text.chars().count() < MAX_FIELD_CHARS;
+    let word_start = text.is_empty() || text.ends_with([' ', '-']);
     match key {
-        KeypadKey::Letter(c) if c.is_alphabetic() => {
-            if text.chars().count() < MAX_FIELD_CHARS {
-                let word_start = text.is_empty() || text.ends_with([' ', '-']);
-                if word_start {
-                    text.extend(c.to_uppercase());
-                } else {
-                    text.extend(c.to_lowercase());
-                }
-            }
-        }
-        KeypadKey::Letter(c @ (' ' | '-')) => {
-            if !text.is_empty() && !text.ends_with([' ', '-']) && text.chars().count() < MAX_FIELD_CHARS {
-                text.push(c);
-            }
-        }
+        KeypadKey::Letter(c) if c.is_alphabetic() && room && word_start => text.extend(c.to_uppercase()),
+        KeypadKey::Letter(c) if c.is_alphabetic() && room => text.extend(c.to_lowercase()),
+        KeypadKey::Letter(c @ (' ' | '-')) if room && !word_start => text.push(c),
         KeypadKey::Backspace | KeypadKey::Clear => press_key(text, key),
         _ => {}
     }
