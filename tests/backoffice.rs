@@ -11,144 +11,11 @@ use loyalty_till::backoffice::db::{Role, save_user};
 use loyalty_till::domain::UnixSeconds;
 use loyalty_till::money::Kopecks;
 use serde_json::json;
+use server_support::browser::{Browser, Reply, hidden};
 use server_support::{ANNA_CARD, Db, ORG, OTHER_ORG, START, Server, rub};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 const PASSWORD: &str = "correct horse battery";
-
-/// A client that keeps its cookies and does not follow redirects (so each answer is seen).
-struct Browser {
-    http: reqwest::blocking::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-}
-
-struct Reply {
-    status: u16,
-    location: String,
-    body: String,
-}
-
-impl Browser {
-    fn new(server: &Server) -> Browser {
-        Browser {
-            http: reqwest::blocking::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.url(""),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn keep(&mut self, response: reqwest::blocking::Response) -> Reply {
-        for value in response.headers().get_all("set-cookie") {
-            let text = value.to_str().unwrap();
-            assert!(
-                text.contains("SameSite=Strict"),
-                "every cookie is SameSite=Strict: {text}"
-            );
-            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if name.starts_with("lt_session") || name.starts_with("lt_login") {
-                assert!(text.contains("HttpOnly"), "{text}");
-            }
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        Reply {
-            status,
-            location,
-            body: response.text().unwrap(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn get(&mut self, path: &str) -> Reply {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .unwrap();
-        self.keep(response)
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(encode(form))
-            .send()
-            .unwrap();
-        self.keep(response)
-    }
-
-    /// Posts a form with the CSRF token (and hidden fields) of the page it is on.
-    fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
-        let html = self.get(page).body;
-        let csrf = hidden(&html, "csrf");
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-        let op_id;
-        if html.contains("name=\"op_id\"") && !fields.iter().any(|(k, _)| *k == "op_id") {
-            op_id = hidden(&html, "op_id");
-            form.push(("op_id", &op_id));
-        }
-        form.extend_from_slice(fields);
-        self.post(action, &form)
-    }
-
-    fn login(&mut self, login: &str, password: &str) -> Reply {
-        let html = self.get("/admin/login").body;
-        let csrf = hidden(&html, "csrf");
-        self.post(
-            "/admin/login",
-            &[("csrf", &csrf), ("login", login), ("password", password)],
-        )
-    }
-}
-
-fn encode(form: &[(&str, &str)]) -> String {
-    form.iter()
-        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn pct(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The value of the first hidden input named `name`.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
 
 /// The text of the element with this id.
 fn by_id(html: &str, id: &str) -> String {
@@ -759,11 +626,7 @@ fn the_tills_back_office_and_owner_create() {
     assert_eq!(foreign.status(), 421);
 
     // The account made by the command signs in.
-    let mut browser = Browser {
-        http,
-        base: format!("http://127.0.0.1:{port}"),
-        cookies: HashMap::new(),
-    };
+    let mut browser = Browser::at(http, format!("http://127.0.0.1:{port}"));
     let signed_in = browser.login("anna", PASSWORD);
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     let programme = browser.get("/admin/programme");
@@ -970,14 +833,13 @@ fn first_run(db: Db) {
     .unwrap();
     let port = handle.addr.port();
     let local = format!("http://127.0.0.1:{port}");
-    let mut browser = Browser {
-        http: reqwest::blocking::Client::builder()
+    let mut browser = Browser::at(
+        reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        base: local.clone(),
-        cookies: HashMap::new(),
-    };
+        local.clone(),
+    );
     assert_eq!(browser.get("/admin").location, "/admin/setup");
     assert!(
         browser.get("/admin/login").body.contains("/admin/setup"),
@@ -1070,14 +932,13 @@ fn first_run(db: Db) {
     assert_eq!(user.role, Role::Owner);
 
     // Gone: the page and its form now lead to the sign-in.
-    let mut stranger = Browser {
-        http: reqwest::blocking::Client::builder()
+    let mut stranger = Browser::at(
+        reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        base: local,
-        cookies: HashMap::new(),
-    };
+        local,
+    );
     assert_eq!(stranger.get("/admin/setup").location, "/admin/login");
     assert_eq!(stranger.get("/admin").location, "/admin/guests");
     let again = stranger.post(
@@ -1317,14 +1178,13 @@ fn the_shift_report_and_the_back_office_report_agree() {
     handle
         .block_on(async move { save_user(&store, "default", "owner", &hash, Role::Owner, NOON).await })
         .unwrap();
-    let mut owner = Browser {
-        http: reqwest::blocking::Client::builder()
+    let mut owner = Browser::at(
+        reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        base: handle.url(),
-        cookies: HashMap::new(),
-    };
+        handle.url(),
+    );
     owner.login("owner", PASSWORD);
     let html = owner.get("/admin/reports?from=2025-03-10&to=2025-03-10").body;
     assert!(html.contains("UTC+03:00"), "the demo programme's zone");
@@ -1352,14 +1212,13 @@ fn the_tills_back_office_first_run() {
         probe.local_addr().unwrap().port()
     };
     loyalty_till::backoffice::local::start(dir.path().join("loyalty.sqlite"), port, None);
-    let mut browser = Browser {
-        http: reqwest::blocking::Client::builder()
+    let mut browser = Browser::at(
+        reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-        cookies: HashMap::new(),
-    };
+        format!("http://127.0.0.1:{port}"),
+    );
     let mut first = None;
     for _ in 0..100 {
         if let Ok(response) = browser.http.get(format!("{}/admin", browser.base)).send() {

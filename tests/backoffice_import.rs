@@ -12,102 +12,19 @@ mod server_support;
 use loyalty_till::backoffice::auth::hash_password;
 use loyalty_till::backoffice::db::{self, Role, Val, save_user};
 use loyalty_till::loyalty::import;
+use server_support::browser::{Browser, Reply, hidden, pct};
 use server_support::{ANNA_CARD, Db, ORG, OTHER_CARD, START, Server};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 const PASSWORD: &str = "correct horse battery";
 
-struct Browser {
-    http: reqwest::blocking::Client,
-    base: String,
-    cookies: HashMap<String, String>,
+/// What the import pages add to the shared browser.
+trait Import {
+    fn upload(&mut self, name: &str, content: &[u8]) -> Reply;
+    fn confirm(&mut self, preview: &str) -> Reply;
 }
 
-struct Reply {
-    status: u16,
-    body: String,
-    bytes: Vec<u8>,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Browser {
-    fn new(server: &Server) -> Browser {
-        Browser {
-            http: reqwest::blocking::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(std::time::Duration::from_secs(120))
-                .build()
-                .unwrap(),
-            base: server.url(""),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn keep(&mut self, response: reqwest::blocking::Response) -> Reply {
-        for value in response.headers().get_all("set-cookie") {
-            let text = value.to_str().unwrap();
-            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().unwrap().to_vec();
-        Reply {
-            status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            bytes,
-            headers,
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn get(&mut self, path: &str) -> Reply {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .unwrap();
-        self.keep(response)
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .unwrap();
-        self.keep(response)
-    }
-
-    fn login(&mut self, login: &str) {
-        let html = self.get("/admin/login").body;
-        let csrf = hidden(&html, "csrf");
-        let reply = self.post(
-            "/admin/login",
-            &[("csrf", &csrf), ("login", login), ("password", PASSWORD)],
-        );
-        assert_eq!(reply.status, 303, "signed in: {}", reply.body);
-    }
-
+impl Import for Browser {
     /// Uploads a file on the import page as a browser does (multipart, the page's CSRF token).
     fn upload(&mut self, name: &str, content: &[u8]) -> Reply {
         let csrf = hidden(&self.get("/admin/guests/import").body, "csrf");
@@ -146,24 +63,6 @@ impl Browser {
         let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         self.post("/admin/guests/import/confirm", &form)
     }
-}
-
-fn pct(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
 }
 
 fn by_id(html: &str, id: &str) -> String {
@@ -236,8 +135,7 @@ fn import_journey(db: Db) {
     let Some(server) = Server::start(db) else { return };
     add_user(&server, "owner", Role::Owner);
     add_user(&server, "manager", Role::Manager);
-    let mut owner = Browser::new(&server);
-    owner.login("owner");
+    let mut owner = Browser::signed_in(&server, "owner", PASSWORD);
     let guests_page = owner.get("/admin/guests").body;
     assert!(
         guests_page.contains("href=\"/admin/guests/import\""),
@@ -579,8 +477,7 @@ fn import_journey(db: Db) {
     );
 
     // Owner only; a file over the limit is refused with a message.
-    let mut manager = Browser::new(&server);
-    manager.login("manager");
+    let mut manager = Browser::signed_in(&server, "manager", PASSWORD);
     assert_eq!(manager.get("/admin/guests/import").status, 403);
     assert_eq!(manager.get("/admin/guests/export.csv").status, 403);
     assert!(!manager.get("/admin/guests").body.contains("/admin/guests/import"));
@@ -614,8 +511,7 @@ fn list_page(browser: &mut Browser, path: &str) -> (Vec<String>, Option<String>,
 fn guests_pages(db: Db) {
     let Some(server) = Server::start(db) else { return };
     add_user(&server, "owner", Role::Owner);
-    let mut owner = Browser::new(&server);
-    owner.login("owner");
+    let mut owner = Browser::signed_in(&server, "owner", PASSWORD);
     let rows: Vec<String> = (0..120).map(|i| format!("Гость {i:03};;P-{i:03};;Guest;")).collect();
     let preview = owner.upload("many.csv", rows.join("\n").as_bytes());
     assert!(by_id(&owner.confirm(&preview.body).body, "imported").contains("120"));

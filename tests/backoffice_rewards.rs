@@ -17,133 +17,12 @@ use loyalty_till::qr::{QrPass, decode_passes};
 use loyalty_till::scan::payload::{Payload, parse_payload};
 use loyalty_till::server::ServeOptions;
 use serde_json::{Value, json};
+use server_support::browser::{Browser, Reply, hidden};
 use server_support::{ANNA_CARD, Db, ORG, START, Server, rub};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 const PASSWORD: &str = "correct horse battery";
 const SECRET: &str = "programme-key-for-tests";
-
-/// A client that keeps its cookies and does not follow redirects.
-struct Browser {
-    http: reqwest::blocking::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-}
-
-struct Reply {
-    status: u16,
-    location: String,
-    body: String,
-}
-
-impl Browser {
-    fn new(server: &Server) -> Browser {
-        Browser {
-            http: reqwest::blocking::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.url(""),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn keep(&mut self, response: reqwest::blocking::Response) -> Reply {
-        for value in response.headers().get_all("set-cookie") {
-            let text = value.to_str().unwrap();
-            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        Reply {
-            status,
-            location,
-            body: response.text().unwrap(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn get(&mut self, path: &str) -> Reply {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .unwrap();
-        self.keep(response)
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .unwrap();
-        self.keep(response)
-    }
-
-    /// Posts a form with the CSRF token of the page it is on.
-    fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
-        let html = self.get(page).body;
-        let csrf = hidden(&html, "csrf");
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-        form.extend_from_slice(fields);
-        self.post(action, &form)
-    }
-
-    fn login(server: &Server, login: &str) -> Browser {
-        let mut browser = Browser::new(server);
-        let html = browser.get("/admin/login").body;
-        let csrf = hidden(&html, "csrf");
-        let reply = browser.post(
-            "/admin/login",
-            &[("csrf", &csrf), ("login", login), ("password", PASSWORD)],
-        );
-        assert_eq!(reply.status, 303, "{}", reply.body);
-        browser
-    }
-}
-
-fn pct(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
 
 fn add_user(server: &Server, login: &str, role: Role) {
     let store = Arc::clone(&server.handle.store);
@@ -197,7 +76,7 @@ fn scan_printed_qr(html: &str, now: i64) -> Payload {
 fn definitions_reach_the_till(db: Db) {
     let Some(server) = start(db) else { return };
     let anna = server.ids.anna;
-    let mut owner = Browser::login(&server, "owner");
+    let mut owner = Browser::signed_in(&server, "owner", PASSWORD);
 
     // A stamp card: shown on the card of this organisation's guests, not another's.
     let made = owner.submit(
@@ -378,7 +257,7 @@ fn definitions_reach_the_till(db: Db) {
         .to_string();
 
     // The manager may not define anything, but gives Anna the gift.
-    let mut manager = Browser::login(&server, "manager");
+    let mut manager = Browser::signed_in(&server, "manager", PASSWORD);
     assert_eq!(manager.get("/admin/rewards").status, 403);
     let html = manager.get(&format!("/admin/guests/{anna}/rewards")).body;
     let csrf = hidden(&html, "csrf");
@@ -498,7 +377,7 @@ fn no_key_no_qr() {
         return;
     };
     add_user(&server, "owner", Role::Owner);
-    let mut owner = Browser::login(&server, "owner");
+    let mut owner = Browser::signed_in(&server, "owner", PASSWORD);
     let page = owner.get(&format!("/admin/guests/{}/qr", server.ids.anna));
     refused_with(&page, 409, "LOYALTY_TOKEN_SECRET");
     assert!(!page.body.contains("<svg"));

@@ -6,6 +6,7 @@
 //! sets it). Without it PostgreSQL tests fail, unless `LOYALTY_TEST_SKIP_PG=1` says to skip them
 //! (printed loudly; never honoured when `CI` is set).
 
+pub mod browser;
 pub mod proxy;
 
 use loyalty_till::domain::{GuestId, IdentifierKind, UnixSeconds};
