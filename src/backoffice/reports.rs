@@ -141,15 +141,14 @@ fn query_string(period: &Period) -> String {
     format!("from={}&to={}", date(period.from), date(period.to))
 }
 
-/// «Отчёты»: the period form, the chart, the table per day and till, the CSV link.
-pub async fn report_page(
-    axum::extract::State(bo): St,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Page {
-    let ctx = ctx(&bo, &headers, false)?;
-    let tr = ctx.tr;
-    let period = period(&bo, &ctx, &query).await?;
+/// The period the query asks for and its figures per local day and till, for the page and the
+/// CSV alike.
+async fn report_rows(
+    bo: &BackOffice,
+    ctx: &Ctx,
+    query: &HashMap<String, String>,
+) -> Result<(Period, BTreeMap<(Day, Source), Figures>), Refusal> {
+    let period = period(bo, ctx, query).await?;
     let facts = read_facts(
         &bo.store,
         &ctx.session.org,
@@ -158,8 +157,19 @@ pub async fn report_page(
         period.utc_offset_minutes,
     )
     .await
-    .map_err(|e| refused(&ctx, &e))?;
-    let rows = report::per_day_and_source(&facts);
+    .map_err(|e| refused(ctx, &e))?;
+    Ok((period, report::per_day_and_source(&facts)))
+}
+
+/// «Отчёты»: the period form, the chart, the table per day and till, the CSV link.
+pub async fn report_page(
+    axum::extract::State(bo): St,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Page {
+    let ctx = ctx(&bo, &headers, false)?;
+    let tr = ctx.tr;
+    let (period, rows) = report_rows(&bo, &ctx, &query).await?;
     let days = report::per_day(&rows);
     let mut sum = Figures::default();
     for figures in rows.values() {
@@ -284,17 +294,7 @@ pub async fn report_csv(
 ) -> Page {
     let ctx = ctx(&bo, &headers, false)?;
     let tr = ctx.tr;
-    let period = period(&bo, &ctx, &query).await?;
-    let facts = read_facts(
-        &bo.store,
-        &ctx.session.org,
-        period.since(),
-        period.until(),
-        period.utc_offset_minutes,
-    )
-    .await
-    .map_err(|e| refused(&ctx, &e))?;
-    let rows = report::per_day_and_source(&facts);
+    let (period, rows) = report_rows(&bo, &ctx, &query).await?;
     let mut sum = Figures::default();
     let mut out = String::from("\u{feff}");
     let line = |out: &mut String, cells: Vec<String>| {
