@@ -6,11 +6,11 @@
 //! module only reads the facts through the store and draws them. Owners and managers both see
 //! reports: they hold totals, no guest's name, phone or card.
 
-use super::db::{self, Val};
+use super::db;
 use super::pages::{Ctx, Page, Refusal, St, bad_input, ctx, field, money, page, refused};
 use super::{BackOffice, Tr};
 use crate::loyalty::engine::Op;
-use crate::loyalty::report::{self, Booked, Day, Facts, Figures, Source};
+use crate::loyalty::report::{self, Day, Facts, Figures, Source};
 use crate::money::Kopecks;
 use axum::extract::Query;
 use axum::http::{HeaderMap, header};
@@ -100,14 +100,10 @@ pub async fn read_facts(
     until: i64,
     utc_offset_minutes: i64,
 ) -> Result<Facts, crate::domain::LoyaltyError> {
-    let offset = report::offset_seconds(utc_offset_minutes);
+    let params = report::params(Some(org), since, until, utc_offset_minutes);
     let mut facts = Facts::new();
     for (statement, sql) in report::STATEMENTS {
-        let params = vec![Val::Int(offset), Val::from(org), Val::Int(since), Val::Int(until)];
-        for row in db::query(store, sql, params).await? {
-            let numbers: Vec<i64> = row.iter().skip(2).map(Val::int).collect();
-            facts.push(Booked::of_row(statement, row[0].int(), &row[1].text(), &numbers));
-        }
+        facts.extend(report::booked(statement, &db::query(store, sql, params.clone()).await?));
     }
     Ok(facts)
 }

@@ -490,17 +490,10 @@ impl Ledger {
         until: UnixSeconds,
         utc_offset_minutes: i64,
     ) -> Result<report::Facts, LoyaltyError> {
-        let offset = report::offset_seconds(utc_offset_minutes);
+        let params = report::params(org, since, until, utc_offset_minutes);
         let mut facts = report::Facts::new();
         for (statement, sql) in report::STATEMENTS {
-            let mut stmt = self.conn.prepare_cached(sql)?;
-            let columns = stmt.column_count();
-            let mut rows = stmt.query(params![offset, org, since, until])?;
-            while let Some(row) = rows.next()? {
-                let numbers = (2..columns).map(|i| row.get(i)).collect::<Result<Vec<i64>, _>>()?;
-                let key: String = row.get(1)?;
-                facts.push(report::Booked::of_row(statement, row.get(0)?, &key, &numbers));
-            }
+            facts.extend(report::booked(statement, &sqlite_query(&self.conn, sql, &params)?));
         }
         Ok(facts)
     }

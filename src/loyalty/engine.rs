@@ -770,7 +770,7 @@ async fn payment_context<T: LedgerTx>(
 }
 
 /// Adds a payment's or refund's figures to the report's sums of its quarter and till, in its own
-/// transaction ([`report::REPORT_TABLE`]); the invariant «report sums out of step» proves every
+/// transaction ([`report::BOOK_SQL`]); the invariant «report sums out of step» proves every
 /// booking made here.
 pub(crate) async fn book_checks<T: LedgerTx>(
     tx: &mut T,

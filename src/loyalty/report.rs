@@ -19,23 +19,22 @@
 //! connections (`Ledger::init`).
 
 use crate::domain::UnixSeconds;
+use crate::loyalty::rows::{Rows, Val};
 use crate::money::Kopecks;
 use std::collections::BTreeMap;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// How long a stretch of [`REPORT_TABLE`] sums: a quarter of an hour, so that a local day in
+/// How long a stretch of `report_quarters` sums: a quarter of an hour, so that a local day in
 /// any real time zone (all are whole quarters from UTC) is a whole number of them.
 pub const QUARTER: i64 = 900;
 
-/// The checks' and returns' figures, summed per organisation, quarter of an hour and operation
-/// key's scope as they are booked, in the booking's own transaction (the engine's `book_checks`):
-/// a month of a chain's checks is read as a few thousand sums, not a million rows. The invariant
-/// «report sums out of step» proves them equal to the payments and refunds they sum.
-pub const REPORT_TABLE: &str = "report_quarters";
-
-/// Adds a booking to its quarter's sums: `$1` organisation, `$2` quarter, `$3` scope, then the
-/// eight figures in [`CHECK_FIGURES`]' order.
+/// Adds a booking to its quarter's sums in `report_quarters`: the checks' and returns' figures
+/// summed per organisation, quarter of an hour and operation key's scope as they are booked, in
+/// the booking's own transaction (the engine's `book_checks`), so that a month of a chain's
+/// checks is read as a few thousand sums, not a million rows; the invariant «report sums out of
+/// step» proves them equal to the payments and refunds they sum. `$1` organisation, `$2`
+/// quarter, `$3` scope, then the eight figures in [`CHECK_FIGURES`]' order.
 pub const BOOK_SQL: &str = "INSERT INTO report_quarters (org, quarter, scope, checks, revenue, spent, accrued,
         returns, returned, spend_returned, accrual_taken)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -50,7 +49,7 @@ pub const BOOK_SQL: &str = "INSERT INTO report_quarters (org, quarter, scope, ch
         accrual_taken = report_quarters.accrual_taken + excluded.accrual_taken";
 
 /// What each payment and refund adds to the sums, per organisation, quarter and scope, read from
-/// the tables themselves: the rebuild of [`REPORT_TABLE`] (schema 17 fills it from the ledger
+/// the tables themselves: the rebuild of `report_quarters` (schema 17 fills it from the ledger
 /// with this) and the invariant that proves the sums. A check paid with several cards is one
 /// check, its owner's payment: the other accounts' shares add only their spend; a return of it is
 /// one return, and the shares it gave back (their refunds' keys are the return's, `/guest-` and
@@ -81,7 +80,7 @@ macro_rules! check_contributions_sql {
     };
 }
 
-/// The sums [`REPORT_TABLE`] should hold, from the payments and refunds.
+/// The sums `report_quarters` should hold, from the payments and refunds.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! check_sums_sql {
@@ -97,7 +96,7 @@ macro_rules! check_sums_sql {
     };
 }
 
-/// Fills an empty [`REPORT_TABLE`] from the payments and refunds (schema 17, a bulk load).
+/// Fills an empty `report_quarters` from the payments and refunds (schema 17, a bulk load).
 #[macro_export]
 macro_rules! report_rebuild_sql {
     () => {
@@ -136,7 +135,7 @@ pub const CHECK_SUMS_DIFFER_SQL: &str = concat!(
     ") s) d"
 );
 
-/// Checks closed with a guest and returns, per local day and scope, from [`REPORT_TABLE`]: the
+/// Checks closed with a guest and returns, per local day and scope, from `report_quarters`: the
 /// checks' count, amounts due, bonuses spent and accrued, then the returns' count, the amount
 /// returned, the bonuses given back and the accrual taken back. The period is whole quarters: a
 /// local day's bounds are, and the shift report's end (now) rounds up to a quarter nothing
@@ -375,9 +374,23 @@ pub fn total(facts: &[Booked]) -> Figures {
     sum
 }
 
-/// The offset the statements take as `$1`: the programme's, in seconds.
-pub fn offset_seconds(utc_offset_minutes: i64) -> i64 {
-    utc_offset_minutes * 60
+/// The statements' parameters, in their order: the programme's offset in seconds, the
+/// organisation (`None`: every one, the single cafe's own file), from and until.
+pub fn params(org: Option<&str>, since: UnixSeconds, until: UnixSeconds, utc_offset_minutes: i64) -> Vec<Val> {
+    vec![
+        Val::Int(utc_offset_minutes * 60),
+        org.map_or(Val::Null, Val::from),
+        Val::Int(since),
+        Val::Int(until),
+    ]
+}
+
+/// What one statement's rows booked, whichever database answered them.
+pub fn booked(statement: Statement, rows: &Rows) -> impl Iterator<Item = Booked> + '_ {
+    rows.iter().map(move |row| {
+        let numbers: Vec<i64> = row.iter().skip(2).map(Val::int).collect();
+        Booked::of_row(statement, row[0].int(), &row[1].text(), &numbers)
+    })
 }
 
 /// The longest period a report covers: a year and a day, so that a year's report fits and a

@@ -32,6 +32,11 @@ pub fn field(ui: &mut Ui, state: &State, field: Field, hint: &str, events: &mut 
 /// amounts), backspace and clear.
 pub fn keypad(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events: &mut Vec<Event>) {
     digit_rows(ui, i18n, extra, enabled, events);
+    clear_row(ui, i18n, enabled, events);
+}
+
+/// «Очистить», the keypad's full width.
+fn clear_row(ui: &mut Ui, i18n: &I18n, enabled: bool, events: &mut Vec<Event>) {
     let clear = theme::sized_button(
         ui,
         &i18n.t("keypad-clear"),
@@ -44,6 +49,15 @@ pub fn keypad(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events:
     }
 }
 
+/// A letter key's size with `per_row` of them across: below the usual 60 px minimum width in
+/// the side panel (about 50 px at seven, 46 at eight), at full touch height. Letter rows set the
+/// buttons' side padding to 2 px, as a letter is narrower than the usual padding allows for.
+fn letter_key_size(ui: &Ui, per_row: usize) -> Vec2 {
+    let spacing = ui.spacing().item_spacing.x;
+    let width = ((ui.available_width() - spacing * (per_row as f32 - 1.0)) / per_row as f32).floor();
+    Vec2::new(width, theme::TOUCH_HEIGHT + 4.0)
+}
+
 /// The letters codes are made of (gift codes such as G100002; codes are Latin capitals, digits
 /// and the hyphen), seven to a row, with backspace in the last place.
 const LETTER_ROWS: [&str; 4] = ["ABCDEFG", "HIJKLMN", "OPQRSTU", "VWXYZ-"];
@@ -54,14 +68,9 @@ pub fn code_keypad(ui: &mut Ui, i18n: &I18n, enabled: bool, events: &mut Vec<Eve
     let id = ui.make_persistent_id("code_keypad_letters");
     let letters = ui.data(|d| d.get_temp::<bool>(id)).unwrap_or(false);
     if letters {
-        // Seven to a row fit the side panel only below the usual 60 px minimum width (about
-        // 50 px there); the keys keep their full touch height.
-        let spacing = ui.spacing().item_spacing.x;
-        let width = ((ui.available_width() - spacing * 6.0) / 7.0).floor();
-        let size = Vec2::new(width, theme::TOUCH_HEIGHT + 4.0);
+        let size = letter_key_size(ui, 7);
         for (i, row) in LETTER_ROWS.iter().enumerate() {
             ui.horizontal(|ui| {
-                // A letter is narrower than the usual padding allows for at this width.
                 ui.spacing_mut().button_padding.x = 2.0;
                 let mut keys: Vec<KeypadKey> = row.chars().map(KeypadKey::Letter).collect();
                 if i + 1 == LETTER_ROWS.len() {
@@ -109,10 +118,8 @@ const NAME_ROWS: [&str; 4] = ["АБВГДЕЁЖ", "ЗИЙКЛМНО", "ПРСТ�
 /// «Очистить».
 pub fn name_keypad(ui: &mut Ui, i18n: &I18n, enabled: bool, events: &mut Vec<Event>) {
     let spacing = ui.spacing().item_spacing.x;
-    // Eight to a row fit the side panel only below the usual 60 px minimum width (about 46 px
-    // there), as the code keypad's letters do; the keys keep their full touch height.
-    let width = ((ui.available_width() - spacing * 7.0) / 8.0).floor();
-    let size = Vec2::new(width, theme::TOUCH_HEIGHT + 4.0);
+    let size = letter_key_size(ui, 8);
+    let width = size.x;
     let mut key = |ui: &mut Ui, label: String, key: KeypadKey, size: Vec2| {
         let button = egui::Button::new(RichText::new(label).text_style(egui::TextStyle::Heading)).min_size(size);
         if ui.add_enabled(enabled, button).clicked() {
@@ -136,16 +143,7 @@ pub fn name_keypad(ui: &mut Ui, i18n: &I18n, enabled: bool, events: &mut Vec<Eve
         let backspace = Vec2::new(width * 2.0 + spacing, size.y);
         key(ui, i18n.t("keypad-backspace-short"), KeypadKey::Backspace, backspace);
     });
-    let clear = theme::sized_button(
-        ui,
-        &i18n.t("keypad-clear"),
-        theme::Tone::Normal,
-        enabled,
-        Vec2::new(ui.available_width(), theme::TOUCH_HEIGHT),
-    );
-    if clear.clicked() {
-        events.push(Event::Keypad(KeypadKey::Clear));
-    }
+    clear_row(ui, i18n, enabled, events);
 }
 
 fn digit_rows(ui: &mut Ui, i18n: &I18n, extra: KeypadKey, enabled: bool, events: &mut Vec<Event>) {
