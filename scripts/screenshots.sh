@@ -118,9 +118,9 @@ shoot() { # scenario layout size file [lang] [screen error]: what the scenario e
 
 langs=${LANGS:-ru}
 # SCENARIOS="return-find return-done" shoots only those.
-scenarios=${SCENARIOS:-idle add-guest not-found enrol guest payment done return-find return-preview return-done shift shift-report split split-done devices}
+scenarios=${SCENARIOS:-idle add-guest not-found enrol guest payment done return-find return-lines return-preview return-done shift shift-report split split-done devices}
 side_sizes=${SIDE_SIZES:-420x900}
-# «Возврат чека» after the success screen: today's checks, the preview and the result.
+# «Возврат чека» after the success screen: today's checks, lines picked, the preview and the result.
 # «Закрыть смену» after the same visit: a hold a stopped till left open, and the shift report.
 # «Устройства» last: the devices found and the test view, with a sample line checked.
 for lang in $langs; do
@@ -130,6 +130,8 @@ for lang in $langs; do
     # The not-found message is an error shown on the add-guest screen, by design.
     ends=()
     [ "$scenario" = not-found ] && ends=(add-guest err-unknown-code)
+    # The lines picked on the check's «choose» step.
+    [ "$scenario" = return-lines ] && ends=(return-choose none)
     shoot "$scenario" full-screen 1024x768 "$scenario-1024x768$suffix.png" "$lang" "${ends[@]}"
     for side in $side_sizes; do
       name="$scenario-$side$suffix.png"

@@ -6,8 +6,8 @@
 
 use crate::domain::{
     CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId,
-    HoldReceipt, Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent,
-    ShiftReport, SpendQuote, UnixSeconds,
+    HoldReceipt, Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ReturnPart,
+    ScanEvent, ShiftReport, SpendQuote, UnixSeconds,
 };
 use crate::ledger::Ledger;
 use crate::loyalty::engine::Op;
@@ -94,16 +94,11 @@ pub trait LoyaltyBackend: Send {
 
     /// What returning `amount` (or the rest) of the check paid with `payment_op_id` would change;
     /// nothing is written.
-    fn preview_refund(&mut self, payment_op_id: &str, amount: Option<Kopecks>) -> Result<RefundReceipt, LoyaltyError>;
+    fn preview_refund(&mut self, payment_op_id: &str, part: &ReturnPart) -> Result<RefundReceipt, LoyaltyError>;
 
-    /// Returns `amount` (or the rest) of the check paid with `payment_op_id`; a repeat of `op_id`
-    /// answers the first result and changes nothing.
-    fn refund(
-        &mut self,
-        op_id: &str,
-        payment_op_id: &str,
-        amount: Option<Kopecks>,
-    ) -> Result<RefundReceipt, LoyaltyError>;
+    /// Returns `part` (an amount, lines, or the rest) of the check paid with `payment_op_id`; a
+    /// repeat of `op_id` answers the first result and changes nothing.
+    fn refund(&mut self, op_id: &str, payment_op_id: &str, part: &ReturnPart) -> Result<RefundReceipt, LoyaltyError>;
 
     /// A cheap check of a remote backend, run by the worker while no call is waiting: it learns
     /// whether the server answers, and sends what the till queued as soon as it does. Returns
@@ -270,17 +265,13 @@ impl LoyaltyBackend for EmbeddedBackend {
         self.ledger.checks(filter, self.clock.now())
     }
 
-    fn preview_refund(&mut self, payment_op_id: &str, amount: Option<Kopecks>) -> Result<RefundReceipt, LoyaltyError> {
-        self.ledger.refund_preview(payment_op_id, amount, self.clock.now())
+    fn preview_refund(&mut self, payment_op_id: &str, part: &ReturnPart) -> Result<RefundReceipt, LoyaltyError> {
+        self.ledger
+            .refund_preview(payment_op_id, part.clone(), self.clock.now())
     }
 
-    fn refund(
-        &mut self,
-        op_id: &str,
-        payment_op_id: &str,
-        amount: Option<Kopecks>,
-    ) -> Result<RefundReceipt, LoyaltyError> {
-        self.ledger.refund(op_id, payment_op_id, amount, self.clock.now())
+    fn refund(&mut self, op_id: &str, payment_op_id: &str, part: &ReturnPart) -> Result<RefundReceipt, LoyaltyError> {
+        self.ledger.refund(op_id, payment_op_id, part.clone(), self.clock.now())
     }
 
     /// On its own file every open hold is this till's.

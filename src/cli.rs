@@ -180,6 +180,8 @@ pub enum Scenario {
     Enrol,
     /// «Возврат чека» from the menu after the `done` visit: today's checks.
     ReturnFind,
+    /// «Возврат этого чека» on the success screen, one unit of two of its lines picked with «+».
+    ReturnLines,
     /// «Возврат этого чека» on the success screen, «Вернуть полностью»: what would change.
     ReturnPreview,
     /// The same return confirmed: what changed.

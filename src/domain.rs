@@ -252,6 +252,110 @@ pub struct CheckInfo {
     pub subtotal: Kopecks,
     /// Gift codes in the order, redeemed when the check is paid.
     pub gift_codes: Vec<String>,
+    /// The order's priced lines, kept with the payment so that a return can name lines; empty
+    /// when the till sent none (then only amounts can be returned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<CheckLine>,
+}
+
+/// One priced line of a paid check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckLine {
+    pub name: String,
+    pub quantity: i64,
+    /// Price of one unit.
+    pub price: Kopecks,
+    /// Units given back by returns so far (none on a check being paid).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub returned: i64,
+}
+
+impl CheckLine {
+    pub fn total(&self) -> Kopecks {
+        Kopecks(self.price.0.saturating_mul(self.quantity))
+    }
+
+    pub fn left(&self) -> i64 {
+        self.quantity - self.returned
+    }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// Units of one line of a paid check given back; `line` counts from 0 in the check's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineReturn {
+    pub line: usize,
+    pub quantity: i64,
+}
+
+/// What part of a paid check a return gives back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReturnPart {
+    /// Everything not yet returned.
+    #[default]
+    Rest,
+    /// This much of the amount due.
+    Amount(Kopecks),
+    /// These units of the check's lines.
+    Lines(Vec<LineReturn>),
+}
+
+impl From<Option<Kopecks>> for ReturnPart {
+    fn from(amount: Option<Kopecks>) -> ReturnPart {
+        amount.map_or(ReturnPart::Rest, ReturnPart::Amount)
+    }
+}
+
+/// The most lines a check keeps (a POS check longer than this is paid, but returned by amount).
+pub const MAX_CHECK_LINES: usize = 200;
+
+/// The part of `amount_due` that `returning` units of `lines` are worth when `lines` already
+/// had their `returned` units given back. Valued on the running total, like the bonuses of a
+/// return: the lines' prices share out the amount due (after the group's discount), and once
+/// every unit is back the parts add up to exactly the amount due.
+pub fn lines_value(
+    lines: &[CheckLine],
+    amount_due: Kopecks,
+    returning: &[LineReturn],
+) -> Result<Kopecks, LoyaltyError> {
+    if returning.is_empty() {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    let mut asked = vec![0_i64; lines.len()];
+    for part in returning {
+        let Some(line) = lines.get(part.line) else {
+            return Err(LoyaltyError::OutOfRange(format!("line {}", part.line + 1)));
+        };
+        if part.quantity <= 0 {
+            return Err(LoyaltyError::NonPositiveAmount);
+        }
+        asked[part.line] += part.quantity;
+        if asked[part.line] > line.left() {
+            return Err(LoyaltyError::LineOverReturn {
+                line: line.name.clone(),
+                left: line.left().max(0),
+            });
+        }
+    }
+    let base: i128 = lines.iter().map(|l| i128::from(l.total().0)).sum();
+    let before: i128 = lines
+        .iter()
+        .map(|l| i128::from(l.price.0) * i128::from(l.returned))
+        .sum();
+    let now: i128 = lines
+        .iter()
+        .zip(&asked)
+        .map(|(l, n)| i128::from(l.price.0) * i128::from(*n))
+        .sum();
+    if base <= 0 {
+        return Err(LoyaltyError::NonPositiveAmount);
+    }
+    let share = |part: i128| i128::from(amount_due.0) * part / base;
+    let value = share(before + now) - share(before);
+    Ok(Kopecks(i64::try_from(value).unwrap_or(i64::MAX)))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,6 +450,9 @@ pub struct CheckSummary {
     pub accrued: Kopecks,
     /// What earlier returns of the check took back already.
     pub refunded: Kopecks,
+    /// The check's lines with what was returned of each (empty: the till sent none).
+    #[serde(default)]
+    pub lines: Vec<CheckLine>,
 }
 
 impl CheckSummary {
@@ -393,6 +500,9 @@ pub enum LoyaltyError {
     UnknownPayment,
     #[error("the refund of {requested} is more than the {left} left of the check")]
     RefundOverPayment { requested: Kopecks, left: Kopecks },
+    /// A return names more units of a line than the check has left of it.
+    #[error("{line}: only {left} left to return")]
+    LineOverReturn { line: String, left: i64 },
     #[error("the same operation id was used for a different request")]
     OperationIdConflict,
     #[error("{0} is out of range")]

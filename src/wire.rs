@@ -68,6 +68,58 @@ pub struct Check {
     #[serde(default)]
     #[schema(max_items = 32)]
     pub gift_codes: Vec<String>,
+    /// The order's priced lines, so that a return can name them; when given, their prices times
+    /// quantities add up to the subtotal (otherwise the check is paid and kept without them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 200)]
+    pub lines: Vec<CheckLine>,
+}
+
+/// One priced line of a check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckLine {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    #[schema(minimum = 1)]
+    pub quantity: i64,
+    /// Price of one unit.
+    pub price: Amount,
+    /// Units returned so far (in a check found for a return; absent on a check being paid).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub returned: i64,
+}
+
+impl From<&domain::CheckLine> for CheckLine {
+    fn from(line: &domain::CheckLine) -> CheckLine {
+        CheckLine {
+            name: line.name.clone(),
+            quantity: line.quantity,
+            price: line.price.into(),
+            returned: line.returned,
+        }
+    }
+}
+
+impl CheckLine {
+    /// The line as the ledger takes it; `None` when its price is not a whole number of kopecks.
+    pub fn to_domain(&self) -> Option<domain::CheckLine> {
+        Some(domain::CheckLine {
+            name: self.name.clone(),
+            quantity: self.quantity,
+            price: self.price.kopecks()?,
+            returned: self.returned,
+        })
+    }
+}
+
+/// Units of one line of a paid check returned; `line` counts from 0 in the check's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineReturn {
+    pub line: usize,
+    #[schema(minimum = 1)]
+    pub quantity: i64,
 }
 
 impl From<&domain::CheckInfo> for Check {
@@ -75,6 +127,7 @@ impl From<&domain::CheckInfo> for Check {
         Check {
             subtotal: check.subtotal.into(),
             gift_codes: check.gift_codes.clone(),
+            lines: check.lines.iter().map(CheckLine::from).collect(),
         }
     }
 }
@@ -293,9 +346,15 @@ pub struct RefundRequest {
     /// The till that made the payment; this till when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_till: Option<String>,
-    /// The part of the amount due returned; everything not yet returned when absent.
+    /// The part of the amount due returned; everything not yet returned when absent (and no
+    /// `lines` are given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Amount>,
+    /// The units of the check's lines returned (instead of an amount): their share of the
+    /// amount due goes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 200)]
+    pub lines: Option<Vec<LineReturn>>,
 }
 
 /// What a return would change, asked before it is made (nothing is written).
@@ -308,6 +367,29 @@ pub struct RefundPreviewRequest {
     pub payment_till: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 200)]
+    pub lines: Option<Vec<LineReturn>>,
+}
+
+/// The wire's form of what a return gives back.
+pub fn return_fields(part: &domain::ReturnPart) -> (Option<Amount>, Option<Vec<LineReturn>>) {
+    match part {
+        domain::ReturnPart::Rest => (None, None),
+        domain::ReturnPart::Amount(amount) => (Some((*amount).into()), None),
+        domain::ReturnPart::Lines(lines) => (
+            None,
+            Some(
+                lines
+                    .iter()
+                    .map(|l| LineReturn {
+                        line: l.line,
+                        quantity: l.quantity,
+                    })
+                    .collect(),
+            ),
+        ),
+    }
 }
 
 /// Which closed checks of the calling till to list.
@@ -526,6 +608,9 @@ pub struct CheckSummary {
     pub accrued: i64,
     /// What earlier returns took back already.
     pub refunded: i64,
+    /// The check's lines with what was returned of each (absent: the till sent none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<CheckLine>,
 }
 
 impl From<domain::CheckSummary> for CheckSummary {
@@ -540,6 +625,7 @@ impl From<domain::CheckSummary> for CheckSummary {
             spent: c.spent.0,
             accrued: c.accrued.0,
             refunded: c.refunded.0,
+            lines: c.lines.iter().map(CheckLine::from).collect(),
         }
     }
 }
@@ -556,6 +642,7 @@ impl From<CheckSummary> for domain::CheckSummary {
             spent: Kopecks(c.spent),
             accrued: Kopecks(c.accrued),
             refunded: Kopecks(c.refunded),
+            lines: c.lines.iter().filter_map(CheckLine::to_domain).collect(),
         }
     }
 }

@@ -285,10 +285,10 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
         Effect::PreviewReturn {
             request,
             payment_op_id,
-            amount,
+            part,
         } => {
-            let result = backend.preview_refund(&payment_op_id, amount);
-            let what = format!("payment={payment_op_id} amount={:?}", amount.map(|a| a.0));
+            let result = backend.preview_refund(&payment_op_id, &part);
+            let what = format!("payment={payment_op_id} part={}", return_part_text(&part));
             log_result(request, "preview_refund", &result, &what, started);
             Event::ReturnPreviewed { request, result }
         }
@@ -296,10 +296,10 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
             request,
             op_id,
             payment_op_id,
-            amount,
+            part,
         } => {
-            let result = backend.refund(&op_id, &payment_op_id, amount);
-            let what = format!("op={op_id} payment={payment_op_id} amount={:?}", amount.map(|a| a.0));
+            let result = backend.refund(&op_id, &payment_op_id, &part);
+            let what = format!("op={op_id} payment={payment_op_id} part={}", return_part_text(&part));
             log_result(request, "refund", &result, &what, started);
             if let Ok(receipt) = &result
                 && receipt.unrecovered.0 > 0
@@ -565,6 +565,7 @@ fn event_name(event: &Event) -> &'static str {
         Event::OpenReturns { .. } => "open_returns",
         Event::FindChecks(_) => "find_checks",
         Event::ChooseCheck(_) => "choose_check",
+        Event::StepReturnLine { .. } => "step_return_line",
         Event::PreviewReturn(_) => "preview_return",
         Event::ConfirmReturn => "confirm_return",
         Event::ChecksFound { .. } => "checks_found",
@@ -578,5 +579,18 @@ fn event_name(event: &Event) -> &'static str {
         Event::LooseEndSettled { .. } => "loose_end_settled",
         Event::ShiftReportReady { .. } => "shift_report_ready",
         Event::ShiftReportSaved { .. } => "shift_report_saved",
+    }
+}
+
+/// What a return gives back, for the log: `rest`, the amount in kopecks, or `line:units` pairs.
+fn return_part_text(part: &crate::domain::ReturnPart) -> String {
+    match part {
+        crate::domain::ReturnPart::Rest => "rest".to_string(),
+        crate::domain::ReturnPart::Amount(amount) => amount.0.to_string(),
+        crate::domain::ReturnPart::Lines(lines) => lines
+            .iter()
+            .map(|l| format!("{}:{}", l.line + 1, l.quantity))
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }

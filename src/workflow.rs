@@ -7,9 +7,9 @@
 
 use crate::domain::{AwayReason, BackendKind, IdentifierKind, ScanRefusal};
 use crate::domain::{
-    CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HoldId, HoldReceipt,
-    Identification, LooseEnd, LoyaltyError, MAX_CODE_LEN, PaymentReceipt, RefundReceipt, ScanEvent, ShiftReport,
-    SpendQuote,
+    CardPayment, CardShare, CheckFilter, CheckInfo, CheckLine, CheckSummary, Gift, GuestCard, GuestId, HoldId,
+    HoldReceipt, Identification, LineReturn, LooseEnd, LoyaltyError, MAX_CODE_LEN, PaymentReceipt, RefundReceipt,
+    ReturnPart, ScanEvent, ShiftReport, SpendQuote,
 };
 use crate::money::{AmountError, Kopecks, amount_input_text, parse_amount};
 use std::path::PathBuf;
@@ -63,6 +63,18 @@ impl Order {
                 .lines
                 .iter()
                 .filter_map(|l| l.gift.as_ref().map(|g| g.code.clone()))
+                .collect(),
+            // Gift lines cost nothing and are returned with the whole check, not one by one.
+            lines: self
+                .lines
+                .iter()
+                .filter(|l| l.gift.is_none() && l.price > Kopecks::ZERO && l.quantity > 0)
+                .map(|l| CheckLine {
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    price: l.price,
+                    returned: 0,
+                })
                 .collect(),
         }
     }
@@ -269,6 +281,8 @@ pub enum ReturnMode {
     Full,
     /// The amount typed in «Сумма возврата».
     Partial,
+    /// The units chosen of the check's lines ([`State::return_lines`]).
+    Lines,
 }
 
 /// How the cashier looks for the check.
@@ -294,14 +308,14 @@ pub enum ReturnStep {
     /// same return instead of making a second one.
     Preview {
         check: CheckSummary,
-        amount: Option<Kopecks>,
+        part: ReturnPart,
         preview: RefundReceipt,
         op_id: Option<String>,
     },
     /// Confirmed: the return is on its way.
     Sending {
         check: CheckSummary,
-        amount: Option<Kopecks>,
+        part: ReturnPart,
         preview: RefundReceipt,
         op_id: String,
     },
@@ -445,8 +459,10 @@ pub struct State {
     return_target: Option<String>,
     /// The last list of checks found, kept while a check of it is being returned.
     pub found_checks: Option<Vec<CheckSummary>>,
-    /// The amount of the preview on its way (`None`: the whole rest).
-    pending_return_amount: Option<Kopecks>,
+    /// What the preview on its way returns.
+    pending_return_part: ReturnPart,
+    /// The units of each line of the chosen check picked for a return by lines.
+    pub return_lines: Vec<i64>,
     /// Operation ids are `<prefix>-<n>`: unique per till and start, so a retry repeats one.
     op_prefix: String,
     next_seq: u64,
@@ -520,6 +536,11 @@ pub enum Event {
     FindChecks(ReturnSearch),
     /// A check of the list chosen, by its number.
     ChooseCheck(i64),
+    /// One unit more (`true`) or fewer of a line of the chosen check in a return by lines.
+    StepReturnLine {
+        line: usize,
+        more: bool,
+    },
     /// «Вернуть полностью» / «Вернуть часть»: ask the ledger what it would change.
     PreviewReturn(ReturnMode),
     /// «Подтвердить возврат».
@@ -696,14 +717,14 @@ pub enum Effect {
     PreviewReturn {
         request: RequestId,
         payment_op_id: String,
-        amount: Option<Kopecks>,
+        part: ReturnPart,
     },
     /// Return part or all of a check; answers `Returned`.
     Return {
         request: RequestId,
         op_id: String,
         payment_op_id: String,
-        amount: Option<Kopecks>,
+        part: ReturnPart,
     },
     /// What this till left in doubt; answers `LooseEndsFound`.
     LoadLooseEnds { request: RequestId },
@@ -744,7 +765,8 @@ impl State {
             last_payment_op: None,
             return_target: None,
             found_checks: None,
-            pending_return_amount: None,
+            pending_return_part: ReturnPart::Rest,
+            return_lines: Vec::new(),
             op_prefix: op_prefix.into(),
             next_seq: 1,
         }
@@ -1121,6 +1143,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         Event::OpenReturns { last_check } => open_returns(state, last_check, &mut effects),
         Event::FindChecks(search) => find_checks(state, search, &mut effects),
         Event::ChooseCheck(number) => choose_check(state, number),
+        Event::StepReturnLine { line, more } => step_return_line(state, line, more),
         Event::PreviewReturn(mode) => preview_return(state, mode, &mut effects),
         Event::ConfirmReturn => confirm_return(state, &mut effects),
         Event::ChecksFound { request, result } => {
@@ -2161,7 +2184,10 @@ fn checks_found(state: &mut State, result: Result<Vec<CheckSummary>, LoyaltyErro
             let chosen = target.and_then(|op| checks.iter().find(|c| c.op_id == op).cloned());
             state.found_checks = Some(checks.clone());
             match chosen {
-                Some(check) => state.go(Screen::Returns(ReturnStep::Choose { check })),
+                Some(check) => {
+                    state.return_lines = vec![0; check.lines.len()];
+                    state.go(Screen::Returns(ReturnStep::Choose { check }));
+                }
                 None => state.screen = Screen::Returns(ReturnStep::Find { checks: Some(checks) }),
             }
         }
@@ -2187,7 +2213,39 @@ fn choose_check(state: &mut State, number: i64) {
     }
     state.notice = None;
     state.fields.return_amount.clear();
+    state.return_lines = vec![0; check.lines.len()];
     state.go(Screen::Returns(ReturnStep::Choose { check }));
+}
+
+/// «+» / «−» on a line of the chosen check: within what is left of the line.
+fn step_return_line(state: &mut State, line: usize, more: bool) {
+    let Screen::Returns(ReturnStep::Choose { check }) = &state.screen else {
+        return;
+    };
+    let Some(left) = check.lines.get(line).map(CheckLine::left) else {
+        return;
+    };
+    if state.return_lines.len() != check.lines.len() {
+        state.return_lines = vec![0; check.lines.len()];
+    }
+    let chosen = &mut state.return_lines[line];
+    *chosen = if more {
+        (*chosen + 1).min(left.max(0))
+    } else {
+        (*chosen - 1).max(0)
+    };
+    state.notice = None;
+}
+
+/// The units picked of each line as a return, or `None` when none is picked.
+pub fn chosen_lines(picked: &[i64]) -> Option<Vec<LineReturn>> {
+    let lines: Vec<LineReturn> = picked
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(line, n)| LineReturn { line, quantity: *n })
+        .collect();
+    (!lines.is_empty()).then_some(lines)
 }
 
 /// The amount of a partial return as typed, checked against what is left of the check (the
@@ -2211,24 +2269,31 @@ fn preview_return(state: &mut State, mode: ReturnMode, effects: &mut Vec<Effect>
         state.notice = Some(Notice::info("info-wait"));
         return;
     }
-    let amount = match mode {
-        ReturnMode::Full => None,
+    let part = match mode {
+        ReturnMode::Full => ReturnPart::Rest,
         ReturnMode::Partial => match return_amount(&state.fields.return_amount, check) {
-            Ok(amount) => Some(amount),
+            Ok(amount) => ReturnPart::Amount(amount),
             Err(notice) => {
                 state.notice = Some(notice);
+                return;
+            }
+        },
+        ReturnMode::Lines => match chosen_lines(&state.return_lines) {
+            Some(lines) => ReturnPart::Lines(lines),
+            None => {
+                state.notice = Some(Notice::error("err-return-no-lines"));
                 return;
             }
         },
     };
     let payment_op_id = check.op_id.clone();
     state.notice = None;
-    state.pending_return_amount = amount;
+    state.pending_return_part = part.clone();
     let request = state.next_request(Waiting::PreviewReturn);
     effects.push(Effect::PreviewReturn {
         request,
         payment_op_id,
-        amount,
+        part,
     });
 }
 
@@ -2238,10 +2303,10 @@ fn return_previewed(state: &mut State, result: Result<RefundReceipt, LoyaltyErro
     };
     match result {
         Ok(preview) => {
-            let amount = state.pending_return_amount.take();
+            let part = std::mem::take(&mut state.pending_return_part);
             state.go(Screen::Returns(ReturnStep::Preview {
                 check,
-                amount,
+                part,
                 preview,
                 op_id: None,
             }));
@@ -2253,7 +2318,7 @@ fn return_previewed(state: &mut State, result: Result<RefundReceipt, LoyaltyErro
 fn confirm_return(state: &mut State, effects: &mut Vec<Effect>) {
     let Screen::Returns(ReturnStep::Preview {
         check,
-        amount,
+        part,
         preview,
         op_id,
     }) = state.screen.clone()
@@ -2273,11 +2338,11 @@ fn confirm_return(state: &mut State, effects: &mut Vec<Effect>) {
         request,
         op_id: op_id.clone(),
         payment_op_id: check.op_id.clone(),
-        amount,
+        part: part.clone(),
     });
     state.go(Screen::Returns(ReturnStep::Sending {
         check,
-        amount,
+        part,
         preview,
         op_id,
     }));
@@ -2286,7 +2351,7 @@ fn confirm_return(state: &mut State, effects: &mut Vec<Effect>) {
 fn returned(state: &mut State, result: Result<RefundReceipt, LoyaltyError>) {
     let Screen::Returns(ReturnStep::Sending {
         check,
-        amount,
+        part,
         preview,
         op_id,
     }) = state.screen.clone()
@@ -2315,7 +2380,7 @@ fn returned(state: &mut State, result: Result<RefundReceipt, LoyaltyError>) {
             state.notice = Some(return_error_notice(&error));
             state.go(Screen::Returns(ReturnStep::Preview {
                 check,
-                amount,
+                part,
                 preview,
                 op_id: in_doubt.then_some(op_id),
             }));
@@ -2802,6 +2867,9 @@ pub fn return_error_notice(error: &LoyaltyError) -> Notice {
             Notice::error("err-return-already-full")
         }
         LoyaltyError::RefundOverPayment { left, .. } => Notice::error("err-return-over").money("left", *left),
+        LoyaltyError::LineOverReturn { line, left } => Notice::error("err-return-line-over")
+            .with("line", NoticeArg::Text(line.clone()))
+            .with("left", NoticeArg::Number(*left)),
         LoyaltyError::UnknownPayment => Notice::error("err-return-unknown-check"),
         other => error_notice(other),
     }
@@ -2843,6 +2911,7 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         | LoyaltyError::GroupThresholdClash(_)
         | LoyaltyError::UnknownPayment
         | LoyaltyError::RefundOverPayment { .. }
+        | LoyaltyError::LineOverReturn { .. }
         | LoyaltyError::InvalidReward(_) => Notice::error("err-ledger-refused"),
         LoyaltyError::Unavailable(_) => Notice::error("err-backend-unavailable"),
         LoyaltyError::Storage(_) => Notice::error("err-storage"),

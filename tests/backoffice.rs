@@ -8,7 +8,7 @@ mod server_support;
 
 use loyalty_till::backoffice::auth::hash_password;
 use loyalty_till::backoffice::db::{Role, save_user};
-use loyalty_till::domain::UnixSeconds;
+use loyalty_till::domain::{ReturnPart, UnixSeconds};
 use loyalty_till::money::Kopecks;
 use serde_json::json;
 use server_support::browser::{Browser, Reply, hidden};
@@ -1137,6 +1137,7 @@ fn the_shift_report_and_the_back_office_report_agree() {
     let check = |subtotal: i64| CheckInfo {
         subtotal: Kopecks(subtotal),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     };
     let anna = backend.identify(&scan).unwrap().card.guest_id;
     let hold = backend
@@ -1154,7 +1155,9 @@ fn the_shift_report_and_the_back_office_report_agree() {
     backend
         .commit_payment("op-keep", anna, None, Kopecks::ZERO, &check(rub(500)))
         .unwrap();
-    backend.refund("op-ret", "op-keep", Some(Kopecks(rub(200)))).unwrap();
+    backend
+        .refund("op-ret", "op-keep", &ReturnPart::Amount(Kopecks(rub(200))))
+        .unwrap();
     let shift = backend.shift_report().unwrap();
     assert_eq!(shift.checks, 2, "{shift:?}");
     drop(backend);

@@ -137,6 +137,7 @@ fn sqlite_and_postgres_answer_alike_step_by_step() {
             } else {
                 Vec::new()
             },
+            lines: Vec::new(),
         };
         let op = format!("op-{step}");
         let action = rng.below(11);
@@ -180,7 +181,7 @@ fn sqlite_and_postgres_answer_alike_step_by_step() {
                         None => "no hold".to_string(),
                     },
                     7 => match payments.last() {
-                        Some(paid) => outcome(&store.refund(&caller, &op, paid, refund_amount, now).await),
+                        Some(paid) => outcome(&store.refund(&caller, &op, paid, refund_amount.into(), now).await),
                         None => "no payment".to_string(),
                     },
                     8 => outcome(&store.commit_offline(&caller, &op, guest, requested, &check, now).await),

@@ -48,6 +48,7 @@ fn check(subtotal: Kopecks) -> CheckInfo {
     CheckInfo {
         subtotal,
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     }
 }
 
@@ -285,6 +286,7 @@ fn gift_codes_give_a_gift_once<L: Backing>() {
     let foreign = CheckInfo {
         subtotal: rub(500),
         gift_codes: vec!["G100001".into(), "G100002".into()],
+        lines: Vec::new(),
     };
     let refused = f
         .ledger
@@ -297,6 +299,7 @@ fn gift_codes_give_a_gift_once<L: Backing>() {
     let paid = CheckInfo {
         subtotal: rub(500),
         gift_codes: vec!["G100001".into()],
+        lines: Vec::new(),
     };
     let receipt = f
         .ledger
@@ -329,6 +332,7 @@ fn gift_codes_give_a_gift_once<L: Backing>() {
     let only_gift = CheckInfo {
         subtotal: Kopecks::ZERO,
         gift_codes: vec!["G100003".into()],
+        lines: Vec::new(),
     };
     let free = f
         .ledger

@@ -23,6 +23,7 @@ fn check(subtotal: i64) -> CheckInfo {
     CheckInfo {
         subtotal: Kopecks(subtotal),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     }
 }
 
@@ -231,6 +232,7 @@ async fn organisations_own_codes_and_programmes(store: &Store) {
                 &CheckInfo {
                     subtotal: Kopecks(10_000),
                     gift_codes: vec!["G1".to_string()],
+                    lines: Vec::new(),
                 },
                 NOW,
             )

@@ -34,6 +34,7 @@ fn check(subtotal: Kopecks) -> CheckInfo {
     CheckInfo {
         subtotal,
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     }
 }
 

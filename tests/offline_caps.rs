@@ -99,6 +99,7 @@ fn check() -> CheckInfo {
     CheckInfo {
         subtotal: Kopecks(SUBTOTAL),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     }
 }
 

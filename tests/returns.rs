@@ -13,7 +13,8 @@ use ledger_stores::LedgerApi;
 #[cfg(not(windows))]
 use ledger_stores::PgLedger;
 use loyalty_till::domain::{
-    CheckFilter, CheckInfo, GuestId, IdentifierKind, LoyaltyError, RefundReceipt, ScanKind, UnixSeconds,
+    CheckFilter, CheckInfo, CheckLine, GuestId, IdentifierKind, LineReturn, LoyaltyError, RefundReceipt, ReturnPart,
+    ScanKind, UnixSeconds,
 };
 use loyalty_till::ledger::{Ledger, NewGroup, ProgramSettings};
 use loyalty_till::loyalty::engine::Op;
@@ -33,6 +34,7 @@ fn check(subtotal: Kopecks, gifts: &[&str]) -> CheckInfo {
     CheckInfo {
         subtotal,
         gift_codes: gifts.iter().map(|g| g.to_string()).collect(),
+        lines: Vec::new(),
     }
 }
 
@@ -81,7 +83,7 @@ impl Backing for PgLedger {
             .map(|till| Op::Refund {
                 op_key: format!("race-{till}"),
                 payment_op_key: payment.to_string(),
-                requested: None,
+                part: ReturnPart::Rest,
             })
             .collect();
         self.run_together(&ops, NOW + 60)
@@ -430,7 +432,174 @@ fn closed_checks_are_found_today_by_number_and_by_guest<L: Backing>() {
     assert_eq!(cafe.ledger.checks(&unknown, NOW), Err(LoyaltyError::UnknownCode));
 }
 
+/// The check of the lines tests: 2 × «Ролл Бонито» at 410 ₽, 1 × «Поке с лососем» at 650 ₽,
+/// 3 × «Морс» at 120 ₽ (seed 003's kind of order), 1 830 ₽ in all.
+fn lined_check() -> CheckInfo {
+    let line = |name: &str, quantity: i64, price: i64| CheckLine {
+        name: name.to_string(),
+        quantity,
+        price: rub(price),
+        returned: 0,
+    };
+    CheckInfo {
+        subtotal: rub(2 * 410 + 650 + 3 * 120),
+        gift_codes: Vec::new(),
+        lines: vec![
+            line("Ролл Бонито", 2, 410),
+            line("Поке с лососем", 1, 650),
+            line("Морс", 3, 120),
+        ],
+    }
+}
+
+fn lines(pairs: &[(usize, i64)]) -> ReturnPart {
+    ReturnPart::Lines(
+        pairs
+            .iter()
+            .map(|&(line, quantity)| LineReturn { line, quantity })
+            .collect(),
+    )
+}
+
+/// Returns by lines: each returns its lines' share of the check, the bonuses move with it, the
+/// check found for a return shows what is left of each line, a line returned twice (or more
+/// units than sold) is refused with the line's name, and the lines returned one by one add up
+/// to exactly the whole check.
+fn returns_by_lines_add_up_to_the_check<L: Backing>() {
+    let mut cafe = Cafe::<L>::new();
+    let check = lined_check();
+    let hold = cafe
+        .ledger
+        .hold("p1-hold", cafe.guest, rub(183), &check, NOW)
+        .unwrap()
+        .hold_id;
+    cafe.ledger
+        .commit_payment("p1", cafe.guest, Some(hold), rub(183), &check, NOW)
+        .unwrap();
+    // 500 − 183 + 5 % of the 1 647 paid with money (82.35).
+    let paid_balance = cafe.balance();
+    assert_eq!(paid_balance, Kopecks(rub(317).0 + 8_235));
+
+    let today = CheckFilter {
+        today: true,
+        ..CheckFilter::default()
+    };
+    let found = cafe.ledger.checks(&today, NOW).unwrap();
+    assert_eq!(found[0].lines, check.lines, "the check keeps its lines");
+
+    // One roll: 410 of 1 830, so a tenth of the bonuses spent (18.30 of 183) comes back.
+    let one_roll = lines(&[(0, 1)]);
+    let preview = cafe.ledger.refund_preview("p1", one_roll.clone(), NOW + 60).unwrap();
+    assert_eq!(preview.amount, rub(410));
+    let done = cafe.ledger.refund("r1", "p1", one_roll.clone(), NOW + 60).unwrap();
+    assert_eq!(done, preview, "the return does what the preview said");
+    assert_eq!(
+        (done.spend_returned, done.accrual_taken, done.full),
+        (Kopecks(4_100), Kopecks(1_845), false)
+    );
+    assert_eq!(
+        cafe.ledger.refund("r1", "p1", one_roll, NOW + 90).unwrap(),
+        done,
+        "the same return sent again changes nothing"
+    );
+    let found = cafe.ledger.checks(&today, NOW).unwrap();
+    assert_eq!(found[0].lines.iter().map(|l| l.returned).collect::<Vec<_>>(), [1, 0, 0]);
+    assert_eq!(found[0].refunded, rub(410));
+
+    // The same line again for more than is left, by name; nothing moves.
+    let (balance, history) = (cafe.balance(), cafe.history_len());
+    assert_eq!(
+        cafe.ledger.refund("r2", "p1", lines(&[(0, 2)]), NOW + 120),
+        Err(LoyaltyError::LineOverReturn {
+            line: "Ролл Бонито".to_string(),
+            left: 1
+        })
+    );
+    assert_eq!(
+        cafe.ledger.refund("r2", "p1", lines(&[(1, 1), (1, 1)]), NOW + 120),
+        Err(LoyaltyError::LineOverReturn {
+            line: "Поке с лососем".to_string(),
+            left: 1
+        }),
+        "one line named twice in one return counts twice"
+    );
+    assert!(matches!(
+        cafe.ledger.refund("r2", "p1", lines(&[(7, 1)]), NOW + 120),
+        Err(LoyaltyError::OutOfRange(_))
+    ));
+    assert_eq!(
+        cafe.ledger.refund("r2", "p1", lines(&[(2, 0)]), NOW + 120),
+        Err(LoyaltyError::NonPositiveAmount)
+    );
+    assert_eq!((cafe.balance(), cafe.history_len()), (balance, history));
+
+    // The rest line by line: 1 morse (a third of 360 = 120), then everything else.
+    let morse = cafe.ledger.refund("r3", "p1", lines(&[(2, 1)]), NOW + 180).unwrap();
+    assert_eq!(morse.amount, rub(120));
+    let rest = cafe
+        .ledger
+        .refund("r4", "p1", lines(&[(0, 1), (1, 1), (2, 2)]), NOW + 240)
+        .unwrap();
+    assert!(rest.full, "every line back is the whole check back");
+    assert_eq!(done.amount + morse.amount + rest.amount, check.subtotal);
+    assert_eq!(
+        done.spend_returned + morse.spend_returned + rest.spend_returned,
+        rub(183),
+        "every bonus spent is back, to the kopeck"
+    );
+    assert_eq!(
+        cafe.balance(),
+        rub(500),
+        "the guest is where they were before the check"
+    );
+    assert_eq!(
+        cafe.ledger.refund("r5", "p1", lines(&[(2, 1)]), NOW + 300),
+        Err(LoyaltyError::LineOverReturn {
+            line: "Морс".to_string(),
+            left: 0
+        })
+    );
+}
+
+/// A check paid without lines (or with lines that do not add up to it) is paid all the same and
+/// returned by amount; a return by lines of it is refused. A full return marks every line back.
+fn lines_that_do_not_add_up_are_not_kept_and_a_full_return_takes_every_line<L: Backing>() {
+    let mut cafe = Cafe::<L>::new();
+    let mut wrong = lined_check();
+    wrong.subtotal = wrong.subtotal + rub(1);
+    cafe.ledger
+        .commit_payment("p1", cafe.guest, None, Kopecks::ZERO, &wrong, NOW)
+        .unwrap();
+    cafe.ledger
+        .commit_payment("p2", cafe.guest, None, Kopecks::ZERO, &lined_check(), NOW)
+        .unwrap();
+    let today = CheckFilter {
+        today: true,
+        ..CheckFilter::default()
+    };
+    let found = cafe.ledger.checks(&today, NOW).unwrap();
+    assert!(found[1].lines.is_empty(), "lines that do not add up are not kept");
+    assert!(matches!(
+        cafe.ledger.refund("r1", "p1", lines(&[(0, 1)]), NOW + 60),
+        Err(LoyaltyError::OutOfRange(_))
+    ));
+    cafe.ledger.refund("r2", "p1", Some(rub(100)), NOW + 60).unwrap();
+
+    // An amount returned first, then the rest: every line is marked back.
+    cafe.ledger.refund("r3", "p2", Some(rub(100)), NOW + 60).unwrap();
+    let found = cafe.ledger.checks(&today, NOW).unwrap();
+    assert!(
+        found[0].lines.iter().all(|l| l.returned == 0),
+        "an amount names no line"
+    );
+    cafe.ledger.refund("r4", "p2", None, NOW + 120).unwrap();
+    let found = cafe.ledger.checks(&today, NOW).unwrap();
+    assert!(found[0].lines.iter().all(|l| l.left() == 0), "{:?}", found[0].lines);
+}
+
 on_both_ledgers!(
+    returns_by_lines_add_up_to_the_check,
+    lines_that_do_not_add_up_are_not_kept_and_a_full_return_takes_every_line,
     full_return_reverses_everything_the_check_did,
     partial_returns_add_up_and_keep_the_gift_until_the_last,
     the_same_return_sent_again_changes_nothing,

@@ -1215,6 +1215,7 @@ fn the_tills_backend_reads_its_shift_report_and_offline_refuses(s: Server) {
     let check = CheckInfo {
         subtotal: Kopecks(rub(800)),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     };
     let paid = till
         .commit_payment("b-p1", s.ids.anna, None, Kopecks::ZERO, &check)

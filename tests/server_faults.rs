@@ -73,6 +73,7 @@ fn check(subtotal: i64) -> CheckInfo {
     CheckInfo {
         subtotal: Kopecks(subtotal),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     }
 }
 

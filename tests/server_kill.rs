@@ -203,6 +203,7 @@ fn killed_during_payments(db: Db) {
     let check = CheckInfo {
         subtotal: Kopecks(1_000),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     };
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut failures = 0;

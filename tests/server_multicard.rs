@@ -10,7 +10,9 @@ mod server_support;
 
 use loyalty_till::backend::{Clock, LoyaltyBackend};
 use loyalty_till::backoffice::db::{self, Val};
-use loyalty_till::domain::{AwayReason, CardPayment, CardShare, CheckInfo, HoldReceipt, LoyaltyError, UnixSeconds};
+use loyalty_till::domain::{
+    AwayReason, CardPayment, CardShare, CheckInfo, HoldReceipt, LoyaltyError, ReturnPart, UnixSeconds,
+};
 use loyalty_till::loyalty::report;
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::{ServerBackend, ServerSettings};
@@ -49,6 +51,7 @@ fn check(subtotal: i64) -> CheckInfo {
     CheckInfo {
         subtotal: Kopecks(subtotal),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     }
 }
 
@@ -120,12 +123,12 @@ fn two_guests_pay_one_check_through_the_till_and_return_it(s: Server) {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!((found[0].op_id.as_str(), found[0].guest), ("m1", anna));
 
-    let half = till.refund("r1", "m1", Some(Kopecks(rub(500)))).unwrap();
+    let half = till.refund("r1", "m1", &ReturnPart::Amount(Kopecks(rub(500)))).unwrap();
     assert_eq!(
         (half.spend_returned.0, half.accrual_taken.0, half.others_returned.0),
         (rub(100), 1_250, rub(150))
     );
-    let rest = till.refund("r2", "m1", None).unwrap();
+    let rest = till.refund("r2", "m1", &ReturnPart::Rest).unwrap();
     assert!(rest.full);
     assert_eq!(s.balance(anna).0, rub(1_000));
     assert_eq!(s.balance(boris).0, rub(400));

@@ -7,7 +7,9 @@
 mod server_support;
 
 use loyalty_till::backend::{Clock, LoyaltyBackend};
-use loyalty_till::domain::{CheckFilter, CheckInfo, LoyaltyError, ScanEvent, ScanKind, UnixSeconds};
+use loyalty_till::domain::{
+    CheckFilter, CheckInfo, CheckLine, LineReturn, LoyaltyError, ReturnPart, ScanEvent, ScanKind, UnixSeconds,
+};
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::{ServerBackend, ServerSettings};
 use serde_json::json;
@@ -20,6 +22,7 @@ on_both_stores!(
     the_till_finds_previews_and_returns_its_check,
     a_return_whose_answer_was_lost_happens_once,
     bad_searches_and_previews_are_refused_with_the_reason,
+    a_line_of_the_check_is_returned_through_the_server,
 );
 
 struct TestClock(Arc<AtomicI64>);
@@ -45,6 +48,7 @@ fn check(subtotal: i64) -> CheckInfo {
     CheckInfo {
         subtotal: Kopecks(subtotal),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     }
 }
 
@@ -101,23 +105,27 @@ fn the_till_finds_previews_and_returns_its_check(s: Server) {
     let mut other = open(&s, s.url(""), &other_token, "till-2");
     assert!(other.find_checks(&today()).unwrap().is_empty());
 
-    let preview = till.preview_refund("pay-1", Some(Kopecks(rub(300)))).unwrap();
+    let preview = till
+        .preview_refund("pay-1", &ReturnPart::Amount(Kopecks(rub(300))))
+        .unwrap();
     assert_eq!(
         (preview.spend_returned, preview.accrual_taken, preview.full),
         (Kopecks(rub(50)), Kopecks(1_250), false)
     );
     assert_eq!(s.balance(anna).0, rub(925), "the preview writes nothing");
-    let done = till.refund("ret-1", "pay-1", Some(Kopecks(rub(300)))).unwrap();
+    let done = till
+        .refund("ret-1", "pay-1", &ReturnPart::Amount(Kopecks(rub(300))))
+        .unwrap();
     assert_eq!(done, preview);
     assert_eq!(s.balance(anna).0, rub(925) + rub(50) - 1_250);
     assert_eq!(
-        till.refund("ret-2", "pay-1", Some(Kopecks(rub(301)))),
+        till.refund("ret-2", "pay-1", &ReturnPart::Amount(Kopecks(rub(301)))),
         Err(LoyaltyError::RefundOverPayment {
             requested: Kopecks(rub(301)),
             left: Kopecks(rub(300))
         })
     );
-    let rest = till.refund("ret-3", "pay-1", None).unwrap();
+    let rest = till.refund("ret-3", "pay-1", &ReturnPart::Rest).unwrap();
     assert!(rest.full);
     assert_eq!(s.balance(anna).0, rub(1_000), "everything the check did is undone");
     assert_eq!(till.find_checks(&today()).unwrap()[0].left(), Kopecks::ZERO);
@@ -128,14 +136,14 @@ fn a_return_whose_answer_was_lost_happens_once(s: Server) {
     let mut till = open(&s, proxy.url(), &s.token, "till-1");
     let anna = pay(&mut till, "pay-1");
     proxy.set(Fault::LoseAnswer);
-    let lost = till.refund("ret-1", "pay-1", None);
+    let lost = till.refund("ret-1", "pay-1", &ReturnPart::Rest);
     assert!(matches!(lost, Err(LoyaltyError::Unavailable(_))), "{lost:?}");
     assert!(proxy.lost.load(Ordering::SeqCst) >= 1);
     // The server made it; the cashier was told nothing came back.
     assert_eq!(s.balance(anna).0, rub(1_000));
     proxy.set(Fault::Pass);
     // The workflow confirms again under the same id: the first answer, nothing done twice.
-    let again = till.refund("ret-1", "pay-1", None).unwrap();
+    let again = till.refund("ret-1", "pay-1", &ReturnPart::Rest).unwrap();
     assert_eq!(again.amount, Kopecks(rub(600)));
     assert_eq!(s.balance(anna).0, rub(1_000));
     assert_eq!(till.journal().count_pending().unwrap(), 0);
@@ -169,4 +177,70 @@ fn bad_searches_and_previews_are_refused_with_the_reason(s: Server) {
         json!({"payment_op_id": "pay-1", "payment_till": "till-1"}),
     )
     .error(404, "unknown_payment");
+}
+
+/// The lines travel with the payment and come back with the check found for a return; a return
+/// by lines is previewed and made over the API, and a line over-returned is refused by name.
+fn a_line_of_the_check_is_returned_through_the_server(s: Server) {
+    let mut till = open(&s, s.url(""), &s.token, "till-1");
+    let scan = ScanEvent {
+        source: "test".to_string(),
+        kind: ScanKind::Barcode,
+        payload: ANNA_CARD.to_string(),
+        symbology: None,
+        received_at_ms: 0,
+    };
+    let anna = till.identify(&scan).unwrap().card.guest_id;
+    let line = |name: &str, quantity: i64, price: i64| CheckLine {
+        name: name.to_string(),
+        quantity,
+        price: Kopecks(rub(price)),
+        returned: 0,
+    };
+    let check = CheckInfo {
+        subtotal: Kopecks(rub(600)),
+        gift_codes: Vec::new(),
+        lines: vec![line("Капучино", 2, 200), line("Круассан", 1, 200)],
+    };
+    till.commit_payment("pay-1", anna, None, Kopecks::ZERO, &check).unwrap();
+    // 1 000 + 5 % of 600 = 1 030.
+    assert_eq!(s.balance(anna).0, rub(1_030));
+    let found = till.find_checks(&today()).unwrap();
+    assert_eq!(found[0].lines, check.lines);
+
+    let one = ReturnPart::Lines(vec![LineReturn { line: 0, quantity: 1 }]);
+    let preview = till.preview_refund("pay-1", &one).unwrap();
+    assert_eq!(
+        (preview.amount, preview.accrual_taken),
+        (Kopecks(rub(200)), Kopecks(rub(10)))
+    );
+    assert_eq!(till.refund("ret-1", "pay-1", &one).unwrap(), preview);
+    assert_eq!(s.balance(anna).0, rub(1_020));
+    assert_eq!(till.find_checks(&today()).unwrap()[0].lines[0].returned, 1);
+    assert_eq!(
+        till.refund(
+            "ret-2",
+            "pay-1",
+            &ReturnPart::Lines(vec![LineReturn { line: 0, quantity: 2 }])
+        ),
+        Err(LoyaltyError::LineOverReturn {
+            line: "Капучино".to_string(),
+            left: 1
+        })
+    );
+    s.post(
+        "/api/v1/refunds",
+        json!({"op_id": "ret-3", "payment_op_id": "pay-1", "amount": rub(100), "lines": [{"line": 1, "quantity": 1}]}),
+    )
+    .error(400, "bad_return");
+    s.post(
+        "/api/v1/refunds/preview",
+        json!({"payment_op_id": "pay-1", "lines": []}),
+    )
+    .error(400, "bad_return");
+    s.post(
+        "/api/v1/refunds/preview",
+        json!({"payment_op_id": "pay-1", "lines": [{"line": 1, "quantity": 2}]}),
+    )
+    .error(422, "line_over_return");
 }

@@ -7,7 +7,9 @@
 mod server_support;
 
 use loyalty_till::backend::{Clock, EmbeddedBackend, LoyaltyBackend};
-use loyalty_till::domain::{CheckInfo, GuestId, LooseEndKind, LoyaltyError, ScanEvent, ScanKind, UnixSeconds};
+use loyalty_till::domain::{
+    CheckInfo, GuestId, LooseEndKind, LoyaltyError, ReturnPart, ScanEvent, ScanKind, UnixSeconds,
+};
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::{ServerBackend, ServerSettings};
 use server_support::proxy::{Fault, Proxy};
@@ -41,6 +43,7 @@ fn check(subtotal: i64) -> CheckInfo {
     CheckInfo {
         subtotal: Kopecks(subtotal),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     }
 }
 
@@ -129,7 +132,9 @@ fn the_shift_report_counts_the_local_day_only() {
     let kept = backend
         .commit_payment("op-keep", anna, None, Kopecks::ZERO, &check(rub(500)))
         .unwrap();
-    let returned = backend.refund("op-ret", "op-keep", Some(Kopecks(rub(200)))).unwrap();
+    let returned = backend
+        .refund("op-ret", "op-keep", &ReturnPart::Amount(Kopecks(rub(200))))
+        .unwrap();
 
     let report = backend.shift_report().unwrap();
     assert_eq!(report.checks, 2);
@@ -273,7 +278,11 @@ fn a_return_whose_answer_was_lost_is_listed_and_sent_once() {
 
     // The return reaches the server; its answer does not reach the till.
     till.proxy.set(Fault::LoseAnswer);
-    assert!(backend.refund("till-1-2", "till-1-1", Some(Kopecks(rub(400)))).is_err());
+    assert!(
+        backend
+            .refund("till-1-2", "till-1-1", &ReturnPart::Amount(Kopecks(rub(400))))
+            .is_err()
+    );
     till.proxy.set(Fault::Down);
     let ends = backend.loose_ends().unwrap();
     assert_eq!(ends.len(), 1, "{ends:?}");

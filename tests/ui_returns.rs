@@ -166,3 +166,50 @@ fn an_accrual_already_spent_is_shown_as_not_recovered_and_the_balance_stays_at_z
     assert_eq!(anna_balance(&mut ledger), Kopecks::ZERO, "never below zero");
     ledger.check_invariants().expect("ledger invariants");
 }
+
+#[test]
+fn one_line_of_the_check_is_returned_with_its_share_of_the_bonuses() {
+    let mut till = open_till((420.0, 2400.0));
+    till.pay_demo_order(Some("200"));
+    assert_eq!(anna_balance(&mut till.ledger()), Kopecks(19_350));
+
+    till.click("Возврат этого чека");
+    till.wait_for_step("the paid check chosen", |s| matches!(s, ReturnStep::Choose { .. }));
+    assert!(till.sees("Позиции чека: что возвращается"));
+    assert!(till.sees("Выберите позиции: «+» у строки"));
+    till.click("«Капучино»: вернуть ещё одну");
+    till.click("«Круассан»: вернуть ещё одну");
+    // One croissant was sold: a second «+» is refused on the spot.
+    till.click("«Круассан»: вернуть ещё одну");
+    assert_eq!(till.state().return_lines, vec![1, 1, 0]);
+    till.click("«Круассан»: на одну меньше");
+    assert_eq!(till.state().return_lines, vec![1, 0, 0]);
+    assert_touch_sized(&till, "returns: lines");
+    // One cappuccino of the 1 070,00 check: 220,00; of the 200,00 spent, 41,12 comes back and
+    // of the 43,50 accrued, 8,94 is taken back.
+    till.click("Вернуть выбранное: 220,00");
+    till.wait_for_step("the preview", |s| matches!(s, ReturnStep::Preview { .. }));
+    assert!(till.sees("Возвращаются позиции: Капучино × 1"));
+    assert!(till.sees("+41,12"), "the bonuses spent on the line come back");
+    assert!(till.sees("−8,94"), "the line's accrual is taken back");
+    till.click("Подтвердить возврат");
+    till.wait_for_step("the return made", |s| matches!(s, ReturnStep::Done { .. }));
+
+    let mut ledger = till.ledger();
+    assert_eq!(anna_balance(&mut ledger), Kopecks(19_350 + 4_112 - 894));
+    ledger.check_invariants().expect("ledger invariants");
+
+    // The check again: the cappuccino line says one is back, and only one more can go.
+    till.click("Готово");
+    till.click("Меню");
+    till.click("Возврат чека");
+    till.wait_for("today's checks", |s| {
+        matches!(&s.screen, Screen::Returns(ReturnStep::Find { checks: Some(_) }))
+    });
+    till.click_containing("Анна Смирнова");
+    till.wait_for_step("the check chosen", |s| matches!(s, ReturnStep::Choose { .. }));
+    assert!(till.sees("2 × 220,00 · возвращено 1"));
+    till.click("«Капучино»: вернуть ещё одну");
+    till.click("«Капучино»: вернуть ещё одну");
+    assert_eq!(till.state().return_lines, vec![1, 0, 0], "one cappuccino is left");
+}

@@ -59,6 +59,7 @@ fn a_hold_left_open_is_released_and_the_shift_report_is_saved() {
     let check = CheckInfo {
         subtotal: Kopecks(50_000),
         gift_codes: Vec::new(),
+        lines: Vec::new(),
     };
     ledger
         .hold("stopped-till-1", guest, Kopecks(10_000), &check, now())

@@ -33,6 +33,7 @@ fn check(number: i64, op_id: &str, amount: Kopecks, refunded: Kopecks) -> CheckS
         spent: rub(100),
         accrued: rub(25),
         refunded,
+        lines: Vec::new(),
     }
 }
 
@@ -86,7 +87,7 @@ fn previewed(preview: RefundReceipt) -> State {
             Effect::PreviewReturn {
                 request,
                 payment_op_id,
-                amount: None,
+                part: ReturnPart::Rest,
             },
         ] if payment_op_id == "till-test-3" => *request,
         other => panic!("expected a full preview of till-test-3, got {other:?}"),
@@ -105,13 +106,10 @@ fn previewed(preview: RefundReceipt) -> State {
 fn a_full_return_goes_list_choose_preview_confirm_done() {
     let preview = receipt(rub(600), Kopecks::ZERO);
     let mut state = previewed(preview.clone());
-    let Screen::Returns(ReturnStep::Preview {
-        check, amount, op_id, ..
-    }) = &state.screen
-    else {
+    let Screen::Returns(ReturnStep::Preview { check, part, op_id, .. }) = &state.screen else {
         panic!("expected the preview, got {:?}", state.screen);
     };
-    assert_eq!((check.number, *amount, op_id.clone()), (7, None, None));
+    assert_eq!((check.number, part.clone(), op_id.clone()), (7, ReturnPart::Rest, None));
 
     let effects = update(&mut state, Event::ConfirmReturn);
     let (request, op_id) = match effects.as_slice() {
@@ -120,7 +118,7 @@ fn a_full_return_goes_list_choose_preview_confirm_done() {
                 request,
                 op_id,
                 payment_op_id,
-                amount: None,
+                part: ReturnPart::Rest,
             },
         ] if payment_op_id == "till-test-3" => (*request, op_id.clone()),
         other => panic!("expected one return, got {other:?}"),
@@ -249,7 +247,7 @@ fn a_partial_amount_is_checked_before_asking_the_ledger() {
     }
     let effects = update(&mut state, Event::PreviewReturn(ReturnMode::Partial));
     assert!(
-        matches!(effects.as_slice(), [Effect::PreviewReturn { amount: Some(a), .. }] if *a == Kopecks(1_550)),
+        matches!(effects.as_slice(), [Effect::PreviewReturn { part: ReturnPart::Amount(a), .. }] if *a == Kopecks(1_550)),
         "{effects:?}"
     );
 }
@@ -440,7 +438,7 @@ fn the_guest_on_the_order_shows_the_balance_after_their_return() {
         state.guest = Some(guest(attached));
         state.screen = Screen::Returns(ReturnStep::Preview {
             check: check(7, "till-test-3", rub(600), Kopecks::ZERO),
-            amount: None,
+            part: ReturnPart::Rest,
             preview: receipt(rub(600), Kopecks::ZERO),
             op_id: None,
         });
@@ -460,4 +458,36 @@ fn the_guest_on_the_order_shows_the_balance_after_their_return() {
         update(&mut state, Event::Back);
         assert_eq!(state.screen, Screen::Guest, "back to the guest on the order");
     }
+}
+
+#[test]
+fn lines_are_picked_within_what_is_left_and_sent_as_lines() {
+    let line = |name: &str, quantity: i64, returned: i64| CheckLine {
+        name: name.to_string(),
+        quantity,
+        price: rub(100),
+        returned,
+    };
+    let mut lined = check(7, "till-test-3", rub(400), rub(100));
+    lined.lines = vec![line("Морс", 3, 1), line("Хлеб", 1, 0)];
+    let mut state = opened_with(vec![lined]);
+    assert!(update(&mut state, Event::ChooseCheck(7)).is_empty());
+    assert_eq!(state.return_lines, vec![0, 0]);
+    // Nothing picked: refused on the spot, nothing asked of the ledger.
+    assert!(update(&mut state, Event::PreviewReturn(ReturnMode::Lines)).is_empty());
+    assert_eq!(state.notice.as_ref().map(|n| n.key), Some("err-return-no-lines"));
+    for _ in 0..3 {
+        update(&mut state, Event::StepReturnLine { line: 0, more: true });
+    }
+    update(&mut state, Event::StepReturnLine { line: 1, more: true });
+    update(&mut state, Event::StepReturnLine { line: 1, more: false });
+    update(&mut state, Event::StepReturnLine { line: 1, more: false });
+    update(&mut state, Event::StepReturnLine { line: 9, more: true });
+    assert_eq!(state.return_lines, vec![2, 0], "two morses are left; none below zero");
+    let effects = update(&mut state, Event::PreviewReturn(ReturnMode::Lines));
+    let expected = ReturnPart::Lines(vec![LineReturn { line: 0, quantity: 2 }]);
+    assert!(
+        matches!(effects.as_slice(), [Effect::PreviewReturn { part, .. }] if *part == expected),
+        "{effects:?}"
+    );
 }

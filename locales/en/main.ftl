@@ -944,3 +944,16 @@ split-not-with-pos = The order came from the POS: paying it with several cards i
 returns-others-back = Back to the check's other cards
 returns-others-back-done = Given back to the check's other cards
 split-card-accrued = Accrued to the owner of the check
+
+# Returns by lines
+returns-lines-title = The check's lines: what goes back
+returns-line-detail = { $quantity } × { $price }
+returns-line-returned = { $returned } returned
+returns-lines-button = Return the chosen: { $amount }
+returns-lines-button-none = Choose lines: «+» on a line
+returns-amount-hint = Or return a part as an amount:
+err-return-no-lines = Choose at least one line
+err-return-line-over = «{ $line }»: at most { $left } can be returned
+returns-line-less = «{ $line }»: one fewer
+returns-line-more = «{ $line }»: return one more
+returns-lines-returned = Lines returned: { $lines }

@@ -950,3 +950,16 @@ split-not-with-pos = Заказ пришёл с кассы (POS): оплата �
 returns-others-back = Вернётся на другие карты чека
 returns-others-back-done = Вернулось на другие карты чека
 split-card-accrued = Начислено владельцу чека
+
+# Returns by lines
+returns-lines-title = Позиции чека: что возвращается
+returns-line-detail = { $quantity } × { $price }
+returns-line-returned = возвращено { $returned }
+returns-lines-button = Вернуть выбранное: { $amount }
+returns-lines-button-none = Выберите позиции: «+» у строки
+returns-amount-hint = Или вернуть часть суммой:
+err-return-no-lines = Выберите хотя бы одну позицию
+err-return-line-over = «{ $line }»: можно вернуть не больше { $left } шт.
+returns-line-less = «{ $line }»: на одну меньше
+returns-line-more = «{ $line }»: вернуть ещё одну
+returns-lines-returned = Возвращаются позиции: { $lines }

@@ -205,6 +205,7 @@ fn open_embedded(
         let check = crate::domain::CheckInfo {
             subtotal: Kopecks::from_roubles(500),
             gift_codes: Vec::new(),
+            lines: Vec::new(),
         };
         let guest = backend
             .ledger()
@@ -316,7 +317,7 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
                 events.push(Event::ConfirmPayment);
             }
         }
-        Scenario::ReturnFind | Scenario::ReturnPreview | Scenario::ReturnDone => {
+        Scenario::ReturnFind | Scenario::ReturnLines | Scenario::ReturnPreview | Scenario::ReturnDone => {
             events.extend([
                 Event::StartPayment,
                 Event::ChoosePaymentMode(PaymentMode::Spend),
@@ -326,7 +327,12 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
                     last_check: scenario != Scenario::ReturnFind,
                 },
             ]);
-            if scenario != Scenario::ReturnFind {
+            if scenario == Scenario::ReturnLines {
+                events.extend([
+                    Event::StepReturnLine { line: 0, more: true },
+                    Event::StepReturnLine { line: 1, more: true },
+                ]);
+            } else if scenario != Scenario::ReturnFind {
                 events.push(Event::PreviewReturn(ReturnMode::Full));
             }
             if scenario == Scenario::ReturnDone {

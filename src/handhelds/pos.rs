@@ -91,6 +91,9 @@ impl PosOrder {
         CheckInfo {
             subtotal: Kopecks(self.total),
             gift_codes: self.lines.iter().filter_map(|l| l.gift_code.clone()).collect(),
+            // The POS returns its own lines (its return call names them, and this module keeps
+            // what each line gave back): the ledger keeps the check's total only.
+            lines: Vec::new(),
         }
     }
 }
@@ -926,7 +929,10 @@ impl PosCore<'_> {
         let out = match payment_op {
             Some(payment_op) if requested > 0 => {
                 let op = return_op_id(order_id, call);
-                match self.backend.refund(&op, &payment_op, Some(Kopecks(requested))) {
+                match self
+                    .backend
+                    .refund(&op, &payment_op, &crate::domain::ReturnPart::Amount(Kopecks(requested)))
+                {
                     Ok(receipt) => ReturnOut {
                         bonuses_back: receipt.spend_returned.0,
                         accrual_taken_back: receipt.accrual_taken.0,

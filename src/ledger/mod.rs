@@ -12,8 +12,8 @@
 
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    IdentifierKind, LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ScanKind, ShiftReport, SpendQuote,
-    StampProgress, UnixSeconds,
+    IdentifierKind, LoyaltyError, PaymentReceipt, Promotion, RefundReceipt, ReturnPart, ScanKind, ShiftReport,
+    SpendQuote, StampProgress, UnixSeconds,
 };
 use crate::loyalty::demo;
 use crate::loyalty::engine::{
@@ -279,22 +279,23 @@ impl Ledger {
         &mut self,
         op_id: &str,
         payment_op_id: &str,
-        amount: Option<Kopecks>,
+        part: impl Into<ReturnPart>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
-        self.transact(|tx| run_now(engine::refund(tx, None, op_id, payment_op_id, amount, now)))
+        let part = part.into();
+        self.transact(|tx| run_now(engine::refund(tx, None, op_id, payment_op_id, &part, now)))
     }
 
     /// What [`Ledger::refund`] would change, written nowhere.
     pub fn refund_preview(
         &mut self,
         payment_op_id: &str,
-        amount: Option<Kopecks>,
+        part: impl Into<ReturnPart>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
         let op = Op::RefundPreview {
             payment_op_key: payment_op_id.to_string(),
-            requested: amount,
+            part: part.into(),
         };
         self.run(&op, None, now)?.into_refund()
     }
@@ -935,8 +936,8 @@ impl LedgerTx for SqliteTx<'_> {
     async fn insert_payment(&mut self, p: &NewPayment<'_>) -> Result<i64, LoyaltyError> {
         self.exec(
             "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due,
-                                   accrued, balance_after, new_group, at, offline_requested, owner_payment_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                   accrued, balance_after, new_group, at, offline_requested, owner_payment_id, lines)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 p.op_key,
                 p.guest,
@@ -951,6 +952,7 @@ impl LedgerTx for SqliteTx<'_> {
                 p.at,
                 p.offline_requested.map(|k| k.0),
                 p.owner_payment,
+                p.lines,
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -1018,15 +1020,15 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn paid_check(&mut self, payment_op_key: &str) -> Result<Option<PaidCheck>, LoyaltyError> {
-        Ok(self
-            .one(
-                "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
+        self.one(
+            "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
                         (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id), p.at,
-                        p.owner_payment_id
+                        p.owner_payment_id, p.lines
                  FROM payments p WHERE p.op_id = ?1",
-                [payment_op_key],
-                |row| {
-                    Ok(PaidCheck {
+            [payment_op_key],
+            |row| {
+                Ok((
+                    PaidCheck {
                         payment_id: row.get(0)?,
                         guest: row.get(1)?,
                         amount_due: Kopecks(row.get(2)?),
@@ -1035,10 +1037,20 @@ impl LedgerTx for SqliteTx<'_> {
                         refunded_before: Kopecks(row.get(5)?),
                         paid_at: row.get(6)?,
                         owner_payment: row.get(7)?,
-                    })
-                },
-            )
-            .optional()?)
+                        lines: Vec::new(),
+                    },
+                    row.get::<_, Option<String>>(8)?,
+                ))
+            },
+        )
+        .optional()?
+        .map(|(check, lines)| {
+            Ok(PaidCheck {
+                lines: crate::loyalty::rules::parse_lines(lines.as_deref())?,
+                ..check
+            })
+        })
+        .transpose()
     }
 
     async fn insert_refund(
@@ -1065,6 +1077,24 @@ impl LedgerTx for SqliteTx<'_> {
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn record_lines_returned(
+        &mut self,
+        refund_id: i64,
+        returned: &str,
+        payment_id: i64,
+        lines: &str,
+    ) -> Result<(), LoyaltyError> {
+        self.exec(
+            "UPDATE refunds SET lines = ?2 WHERE id = ?1",
+            params![refund_id, returned],
+        )?;
+        self.exec(
+            "UPDATE payments SET lines = ?2 WHERE id = ?1",
+            params![payment_id, lines],
+        )?;
+        Ok(())
     }
 
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), LoyaltyError> {
@@ -1116,20 +1146,31 @@ impl LedgerTx for SqliteTx<'_> {
                 query.limit
             ],
             |row| {
-                Ok(CheckSummary {
-                    number: row.get(0)?,
-                    op_id: row.get(1)?,
-                    guest: row.get(2)?,
-                    guest_name: row.get(3)?,
-                    at: row.get(4)?,
-                    amount_due: Kopecks(row.get(5)?),
-                    spent: Kopecks(row.get(6)?),
-                    accrued: Kopecks(row.get(7)?),
-                    refunded: Kopecks(row.get(8)?),
-                })
+                Ok((
+                    CheckSummary {
+                        number: row.get(0)?,
+                        op_id: row.get(1)?,
+                        guest: row.get(2)?,
+                        guest_name: row.get(3)?,
+                        at: row.get(4)?,
+                        amount_due: Kopecks(row.get(5)?),
+                        spent: Kopecks(row.get(6)?),
+                        accrued: Kopecks(row.get(7)?),
+                        refunded: Kopecks(row.get(8)?),
+                        lines: Vec::new(),
+                    },
+                    row.get::<_, Option<String>>(9)?,
+                ))
             },
         )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.map(|row| {
+            let (check, lines) = row?;
+            Ok(CheckSummary {
+                lines: crate::loyalty::rules::parse_lines(lines.as_deref())?,
+                ..check
+            })
+        })
+        .collect()
     }
 
     async fn gifts(&mut self, guest: GuestId) -> Result<Vec<Gift>, LoyaltyError> {

@@ -19,9 +19,9 @@ use super::rules::{
 };
 use crate::domain::LoyaltyError::{UnknownCode, UnknownHold, UnknownPayment};
 use crate::domain::{
-    CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, DailyVisits, Gift, GuestCard, GuestId, HistoryEntry,
-    HoldId, HoldReceipt, Identification, IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind,
-    SpendQuote, UnixSeconds,
+    CardPayment, CardShare, CheckFilter, CheckInfo, CheckLine, CheckSummary, DailyVisits, Gift, GuestCard, GuestId,
+    HistoryEntry, HoldId, HoldReceipt, Identification, IdentifierKind, LineReturn, LoyaltyError, PaymentReceipt,
+    RefundReceipt, ReturnPart, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 use serde::Serialize;
@@ -86,6 +86,8 @@ pub struct NewPayment<'a> {
     pub offline_requested: Option<Kopecks>,
     /// For another account's share of a check paid from several: the owner's payment.
     pub owner_payment: Option<i64>,
+    /// The check's lines as JSON ([`rules::kept_lines`]), when the till sent them.
+    pub lines: Option<&'a str>,
 }
 
 /// What a payment needs besides the guest's snapshot, read in one go (a prefetch: the store may
@@ -278,6 +280,16 @@ pub trait LedgerTx {
         now: UnixSeconds,
     ) -> Result<i64, Self::Error>;
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> Result<(), Self::Error>;
+    /// A return that changed what is left of the check's lines: the refund records the units it
+    /// gave back (`returned`, JSON of [`LineReturn`]s) and the payment its lines as they now
+    /// stand (`lines`, JSON of [`CheckLine`]s with their returned units).
+    async fn record_lines_returned(
+        &mut self,
+        refund_id: i64,
+        returned: &str,
+        payment_id: i64,
+        lines: &str,
+    ) -> Result<(), Self::Error>;
     /// The names of the gifts the payment redeemed.
     async fn check_gifts(&mut self, payment_id: i64) -> Result<Vec<String>, Self::Error>;
     /// The operation ids of the shares other accounts paid of the owner's payment `payment_id`
@@ -810,6 +822,7 @@ async fn record_payment<T: LedgerTx>(
         &context.groups,
     )?;
     let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
+    let lines = rules::kept_lines(check)?;
     let payment_id = tx
         .insert_payment(&NewPayment {
             op_key,
@@ -821,6 +834,7 @@ async fn record_payment<T: LedgerTx>(
             at: now,
             offline_requested,
             owner_payment: None,
+            lines: lines.as_deref(),
         })
         .await?;
     let booked = Figures {
@@ -893,10 +907,29 @@ pub async fn void<T: LedgerTx>(
     remember(tx, op_key, "void", print, &()).await
 }
 
+/// A return's request as its operation id remembers it: a return by lines adds its lines, so
+/// that returns recorded before lines existed keep their fingerprint.
 #[derive(Serialize)]
 struct RefundRequest<'a> {
     payment: &'a str,
     requested: Option<Kopecks>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<&'a [LineReturn]>,
+}
+
+impl<'a> RefundRequest<'a> {
+    fn of(payment: &'a str, part: &'a ReturnPart) -> RefundRequest<'a> {
+        let (requested, lines) = match part {
+            ReturnPart::Rest => (None, None),
+            ReturnPart::Amount(amount) => (Some(*amount), None),
+            ReturnPart::Lines(lines) => (None, Some(lines.as_slice())),
+        };
+        RefundRequest {
+            payment,
+            requested,
+            lines,
+        }
+    }
 }
 
 /// Everything a return changes, decided before anything is written: the balance plan, and on a
@@ -907,19 +940,37 @@ struct ReturnPlan {
     gifts: Vec<String>,
     stamps: Vec<(i64, i64, i64)>,
     new_group: Option<Group>,
+    /// The amount asked for (`None`: the rest), as the refund row records it.
+    requested: Option<Kopecks>,
+    /// The check's lines after the return, when it changes what is left of them.
+    lines_after: Option<Vec<CheckLine>>,
 }
 
-/// Decides a return of `requested` (or the rest) of `check` for the guest of `snapshot`; reads
-/// only, so that the preview and the return itself are one decision.
+/// Decides a return of `part` of `check` for the guest of `snapshot`; reads only, so that the
+/// preview and the return itself are one decision.
 async fn plan_return<T: LedgerTx>(
     tx: &mut T,
     snapshot: &GuestSnapshot,
     check: &PaidCheck,
-    requested: Option<Kopecks>,
+    part: &ReturnPart,
     now: UnixSeconds,
 ) -> Result<ReturnPlan, T::Error> {
+    let requested = match part {
+        ReturnPart::Rest => None,
+        ReturnPart::Amount(amount) => Some(*amount),
+        ReturnPart::Lines(lines) if check.lines.is_empty() => {
+            tracing::warn!(
+                payment = check.payment_id,
+                asked = lines.len(),
+                "a return by lines of a check without lines"
+            );
+            return Err(LoyaltyError::OutOfRange("lines".to_string()).into());
+        }
+        ReturnPart::Lines(lines) => Some(crate::domain::lines_value(&check.lines, check.amount_due, lines)?),
+    };
     let plan = rules::refund(check, requested, snapshot.available)?;
     let full = rules::refund_is_full(check, &plan);
+    let lines_after = rules::lines_after_return(&check.lines, part, full);
     let (gifts, stamps) = if full {
         let gifts = tx.check_gifts(check.payment_id).await?;
         let stamps = tx
@@ -948,6 +999,8 @@ async fn plan_return<T: LedgerTx>(
         gifts,
         stamps,
         new_group,
+        requested,
+        lines_after,
     })
 }
 
@@ -991,14 +1044,14 @@ pub async fn refund_preview<T: LedgerTx>(
     tx: &mut T,
     org: Option<&str>,
     payment_op_key: &str,
-    requested: Option<Kopecks>,
+    part: &ReturnPart,
     now: UnixSeconds,
 ) -> Result<RefundReceipt, T::Error> {
     let (check, snapshot) = visible_check(tx, org, payment_op_key, now).await?;
     if check.owner_payment.is_some() {
         return Err(UnknownPayment.into());
     }
-    let decided = plan_return(tx, &snapshot, &check, requested, now).await?;
+    let decided = plan_return(tx, &snapshot, &check, part, now).await?;
     let balance_after = snapshot.balance + decided.plan.spend_returned - decided.plan.accrual_taken;
     let mut others_returned = Kopecks::ZERO;
     for key in tx.check_shares(check.payment_id).await? {
@@ -1009,8 +1062,8 @@ pub async fn refund_preview<T: LedgerTx>(
     Ok(return_receipt(&decided, balance_after, others_returned))
 }
 
-/// Returns part (`Some(amount)` of the amount due) or all that is left (`None`) of the check
-/// paid with `payment_op_key`: the bonuses spent on the returned part come back, its accrual is
+/// Returns part (an amount of the amount due, or units of its lines) or all that is left of the
+/// check paid with `payment_op_key`: the bonuses spent on the returned part come back, its accrual is
 /// taken back (never below zero available: the rest is reported as unrecovered), and a return
 /// of the whole check gives back its gifts and takes back its stamps. A guest whose spending
 /// falls below their group's threshold goes back down (unless the group never downgrades).
@@ -1019,7 +1072,7 @@ pub async fn refund<T: LedgerTx>(
     org: Option<&str>,
     op_key: &str,
     payment_op_key: &str,
-    requested: Option<Kopecks>,
+    part: &ReturnPart,
     now: UnixSeconds,
 ) -> Result<RefundReceipt, T::Error> {
     let guest = tx
@@ -1027,10 +1080,7 @@ pub async fn refund<T: LedgerTx>(
         .await?
         .ok_or(LoyaltyError::UnknownPayment)?
         .guest;
-    let request = RefundRequest {
-        payment: payment_op_key,
-        requested,
-    };
+    let request = RefundRequest::of(payment_op_key, part);
     let (snapshot, print) = match begin_write(tx, org, guest, now, op_key, "refund", &request, UnknownPayment).await? {
         Begun::Repeat(answer) => return Ok(answer),
         Begun::New { snapshot, print } => (snapshot, print),
@@ -1044,9 +1094,17 @@ pub async fn refund<T: LedgerTx>(
     if check.owner_payment.is_some() {
         return Err(UnknownPayment.into());
     }
-    let decided = plan_return(tx, &snapshot, &check, requested, now).await?;
+    let decided = plan_return(tx, &snapshot, &check, part, now).await?;
     let plan = &decided.plan;
-    let refund_id = tx.insert_refund(op_key, &check, requested, plan, now).await?;
+    let refund_id = tx.insert_refund(op_key, &check, decided.requested, plan, now).await?;
+    if let Some(lines) = &decided.lines_after {
+        let returned = match part {
+            ReturnPart::Lines(asked) => rules::to_json(asked)?,
+            ReturnPart::Rest | ReturnPart::Amount(_) => rules::to_json(&rules::left_of(&check.lines))?,
+        };
+        tx.record_lines_returned(refund_id, &returned, check.payment_id, &rules::to_json(lines)?)
+            .await?;
+    }
     let note = format!("refund {}", plan.amount);
     let mut balance_after = snapshot.balance;
     for (kind, amount) in [
@@ -1332,6 +1390,7 @@ pub async fn commit_shared<T: LedgerTx>(
                 at: now,
                 offline_requested: None,
                 owner_payment: Some(owner_payment),
+                lines: None,
             })
             .await?;
         // A share adds its spend to the owner's check (the same moment and till).
@@ -1409,6 +1468,7 @@ async fn refund_shares<T: LedgerTx>(
         let part = RefundRequest {
             payment: &share_op,
             requested: Some(amount),
+            lines: None,
         };
         remember(tx, &key, "refund_share", fingerprint(&part)?, &plan.spend_returned).await?;
         returned = returned + plan.spend_returned;
@@ -2098,13 +2158,10 @@ pub enum Op {
     Refund {
         op_key: String,
         payment_op_key: String,
-        requested: Option<Kopecks>,
+        part: ReturnPart,
     },
     /// See [`refund_preview`].
-    RefundPreview {
-        payment_op_key: String,
-        requested: Option<Kopecks>,
-    },
+    RefundPreview { payment_op_key: String, part: ReturnPart },
     /// See [`checks`].
     Checks(CheckFilter),
     /// See [`reset_holds`].
@@ -2286,12 +2343,11 @@ impl Op {
             Op::Refund {
                 op_key,
                 payment_op_key,
-                requested,
-            } => Answer::Refund(refund(tx, org, op_key, payment_op_key, *requested, now).await?),
-            Op::RefundPreview {
-                payment_op_key,
-                requested,
-            } => Answer::Refund(refund_preview(tx, org, payment_op_key, *requested, now).await?),
+                part,
+            } => Answer::Refund(refund(tx, org, op_key, payment_op_key, part, now).await?),
+            Op::RefundPreview { payment_op_key, part } => {
+                Answer::Refund(refund_preview(tx, org, payment_op_key, part, now).await?)
+            }
             Op::Checks(filter) => Answer::Checks(checks(tx, org, filter, now).await?),
             Op::ResetHolds { op_key, guest } => {
                 Answer::Count(reset_holds(tx, org, op_key.as_deref(), *guest, now).await?)

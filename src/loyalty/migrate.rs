@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 17] = [
+pub const MIGRATIONS: [Migration; 18] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -134,6 +134,12 @@ pub const MIGRATIONS: [Migration; 17] = [
             include_str!("../server/pg_schema_v17.sql"),
             crate::report_rebuild_sql!()
         ),
+    },
+    Migration {
+        version: 18,
+        what: "a check's lines kept with its payment, and the lines each return gave back",
+        sqlite: include_str!("../ledger/schema_v18.sql"),
+        postgres: include_str!("../server/pg_schema_v18.sql"),
     },
 ];
 

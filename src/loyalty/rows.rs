@@ -79,7 +79,7 @@ pub fn snapshot_at<C: Columns>(row: &C) -> Result<GuestSnapshot, C::Error> {
 /// since, `$3` the check's number or NULL, `$4` the guest or NULL, `$5` an operation-id prefix
 /// or NULL, `$6` how many.
 pub const PAID_CHECKS_SQL: &str = "SELECT p.id, p.op_id, p.guest_id, g.name, p.at, p.amount_due, p.spent, p.accrued,
-        CAST((SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id) AS BIGINT)
+        CAST((SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id) AS BIGINT), p.lines
     FROM payments p JOIN guests g ON g.id = p.guest_id
     WHERE (CAST($1 AS TEXT) IS NULL OR g.org = $1)
       AND p.at >= $2

@@ -5,8 +5,8 @@
 //! answer, on SQLite and PostgreSQL alike.
 
 use crate::domain::{
-    BasisPoints, CheckInfo, Gift, GroupInfo, GuestId, HoldId, IdentifierKind, LoyaltyError, MAX_CODE_LEN, ScanKind,
-    SpendLimit, SpendLimitKind, SpendQuote, UnixSeconds,
+    BasisPoints, CheckInfo, CheckLine, Gift, GroupInfo, GuestId, HoldId, IdentifierKind, LineReturn, LoyaltyError,
+    MAX_CODE_LEN, ReturnPart, ScanKind, SpendLimit, SpendLimitKind, SpendQuote, UnixSeconds,
 };
 use crate::money::Kopecks;
 
@@ -724,6 +724,96 @@ pub struct PaidCheck {
     pub paid_at: UnixSeconds,
     /// Set on another account's share of a check paid from several: the owner's payment.
     pub owner_payment: Option<i64>,
+    /// The check's lines with what was returned of each (empty: the till sent none).
+    pub lines: Vec<CheckLine>,
+}
+
+/// A check's lines as a store keeps them (JSON), or why they cannot be kept: `None` when the
+/// till sent none or they do not add up to the check's subtotal (then the check is still paid,
+/// and returned by amount). Gift lines cost nothing and are not kept.
+pub fn kept_lines(check: &CheckInfo) -> Result<Option<String>, LoyaltyError> {
+    if check.lines.is_empty() {
+        return Ok(None);
+    }
+    let sum: i128 = check
+        .lines
+        .iter()
+        .map(|l| i128::from(l.price.0) * i128::from(l.quantity))
+        .sum();
+    let sound = check.lines.len() <= crate::domain::MAX_CHECK_LINES
+        && check.lines.iter().all(|l| {
+            l.quantity > 0
+                && l.price > Kopecks::ZERO
+                && l.returned == 0
+                && !l.name.trim().is_empty()
+                && l.name.chars().count() <= MAX_LINE_NAME
+                && !l.name.chars().any(char::is_control)
+        })
+        && sum == i128::from(check.subtotal.0);
+    if !sound {
+        tracing::warn!(
+            lines = check.lines.len(),
+            sum = i64::try_from(sum).unwrap_or(i64::MAX),
+            subtotal = check.subtotal.0,
+            "the check's lines are not kept (they do not add up to its subtotal, or one is malformed): it can be returned by amount only"
+        );
+        return Ok(None);
+    }
+    to_json(&check.lines).map(Some)
+}
+
+/// The longest line name a check keeps, in characters.
+pub const MAX_LINE_NAME: usize = 200;
+
+/// JSON of what a store keeps as text.
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, LoyaltyError> {
+    serde_json::to_string(value).map_err(|e| LoyaltyError::Storage(e.to_string()))
+}
+
+/// The lines a store kept with a payment (none when it kept none).
+pub fn parse_lines(text: Option<&str>) -> Result<Vec<CheckLine>, LoyaltyError> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| LoyaltyError::Storage(format!("a check's lines are unreadable: {e}"))),
+    }
+}
+
+/// Every unit still left of `lines`, as a return of them.
+pub fn left_of(lines: &[CheckLine]) -> Vec<LineReturn> {
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.left() > 0)
+        .map(|(line, l)| LineReturn {
+            line,
+            quantity: l.left(),
+        })
+        .collect()
+}
+
+/// The check's lines once `part` is returned, when that changes them: a return by lines takes
+/// its units, a return that empties the check takes every unit left; a partial return by amount
+/// names no line and leaves them as they are.
+pub fn lines_after_return(lines: &[CheckLine], part: &ReturnPart, full: bool) -> Option<Vec<CheckLine>> {
+    if lines.is_empty() {
+        return None;
+    }
+    let taken = match part {
+        ReturnPart::Lines(asked) => asked.clone(),
+        ReturnPart::Rest | ReturnPart::Amount(_) if full => left_of(lines),
+        ReturnPart::Rest | ReturnPart::Amount(_) => return None,
+    };
+    if taken.is_empty() {
+        return None;
+    }
+    let mut after = lines.to_vec();
+    for part in taken {
+        if let Some(line) = after.get_mut(part.line) {
+            line.returned = (line.returned + part.quantity).min(line.quantity);
+        }
+    }
+    Some(after)
 }
 
 /// What a refund changes.
@@ -879,6 +969,58 @@ pub fn stamp_after_visit(collected: i64, needed: i64) -> i64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Lines returned one unit at a time, in any order, add up to exactly the amount due of a
+    /// discounted check whose prices do not divide evenly; what is kept is what adds up.
+    #[test]
+    fn lines_share_out_the_amount_due_exactly() {
+        let line = |name: &str, quantity: i64, price: i64| CheckLine {
+            name: name.to_string(),
+            quantity,
+            price: Kopecks(price),
+            returned: 0,
+        };
+        let mut lines = vec![line("a", 3, 333), line("b", 1, 1), line("c", 2, 7_777)];
+        let due = Kopecks(14_000); // after a discount on the 16 554 of the lines
+        let mut returned = Kopecks::ZERO;
+        for index in [2, 0, 1, 0, 2, 0] {
+            let one = [LineReturn {
+                line: index,
+                quantity: 1,
+            }];
+            let value = crate::domain::lines_value(&lines, due, &one).unwrap();
+            assert!(value >= Kopecks::ZERO);
+            returned = returned + value;
+            lines = lines_after_return(&lines, &ReturnPart::Lines(one.to_vec()), false).unwrap();
+        }
+        assert_eq!(returned, due);
+        assert_eq!(
+            crate::domain::lines_value(&lines, due, &[LineReturn { line: 1, quantity: 1 }]),
+            Err(LoyaltyError::LineOverReturn {
+                line: "b".to_string(),
+                left: 0
+            })
+        );
+
+        let check = |subtotal: i64, lines: Vec<CheckLine>| CheckInfo {
+            subtotal: Kopecks(subtotal),
+            gift_codes: Vec::new(),
+            lines,
+        };
+        assert!(kept_lines(&check(1_000, vec![line("a", 1, 1_000)])).unwrap().is_some());
+        assert_eq!(
+            kept_lines(&check(999, vec![line("a", 1, 1_000)])),
+            Ok(None),
+            "does not add up"
+        );
+        assert_eq!(kept_lines(&check(0, vec![line("a", 1, 0)])), Ok(None), "no price");
+        assert_eq!(
+            kept_lines(&check(1_000, vec![line("\u{7}", 1, 1_000)])),
+            Ok(None),
+            "a control character"
+        );
+        assert_eq!(kept_lines(&check(1_000, Vec::new())), Ok(None));
+    }
 
     #[test]
     fn several_accounts_on_one_check() {
@@ -1167,6 +1309,7 @@ mod tests {
         let check = |subtotal: i64, gifts: &[&str]| CheckInfo {
             subtotal: Kopecks(subtotal),
             gift_codes: gifts.iter().map(|g| g.to_string()).collect(),
+            lines: Vec::new(),
         };
         assert_eq!(check_closable(&check(0, &["G100002"])), Ok(()));
         assert_eq!(check_closable(&check(18_500, &[])), Ok(()));
@@ -1293,6 +1436,7 @@ mod tests {
             refunded_before: Kopecks::ZERO,
             paid_at: 0,
             owner_payment: None,
+            lines: Vec::new(),
         };
         let plan = refund(&check, Some(Kopecks(50_000)), Kopecks(1_000)).unwrap();
         assert_eq!(plan.spend_returned, Kopecks(10_000));
@@ -1324,6 +1468,7 @@ mod tests {
             refunded_before: Kopecks(40_000),
             paid_at: 1_000,
             owner_payment: None,
+            lines: Vec::new(),
         };
         let part = refund(&check, Some(Kopecks(30_000)), Kopecks(10_000)).unwrap();
         assert!(!refund_is_full(&check, &part));
@@ -1426,6 +1571,7 @@ mod tests {
                 refunded_before: Kopecks::ZERO,
                 paid_at: 0,
                 owner_payment: None,
+                lines: Vec::new(),
             };
             let (mut back, mut taken) = (0, 0);
             let mut next = pieces.iter().cycle();

@@ -28,8 +28,8 @@ pub mod journal;
 use crate::backend::{BackendKind, Clock, LoyaltyBackend, ServerLink};
 use crate::domain::{
     AwayReason, CardPayment, CardShare, CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId,
-    HoldReceipt, Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanEvent,
-    ShiftReport, SpendQuote,
+    HoldReceipt, Identification, LooseEnd, LooseEndKind, LoyaltyError, PaymentReceipt, RefundReceipt, ReturnPart,
+    ScanEvent, ShiftReport, SpendQuote,
 };
 use crate::money::Kopecks;
 use crate::wire::{self, ErrorBody};
@@ -428,6 +428,7 @@ impl ServerBackend {
             payment_op_id: commit.op_id.clone(),
             payment_till: None,
             amount: None,
+            lines: None,
         })?;
         self.journal.record(
             &op_id,
@@ -1237,12 +1238,14 @@ impl LoyaltyBackend for ServerBackend {
         Ok(checks.into_iter().map(Into::into).collect())
     }
 
-    fn preview_refund(&mut self, payment_op_id: &str, amount: Option<Kopecks>) -> Result<RefundReceipt, LoyaltyError> {
+    fn preview_refund(&mut self, payment_op_id: &str, part: &ReturnPart) -> Result<RefundReceipt, LoyaltyError> {
         self.ready()?;
+        let (amount, lines) = wire::return_fields(part);
         let body = wire::RefundPreviewRequest {
             payment_op_id: payment_op_id.to_string(),
             payment_till: None,
-            amount: amount.map(Into::into),
+            amount,
+            lines,
         };
         let receipt: wire::RefundReceipt = self.post_read("/api/v1/refunds/preview", &body)?;
         Ok(receipt.into())
@@ -1250,18 +1253,15 @@ impl LoyaltyBackend for ServerBackend {
 
     /// Journalled like every write: a return whose answer was lost stays in doubt and is sent
     /// again (same op id, so at most once) when the server answers.
-    fn refund(
-        &mut self,
-        op_id: &str,
-        payment_op_id: &str,
-        amount: Option<Kopecks>,
-    ) -> Result<RefundReceipt, LoyaltyError> {
+    fn refund(&mut self, op_id: &str, payment_op_id: &str, part: &ReturnPart) -> Result<RefundReceipt, LoyaltyError> {
         self.ready()?;
+        let (amount, lines) = wire::return_fields(part);
         let body = wire::RefundRequest {
             op_id: op_id.to_string(),
             payment_op_id: payment_op_id.to_string(),
             payment_till: None,
-            amount: amount.map(Into::into),
+            amount,
+            lines,
         };
         let sent = self.write::<wire::RefundReceipt>(op_id, OpKind::Refund, "/api/v1/refunds", &body, None)?;
         self.done(sent).map(Into::into)

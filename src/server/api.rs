@@ -3,7 +3,7 @@
 //! kopecks, at most 2^53 − 1 so that every JSON reader keeps them exact.
 
 use super::store::{Caller, Store, token_hash, valid_name};
-use crate::domain::{CheckInfo, LoyaltyError, UnixSeconds};
+use crate::domain::{CheckInfo, LoyaltyError, ReturnPart, UnixSeconds};
 use crate::loyalty::engine::{Answer, Op};
 use crate::mask::mask_code;
 use crate::money::Kopecks;
@@ -222,6 +222,7 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::HoldNotOpen { .. } => (StatusCode::CONFLICT, "hold_not_open"),
             LoyaltyError::CommitOverHold { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "commit_over_hold"),
             LoyaltyError::RefundOverPayment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refund_over_payment"),
+            LoyaltyError::LineOverReturn { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "line_over_return"),
             LoyaltyError::OperationIdConflict => (StatusCode::CONFLICT, "operation_id_conflict"),
             LoyaltyError::OutOfRange(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_range"),
             LoyaltyError::IdentifierTaken(_) => (StatusCode::CONFLICT, "identifier_taken"),
@@ -327,9 +328,30 @@ fn check_info(check: &wire::Check) -> Result<CheckInfo, ApiError> {
             format!("gift codes are 1 to {} characters", crate::domain::MAX_CODE_LEN),
         ));
     }
+    if check.lines.len() > crate::domain::MAX_CHECK_LINES {
+        return Err(ApiError::bad(
+            "too_many_lines",
+            format!("at most {} lines", crate::domain::MAX_CHECK_LINES),
+        ));
+    }
+    let mut lines = Vec::with_capacity(check.lines.len());
+    for line in &check.lines {
+        plain_text(&line.name, "line name")?;
+        if line.quantity <= 0 || line.returned != 0 {
+            return Err(ApiError::bad(
+                "bad_line",
+                "a line's quantity is a whole number from 1; returned is not sent with a check",
+            ));
+        }
+        lines.push(
+            line.to_domain()
+                .ok_or_else(|| ApiError::invalid_amount("check.lines.price"))?,
+        );
+    }
     Ok(CheckInfo {
         subtotal: kopecks(&check.subtotal, "check.subtotal")?,
         gift_codes: check.gift_codes.clone(),
+        lines,
     })
 }
 
@@ -845,13 +867,14 @@ pub(super) async fn refund(State(app): State<App>, headers: HeaderMap, body: Bod
     let caller = caller(&app, &headers).await?;
     let request: wire::RefundRequest = json_body(&headers, body).await?;
     let op = op_id(&request.op_id)?;
-    let (payment, amount) = returned_part(
+    let (payment, part) = returned_part(
         &caller,
         &request.payment_op_id,
         request.payment_till.as_deref(),
         request.amount.as_ref(),
+        request.lines.as_deref(),
     )?;
-    let receipt = app.store.refund(&caller, op, &payment, amount, app.now()).await?;
+    let receipt = app.store.refund(&caller, op, &payment, part, app.now()).await?;
     Ok(axum::Json(receipt.into()))
 }
 
@@ -865,24 +888,26 @@ pub(super) async fn refund_preview(
 ) -> ApiResult<wire::RefundReceipt> {
     let caller = caller(&app, &headers).await?;
     let request: wire::RefundPreviewRequest = json_body(&headers, body).await?;
-    let (payment, amount) = returned_part(
+    let (payment, part) = returned_part(
         &caller,
         &request.payment_op_id,
         request.payment_till.as_deref(),
         request.amount.as_ref(),
+        request.lines.as_deref(),
     )?;
-    let receipt = app.store.refund_preview(&caller, &payment, amount, app.now()).await?;
+    let receipt = app.store.refund_preview(&caller, &payment, part, app.now()).await?;
     Ok(axum::Json(receipt.into()))
 }
 
 /// The check a return names (its payment's operation key, from the till that took it: the caller
-/// by default) and the amount returned (`None`: all that is left), checked.
+/// by default) and what it gives back (an amount, lines, or all that is left), checked.
 fn returned_part(
     caller: &Caller,
     payment_op_id: &str,
     payment_till: Option<&str>,
     amount: Option<&Amount>,
-) -> Result<(String, Option<Kopecks>), ApiError> {
+    lines: Option<&[wire::LineReturn]>,
+) -> Result<(String, ReturnPart), ApiError> {
     let payment_op = op_id(payment_op_id)?;
     let till = payment_till.unwrap_or(&caller.till);
     if !valid_name(till) {
@@ -892,7 +917,24 @@ fn returned_part(
     if amount.is_some_and(|a| a <= Kopecks::ZERO) {
         return Err(LoyaltyError::NonPositiveAmount.into());
     }
-    Ok((caller.op_of(till, payment_op), amount))
+    let part = match (amount, lines) {
+        (Some(_), Some(_)) => return Err(ApiError::bad("bad_return", "give an amount or lines, not both")),
+        (_, Some([])) => return Err(ApiError::bad("bad_return", "lines: at least one line")),
+        (_, Some(lines)) if lines.len() > crate::domain::MAX_CHECK_LINES => {
+            return Err(ApiError::bad("bad_return", "lines: too many"));
+        }
+        (_, Some(lines)) => ReturnPart::Lines(
+            lines
+                .iter()
+                .map(|l| crate::domain::LineReturn {
+                    line: l.line,
+                    quantity: l.quantity,
+                })
+                .collect(),
+        ),
+        (amount, None) => ReturnPart::from(amount),
+    };
+    Ok((caller.op_of(till, payment_op), part))
 }
 
 /// The calling till's closed checks: today's, one by its number, or one guest's (by card code,

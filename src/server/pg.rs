@@ -1021,8 +1021,8 @@ impl LedgerTx for PgTx<'_> {
         Ok(q_one(
             self.tx,
             "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
-                                   balance_after, new_group, at, offline_requested, owner_payment_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                                   balance_after, new_group, at, offline_requested, owner_payment_id, lines)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
             &[
                 &p.op_key,
                 &p.guest,
@@ -1037,6 +1037,7 @@ impl LedgerTx for PgTx<'_> {
                 &p.at,
                 &p.offline_requested.map(|k| k.0),
                 &p.owner_payment,
+                &p.lines,
             ],
         )
         .await?
@@ -1127,7 +1128,7 @@ impl LedgerTx for PgTx<'_> {
             self.tx,
             "SELECT p.id, p.guest_id, p.amount_due, p.spent, p.accrued,
                     (SELECT COALESCE(SUM(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id)::BIGINT, p.at,
-                    p.owner_payment_id
+                    p.owner_payment_id, p.lines
              FROM payments p WHERE p.op_id = $1",
             &[&payment_op_key],
         )
@@ -1142,6 +1143,7 @@ impl LedgerTx for PgTx<'_> {
                 refunded_before: Kopecks(row.try_get(5)?),
                 paid_at: row.try_get(6)?,
                 owner_payment: row.try_get(7)?,
+                lines: crate::loyalty::rules::parse_lines(row.try_get::<_, Option<&str>>(8)?)?,
             })
         })
         .transpose()
@@ -1173,6 +1175,28 @@ impl LedgerTx for PgTx<'_> {
         )
         .await?
         .try_get(0)?)
+    }
+
+    async fn record_lines_returned(
+        &mut self,
+        refund_id: i64,
+        returned: &str,
+        payment_id: i64,
+        lines: &str,
+    ) -> TxResult<()> {
+        exec(
+            self.tx,
+            "UPDATE refunds SET lines = $2 WHERE id = $1",
+            &[&refund_id, &returned],
+        )
+        .await?;
+        exec(
+            self.tx,
+            "UPDATE payments SET lines = $2 WHERE id = $1",
+            &[&payment_id, &lines],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn set_refund_balance(&mut self, refund_id: i64, balance_after: Kopecks) -> TxResult<()> {
@@ -1316,6 +1340,7 @@ impl LedgerTx for PgTx<'_> {
                 spent: Kopecks(row.try_get(6)?),
                 accrued: Kopecks(row.try_get(7)?),
                 refunded: Kopecks(row.try_get(8)?),
+                lines: crate::loyalty::rules::parse_lines(row.try_get::<_, Option<&str>>(9)?)?,
             })
         })
         .collect()

@@ -11,7 +11,7 @@ use super::pg::PgStore;
 use crate::backoffice::db::{AUDIT_INSERT, Audit, AuditEntry, Rows, Val, audit_params};
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ReturnPart, ScanKind, SpendQuote, UnixSeconds,
 };
 use crate::ledger::{Ledger, NewGroup, ProgramSettings};
 use crate::loyalty::engine::{Answer, Op};
@@ -417,13 +417,13 @@ impl Store {
         caller: &Caller,
         op_id: &str,
         payment_op: &str,
-        amount: Option<Kopecks>,
+        part: ReturnPart,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
         let op = Op::Refund {
             op_key: caller.op(op_id),
             payment_op_key: payment_op.to_string(),
-            requested: amount,
+            part,
         };
         self.run(caller, op, now).await?.into_refund()
     }
@@ -433,12 +433,12 @@ impl Store {
         &self,
         caller: &Caller,
         payment_op: &str,
-        amount: Option<Kopecks>,
+        part: ReturnPart,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
         let op = Op::RefundPreview {
             payment_op_key: payment_op.to_string(),
-            requested: amount,
+            part,
         };
         self.run(caller, op, now).await?.into_refund()
     }

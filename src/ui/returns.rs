@@ -4,7 +4,7 @@
 use super::keypad::{field, keypad};
 use super::screens::ScreenContext;
 use super::theme::{self, Tone, card, value_row, wide_button};
-use crate::domain::{CheckSummary, RefundReceipt};
+use crate::domain::{CheckLine, CheckSummary, RefundReceipt, ReturnPart};
 use crate::i18n::{Arg, I18n};
 use crate::money::Kopecks;
 use crate::workflow::{Event, Field, KeypadKey, ReturnMode, ReturnSearch, ReturnStep, State};
@@ -22,12 +22,18 @@ pub fn show(ui: &mut Ui, state: &State, step: &ReturnStep, cx: &ScreenContext<'_
         ReturnStep::Find { checks } => find(ui, state, checks.as_deref(), i18n, events),
         ReturnStep::Choose { check } => choose(ui, state, check, i18n, events),
         // «Подтвердить возврат» is pinned at the bottom ([`actions`]): on screen at any height.
-        ReturnStep::Preview { check, preview, .. } => {
+        ReturnStep::Preview {
+            check, part, preview, ..
+        } => {
             check_card(ui, check, i18n);
+            returned_lines(ui, check, part, i18n);
             changes_card(ui, preview, i18n, false);
         }
-        ReturnStep::Sending { check, preview, .. } => {
+        ReturnStep::Sending {
+            check, part, preview, ..
+        } => {
             check_card(ui, check, i18n);
+            returned_lines(ui, check, part, i18n);
             changes_card(ui, preview, i18n, false);
             ui.horizontal(|ui| {
                 ui.add(egui::Spinner::new().size(24.0));
@@ -185,19 +191,38 @@ fn check_card(ui: &mut Ui, check: &CheckSummary, i18n: &I18n) {
 
 fn choose(ui: &mut Ui, state: &State, check: &CheckSummary, i18n: &I18n, events: &mut Vec<Event>) {
     let enabled = !state.is_busy();
-    check_card(ui, check, i18n);
     let full = i18n.t_args("returns-full", &[("amount", Arg::Money(check.left()))]);
-    if wide_button(ui, &full, Tone::Primary, enabled).clicked() {
-        events.push(Event::PreviewReturn(ReturnMode::Full));
+    let whole = |ui: &mut Ui, events: &mut Vec<Event>| {
+        check_card(ui, check, i18n);
+        if wide_button(ui, &full, Tone::Primary, enabled).clicked() {
+            events.push(Event::PreviewReturn(ReturnMode::Full));
+        }
+    };
+    if check.lines.is_empty() {
+        // A check paid without its lines (the POS's, or one from before lines were kept).
+        whole(ui, events);
+        ui.add_space(6.0);
+        ui.label(RichText::new(i18n.t("returns-partial-hint")).color(theme::TEXT_MUTED));
+        ui.label(
+            RichText::new(i18n.t("returns-lines-not-recorded"))
+                .small()
+                .color(theme::TEXT_MUTED),
+        );
+    } else {
+        if ui.available_width() >= 700.0 {
+            // On a wide screen the lines sit beside the check, above the fold.
+            ui.columns(2, |columns| {
+                whole(&mut columns[0], events);
+                lines_card(&mut columns[1], state, check, i18n, enabled, events);
+            });
+        } else {
+            whole(ui, events);
+            ui.add_space(6.0);
+            lines_card(ui, state, check, i18n, enabled, events);
+        }
+        ui.add_space(6.0);
+        ui.label(RichText::new(i18n.t("returns-amount-hint")).color(theme::TEXT_MUTED));
     }
-    ui.add_space(6.0);
-    ui.label(RichText::new(i18n.t("returns-partial-hint")).color(theme::TEXT_MUTED));
-    // The till records a check's total, not its lines: a part is returned as an amount.
-    ui.label(
-        RichText::new(i18n.t("returns-lines-not-recorded"))
-            .small()
-            .color(theme::TEXT_MUTED),
-    );
     field(
         ui,
         state,
@@ -216,6 +241,100 @@ fn choose(ui: &mut Ui, state: &State, check: &CheckSummary, i18n: &I18n, events:
     }
     keypad(ui, i18n, KeypadKey::Comma, enabled, events);
     back_button(ui, i18n, events);
+}
+
+/// A return by lines names them before it is confirmed: «Капучино × 1, Круассан × 1».
+fn returned_lines(ui: &mut Ui, check: &CheckSummary, part: &ReturnPart, i18n: &I18n) {
+    let ReturnPart::Lines(lines) = part else {
+        return;
+    };
+    let named: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            check
+                .lines
+                .get(l.line)
+                .map(|line| format!("{} × {}", line.name, l.quantity))
+        })
+        .collect();
+    let text = i18n.t_args("returns-lines-returned", &[("lines", Arg::Text(named.join(", ")))]);
+    ui.add(egui::Label::new(RichText::new(text).strong()).wrap());
+}
+
+/// The check's lines, each with «−», the units picked and «+» (up to what is left of it), and
+/// «Вернуть выбранное» with what the picked units are worth.
+fn lines_card(ui: &mut Ui, state: &State, check: &CheckSummary, i18n: &I18n, enabled: bool, events: &mut Vec<Event>) {
+    card(ui, |ui| {
+        ui.label(RichText::new(i18n.t("returns-lines-title")).strong());
+        for (index, line) in check.lines.iter().enumerate() {
+            line_row(ui, state, index, line, i18n, enabled, events);
+        }
+    });
+    let chosen = crate::workflow::chosen_lines(&state.return_lines);
+    let label = match chosen
+        .as_deref()
+        .map(|lines| crate::domain::lines_value(&check.lines, check.amount_due, lines))
+    {
+        Some(Ok(value)) => i18n.t_args("returns-lines-button", &[("amount", Arg::Money(value))]),
+        _ => i18n.t("returns-lines-button-none"),
+    };
+    if wide_button(ui, &label, Tone::Primary, enabled && chosen.is_some()).clicked() {
+        events.push(Event::PreviewReturn(ReturnMode::Lines));
+    }
+}
+
+/// One line: its name and price on the left, «−», the units picked and «+» on the right.
+fn line_row(
+    ui: &mut Ui,
+    state: &State,
+    index: usize,
+    line: &CheckLine,
+    i18n: &I18n,
+    enabled: bool,
+    events: &mut Vec<Event>,
+) {
+    let picked = state.return_lines.get(index).copied().unwrap_or(0);
+    let step = egui::vec2(theme::TOUCH_HEIGHT, theme::TOUCH_HEIGHT);
+    let count_width = 48.0;
+    let gap = ui.spacing().item_spacing.x;
+    ui.horizontal(|ui| {
+        let text_width = (ui.available_width() - 2.0 * step.x - count_width - 3.0 * gap).max(80.0);
+        let layout = egui::Layout::top_down(egui::Align::Min);
+        ui.allocate_ui_with_layout(egui::vec2(text_width, theme::TOUCH_HEIGHT), layout, |ui| {
+            ui.set_width(text_width);
+            ui.add(egui::Label::new(RichText::new(&line.name).strong()).wrap());
+            let mut detail = i18n.t_args(
+                "returns-line-detail",
+                &[
+                    ("quantity", Arg::Number(line.quantity)),
+                    ("price", Arg::Money(line.price)),
+                ],
+            );
+            if line.returned > 0 {
+                detail.push_str(" · ");
+                detail.push_str(&i18n.t_args("returns-line-returned", &[("returned", Arg::Number(line.returned))]));
+            }
+            ui.label(RichText::new(detail).small().color(theme::TEXT_MUTED));
+        });
+        // The keys show «−» and «+»; a screen reader (and the tests) hear which line.
+        let name = [("line", Arg::Text(line.name.clone()))];
+        let mut key = |ui: &mut Ui, text: &str, label_key: &str, on: bool, more: bool| {
+            let button = egui::Button::new(RichText::new(text).text_style(egui::TextStyle::Heading)).min_size(step);
+            let response = ui.add_enabled(enabled && on, button);
+            let label = i18n.t_args(label_key, &name);
+            ui.ctx()
+                .accesskit_node_builder(response.id, |node| node.set_label(label));
+            if response.clicked() {
+                events.push(Event::StepReturnLine { line: index, more });
+            }
+        };
+        key(ui, "−", "returns-line-less", picked > 0, false);
+        ui.add_sized(
+            egui::vec2(count_width, theme::TOUCH_HEIGHT),
+            egui::Label::new(RichText::new(picked.to_string()).text_style(egui::TextStyle::Heading)),
+        );
+        key(ui, "+", "returns-line-more", picked < line.left(), true);
+    });
 }
 
 /// What the return changes (or would change): every line the cashier must see before

@@ -5,7 +5,7 @@
 
 use loyalty_till::domain::{
     CheckFilter, CheckInfo, CheckSummary, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
-    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ScanKind, SpendQuote, UnixSeconds,
+    IdentifierKind, LoyaltyError, PaymentReceipt, RefundReceipt, ReturnPart, ScanKind, SpendQuote, UnixSeconds,
 };
 use loyalty_till::ledger::{DEFAULT_ORG, Ledger, NewGroup, ProgramSettings};
 use loyalty_till::loyalty::engine::{Answer, Op};
@@ -79,13 +79,13 @@ pub trait LedgerApi {
         &mut self,
         op: &str,
         payment: &str,
-        amount: Option<Kopecks>,
+        part: impl Into<ReturnPart>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError>;
     fn refund_preview(
         &mut self,
         payment: &str,
-        amount: Option<Kopecks>,
+        part: impl Into<ReturnPart>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError>;
     fn checks(&mut self, filter: &CheckFilter, now: UnixSeconds) -> Result<Vec<CheckSummary>, LoyaltyError>;
@@ -202,18 +202,18 @@ impl LedgerApi for Ledger {
         &mut self,
         op: &str,
         payment: &str,
-        amount: Option<Kopecks>,
+        part: impl Into<ReturnPart>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
-        Ledger::refund(self, op, payment, amount, now)
+        Ledger::refund(self, op, payment, part, now)
     }
     fn refund_preview(
         &mut self,
         payment: &str,
-        amount: Option<Kopecks>,
+        part: impl Into<ReturnPart>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
-        Ledger::refund_preview(self, payment, amount, now)
+        Ledger::refund_preview(self, payment, part, now)
     }
     fn checks(&mut self, filter: &CheckFilter, now: UnixSeconds) -> Result<Vec<CheckSummary>, LoyaltyError> {
         Ledger::checks(self, filter, now)
@@ -486,25 +486,25 @@ impl LedgerApi for PgLedger {
         &mut self,
         op: &str,
         payment: &str,
-        amount: Option<Kopecks>,
+        part: impl Into<ReturnPart>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
         let op = Op::Refund {
             op_key: op.to_string(),
             payment_op_key: payment.to_string(),
-            requested: amount,
+            part: part.into(),
         };
         self.run(op, now)?.into_refund()
     }
     fn refund_preview(
         &mut self,
         payment: &str,
-        amount: Option<Kopecks>,
+        part: impl Into<ReturnPart>,
         now: UnixSeconds,
     ) -> Result<RefundReceipt, LoyaltyError> {
         let op = Op::RefundPreview {
             payment_op_key: payment.to_string(),
-            requested: amount,
+            part: part.into(),
         };
         self.run(op, now)?.into_refund()
     }
