@@ -11,7 +11,7 @@ mod server_support;
 use loyalty_till::backend::{Clock, LoyaltyBackend};
 use loyalty_till::backoffice::db::{self, Val};
 use loyalty_till::domain::{
-    AwayReason, CardPayment, CardShare, CheckInfo, HoldReceipt, LoyaltyError, ReturnPart, UnixSeconds,
+    AwayReason, CardPayment, CardShare, CheckInfo, HoldReceipt, LooseEndKind, LoyaltyError, ReturnPart, UnixSeconds,
 };
 use loyalty_till::loyalty::report;
 use loyalty_till::money::Kopecks;
@@ -26,6 +26,8 @@ on_both_stores!(
     two_guests_pay_one_check_through_the_till_and_return_it,
     refusals_name_the_card_and_hold_nothing,
     offline_the_till_refuses_and_a_lost_commit_books_once,
+    a_lost_answer_to_the_holds_is_listed_and_released,
+    holds_a_stopped_till_left_are_listed_and_released,
 );
 
 struct TestClock(Arc<AtomicI64>);
@@ -238,4 +240,101 @@ fn offline_the_till_refuses_and_a_lost_commit_books_once(s: Server) {
     // Booked once: 1 000 − 100 + 5 % of 800; 400 − 100.
     assert_eq!(s.balance(anna).0, rub(940));
     assert_eq!(s.balance(boris).0, rub(300));
+}
+
+/// The holds of several cards asked for, and the answer lost on the way back: the cashier is
+/// told the server is away, «Закрыть смену» lists the request as in doubt (what it would hold),
+/// and once the server answers the journal releases what the server held.
+fn a_lost_answer_to_the_holds_is_listed_and_released(s: Server) {
+    credit_boris(&s);
+    let (anna, boris) = (s.ids.anna, s.ids.boris);
+    let proxy = Proxy::start(s.handle.addr);
+    let mut till = open(&s, proxy.url());
+    let shares = shares(&s, 200, 300);
+    proxy.set(Fault::LoseAnswer);
+    assert_eq!(
+        till.hold_shared("m1-hold", anna, &shares, &check(rub(1_000))),
+        Err(LoyaltyError::ServerAway(AwayReason::NoSharedPayment))
+    );
+    assert_eq!(s.balance(anna), (rub(1_000), rub(800)), "the server did hold");
+    assert_eq!(s.balance(boris), (rub(400), rub(100)));
+    let ends = till.loose_ends().unwrap();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(
+        (
+            ends[0].kind,
+            ends[0].op_id.as_str(),
+            ends[0].amount,
+            ends[0].needs_server
+        ),
+        (LooseEndKind::InDoubt, "m1-hold", Kopecks(rub(500)), true)
+    );
+
+    proxy.set(Fault::Pass);
+    till.settle_loose_end("release-1", &ends[0]).unwrap();
+    assert_eq!(s.balance(anna), (rub(1_000), rub(1_000)), "released");
+    assert_eq!(s.balance(boris), (rub(400), rub(400)));
+    assert!(till.loose_ends().unwrap().is_empty());
+}
+
+/// A till stopped between the holds of several cards and the payment, started again while the
+/// server is away: it lists each card's hold as open (its amount), needing the server; releasing
+/// one once the server answers releases it, and the start-up sweep the rest. A paid check leaves
+/// nothing listed.
+fn holds_a_stopped_till_left_are_listed_and_released(s: Server) {
+    credit_boris(&s);
+    let (anna, boris) = (s.ids.anna, s.ids.boris);
+    let proxy = Proxy::start(s.handle.addr);
+    {
+        let mut till = open(&s, proxy.url());
+        let paid_shares = shares(&s, 100, 100);
+        let holds = till
+            .hold_shared("m0-hold", anna, &paid_shares, &check(rub(1_000)))
+            .unwrap();
+        till.commit_shared("m0", anna, &payments(&paid_shares, &holds), &check(rub(1_000)))
+            .unwrap();
+        assert!(
+            till.loose_ends().unwrap().is_empty(),
+            "a paid check leaves nothing open"
+        );
+        let shares = shares(&s, 200, 150);
+        till.hold_shared("m1-hold", anna, &shares, &check(rub(1_000))).unwrap();
+        // The till stops here: its journal is all that is left of the check.
+    }
+    // Anna: 1 000 − 100 + 5 % of 800 = 940, 200 held; Boris: 400 − 100 = 300, 150 held.
+    assert_eq!(s.balance(anna), (rub(940), rub(740)));
+    assert_eq!(s.balance(boris), (rub(300), rub(150)));
+
+    s.advance(60);
+    proxy.set(Fault::Down);
+    let mut till = open(&s, proxy.url());
+    let ends = till.loose_ends().unwrap();
+    let listed: Vec<(LooseEndKind, Kopecks, bool)> = ends.iter().map(|e| (e.kind, e.amount, e.needs_server)).collect();
+    assert_eq!(
+        listed,
+        [
+            (LooseEndKind::OpenHold, Kopecks(rub(200)), true),
+            (LooseEndKind::OpenHold, Kopecks(rub(150)), true)
+        ]
+    );
+    assert!(
+        till.settle_loose_end("release-1", &ends[1]).is_err(),
+        "the server is away"
+    );
+    assert_eq!(s.balance(boris), (rub(300), rub(150)), "still held");
+
+    proxy.set(Fault::Pass);
+    s.advance(60);
+    till.settle_loose_end("release-2", &ends[1]).unwrap();
+    assert_eq!(
+        s.balance(boris),
+        (rub(300), rub(300)),
+        "Boris's hold released from the list"
+    );
+    assert_eq!(
+        s.balance(anna),
+        (rub(940), rub(940)),
+        "Anna's by the sweep of what the stop left"
+    );
+    assert!(till.loose_ends().unwrap().is_empty());
 }

@@ -11,10 +11,13 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS journal (
     seq        INTEGER PRIMARY KEY,
     op_id      TEXT    NOT NULL UNIQUE,
-    kind       TEXT    NOT NULL CHECK (kind IN ('hold', 'commit', 'void', 'refund')),
+    kind       TEXT    NOT NULL CHECK (kind IN ('hold', 'commit', 'void', 'refund', 'shared_hold', 'shared_commit')),
     path       TEXT    NOT NULL,
     body       TEXT    NOT NULL,
-    -- hold: the server's id once known; commit and void: the hold they close.
+    -- hold: the server's id once known; commit and void: the hold they close. The holds of a
+    -- check paid from several accounts ('shared_hold') are each recorded as a 'hold' once
+    -- granted, and each as a 'commit' once the check is paid ('shared_commit'), so that what
+    -- closes one hold closes it the same way.
     hold_id    INTEGER,
     -- pending: sent or about to be, no answer yet; done: the server did it; failed: the server
     -- refused it; cancelled: a commit that the cashier gave up on (never done, or refunded).
@@ -26,12 +29,25 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE INDEX IF NOT EXISTS journal_pending ON journal (state, seq);
 ";
 
+/// The journal's shape version (`PRAGMA user_version`): 1 added the kinds of a check paid from
+/// several accounts. A journal of 0 is rebuilt with the wider CHECK (SQLite cannot alter one).
+const VERSION: i64 = 1;
+
+const REBUILD_V1: &str = "
+ALTER TABLE journal RENAME TO journal_v0;
+DROP INDEX IF EXISTS journal_pending;
+";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpKind {
     Hold,
     Commit,
     Void,
     Refund,
+    /// The holds of a check paid from several accounts, asked for together.
+    SharedHold,
+    /// A check paid from several accounts.
+    SharedCommit,
 }
 
 impl OpKind {
@@ -41,13 +57,22 @@ impl OpKind {
             OpKind::Commit => "commit",
             OpKind::Void => "void",
             OpKind::Refund => "refund",
+            OpKind::SharedHold => "shared_hold",
+            OpKind::SharedCommit => "shared_commit",
         }
     }
 
     fn parse(text: &str) -> Option<OpKind> {
-        [OpKind::Hold, OpKind::Commit, OpKind::Void, OpKind::Refund]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            OpKind::Hold,
+            OpKind::Commit,
+            OpKind::Void,
+            OpKind::Refund,
+            OpKind::SharedHold,
+            OpKind::SharedCommit,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 
@@ -104,8 +129,28 @@ impl Journal {
         let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         // FULL: an operation the till sent must still be known after a power cut.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
+        upgrade(&conn)?;
         Ok(Journal { conn })
+    }
+
+    /// Saves a part of a several-accounts write the server already did (a hold it granted, a
+    /// hold a paid check closed): done from the start, and saved once however often the
+    /// answer is read.
+    pub fn record_done(
+        &self,
+        op_id: &str,
+        kind: OpKind,
+        path: &str,
+        body: &str,
+        hold_id: Option<HoldId>,
+        now: UnixSeconds,
+    ) -> Result<(), LoyaltyError> {
+        self.conn.execute(
+            "INSERT INTO journal (op_id, kind, path, body, hold_id, state, created_at, settled_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?6) ON CONFLICT (op_id) DO NOTHING",
+            params![op_id, kind.as_str(), path, body, hold_id, now],
+        )?;
+        Ok(())
     }
 
     /// Saves an operation before it is sent.
@@ -246,5 +291,83 @@ impl Journal {
             .query_row("SELECT 1 FROM journal WHERE op_id = ?1", [op_id], |_| Ok(()))
             .optional()?
             .is_some())
+    }
+}
+
+/// Creates the journal, or brings an older one to [`VERSION`] keeping every entry, in one
+/// transaction.
+fn upgrade(conn: &Connection) -> Result<(), LoyaltyError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version >= VERSION {
+        return Ok(());
+    }
+    let existing: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal')",
+        [],
+        |row| row.get(0),
+    )?;
+    let mut steps = String::from("BEGIN IMMEDIATE;");
+    if existing {
+        steps.push_str(REBUILD_V1);
+    }
+    steps.push_str(SCHEMA);
+    if existing {
+        steps.push_str(
+            "INSERT INTO journal (seq, op_id, kind, path, body, hold_id, state, response, created_at, settled_at)
+             SELECT seq, op_id, kind, path, body, hold_id, state, response, created_at, settled_at FROM journal_v0;
+             DROP TABLE journal_v0;",
+        );
+    }
+    steps.push_str(&format!("PRAGMA user_version = {VERSION}; COMMIT;"));
+    if let Err(error) = conn.execute_batch(&steps) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A journal made before the several-accounts kinds keeps its entries and takes the new kinds.
+    #[test]
+    fn an_older_journal_is_upgraded_with_its_entries() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&SCHEMA.replace(", 'shared_hold', 'shared_commit'", ""))
+                .unwrap();
+            conn.execute(
+                "INSERT INTO journal (op_id, kind, path, body, hold_id, state, created_at)
+                 VALUES ('a-1', 'hold', '/api/v1/holds', '{}', 7, 'pending', 100)",
+                [],
+            )
+            .unwrap();
+            assert!(
+                conn.execute(
+                    "INSERT INTO journal (op_id, kind, path, body, state, created_at)
+                     VALUES ('a-2', 'shared_hold', '/x', '{}', 'pending', 100)",
+                    [],
+                )
+                .is_err(),
+                "the old shape refuses the new kinds"
+            );
+        }
+        let journal = Journal::open(&path).unwrap();
+        let kept = journal.get("a-1").unwrap().unwrap();
+        assert_eq!(
+            (kept.kind, kept.hold_id, kept.state),
+            (OpKind::Hold, Some(7), OpState::Pending)
+        );
+        journal
+            .record("a-2", OpKind::SharedHold, "/api/v1/shared-holds", "{}", None, 200)
+            .unwrap();
+        assert_eq!(journal.pending().unwrap().len(), 2);
+        drop(journal);
+        // Opening again changes nothing.
+        assert_eq!(Journal::open(&path).unwrap().all().unwrap().len(), 2);
     }
 }

@@ -412,6 +412,64 @@ impl ServerBackend {
             OpKind::Refund => {
                 self.resend::<wire::RefundReceipt>(entry)?;
             }
+            OpKind::SharedHold => {
+                // As a hold in doubt: what the server granted, the cashier never got; release it.
+                if let Some(answer) = self.resend::<wire::SharedHoldAnswer>(entry)? {
+                    let request: wire::SharedHoldRequest = from_body(&entry.body)?;
+                    self.journal_shared_holds(&entry.op_id, &request.shares, &answer)?;
+                    for hold in answer.holds.iter().flatten() {
+                        tracing::info!(op = %entry.op_id, hold = hold.hold_id, "a hold of several cards in doubt found; voiding it");
+                        self.void_in_journal(hold.hold_id)?;
+                    }
+                }
+            }
+            OpKind::SharedCommit => {
+                let request: wire::SharedPaymentRequest = from_body(&entry.body)?;
+                if self.resend::<wire::SharedPaymentAnswer>(entry)?.is_some() {
+                    self.journal_shared_commit(&entry.op_id, &request.payments)?;
+                } else {
+                    // Refused (a hold ran out meanwhile): nothing was paid; release the rest.
+                    for hold in request.payments.iter().filter_map(|p| p.hold_id) {
+                        if self.journal.commit_of(hold)?.is_none() {
+                            self.void_in_journal(hold)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Journals each hold a several-accounts hold granted as a hold of its own (done), under
+    /// [`engine::share_key`]'s name for the account's part.
+    fn journal_shared_holds(
+        &mut self,
+        op_id: &str,
+        shares: &[wire::CardShare],
+        answer: &wire::SharedHoldAnswer,
+    ) -> Result<(), LoyaltyError> {
+        let now = self.clock.now();
+        for (share, hold) in shares.iter().zip(&answer.holds) {
+            if let Some(hold) = hold {
+                let body = to_body(&serde_json::json!({ "guest_id": share.guest_id, "amount": hold.amount }))?;
+                let part = crate::loyalty::engine::share_key(op_id, share.guest_id);
+                self.journal
+                    .record_done(&part, OpKind::Hold, SHARED_HOLDS_PATH, &body, Some(hold.hold_id), now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Journals each hold a check paid from several accounts closed, as that hold's commit.
+    fn journal_shared_commit(&mut self, op_id: &str, payments: &[wire::CardPayment]) -> Result<(), LoyaltyError> {
+        let now = self.clock.now();
+        for payment in payments {
+            if let Some(hold) = payment.hold_id {
+                let body = to_body(&serde_json::json!({ "guest_id": payment.guest_id, "spent": payment.spent }))?;
+                let part = crate::loyalty::engine::share_key(op_id, payment.guest_id);
+                self.journal
+                    .record_done(&part, OpKind::Commit, SHARED_PAYMENTS_PATH, &body, Some(hold), now)?;
+            }
         }
         Ok(())
     }
@@ -574,7 +632,8 @@ impl ServerBackend {
         };
         let entry = self.journal.get(op_id)?.ok_or(LoyaltyError::OperationIdConflict)?;
         let sent = self.send_entry(&entry)?;
-        if first_send && kind == OpKind::Hold && matches!(&sent, Sent::InDoubt(trouble) if trouble.nothing_done()) {
+        let holds = matches!(kind, OpKind::Hold | OpKind::SharedHold);
+        if first_send && holds && matches!(&sent, Sent::InDoubt(trouble) if trouble.nothing_done()) {
             // Never reached the server: there is nothing to find and void later.
             self.journal.settle(
                 op_id,
@@ -819,6 +878,8 @@ impl ServerBackend {
 
 /// Where a payment taken offline is sent.
 pub const OFFLINE_PATH: &str = "/api/v1/offline-payments";
+const SHARED_HOLDS_PATH: &str = "/api/v1/shared-holds";
+const SHARED_PAYMENTS_PATH: &str = "/api/v1/shared-payments";
 
 /// Sorts an HTTP outcome: success, a refusal the server explained, or in doubt.
 fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Sent<String> {
@@ -854,6 +915,11 @@ fn answer(result: reqwest::Result<reqwest::blocking::Response>) -> Sent<String> 
 /// A request body as sent and journalled.
 fn to_body(body: &impl Serialize) -> Result<String, LoyaltyError> {
     serde_json::to_string(body).map_err(|e| LoyaltyError::Storage(format!("the request could not be written: {e}")))
+}
+
+/// A journalled request read back.
+fn from_body<T: DeserializeOwned>(body: &str) -> Result<T, LoyaltyError> {
+    serde_json::from_str(body).map_err(|e| LoyaltyError::Storage(format!("a journal entry is unreadable: {e}")))
 }
 
 /// What the server says about the check time a payment carried (see `check_time` in the API).
@@ -1080,8 +1146,10 @@ impl LoyaltyBackend for ServerBackend {
     }
 
     /// Only while the server answers: offline the till cannot hold several accounts together.
-    /// Not journalled: a hold whose answer is lost is released by its hold time on the server
-    /// (the shift's list of what is in doubt does not show it).
+    /// Journalled like a hold: a request whose answer was lost stays in doubt and, once the
+    /// server answers, the holds it made are released; each hold granted is journalled as a
+    /// hold of its own, so that one left open by a stopped till is listed by «Закрыть смену»
+    /// and released at the next start.
     fn hold_shared(
         &mut self,
         op_id: &str,
@@ -1106,20 +1174,24 @@ impl LoyaltyBackend for ServerBackend {
                 .collect(),
             check: check.into(),
         };
-        let answer: wire::SharedHoldAnswer = match self.post_raw("/api/v1/shared-holds", &to_body(&body)?) {
-            // No answer: the cashier is told the server is away (the holds, if the server made
-            // them, run out with their hold time).
+        let sent = self.write::<wire::SharedHoldAnswer>(op_id, OpKind::SharedHold, SHARED_HOLDS_PATH, &body, None)?;
+        let answer = match sent {
+            // No answer: the cashier is told the server is away; the journal releases the
+            // holds if the server made them.
             Sent::InDoubt(trouble) => {
                 self.went_offline(trouble);
                 return Err(LoyaltyError::ServerAway(AwayReason::NoSharedPayment));
             }
-            sent => self.read(sent)?,
+            sent => self.done(sent)?,
         };
+        self.journal_shared_holds(op_id, &body.shares, &answer)?;
         Ok(answer.holds.into_iter().map(|h| h.map(HoldReceipt::from)).collect())
     }
 
-    /// Only while the server answers. A lost answer is reported as the server being away: the
-    /// workflow sends the same `op_id` again, which the server answers without booking twice.
+    /// Only while the server answers. Journalled: a lost answer is reported as the server being
+    /// away and the workflow sends the same `op_id` again, which the server answers without
+    /// booking twice (the journal sends it too, once the server answers). Once paid, each hold
+    /// is journalled closed by it.
     fn commit_shared(
         &mut self,
         op_id: &str,
@@ -1141,7 +1213,10 @@ impl LoyaltyBackend for ServerBackend {
                 .collect(),
             check: check.into(),
         };
-        let answer: wire::SharedPaymentAnswer = self.post_read("/api/v1/shared-payments", &body)?;
+        let sent =
+            self.write::<wire::SharedPaymentAnswer>(op_id, OpKind::SharedCommit, SHARED_PAYMENTS_PATH, &body, None)?;
+        let answer = self.done(sent)?;
+        self.journal_shared_commit(op_id, &body.payments)?;
         Ok(answer.receipts.into_iter().map(PaymentReceipt::from).collect())
     }
 
@@ -1278,13 +1353,18 @@ impl LoyaltyBackend for ServerBackend {
         for entry in self.journal.pending()? {
             let body: serde_json::Value = serde_json::from_str(&entry.body).unwrap_or_default();
             let kind = match entry.kind {
-                OpKind::Commit => LooseEndKind::QueuedPayment,
+                OpKind::Commit | OpKind::SharedCommit => LooseEndKind::QueuedPayment,
                 OpKind::Refund => LooseEndKind::UnsentReturn,
-                OpKind::Hold | OpKind::Void => LooseEndKind::InDoubt,
+                OpKind::Hold | OpKind::Void | OpKind::SharedHold => LooseEndKind::InDoubt,
             };
-            // A payment shows what the check came to; a hold or return its own amount.
+            // A payment shows what the check came to; a hold or return its own amount, the holds
+            // of several cards what they hold together.
+            let shared: Option<i64> = body["shares"]
+                .as_array()
+                .map(|shares| shares.iter().filter_map(|s| s["amount"].as_i64()).sum());
             let amount = body["amount"]
                 .as_i64()
+                .or(shared)
                 .or_else(|| body["check"]["subtotal"].as_i64())
                 .unwrap_or_default();
             ends.push(LooseEnd {
