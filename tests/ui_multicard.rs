@@ -34,6 +34,22 @@ impl Till {
         self.click("Демо-заказ");
         self.click("GetMeBack");
         self.type_on_keypad("100001");
+        self.several_cards_for_the_guest(spend);
+    }
+
+    /// As [`open_several_cards`], the guest found by her gift code G100001 (the gift goes on
+    /// the order).
+    fn open_several_cards_with_a_gift(&mut self, spend: &str) {
+        self.click("Демо-заказ");
+        self.click("GetMeBack");
+        self.click("Буквы A–Z");
+        self.click("G");
+        self.click("Цифры 0–9");
+        self.type_on_keypad("100001");
+        self.several_cards_for_the_guest(spend);
+    }
+
+    fn several_cards_for_the_guest(&mut self, spend: &str) {
         self.click("Найти гостя");
         self.wait_for("the guest card", |s| s.guest.is_some() || s.notice.is_some());
         self.click("Касса");
@@ -218,6 +234,32 @@ fn a_refused_card_is_named_and_nothing_is_held_for_the_others() {
     assert_eq!(
         guest(&mut ledger, "100001").1,
         anna_before - Kopecks(10_000) + Kopecks(4_850)
+    );
+    ledger.check_invariants().expect("ledger invariants");
+}
+
+#[test]
+fn the_gift_of_a_check_paid_with_several_cards_is_given_and_said() {
+    let mut till = open_till((420.0, 2400.0));
+    till.open_several_cards_with_a_gift("100");
+    till.add_card("100002");
+    assert_eq!(till.cards_on_check(), 2, "notice {:?}", till.state().notice);
+    till.click("Точная сумма");
+    till.click("Провести оплату");
+    till.wait_for("the check paid", |s| {
+        matches!(s.screen, Screen::SplitDone { .. }) || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+    });
+    assert!(
+        matches!(till.state().screen, Screen::SplitDone { .. }),
+        "notice {:?}",
+        till.state().notice
+    );
+    assert!(till.sees("Подарок выдан: Капучино"));
+    let mut ledger = till.ledger();
+    assert_eq!(
+        ledger.identify("G100001", ScanKind::Manual, now()).map(|_| ()),
+        Err(loyalty_till::domain::LoyaltyError::GiftAlreadyUsed),
+        "the gift was redeemed with the check"
     );
     ledger.check_invariants().expect("ledger invariants");
 }

@@ -509,7 +509,7 @@ fn amounts_card(ui: &mut Ui, quote: &SpendQuote, cx: &ScreenContext<'_>, state: 
 
 /// The gifts on the order, one line each: redeemed when the check is paid, and listed on the
 /// payment screens (`payment-gift`) and the receipt (`done-gift`).
-fn gift_lines(ui: &mut Ui, state: &State, i18n: &I18n, key: &str) {
+pub(super) fn gift_lines(ui: &mut Ui, state: &State, i18n: &I18n, key: &str) {
     for gift in state.order.lines.iter().filter_map(|l| l.gift.as_ref()) {
         let text = i18n.t_args(key, &[("gift", Arg::Text(gift.name.clone()))]);
         ui.add(egui::Label::new(RichText::new(text).color(theme::GIFT).strong()).wrap());
