@@ -9,6 +9,7 @@ use loyalty_till::domain::{
 };
 use loyalty_till::ledger::{DEFAULT_ORG, Ledger, NewGroup, ProgramSettings};
 use loyalty_till::loyalty::engine::{Answer, Op};
+#[cfg(not(windows))]
 use loyalty_till::loyalty::rules::OpKind;
 use loyalty_till::money::Kopecks;
 #[cfg(not(windows))]
