@@ -296,3 +296,29 @@ fn a_hid_scan_identifies_the_guest_in_the_app() {
         "{statuses:?}"
     );
 }
+
+/// The watcher waits between listings without waking; a stop ends that wait at once rather
+/// than after the period (an hour here), and it lists the bus once per period, not more.
+#[test]
+fn the_watcher_sleeps_between_listings_and_stops_at_once() {
+    let bus = ScriptedHidBus::new();
+    let (tx, _rx) = sync_channel(64);
+    let hourly = HidWatchSettings {
+        poll: Duration::from_secs(3600),
+        ..quick()
+    };
+    let readers = HidReaders::spawn(scripted(&bus), HidSettings::default(), hourly, tx).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while bus.listings() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(bus.listings(), 1, "one listing, then the wait");
+    let stopping = std::time::Instant::now();
+    drop(readers);
+    assert!(
+        stopping.elapsed() < WAIT,
+        "stopped in {:?}, not after the hour",
+        stopping.elapsed()
+    );
+}

@@ -211,7 +211,11 @@ pub fn done(ui: &mut Ui, state: &State, lines: &[SplitLine], cx: &ScreenContext<
             }
             // The gifts of the order were redeemed with the owner's payment, as on one card.
             super::screens::gift_lines(ui, state, i18n, "done-gift");
-            if let Some(group) = lines.iter().find(|l| l.owner).and_then(|l| l.receipt.new_group.as_ref()) {
+            if let Some(group) = lines
+                .iter()
+                .find(|l| l.owner)
+                .and_then(|l| l.receipt.new_group.as_ref())
+            {
                 ui.label(i18n.t_args("done-new-group", &[("group", Arg::Text(group.clone()))]));
             }
         });

@@ -21,7 +21,7 @@ use crate::devices::{DeviceMessage, DeviceStatus};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,34 @@ impl Default for HidWatchSettings {
 /// The watcher and its readers; dropping it stops them all.
 pub struct HidReaders {
     stop: Arc<AtomicBool>,
+    /// Wakes the watcher out of its wait between listings at once when stopped.
+    wake: Arc<Wake>,
     watcher: Option<JoinHandle<()>>,
+}
+
+/// What the watcher waits on between listings: the stop, told at once, rather than a flag looked
+/// at every few milliseconds (an idle till must not wake for nothing).
+#[derive(Default)]
+struct Wake {
+    stopped: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Wake {
+    fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.signal.notify_all();
+    }
+
+    /// Waits `total`, or less if stopped; whether it was stopped.
+    fn wait(&self, total: Duration) -> bool {
+        let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        let (stopped, _) = self
+            .signal
+            .wait_timeout_while(stopped, total, |stopped| !*stopped)
+            .unwrap_or_else(PoisonError::into_inner);
+        *stopped
+    }
 }
 
 impl HidReaders {
@@ -64,6 +91,8 @@ impl HidReaders {
     ) -> std::io::Result<HidReaders> {
         let stop = Arc::new(AtomicBool::new(false));
         let watcher_stop = stop.clone();
+        let wake = Arc::new(Wake::default());
+        let watcher_wake = wake.clone();
         let handle = std::thread::Builder::new()
             .name("hid-watch".to_string())
             .spawn(move || {
@@ -80,6 +109,7 @@ impl HidReaders {
                     watch,
                     sink,
                     stop: watcher_stop,
+                    wake: watcher_wake,
                     running: BTreeMap::new(),
                     refused: BTreeMap::new(),
                     list_failed: false,
@@ -88,6 +118,7 @@ impl HidReaders {
             })?;
         Ok(HidReaders {
             stop,
+            wake,
             watcher: Some(handle),
         })
     }
@@ -96,6 +127,7 @@ impl HidReaders {
 impl Drop for HidReaders {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.wake.stop();
         if let Some(handle) = self.watcher.take() {
             let _ = handle.join();
         }
@@ -121,6 +153,7 @@ struct Watcher {
     watch: HidWatchSettings,
     sink: SyncSender<DeviceMessage>,
     stop: Arc<AtomicBool>,
+    wake: Arc<Wake>,
     /// Readers by device path.
     running: BTreeMap<String, RunningReader>,
     /// Devices that would not open, by path, with when they were last tried.
@@ -133,7 +166,9 @@ impl Watcher {
     fn run(mut self) {
         while !self.stop.load(Ordering::Relaxed) {
             self.look();
-            sleep_unless_stopped(&self.stop, self.watch.poll);
+            if self.wake.wait(self.watch.poll) {
+                break;
+            }
         }
         for (_, reader) in std::mem::take(&mut self.running) {
             let _ = reader.handle.join();
@@ -366,14 +401,6 @@ fn send_status(sink: &SyncSender<DeviceMessage>, stop: &AtomicBool, source: &str
     send_unless_stopped(sink, stop, message);
 }
 
-fn sleep_unless_stopped(stop: &AtomicBool, total: Duration) {
-    let step = Duration::from_millis(20);
-    let started = Instant::now();
-    while !stop.load(Ordering::Relaxed) && started.elapsed() < total {
-        std::thread::sleep(step.min(total.saturating_sub(started.elapsed())));
-    }
-}
-
 /// A scripted HID bus for tests and demonstrations without hardware: devices are plugged in and
 /// out and reports queued from another thread, through a cloneable handle.
 #[derive(Clone, Default)]
@@ -387,6 +414,7 @@ struct ScriptedState {
     /// Paths whose `open` fails, with the reason.
     refuse_open: BTreeMap<String, String>,
     opens: usize,
+    listings: usize,
 }
 
 struct ScriptedDevice {
@@ -446,11 +474,18 @@ impl ScriptedHidBus {
     pub fn opens(&self) -> usize {
         self.state().opens
     }
+
+    /// How many times the devices were listed.
+    pub fn listings(&self) -> usize {
+        self.state().listings
+    }
 }
 
 impl HidBus for ScriptedHidBus {
     fn list(&mut self) -> Result<Vec<HidDeviceInfo>, String> {
-        Ok(self.state().devices.values().map(|d| d.info.clone()).collect())
+        let mut state = self.state();
+        state.listings += 1;
+        Ok(state.devices.values().map(|d| d.info.clone()).collect())
     }
 
     fn open(&mut self, info: &HidDeviceInfo) -> Result<Box<dyn HidPort>, String> {
