@@ -67,6 +67,19 @@ impl Till {
         );
     }
 
+    /// «Провести оплату» on the several-cards form; waits for the success screen.
+    fn pay_with_every_card(&mut self) {
+        self.click("Провести оплату");
+        self.wait_for("the check paid", |s| {
+            matches!(s.screen, Screen::SplitDone { .. }) || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
+        });
+        assert!(
+            matches!(self.state().screen, Screen::SplitDone { .. }),
+            "notice {:?}",
+            self.state().notice
+        );
+    }
+
     fn cards_on_check(&self) -> usize {
         match &self.state().screen {
             Screen::Split(split) => split.cards.len(),
@@ -120,15 +133,7 @@ fn two_guests_pay_one_check_and_a_return_gives_both_their_share_back() {
     till.type_on_keypad("335");
     till.click("Точная сумма");
     assert_eq!(till.state().fields.tendered, "535", "1 070,00 − 200,00 − 335,00");
-    till.click("Провести оплату");
-    till.wait_for("the check paid", |s| {
-        matches!(s.screen, Screen::SplitDone { .. }) || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
-    });
-    assert!(
-        matches!(till.state().screen, Screen::SplitDone { .. }),
-        "notice {:?}",
-        till.state().notice
-    );
+    till.pay_with_every_card();
     assert!(till.sees("Списано 535,00 бонусов с 2 карт, начислено 26,75"));
 
     let mut ledger = till.ledger();
@@ -245,15 +250,7 @@ fn the_gift_of_a_check_paid_with_several_cards_is_given_and_said() {
     till.add_card("100002");
     assert_eq!(till.cards_on_check(), 2, "notice {:?}", till.state().notice);
     till.click("Точная сумма");
-    till.click("Провести оплату");
-    till.wait_for("the check paid", |s| {
-        matches!(s.screen, Screen::SplitDone { .. }) || s.notice.as_ref().is_some_and(|n| n.key.starts_with("err"))
-    });
-    assert!(
-        matches!(till.state().screen, Screen::SplitDone { .. }),
-        "notice {:?}",
-        till.state().notice
-    );
+    till.pay_with_every_card();
     assert!(till.sees("Подарок выдан: Капучино"));
     let mut ledger = till.ledger();
     assert_eq!(
