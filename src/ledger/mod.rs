@@ -676,6 +676,10 @@ impl Columns for Row<'_> {
     fn flag(&self, index: usize) -> rusqlite::Result<bool> {
         self.get(index)
     }
+
+    fn opt_text(&self, index: usize) -> rusqlite::Result<Option<String>> {
+        self.get(index)
+    }
 }
 
 fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {
@@ -1145,23 +1149,7 @@ impl LedgerTx for SqliteTx<'_> {
                 query.op_prefix,
                 query.limit
             ],
-            |row| {
-                Ok((
-                    CheckSummary {
-                        number: row.get(0)?,
-                        op_id: row.get(1)?,
-                        guest: row.get(2)?,
-                        guest_name: row.get(3)?,
-                        at: row.get(4)?,
-                        amount_due: Kopecks(row.get(5)?),
-                        spent: Kopecks(row.get(6)?),
-                        accrued: Kopecks(row.get(7)?),
-                        refunded: Kopecks(row.get(8)?),
-                        lines: Vec::new(),
-                    },
-                    row.get::<_, Option<String>>(9)?,
-                ))
-            },
+            |row| crate::loyalty::rows::check_summary_at(row),
         )?;
         rows.map(|row| {
             let (check, lines) = row?;

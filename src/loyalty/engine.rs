@@ -821,7 +821,7 @@ async fn record_payment<T: LedgerTx>(
         context.window_spend,
         &context.groups,
     )?;
-    let gift_codes = serde_json::to_string(&check.gift_codes).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
+    let gift_codes = rules::to_json(&check.gift_codes)?;
     let lines = rules::kept_lines(check)?;
     let payment_id = tx
         .insert_payment(&NewPayment {

@@ -3,6 +3,7 @@
 
 use super::rewards::PromotionDef;
 use super::rules::{AccrualBasis, Group, GuestSnapshot, NewGroup, ProgramSettings};
+use crate::domain::CheckSummary;
 use crate::money::Kopecks;
 
 /// A row's columns by index, as a store's driver reads them.
@@ -11,6 +12,8 @@ pub trait Columns {
     fn int(&self, index: usize) -> Result<i64, Self::Error>;
     fn text(&self, index: usize) -> Result<String, Self::Error>;
     fn flag(&self, index: usize) -> Result<bool, Self::Error>;
+    /// A text column that may be NULL.
+    fn opt_text(&self, index: usize) -> Result<Option<String>, Self::Error>;
 }
 
 /// The columns [`group_at`] reads, from `guest_groups gg`.
@@ -89,6 +92,26 @@ pub const PAID_CHECKS_SQL: &str = "SELECT p.id, p.op_id, p.guest_id, g.name, p.a
       AND p.owner_payment_id IS NULL
     ORDER BY p.id DESC
     LIMIT $6";
+
+/// A row of [`PAID_CHECKS_SQL`]: the check without its lines, and the lines' JSON as the store
+/// keeps it ([`super::rules::parse_lines`] reads it, failing as the ledger's own error).
+pub fn check_summary_at<C: Columns>(row: &C) -> Result<(CheckSummary, Option<String>), C::Error> {
+    Ok((
+        CheckSummary {
+            number: row.int(0)?,
+            op_id: row.text(1)?,
+            guest: row.int(2)?,
+            guest_name: row.text(3)?,
+            at: row.int(4)?,
+            amount_due: Kopecks(row.int(5)?),
+            spent: Kopecks(row.int(6)?),
+            accrued: Kopecks(row.int(7)?),
+            refunded: Kopecks(row.int(8)?),
+            lines: Vec::new(),
+        },
+        row.opt_text(9)?,
+    ))
+}
 
 /// The statement both stores (and the till's own ledger) log a manual change with: org, at,
 /// actor, action, guest id, detail, reason, op key. A repeat of an operation id (a form posted

@@ -729,6 +729,10 @@ impl Columns for Row {
     fn flag(&self, index: usize) -> TxResult<bool> {
         Ok(self.try_get(index)?)
     }
+
+    fn opt_text(&self, index: usize) -> TxResult<Option<String>> {
+        Ok(self.try_get(index)?)
+    }
 }
 
 fn guest_group_sql() -> String {
@@ -1330,17 +1334,10 @@ impl LedgerTx for PgTx<'_> {
         .await?
         .iter()
         .map(|row| {
+            let (check, lines) = crate::loyalty::rows::check_summary_at(row)?;
             Ok(CheckSummary {
-                number: row.try_get(0)?,
-                op_id: row.try_get(1)?,
-                guest: row.try_get(2)?,
-                guest_name: row.try_get(3)?,
-                at: row.try_get(4)?,
-                amount_due: Kopecks(row.try_get(5)?),
-                spent: Kopecks(row.try_get(6)?),
-                accrued: Kopecks(row.try_get(7)?),
-                refunded: Kopecks(row.try_get(8)?),
-                lines: crate::loyalty::rules::parse_lines(row.try_get::<_, Option<&str>>(9)?)?,
+                lines: crate::loyalty::rules::parse_lines(lines.as_deref())?,
+                ..check
             })
         })
         .collect()
