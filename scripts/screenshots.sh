@@ -118,7 +118,7 @@ shoot() { # scenario layout size file [lang] [screen error]: what the scenario e
 
 langs=${LANGS:-ru}
 # SCENARIOS="return-find return-done" shoots only those.
-scenarios=${SCENARIOS:-idle add-guest not-found enrol guest payment done return-find return-lines return-preview return-done shift shift-report split split-done devices}
+scenarios=${SCENARIOS:-idle add-guest not-found enrol guest payment done return-find return-lines return-preview return-done shift shift-report split split-done split-accounts devices}
 side_sizes=${SIDE_SIZES:-420x900}
 # «Возврат чека» after the success screen: today's checks, lines picked, the preview and the result.
 # «Закрыть смену» after the same visit: a hold a stopped till left open, and the shift report.
@@ -132,6 +132,7 @@ for lang in $langs; do
     [ "$scenario" = not-found ] && ends=(add-guest err-unknown-code)
     # The lines picked on the check's «choose» step.
     [ "$scenario" = return-lines ] && ends=(return-choose none)
+    [ "$scenario" = split-accounts ] && ends=(split none)
     shoot "$scenario" full-screen 1024x768 "$scenario-1024x768$suffix.png" "$lang" "${ends[@]}"
     for side in $side_sizes; do
       name="$scenario-$side$suffix.png"

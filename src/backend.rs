@@ -284,6 +284,7 @@ impl LoyaltyBackend for EmbeddedBackend {
                 op_id: String::new(),
                 hold: Some(hold.hold_id),
                 amount: hold.amount,
+                units: 0,
                 needs_server: false,
             })
             .collect())

@@ -194,6 +194,9 @@ pub enum Scenario {
     Split,
     /// The same check paid from both cards.
     SplitDone,
+    /// «Добавить карту» with the demo guest's own corporate account (700001): two accounts of
+    /// one guest on the check, told apart by the account's name.
+    SplitAccounts,
 }
 
 fn parse_size(text: &str) -> Result<(f32, f32), String> {

@@ -159,6 +159,10 @@ pub struct GuestCard {
     /// when the group has no limit (or the card was not read by an identification).
     #[serde(default)]
     pub daily_visits: Option<DailyVisits>,
+    /// The name of the bonus account this card pays from, for a guest's further account
+    /// (a corporate one, say); `None` for the guest's main account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A daily limit of visits: a visit is a paid check, so a guest added and removed without
@@ -516,9 +520,12 @@ pub enum LoyaltyError {
     #[error("the guest is blocked")]
     GuestBlocked,
     /// A check paid from several accounts names one account twice (the same card, or another
-    /// card of the same guest: each guest has one bonus account).
+    /// card of the same account).
     #[error("this account is already on the check")]
     SameAccountOnCheck,
+    /// The guest already has a bonus account of this name.
+    #[error("the guest already has an account named {0}")]
+    AccountNameTaken(String),
     /// One card of a check paid from several accounts was refused, so nothing was held or paid
     /// for any of them; `card` counts from 1 in the order the cards were presented.
     #[error("card {card}: {reason}")]
@@ -684,7 +691,12 @@ pub struct LooseEnd {
     /// The operation id of the write concerned (the hold's, the payment's, the return's).
     pub op_id: String,
     pub hold: Option<HoldId>,
+    /// The amount concerned; zero for a return of the rest of a check or of lines, whose amount
+    /// only the server can work out.
     pub amount: Kopecks,
+    /// The units of a check's lines a return gives back (a return by lines); zero otherwise.
+    #[serde(default)]
+    pub units: i64,
     /// Only the loyalty server can finish it.
     pub needs_server: bool,
 }
@@ -739,6 +751,18 @@ pub const MAX_GUEST_NAME_CHARS: usize = 200;
 
 /// A guest's name as stored: trimmed, at most [`MAX_GUEST_NAME_CHARS`], no control characters;
 /// empty is allowed (a guest known by phone only).
+/// The longest name of a guest's further bonus account.
+pub const MAX_ACCOUNT_NAME_CHARS: usize = 60;
+
+/// A further account's name as stored: trimmed, not empty (it tells the accounts apart), bounded.
+pub fn account_name(name: &str) -> Result<String, LoyaltyError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_ACCOUNT_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(LoyaltyError::OutOfRange("the account's name".to_string()));
+    }
+    Ok(name.to_string())
+}
+
 pub fn guest_name(name: &str) -> Result<String, LoyaltyError> {
     let name = name.trim();
     if name.chars().count() > MAX_GUEST_NAME_CHARS || name.chars().any(char::is_control) {

@@ -466,6 +466,10 @@ pub struct GuestCard {
     /// group has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_visits: Option<DailyVisits>,
+    /// The name of the bonus account this card pays from, for a guest's further account
+    /// (a corporate one, say); `None` for the guest's main account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// Paid visits today against the group's daily limit.
@@ -857,6 +861,7 @@ impl From<domain::GuestCard> for GuestCard {
                 used: v.used,
                 limit: v.limit,
             }),
+            account: c.account,
         }
     }
 }
@@ -876,6 +881,7 @@ impl From<GuestCard> for domain::GuestCard {
                 used: v.used,
                 limit: v.limit,
             }),
+            account: c.account,
         }
     }
 }

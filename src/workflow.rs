@@ -2909,6 +2909,7 @@ pub fn error_notice(error: &LoyaltyError) -> Notice {
         | LoyaltyError::OutOfRange(_)
         | LoyaltyError::IdentifierTaken(_)
         | LoyaltyError::GroupThresholdClash(_)
+        | LoyaltyError::AccountNameTaken(_)
         | LoyaltyError::UnknownPayment
         | LoyaltyError::RefundOverPayment { .. }
         | LoyaltyError::LineOverReturn { .. }

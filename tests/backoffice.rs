@@ -433,6 +433,81 @@ fn owner_journey(db: Db) {
 }
 
 /// The history table of a guest page.
+/// «Бонусные счета»: the owner opens a corporate account for Anna, gives it a card, and the till
+/// finds that account by it (with Anna's name and the account's); the same name twice is refused
+/// with the name; a block of Anna reaches the account; the list and both pages show the accounts.
+fn guest_accounts(db: Db) {
+    let Some(server) = Server::start(db) else { return };
+    add_user(&server, ORG, "owner", Role::Owner);
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.login("owner", PASSWORD).status, 303);
+    let anna = server.ids.anna;
+    let page = format!("/admin/guests/{anna}");
+    assert!(owner.get(&page).body.contains("У гостя один бонусный счёт"));
+
+    let action = format!("/admin/guests/{anna}/accounts");
+    let opened = owner.submit(&page, &action, &[("name", " Корпоративный ")]);
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let account: i64 = opened
+        .location
+        .trim_start_matches("/admin/guests/")
+        .trim_end_matches("?done=account")
+        .parse()
+        .unwrap_or_else(|_| panic!("not an account page: {}", opened.location));
+    assert_ne!(account, anna);
+    let account_page = owner.get(&opened.location).body;
+    assert!(account_page.contains("Счёт открыт"), "{account_page}");
+    assert!(account_page.contains("Anna · Корпоративный"), "the title names both");
+    assert!(
+        account_page.contains(&format!("href=\"/admin/guests/{anna}\">Основной")),
+        "the account links to the main one: {account_page}"
+    );
+    assert!(
+        !account_page.contains("/contact\""),
+        "the name and phone are changed on the main account only"
+    );
+    let again = owner.submit(&page, &action, &[("name", "Корпоративный")]);
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("уже есть счёт «Корпоративный»"), "{}", again.body);
+    let empty = owner.submit(&page, &action, &[("name", "   ")]);
+    assert_eq!(empty.status, 422, "{}", empty.body);
+
+    let card = owner.submit(
+        &format!("/admin/guests/{account}"),
+        &format!("/admin/guests/{account}/identifiers"),
+        &[("kind", "card_barcode"), ("value", "4600000000024")],
+    );
+    assert_eq!(card.status, 303, "{}", card.body);
+    let identify = || {
+        server.post(
+            "/api/v1/identify",
+            json!({"kind": "barcode", "payload": "4600000000024"}),
+        )
+    };
+    let found = identify();
+    let found = found.ok();
+    assert_eq!(found["card"]["guest_id"], account);
+    assert_eq!(found["card"]["account"], "Корпоративный");
+    let main_card = server.post("/api/v1/identify", json!({"kind": "barcode", "payload": ANNA_CARD}));
+    let main_card = main_card.ok();
+    assert_eq!(found["card"]["name"], main_card["card"]["name"]);
+    assert_eq!(found["card"]["phone_masked"], main_card["card"]["phone_masked"]);
+    assert!(main_card["card"].get("account").is_none(), "the main account has no name");
+
+    let main_page = owner.get(&page).body;
+    assert!(
+        main_page.contains(&format!("href=\"/admin/guests/{account}\">Корпоративный")),
+        "the main account lists the other: {main_page}"
+    );
+    let list = owner.get("/admin/guests?q=Anna").body;
+    assert!(list.contains("Корпоративный"), "the list tells the account apart: {list}");
+
+    owner.submit(&page, &format!("/admin/guests/{anna}/block"), &[("blocked", "1")]);
+    identify().error(422, "guest_blocked");
+    owner.submit(&page, &format!("/admin/guests/{anna}/block"), &[("blocked", "0")]);
+    identify().ok();
+}
+
 fn by_id_section(html: &str) -> String {
     let start = html.find("id=\"history\"").expect("a history table");
     html[start..].split("</table>").next().unwrap().to_string()
@@ -545,6 +620,16 @@ fn tills_page_on_sqlite() {
 #[test]
 fn tills_page_on_postgres() {
     tills_page(Db::Postgres);
+}
+
+#[test]
+fn guest_accounts_on_sqlite() {
+    guest_accounts(Db::Sqlite);
+}
+
+#[test]
+fn guest_accounts_on_postgres() {
+    guest_accounts(Db::Postgres);
 }
 
 #[test]

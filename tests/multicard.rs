@@ -1,6 +1,6 @@
 //! One check paid from several bonus accounts (cards presented one after another), on both stores
 //! the one engine runs on (`sqlite::…`, `postgres::…`): two guests paying one check, several
-//! cards of one guest (one account: refused as the same account), one hold of three refused
+//! cards of one account (refused as the same account), three accounts of one guest, one hold of three refused
 //! (nothing held for the others), the sum over the check's maximum, the accrual going to the
 //! check's owner, and full and partial returns afterwards. Every test ends with the invariant
 //! check.
@@ -289,8 +289,8 @@ fn the_accrual_goes_to_the_owner_chosen<L: Backing>() {
     );
 }
 
-/// The same card twice, or another card of the same guest: a guest has one bonus account, so
-/// both name the same account and the second is refused with the reason; nothing is held.
+/// The same card twice, or another card of the same account: both name the same account and the
+/// second is refused with the reason; nothing is held.
 fn cards_of_one_guest_are_one_account<L: Backing>() {
     let mut cafe = Cafe::<L>::new();
     let (anna, ivan) = (cafe.anna, cafe.ivan);
@@ -311,6 +311,142 @@ fn cards_of_one_guest_are_one_account<L: Backing>() {
     );
     assert_eq!(cafe.open_holds(), 0);
     assert_eq!(cafe.balances(), [rub(500), rub(300), rub(200)]);
+}
+
+/// Opens another account of `guest` named `name` with a card of its own and `start` roubles.
+fn open_account<L: Backing>(cafe: &mut Cafe<L>, guest: GuestId, name: &str, card: &str, start: i64) -> GuestId {
+    let account = cafe
+        .ledger
+        .run_op(
+            Op::OpenAccount {
+                guest,
+                name: name.to_string(),
+            },
+            NOW - 1800,
+        )
+        .unwrap()
+        .into_id()
+        .unwrap();
+    cafe.ledger
+        .add_identifier(account, IdentifierKind::CardBarcode, card)
+        .unwrap();
+    cafe.ledger
+        .credit(&format!("start-{card}"), account, rub(start), "start", NOW - 1800)
+        .unwrap();
+    account
+}
+
+/// Three accounts of one guest (her own, a corporate and a family one, each with its card) pay
+/// one check: each card finds its account, with the guest's name and phone and the account's
+/// name; each debit is in its account's history; the accrual goes to the owner's account. The
+/// same account twice is still refused, one hold of the three refused holds nothing, and a block
+/// of the guest reaches every account.
+fn three_accounts_of_one_guest<L: Backing>() {
+    let mut cafe = Cafe::<L>::new();
+    let anna = cafe.anna;
+    let corporate = open_account(&mut cafe, anna, "Корпоративный", "2000000000053", 300);
+    // Opened from an account's page, an account is still the person's.
+    let family = open_account(&mut cafe, corporate, "Семейный", "2000000000060", 100);
+    assert_eq!(
+        cafe.ledger.run_op(
+            Op::OpenAccount {
+                guest: anna,
+                name: " Семейный ".to_string(),
+            },
+            NOW
+        ),
+        Err(LoyaltyError::AccountNameTaken("Семейный".to_string())),
+        "a name the guest's accounts already have"
+    );
+    assert!(matches!(
+        cafe.ledger.run_op(
+            Op::OpenAccount {
+                guest: anna,
+                name: "  ".to_string(),
+            },
+            NOW
+        ),
+        Err(LoyaltyError::OutOfRange(_))
+    ));
+
+    let mut found = |code: &str| cafe.ledger.identify(code, ScanKind::Manual, NOW).unwrap().card;
+    let (own, corp, fam, by_phone) = (
+        found("2000000000015"),
+        found("2000000000053"),
+        found("2000000000060"),
+        found("+7 916 123-45-67"),
+    );
+    assert_eq!(
+        [own.guest_id, corp.guest_id, fam.guest_id, by_phone.guest_id],
+        [anna, corporate, family, anna],
+        "each card its account; the phone finds the main one"
+    );
+    assert_eq!(
+        [own.account.as_deref(), corp.account.as_deref(), fam.account.as_deref()],
+        [None, Some("Корпоративный"), Some("Семейный")]
+    );
+    assert_eq!((corp.name.as_str(), fam.name.as_str()), ("Анна", "Анна"));
+    assert_eq!(corp.phone_masked, own.phone_masked);
+    assert_eq!((corp.balance, fam.balance), (rub(300), rub(100)));
+
+    // One hold of three refused: the family account has 100 ₽.
+    assert_eq!(
+        cafe.hold("h1", anna, &[(anna, 100), (corporate, 200), (family, 150)], 1_000),
+        Err(refused(
+            3,
+            LoyaltyError::OverMaximum {
+                requested: rub(150),
+                max: rub(100),
+            }
+        ))
+    );
+    assert_eq!(
+        cafe.hold("h2", anna, &[(corporate, 100), (family, 50), (corporate, 50)], 1_000),
+        Err(refused(3, LoyaltyError::SameAccountOnCheck))
+    );
+    assert_eq!(cafe.open_holds(), 0, "nothing held for the accounts that were fine");
+
+    let receipts = cafe.pay("p1", anna, &[(anna, 100), (corporate, 200), (family, 100)], 1_000);
+    // 5 % of the 600 ₽ paid with money, to her own account.
+    let after: Vec<(Kopecks, Kopecks)> = receipts.iter().map(|r| (r.spent, r.accrued)).collect();
+    assert_eq!(
+        after,
+        [(rub(100), rub(30)), (rub(200), Kopecks::ZERO), (rub(100), Kopecks::ZERO)]
+    );
+    assert_eq!(
+        [cafe.balance(anna), cafe.balance(corporate), cafe.balance(family)],
+        [rub(430), rub(100), Kopecks::ZERO]
+    );
+    for (account, spent) in [(anna, 100), (corporate, 200), (family, 100)] {
+        let history = cafe.ledger.history(account, 10).unwrap();
+        assert!(
+            history.iter().any(|e| e.kind == "spend" && e.amount == rub(-spent)),
+            "the debit is in account {account}'s history: {history:?}"
+        );
+    }
+
+    // A block of the guest blocks every account; lifted, every account pays again.
+    let block = |blocked| Op::SetBlocked { guest: anna, blocked };
+    cafe.ledger.run_op(block(true), NOW + 60).unwrap();
+    for card in ["2000000000015", "2000000000053", "2000000000060"] {
+        assert_eq!(
+            cafe.ledger.identify(card, ScanKind::Manual, NOW + 60).map(|i| i.card.guest_id),
+            Err(LoyaltyError::GuestBlocked),
+            "{card}"
+        );
+    }
+    cafe.ledger.run_op(block(false), NOW + 60).unwrap();
+    assert_eq!(
+        cafe.ledger.identify("2000000000053", ScanKind::Manual, NOW + 60).unwrap().card.guest_id,
+        corporate
+    );
+
+    // The whole check returned: every account whole again, the accrual taken back.
+    cafe.ledger.refund("r1", "p1", None, NOW + 120).unwrap();
+    assert_eq!(
+        [cafe.balance(anna), cafe.balance(corporate), cafe.balance(family)],
+        [rub(500), rub(300), rub(100)]
+    );
 }
 
 /// One hold of three refused (a blocked guest, an amount over what the account has): the
@@ -467,6 +603,7 @@ on_both_ledgers!(
     two_guests_pay_one_check,
     the_accrual_goes_to_the_owner_chosen,
     cards_of_one_guest_are_one_account,
+    three_accounts_of_one_guest,
     one_hold_of_three_refused_holds_nothing,
     the_sum_stays_within_the_checks_maximum,
     a_commit_refused_for_one_card_debits_no_one,

@@ -8,7 +8,8 @@ mod server_support;
 
 use loyalty_till::backend::{Clock, EmbeddedBackend, LoyaltyBackend};
 use loyalty_till::domain::{
-    CheckInfo, GuestId, LooseEndKind, LoyaltyError, ReturnPart, ScanEvent, ScanKind, UnixSeconds,
+    CheckInfo, CheckLine, GuestId, LineReturn, LooseEndKind, LoyaltyError, ReturnPart, ScanEvent, ScanKind,
+    UnixSeconds,
 };
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::{ServerBackend, ServerSettings};
@@ -108,7 +109,10 @@ fn the_shift_report_counts_the_local_day_only() {
         (0, 0, 0),
         "{seeded:?}"
     );
-    assert!(seeded.new_guests > 0, "the demo guests were made today: {seeded:?}");
+    assert_eq!(
+        seeded.new_guests, 5,
+        "the five demo guests were made today; Анна's second account is not a guest: {seeded:?}"
+    );
     assert!(seeded.since <= NOON && NOON - seeded.since < 86_400);
     assert_eq!(
         (seeded.since + seeded.utc_offset_minutes * 60).rem_euclid(86_400),
@@ -288,6 +292,7 @@ fn a_return_whose_answer_was_lost_is_listed_and_sent_once() {
     assert_eq!(ends.len(), 1, "{ends:?}");
     assert_eq!(ends[0].kind, LooseEndKind::UnsentReturn);
     assert_eq!(ends[0].op_id, "till-1-2");
+    assert_eq!((ends[0].amount, ends[0].units), (Kopecks(rub(400)), 0));
     assert!(ends[0].needs_server);
 
     till.proxy.set(Fault::Pass);
@@ -295,6 +300,45 @@ fn a_return_whose_answer_was_lost_is_listed_and_sent_once() {
     assert!(backend.loose_ends().unwrap().is_empty());
     // 5 % of the 400 returned is taken back, once, though the return went out twice.
     assert_eq!(s.balance(anna).0, paid - rub(20));
+}
+
+/// A return by lines whose answer was lost is listed with the units it gives back (its amount is
+/// the server's to work out), and sent once.
+#[test]
+fn a_lost_return_by_lines_is_listed_with_its_units() {
+    let s = Server::start(Db::Sqlite).unwrap();
+    let till = ServerTill::new(&s);
+    let mut backend = till.open(&s);
+    let anna = meet_anna(&mut backend);
+    let line = |name: &str, quantity, price| CheckLine {
+        name: name.to_string(),
+        quantity,
+        price: Kopecks(rub(price)),
+        returned: 0,
+    };
+    let lined = CheckInfo {
+        lines: vec![line("Капучино", 2, 250), line("Круассан", 1, 500)],
+        ..check(rub(1_000))
+    };
+    backend
+        .commit_payment("till-1-1", anna, None, Kopecks::ZERO, &lined)
+        .unwrap();
+    let paid = s.balance(anna).0;
+
+    till.proxy.set(Fault::LoseAnswer);
+    let cappuccinos = ReturnPart::Lines(vec![LineReturn { line: 0, quantity: 2 }]);
+    assert!(backend.refund("till-1-2", "till-1-1", &cappuccinos).is_err());
+    till.proxy.set(Fault::Down);
+    let ends = backend.loose_ends().unwrap();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(ends[0].kind, LooseEndKind::UnsentReturn);
+    assert_eq!((ends[0].amount, ends[0].units), (Kopecks::ZERO, 2));
+
+    till.proxy.set(Fault::Pass);
+    backend.settle_loose_end("till-1-3", &ends[0]).unwrap();
+    assert!(backend.loose_ends().unwrap().is_empty());
+    // 5 % of the two cappuccinos' 500 is taken back, once.
+    assert_eq!(s.balance(anna).0, paid - rub(25));
 }
 
 /// The child side of [`a_till_process_killed_between_hold_and_commit`]: holds, says so, and

@@ -243,6 +243,44 @@ fn a_refused_card_is_named_and_nothing_is_held_for_the_others() {
     ledger.check_invariants().expect("ledger invariants");
 }
 
+/// Анна's corporate account of the demo (the card 700001 and 500,00) is found by its card with her name
+/// and the account's, and pays one check beside her own account: the two are told apart by the
+/// account's name, each pays its amount, the accrual goes to her own account.
+#[test]
+fn two_accounts_of_one_guest_pay_one_check() {
+    let mut till = open_till((420.0, 3000.0));
+    let (corporate, _) = guest(&mut till.ledger(), "700001");
+
+    till.click("GetMeBack");
+    till.type_on_keypad("700001");
+    till.click("Найти гостя");
+    till.wait_for("the guest card", |s| s.guest.is_some() || s.notice.is_some());
+    assert!(till.sees("Анна Смирнова"), "notice {:?}", till.state().notice);
+    assert!(till.sees("Счёт «Корпоративный»"));
+    assert!(till.sees("500,00"), "the account's own balance");
+    till.click("Удалить гостя");
+    till.click("Да, удалить");
+
+    till.open_several_cards("200");
+    till.add_card("700001");
+    assert_eq!(till.cards_on_check(), 2, "notice {:?}", till.state().notice);
+    assert!(till.sees("Карта 1: Анна Смирнова"));
+    assert!(till.sees("Карта 2: Анна Смирнова · Корпоративный"));
+    assert_eq!(till.state().fields.card_amounts, ["200", "335"]);
+    till.click("Точная сумма");
+    till.pay_with_every_card();
+    assert!(till.sees("Списано 535,00 бонусов с 2 карт, начислено 26,75"));
+
+    let mut ledger = till.ledger();
+    assert_eq!(guest(&mut ledger, "100001").1, Kopecks(35_000 - 20_000 + 2_675));
+    let corporate_card = ledger.identify("700001", ScanKind::Manual, now()).unwrap().card;
+    assert_eq!(
+        (corporate_card.guest_id, corporate_card.balance),
+        (corporate, Kopecks(50_000 - 33_500))
+    );
+    ledger.check_invariants().expect("ledger invariants");
+}
+
 #[test]
 fn the_gift_of_a_check_paid_with_several_cards_is_given_and_said() {
     let mut till = open_till((420.0, 2400.0));

@@ -32,6 +32,7 @@ fn card(id: GuestId, name: &str, balance: Kopecks) -> GuestCard {
         }],
         promotions: vec![],
         daily_visits: None,
+        account: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn card(guest: GuestId, name: &str, available: Kopecks) -> GuestCard {
         stamps: Vec::new(),
         promotions: Vec::new(),
         daily_visits: None,
+        account: None,
     }
 }
 

@@ -321,6 +321,7 @@ fn the_success_screen_opens_the_returns_on_the_check_just_paid() {
         stamps: vec![],
         promotions: vec![],
         daily_visits: None,
+        account: None,
     };
     update(
         &mut state,
@@ -433,6 +434,7 @@ fn the_guest_on_the_order_shows_the_balance_after_their_return() {
         stamps: vec![],
         promotions: vec![],
         daily_visits: None,
+        account: None,
     };
     for (attached, expected) in [(1, rub(500)), (2, rub(425))] {
         state.guest = Some(guest(attached));

@@ -26,6 +26,7 @@ fn open_hold() -> LooseEnd {
         op_id: String::new(),
         hold: Some(7),
         amount: Kopecks(10_000),
+        units: 0,
         needs_server: false,
     }
 }
@@ -36,6 +37,7 @@ fn queued() -> LooseEnd {
         op_id: "till-1-5".to_string(),
         hold: None,
         amount: Kopecks(100_000),
+        units: 0,
         needs_server: true,
     }
 }

@@ -84,6 +84,22 @@ try {
   await page.waitForURL("**/admin/guests/*?done=identifier");
   check((await page.textContent("main")).includes("2000000000022"), "the scanned card is added to the guest");
   await shot("17-guest-card-scanned");
+  // «Бонусные счета»: a corporate account of the same guest, its own page, a card of its own.
+  await page.fill("#accounts input[name=name]", "Корпоративный");
+  await page.click("#accounts button[type=submit]");
+  await page.waitForURL("**/admin/guests/*?done=account");
+  check((await page.textContent("h1")).includes("· Корпоративный"), "the account's page names the guest and the account");
+  check(!(await page.$("#contact")), "the name and phone are changed on the main account only");
+  await scan("input[name=value]", "2000000000046");
+  await page.waitForURL("**/admin/guests/*?done=identifier");
+  check((await page.textContent("#accounts")).includes("Основной"), "the account links to the main one");
+  await shot("20-guest-account");
+  await page.goto(guestUrl);
+  check((await page.textContent("#accounts")).includes("Корпоративный"), "the main account lists the other");
+  await page.fill("#accounts input[name=name]", "Корпоративный");
+  await page.click("#accounts button[type=submit]");
+  check((await page.textContent(".error")).includes("уже есть счёт «Корпоративный»"), "the same name twice is refused");
+  await shot("20-guest-account-refused");
   // On the new guest's form the scan fills the field and sends nothing: name and phone follow.
   await page.goto(base + "/admin/guests/new");
   await scan("input[name=card]", "2000000000039");

@@ -351,12 +351,17 @@ fn scenario_events(scenario: Scenario, demo: bool) -> VecDeque<Event> {
                 events.push(Event::ShowShiftReport);
             }
         }
-        Scenario::Split | Scenario::SplitDone => {
+        Scenario::Split | Scenario::SplitDone | Scenario::SplitAccounts => {
+            let second = if scenario == Scenario::SplitAccounts {
+                "700001"
+            } else {
+                "100002"
+            };
             events.extend([
                 Event::StartPayment,
                 Event::ChoosePaymentMode(PaymentMode::Spend),
                 Event::AddCard,
-                Event::FieldEdited(Field::Code, "100002".to_string()),
+                Event::FieldEdited(Field::Code, second.to_string()),
                 Event::SubmitCode,
                 Event::ExactAmount,
             ]);

@@ -160,6 +160,9 @@ pub struct GuestRow {
     pub phone: Option<String>,
     pub balance: i64,
     pub group: String,
+    /// The name of a guest's further bonus account (the row is that account); `None` for the
+    /// guest's main account.
+    pub account: Option<String>,
 }
 
 fn guest_rows(rows: Rows) -> Vec<GuestRow> {
@@ -170,6 +173,7 @@ fn guest_rows(rows: Rows) -> Vec<GuestRow> {
             phone: r[2].opt_text(),
             balance: r[3].int(),
             group: r[4].text(),
+            account: r[5].opt_text(),
         })
         .collect()
 }
@@ -201,7 +205,7 @@ pub async fn search_guests(
             store,
             // CROSS JOIN: SQLite then starts from the identifier (by value), not from every guest of
             // the organisation; PostgreSQL plans it like any join.
-            "SELECT DISTINCT g.id, g.name, g.phone, g.balance, gg.name
+            "SELECT DISTINCT g.id, g.name, g.phone, g.balance, gg.name, g.account_name
              FROM identifiers i CROSS JOIN guests g CROSS JOIN guest_groups gg
              WHERE i.value = $1 AND i.org = $2 AND g.id = i.guest_id AND g.org = $2 AND gg.id = g.group_id
              ORDER BY g.id LIMIT $3",
@@ -233,7 +237,8 @@ pub async fn search_guests(
     macro_rules! page_sql {
         ($range:literal, $mark:literal, $order:literal) => {
             concat!(
-                "SELECT g.id, g.name, g.phone, g.balance, gg.name FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
+                "SELECT g.id, g.name, g.phone, g.balance, gg.name, g.account_name
+                 FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
                  WHERE g.org = $1 ",
                 $range,
                 $mark,
@@ -304,6 +309,10 @@ pub struct GuestPage {
     pub holds: Vec<HoldLine>,
     pub identifiers: Vec<(String, String)>,
     pub blocked: bool,
+    /// The guest's main account when this page is one of its further accounts.
+    pub account_of: Option<GuestId>,
+    /// Every account of the person, the main one first.
+    pub accounts: Vec<GuestRow>,
 }
 
 #[derive(Clone, Debug)]
@@ -320,16 +329,33 @@ pub struct HoldLine {
 pub async fn guest_page(store: &Store, org: &str, guest: GuestId, now: i64) -> Result<Option<GuestPage>, LoyaltyError> {
     let rows = query(
         store,
-        "SELECT g.id, g.name, g.phone, g.balance, gg.name, g.group_id, g.created_at, g.blocked
-         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.org = $1 AND g.id = $2",
+        // An account shows its person's phone (kept on the main account, which it finds).
+        "SELECT g.id, g.name, COALESCE(g.phone, m.phone), g.balance, gg.name, g.account_name, g.group_id,
+                g.created_at, g.blocked, g.account_of
+         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id LEFT JOIN guests m ON m.id = g.account_of
+         WHERE g.org = $1 AND g.id = $2",
         vec![org.into(), guest.into()],
     )
     .await?;
     let Some(r) = rows.into_iter().next() else {
         return Ok(None);
     };
-    let (group_id, created_at, blocked) = (r[5].int(), r[6].int(), r[7].int() != 0);
+    let (group_id, created_at, blocked) = (r[6].int(), r[7].int(), r[8].int() != 0);
+    let account_of = r[9].opt_int();
     let row = guest_rows(vec![r]).remove(0);
+    // The person's accounts: the main one's further accounts, or, on an account, its siblings
+    // and the main one, so that each page links to the others.
+    let main = account_of.unwrap_or(guest);
+    let accounts = guest_rows(
+        query(
+            store,
+            "SELECT g.id, g.name, g.phone, g.balance, gg.name, g.account_name
+             FROM guests g JOIN guest_groups gg ON gg.id = g.group_id
+             WHERE g.org = $1 AND (g.id = $2 OR g.account_of = $2) ORDER BY g.id",
+            vec![org.into(), main.into()],
+        )
+        .await?,
+    );
     let holds: Vec<HoldLine> = query(
         store,
         "SELECT id, amount, created_at, expires_at, op_id FROM holds
@@ -363,6 +389,8 @@ pub async fn guest_page(store: &Store, org: &str, guest: GuestId, now: i64) -> R
         holds,
         identifiers,
         blocked,
+        account_of,
+        accounts,
     }))
 }
 

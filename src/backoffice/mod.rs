@@ -236,6 +236,9 @@ impl Tr {
             LoyaltyError::OperationIdConflict => self.t("bo-err-op-conflict"),
             LoyaltyError::GuestBlocked => self.t("bo-err-blocked"),
             LoyaltyError::EnrolmentOff => self.t("bo-err-enrolment-off"),
+            LoyaltyError::AccountNameTaken(name) => {
+                self.t_args("bo-err-account-name-taken", &[("name", Arg::Text(name.clone()))])
+            }
             LoyaltyError::InvalidReward(problem) => self.t(rewards::problem_key(*problem)),
             _ => self.t("bo-err-storage"),
         }

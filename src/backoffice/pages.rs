@@ -4,7 +4,7 @@
 use super::auth::{self, Session};
 use super::db::{self, Role};
 use super::{BackOffice, Tr, lang_of};
-use crate::domain::{IdentifierKind, LoyaltyError};
+use crate::domain::{GuestId, IdentifierKind, LoyaltyError};
 use crate::loyalty::engine::{Answer, Op};
 use crate::loyalty::rules::{self, NewGroup, OpKind, ProgramSettings};
 use crate::money::{Kopecks, parse_amount};
@@ -37,6 +37,7 @@ pub fn routes() -> Router<Arc<BackOffice>> {
         .route("/admin/guests/{id}/manual", post(manual))
         .route("/admin/guests/{id}/reset-holds", post(reset_holds))
         .route("/admin/guests/{id}/block", post(block))
+        .route("/admin/guests/{id}/accounts", post(open_account))
         .route("/admin/groups", get(groups).post(create_group))
         .route("/admin/groups/{id}", get(group).post(edit_group))
         .route("/admin/programme", get(programme).post(save_programme))
@@ -152,7 +153,10 @@ pub(super) fn refused(ctx: &Ctx, error: &LoyaltyError) -> Refusal {
             StatusCode::INTERNAL_SERVER_ERROR
         }
         LoyaltyError::UnknownCode => StatusCode::NOT_FOUND,
-        LoyaltyError::IdentifierTaken(_) | LoyaltyError::GroupThresholdClash(_) | LoyaltyError::OperationIdConflict => {
+        LoyaltyError::IdentifierTaken(_)
+        | LoyaltyError::GroupThresholdClash(_)
+        | LoyaltyError::AccountNameTaken(_)
+        | LoyaltyError::OperationIdConflict => {
             tracing::info!(%error, "back office: refused");
             StatusCode::CONFLICT
         }
@@ -425,7 +429,10 @@ async fn guests(State(bo): St, headers: HeaderMap, Query(query): Query<HashMap<S
                 tr { th { (tr.t("bo-name")) } th { (tr.t("bo-phone")) } th { (tr.t("bo-group")) } th.num { (tr.t("bo-balance")) } }
                 @for g in &rows {
                     tr {
-                        td { a href={ "/admin/guests/" (g.id) } { (display_name(tr, &g.name)) } }
+                        td {
+                            a href={ "/admin/guests/" (g.id) } { (display_name(tr, &g.name)) }
+                            @if let Some(account) = &g.account { " · " span.muted { (account) } }
+                        }
                         td { (g.phone.clone().unwrap_or_default()) }
                         td { (g.group) }
                         td.num { (money(g.balance)) }
@@ -664,7 +671,11 @@ async fn guest(
                 button type="submit" { (tr.t("bo-apply")) }
             }
         }
-        (super::account::contact_form(&ctx, id, &g.guest.name, g.guest.phone.as_deref()))
+        (accounts_box(&ctx, id, &g))
+        // The name and phone are the person's: changed on the main account.
+        @if g.account_of.is_none() {
+            (super::account::contact_form(&ctx, id, &g.guest.name, g.guest.phone.as_deref()))
+        }
         section.box {
             h2 { (tr.t("bo-holds")) }
             @if g.holds.is_empty() { p.muted { (tr.t("bo-no-holds")) } } @else {
@@ -720,7 +731,58 @@ async fn guest(
             @if changes.is_empty() { p.muted { (tr.t("bo-audit-none")) } } @else { (audit_table(tr, &changes, false)) }
         }
     };
-    page(&ctx, &display_name(tr, &g.guest.name), body)
+    let title = match &g.guest.account {
+        Some(account) => format!("{} · {account}", display_name(tr, &g.guest.name)),
+        None => display_name(tr, &g.guest.name),
+    };
+    page(&ctx, &title, body)
+}
+
+/// The person's bonus accounts, each a link with its balance, and the form that opens another.
+fn accounts_box(ctx: &Ctx, id: GuestId, g: &db::GuestPage) -> Markup {
+    let tr = ctx.tr;
+    let main = g.account_of.unwrap_or(id);
+    let account_label = |row: &db::GuestRow| row.account.clone().unwrap_or_else(|| tr.t("bo-account-main"));
+    html! {
+        section.box #accounts {
+            h2 { (tr.t("bo-accounts")) }
+            @if g.accounts.len() > 1 {
+                table {
+                    tr { th { (tr.t("bo-account")) } th.num { (tr.t("bo-balance")) } }
+                    @for row in &g.accounts {
+                        tr {
+                            td { @if row.id == id { strong { (account_label(row)) } } @else {
+                                a href={ "/admin/guests/" (row.id) } { (account_label(row)) } } }
+                            td.num { (money(row.balance)) }
+                        }
+                    }
+                }
+            } @else {
+                p.muted { (tr.t("bo-accounts-one")) }
+            }
+            form method="post" action={ "/admin/guests/" (main) "/accounts" } {
+                (csrf(&ctx.session))
+                p { input name="name" required maxlength="60" placeholder=(tr.t("bo-account-name-hint"));
+                    " " button type="submit" { (tr.t("bo-account-open")) } }
+            }
+        }
+    }
+}
+
+/// Opens another bonus account of the guest and shows its page, where its cards are added.
+async fn open_account(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Form(form): Fields) -> Page {
+    let ctx = ctx_post(&bo, &headers, &form, false)?;
+    let name = field(&form, "name").trim().to_string();
+    let detail = super::in_both_languages(|tr| format!("{}: {name}", tr.t("bo-account")));
+    let logged = logged(&bo, &ctx, "account_open", Some(id), detail, "", None);
+    let op = Op::OpenAccount { guest: id, name };
+    let account = match bo.store.run_audited(&ctx.caller(), op, (bo.clock)(), logged).await {
+        Ok(Answer::Id(account)) => account,
+        Ok(other) => return Err(refused(&ctx, &crate::loyalty::engine::unexpected(other))),
+        Err(error) => return Err(refused(&ctx, &error)),
+    };
+    tracing::info!(guest = id, account, user = ctx.session.user_id, "back office: account opened");
+    Ok(Redirect::to(&format!("/admin/guests/{account}?done=account")).into_response())
 }
 
 fn done_key(done: &str) -> &'static str {
@@ -729,6 +791,7 @@ fn done_key(done: &str) -> &'static str {
         "holds" => "bo-done-holds",
         "blocked" => "bo-done-blocked",
         "contact" => "bo-done-contact",
+        "account" => "bo-done-account",
         _ => "bo-done-identifier",
     }
 }
@@ -1231,6 +1294,7 @@ fn audit_action_key(action: &str) -> &'static str {
         "group_edit" => "bo-audit-group-edit",
         "enrol" => "bo-audit-enrol",
         "identifier_add" => "bo-audit-identifier-add",
+        "account_open" => "bo-audit-account-open",
         "account_save" => "bo-audit-account-save",
         "till_token_add" => "bo-audit-till-add",
         "till_token_revoke" => "bo-audit-till-revoke",

@@ -223,6 +223,7 @@ mod tests {
                 stamps: Vec::new(),
                 promotions: Vec::new(),
                 daily_visits: None,
+                account: None,
             },
             gift: gift.map(|code| Gift {
                 code: code.to_string(),

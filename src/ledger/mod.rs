@@ -24,7 +24,7 @@ use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::report;
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
-    Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at,
+    ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at,
 };
 use crate::loyalty::rows::{
     GIFT_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, Rows, Val, gift_at, promotion_at,
@@ -1290,18 +1290,23 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> Result<(), LoyaltyError> {
-        self.exec("UPDATE guests SET blocked = ?1 WHERE id = ?2", params![blocked, guest])?;
+        // A guest's block is the person's: set on the main account, it reaches every account.
+        self.exec(
+            "UPDATE guests SET blocked = ?1 WHERE id = ?2 OR account_of = ?2",
+            params![blocked, guest],
+        )?;
         Ok(())
     }
 
     async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> Result<(), LoyaltyError> {
         let changed = self.exec(
-            "UPDATE guests SET name = ?1, phone = ?2 WHERE id = ?3",
+            "UPDATE guests SET name = ?1, phone = ?2 WHERE id = ?3 AND account_of IS NULL",
             params![name, phone, guest],
         )?;
         if changed != 1 {
             return Err(LoyaltyError::UnknownCode);
         }
+        self.exec("UPDATE guests SET name = ?1 WHERE account_of = ?2", params![name, guest])?;
         self.exec(
             "DELETE FROM identifiers WHERE guest_id = ?1 AND kind = 'phone'",
             params![guest],
@@ -1342,6 +1347,11 @@ impl LedgerTx for SqliteTx<'_> {
             params![org, name, phone, group_id, now],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn insert_account(&mut self, guest: GuestId, name: &str, now: UnixSeconds) -> Result<Option<GuestId>, LoyaltyError> {
+        let added = self.exec(ACCOUNT_INSERT_SQL, params![guest, name, now])?;
+        Ok((added == 1).then(|| self.conn.last_insert_rowid()))
     }
 
     async fn insert_identifier(
@@ -1594,12 +1604,10 @@ fn post_operation(conn: &Connection, posting: &Posting<'_>) -> Result<Kopecks, L
 
 fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<GuestCard, LoyaltyError> {
     // One statement, so the balance and the holds come from the same snapshot.
-    let (name, phone, balance, available): (String, Option<String>, i64, i64) = conn
-        .prepare_cached(&format!(
-            "SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = ?1"
-        ))?
+    let (name, phone, balance, available, account): (String, Option<String>, i64, i64, Option<String>) = conn
+        .prepare_cached(&format!("{CARD_GUEST_SQL} WHERE g.id = ?1").replace("{held}", HELD_SQL))?
         .query_row(params![guest, now], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
         })
         .optional()?
         .ok_or(LoyaltyError::UnknownCode)?;
@@ -1613,6 +1621,7 @@ fn load_card(conn: &Connection, guest: GuestId, now: UnixSeconds) -> Result<Gues
         stamps: load_stamps(conn, guest)?,
         promotions: current_promotions(conn, guest, now)?,
         daily_visits: None,
+        account,
     })
 }
 

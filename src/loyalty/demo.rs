@@ -122,6 +122,9 @@ const GUESTS: [DemoGuest; 5] = [
     },
 ];
 
+/// Анна's further bonus account: its name, its card's code and its balance.
+const ANNA_CORPORATE_ACCOUNT: (&str, &str, Kopecks) = ("Корпоративный", "700001", Kopecks(50_000));
+
 /// (code, index into [`GUESTS`], gift, points).
 const GIFT_CODES: [(&str, usize, &str, Kopecks); 3] = [
     ("G100001", 0, "Капучино", Kopecks(15_000)),
@@ -194,6 +197,21 @@ pub async fn seed<T: LedgerTx>(tx: &mut T, org: &str, now: UnixSeconds) -> Resul
         }
         guest_ids.push(guest);
     }
+    // Анна's corporate account: a second balance of hers, paid from with its own card.
+    let (name, code, balance) = ANNA_CORPORATE_ACCOUNT;
+    let corporate = engine::open_account(tx, None, guest_ids[0], name, now).await?;
+    engine::add_identifier(tx, corporate, IdentifierKind::ManualCode, code).await?;
+    engine::manual(
+        tx,
+        None,
+        "demo-seed-account",
+        corporate,
+        OpKind::ManualCredit,
+        balance,
+        "demo balance",
+        now,
+    )
+    .await?;
     for (number, (guest, amount_due, days_ago)) in (1..).zip(PAST_VISITS) {
         let op_key = format!("demo-visit-{number}");
         let at = now - days_ago * DAY;

@@ -335,6 +335,11 @@ pub trait LedgerTx {
         group_id: i64,
         now: UnixSeconds,
     ) -> Result<GuestId, Self::Error>;
+    /// Another bonus account of the guest (or of the guest whose account `guest` is) named `name`
+    /// ([`crate::loyalty::rows::ACCOUNT_INSERT_SQL`]); `None` when the guest already has an
+    /// account of that name.
+    async fn insert_account(&mut self, guest: GuestId, name: &str, now: UnixSeconds)
+    -> Result<Option<GuestId>, Self::Error>;
     /// An identifier in the guest's organisation; `value` as [`rules::identifier_value`] made it.
     async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str)
     -> Result<(), Self::Error>;
@@ -1835,6 +1840,25 @@ pub async fn edit_contact<T: LedgerTx>(
     tx.set_contact(guest, &name, phone.as_deref()).await
 }
 
+/// Opens another bonus account of a guest (a corporate account beside the personal one, say):
+/// a balance, holds, cards and history of its own, paid from with its own card, on the same check
+/// as the guest's other accounts if the cashier adds both. Opened on an account, it is the
+/// person's. Answers the new account's id; a name the guest's accounts already have is refused.
+pub async fn open_account<T: LedgerTx>(
+    tx: &mut T,
+    org: Option<&str>,
+    guest: GuestId,
+    name: &str,
+    now: UnixSeconds,
+) -> Result<GuestId, T::Error> {
+    let name = rules::account_name(name)?;
+    own_guest(tx, org, guest, now).await?;
+    match tx.insert_account(guest, &name, now).await? {
+        Some(account) => Ok(account),
+        None => Err(LoyaltyError::AccountNameTaken(name).into()),
+    }
+}
+
 /// Stores the identifier as `identify` will look it up: trimmed, phones normalised.
 pub async fn add_identifier<T: LedgerTx>(
     tx: &mut T,
@@ -2213,6 +2237,8 @@ pub enum Op {
         phone: Option<String>,
         group_id: i64,
     },
+    /// See [`open_account`].
+    OpenAccount { guest: GuestId, name: String },
     /// See [`add_identifier`].
     AddIdentifier {
         guest: GuestId,
@@ -2428,6 +2454,7 @@ impl Op {
                 }
                 Answer::Id(add_guest(tx, guest_org, name, phone.as_deref(), *group_id, now).await?)
             }
+            Op::OpenAccount { guest, name } => Answer::Id(open_account(tx, org, *guest, name, now).await?),
             Op::AddIdentifier { guest, kind, value } => {
                 own_guest(tx, org, *guest, now).await?;
                 add_identifier(tx, *guest, *kind, value).await?;

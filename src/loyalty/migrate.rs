@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 18] = [
+pub const MIGRATIONS: [Migration; 19] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -140,6 +140,12 @@ pub const MIGRATIONS: [Migration; 18] = [
         what: "a check's lines kept with its payment, and the lines each return gave back",
         sqlite: include_str!("../ledger/schema_v18.sql"),
         postgres: include_str!("../server/pg_schema_v18.sql"),
+    },
+    Migration {
+        version: 19,
+        what: "a guest's further bonus accounts",
+        sqlite: include_str!("../ledger/schema_v19.sql"),
+        postgres: include_str!("../server/pg_schema_v19.sql"),
     },
 ];
 

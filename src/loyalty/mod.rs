@@ -16,7 +16,7 @@ pub mod rules;
 
 /// The ledger's invariants: each query returns one text row per violation, in SQL that SQLite
 /// and PostgreSQL both read, so both stores prove the same things.
-pub const INVARIANT_QUERIES: [(&str, &str); 16] = [
+pub const INVARIANT_QUERIES: [(&str, &str); 17] = [
     (
         "payment on a hold that is not committed",
         "SELECT 'payment ' || p.id FROM payments p JOIN holds h ON h.id = p.hold_id
@@ -40,6 +40,11 @@ pub const INVARIANT_QUERIES: [(&str, &str); 16] = [
         "balance differs from the sum of operations",
         "SELECT 'guest ' || g.id FROM guests g
          WHERE g.balance <> COALESCE((SELECT SUM(o.amount) FROM operations o WHERE o.guest_id = g.id), 0)",
+    ),
+    (
+        "an account of an account, or of another organisation's guest",
+        "SELECT 'guest ' || g.id FROM guests g JOIN guests m ON m.id = g.account_of
+         WHERE m.account_of IS NOT NULL OR m.org <> g.org OR g.phone IS NOT NULL",
     ),
     (
         "negative balance",

@@ -192,13 +192,15 @@ pub const GIFTS_SQL: &str = "SELECT day, scope, COUNT(*)
 
 /// New guests, per day and who enrolled them as the audit log recorded it (`till NAME` on the
 /// server, `till` on a single cafe's till, a login in the back office; empty when no enrolment
-/// was logged: the demo, `add_guest`, guests older than the audit log): their count.
+/// was logged: the demo, `add_guest`, guests older than the audit log): their count. A guest's
+/// further accounts are not new guests.
 pub const NEW_GUESTS_SQL: &str = "SELECT day, actor, COUNT(*)
     FROM (SELECT CAST((g.created_at + $1) / 86400 AS BIGINT) AS day,
             COALESCE((SELECT a.actor FROM audit_log a WHERE a.guest_id = g.id AND a.action = 'enrol'
                       ORDER BY a.id LIMIT 1), '') AS actor
         FROM guests g
-        WHERE (CAST($2 AS TEXT) IS NULL OR g.org = $2) AND g.created_at >= $3 AND g.created_at < $4) x
+        WHERE (CAST($2 AS TEXT) IS NULL OR g.org = $2) AND g.created_at >= $3 AND g.created_at < $4
+            AND g.account_of IS NULL) x
     GROUP BY day, actor";
 
 /// What a statement's rows are.

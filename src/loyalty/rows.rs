@@ -31,6 +31,24 @@ pub const SNAPSHOT_COLUMNS: &str = "g.id, g.org, g.balance, g.balance - {held},
     p.name, p.max_check_bp, p.spend_step, p.hold_ttl_secs, p.group_period_days, p.utc_offset_minutes,
     p.accrual_basis, p.welcome_bonus, p.till_enrolment, g.blocked";
 
+/// Opens another bonus account of the guest `$1` (or of the guest whose account `$1` is), named
+/// `$2`, at `$3`: a row of its own with the person's name, group and block, no phone (the phone
+/// finds the main account) and no balance. Inserts nothing when the guest is unknown or already
+/// has an account of that name. Both stores bind the numbered parameters in this order.
+pub const ACCOUNT_INSERT_SQL: &str = "WITH main AS (
+        SELECT m.id, m.org, m.name, m.group_id, m.blocked
+        FROM guests g JOIN guests m ON m.id = COALESCE(g.account_of, g.id) WHERE g.id = $1)
+    INSERT INTO guests (account_of, account_name, created_at, org, name, group_id, blocked)
+    SELECT main.id, $2, $3, main.org, main.name, main.group_id, main.blocked FROM main
+    WHERE NOT EXISTS (SELECT 1 FROM guests a WHERE a.account_of = main.id AND a.account_name = $2)";
+
+/// The guest's part of a card (a `WHERE` on `g.id` follows): name, phone, balance, available (with
+/// `{held}` replaced by the store's open holds) and the account's name. An account shows its
+/// person's name and phone.
+pub const CARD_GUEST_SQL: &str = "SELECT COALESCE(m.name, g.name), COALESCE(g.phone, m.phone), g.balance,
+        g.balance - {held}, g.account_name
+    FROM guests g LEFT JOIN guests m ON m.id = g.account_of";
+
 /// The group whose columns start at `at`.
 pub fn group_at<C: Columns>(row: &C, at: usize) -> Result<Group, C::Error> {
     Ok(Group {
@@ -188,6 +206,13 @@ impl Val {
             Val::Text(v) => v.clone(),
             Val::Int(v) => v.to_string(),
             Val::Null => String::new(),
+        }
+    }
+
+    pub fn opt_int(&self) -> Option<i64> {
+        match self {
+            Val::Int(v) => Some(*v),
+            _ => None,
         }
     }
 

@@ -234,7 +234,7 @@ pub fn valid_code(payload: &str) -> Result<&str, LoyaltyError> {
 }
 
 // Phones and names are read alike by the workflow core and the rules.
-pub use crate::domain::{MAX_GUEST_NAME_CHARS, guest_name, normalize_phone};
+pub use crate::domain::{MAX_GUEST_NAME_CHARS, account_name, guest_name, normalize_phone};
 
 /// The value an identifier is stored (and looked up) as: trimmed, phones normalised.
 pub fn identifier_value(kind: IdentifierKind, value: &str) -> Result<String, LoyaltyError> {
@@ -1141,6 +1141,14 @@ mod tests {
         assert_eq!(guest_name("").as_deref(), Ok(""));
         assert!(guest_name(&"я".repeat(MAX_GUEST_NAME_CHARS + 1)).is_err());
         assert!(guest_name("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn account_names_are_trimmed_bounded_and_never_empty() {
+        assert_eq!(account_name("  Корпоративный ").as_deref(), Ok("Корпоративный"));
+        assert!(account_name("   ").is_err());
+        assert!(account_name(&"я".repeat(crate::domain::MAX_ACCOUNT_NAME_CHARS + 1)).is_err());
+        assert!(account_name("a\nb").is_err());
     }
 
     #[test]

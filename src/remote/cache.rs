@@ -143,6 +143,7 @@ impl GuestCache {
             stamps: Vec::new(),
             promotions: Vec::new(),
             daily_visits: None,
+            account: None,
         }))
     }
 
@@ -282,6 +283,7 @@ mod tests {
             stamps: Vec::new(),
             promotions: Vec::new(),
             daily_visits: None,
+            account: None,
         }
     }
 

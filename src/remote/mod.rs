@@ -1367,11 +1367,15 @@ impl LoyaltyBackend for ServerBackend {
                 .or(shared)
                 .or_else(|| body["check"]["subtotal"].as_i64())
                 .unwrap_or_default();
+            let units = body["lines"]
+                .as_array()
+                .map_or(0, |lines| lines.iter().filter_map(|l| l["quantity"].as_i64()).sum());
             ends.push(LooseEnd {
                 kind,
                 op_id: entry.op_id,
                 hold: entry.hold_id,
                 amount: Kopecks(amount),
+                units,
                 needs_server: true,
             });
         }
@@ -1382,6 +1386,7 @@ impl LoyaltyBackend for ServerBackend {
                 op_id: entry.op_id,
                 hold: entry.hold_id,
                 amount: Kopecks(body["amount"].as_i64().unwrap_or_default()),
+                units: 0,
                 needs_server: true,
             });
         }

@@ -231,6 +231,7 @@ impl From<LoyaltyError> for ApiError {
             LoyaltyError::SameAccountOnCheck => (StatusCode::UNPROCESSABLE_ENTITY, "same_account_on_check"),
             LoyaltyError::CardRefused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "card_refused"),
             LoyaltyError::EnrolmentOff => (StatusCode::FORBIDDEN, "enrolment_off"),
+            LoyaltyError::AccountNameTaken(_) => (StatusCode::CONFLICT, "account_name_taken"),
             LoyaltyError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             LoyaltyError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             // Made by a till about its server; the server never returns it.

@@ -24,7 +24,7 @@ use crate::loyalty::engine::{
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
-    Columns, GIFT_COLUMNS, GROUP_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, PROGRAM_COLUMNS,
+    ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GIFT_COLUMNS, GROUP_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, PROGRAM_COLUMNS,
     SNAPSHOT_COLUMNS, gift_at, group_at, promotion_at, snapshot_at,
 };
 use crate::loyalty::rules::{
@@ -1491,7 +1491,8 @@ impl LedgerTx for PgTx<'_> {
     async fn set_blocked(&mut self, guest: GuestId, blocked: bool) -> TxResult<()> {
         exec(
             self.tx,
-            "UPDATE guests SET blocked = $1 WHERE id = $2",
+            // A guest's block is the person's: set on the main account, it reaches every account.
+            "UPDATE guests SET blocked = $1 WHERE id = $2 OR account_of = $2",
             &[&blocked, &guest],
         )
         .await?;
@@ -1501,13 +1502,19 @@ impl LedgerTx for PgTx<'_> {
     async fn set_contact(&mut self, guest: GuestId, name: &str, phone: Option<&str>) -> TxResult<()> {
         let changed = exec(
             self.tx,
-            "UPDATE guests SET name = $1, phone = $2 WHERE id = $3",
+            "UPDATE guests SET name = $1, phone = $2 WHERE id = $3 AND account_of IS NULL",
             &[&name, &phone, &guest],
         )
         .await?;
         if changed != 1 {
             return Err(LoyaltyError::UnknownCode.into());
         }
+        exec(
+            self.tx,
+            "UPDATE guests SET name = $1 WHERE account_of = $2",
+            &[&name, &guest],
+        )
+        .await?;
         exec(
             self.tx,
             "DELETE FROM identifiers WHERE guest_id = $1 AND kind = 'phone'",
@@ -1554,6 +1561,11 @@ impl LedgerTx for PgTx<'_> {
         )
         .await?
         .try_get(0)?)
+    }
+
+    async fn insert_account(&mut self, guest: GuestId, name: &str, now: UnixSeconds) -> TxResult<Option<GuestId>> {
+        let row = q_opt(self.tx, &format!("{ACCOUNT_INSERT_SQL} RETURNING id"), &[&guest, &name, &now]).await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str) -> TxResult<()> {
@@ -2000,9 +2012,7 @@ async fn in_order<A: std::future::Future, B: std::future::Future>(first: A, seco
 /// The guest card's four reads, sent as one pipeline.
 async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxResult<GuestCard> {
     let guest_statement = tx
-        .prepare_cached(&format!(
-            "SELECT g.name, g.phone, g.balance, g.balance - {HELD_SQL} FROM guests g WHERE g.id = $1"
-        ))
+        .prepare_cached(&format!("{CARD_GUEST_SQL} WHERE g.id = $1").replace("{held}", HELD_SQL))
         .await?;
     let stamps_statement = tx.prepare_cached(GUEST_STAMP_CARDS_SQL).await?;
     let promotions_statement = tx.prepare_cached(GUEST_PROMOTIONS_SQL).await?;
@@ -2046,5 +2056,6 @@ async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxRe
         stamps,
         promotions,
         daily_visits: None,
+        account: row.try_get(4)?,
     })
 }

@@ -309,6 +309,10 @@ fn guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Ev
                 }
             });
         }
+        if let Some(account) = &card_data.account {
+            let text = i18n.t_args("guest-account", &[("account", Arg::Text(account.clone()))]);
+            ui.label(RichText::new(text).strong().color(theme::ACCENT));
+        }
         if !card_data.phone_masked.is_empty() {
             ui.label(RichText::new(&card_data.phone_masked).color(theme::TEXT_MUTED));
         }

@@ -6,6 +6,7 @@ use super::screens::ScreenContext;
 use super::theme::{self, Tone, card, value_row, wide_button};
 use crate::domain::{LooseEnd, LooseEndKind, ShiftReport};
 use crate::i18n::{Arg, I18n};
+use crate::money::Kopecks;
 use crate::workflow::{Event, ShiftStep, State};
 use egui::{RichText, Ui};
 
@@ -93,11 +94,15 @@ fn loose_end(ui: &mut Ui, index: usize, end: &LooseEnd, enabled: bool, i18n: &I1
     let (what, action) = match end.kind {
         LooseEndKind::OpenHold => ("shift-open-hold", "shift-release"),
         LooseEndKind::QueuedPayment => ("shift-queued-payment", "shift-send-now"),
+        // A return by lines or of the rest has no amount until the server works it out.
+        LooseEndKind::UnsentReturn if end.units > 0 => ("shift-unsent-return-lines", "shift-send-now"),
+        LooseEndKind::UnsentReturn if end.amount == Kopecks::ZERO => ("shift-unsent-return-rest", "shift-send-now"),
         LooseEndKind::UnsentReturn => ("shift-unsent-return", "shift-send-now"),
         LooseEndKind::InDoubt => ("shift-in-doubt", "shift-send-now"),
     };
     card(ui, |ui| {
-        ui.label(RichText::new(i18n.t_args(what, &[("amount", Arg::Money(end.amount))])).strong());
+        let args = [("amount", Arg::Money(end.amount)), ("units", Arg::Number(end.units))];
+        ui.label(RichText::new(i18n.t_args(what, &args)).strong());
         let place = if end.needs_server {
             "shift-needs-server"
         } else {
