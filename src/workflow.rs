@@ -686,14 +686,15 @@ pub enum Effect {
         phone: String,
         name: String,
     },
-    /// The cashier confirmed on a POS order: bind the guest to it and hold `amount` until the
-    /// POS reports the check paid (the POS's `paid` commits, not the till); answers `PosConfirmed`.
+    /// The cashier confirmed on a POS order: bind the check's owner to it and hold each card's
+    /// amount (one card, or several with «Добавить карту») until the POS reports the check paid
+    /// (the POS's `paid` commits, not the till); answers `PosConfirmed`.
     PosConfirm {
         request: RequestId,
         op_id: String,
         order_id: String,
-        guest: GuestId,
-        amount: Kopecks,
+        owner: GuestId,
+        shares: Vec<CardShare>,
     },
     /// Hold on several accounts for one check, all or none; answers `SharedHoldsPlaced`.
     HoldShared {
@@ -978,6 +979,9 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         }
         Event::ShowStamps | Event::ShowPromotions => state.notice = Some(Notice::error("err-no-guest")),
         Event::PosOrder(shown) => pos_order(state, shown),
+        Event::PosConfirmed { request, result } if matches!(state.screen, Screen::Split(_)) => {
+            pos_split_confirmed(state, request, result);
+        }
         Event::PosConfirmed { request, result } => {
             if state.take_waiting(request, Waiting::Hold)
                 && let Screen::Processing { payment, quote } = state.screen.clone()
@@ -1708,8 +1712,8 @@ fn confirm_payment(state: &mut State, effects: &mut Vec<Effect>) {
             request,
             op_id,
             order_id,
-            guest,
-            amount,
+            owner: guest,
+            shares: vec![CardShare { guest, amount }],
         });
         let payment = PaymentInProgress {
             mode,
@@ -2510,11 +2514,6 @@ fn add_card(state: &mut State) {
     let Some(card) = state.guest.clone() else {
         return;
     };
-    if state.pos.is_some() {
-        // The POS closes its orders through one guest's hold: not built for several cards.
-        state.notice = Some(Notice::error("split-not-with-pos"));
-        return;
-    }
     if state.is_busy() {
         state.notice = Some(Notice::info("info-wait"));
         return;
@@ -2715,16 +2714,57 @@ fn split_confirm(state: &mut State, effects: &mut Vec<Effect>) {
         .collect();
     let op_id = state.next_op_id();
     let request = state.next_request(Waiting::SharedHold);
-    effects.push(Effect::HoldShared {
-        request,
-        op_id,
-        owner,
-        shares,
-        check,
-    });
+    if let Some(pos) = &state.pos {
+        // The POS closes the check: the till holds on every card, the POS's `paid` commits
+        // them together (its `cancel` voids them).
+        effects.push(Effect::PosConfirm {
+            request,
+            op_id,
+            order_id: pos.order_id.clone(),
+            owner,
+            shares,
+        });
+    } else {
+        effects.push(Effect::HoldShared {
+            request,
+            op_id,
+            owner,
+            shares,
+            check,
+        });
+    }
     state.notice = None;
     split.stage = SplitStage::Holding;
     state.screen = Screen::Split(split);
+}
+
+/// The POS order's holds on several cards were placed (or refused, nothing held): placed, the
+/// guest's card shows again with what the POS will take as the bonus payment.
+fn pos_split_confirmed(state: &mut State, request: RequestId, result: Result<Kopecks, Notice>) {
+    if !state.take_waiting(request, Waiting::SharedHold) {
+        return;
+    }
+    let Screen::Split(mut split) = state.screen.clone() else {
+        return;
+    };
+    match result {
+        Ok(held) => {
+            state.fields.card_amounts.clear();
+            state.fields.spend.clear();
+            state.fields.tendered.clear();
+            state.notice = Some(if held > Kopecks::ZERO {
+                Notice::success("pos-held-wait").money("amount", held)
+            } else {
+                Notice::success("pos-guest-bound")
+            });
+            state.go(Screen::Guest);
+        }
+        Err(notice) => {
+            split.stage = SplitStage::Editing;
+            state.notice = Some(notice);
+            state.screen = Screen::Split(split);
+        }
+    }
 }
 
 /// Each card's part of the commit: its hold and its amount as typed.

@@ -647,3 +647,98 @@ fn of_two_orders_pushed_in_one_second_the_later_is_shown() {
         assert_eq!(shown.order.number, format!("{round}-2"), "round {round}");
     }
 }
+
+/// A POS order paid with several cards («Добавить карту» on the till): Анна owns the check and
+/// pays 100,00, Иван 200,00 and her corporate account 150,00. Each card's hold is placed on its
+/// account (all or none: a card over its balance refuses them all, naming it), the POS sees one
+/// bonus payment of their sum, a reopened order voids every hold, the holds survive a restart,
+/// the POS's `paid` debits each account once and accrues to Анна only, and the POS's return of
+/// the check gives every account its bonuses back.
+#[test]
+fn a_pos_order_paid_with_several_cards_debits_each_account_once() {
+    use loyalty_till::domain::{CardShare, LoyaltyError};
+    use loyalty_till::handhelds::pos::PosError;
+    let mut till = Till::new();
+    ready(&till);
+    let find = |code: &str| {
+        till.ledger()
+            .identify(code, ScanKind::Manual, SystemClock.now())
+            .unwrap()
+            .card
+            .guest_id
+    };
+    let (anna, ivan, corporate) = (find("100001"), find("100002"), find("700001"));
+    let accounts = [anna, ivan, corporate];
+    let balances = |till: &Till| accounts.map(|guest| till.balance(guest));
+    let holds = |till: &Till| accounts.map(|guest| till.open_holds(guest));
+    let before = balances(&till);
+    let shares = |corporate_amount: i64| {
+        vec![
+            CardShare {
+                guest: anna,
+                amount: Kopecks(10_000),
+            },
+            CardShare {
+                guest: ivan,
+                amount: Kopecks(20_000),
+            },
+            CardShare {
+                guest: corporate,
+                amount: Kopecks(corporate_amount),
+            },
+        ]
+    };
+    assert_eq!(till.push("s1", &order(1, &[("l1", "A1", 200_000)])).0, 200);
+
+    // The corporate account has 500,00: 600,00 on it refuses every hold, naming the card.
+    let refused = till.feed.confirm_shared(ORDER, anna, &shares(60_000), "cashier-1").unwrap();
+    assert!(
+        matches!(refused, Err(PosError::Loyalty(LoyaltyError::CardRefused { card: 3, .. }))),
+        "{refused:?}"
+    );
+    assert_eq!(holds(&till), [0, 0, 0], "nothing held for the cards that were fine");
+
+    let held = till.feed.confirm_shared(ORDER, anna, &shares(15_000), "cashier-2").unwrap().unwrap();
+    assert_eq!(held.state, ResultState::Held);
+    assert_eq!(holds(&till), [1, 1, 1]);
+    let (_, result) = till.call("GET", &format!("/pos/orders/{ORDER}"), None, TOKEN, None);
+    assert_eq!(result["state"], "held");
+    assert_eq!(result["bonusPayment"]["amount"], 45_000, "one bonus payment for the three cards");
+    assert_eq!(till.feed.current().and_then(|view| view.held), Some(Kopecks(45_000)));
+
+    // Reopened with other lines: every hold is voided.
+    let (_, reopened) = till.push("s2", &order(2, &[("l1", "A1", 200_000), ("l2", "B7", 30_000)]));
+    assert_eq!(reopened["state"], "voided", "{reopened}");
+    assert_eq!(holds(&till), [0, 0, 0]);
+    assert_eq!(till.push("s3", &order(3, &[("l1", "A1", 200_000)])).0, 200);
+    till.feed.confirm_shared(ORDER, anna, &shares(15_000), "cashier-3").unwrap().unwrap();
+    assert_eq!(holds(&till), [1, 1, 1]);
+
+    // The holds survive a restart of the till; the POS pays 450,00 with bonuses.
+    till.restart();
+    ready(&till);
+    let paid = json!({"orderRevision": 3, "total": 200_000,
+        "payments": [{"paymentTypeId": BONUS_TYPE, "amount": 45_000},
+                     {"paymentTypeId": "00000000-0000-0000-0000-000000000001", "amount": 155_000}]});
+    let (status, receipt) = till.call("POST", &format!("/pos/orders/{ORDER}/paid"), Some("s4"), TOKEN, Some(&paid));
+    assert_eq!(status, 200, "{receipt}");
+    // Анна's group accrues 5 % of the 1 550,00 paid with money.
+    assert_eq!((receipt["spent"].as_i64(), receipt["accrued"].as_i64()), (Some(45_000), Some(7_750)));
+    assert_eq!(
+        balances(&till),
+        [before[0] - 10_000 + 7_750, before[1] - 20_000, before[2] - 15_000]
+    );
+    assert_eq!(receipt["balance"], before[0] - 10_000 + 7_750, "the owner's balance");
+    assert_eq!(holds(&till), [0, 0, 0]);
+    let (status, again) = till.call("POST", &format!("/pos/orders/{ORDER}/paid"), Some("s4"), TOKEN, Some(&paid));
+    assert_eq!((status, &again), (200, &receipt), "a repeat debits nothing");
+    assert_eq!(balances(&till)[1], before[1] - 20_000);
+
+    // The whole check returned on the POS: every account whole again.
+    let body = json!({"returnId": "ret-s5", "lines": [{"lineId": "l1", "quantity": 1000, "amount": 200_000}]});
+    let (status, back) = till.call("POST", &format!("/pos/orders/{ORDER}/returns"), Some("s5"), TOKEN, Some(&body));
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["fullyReturned"], true, "{back}");
+    assert_eq!(balances(&till), before);
+    till.ledger().check_invariants().unwrap();
+}

@@ -80,6 +80,14 @@ fn identify(state: &mut State, code: &str, found: GuestCard) -> Vec<Effect> {
 /// Анна (500,00) on a check of 1 000,00 spending 200,00, then «Добавить карту» and Иван's card
 /// (300,00) added.
 fn two_cards() -> State {
+    two_cards_on(|state| {
+        update(state, Event::FieldEdited(Field::LinePrice, "1000".to_string()));
+        update(state, Event::AddOrderLine);
+    })
+}
+
+/// As [`two_cards`], on the order `order` makes.
+fn two_cards_on(order: impl FnOnce(&mut State)) -> State {
     let mut state = State::new("till-test", true);
     update(
         &mut state,
@@ -87,8 +95,7 @@ fn two_cards() -> State {
             path: "/tmp/x.sqlite".into(),
         })),
     );
-    update(&mut state, Event::FieldEdited(Field::LinePrice, "1000".to_string()));
-    update(&mut state, Event::AddOrderLine);
+    order(&mut state);
     identify(&mut state, "100001", card(ANNA, "Анна", rub(500)));
     let Effect::Calculate { request, .. } = one(update(&mut state, Event::StartPayment)) else {
         panic!("expected a quote");
@@ -344,4 +351,78 @@ fn a_commit_without_an_answer_is_sent_again_under_the_same_id() {
         panic!("expected the commit again");
     };
     assert_eq!(again, op_id);
+}
+
+/// An order from the POS: the till holds every card through the POS (one confirmation naming the
+/// owner and each card's amount, no hold or commit of its own), then shows the guest with what
+/// the POS will take; a refusal keeps the form with the reason.
+#[test]
+fn a_pos_order_is_held_on_every_card_through_the_pos() {
+    let mut state = two_cards_on(|state| {
+        let shown = PosOrderShown {
+            order_id: "order-7".to_string(),
+            number: "7".to_string(),
+            table: None,
+            lines: vec![OrderLine {
+                name: "Обед".to_string(),
+                quantity: 1,
+                price: rub(1000),
+                gift: None,
+            }],
+            held: None,
+        };
+        update(state, Event::PosOrder(Some(shown)));
+    });
+    assert_eq!(state.fields.card_amounts, ["200", "300"]);
+    update(&mut state, Event::ExactAmount);
+    let confirm = |state: &mut State| match one(update(state, Event::ConfirmPayment)) {
+        Effect::PosConfirm {
+            request,
+            order_id,
+            owner,
+            shares,
+            ..
+        } => {
+            assert_eq!((order_id.as_str(), owner), ("order-7", ANNA));
+            assert_eq!(
+                shares,
+                [
+                    CardShare {
+                        guest: ANNA,
+                        amount: rub(200)
+                    },
+                    CardShare {
+                        guest: IVAN,
+                        amount: rub(300)
+                    }
+                ]
+            );
+            request
+        }
+        other => panic!("expected the POS confirmation, got {other:?}"),
+    };
+    let request = confirm(&mut state);
+    update(
+        &mut state,
+        Event::PosConfirmed {
+            request,
+            result: Err(Notice::error("pos-order-closed")),
+        },
+    );
+    assert!(matches!(split(&state).stage, SplitStage::Editing));
+    assert_eq!(state.notice.as_ref().map(|n| n.key), Some("pos-order-closed"));
+
+    let request = confirm(&mut state);
+    let effects = update(
+        &mut state,
+        Event::PosConfirmed {
+            request,
+            result: Ok(rub(500)),
+        },
+    );
+    assert!(effects.is_empty(), "the POS's payment commits, not the till: {effects:?}");
+    assert_eq!(state.screen, Screen::Guest);
+    let notice = state.notice.as_ref().unwrap();
+    assert_eq!(notice.key, "pos-held-wait");
+    assert!(state.fields.card_amounts.is_empty());
 }

@@ -952,7 +952,6 @@ split-retry = Send again
 split-in-doubt = No answer to the payment: it may have gone through. Press «Send again»: a repeat never spends the bonuses twice.
 split-done = { $spent } bonuses spent from { $cards } cards, { $accrued } accrued
 split-scan-next = Tap or scan the next card: of the same guest or another.
-split-not-with-pos = The order came from the POS: paying it with several cards is not built yet.
 returns-others-back = Back to the check's other cards
 returns-others-back-done = Given back to the check's other cards
 split-card-accrued = Accrued to the owner of the check

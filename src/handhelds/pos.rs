@@ -15,7 +15,7 @@
 //! immediate).
 
 use crate::backend::LoyaltyBackend;
-use crate::domain::{CheckInfo, GuestCard, GuestId, HoldId, LoyaltyError, UnixSeconds};
+use crate::domain::{CardPayment, CardShare, CheckInfo, GuestCard, GuestId, HoldId, LoyaltyError, UnixSeconds};
 use crate::money::Kopecks;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -359,14 +359,39 @@ pub enum PosError {
     Storage(#[from] rusqlite::Error),
 }
 
+/// A bonus hold made for an order: one per account that pays (a check paid with several cards
+/// has several).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PosHold {
+    guest: GuestId,
+    hold: HoldId,
+    amount: Kopecks,
+    expires: UnixSeconds,
+}
+
 /// One order's row.
 #[derive(Clone, Debug)]
 struct Row {
     order: PosOrder,
     state: ResultState,
+    /// The guest who owns the check (gets the accrual).
     guest: Option<GuestId>,
-    hold: Option<(HoldId, Kopecks, UnixSeconds, String)>,
+    holds: Vec<PosHold>,
+    /// The order's lines the holds were made on ([`PosOrder::lines_key`]).
+    hold_lines: Option<String>,
     result_revision: i64,
+}
+
+impl Row {
+    /// What the holds reserve together; `None` when there is none.
+    fn held(&self) -> Option<Kopecks> {
+        (!self.holds.is_empty()).then(|| self.holds.iter().fold(Kopecks::ZERO, |sum, h| sum + h.amount))
+    }
+
+    /// When the first of the holds runs out.
+    fn expires(&self) -> Option<UnixSeconds> {
+        self.holds.iter().map(|h| h.expires).min()
+    }
 }
 
 /// What a call id was used for before.
@@ -425,6 +450,16 @@ impl PosBook {
                  at INTEGER NOT NULL
              ) WITHOUT ROWID;",
         )?;
+        // The holds of several cards (a JSON list), added to a book made before them; its single
+        // hold's columns are still read from orders saved then.
+        let has_holds: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('pos_order') WHERE name = 'holds')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_holds {
+            conn.execute_batch("ALTER TABLE pos_order ADD COLUMN holds TEXT")?;
+        }
         Ok(PosBook {
             conn,
             last_saved: std::sync::Mutex::new(String::new()),
@@ -478,11 +513,12 @@ impl PosBook {
             Option<i64>,
             Option<String>,
             i64,
+            Option<String>,
         );
         let raw: Option<Raw> = self
             .conn
             .query_row(
-                "SELECT body, state, guest_id, hold_id, hold_amount, hold_expires, hold_lines, result_revision
+                "SELECT body, state, guest_id, hold_id, hold_amount, hold_expires, hold_lines, result_revision, holds
                  FROM pos_order WHERE order_id = ?1",
                 [order_id],
                 |r| {
@@ -495,24 +531,33 @@ impl PosBook {
                         r.get(5)?,
                         r.get(6)?,
                         r.get(7)?,
+                        r.get(8)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((body, state, guest, hold_id, amount, expires, lines, result_revision)) = raw else {
+        let Some((body, state, guest, hold_id, amount, expires, hold_lines, result_revision, holds)) = raw else {
             return Ok(None);
         };
-        let order: PosOrder =
-            serde_json::from_str(&body).map_err(|e| LoyaltyError::Storage(format!("stored POS order: {e}")))?;
-        let hold = match (hold_id, amount, expires, lines) {
-            (Some(id), Some(amount), Some(expires), Some(lines)) => Some((id, Kopecks(amount), expires, lines)),
-            _ => None,
+        let stored = |what: &str, e: serde_json::Error| LoyaltyError::Storage(format!("stored POS {what}: {e}"));
+        let order: PosOrder = serde_json::from_str(&body).map_err(|e| stored("order", e))?;
+        let holds = match (holds, hold_id, amount, expires, guest) {
+            (Some(holds), ..) => serde_json::from_str(&holds).map_err(|e| stored("holds", e))?,
+            // An order saved before the holds' list: its one hold, the guest's.
+            (None, Some(hold), Some(amount), Some(expires), Some(guest)) => vec![PosHold {
+                guest,
+                hold,
+                amount: Kopecks(amount),
+                expires,
+            }],
+            _ => Vec::new(),
         };
         Ok(Some(Row {
             order,
             state: ResultState::parse(&state),
             guest,
-            hold,
+            holds,
+            hold_lines,
             result_revision,
         }))
     }
@@ -520,27 +565,23 @@ impl PosBook {
     fn save(&self, order_id: &str, row: &Row, now: UnixSeconds) -> Result<(), rusqlite::Error> {
         order_id.clone_into(&mut self.last_saved.lock().unwrap_or_else(|p| p.into_inner()));
         let body = serde_json::to_string(&row.order).unwrap_or_default();
-        let (hold_id, amount, expires, lines) = match &row.hold {
-            Some((id, amount, expires, lines)) => (Some(*id), Some(amount.0), Some(*expires), Some(lines.clone())),
-            None => (None, None, None, None),
-        };
+        let holds = serde_json::to_string(&row.holds).unwrap_or_default();
+        // The single hold's columns are no longer written: the list replaces them.
         self.conn.execute(
             "INSERT INTO pos_order (order_id, body, state, guest_id, hold_id, hold_amount, hold_expires, hold_lines,
-                                    result_revision, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT(order_id) DO UPDATE SET body = ?2, state = ?3, guest_id = ?4, hold_id = ?5,
-                 hold_amount = ?6, hold_expires = ?7, hold_lines = ?8, result_revision = ?9, at = ?10",
+                                    result_revision, at, holds)
+             VALUES (?1, ?2, ?3, ?4, NULL, NULL, NULL, ?5, ?6, ?7, ?8)
+             ON CONFLICT(order_id) DO UPDATE SET body = ?2, state = ?3, guest_id = ?4, hold_id = NULL,
+                 hold_amount = NULL, hold_expires = NULL, hold_lines = ?5, result_revision = ?6, at = ?7, holds = ?8",
             params![
                 order_id,
                 body,
                 row.state.as_str(),
                 row.guest,
-                hold_id,
-                amount,
-                expires,
-                lines,
+                row.hold_lines,
                 row.result_revision,
-                now
+                now,
+                holds
             ],
         )?;
         Ok(())
@@ -605,7 +646,7 @@ impl PosBook {
         let Some(id) = id else { return Ok(None) };
         Ok(self.row(&id)?.map(|row| PosView {
             order_id: id,
-            held: row.hold.as_ref().map(|h| h.1),
+            held: row.held(),
             order: row.order,
             state: row.state,
         }))
@@ -635,14 +676,30 @@ impl PosCore<'_> {
         format!("{}-{what}-{call}", self.op_prefix)
     }
 
-    /// A hold whose time is over is voided before anything else looks at the order.
+    /// Voids every hold of the order, each under its own operation id (the first keeps the
+    /// id a single hold has always had).
+    fn void_holds(&mut self, row: &mut Row, call: &str, what: &str) -> Result<(), PosError> {
+        for (index, hold) in row.holds.iter().enumerate() {
+            let op = if index == 0 {
+                self.op(call, what)
+            } else {
+                self.op(call, &format!("{what}{index}"))
+            };
+            self.backend.void_hold(&op, hold.hold)?;
+        }
+        row.holds.clear();
+        row.hold_lines = None;
+        Ok(())
+    }
+
+    /// Holds whose time is over are voided (all of them: the check is paid with all its cards or
+    /// none) before anything else looks at the order.
     fn expire(&mut self, row: &mut Row, call: &str) -> Result<(), PosError> {
         if row.state == ResultState::Held
-            && let Some((hold, _, expires, _)) = &row.hold
-            && *expires <= self.now
+            && let Some(expires) = row.expires()
+            && expires <= self.now
         {
-            self.backend.void_hold(&self.op(call, "expire"), *hold)?;
-            row.hold = None;
+            self.void_holds(row, call, "expire")?;
             row.state = ResultState::Voided;
             row.result_revision += 1;
         }
@@ -657,7 +714,8 @@ impl PosCore<'_> {
                 order: order.clone(),
                 state: ResultState::None,
                 guest: None,
-                hold: None,
+                holds: Vec::new(),
+                hold_lines: None,
                 result_revision: 0,
             },
         };
@@ -674,13 +732,9 @@ impl PosCore<'_> {
             return self.result(order_id, &row);
         }
         let changed = order != row.order || row.result_revision == 0;
-        if row.state == ResultState::Held
-            && let Some((hold, _, _, lines)) = &row.hold
-            && *lines != order.lines_key()
-        {
-            self.backend.void_hold(&self.op(call, "reopen"), *hold)?;
-            tracing::info!(order = %order_id, "POS: order reopened with other lines, hold voided");
-            row.hold = None;
+        if row.state == ResultState::Held && row.hold_lines.as_deref() != Some(order.lines_key().as_str()) {
+            self.void_holds(&mut row, call, "reopen")?;
+            tracing::info!(order = %order_id, "POS: order reopened with other lines, holds voided");
             row.state = ResultState::Voided;
         }
         row.order = order;
@@ -733,11 +787,13 @@ impl PosCore<'_> {
             Some(card) => {
                 let quote = self.backend.calculate(card.guest_id, &row.order.check_info())?;
                 let discount = row.order.total.saturating_sub(quote.amount_due.0).max(0);
-                let bonus = row.hold.as_ref().map(|(_, amount, expires, _)| BonusPaymentOut {
+                // Several cards' holds are one bonus payment on the POS: their sum, until the
+                // first of them runs out.
+                let bonus = row.held().zip(row.expires()).map(|(amount, expires)| BonusPaymentOut {
                     payment_type_id: self.config.bonus_payment_type.clone(),
                     amount: amount.0,
                     maximum: quote.max_spend.0.max(amount.0),
-                    hold_expires_at: *expires,
+                    hold_expires_at: expires,
                 });
                 (discount, bonus)
             }
@@ -786,6 +842,19 @@ impl PosCore<'_> {
         amount: Kopecks,
         call: &str,
     ) -> Result<LoyaltyResult, PosError> {
+        self.confirm_shared(order_id, guest, &[CardShare { guest, amount }], call)
+    }
+
+    /// The cashier confirmed on the till with one card or several («Добавить карту»): the owner
+    /// is bound to the POS order and each card's amount is held on its account, all or none,
+    /// until the POS reports the check paid (one bonus payment for their sum).
+    pub fn confirm_shared(
+        &mut self,
+        order_id: &str,
+        owner: GuestId,
+        shares: &[CardShare],
+        call: &str,
+    ) -> Result<LoyaltyResult, PosError> {
         let mut row = self
             .book
             .row(order_id)?
@@ -795,21 +864,33 @@ impl PosCore<'_> {
             ResultState::Cancelled => return Err(PosError::Refused(PosRefusal::OrderClosed)),
             _ => {}
         }
-        if let Some((hold, ..)) = row.hold.take() {
-            self.backend.void_hold(&self.op(call, "replace"), hold)?;
-        }
-        row.guest = Some(guest);
+        self.void_holds(&mut row, call, "replace")?;
+        row.guest = Some(owner);
         row.state = ResultState::Identified;
-        if amount > Kopecks::ZERO {
-            let receipt = self
-                .backend
-                .hold(&self.op(call, "hold"), guest, amount, &row.order.check_info())?;
-            row.hold = Some((
-                receipt.hold_id,
-                receipt.amount,
-                receipt.expires_at,
-                row.order.lines_key(),
-            ));
+        let check = row.order.check_info();
+        let op = self.op(call, "hold");
+        let receipts = match shares {
+            // One card: an ordinary hold, under the id it has always had.
+            [only] if only.guest == owner => match only.amount {
+                amount if amount > Kopecks::ZERO => vec![Some(self.backend.hold(&op, owner, amount, &check)?)],
+                _ => Vec::new(),
+            },
+            _ => self.backend.hold_shared(&op, owner, shares, &check)?,
+        };
+        row.holds = shares
+            .iter()
+            .zip(receipts)
+            .filter_map(|(share, receipt)| {
+                receipt.map(|r| PosHold {
+                    guest: share.guest,
+                    hold: r.hold_id,
+                    amount: r.amount,
+                    expires: r.expires_at,
+                })
+            })
+            .collect();
+        if !row.holds.is_empty() {
+            row.hold_lines = Some(row.order.lines_key());
             row.state = ResultState::Held;
         }
         row.result_revision += 1;
@@ -843,14 +924,10 @@ impl PosCore<'_> {
         if paid.order_revision != row.order.revision {
             return Err(PosError::Refused(PosRefusal::RevisionMismatch));
         }
-        let hold = row.hold.as_ref().map(|h| (h.0, h.1));
-        if let Some((_, held)) = hold
-            && bonus > held.0
-        {
-            return Err(PosError::Refused(PosRefusal::OverHold));
-        }
-        if hold.is_none() && bonus > 0 {
-            return Err(PosError::Refused(PosRefusal::HoldVoid));
+        match row.held() {
+            Some(held) if bonus > held.0 => return Err(PosError::Refused(PosRefusal::OverHold)),
+            None if bonus > 0 => return Err(PosError::Refused(PosRefusal::HoldVoid)),
+            _ => {}
         }
         let Some(card) = self.guest(order_id, &row)? else {
             if bonus > 0 {
@@ -870,17 +947,35 @@ impl PosCore<'_> {
         };
         let check = row.order.check_info();
         let payment_op = self.op(call, "paid");
-        let receipt =
-            self.backend
-                .commit_payment(&payment_op, card.guest_id, hold.map(|h| h.0), Kopecks(bonus), &check)?;
+        let owner = card.guest_id;
+        let (spent, accrued, balance) = match row.holds.as_slice() {
+            // No hold, or the owner's one: an ordinary payment.
+            holds if holds.len() <= 1 && holds.iter().all(|h| h.guest == owner) => {
+                let hold = row.holds.first().map(|h| h.hold);
+                let receipt = self
+                    .backend
+                    .commit_payment(&payment_op, owner, hold, Kopecks(bonus), &check)?;
+                (receipt.spent, receipt.accrued, receipt.balance_after)
+            }
+            holds => {
+                let payments = shared_payments(owner, holds, Kopecks(bonus));
+                let receipts = self.backend.commit_shared(&payment_op, owner, &payments, &check)?;
+                let owner_at = payments.iter().position(|p| p.guest == owner).unwrap_or(0);
+                let sum = |of: fn(&crate::domain::PaymentReceipt) -> Kopecks| {
+                    receipts.iter().fold(Kopecks::ZERO, |total, r| total + of(r))
+                };
+                let balance = receipts.get(owner_at).map_or(Kopecks::ZERO, |r| r.balance_after);
+                (sum(|r| r.spent), sum(|r| r.accrued), balance)
+            }
+        };
         row.state = ResultState::Paid;
         row.result_revision += 1;
         self.book.save(order_id, &row, self.now)?;
         self.book.record_paid(order_id, Some(&payment_op), self.now)?;
         Ok(PaidOut {
-            spent: receipt.spent.0,
-            accrued: receipt.accrued.0,
-            balance: receipt.balance_after.0,
+            spent: spent.0,
+            accrued: accrued.0,
+            balance: balance.0,
             gifts_redeemed: check.gift_codes,
         })
     }
@@ -968,9 +1063,7 @@ impl PosCore<'_> {
         if row.state == ResultState::Paid {
             return Err(PosError::Refused(PosRefusal::AlreadyPaid));
         }
-        if let Some((hold, ..)) = row.hold.take() {
-            self.backend.void_hold(&self.op(call, "cancel"), hold)?;
-        }
+        self.void_holds(&mut row, call, "cancel")?;
         if row.state != ResultState::Cancelled {
             row.state = ResultState::Cancelled;
             row.result_revision += 1;
@@ -978,6 +1071,37 @@ impl PosCore<'_> {
         self.book.save(order_id, &row, self.now)?;
         self.result(order_id, &row)
     }
+}
+
+/// Each card's part of a check paid with several cards: the POS pays one bonus amount, at most
+/// their holds' sum; it is taken from the holds in the order the cards were presented (a POS
+/// paying less than was held leaves the last cards' bonuses). The owner takes part even with
+/// nothing held, as the accrual's account.
+fn shared_payments(owner: GuestId, holds: &[PosHold], bonus: Kopecks) -> Vec<CardPayment> {
+    let mut left = bonus;
+    let mut payments: Vec<CardPayment> = holds
+        .iter()
+        .map(|h| {
+            let spent = h.amount.min(left);
+            left = left - spent;
+            CardPayment {
+                guest: h.guest,
+                hold: Some(h.hold),
+                spent,
+            }
+        })
+        .collect();
+    if !payments.iter().any(|p| p.guest == owner) {
+        payments.insert(
+            0,
+            CardPayment {
+                guest: owner,
+                hold: None,
+                spent: Kopecks::ZERO,
+            },
+        );
+    }
+    payments
 }
 
 /// The engine's operation id of a POS return: the same for the same order and call id in every
@@ -992,8 +1116,8 @@ fn return_op_id(order_id: &str, call: &str) -> String {
 /// What the till's screen learns of the POS: the endpoint writes the open order here and wakes
 /// the UI only when it changed, so an idle till stays idle.
 /// The cashier's confirmation on the till, carried out by the endpoint on its engine:
-/// `(order id, guest, bonuses to hold, call id)`.
-pub type ConfirmFn = Box<dyn Fn(&str, GuestId, Kopecks, &str) -> Result<LoyaltyResult, PosError> + Send>;
+/// `(order id, the check's owner, each card's bonuses to hold, call id)`.
+pub type ConfirmFn = Box<dyn Fn(&str, GuestId, &[CardShare], &str) -> Result<LoyaltyResult, PosError> + Send>;
 
 #[derive(Default)]
 pub struct PosFeed {
@@ -1038,8 +1162,8 @@ impl PosFeed {
         *self.confirm.lock().unwrap_or_else(|p| p.into_inner()) = Some(confirm);
     }
 
-    /// The cashier confirmed a guest (and bonuses to hold) for the POS order. Blocking: call
-    /// it from the worker, never from the UI thread. `None` when no POS endpoint runs.
+    /// The cashier confirmed a guest (and bonuses to hold) for the POS order: see
+    /// [`PosFeed::confirm_shared`].
     pub fn confirm(
         &self,
         order_id: &str,
@@ -1047,8 +1171,21 @@ impl PosFeed {
         amount: Kopecks,
         call: &str,
     ) -> Option<Result<LoyaltyResult, PosError>> {
+        self.confirm_shared(order_id, guest, &[CardShare { guest, amount }], call)
+    }
+
+    /// The cashier confirmed a guest, or several cards with the check's owner, and the bonuses
+    /// to hold on each, for the POS order. Blocking: call it from the worker, never from the UI
+    /// thread. `None` when no POS endpoint runs.
+    pub fn confirm_shared(
+        &self,
+        order_id: &str,
+        owner: GuestId,
+        shares: &[CardShare],
+        call: &str,
+    ) -> Option<Result<LoyaltyResult, PosError>> {
         let confirm = self.confirm.lock().unwrap_or_else(|p| p.into_inner());
-        confirm.as_ref().map(|f| f(order_id, guest, amount, call))
+        confirm.as_ref().map(|f| f(order_id, owner, shares, call))
     }
 
     pub fn current(&self) -> Option<PosView> {

@@ -42,11 +42,11 @@ pub(super) fn connect_feed(app: &Arc<Handhelds>) {
     let core = Arc::clone(&app.core);
     let live = Arc::clone(&app.pos_config);
     let feed = Arc::downgrade(&app.feed);
-    app.feed.set_confirm(Box::new(move |order, guest, amount, call| {
+    app.feed.set_confirm(Box::new(move |order, owner, shares, call| {
         // Read per call: the settings page changes the bonus payment type and the gift codes.
         let config = live.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut core = core.lock().unwrap_or_else(|p| p.into_inner());
-        let result = core.pos(&config, unix_now()).confirm(order, guest, amount, call);
+        let result = core.pos(&config, unix_now()).confirm_shared(order, owner, shares, call);
         if let Some(feed) = feed.upgrade() {
             feed.publish(core.pos.open_order().ok().flatten());
         }
