@@ -44,6 +44,9 @@ struct CachedCard {
     balance: Kopecks,
     available: Kopecks,
     group: GroupInfo,
+    /// A further account's name (absent in entries cached before accounts, and for a main one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
 }
 
 pub struct GuestCache {
@@ -105,6 +108,7 @@ impl GuestCache {
             balance: card.balance,
             available: card.available,
             group: card.group.clone(),
+            account: card.account.clone(),
         };
         let text = serde_json::to_vec(&cached).map_err(|e| LoyaltyError::Storage(e.to_string()))?;
         self.put(&self.guest_key(card.guest_id), &text, now)?;
@@ -143,7 +147,7 @@ impl GuestCache {
             stamps: Vec::new(),
             promotions: Vec::new(),
             daily_visits: None,
-            account: None,
+            account: card.account,
         }))
     }
 
@@ -353,6 +357,22 @@ mod tests {
                 assert!(!text.contains(clear), "{clear} is in clear on disk");
             }
         }
+    }
+
+    /// A further account is told apart offline too: its name is kept with the card.
+    #[test]
+    fn an_accounts_name_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = GuestCache::open(&dir.path().join("j.sqlite"), "lt", 30).unwrap();
+        let corporate = GuestCard {
+            guest_id: 9,
+            account: Some("Корпоративный".to_string()),
+            ..card()
+        };
+        let code = scan(ScanKind::Barcode, "700001");
+        cache.remember(&corporate, Some(&code), 1_000).unwrap();
+        let found = cache.find(&code, 1_500).unwrap().unwrap();
+        assert_eq!((found.guest_id, found.account.as_deref()), (9, Some("Корпоративный")));
     }
 
     #[test]
