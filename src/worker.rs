@@ -239,7 +239,10 @@ pub fn run_effect(backend: &mut dyn LoyaltyBackend, effect: Effect) -> Event {
             use crate::handhelds::pos::PosError;
             let answer = crate::handhelds::pos::shared_feed().confirm_shared(&order_id, owner, &shares, &op_id);
             let amounts: Vec<String> = shares.iter().map(|s| format!("{}:{}", s.guest, s.amount.0)).collect();
-            let what = format!("op={op_id} order={order_id} owner={owner} amounts={}", amounts.join(","));
+            let what = format!(
+                "op={op_id} order={order_id} owner={owner} amounts={}",
+                amounts.join(",")
+            );
             let result = match answer {
                 Some(Ok(result)) => {
                     tracing::info!(request, %what, "pos confirm ok");

@@ -492,7 +492,10 @@ fn guest_accounts(db: Db) {
     let main_card = main_card.ok();
     assert_eq!(found["card"]["name"], main_card["card"]["name"]);
     assert_eq!(found["card"]["phone_masked"], main_card["card"]["phone_masked"]);
-    assert!(main_card["card"].get("account").is_none(), "the main account has no name");
+    assert!(
+        main_card["card"].get("account").is_none(),
+        "the main account has no name"
+    );
 
     let main_page = owner.get(&page).body;
     assert!(
@@ -500,7 +503,10 @@ fn guest_accounts(db: Db) {
         "the main account lists the other: {main_page}"
     );
     let list = owner.get("/admin/guests?q=Anna").body;
-    assert!(list.contains("Корпоративный"), "the list tells the account apart: {list}");
+    assert!(
+        list.contains("Корпоративный"),
+        "the list tells the account apart: {list}"
+    );
 
     owner.submit(&page, &format!("/admin/guests/{anna}/block"), &[("blocked", "1")]);
     identify().error(422, "guest_blocked");

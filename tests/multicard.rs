@@ -411,7 +411,11 @@ fn three_accounts_of_one_guest<L: Backing>() {
     let after: Vec<(Kopecks, Kopecks)> = receipts.iter().map(|r| (r.spent, r.accrued)).collect();
     assert_eq!(
         after,
-        [(rub(100), rub(30)), (rub(200), Kopecks::ZERO), (rub(100), Kopecks::ZERO)]
+        [
+            (rub(100), rub(30)),
+            (rub(200), Kopecks::ZERO),
+            (rub(100), Kopecks::ZERO)
+        ]
     );
     assert_eq!(
         [cafe.balance(anna), cafe.balance(corporate), cafe.balance(family)],
@@ -430,14 +434,20 @@ fn three_accounts_of_one_guest<L: Backing>() {
     cafe.ledger.run_op(block(true), NOW + 60).unwrap();
     for card in ["2000000000015", "2000000000053", "2000000000060"] {
         assert_eq!(
-            cafe.ledger.identify(card, ScanKind::Manual, NOW + 60).map(|i| i.card.guest_id),
+            cafe.ledger
+                .identify(card, ScanKind::Manual, NOW + 60)
+                .map(|i| i.card.guest_id),
             Err(LoyaltyError::GuestBlocked),
             "{card}"
         );
     }
     cafe.ledger.run_op(block(false), NOW + 60).unwrap();
     assert_eq!(
-        cafe.ledger.identify("2000000000053", ScanKind::Manual, NOW + 60).unwrap().card.guest_id,
+        cafe.ledger
+            .identify("2000000000053", ScanKind::Manual, NOW + 60)
+            .unwrap()
+            .card
+            .guest_id,
         corporate
     );
 

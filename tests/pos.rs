@@ -691,19 +691,32 @@ fn a_pos_order_paid_with_several_cards_debits_each_account_once() {
     assert_eq!(till.push("s1", &order(1, &[("l1", "A1", 200_000)])).0, 200);
 
     // The corporate account has 500,00: 600,00 on it refuses every hold, naming the card.
-    let refused = till.feed.confirm_shared(ORDER, anna, &shares(60_000), "cashier-1").unwrap();
+    let refused = till
+        .feed
+        .confirm_shared(ORDER, anna, &shares(60_000), "cashier-1")
+        .unwrap();
     assert!(
-        matches!(refused, Err(PosError::Loyalty(LoyaltyError::CardRefused { card: 3, .. }))),
+        matches!(
+            refused,
+            Err(PosError::Loyalty(LoyaltyError::CardRefused { card: 3, .. }))
+        ),
         "{refused:?}"
     );
     assert_eq!(holds(&till), [0, 0, 0], "nothing held for the cards that were fine");
 
-    let held = till.feed.confirm_shared(ORDER, anna, &shares(15_000), "cashier-2").unwrap().unwrap();
+    let held = till
+        .feed
+        .confirm_shared(ORDER, anna, &shares(15_000), "cashier-2")
+        .unwrap()
+        .unwrap();
     assert_eq!(held.state, ResultState::Held);
     assert_eq!(holds(&till), [1, 1, 1]);
     let (_, result) = till.call("GET", &format!("/pos/orders/{ORDER}"), None, TOKEN, None);
     assert_eq!(result["state"], "held");
-    assert_eq!(result["bonusPayment"]["amount"], 45_000, "one bonus payment for the three cards");
+    assert_eq!(
+        result["bonusPayment"]["amount"], 45_000,
+        "one bonus payment for the three cards"
+    );
     assert_eq!(till.feed.current().and_then(|view| view.held), Some(Kopecks(45_000)));
 
     // Reopened with other lines: every hold is voided.
@@ -711,7 +724,10 @@ fn a_pos_order_paid_with_several_cards_debits_each_account_once() {
     assert_eq!(reopened["state"], "voided", "{reopened}");
     assert_eq!(holds(&till), [0, 0, 0]);
     assert_eq!(till.push("s3", &order(3, &[("l1", "A1", 200_000)])).0, 200);
-    till.feed.confirm_shared(ORDER, anna, &shares(15_000), "cashier-3").unwrap().unwrap();
+    till.feed
+        .confirm_shared(ORDER, anna, &shares(15_000), "cashier-3")
+        .unwrap()
+        .unwrap();
     assert_eq!(holds(&till), [1, 1, 1]);
 
     // The holds survive a restart of the till; the POS pays 450,00 with bonuses.
@@ -720,23 +736,44 @@ fn a_pos_order_paid_with_several_cards_debits_each_account_once() {
     let paid = json!({"orderRevision": 3, "total": 200_000,
         "payments": [{"paymentTypeId": BONUS_TYPE, "amount": 45_000},
                      {"paymentTypeId": "00000000-0000-0000-0000-000000000001", "amount": 155_000}]});
-    let (status, receipt) = till.call("POST", &format!("/pos/orders/{ORDER}/paid"), Some("s4"), TOKEN, Some(&paid));
+    let (status, receipt) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/paid"),
+        Some("s4"),
+        TOKEN,
+        Some(&paid),
+    );
     assert_eq!(status, 200, "{receipt}");
     // Анна's group accrues 5 % of the 1 550,00 paid with money.
-    assert_eq!((receipt["spent"].as_i64(), receipt["accrued"].as_i64()), (Some(45_000), Some(7_750)));
+    assert_eq!(
+        (receipt["spent"].as_i64(), receipt["accrued"].as_i64()),
+        (Some(45_000), Some(7_750))
+    );
     assert_eq!(
         balances(&till),
         [before[0] - 10_000 + 7_750, before[1] - 20_000, before[2] - 15_000]
     );
     assert_eq!(receipt["balance"], before[0] - 10_000 + 7_750, "the owner's balance");
     assert_eq!(holds(&till), [0, 0, 0]);
-    let (status, again) = till.call("POST", &format!("/pos/orders/{ORDER}/paid"), Some("s4"), TOKEN, Some(&paid));
+    let (status, again) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/paid"),
+        Some("s4"),
+        TOKEN,
+        Some(&paid),
+    );
     assert_eq!((status, &again), (200, &receipt), "a repeat debits nothing");
     assert_eq!(balances(&till)[1], before[1] - 20_000);
 
     // The whole check returned on the POS: every account whole again.
     let body = json!({"returnId": "ret-s5", "lines": [{"lineId": "l1", "quantity": 1000, "amount": 200_000}]});
-    let (status, back) = till.call("POST", &format!("/pos/orders/{ORDER}/returns"), Some("s5"), TOKEN, Some(&body));
+    let (status, back) = till.call(
+        "POST",
+        &format!("/pos/orders/{ORDER}/returns"),
+        Some("s5"),
+        TOKEN,
+        Some(&body),
+    );
     assert_eq!(status, 200, "{back}");
     assert_eq!(back["fullyReturned"], true, "{back}");
     assert_eq!(balances(&till), before);

@@ -8,8 +8,7 @@ mod server_support;
 
 use loyalty_till::backend::{Clock, EmbeddedBackend, LoyaltyBackend};
 use loyalty_till::domain::{
-    CheckInfo, CheckLine, GuestId, LineReturn, LooseEndKind, LoyaltyError, ReturnPart, ScanEvent, ScanKind,
-    UnixSeconds,
+    CheckInfo, CheckLine, GuestId, LineReturn, LooseEndKind, LoyaltyError, ReturnPart, ScanEvent, ScanKind, UnixSeconds,
 };
 use loyalty_till::money::Kopecks;
 use loyalty_till::remote::{ServerBackend, ServerSettings};

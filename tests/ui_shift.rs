@@ -122,3 +122,32 @@ fn a_hold_left_open_is_released_and_the_shift_report_is_saved() {
     );
     assert!(till.sees("Сохранён:"));
 }
+
+/// A return the server has not confirmed is listed by what it gives back: the units of the
+/// check's lines, or the rest of the check (their amounts are the server's to work out), never
+/// as 0,00.
+#[test]
+fn an_unsent_return_by_lines_or_of_the_rest_says_what_it_returns() {
+    use loyalty_till::domain::{LooseEnd, LooseEndKind};
+    use loyalty_till::workflow::Event;
+    let mut till = open_till((420.0, 900.0));
+    till.harness.state_mut().dispatch(Event::OpenShift);
+    let request = till.state().waiting.expect("the list asked for").0;
+    let unsent = |op_id: &str, amount, units| LooseEnd {
+        kind: LooseEndKind::UnsentReturn,
+        op_id: op_id.to_string(),
+        hold: None,
+        amount: Kopecks(amount),
+        units,
+        needs_server: true,
+    };
+    till.harness.state_mut().dispatch(Event::LooseEndsFound {
+        request,
+        result: Ok(vec![unsent("r1", 0, 2), unsent("r2", 0, 0), unsent("r3", 40_000, 0)]),
+    });
+    till.settle();
+    assert!(till.sees("Возврат по строкам чека не отправлен на сервер: 2 шт."));
+    assert!(till.sees("Возврат всего остатка чека не отправлен на сервер"));
+    assert!(till.sees("Возврат не отправлен на сервер: 400,00"));
+    assert!(!till.sees("Возврат не отправлен на сервер: 0,00"));
+}

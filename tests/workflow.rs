@@ -1354,7 +1354,13 @@ fn on_a_pos_order_the_confirmation_holds_for_the_pos_and_never_commits() {
             },
         ] => {
             assert_eq!((id, *owner), (&order_id, 1));
-            assert_eq!(shares, &[CardShare { guest: 1, amount: rub(300) }]);
+            assert_eq!(
+                shares,
+                &[CardShare {
+                    guest: 1,
+                    amount: rub(300)
+                }]
+            );
             *request
         }
         other => panic!("expected one POS confirm and no hold or commit of the till's own, got {other:?}"),

@@ -420,7 +420,10 @@ fn a_pos_order_is_held_on_every_card_through_the_pos() {
             result: Ok(rub(500)),
         },
     );
-    assert!(effects.is_empty(), "the POS's payment commits, not the till: {effects:?}");
+    assert!(
+        effects.is_empty(),
+        "the POS's payment commits, not the till: {effects:?}"
+    );
     assert_eq!(state.screen, Screen::Guest);
     let notice = state.notice.as_ref().unwrap();
     assert_eq!(notice.key, "pos-held-wait");

@@ -781,7 +781,12 @@ async fn open_account(State(bo): St, headers: HeaderMap, Path(id): Path<i64>, Fo
         Ok(other) => return Err(refused(&ctx, &crate::loyalty::engine::unexpected(other))),
         Err(error) => return Err(refused(&ctx, &error)),
     };
-    tracing::info!(guest = id, account, user = ctx.session.user_id, "back office: account opened");
+    tracing::info!(
+        guest = id,
+        account,
+        user = ctx.session.user_id,
+        "back office: account opened"
+    );
     Ok(Redirect::to(&format!("/admin/guests/{account}?done=account")).into_response())
 }
 

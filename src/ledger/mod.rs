@@ -24,7 +24,8 @@ use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::report;
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
-    ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at, program_at, snapshot_at,
+    ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at,
+    program_at, snapshot_at,
 };
 use crate::loyalty::rows::{
     GIFT_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, Rows, Val, gift_at, promotion_at,
@@ -1306,7 +1307,10 @@ impl LedgerTx for SqliteTx<'_> {
         if changed != 1 {
             return Err(LoyaltyError::UnknownCode);
         }
-        self.exec("UPDATE guests SET name = ?1 WHERE account_of = ?2", params![name, guest])?;
+        self.exec(
+            "UPDATE guests SET name = ?1 WHERE account_of = ?2",
+            params![name, guest],
+        )?;
         self.exec(
             "DELETE FROM identifiers WHERE guest_id = ?1 AND kind = 'phone'",
             params![guest],
@@ -1349,7 +1353,12 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    async fn insert_account(&mut self, guest: GuestId, name: &str, now: UnixSeconds) -> Result<Option<GuestId>, LoyaltyError> {
+    async fn insert_account(
+        &mut self,
+        guest: GuestId,
+        name: &str,
+        now: UnixSeconds,
+    ) -> Result<Option<GuestId>, LoyaltyError> {
         let added = self.exec(ACCOUNT_INSERT_SQL, params![guest, name, now])?;
         Ok((added == 1).then(|| self.conn.last_insert_rowid()))
     }

@@ -338,8 +338,12 @@ pub trait LedgerTx {
     /// Another bonus account of the guest (or of the guest whose account `guest` is) named `name`
     /// ([`crate::loyalty::rows::ACCOUNT_INSERT_SQL`]); `None` when the guest already has an
     /// account of that name.
-    async fn insert_account(&mut self, guest: GuestId, name: &str, now: UnixSeconds)
-    -> Result<Option<GuestId>, Self::Error>;
+    async fn insert_account(
+        &mut self,
+        guest: GuestId,
+        name: &str,
+        now: UnixSeconds,
+    ) -> Result<Option<GuestId>, Self::Error>;
     /// An identifier in the guest's organisation; `value` as [`rules::identifier_value`] made it.
     async fn insert_identifier(&mut self, guest: GuestId, kind: IdentifierKind, value: &str)
     -> Result<(), Self::Error>;

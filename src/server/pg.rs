@@ -24,8 +24,8 @@ use crate::loyalty::engine::{
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
-    ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GIFT_COLUMNS, GROUP_COLUMNS, GUEST_PROMOTIONS_SQL, GUEST_STAMP_CARDS_SQL, PROGRAM_COLUMNS,
-    SNAPSHOT_COLUMNS, gift_at, group_at, promotion_at, snapshot_at,
+    ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GIFT_COLUMNS, GROUP_COLUMNS, GUEST_PROMOTIONS_SQL,
+    GUEST_STAMP_CARDS_SQL, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, gift_at, group_at, promotion_at, snapshot_at,
 };
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, PaidCheck, ProgramSettings, RefundPlan,
@@ -1564,7 +1564,12 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn insert_account(&mut self, guest: GuestId, name: &str, now: UnixSeconds) -> TxResult<Option<GuestId>> {
-        let row = q_opt(self.tx, &format!("{ACCOUNT_INSERT_SQL} RETURNING id"), &[&guest, &name, &now]).await?;
+        let row = q_opt(
+            self.tx,
+            &format!("{ACCOUNT_INSERT_SQL} RETURNING id"),
+            &[&guest, &name, &now],
+        )
+        .await?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
