@@ -1214,6 +1214,48 @@ fn gift_item_code(
 mod tests {
     use super::*;
 
+    /// A book written before the holds' list keeps its order's one hold: read as the guest's,
+    /// and saved again in the list.
+    #[test]
+    fn an_order_held_before_the_holds_list_keeps_its_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("handhelds.sqlite");
+        let order = PosOrder {
+            revision: 1,
+            number: "7".to_string(),
+            table: None,
+            status: PosStatus::Open,
+            lines: Vec::new(),
+            total: 100_000,
+        };
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE pos_order (order_id TEXT PRIMARY KEY, body TEXT NOT NULL, state TEXT NOT NULL,
+                 guest_id INTEGER, hold_id INTEGER, hold_amount INTEGER, hold_expires INTEGER, hold_lines TEXT,
+                 result_revision INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID",
+        )
+        .unwrap();
+        old.execute(
+            "INSERT INTO pos_order VALUES ('o1', ?1, 'held', 5, 41, 10000, 2000, '[]', 2, 1000)",
+            [serde_json::to_string(&order).unwrap()],
+        )
+        .unwrap();
+        drop(old);
+
+        let book = PosBook::open(&path).unwrap();
+        let row = book.row("o1").unwrap().unwrap();
+        let held = PosHold {
+            guest: 5,
+            hold: 41,
+            amount: Kopecks(10_000),
+            expires: 2_000,
+        };
+        assert_eq!(row.holds, [held.clone()]);
+        assert_eq!((row.held(), row.expires()), (Some(Kopecks(10_000)), Some(2_000)));
+        book.save("o1", &row, 1_500).unwrap();
+        assert_eq!(book.row("o1").unwrap().unwrap().holds, [held]);
+    }
+
     #[test]
     fn a_gift_is_rung_up_by_its_catalogue_code_else_the_configured_one() {
         let configured = std::collections::BTreeMap::from([("Капучино".to_string(), "cfg-1".to_string())]);

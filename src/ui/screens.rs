@@ -173,6 +173,15 @@ fn busy_line(ui: &mut Ui, text: &str) {
     });
 }
 
+/// Whether the field holds the keyboard focus within the window, whether or not the window has
+/// the system's focus. `Response::has_focus` is false while the window is not focused (the POS
+/// beside it has the focus, or no window manager gives it any): asking for focus again in every
+/// frame then restarts the input method every time, whose answer wakes the window for the next
+/// frame, and the till drew ~50 frames a second doing nothing.
+fn holds_focus(ui: &Ui, response: &egui::Response) -> bool {
+    ui.memory(|memory| memory.has_focus(response.id))
+}
+
 fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Vec<Event>) {
     let i18n = cx.i18n;
     title(ui, &i18n.t("add-guest-title"));
@@ -182,7 +191,7 @@ fn add_guest(ui: &mut Ui, state: &State, cx: &ScreenContext<'_>, events: &mut Ve
     if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
         events.push(Event::SubmitCode);
     }
-    if !state.is_busy() && !response.has_focus() && state.active_field == Some(Field::Code) {
+    if !state.is_busy() && !holds_focus(ui, &response) && state.active_field == Some(Field::Code) {
         // Keyboard typing (and keyboard-mode scanners inside our window) lands in the code field.
         response.request_focus();
     }
@@ -223,7 +232,7 @@ fn enrol(ui: &mut Ui, state: &State, enrolment: &Enrolment, cx: &ScreenContext<'
     };
     if let Some(response) = focus
         && !state.is_busy()
-        && !response.has_focus()
+        && !holds_focus(ui, &response)
     {
         response.request_focus();
     }
