@@ -150,6 +150,8 @@ TOML
 display=:95
 Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp -noreset >/dev/null 2>&1 &
 xvfb_pid=$!
+# The display takes a moment to accept connections, longer on a busy machine.
+for _ in $(seq 100); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
 DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$bin" --demo --data-dir "$till_dir" --window-size 420x700 \
   >"$work/till.out" 2>&1 &
 till_pid=$!

@@ -987,16 +987,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 && let Screen::Processing { payment, quote } = state.screen.clone()
             {
                 match result {
-                    Ok(held) => {
-                        state.fields.spend.clear();
-                        state.fields.tendered.clear();
-                        state.notice = Some(if held > Kopecks::ZERO {
-                            Notice::success("pos-held-wait").money("amount", held)
-                        } else {
-                            Notice::success("pos-guest-bound")
-                        });
-                        state.go(Screen::Guest);
-                    }
+                    Ok(held) => pos_bound(state, held),
                     Err(notice) => {
                         state.notice = Some(notice);
                         state.go(Screen::Payment {
@@ -2738,6 +2729,19 @@ fn split_confirm(state: &mut State, effects: &mut Vec<Effect>) {
     state.screen = Screen::Split(split);
 }
 
+/// The POS took the guest (and `held` bonuses, if any) for its order: the guest's card shows
+/// again, with what the POS will take as the bonus payment.
+fn pos_bound(state: &mut State, held: Kopecks) {
+    state.fields.spend.clear();
+    state.fields.tendered.clear();
+    state.notice = Some(if held > Kopecks::ZERO {
+        Notice::success("pos-held-wait").money("amount", held)
+    } else {
+        Notice::success("pos-guest-bound")
+    });
+    state.go(Screen::Guest);
+}
+
 /// The POS order's holds on several cards were placed (or refused, nothing held): placed, the
 /// guest's card shows again with what the POS will take as the bonus payment.
 fn pos_split_confirmed(state: &mut State, request: RequestId, result: Result<Kopecks, Notice>) {
@@ -2750,14 +2754,7 @@ fn pos_split_confirmed(state: &mut State, request: RequestId, result: Result<Kop
     match result {
         Ok(held) => {
             state.fields.card_amounts.clear();
-            state.fields.spend.clear();
-            state.fields.tendered.clear();
-            state.notice = Some(if held > Kopecks::ZERO {
-                Notice::success("pos-held-wait").money("amount", held)
-            } else {
-                Notice::success("pos-guest-bound")
-            });
-            state.go(Screen::Guest);
+            pos_bound(state, held);
         }
         Err(notice) => {
             split.stage = SplitStage::Editing;

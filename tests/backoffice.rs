@@ -34,6 +34,15 @@ fn add_user(server: &Server, org: &str, login: &str, role: Role) {
         .unwrap();
 }
 
+/// A server on `db` with its owner signed in; `None` when that database is not available here.
+fn owner_signed_in(db: Db) -> Option<(Server, Browser)> {
+    let server = Server::start(db)?;
+    add_user(&server, ORG, "owner", Role::Owner);
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.login("owner", PASSWORD).status, 303);
+    Some((server, owner))
+}
+
 /// The guest id a page redirected to.
 fn guest_id(reply: &Reply) -> i64 {
     assert_eq!(reply.status, 303, "{}", reply.body);
@@ -437,10 +446,9 @@ fn owner_journey(db: Db) {
 /// finds that account by it (with Anna's name and the account's); the same name twice is refused
 /// with the name; a block of Anna reaches the account; the list and both pages show the accounts.
 fn guest_accounts(db: Db) {
-    let Some(server) = Server::start(db) else { return };
-    add_user(&server, ORG, "owner", Role::Owner);
-    let mut owner = Browser::new(&server);
-    assert_eq!(owner.login("owner", PASSWORD).status, 303);
+    let Some((server, mut owner)) = owner_signed_in(db) else {
+        return;
+    };
     let anna = server.ids.anna;
     let page = format!("/admin/guests/{anna}");
     assert!(owner.get(&page).body.contains("У гостя один бонусный счёт"));
@@ -1355,10 +1363,9 @@ fn audit_rows(html: &str) -> String {
 /// and nothing of them is kept; the same credit form posted again once the log is back credits
 /// once and is logged once.
 fn audit_in_the_change(db: Db) {
-    let Some(server) = Server::start(db) else { return };
-    add_user(&server, ORG, "owner", Role::Owner);
-    let mut owner = Browser::new(&server);
-    assert_eq!(owner.login("owner", PASSWORD).status, 303);
+    let Some((server, mut owner)) = owner_signed_in(db) else {
+        return;
+    };
     let anna = server.ids.anna;
     let page = format!("/admin/guests/{anna}");
     let identifiers = format!("/admin/guests/{anna}/identifiers");

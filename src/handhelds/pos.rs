@@ -1250,7 +1250,7 @@ mod tests {
             amount: Kopecks(10_000),
             expires: 2_000,
         };
-        assert_eq!(row.holds, [held.clone()]);
+        assert_eq!(row.holds, std::slice::from_ref(&held));
         assert_eq!((row.held(), row.expires()), (Some(Kopecks(10_000)), Some(2_000)));
         book.save("o1", &row, 1_500).unwrap();
         assert_eq!(book.row("o1").unwrap().unwrap().holds, [held]);

@@ -232,7 +232,7 @@ fn enrol(ui: &mut Ui, state: &State, enrolment: &Enrolment, cx: &ScreenContext<'
     };
     if let Some(response) = focus
         && !state.is_busy()
-        && !holds_focus(ui, &response)
+        && !holds_focus(ui, response)
     {
         response.request_focus();
     }
