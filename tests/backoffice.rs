@@ -515,6 +515,18 @@ fn guest_accounts(db: Db) {
         list.contains("Корпоративный"),
         "the list tells the account apart: {list}"
     );
+    // The name is the person's: renamed on the main account, the account follows.
+    let renamed = owner.submit(
+        &page,
+        &format!("/admin/guests/{anna}/contact"),
+        &[("name", "Anna K."), ("phone", server_support::ANNA_PHONE)],
+    );
+    assert_eq!(renamed.status, 303, "{}", renamed.body);
+    let list = owner.get("/admin/guests?q=Anna%20K").body;
+    assert!(
+        list.contains(&format!("/admin/guests/{account}\"")) && list.contains("Корпоративный"),
+        "the account is found by the new name: {list}"
+    );
 
     owner.submit(&page, &format!("/admin/guests/{anna}/block"), &[("blocked", "1")]);
     identify().error(422, "guest_blocked");
