@@ -165,6 +165,23 @@ pub struct GuestCard {
     pub account: Option<String>,
 }
 
+impl GuestCard {
+    /// The card as a list of several cards names it: the guest's name (the masked phone when
+    /// there is none), and a further account's name, so that two accounts of one guest on a
+    /// check are told apart.
+    pub fn label(&self) -> String {
+        let person = if self.name.is_empty() {
+            self.phone_masked.clone()
+        } else {
+            self.name.clone()
+        };
+        match &self.account {
+            Some(account) => format!("{person} · {account}"),
+            None => person,
+        }
+    }
+}
+
 /// A daily limit of visits: a visit is a paid check, so a guest added and removed without
 /// buying uses none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2856,7 +2856,7 @@ fn shared_payment_committed(
                 .zip(receipts)
                 .enumerate()
                 .map(|(index, (card, receipt))| SplitLine {
-                    name: card.card.name.clone(),
+                    name: card.card.label(),
                     owner: index == split.owner,
                     receipt,
                 })

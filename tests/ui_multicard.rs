@@ -270,6 +270,10 @@ fn two_accounts_of_one_guest_pay_one_check() {
     till.click("Точная сумма");
     till.pay_with_every_card();
     assert!(till.sees("Списано 535,00 бонусов с 2 карт, начислено 26,75"));
+    assert!(
+        till.sees("Карта 2: Анна Смирнова · Корпоративный"),
+        "the result names the account it debited"
+    );
 
     let mut ledger = till.ledger();
     assert_eq!(guest(&mut ledger, "100001").1, Kopecks(35_000 - 20_000 + 2_675));

@@ -38,16 +38,7 @@ fn cards(ui: &mut Ui, state: &State, split: &SplitPayment, i18n: &I18n, events: 
     for (index, row) in split.cards.iter().enumerate() {
         card(ui, |ui| {
             let number = Arg::Number(index as i64 + 1);
-            let person = if row.card.name.is_empty() {
-                row.card.phone_masked.clone()
-            } else {
-                row.card.name.clone()
-            };
-            // Two accounts of one guest on the check are told apart by the account's name.
-            let name = match &row.card.account {
-                Some(account) => format!("{person} · {account}"),
-                None => person,
-            };
+            let name = row.card.label();
             ui.label(
                 RichText::new(i18n.t_args("split-card-title", &[("card", number), ("name", Arg::Text(name))])).strong(),
             );
