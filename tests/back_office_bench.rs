@@ -151,6 +151,8 @@ fn load(db: Db) -> Vec<String> {
         ),
         // The report's sums, as schema 17 fills them from a ledger loaded before it.
         loyalty_till::loyalty::report::REBUILD_SQL.to_string(),
+        // The guests' spending per day, as schema 20 fills it.
+        loyalty_till::loyalty::spend_days::REBUILD_SQL.to_string(),
         "ANALYZE".to_string(),
     ]
 }

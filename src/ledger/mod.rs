@@ -22,6 +22,7 @@ use crate::loyalty::engine::{
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::report;
+use crate::loyalty::spend_days;
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
     ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at,
@@ -845,12 +846,10 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> Result<Kopecks, LoyaltyError> {
+        let (first_day_start, first_day) = spend_days::window_params(since);
         let spend: i64 = self.one(
-            "SELECT COALESCE(SUM(p.amount_due), 0)
-                    - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
-                                WHERE q.guest_id = ?1 AND q.at > ?2 AND q.owner_payment_id IS NULL), 0)
-             FROM payments p WHERE p.guest_id = ?1 AND p.at > ?2 AND p.owner_payment_id IS NULL",
-            params![guest, since],
+            spend_days::WINDOW_SPEND_SQL,
+            params![guest, since, first_day_start, first_day],
             |row| row.get(0),
         )?;
         Ok(Kopecks(spend))
@@ -960,7 +959,9 @@ impl LedgerTx for SqliteTx<'_> {
                 p.lines,
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        self.exec(spend_days::BOOK_PAYMENT_SQL, params![p.op_key])?;
+        Ok(id)
     }
 
     async fn add_to_report(
@@ -1081,7 +1082,9 @@ impl LedgerTx for SqliteTx<'_> {
                 now
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        self.exec(spend_days::BOOK_REFUND_SQL, params![id])?;
+        Ok(id)
     }
 
     async fn record_lines_returned(
@@ -1560,6 +1563,7 @@ impl LedgerTx for SqliteTx<'_> {
              FROM payments WHERE op_id = ?1",
             [op_key],
         )?;
+        self.exec(spend_days::BOOK_PAYMENT_SQL, [op_key])?;
         Ok(())
     }
 }
@@ -1727,5 +1731,83 @@ mod tests {
         assert!(ledger.seed_demo(1_741_608_000).unwrap());
         assert!(!ledger.is_empty().unwrap());
         ledger.check_invariants().unwrap();
+    }
+
+    /// The group period's spending read from the day sums equals the plain sum over every check
+    /// of the period (the statement the day sums replaced), for windows starting anywhere:
+    /// before, between and at the checks, at midnight and a second either side of it.
+    #[test]
+    fn the_window_from_day_sums_is_the_sum_of_its_checks() {
+        use crate::loyalty::rules::SECONDS_PER_DAY;
+        const SCAN_SQL: &str = "SELECT COALESCE(SUM(p.amount_due), 0)
+                - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
+                            WHERE q.guest_id = ?1 AND q.at > ?2 AND q.owner_payment_id IS NULL), 0)
+            FROM payments p WHERE p.guest_id = ?1 AND p.at > ?2 AND p.owner_payment_id IS NULL";
+        let mut ledger = Ledger::open_in_memory().unwrap();
+        let group = ledger
+            .add_group(&NewGroup {
+                name: "Гость".to_string(),
+                rank: 1,
+                discount_bp: 0,
+                accrual_bp: 500,
+                spend_threshold: Kopecks(0),
+                never_downgrade: false,
+                daily_ops_limit: 0,
+                daily_spend_limit: Kopecks(0),
+            })
+            .unwrap();
+        let start = 1_741_608_000 - 1_741_608_000 % SECONDS_PER_DAY;
+        let guest = ledger.add_guest("Анна", None, group, start).unwrap();
+        // Checks over five days: two on one second, one at midnight, one a second before it;
+        // some returned in part, one in full.
+        let times = [
+            start + 600,
+            start + 600,
+            start + SECONDS_PER_DAY - 1,
+            start + SECONDS_PER_DAY,
+            start + SECONDS_PER_DAY + 7_200,
+            start + 3 * SECONDS_PER_DAY + 50_000,
+            start + 4 * SECONDS_PER_DAY + 86_000,
+        ];
+        for (n, at) in times.iter().enumerate() {
+            let check = CheckInfo {
+                subtotal: Kopecks(10_000 * (n as i64 + 1)),
+                gift_codes: Vec::new(),
+                lines: Vec::new(),
+            };
+            ledger
+                .commit_payment(&format!("pay-{n}"), guest, None, Kopecks::ZERO, &check, *at)
+                .unwrap();
+            match n % 3 {
+                0 => {
+                    ledger
+                        .refund(&format!("ret-{n}"), &format!("pay-{n}"), ReturnPart::Amount(Kopecks(2_500)), at + 60)
+                        .unwrap();
+                }
+                1 if n == 4 => {
+                    ledger
+                        .refund(&format!("ret-{n}"), &format!("pay-{n}"), ReturnPart::Rest, at + 60)
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+        ledger.check_invariants().unwrap();
+        let mut starts: Vec<UnixSeconds> = (-2..7).map(|d| start + d * SECONDS_PER_DAY).collect();
+        for at in times {
+            starts.extend([at - 1, at, at + 1]);
+        }
+        starts.extend((0..60).map(|n| start - SECONDS_PER_DAY + n * 9_173));
+        let mut nonzero = 0;
+        for since in starts {
+            let scanned: i64 = ledger
+                .conn
+                .query_row(SCAN_SQL, params![guest, since], |row| row.get(0))
+                .unwrap();
+            let summed = run_now(ledger.reader().window_spend(guest, since)).unwrap();
+            assert_eq!(summed, Kopecks(scanned), "a window after {since} (start {start})");
+            nonzero += usize::from(scanned > 0);
+        }
+        assert!(nonzero > 40, "the windows must hold checks: {nonzero}");
     }
 }

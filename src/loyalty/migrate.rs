@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 19] = [
+pub const MIGRATIONS: [Migration; 20] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -146,6 +146,15 @@ pub const MIGRATIONS: [Migration; 19] = [
         what: "a guest's further bonus accounts",
         sqlite: include_str!("../ledger/schema_v19.sql"),
         postgres: include_str!("../server/pg_schema_v19.sql"),
+    },
+    Migration {
+        version: 20,
+        what: "what each guest spent per day, for the group period's spending",
+        sqlite: concat!(include_str!("../ledger/schema_v20.sql"), crate::spend_days_rebuild_sql!()),
+        postgres: concat!(
+            include_str!("../server/pg_schema_v20.sql"),
+            crate::spend_days_rebuild_sql!()
+        ),
     },
 ];
 

@@ -13,10 +13,11 @@ pub mod report;
 pub mod rewards;
 pub mod rows;
 pub mod rules;
+pub mod spend_days;
 
 /// The ledger's invariants: each query returns one text row per violation, in SQL that SQLite
 /// and PostgreSQL both read, so both stores prove the same things.
-pub const INVARIANT_QUERIES: [(&str, &str); 17] = [
+pub const INVARIANT_QUERIES: [(&str, &str); 18] = [
     (
         "payment on a hold that is not committed",
         "SELECT 'payment ' || p.id FROM payments p JOIN holds h ON h.id = p.hold_id
@@ -93,6 +94,10 @@ pub const INVARIANT_QUERIES: [(&str, &str); 17] = [
     (
         "report sums out of step with the payments and refunds",
         report::CHECK_SUMS_DIFFER_SQL,
+    ),
+    (
+        "a guest's spending per day out of step with the payments and refunds",
+        spend_days::DIFFER_SQL,
     ),
     (
         "write without its idempotency record",

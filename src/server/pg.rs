@@ -23,6 +23,7 @@ use crate::loyalty::engine::{
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
+use crate::loyalty::spend_days;
 use crate::loyalty::rows::{
     ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GIFT_COLUMNS, GROUP_COLUMNS, GUEST_PROMOTIONS_SQL,
     GUEST_STAMP_CARDS_SQL, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, gift_at, group_at, promotion_at, snapshot_at,
@@ -504,12 +505,13 @@ impl<'a> PgTx<'a> {
     async fn send_with_commit(&mut self) -> Result<(), tokio_postgres::Error> {
         let tx = self.tx;
         let deferred = std::mem::take(&mut self.deferred);
-        let mut statements = Vec::with_capacity(deferred.len());
-        for write in &deferred {
-            statements.push(tx.prepare_cached(write.sql()).await?);
+        let chains = chain(&deferred);
+        let mut statements = Vec::with_capacity(chains.len());
+        for chained in &chains {
+            statements.push(tx.prepare_cached(&chained.sql()).await?);
         }
-        let params: Vec<_> = deferred.iter().map(Deferred::params).collect();
-        let mut pipeline: Vec<Pipelined<'_, u64>> = Vec::with_capacity(deferred.len() + 2);
+        let params: Vec<_> = chains.iter().map(Chained::params).collect();
+        let mut pipeline: Vec<Pipelined<'_, u64>> = Vec::with_capacity(chains.len() + 2);
         if let Some(begin) = self.begin.take() {
             pipeline.push(begin);
         }
@@ -602,6 +604,12 @@ enum Deferred {
         refund_id: Option<i64>,
     },
     Record(OpRecord),
+    Report {
+        org: String,
+        quarter: i64,
+        scope: String,
+        figures: [i64; crate::loyalty::report::CHECK_FIGURES],
+    },
 }
 
 impl Deferred {
@@ -619,6 +627,7 @@ impl Deferred {
             Deferred::RefundBalance { .. } => "UPDATE refunds SET balance_after = $2 WHERE id = $1",
             Deferred::Post { .. } => POST_UNREAD_SQL,
             Deferred::Record(_) => "INSERT INTO op_log (op_key, kind, fingerprint, answer) VALUES ($1, $2, $3, $4)",
+            Deferred::Report { .. } => crate::loyalty::report::BOOK_SQL,
         }
     }
 
@@ -645,8 +654,218 @@ impl Deferred {
                 refund_id,
             } => vec![guest, delta, kind, note, at, op_id, payment_id, refund_id],
             Deferred::Record(r) => vec![&r.key, &r.kind, &r.fingerprint, &r.answer],
+            Deferred::Report {
+                org,
+                quarter,
+                scope,
+                figures,
+            } => {
+                let mut params: Vec<&(dyn ToSql + Sync)> = vec![org, quarter, scope];
+                params.extend(figures.iter().map(|f| f as &(dyn ToSql + Sync)));
+                params
+            }
         }
     }
+
+    /// The row this write changes, where two writes of one statement could meet (PostgreSQL
+    /// changes a row at most once per statement): a guest's row, a stamp count, a hold, a refund,
+    /// a report's quarter, an operation's record.
+    fn row(&self) -> Option<String> {
+        match self {
+            Deferred::CloseHold { hold, .. } => Some(format!("hold {hold}")),
+            Deferred::Void { .. } => None,
+            Deferred::Stamps { guest, card, .. } => Some(format!("stamps {guest} {card}")),
+            Deferred::Group { guest, .. } | Deferred::Post { guest, .. } => Some(format!("guest {guest}")),
+            Deferred::RefundBalance { refund, .. } => Some(format!("refund {refund}")),
+            Deferred::Record(record) => Some(format!("record {}", record.key)),
+            Deferred::Report {
+                org, quarter, scope, ..
+            } => Some(format!("report {org} {quarter} {scope}")),
+        }
+    }
+}
+
+/// Deferred writes joined into as few statements as PostgreSQL allows (each a `WITH` of
+/// data-modifying parts): a statement costs the server a bind, an execution, and its own locks
+/// and snapshot, whatever it writes.
+#[derive(Default)]
+struct Chained<'a> {
+    parts: Vec<String>,
+    params: Vec<Param<'a>>,
+    /// Values the statement computed (a run of postings' sums), bound by [`Param::Computed`].
+    computed: Vec<i64>,
+    rows: std::collections::HashSet<String>,
+}
+
+/// A parameter of a joined statement.
+enum Param<'a> {
+    Write(&'a (dyn ToSql + Sync)),
+    Computed(usize),
+}
+
+impl<'a> Chained<'a> {
+    fn sql(&self) -> String {
+        format!("WITH {} SELECT 1", self.parts.join(", "))
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| match p {
+                Param::Write(value) => *value,
+                Param::Computed(at) => &self.computed[*at] as &(dyn ToSql + Sync),
+            })
+            .collect()
+    }
+
+    /// Adds `sql` (its parameters numbered from `$1`) as a part named `name`.
+    fn part(&mut self, name: &str, sql: &str, params: impl IntoIterator<Item = Param<'a>>) {
+        self.parts.push(format!("{name} AS ({})", renumber(sql, self.params.len())));
+        self.params.extend(params);
+    }
+
+    fn value(&mut self, value: i64) -> Param<'a> {
+        self.computed.push(value);
+        Param::Computed(self.computed.len() - 1)
+    }
+}
+
+/// `sql` with each `$n` made `$(n + by)`.
+fn renumber(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' {
+            let mut digits = String::new();
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                digits.push(d);
+            }
+            match digits.parse::<usize>() {
+                Ok(n) => out.push_str(&(n + by).to_string()),
+                Err(_) => out.push_str(&digits),
+            }
+        }
+    }
+    out
+}
+
+/// One operation's deferred writes as statements, in their order. The postings of one guest that
+/// follow each other change the guest's row once (each posting still recorded with the balance
+/// after it); a write to a row the statement already changes starts the next statement, since
+/// PostgreSQL changes a row at most once per statement.
+fn chain(deferred: &[Deferred]) -> Vec<Chained<'_>> {
+    let mut out = Vec::new();
+    let mut current = Chained::default();
+    let mut at = 0;
+    while at < deferred.len() {
+        let write = &deferred[at];
+        let run = match write {
+            Deferred::Post { guest, .. } => deferred[at..]
+                .iter()
+                .take_while(|w| matches!(w, Deferred::Post { guest: g, .. } if g == guest))
+                .count(),
+            _ => 1,
+        };
+        if let Some(row) = write.row()
+            && current.rows.contains(&row)
+        {
+            out.push(std::mem::take(&mut current));
+        }
+        current.rows.extend(write.row());
+        let name = format!("w{}", current.parts.len());
+        match write {
+            Deferred::Post { guest, .. } => post_run(&mut current, &name, guest, &deferred[at..at + run]),
+            _ => {
+                let params: Vec<Param<'_>> = write.params().into_iter().map(Param::Write).collect();
+                current.part(&name, write.sql(), params);
+            }
+        }
+        at += run;
+    }
+    if !current.parts.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// The postings `run` (all of `guest`) as two parts: the guest's balance changed once by their
+/// sum, and each posting's operation with the balance after it (the new balance less the
+/// postings after it). A guest's row that is missing leaves the balance after NULL, which the
+/// NOT NULL column refuses, so the transaction fails rather than losing the postings.
+fn post_run<'a>(chained: &mut Chained<'a>, name: &str, guest: &'a GuestId, run: &'a [Deferred]) {
+    let total: i64 = run
+        .iter()
+        .map(|w| match w {
+            Deferred::Post { delta, .. } => *delta,
+            _ => 0,
+        })
+        .sum();
+    let changed = format!("{name}b");
+    let total = chained.value(total);
+    chained.part(
+        &changed,
+        "UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance",
+        [Param::Write(guest), total],
+    );
+    let mut rows = Vec::with_capacity(run.len());
+    let mut params = Vec::with_capacity(run.len() * 8);
+    for (index, write) in run.iter().enumerate() {
+        let Deferred::Post {
+            delta,
+            kind,
+            note,
+            at,
+            op_id,
+            payment_id,
+            refund_id,
+            ..
+        } = write
+        else {
+            continue;
+        };
+        let later: i64 = run[index + 1..]
+            .iter()
+            .map(|w| match w {
+                Deferred::Post { delta, .. } => *delta,
+                _ => 0,
+            })
+            .sum();
+        let n = index * 9;
+        rows.push(format!(
+            "(${}, ${}, ${}, (SELECT balance FROM {changed}) - ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8,
+            n + 9
+        ));
+        let later = chained.value(later);
+        params.extend([
+            Param::Write(guest),
+            Param::Write(kind),
+            Param::Write(delta),
+            later,
+            Param::Write(note),
+            Param::Write(at),
+            Param::Write(op_id),
+            Param::Write(payment_id),
+            Param::Write(refund_id),
+        ]);
+    }
+    chained.part(
+        name,
+        &format!(
+            "INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
+             VALUES {}",
+            rows.join(", ")
+        ),
+        params,
+    );
 }
 
 /// One request of a pipeline.
@@ -929,7 +1148,14 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<Kopecks> {
-        let spend: i64 = q_one(self.tx, WINDOW_SPEND_SQL, &[&guest, &since]).await?.try_get(0)?;
+        let (first_day_start, first_day) = spend_days::window_params(since);
+        let spend: i64 = q_one(
+            self.tx,
+            spend_days::WINDOW_SPEND_SQL,
+            &[&guest, &since, &first_day_start, &first_day],
+        )
+        .await?
+        .try_get(0)?;
         Ok(Kopecks(spend))
     }
 
@@ -1024,9 +1250,7 @@ impl LedgerTx for PgTx<'_> {
         let new_group = p.plan.new_group.as_ref().map(|g| g.rules.name.as_str());
         Ok(q_one(
             self.tx,
-            "INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
-                                   balance_after, new_group, at, offline_requested, owner_payment_id, lines)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+            &insert_payment_sql(),
             &[
                 &p.op_key,
                 &p.guest,
@@ -1163,9 +1387,7 @@ impl LedgerTx for PgTx<'_> {
     ) -> TxResult<i64> {
         Ok(q_one(
             self.tx,
-            "INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
-                                  balance_after, at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
+            &insert_refund_sql(),
             &[
                 &op_key,
                 &check.payment_id,
@@ -1221,16 +1443,17 @@ impl LedgerTx for PgTx<'_> {
         let hold_statement = tx
             .prepare_cached("SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1")
             .await?;
-        let window_statement = tx.prepare_cached(WINDOW_SPEND_SQL).await?;
+        let window_statement = tx.prepare_cached(spend_days::WINDOW_SPEND_SQL).await?;
         let groups_statement = tx.prepare_cached(&ranked_groups_sql()).await?;
         let stamps_statement = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
         let hold_id = hold.unwrap_or_default();
         let since = window_since.unwrap_or_default();
+        let (first_day_start, first_day) = spend_days::window_params(since);
         // Only what this payment needs: no hold row without a hold, no window or groups for a
         // guest whose group does not move by spend.
         let stamps_params: [&(dyn ToSql + Sync); 1] = [&guest];
         let hold_params: [&(dyn ToSql + Sync); 1] = [&hold_id];
-        let window_params: [&(dyn ToSql + Sync); 2] = [&guest, &since];
+        let window_params: [&(dyn ToSql + Sync); 4] = [&guest, &since, &first_day_start, &first_day];
         let mut queries: Vec<Pipelined<'_, Vec<Row>>> = vec![Box::pin(tx.query(&stamps_statement, &stamps_params))];
         if hold.is_some() {
             queries.push(Box::pin(tx.query(&hold_statement, &hold_params)));
@@ -1478,13 +1701,13 @@ impl LedgerTx for PgTx<'_> {
         scope: &str,
         figures: &[i64; crate::loyalty::report::CHECK_FIGURES],
     ) -> TxResult<()> {
-        let [a, b, c, d, e, f, g, h] = figures;
-        exec(
-            self.tx,
-            crate::loyalty::report::BOOK_SQL,
-            &[&org, &quarter, &scope, a, b, c, d, e, f, g, h],
-        )
-        .await?;
+        // Nothing reads the sums back: sent with the operation's last writes.
+        self.deferred.push(Deferred::Report {
+            org: org.to_string(),
+            quarter,
+            scope: scope.to_string(),
+            figures: *figures,
+        });
         Ok(())
     }
 
@@ -1887,15 +2110,35 @@ impl LedgerTx for PgTx<'_> {
             &[&op_key],
         )
         .await?;
+        exec(self.tx, spend_days::BOOK_PAYMENT_SQL, &[&op_key]).await?;
         Ok(())
     }
 }
 
-/// The amount due of the guest's (`$1`) checks after `$2`, returns deducted.
-const WINDOW_SPEND_SQL: &str = "SELECT (COALESCE(SUM(p.amount_due), 0)
-         - COALESCE((SELECT SUM(r.amount) FROM refunds r JOIN payments q ON q.id = r.payment_id
-                     WHERE q.guest_id = $1 AND q.at > $2 AND q.owner_payment_id IS NULL), 0))::BIGINT
-     FROM payments p WHERE p.guest_id = $1 AND p.at > $2 AND p.owner_payment_id IS NULL";
+/// A payment's row and its day's spending, one statement (the day's sum is booked from the row
+/// the insert returns: the statement's other parts cannot see the new row in the table).
+fn insert_payment_sql() -> String {
+    format!(
+        "WITH inserted AS (
+            INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
+                                  balance_after, new_group, at, offline_requested, owner_payment_id, lines)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            RETURNING id, guest_id, at, amount_due, owner_payment_id){}",
+        spend_days::PG_BOOK_INSERTED_PAYMENT
+    )
+}
+
+/// A refund's row, taken off its check's day, one statement.
+fn insert_refund_sql() -> String {
+    format!(
+        "WITH inserted AS (
+            INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
+                                 balance_after, at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)
+            RETURNING id, payment_id, amount){}",
+        spend_days::PG_BOOK_INSERTED_REFUND
+    )
+}
 
 /// Every stamp card with the guest's (`$1`) count.
 const STAMP_COUNTS_SQL: &str = GUEST_STAMP_CARDS_SQL;
@@ -2063,4 +2306,80 @@ async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxRe
         daily_visits: None,
         account: row.try_get(4)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(guest: GuestId, delta: i64) -> Deferred {
+        Deferred::Post {
+            guest,
+            delta,
+            kind: if delta < 0 { "spend" } else { "accrual" },
+            note: "check".to_string(),
+            at: 100,
+            op_id: None,
+            payment_id: Some(7),
+            refund_id: None,
+        }
+    }
+
+    #[test]
+    fn parameters_are_numbered_after_the_parts_before() {
+        assert_eq!(
+            renumber("UPDATE t SET a = $2 WHERE id = $1 AND b = $10", 3),
+            "UPDATE t SET a = $5 WHERE id = $4 AND b = $13"
+        );
+        assert_eq!(renumber("SELECT '$' || $1", 0), "SELECT '$' || $1");
+    }
+
+    #[test]
+    fn a_guests_postings_change_the_row_once_and_keep_each_balance_after() {
+        let writes = [
+            Deferred::CloseHold {
+                hold: 5,
+                status: "committed",
+                committed: Some(100),
+                at: 100,
+            },
+            post(1, -100),
+            post(1, 40),
+            post(2, -30),
+        ];
+        let chains = chain(&writes);
+        assert_eq!(chains.len(), 1, "no row is changed twice: one statement");
+        let sql = chains[0].sql();
+        assert_eq!(sql.matches("UPDATE guests").count(), 2, "{sql}");
+        // The spend's balance after is the new balance less the accrual after it.
+        assert_eq!(chains[0].computed, vec![-60, 40, 0, -30, 0]);
+        assert_eq!(chains[0].params().len(), 4 + 2 + 18 + 2 + 9);
+        let highest = (1..=40).rev().find(|n| sql.contains(&format!("${n}"))).unwrap();
+        assert_eq!(highest, chains[0].params().len(), "{sql}");
+    }
+
+    #[test]
+    fn a_row_changed_again_starts_the_next_statement() {
+        let writes = [
+            post(1, -100),
+            Deferred::Group { guest: 1, group: 2 },
+            Deferred::CloseHold {
+                hold: 5,
+                status: "committed",
+                committed: Some(100),
+                at: 100,
+            },
+            Deferred::CloseHold {
+                hold: 5,
+                status: "voided",
+                committed: None,
+                at: 100,
+            },
+        ];
+        let chains = chain(&writes);
+        assert_eq!(chains.len(), 3);
+        assert!(chains[0].sql().contains("balance + $2"));
+        assert!(chains[1].sql().contains("group_id") && chains[1].sql().contains("UPDATE holds"));
+        assert!(chains[2].sql().contains("UPDATE holds"));
+    }
 }

@@ -1,0 +1,10 @@
+-- Schema version 20: what each guest spent per UTC day (src/loyalty/spend_days.rs), booked with
+-- each payment and refund, so that the spending a group move counts over the group period is read
+-- as one sum per day instead of every check of the period. Filled here from the ledger as it is:
+-- the statement that follows this file's text is spend_days::REBUILD_SQL.
+CREATE TABLE guest_spend_days (
+    guest_id INTEGER NOT NULL REFERENCES guests (id),
+    day      INTEGER NOT NULL,
+    amount   INTEGER NOT NULL,
+    PRIMARY KEY (guest_id, day)
+) WITHOUT ROWID;
