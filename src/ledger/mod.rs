@@ -22,7 +22,6 @@ use crate::loyalty::engine::{
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::report;
-use crate::loyalty::spend_days;
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
 use crate::loyalty::rows::{
     ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GROUP_COLUMNS, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, group_at,
@@ -35,6 +34,7 @@ use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, OpKind, PaidCheck, RefundPlan,
 };
 pub use crate::loyalty::rules::{NewGroup, ProgramSettings};
+use crate::loyalty::spend_days;
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -846,11 +846,10 @@ impl LedgerTx for SqliteTx<'_> {
     }
 
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> Result<Kopecks, LoyaltyError> {
-        let (first_day_start, first_day) = spend_days::window_params(since);
         let spend: i64 = self.one(
             spend_days::WINDOW_SPEND_SQL,
-            params![guest, since, first_day_start, first_day],
-            |row| row.get(0),
+            params![guest, since, spend_days::first_whole_day(since)],
+            |row| row.get(1),
         )?;
         Ok(Kopecks(spend))
     }
@@ -1781,7 +1780,12 @@ mod tests {
             match n % 3 {
                 0 => {
                     ledger
-                        .refund(&format!("ret-{n}"), &format!("pay-{n}"), ReturnPart::Amount(Kopecks(2_500)), at + 60)
+                        .refund(
+                            &format!("ret-{n}"),
+                            &format!("pay-{n}"),
+                            ReturnPart::Amount(Kopecks(2_500)),
+                            at + 60,
+                        )
                         .unwrap();
                 }
                 1 if n == 4 => {

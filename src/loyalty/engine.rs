@@ -103,6 +103,19 @@ pub struct PaymentContext {
     pub stamps: Vec<StampCount>,
 }
 
+/// What a write will do once its guest is locked, told to the store before the lock
+/// ([`LedgerTx::read_ahead`]): a store may send what that step reads with the lock, in one round
+/// trip, and keep the row it inserts back until the transaction ends. The operation then writes
+/// nothing that refers to that row except through the store's deferred writes (a payment with gift
+/// codes, whose redemption refers to it at once, is inserted at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ahead {
+    /// A payment of a check, from the hold if any ([`commit`]).
+    Payment { hold: Option<HoldId> },
+    /// A hold ([`hold`]).
+    Hold,
+}
+
 /// A stamp card as one guest has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StampCount {
@@ -209,6 +222,12 @@ pub trait LedgerTx {
             groups,
             stamps: self.stamp_counts(guest).await?,
         })
+    }
+
+    /// What the write is about to do after the guest's lock; see [`Ahead`]. Stores that gain
+    /// nothing by knowing ignore it.
+    fn read_ahead(&mut self, ahead: Ahead) {
+        let _ = ahead;
     }
 
     /// Called once an operation has decided and written everything: a store that deferred writes
@@ -641,6 +660,7 @@ pub async fn hold<T: LedgerTx>(
     now: UnixSeconds,
 ) -> Result<HoldReceipt, T::Error> {
     let request = HoldRequest { guest, amount, check };
+    tx.read_ahead(Ahead::Hold);
     let (snapshot, print) = match begin_write(tx, org, guest, now, op_key, "hold", &request, UnknownCode).await? {
         Begun::Repeat(answer) => return Ok(answer),
         Begun::New { snapshot, print } => (snapshot, print),
@@ -686,6 +706,7 @@ pub async fn commit<T: LedgerTx>(
         spent,
         check,
     };
+    tx.read_ahead(Ahead::Payment { hold });
     let (snapshot, print) = match begin_write(tx, org, guest, now, op_key, "commit", &request, UnknownCode).await? {
         Begun::Repeat(answer) => return Ok(answer),
         Begun::New { snapshot, print } => (snapshot, print),

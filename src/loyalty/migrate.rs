@@ -150,7 +150,10 @@ pub const MIGRATIONS: [Migration; 20] = [
     Migration {
         version: 20,
         what: "what each guest spent per day, for the group period's spending",
-        sqlite: concat!(include_str!("../ledger/schema_v20.sql"), crate::spend_days_rebuild_sql!()),
+        sqlite: concat!(
+            include_str!("../ledger/schema_v20.sql"),
+            crate::spend_days_rebuild_sql!()
+        ),
         postgres: concat!(
             include_str!("../server/pg_schema_v20.sql"),
             crate::spend_days_rebuild_sql!()

@@ -92,44 +92,70 @@ pub const BOOK_REFUND_SQL: &str = concat!(
     upsert_tail!()
 );
 
-/// PostgreSQL's payment insert with its booking, one statement: follows `WITH inserted AS (INSERT
-/// INTO payments … RETURNING id, guest_id, at, amount_due, owner_payment_id)`.
-pub const PG_BOOK_INSERTED_PAYMENT: &str = concat!(
-    ", booked AS (INSERT INTO guest_spend_days (guest_id, day, amount)
-        SELECT guest_id, ",
-    crate::spend_day_sql!("at"),
-    ", amount_due FROM inserted WHERE owner_payment_id IS NULL",
-    upsert_tail!(),
-    ") SELECT id FROM inserted"
+/// PostgreSQL's booking of a payment a statement inserts, as a part of that statement: `source`
+/// names the part that inserted it (`RETURNING guest_id, at, amount_due, owner_payment_id`).
+pub fn pg_book_inserted_payment(source: &str) -> String {
+    format!(
+        "INSERT INTO guest_spend_days (guest_id, day, amount)
+         SELECT guest_id, {}, amount_due FROM {source} WHERE owner_payment_id IS NULL{}",
+        crate::spend_day_sql!("at"),
+        upsert_tail!()
+    )
+}
+
+/// PostgreSQL's booking of a refund a statement inserts (`source`: `RETURNING payment_id, amount`).
+pub fn pg_book_inserted_refund(source: &str) -> String {
+    format!(
+        "INSERT INTO guest_spend_days (guest_id, day, amount)
+         SELECT q.guest_id, {}, -i.amount FROM {source} i JOIN payments q ON q.id = i.payment_id
+         WHERE q.owner_payment_id IS NULL{}",
+        crate::spend_day_sql!("q.at"),
+        upsert_tail!()
+    )
+}
+
+/// The window's spending from its bounds `d` (`guest`, `since`, `first_day`: the first whole day
+/// after `since`): the checks of the partial day before it from the payments, returns deducted,
+/// every later day from its sum. Answers `since` and the spending.
+macro_rules! window_from_bounds {
+    () => {
+        "SELECT d.since, CAST(
+            COALESCE((SELECT SUM(p.amount_due) FROM payments p
+                      WHERE p.guest_id = d.guest AND p.at > d.since AND p.at < d.first_day * 86400
+                        AND p.owner_payment_id IS NULL), 0)
+          - COALESCE((SELECT SUM(r.amount) FROM payments q JOIN refunds r ON r.payment_id = q.id
+                      WHERE q.guest_id = d.guest AND q.at > d.since AND q.at < d.first_day * 86400
+                        AND q.owner_payment_id IS NULL), 0)
+          + COALESCE((SELECT SUM(s.amount) FROM guest_spend_days s
+                      WHERE s.guest_id = d.guest AND s.day >= d.first_day), 0)
+        AS BIGINT) FROM d"
+    };
+}
+
+/// The amount due of the guest's (`$1`) checks after `$2`, returns deducted; `$3` is the first
+/// whole day after `$2` ([`first_whole_day`]). Answers `$2` and the spending.
+pub const WINDOW_SPEND_SQL: &str = concat!(
+    "WITH d AS (SELECT CAST($1 AS BIGINT) AS guest, CAST($2 AS BIGINT) AS since, CAST($3 AS BIGINT) AS first_day) ",
+    window_from_bounds!()
 );
 
-/// PostgreSQL's refund insert with its booking: follows `WITH inserted AS (INSERT INTO refunds …
-/// RETURNING id, payment_id, amount)`.
-pub const PG_BOOK_INSERTED_REFUND: &str = concat!(
-    ", booked AS (INSERT INTO guest_spend_days (guest_id, day, amount)
-        SELECT q.guest_id, ",
-    crate::spend_day_sql!("q.at"),
-    ", -i.amount FROM inserted i JOIN payments q ON q.id = i.payment_id WHERE q.owner_payment_id IS NULL",
-    upsert_tail!(),
-    ") SELECT id FROM inserted"
+/// [`WINDOW_SPEND_SQL`] for the guest `$1`'s group period at `$2` (now), read from the guest's
+/// programme: the window a payment at `$2` counts ([`rules::group_window_start`]), answered with
+/// its start.
+///
+/// [`rules::group_window_start`]: super::rules::group_window_start
+pub const WINDOW_SPEND_AT_SQL: &str = concat!(
+    "WITH b AS (SELECT g.id AS guest, CAST($2 AS BIGINT) - p.group_period_days * 86400 AS since
+                FROM guests g JOIN programs p ON p.org = g.org WHERE g.id = $1),
+          d AS (SELECT guest, since, ",
+    crate::spend_day_sql!("since"),
+    " + 1 AS first_day FROM b) ",
+    window_from_bounds!()
 );
 
-/// The amount due of the guest's (`$1`) checks after `$2`, returns deducted: the checks of the
-/// window's first, partial day (before `$3`, the start of day `$4`) from the payments, every
-/// later day from its sum. Bind with [`window_params`].
-pub const WINDOW_SPEND_SQL: &str = "SELECT CAST(
-        COALESCE((SELECT SUM(p.amount_due) FROM payments p
-                  WHERE p.guest_id = $1 AND p.at > $2 AND p.at < $3 AND p.owner_payment_id IS NULL), 0)
-      - COALESCE((SELECT SUM(r.amount) FROM payments q JOIN refunds r ON r.payment_id = q.id
-                  WHERE q.guest_id = $1 AND q.at > $2 AND q.at < $3 AND q.owner_payment_id IS NULL), 0)
-      + COALESCE((SELECT SUM(d.amount) FROM guest_spend_days d WHERE d.guest_id = $1 AND d.day >= $4), 0)
-    AS BIGINT)";
-
-/// [`WINDOW_SPEND_SQL`]'s `$3` and `$4` for a window after `since`: the start of the first whole
-/// day after it, and that day.
-pub fn window_params(since: UnixSeconds) -> (UnixSeconds, i64) {
-    let first_whole_day = day_of(since) + 1;
-    (first_whole_day * SECONDS_PER_DAY, first_whole_day)
+/// [`WINDOW_SPEND_SQL`]'s `$3` for a window after `since`: the first whole day after it.
+pub fn first_whole_day(since: UnixSeconds) -> i64 {
+    day_of(since) + 1
 }
 
 /// The guests' day sums that differ from the ledger's, both ways: one row per day out of step.
@@ -155,13 +181,13 @@ mod tests {
 
     #[test]
     fn the_window_starts_its_whole_days_after_the_partial_one() {
-        assert_eq!(window_params(0), (86_400, 1));
-        assert_eq!(window_params(86_399), (86_400, 1));
-        assert_eq!(window_params(86_400), (172_800, 2));
+        assert_eq!(first_whole_day(0), 1);
+        assert_eq!(first_whole_day(86_399), 1);
+        assert_eq!(first_whole_day(86_400), 2);
         // Before 1970 too: the partial day is the one `since` falls in.
-        assert_eq!(window_params(-1), (0, 0));
-        assert_eq!(window_params(-86_400), (0, 0));
-        assert_eq!(window_params(-86_401), (-86_400, -1));
+        assert_eq!(first_whole_day(-1), 0);
+        assert_eq!(first_whole_day(-86_400), 0);
+        assert_eq!(first_whole_day(-86_401), -1);
         assert_eq!(day_of(-1), -1);
         assert_eq!(day_of(1_700_000_000), 19_675);
     }

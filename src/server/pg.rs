@@ -18,12 +18,11 @@ use crate::domain::{
     StampProgress, UnixSeconds,
 };
 use crate::loyalty::engine::{
-    Answer, AuditRow, ChecksQuery, LedgerTx, Link, NewGuestRow, NewPayment, Op, OpRecord, PaymentContext, Posting,
-    ProgramScope, StampCount,
+    Ahead, Answer, AuditRow, ChecksQuery, LedgerTx, Link, NewGuestRow, NewPayment, Op, OpRecord, PaymentContext,
+    Posting, ProgramScope, StampCount,
 };
 use crate::loyalty::migrate::{self, Dialect};
 use crate::loyalty::rewards::{self, GiftDef, PromotionDef, StampCardDef};
-use crate::loyalty::spend_days;
 use crate::loyalty::rows::{
     ACCOUNT_INSERT_SQL, CARD_GUEST_SQL, Columns, GIFT_COLUMNS, GROUP_COLUMNS, GUEST_PROMOTIONS_SQL,
     GUEST_STAMP_CARDS_SQL, PROGRAM_COLUMNS, SNAPSHOT_COLUMNS, gift_at, group_at, promotion_at, snapshot_at,
@@ -31,6 +30,7 @@ use crate::loyalty::rows::{
 use crate::loyalty::rules::{
     GiftCodeRow, Group, GuestSnapshot, HoldPlan, HoldRow, HoldStatus, NewGroup, PaidCheck, ProgramSettings, RefundPlan,
 };
+use crate::loyalty::spend_days;
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
 use crate::server::store::{BoxFuture, Caller, Database};
@@ -463,6 +463,24 @@ struct PgTx<'a> {
     deferred: Vec<Deferred>,
     /// Neither committed nor rolled back: dropping it then rolls back.
     open: bool,
+    /// What the operation said it does after the guest's lock ([`LedgerTx::read_ahead`]).
+    ahead: Option<Ahead>,
+    /// What was read with the guest's lock for a payment.
+    read: Option<ReadAhead>,
+    /// An id taken for the row the operation announced (a payment's or a hold's): its insert is
+    /// then deferred.
+    next_id: Option<i64>,
+}
+
+/// A payment's reads, sent with the guest's lock ([`Ahead::Payment`]).
+struct ReadAhead {
+    guest: GuestId,
+    hold: Option<HoldId>,
+    stamps: Vec<Row>,
+    hold_rows: Vec<Row>,
+    /// The window's start and spending at the group period of the guest's programme.
+    window: Vec<Row>,
+    groups: Vec<Row>,
 }
 
 impl<'a> PgTx<'a> {
@@ -487,6 +505,9 @@ impl<'a> PgTx<'a> {
             begin,
             deferred: Vec::new(),
             open: true,
+            ahead: None,
+            read: None,
+            next_id: None,
         })
     }
 
@@ -610,6 +631,36 @@ enum Deferred {
         scope: String,
         figures: [i64; crate::loyalty::report::CHECK_FIGURES],
     },
+    /// A hold whose id was taken ahead.
+    Hold {
+        id: HoldId,
+        op_key: String,
+        guest: GuestId,
+        amount: i64,
+        created_at: UnixSeconds,
+        expires_at: UnixSeconds,
+    },
+    /// A payment whose id was taken ahead, booked in its day's spending with it.
+    Payment(Box<DeferredPayment>),
+}
+
+/// A payment's columns, as [`insert_payment_sql`] lists them after the id.
+struct DeferredPayment {
+    id: i64,
+    op_key: String,
+    guest: GuestId,
+    hold: Option<HoldId>,
+    spent: i64,
+    subtotal: i64,
+    gift_codes: String,
+    amount_due: i64,
+    accrued: i64,
+    balance_after: i64,
+    new_group: Option<String>,
+    at: UnixSeconds,
+    offline_requested: Option<i64>,
+    owner_payment: Option<i64>,
+    lines: Option<String>,
 }
 
 impl Deferred {
@@ -628,6 +679,8 @@ impl Deferred {
             Deferred::Post { .. } => POST_UNREAD_SQL,
             Deferred::Record(_) => "INSERT INTO op_log (op_key, kind, fingerprint, answer) VALUES ($1, $2, $3, $4)",
             Deferred::Report { .. } => crate::loyalty::report::BOOK_SQL,
+            Deferred::Hold { .. } => HOLD_INSERT_SQL,
+            Deferred::Payment(_) => PAYMENT_INSERT_WITH_ID_SQL,
         }
     }
 
@@ -664,6 +717,31 @@ impl Deferred {
                 params.extend(figures.iter().map(|f| f as &(dyn ToSql + Sync)));
                 params
             }
+            Deferred::Hold {
+                id,
+                op_key,
+                guest,
+                amount,
+                created_at,
+                expires_at,
+            } => vec![id, op_key, guest, amount, created_at, expires_at],
+            Deferred::Payment(p) => vec![
+                &p.id,
+                &p.op_key,
+                &p.guest,
+                &p.hold,
+                &p.spent,
+                &p.subtotal,
+                &p.gift_codes,
+                &p.amount_due,
+                &p.accrued,
+                &p.balance_after,
+                &p.new_group,
+                &p.at,
+                &p.offline_requested,
+                &p.owner_payment,
+                &p.lines,
+            ],
         }
     }
 
@@ -673,7 +751,7 @@ impl Deferred {
     fn row(&self) -> Option<String> {
         match self {
             Deferred::CloseHold { hold, .. } => Some(format!("hold {hold}")),
-            Deferred::Void { .. } => None,
+            Deferred::Void { .. } | Deferred::Hold { .. } | Deferred::Payment(_) => None,
             Deferred::Stamps { guest, card, .. } => Some(format!("stamps {guest} {card}")),
             Deferred::Group { guest, .. } | Deferred::Post { guest, .. } => Some(format!("guest {guest}")),
             Deferred::RefundBalance { refund, .. } => Some(format!("refund {refund}")),
@@ -720,7 +798,8 @@ impl<'a> Chained<'a> {
 
     /// Adds `sql` (its parameters numbered from `$1`) as a part named `name`.
     fn part(&mut self, name: &str, sql: &str, params: impl IntoIterator<Item = Param<'a>>) {
-        self.parts.push(format!("{name} AS ({})", renumber(sql, self.params.len())));
+        self.parts
+            .push(format!("{name} AS ({})", renumber(sql, self.params.len())));
         self.params.extend(params);
     }
 
@@ -776,6 +855,11 @@ fn chain(deferred: &[Deferred]) -> Vec<Chained<'_>> {
         let name = format!("w{}", current.parts.len());
         match write {
             Deferred::Post { guest, .. } => post_run(&mut current, &name, guest, &deferred[at..at + run]),
+            Deferred::Payment(_) => {
+                let params: Vec<Param<'_>> = write.params().into_iter().map(Param::Write).collect();
+                current.part(&name, write.sql(), params);
+                current.part(&format!("{name}b"), &spend_days::pg_book_inserted_payment(&name), []);
+            }
             _ => {
                 let params: Vec<Param<'_>> = write.params().into_iter().map(Param::Write).collect();
                 current.part(&name, write.sql(), params);
@@ -993,22 +1077,60 @@ impl LedgerTx for PgTx<'_> {
             .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
             .await?;
         let read = tx.prepare_cached(&snapshot_with_record_sql()).await?;
-        let (locked, row) = self
-            .after_begin(async {
-                Ok(in_order(
-                    tx.query_opt(&lock, &[&guest]),
-                    tx.query_opt(&read, &[&guest, &now, &op_key]),
-                )
-                .await)
-            })
-            .await?;
-        if locked?.is_none() {
+        // What the operation reads next goes out with the lock (after it, so read under it).
+        let stamps = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
+        let hold_row = tx.prepare_cached(HOLD_ROW_SQL).await?;
+        let window = tx.prepare_cached(spend_days::WINDOW_SPEND_AT_SQL).await?;
+        let groups = tx.prepare_cached(&ranked_groups_sql()).await?;
+        let next_id = tx.prepare_cached(NEXT_ID_SQL).await?;
+        let ahead = self.ahead;
+        let (hold, table) = match ahead {
+            Some(Ahead::Payment { hold }) => (hold, "payments"),
+            Some(Ahead::Hold) => (None, "holds"),
+            None => (None, ""),
+        };
+        let hold_id = hold.unwrap_or_default();
+        let guest_params: [&(dyn ToSql + Sync); 1] = [&guest];
+        let read_params: [&(dyn ToSql + Sync); 3] = [&guest, &now, &op_key];
+        let hold_params: [&(dyn ToSql + Sync); 1] = [&hold_id];
+        let window_params: [&(dyn ToSql + Sync); 2] = [&guest, &now];
+        let table_params: [&(dyn ToSql + Sync); 1] = [&table];
+        let mut queries: Vec<Pipelined<'_, Vec<Row>>> = vec![
+            Box::pin(tx.query(&lock, &guest_params)),
+            Box::pin(tx.query(&read, &read_params)),
+        ];
+        if let Some(Ahead::Payment { .. }) = ahead {
+            queries.push(Box::pin(tx.query(&stamps, &guest_params)));
+            queries.push(Box::pin(tx.query(&hold_row, &hold_params)));
+            queries.push(Box::pin(tx.query(&window, &window_params)));
+            queries.push(Box::pin(tx.query(&groups, &[])));
+        }
+        if ahead.is_some() {
+            queries.push(Box::pin(tx.query(&next_id, &table_params)));
+        }
+        let mut answers = self.after_begin(all_in_order(queries)).await?.into_iter();
+        let mut next = || answers.next().unwrap_or_default();
+        let (locked, rows) = (next(), next());
+        if let Some(Ahead::Payment { hold }) = ahead {
+            self.read = Some(ReadAhead {
+                guest,
+                hold,
+                stamps: next(),
+                hold_rows: next(),
+                window: next(),
+                groups: next(),
+            });
+        }
+        if ahead.is_some() {
+            self.next_id = next().first().map(|row| row.try_get(0)).transpose()?;
+        }
+        if locked.is_empty() {
             return Ok((None, None));
         }
-        let Some(row) = row? else {
+        let Some(row) = rows.first() else {
             return Ok((None, None));
         };
-        let snapshot = snapshot_at(&row)?;
+        let snapshot = snapshot_at(row)?;
         let at = row.len() - RECORD_COLUMNS;
         let record = match row.try_get::<_, Option<String>>(at)? {
             Some(key) => Some(OpRecord {
@@ -1148,14 +1270,10 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn window_spend(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<Kopecks> {
-        let (first_day_start, first_day) = spend_days::window_params(since);
-        let spend: i64 = q_one(
-            self.tx,
-            spend_days::WINDOW_SPEND_SQL,
-            &[&guest, &since, &first_day_start, &first_day],
-        )
-        .await?
-        .try_get(0)?;
+        let first_day = spend_days::first_whole_day(since);
+        let spend: i64 = q_one(self.tx, spend_days::WINDOW_SPEND_SQL, &[&guest, &since, &first_day])
+            .await?
+            .try_get(1)?;
         Ok(Kopecks(spend))
     }
 
@@ -1182,6 +1300,19 @@ impl LedgerTx for PgTx<'_> {
         plan: &HoldPlan,
         now: UnixSeconds,
     ) -> TxResult<HoldId> {
+        if self.ahead == Some(Ahead::Hold)
+            && let Some(id) = self.next_id.take()
+        {
+            self.deferred.push(Deferred::Hold {
+                id,
+                op_key: op_key.to_string(),
+                guest,
+                amount: plan.amount.0,
+                created_at: now,
+                expires_at: plan.expires_at,
+            });
+            return Ok(id);
+        }
         Ok(q_one(
             self.tx,
             "INSERT INTO holds (op_id, guest_id, amount, status, created_at, expires_at)
@@ -1248,6 +1379,30 @@ impl LedgerTx for PgTx<'_> {
 
     async fn insert_payment(&mut self, p: &NewPayment<'_>) -> TxResult<i64> {
         let new_group = p.plan.new_group.as_ref().map(|g| g.rules.name.as_str());
+        // A check with gift codes is inserted at once: their redemption refers to it.
+        if matches!(self.ahead, Some(Ahead::Payment { .. }))
+            && p.gift_codes == "[]"
+            && let Some(id) = self.next_id.take()
+        {
+            self.deferred.push(Deferred::Payment(Box::new(DeferredPayment {
+                id,
+                op_key: p.op_key.to_string(),
+                guest: p.guest,
+                hold: p.hold,
+                spent: p.plan.spent.0,
+                subtotal: p.subtotal.0,
+                gift_codes: p.gift_codes.to_string(),
+                amount_due: p.plan.amount_due.0,
+                accrued: p.plan.accrued.0,
+                balance_after: p.plan.balance_after.0,
+                new_group: new_group.map(str::to_string),
+                at: p.at,
+                offline_requested: p.offline_requested.map(|k| k.0),
+                owner_payment: p.owner_payment,
+                lines: p.lines.map(str::to_string),
+            })));
+            return Ok(id);
+        }
         Ok(q_one(
             self.tx,
             &insert_payment_sql(),
@@ -1439,21 +1594,33 @@ impl LedgerTx for PgTx<'_> {
         hold: Option<HoldId>,
         window_since: Option<UnixSeconds>,
     ) -> TxResult<PaymentContext> {
+        if let Some(read) = self.read.take()
+            && read.guest == guest
+            && read.hold == hold
+        {
+            let window_start: Option<UnixSeconds> = read.window.first().map(|r| r.try_get(0)).transpose()?;
+            if window_since.is_none() || window_since == window_start {
+                return payment_context_of(
+                    hold,
+                    &read.hold_rows,
+                    &read.stamps,
+                    window_since.map(|_| (&read.window, &read.groups)),
+                );
+            }
+        }
         let tx = self.tx;
-        let hold_statement = tx
-            .prepare_cached("SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1")
-            .await?;
+        let hold_statement = tx.prepare_cached(HOLD_ROW_SQL).await?;
         let window_statement = tx.prepare_cached(spend_days::WINDOW_SPEND_SQL).await?;
         let groups_statement = tx.prepare_cached(&ranked_groups_sql()).await?;
         let stamps_statement = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
         let hold_id = hold.unwrap_or_default();
         let since = window_since.unwrap_or_default();
-        let (first_day_start, first_day) = spend_days::window_params(since);
+        let first_day = spend_days::first_whole_day(since);
         // Only what this payment needs: no hold row without a hold, no window or groups for a
         // guest whose group does not move by spend.
         let stamps_params: [&(dyn ToSql + Sync); 1] = [&guest];
         let hold_params: [&(dyn ToSql + Sync); 1] = [&hold_id];
-        let window_params: [&(dyn ToSql + Sync); 4] = [&guest, &since, &first_day_start, &first_day];
+        let window_params: [&(dyn ToSql + Sync); 3] = [&guest, &since, &first_day];
         let mut queries: Vec<Pipelined<'_, Vec<Row>>> = vec![Box::pin(tx.query(&stamps_statement, &stamps_params))];
         if hold.is_some() {
             queries.push(Box::pin(tx.query(&hold_statement, &hold_params)));
@@ -1475,31 +1642,16 @@ impl LedgerTx for PgTx<'_> {
         } else {
             (Vec::new(), Vec::new())
         };
-        let hold = match hold_rows.first() {
-            Some(row) if hold.is_some() => Some(HoldRow {
-                id: hold_id,
-                guest: row.try_get(0)?,
-                amount: Kopecks(row.try_get(1)?),
-                status: HoldStatus::parse(row.try_get(2)?)?,
-                expires_at: row.try_get(3)?,
-            }),
-            _ => None,
-        };
-        let (window_spend, groups) = match window_since {
-            Some(_) => {
-                let spend: i64 = window_rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
-                let groups = group_rows.iter().map(|row| group_at(row, 0)).collect::<TxResult<_>>()?;
-                (Kopecks(spend), groups)
-            }
-            None => (Kopecks::ZERO, Vec::new()),
-        };
-        let stamps = stamp_rows.iter().map(stamp_count).collect::<TxResult<_>>()?;
-        Ok(PaymentContext {
+        payment_context_of(
             hold,
-            window_spend,
-            groups,
-            stamps,
-        })
+            &hold_rows,
+            &stamp_rows,
+            window_since.map(|_| (&window_rows, &group_rows)),
+        )
+    }
+
+    fn read_ahead(&mut self, ahead: Ahead) {
+        self.ahead = Some(ahead);
     }
 
     /// The deferred writes go out with `COMMIT` ([`PgTx::commit`]), in one round trip.
@@ -2115,6 +2267,59 @@ impl LedgerTx for PgTx<'_> {
     }
 }
 
+/// A payment's context from its rows: the hold's (when there is a hold), the stamp cards', and
+/// the window's spending (its second column) and the ranked groups when the group moves by spend.
+fn payment_context_of(
+    hold: Option<HoldId>,
+    hold_rows: &[Row],
+    stamp_rows: &[Row],
+    window: Option<(&Vec<Row>, &Vec<Row>)>,
+) -> TxResult<PaymentContext> {
+    let hold = match (hold, hold_rows.first()) {
+        (Some(id), Some(row)) => Some(HoldRow {
+            id,
+            guest: row.try_get(0)?,
+            amount: Kopecks(row.try_get(1)?),
+            status: HoldStatus::parse(row.try_get(2)?)?,
+            expires_at: row.try_get(3)?,
+        }),
+        _ => None,
+    };
+    let (window_spend, groups) = match window {
+        Some((window_rows, group_rows)) => {
+            let spend: i64 = window_rows.first().map(|r| r.try_get(1)).transpose()?.unwrap_or(0);
+            let groups = group_rows.iter().map(|row| group_at(row, 0)).collect::<TxResult<_>>()?;
+            (Kopecks(spend), groups)
+        }
+        None => (Kopecks::ZERO, Vec::new()),
+    };
+    let stamps = stamp_rows.iter().map(stamp_count).collect::<TxResult<_>>()?;
+    Ok(PaymentContext {
+        hold,
+        window_spend,
+        groups,
+        stamps,
+    })
+}
+
+/// A hold's row as [`payment_context_of`] reads it.
+const HOLD_ROW_SQL: &str = "SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1";
+
+/// The next id of the table `$1` (its identity column's sequence), taken for a row whose insert
+/// is deferred.
+const NEXT_ID_SQL: &str = "SELECT nextval(pg_get_serial_sequence($1, 'id'))";
+
+/// A hold with the id taken for it ([`Deferred::Hold`]).
+const HOLD_INSERT_SQL: &str = "INSERT INTO holds (id, op_id, guest_id, amount, status, created_at, expires_at)
+     VALUES ($1, $2, $3, $4, 'open', $5, $6)";
+
+/// A payment with the id taken for it, returning what its day's booking reads
+/// ([`Deferred::Payment`]).
+const PAYMENT_INSERT_WITH_ID_SQL: &str = "INSERT INTO payments (id, op_id, guest_id, hold_id, spent, subtotal,
+        gift_codes, amount_due, accrued, balance_after, new_group, at, offline_requested, owner_payment_id, lines)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     RETURNING guest_id, at, amount_due, owner_payment_id";
+
 /// A payment's row and its day's spending, one statement (the day's sum is booked from the row
 /// the insert returns: the statement's other parts cannot see the new row in the table).
 fn insert_payment_sql() -> String {
@@ -2123,8 +2328,10 @@ fn insert_payment_sql() -> String {
             INSERT INTO payments (op_id, guest_id, hold_id, spent, subtotal, gift_codes, amount_due, accrued,
                                   balance_after, new_group, at, offline_requested, owner_payment_id, lines)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-            RETURNING id, guest_id, at, amount_due, owner_payment_id){}",
-        spend_days::PG_BOOK_INSERTED_PAYMENT
+            RETURNING id, guest_id, at, amount_due, owner_payment_id),
+         booked AS ({})
+         SELECT id FROM inserted",
+        spend_days::pg_book_inserted_payment("inserted")
     )
 }
 
@@ -2135,8 +2342,10 @@ fn insert_refund_sql() -> String {
             INSERT INTO refunds (op_id, payment_id, requested, amount, spend_returned, accrual_taken, unrecovered,
                                  balance_after, at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)
-            RETURNING id, payment_id, amount){}",
-        spend_days::PG_BOOK_INSERTED_REFUND
+            RETURNING id, payment_id, amount),
+         booked AS ({})
+         SELECT id FROM inserted",
+        spend_days::pg_book_inserted_refund("inserted")
     )
 }
 
