@@ -413,7 +413,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
         .with_inner_size(egui::vec2(size.0, size.1))
         .with_min_inner_size(egui::vec2(360.0, 480.0))
         .with_window_level(window_level(config.always_on_top));
-    match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
+    // 64 px, 8 bits: the title bar and the task switcher show it small, and the 256 px 16-bit
+    // icon (the installer's) cost a millisecond to decode and 256 KB to send to the display
+    // before the window could open.
+    match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/window-icon.png")) {
         Ok(icon) => viewport = viewport.with_icon(icon),
         Err(error) => tracing::warn!(%error, "the window icon could not be read"),
     }
@@ -435,13 +438,17 @@ pub fn run(cli: Cli) -> Result<(), String> {
         hid_bus: None,
         clipboard: None,
     };
-    // A single cafe's back office, over the same ledger file (a chain's is on its server).
-    if !config.server.is_set() {
-        let scan = config.scan.effective(cli.demo);
-        let qr = crate::backoffice::QrKey::new(&scan.token_secret, scan.token_max_age_secs);
-        crate::backoffice::local::start(options.paths.database(cli.demo), config.back_office_port, qr);
-    }
-    start_handhelds(&options.paths, &config, cli.demo);
+    // A single cafe's back office, over the same ledger file (a chain's is on its server), and
+    // the handhelds' endpoint: once the window is up.
+    let (paths, later_config, demo) = (options.paths.clone(), config.clone(), cli.demo);
+    startup::after_first_frame(move || {
+        if !later_config.server.is_set() {
+            let scan = later_config.scan.effective(demo);
+            let qr = crate::backoffice::QrKey::new(&scan.token_secret, scan.token_max_age_secs);
+            crate::backoffice::local::start(paths.database(demo), later_config.back_office_port, qr);
+        }
+        start_handhelds(&paths, &later_config, demo);
+    });
     let fixed_size = cli.window_size.is_some();
     startup::step("window options");
     eframe::run_native(
