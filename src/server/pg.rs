@@ -893,7 +893,7 @@ fn post_run<'a>(chained: &mut Chained<'a>, name: &str, guest: &'a GuestId, run: 
         [Param::Write(guest), total],
     );
     let mut rows = Vec::with_capacity(run.len());
-    let mut params = Vec::with_capacity(run.len() * 8);
+    let mut params = Vec::with_capacity(run.len() * 9);
     for (index, write) in run.iter().enumerate() {
         let Deferred::Post {
             delta,
