@@ -97,7 +97,6 @@ fn run_deferred() {
 /// A frame was laid out; the first one ends the start-up.
 pub fn first_frame() {
     if !FIRST_FRAME.swap(true, Ordering::Relaxed) {
-        run_deferred();
         step("first frame laid out");
         if PRINT.load(Ordering::Relaxed) {
             // For scripts/till-bench.sh, which knows when it launched the process.
@@ -106,6 +105,7 @@ pub fn first_frame() {
                 .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
             eprintln!("startup first frame laid out at epoch {epoch_ms:.1} ms");
         }
+        run_deferred();
     }
 }
 

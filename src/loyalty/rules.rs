@@ -169,11 +169,15 @@ pub fn entry_group(groups: &[Group]) -> Option<i64> {
         .map(|g| g.id)
 }
 
+/// The longest group period: a century. Its start (`now` less the period) must stay a time both
+/// databases can count in, for every payment reads it.
+pub const MAX_GROUP_PERIOD_DAYS: i64 = 36_600;
+
 pub fn check_program(program: &ProgramSettings) -> Result<(), LoyaltyError> {
     let fine = (0..=10_000).contains(&program.max_check_bp)
         && program.spend_step > Kopecks::ZERO
         && program.hold_ttl_secs > 0
-        && program.group_period_days > 0
+        && (1..=MAX_GROUP_PERIOD_DAYS).contains(&program.group_period_days)
         && (-1_440..=1_440).contains(&program.utc_offset_minutes)
         // Whole quarters of an hour, as every real zone is: the reports sum per quarter
         // (`report::QUARTER`), so a local day must start on one.
@@ -1106,6 +1110,20 @@ mod tests {
         for bad in [Kopecks(-1), Kopecks(MAX_WELCOME_BONUS.0 + 1)] {
             program.welcome_bonus = bad;
             assert!(check_program(&program).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_group_period_is_a_day_to_a_century() {
+        let mut program = ProgramSettings::default_for_new_org(900);
+        for good in [1, 365, MAX_GROUP_PERIOD_DAYS] {
+            program.group_period_days = good;
+            assert_eq!(check_program(&program), Ok(()), "{good}");
+        }
+        // A period whose start cannot be counted would fail every payment's read of its window.
+        for bad in [0, -1, MAX_GROUP_PERIOD_DAYS + 1, i64::MAX / 86_400 + 1] {
+            program.group_period_days = bad;
+            assert!(check_program(&program).is_err(), "{bad}");
         }
     }
 

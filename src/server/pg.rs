@@ -751,7 +751,11 @@ impl Deferred {
     fn row(&self) -> Option<String> {
         match self {
             Deferred::CloseHold { hold, .. } => Some(format!("hold {hold}")),
-            Deferred::Void { .. } | Deferred::Hold { .. } | Deferred::Payment(_) => None,
+            Deferred::Void { .. } => None,
+            // A later write to the row (none is made today) must not share its statement: it
+            // could not see the row a sibling part inserts.
+            Deferred::Hold { id, .. } => Some(format!("hold {id}")),
+            Deferred::Payment(p) => Some(format!("payment {}", p.id)),
             Deferred::Stamps { guest, card, .. } => Some(format!("stamps {guest} {card}")),
             Deferred::Group { guest, .. } | Deferred::Post { guest, .. } => Some(format!("guest {guest}")),
             Deferred::RefundBalance { refund, .. } => Some(format!("refund {refund}")),
