@@ -4,15 +4,21 @@
 # alternating the two ROUNDS times. Printed per run and as medians with the till/minimal ratio:
 #
 #   first frame   from just before the process is launched to its first frame laid out (each
-#                 program prints the wall-clock time of that frame with --trace-startup);
+#                 program prints the wall-clock time of that frame with --trace-startup), and of
+#                 that the time to the window and its GL context; measured first on its own, the
+#                 two alternated FIRST_ROUNDS times on the idle screen, since making the window and
+#                 context (Mesa's software GL, the X server) varies by ±15 ms from run to run and
+#                 a median of a few runs moves with it;
 #   RSS           resident memory after SETTLE seconds idle (VmRSS);
 #   idle CPU      user+system CPU over IDLE seconds with no input, as % of one core; for the till
 #                 on each screen in SCREENS (reached with --scenario on the demo database).
 #
 # A measurement, not a test: nothing here fails on a slow machine. Keep the machine quiet.
-# Usage: scripts/till-bench.sh   (ROUNDS=3 SETTLE=15 IDLE=10 SCREENS="idle add-guest guest payment done")
+# Usage: scripts/till-bench.sh   (FIRST_ROUNDS=15 ROUNDS=3 SETTLE=15 IDLE=10
+#                                 SCREENS="idle add-guest guest payment done")
 set -euo pipefail
 cd "$(dirname "$0")/.."
+first_rounds=${FIRST_ROUNDS:-15}
 rounds=${ROUNDS:-3}
 settle=${SETTLE:-15}
 idle=${IDLE:-10}
@@ -42,6 +48,38 @@ ticks=$(getconf CLK_TCK)
 now_ms() { date +%s%3N; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# epoch_of LOG WHAT: the wall-clock time (ms) the program printed for a start-up step, if yet.
+epoch_of() {
+  grep -oE "$2 at epoch [0-9.]+" "$1" | grep -oE '[0-9.]+$' || true
+}
+
+# first_frame NAME CMD...: launches, waits for the first frame, stops. Appends
+# "name first_ms window_ms" to $work/first.
+first_frame() {
+  local name=$1; shift
+  local log="$work/first-$name.log"
+  local launched; launched=$(now_ms)
+  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$@" 2>"$log" >/dev/null &
+  pid=$!
+  local frame=""
+  for _ in $(seq 400); do
+    frame=$(epoch_of "$log" 'first frame laid out')
+    [ -n "$frame" ] && break
+    sleep 0.02
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=""
+  if [ -z "$frame" ]; then
+    echo "till-bench: $name printed no first frame; its log:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  local window; window=$(epoch_of "$log" 'window and GL context created')
+  awk -v n="$name" -v f="$frame" -v w="${window:-0}" -v l="$launched" \
+    'BEGIN {printf "%s %.1f %.1f\n", n, f - l, w - l}' >>"$work/first"
+}
 
 # run NAME SCREEN CMD...: launches, waits for the first frame, settles, measures, stops.
 # Appends "name screen first_ms rss_mb cpu_pct" to $work/results.
@@ -76,6 +114,37 @@ run() {
   printf '%-8s %-10s first frame %5s ms  RSS %6s MB  idle CPU %5s %%\n' "$name" "$screen" "$first" "$rss" "$cpu"
   echo "$name $screen $first $rss $cpu" >>"$work/results"
 }
+
+echo "till-bench: first frame over $first_rounds alternations, window $size, $(nproc) cores"
+for round in $(seq "$first_rounds"); do
+  first_frame minimal "$minimal" --trace-startup --window-size "$size"
+  first_frame till "$till" --demo --data-dir "$work/first-data-$round" --scenario idle --window-size "$size" \
+    --layout full-screen --trace-startup
+done
+python3 - "$work/first" <<'PY'
+import statistics
+import sys
+
+rows = [line.split() for line in open(sys.argv[1], encoding="utf-8")]
+def column(name, index):
+    return [float(r[index]) for r in rows if r[0] == name]
+
+def quartiles(values):
+    q = statistics.quantiles(values, n=4)
+    return f"{q[1]:.0f} ms (quartiles {q[0]:.0f}-{q[2]:.0f})"
+
+peer, till = column("minimal", 1), column("till", 1)
+peer_window, till_window = column("minimal", 2), column("till", 2)
+print(f"minimal window: first frame {quartiles(peer)}, of it window and GL context {quartiles(peer_window)}")
+print(f"till (idle):    first frame {quartiles(till)}, of it window and GL context {quartiles(till_window)}")
+laid_out = [f - w for f, w in zip(till, till_window)]
+peer_laid_out = [f - w for f, w in zip(peer, peer_window)]
+print(
+    f"first frame: till/minimal {statistics.median(till) / statistics.median(peer):.2f}x; "
+    f"from the window to the first frame {statistics.median(laid_out):.1f} ms against "
+    f"{statistics.median(peer_laid_out):.1f} ms"
+)
+PY
 
 echo "till-bench: $rounds rounds, RSS after ${settle} s, idle CPU over ${idle} s, window $size, $(nproc) cores"
 for round in $(seq "$rounds"); do

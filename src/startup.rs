@@ -94,17 +94,28 @@ fn run_deferred() {
     }
 }
 
+/// With `--trace-startup`, the wall-clock time of a step, for scripts/till-bench.sh, which knows
+/// when it launched the process (the minimal window it compares with prints the same lines).
+fn print_epoch(what: &str) {
+    if PRINT.load(Ordering::Relaxed) {
+        let epoch_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        eprintln!("startup {what} at epoch {epoch_ms:.1} ms");
+    }
+}
+
+/// eframe made the window and its GL context and now builds the app.
+pub fn window_created() {
+    step("window and GL context created");
+    print_epoch("window and GL context created");
+}
+
 /// A frame was laid out; the first one ends the start-up.
 pub fn first_frame() {
     if !FIRST_FRAME.swap(true, Ordering::Relaxed) {
         step("first frame laid out");
-        if PRINT.load(Ordering::Relaxed) {
-            // For scripts/till-bench.sh, which knows when it launched the process.
-            let epoch_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-            eprintln!("startup first frame laid out at epoch {epoch_ms:.1} ms");
-        }
+        print_epoch("first frame laid out");
         run_deferred();
     }
 }

@@ -455,7 +455,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         "loyalty-till",
         native,
         Box::new(move |cc| {
-            startup::step("window and GL context created");
+            startup::window_created();
             let mut app = start(&cc.egui_ctx, options)?;
             startup::step("app built");
             app.set_placed(fixed_size);

@@ -67,6 +67,10 @@ pub fn apply(ctx: &egui::Context) {
         style.spacing.interact_size.y = TOUCH_HEIGHT;
         style.spacing.button_padding = Vec2::new(14.0, 10.0);
         style.spacing.item_spacing = Vec2::new(10.0, 10.0);
+        // Each glyph once per size, not at four sub-pixel offsets: the first frame's glyphs are
+        // rasterised in about 5 ms instead of 6 (scripts/till-bench.sh's runs, this machine), and
+        // at 16 px and up the offsets' evener spacing cannot be seen (egui: they also blur).
+        style.visuals.text_options.subpixel_binning = false;
     });
 }
 

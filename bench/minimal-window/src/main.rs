@@ -43,6 +43,12 @@ fn main() -> eframe::Result {
         "minimal-window",
         options,
         Box::new(move |_| {
+            if trace {
+                let epoch_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+                eprintln!("startup window and GL context created at epoch {epoch_ms:.1} ms");
+            }
             Ok(Box::new(Minimal {
                 trace,
                 first_frame_done: false,
