@@ -664,8 +664,10 @@ struct DeferredPayment {
 }
 
 impl Deferred {
-    fn sql(&self) -> &'static str {
-        match self {
+    /// The part this write is in a joined statement, its parameters [`Deferred::params`]; `None`
+    /// for a posting, which [`post_run`] joins with the guest's other postings.
+    fn sql(&self) -> Option<&'static str> {
+        Some(match self {
             Deferred::CloseHold { .. } => {
                 "UPDATE holds SET status = $2, committed_amount = $3, closed_at = $4 WHERE id = $1"
             }
@@ -676,12 +678,12 @@ impl Deferred {
             }
             Deferred::Group { .. } => "UPDATE guests SET group_id = $2 WHERE id = $1",
             Deferred::RefundBalance { .. } => "UPDATE refunds SET balance_after = $2 WHERE id = $1",
-            Deferred::Post { .. } => POST_UNREAD_SQL,
+            Deferred::Post { .. } => return None,
             Deferred::Record(_) => "INSERT INTO op_log (op_key, kind, fingerprint, answer) VALUES ($1, $2, $3, $4)",
             Deferred::Report { .. } => crate::loyalty::report::BOOK_SQL,
             Deferred::Hold { .. } => HOLD_INSERT_SQL,
             Deferred::Payment(_) => PAYMENT_INSERT_WITH_ID_SQL,
-        }
+        })
     }
 
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
@@ -696,16 +698,8 @@ impl Deferred {
             Deferred::Stamps { guest, card, collected } => vec![guest, card, collected],
             Deferred::Group { guest, group } => vec![guest, group],
             Deferred::RefundBalance { refund, balance } => vec![refund, balance],
-            Deferred::Post {
-                guest,
-                delta,
-                kind,
-                note,
-                at,
-                op_id,
-                payment_id,
-                refund_id,
-            } => vec![guest, delta, kind, note, at, op_id, payment_id, refund_id],
+            // Bound by post_run, with the run's sums.
+            Deferred::Post { .. } => Vec::new(),
             Deferred::Record(r) => vec![&r.key, &r.kind, &r.fingerprint, &r.answer],
             Deferred::Report {
                 org,
@@ -857,17 +851,15 @@ fn chain(deferred: &[Deferred]) -> Vec<Chained<'_>> {
         }
         current.rows.extend(write.row());
         let name = format!("w{}", current.parts.len());
-        match write {
-            Deferred::Post { guest, .. } => post_run(&mut current, &name, guest, &deferred[at..at + run]),
-            Deferred::Payment(_) => {
-                let params: Vec<Param<'_>> = write.params().into_iter().map(Param::Write).collect();
-                current.part(&name, write.sql(), params);
+        let params = || write.params().into_iter().map(Param::Write).collect::<Vec<_>>();
+        match (write, write.sql()) {
+            (Deferred::Post { guest, .. }, _) => post_run(&mut current, &name, guest, &deferred[at..at + run]),
+            (Deferred::Payment(_), Some(sql)) => {
+                current.part(&name, sql, params());
                 current.part(&format!("{name}b"), &spend_days::pg_book_inserted_payment(&name), []);
             }
-            _ => {
-                let params: Vec<Param<'_>> = write.params().into_iter().map(Param::Write).collect();
-                current.part(&name, write.sql(), params);
-            }
+            (_, Some(sql)) => current.part(&name, sql, params()),
+            (_, None) => {}
         }
         at += run;
     }
@@ -1077,28 +1069,26 @@ impl LedgerTx for PgTx<'_> {
         // because a statement that waited for a lock still reads other tables (the holds) as
         // they were when it started, while the statement after it sees everything the
         // transaction that held the lock committed: the guest and the operation's record.
-        let lock = tx
-            .prepare_cached("SELECT 1 FROM guests WHERE id = $1 FOR UPDATE")
-            .await?;
+        // The row to be inserted takes its id with the lock: the insert can then wait for
+        // `COMMIT` (see [`Deferred`]), and the id costs no statement of its own.
+        let ahead = self.ahead;
+        let (hold, lock_sql) = match ahead {
+            Some(Ahead::Payment { hold }) => (hold, LOCK_NEXT_PAYMENT_SQL),
+            Some(Ahead::Hold) => (None, LOCK_NEXT_HOLD_SQL),
+            None => (None, LOCK_SQL),
+        };
+        let lock = tx.prepare_cached(lock_sql).await?;
         let read = tx.prepare_cached(&snapshot_with_record_sql()).await?;
         // What the operation reads next goes out with the lock (after it, so read under it).
         let stamps = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
         let hold_row = tx.prepare_cached(HOLD_ROW_SQL).await?;
         let window = tx.prepare_cached(spend_days::WINDOW_SPEND_AT_SQL).await?;
         let groups = tx.prepare_cached(&ranked_groups_sql()).await?;
-        let next_id = tx.prepare_cached(NEXT_ID_SQL).await?;
-        let ahead = self.ahead;
-        let (hold, table) = match ahead {
-            Some(Ahead::Payment { hold }) => (hold, "payments"),
-            Some(Ahead::Hold) => (None, "holds"),
-            None => (None, ""),
-        };
         let hold_id = hold.unwrap_or_default();
         let guest_params: [&(dyn ToSql + Sync); 1] = [&guest];
         let read_params: [&(dyn ToSql + Sync); 3] = [&guest, &now, &op_key];
         let hold_params: [&(dyn ToSql + Sync); 1] = [&hold_id];
         let window_params: [&(dyn ToSql + Sync); 2] = [&guest, &now];
-        let table_params: [&(dyn ToSql + Sync); 1] = [&table];
         let mut queries: Vec<Pipelined<'_, Vec<Row>>> = vec![
             Box::pin(tx.query(&lock, &guest_params)),
             Box::pin(tx.query(&read, &read_params)),
@@ -1108,9 +1098,6 @@ impl LedgerTx for PgTx<'_> {
             queries.push(Box::pin(tx.query(&hold_row, &hold_params)));
             queries.push(Box::pin(tx.query(&window, &window_params)));
             queries.push(Box::pin(tx.query(&groups, &[])));
-        }
-        if ahead.is_some() {
-            queries.push(Box::pin(tx.query(&next_id, &table_params)));
         }
         let mut answers = self.after_begin(all_in_order(queries)).await?.into_iter();
         let mut next = || answers.next().unwrap_or_default();
@@ -1126,7 +1113,7 @@ impl LedgerTx for PgTx<'_> {
             });
         }
         if ahead.is_some() {
-            self.next_id = next().first().map(|row| row.try_get(0)).transpose()?;
+            self.next_id = locked.first().map(|row| row.try_get(0)).transpose()?;
         }
         if locked.is_empty() {
             return Ok((None, None));
@@ -1233,7 +1220,7 @@ impl LedgerTx for PgTx<'_> {
 
     async fn visits_since(&mut self, guest: GuestId, since: UnixSeconds) -> TxResult<i64> {
         // Counted under the guest's lock, so two tills at once cannot both pass the limit.
-        exec(self.tx, "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE", &[&guest]).await?;
+        exec(self.tx, LOCK_SQL, &[&guest]).await?;
         Ok(q_one(
             self.tx,
             "SELECT COUNT(*) FROM payments WHERE guest_id = $1 AND at >= $2",
@@ -2309,9 +2296,19 @@ fn payment_context_of(
 /// A hold's row as [`payment_context_of`] reads it.
 const HOLD_ROW_SQL: &str = "SELECT guest_id, amount, status, expires_at FROM holds WHERE id = $1";
 
-/// The next id of the table `$1` (its identity column's sequence), taken for a row whose insert
-/// is deferred.
-const NEXT_ID_SQL: &str = "SELECT nextval(pg_get_serial_sequence($1, 'id'))";
+/// The guest's row lock, which every write to a guest's balance or holds takes first.
+const LOCK_SQL: &str = "SELECT 1 FROM guests WHERE id = $1 FOR UPDATE";
+
+/// The lock, and the next id of the hold to be inserted (its identity column's sequence). A
+/// guest that is not there takes no id. When the guest's row changed while the lock was waited
+/// for, PostgreSQL evaluates the row again and takes another id: ids may have gaps, as a
+/// rolled-back insert leaves anyway.
+const LOCK_NEXT_HOLD_SQL: &str =
+    "SELECT nextval(pg_get_serial_sequence('holds', 'id')) FROM guests WHERE id = $1 FOR UPDATE";
+
+/// The lock, and the next id of the payment to be inserted ([`LOCK_NEXT_HOLD_SQL`]).
+const LOCK_NEXT_PAYMENT_SQL: &str =
+    "SELECT nextval(pg_get_serial_sequence('payments', 'id')) FROM guests WHERE id = $1 FOR UPDATE";
 
 /// A hold with the id taken for it ([`Deferred::Hold`]).
 const HOLD_INSERT_SQL: &str = "INSERT INTO holds (id, op_id, guest_id, amount, status, created_at, expires_at)
@@ -2408,14 +2405,6 @@ const POST_MANY_SQL: &str = "WITH d AS (SELECT * FROM unnest($1::BIGINT[], $2::B
                       RETURNING g.id, g.balance)
      INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id)
      SELECT d.guest, d.kind, d.delta, changed.balance, d.note, d.at, d.op_id FROM d JOIN changed ON changed.id = d.guest";
-
-/// [`POST_SQL`] sent with `COMMIT`, its answer unread: a guest's row that is missing leaves the
-/// balance after NULL, which the NOT NULL column refuses, so the transaction fails rather than
-/// losing the posting.
-const POST_UNREAD_SQL: &str =
-    "WITH changed AS (UPDATE guests SET balance = balance + $2 WHERE id = $1 RETURNING balance)
-     INSERT INTO operations (guest_id, kind, amount, balance_after, note, at, op_id, payment_id, refund_id)
-     VALUES ($1, $3, $2, (SELECT balance FROM changed), $4, $5, $6, $7, $8)";
 
 // ----- Statements, prepared once per connection -----
 
