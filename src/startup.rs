@@ -84,6 +84,19 @@ pub fn after_first_frame(start: impl FnOnce() + Send + 'static) {
     }
 }
 
+/// Blocks until the first frame is laid out, at the latest [`FIRST_FRAME_WAIT`] from now; at once
+/// in a process that is not the till's window (tests: [`begin`] was not called).
+pub fn wait_for_first_frame() {
+    if BEGAN.get().is_none() {
+        return;
+    }
+    let (laid_out, first) = std::sync::mpsc::channel();
+    after_first_frame(move || {
+        let _ = laid_out.send(());
+    });
+    let _ = first.recv_timeout(FIRST_FRAME_WAIT);
+}
+
 fn run_deferred() {
     let waiting = AFTER_FIRST_FRAME
         .lock()
@@ -135,5 +148,28 @@ mod tests {
         assert!(asked_for(args(&["loyalty-till", "--demo", "--trace-startup"])));
         assert!(!asked_for(args(&["loyalty-till", "--demo"])));
         assert!(!asked_for(args(&["loyalty-till", "--trace-startup-not"])));
+    }
+
+    /// The ledger's opening waits for the first frame, and goes on as soon as it is laid out.
+    #[test]
+    fn a_wait_for_the_first_frame_ends_with_it() {
+        begin(false);
+        let (done, returned) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            wait_for_first_frame();
+            let _ = done.send(());
+        });
+        assert!(
+            returned.recv_timeout(std::time::Duration::from_millis(200)).is_err(),
+            "the wait ended before any frame"
+        );
+        first_frame();
+        returned
+            .recv_timeout(std::time::Duration::from_millis(1_000))
+            .expect("the wait ends with the first frame, well before the 2 s fallback");
+        // Once the first frame is out, nothing waits.
+        let began = Instant::now();
+        wait_for_first_frame();
+        assert!(began.elapsed() < std::time::Duration::from_millis(500));
     }
 }

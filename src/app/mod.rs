@@ -48,13 +48,18 @@ pub fn start(ctx: &egui::Context, options: AppOptions) -> std::io::Result<TillAp
     // The «Закрыть смену» picture shows a hold left open, as a till stopped mid-payment leaves it.
     let stopped_hold = demo && options.scenario == Some(Scenario::Shift);
     let worker = Worker::spawn(
-        Box::new(move || match server {
-            Some(server) => crate::remote::open_boxed(&server, &journal, clock),
-            None => open_embedded(database, demo, stopped_hold, clock),
+        Box::new(move || {
+            // Opening the ledger (a first start makes and seeds it) takes a core the window's
+            // first frame needs on a two-core till; the first screen shows nothing from it.
+            startup::wait_for_first_frame();
+            match server {
+                Some(server) => crate::remote::open_boxed(&server, &journal, clock),
+                None => open_embedded(database, demo, stopped_hold, clock),
+            }
         }),
         Box::new(move || repaint.request_repaint()),
     )?;
-    startup::step("worker started (the ledger opens on it)");
+    startup::step("worker started (the ledger opens on it after the first frame)");
     let op_prefix = format!("{}-{}", options.config.till_id, start_stamp());
     let state = State::new(op_prefix, options.demo);
     let devices = Devices::start(ctx, &options.config, options.hid_bus);
