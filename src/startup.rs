@@ -155,10 +155,13 @@ mod tests {
     fn a_wait_for_the_first_frame_ends_with_it() {
         begin(false);
         let (done, returned) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            wait_for_first_frame();
-            let _ = done.send(());
-        });
+        std::thread::Builder::new()
+            .name("waits-for-the-first-frame".to_string())
+            .spawn(move || {
+                wait_for_first_frame();
+                let _ = done.send(());
+            })
+            .unwrap();
         assert!(
             returned.recv_timeout(std::time::Duration::from_millis(200)).is_err(),
             "the wait ended before any frame"
