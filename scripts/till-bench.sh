@@ -54,28 +54,39 @@ epoch_of() {
   grep -oE "$2 at epoch [0-9.]+" "$1" | grep -oE '[0-9.]+$' || true
 }
 
-# first_frame NAME CMD...: launches, waits for the first frame, stops. Appends
-# "name first_ms window_ms" to $work/first.
-first_frame() {
-  local name=$1; shift
-  local log="$work/first-$name.log"
-  local launched; launched=$(now_ms)
+# launch LABEL LOG CMD...: starts the program under the display and waits for its first frame.
+# Sets pid, launched (ms) and frame (the epoch ms it printed); exits when no frame comes.
+launch() {
+  local label=$1 log=$2; shift 2
+  launched=$(now_ms)
   DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$@" 2>"$log" >/dev/null &
   pid=$!
-  local frame=""
+  frame=""
   for _ in $(seq 400); do
     frame=$(epoch_of "$log" 'first frame laid out')
     [ -n "$frame" ] && break
     sleep 0.02
   done
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
   if [ -z "$frame" ]; then
-    echo "till-bench: $name printed no first frame; its log:" >&2
+    echo "till-bench: $label printed no first frame; its log:" >&2
     cat "$log" >&2
     exit 1
   fi
+}
+
+stop() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=""
+}
+
+# first_frame NAME CMD...: launches, waits for the first frame, stops. Appends
+# "name first_ms window_ms" to $work/first.
+first_frame() {
+  local name=$1; shift
+  local log="$work/first-$name.log"
+  launch "$name" "$log" "$@"
+  stop
   local window; window=$(epoch_of "$log" 'window and GL context created')
   awk -v n="$name" -v f="$frame" -v w="${window:-0}" -v l="$launched" \
     'BEGIN {printf "%s %.1f %.1f\n", n, f - l, w - l}' >>"$work/first"
@@ -85,21 +96,7 @@ first_frame() {
 # Appends "name screen first_ms rss_mb cpu_pct" to $work/results.
 run() {
   local name=$1 screen=$2; shift 2
-  local log="$work/$name-$screen.log"
-  local launched; launched=$(now_ms)
-  DISPLAY=$display LIBGL_ALWAYS_SOFTWARE=1 "$@" 2>"$log" >/dev/null &
-  pid=$!
-  local frame=""
-  for _ in $(seq 200); do
-    frame=$(grep -oE 'first frame laid out at epoch [0-9.]+' "$log" | grep -oE '[0-9.]+$' || true)
-    [ -n "$frame" ] && break
-    sleep 0.05
-  done
-  if [ -z "$frame" ]; then
-    echo "till-bench: $name ($screen) printed no first frame; its log:" >&2
-    cat "$log" >&2
-    exit 1
-  fi
+  launch "$name ($screen)" "$work/$name-$screen.log" "$@"
   local first; first=$(awk -v f="$frame" -v l="$launched" 'BEGIN {printf "%.0f", f - l}')
   sleep "$settle"
   local rss; rss=$(rss_mb "$pid")
@@ -108,9 +105,7 @@ run() {
   local after; after=$(cpu_ticks "$pid")
   local cpu; cpu=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v s="$idle" \
     'BEGIN {printf "%.2f", (a - b) / t / s * 100}')
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
+  stop
   printf '%-8s %-10s first frame %5s ms  RSS %6s MB  idle CPU %5s %%\n' "$name" "$screen" "$first" "$rss" "$cpu"
   echo "$name $screen $first $rss $cpu" >>"$work/results"
 }
