@@ -88,7 +88,12 @@ first_frame() {
   launch "$name" "$log" "$@"
   stop
   local window; window=$(epoch_of "$log" 'window and GL context created')
-  awk -v n="$name" -v f="$frame" -v w="${window:-0}" -v l="$launched" \
+  if [ -z "$window" ]; then
+    echo "till-bench: $name printed no window time; its log:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  awk -v n="$name" -v f="$frame" -v w="$window" -v l="$launched" \
     'BEGIN {printf "%s %.1f %.1f\n", n, f - l, w - l}' >>"$work/first"
 }
 

@@ -859,7 +859,9 @@ fn chain(deferred: &[Deferred]) -> Vec<Chained<'_>> {
                 current.part(&format!("{name}b"), &spend_days::pg_book_inserted_payment(&name), []);
             }
             (_, Some(sql)) => current.part(&name, sql, params()),
-            (_, None) => {}
+            // Only a posting has no part of its own, and it was joined above: a write is never
+            // dropped in silence (a panic rolls the transaction back).
+            (_, None) => unreachable!("a deferred write without a statement"),
         }
         at += run;
     }
