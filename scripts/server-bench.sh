@@ -4,6 +4,7 @@
 # TPC-B on the same PostgreSQL as the ratio's denominator. Release build.
 #   bash scripts/server-bench.sh            # 10 s per measurement
 #   LOYALTY_BENCH_SECS=30 bash scripts/server-bench.sh
+#   LOYALTY_BENCH_STORES=postgres bash scripts/server-bench.sh   # one store (sqlite, postgres)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh

@@ -74,14 +74,21 @@ pub fn after_first_frame(start: impl FnOnce() + Send + 'static) {
         return;
     }
     if let Ok(mut waiting) = AFTER_FIRST_FRAME.lock() {
-        if waiting.is_empty() {
-            let _ = std::thread::Builder::new().name("start-later".to_string()).spawn(|| {
-                std::thread::sleep(FIRST_FRAME_WAIT);
-                run_deferred();
-            });
+        // Asked again under the lock: a first frame laid out since the question above has
+        // already taken the list (`run_deferred` takes the lock after the flag is set), so the
+        // start would wait for the fallback instead.
+        if !FIRST_FRAME.load(Ordering::Relaxed) {
+            if waiting.is_empty() {
+                let _ = std::thread::Builder::new().name("start-later".to_string()).spawn(|| {
+                    std::thread::sleep(FIRST_FRAME_WAIT);
+                    run_deferred();
+                });
+            }
+            waiting.push(Box::new(start));
+            return;
         }
-        waiting.push(Box::new(start));
     }
+    start();
 }
 
 /// Blocks until the first frame is laid out, at the latest [`FIRST_FRAME_WAIT`] from now; at once

@@ -340,6 +340,10 @@ fn server_benchmark() {
     } else {
         eprintln!("LOYALTY_TEST_PG_URL is not set: PostgreSQL is not measured");
     }
+    // `LOYALTY_BENCH_STORES=postgres`: one store only, for alternating two builds quickly.
+    if let Ok(only) = std::env::var("LOYALTY_BENCH_STORES") {
+        stores.retain(|(name, _)| only.split(',').any(|wanted| wanted.trim() == *name));
+    }
     println!(
         "server benchmark: {secs} s per measurement, {} cores",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)

@@ -13,6 +13,7 @@ use std::sync::{Arc, Barrier};
 on_both_stores!(
     identify_by_card_phone_and_gift,
     tokens_are_required_and_scoped_to_the_organisation,
+    a_revoked_or_replaced_token_is_refused_by_the_next_payment,
     openapi_describes_every_route,
     calculate_gives_the_maximum_with_its_reasons,
     hold_then_commit_for_less,
@@ -125,6 +126,81 @@ fn tokens_are_required_and_scoped_to_the_organisation(s: Server) {
         json!({"op_id": "v1"}),
     )
     .ok();
+}
+
+/// A till that has just paid: once its token is revoked or replaced, its very next payment
+/// request is refused, with nothing held, paid or accrued (a server that remembered the tills it
+/// has seen, to save the token's lookup, would fail this).
+fn a_revoked_or_replaced_token_is_refused_by_the_next_payment(s: Server) {
+    let anna = s.ids.anna;
+    let till2 = s.token_for("till-2");
+    let hold = |token: &str, op: &str, amount: i64| {
+        s.post_as(
+            token,
+            "/api/v1/holds",
+            json!({"op_id": op, "guest_id": anna, "amount": amount, "check": check(rub(100))}),
+        )
+    };
+    let commit = |token: &str, op: &str, hold: i64| {
+        s.post_as(
+            token,
+            "/api/v1/payments",
+            json!({"op_id": op, "guest_id": anna, "hold_id": hold, "spent": rub(10), "check": check(rub(100))}),
+        )
+    };
+    let accrue = |token: &str, op: &str| {
+        s.post_as(
+            token,
+            "/api/v1/accruals",
+            json!({"op_id": op, "guest_id": anna, "check": check(rub(100))}),
+        )
+    };
+    // The server has seen the till.
+    let held = hold(&till2, "h1", rub(10));
+    let hold_id = held.ok()["hold_id"].as_i64().unwrap();
+    accrue(&till2, "a1").ok();
+    let before = s.balance(anna);
+
+    // Revoked, as the back office does it.
+    let store = Arc::clone(&s.handle.store);
+    let audit = loyalty_till::loyalty::audit::AuditEntry {
+        at: 0,
+        actor: "test".to_string(),
+        action: "till_token_revoke".to_string(),
+        guest_id: None,
+        detail: "till-2".to_string(),
+        reason: String::new(),
+    };
+    let revoked = s
+        .handle
+        .block_on(async move { store.revoke_token(server_support::ORG, "till-2", &audit).await })
+        .unwrap();
+    assert!(revoked);
+    hold(&till2, "h2", rub(10)).error(401, "unauthorized");
+    // Over the maximum too: the token is what is refused.
+    hold(&till2, "h3", rub(100_000)).error(401, "unauthorized");
+    commit(&till2, "p1", hold_id).error(401, "unauthorized");
+    accrue(&till2, "a2").error(401, "unauthorized");
+    assert_eq!(s.balance(anna), before, "nothing held, paid or accrued");
+
+    // A new token works at once, and the open hold is still there to be paid.
+    let renewed = s.token_for("till-2");
+    let paid = commit(&renewed, "p1", hold_id);
+    assert_eq!(paid.ok()["spent"], rub(10));
+    let paid_balance = paid.ok()["balance_after"].as_i64().unwrap();
+    assert_eq!(
+        paid_balance,
+        before.0 - rub(10) + paid.ok()["accrued"].as_i64().unwrap()
+    );
+    // Replaced by yet another: the one the server just used is refused on its next request.
+    let _newest = s.token_for("till-2");
+    hold(&renewed, "h4", rub(10)).error(401, "unauthorized");
+    accrue(&renewed, "a3").error(401, "unauthorized");
+    assert_eq!(
+        s.balance(anna),
+        (paid_balance, paid_balance),
+        "only the payment made with a live token"
+    );
 }
 
 fn openapi_describes_every_route(s: Server) {

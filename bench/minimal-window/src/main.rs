@@ -17,12 +17,17 @@ impl eframe::App for Minimal {
         });
         if self.trace && !self.first_frame_done {
             self.first_frame_done = true;
-            let epoch_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-            eprintln!("startup first frame laid out at epoch {epoch_ms:.1} ms");
+            print_epoch("first frame laid out");
         }
     }
+}
+
+/// The line scripts/till-bench.sh reads, as the till prints it with `--trace-startup`.
+fn print_epoch(what: &str) {
+    let epoch_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    eprintln!("startup {what} at epoch {epoch_ms:.1} ms");
 }
 
 fn main() -> eframe::Result {
@@ -44,10 +49,7 @@ fn main() -> eframe::Result {
         options,
         Box::new(move |_| {
             if trace {
-                let epoch_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-                eprintln!("startup window and GL context created at epoch {epoch_ms:.1} ms");
+                print_epoch("window and GL context created");
             }
             Ok(Box::new(Minimal {
                 trace,
