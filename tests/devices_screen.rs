@@ -64,6 +64,7 @@ fn open_till(size: (f32, f32), hid: ScriptedHidBus) -> Till {
         clock: Box::new(loyalty_till::backend::SystemClock),
         hid_bus: Some(hid_bus),
         clipboard: None,
+        after_ledger: None,
     };
     let mut harness = Harness::builder()
         .with_size(egui::vec2(size.0, size.1))

@@ -73,6 +73,7 @@ fn till_on(server: &Server, url: String, token: String, dir: &std::path::Path) -
         clock: Box::new(SharedClock(Arc::clone(&server.clock))),
         hid_bus: None,
         clipboard: None,
+        after_ledger: None,
     };
     egui_kittest::Harness::builder()
         .with_size(egui::vec2(1024.0, 768.0))
@@ -234,6 +235,7 @@ fn the_till_on_a_server_says_when_it_is_away() {
         clock: Box::new(loyalty_till::backend::SystemClock),
         hid_bus: None,
         clipboard: None,
+        after_ledger: None,
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(1024.0, 768.0))

@@ -417,3 +417,39 @@ fn a_new_guest_is_enrolled_from_the_not_found_message() {
     assert!(till.sees("Этот телефон уже есть у другого гостя"));
     assert!(till.state().guest.is_none());
 }
+
+/// The back office and the handhelds' endpoint open the till's ledger file too. They start
+/// (`AppOptions::after_ledger`) only once the till has made and seeded it: two connections making
+/// a new SQLite file at once can be refused at once with "database is locked".
+#[test]
+fn what_shares_the_ledger_file_starts_once_it_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = loyalty_till::config::Paths::resolve(Some(dir.path())).unwrap();
+    let database = paths.database(true);
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    let options = loyalty_till::app::AppOptions {
+        paths,
+        demo: true,
+        config: loyalty_till::config::Config::default(),
+        config_file: None,
+        scenario: None,
+        clock: Box::new(loyalty_till::backend::SystemClock),
+        hid_bus: None,
+        clipboard: None,
+        after_ledger: Some(Box::new(move || {
+            let guests = rusqlite::Connection::open(&database)
+                .and_then(|conn| conn.query_row("SELECT COUNT(*) FROM guests", [], |row| row.get::<_, i64>(0)));
+            let _ = seen_tx.send(guests.map_err(|e| e.to_string()));
+        })),
+    };
+    let _harness = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(420.0, 700.0))
+        .build_eframe(move |cc| loyalty_till::app::start(&cc.egui_ctx, options).expect("app starts"));
+    let guests = seen
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("started once the ledger was opened");
+    assert!(
+        guests.as_ref().is_ok_and(|count| *count > 0),
+        "the demo ledger was made and seeded first: {guests:?}"
+    );
+}

@@ -33,6 +33,10 @@ pub struct AppOptions {
     pub hid_bus: Option<HidBusFactory>,
     /// The clipboard «QR из буфера» reads; `None`: the system's.
     pub clipboard: Option<paste::ClipboardSource>,
+    /// Started on the worker once it has opened the ledger (or failed to): the back office and
+    /// the handhelds' endpoint open the same file, and two connections making a new SQLite file
+    /// at once can be refused at once with "database is locked", whatever the busy timeout.
+    pub after_ledger: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Builds the till: the worker with its backend, the device readers, the devices screen's
@@ -47,15 +51,20 @@ pub fn start(ctx: &egui::Context, options: AppOptions) -> std::io::Result<TillAp
     let journal = options.paths.data_dir.join("journal.sqlite");
     // The «Закрыть смену» picture shows a hold left open, as a till stopped mid-payment leaves it.
     let stopped_hold = demo && options.scenario == Some(Scenario::Shift);
+    let after_ledger = options.after_ledger;
     let worker = Worker::spawn(
         Box::new(move || {
             // Opening the ledger (a first start makes and seeds it) takes a core the window's
             // first frame needs on a two-core till; the first screen shows nothing from it.
             startup::wait_for_first_frame();
-            match server {
+            let backend = match server {
                 Some(server) => crate::remote::open_boxed(&server, &journal, clock),
                 None => open_embedded(database, demo, stopped_hold, clock),
+            };
+            if let Some(start) = after_ledger {
+                start();
             }
+            backend
         }),
         Box::new(move || repaint.request_repaint()),
     )?;
@@ -442,18 +451,22 @@ pub fn run(cli: Cli) -> Result<(), String> {
         clock: Box::new(SystemClock),
         hid_bus: None,
         clipboard: None,
+        after_ledger: None,
     };
     // A single cafe's back office, over the same ledger file (a chain's is on its server), and
-    // the handhelds' endpoint: once the window is up.
+    // the handhelds' endpoint: once the window is up and the ledger made.
     let (paths, later_config, demo) = (options.paths.clone(), config.clone(), cli.demo);
-    startup::after_first_frame(move || {
-        if !later_config.server.is_set() {
-            let scan = later_config.scan.effective(demo);
-            let qr = crate::backoffice::QrKey::new(&scan.token_secret, scan.token_max_age_secs);
-            crate::backoffice::local::start(paths.database(demo), later_config.back_office_port, qr);
-        }
-        start_handhelds(&paths, &later_config, demo);
-    });
+    let options = AppOptions {
+        after_ledger: Some(Box::new(move || {
+            if !later_config.server.is_set() {
+                let scan = later_config.scan.effective(demo);
+                let qr = crate::backoffice::QrKey::new(&scan.token_secret, scan.token_max_age_secs);
+                crate::backoffice::local::start(paths.database(demo), later_config.back_office_port, qr);
+            }
+            start_handhelds(&paths, &later_config, demo);
+        })),
+        ..options
+    };
     let fixed_size = cli.window_size.is_some();
     startup::step("window options");
     eframe::run_native(

@@ -174,6 +174,7 @@ pub fn open_demo_app_with(
         clock: Box::new(loyalty_till::backend::SystemClock),
         hid_bus: Some(hid_bus),
         clipboard,
+        after_ledger: None,
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(size.0, size.1))
