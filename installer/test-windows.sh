@@ -215,8 +215,15 @@ start_notepad
 before=$(foreground)
 echo "  before: foreground window: $before (the till runs as process $till_pid_win)"
 [[ "$before" == *" Untitled - Notepad" ]] || fail "Notepad is not in the foreground, so the second start could prove nothing"
+# Judged by the exit code Windows recorded (installer/wine/exit-code.c), not the shell's status:
+# Wine's server SIGKILLs a process whose Unix side lingers half a second after its last Windows
+# thread ended, and a second start that had raised the window and returned 0 then read as 137.
+exit_code_exe="$CARGO_TARGET_DIR/wine-shim/exit-code.exe"
+x86_64-w64-mingw32-gcc -municode -O2 -o "$exit_code_exe" installer/wine/exit-code.c
 start=$(date +%s)
-timeout 60 "$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" >/dev/null 2>&1 || fail "the second start failed or hung"
+second=$(timeout 60 "$wine" "$exit_code_exe" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" 2>&1 | tr -d '\r') || true
+grep -qx "exit code 0" <<<"$second" ||
+  fail "the second start failed or hung: ${second:-no exit code within 60 s}"
 echo "  second start returned after $(( $(date +%s) - start )) s"
 sleep 1
 after=$(foreground)
