@@ -3,7 +3,7 @@
 //! delays the first frame is measured rather than guessed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
 static BEGAN: OnceLock<Instant> = OnceLock::new();
@@ -54,64 +54,28 @@ pub fn log_opened() {
     }
 }
 
-static FIRST_FRAME: AtomicBool = AtomicBool::new(false);
+/// Whether the first frame is laid out, and the waiters woken when it is.
+static FIRST_FRAME: Mutex<bool> = Mutex::new(false);
+static LAID_OUT: Condvar = Condvar::new();
 
-/// What waits for the first frame ([`after_first_frame`]).
-type Deferred = Box<dyn FnOnce() + Send>;
-static AFTER_FIRST_FRAME: Mutex<Vec<Deferred>> = Mutex::new(Vec::new());
-
-/// The longest a deferred start waits for a first frame that does not come (a window that
-/// starts hidden lays nothing out).
+/// The longest [`wait_for_first_frame`] waits for a first frame that does not come (a window
+/// that starts hidden lays nothing out).
 const FIRST_FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Runs `start` once the first frame is laid out, at the latest [`FIRST_FRAME_WAIT`] from now:
-/// what the window does not need (the back office's and the handhelds' servers, their ledger
-/// and ports) then does not take the cores from the window and GL context being made (measured
-/// here under Xvfb: 52–88 ms, median 63, with them started before; 54–70 ms, median 58.5, after).
-pub fn after_first_frame(start: impl FnOnce() + Send + 'static) {
-    if FIRST_FRAME.load(Ordering::Relaxed) {
-        start();
-        return;
-    }
-    if let Ok(mut waiting) = AFTER_FIRST_FRAME.lock() {
-        // Asked again under the lock: a first frame laid out since the question above has
-        // already taken the list (`run_deferred` takes the lock after the flag is set), so the
-        // start would wait for the fallback instead.
-        if !FIRST_FRAME.load(Ordering::Relaxed) {
-            if waiting.is_empty() {
-                let _ = std::thread::Builder::new().name("start-later".to_string()).spawn(|| {
-                    std::thread::sleep(FIRST_FRAME_WAIT);
-                    run_deferred();
-                });
-            }
-            waiting.push(Box::new(start));
-            return;
-        }
-    }
-    start();
-}
-
 /// Blocks until the first frame is laid out, at the latest [`FIRST_FRAME_WAIT`] from now; at once
-/// in a process that is not the till's window (tests: [`begin`] was not called).
+/// in a process that is not the till's window (tests: [`begin`] was not called). What the window
+/// does not need (the ledger, and the servers that share its file) then does not take the cores
+/// from the window and GL context being made (measured here under Xvfb: 52–88 ms, median 63,
+/// with them started before; 54–70 ms, median 58.5, after).
 pub fn wait_for_first_frame() {
     if BEGAN.get().is_none() {
         return;
     }
-    let (laid_out, first) = std::sync::mpsc::channel();
-    after_first_frame(move || {
-        let _ = laid_out.send(());
-    });
-    let _ = first.recv_timeout(FIRST_FRAME_WAIT);
-}
-
-fn run_deferred() {
-    let waiting = AFTER_FIRST_FRAME
-        .lock()
-        .map(|mut w| std::mem::take(&mut *w))
-        .unwrap_or_default();
-    for start in waiting {
-        start();
-    }
+    // A poisoned lock only means a panic elsewhere: waiting on would gain nothing.
+    let Ok(laid_out) = FIRST_FRAME.lock() else {
+        return;
+    };
+    let _ = LAID_OUT.wait_timeout_while(laid_out, FIRST_FRAME_WAIT, |laid_out| !*laid_out);
 }
 
 /// With `--trace-startup`, the wall-clock time of a step, for scripts/till-bench.sh, which knows
@@ -133,10 +97,15 @@ pub fn window_created() {
 
 /// A frame was laid out; the first one ends the start-up.
 pub fn first_frame() {
-    if !FIRST_FRAME.swap(true, Ordering::Relaxed) {
+    let Ok(mut laid_out) = FIRST_FRAME.lock() else {
+        return;
+    };
+    if !*laid_out {
+        *laid_out = true;
+        drop(laid_out);
         step("first frame laid out");
         print_epoch("first frame laid out");
-        run_deferred();
+        LAID_OUT.notify_all();
     }
 }
 

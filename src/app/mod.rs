@@ -442,30 +442,27 @@ pub fn run(cli: Cli) -> Result<(), String> {
         viewport,
         ..Default::default()
     };
+    // A single cafe's back office, over the same ledger file (a chain's is on its server), and
+    // the handhelds' endpoint: once the ledger is made.
+    let (later_paths, later_config, demo) = (paths.clone(), config.clone(), cli.demo);
+    let after_ledger: Box<dyn FnOnce() + Send> = Box::new(move || {
+        if !later_config.server.is_set() {
+            let scan = later_config.scan.effective(demo);
+            let qr = crate::backoffice::QrKey::new(&scan.token_secret, scan.token_max_age_secs);
+            crate::backoffice::local::start(later_paths.database(demo), later_config.back_office_port, qr);
+        }
+        start_handhelds(&later_paths, &later_config, demo);
+    });
     let options = AppOptions {
         config_file: Some(paths.config_file.clone()),
         paths,
         demo: cli.demo,
-        config: config.clone(),
+        config,
         scenario: cli.scenario,
         clock: Box::new(SystemClock),
         hid_bus: None,
         clipboard: None,
-        after_ledger: None,
-    };
-    // A single cafe's back office, over the same ledger file (a chain's is on its server), and
-    // the handhelds' endpoint: once the window is up and the ledger made.
-    let (paths, later_config, demo) = (options.paths.clone(), config.clone(), cli.demo);
-    let options = AppOptions {
-        after_ledger: Some(Box::new(move || {
-            if !later_config.server.is_set() {
-                let scan = later_config.scan.effective(demo);
-                let qr = crate::backoffice::QrKey::new(&scan.token_secret, scan.token_max_age_secs);
-                crate::backoffice::local::start(paths.database(demo), later_config.back_office_port, qr);
-            }
-            start_handhelds(&paths, &later_config, demo);
-        })),
-        ..options
+        after_ledger: Some(after_ledger),
     };
     let fixed_size = cli.window_size.is_some();
     startup::step("window options");
