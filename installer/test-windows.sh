@@ -83,8 +83,8 @@ task_present() { find "$WINEPREFIX/drive_c/windows/system32" -maxdepth 2 -ipath 
 reg_value() { # key name
   { "$wine" reg query "$1" /v "$2" 2>/dev/null || true; } | tr -d '\r' | sed -n "s/^    $2    REG_[A-Z_]*    //p"
 }
-install() { "$wine" "$setup" /S "$@"; $wineserver -w; }
-uninstall() { "$wine" "C:\\Program Files\\loyalty-till\\uninstall.exe" /S "$@"; $wineserver -w; }
+install() { win_run "$setup" /S "$@"; $wineserver -w; }
+uninstall() { win_run "C:\\Program Files\\loyalty-till\\uninstall.exe" /S "$@"; $wineserver -w; }
 # What an install leaves: the program, the Start-menu shortcut, the desktop shortcut unless
 # /NODESKTOP, and start with Windows unless /NOAUTOSTART. Wine's schtasks refuses a logon task
 # (it takes only /XML), so here the installer must fall back to the Run key, and say so.
@@ -215,15 +215,12 @@ start_notepad
 before=$(foreground)
 echo "  before: foreground window: $before (the till runs as process $till_pid_win)"
 [[ "$before" == *" Untitled - Notepad" ]] || fail "Notepad is not in the foreground, so the second start could prove nothing"
-# Judged by the exit code Windows recorded (installer/wine/exit-code.c), not the shell's status:
-# Wine's server SIGKILLs a process whose Unix side lingers half a second after its last Windows
-# thread ended, and a second start that had raised the window and returned 0 then read as 137.
-exit_code_exe="$CARGO_TARGET_DIR/wine-shim/exit-code.exe"
-x86_64-w64-mingw32-gcc -municode -O2 -o "$exit_code_exe" installer/wine/exit-code.c
 start=$(date +%s)
-second=$(timeout 60 "$wine" "$exit_code_exe" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" 2>&1 | tr -d '\r') || true
-grep -qx "exit code 0" <<<"$second" ||
-  fail "the second start failed or hung: ${second:-no exit code within 60 s}"
+second_status=0
+win_run_timeout=60 win_run "C:\\Program Files\\loyalty-till\\loyalty-till.exe" >"$artifacts/second-start.log" 2>&1 ||
+  second_status=$?
+[ "$second_status" -eq 0 ] ||
+  fail "the second start failed or hung (exit code $second_status, 255: none within 60 s): $(cat "$artifacts/second-start.log")"
 echo "  second start returned after $(( $(date +%s) - start )) s"
 sleep 1
 after=$(foreground)
@@ -345,7 +342,7 @@ $wineserver -k || true
 echo "== support log export on Windows"
 export_dir="$root/target/windows/export"
 rm -rf "$export_dir" && mkdir -p "$export_dir"
-"$wine" "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --data-dir "Z:${kbd_data//\//\\}" export-logs --no-upload \
+win_run "C:\\Program Files\\loyalty-till\\loyalty-till.exe" --data-dir "Z:${kbd_data//\//\\}" export-logs --no-upload \
   --out "Z:${export_dir//\//\\}" >"$artifacts/export-logs.txt" 2>&1 || fail "export-logs failed: $(cat "$artifacts/export-logs.txt")"
 python3 - "$export_dir" <<'PY' || fail "the support zip is missing or incomplete"
 import glob, sys, zipfile
@@ -361,16 +358,16 @@ echo "== QR from the clipboard on Windows"
 clip_exe="C:\\Program Files\\loyalty-till\\loyalty-till.exe"
 qrencode -s 8 -o "$artifacts/clipboard-qr.png" 2000000000015
 xclip -selection clipboard -t image/png -i "$artifacts/clipboard-qr.png"
-clip_out=$("$wine" "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1) \
+clip_out=$(win_run "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1) \
   || fail "decode-clipboard refused a QR picture: $clip_out"
 case "$clip_out" in *'"source":"qr"'*'20*********15'*|*'20*********15'*'"source":"qr"'*) ;; *) fail "QR picture: $clip_out" ;; esac
 printf '100001' | xclip -selection clipboard -i
-clip_out=$("$wine" "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1) \
+clip_out=$(win_run "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1) \
   || fail "decode-clipboard refused text: $clip_out"
 case "$clip_out" in *'"source":"text"'*) ;; *) fail "clipboard text: $clip_out" ;; esac
 convert -size 200x100 xc:white "$artifacts/clipboard-blank.png"
 xclip -selection clipboard -t image/png -i "$artifacts/clipboard-blank.png"
-if clip_out=$("$wine" "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1); then
+if clip_out=$(win_run "$clip_exe" --demo --data-dir "Z:${kbd_data//\//\\}" decode-clipboard 2>&1); then
   fail "a blank picture was taken for a QR: $clip_out"
 fi
 case "$clip_out" in *"no QR code found"*) ;; *) fail "blank picture: $clip_out" ;; esac
@@ -441,7 +438,7 @@ previous_setup="$CARGO_TARGET_DIR/loyalty-till-setup-$previous_version.exe"
 # zlib: the old installer is only unpacked here, and lzma takes longer to pack.
 makensis -V2 -INPUTCHARSET UTF8 -X"SetCompressor /FINAL zlib" -DVERSION="$previous_version" -DEXE="$exe" \
   -DICON="$root/assets/icon.ico" -DOUTFILE="$previous_setup" installer/loyalty-till.nsi
-"$wine" "$previous_setup" /S
+win_run "$previous_setup" /S
 $wineserver -w
 [ "$(reg_value "$app_key" Version)" = "$previous_version" ] || fail "the previous release did not install as $previous_version"
 fixture="$root/installer/fixtures/previous-release"

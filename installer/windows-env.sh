@@ -34,12 +34,37 @@ win_deps() {
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# The ProcessPrng stand-in for Wine (installer/wine/processprng.c); never shipped.
+# The ProcessPrng stand-in for Wine (installer/wine/processprng.c) and win_run's exit-code tool;
+# never shipped.
 win_shim() {
-  [ "$wine_shim" -nt "$root/installer/wine/processprng.c" ] && return 0
   mkdir -p "$(dirname "$wine_shim")"
+  [ "$win_exit_code_tool" -nt "$root/installer/wine/exit-code.c" ] ||
+    x86_64-w64-mingw32-gcc -municode -O2 -o "$win_exit_code_tool" "$root/installer/wine/exit-code.c"
+  [ "$wine_shim" -nt "$root/installer/wine/processprng.c" ] && return 0
   x86_64-w64-mingw32-gcc -shared -O2 -o "$wine_shim" "$root/installer/wine/processprng.c" \
     "$root/installer/wine/bcryptprimitives.def" -ladvapi32
+}
+
+# installer/wine/exit-code.c, for win_run.
+win_exit_code_tool="$CARGO_TARGET_DIR/wine-shim/exit-code.exe"
+
+# Runs a Windows program under Wine, with the arguments "$wine" would take; its status is the exit
+# code Windows recorded for the program (255 for none, or one above 255), read through
+# installer/wine/exit-code.c: the shell's own status of a Wine process can be a SIGKILL from Wine's
+# server after the program had returned (see there). $win_run_timeout, when set, bounds the wait
+# in seconds.
+win_run() {
+  local program=$1 file code
+  shift
+  # A Unix path (cargo's test binaries) as Windows sees it: Wine maps / to drive Z:.
+  [[ "$program" == /* ]] && program="Z:$program"
+  file=$(mktemp)
+  WIN_EXIT_CODE_FILE="Z:$file" timeout "${win_run_timeout:-0}" "$wine" "$win_exit_code_tool" "$program" "$@" || true
+  code=$(tr -dc 0-9 <"$file")
+  rm -f "$file"
+  [[ "$code" =~ ^[0-9]+$ ]] || return 255
+  [ "$code" -le 255 ] || return 255
+  return "$code"
 }
 
 # A Wine prefix with the stand-in in its system32 (Wine 8 has no bcryptprimitives.dll at all), so

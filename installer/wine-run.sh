@@ -3,4 +3,5 @@
 set -euo pipefail
 source "$(dirname "$0")/windows-env.sh"
 wine_prefix
-exec "$wine" "$@"
+# A test binary's result is the exit code Windows recorded (win_run in windows-env.sh).
+win_run "$@"
