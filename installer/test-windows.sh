@@ -81,7 +81,13 @@ task_present() { find "$WINEPREFIX/drive_c/windows/system32" -maxdepth 2 -ipath 
 
 # The data of registry value NAME under KEY; nothing when the key or the value is missing.
 reg_value() { # key name
-  { "$wine" reg query "$1" /v "$2" 2>/dev/null || true; } | tr -d '\r' | sed -n "s/^    $2    REG_[A-Z_]*    //p"
+  { win_run reg query "$1" /v "$2" 2>/dev/null || true; } | tr -d '\r' | sed -n "s/^    $2    REG_[A-Z_]*    //p"
+}
+# reg.exe answers 1 for a key that is not there; any other code (255: no answer) is no proof.
+reg_key_absent() {
+  local status=0
+  win_run reg query "$1" >/dev/null 2>&1 || status=$?
+  [ "$status" -eq 1 ]
 }
 install() { win_run "$setup" /S "$@"; $wineserver -w; }
 uninstall() { win_run "C:\\Program Files\\loyalty-till\\uninstall.exe" /S "$@"; $wineserver -w; }
@@ -118,8 +124,8 @@ uninstalled() { # label
   [ ! -e "$start_menu_lnk" ] || fail "$1: the uninstaller left the Start-menu shortcut"
   [ -z "$(reg_value "$run_key" loyalty-till)" ] || fail "$1: the uninstaller left the Run key entry"
   ! task_present || fail "$1: the uninstaller left a logon task"
-  ! "$wine" reg query "$app_key" >/dev/null 2>&1 || fail "$1: the uninstaller left $app_key"
-  ! "$wine" reg query "$uninstall_key" >/dev/null 2>&1 || fail "$1: the uninstaller left the uninstall entry"
+  reg_key_absent "$app_key" || fail "$1: the uninstaller left $app_key"
+  reg_key_absent "$uninstall_key" || fail "$1: the uninstaller left the uninstall entry"
   check "$1: program, shortcuts, Run key entry and registry keys removed"
 }
 
@@ -187,7 +193,7 @@ echo "== start with Windows: a simulated Windows start runs the Run key"
 $wineserver -k || true
 for _ in $(seq 50); do [ "$(visible_windows)" -eq 0 ] && break; sleep 0.1; done
 [ "$(visible_windows)" -eq 0 ] || fail "a till window before the simulated Windows start"
-"$wine" wineboot >/dev/null 2>&1
+win_run wineboot >/dev/null 2>&1
 wait_window
 check "the till started with the simulated Windows start"
 $wineserver -k || true
@@ -209,7 +215,7 @@ echo "== a second start brings the first window forward"
 # the X input focus, so xdotool's focus would not tell.
 foreground_exe="$CARGO_TARGET_DIR/wine-shim/foreground.exe"
 x86_64-w64-mingw32-gcc -O2 -o "$foreground_exe" installer/wine/foreground.c
-foreground() { "$wine" "$foreground_exe" | tr -d '\r'; } # "<pid> <title>" of the foreground window
+foreground() { win_run "$foreground_exe" | tr -d '\r'; } # "<pid> <title>" of the foreground window
 till_pid_win=$(cat "$appdata_local/data/till.pid")
 start_notepad
 before=$(foreground)
@@ -258,7 +264,7 @@ rm -rf "$serial_data" && mkdir -p "$serial_data"
 socat pty,raw,echo=0,link="$serial_data/com7" pty,raw,echo=0,link="$serial_data/scanner" >/dev/null 2>&1 &
 socat_pid=$!
 for _ in $(seq 50); do [ -e "$serial_data/scanner" ] && break; sleep 0.1; done
-"$wine" reg add 'HKLM\Software\Wine\Ports' /v COM7 /t REG_SZ /d "$serial_data/com7" /f >/dev/null
+win_run reg add 'HKLM\Software\Wine\Ports' /v COM7 /t REG_SZ /d "$serial_data/com7" /f >/dev/null
 $wineserver -k || true # Wine reads its port map at start
 cat >"$serial_data/config.toml" <<'EOF'
 [[serial_devices]]
