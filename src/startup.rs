@@ -65,8 +65,9 @@ const FIRST_FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Blocks until the first frame is laid out, at the latest [`FIRST_FRAME_WAIT`] from now; at once
 /// in a process that is not the till's window (tests: [`begin`] was not called). What the window
 /// does not need (the ledger, and the servers that share its file) then does not take the cores
-/// from the window and GL context being made (measured here under Xvfb: 52–88 ms, median 63,
-/// with them started before; 54–70 ms, median 58.5, after).
+/// from the window and GL context being made. For the servers alone, measured here under Xvfb,
+/// the window and context took 52–88 ms (median 63) with them started before, 54–70 ms (median
+/// 58.5) after.
 pub fn wait_for_first_frame() {
     if BEGAN.get().is_none() {
         return;
