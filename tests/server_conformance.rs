@@ -1323,3 +1323,83 @@ fn the_tills_backend_reads_its_shift_report_and_offline_refuses(s: Server) {
         "asked again once the server answers"
     );
 }
+
+/// Waits (at most 10 s) for `done`, polling every 5 ms; how long it took.
+fn within_seconds(what: &str, done: impl Fn() -> bool) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    start.elapsed()
+}
+
+/// On PostgreSQL a server keeps the tokens it found, trusting them only while the database tells
+/// it of every change: a token removed behind the trigger's back is still taken (so the kept
+/// one is what answers), one removed in the open is refused once the word arrives, and a lost
+/// listening connection forgets everything kept.
+#[test]
+fn postgres_tells_the_server_of_every_change_to_the_tokens() {
+    use loyalty_till::backoffice::db::Val;
+    let Some(s) = Server::start(server_support::Db::Postgres) else {
+        return;
+    };
+    let store = Arc::clone(&s.handle.store);
+    let sql = |statements: Vec<(&'static str, Vec<Val>)>| {
+        let store = Arc::clone(&store);
+        s.handle
+            .block_on(async move { store.write_all(statements, false).await })
+            .unwrap();
+    };
+    let status = |token: &str| s.get_as(Some(token), "/api/v1/till").status;
+    let hash = loyalty_till::server::store::token_hash(&s.token);
+    within_seconds("the server listens for changes to the tokens", || {
+        s.handle.store.keeps_tokens()
+    });
+    assert_eq!(status(&s.token), 200, "found, and kept");
+
+    // Removed with the trigger off, in one transaction: nobody is told, and the kept token still
+    // answers. (Only a test does this: it shows that no lookup happens.)
+    sql(vec![
+        ("ALTER TABLE till_tokens DISABLE TRIGGER till_tokens_changed", vec![]),
+        (
+            "DELETE FROM till_tokens WHERE token_hash = $1",
+            vec![Val::from(hash.as_str())],
+        ),
+        ("ALTER TABLE till_tokens ENABLE TRIGGER till_tokens_changed", vec![]),
+    ]);
+    assert_eq!(status(&s.token), 200, "the kept token answered, not the table");
+
+    // A statement that replaces a token, as another server's back office or the command line
+    // would: every kept token is forgotten, so the removed one is refused.
+    sql(vec![(
+        "UPDATE till_tokens SET token_hash = token_hash WHERE till = 'no-such-till'",
+        vec![],
+    )]);
+    let took = within_seconds("the removed token is refused", || status(&s.token) == 401);
+    println!("refused {took:?} after the change was committed");
+    let till2 = s.token_for("till-2");
+    assert_eq!(status(&till2), 200);
+
+    // The listening connection is lost: nothing is trusted until it listens again, and what was
+    // kept before is forgotten.
+    sql(vec![
+        ("ALTER TABLE till_tokens DISABLE TRIGGER till_tokens_changed", vec![]),
+        ("DELETE FROM till_tokens WHERE till = 'till-2'", vec![]),
+        ("ALTER TABLE till_tokens ENABLE TRIGGER till_tokens_changed", vec![]),
+    ]);
+    assert_eq!(status(&till2), 200, "kept");
+    // Every listener on this database is cut (other tests' servers look tokens up meanwhile).
+    sql(vec![(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN loyalty_till_tokens' AND pid <> pg_backend_pid()",
+        vec![],
+    )]);
+    within_seconds("the server notices the lost connection", || {
+        !s.handle.store.keeps_tokens()
+    });
+    assert_eq!(status(&till2), 401, "looked up while nobody listens");
+    within_seconds("the server listens again", || s.handle.store.keeps_tokens());
+    assert_eq!(status(&till2), 401, "nothing kept from before");
+    assert_eq!(status(&s.other_token), 200, "the other tokens are found again");
+}

@@ -29,7 +29,7 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: [Migration; 20] = [
+pub const MIGRATIONS: [Migration; 21] = [
     Migration {
         version: 1,
         what: "guests, groups, identifiers, holds, payments, gifts, stamps, promotions",
@@ -158,6 +158,13 @@ pub const MIGRATIONS: [Migration; 20] = [
             include_str!("../server/pg_schema_v20.sql"),
             crate::spend_days_rebuild_sql!()
         ),
+    },
+    Migration {
+        version: 21,
+        what: "servers told of every change to the till tokens, which they keep in memory",
+        // One SQLite file has no other server to tell: each request there looks its token up.
+        sqlite: "",
+        postgres: include_str!("../server/pg_schema_v21.sql"),
     },
 ];
 

@@ -482,7 +482,7 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(ApiError::unauthorized)?;
     let hash = token_hash(token);
-    // No cache: another server on the same database may have revoked the token a moment ago.
+    // Kept in memory only while the database tells this server of every change to the tokens.
     let (caller, last_seen) = app.store.caller_for(&hash).await?.ok_or_else(ApiError::unauthorized)?;
     let now = app.now();
     // «Last seen» on the back office's till list: a write per till every TOUCH_EVERY seconds.

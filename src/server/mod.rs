@@ -15,6 +15,7 @@ pub mod cli;
 pub mod openapi;
 pub mod pg;
 pub mod store;
+pub mod token_cache;
 
 use crate::domain::LoyaltyError;
 use api::{App, ServerClock};
@@ -51,6 +52,7 @@ pub async fn serve(
     clock: ServerClock,
     options: ServeOptions,
 ) -> std::io::Result<()> {
+    store.watch_tokens();
     let mut app = App::new(Arc::clone(&store), Arc::clone(&clock));
     app.max_check_age_secs = options.max_check_age.as_secs() as i64;
     let expiry = tokio::spawn(expire_holds_forever(store, clock, options.expire_every));
@@ -129,6 +131,10 @@ impl ServerHandle {
     ) -> Result<ServerHandle, LoyaltyError> {
         let runtime = runtime()?;
         let store = Arc::new(runtime.block_on(open)?);
+        {
+            let _on_the_runtime = runtime.enter();
+            store.watch_tokens();
+        }
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|e| LoyaltyError::Unavailable(format!("cannot listen on {addr}: {e}")))?;

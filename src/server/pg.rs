@@ -34,8 +34,10 @@ use crate::loyalty::spend_days;
 use crate::mask::mask_phone;
 use crate::money::Kopecks;
 use crate::server::store::{BoxFuture, Caller, Database};
+use crate::server::token_cache::TokenCache;
 use deadpool_postgres::ClientWrapper;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::sync::{Arc, LazyLock};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -126,6 +128,8 @@ macro_rules! on_engine {
 
 pub struct PgStore {
     pool: Pool,
+    /// For the connection that listens for changes to the tokens ([`watch_token_changes`]).
+    config: tokio_postgres::Config,
 }
 
 impl PgStore {
@@ -142,7 +146,7 @@ impl PgStore {
             config.options(format!("-c search_path={schema}"));
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -152,7 +156,7 @@ impl PgStore {
             .max_size(size.max(1))
             .build()
             .map_err(|e| LoyaltyError::Storage(format!("PostgreSQL pool: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore { pool, config };
         store.migrate(schema).await?;
         Ok(store)
     }
@@ -234,8 +238,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Run on every request (no cache: a revocation on any server is seen at once): one
-    /// prepared, indexed read.
+    /// One prepared, indexed read: run for a request whose token the server does not keep
+    /// ([`super::token_cache`]).
     pub async fn find_token(&self, hash: &str) -> Result<Option<super::store::KnownToken>, LoyaltyError> {
         let client = self.client().await?;
         let statement = client
@@ -417,6 +421,10 @@ impl Database for PgStore {
         hash: &'a str,
     ) -> BoxFuture<'a, Result<Option<super::store::KnownToken>, LoyaltyError>> {
         Box::pin(PgStore::find_token(self, hash))
+    }
+
+    fn watch_tokens(&self, cache: Arc<TokenCache>) {
+        tokio::spawn(watch_token_changes(self.config.clone(), cache));
     }
 
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>> {
@@ -987,6 +995,67 @@ async fn all_in_order<T>(mut queries: Vec<Pipelined<'_, T>>) -> Result<Vec<T>, t
     }
 }
 
+/// The channel the trigger on `till_tokens` notifies when a token is replaced or revoked
+/// (schema version 21, `pg_schema_v21.sql`).
+const TOKEN_CHANGES: &str = "loyalty_till_tokens";
+
+/// How soon a lost listening connection is made again; tokens are looked up meanwhile.
+const LISTEN_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Listens for changes to the tills' tokens on a connection of its own and tells `cache`,
+/// which keeps tokens only while this listens; a lost connection is made again.
+async fn watch_token_changes(config: tokio_postgres::Config, cache: Arc<TokenCache>) {
+    let mut config = config;
+    // A connection cut without a word (a dead link) is noticed in about 25 s, not TCP's 2 hours:
+    // until then changes could be missed, so the cache would be trusted too long.
+    config
+        .keepalives(true)
+        .keepalives_idle(std::time::Duration::from_secs(10))
+        .keepalives_interval(std::time::Duration::from_secs(5))
+        .keepalives_retries(3);
+    loop {
+        let ended = listen_for_token_changes(&config, &cache).await;
+        let was_watching = cache.is_watching();
+        cache.set_watching(false);
+        match ended {
+            Err(error) if was_watching => {
+                tracing::warn!(%error, "stopped listening for changes to till tokens; each request looks its token up")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for changes to till tokens; each request looks its token up")
+            }
+            Ok(()) => tracing::info!("stopped listening for changes to till tokens; each request looks its token up"),
+        }
+        tokio::time::sleep(LISTEN_AGAIN_AFTER).await;
+    }
+}
+
+async fn listen_for_token_changes(config: &tokio_postgres::Config, cache: &Arc<TokenCache>) -> Result<(), String> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let told = Arc::clone(cache);
+    // The connection's messages are read here while the LISTEN below waits for its answer.
+    let reader = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => told.forget_all(),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error.to_string()),
+                None => return Ok(()),
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {TOKEN_CHANGES}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Only now: a change committed from here on is told; one before is in what a lookup reads.
+    cache.set_watching(true);
+    tracing::info!("till tokens kept in memory: the database tells this server of every change");
+    let ended = reader.await;
+    drop(client);
+    ended.map_err(|e| e.to_string())?
+}
+
 /// The sum of a guest's holds still reserving bonuses at `$2` (past their time: released).
 const HELD_SQL: &str = "COALESCE((SELECT SUM(h.amount) FROM holds h
     WHERE h.guest_id = g.id AND h.status = 'open' AND h.expires_at > $2), 0)::BIGINT";
@@ -996,24 +1065,32 @@ const RECORD_COLUMNS: usize = 4;
 
 /// [`snapshot_sql`] with the record of the operation id in `$3` (NULLs when there is none):
 /// one statement where a write's start would take two.
-fn snapshot_with_record_sql() -> String {
-    format!(
-        "SELECT {}, {GROUP_COLUMNS}, o.op_key, o.kind, o.fingerprint, o.answer
+fn snapshot_with_record_sql() -> &'static str {
+    // Made once: a write's start sends it on every request, and the statement cache finds it by
+    // its text.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {}, {GROUP_COLUMNS}, o.op_key, o.kind, o.fingerprint, o.answer
          FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
          LEFT JOIN op_log o ON o.op_key = $3
          WHERE g.id = $1",
-        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
-    )
+            SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
+        )
+    });
+    &SQL
 }
 
 /// The guest, the programme and the group, for the guest in `$1` at the time in `$2`.
-fn snapshot_sql() -> String {
-    format!(
-        "SELECT {}, {GROUP_COLUMNS}
-         FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
-         WHERE g.id = $1",
-        SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
-    )
+fn snapshot_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {}, {GROUP_COLUMNS}
+             FROM guests g JOIN guest_groups gg ON gg.id = g.group_id JOIN programs p ON p.org = g.org
+             WHERE g.id = $1",
+            SNAPSHOT_COLUMNS.replace("{held}", HELD_SQL)
+        )
+    });
+    &SQL
 }
 
 impl Columns for Row {
@@ -1036,12 +1113,15 @@ impl Columns for Row {
     }
 }
 
-fn guest_group_sql() -> String {
-    format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1")
+fn guest_group_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {GROUP_COLUMNS} FROM guests g JOIN guest_groups gg ON gg.id = g.group_id WHERE g.id = $1")
+    });
+    &SQL
 }
 
 async fn guest_group(tx: &ClientWrapper, guest: GuestId) -> TxResult<Group> {
-    let row = q_opt(tx, &guest_group_sql(), &[&guest])
+    let row = q_opt(tx, guest_group_sql(), &[&guest])
         .await?
         .ok_or(LoyaltyError::UnknownCode)?;
     group_at(&row, 0)
@@ -1080,12 +1160,12 @@ impl LedgerTx for PgTx<'_> {
             None => (None, LOCK_SQL),
         };
         let lock = tx.prepare_cached(lock_sql).await?;
-        let read = tx.prepare_cached(&snapshot_with_record_sql()).await?;
+        let read = tx.prepare_cached(snapshot_with_record_sql()).await?;
         // What the operation reads next goes out with the lock (after it, so read under it).
         let stamps = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
         let hold_row = tx.prepare_cached(HOLD_ROW_SQL).await?;
         let window = tx.prepare_cached(spend_days::WINDOW_SPEND_AT_SQL).await?;
-        let groups = tx.prepare_cached(&ranked_groups_sql()).await?;
+        let groups = tx.prepare_cached(ranked_groups_sql()).await?;
         let hold_id = hold.unwrap_or_default();
         let guest_params: [&(dyn ToSql + Sync); 1] = [&guest];
         let read_params: [&(dyn ToSql + Sync); 3] = [&guest, &now, &op_key];
@@ -1158,7 +1238,7 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn snapshot(&mut self, guest: GuestId, now: UnixSeconds) -> TxResult<Option<GuestSnapshot>> {
-        q_opt(self.tx, &snapshot_sql(), &[&guest, &now])
+        q_opt(self.tx, snapshot_sql(), &[&guest, &now])
             .await?
             .as_ref()
             .map(snapshot_at)
@@ -1271,7 +1351,7 @@ impl LedgerTx for PgTx<'_> {
     }
 
     async fn ranked_groups(&mut self) -> TxResult<Vec<Group>> {
-        q_all(self.tx, &ranked_groups_sql(), &[])
+        q_all(self.tx, ranked_groups_sql(), &[])
             .await?
             .iter()
             .map(|row| group_at(row, 0))
@@ -1604,7 +1684,7 @@ impl LedgerTx for PgTx<'_> {
         let tx = self.tx;
         let hold_statement = tx.prepare_cached(HOLD_ROW_SQL).await?;
         let window_statement = tx.prepare_cached(spend_days::WINDOW_SPEND_SQL).await?;
-        let groups_statement = tx.prepare_cached(&ranked_groups_sql()).await?;
+        let groups_statement = tx.prepare_cached(ranked_groups_sql()).await?;
         let stamps_statement = tx.prepare_cached(STAMP_COUNTS_SQL).await?;
         let hold_id = hold.unwrap_or_default();
         let since = window_since.unwrap_or_default();
@@ -2355,8 +2435,10 @@ fn insert_refund_sql() -> String {
 /// Every stamp card with the guest's (`$1`) count.
 const STAMP_COUNTS_SQL: &str = GUEST_STAMP_CARDS_SQL;
 
-fn ranked_groups_sql() -> String {
-    format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1")
+fn ranked_groups_sql() -> &'static str {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {GROUP_COLUMNS} FROM guest_groups gg WHERE gg.rank >= 1"));
+    &SQL
 }
 
 /// A group's columns in the order the insert and the update list them.
@@ -2468,7 +2550,7 @@ async fn load_card(tx: &ClientWrapper, guest: GuestId, now: UnixSeconds) -> TxRe
         .await?;
     let stamps_statement = tx.prepare_cached(GUEST_STAMP_CARDS_SQL).await?;
     let promotions_statement = tx.prepare_cached(GUEST_PROMOTIONS_SQL).await?;
-    let group_statement = tx.prepare_cached(&guest_group_sql()).await?;
+    let group_statement = tx.prepare_cached(guest_group_sql()).await?;
     let guest_params: [&(dyn ToSql + Sync); 2] = [&guest, &now];
     let one_guest: [&(dyn ToSql + Sync); 1] = [&guest];
     let [guest_rows, stamp_rows, promotion_rows, group_rows]: [Vec<Row>; 4] = all_in_order(vec![

@@ -8,6 +8,7 @@
 //! or payment is reported as unknown, exactly like one that does not exist.
 
 use super::pg::PgStore;
+use super::token_cache::TokenCache;
 use crate::backoffice::db::{AUDIT_INSERT, Audit, AuditEntry, Rows, Val, audit_params};
 use crate::domain::{
     CheckFilter, CheckInfo, CheckSummary, Gift, GuestCard, GuestId, HistoryEntry, HoldId, HoldReceipt, Identification,
@@ -127,6 +128,12 @@ pub trait Database: Send + Sync {
     ) -> BoxFuture<'a, Result<(), LoyaltyError>>;
     /// The till a token's hash belongs to, if any, and when it was last seen.
     fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<KnownToken>, LoyaltyError>>;
+    /// Starts telling `cache` of every change to the tokens, on the current tokio runtime, if
+    /// this database can: while it does, the cache keeps the tokens found. Without it (SQLite,
+    /// whose other writers cannot tell), every request looks its token up.
+    fn watch_tokens(&self, cache: Arc<TokenCache>) {
+        let _ = cache;
+    }
     /// The ledger's invariants; the error lists every violation.
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>>;
     /// One statement of the back office's own (its lists and pages, and its accounts), in SQL
@@ -142,6 +149,8 @@ pub trait Database: Send + Sync {
 /// The server's ledger: typed calls over whichever [`Database`] `--db` named.
 pub struct Store {
     db: Box<dyn Database>,
+    /// The tokens found, kept while the database tells of every change ([`Store::watch_tokens`]).
+    tokens: Arc<TokenCache>,
 }
 
 /// The till a token belongs to, and when the token was last used (if ever).
@@ -157,7 +166,22 @@ pub struct TillToken {
 
 impl Store {
     pub fn new(db: impl Database + 'static) -> Store {
-        Store { db: Box::new(db) }
+        Store {
+            db: Box::new(db),
+            tokens: Arc::new(TokenCache::new()),
+        }
+    }
+
+    /// Keeps the tokens found in memory while the database tells this server of every change
+    /// to them (PostgreSQL); a serving process calls it once, on its runtime. Without it, or
+    /// while the database cannot tell, every request looks its token up.
+    pub fn watch_tokens(&self) {
+        self.db.watch_tokens(Arc::clone(&self.tokens));
+    }
+
+    /// Whether tokens are kept now (the database tells of every change): for tests.
+    pub fn keeps_tokens(&self) -> bool {
+        self.tokens.is_watching()
     }
 
     /// The organisation's till tokens, by till name.
@@ -184,8 +208,9 @@ impl Store {
     }
 
     /// Deletes the till's token, with its audit row in the same transaction: refused on its next
-    /// request by every server on this database, since each request looks its token up. False
-    /// (and nothing logged) when the organisation has no such till.
+    /// request here, and by every other server on this database once the database has told it
+    /// (PostgreSQL's notification, within a millisecond; see [`TokenCache`]). False (and nothing
+    /// logged) when the organisation has no such till.
     pub async fn revoke_token(&self, org: &str, till: &str, audit: &AuditEntry) -> Result<bool, LoyaltyError> {
         let done = self
             .db
@@ -200,6 +225,7 @@ impl Store {
                 true,
             )
             .await?;
+        self.tokens.forget_all();
         Ok(done.is_some())
     }
 
@@ -215,6 +241,7 @@ impl Store {
                 true,
             )
             .await?;
+        self.tokens.touched(hash, now);
         Ok(())
     }
 
@@ -229,8 +256,8 @@ impl Store {
         self.create_token_logged(org, till, now, None).await
     }
 
-    /// A new token for the till (replacing its old one, which then stops working at once: every
-    /// request looks its token up), with its audit row, if any, in the same transaction.
+    /// A new token for the till (replacing its old one, which then stops working as a revoked one
+    /// does), with its audit row, if any, in the same transaction.
     pub async fn create_token_logged(
         &self,
         org: &str,
@@ -262,12 +289,22 @@ impl Store {
                     .await?;
             }
         }
+        self.tokens.forget_all();
         Ok(token)
     }
 
     /// The till a token belongs to, if any, and when it was last seen.
     pub async fn caller_for(&self, hash: &str) -> Result<Option<KnownToken>, LoyaltyError> {
-        self.db.find_token(hash).await
+        if let Some(found) = self.tokens.get(hash) {
+            return Ok(Some(found));
+        }
+        // Read before the lookup: a change that arrives while it runs keeps its answer out.
+        let generation = self.tokens.generation();
+        let found = self.db.find_token(hash).await?;
+        if let Some(found) = &found {
+            self.tokens.keep(generation, hash, found.clone());
+        }
+        Ok(found)
     }
 
     pub async fn run(&self, caller: &Caller, op: Op, now: UnixSeconds) -> Result<Answer, LoyaltyError> {
