@@ -131,9 +131,7 @@ pub trait Database: Send + Sync {
     /// Starts telling `cache` of every change to the tokens, on the current tokio runtime, if
     /// this database can: while it does, the cache keeps the tokens found. Without it (SQLite,
     /// whose other writers cannot tell), every request looks its token up.
-    fn watch_tokens(&self, cache: Arc<TokenCache>) {
-        let _ = cache;
-    }
+    fn watch_tokens(&self, _cache: Arc<TokenCache>) {}
     /// The ledger's invariants; the error lists every violation.
     fn check_invariants(&self) -> BoxFuture<'_, Result<(), String>>;
     /// One statement of the back office's own (its lists and pages, and its accounts), in SQL
