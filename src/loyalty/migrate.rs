@@ -162,8 +162,7 @@ pub const MIGRATIONS: [Migration; 21] = [
     Migration {
         version: 21,
         what: "servers told of every change to the till tokens, which they keep in memory",
-        // One SQLite file has no other server to tell: each request there looks its token up.
-        sqlite: "",
+        sqlite: include_str!("../ledger/schema_v21.sql"),
         postgres: include_str!("../server/pg_schema_v21.sql"),
     },
 ];
