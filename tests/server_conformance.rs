@@ -1324,16 +1324,6 @@ fn the_tills_backend_reads_its_shift_report_and_offline_refuses(s: Server) {
     );
 }
 
-/// Waits (at most 10 s) for `done`, polling every 5 ms; how long it took.
-fn within_seconds(what: &str, done: impl Fn() -> bool) -> std::time::Duration {
-    let start = std::time::Instant::now();
-    while !done() {
-        assert!(start.elapsed() < std::time::Duration::from_secs(10), "never: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    start.elapsed()
-}
-
 /// On PostgreSQL a server keeps the tokens it found, trusting them only while the database tells
 /// it of every change: a token removed behind the trigger's back is still taken (so the kept
 /// one is what answers), one removed in the open is refused once the word arrives, and a lost
@@ -1353,7 +1343,7 @@ fn postgres_tells_the_server_of_every_change_to_the_tokens() {
     };
     let status = |token: &str| s.get_as(Some(token), "/api/v1/till").status;
     let hash = loyalty_till::server::store::token_hash(&s.token);
-    within_seconds("the server listens for changes to the tokens", || {
+    server_support::wait_until("the server listens for changes to the tokens", || {
         s.handle.store.keeps_tokens()
     });
     assert_eq!(status(&s.token), 200, "found, and kept");
@@ -1376,7 +1366,7 @@ fn postgres_tells_the_server_of_every_change_to_the_tokens() {
         "UPDATE till_tokens SET token_hash = token_hash WHERE till = 'no-such-till'",
         vec![],
     )]);
-    let took = within_seconds("the removed token is refused", || status(&s.token) == 401);
+    let took = server_support::wait_until("the removed token is refused", || status(&s.token) == 401);
     println!("refused {took:?} after the change was committed");
     let till2 = s.token_for("till-2");
     assert_eq!(status(&till2), 200);
@@ -1389,17 +1379,26 @@ fn postgres_tells_the_server_of_every_change_to_the_tokens() {
         ("ALTER TABLE till_tokens ENABLE TRIGGER till_tokens_changed", vec![]),
     ]);
     assert_eq!(status(&till2), 200, "kept");
+    // NOTIFY reaches every listener on the database: a word naming another schema's tokens (another
+    // deployment's, or another test's) is no change of this server's, and what it keeps stays.
+    sql(vec![(
+        "SELECT 1 FROM pg_notify('loyalty_till_tokens', 'another_deployment')",
+        vec![],
+    )]);
+    let word_delivered = std::time::Duration::from_millis(200);
+    std::thread::sleep(word_delivered);
+    assert_eq!(status(&till2), 200, "another schema's change forgets nothing here");
     // Every listener on this database is cut (other tests' servers look tokens up meanwhile).
     sql(vec![(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE datname = current_database() AND query = 'LISTEN loyalty_till_tokens' AND pid <> pg_backend_pid()",
         vec![],
     )]);
-    within_seconds("the server notices the lost connection", || {
+    server_support::wait_until("the server notices the lost connection", || {
         !s.handle.store.keeps_tokens()
     });
     assert_eq!(status(&till2), 401, "looked up while nobody listens");
-    within_seconds("the server listens again", || s.handle.store.keeps_tokens());
+    server_support::wait_until("the server listens again", || s.handle.store.keeps_tokens());
     assert_eq!(status(&till2), 401, "nothing kept from before");
     assert_eq!(status(&s.other_token), 200, "the other tokens are found again");
 }

@@ -67,15 +67,7 @@ impl Process {
 
     /// Asks until the token is refused (at most 10 s): how long that took.
     fn refused_within(&self, token: &str) -> std::time::Duration {
-        let start = std::time::Instant::now();
-        while self.till_status(token) != 401 {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(10),
-                "the revoked token is still taken"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        start.elapsed()
+        server_support::wait_until("the revoked token is refused", || self.till_status(token) == 401)
     }
 
     fn till_status(&self, token: &str) -> u16 {

@@ -995,8 +995,8 @@ async fn all_in_order<T>(mut queries: Vec<Pipelined<'_, T>>) -> Result<Vec<T>, t
     }
 }
 
-/// The channel the trigger on `till_tokens` notifies when a token is replaced or revoked
-/// (schema version 21, `pg_schema_v21.sql`).
+/// The channel the trigger on `till_tokens` notifies, naming the tokens' schema, when a token is
+/// replaced or revoked (schema version 21, `pg_schema_v21.sql`).
 const TOKEN_CHANGES: &str = "loyalty_till_tokens";
 
 /// How soon a lost listening connection is made again; tokens are looked up meanwhile.
@@ -1004,8 +1004,7 @@ const LISTEN_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1
 
 /// Listens for changes to the tills' tokens on a connection of its own and tells `cache`,
 /// which keeps tokens only while this listens; a lost connection is made again.
-async fn watch_token_changes(config: tokio_postgres::Config, cache: Arc<TokenCache>) {
-    let mut config = config;
+async fn watch_token_changes(mut config: tokio_postgres::Config, cache: Arc<TokenCache>) {
     // A connection cut without a word (a dead link) is noticed in about 25 s, not TCP's 2 hours:
     // until then changes could be missed, so the cache would be trusted too long.
     config
@@ -1033,17 +1032,36 @@ async fn watch_token_changes(config: tokio_postgres::Config, cache: Arc<TokenCac
 async fn listen_for_token_changes(config: &tokio_postgres::Config, cache: &Arc<TokenCache>) -> Result<(), String> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
     let told = Arc::clone(cache);
-    // The connection's messages are read here while the LISTEN below waits for its answer.
+    // The schema this server's tokens live in. NOTIFY reaches every listener on the database, and
+    // the trigger names the schema of the tokens it changed: another schema's change (another
+    // deployment, or another test) is no change of ours. Known before LISTEN, so before any word.
+    let own_schema = Arc::new(std::sync::OnceLock::<String>::new());
+    let schema_of_word = Arc::clone(&own_schema);
+    // The connection's messages are read here while the statements below wait for their answers.
     let reader = tokio::spawn(async move {
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => told.forget_all(),
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(word))) => {
+                    if schema_of_word.get().is_none_or(|own| own == word.payload()) {
+                        told.forget_all();
+                    }
+                }
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return Err(error.to_string()),
                 None => return Ok(()),
             }
         }
     });
+    let schema: String = client
+        .query_one(
+            "SELECT n.nspname::TEXT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = 'till_tokens'::regclass",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| e.to_string())?;
+    let _ = own_schema.set(schema);
     client
         .batch_execute(&format!("LISTEN {TOKEN_CHANGES}"))
         .await

@@ -34,6 +34,13 @@ struct State {
     kept: HashMap<String, KnownToken>,
 }
 
+impl State {
+    fn forget(&mut self) {
+        self.generation += 1;
+        self.kept.clear();
+    }
+}
+
 impl TokenCache {
     pub fn new() -> TokenCache {
         TokenCache::default()
@@ -77,18 +84,15 @@ impl TokenCache {
 
     /// A token was made, replaced or revoked (here or by another server): forget every one.
     pub fn forget_all(&self) {
-        let mut state = self.state();
-        state.generation += 1;
-        state.kept.clear();
+        self.state().forget();
     }
 
     /// Whether the database now tells us of every change; either way, what was kept is
     /// forgotten (changes made while nobody listened were never told).
     pub fn set_watching(&self, watching: bool) {
         let mut state = self.state();
+        state.forget();
         state.watching = watching;
-        state.generation += 1;
-        state.kept.clear();
     }
 
     pub fn is_watching(&self) -> bool {

@@ -39,6 +39,17 @@ pub enum Db {
     Postgres,
 }
 
+/// Asks `done` every few milliseconds until it holds (failing, naming `what`, after 10 s): how
+/// long that took. For what another connection or process makes true soon but not at once.
+pub fn wait_until(what: &str, done: impl Fn() -> bool) -> Duration {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    start.elapsed()
+}
+
 pub fn rub(roubles: i64) -> i64 {
     roubles * 100
 }
