@@ -442,10 +442,10 @@ fn server_benchmark() {
         server.wait().unwrap();
     }
     if !ratios.is_empty() {
+        let rounds = ratios.len();
         println!(
-            "ratio: PostgreSQL payments/s at 8 clients / pgbench tps = {:.2} (median of {} alternating rounds)",
-            median(ratios.clone()),
-            ratios.len()
+            "ratio: PostgreSQL payments/s at 8 clients / pgbench tps = {:.2} (median of {rounds} alternating rounds)",
+            median(ratios)
         );
     }
 }
